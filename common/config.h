@@ -1,0 +1,69 @@
+/*
+ * config.h — the settings both binaries share (CONTRACT section 2). Flags win
+ * over the environment, which wins over the defaults:
+ *
+ *   --redis URL            LANEWORK_REDIS_URL      redis://127.0.0.1:6379/0
+ *   --namespace NS         LANEWORK_NAMESPACE      lw
+ *   --registry PATH        LANEWORK_REGISTRY       (none)
+ *   --max-payload BYTES    LANEWORK_MAX_PAYLOAD    1048576
+ *   --keep-succeeded SECS  LANEWORK_KEEP_SUCCEEDED 3600     retention of succeeded jobs
+ *   --keep-failed SECS     LANEWORK_KEEP_FAILED    604800   retention of failed/cancelled/expired jobs
+ *   --events-max N         LANEWORK_EVENTS_MAX     100000   approximate cap of each tenant's event stream
+ *
+ * Usage: lw_config_init(), lw_config_from_env(), then offer each argument to
+ * lw_config_take_flag() while parsing the command line.
+ */
+#ifndef LW_CONFIG_H
+#define LW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LW_DEFAULT_REDIS_URL "redis://127.0.0.1:6379/0"
+#define LW_DEFAULT_NAMESPACE "lw"
+#define LW_DEFAULT_MAX_PAYLOAD (1024 * 1024)
+#define LW_DEFAULT_KEEP_SUCCEEDED 3600
+#define LW_DEFAULT_KEEP_FAILED (7 * 24 * 3600)
+#define LW_DEFAULT_EVENTS_MAX 100000
+
+/* Built-in job defaults, used when neither the job nor its tenant's registry
+ * entry ("defaults") says otherwise. */
+#define LW_DEFAULT_ATTEMPTS 3
+#define LW_DEFAULT_TIMEOUT_S 180
+#define LW_DEFAULT_BACKOFF_MS 1000
+
+typedef struct lw_config {
+    char *redis_url;     /* owned */
+    char *ns;            /* owned; a safe name */
+    char *registry_path; /* owned; NULL when not given */
+    int64_t max_payload;
+    int64_t keep_succeeded_s;
+    int64_t keep_failed_s;
+    int64_t events_max;
+} lw_config;
+
+/* Fills the defaults. Cannot fail except on OOM (returns -1). */
+int lw_config_init(lw_config *c);
+/* Applies LANEWORK_* environment variables. Returns 0, or -1 with "VAR: why"
+ * in err. */
+int lw_config_from_env(lw_config *c, char *err, size_t errlen);
+/* If argv[i] is one of the shared flags ("--redis URL" or "--redis=URL"),
+ * applies it and returns how many arguments it used (1 or 2). Returns 0 when
+ * argv[i] is not a shared flag, -1 with "--flag: why" in err when its value is
+ * missing or bad. */
+int lw_config_take_flag(lw_config *c, int argc, char **argv, int i, char *err, size_t errlen);
+/* The help text lines for the shared flags. */
+extern const char LW_CONFIG_USAGE[];
+void lw_config_clear(lw_config *c);
+
+/* Parses a non-negative decimal integer with an optional unit suffix for
+ * sizes (k, K, m, M, g, G: powers of 1024). Returns 0, or -1 when `s` is not
+ * such a number or exceeds `max`. */
+int lw_parse_size(const char *s, int64_t max, int64_t *out);
+/* Parses a non-negative number of seconds ("1.5" allowed) into ms. Returns 0
+ * or -1 when `s` is not such a number or exceeds `max_s`. */
+int lw_parse_seconds_ms(const char *s, int64_t max_s, int64_t *out_ms);
+/* Parses a decimal integer in [min, max]. Returns 0 or -1. */
+int lw_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif

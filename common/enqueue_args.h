@@ -1,0 +1,28 @@
+/*
+ * enqueue_args.h — packs job specs into the KEYS/ARGV of enqueue.lua, so the
+ * CLI (enqueue, --batch) and the worker (spool scan) enqueue the same way.
+ *
+ * Usage: lw_enqueue_begin(); lw_enqueue_add() per job (all of one tenant);
+ * then send lw_enqueue_nkeys() keys + the rest as arguments of
+ * lw_script_enqueue. The reply is 2 entries per job: the id, and 1 when the
+ * job was created or 0 when one with that id or unique key already existed.
+ */
+#ifndef LW_ENQUEUE_ARGS_H
+#define LW_ENQUEUE_ARGS_H
+
+#include "argv.h"
+#include "jobspec.h"
+
+/* Number of ARGV entries per job after the header (see enqueue.lua). */
+#define LW_ENQUEUE_STRIDE 12
+#define LW_ENQUEUE_NKEYS 5
+
+/* Starts a batch for tenant prefix `prefix` ("NS:{T}:"). */
+void lw_enqueue_begin(lw_argv *a, const char *prefix, int64_t events_max);
+/* Adds one resolved spec (id, attempts, timeout, backoff set: see
+ * lw_job_spec_resolve). */
+void lw_enqueue_add(lw_argv *a, const lw_job_spec *s);
+/* Number of jobs added so far. */
+size_t lw_enqueue_count(const lw_argv *a);
+
+#endif

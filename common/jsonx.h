@@ -1,0 +1,46 @@
+/* jsonx.h — small helpers over cJSON used in several places. */
+#ifndef LW_JSONX_H
+#define LW_JSONX_H
+
+#include <stddef.h>
+
+/* 1 when text[0..len) is exactly one valid JSON value (surrounding
+ * whitespace allowed), by the letter of RFC 8259: UTF-8 only, no NUL byte,
+ * strict number syntax (cJSON alone would take "01" or "1."), nesting at most
+ * 1000 deep. Text that passes can be embedded verbatim in JSON output. */
+int lw_json_valid(const char *text, size_t len);
+
+/* Returns malloc'ed JSON text for the string s[0..len) (quoted, escaped), or
+ * NULL on OOM. Bytes that are not UTF-8 become U+FFFD, so the result is
+ * valid JSON whatever s holds (stderr tails, Redis values). */
+char *lw_json_quote(const char *s, size_t len);
+
+/* Reads a whole file into a malloc'ed NUL-terminated buffer. Fails (NULL,
+ * errno set, EFBIG for too large) when it is larger than max_bytes. */
+char *lw_read_file(const char *path, size_t max_bytes, size_t *len_out);
+/* The same for an open descriptor, read from its current offset to its end
+ * (not closed here). */
+char *lw_read_fd(int fd, size_t max_bytes, size_t *len_out);
+
+/* Returns malloc'ed text[0..len) without the whitespace between tokens, or
+ * NULL on OOM. `text` must be valid JSON (lw_json_valid). Unlike a round trip
+ * through cJSON, strings and numbers are kept byte for byte (cJSON turns every
+ * number into a double: 12345678901234567891 would change). */
+char *lw_json_compact(const char *text, size_t len);
+
+/* One member of a JSON object, as spans of the object's text (borrowed). */
+typedef struct lw_json_member {
+    const char *key; /* the name between its quotes, escapes not decoded */
+    size_t klen;
+    const char *val; /* the value's text */
+    size_t vlen;
+} lw_json_member;
+
+/* Steps through the members of the JSON object text[0..len), which must be
+ * valid JSON. *pos starts at 0 and is advanced. Returns 1 with *m set, 0 after
+ * the last member, -1 when the text is not an object. */
+int lw_json_next_member(const char *text, size_t len, size_t *pos, lw_json_member *m);
+/* 1 when the member's name is `name` (escapes in the name decoded). */
+int lw_json_key_is(const lw_json_member *m, const char *name);
+
+#endif

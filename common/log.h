@@ -1,0 +1,33 @@
+/*
+ * log.h — one line per event on stderr, as text or as one JSON object.
+ *
+ *   text: 2026-11-22T08:03:00.123Z info  job.succeeded job=abc kind=exam ...
+ *   json: {"ts":"2026-...","level":"info","event":"job.succeeded","msg":"job=abc ..."}
+ *
+ * Every line is written with a single write(2), so lines from threads and
+ * forked children never interleave. Never pass a password: log URLs through
+ * lw_url.redacted.
+ */
+#ifndef LW_LOG_H
+#define LW_LOG_H
+
+typedef enum {
+    LW_LOG_ERROR = 0,
+    LW_LOG_WARN = 1,
+    LW_LOG_INFO = 2,
+    LW_LOG_DEBUG = 3
+} lw_log_level;
+
+/* Sets the process-wide level and format (json nonzero: JSON lines). */
+void lw_log_setup(lw_log_level level, int json);
+/* Parses "error", "warn", "info", "debug". Returns 0, or -1 if unknown. */
+int lw_log_level_parse(const char *s, lw_log_level *out);
+/* 1 when a line at `level` would be written. */
+int lw_log_enabled(lw_log_level level);
+
+/* Writes one line: `event` is a short dotted name ("job.failed",
+ * "redis.reconnect"), the message is printf-formatted. */
+void lw_log(lw_log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

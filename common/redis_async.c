@@ -1,0 +1,519 @@
+/*
+ * redis_async.c — a Redis server on the libevent loop, as the worker needs it.
+ *
+ * Two connections per server: `cmd` for scripts and commands, `sub` for
+ * pub/sub wake-ups. Each runs the same small state machine:
+ *
+ *   DOWN ──timer──► CONNECTING ──connected──► HANDSHAKE ──all ok──► READY
+ *     ▲                  │                        │                   │
+ *     └──────────────────┴──── failure / loss / transient error ◄─────┘
+ *
+ * Leaving any state for DOWN schedules the next attempt after a capped,
+ * jittered exponential backoff, so a fleet does not reconnect in lock-step
+ * after a Redis restart. A watchdog kills a connection that makes no progress
+ * (connect hanging, or replies outstanding with none arriving) because
+ * hiredis 0.14's async API has no timeouts of its own and a half-open TCP
+ * connection would otherwise stall the claim loop forever.
+ *
+ * hiredis frees a context right after its connect-failure or disconnect
+ * callback, and must not be freed from inside its own callbacks: every
+ * teardown we start is therefore deferred to a zero-delay event
+ * (conn_kill), and the context pointer is dropped in the disconnect
+ * callback.
+ */
+#include "redis_async.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define RECONNECT_BASE_MS 100
+#define RECONNECT_CAP_MS 5000
+#define CONNECT_TIMEOUT_MS 5000
+#define REPLY_TIMEOUT_MS 10000
+#define WATCHDOG_MS 1000
+
+typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state;
+typedef enum { ROLE_CMD, ROLE_SUB } conn_role;
+
+typedef struct conn {
+    lw_redis *r;
+    conn_role role;
+    conn_state state;
+    redisAsyncContext *ac; /* owned by hiredis once connected; NULL when DOWN */
+    int failures;          /* consecutive failed attempts, for the backoff */
+    struct event *retry;   /* reconnect timer */
+    struct event *killer;  /* deferred teardown */
+    int64_t state_since;   /* mono ms when the state was entered */
+    int64_t last_progress; /* mono ms of the last reply */
+    size_t outstanding;    /* commands sent, reply not yet received */
+    int handshake_left;    /* replies still expected by the handshake */
+    int handshake_failed;
+} conn;
+
+struct lw_redis {
+    struct event_base *base;
+    lw_url *url;
+    conn cmd, sub;
+    struct event *watchdog;
+    lw_redis_ready_fn on_ready;
+    void *ready_ud;
+    lw_redis_message_fn on_message;
+    void *message_ud;
+    char **channels;
+    size_t nchannels;
+    uint64_t errors;
+    int closing; /* lw_redis_free in progress: no logs, no reconnects */
+    char policy[64];
+    const char **scratch; /* argv pointers for one command */
+    size_t *scratch_len;
+    size_t scratch_cap;
+};
+
+/* A command in flight: who to tell. Freed in its reply callback, which
+ * hiredis calls exactly once (with NULL when the connection goes away). */
+typedef struct call {
+    conn *c;
+    lw_redis_reply_fn fn;
+    void *ud;
+} call;
+
+static void conn_start(conn *c);
+static void conn_kill(conn *c, const char *why);
+
+static const char *role_name(const conn *c) { return c->role == ROLE_CMD ? "commands" : "pub/sub"; }
+
+static void set_state(conn *c, conn_state s)
+{
+    c->state = s;
+    c->state_since = lw_mono_ms();
+}
+
+/* Errors that say "not now" rather than "never": the command did not run
+ * (or we cannot know) and the connection should be rebuilt — READONLY means
+ * we talk to a replica after a failover and must find the new primary. */
+static int transient_error(const char *s)
+{
+    static const char *const prefixes[] = {"LOADING", "READONLY", "MASTERDOWN", "BUSY",
+                                           "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT", NULL};
+    for (int i = 0; prefixes[i]; i++)
+        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return 0;
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    conn_start(arg);
+}
+
+/* Schedules the next connection attempt of a DOWN connection. */
+static void schedule_retry(conn *c)
+{
+    int64_t ms = lw_backoff_ms(RECONNECT_BASE_MS, c->failures + 1, RECONNECT_CAP_MS, lw_random64());
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    c->failures++;
+    evtimer_add(c->retry, &tv);
+}
+
+/* The context is gone (hiredis frees it after this point): back to DOWN. */
+static void conn_lost(conn *c, const char *why)
+{
+    int was_ready = c->state == CONN_READY;
+    c->ac = NULL;
+    c->outstanding = 0;
+    set_state(c, CONN_DOWN);
+    if (c->r->closing) return;
+    c->r->errors++;
+    if (was_ready || c->failures == 0)
+        lw_log(LW_LOG_WARN, "redis.down", "%s connection to %s lost: %s; reconnecting",
+               role_name(c), c->r->url->redacted, why);
+    else
+        lw_log(LW_LOG_DEBUG, "redis.down", "%s connection to %s failed: %s", role_name(c),
+               c->r->url->redacted, why);
+    schedule_retry(c);
+}
+
+static void disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    conn *c = ac->data;
+    if (!c) return;
+    conn_lost(c, status == REDIS_OK ? "closed" : (ac->errstr ? ac->errstr : "error"));
+}
+
+static void kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    conn *c = arg;
+    if (c->ac) redisAsyncFree(c->ac); /* runs pending callbacks with NULL, then disconnect_cb */
+}
+
+/* Tears the connection down from anywhere, including hiredis callbacks. */
+static void conn_kill(conn *c, const char *why)
+{
+    if (!c->ac || event_pending(c->killer, EV_TIMEOUT, NULL)) return;
+    lw_log(LW_LOG_DEBUG, "redis.reset", "%s connection to %s reset: %s", role_name(c),
+           c->r->url->redacted, why);
+    struct timeval zero = {0, 0};
+    evtimer_add(c->killer, &zero);
+}
+
+static void became_ready(conn *c)
+{
+    int had_failures = c->failures > 0;
+    c->failures = 0;
+    set_state(c, CONN_READY);
+    if (c->role == ROLE_CMD) {
+        lw_log(had_failures ? LW_LOG_WARN : LW_LOG_INFO, "redis.ready", "connected to %s",
+               c->r->url->redacted);
+        if (c->r->on_ready) c->r->on_ready(c->r, c->r->ready_ud);
+    }
+}
+
+static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
+{
+    conn *c = ac->data;
+    redisReply *reply = replyp;
+    const char *what = priv;
+    if (!c) return;
+    c->outstanding--;
+    c->last_progress = lw_mono_ms();
+    if (!reply) return; /* connection going away: disconnect_cb handles it */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strcmp(what, "CONFIG GET") == 0) {
+            /* ACL users may not read the config: not a reason to refuse. */
+            snprintf(c->r->policy, sizeof c->r->policy, "unknown (%.40s)", reply->str);
+        } else if (!c->handshake_failed) {
+            c->handshake_failed = 1;
+            lw_log(LW_LOG_ERROR, "redis.handshake", "%s to %s refused: %s", what,
+                   c->r->url->redacted, reply->str);
+        }
+    } else if (strcmp(what, "CONFIG GET") == 0 && reply->type == REDIS_REPLY_ARRAY &&
+               reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_STRING) {
+        snprintf(c->r->policy, sizeof c->r->policy, "%s", reply->element[1]->str);
+    }
+    if (--c->handshake_left > 0) return;
+    if (c->handshake_failed) {
+        c->handshake_failed = 0;
+        conn_kill(c, "handshake refused");
+        return;
+    }
+    if (c->role == ROLE_SUB) c->outstanding = 0; /* subscriptions never "complete" */
+    became_ready(c);
+}
+
+static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
+{
+    (void)priv;
+    conn *c = ac->data;
+    redisReply *reply = replyp;
+    if (!c || !reply) return;
+    c->last_progress = lw_mono_ms();
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+    if (reply->element[0]->type != REDIS_REPLY_STRING || strcmp(reply->element[0]->str, "message"))
+        return;
+    if (c->r->on_message)
+        c->r->on_message(c->r, reply->element[1]->str, reply->element[2]->str,
+                         reply->element[2]->len, c->r->message_ud);
+}
+
+static int send_subscribe(conn *c, const char *channel)
+{
+    const char *argv[2] = {"SUBSCRIBE", channel};
+    return redisAsyncCommandArgv(c->ac, message_cb, NULL, 2, argv, NULL);
+}
+
+/* Sends AUTH, SELECT and, on the command connection, CONFIG GET
+ * maxmemory-policy and SCRIPT LOAD of every script, all pipelined. */
+static void start_handshake(conn *c)
+{
+    static char s_auth[] = "AUTH", s_select[] = "SELECT", s_config[] = "CONFIG GET",
+                s_load[] = "SCRIPT LOAD", s_ping[] = "PING";
+    lw_redis *r = c->r;
+    set_state(c, CONN_HANDSHAKE);
+    c->handshake_left = 0;
+    c->handshake_failed = 0;
+    if (r->url->password) {
+        const char *argv[3] = {"AUTH", r->url->user ? r->url->user : r->url->password,
+                               r->url->password};
+        int argc = r->url->user ? 3 : 2;
+        redisAsyncCommandArgv(c->ac, handshake_reply, s_auth, argc, argv, NULL);
+        c->handshake_left++;
+    }
+    if (c->role == ROLE_CMD) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", r->url->db);
+        const char *sel[2] = {"SELECT", db};
+        redisAsyncCommandArgv(c->ac, handshake_reply, s_select, 2, sel, NULL);
+        const char *cfg[3] = {"CONFIG", "GET", "maxmemory-policy"};
+        redisAsyncCommandArgv(c->ac, handshake_reply, s_config, 3, cfg, NULL);
+        c->handshake_left += 2;
+        for (const lw_script *const *s = lw_scripts_all; *s; s++) {
+            const char *load[3] = {"SCRIPT", "LOAD", (*s)->body};
+            size_t lens[3] = {6, 4, (*s)->len};
+            redisAsyncCommandArgv(c->ac, handshake_reply, s_load, 3, load, lens);
+            c->handshake_left++;
+        }
+    } else {
+        /* PING gives the pub/sub connection a reply to wait for, so an AUTH
+         * failure is seen before SUBSCRIBE. */
+        const char *ping[1] = {"PING"};
+        redisAsyncCommandArgv(c->ac, handshake_reply, s_ping, 1, ping, NULL);
+        c->handshake_left++;
+        for (size_t i = 0; i < r->nchannels; i++) send_subscribe(c, r->channels[i]);
+    }
+    c->outstanding += (size_t)c->handshake_left;
+}
+
+static void connect_cb(const redisAsyncContext *cac, int status)
+{
+    conn *c = cac->data;
+    if (!c) return;
+    if (status != REDIS_OK) {
+        conn_lost(c, cac->errstr ? cac->errstr : "connect failed");
+        return;
+    }
+    start_handshake(c);
+}
+
+static void conn_start(conn *c)
+{
+    lw_redis *r = c->r;
+    redisAsyncContext *ac;
+    if (c->ac) return;
+    if (r->url->kind == LW_URL_UNIX)
+        ac = redisAsyncConnectUnix(r->url->path);
+    else
+        ac = redisAsyncConnect(r->url->host, r->url->port);
+    if (!ac) {
+        c->r->errors++;
+        schedule_retry(c);
+        return;
+    }
+    if (ac->err) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", ac->errstr);
+        redisAsyncFree(ac);
+        c->ac = NULL;
+        set_state(c, CONN_CONNECTING);
+        conn_lost(c, why);
+        return;
+    }
+    if (r->url->kind == LW_URL_TCP) redisEnableKeepAlive(&ac->c); /* half-open TCP is noticed */
+    ac->data = c;
+    c->ac = ac;
+    c->outstanding = 0;
+    c->last_progress = lw_mono_ms();
+    set_state(c, CONN_CONNECTING);
+    redisLibeventAttach(ac, r->base);
+    redisAsyncSetConnectCallback(ac, connect_cb);
+    redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+}
+
+/* Kills connections that stopped making progress. */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    lw_redis *r = arg;
+    int64_t now = lw_mono_ms();
+    conn *conns[2] = {&r->cmd, &r->sub};
+    for (int i = 0; i < 2; i++) {
+        conn *c = conns[i];
+        if (c->state == CONN_CONNECTING && now - c->state_since > CONNECT_TIMEOUT_MS)
+            conn_kill(c, "connect timed out");
+        else if (c->outstanding > 0 && c->state != CONN_DOWN &&
+                 now - c->last_progress > REPLY_TIMEOUT_MS)
+            conn_kill(c, "no reply for 10 s");
+    }
+}
+
+static int conn_init(lw_redis *r, conn *c, conn_role role)
+{
+    c->r = r;
+    c->role = role;
+    c->state = CONN_DOWN;
+    c->retry = evtimer_new(r->base, retry_cb, c);
+    c->killer = evtimer_new(r->base, kill_cb, c);
+    return c->retry && c->killer ? 0 : -1;
+}
+
+lw_redis *lw_redis_new(struct event_base *base, const lw_url *url)
+{
+    lw_redis *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->base = base;
+    /* Our own copy of the URL: the caller's registry may be reloaded. */
+    r->url = calloc(1, sizeof *r->url);
+    if (!r->url) goto fail;
+    r->url->kind = url->kind;
+    r->url->port = url->port;
+    r->url->db = url->db;
+    if ((url->host && !(r->url->host = strdup(url->host))) ||
+        (url->path && !(r->url->path = strdup(url->path))) ||
+        (url->user && !(r->url->user = strdup(url->user))) ||
+        (url->password && !(r->url->password = strdup(url->password))) ||
+        !(r->url->redacted = strdup(url->redacted ? url->redacted : "redis")))
+        goto fail;
+    snprintf(r->policy, sizeof r->policy, "%s", "");
+    if (conn_init(r, &r->cmd, ROLE_CMD) || conn_init(r, &r->sub, ROLE_SUB)) goto fail;
+    r->watchdog = event_new(base, -1, EV_PERSIST, watchdog_cb, r);
+    if (!r->watchdog) goto fail;
+    struct timeval tv = {WATCHDOG_MS / 1000, (WATCHDOG_MS % 1000) * 1000};
+    event_add(r->watchdog, &tv);
+    conn_start(&r->cmd);
+    conn_start(&r->sub);
+    return r;
+fail:
+    lw_redis_free(r);
+    return NULL;
+}
+
+static void conn_free(conn *c)
+{
+    if (c->ac) {
+        redisAsyncContext *ac = c->ac;
+        redisAsyncFree(ac); /* pending callbacks get NULL; disconnect_cb clears c->ac */
+        c->ac = NULL;
+    }
+    if (c->retry) event_free(c->retry);
+    if (c->killer) event_free(c->killer);
+    c->retry = c->killer = NULL;
+}
+
+void lw_redis_free(lw_redis *r)
+{
+    if (!r) return;
+    /* No more callbacks into the owner once it frees us. */
+    r->closing = 1;
+    r->on_ready = NULL;
+    r->on_message = NULL;
+    conn_free(&r->cmd);
+    conn_free(&r->sub);
+    if (r->watchdog) event_free(r->watchdog);
+    for (size_t i = 0; i < r->nchannels; i++) free(r->channels[i]);
+    free(r->channels);
+    free(r->scratch);
+    free(r->scratch_len);
+    lw_url_free(r->url);
+    free(r);
+}
+
+void lw_redis_on_ready(lw_redis *r, lw_redis_ready_fn fn, void *ud)
+{
+    r->on_ready = fn;
+    r->ready_ud = ud;
+}
+
+void lw_redis_on_message(lw_redis *r, lw_redis_message_fn fn, void *ud)
+{
+    r->on_message = fn;
+    r->message_ud = ud;
+}
+
+int lw_redis_subscribe(lw_redis *r, const char *channel)
+{
+    for (size_t i = 0; i < r->nchannels; i++)
+        if (strcmp(r->channels[i], channel) == 0) return 0;
+    char **grown = realloc(r->channels, (r->nchannels + 1) * sizeof *grown);
+    if (!grown) return -1;
+    r->channels = grown;
+    if (!(r->channels[r->nchannels] = strdup(channel))) return -1;
+    r->nchannels++;
+    if (r->sub.state == CONN_READY) send_subscribe(&r->sub, channel);
+    return 0;
+}
+
+int lw_redis_is_ready(const lw_redis *r) { return r->cmd.state == CONN_READY; }
+const char *lw_redis_name(const lw_redis *r) { return r->url->redacted; }
+uint64_t lw_redis_error_count(const lw_redis *r) { return r->errors; }
+const char *lw_redis_maxmemory_policy(const lw_redis *r) { return r->policy; }
+
+static void call_reply(redisAsyncContext *ac, void *replyp, void *priv)
+{
+    call *k = priv;
+    conn *c = k->c;
+    redisReply *reply = replyp;
+    (void)ac;
+    if (c->outstanding > 0) c->outstanding--;
+    c->last_progress = lw_mono_ms();
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        c->r->errors++;
+        if (transient_error(reply->str)) {
+            lw_log(LW_LOG_WARN, "redis.transient", "%s: %s", c->r->url->redacted, reply->str);
+            conn_kill(c, reply->str);
+            reply = NULL;
+        }
+    }
+    if (k->fn) k->fn(c->r, reply, k->ud);
+    free(k);
+}
+
+static int grow_scratch(lw_redis *r, size_t n)
+{
+    if (n <= r->scratch_cap) return 0;
+    size_t cap = n < 64 ? 64 : n * 2;
+    const char **p = realloc(r->scratch, cap * sizeof *p);
+    if (!p) return -1;
+    r->scratch = p;
+    size_t *l = realloc(r->scratch_len, cap * sizeof *l);
+    if (!l) return -1;
+    r->scratch_len = l;
+    r->scratch_cap = cap;
+    return 0;
+}
+
+/* Sends prefix[0..nprefix) followed by every entry of a. */
+static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefix_len,
+                     size_t nprefix, lw_argv *a, lw_redis_reply_fn fn, void *ud)
+{
+    conn *c = &r->cmd;
+    const size_t *lens;
+    const char **ptrs;
+    if (c->state != CONN_READY || !c->ac) return -1;
+    ptrs = lw_argv_ptrs(a, &lens);
+    if (!ptrs && a->n > 0) return -1;
+    if (grow_scratch(r, nprefix + a->n)) return -1;
+    for (size_t i = 0; i < nprefix; i++) {
+        r->scratch[i] = prefix[i];
+        r->scratch_len[i] = prefix_len[i];
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        r->scratch[nprefix + i] = ptrs[i];
+        r->scratch_len[nprefix + i] = lens[i];
+    }
+    call *k = malloc(sizeof *k);
+    if (!k) return -1;
+    k->c = c;
+    k->fn = fn;
+    k->ud = ud;
+    if (redisAsyncCommandArgv(c->ac, call_reply, k, (int)(nprefix + a->n), r->scratch,
+                              r->scratch_len) != REDIS_OK) {
+        free(k);
+        return -1;
+    }
+    c->outstanding++;
+    if (c->outstanding == 1) c->last_progress = lw_mono_ms();
+    return 0;
+}
+
+int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_redis_reply_fn fn,
+                    void *ud)
+{
+    char nk[16];
+    int l = snprintf(nk, sizeof nk, "%d", nkeys);
+    const char *prefix[3] = {"EVALSHA", s->sha1, nk};
+    size_t lens[3] = {7, 40, (size_t)l};
+    return send_argv(r, prefix, lens, 3, a, fn, ud);
+}
+
+int lw_redis_command(lw_redis *r, lw_argv *a, lw_redis_reply_fn fn, void *ud)
+{
+    return send_argv(r, NULL, NULL, 0, a, fn, ud);
+}

@@ -1,0 +1,71 @@
+/*
+ * redis_async.h — one Redis server as the worker sees it: a command
+ * connection and a pub/sub connection on the libevent loop, reconnecting with
+ * capped exponential backoff and jitter, forever.
+ *
+ * Readiness: after each (re)connection the handshake runs (AUTH, SELECT,
+ * SCRIPT LOAD of every script); only then is the link "ready" and the
+ * on_ready callback fires. Commands are refused (return -1, callback not
+ * called) while not ready, so callers keep their own state and resend after
+ * on_ready. Transient server states (LOADING, READONLY after a failover,
+ * MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN, NOSCRIPT) and connection loss complete the
+ * pending commands with a NULL reply and restart the connection: a NULL reply
+ * means "may or may not have run; retry when ready", which every lanework
+ * script tolerates (DESIGN.md, "Idempotent retries").
+ *
+ * Callbacks run on the loop thread. Never free the lw_redis from inside one
+ * of its callbacks; use lw_redis_free() from outside.
+ */
+#ifndef LW_REDIS_ASYNC_H
+#define LW_REDIS_ASYNC_H
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+
+#include "argv.h"
+#include "scripts.h"
+#include "url.h"
+
+struct event_base;
+typedef struct lw_redis lw_redis;
+
+/* reply: borrowed, freed by hiredis after the callback; NULL when the command
+ * was lost to a connection problem or a transient error (see above). */
+typedef void (*lw_redis_reply_fn)(lw_redis *r, redisReply *reply, void *ud);
+typedef void (*lw_redis_ready_fn)(lw_redis *r, void *ud);
+/* A pub/sub message on a subscribed channel. Both strings borrowed. */
+typedef void (*lw_redis_message_fn)(lw_redis *r, const char *channel, const char *message,
+                                    size_t len, void *ud);
+
+/* Creates the link and starts connecting. `url` is copied. `label` names it
+ * in logs. Returns NULL on OOM. */
+lw_redis *lw_redis_new(struct event_base *base, const lw_url *url);
+/* Disconnects and frees, completing pending commands with NULL. */
+void lw_redis_free(lw_redis *r);
+
+/* Called after every successful handshake (and not on failures). */
+void lw_redis_on_ready(lw_redis *r, lw_redis_ready_fn fn, void *ud);
+/* Called for every message on a channel added with lw_redis_subscribe. */
+void lw_redis_on_message(lw_redis *r, lw_redis_message_fn fn, void *ud);
+/* Adds a channel to the subscriber connection (kept across reconnects). */
+int lw_redis_subscribe(lw_redis *r, const char *channel);
+
+int lw_redis_is_ready(const lw_redis *r);
+/* The redacted URL, for messages. Borrowed. */
+const char *lw_redis_name(const lw_redis *r);
+/* Errors seen since start (connection failures, error replies). */
+uint64_t lw_redis_error_count(const lw_redis *r);
+/* The server's maxmemory-policy, read at each handshake; borrowed, "" until known. */
+const char *lw_redis_maxmemory_policy(const lw_redis *r);
+
+/* Sends `s` with the first nkeys entries of `a` as KEYS, by EVALSHA: the
+ * handshake loaded every script, and a NOSCRIPT (SCRIPT FLUSH behind our back)
+ * is handled like the transient errors above: NULL reply, reconnect, reload.
+ * `a` is copied by hiredis; the caller may reuse it at once. Returns 0, or -1
+ * when not ready (fn is then not called). */
+int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_redis_reply_fn fn,
+                    void *ud);
+/* Sends a plain command. Same rules. */
+int lw_redis_command(lw_redis *r, lw_argv *a, lw_redis_reply_fn fn, void *ud);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * redis_sync.c — blocking Redis access for the CLI.
+ *
+ * A context from lw_redis_connect_sync() has finished its handshake (AUTH,
+ * SELECT) and has no read/write timeout any more: the connect timeout bounds
+ * connecting and the handshake only, so a command that blocks on purpose
+ * (XREAD BLOCK) is not cut short by a socket timeout.
+ *
+ * Scripts run by EVALSHA. A NOSCRIPT error reply (the server restarted, or
+ * SCRIPT FLUSH) is answered by SCRIPT LOAD and one more EVALSHA: NOSCRIPT
+ * means the script did not run, so the retry cannot run it twice.
+ */
+#include "redis_sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* Copies a hiredis error string into err, naming an OOM when there is none. */
+static void set_err(char *err, size_t errlen, const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", why && *why ? why : "out of memory");
+}
+
+static void set_reply_err(char *err, size_t errlen, const char *what, const redisReply *r)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %.*s", what, (int)(r->len > 400 ? 400 : r->len), r->str);
+}
+
+/* Runs a command given as plain strings during the handshake. Returns 0, or
+ * -1 with "WHAT: why" in err (never the arguments: AUTH carries the
+ * password). */
+static int handshake_cmd(redisContext *c, const char *what, int argc, const char **argv,
+                         char *err, size_t errlen)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    if (!r) {
+        set_err(err, errlen, c->errstr);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_reply_err(err, errlen, what, r);
+        freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, char *err, size_t errlen)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    redisContext *c;
+    if (u->kind == LW_URL_UNIX)
+        c = redisConnectUnixWithTimeout(u->path, tv);
+    else
+        c = redisConnectWithTimeout(u->host, u->port, tv);
+    if (!c) {
+        set_err(err, errlen, NULL);
+        return NULL;
+    }
+    if (c->err) {
+        set_err(err, errlen, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    /* hiredis 0.14 applies the timeout to connect(2) only: bound the
+     * handshake too, then lift it. */
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        set_err(err, errlen, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    if (u->password) {
+        const char *argv[3] = {"AUTH", u->user ? u->user : u->password, u->password};
+        if (handshake_cmd(c, "AUTH", u->user ? 3 : 2, argv, err, errlen) != 0)
+            goto fail;
+    }
+    if (u->db != 0) {
+        char db[24];
+        snprintf(db, sizeof db, "%d", u->db);
+        const char *argv[2] = {"SELECT", db};
+        if (handshake_cmd(c, "SELECT", 2, argv, err, errlen) != 0)
+            goto fail;
+    }
+    if (!u->password && u->db == 0) {
+        /* Nothing was asked yet: a PING turns "this server wants a
+         * password" into a clear NOAUTH now, rather than a protocol error
+         * at the first large command. */
+        const char *argv[1] = {"PING"};
+        if (handshake_cmd(c, "PING", 1, argv, err, errlen) != 0)
+            goto fail;
+    }
+    struct timeval none = {0, 0};
+    if (redisSetTimeout(c, none) != REDIS_OK) {
+        set_err(err, errlen, c->errstr);
+        goto fail;
+    }
+    return c;
+fail:
+    redisFree(c);
+    return NULL;
+}
+
+/* The argument vector of "EVALSHA sha nkeys <a...>", in one allocation the
+ * caller frees (*pv). Returns the argument count, or -1 on OOM. */
+static int evalsha_argv(const lw_script *s, int nkeys, lw_argv *a, const char ***pv,
+                        size_t **lv, char nk[24])
+{
+    const size_t *lens = NULL;
+    const char **ptrs = lw_argv_ptrs(a, &lens);
+    if (!ptrs && a->n > 0)
+        return -1;
+    size_t n = a->n + 3;
+    void *mem = malloc(n * (sizeof(char *) + sizeof(size_t)));
+    if (!mem)
+        return -1;
+    const char **v = mem;
+    size_t *l = (size_t *)(v + n);
+    snprintf(nk, 24, "%d", nkeys);
+    v[0] = "EVALSHA";
+    l[0] = 7;
+    v[1] = s->sha1;
+    l[1] = strlen(s->sha1);
+    v[2] = nk;
+    l[2] = strlen(nk);
+    for (size_t i = 0; i < a->n; i++) {
+        v[i + 3] = ptrs[i];
+        l[i + 3] = lens[i];
+    }
+    *pv = v;
+    *lv = l;
+    return (int)n;
+}
+
+static int is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t errlen)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", s->body};
+    size_t lens[3] = {6, 4, s->len};
+    redisReply *r = redisCommandArgv(c, 3, argv, lens);
+    if (!r) {
+        set_err(err, errlen, c->errstr);
+        return -1;
+    }
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_reply_err(err, errlen, "SCRIPT LOAD", r);
+        rc = -1;
+    } else if (r->type != REDIS_REPLY_STRING || r->len != 40 || memcmp(r->str, s->sha1, 40) != 0) {
+        /* The embedded SHA1 must be the server's: otherwise every EVALSHA
+         * would fail with NOSCRIPT. */
+        if (err && errlen)
+            snprintf(err, errlen, "SCRIPT LOAD %s: unexpected reply", s->name);
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+redisReply *lw_redis_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
+                            char *err, size_t errlen)
+{
+    const char **v;
+    size_t *l;
+    char nk[24];
+    int n = evalsha_argv(s, nkeys, a, &v, &l, nk);
+    if (n < 0) {
+        set_err(err, errlen, NULL);
+        return NULL;
+    }
+    redisReply *r = redisCommandArgv(c, n, v, l);
+    if (is_noscript(r)) {
+        freeReplyObject(r);
+        r = NULL;
+        const char *argv[3] = {"SCRIPT", "LOAD", s->body};
+        size_t lens[3] = {6, 4, s->len};
+        redisReply *lr = redisCommandArgv(c, 3, argv, lens);
+        if (!lr) {
+            set_err(err, errlen, c->errstr);
+        } else if (lr->type == REDIS_REPLY_ERROR) {
+            r = lr; /* the caller sees why the server refused */
+            lr = NULL;
+        } else {
+            r = redisCommandArgv(c, n, v, l);
+            if (!r)
+                set_err(err, errlen, c->errstr);
+        }
+        if (lr)
+            freeReplyObject(lr);
+    } else if (!r) {
+        set_err(err, errlen, c->errstr);
+    }
+    free(v);
+    return r;
+}
+
+int lw_redis_append_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a)
+{
+    const char **v;
+    size_t *l;
+    char nk[24];
+    int n = evalsha_argv(s, nkeys, a, &v, &l, nk);
+    if (n < 0)
+        return -1;
+    int rc = redisAppendCommandArgv(c, n, v, l) == REDIS_OK ? 0 : -1;
+    free(v);
+    return rc;
+}
+
+redisReply *lw_redis_argv(redisContext *c, lw_argv *a, char *err, size_t errlen)
+{
+    const size_t *lens = NULL;
+    const char **ptrs = lw_argv_ptrs(a, &lens);
+    if (!ptrs || a->n == 0) {
+        set_err(err, errlen, a->n == 0 && ptrs ? "empty command" : NULL);
+        return NULL;
+    }
+    redisReply *r = redisCommandArgv(c, (int)a->n, ptrs, lens);
+    if (!r)
+        set_err(err, errlen, c->errstr);
+    return r;
+}

@@ -1,0 +1,33 @@
+/*
+ * redis_sync.h — blocking Redis access for the CLI: connect from a lw_url
+ * (AUTH, SELECT), run scripts with EVALSHA and pipeline them.
+ */
+#ifndef LW_REDIS_SYNC_H
+#define LW_REDIS_SYNC_H
+
+#include <hiredis/hiredis.h>
+
+#include "argv.h"
+#include "scripts.h"
+#include "url.h"
+
+/* Connects, authenticates and selects the database. Returns a context the
+ * caller frees with redisFree(), or NULL with "why" in err (no password). */
+redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, char *err, size_t errlen);
+
+/* Runs `s` with the first nkeys entries of `a` as KEYS. Returns the reply
+ * (caller frees with freeReplyObject; it may be an error reply), or NULL with
+ * the connection error in err. */
+redisReply *lw_redis_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
+                            char *err, size_t errlen);
+
+/* Makes sure the server has `s` cached (SCRIPT LOAD), for pipelined EVALSHA
+ * through lw_redis_append_script(). Returns 0 or -1 with err. */
+int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t errlen);
+/* Queues EVALSHA without reading its reply. Returns 0 or -1 (OOM). */
+int lw_redis_append_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a);
+
+/* Runs one command given as a lw_argv; same reply rules as lw_redis_script. */
+redisReply *lw_redis_argv(redisContext *c, lw_argv *a, char *err, size_t errlen);
+
+#endif

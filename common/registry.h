@@ -1,0 +1,82 @@
+/*
+ * registry.h — the tenant registry (CONTRACT section 3).
+ *
+ * PATH is a JSON file holding an array of tenant objects, or a directory
+ * whose *.json files each hold one tenant object (read in name order). A
+ * registry is immutable once loaded; a reload builds a new one and the old
+ * one is freed when nothing uses it any more.
+ *
+ * Parsing checks everything that can be checked without running anything:
+ * JSON syntax, field types, safe names (tenant, exec kinds, spool kinds,
+ * queues), positive defaults, duplicate tenants, the per-tenant Redis URL.
+ * Loading the module (dlopen, ABI) is the worker's job (worker/module_host.c).
+ */
+#ifndef LW_REGISTRY_H
+#define LW_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lw_exec_handler {
+    char *kind;  /* owned */
+    char **argv; /* owned, NULL-terminated, argv[0] is the program */
+    size_t argc;
+} lw_exec_handler;
+
+typedef struct lw_spool_cfg {
+    char *kind; /* owned: the kind of the jobs found in `dir` */
+    char *dir;  /* owned */
+} lw_spool_cfg;
+
+typedef struct lw_queue_cfg {
+    char *name;     /* owned */
+    int max_active; /* fleet-wide cap; 0: none */
+} lw_queue_cfg;
+
+typedef struct lw_job_defaults {
+    int attempts;       /* >= 1 */
+    int64_t timeout_ms; /* > 0 */
+    int64_t backoff_ms; /* >= 0: base of the exponential retry backoff */
+} lw_job_defaults;
+
+typedef struct lw_tenant {
+    char *name;        /* owned; a safe name */
+    char *module_path; /* owned; NULL: no module */
+    char *config_json; /* owned; the "config" value as JSON text, "null" when absent */
+    lw_exec_handler *execs;
+    size_t nexecs;
+    lw_spool_cfg *spools;
+    size_t nspools;
+    lw_queue_cfg *queues;
+    size_t nqueues;
+    char *redis_url; /* owned; NULL: the default Redis */
+    lw_job_defaults defaults;
+    char *source; /* owned: the file this tenant came from, for messages */
+} lw_tenant;
+
+typedef struct lw_registry {
+    lw_tenant *tenants;
+    size_t ntenants;
+    char *path; /* owned */
+} lw_registry;
+
+/* Loads PATH (file or directory). Returns a new registry the caller frees
+ * with lw_registry_free(), or NULL with "FILE: why" in err. */
+lw_registry *lw_registry_load(const char *path, char *err, size_t errlen);
+
+/* Parses registry text: an array of tenant objects, or (when `single` is
+ * nonzero) one tenant object. `source` names the text in messages. Returns a
+ * new registry or NULL with "SOURCE: why" in err. */
+lw_registry *lw_registry_parse(const char *text, size_t len, const char *source, int single,
+                               char *err, size_t errlen);
+
+void lw_registry_free(lw_registry *r);
+
+/* Borrowed pointers into the registry, or NULL. */
+const lw_tenant *lw_registry_find(const lw_registry *r, const char *tenant);
+const lw_exec_handler *lw_tenant_exec(const lw_tenant *t, const char *kind);
+const lw_spool_cfg *lw_tenant_spool(const lw_tenant *t, const char *kind);
+/* The queue's max_active, or 0 when the queue has no cap or is not listed. */
+int lw_tenant_queue_cap(const lw_tenant *t, const char *queue);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * scripts.h — the Lua scripts, one per job state change (common/scripts/).
+ * Each is embedded at build time with common/scripts/lib.lua in front of it
+ * and its SHA1 computed then, so callers can EVALSHA first and fall back to
+ * EVAL (or SCRIPT LOAD) on NOSCRIPT. KEYS/ARGV of each are documented at the
+ * top of its .lua file and in docs/DESIGN.md.
+ */
+#ifndef LW_SCRIPTS_H
+#define LW_SCRIPTS_H
+
+#include <stddef.h>
+
+typedef struct lw_script {
+    const char *name; /* "claim" */
+    const char *body; /* Lua source, lib.lua included */
+    size_t len;
+    const char *sha1; /* 40 hex digits */
+} lw_script;
+
+extern const lw_script lw_script_enqueue;
+extern const lw_script lw_script_claim;
+extern const lw_script lw_script_finish;
+extern const lw_script lw_script_renew;
+extern const lw_script lw_script_reap;
+extern const lw_script lw_script_cancel;
+extern const lw_script lw_script_retry;
+
+/* NULL-terminated list of every script, for SCRIPT LOAD at connect. */
+extern const lw_script *const lw_scripts_all[];
+
+#endif

@@ -1,0 +1,78 @@
+-- enqueue.lua: accept a batch of jobs of one tenant.
+--
+-- KEYS: 1 events, 2 schedule, 3 stats, 4 queues, 5 expiring
+-- ARGV: 1 prefix, 2 events cap, 3 n, then n groups of 12:
+--       id kind queue lane payload attempts timeout_ms backoff_ms delay_ms
+--       expires_ms unique spool
+--
+-- Effect per job, unless a job with that unique key or that id exists (then
+-- nothing changes and the existing id is returned): the record job:ID is
+-- written (status queued, or scheduled with a delay), the job is appended to
+-- its lane, and when it is the lane's only job it becomes the head (ready:Q,
+-- or schedule until its run_at). One job.queued / job.scheduled event.
+-- Returns 2 entries per job: the id and 1 (created) or 0 (existed).
+--
+-- Invariants kept: a job is in its lane exactly once; the lane head is live;
+-- a head is in exactly one of ready:Q / schedule; counters match statuses.
+
+local n = tonumber(ARGV[3])
+local now = now_ms()
+local out = {}
+for i = 0, n - 1 do
+    local b = 4 + i * 12
+    local id, kind, queue, lane = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+    local payload = ARGV[b + 4]
+    local delay = tonumber(ARGV[b + 8])
+    local expires = tonumber(ARGV[b + 9])
+    local unique, spool = ARGV[b + 10], ARGV[b + 11]
+
+    local existing = nil
+    if unique ~= '' then
+        local u = redis.call('GET', P .. 'unique:' .. unique)
+        if u and redis.call('EXISTS', P .. 'job:' .. u) == 1 then existing = u end
+    end
+    if not existing and redis.call('EXISTS', P .. 'job:' .. id) == 1 then existing = id end
+
+    if existing then
+        out[#out + 1] = existing
+        out[#out + 1] = 0
+    else
+        local j = { id = id, kind = kind, queue = queue, lane = lane, attempt = 0,
+                    status = 'queued', run_at = 0, unique = unique }
+        local rec = { 'id', id, 'kind', kind, 'queue', queue, 'lane', lane,
+                      'payload', payload, 'attempt', 0, 'attempts', ARGV[b + 5],
+                      'timeout', ARGV[b + 6], 'backoff', ARGV[b + 7], 'enqueued', now }
+        if delay > 0 then
+            j.status = 'scheduled'
+            j.run_at = now + delay
+            rec[#rec + 1] = 'run_at'
+            rec[#rec + 1] = j.run_at
+        end
+        if expires > 0 then
+            rec[#rec + 1] = 'expires'
+            rec[#rec + 1] = now + expires
+            redis.call('ZADD', P .. 'expiring', now + expires, id)
+        end
+        if unique ~= '' then
+            rec[#rec + 1] = 'unique'
+            rec[#rec + 1] = unique
+            redis.call('SET', P .. 'unique:' .. unique, id)
+        end
+        if spool ~= '' then
+            rec[#rec + 1] = 'spool'
+            rec[#rec + 1] = spool
+        end
+        rec[#rec + 1] = 'status'
+        rec[#rec + 1] = j.status
+        redis.call('HSET', P .. 'job:' .. id, unpack(rec))
+        redis.call('SADD', P .. 'queues', queue)
+        count(j.status, queue, 1)
+        emit(j.status == 'queued' and 'job.queued' or 'job.scheduled', j, '', '')
+        if redis.call('RPUSH', P .. 'lane:' .. lane, id) == 1 then
+            make_head_ready(j, now)
+        end
+        out[#out + 1] = id
+        out[#out + 1] = 1
+    end
+end
+return out

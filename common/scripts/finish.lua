@@ -1,0 +1,77 @@
+-- finish.lua: record what a batch of attempts of one tenant did: handler
+-- events and outcomes, in the order they happened.
+--
+-- KEYS: 1 events, 2 schedule, 3 stats, 4 failed
+-- ARGV: 1 prefix, 2 events cap, 3 worker name, 4 keep_succeeded_s,
+--       5 keep_failed_s, 6 n, then n groups of 6:
+--       id token outcome text delay_ms event_type
+--   outcome: event     a handler's own event (step.created, ...): event_type,
+--                      text is its JSON data; the job stays active
+--            ok        the handler succeeded; text is the result JSON
+--            retry     the attempt failed (text: error); scheduled again after
+--                      delay_ms while attempts remain, else failed
+--            fail      failed now, no retry (text: error)
+--            cancelled the attempt stopped because the job was cancelled
+--            handback  the worker stops: back to the head of its lane,
+--                      the attempt does not count
+--
+-- Fencing: an entry counts only when the job is active and its token is
+-- the one of this attempt; otherwise the lease was lost (reaped, given to
+-- another worker) and the entry is refused ("stale"): a stale attempt can
+-- neither end the job nor write into the history of its next attempt.
+-- Retrying a call whose reply was lost is therefore harmless for outcomes
+-- (the second call is refused); its events may be appended twice.
+-- Returns one status per entry: event, succeeded, scheduled, failed,
+-- cancelled, queued (handed back) or stale.
+
+local worker = ARGV[3]
+local keep_ok, keep_failed = tonumber(ARGV[4]), tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
+local now = now_ms()
+local out = {}
+for i = 0, n - 1 do
+    local b = 7 + i * 6
+    local id, token, outcome, text = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+    local delay = tonumber(ARGV[b + 4]) or 0
+    local j = job_get(id)
+    if not j or j.status ~= 'active' or j.token ~= token then
+        out[#out + 1] = 'stale'
+    elseif outcome == 'event' then
+        emit(ARGV[b + 5], j, worker, text)
+        out[#out + 1] = 'event'
+    else
+        local jk = P .. 'job:' .. id
+        redis.call('ZREM', P .. 'active:' .. j.queue, id)
+        if outcome == 'handback' then
+            j.attempt = j.attempt - 1
+            redis.call('HSET', jk, 'status', 'queued', 'attempt', j.attempt)
+            count('queued', j.queue, 1)
+            push_ready(j.queue, id, true)
+            emit('job.handed_back', j, worker, '')
+            out[#out + 1] = 'queued'
+        elseif outcome == 'ok' then
+            redis.call('HDEL', jk, 'error')
+            finish_job(j, 'succeeded', now, keep_ok, { 'result', text })
+            emit('job.succeeded', j, worker, '')
+            out[#out + 1] = 'succeeded'
+        elseif outcome == 'cancelled' or (j.cancel == '1' and outcome ~= 'ok') then
+            finish_job(j, 'cancelled', now, keep_failed, { 'error', text })
+            emit('job.cancelled', j, worker, cjson.encode({ error = text }))
+            out[#out + 1] = 'cancelled'
+        elseif outcome == 'retry' and j.attempt < j.attempts then
+            j.run_at = now + delay
+            redis.call('HSET', jk, 'status', 'scheduled', 'run_at', j.run_at, 'error', text)
+            redis.call('ZADD', P .. 'schedule', j.run_at, id)
+            count('scheduled', j.queue, 1)
+            count('retried', j.queue, 1)
+            emit('job.retrying', j, worker, cjson.encode({ error = text, delay_ms = delay }))
+            out[#out + 1] = 'scheduled'
+        else
+            finish_job(j, 'failed', now, keep_failed, { 'error', text })
+            emit('job.failed', j, worker, cjson.encode({ error = text }))
+            out[#out + 1] = 'failed'
+        end
+    end
+end
+redis.call('ZREMRANGEBYSCORE', P .. 'failed', '-inf', now - keep_failed * 1000)
+return out

@@ -1,0 +1,47 @@
+-- reap.lua: take back the jobs whose lease expired (their worker died, hung
+-- or lost Redis for longer than the lease). Any worker runs it, with jitter.
+--
+-- KEYS: 1 events, 2 queues, 3 stats, 4 failed
+-- ARGV: 1 prefix, 2 events cap, 3 keep_failed_s, 4 limit
+--
+-- Effect per expired lease (the expiry is checked here, inside the script,
+-- so two reapers cannot both act on one lease): a death counts as an
+-- attempt. With attempts left the job goes back to the head of its lane and
+-- the front of ready:Q (job.lost); on its last attempt it ends failed
+-- (job.failed, data.lost = true), so a job that kills its worker every time
+-- cannot crash-loop the fleet.
+-- Returns 2 entries per job: id, new status (queued/failed); and for
+-- unreadable records: id, "corrupt: ...".
+
+local keep_failed, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = now_ms()
+local out = {}
+for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+    local ak = P .. 'active:' .. q
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', ak, '-inf', now, 'LIMIT', 0, limit)) do
+        redis.call('ZREM', ak, id)
+        local j, why = job_get(id)
+        if not j then
+            if why ~= 'missing' then drop_corrupt(id, why, now, keep_failed) end
+            out[#out + 1] = id
+            out[#out + 1] = why
+        elseif j.status == 'active' then
+            local msg = 'lost: the lease of worker ' .. j.worker .. ' expired during attempt ' .. j.attempt
+            if j.attempt >= j.attempts then
+                finish_job(j, 'failed', now, keep_failed, { 'error', msg })
+                emit('job.failed', j, j.worker, cjson.encode({ error = msg, lost = true }))
+                out[#out + 1] = id
+                out[#out + 1] = 'failed'
+            else
+                redis.call('HSET', P .. 'job:' .. id, 'status', 'queued', 'error', msg)
+                count('queued', j.queue, 1)
+                count('lost', j.queue, 1)
+                push_ready(j.queue, id, true)
+                emit('job.lost', j, j.worker, cjson.encode({ error = msg }))
+                out[#out + 1] = id
+                out[#out + 1] = 'queued'
+            end
+        end
+    end
+end
+return out

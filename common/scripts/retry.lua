@@ -1,0 +1,49 @@
+-- retry.lua: give finished-unsuccessfully jobs a fresh set of attempts.
+--
+-- KEYS: 1 events, 2 stats, 3 failed
+-- ARGV: 1 prefix, 2 events cap, 3 mode ("ids" or "failed"), then
+--       ids: the job ids;  failed: the largest number of jobs to take from
+--       the failed index in this call
+--
+-- Effect per failed, cancelled or expired job: attempt back to 0, status
+-- queued, retention removed, out of the failed index, appended again at the
+-- tail of its lane (enqueue order: it is enqueued anew); head of the lane
+-- when the lane is free. One job.queued event (data.retry = true).
+-- Returns 2 entries per id: id, and "queued", "missing", "corrupt: ..." or
+-- the status that made it not retryable.
+
+local mode = ARGV[3]
+local now = now_ms()
+local ids = {}
+if mode == 'failed' then
+    ids = redis.call('ZRANGE', P .. 'failed', 0, tonumber(ARGV[4]) - 1)
+else
+    for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+local RETRYABLE = { failed = true, cancelled = true, expired = true }
+local out = {}
+for _, id in ipairs(ids) do
+    local j, why = job_get(id)
+    out[#out + 1] = id
+    if not j then
+        redis.call('ZREM', P .. 'failed', id)
+        out[#out + 1] = why
+    elseif not RETRYABLE[j.status] then
+        out[#out + 1] = j.status
+    else
+        local jk = P .. 'job:' .. id
+        redis.call('PERSIST', jk)
+        redis.call('HDEL', jk, 'finished', 'cancel', 'expires', 'run_at', 'result')
+        redis.call('HSET', jk, 'status', 'queued', 'attempt', 0)
+        redis.call('ZREM', P .. 'failed', id)
+        if j.unique ~= '' then redis.call('SET', P .. 'unique:' .. j.unique, id) end
+        j.status, j.attempt, j.run_at = 'queued', 0, 0
+        count('queued', j.queue, 1)
+        emit('job.queued', j, '', cjson.encode({ retry = true }))
+        local lk = P .. 'lane:' .. j.lane
+        redis.call('LREM', lk, 0, id)
+        if redis.call('RPUSH', lk, id) == 1 then make_head_ready(j, now) end
+        out[#out + 1] = 'queued'
+    end
+end
+return out

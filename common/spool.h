@@ -1,0 +1,60 @@
+/*
+ * spool.h — pending job directories (CONTRACT section 8).
+ *
+ * A spool is a directory of job directories SPOOL/ID/job.json. The file holds
+ * at least {"job_id": ID, "status": "queued"} and optionally "lane", "queue",
+ * "payload". Every change of the file is a write of SPOOL/ID/.job.json.tmp.PID
+ * followed by rename(2) over job.json, so a reader sees the old or the new
+ * file, never a torn one; fields this code does not know are kept.
+ */
+#ifndef LW_SPOOL_H
+#define LW_SPOOL_H
+
+#include <stddef.h>
+
+#include "jobspec.h"
+
+typedef struct lw_spool_job {
+    char *job_id;  /* owned; equals the directory name */
+    char *status;  /* owned: "queued", "processing", "done", "failed", or another word */
+    char *lane;    /* owned or NULL */
+    char *queue;   /* owned or NULL */
+    char *payload; /* owned JSON text or NULL */
+    char *error;   /* owned or NULL */
+} lw_spool_job;
+
+void lw_spool_job_clear(lw_spool_job *j);
+
+/* Parses job.json text. `expect_id` (may be NULL) must equal "job_id".
+ * Returns 0 or -1 with "why" in err. */
+int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_spool_job *out,
+                       char *err, size_t errlen);
+
+/* Reads SPOOL/ID/job.json with the safety rules: ID a safe name, SPOOL/ID a
+ * real directory (not a symlink), job.json a regular file (not a symlink) of
+ * at most max_bytes. Returns 0, or -1 with "why" in err. */
+int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_job *out,
+                  char *err, size_t errlen);
+
+/* Rewrites SPOOL/ID/job.json with "status" set to `status` and "error" set to
+ * `error` (removed when NULL), keeping every other field, by
+ * write-temp-and-rename. Returns 0 or -1 with "why" in err. */
+int lw_spool_set_status(const char *job_dir, const char *status, const char *error, char *err,
+                        size_t errlen);
+
+/* Creates SPOOL/ID/job.json for `s` (id, lane, queue, payload; status
+ * "queued") atomically: the directory is made, the file written to a temp name
+ * and renamed. Fails when SPOOL/ID/job.json exists already. Returns 0 or -1. */
+int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t errlen);
+
+/* Calls `visit` for every entry of `spool` in name order. Entries whose
+ * name is unsafe, that are symlinks, not directories, or whose job.json is
+ * missing/malformed are reported through `bad` (with the entry name and why)
+ * and not visited. Returns the number of entries visited, or -1 with err when
+ * the spool itself cannot be read. */
+typedef void (*lw_spool_visit_fn)(void *ud, const char *spool, lw_spool_job *job);
+typedef void (*lw_spool_bad_fn)(void *ud, const char *spool, const char *entry, const char *why);
+int lw_spool_scan(const char *spool, size_t max_bytes, lw_spool_visit_fn visit, lw_spool_bad_fn bad,
+                  void *ud, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * url.c — Redis URLs (url.h).
+ *
+ *   redis://[[user]:password@]host[:port][/db]
+ *   unix://[[user]:password@]/path/to.sock[?db=N]
+ *
+ * Where the user info ends: for redis:// at the last '@' (a host, port or db
+ * never holds one, a password may); for unix:// at the last "@/" (the socket
+ * path is absolute). Both choices err on the side of hiding: a password is
+ * never mistaken for part of a host or path that messages show. The price:
+ * a socket path containing "@/" cannot be combined with user info.
+ *
+ * User info without ':' is refused rather than guessed at (redis-py reads it
+ * as a user, other clients as a password); in messages it is hidden
+ * entirely, as it may well be a password.
+ */
+#include "url.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define DEFAULT_PORT 6379
+
+/* Where the user info of `text` lies: [*ui, *ui_end) (before the '@'), or
+ * *ui = NULL when there is none. `rest` is the text after the scheme. */
+static void find_userinfo(const char *rest, int unix_kind, const char **ui, const char **ui_end)
+{
+    const char *at = NULL;
+    *ui = *ui_end = NULL;
+    if (unix_kind) {
+        if (rest[0] == '/')
+            return;
+        /* The last "@/": a path holding "@/" then fails to parse, but a
+         * password holding it is never shown as part of a path. */
+        for (const char *f = strstr(rest, "@/"); f; f = strstr(f + 1, "@/"))
+            at = f;
+        /* No "@/": the URL is bad (the path must be absolute), but what
+         * precedes an '@' is still hidden in the message. */
+        if (!at)
+            at = strrchr(rest, '@');
+    } else {
+        at = strrchr(rest, '@');
+    }
+    if (at) {
+        *ui = rest;
+        *ui_end = at;
+    }
+}
+
+static const char *scheme_rest(const char *text, int *unix_kind)
+{
+    if (strncmp(text, "redis://", 8) == 0) {
+        *unix_kind = 0;
+        return text + 8;
+    }
+    if (strncmp(text, "unix://", 7) == 0) {
+        *unix_kind = 1;
+        return text + 7;
+    }
+    return NULL;
+}
+
+char *lw_url_redact(const char *text)
+{
+    int unix_kind = 0;
+    const char *rest = text ? scheme_rest(text, &unix_kind) : NULL;
+    const char *ui, *ui_end;
+    if (!text)
+        text = "";
+    if (!rest) {
+        /* Unknown scheme: still hide anything that looks like user info. */
+        const char *sep = strstr(text, "://");
+        rest = sep ? sep + 3 : text;
+        unix_kind = 0;
+    }
+    find_userinfo(rest, unix_kind, &ui, &ui_end);
+    if (!ui)
+        return strdup(text);
+    /* Keep "user:" (users are not secret) and replace the rest. */
+    const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
+    size_t keep = colon ? (size_t)(colon + 1 - text) : (size_t)(ui - text);
+    size_t tail = strlen(ui_end);
+    char *out = malloc(keep + 3 + tail + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, text, keep);
+    memcpy(out + keep, "***", 3);
+    memcpy(out + keep + 3, ui_end, tail + 1);
+    return out;
+}
+
+void lw_url_free(lw_url *u)
+{
+    if (!u)
+        return;
+    free(u->host);
+    free(u->path);
+    free(u->user);
+    if (u->password) {
+        /* Do not leave the secret lying in freed heap memory. */
+        volatile char *p = u->password;
+        while (*p)
+            *p++ = '\0';
+        free(u->password);
+    }
+    free(u->redacted);
+    free(u);
+}
+
+__attribute__((format(printf, 4, 5))) static lw_url *fail(lw_url *u, char *err, size_t errlen,
+                                                          const char *fmt, ...)
+{
+    if (err && errlen) {
+        char why[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        snprintf(err, errlen, "bad Redis URL \"%s\": %s", u->redacted ? u->redacted : "***", why);
+    }
+    lw_url_free(u);
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into a new string. Returns NULL with *bad set when
+ * a %XX is malformed or decodes to NUL; NULL with *bad clear on OOM. */
+static char *pct_decode(const char *s, size_t n, int *bad)
+{
+    char *out = malloc(n + 1);
+    size_t o = 0;
+    *bad = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            *bad = 1;
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* A database number: decimal digits only, at most INT_MAX. */
+static int parse_db(const char *s, size_t n, int *out)
+{
+    long long v = 0;
+    if (n == 0 || strspn(s, "0123456789") < n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        v = v * 10 + (s[i] - '0');
+        if (v > INT_MAX)
+            return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_';
+}
+
+/* The inside of [...]: hex digits, ':' and '.' (an embedded IPv4), then an
+ * optional "%zone" (fe80::1%eth0). */
+static int ipv6_ok(const char *h, size_t n)
+{
+    size_t i = 0;
+    int colons = 0;
+    for (; i < n && h[i] != '%'; i++) {
+        char c = h[i];
+        if (c == ':')
+            colons++;
+        else if (!(hexval(c) >= 0 || c == '.'))
+            return 0;
+    }
+    if (colons < 2)
+        return 0;
+    if (i < n) {
+        if (++i == n)
+            return 0;
+        for (; i < n; i++) {
+            if (!host_char(h[i]))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
+{
+    const char *h, *hend;
+    if (*p == '[') {
+        h = p + 1;
+        hend = strchr(h, ']');
+        if (!hend)
+            return fail(u, err, errlen, "unterminated IPv6 address (missing \"]\")");
+        if (!ipv6_ok(h, (size_t)(hend - h)))
+            return fail(u, err, errlen, "bad IPv6 address \"%.*s\"", (int)(hend - h), h);
+        p = hend + 1;
+    } else {
+        h = p;
+        hend = p + strcspn(p, ":/?#");
+        if (hend == h)
+            return fail(u, err, errlen, *hend == ':' && hend[1] == ':'
+                                            ? "host is missing (an IPv6 address goes in brackets: [::1])"
+                                            : "host is missing");
+        for (const char *c = h; c < hend; c++) {
+            if (!host_char(*c))
+                return fail(u, err, errlen, "bad host name \"%.*s\"", (int)(hend - h), h);
+        }
+        p = hend;
+    }
+    u->host = strndup(h, (size_t)(hend - h));
+    if (!u->host)
+        return fail(u, err, errlen, "out of memory");
+    u->port = DEFAULT_PORT;
+    if (*p == ':') {
+        size_t n = strspn(++p, "0123456789");
+        int port = 0;
+        if (n == 0 || n > 5 || (p[n] && p[n] != '/'))
+            return fail(u, err, errlen, "port must be 1..65535");
+        for (size_t i = 0; i < n; i++)
+            port = port * 10 + (p[i] - '0');
+        if (port < 1 || port > 65535)
+            return fail(u, err, errlen, "port must be 1..65535");
+        u->port = port;
+        p += n;
+    }
+    if (*p == '/') {
+        p++;
+        if (*p && parse_db(p, strlen(p), &u->db) != 0)
+            return fail(u, err, errlen, "db must be a non-negative integer");
+        return u;
+    }
+    if (*p)
+        return fail(u, err, errlen, "unexpected \"%.40s\" after the host (redis://host:port/db)", p);
+    return u;
+}
+
+static lw_url *parse_unix(lw_url *u, const char *p, char *err, size_t errlen)
+{
+    if (*p != '/')
+        return fail(u, err, errlen, "the socket path must be absolute (unix:///path/to.sock)");
+    const char *q = strchr(p, '?');
+    size_t n = q ? (size_t)(q - p) : strlen(p);
+    size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+    if (n > max)
+        return fail(u, err, errlen, "the socket path is longer than %zu bytes", max);
+    u->path = strndup(p, n);
+    if (!u->path)
+        return fail(u, err, errlen, "out of memory");
+    while (q) {
+        const char *param = q + 1;
+        q = strchr(param, '&');
+        size_t plen = q ? (size_t)(q - param) : strlen(param);
+        if (plen > 3 && strncmp(param, "db=", 3) == 0) {
+            if (parse_db(param + 3, plen - 3, &u->db) != 0)
+                return fail(u, err, errlen, "db must be a non-negative integer");
+        } else if (plen) {
+            return fail(u, err, errlen, "unknown parameter \"%.*s\" (only db=N is known)",
+                        (int)(plen > 40 ? 40 : plen), param);
+        }
+    }
+    return u;
+}
+
+lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
+{
+    lw_url *u = calloc(1, sizeof *u);
+    if (!u) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!text)
+        text = "";
+    u->redacted = lw_url_redact(text);
+    if (!u->redacted)
+        return fail(u, err, errlen, "out of memory");
+    int unix_kind = 0, bad = 0;
+    const char *rest = scheme_rest(text, &unix_kind);
+    if (!rest)
+        return fail(u, err, errlen,
+                    strncmp(text, "rediss://", 9) == 0
+                        ? "TLS (rediss://) is not supported"
+                        : "the URL must start with redis:// or unix://");
+    u->kind = unix_kind ? LW_URL_UNIX : LW_URL_TCP;
+    const char *ui, *ui_end;
+    find_userinfo(rest, unix_kind, &ui, &ui_end);
+    if (ui) {
+        const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
+        if (!colon)
+            return fail(u, err, errlen,
+                        "user info must be [user]:password (a password alone is written :password@)");
+        if (colon > ui && !(u->user = pct_decode(ui, (size_t)(colon - ui), &bad)))
+            return fail(u, err, errlen, bad ? "bad %%-encoding in the user name" : "out of memory");
+        if (colon + 1 == ui_end)
+            return fail(u, err, errlen, "the password is empty");
+        if (!(u->password = pct_decode(colon + 1, (size_t)(ui_end - colon - 1), &bad)))
+            return fail(u, err, errlen, bad ? "bad %%-encoding in the password" : "out of memory");
+        rest = ui_end + 1;
+    }
+    return unix_kind ? parse_unix(u, rest, err, errlen) : parse_tcp(u, rest, err, errlen);
+}

@@ -1,0 +1,434 @@
+/*
+ * cli.c — helpers shared by the `lanework` commands: messages, option
+ * parsing, tenants, connections, stdout.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "names.h"
+#include "redis_sync.h"
+
+/* Ten years: the largest number of seconds any option takes. */
+#define MAX_SECONDS (10LL * 365 * 24 * 3600)
+
+void cli_err(const char *what, const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    /* One write, so the line cannot interleave with other output. */
+    char line[1200];
+    int n = snprintf(line, sizeof line, "lanework: %s: %s\n", what, why);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line)
+        n = sizeof line - 1;
+    /* One line whatever the message carries (user input, server text). */
+    for (int i = 0; i < n - 1; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = ' ';
+    line[n - 1] = '\n';
+    fflush(stdout);
+    ssize_t w = write(2, line, (size_t)n);
+    (void)w;
+}
+
+char *cli_oneline(const char *s, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (outlen == 0)
+        return out;
+    for (size_t i = 0; i < len && o + 1 < outlen; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[o++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+    }
+    out[o] = '\0';
+    if (o + 1 >= outlen && len > o && outlen > 4)
+        memcpy(out + outlen - 4, "...", 4);
+    return out;
+}
+
+/* A printable, bounded rendering of user input for messages. Two rotating
+ * buffers, so a message can show two values. */
+const char *cli_show(const char *s)
+{
+    static char buf[2][128];
+    static int k;
+    k ^= 1;
+    return cli_oneline(s, strlen(s), buf[k], sizeof buf[k]);
+}
+
+int cli_redis_err(const cli_conn *k, const redisReply *r, const char *why)
+{
+    /* "lanework: redis: URL: why": WHAT stays free of ':' (the URL is part
+     * of WHY), so the line splits on the first ": " like every other. */
+    const char *url = k && k->url ? k->url->redacted : "?";
+    char line[512];
+    if (r && r->type == REDIS_REPLY_ERROR)
+        cli_err("redis", "%s: %s", url, cli_oneline(r->str, r->len, line, sizeof line));
+    else if (r)
+        cli_err("redis", "%s: unexpected reply (type %d)", url, r->type);
+    else
+        cli_err("redis", "%s: %s", url, why && *why ? why : "connection lost");
+    return CLI_REDIS;
+}
+
+char *cli_strdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d) {
+        cli_err("error", "out of memory");
+        exit(CLI_USAGE);
+    }
+    return d;
+}
+
+/* ---- options ---- */
+
+static const cli_opt *find_opt(const cli_opt *opts, const char *a, size_t len)
+{
+    for (; opts && opts->name; opts++)
+        if (strlen(opts->name) == len && memcmp(opts->name, a, len) == 0)
+            return opts;
+    return NULL;
+}
+
+int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, size_t *npos)
+{
+    int only_pos = 0;
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            pos[(*npos)++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            return CLI_HELP;
+        const char *eq = strchr(a, '=');
+        const cli_opt *o = find_opt(opts, a, eq ? (size_t)(eq - a) : strlen(a));
+        if (o) {
+            if (o->flag) {
+                if (eq) {
+                    cli_err(c->cmd, "%s takes no value", o->name);
+                    return CLI_USAGE;
+                }
+                (*o->flag)++;
+                continue;
+            }
+            const char *v;
+            if (eq) {
+                v = eq + 1;
+            } else if (i + 1 < argc) {
+                v = argv[++i];
+            } else {
+                cli_err(c->cmd, "%s: missing value", o->name);
+                return CLI_USAGE;
+            }
+            if (o->value)
+                *o->value = v;
+            else
+                o->list[(*o->nlist)++] = v;
+            continue;
+        }
+        char err[512];
+        int r = lw_config_take_flag(&c->cfg, argc, argv, i, err, sizeof err);
+        if (r < 0) {
+            cli_err(c->cmd, "%s", err);
+            return CLI_USAGE;
+        }
+        if (r > 0) {
+            i += r - 1;
+            continue;
+        }
+        cli_err(c->cmd, "unknown option %s (see lanework %s --help)", cli_show(a), c->cmd);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+void cli_usage(const char *text)
+{
+    fputs(text, stdout);
+    fputs("\nShared options (also accepted before the command):\n", stdout);
+    fputs(LW_CONFIG_USAGE, stdout);
+}
+
+int cli_seconds(cli *c, const char *opt, const char *v, int allow_zero, int64_t *ms)
+{
+    if (lw_parse_seconds_ms(v, MAX_SECONDS, ms) != 0 || (!allow_zero && *ms <= 0)) {
+        cli_err(c->cmd, "%s: \"%s\" is not a number of seconds%s", opt, cli_show(v),
+                allow_zero ? "" : " > 0");
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+int cli_int(cli *c, const char *opt, const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    if (lw_parse_int(v, min, max, out) != 0) {
+        if (max >= INT32_MAX)
+            cli_err(c->cmd, "%s: \"%s\" is not an integer >= %" PRId64, opt, cli_show(v), min);
+        else
+            cli_err(c->cmd, "%s: \"%s\" is not an integer from %" PRId64 " to %" PRId64, opt,
+                    cli_show(v), min, max);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+/* ---- tenants and Redis ---- */
+
+int cli_registry(cli *c)
+{
+    if (c->reg_loaded)
+        return c->reg || !c->cfg.registry_path ? 0 : CLI_USAGE;
+    c->reg_loaded = 1;
+    if (!c->cfg.registry_path)
+        return 0;
+    char err[1024];
+    c->reg = lw_registry_load(c->cfg.registry_path, err, sizeof err);
+    if (!c->reg) {
+        cli_err("registry", "%s", err);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+int cli_tenant_get(cli *c, const char *name, cli_tenant *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!name) {
+        cli_err(c->cmd, "--tenant is required");
+        return CLI_USAGE;
+    }
+    int rc = cli_registry(c);
+    if (rc)
+        return rc;
+    if (c->reg) {
+        out->reg = lw_registry_find(c->reg, name);
+        if (!out->reg) {
+            cli_err(c->cmd, "unknown tenant \"%s\" (not in registry %s)", cli_show(name),
+                    cli_show(c->reg->path ? c->reg->path : c->cfg.registry_path));
+            return CLI_USAGE;
+        }
+    } else if (!lw_name_is_safe(name)) {
+        cli_err(c->cmd, "tenant \"%s\" is not a safe name (letters, digits, '-', '_', '.')",
+                cli_show(name));
+        return CLI_USAGE;
+    }
+    out->name = name;
+    if (lw_key_prefix(out->prefix, sizeof out->prefix, c->cfg.ns, name) != 0) {
+        cli_err(c->cmd, "tenant \"%s\": name too long", cli_show(name));
+        return CLI_USAGE;
+    }
+    out->conn = cli_conn_for(c, out->reg ? out->reg->redis_url : NULL);
+    return out->conn ? 0 : CLI_USAGE;
+}
+
+cli_conn *cli_conn_for(cli *c, const char *url_text)
+{
+    const char *text = url_text ? url_text : c->cfg.redis_url;
+    for (size_t i = 0; i < c->nconns; i++)
+        if (strcmp(c->conns[i].url_text, text) == 0)
+            return &c->conns[i];
+    char err[512];
+    lw_url *u = lw_url_parse(text, err, sizeof err);
+    if (!u) {
+        cli_err("redis", "%s", err);
+        return NULL;
+    }
+    /* Connections are few (one per Redis server) and handed out by pointer:
+     * the array is allocated once with room for many, never moved. */
+    if (!c->conns) {
+        c->conns = calloc(64, sizeof *c->conns);
+        if (!c->conns) {
+            lw_url_free(u);
+            cli_err("error", "out of memory");
+            return NULL;
+        }
+    }
+    if (c->nconns == 64) {
+        lw_url_free(u);
+        cli_err("redis", "too many different Redis servers (64 at most)");
+        return NULL;
+    }
+    cli_conn *k = &c->conns[c->nconns++];
+    k->url_text = cli_strdup(text);
+    k->url = u;
+    return k;
+}
+
+int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen)
+{
+    if (k->ctx)
+        return k->ctx->err ? CLI_REDIS : 0;
+    char err[256];
+    k->ctx = lw_redis_connect_sync(k->url, CLI_CONNECT_TIMEOUT_MS, err, sizeof err);
+    if (!k->ctx) {
+        if (why)
+            snprintf(why, whylen, "%s", err);
+        if (!quiet)
+            cli_redis_err(k, NULL, err);
+        return CLI_REDIS;
+    }
+    return 0;
+}
+
+int cli_load_scripts(cli_conn *k)
+{
+    if (cli_connect(k, 0, NULL, 0))
+        return CLI_REDIS;
+    if (k->scripts_loaded)
+        return 0;
+    for (const lw_script *const *s = lw_scripts_all; *s; s++) {
+        char err[256];
+        if (lw_redis_load_script(k->ctx, *s, err, sizeof err) != 0) {
+            cli_redis_err(k, NULL, err);
+            return CLI_REDIS;
+        }
+    }
+    k->scripts_loaded = 1;
+    return 0;
+}
+
+redisReply *cli_cmd(cli_conn *k, int argc, const char **argv)
+{
+    if (cli_connect(k, 0, NULL, 0))
+        return NULL;
+    redisReply *r = redisCommandArgv(k->ctx, argc, argv, NULL);
+    if (!r)
+        cli_redis_err(k, NULL, k->ctx->errstr);
+    return r;
+}
+
+int cli_append(cli_conn *k, int argc, const char **argv)
+{
+    if (cli_connect(k, 0, NULL, 0))
+        return CLI_REDIS;
+    if (redisAppendCommandArgv(k->ctx, argc, argv, NULL) != REDIS_OK)
+        return cli_redis_err(k, NULL, k->ctx->errstr);
+    return 0;
+}
+
+redisReply *cli_next_reply(cli_conn *k)
+{
+    void *r = NULL;
+    if (redisGetReply(k->ctx, &r) != REDIS_OK || !r) {
+        cli_redis_err(k, NULL, k->ctx->errstr);
+        return NULL;
+    }
+    return r;
+}
+
+int cli_flush(cli *c)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    if (errno == EPIPE)
+        exit(CLI_OK); /* the reader went away (`| head`): nothing left to say */
+    cli_err(c->cmd, "stdout: %s", strerror(errno));
+    return CLI_USAGE;
+}
+
+void cli_clear(cli *c)
+{
+    for (size_t i = 0; i < c->nconns; i++) {
+        if (c->conns[i].ctx)
+            redisFree(c->conns[i].ctx);
+        lw_url_free(c->conns[i].url);
+        free(c->conns[i].url_text);
+    }
+    free(c->conns);
+    c->conns = NULL;
+    c->nconns = 0;
+    if (c->reg)
+        lw_registry_free(c->reg);
+    c->reg = NULL;
+    lw_config_clear(&c->cfg);
+}
+
+/* ---- helpers ---- */
+
+char *cli_read_all(const char *path, size_t max, size_t *len)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                errno = ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            buf = NULL;
+            errno = e;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > max) {
+            free(buf);
+            buf = NULL;
+            errno = EFBIG;
+            break;
+        }
+    }
+    if (fd != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+int cli_check_id(cli *c, const char *id)
+{
+    if (lw_name_is_safe(id))
+        return 0;
+    cli_err(c->cmd, "job id \"%s\" is not a safe name (letters, digits, '-', '_', '.'; not "
+                    "starting with '.')",
+            cli_show(id));
+    return CLI_USAGE;
+}
+
+int cli_reply_is(const redisReply *r, const char *s)
+{
+    size_t n = strlen(s);
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+           r->len == n && memcmp(r->str, s, n) == 0;
+}

@@ -1,0 +1,188 @@
+/*
+ * cli.h — what every `lanework` command shares: the exit statuses, error
+ * lines, option parsing, tenant resolution and Redis connections.
+ *
+ * A command is a function `int cmd_X(cli *c, int argc, char **argv)` called
+ * with argv[0] = the command name; it returns the process exit status. Errors
+ * are printed where they are found, as one line `lanework: WHAT: WHY`, so a
+ * command returns a bare status.
+ */
+#ifndef LW_CLI_H
+#define LW_CLI_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "argv.h"
+#include "config.h"
+#include "jobspec.h"
+#include "registry.h"
+#include "url.h"
+
+/* Exit statuses (CONTRACT section 9). */
+enum {
+    CLI_OK = 0,        /* done; for wait: every job succeeded */
+    CLI_JOB = 1,       /* a job ended failed, cancelled or expired (or is corrupt) */
+    CLI_USAGE = 2,     /* usage or input error */
+    CLI_REDIS = 3,     /* Redis unreachable or refused the command */
+    CLI_NOJOB = 4,     /* no such job */
+    CLI_TIMEOUT = 124, /* wait timed out */
+};
+
+/* Returned by cli_parse when --help was asked: the command prints its usage
+ * and exits 0. Not an exit status. */
+#define CLI_HELP (-1)
+
+#define CLI_CONNECT_TIMEOUT_MS 5000
+#define CLI_PREFIX_MAX 512
+#define CLI_KEY_MAX 1024
+
+/* One Redis server in use (connected on first use). */
+typedef struct cli_conn {
+    char *url_text;    /* owned; as configured */
+    lw_url *url;       /* owned */
+    redisContext *ctx; /* owned; NULL until connected */
+    int scripts_loaded;
+} cli_conn;
+
+typedef struct cli {
+    lw_config cfg;
+    const char *cmd;  /* the running command's name, for messages */
+    int env_failed;   /* the environment held a bad value (reported) */
+    lw_registry *reg; /* NULL without a registry (or before cli_registry) */
+    int reg_loaded;
+    cli_conn *conns;
+    size_t nconns;
+} cli;
+
+/* A tenant as the commands use it. Borrowed pointers into `cli`. */
+typedef struct cli_tenant {
+    const char *name;
+    const lw_tenant *reg;  /* the registry entry; NULL without a registry */
+    cli_conn *conn;        /* its Redis (not connected yet) */
+    char prefix[CLI_PREFIX_MAX]; /* "NS:{T}:" */
+} cli_tenant;
+
+/* ---- messages ---- */
+
+/* Prints "lanework: WHAT: WHY\n" to stderr. */
+void cli_err(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "lanework: redis URL: WHY" for a connection error or an error reply
+ * and returns CLI_REDIS. `r` may be NULL (then `why` is used). */
+int cli_redis_err(const cli_conn *k, const redisReply *r, const char *why);
+
+/* ---- options ---- */
+
+/* One option a command accepts. `value`: where a value option stores its
+ * argument (borrowed from argv; the last one given wins); `flag`: where a
+ * switch counts its occurrences. `list`/`nlist`: a repeatable value option
+ * (an array the caller sized to argc). Exactly one of them is set. */
+typedef struct cli_opt {
+    const char *name; /* "--kind" */
+    const char **value;
+    int *flag;
+    const char **list;
+    size_t *nlist;
+} cli_opt;
+
+/* Parses argv[1..argc) (argv[0] is the command): the command's options (as
+ * "--opt VALUE" or "--opt=VALUE"), the shared flags of config.h, -h/--help,
+ * and positional arguments, which are stored in `pos` (sized by the caller
+ * to argc) and counted in *npos. "--" ends the options. Returns 0, CLI_HELP,
+ * or CLI_USAGE after printing why. */
+int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, size_t *npos);
+
+/* Prints a command's usage text followed by the shared flags to stdout. */
+void cli_usage(const char *text);
+
+/* Number parsing with the contract's messages; each returns 0, or CLI_USAGE
+ * after printing `lanework: CMD: --opt: "v" is not ...`. */
+int cli_seconds(cli *c, const char *opt, const char *v, int allow_zero, int64_t *ms);
+int cli_int(cli *c, const char *opt, const char *v, int64_t min, int64_t max, int64_t *out);
+
+/* ---- tenants and Redis ---- */
+
+/* Loads the registry when one is configured (once). Returns 0 or CLI_USAGE. */
+int cli_registry(cli *c);
+
+/* Resolves tenant `name`: a safe name, known to the registry when there is
+ * one; picks its Redis (the registry's `redis`, else the default). Returns 0
+ * or CLI_USAGE (printed). */
+int cli_tenant_get(cli *c, const char *name, cli_tenant *out);
+
+/* The connection for a URL (the default when url_text is NULL), created on
+ * first use but not connected. Returns NULL after printing why (exit 2: a bad
+ * URL) or on OOM. */
+cli_conn *cli_conn_for(cli *c, const char *url_text);
+
+/* Connects `k` if needed. Returns 0, or CLI_REDIS after printing why unless
+ * `quiet` (then `why` gets the reason, when not NULL). */
+int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen);
+
+/* Makes sure every script is cached on `k`'s server, for pipelined EVALSHA.
+ * Returns 0 or CLI_REDIS (printed). */
+int cli_load_scripts(cli_conn *k);
+
+/* Runs a command given as strings (argc of them) and returns its reply, or
+ * NULL after printing the connection error. The reply may be an error reply;
+ * the caller frees it. */
+redisReply *cli_cmd(cli_conn *k, int argc, const char **argv);
+
+/* Appends a command to `k`'s pipeline / reads the next reply (NULL after
+ * printing the error). */
+int cli_append(cli_conn *k, int argc, const char **argv);
+redisReply *cli_next_reply(cli_conn *k);
+
+/* Flushes stdout. Returns 0; on EPIPE (the reader went away) exits the
+ * process quietly with status 0; on another error prints it and returns
+ * CLI_USAGE. */
+int cli_flush(cli *c);
+
+/* Frees everything `c` owns. */
+void cli_clear(cli *c);
+
+/* ---- helpers ---- */
+
+/* Reads all of a file ("-": stdin) up to max bytes (more is an error,
+ * reported as EFBIG). Returns a malloc'ed NUL-terminated buffer or NULL with
+ * errno set. */
+char *cli_read_all(const char *path, size_t max, size_t *len);
+
+/* 1 when a reply string equals s. */
+int cli_reply_is(const redisReply *r, const char *s);
+
+/* Copies s[0..len) into out as one printable line: control characters
+ * become spaces, and it is cut (with "...") to fit. Returns out. */
+char *cli_oneline(const char *s, size_t len, char *out, size_t outlen);
+
+/* Checks that `id` is a safe job id. Returns 0 or CLI_USAGE (printed). */
+int cli_check_id(cli *c, const char *id);
+
+/* A printable, bounded rendering of user input for messages; borrowed from
+ * one of two rotating static buffers (so one message may show two). */
+const char *cli_show(const char *s);
+
+/* strdup that exits with a message on OOM (the CLI cannot go on). */
+char *cli_strdup(const char *s);
+
+/* ---- commands ---- */
+
+int cmd_enqueue(cli *c, int argc, char **argv);
+/* `enqueue --batch`: `defaults` holds the command line's job fields. */
+int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults);
+int cmd_status(cli *c, int argc, char **argv);
+int cmd_wait(cli *c, int argc, char **argv);
+int cmd_cancel(cli *c, int argc, char **argv);
+int cmd_retry(cli *c, int argc, char **argv);
+int cmd_stats(cli *c, int argc, char **argv);
+int cmd_workers(cli *c, int argc, char **argv);
+int cmd_events(cli *c, int argc, char **argv);
+
+/* Waits until every job of `ids` (all of tenant `t`) is terminal, or until
+ * timeout_ms (< 0: forever) passes. Prints one stderr line per job that is
+ * missing or ended other than succeeded. Returns CLI_OK, CLI_JOB, CLI_NOJOB,
+ * CLI_TIMEOUT or CLI_REDIS. */
+int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * cmd_batch.c — `lanework enqueue --batch FILE|-`: one JSON job per line,
+ * pipelined.
+ *
+ * Lines are read into windows of up to WINDOW accepted jobs. Within a window
+ * jobs are grouped by tenant into enqueue.lua calls of up to CALL_JOBS jobs
+ * (a call holds one tenant: its keys share one slot), appended to the
+ * tenant's connection without waiting. When a window is full it is sent,
+ * and only then are the replies of the window before it read: while we parse
+ * and send window k+1, Redis runs window k, so neither side waits for the
+ * other. Output slots keep input order: each accepted line owns a slot that
+ * names its call and its place in the call; ids are printed slot by slot once
+ * the window's replies are in. When the input would block (a slow pipe), the
+ * window is ended early and everything pending collected, so streamed jobs
+ * are not held back waiting for a full window.
+ *
+ * Failures: a bad line is reported and skipped (exit 2 at the end). A Redis
+ * failure (connection lost, error reply) stops the reading of input; what is
+ * in flight is still collected, every confirmed id printed, and the final
+ * line says how many lines were enqueued (exit 3). Nothing the user sees as
+ * accepted was dropped: an id is printed only from Redis's reply.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "enqueue_args.h"
+#include "redis_sync.h"
+
+#define CALL_JOBS 256
+#define WINDOW 8192
+
+typedef struct slot {
+    uint32_t call; /* index into the window's calls */
+    uint32_t pos;  /* the job's place in that call */
+} slot;
+
+typedef struct call {
+    cli_conn *conn;
+    uint32_t njobs;
+    redisReply *reply; /* NULL until read, or when it could not be */
+} call;
+
+typedef struct window {
+    slot *slots;
+    size_t nslots;
+    call *calls;
+    size_t ncalls, capcalls;
+} window;
+
+/* One tenant met in the input, and the call being built for it. */
+typedef struct tgroup {
+    char *name;
+    cli_tenant t;
+    lw_argv a;
+    uint32_t n;               /* jobs in a */
+    uint32_t slots[CALL_JOBS]; /* the window slot of each job in a */
+} tgroup;
+
+typedef struct batch {
+    cli *c;
+    tgroup **groups;
+    size_t ngroups, capgroups;
+    tgroup *last;
+    window w[2];
+    int cur;
+    long enqueued;   /* ids printed */
+    long accepted;   /* lines handed to Redis */
+    int redis_failed;
+    int oom;
+} batch;
+
+static void oom(batch *b)
+{
+    if (!b->oom)
+        cli_err("batch", "out of memory");
+    b->oom = 1;
+    b->redis_failed = 1;
+}
+
+/* Finds or makes the group of tenant `name`; NULL when the tenant is
+ * refused (reported with the line's WHAT) or its Redis fails. */
+static tgroup *group_get(batch *b, const char *name, int *redis_rc)
+{
+    if (b->last && strcmp(b->last->name, name) == 0)
+        return b->last;
+    for (size_t i = 0; i < b->ngroups; i++) {
+        if (strcmp(b->groups[i]->name, name) == 0)
+            return b->last = b->groups[i];
+    }
+    tgroup *g = calloc(1, sizeof *g);
+    if (!g) {
+        oom(b);
+        return NULL;
+    }
+    g->name = cli_strdup(name);
+    if (cli_tenant_get(b->c, g->name, &g->t) != 0) {
+        free(g->name);
+        free(g);
+        return NULL;
+    }
+    g->t.name = g->name;
+    if (cli_load_scripts(g->t.conn) != 0) {
+        *redis_rc = CLI_REDIS;
+        free(g->name);
+        free(g);
+        return NULL;
+    }
+    lw_argv_init(&g->a);
+    if (b->ngroups == b->capgroups) {
+        size_t cap = b->capgroups ? b->capgroups * 2 : 8;
+        tgroup **ng = realloc(b->groups, cap * sizeof *ng);
+        if (!ng) {
+            lw_argv_clear(&g->a);
+            free(g->name);
+            free(g);
+            oom(b);
+            return NULL;
+        }
+        b->groups = ng;
+        b->capgroups = cap;
+    }
+    b->groups[b->ngroups++] = g;
+    return b->last = g;
+}
+
+/* Appends g's pending jobs as one call of the current window. */
+static void emit_call(batch *b, tgroup *g)
+{
+    window *w = &b->w[b->cur];
+    if (g->n == 0)
+        return;
+    if (w->ncalls == w->capcalls) {
+        size_t cap = w->capcalls ? w->capcalls * 2 : 64;
+        call *nc = realloc(w->calls, cap * sizeof *nc);
+        if (!nc) {
+            oom(b);
+            return;
+        }
+        w->calls = nc;
+        w->capcalls = cap;
+    }
+    if (lw_redis_append_script(g->t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &g->a) !=
+        0) {
+        oom(b);
+        return;
+    }
+    uint32_t ci = (uint32_t)w->ncalls++;
+    w->calls[ci].conn = g->t.conn;
+    w->calls[ci].njobs = g->n;
+    w->calls[ci].reply = NULL;
+    for (uint32_t i = 0; i < g->n; i++) {
+        w->slots[g->slots[i]].call = ci;
+        w->slots[g->slots[i]].pos = i;
+    }
+    b->accepted += g->n;
+    g->n = 0;
+    lw_argv_reset(&g->a);
+}
+
+/* Writes out what every connection has buffered. A connection that fails
+ * is reported here, once; its calls count as not confirmed in collect. */
+static void send_all(batch *b)
+{
+    for (size_t i = 0; i < b->c->nconns; i++) {
+        cli_conn *k = &b->c->conns[i];
+        int done = 0;
+        if (!k->ctx || k->ctx->err)
+            continue;
+        while (!done) {
+            if (redisBufferWrite(k->ctx, &done) != REDIS_OK) {
+                cli_redis_err(k, NULL, k->ctx->errstr);
+                b->redis_failed = 1;
+                break;
+            }
+        }
+    }
+}
+
+static int reply_ok(const call *k)
+{
+    const redisReply *r = k->reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (size_t)k->njobs)
+        return 0;
+    for (size_t i = 0; i < r->elements; i += 2)
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            return 0;
+    return 1;
+}
+
+/* Reads the replies of window w, prints its ids in input order, and empties
+ * it. */
+static void collect(batch *b, window *w)
+{
+    for (size_t i = 0; i < w->ncalls; i++) {
+        call *k = &w->calls[i];
+        if (!k->conn->ctx || k->conn->ctx->err) {
+            b->redis_failed = 1; /* reported when the connection failed */
+            continue;
+        }
+        k->reply = cli_next_reply(k->conn);
+        if (!k->reply) {
+            b->redis_failed = 1;
+        } else if (!reply_ok(k)) {
+            if (!b->redis_failed) /* the first refusal says why; the summary counts */
+                cli_redis_err(k->conn, k->reply, NULL);
+            b->redis_failed = 1;
+        }
+    }
+    for (size_t s = 0; s < w->nslots; s++) {
+        if (w->slots[s].call >= w->ncalls)
+            continue; /* never sent (out of memory) */
+        const call *k = &w->calls[w->slots[s].call];
+        if (!reply_ok(k))
+            continue;
+        const redisReply *id = k->reply->element[2 * (size_t)w->slots[s].pos];
+        fwrite(id->str, 1, id->len, stdout);
+        putchar('\n');
+        b->enqueued++;
+    }
+    for (size_t i = 0; i < w->ncalls; i++)
+        if (w->calls[i].reply)
+            freeReplyObject(w->calls[i].reply);
+    w->ncalls = 0;
+    w->nslots = 0;
+}
+
+/* Ends the current window: its calls go out, then the previous window's
+ * replies are read. */
+static void window_end(batch *b)
+{
+    for (size_t i = 0; i < b->ngroups; i++)
+        emit_call(b, b->groups[i]);
+    send_all(b);
+    b->cur ^= 1;
+    collect(b, &b->w[b->cur]);
+}
+
+/* Copies the command line's defaults into s. */
+static void spec_defaults(lw_job_spec *s, const lw_job_spec *d)
+{
+    if (d->tenant)
+        s->tenant = cli_strdup(d->tenant);
+    if (d->kind)
+        s->kind = cli_strdup(d->kind);
+    if (d->queue)
+        s->queue = cli_strdup(d->queue);
+    if (d->lane)
+        s->lane = cli_strdup(d->lane);
+    s->attempts = d->attempts;
+    s->timeout_ms = d->timeout_ms;
+    s->backoff_ms = d->backoff_ms;
+    s->delay_ms = d->delay_ms;
+    s->expires_ms = d->expires_ms;
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* A line reader over a file descriptor that knows when it is about to
+ * block: input that arrives slowly (a pipe fed as jobs come up) must not
+ * wait in a half-full window, so before a read that would block, what is
+ * pending is sent and its ids printed. */
+typedef struct lreader {
+    int fd;
+    char *buf;
+    size_t cap, start, end;
+    size_t max_line; /* longer lines are skipped and reported */
+    int eof, err;    /* err: errno of a failed read */
+    int skipping;    /* inside an over-long line */
+} lreader;
+
+/* Returns the next line (without its newline; borrowed until the next call)
+ * and its length, or NULL at the end of input or on a read error (r->err).
+ * *too_long is set for a line longer than max_line, returned empty. `idle`
+ * is called before a read that would block. */
+static const char *next_line(lreader *r, size_t *len, int *too_long, void (*idle)(void *),
+                             void *ud)
+{
+    *too_long = 0;
+    for (;;) {
+        char *nl = r->end > r->start ? memchr(r->buf + r->start, '\n', r->end - r->start) : NULL;
+        if (nl) {
+            const char *line = r->buf + r->start;
+            *len = (size_t)(nl - line);
+            r->start += *len + 1;
+            if (r->skipping || *len > r->max_line) {
+                r->skipping = 0;
+                *too_long = 1;
+                *len = 0;
+            }
+            return line;
+        }
+        if (r->eof) {
+            if (r->start == r->end && !r->skipping)
+                return NULL;
+            const char *line = r->buf + r->start;
+            *len = r->end - r->start;
+            r->start = r->end;
+            if (r->skipping || *len > r->max_line) {
+                r->skipping = 0;
+                *too_long = 1;
+                *len = 0;
+            }
+            return line;
+        }
+        if (r->start > 0) {
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->start = 0;
+        }
+        if (r->end >= r->max_line) {
+            r->skipping = 1; /* drop what we hold of this line */
+            r->end = 0;
+        }
+        if (r->end == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 1 << 16;
+            char *nb = realloc(r->buf, cap);
+            if (!nb) {
+                r->err = ENOMEM;
+                return NULL;
+            }
+            r->buf = nb;
+            r->cap = cap;
+        }
+        struct pollfd p = {r->fd, POLLIN, 0};
+        if (idle && poll(&p, 1, 0) == 0)
+            idle(ud);
+        ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r->err = errno;
+            return NULL;
+        }
+        if (n == 0)
+            r->eof = 1;
+        r->end += (size_t)n;
+    }
+}
+
+/* Input stalls: send the current window and print every id so far. */
+static void batch_idle(void *ud)
+{
+    batch *b = ud;
+    if (b->w[b->cur].nslots == 0 && b->w[b->cur ^ 1].ncalls == 0)
+        return;
+    window_end(b);
+    window_end(b);
+    fflush(stdout);
+}
+
+int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
+{
+    int rc = cli_registry(c);
+    if (rc)
+        return rc;
+    lreader in;
+    memset(&in, 0, sizeof in);
+    in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (in.fd < 0) {
+        cli_err(c->cmd, "--batch: %s: %s", cli_show(path), strerror(errno));
+        return CLI_USAGE;
+    }
+    /* A line holds a payload and some fields around it. */
+    in.max_line = c->cfg.max_payload > 0 ? (size_t)c->cfg.max_payload * 2 + (1 << 20) : SIZE_MAX;
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+
+    batch b;
+    memset(&b, 0, sizeof b);
+    b.c = c;
+    for (int i = 0; i < 2; i++) {
+        b.w[i].slots = malloc(WINDOW * sizeof(slot));
+        if (!b.w[i].slots)
+            oom(&b);
+    }
+    const char *cmd = c->cmd;
+    char what[64], err[512];
+    const char *line;
+    size_t len;
+    long lineno = 0, bad = 0;
+    int redis_rc = 0, too_long;
+    while (!b.redis_failed && (line = next_line(&in, &len, &too_long, batch_idle, &b)) != NULL) {
+        lineno++;
+        snprintf(what, sizeof what, "batch line %ld", lineno);
+        if (too_long) {
+            cli_err(what, "longer than %zu bytes", in.max_line);
+            bad++;
+            continue;
+        }
+        if (is_blank(line, len))
+            continue;
+        c->cmd = what;
+        lw_job_spec s;
+        lw_job_spec_init(&s);
+        spec_defaults(&s, defaults);
+        tgroup *g = NULL;
+        if (lw_job_spec_from_json(&s, line, len, err, sizeof err) != 0 ||
+            lw_job_spec_validate(&s, c->cfg.max_payload, err, sizeof err) != 0) {
+            cli_err(what, "%s", err);
+        } else if (!s.tenant) {
+            cli_err(what, "tenant: missing (give it in the line or with --tenant)");
+        } else if ((g = group_get(&b, s.tenant, &redis_rc)) == NULL) {
+            /* reported: an unknown tenant, or its Redis failing */
+            if (redis_rc)
+                b.redis_failed = 1;
+        } else if (lw_job_spec_resolve(&s, g->t.reg ? &g->t.reg->defaults : NULL) != 0) {
+            oom(&b);
+            g = NULL;
+        }
+        if (!g) {
+            if (!b.redis_failed)
+                bad++;
+            lw_job_spec_clear(&s);
+            continue;
+        }
+        window *w = &b.w[b.cur];
+        if (g->n == 0)
+            lw_enqueue_begin(&g->a, g->t.prefix, c->cfg.events_max);
+        lw_enqueue_add(&g->a, &s);
+        lw_job_spec_clear(&s);
+        if (g->a.oom) {
+            oom(&b);
+            break;
+        }
+        w->slots[w->nslots].call = UINT32_MAX; /* set when its call is appended */
+        g->slots[g->n++] = (uint32_t)w->nslots++;
+        if (g->n == CALL_JOBS)
+            emit_call(&b, g);
+        if (w->nslots == WINDOW)
+            window_end(&b);
+    }
+    c->cmd = cmd;
+    int read_failed = in.err != 0;
+    int read_errno = in.err;
+    free(in.buf);
+    if (in.fd != 0)
+        close(in.fd);
+    window_end(&b); /* sends the last window, collects the one before */
+    window_end(&b); /* collects the last window */
+
+    if (read_failed && !b.redis_failed)
+        cli_err(c->cmd, "--batch: %s: %s", cli_show(path), strerror(read_errno));
+    if (b.redis_failed)
+        cli_err("batch",
+                "stopped at line %ld: %ld of %ld line(s) sent were enqueued (their ids are on "
+                "stdout); the others were not, or may not have been, and no later line was read",
+                lineno, b.enqueued, b.accepted);
+    for (size_t i = 0; i < b.ngroups; i++) {
+        lw_argv_clear(&b.groups[i]->a);
+        free(b.groups[i]->name);
+        free(b.groups[i]);
+    }
+    free(b.groups);
+    for (int i = 0; i < 2; i++) {
+        free(b.w[i].slots);
+        free(b.w[i].calls);
+    }
+    rc = cli_flush(c);
+    if (b.redis_failed)
+        return CLI_REDIS;
+    if (read_failed || bad)
+        return CLI_USAGE;
+    return rc;
+}

@@ -1,0 +1,105 @@
+/* cmd_cancel.c — `lanework cancel --tenant T ID` (cancel.lua). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "redis_sync.h"
+
+static const char USAGE[] =
+    "Usage: lanework cancel --tenant T ID\n"
+    "\n"
+    "Cancels job ID. A queued or scheduled job ends cancelled at once: prints\n"
+    "`cancelled`. A running job is asked to stop (its worker stops the attempt\n"
+    "and records it cancelled): prints `cancel requested`; `lanework wait` tells\n"
+    "when it has ended.\n"
+    "\n"
+    "Exit status: 0 cancelled or requested; 1 the job had ended already (stderr\n"
+    "names its status) or its record is corrupt; 2 usage error; 3 Redis\n"
+    "unreachable or refused; 4 no such job.\n";
+
+int cmd_cancel(cli *c, int argc, char **argv)
+{
+    const char *tenant = NULL;
+    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    size_t npos = 0;
+    if (!pos)
+        return CLI_USAGE;
+    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
+    const char *id = npos > 0 ? pos[0] : NULL;
+    free(pos);
+    if (rc == CLI_HELP) {
+        cli_usage(USAGE);
+        return CLI_OK;
+    }
+    if (rc)
+        return rc;
+    if (npos != 1) {
+        cli_err(c->cmd, "expected one job id (see lanework cancel --help)");
+        return CLI_USAGE;
+    }
+    cli_tenant t;
+    if ((rc = cli_check_id(c, id)) != 0 || (rc = cli_tenant_get(c, tenant, &t)) != 0)
+        return rc;
+    if (cli_connect(t.conn, 0, NULL, 0) != 0)
+        return CLI_REDIS;
+
+    /* cancel.lua answers "cancelled" both when it cancels the job and when
+     * the job was cancelled before: ask first, so a second cancel is told
+     * apart (exit 1, "already cancelled"). A cancel racing with ours between
+     * the two calls is reported as ours, which is true enough. */
+    char jk[CLI_KEY_MAX];
+    lw_key(jk, sizeof jk, t.prefix, "job:", id);
+    const char *hget[3] = {"HGET", jk, "status"};
+    redisReply *pre = cli_cmd(t.conn, 3, hget);
+    if (!pre)
+        return CLI_REDIS;
+    int before = cli_reply_is(pre, "cancelled");
+    freeReplyObject(pre); /* an error (not a hash) is for cancel.lua to report */
+    if (before) {
+        cli_err(c->cmd, "job %s already cancelled", id);
+        return CLI_JOB;
+    }
+
+    static const char *const key_names[] = {"events", "schedule", "stats", "expiring"};
+    lw_argv a;
+    lw_argv_init(&a);
+    for (size_t i = 0; i < 4; i++) {
+        char key[CLI_KEY_MAX];
+        lw_key(key, sizeof key, t.prefix, key_names[i], NULL);
+        lw_argv_adds(&a, key);
+    }
+    lw_argv_adds(&a, t.prefix);
+    lw_argv_addi(&a, c->cfg.events_max);
+    lw_argv_addi(&a, c->cfg.keep_failed_s);
+    lw_argv_adds(&a, id);
+    char err[256];
+    redisReply *r = lw_redis_script(t.conn->ctx, &lw_script_cancel, 4, &a, err, sizeof err);
+    lw_argv_clear(&a);
+    if (!r)
+        return cli_redis_err(t.conn, NULL, err);
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+        rc = cli_redis_err(t.conn, r, NULL);
+    } else if (cli_reply_is(r, "cancelled")) {
+        puts("cancelled");
+        rc = cli_flush(c);
+    } else if (cli_reply_is(r, "requested")) {
+        puts("cancel requested");
+        rc = cli_flush(c);
+    } else if (cli_reply_is(r, "missing")) {
+        cli_err(c->cmd, "no such job %s", id);
+        rc = CLI_NOJOB;
+    } else {
+        char why[256];
+        cli_oneline(r->str, r->len, why, sizeof why);
+        if (strncmp(why, "corrupt", 7) == 0)
+            cli_err(c->cmd, "job %s: %s", id, why);
+        else
+            cli_err(c->cmd, "job %s already %s", id, why);
+        rc = CLI_JOB;
+    }
+    freeReplyObject(r);
+    return rc;
+}

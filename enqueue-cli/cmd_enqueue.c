@@ -1,0 +1,415 @@
+/*
+ * cmd_enqueue.c — `lanework enqueue`: one job from flags (this file) or many
+ * from JSON lines (`--batch`, cmd_batch.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "enqueue_args.h"
+#include "jsonx.h"
+#include "keys.h"
+#include "redis_sync.h"
+#include "spool.h"
+
+static const char USAGE[] =
+    "Usage: lanework enqueue --tenant T --kind K [OPTIONS]\n"
+    "       lanework enqueue --batch FILE|- [--tenant T] [--kind K] [DEFAULTS]\n"
+    "\n"
+    "Enqueues one job and prints its id, and nothing else, on stdout. When --id or\n"
+    "--unique names a job that exists already, nothing is enqueued and the existing\n"
+    "job's id is printed.\n"
+    "\n"
+    "  --tenant T           the tenant (required; with a registry, one of its tenants)\n"
+    "  --kind K             the job kind (required)\n"
+    "  --queue Q            the queue (default: default)\n"
+    "  --lane L             jobs of one lane run one at a time, in enqueue order\n"
+    "                       (default: the job's own id)\n"
+    "  --id ID              the job id (default: a new one)\n"
+    "  --unique KEY         at most one job per KEY while its record is kept\n"
+    "  --payload JSON       the payload, a JSON value; \"-\" reads it from stdin\n"
+    "  --payload-file FILE  the payload from FILE (\"-\": stdin)\n"
+    "                       Without either, the payload is read from stdin when stdin\n"
+    "                       is not a terminal (an empty stdin gives null); from a\n"
+    "                       terminal it is null. Surrounding whitespace is dropped.\n"
+    "  --delay S            run no earlier than S seconds from now\n"
+    "  --attempts N         the maximum number of attempts (default: the tenant's\n"
+    "                       registry default, else 3)\n"
+    "  --timeout S          seconds one attempt may run (default: the tenant's, else 180)\n"
+    "  --expires S          end as expired when not started within S seconds\n"
+    "  --spool DIR          first write DIR/ID/job.json (status queued), then enqueue.\n"
+    "                       If Redis is unreachable or refuses, the job stays accepted:\n"
+    "                       a warning on stderr, exit 0, and the worker's next spool\n"
+    "                       scan enqueues it (with a registry, the warning says so when\n"
+    "                       DIR is not the tenant's spool of kind K: then no scan will\n"
+    "                       find it). With an explicit --id whose job.json\n"
+    "                       exists already, that file is kept (the enqueue is\n"
+    "                       idempotent by id).\n"
+    "  --wait               then wait until the job ends; when it succeeded, print its\n"
+    "                       result JSON on a second line (null when it has none).\n"
+    "                       With --spool and Redis unreachable the job stays spooled but\n"
+    "                       cannot be awaited: exit 3.\n"
+    "  --wait-timeout S     stop waiting after S seconds (exit 124)\n"
+    "  --batch FILE|-       enqueue one job per line of FILE (\"-\": stdin)\n"
+    "\n"
+    "Batch: each non-blank line is one JSON object with the fields tenant, kind,\n"
+    "lane, queue, id, unique, payload (a JSON value), delay, attempts, timeout,\n"
+    "expires (seconds). --tenant, --kind, --queue, --lane, --delay, --attempts,\n"
+    "--timeout and --expires on the command line are defaults for the lines. One\n"
+    "id is printed per accepted line, in input order. A bad line prints\n"
+    "`lanework: batch line N: why` on stderr and no id; the others go on, and the\n"
+    "exit status is then 2. If Redis fails part-way the exit status is 3 and\n"
+    "stderr says how many lines were enqueued (their ids are on stdout).\n"
+    "Lines are sent in pipelined groups; when the input pauses (a pipe fed as\n"
+    "jobs come up), what was read is sent and its ids printed at once. A line\n"
+    "may be up to twice --max-payload plus 1 MiB long.\n"
+    "\n"
+    "Exit status: 0 enqueued (with --wait: and succeeded); 1 with --wait: the job\n"
+    "ended failed, cancelled or expired; 2 usage or input error; 3 Redis\n"
+    "unreachable or refused; 4 with --wait: the job vanished; 124 --wait-timeout.\n";
+
+typedef struct enq_opts {
+    const char *tenant, *kind, *lane, *queue, *id, *unique, *payload, *payload_file;
+    const char *delay, *attempts, *timeout, *expires, *wait_timeout, *spool, *batch;
+    int wait;
+} enq_opts;
+
+/* Fills the job fields given as flags into s. Returns 0 or CLI_USAGE. */
+static int spec_from_opts(cli *c, const enq_opts *o, lw_job_spec *s)
+{
+    if (o->tenant)
+        s->tenant = cli_strdup(o->tenant);
+    if (o->kind)
+        s->kind = cli_strdup(o->kind);
+    if (o->lane)
+        s->lane = cli_strdup(o->lane);
+    if (o->queue)
+        s->queue = cli_strdup(o->queue);
+    if (o->id)
+        s->id = cli_strdup(o->id);
+    if (o->unique)
+        s->unique = cli_strdup(o->unique);
+    if (o->delay && cli_seconds(c, "--delay", o->delay, 1, &s->delay_ms))
+        return CLI_USAGE;
+    if (o->timeout && cli_seconds(c, "--timeout", o->timeout, 0, &s->timeout_ms))
+        return CLI_USAGE;
+    if (o->expires && cli_seconds(c, "--expires", o->expires, 0, &s->expires_ms))
+        return CLI_USAGE;
+    if (o->attempts) {
+        int64_t v;
+        if (cli_int(c, "--attempts", o->attempts, 1, INT32_MAX, &v))
+            return CLI_USAGE;
+        s->attempts = (int)v;
+    }
+    return 0;
+}
+
+/* Reads the payload as --payload / --payload-file / stdin say (see USAGE)
+ * into s. Returns 0 or CLI_USAGE. */
+static int read_payload(cli *c, const enq_opts *o, lw_job_spec *s)
+{
+    if (o->payload && o->payload_file) {
+        cli_err(c->cmd, "--payload and --payload-file exclude each other");
+        return CLI_USAGE;
+    }
+    if (o->payload && strcmp(o->payload, "-") != 0) {
+        lw_job_spec_set_payload(s, cli_strdup(o->payload));
+        return 0;
+    }
+    const char *src;
+    int implicit = 0;
+    if (o->payload)
+        src = "-";
+    else if (o->payload_file)
+        src = o->payload_file;
+    else if (isatty(0)) {
+        lw_job_spec_set_payload(s, cli_strdup("null"));
+        return 0;
+    } else {
+        src = "-";
+        implicit = 1;
+    }
+    /* Some slack for surrounding whitespace; the limit itself is checked by
+     * lw_job_spec_validate on the trimmed text. */
+    size_t max = c->cfg.max_payload > 0 ? (size_t)c->cfg.max_payload + 4096 : SIZE_MAX / 2;
+    size_t len = 0;
+    char *text = cli_read_all(src, max, &len);
+    if (!text) {
+        if (errno == EFBIG)
+            cli_err(c->cmd, "payload: larger than %lld bytes (--max-payload)",
+                    (long long)c->cfg.max_payload);
+        else if (strcmp(src, "-") == 0)
+            cli_err(c->cmd, "stdin: %s", strerror(errno));
+        else
+            cli_err(c->cmd, "--payload-file: %s: %s", cli_show(src), strerror(errno));
+        return CLI_USAGE;
+    }
+    size_t b = 0;
+    while (b < len && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n' || text[b] == '\r'))
+        b++;
+    while (len > b && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\n' ||
+                       text[len - 1] == '\r'))
+        len--;
+    memmove(text, text + b, len - b);
+    text[len - b] = '\0';
+    if (len == b) {
+        free(text);
+        if (!implicit) {
+            cli_err(c->cmd, "payload: %s is empty, not JSON",
+                    strcmp(src, "-") == 0 ? "stdin" : cli_show(src));
+            return CLI_USAGE;
+        }
+        text = cli_strdup("null");
+    }
+    lw_job_spec_set_payload(s, text);
+    return 0;
+}
+
+/* --spool: writes DIR/ID/job.json and sets s->spool_dir. The record names
+ * the registry's path of the spool when DIR is the tenant's spool of this
+ * kind (the path the worker knows), else DIR's absolute path. *known is set
+ * when DIR is that spool (or there is no registry to ask): only then will a
+ * worker's spool scan find the job. Returns 0 or CLI_USAGE. */
+static int spool_write(cli *c, const cli_tenant *t, const char *dir, lw_job_spec *s,
+                       int explicit_id, int *known)
+{
+    char real[PATH_MAX], cfg_real[PATH_MAX], err[512];
+    if (!realpath(dir, real)) {
+        cli_err(c->cmd, "--spool: %s: %s", cli_show(dir), strerror(errno));
+        return CLI_USAGE;
+    }
+    const char *base = real;
+    *known = 1;
+    if (t->reg) {
+        const lw_spool_cfg *sc = lw_tenant_spool(t->reg, s->kind);
+        *known = sc && realpath(sc->dir, cfg_real) && strcmp(cfg_real, real) == 0;
+        if (*known)
+            base = sc->dir;
+    }
+    size_t n = strlen(base) + strlen(s->id) + 2;
+    s->spool_dir = malloc(n);
+    if (!s->spool_dir) {
+        cli_err(c->cmd, "out of memory");
+        return CLI_USAGE;
+    }
+    snprintf(s->spool_dir, n, "%s/%s", base, s->id);
+    char jf[PATH_MAX + 512];
+    snprintf(jf, sizeof jf, "%s/%s/job.json", real, s->id);
+    if (explicit_id && access(jf, F_OK) == 0)
+        return 0;
+    if (lw_spool_create(real, s, err, sizeof err) != 0) {
+        cli_err(c->cmd, "--spool: %s", err);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+/* Prints the result of a succeeded job as one line (null when none). JSON
+ * may hold line breaks only as whitespace, so they become spaces; text that
+ * is not JSON is printed as a JSON string. */
+static int print_result(cli *c, const cli_tenant *t, const char *id)
+{
+    char key[CLI_KEY_MAX];
+    if (lw_key(key, sizeof key, t->prefix, "job:", id) != 0)
+        return CLI_USAGE;
+    const char *argv[3] = {"HGET", key, "result"};
+    redisReply *r = cli_cmd(t->conn, 3, argv);
+    if (!r)
+        return CLI_REDIS;
+    if (r->type == REDIS_REPLY_ERROR) {
+        int rc = cli_redis_err(t->conn, r, NULL);
+        freeReplyObject(r);
+        return rc;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        puts("null");
+    } else if (lw_json_valid(r->str, r->len)) {
+        for (size_t i = 0; i < r->len; i++)
+            if (r->str[i] == '\n' || r->str[i] == '\r')
+                r->str[i] = ' ';
+        printf("%.*s\n", (int)r->len, r->str);
+    } else {
+        char *q = lw_json_quote(r->str, r->len);
+        printf("%s\n", q ? q : "null");
+        free(q);
+    }
+    freeReplyObject(r);
+    return cli_flush(c);
+}
+
+static int enqueue_one(cli *c, const enq_opts *o)
+{
+    lw_job_spec s;
+    lw_job_spec_init(&s);
+    lw_argv a;
+    lw_argv_init(&a);
+    redisReply *r = NULL;
+    int64_t wait_ms = -1;
+    char err[512], why[512];
+    cli_tenant t;
+    int rc = spec_from_opts(c, o, &s);
+    if (rc)
+        goto out;
+    rc = CLI_USAGE;
+    if (!o->tenant) {
+        cli_err(c->cmd, "--tenant is required");
+        goto out;
+    }
+    if (!o->kind) {
+        cli_err(c->cmd, "--kind is required");
+        goto out;
+    }
+    if (o->wait_timeout && !o->wait) {
+        cli_err(c->cmd, "--wait-timeout needs --wait");
+        goto out;
+    }
+    if (o->wait_timeout && cli_seconds(c, "--wait-timeout", o->wait_timeout, 1, &wait_ms))
+        goto out;
+    if ((rc = cli_tenant_get(c, o->tenant, &t)) != 0)
+        goto out;
+    if ((rc = read_payload(c, o, &s)) != 0)
+        goto out;
+    rc = CLI_USAGE;
+    if (lw_job_spec_validate(&s, c->cfg.max_payload, err, sizeof err) != 0) {
+        cli_err(c->cmd, "%s", err);
+        goto out;
+    }
+    if (lw_job_spec_resolve(&s, t.reg ? &t.reg->defaults : NULL) != 0) {
+        cli_err(c->cmd, "out of memory");
+        goto out;
+    }
+    int spool_known = 0;
+    if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_known)) != 0)
+        goto out;
+
+    lw_enqueue_begin(&a, t.prefix, c->cfg.events_max);
+    lw_enqueue_add(&a, &s);
+    why[0] = '\0';
+    if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)
+        r = lw_redis_script(t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why,
+                            sizeof why);
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[0]->type == REDIS_REPLY_STRING;
+    if (!ok) {
+        if (!o->spool) {
+            if (r)
+                rc = cli_redis_err(t.conn, r, NULL);
+            else if (t.conn->ctx)
+                rc = cli_redis_err(t.conn, NULL, why);
+            else
+                rc = CLI_REDIS; /* cli_connect said why */
+            goto out;
+        }
+        char line[512];
+        if (r && r->type == REDIS_REPLY_ERROR)
+            cli_oneline(r->str, r->len, why, sizeof why);
+        else if (r)
+            snprintf(why, sizeof why, "unexpected reply");
+        if (spool_known)
+            cli_err(c->cmd,
+                    "warning: redis %s: %s; job %s stays in spool %s and the next worker spool "
+                    "scan enqueues it",
+                    t.conn->url->redacted, cli_oneline(why, strlen(why), line, sizeof line), s.id,
+                    cli_show(o->spool));
+        else
+            cli_err(c->cmd,
+                    "warning: redis %s: %s; job %s stays in %s, which is not the registry's "
+                    "spool of kind %s of tenant %s: no worker spool scan will find it there",
+                    t.conn->url->redacted, cli_oneline(why, strlen(why), line, sizeof line), s.id,
+                    cli_show(o->spool), s.kind, t.name);
+        printf("%s\n", s.id);
+        rc = cli_flush(c);
+        if (rc == CLI_OK && o->wait) {
+            cli_err(c->cmd, "--wait: cannot wait for job %s without Redis", s.id);
+            rc = CLI_REDIS;
+        }
+        goto out;
+    }
+    char *id = cli_strdup(r->element[0]->str);
+    printf("%s\n", id);
+    rc = cli_flush(c);
+    if (rc == CLI_OK && o->wait) {
+        const char *ids[1] = {id};
+        rc = cli_wait_jobs(c, &t, ids, 1, wait_ms);
+        if (rc == CLI_OK)
+            rc = print_result(c, &t, id);
+    }
+    free(id);
+out:
+    if (r)
+        freeReplyObject(r);
+    lw_argv_clear(&a);
+    lw_job_spec_clear(&s);
+    return rc;
+}
+
+int cmd_enqueue(cli *c, int argc, char **argv)
+{
+    enq_opts o;
+    memset(&o, 0, sizeof o);
+    const cli_opt opts[] = {
+        {"--tenant", &o.tenant, NULL, NULL, NULL},
+        {"--kind", &o.kind, NULL, NULL, NULL},
+        {"--lane", &o.lane, NULL, NULL, NULL},
+        {"--queue", &o.queue, NULL, NULL, NULL},
+        {"--id", &o.id, NULL, NULL, NULL},
+        {"--unique", &o.unique, NULL, NULL, NULL},
+        {"--payload", &o.payload, NULL, NULL, NULL},
+        {"--payload-file", &o.payload_file, NULL, NULL, NULL},
+        {"--delay", &o.delay, NULL, NULL, NULL},
+        {"--attempts", &o.attempts, NULL, NULL, NULL},
+        {"--timeout", &o.timeout, NULL, NULL, NULL},
+        {"--expires", &o.expires, NULL, NULL, NULL},
+        {"--wait", NULL, &o.wait, NULL, NULL},
+        {"--wait-timeout", &o.wait_timeout, NULL, NULL, NULL},
+        {"--spool", &o.spool, NULL, NULL, NULL},
+        {"--batch", &o.batch, NULL, NULL, NULL},
+        {NULL, NULL, NULL, NULL, NULL},
+    };
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    size_t npos = 0;
+    if (!pos)
+        return CLI_USAGE;
+    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
+    if (rc == 0 && npos > 0) {
+        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(pos[0]));
+        rc = CLI_USAGE;
+    }
+    free(pos);
+    if (rc == CLI_HELP) {
+        cli_usage(USAGE);
+        return CLI_OK;
+    }
+    if (rc)
+        return rc;
+    if (!o.batch)
+        return enqueue_one(c, &o);
+
+    const struct {
+        const char *v, *name;
+    } single[] = {{o.id, "--id"},           {o.unique, "--unique"},
+                  {o.payload, "--payload"}, {o.payload_file, "--payload-file"},
+                  {o.spool, "--spool"},     {o.wait_timeout, "--wait-timeout"}};
+    for (size_t i = 0; i < sizeof single / sizeof single[0]; i++) {
+        if (single[i].v) {
+            cli_err(c->cmd, "%s cannot be used with --batch", single[i].name);
+            return CLI_USAGE;
+        }
+    }
+    if (o.wait) {
+        cli_err(c->cmd, "--wait cannot be used with --batch");
+        return CLI_USAGE;
+    }
+    lw_job_spec d;
+    lw_job_spec_init(&d);
+    rc = spec_from_opts(c, &o, &d);
+    if (rc == 0)
+        rc = cmd_batch(c, o.batch, &d);
+    lw_job_spec_clear(&d);
+    return rc;
+}

@@ -1,0 +1,174 @@
+/*
+ * cmd_events.c — `lanework events --tenant T [--follow] [--since EVENT_ID]`:
+ * the tenant's event stream, one JSON object per line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "views.h"
+
+#define PAGE "1000"
+#define FOLLOW_BLOCK_MS "5000"
+
+static const char USAGE[] =
+    "Usage: lanework events --tenant T [--follow] [--since EVENT_ID]\n"
+    "\n"
+    "Prints the tenant's event stream, oldest first, one JSON object per line:\n"
+    "id (the stream entry id), type, job, kind, lane, attempt, worker, ts, data.\n"
+    "The stream is capped (--events-max): old events are dropped.\n"
+    "\n"
+    "  --since EVENT_ID  only events after EVENT_ID (an id printed before)\n"
+    "  --follow          then keep printing new events until killed; stdout is\n"
+    "                    flushed after each batch, and a closed pipe ends it quietly\n"
+    "\n"
+    "Exit status: 0 printed (or the reader went away); 2 usage error; 3 Redis\n"
+    "unreachable or refused.\n";
+
+/* 1 when s looks like a stream id: MS or MS-SEQ, decimal. */
+static int is_stream_id(const char *s)
+{
+    int digits = 0, dash = 0;
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9')
+            digits++;
+        else if (*s == '-' && digits && !dash) {
+            dash = 1;
+            digits = 0;
+        } else
+            return 0;
+    }
+    return digits > 0;
+}
+
+/* Prints the entries of an XRANGE-shaped reply (array of [id, [f, v...]])
+ * and remembers the last id. Returns the number printed, or -1 on OOM. */
+static long print_entries(const redisReply *entries, char last[64])
+{
+    long n = 0;
+    const char *fv[64];
+    size_t fl[64];
+    for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        const redisReply *f = e->element[1];
+        size_t nf = 0;
+        for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k < f->elements && nf < 64; k++) {
+            fv[nf] = f->element[k]->str ? f->element[k]->str : "";
+            fl[nf++] = f->element[k]->str ? f->element[k]->len : 0;
+        }
+        char *json = lw_view_event(e->element[0]->str, fv, fl, nf & ~(size_t)1);
+        if (!json)
+            return -1;
+        fputs(json, stdout);
+        putchar('\n');
+        free(json);
+        snprintf(last, 64, "%s", e->element[0]->str);
+        n++;
+    }
+    return n;
+}
+
+int cmd_events(cli *c, int argc, char **argv)
+{
+    const char *tenant = NULL, *since = NULL;
+    int follow = 0;
+    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
+                            {"--since", &since, NULL, NULL, NULL},
+                            {"--follow", NULL, &follow, NULL, NULL},
+                            {NULL, NULL, NULL, NULL, NULL}};
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    size_t npos = 0;
+    if (!pos)
+        return CLI_USAGE;
+    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
+    if (rc == 0 && npos > 0) {
+        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(pos[0]));
+        rc = CLI_USAGE;
+    }
+    free(pos);
+    if (rc == CLI_HELP) {
+        cli_usage(USAGE);
+        return CLI_OK;
+    }
+    if (rc)
+        return rc;
+    if (since && (!is_stream_id(since) || strlen(since) > 60)) {
+        cli_err(c->cmd, "--since: \"%s\" is not an event id (like 1700000000000-0)",
+                cli_show(since));
+        return CLI_USAGE;
+    }
+    cli_tenant t;
+    if ((rc = cli_tenant_get(c, tenant, &t)) != 0)
+        return rc;
+    char key[CLI_KEY_MAX], last[64], start[70];
+    lw_key(key, sizeof key, t.prefix, "events", NULL);
+    snprintf(last, sizeof last, "%s", since ? since : "");
+
+    /* What is there: pages of XRANGE, each after the last id printed. */
+    for (;;) {
+        if (last[0])
+            snprintf(start, sizeof start, "(%s", last);
+        else
+            snprintf(start, sizeof start, "-");
+        const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
+        redisReply *r = cli_cmd(t.conn, 6, xr);
+        if (!r)
+            return CLI_REDIS;
+        if (r->type != REDIS_REPLY_ARRAY) {
+            rc = cli_redis_err(t.conn, r, NULL);
+            freeReplyObject(r);
+            return rc;
+        }
+        long n = print_entries(r, last);
+        size_t got = r->elements;
+        freeReplyObject(r);
+        if (n < 0) {
+            cli_err(c->cmd, "out of memory");
+            return CLI_USAGE;
+        }
+        if ((rc = cli_flush(c)) != 0)
+            return rc;
+        if (got < (size_t)atoi(PAGE))
+            break;
+    }
+    if (!follow)
+        return CLI_OK;
+
+    /* New events: XREAD BLOCK after the last id seen ("0-0" when the stream
+     * was empty: everything added since counts as new). */
+    if (!last[0])
+        snprintf(last, sizeof last, "0-0");
+    for (;;) {
+        const char *xr[8] = {"XREAD", "COUNT", PAGE, "BLOCK", FOLLOW_BLOCK_MS, "STREAMS", key, last};
+        redisReply *r = cli_cmd(t.conn, 8, xr);
+        if (!r)
+            return CLI_REDIS;
+        if (r->type == REDIS_REPLY_NIL) {
+            freeReplyObject(r);
+            continue;
+        }
+        if (r->type != REDIS_REPLY_ARRAY) {
+            rc = cli_redis_err(t.conn, r, NULL);
+            freeReplyObject(r);
+            return rc;
+        }
+        long n = 0;
+        for (size_t s = 0; s < r->elements && n >= 0; s++) {
+            const redisReply *st = r->element[s];
+            if (st->type == REDIS_REPLY_ARRAY && st->elements == 2)
+                n = print_entries(st->element[1], last);
+        }
+        freeReplyObject(r);
+        if (n < 0) {
+            cli_err(c->cmd, "out of memory");
+            return CLI_USAGE;
+        }
+        if ((rc = cli_flush(c)) != 0)
+            return rc;
+    }
+}

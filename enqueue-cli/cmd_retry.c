@@ -1,0 +1,262 @@
+/* cmd_retry.c — `lanework retry --tenant T (ID... | --all-failed)` (retry.lua). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "redis_sync.h"
+
+/* Jobs taken from the failed index per call of --all-failed. */
+#define ALL_FAILED_CHUNK 500
+
+static const char USAGE[] =
+    "Usage: lanework retry --tenant T ID...\n"
+    "       lanework retry --tenant T --all-failed\n"
+    "\n"
+    "Gives failed, cancelled or expired jobs a fresh set of attempts: each is\n"
+    "queued again at the tail of its lane. Prints the id of every job retried,\n"
+    "one per line, and nothing else on stdout (also with --all-failed: count\n"
+    "them with `| wc -l`).\n"
+    "\n"
+    "  --all-failed   retry every job of the tenant's failed index (failed jobs\n"
+    "                 still retained), 500 per Redis call, oldest first; jobs that\n"
+    "                 fail again meanwhile are not retried a second time.\n"
+    "\n"
+    "Exit status: 0 all retried; 1 a record is corrupt; 2 usage error, or a job\n"
+    "is not failed, cancelled or expired (stderr names its status); 3 Redis\n"
+    "unreachable or refused; 4 no such job. With several problems the status is\n"
+    "that of the first, in argument order; every job that could be retried is.\n";
+
+/* Runs retry.lua once. ids mode: `args` are the ids; failed mode: one
+ * argument, the limit. Returns the reply or NULL (printed). */
+static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char *const *args,
+                             size_t nargs)
+{
+    static const char *const key_names[] = {"events", "stats", "failed"};
+    lw_argv a;
+    lw_argv_init(&a);
+    for (size_t i = 0; i < 3; i++) {
+        char key[CLI_KEY_MAX];
+        lw_key(key, sizeof key, t->prefix, key_names[i], NULL);
+        lw_argv_adds(&a, key);
+    }
+    lw_argv_adds(&a, t->prefix);
+    lw_argv_addi(&a, c->cfg.events_max);
+    lw_argv_adds(&a, mode);
+    for (size_t i = 0; i < nargs; i++)
+        lw_argv_adds(&a, args[i]);
+    char err[256];
+    redisReply *r = lw_redis_script(t->conn->ctx, &lw_script_retry, 3, &a, err, sizeof err);
+    lw_argv_clear(&a);
+    if (!r) {
+        cli_redis_err(t->conn, NULL, err);
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        cli_redis_err(t->conn, r, NULL);
+        freeReplyObject(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) {
+            cli_redis_err(t->conn, r->element[i], "unexpected reply");
+            freeReplyObject(r);
+            return NULL;
+        }
+    }
+    return r;
+}
+
+typedef struct idx_id {
+    const char *id;
+    size_t i;
+} idx_id;
+
+static int cmp_idx_id(const void *a, const void *b)
+{
+    const idx_id *x = a, *y = b;
+    int d = strcmp(x->id, y->id);
+    return d ? d : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Drops repeated ids from ids[0..*n), keeping the first of each in order
+ * (a job named twice is retried once). Returns 0 or -1 on OOM. */
+static int dedupe(const char **ids, size_t *n)
+{
+    idx_id *v = malloc((*n + 1) * sizeof *v);
+    unsigned char *dup = calloc(*n + 1, 1);
+    if (!v || !dup) {
+        free(v);
+        free(dup);
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++)
+        v[i] = (idx_id){ids[i], i};
+    qsort(v, *n, sizeof *v, cmp_idx_id);
+    for (size_t i = 1; i < *n; i++)
+        if (strcmp(v[i].id, v[i - 1].id) == 0)
+            dup[v[i].i] = 1;
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (!dup[i])
+            ids[k++] = ids[i];
+    *n = k;
+    free(v);
+    free(dup);
+    return 0;
+}
+
+static int retry_ids(cli *c, cli_tenant *t, const char *const *ids, size_t n)
+{
+    /* retry.lua answers "queued" both for a job it queued and for one that
+     * was queued already (not retryable): read the statuses first to tell
+     * the two apart. */
+    unsigned char *was_queued = calloc(n + 1, 1);
+    if (!was_queued) {
+        cli_err(c->cmd, "out of memory");
+        return CLI_USAGE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char key[CLI_KEY_MAX];
+        lw_key(key, sizeof key, t->prefix, "job:", ids[i]);
+        const char *hget[3] = {"HGET", key, "status"};
+        if (cli_append(t->conn, 3, hget) != 0) {
+            free(was_queued);
+            return CLI_REDIS;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *q = cli_next_reply(t->conn);
+        if (!q) {
+            free(was_queued);
+            return CLI_REDIS;
+        }
+        was_queued[i] = (unsigned char)cli_reply_is(q, "queued");
+        freeReplyObject(q); /* errors (not a hash) are for retry.lua to report */
+    }
+    redisReply *r = run_retry(c, t, "ids", ids, n);
+    if (!r) {
+        free(was_queued);
+        return CLI_REDIS;
+    }
+    int rc = CLI_OK;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *id = r->element[i]->str, *what = r->element[i + 1]->str;
+        int this_rc = CLI_OK;
+        if (strcmp(what, "queued") == 0 && i / 2 < n && was_queued[i / 2]) {
+            cli_err(c->cmd, "job %s is queued, not failed, cancelled or expired", id);
+            this_rc = CLI_USAGE;
+        } else if (strcmp(what, "queued") == 0) {
+            printf("%s\n", id);
+        } else if (strcmp(what, "missing") == 0) {
+            cli_err(c->cmd, "no such job %s", id);
+            this_rc = CLI_NOJOB;
+        } else if (strncmp(what, "corrupt", 7) == 0) {
+            cli_err(c->cmd, "job %s: %s", id, what);
+            this_rc = CLI_JOB;
+        } else {
+            cli_err(c->cmd, "job %s is %s, not failed, cancelled or expired", id, what);
+            this_rc = CLI_USAGE;
+        }
+        if (rc == CLI_OK)
+            rc = this_rc;
+    }
+    freeReplyObject(r);
+    free(was_queued);
+    int frc = cli_flush(c);
+    return rc ? rc : frc;
+}
+
+/* Repeats retry.lua in "failed" mode until a call changes nothing, or as
+ * many entries as the index held at the start were handled (jobs that fail
+ * again meanwhile re-enter the index at its end). */
+static int retry_all_failed(cli *c, cli_tenant *t)
+{
+    char key[CLI_KEY_MAX];
+    lw_key(key, sizeof key, t->prefix, "failed", NULL);
+    const char *zc[2] = {"ZCARD", key};
+    redisReply *r = cli_cmd(t->conn, 2, zc);
+    if (!r)
+        return CLI_REDIS;
+    if (r->type != REDIS_REPLY_INTEGER) {
+        int rc = cli_redis_err(t->conn, r, NULL);
+        freeReplyObject(r);
+        return rc;
+    }
+    long long total = r->integer, done = 0;
+    freeReplyObject(r);
+    char limit[24];
+    snprintf(limit, sizeof limit, "%d", ALL_FAILED_CHUNK);
+    const char *args[1] = {limit};
+    while (done < total) {
+        r = run_retry(c, t, "failed", args, 1);
+        if (!r)
+            return CLI_REDIS;
+        int progress = 0;
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *what = r->element[i + 1]->str;
+            if (strcmp(what, "queued") == 0) {
+                printf("%s\n", r->element[i]->str);
+                progress = 1;
+            } else if (strcmp(what, "missing") == 0 || strncmp(what, "corrupt", 7) == 0) {
+                progress = 1; /* dropped from the index */
+            }
+        }
+        done += (long long)(r->elements / 2);
+        freeReplyObject(r);
+        int rc = cli_flush(c);
+        if (rc)
+            return rc;
+        if (!progress)
+            break;
+    }
+    return CLI_OK;
+}
+
+int cmd_retry(cli *c, int argc, char **argv)
+{
+    const char *tenant = NULL;
+    int all = 0;
+    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
+                            {"--all-failed", NULL, &all, NULL, NULL},
+                            {NULL, NULL, NULL, NULL, NULL}};
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    size_t npos = 0;
+    if (!pos)
+        return CLI_USAGE;
+    cli_tenant t;
+    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
+    if (rc == CLI_HELP) {
+        cli_usage(USAGE);
+        rc = CLI_OK;
+        goto out;
+    }
+    if (rc)
+        goto out;
+    rc = CLI_USAGE;
+    if (all && npos > 0) {
+        cli_err(c->cmd, "--all-failed takes no job ids");
+        goto out;
+    }
+    if (!all && npos == 0) {
+        cli_err(c->cmd, "expected job ids or --all-failed (see lanework retry --help)");
+        goto out;
+    }
+    for (size_t i = 0; i < npos; i++)
+        if (cli_check_id(c, pos[i]))
+            goto out;
+    if ((rc = cli_tenant_get(c, tenant, &t)) != 0)
+        goto out;
+    if ((rc = cli_connect(t.conn, 0, NULL, 0)) != 0)
+        goto out;
+    if (dedupe(pos, &npos) != 0) {
+        cli_err(c->cmd, "out of memory");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    rc = all ? retry_all_failed(c, &t) : retry_ids(c, &t, pos, npos);
+out:
+    free(pos);
+    return rc;
+}

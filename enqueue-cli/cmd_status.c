@@ -1,0 +1,83 @@
+/* cmd_status.c — `lanework status --tenant T ID`: the job as one JSON line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "views.h"
+
+static const char USAGE[] =
+    "Usage: lanework status --tenant T ID\n"
+    "\n"
+    "Prints job ID as one JSON object: id, tenant, kind, queue, lane, status,\n"
+    "payload, attempt, attempts, timeout, enqueued_at, started_at, finished_at,\n"
+    "result, error, worker.\n"
+    "\n"
+    "Exit status: 0 printed; 1 the record is corrupt (why on stderr); 2 usage\n"
+    "error; 3 Redis unreachable or refused; 4 no such job (or its record expired).\n";
+
+int cmd_status(cli *c, int argc, char **argv)
+{
+    const char *tenant = NULL;
+    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    size_t npos = 0;
+    if (!pos)
+        return CLI_USAGE;
+    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
+    const char *id = npos > 0 ? pos[0] : NULL;
+    free(pos);
+    if (rc == CLI_HELP) {
+        cli_usage(USAGE);
+        return CLI_OK;
+    }
+    if (rc)
+        return rc;
+    if (npos != 1) {
+        cli_err(c->cmd, "expected one job id (see lanework status --help)");
+        return CLI_USAGE;
+    }
+    cli_tenant t;
+    if ((rc = cli_check_id(c, id)) != 0 || (rc = cli_tenant_get(c, tenant, &t)) != 0)
+        return rc;
+    char key[CLI_KEY_MAX];
+    if (lw_key(key, sizeof key, t.prefix, "job:", id) != 0)
+        return CLI_USAGE;
+    const char *cmd[2] = {"HGETALL", key};
+    redisReply *r = cli_cmd(t.conn, 2, cmd);
+    if (!r)
+        return CLI_REDIS;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
+        cli_err(c->cmd, "job %s: corrupt record (not a hash)", id);
+        rc = CLI_JOB;
+    } else if (r->type != REDIS_REPLY_ARRAY) {
+        rc = cli_redis_err(t.conn, r, NULL);
+    } else if (r->elements == 0) {
+        cli_err(c->cmd, "no such job %s", id);
+        rc = CLI_NOJOB;
+    } else {
+        const char **fv = malloc(r->elements * sizeof *fv);
+        size_t *lens = malloc(r->elements * sizeof *lens);
+        char *json = NULL;
+        if (fv && lens) {
+            for (size_t i = 0; i < r->elements; i++) {
+                fv[i] = r->element[i]->str ? r->element[i]->str : "";
+                lens[i] = r->element[i]->str ? r->element[i]->len : 0;
+            }
+            json = lw_view_job(t.name, fv, lens, r->elements);
+        }
+        if (json) {
+            printf("%s\n", json);
+            rc = cli_flush(c);
+        } else {
+            cli_err(c->cmd, "job %s: corrupt record (no id field)", id);
+            rc = CLI_JOB;
+        }
+        free(json);
+        free(fv);
+        free(lens);
+    }
+    freeReplyObject(r);
+    return rc;
+}

@@ -1,0 +1,255 @@
+/*
+ * cmd_workers.c — `lanework workers [--json]`: the fleet's workers, from
+ * NS:workers (name -> last heartbeat ms) and each NS:worker:NAME hash.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "timefmt.h"
+
+static const char USAGE[] =
+    "Usage: lanework workers [--json]\n"
+    "\n"
+    "Lists every worker of the workers directory, oldest heartbeat first. Columns:\n"
+    "NAME HOST PID STATE CONCURRENCY ISOLATION ACTIVE PROCESSED SEEN (time since\n"
+    "the last heartbeat, measured against the Redis server's clock) TENANTS QUEUES.\n"
+    "A worker whose details expired (it stopped heartbeating 3 leases ago) is\n"
+    "listed with state `gone` and only its name and last heartbeat.\n"
+    "\n"
+    "  --json   one JSON array; each object holds the worker's fields (numbers as\n"
+    "           numbers), \"started_at\" and \"last_heartbeat\" (RFC 3339),\n"
+    "           \"seen_ago_s\", and \"state\" (\"gone\" when its details expired).\n"
+    "\n"
+    "Exit status: 0 printed; 2 usage error; 3 Redis unreachable or refused.\n";
+
+/* Fields shown in the table, in order (after NAME). */
+static const char *const TABLE[] = {"host",   "pid",       "state", "concurrency", "isolation",
+                                    "active", "processed", NULL};
+static const char *const TABLE_HEAD[] = {"HOST",   "PID",       "STATE", "CONCURRENCY", "ISOLATION",
+                                         "ACTIVE", "PROCESSED", NULL};
+/* Fields that are numbers in the JSON output when they parse as integers. */
+static const char *const NUMERIC[] = {"pid", "concurrency", "active", "processed", "started", NULL};
+
+static const char *hash_get(const redisReply *h, const char *field)
+{
+    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, field) == 0 &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            return h->element[i + 1]->str;
+    return NULL;
+}
+
+static int is_int(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* The worker's hash as a JSON object, with its heartbeat. NULL on OOM. */
+static cJSON *worker_json(const char *name, int64_t hb, int64_t now, const redisReply *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "name", name);
+    for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i], *v = h->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            strcmp(f->str, "name") == 0)
+            continue;
+        if (in_list(NUMERIC, f->str) && is_int(v->str))
+            cJSON_AddNumberToObject(o, f->str, (double)strtoll(v->str, NULL, 10));
+        else
+            cJSON_AddStringToObject(o, f->str, v->str);
+    }
+    char ts[LW_RFC3339_LEN];
+    const char *started = hash_get(h, "started");
+    if (started && is_int(started)) {
+        lw_rfc3339(strtoll(started, NULL, 10), ts);
+        cJSON_AddStringToObject(o, "started_at", ts);
+    }
+    lw_rfc3339(hb, ts);
+    cJSON_AddStringToObject(o, "last_heartbeat", ts);
+    cJSON_AddNumberToObject(o, "seen_ago_s", (double)(now - hb) / 1000.0);
+    if (h->type != REDIS_REPLY_ARRAY || h->elements == 0) {
+        cJSON_DeleteItemFromObject(o, "state");
+        cJSON_AddStringToObject(o, "state", "gone");
+    }
+    return o;
+}
+
+int cmd_workers(cli *c, int argc, char **argv)
+{
+    int json = 0;
+    const cli_opt opts[] = {{"--json", NULL, &json, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    size_t npos = 0;
+    if (!pos)
+        return CLI_USAGE;
+    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
+    if (rc == 0 && npos > 0) {
+        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(pos[0]));
+        rc = CLI_USAGE;
+    }
+    free(pos);
+    if (rc == CLI_HELP) {
+        cli_usage(USAGE);
+        return CLI_OK;
+    }
+    if (rc)
+        return rc;
+    cli_conn *k = cli_conn_for(c, NULL);
+    if (!k)
+        return CLI_USAGE;
+    char key[CLI_KEY_MAX];
+    lw_key_global(key, sizeof key, c->cfg.ns, "workers");
+    const char *zr[5] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
+    const char *tm[1] = {"TIME"};
+    if (cli_append(k, 5, zr) || cli_append(k, 1, tm))
+        return CLI_REDIS;
+    redisReply *z = cli_next_reply(k);
+    redisReply *t = z ? cli_next_reply(k) : NULL;
+    redisReply **h = NULL;
+    size_t n = 0;
+    if (!z || !t) {
+        rc = CLI_REDIS;
+        goto out;
+    }
+    if (z->type != REDIS_REPLY_ARRAY || t->type != REDIS_REPLY_ARRAY || t->elements != 2) {
+        rc = cli_redis_err(k, z->type != REDIS_REPLY_ARRAY ? z : t, NULL);
+        goto out;
+    }
+    int64_t now = strtoll(t->element[0]->str, NULL, 10) * 1000 +
+                  strtoll(t->element[1]->str, NULL, 10) / 1000;
+    n = z->elements / 2;
+    h = calloc(n + 1, sizeof *h);
+    if (!h) {
+        rc = CLI_USAGE;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char wk[CLI_KEY_MAX + 256];
+        char sub[CLI_KEY_MAX];
+        snprintf(sub, sizeof sub, "worker:%s", z->element[2 * i]->str);
+        lw_key_global(wk, sizeof wk, c->cfg.ns, sub);
+        const char *hg[2] = {"HGETALL", wk};
+        if (cli_append(k, 2, hg)) {
+            rc = CLI_REDIS;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        h[i] = cli_next_reply(k);
+        if (!h[i]) {
+            rc = CLI_REDIS;
+            goto out;
+        }
+        if (h[i]->type == REDIS_REPLY_ERROR && rc == CLI_OK)
+            rc = cli_redis_err(k, h[i], NULL);
+    }
+    if (rc)
+        goto out;
+
+    if (json) {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; arr && i < n; i++) {
+            int64_t hb = strtoll(z->element[2 * i + 1]->str, NULL, 10);
+            cJSON *o = worker_json(z->element[2 * i]->str, hb, now, h[i]);
+            if (o)
+                cJSON_AddItemToArray(arr, o);
+        }
+        char *text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+        cJSON_Delete(arr);
+        if (!text) {
+            cli_err(c->cmd, "out of memory");
+            rc = CLI_USAGE;
+            goto out;
+        }
+        printf("%s\n", text);
+        free(text);
+    } else {
+        /* Cells first, then widths over the header and every row; the last
+         * column (QUEUES) is not padded. */
+        enum { NF = 7, NC = NF + 4 };
+        const char *head[NC] = {"NAME"};
+        for (size_t f = 0; f < NF; f++)
+            head[f + 1] = TABLE_HEAD[f];
+        head[NF + 1] = "SEEN";
+        head[NF + 2] = "TENANTS";
+        head[NF + 3] = "QUEUES";
+        char(*seen)[32] = calloc(n + 1, sizeof *seen);
+        if (!seen) {
+            rc = CLI_USAGE;
+            goto out;
+        }
+        int w[NC];
+        for (size_t col = 0; col < NC; col++)
+            w[col] = (int)strlen(head[col]);
+        const char *cell[NC];
+        /* Pass 1 measures, pass 2 prints the header then the rows. */
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1) {
+                for (size_t col = 0; col + 1 < NC; col++)
+                    printf(col == 0 ? "%-*s" : "  %-*s", w[col], head[col]);
+                printf("  %s\n", head[NC - 1]);
+            }
+            for (size_t i = 0; i < n; i++) {
+                int gone = h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements == 0;
+                int64_t hb = strtoll(z->element[2 * i + 1]->str, NULL, 10);
+                snprintf(seen[i], sizeof seen[i], "%.1fs", (double)(now - hb) / 1000.0);
+                cell[0] = z->element[2 * i]->str;
+                for (size_t f = 0; f < NF; f++) {
+                    const char *v = hash_get(h[i], TABLE[f]);
+                    if (gone && strcmp(TABLE[f], "state") == 0)
+                        v = "gone";
+                    cell[f + 1] = v ? v : "-";
+                }
+                cell[NF + 1] = seen[i];
+                const char *tn = hash_get(h[i], "tenants"), *qs = hash_get(h[i], "queues");
+                cell[NF + 2] = tn && *tn ? tn : "-";
+                cell[NF + 3] = qs && *qs ? qs : "-";
+                for (size_t col = 0; col < NC; col++) {
+                    int l = (int)strlen(cell[col]);
+                    if (pass == 0 && l > w[col])
+                        w[col] = l;
+                }
+                if (pass == 1) {
+                    for (size_t col = 0; col + 1 < NC; col++)
+                        printf(col == 0 ? "%-*s" : "  %-*s", w[col], cell[col]);
+                    printf("  %s\n", cell[NC - 1]);
+                }
+            }
+        }
+        free(seen);
+    }
+    rc = cli_flush(c);
+out:
+    for (size_t i = 0; h && i < n; i++)
+        if (h[i])
+            freeReplyObject(h[i]);
+    free(h);
+    if (z)
+        freeReplyObject(z);
+    if (t)
+        freeReplyObject(t);
+    return rc;
+}

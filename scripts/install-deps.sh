@@ -1,0 +1,116 @@
+#!/bin/sh
+# install-deps.sh — install the Debian packages lanework needs (Debian 12
+# "bookworm"; Ubuntu 22.04+ has the same names). Used by the README,
+# scripts/test.sh (and so .ci/run) and deploy/Dockerfile.
+#
+#   scripts/install-deps.sh             build and test: compiler, Meson, the
+#                                       libraries' -dev packages, Check,
+#                                       redis-server, python3
+#   scripts/install-deps.sh --dev       the same plus valgrind
+#   scripts/install-deps.sh --runtime   only the shared libraries the built
+#                                       binaries load (for a runtime image)
+#   scripts/install-deps.sh --check     install nothing; exit 1 and list what
+#                                       is missing
+#
+# What is already installed is checked with dpkg-query first: when nothing is
+# missing the script exits at once, without apt-get update or root, so every
+# run after the first is fast. Otherwise it runs apt-get update then
+# apt-get install, non-interactively, as root or through sudo.
+set -eu
+
+me=scripts/install-deps.sh
+
+# libc6-dev: gcc only recommends it, and recommends are not installed.
+build_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev check redis-server redis-tools python3"
+dev_pkgs="valgrind"
+runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libcjson1"
+
+usage() {
+  sed -n '2,/^set -eu/{ /^#/s/^# \{0,1\}//p; }' "$0"
+}
+
+mode=build
+dev=0
+check_only=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --dev) dev=1 ;;
+    --runtime) mode=runtime ;;
+    --check) check_only=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "$me: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$mode" = runtime ]; then
+  wanted=$runtime_pkgs
+else
+  wanted=$build_pkgs
+fi
+if [ "$dev" = 1 ]; then
+  wanted="$wanted $dev_pkgs"
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  echo "$me: this is not a Debian-like system (no dpkg-query/apt-get)." >&2
+  echo "$me: install the equivalents of these Debian packages by hand: $wanted" >&2
+  exit 1
+fi
+
+# The packages of $wanted that are not fully installed ("ii" in dpkg's
+# abbreviated status: desired install, currently installed).
+missing=
+for p in $wanted; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  case $status in
+    ii*) ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+missing=${missing# }
+
+if [ -z "$missing" ]; then
+  echo "$me: all $(echo "$wanted" | wc -w | tr -d ' ') packages already installed"
+  exit 0
+fi
+if [ "$check_only" = 1 ]; then
+  echo "$me: missing: $missing" >&2
+  exit 1
+fi
+
+# Root, or sudo. No sudo prompt is forced on a terminal-less run: sudo -n
+# fails at once (with a clear message) where a password would be needed.
+if [ "$(id -u)" = 0 ]; then
+  as_root=
+elif command -v sudo >/dev/null 2>&1; then
+  if [ -t 0 ]; then as_root="sudo"; else as_root="sudo -n"; fi
+else
+  echo "$me: need root to install: $missing" >&2
+  echo "$me: run as root, or install sudo, or: apt-get install $missing" >&2
+  exit 1
+fi
+
+echo "$me: installing: $missing"
+# DEBIAN_FRONTEND: never ask a question. The --force-conf* options keep
+# existing configuration files without asking either.
+# shellcheck disable=SC2086 # $as_root and $missing are word lists on purpose
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# shellcheck disable=SC2086
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing
+
+# Say what is still missing, if anything (a package name from another
+# release, a held package...), rather than failing later in the build.
+still=
+for p in $missing; do
+  case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true) in
+    ii*) ;;
+    *) still="$still $p" ;;
+  esac
+done
+if [ -n "$still" ]; then
+  echo "$me: still not installed:$still" >&2
+  exit 1
+fi
+echo "$me: done"

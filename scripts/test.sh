@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The README's second command: install what is missing, build, run every test
+# (unit, integration, chaos), then run them all once more under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+#
+#   scripts/test.sh            both passes
+#   scripts/test.sh --quick    the normal build only
+#   scripts/test.sh -- ARGS    extra arguments for `meson test` (e.g. --suite unit)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "scripts/test.sh: unknown argument $1 (try --quick, or -- ARGS for meson test)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+scripts/install-deps.sh
+
+run_pass() {
+  local dir=$1; shift
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir"
+  meson test -C "$dir" --print-errorlogs "${extra[@]}"
+}
+
+echo "== build and test (build/)"
+run_pass build
+
+if [ "$quick" = 0 ]; then
+  echo "== build and test under ASan + UBSan (build-asan/)"
+  # Modules are shared objects resolved against the sanitized worker at
+  # dlopen time, hence b_lundef=false.
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    run_pass build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+fi
+echo "== all tests passed"

@@ -1,0 +1,133 @@
+"""The CLI's contract (CONTRACT section 9): outputs, idempotency, --wait, wait,
+--batch, --spool, and every error exit status with its one-line message."""
+import json
+import os
+import re
+
+from lwtest import check, run
+
+MSG = re.compile(r'^lanework: [^:\n]+: .+\n$')
+
+
+def one_line_error(err, what):
+    check(MSG.match(err) is not None, '%s: stderr is not one "lanework: WHAT: WHY" line: %r' % (what, err))
+
+
+def test_enqueue_prints_only_the_id_and_is_idempotent(env):
+    env.write_registry([env.tenant('acme')])
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload', '{}')
+    check(rc == 0 and re.fullmatch(r'[0-9a-f]{24}\n', out) and err == '', 'enqueue output: %r %r' % (out, err))
+    a = env.enqueue('acme', 'noop', {}, id='order-17')
+    b = env.enqueue('acme', 'noop', {'other': 1}, id='order-17')
+    check(a == b == 'order-17', 'explicit id not idempotent: %s %s' % (a, b))
+    u1 = env.enqueue('acme', 'noop', {}, unique='mail:42')
+    u2 = env.enqueue('acme', 'noop', {}, unique='mail:42')
+    check(u1 == u2, '--unique created a second job')
+    check(env.status('acme', 'order-17')['payload'] == {}, 'the duplicate overwrote the first job')
+    # payload from stdin and from a file
+    rc, out, _ = env.cli('enqueue', '--tenant', 'acme', '--kind', 'echo', '--payload', '-', input='{"s":1}')
+    check(env.status('acme', out.strip())['payload'] == {'s': 1}, 'payload from stdin')
+    pf = os.path.join(env.dir, 'p.json')
+    with open(pf, 'w') as f:
+        f.write('[1,2,3]')
+    rc, out, _ = env.cli('enqueue', '--tenant', 'acme', '--kind', 'echo', '--payload-file', pf)
+    check(env.status('acme', out.strip())['payload'] == [1, 2, 3], 'payload from a file')
+
+
+def test_enqueue_wait_exit_codes(env):
+    env.write_registry([env.tenant('acme', defaults={'attempts': 1, 'timeout': 30, 'backoff': 0})])
+    env.worker('--concurrency', '2')
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'echo', '--payload', '{"r":7}', '--wait',
+                           '--wait-timeout', '30')
+    lines = out.splitlines()
+    check(rc == 0 and len(lines) == 2 and json.loads(lines[1]) == {'r': 7}, '--wait success: %d %r %r' % (rc, out, err))
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'fail', '--payload', '{}', '--wait')
+    check(rc == 1 and 'failed on purpose' in err, '--wait on a failing job: %d %r' % (rc, err))
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'sleep', '--payload', '{"ms":5000}', '--wait',
+                           '--wait-timeout', '0.5')
+    check(rc == 124, '--wait-timeout: exit %d' % rc)
+
+
+def test_wait_command(env):
+    env.write_registry([env.tenant('acme', defaults={'attempts': 1, 'timeout': 30, 'backoff': 0})])
+    ok = [env.enqueue('acme', 'noop', {}) for _ in range(3)]
+    bad = env.enqueue('acme', 'fail', {})
+    rc, _, _ = env.cli('wait', '--tenant', 'acme', ok[0], '--timeout', '0.3')
+    check(rc == 124, 'wait without a worker must time out: %d' % rc)
+    env.worker()
+    rc, out, err = env.cli('wait', '--tenant', 'acme', *ok, '--timeout', '30')
+    check(rc == 0, 'wait on succeeding jobs: %d %r' % (rc, err))
+    rc, out, err = env.cli('wait', '--tenant', 'acme', ok[0], bad, '--timeout', '30')
+    check(rc == 1 and bad in err, 'wait with a failed job: %d %r' % (rc, err))
+    rc, out, err = env.cli('wait', '--tenant', 'acme', 'nosuchjob', '--timeout', '5')
+    check(rc == 4, 'wait on a missing job: %d' % rc)
+
+
+def test_batch(env):
+    env.write_registry([env.tenant('acme'), env.tenant('beta')])
+    text = '\n'.join([
+        json.dumps({'kind': 'noop', 'payload': {'a': 1}}),
+        json.dumps({'tenant': 'beta', 'kind': 'noop', 'lane': 'L', 'delay': 0, 'attempts': 2}),
+        '{"kind": "noop", "payload": ',            # bad JSON
+        json.dumps({'kind': 'noop', 'id': '../etc'}),  # unsafe id
+        '',
+        json.dumps({'kind': 'echo', 'id': 'fixed-1', 'timeout': 5}),
+    ]) + '\n'
+    rc, out, err = env.cli('enqueue', '--batch', '-', '--tenant', 'acme', input=text)
+    ids = out.split()
+    check(rc == 2, 'a batch with bad lines exits 2 (got %d)' % rc)
+    check(len(ids) == 3 and ids[2] == 'fixed-1', 'one id per accepted line, in order: %s' % ids)
+    check('line 3' in err and 'line 4' in err, 'bad lines are named: %r' % err)
+    check(env.status('beta', ids[1])['lane'] == 'L', 'per-line tenant and lane')
+    check(env.status('acme', 'fixed-1')['timeout'] == 5, 'per-line timeout')
+
+
+def test_error_exit_statuses(env):
+    env.write_registry([env.tenant('acme')])
+    cases = [
+        (2, ['enqueue', '--tenant', 'acme', '--kind', 'noop', '--bogus']),
+        (2, ['enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload', '{nope']),
+        (2, ['enqueue', '--tenant', 'nobody', '--kind', 'noop', '--payload', '{}']),
+        (2, ['enqueue', '--tenant', 'acme', '--kind', 'noop', '--id', '../x', '--payload', '{}']),
+        (2, ['enqueue', '--tenant', 'acme', '--kind', 'noop', '--attempts', 'x', '--payload', '{}']),
+        (2, ['enqueue', '--tenant', 'acme', '--kind', 'noop', '--max-payload', '10', '--payload', '"%s"' % ('x' * 20)]),
+        (2, ['enqueue', '--kind', 'noop', '--payload', '{}']),
+        (2, ['frobnicate']),
+        (4, ['status', '--tenant', 'acme', 'nosuchjob']),
+        (4, ['cancel', '--tenant', 'acme', 'nosuchjob']),
+    ]
+    for want, args in cases:
+        rc, out, err = env.cli(*args)
+        check(rc == want, '%s: exit %d, want %d (%r)' % (' '.join(args), rc, want, err))
+        one_line_error(err, ' '.join(args))
+        check(out == '', '%s: printed on stdout on error: %r' % (args, out))
+    # Redis unreachable: 3, and the password never shows
+    rc, out, err = env.cli('status', '--tenant', 'acme', 'x', '--redis', 'unix://:s3cr3t@/nonexistent/r.sock',
+                           redis=False)
+    check(rc == 3, 'unreachable redis: exit %d' % rc)
+    one_line_error(err, 'unreachable redis')
+    check('s3cr3t' not in err, 'password printed: %r' % err)
+    # without a registry any safe tenant name works
+    rc, out, err = env.cli('enqueue', '--tenant', 'free-form.tenant_1', '--kind', 'noop', '--payload', '{}',
+                           registry=False)
+    check(rc == 0, 'no registry, safe tenant: %d %r' % (rc, err))
+    rc, out, err = env.cli('enqueue', '--tenant', 'bad/tenant', '--kind', 'noop', '--payload', '{}', registry=False)
+    check(rc == 2, 'no registry, unsafe tenant: %d' % rc)
+
+
+def test_spool_enqueue_while_redis_down(env):
+    env.write_registry([env.tenant('acme')])
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload', '{"f":1}', '--spool', spool,
+                           '--redis', 'unix:///nonexistent/r.sock', redis=False)
+    jid = out.strip()
+    check(rc == 0 and jid and 'warning' in err.lower(), '--spool while Redis is down: %d %r %r' % (rc, out, err))
+    with open(os.path.join(spool, jid, 'job.json')) as f:
+        doc = json.load(f)
+    check(doc['job_id'] == jid and doc['status'] == 'queued' and doc['payload'] == {'f': 1}, 'job.json: %s' % doc)
+
+
+if __name__ == '__main__':
+    run([test_enqueue_prints_only_the_id_and_is_idempotent, test_enqueue_wait_exit_codes, test_wait_command,
+         test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down])

@@ -1,0 +1,277 @@
+/* test_url.c — Redis URLs: every form of CONTRACT section 2, and that the
+ * password never shows in `redacted` or in an error. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tutil.h"
+#include "url.h"
+
+static lw_url *ok(const char *text)
+{
+    char err[256] = "";
+    lw_url *u = lw_url_parse(text, err, sizeof err);
+    ck_assert_msg(u != NULL, "%s: %s", text, err);
+    return u;
+}
+
+/* Parses a bad URL and checks the whole message. */
+static void bad(const char *text, const char *want)
+{
+    char err[256] = "";
+    lw_url *u = lw_url_parse(text, err, sizeof err);
+    ck_assert_msg(u == NULL, "%s parsed", text);
+    ck_assert_str_eq(err, want);
+}
+
+START_TEST(tcp_defaults)
+{
+    lw_url *u = ok("redis://localhost");
+    ck_assert_int_eq(u->kind, LW_URL_TCP);
+    ck_assert_str_eq(u->host, "localhost");
+    ck_assert_int_eq(u->port, 6379);
+    ck_assert_int_eq(u->db, 0);
+    ck_assert_ptr_null(u->path);
+    ck_assert_ptr_null(u->user);
+    ck_assert_ptr_null(u->password);
+    ck_assert_str_eq(u->redacted, "redis://localhost");
+    lw_url_free(u);
+
+    u = ok("redis://127.0.0.1:6379/0");
+    ck_assert_str_eq(u->host, "127.0.0.1");
+    ck_assert_int_eq(u->port, 6379);
+    ck_assert_int_eq(u->db, 0);
+    lw_url_free(u);
+}
+END_TEST
+
+START_TEST(tcp_port_db)
+{
+    lw_url *u = ok("redis://shard-2.example.com:6380/15");
+    ck_assert_str_eq(u->host, "shard-2.example.com");
+    ck_assert_int_eq(u->port, 6380);
+    ck_assert_int_eq(u->db, 15);
+    lw_url_free(u);
+
+    u = ok("redis://h/7");
+    ck_assert_int_eq(u->port, 6379);
+    ck_assert_int_eq(u->db, 7);
+    lw_url_free(u);
+
+    u = ok("redis://h/");
+    ck_assert_int_eq(u->db, 0);
+    lw_url_free(u);
+
+    u = ok("redis://h:1/2147483647");
+    ck_assert_int_eq(u->port, 1);
+    ck_assert_int_eq(u->db, 2147483647);
+    lw_url_free(u);
+
+    u = ok("redis://h:65535");
+    ck_assert_int_eq(u->port, 65535);
+    lw_url_free(u);
+}
+END_TEST
+
+START_TEST(tcp_auth)
+{
+    lw_url *u = ok("redis://:s3cret@cache:6380/1");
+    ck_assert_ptr_null(u->user);
+    ck_assert_str_eq(u->password, "s3cret");
+    ck_assert_str_eq(u->host, "cache");
+    ck_assert_int_eq(u->port, 6380);
+    ck_assert_int_eq(u->db, 1);
+    ck_assert_str_eq(u->redacted, "redis://:***@cache:6380/1");
+    lw_url_free(u);
+
+    u = ok("redis://alice:s3cret@cache");
+    ck_assert_str_eq(u->user, "alice");
+    ck_assert_str_eq(u->password, "s3cret");
+    ck_assert_str_eq(u->redacted, "redis://alice:***@cache");
+    lw_url_free(u);
+
+    /* Percent-encoding, and an unencoded '@' / '/' inside the password. */
+    u = ok("redis://al%69ce:p%40ss%2Fw%3a@h");
+    ck_assert_str_eq(u->user, "alice");
+    ck_assert_str_eq(u->password, "p@ss/w:");
+    lw_url_free(u);
+
+    u = ok("redis://:p@ss/w@h/3");
+    ck_assert_str_eq(u->password, "p@ss/w");
+    ck_assert_str_eq(u->host, "h");
+    ck_assert_int_eq(u->db, 3);
+    ck_assert_str_eq(u->redacted, "redis://:***@h/3");
+    lw_url_free(u);
+}
+END_TEST
+
+START_TEST(tcp_ipv6)
+{
+    lw_url *u = ok("redis://[::1]:6380/2");
+    ck_assert_str_eq(u->host, "::1");
+    ck_assert_int_eq(u->port, 6380);
+    ck_assert_int_eq(u->db, 2);
+    ck_assert_str_eq(u->redacted, "redis://[::1]:6380/2");
+    lw_url_free(u);
+
+    u = ok("redis://:pw@[2001:db8::7]");
+    ck_assert_str_eq(u->host, "2001:db8::7");
+    ck_assert_int_eq(u->port, 6379);
+    ck_assert_str_eq(u->password, "pw");
+    lw_url_free(u);
+
+    u = ok("redis://[fe80::1%eth0]:7000");
+    ck_assert_str_eq(u->host, "fe80::1%eth0");
+    ck_assert_int_eq(u->port, 7000);
+    lw_url_free(u);
+
+    u = ok("redis://[::ffff:10.0.0.1]");
+    ck_assert_str_eq(u->host, "::ffff:10.0.0.1");
+    lw_url_free(u);
+}
+END_TEST
+
+START_TEST(unix_forms)
+{
+    lw_url *u = ok("unix:///run/redis/redis.sock");
+    ck_assert_int_eq(u->kind, LW_URL_UNIX);
+    ck_assert_str_eq(u->path, "/run/redis/redis.sock");
+    ck_assert_ptr_null(u->host);
+    ck_assert_int_eq(u->port, 0);
+    ck_assert_int_eq(u->db, 0);
+    ck_assert_ptr_null(u->password);
+    lw_url_free(u);
+
+    u = ok("unix:///tmp/r.sock?db=3");
+    ck_assert_str_eq(u->path, "/tmp/r.sock");
+    ck_assert_int_eq(u->db, 3);
+    lw_url_free(u);
+
+    u = ok("unix://:pw@/tmp/r.sock?db=1");
+    ck_assert_ptr_null(u->user);
+    ck_assert_str_eq(u->password, "pw");
+    ck_assert_str_eq(u->path, "/tmp/r.sock");
+    ck_assert_int_eq(u->db, 1);
+    ck_assert_str_eq(u->redacted, "unix://:***@/tmp/r.sock?db=1");
+    lw_url_free(u);
+
+    u = ok("unix://bob:p%26w@/tmp/r.sock");
+    ck_assert_str_eq(u->user, "bob");
+    ck_assert_str_eq(u->password, "p&w");
+    ck_assert_str_eq(u->redacted, "unix://bob:***@/tmp/r.sock");
+    lw_url_free(u);
+}
+END_TEST
+
+START_TEST(bad_inputs)
+{
+    bad("", "bad Redis URL \"\": the URL must start with redis:// or unix://");
+    bad("http://h", "bad Redis URL \"http://h\": the URL must start with redis:// or unix://");
+    bad("rediss://h", "bad Redis URL \"rediss://h\": TLS (rediss://) is not supported");
+    bad("redis://", "bad Redis URL \"redis://\": host is missing");
+    bad("redis://:6379", "bad Redis URL \"redis://:6379\": host is missing");
+    bad("redis://::1",
+        "bad Redis URL \"redis://::1\": host is missing (an IPv6 address goes in brackets: [::1])");
+    bad("redis://h:0", "bad Redis URL \"redis://h:0\": port must be 1..65535");
+    bad("redis://h:65536", "bad Redis URL \"redis://h:65536\": port must be 1..65535");
+    bad("redis://h:123456", "bad Redis URL \"redis://h:123456\": port must be 1..65535");
+    bad("redis://h:", "bad Redis URL \"redis://h:\": port must be 1..65535");
+    bad("redis://h:abc", "bad Redis URL \"redis://h:abc\": port must be 1..65535");
+    bad("redis://h/x", "bad Redis URL \"redis://h/x\": db must be a non-negative integer");
+    bad("redis://h/-1", "bad Redis URL \"redis://h/-1\": db must be a non-negative integer");
+    bad("redis://h/2147483648",
+        "bad Redis URL \"redis://h/2147483648\": db must be a non-negative integer");
+    bad("redis://[::1", "bad Redis URL \"redis://[::1\": unterminated IPv6 address (missing \"]\")");
+    bad("redis://[zz]", "bad Redis URL \"redis://[zz]\": bad IPv6 address \"zz\"");
+    bad("redis://h b", "bad Redis URL \"redis://h b\": bad host name \"h b\"");
+    bad("redis://h?db=1",
+        "bad Redis URL \"redis://h?db=1\": unexpected \"?db=1\" after the host (redis://host:port/db)");
+    bad("unix://tmp/r.sock",
+        "bad Redis URL \"unix://tmp/r.sock\": the socket path must be absolute (unix:///path/to.sock)");
+    bad("unix:///tmp/r.sock?db=x", "bad Redis URL \"unix:///tmp/r.sock?db=x\": db must be a non-negative integer");
+    bad("unix:///tmp/r.sock?timeout=1",
+        "bad Redis URL \"unix:///tmp/r.sock?timeout=1\": unknown parameter \"timeout=1\" (only db=N is known)");
+    bad("redis://:@h", "bad Redis URL \"redis://:***@h\": the password is empty");
+
+    char longpath[300] = "unix:///";
+    memset(longpath + 8, 'a', 200);
+    longpath[208] = '\0';
+    char err[512];
+    ck_assert_ptr_null(lw_url_parse(longpath, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, ": the socket path is longer than 107 bytes"));
+}
+END_TEST
+
+START_TEST(password_hidden)
+{
+    /* The password must not appear in any message, whatever is wrong. */
+    static const char *const urls[] = {
+        "redis://:S3CRET@h:99999",
+        "redis://u:S3CRET@h/x",
+        "redis://:S3CRET@",
+        "redis://S3CRET@h",
+        "redis://:S3CRET%zz@h",
+        "redis://u%zz:S3CRET@h",
+        "unix://:S3CRET@/tmp/s?db=-1",
+        "unix://:S3CRET@/tmp/s?x=1",
+        "unix://:S3CRET@relative",
+        "redis://:S3CRET@[::1",
+        "http://u:S3CRET@h",
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char err[256] = "";
+        ck_assert_ptr_null(lw_url_parse(urls[i], err, sizeof err));
+        ck_assert_msg(strstr(err, "S3CRET") == NULL, "%s: %s", urls[i], err);
+        ck_assert_msg(strncmp(err, "bad Redis URL \"", 15) == 0, "%s", err);
+        char *r = lw_url_redact(urls[i]);
+        ck_assert_msg(strstr(r, "S3CRET") == NULL, "%s", r);
+        free(r);
+    }
+    bad("redis://:S3CRET@h:99999", "bad Redis URL \"redis://:***@h:99999\": port must be 1..65535");
+    bad("redis://S3CRET@h:99999",
+        "bad Redis URL \"redis://***@h:99999\": user info must be [user]:password (a password alone "
+        "is written :password@)");
+    bad("redis://:S3CRET%zz@h", "bad Redis URL \"redis://:***@h\": bad %-encoding in the password");
+
+    lw_url *u = ok("redis://u:S3CRET@h");
+    ck_assert_ptr_null(strstr(u->redacted, "S3CRET"));
+    lw_url_free(u);
+}
+END_TEST
+
+START_TEST(redact)
+{
+    static const char *const cases[][2] = {
+        {"redis://h:1/2", "redis://h:1/2"},
+        {"redis://u:pw@h", "redis://u:***@h"},
+        {"redis://:pw@h", "redis://:***@h"},
+        {"redis://pw@h", "redis://***@h"},
+        {"redis://:a@b@h", "redis://:***@h"},
+        {"unix://:pw@/s.sock", "unix://:***@/s.sock"},
+        {"unix:///s.sock", "unix:///s.sock"},
+        {"http://u:pw@h", "http://u:***@h"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *r = lw_url_redact(cases[i][0]);
+        ck_assert_str_eq(r, cases[i][1]);
+        free(r);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("url");
+    TCase *tc = tcase_create("url");
+    tcase_add_test(tc, tcp_defaults);
+    tcase_add_test(tc, tcp_port_db);
+    tcase_add_test(tc, tcp_auth);
+    tcase_add_test(tc, tcp_ipv6);
+    tcase_add_test(tc, unix_forms);
+    tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, password_hidden);
+    tcase_add_test(tc, redact);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

@@ -1,0 +1,75 @@
+/* attempt.c — making and freeing attempts; the stop flag. */
+#include "attempt.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+enum { F_ID, F_TOKEN, F_KIND, F_QUEUE, F_LANE, F_PAYLOAD, F_ATTEMPT, F_ATTEMPTS, F_TIMEOUT,
+       F_BACKOFF, F_SPOOL, F_COUNT };
+
+static long long to_ll(const char *s, size_t len)
+{
+    long long v = 0;
+    for (size_t i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+attempt *attempt_new(tenant *t, const char *const *f, const size_t *flen)
+{
+    /* One block for every string the handler may read: one malloc per
+     * attempt on the hot path instead of eight. */
+    size_t need = strlen(t->cfg->name) + 1;
+    const int strs[] = {F_ID, F_TOKEN, F_KIND, F_QUEUE, F_LANE, F_PAYLOAD, F_SPOOL};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += flen[strs[i]] + 1;
+    attempt *a = calloc(1, sizeof *a);
+    char *mem = a ? malloc(need) : NULL;
+    if (!mem) {
+        free(a);
+        return NULL;
+    }
+    a->mem = mem;
+    const char **dst[] = {&a->id, &a->token, &a->kind, &a->queue, &a->lane, &a->payload,
+                          &a->spool_dir};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        memcpy(mem, f[strs[i]], flen[strs[i]]);
+        mem[flen[strs[i]]] = '\0';
+        *dst[i] = mem;
+        mem += flen[strs[i]] + 1;
+    }
+    strcpy(mem, t->cfg->name);
+    a->tenant_name = mem;
+    if (!a->spool_dir[0]) a->spool_dir = NULL;
+    a->attempt = (int)to_ll(f[F_ATTEMPT], flen[F_ATTEMPT]);
+    a->attempts = (int)to_ll(f[F_ATTEMPTS], flen[F_ATTEMPTS]);
+    a->timeout_ms = to_ll(f[F_TIMEOUT], flen[F_TIMEOUT]);
+    a->backoff_ms = to_ll(f[F_BACKOFF], flen[F_BACKOFF]);
+    atomic_init(&a->stop, STOP_NONE);
+    a->tenant = t;
+    tenant_ref(t);
+    return a;
+}
+
+void attempt_free(attempt *a)
+{
+    if (!a) return;
+    if (a->timer) event_free(a->timer);
+    free(a->result);
+    free(a->error);
+    free(a->mem);
+    if (a->tenant) tenant_unref(a->tenant);
+    free(a);
+}
+
+int attempt_request_stop(attempt *a, stop_reason why)
+{
+    int expected = STOP_NONE;
+    return atomic_compare_exchange_strong(&a->stop, &expected, (int)why);
+}
+
+stop_reason attempt_stop_reason(const attempt *a)
+{
+    return (stop_reason)atomic_load(&((attempt *)a)->stop);
+}

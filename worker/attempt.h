@@ -1,0 +1,98 @@
+/*
+ * attempt.h — one attempt of one job inside a worker. It is the `lw_job` the
+ * module API hands to handlers (lanework/module.h), plus the worker's own
+ * bookkeeping.
+ *
+ * Life of an attempt:
+ *
+ *   claim reply ─► attempt_new ─► runner starts it (fork child, exec child,
+ *   or thread) ─► runner reports the end (attempt_done) ─► outcome queued for
+ *   finish.lua ─► attempt_free
+ *
+ * Everything a handler reads is fixed at attempt_new and lives in one block
+ * of memory owned by the attempt. `result`/`error` are written by the
+ * handler (thread or child) and read by the worker only after the handler
+ * returned. `stop` is the only field both sides touch concurrently (atomic).
+ */
+#ifndef LW_ATTEMPT_H
+#define LW_ATTEMPT_H
+
+#include <lanework/module.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tenant;
+struct event;
+
+/* Why the worker stops an attempt before its handler ends by itself. */
+typedef enum {
+    STOP_NONE = 0,
+    STOP_TIMEOUT,  /* the job's timeout passed: failed attempt, retried */
+    STOP_CANCEL,   /* `lanework cancel`: ends cancelled */
+    STOP_HANDBACK, /* worker shutdown: back to the lane head, no attempt counted */
+    STOP_LOST      /* our lease was taken over: the outcome no longer counts */
+} stop_reason;
+
+/* How the handler ended, as the runner saw it. */
+typedef enum {
+    END_OK,      /* LW_OK / exit 0 */
+    END_RETRY,   /* LW_RETRY, crash, other exit status: a failed attempt */
+    END_FAIL,    /* LW_FAIL / exit 65 / no handler: failed without retry */
+} end_kind;
+
+typedef enum { RUN_MODULE_FORK, RUN_MODULE_THREAD, RUN_EXEC, RUN_NONE } run_kind;
+
+struct lw_job {
+    /* What the handler sees (borrowed by it; owned here). */
+    const char *id, *kind, *tenant_name, *lane, *queue, *payload, *spool_dir;
+    const char *token;
+    int attempt, attempts;
+    int64_t timeout_ms, backoff_ms;
+
+    /* Set by the handler. Owned, malloc'ed. */
+    char *result;
+    char *error;
+    /* Thread isolation: how the handler returned. */
+    lw_status status;
+
+    /* Shared with the handler: nonzero once asked to stop. */
+    atomic_int stop;
+
+    /* How handler events leave the handler: straight to Redis (main thread),
+     * through the thread pool's queue, or through a fork child's pipe. */
+    void (*emit)(lw_job *job, const char *type, const char *data);
+
+    /* Worker side. */
+    struct tenant *tenant; /* holds a reference */
+    run_kind run;
+    int64_t started_mono;   /* lw_mono_ms() at start */
+    struct event *timer;    /* the timeout, then the grace after a stop request */
+    int timer_grace;        /* the timer now counts the grace, not the timeout */
+    int timed_out_hard;     /* thread isolation: abandoned after timeout + grace */
+    pid_t pid;              /* fork/exec child, 0 when none */
+    int exit_status;        /* from waitpid, valid when reaped */
+    int reaped;             /* child collected */
+    int pipe_open;          /* child's output pipe(s) not yet at EOF */
+    void *runner_state;     /* owned by the runner that runs it */
+    struct lw_job *next, *prev; /* the worker's list of running attempts */
+    char *mem;              /* the block the const strings above point into */
+};
+
+typedef struct lw_job attempt;
+
+/* Creates an attempt from one job of a claim reply (11 strings: id token kind
+ * queue lane payload attempt attempts timeout_ms backoff_ms spool). Takes a
+ * reference on `t`. Returns NULL on OOM. Caller frees with attempt_free. */
+attempt *attempt_new(struct tenant *t, const char *const *f, const size_t *flen);
+void attempt_free(attempt *a);
+
+/* Asks the attempt to stop; the first reason wins. Returns 1 when this call
+ * set it. */
+int attempt_request_stop(attempt *a, stop_reason why);
+stop_reason attempt_stop_reason(const attempt *a);
+/* Re-arms a->timer to fire once more after the kill grace (dispatch.c
+ * decides what happens then). */
+void attempt_arm_grace(attempt *a);
+
+#endif

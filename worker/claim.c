@@ -1,0 +1,133 @@
+/*
+ * claim.c — one claim.lua call for one tenant, and what its reply starts.
+ *
+ * The worker asks for at most as many jobs as it has free slots (reserved
+ * while the call is in flight), so a claimed job never waits inside a
+ * worker: what is claimed starts at once, and lanes are never blocked by a
+ * job sitting in a local buffer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "argv.h"
+#include "log.h"
+#include "scripts.h"
+#include "timefmt.h"
+#include "worker.h"
+
+#define CLAIM_FIELDS 11
+
+typedef struct claim_call {
+    tenant *t;
+    int n;
+} claim_call;
+
+static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
+{
+    (void)r;
+    claim_call *c = ud;
+    tenant *t = c->t;
+    worker *w = t->w;
+    w->reserved -= c->n;
+    t->claim_inflight = 0;
+    free(c);
+
+    if (!reply) {
+        /* Lost with the connection. If the script ran, the jobs it claimed
+         * come back through the reaper when their leases expire. */
+        goto out;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
+        reply->element[0]->type != REDIS_REPLY_ARRAY) {
+        lw_log(LW_LOG_ERROR, "claim.error", "tenant %s: claim failed: %s", t->cfg->name,
+               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        t->idle = 1;
+        t->poll_at = lw_mono_ms() + 1000;
+        goto out;
+    }
+    redisReply *jobs = reply->element[0], *bad = reply->element[1];
+    for (size_t i = 0; i + 1 < bad->elements; i += 2) {
+        const char *why = bad->element[i + 1]->str;
+        lw_log(!strcmp(why, "missing") ? LW_LOG_DEBUG : LW_LOG_ERROR, "job.corrupt",
+               "tenant %s: job %s skipped: %s", t->cfg->name, bad->element[i]->str,
+               !strcmp(why, "missing") ? "record missing (expired or deleted)" : why);
+    }
+    size_t njobs = jobs->elements / CLAIM_FIELDS;
+    w->m.claimed += njobs;
+    w->started_total += (int64_t)njobs;
+    for (size_t j = 0; j < njobs; j++) {
+        const char *f[CLAIM_FIELDS];
+        size_t flen[CLAIM_FIELDS];
+        for (int k = 0; k < CLAIM_FIELDS; k++) {
+            redisReply *e = jobs->element[j * CLAIM_FIELDS + (size_t)k];
+            f[k] = e->type == REDIS_REPLY_STRING ? e->str : "";
+            flen[k] = e->type == REDIS_REPLY_STRING ? e->len : 0;
+        }
+        attempt *a = attempt_new(t, f, flen);
+        if (!a) {
+            /* Its lease will expire and the reaper will hand it out again. */
+            lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory starting it", (int)flen[0], f[0]);
+            continue;
+        }
+        dispatch_attempt(a);
+    }
+    long long next_due = reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : -1;
+    long long more = reply->element[3]->type == REDIS_REPLY_INTEGER ? reply->element[3]->integer : 0;
+    t->next_due = next_due;
+    /* Nothing more to take now: wait for a wake-up, the poll or the due
+     * time rather than asking again at once. */
+    t->idle = !more;
+out:
+    worker_kick(w);
+    tenant_unref(t);
+}
+
+void claim_send(tenant *t, int n)
+{
+    worker *w = t->w;
+    const worker_options *o = w->opt;
+    lw_argv a;
+    char key[400];
+    size_t nq = 0;
+    while (o->queues[nq]) nq++;
+
+    lw_argv_init(&a);
+    const char *fixed[5] = {"events", "schedule", "stats", "expiring", "fence"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "%s%s", t->prefix, fixed[i]);
+        lw_argv_adds(&a, key);
+    }
+    for (size_t q = 0; q < nq; q++) {
+        snprintf(key, sizeof key, "%sready:%s", t->prefix, o->queues[q]);
+        lw_argv_adds(&a, key);
+        snprintf(key, sizeof key, "%sactive:%s", t->prefix, o->queues[q]);
+        lw_argv_adds(&a, key);
+    }
+    lw_argv_adds(&a, t->prefix);
+    lw_argv_addi(&a, o->common.events_max);
+    lw_argv_adds(&a, o->name);
+    lw_argv_addi(&a, o->lease_ms);
+    lw_argv_addi(&a, n);
+    lw_argv_addi(&a, o->common.keep_failed_s);
+    lw_argv_addi(&a, (int64_t)nq);
+    for (size_t q = 0; q < nq; q++) {
+        lw_argv_adds(&a, o->queues[q]);
+        lw_argv_addi(&a, t->caps[q]);
+    }
+    claim_call *c = malloc(sizeof *c);
+    if (c) {
+        c->t = t;
+        c->n = n;
+        tenant_ref(t);
+        if (lw_redis_script(t->link->r, &lw_script_claim, (int)(5 + 2 * nq), &a, claim_reply, c) == 0) {
+            t->claim_inflight = n;
+            w->reserved += n;
+            w->m.claims++;
+        } else {
+            tenant_unref(t);
+            free(c);
+        }
+    }
+    lw_argv_clear(&a);
+}

@@ -1,0 +1,14 @@
+/* http.h — GET /healthz and GET /metrics on --http HOST:PORT (libevent's evhttp). */
+#ifndef LW_HTTP_H
+#define LW_HTTP_H
+
+#include <stddef.h>
+
+struct worker;
+struct http_server;
+
+/* Binds HOST:PORT. Returns NULL with "why" in err. */
+struct http_server *http_start(struct worker *w, const char *hostport, char *err, size_t errlen);
+void http_free(struct http_server *h);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * main.c — lanework-worker: parse, load, run.
+ *
+ * Exit status (CONTRACT section 5): 0 normal end (signal, --burst,
+ * --max-jobs), 2 configuration error: bad flags, a registry that does not
+ * load, a module that fails dlopen/ABI/init, a bad Redis URL, --http that
+ * cannot listen. A Redis that is down at start is not a configuration error:
+ * the worker waits for it, reporting not ready.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "options.h"
+#include "registry.h"
+#include "url.h"
+#include "worker.h"
+
+int main(int argc, char **argv)
+{
+    worker_options opt;
+    char err[2048];
+    int rc = options_parse(&opt, argc, argv, err, sizeof err);
+    if (rc == 1) {
+        options_clear(&opt);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "lanework-worker: %s\n", err);
+        options_clear(&opt);
+        return 2;
+    }
+    lw_log_setup(opt.log_level, opt.log_json);
+
+    lw_url *url = lw_url_parse(opt.common.redis_url, err, sizeof err);
+    if (!url) {
+        lw_log(LW_LOG_ERROR, "config", "--redis: %s", err);
+        options_clear(&opt);
+        return 2;
+    }
+    lw_url_free(url);
+
+    lw_registry *reg = lw_registry_load(opt.common.registry_path, err, sizeof err);
+    if (!reg) {
+        lw_log(LW_LOG_ERROR, "config", "registry: %s", err);
+        options_clear(&opt);
+        return 2;
+    }
+    worker *w = worker_new(&opt, reg, err, sizeof err);
+    if (!w) {
+        lw_log(LW_LOG_ERROR, "config", "%s", err);
+        options_clear(&opt);
+        return 2;
+    }
+    rc = worker_run(w);
+    worker_free(w);
+    options_clear(&opt);
+    return rc;
+}

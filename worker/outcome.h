@@ -1,0 +1,35 @@
+/*
+ * outcome.h — what attempts report, on its way to Redis.
+ *
+ * Each tenant keeps a FIFO of records: handler events and attempt outcomes,
+ * in the order they happened. The pump sends them in batches through
+ * finish.lua, one call in flight per tenant. A batch whose reply is lost
+ * (connection loss, failover) goes back to the front of the FIFO and is sent
+ * again when Redis is back: outcomes of attempts that finished during an
+ * outage are kept in memory and written later, and fencing makes the resend
+ * harmless.
+ */
+#ifndef LW_OUTCOME_H
+#define LW_OUTCOME_H
+
+#include <stdint.h>
+
+#include "attempt.h"
+
+typedef struct outcome {
+    struct outcome *next;
+    char *id, *token;       /* owned */
+    const char *word;       /* finish.lua's outcome: event ok retry fail cancelled handback */
+    char *text;             /* owned: result JSON, error, or event data; never NULL */
+    int64_t delay_ms;       /* retry backoff */
+    char *event_type;       /* owned, events only */
+} outcome;
+
+/* Gives up on a thread-isolation attempt whose handler ignores its stop
+ * request: records `how`/`text` as its end now, keeps the attempt (and its
+ * slot) until the thread returns. */
+void attempt_abandon(attempt *a, end_kind how, const char *text);
+/* The abandoned attempt's thread returned: free it and its slot. */
+void attempt_release_abandoned(attempt *a);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * run_exec.c — exec handlers (CONTRACT section 7): the registry's command
+ * runs once per attempt, in its own process group, with the payload on stdin
+ * and LANEWORK_* in its environment.
+ *
+ *   exit 0    succeeded; stdout, when it is JSON, is the result
+ *   exit 65   failed now (EX_DATAERR), no retry
+ *   otherwise failed attempt (the tail of stderr is the error), retried
+ *
+ * The payload goes in through a memfd rather than a pipe: the worker then
+ * holds no write end that a sibling child could inherit and keep open, and
+ * the command can read its stdin at its own pace.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "jsonx.h"
+#include "runners.h"
+#include "worker.h"
+
+#define STDERR_TAIL 2000
+#define EX_DATAERR_CODE 65
+/* After the command exits, how long its stdout/stderr may stay open (held
+ * by a background grandchild) before we stop waiting for them. */
+#define PIPE_LINGER_MS 1000
+
+extern char **environ;
+
+typedef struct exec_state {
+    fdreader out, err;
+    struct event *linger;
+} exec_state;
+
+static void maybe_complete(attempt *a);
+
+/* Builds the child's environment before fork (the child of a threaded
+ * worker may only call async-signal-safe functions). Caller frees with
+ * free_env. */
+static char **build_env(const attempt *a)
+{
+    size_t n = 0;
+    while (environ[n]) n++;
+    char **env = calloc(n + 7, sizeof *env);
+    if (!env) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "LANEWORK_", 9) != 0) env[k++] = strdup(environ[i]);
+    char buf[64];
+    const char *names[] = {"LANEWORK_JOB_ID", "LANEWORK_TENANT", "LANEWORK_KIND", "LANEWORK_LANE",
+                           "LANEWORK_ATTEMPT", "LANEWORK_SPOOL_DIR"};
+    snprintf(buf, sizeof buf, "%d", a->attempt);
+    const char *values[] = {a->id, a->tenant_name, a->kind, a->lane, buf, a->spool_dir};
+    for (size_t i = 0; i < 6; i++) {
+        if (!values[i]) continue;
+        size_t len = strlen(names[i]) + strlen(values[i]) + 2;
+        char *e = malloc(len);
+        if (e) snprintf(e, len, "%s=%s", names[i], values[i]);
+        env[k++] = e;
+    }
+    for (size_t i = 0; i < k; i++)
+        if (!env[i]) {
+            for (size_t j = 0; j < k; j++) free(env[j]);
+            free(env);
+            return NULL;
+        }
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++) free(env[i]);
+    free(env);
+}
+
+/* The program's path, searched in PATH when it has no slash (execve, unlike
+ * execvp, is async-signal-safe). Caller frees. */
+static char *resolve_program(const char *prog)
+{
+    if (strchr(prog, '/')) return strdup(prog);
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *end = strchr(path, ':');
+        size_t dlen = end ? (size_t)(end - path) : strlen(path);
+        char *cand = malloc(dlen + strlen(prog) + 2);
+        if (!cand) return NULL;
+        snprintf(cand, dlen + strlen(prog) + 2, "%.*s/%s", (int)dlen, path, prog);
+        if (access(cand, X_OK) == 0) return cand;
+        free(cand);
+        if (!end) break;
+        path = end + 1;
+    }
+    return strdup(prog); /* execve reports ENOENT in the child's stderr */
+}
+
+static int payload_fd(const attempt *a)
+{
+    int fd = memfd_create("lanework-payload", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t len = strlen(a->payload), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, a->payload + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void on_eof(fdreader *r, void *ud)
+{
+    (void)r;
+    attempt *a = ud;
+    exec_state *es = a->runner_state;
+    a->pipe_open = es->out.fd >= 0 || es->err.fd >= 0;
+    maybe_complete(a);
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    attempt *a = arg;
+    exec_state *es = a->runner_state;
+    /* Something the command left behind still holds its output: stop
+     * waiting and stop it. */
+    if (es->out.ev) event_del(es->out.ev);
+    if (es->err.ev) event_del(es->err.ev);
+    if (es->out.fd >= 0) close(es->out.fd);
+    if (es->err.fd >= 0) close(es->err.fd);
+    es->out.fd = es->err.fd = -1;
+    kill(-a->pid, SIGKILL);
+    a->pipe_open = 0;
+    maybe_complete(a);
+}
+
+static void maybe_complete(attempt *a)
+{
+    exec_state *es = a->runner_state;
+    if (!es || !a->reaped) return;
+    if (a->pipe_open) {
+        if (!es->linger) {
+            es->linger = evtimer_new(a->tenant->w->base, linger_cb, a);
+            struct timeval tv = {PIPE_LINGER_MS / 1000, (PIPE_LINGER_MS % 1000) * 1000};
+            if (es->linger) evtimer_add(es->linger, &tv);
+        }
+        return;
+    }
+    int st = a->exit_status;
+    end_kind how;
+    char why[STDERR_TAIL + 160];
+    const char *text;
+    const char *tail = es->err.buf && es->err.len ? es->err.buf : NULL;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        how = END_OK;
+        /* stdout is the result when it is JSON, else there is none. */
+        if (es->out.buf && !es->out.truncated && lw_json_valid(es->out.buf, es->out.len))
+            lw_job_set_result(a, es->out.buf);
+        text = a->result;
+    } else {
+        how = WIFEXITED(st) && WEXITSTATUS(st) == EX_DATAERR_CODE ? END_FAIL : END_RETRY;
+        char status[64];
+        if (WIFSIGNALED(st))
+            snprintf(status, sizeof status, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        else
+            snprintf(status, sizeof status, "exit status %d", WEXITSTATUS(st));
+        if (tail) {
+            /* Trim the trailing newline: the error is one message. */
+            size_t l = strlen(tail);
+            while (l > 0 && (tail[l - 1] == '\n' || tail[l - 1] == '\r')) l--;
+            snprintf(why, sizeof why, "%s: %.*s", status, (int)l, tail);
+        } else {
+            snprintf(why, sizeof why, "%s", status);
+        }
+        text = why;
+    }
+    if (es->linger) event_free(es->linger);
+    fdreader_close(&es->out);
+    fdreader_close(&es->err);
+    a->runner_state = NULL;
+    free(es);
+    attempt_finished(a, how, text);
+}
+
+void run_exec_reaped(attempt *a) { maybe_complete(a); }
+
+int run_exec_start(attempt *a, const lw_exec_handler *ex)
+{
+    int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
+    char **env = NULL, *prog = NULL;
+    exec_state *es = calloc(1, sizeof *es);
+    if (!es) return -1;
+    es->out.fd = es->err.fd = -1;
+    if ((in = payload_fd(a)) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+        !(env = build_env(a)) || !(prog = resolve_program(ex->argv[0])))
+        goto fail;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) goto fail;
+    if (pid == 0) {
+        setpgid(0, 0);
+        child_reset_signals();
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        dup2(in, 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        /* The command gets stdin/stdout/stderr and nothing else of ours
+         * (Redis sockets, other attempts' pipes). */
+        close_range(3, ~0U, 0);
+        execve(prog, ex->argv, env);
+        const char msg[] = "cannot execute the handler command: ";
+        (void)!write(2, msg, sizeof msg - 1);
+        (void)!write(2, prog, strlen(prog));
+        (void)!write(2, ": ", 2);
+        const char *e = strerror(errno);
+        (void)!write(2, e, strlen(e));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(in);
+    close(out[1]);
+    close(err[1]);
+    free_env(env);
+    free(prog);
+    a->pid = pid;
+    a->run = RUN_EXEC;
+    a->runner_state = es;
+    a->pipe_open = 1;
+    es->out.limit = 16 * 1024 * 1024;
+    es->err.keep = STDERR_TAIL;
+    es->out.on_eof = es->err.on_eof = on_eof;
+    struct event_base *base = a->tenant->w->base;
+    if (fdreader_start(&es->out, base, out[0], a)) close(out[0]);
+    if (fdreader_start(&es->err, base, err[0], a)) close(err[0]);
+    return 0;
+fail:
+    if (in >= 0) close(in);
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0) close(out[i]);
+        if (err[i] >= 0) close(err[i]);
+    }
+    free_env(env);
+    free(prog);
+    free(es);
+    return -1;
+}

@@ -1,0 +1,232 @@
+/*
+ * run_thread.c — module handlers on a pool of threads (--isolation thread).
+ *
+ * The loop thread pushes attempts into `todo`; a pool thread runs handle()
+ * and pushes a message into `done`: either a handler event or the end of the
+ * attempt, in the order they happened, so a job's step events always precede
+ * its outcome. One eventfd write wakes the loop for a whole burst of
+ * messages (written only when `done` was empty).
+ *
+ * Limit (documented in README): a thread cannot be killed. A handler that
+ * ignores lw_job_cancelled() past its timeout + grace is abandoned: its
+ * attempt is recorded as failed, the thread stays busy (and keeps its slot)
+ * until the handler returns.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "outcome.h"
+#include "runners.h"
+#include "timefmt.h"
+#include "worker.h"
+
+typedef struct msg {
+    attempt *a;
+    char *type;  /* handler event type; NULL: the attempt ended */
+    char *data;
+    struct msg *next;
+} msg;
+
+struct thread_pool {
+    worker *w;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    attempt **todo;       /* ring buffer of nthreads entries */
+    size_t head, count, cap;
+    msg *done_head, **done_tail;
+    int efd;
+    struct event *ev;
+    pthread_t *threads;
+    int nthreads;
+    int busy;             /* threads inside a handler */
+    int stopping;
+};
+
+static void post(struct thread_pool *p, msg *m)
+{
+    int was_empty;
+    pthread_mutex_lock(&p->mu);
+    was_empty = p->done_head == NULL;
+    *p->done_tail = m;
+    p->done_tail = &m->next;
+    pthread_mutex_unlock(&p->mu);
+    if (was_empty) {
+        uint64_t one = 1;
+        (void)!write(p->efd, &one, sizeof one);
+    }
+}
+
+static void thread_emit(lw_job *job, const char *type, const char *data)
+{
+    msg *m = calloc(1, sizeof *m);
+    if (!m) return;
+    m->a = job;
+    m->type = strdup(type);
+    m->data = data ? strdup(data) : NULL;
+    if (!m->type || (data && !m->data)) {
+        free(m->type), free(m->data), free(m);
+        return;
+    }
+    post(job->tenant->w->pool, m);
+}
+
+static void *thread_main(void *arg)
+{
+    struct thread_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == 0 && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
+        if (p->count == 0) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        attempt *a = p->todo[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+        p->busy++;
+        pthread_mutex_unlock(&p->mu);
+
+        module_binding *mb = a->tenant->mod;
+        a->status = mb->mod->handle(mb->state, a);
+
+        msg *m = calloc(1, sizeof *m);
+        pthread_mutex_lock(&p->mu);
+        p->busy--;
+        pthread_mutex_unlock(&p->mu);
+        if (!m) {
+            /* Out of memory for the message: spin until we can report; an
+             * attempt end must never be lost. */
+            while (!(m = calloc(1, sizeof *m))) sleep(1);
+        }
+        m->a = a;
+        post(p, m);
+    }
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct thread_pool *p = arg;
+    uint64_t n;
+    (void)!read(fd, &n, sizeof n);
+    pthread_mutex_lock(&p->mu);
+    msg *m = p->done_head;
+    p->done_head = NULL;
+    p->done_tail = &p->done_head;
+    pthread_mutex_unlock(&p->mu);
+    while (m) {
+        msg *next = m->next;
+        attempt *a = m->a;
+        if (m->type) {
+            if (!a->timed_out_hard) send_handler_event(a, m->type, m->data);
+        } else if (a->timed_out_hard) {
+            /* Its outcome was recorded when we gave up on it; the slot is
+             * free only now. */
+            lw_log(LW_LOG_WARN, "job.abandoned_returned",
+                   "job %s: the handler returned %.1f s after its attempt was abandoned", a->id,
+                   (double)(lw_mono_ms() - a->started_mono) / 1000.0);
+            attempt_release_abandoned(a);
+        } else {
+            end_kind how = a->status == LW_OK ? END_OK : a->status == LW_FAIL ? END_FAIL : END_RETRY;
+            attempt_finished(a, how, how == END_OK ? a->result : a->error);
+        }
+        free(m->type);
+        free(m->data);
+        free(m);
+        m = next;
+    }
+}
+
+struct thread_pool *pool_new(worker *w, int nthreads)
+{
+    struct thread_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->w = w;
+    p->efd = -1;
+    p->cap = (size_t)nthreads;
+    p->done_tail = &p->done_head;
+    p->todo = calloc(p->cap, sizeof *p->todo);
+    p->threads = calloc((size_t)nthreads, sizeof *p->threads);
+    if (!p->todo || !p->threads) goto fail;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->efd < 0) goto fail;
+    p->ev = event_new(w->base, p->efd, EV_READ | EV_PERSIST, done_cb, p);
+    if (!p->ev || event_add(p->ev, NULL)) goto fail;
+    for (int i = 0; i < nthreads; i++) {
+        if (pthread_create(&p->threads[i], NULL, thread_main, p)) goto fail;
+        p->nthreads++;
+    }
+    return p;
+fail:
+    pool_free(p, 0);
+    return NULL;
+}
+
+void pool_submit(struct thread_pool *p, attempt *a)
+{
+    a->run = RUN_MODULE_THREAD;
+    a->emit = thread_emit;
+    pthread_mutex_lock(&p->mu);
+    /* The worker never runs more attempts than it has slots, and there are
+     * as many ring entries as slots. */
+    p->todo[(p->head + p->count) % p->cap] = a;
+    p->count++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pool_free(struct thread_pool *p, int wait_ms)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    int64_t deadline = lw_mono_ms() + wait_ms;
+    int stuck = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int busy = p->busy;
+        pthread_mutex_unlock(&p->mu);
+        if (busy == 0) break;
+        if (lw_mono_ms() >= deadline) {
+            stuck = 1;
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (stuck) {
+        /* A handler that never returns: joining would hang the exit. Its
+         * job was handed back or recorded already. */
+        lw_log(LW_LOG_WARN, "pool.stuck", "%d handler thread(s) did not return; exiting without them", p->busy);
+        for (int i = 0; i < p->nthreads; i++) pthread_detach(p->threads[i]);
+    } else {
+        for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+        msg *m = p->done_head;
+        while (m) {
+            msg *next = m->next;
+            free(m->type), free(m->data), free(m);
+            m = next;
+        }
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+    }
+    if (p->ev) event_free(p->ev);
+    if (p->efd >= 0) close(p->efd);
+    if (!stuck) {
+        free(p->todo);
+        free(p->threads);
+        free(p);
+    }
+}

@@ -1,0 +1,356 @@
+/*
+ * tenants.c — tenants, their Redis links, and registry reloads.
+ *
+ * Ownership: the worker's `tenants` and `retired` lists hold one reference
+ * to each tenant; each attempt and each Redis call in flight holds another.
+ * A tenant holds its registry and its link. Links are shared by every tenant
+ * on the same Redis URL and freed (deferred, never inside one of their own
+ * callbacks) when the last tenant lets go.
+ *
+ * Reload (SIGHUP): the new registry is loaded and every tenant built from it
+ * before anything changes; any failure keeps the old registry whole. A tenant
+ * whose entry did not change keeps its runtime (module state, link); others
+ * are retired — they keep serving the attempts they run and record their
+ * outcomes, and are dropped once idle — and replaced.
+ */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "outcome.h"
+#include "worker.h"
+
+/* ---- registries ---- */
+
+void regref_unref(regref *r)
+{
+    if (!r || --r->refs > 0) return;
+    lw_registry_free(r->reg);
+    free(r);
+}
+
+/* ---- links ---- */
+
+static void link_ready(lw_redis *r, void *ud)
+{
+    rlink *l = ud;
+    worker *w = l->w;
+    const char *policy = lw_redis_maxmemory_policy(r);
+    if (strcmp(policy, "noeviction") != 0)
+        lw_log(LW_LOG_WARN, "redis.eviction",
+               "%s: maxmemory-policy is %s, not noeviction: Redis may evict queued jobs under memory pressure",
+               lw_redis_name(r), policy[0] ? policy : "unknown");
+    for (tenant *t = w->tenants; t; t = t->next)
+        if (t->link == l) t->idle = 0;
+    if (l == w->home) presence_update(w);
+    worker_kick(w);
+}
+
+static void link_message(lw_redis *r, const char *channel, const char *message, size_t len, void *ud)
+{
+    (void)r, (void)message, (void)len;
+    rlink *l = ud;
+    tenant *t = tenant_by_prefix(l->w, channel);
+    if (!t) return;
+    const char *suffix = channel + strlen(t->prefix);
+    if (!strcmp(suffix, "wake")) {
+        t->idle = 0;
+        worker_kick(l->w);
+    } else if (!strcmp(suffix, "cancel")) {
+        /* The renewal reply carries the cancel requests: correctness does
+         * not depend on this message, it only makes cancel prompt. */
+        lease_renew_tenant(t);
+    }
+}
+
+rlink *link_get(worker *w, const char *url_text, const lw_url *url)
+{
+    for (rlink *l = w->links; l; l = l->next)
+        if (!strcmp(l->url_text, url_text)) {
+            l->refs++;
+            return l;
+        }
+    rlink *l = calloc(1, sizeof *l);
+    if (!l || !(l->url_text = strdup(url_text))) {
+        free(l);
+        return NULL;
+    }
+    l->w = w;
+    l->refs = 1;
+    l->r = lw_redis_new(w->base, url);
+    if (!l->r) {
+        free(l->url_text);
+        free(l);
+        return NULL;
+    }
+    lw_redis_on_ready(l->r, link_ready, l);
+    lw_redis_on_message(l->r, link_message, l);
+    l->next = w->links;
+    w->links = l;
+    return l;
+}
+
+static void link_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    rlink *l = arg;
+    lw_redis_free(l->r);
+    free(l->url_text);
+    free(l);
+}
+
+void link_unref(rlink *l)
+{
+    if (!l || --l->refs > 0) return;
+    worker *w = l->w;
+    for (rlink **p = &w->links; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    /* We may be inside one of this link's reply callbacks. */
+    if (event_base_once(w->base, -1, EV_TIMEOUT, link_free_cb, l, NULL) != 0) link_free_cb(-1, 0, l);
+}
+
+/* ---- tenants ---- */
+
+void tenant_ref(tenant *t) { t->refs++; }
+
+void tenant_unref(tenant *t)
+{
+    if (!t || --t->refs > 0) return;
+    while (t->out_head) {
+        /* Only reachable when the worker gives up on Redis at exit. */
+        outcome *o = t->out_head;
+        t->out_head = o->next;
+        free(o->id), free(o->token), free(o->text), free(o->event_type), free(o);
+    }
+    module_unbind(t->mod);
+    link_unref(t->link);
+    regref_unref(t->reg);
+    free(t->caps);
+    free(t);
+}
+
+tenant *tenant_by_prefix(worker *w, const char *channel)
+{
+    for (tenant *t = w->tenants; t; t = t->next)
+        if (!strncmp(channel, t->prefix, strlen(t->prefix))) return t;
+    return NULL;
+}
+
+static int wanted(const worker *w, const char *name)
+{
+    if (!w->opt->tenants) return 1;
+    for (char **p = w->opt->tenants; *p; p++)
+        if (!strcmp(*p, name)) return 1;
+    return 0;
+}
+
+static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err, size_t errlen)
+{
+    const worker_options *o = w->opt;
+    tenant *t = calloc(1, sizeof *t);
+    size_t nq = 0;
+    while (o->queues[nq]) nq++;
+    if (!t || !(t->caps = calloc(nq, sizeof *t->caps))) {
+        free(t);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->w = w;
+    t->refs = 1;
+    t->cfg = cfg;
+    t->reg = rr;
+    rr->refs++;
+    t->out_tail = &t->out_head;
+    t->next_due = -1;
+    for (size_t q = 0; q < nq; q++) t->caps[q] = lw_tenant_queue_cap(cfg, o->queues[q]);
+    if (lw_key_prefix(t->prefix, sizeof t->prefix, o->common.ns, cfg->name)) {
+        snprintf(err, errlen, "tenant %s: name too long for a key prefix", cfg->name);
+        goto fail;
+    }
+    const char *url_text = cfg->redis_url ? cfg->redis_url : o->common.redis_url;
+    lw_url *url = lw_url_parse(url_text, err, errlen);
+    if (!url) goto fail;
+    t->link = link_get(w, url_text, url);
+    lw_url_free(url);
+    if (!t->link) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (cfg->module_path) {
+        t->mod = module_bind(cfg->module_path, cfg->name, cfg->config_json, err, errlen);
+        if (!t->mod) goto fail;
+    }
+    char channel[400];
+    snprintf(channel, sizeof channel, "%swake", t->prefix);
+    lw_redis_subscribe(t->link->r, channel);
+    snprintf(channel, sizeof channel, "%scancel", t->prefix);
+    lw_redis_subscribe(t->link->r, channel);
+    t->spool_pending = cfg->nspools > 0;
+    return t;
+fail:
+    tenant_unref(t);
+    return NULL;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* 1 when two registry entries would give the same runtime. */
+static int cfg_equal(const lw_tenant *a, const lw_tenant *b)
+{
+    if (!str_eq(a->name, b->name) || !str_eq(a->module_path, b->module_path) ||
+        !str_eq(a->config_json, b->config_json) || !str_eq(a->redis_url, b->redis_url) ||
+        a->nexecs != b->nexecs || a->nspools != b->nspools || a->nqueues != b->nqueues ||
+        a->defaults.attempts != b->defaults.attempts ||
+        a->defaults.timeout_ms != b->defaults.timeout_ms ||
+        a->defaults.backoff_ms != b->defaults.backoff_ms)
+        return 0;
+    for (size_t i = 0; i < a->nexecs; i++) {
+        if (!str_eq(a->execs[i].kind, b->execs[i].kind) || a->execs[i].argc != b->execs[i].argc)
+            return 0;
+        for (size_t k = 0; k < a->execs[i].argc; k++)
+            if (!str_eq(a->execs[i].argv[k], b->execs[i].argv[k])) return 0;
+    }
+    for (size_t i = 0; i < a->nspools; i++)
+        if (!str_eq(a->spools[i].kind, b->spools[i].kind) || !str_eq(a->spools[i].dir, b->spools[i].dir))
+            return 0;
+    for (size_t i = 0; i < a->nqueues; i++)
+        if (!str_eq(a->queues[i].name, b->queues[i].name) ||
+            a->queues[i].max_active != b->queues[i].max_active)
+            return 0;
+    return 1;
+}
+
+/* Builds the tenant list for registry `rr`, reusing unchanged tenants of
+ * `old` (nold entries; their `next` is not read). Returns 0 with the new list
+ * in *out (one reference per entry), or -1 with err and nothing changed. */
+static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, tenant **out,
+                      char *err, size_t errlen)
+{
+    tenant *head = NULL, **tail = &head;
+    const lw_registry *reg = rr->reg;
+    *out = NULL;
+    if (w->opt->tenants)
+        for (char **p = w->opt->tenants; *p; p++)
+            if (!lw_registry_find(reg, *p)) {
+                snprintf(err, errlen, "%s: --tenant %s: no such tenant in the registry", reg->path, *p);
+                return -1;
+            }
+    tenant **fresh = calloc(reg->ntenants + 1, sizeof *fresh);
+    size_t nfresh = 0;
+    if (!fresh) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < reg->ntenants; i++) {
+        const lw_tenant *cfg = &reg->tenants[i];
+        if (!wanted(w, cfg->name)) continue;
+        tenant *t = NULL;
+        for (size_t k = 0; k < nold && !t; k++)
+            if (cfg_equal(old[k]->cfg, cfg)) t = old[k];
+        if (t) {
+            tenant_ref(t);
+        } else if (!(t = tenant_new(w, rr, cfg, err, errlen))) {
+            for (size_t k = 0; k < nfresh; k++) tenant_unref(fresh[k]);
+            free(fresh);
+            return -1;
+        }
+        fresh[nfresh++] = t;
+    }
+    if (nfresh == 0) {
+        free(fresh);
+        snprintf(err, errlen, "%s: no tenant to serve", reg->path);
+        return -1;
+    }
+    /* Only now, with nothing left to fail, relink (kept tenants included). */
+    for (size_t k = 0; k < nfresh; k++) {
+        fresh[k]->next = NULL;
+        *tail = fresh[k];
+        tail = &fresh[k]->next;
+    }
+    free(fresh);
+    *out = head;
+    return 0;
+}
+
+int tenants_build(worker *w, regref *rr, tenant **out, char *err, size_t errlen)
+{
+    return build_list(w, rr, NULL, 0, out, err, errlen);
+}
+
+void tenants_reload(worker *w)
+{
+    char err[1024];
+    lw_registry *reg = lw_registry_load(w->opt->common.registry_path, err, sizeof err);
+    if (!reg) {
+        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: %s", err);
+        return;
+    }
+    regref *rr = calloc(1, sizeof *rr);
+    size_t nold = 0;
+    for (tenant *t = w->tenants; t; t = t->next) nold++;
+    tenant **old = calloc(nold + 1, sizeof *old);
+    if (!rr || !old) {
+        free(rr);
+        free(old);
+        lw_registry_free(reg);
+        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: out of memory");
+        return;
+    }
+    rr->reg = reg;
+    rr->refs = 1;
+    nold = 0;
+    for (tenant *t = w->tenants; t; t = t->next) old[nold++] = t;
+    tenant *fresh;
+    if (build_list(w, rr, old, nold, &fresh, err, sizeof err)) {
+        free(old);
+        regref_unref(rr);
+        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: %s", err);
+        return;
+    }
+    size_t kept = 0, retired = 0, added = 0;
+    for (size_t i = 0; i < nold; i++) {
+        tenant *t = old[i];
+        int still = 0;
+        for (tenant *f = fresh; f; f = f->next)
+            if (f == t) still = 1;
+        if (still) {
+            /* Same runtime, now described by the new registry. */
+            regref *prev = t->reg;
+            t->cfg = lw_registry_find(reg, t->cfg->name);
+            t->reg = rr;
+            rr->refs++;
+            regref_unref(prev);
+            tenant_unref(t); /* the old list's reference */
+            kept++;
+        } else {
+            t->retired = 1;
+            t->next = w->retired;
+            w->retired = t; /* the old list's reference moves here */
+            retired++;
+        }
+    }
+    for (tenant *f = fresh; f; f = f->next) {
+        int was = 0;
+        for (size_t i = 0; i < nold; i++)
+            if (old[i] == f) was = 1;
+        if (!was) added++;
+        if (f->cfg->nspools) f->spool_pending = 1; /* SIGHUP rescans every spool */
+    }
+    free(old);
+    w->tenants = fresh;
+    regref *prev = w->reg;
+    w->reg = rr;
+    regref_unref(prev);
+    lw_log(LW_LOG_INFO, "registry.reload", "registry %s reloaded: %zu tenant(s) kept, %zu added, %zu retired",
+           reg->path, kept, added, retired);
+    worker_kick(w);
+}

@@ -1,0 +1,370 @@
+/*
+ * worker.c — the loop: pump, timers, signals, shutdown.
+ *
+ * Shutdown (CONTRACT section 5):
+ *   SIGTERM/SIGINT  RUNNING/QUIET -> DRAINING: claim nothing more, let the
+ *                   running attempts end within --shutdown-timeout.
+ *   timeout, or a second signal
+ *                   DRAINING -> HANDBACK: stop every running attempt (TERM,
+ *                   then KILL after the grace; a second signal: KILL now)
+ *                   and record it as handed back (finish.lua puts it back at
+ *                   the head of its lane without counting the attempt).
+ *   all recorded    -> EXITING: leave the worker directory, exit 0.
+ * If Redis stays away during shutdown, the worker still exits after the
+ * hand-back deadline; the leases of what it could not record expire and
+ * the reaper retries those jobs (an attempt is counted, nothing is lost).
+ */
+#include "worker.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "child.h"
+#include "http.h"
+#include "log.h"
+#include "outcome.h"
+#include "runners.h"
+#include "timefmt.h"
+
+#define TICK_MS 100
+#define POLL_MS 250
+#define CLAIM_MAX 256
+#define HANDBACK_WAIT_MS (KILL_GRACE_MS + 10000)
+#define BURST_HORIZON_MS 1000
+
+void worker_kick(worker *w)
+{
+    if (w->pump_ev && !event_pending(w->pump_ev, EV_TIMEOUT, NULL)) event_active(w->pump_ev, EV_TIMEOUT, 0);
+}
+
+/* 1 when t may be asked for work now. */
+static int claimable(const tenant *t, int64_t mono, int64_t wall)
+{
+    if (t->claim_inflight || !lw_redis_is_ready(t->link->r)) return 0;
+    if (!t->idle) return 1;
+    if (mono >= t->poll_at) return 1;
+    return t->next_due >= 0 && t->next_due <= wall;
+}
+
+/* Shares the free slots among the tenants that may have work, starting at a
+ * rotating tenant so no tenant is always served first. */
+static void claim_round(worker *w)
+{
+    int64_t free_slots = w->opt->concurrency - w->nrunning - w->reserved;
+    if (w->opt->max_jobs) {
+        int64_t left = w->opt->max_jobs - w->started_total - w->reserved;
+        if (left < free_slots) free_slots = left;
+    }
+    if (free_slots <= 0) return;
+    int64_t mono = lw_mono_ms(), wall = lw_now_ms();
+    size_t n = 0;
+    for (tenant *t = w->tenants; t; t = t->next) n++;
+    tenant **order = calloc(n ? n : 1, sizeof *order);
+    if (!order) return;
+    size_t k = 0, eligible = 0;
+    for (tenant *t = w->tenants; t; t = t->next, k++) order[k] = t;
+    for (size_t i = 0; i < n; i++)
+        if (claimable(order[i], mono, wall)) eligible++;
+    for (size_t i = 0; i < n && free_slots > 0 && eligible > 0; i++) {
+        tenant *t = order[(w->rr + i) % n];
+        if (!claimable(t, mono, wall)) continue;
+        int64_t share = (free_slots + (int64_t)eligible - 1) / (int64_t)eligible;
+        if (share > CLAIM_MAX) share = CLAIM_MAX;
+        eligible--;
+        if (t->idle) {
+            /* A poll: if it finds nothing, the next one is a period away. */
+            t->poll_at = mono + POLL_MS + (int64_t)(lw_random64() % (POLL_MS / 2));
+        }
+        claim_send(t, (int)share);
+        if (t->claim_inflight) free_slots -= share;
+    }
+    if (n) w->rr = (w->rr + 1) % n;
+    free(order);
+}
+
+/* Attempts that still occupy the worker (not counting abandoned threads,
+ * whose outcome is already recorded). */
+static int live_attempts(const worker *w)
+{
+    int n = 0;
+    for (const attempt *a = w->running; a; a = a->next)
+        if (!a->timed_out_hard) n++;
+    return n;
+}
+
+static int burst_done(const worker *w)
+{
+    if (w->nrunning || w->reserved || outcomes_pending(w)) return 0;
+    int64_t wall = lw_now_ms();
+    for (const tenant *t = w->tenants; t; t = t->next) {
+        if (!lw_redis_is_ready(t->link->r) || !t->idle || t->claim_inflight || t->spool_pending ||
+            t->spool_inflight)
+            return 0;
+        if (t->next_due >= 0 && t->next_due <= wall + BURST_HORIZON_MS) return 0;
+    }
+    return 1;
+}
+
+static void exit_now(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    event_base_loopbreak(w->base);
+}
+
+static void begin_exit(worker *w, const char *why)
+{
+    if (w->state == W_EXITING) return;
+    w->state = W_EXITING;
+    lw_log(LW_LOG_INFO, "worker.exit", "%s; exiting", why);
+    presence_remove(w);
+    /* Give the directory update a moment to leave, then stop the loop. */
+    struct timeval tv = {0, 200 * 1000};
+    event_base_once(w->base, -1, EV_TIMEOUT, exit_now, w, &tv);
+}
+
+static void check_exit(worker *w)
+{
+    if (w->state == W_EXITING) return;
+    if (w->state == W_DRAINING || w->state == W_HANDBACK) {
+        if (live_attempts(w) == 0 && !outcomes_pending(w)) {
+            begin_exit(w, "every attempt ended and was recorded");
+        } else if (w->state == W_HANDBACK && lw_mono_ms() > w->handback_deadline) {
+            lw_log(LW_LOG_ERROR, "worker.exit",
+                   "could not record every outcome before the hand-back deadline (Redis unreachable?); their leases will expire and the reaper will retry those jobs");
+            begin_exit(w, "hand-back deadline passed");
+        }
+        return;
+    }
+    if (w->opt->max_jobs && w->started_total >= w->opt->max_jobs && w->nrunning == 0 && !w->reserved &&
+        !outcomes_pending(w)) {
+        begin_exit(w, "--max-jobs reached");
+        return;
+    }
+    if (w->opt->burst && w->state == W_RUNNING && burst_done(w)) begin_exit(w, "--burst: nothing left to claim");
+}
+
+static void drop_idle_retired(worker *w)
+{
+    for (tenant **p = &w->retired; *p;) {
+        tenant *t = *p;
+        if (!t->running && !t->nout && !t->finish_inflight && !t->claim_inflight) {
+            *p = t->next;
+            tenant_unref(t);
+        } else {
+            p = &t->next;
+        }
+    }
+}
+
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    w->last_pump_mono = lw_mono_ms();
+    for (tenant *t = w->tenants; t; t = t->next) {
+        spool_scan_tenant(t);
+        outcome_flush(t);
+    }
+    for (tenant *t = w->retired; t; t = t->next) outcome_flush(t);
+    drop_idle_retired(w);
+    if (w->state == W_RUNNING) claim_round(w);
+    check_exit(w);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker_kick(arg);
+}
+
+static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    if (w->state == W_DRAINING) {
+        lw_log(LW_LOG_WARN, "worker.handback", "--shutdown-timeout passed with %d attempt(s) running; handing them back",
+               live_attempts(w));
+        worker_begin_shutdown(w, 0);
+    }
+}
+
+void worker_begin_shutdown(worker *w, int immediate)
+{
+    if (w->state == W_EXITING) return;
+    if (w->state == W_RUNNING || w->state == W_QUIET) {
+        w->state = W_DRAINING;
+        lw_log(LW_LOG_INFO, "worker.drain", "stopping: claiming nothing more; %d attempt(s) running, waiting up to %.0f s",
+               live_attempts(w), (double)w->opt->shutdown_timeout_ms / 1000.0);
+        int64_t ms = w->opt->shutdown_timeout_ms;
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+        evtimer_add(w->shutdown_timer, &tv);
+        presence_update(w);
+        worker_kick(w);
+        return;
+    }
+    /* Second signal, or the timeout: hand back. */
+    int first = w->state != W_HANDBACK;
+    w->state = W_HANDBACK;
+    w->handback_immediate |= immediate;
+    if (first) w->handback_deadline = lw_mono_ms() + HANDBACK_WAIT_MS;
+    if (immediate) lw_log(LW_LOG_WARN, "worker.handback", "second signal: handing back every attempt now");
+    for (attempt *a = w->running, *next; a; a = next) {
+        next = a->next; /* dispatch_stop may end (and free) a */
+        if (!a->timed_out_hard) dispatch_stop(a, STOP_HANDBACK);
+    }
+    worker_kick(w);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    worker *w = arg;
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        worker_begin_shutdown(w, w->state == W_DRAINING || w->state == W_HANDBACK);
+        break;
+    case SIGTSTP:
+        if (w->state == W_RUNNING) {
+            w->state = W_QUIET;
+            lw_log(LW_LOG_INFO, "worker.quiet", "SIGTSTP: claiming nothing more; %d attempt(s) keep running",
+                   live_attempts(w));
+            presence_update(w);
+        }
+        break;
+    case SIGHUP:
+        tenants_reload(w);
+        break;
+    case SIGCHLD:
+        children_reap(w);
+        break;
+    default:
+        break;
+    }
+}
+
+worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errlen)
+{
+    worker *w = calloc(1, sizeof *w);
+    regref *rr = calloc(1, sizeof *rr);
+    if (!w || !rr) {
+        free(w), free(rr);
+        lw_registry_free(reg);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    rr->reg = reg;
+    rr->refs = 1;
+    w->reg = rr;
+    w->opt = opt;
+    w->state = W_RUNNING;
+    w->started_wall = lw_now_ms();
+    w->last_pump_mono = lw_mono_ms();
+    w->base = event_base_new();
+    if (!w->base) {
+        snprintf(err, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    if (tenants_build(w, rr, &w->tenants, err, errlen)) goto fail;
+    lw_url *home = lw_url_parse(opt->common.redis_url, err, errlen);
+    if (!home) goto fail;
+    w->home = link_get(w, opt->common.redis_url, home);
+    lw_url_free(home);
+    if (!w->home) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (opt->isolation == ISOLATION_THREAD && !(w->pool = pool_new(w, opt->concurrency))) {
+        snprintf(err, errlen, "cannot start %d handler threads", opt->concurrency);
+        goto fail;
+    }
+    if (opt->http && !(w->http = http_start(w, opt->http, err, errlen))) goto fail;
+
+    w->pump_ev = event_new(w->base, -1, 0, pump_cb, w);
+    w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    w->shutdown_timer = evtimer_new(w->base, shutdown_timeout_cb, w);
+    if (!w->pump_ev || !w->tick || !w->shutdown_timer) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    struct timeval tick = {0, TICK_MS * 1000};
+    event_add(w->tick, &tick);
+    const int sigs[6] = {SIGTERM, SIGINT, SIGTSTP, SIGHUP, SIGCHLD, 0};
+    for (int i = 0; sigs[i]; i++) {
+        w->sigs[i] = evsignal_new(w->base, sigs[i], signal_cb, w);
+        if (!w->sigs[i] || event_add(w->sigs[i], NULL)) {
+            snprintf(err, errlen, "cannot install signal handlers");
+            goto fail;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    lease_start(w);
+    return w;
+fail:
+    worker_free(w);
+    return NULL;
+}
+
+int worker_run(worker *w)
+{
+    size_t nt = 0;
+    for (tenant *t = w->tenants; t; t = t->next) nt++;
+    lw_log(LW_LOG_INFO, "worker.start",
+           "worker %s: %zu tenant(s), concurrency %d, isolation %s, lease %.1f s, redis %s", w->opt->name, nt,
+           w->opt->concurrency, w->opt->isolation == ISOLATION_FORK ? "fork" : "thread",
+           (double)w->opt->lease_ms / 1000.0, lw_redis_name(w->home->r));
+    worker_kick(w);
+    event_base_dispatch(w->base);
+    return w->exit_code;
+}
+
+void worker_free(worker *w)
+{
+    if (!w) return;
+    if (w->pool) pool_free(w->pool, 2000);
+    /* Close every link first: their pending callbacks run now (with NULL
+     * replies) and drop the tenant references they hold. */
+    for (rlink *l = w->links; l; l = l->next) {
+        lw_redis_free(l->r);
+        l->r = NULL;
+    }
+    while (w->running) {
+        /* Only after a forced exit: the attempts are gone with us. */
+        attempt *a = w->running;
+        w->running = a->next;
+        if (a->runner_state) free(a->runner_state);
+        attempt_free(a);
+    }
+    while (w->tenants) {
+        tenant *t = w->tenants;
+        w->tenants = t->next;
+        tenant_unref(t);
+    }
+    while (w->retired) {
+        tenant *t = w->retired;
+        w->retired = t->next;
+        tenant_unref(t);
+    }
+    if (w->home) link_unref(w->home);
+    http_free(w->http);
+    for (int i = 0; i < 6; i++)
+        if (w->sigs[i]) event_free(w->sigs[i]);
+    if (w->pump_ev) event_free(w->pump_ev);
+    if (w->tick) event_free(w->tick);
+    if (w->renew_timer) event_free(w->renew_timer);
+    if (w->reap_timer) event_free(w->reap_timer);
+    if (w->shutdown_timer) event_free(w->shutdown_timer);
+    /* Links freed by link_unref wait in deferred callbacks: run them. */
+    if (w->base) {
+        event_base_loop(w->base, EVLOOP_NONBLOCK);
+        event_base_free(w->base);
+    }
+    regref_unref(w->reg);
+    metrics_clear(&w->m);
+    free(w);
+}
