@@ -6,7 +6,8 @@
  *   echo          succeed with the payload as result
  *   record        append "START <ms> <id> <lane> <pid>" and "END ..." lines to
  *                 config.record_file around a sleep of payload.ms (default 0):
- *                 tests rebuild order and overlap from the handlers' own clocks
+ *                 tests rebuild order and overlap from the handlers' own clocks;
+ *                 a stopped run writes "STOP ..." instead of "END" and fails
  *   sleep         sleep payload.ms, polling lw_job_cancelled(); if stopped,
  *                 LW_FAIL "stopped"
  *   sleep_hard    sleep payload.ms ignoring every stop request
@@ -93,9 +94,21 @@ static lw_status tm_handle(void *st, lw_job *job)
     } else if (!strcmp(kind, "echo")) {
         lw_job_set_result(job, lw_job_payload(job));
     } else if (!strcmp(kind, "record")) {
+        /* Stops when asked (hand-back, timeout, cancel) and says so with
+         * STOP instead of END: chaos tests tell interrupted runs apart. */
         record(s, "START", job);
-        sleep_ms((long)num(p, "ms", 0));
-        record(s, "END", job);
+        long left = (long)num(p, "ms", 0);
+        while (left > 0 && !lw_job_cancelled(job)) {
+            sleep_ms(left < 10 ? left : 10);
+            left -= 10;
+        }
+        if (lw_job_cancelled(job)) {
+            record(s, "STOP", job);
+            lw_job_set_error(job, "stopped");
+            rc = LW_FAIL;
+        } else {
+            record(s, "END", job);
+        }
     } else if (!strcmp(kind, "sleep")) {
         long left = (long)num(p, "ms", 1000);
         while (left > 0 && !lw_job_cancelled(job)) {
