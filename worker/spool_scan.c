@@ -14,11 +14,13 @@
 #include <string.h>
 
 #include "argv.h"
+#include "backoff.h"
 #include "enqueue_args.h"
 #include "jobspec.h"
 #include "log.h"
 #include "scripts.h"
 #include "spool.h"
+#include "timefmt.h"
 #include "worker.h"
 
 #define SCAN_BATCH 256
@@ -43,11 +45,19 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
     tenant *t = c->t;
     t->spool_inflight--;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        if (reply)
-            lw_log(LW_LOG_ERROR, "spool.enqueue", "tenant %s: spool %s: enqueue failed: %s", t->cfg->name,
-                   c->spool, reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        if (reply) {
+            char what[600];
+            snprintf(what, sizeof what, "enqueue from spool %s", c->spool);
+            tenant_redis_error(t, what, reply);
+            /* An error reply (an ACL denial, say) would come back at once:
+             * rescan after a backoff, 1 s doubling to 60 s. */
+            if (t->spool_errors < 30) t->spool_errors++;
+            t->spool_retry_at = lw_mono_ms() + lw_backoff_ms(1000, t->spool_errors, 60000, lw_random64());
+        }
         t->spool_pending = 1; /* scanned again when Redis is ready */
     } else {
+        t->spool_errors = 0;
+        t->spool_retry_at = 0;
         size_t created = 0;
         for (size_t i = 1; i < reply->elements; i += 2)
             if (reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1) created++;
@@ -90,7 +100,15 @@ static void visit(void *ud, const char *spool, lw_spool_job *job)
 {
     scan_ctx *s = ud;
     char err[512];
-    if (strcmp(job->status, "queued") != 0 && strcmp(job->status, "processing") != 0) return;
+    /* done and failed are history; anything else is a file we do not
+     * understand, and an operator should hear of it once per scan. */
+    if (!strcmp(job->status, "done") || !strcmp(job->status, "failed")) return;
+    if (strcmp(job->status, "queued") != 0 && strcmp(job->status, "processing") != 0) {
+        lw_log(LW_LOG_WARN, "spool.skip", "tenant %s: spool %s: entry %s skipped: unknown status \"%.40s\"",
+               s->t->cfg->name, spool, job->job_id, job->status);
+        s->skipped++;
+        return;
+    }
     lw_job_spec spec;
     lw_job_spec_init(&spec);
     size_t dlen = strlen(spool) + strlen(job->job_id) + 2;
@@ -128,6 +146,7 @@ static void bad(void *ud, const char *spool, const char *entry, const char *why)
 void spool_scan_tenant(tenant *t)
 {
     if (!t->spool_pending || t->spool_inflight || !lw_redis_is_ready(t->link->r)) return;
+    if (t->spool_retry_at && lw_mono_ms() < t->spool_retry_at) return;
     t->spool_pending = 0;
     for (size_t i = 0; i < t->cfg->nspools; i++) {
         scan_ctx s;

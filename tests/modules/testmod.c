@@ -1,6 +1,7 @@
 /*
  * testmod.c — the tenant module the integration tests drive. Each kind does
  * one observable thing; payloads are JSON objects with optional fields.
+ * config: record_file, lifecycle_file (INIT/FINI lines), tag, refuse_init.
  *
  *   noop          succeed
  *   echo          succeed with the payload as result
@@ -15,6 +16,7 @@
  *   fail          LW_FAIL with payload.error (default "failed on purpose")
  *   retry         LW_RETRY until attempt >= payload.succeed_on (default 2)
  *   events        step.created, tool.invoked, tool.succeeded, then succeed
+ *   whoami        succeed with {"tenant": T, "tag": config.tag}
  *   kill_worker   SIGKILL the worker process itself (fork: the parent;
  *                 thread: this process): a poison job
  */
@@ -31,8 +33,22 @@
 
 typedef struct state {
     char record_file[1024];
+    char lifecycle_file[1024]; /* "INIT tenant pid" / "FINI tenant pid" lines */
+    char tenant[128];
+    char tag[128];             /* config.tag, returned by kind whoami */
     pid_t worker_pid; /* init runs in the worker process itself */
 } state;
+
+static void lifecycle(const state *s, const char *what)
+{
+    if (!s->lifecycle_file[0]) return;
+    char line[256];
+    int n = snprintf(line, sizeof line, "%s %s %ld\n", what, s->tenant, (long)getpid());
+    int fd = open(s->lifecycle_file, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0) return;
+    (void)!write(fd, line, (size_t)n);
+    close(fd);
+}
 
 static int tm_init(void **out, const char *tenant, const char *config_json)
 {
@@ -43,12 +59,27 @@ static int tm_init(void **out, const char *tenant, const char *config_json)
     cJSON *cfg = cJSON_Parse(config_json);
     const cJSON *rf = cJSON_GetObjectItemCaseSensitive(cfg, "record_file");
     if (cJSON_IsString(rf)) snprintf(s->record_file, sizeof s->record_file, "%s", rf->valuestring);
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(cfg, "lifecycle_file");
+    if (cJSON_IsString(lf)) snprintf(s->lifecycle_file, sizeof s->lifecycle_file, "%s", lf->valuestring);
+    const cJSON *tag = cJSON_GetObjectItemCaseSensitive(cfg, "tag");
+    if (cJSON_IsString(tag)) snprintf(s->tag, sizeof s->tag, "%s", tag->valuestring);
+    snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
+    int refuse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "refuse_init"));
     cJSON_Delete(cfg);
+    if (refuse) {
+        free(s);
+        return -1;
+    }
+    lifecycle(s, "INIT");
     *out = s;
     return 0;
 }
 
-static void tm_fini(void *st) { free(st); }
+static void tm_fini(void *st)
+{
+    lifecycle(st, "FINI");
+    free(st);
+}
 
 static long long now_ms(void)
 {
@@ -145,6 +176,10 @@ static lw_status tm_handle(void *st, lw_job *job)
         lw_job_event(job, "tool.invoked", "{\"tool\":\"echo\"}");
         lw_job_event(job, "tool.succeeded", "{\"tool\":\"echo\",\"ok\":true}");
         lw_job_set_result(job, "{\"steps\":1}");
+    } else if (!strcmp(kind, "whoami")) {
+        char r[512];
+        snprintf(r, sizeof r, "{\"tenant\":\"%s\",\"tag\":\"%s\"}", s->tenant, s->tag);
+        lw_job_set_result(job, r);
     } else if (!strcmp(kind, "kill_worker")) {
         kill(s->worker_pid, SIGKILL);
         sleep_ms(10000);
@@ -157,7 +192,7 @@ static lw_status tm_handle(void *st, lw_job *job)
 }
 
 static const char *const kinds[] = {"noop", "echo", "record", "sleep", "sleep_hard", "crash",
-                                    "fail", "retry", "events", "kill_worker", NULL};
+                                    "fail", "retry", "events", "whoami", "kill_worker", NULL};
 
 static const lw_module module = {
     LW_MODULE_ABI, "testmod", tm_init, tm_fini, tm_handle, kinds,
