@@ -126,8 +126,9 @@ class Client:
 class Redis:
     """A private redis-server on a unix socket in `dir`."""
 
-    def __init__(self, dir, name='redis', aof=False, extra=None):
+    def __init__(self, dir, name='redis', aof=False, extra=None, password=None):
         self.dir = os.path.join(dir, name)
+        self.password = password
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, 'redis.sock')
         self.url = 'unix://' + self.sock
@@ -143,6 +144,8 @@ class Redis:
         if self.aof:
             args += ['--appendonly', 'yes', '--appendfsync', 'always']
         args += self.extra
+        if self.password:
+            args += ['--requirepass', self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._up, timeout=10, what='redis-server to accept connections')
 
@@ -150,6 +153,8 @@ class Redis:
         try:
             c = Client(self.sock, timeout=1)
             try:
+                if self.password:
+                    c.call('AUTH', self.password)
                 return c.call('PING') == 'PONG'
             except RespError:
                 return False  # LOADING
@@ -159,7 +164,10 @@ class Redis:
             return False
 
     def client(self):
-        return Client(self.sock)
+        c = Client(self.sock)
+        if self.password:
+            c.call('AUTH', self.password)
+        return c
 
     def call(self, *args):
         c = self.client()
