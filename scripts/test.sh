@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-scripts/install-deps.sh
+scripts/install-deps.sh --dev   # --dev: valgrind too
 
 run_pass() {
   local dir=$1; shift

@@ -1,0 +1,138 @@
+"""valgrind: no leak and no memory error in the CLI (every command, error
+paths included) and in a worker that ran 1,000 jobs and shut down cleanly.
+
+Skipped (exit 77, meson's "skip") when valgrind is not installed; CI
+installs it (scripts/install-deps.sh --dev)."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import lwtest
+from lwtest import check
+
+VALGRIND = ['valgrind', '--quiet', '--leak-check=full', '--show-leak-kinds=definite,indirect',
+            '--errors-for-leak-kinds=definite,indirect', '--error-exitcode=99',
+            '--child-silent-after-fork=yes', '--track-fds=no']
+
+
+def vg_cli(env, *args, input=None):
+    argv = VALGRIND + ['--log-file=' + os.path.join(env.dir, 'vg-cli.%p.log'), lwtest.CLI] + list(args)
+    if '--redis' not in args:
+        argv += ['--redis', env.redis.url]
+    argv += ['--registry', env.registry]
+    p = subprocess.run(argv, input=input.encode() if input else None, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env.proc_env(), timeout=120)
+    check(p.returncode != 99, 'valgrind found errors in `lanework %s`:\n%s' % (' '.join(args), vg_logs(env)))
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def vg_logs(env):
+    out = []
+    for n in sorted(os.listdir(env.dir)):
+        if n.startswith('vg-'):
+            with open(os.path.join(env.dir, n)) as f:
+                text = f.read()
+            if text.strip():
+                out.append('== %s\n%s' % (n, text[-4000:]))
+    return '\n'.join(out)
+
+
+# A forked attempt's child exits without freeing its copy of the worker's
+# heap: leak reports of children are noise, but memory errors in them are
+# not. So the worker runs without --error-exitcode and every process's log
+# is read: the worker's own must be clean, children's free of errors.
+MEMORY_ERRORS = re.compile(r'Invalid (read|write|free)|uninitialised|Syscall param|Mismatched free|overlap|'
+                           r'Jump to the invalid')
+
+
+def vg_worker(env, name, *args):
+    log = open(os.path.join(env.dir, name + '.log'), 'wb')
+    argv = [a for a in VALGRIND if not a.startswith(('--error-exitcode', '--child-silent'))] + [
+        '--log-file=' + os.path.join(env.dir, 'vg-%s.%%p.log' % name), lwtest.WORKER,
+                       '--registry', env.registry, '--redis', env.redis.url, '--name', name] + list(args)
+    return subprocess.Popen(argv, stdout=log, stderr=log, env=env.proc_env()), log
+
+
+def run_worker(env, name, njobs, *args):
+    ids = env.enqueue_batch([{'kind': k, 'payload': {}, 'lane': 'l%d' % (i % 10)}
+                             for i, k in enumerate(['noop', 'echo', 'events', 'retry'] * (njobs // 4))],
+                            tenant='t1')
+    p, log = vg_worker(env, name, *args)
+    try:
+        env.wait_all('t1', ids, timeout=300)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=120)
+        log.close()
+    check(rc == 0, 'worker %s under valgrind exited %d:\n%s' % (name, rc, vg_logs(env)))
+    for n in os.listdir(env.dir):
+        if not n.startswith('vg-%s.' % name):
+            continue
+        with open(os.path.join(env.dir, n)) as f:
+            text = f.read()
+        if n == 'vg-%s.%d.log' % (name, p.pid):
+            check(not text.strip(), 'valgrind found leaks or errors in worker %s:\n%s' % (name, text[-6000:]))
+        else:
+            check(not MEMORY_ERRORS.search(text), 'memory error in a forked child:\n%s' % text[-6000:])
+
+
+def test_worker_thread_1000_jobs(env):
+    env.write_registry([env.tenant('t1', defaults={'attempts': 3, 'timeout': 60, 'backoff': 0.01})])
+    run_worker(env, 'vthread', 1000, '--isolation', 'thread', '--concurrency', '4')
+
+
+def test_worker_fork_jobs(env):
+    env.write_registry([env.tenant('t1', defaults={'attempts': 3, 'timeout': 60, 'backoff': 0.01},
+                                   exec={'sh': ['sh', '-c', 'cat']})])
+    env.enqueue('t1', 'sh', {'x': 1})
+    run_worker(env, 'vfork', 100, '--isolation', 'fork', '--concurrency', '4')
+
+
+def test_cli_commands(env):
+    env.write_registry([env.tenant('t1')])
+    rc, out, _ = vg_cli(env, 'enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{"a":[1,2]}',
+                        '--lane', 'L', '--unique', 'u', '--delay', '0')
+    check(rc == 0, 'enqueue')
+    jid = out.strip()
+    batch = ''.join(json.dumps({'kind': 'noop', 'payload': {'i': i}}) + '\n' for i in range(300))
+    rc, out, _ = vg_cli(env, 'enqueue', '--tenant', 't1', '--batch', '-', input=batch)
+    check(rc == 0 and len(out.split()) == 300, 'batch')
+    w = env.worker('--concurrency', '4')
+    env.wait_all('t1', [jid] + out.split())
+    failed = env.enqueue('t1', 'fail', {}, attempts=1)
+    env.wait_all('t1', [failed], statuses=('failed',))
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    for args in (['status', '--tenant', 't1', jid],
+                 ['wait', '--tenant', 't1', jid, '--timeout', '5'],
+                 ['events', '--tenant', 't1'],
+                 ['stats'], ['stats', '--json'], ['workers'], ['workers', '--json'],
+                 ['retry', '--tenant', 't1', failed],
+                 ['cancel', '--tenant', 't1', jid],
+                 ['fsck', '--tenant', 't1'],
+                 ['enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{}', '--wait'],
+                 ['enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{}', '--spool', spool],
+                 # error paths
+                 ['enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{bad'],
+                 ['enqueue', '--tenant', 'nosuch', '--kind', 'noop'],
+                 ['enqueue', '--tenant', 't1', '--kind', 'noop', '--id', '../x', '--payload', '{}'],
+                 ['status', '--tenant', 't1', 'missing'],
+                 ['wait', '--tenant', 't1', failed, '--timeout', '0.2'],
+                 ['enqueue', '--tenant', 't1', '--batch', '-'],
+                 ['bogus'], ['--help'], ['enqueue', '--help']):
+        vg_cli(env, *args, input='{"kind":"noop"}\nnot json\n' if args[-1] == '-' else None)
+    rc, _o, _e = vg_cli(env, 'status', '--tenant', 't1', jid, '--redis', 'unix:///nonexistent.sock')
+    check(rc == 3, 'unreachable Redis exits 3')
+    w.signal(signal.SIGTERM)
+    w.wait()
+
+
+if __name__ == '__main__':
+    if not shutil.which('valgrind'):
+        print('valgrind is not installed: skipped')
+        sys.exit(77)
+    lwtest.run([test_cli_commands, test_worker_thread_1000_jobs, test_worker_fork_jobs])
