@@ -21,7 +21,7 @@ static const struct {
 } commands[] = {
     {"enqueue", cmd_enqueue}, {"status", cmd_status}, {"wait", cmd_wait},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"stats", cmd_stats},
-    {"workers", cmd_workers}, {"events", cmd_events},
+    {"workers", cmd_workers}, {"events", cmd_events},   {"fsck", cmd_fsck},
 };
 
 static const char USAGE[] =
@@ -39,12 +39,14 @@ static const char USAGE[] =
     "  stats   [--tenant T] [--json]       counts per tenant and queue\n"
     "  workers [--json]                    the workers of the fleet\n"
     "  events  --tenant T [--follow] [--since EVENT_ID]  the event stream, one JSON object per line\n"
+    "  fsck    --tenant T [--repair]      check (and repair) every invariant of the tenant's keys\n"
     "\n"
     "`lanework COMMAND --help` describes a command.\n"
     "\n"
     "Exit status:\n"
     "  0    done (for wait: every job succeeded)\n"
-    "  1    a job ended failed, cancelled or expired (or its record is corrupt)\n"
+    "  1    a job ended failed, cancelled or expired (or its record is corrupt);\n"
+    "       for fsck: problems found (with --repair: some remain)\n"
     "  2    usage or input error (bad flag, bad JSON, unknown tenant, unsafe id,\n"
     "       payload too large, bad registry)\n"
     "  3    Redis unreachable or it refused the command\n"

@@ -75,7 +75,12 @@ for qi = 1, nq do
                     'started', now, 'worker', worker, 'token', token)
                 redis.call('HDEL', jk, 'cancel')
                 redis.call('ZADD', ak, now + lease, id)
-                if j.expires > 0 then redis.call('ZREM', P .. 'expiring', id) end
+                -- An expiry bounds the wait before the first start only: a
+                -- job handed back, lost or retrying has been claimed already.
+                if j.expires > 0 then
+                    redis.call('ZREM', P .. 'expiring', id)
+                    redis.call('HDEL', jk, 'expires')
+                end
                 count('queued', j.queue, -1)
                 emit('job.started', j, worker, '')
                 local x = redis.call('HMGET', jk, 'payload', 'timeout', 'backoff', 'spool')

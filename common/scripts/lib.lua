@@ -164,8 +164,9 @@ end
 -- drop_corrupt deals with an unreadable record met in a ready list or a
 -- lease set: if its lane can still be read and it heads that lane, the lane
 -- moves on (a corrupt job must not hold a lane forever); if it is a hash, it
--- is marked failed so `lanework status` shows why, and expires like any
--- failed job. The caller reports it to the worker's log.
+-- is marked failed so `lanework status` shows why, and like any failed job
+-- it is in the failed index and expires. The caller reports it to the
+-- worker's log.
 local function drop_corrupt(id, why, now, keep_s)
     local jk = P .. 'job:' .. id
     local lane = redis.pcall('HGET', jk, 'lane')
@@ -177,8 +178,15 @@ local function drop_corrupt(id, why, now, keep_s)
         end
     end
     if redis.call('TYPE', jk).ok == 'hash' then
+        -- The counters of the status it leaves must follow, or stats and
+        -- fsck disagree with the records from now on.
+        local old = redis.call('HMGET', jk, 'status', 'queue')
+        if (old[1] == 'queued' or old[1] == 'scheduled') and type(old[2]) == 'string' and old[2] ~= '' then
+            count(old[1], old[2], -1)
+        end
         redis.call('HSET', jk, 'status', 'failed', 'finished', now,
             'error', 'corrupt job record (' .. why .. ')')
         redis.call('EXPIRE', jk, keep_s)
+        redis.call('ZADD', P .. 'failed', now, id)
     end
 end

@@ -140,7 +140,8 @@ class Fleet:
 def test_kill9_random_workers_every_second(env):
     use_aof_redis(env)
     env.write_registry([env.tenant('t1', defaults={'attempts': 20, 'timeout': 30, 'backoff': 0.05})])
-    ids, lanes = lane_jobs(env, 't1', nlanes=40, per_lane=30, ms=20, attempts=20)
+    # Enough work to outlast the kill loop: ~1,230 jobs x 150 ms on 16 slots.
+    ids, lanes = lane_jobs(env, 't1', nlanes=40, per_lane=30, ms=150, attempts=20)
     fleet = Fleet(env, 4, ['--concurrency', '4', '--lease', '1'])
     kills = 0
     t_end = time.monotonic() + 12
@@ -161,7 +162,8 @@ def test_kill9_random_workers_every_second(env):
 def test_redis_kill9_and_aof_restart(env):
     use_aof_redis(env)
     env.write_registry([env.tenant('t1', defaults={'attempts': 5, 'timeout': 30, 'backoff': 0.05})])
-    ids, lanes = lane_jobs(env, 't1', nlanes=20, per_lane=40, ms=5, attempts=5)
+    # ~840 jobs x 50 ms on 8 slots: Redis dies twice while they run.
+    ids, lanes = lane_jobs(env, 't1', nlanes=20, per_lane=40, ms=50, attempts=5)
     workers = [env.worker('--concurrency', '4', '--lease', '2') for _ in range(2)]
     kills = 0
     for _ in range(2):

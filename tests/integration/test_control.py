@@ -50,6 +50,24 @@ def test_expires(env):
     w.wait()
 
 
+def test_expiry_ends_at_the_first_start(env):
+    """--expires bounds the wait before the first start only: a job handed
+    back after its expiry time runs again, it does not end expired."""
+    env.write_registry([env.tenant('t1')])
+    jid = env.enqueue('t1', 'record', {'ms': 1500}, expires='1')
+    a = env.worker('--shutdown-timeout', '0.1', name='a')
+    wait_until(lambda: env.statuses('t1', [jid]) == ['active'], what='the job to start')
+    time.sleep(1.2)
+    a.signal(signal.SIGTERM)
+    check(a.wait() == 0, 'worker a exit')
+    b = env.worker(name='b')
+    env.wait_all('t1', [jid], timeout=20)
+    types = [e['type'] for e in ev_of(env, 't1', jid)]
+    check('job.handed_back' in types and types[-1] == 'job.succeeded', 'events: %s' % types)
+    b.signal(signal.SIGTERM)
+    b.wait()
+
+
 def test_retry_backoff_grows(env):
     env.write_registry([env.tenant('t1', defaults={'attempts': 4, 'timeout': 30, 'backoff': 0.2})])
     w = env.worker()
@@ -173,5 +191,5 @@ def test_retention(env):
 
 
 if __name__ == '__main__':
-    lwtest.run([test_delay, test_expires, test_retry_backoff_grows, test_retry_command,
+    lwtest.run([test_delay, test_expires, test_expiry_ends_at_the_first_start, test_retry_backoff_grows, test_retry_command,
                 test_cancel_waiting_and_running, test_timeouts, test_retention])
