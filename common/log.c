@@ -146,3 +146,21 @@ void lw_log(lw_log_level level, const char *event, const char *fmt, ...)
     free(b);
     free(msg);
 }
+
+lw_log_level lw_log_gate_level(lw_log_gate *g, const char *text, lw_log_level level, int64_t every_ms)
+{
+    int64_t now = lw_mono_ms();
+    /* Compared on the stored length: a longer text that only differs past
+     * it is the same message for this purpose. */
+    if (g->last[0] && strncmp(g->last, text, sizeof g->last - 1) == 0 && now - g->at_ms < every_ms)
+        return LW_LOG_DEBUG;
+    snprintf(g->last, sizeof g->last, "%s", text);
+    g->at_ms = now;
+    return level;
+}
+
+void lw_log_gate_reset(lw_log_gate *g)
+{
+    g->last[0] = '\0';
+    g->at_ms = 0;
+}

@@ -11,6 +11,8 @@
 #ifndef LW_LOG_H
 #define LW_LOG_H
 
+#include <stdint.h>
+
 typedef enum {
     LW_LOG_ERROR = 0,
     LW_LOG_WARN = 1,
@@ -29,5 +31,20 @@ int lw_log_enabled(lw_log_level level);
  * "redis.reconnect"), the message is printf-formatted. */
 void lw_log(lw_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A gate for a message that may repeat every few seconds (a refusal that
+ * will not go away by itself, like an ACL denial): the first occurrence is
+ * logged at its level, identical repeats within `every_ms` at debug level,
+ * so a stuck condition costs one line a period, not one line a retry. */
+typedef struct lw_log_gate {
+    char last[160];    /* the text last let through */
+    int64_t at_ms;     /* mono ms when it was */
+} lw_log_gate;
+
+/* The level to log `text` at: `level` when it is news (not the last text let
+ * through, or every_ms passed since), LW_LOG_DEBUG otherwise. */
+lw_log_level lw_log_gate_level(lw_log_gate *g, const char *text, lw_log_level level, int64_t every_ms);
+/* Forgets the last text (the condition cleared): the next one is news. */
+void lw_log_gate_reset(lw_log_gate *g);
 
 #endif

@@ -15,6 +15,20 @@
  * hiredis 0.14's async API has no timeouts of its own and a half-open TCP
  * connection would otherwise stall the claim loop forever.
  *
+ * Refusals (a Redis ACL user without some permission) are not transient and
+ * must not turn into a reconnect loop that floods the log:
+ *   - CONFIG GET maxmemory-policy refused: the link works, the policy is
+ *     reported as unknown (lw_redis_maxmemory_policy_error).
+ *   - AUTH, SELECT, SCRIPT LOAD refused: the link cannot work; it retries on
+ *     the capped backoff and the refusal is logged once a minute, not once
+ *     a retry (lw_log_gate).
+ *   - SUBSCRIBE refused: hiredis 0.14 drops a subscribed connection on any
+ *     error reply. The refused channel is the first one sent and not yet
+ *     confirmed (replies come in order); it is logged once, left out of the
+ *     next connections, and asked again only every SUBSCRIBE_RETRY_MS. Wake-
+ *     ups are an optimisation (the worker polls), the other channels keep
+ *     theirs.
+ *
  * hiredis frees a context right after its connect-failure or disconnect
  * callback, and must not be freed from inside its own callbacks: every
  * teardown we start is therefore deferred to a zero-delay event
@@ -39,6 +53,8 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define REPLY_TIMEOUT_MS 10000
 #define WATCHDOG_MS 1000
+#define REFUSAL_LOG_EVERY_MS 60000
+#define SUBSCRIBE_RETRY_MS 300000
 
 typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state;
 typedef enum { ROLE_CMD, ROLE_SUB } conn_role;
@@ -58,6 +74,14 @@ typedef struct conn {
     int handshake_failed;
 } conn;
 
+/* A channel of the pub/sub connection. */
+typedef struct channel {
+    char *name;
+    int sent, acked;       /* SUBSCRIBE sent / confirmed on the current connection */
+    int64_t refused_until; /* mono ms: refused by the server; not asked before then */
+    int refusal_logged;
+} channel;
+
 struct lw_redis {
     struct event_base *base;
     lw_url *url;
@@ -67,11 +91,13 @@ struct lw_redis {
     void *ready_ud;
     lw_redis_message_fn on_message;
     void *message_ud;
-    char **channels;
+    channel *channels;
     size_t nchannels;
     uint64_t errors;
     int closing; /* lw_redis_free in progress: no logs, no reconnects */
     char policy[64];
+    char policy_err[160]; /* why CONFIG GET maxmemory-policy failed, "" if it did not */
+    lw_log_gate refusal;  /* handshake refusals, shared by both connections */
     const char **scratch; /* argv pointers for one command */
     size_t *scratch_len;
     size_t scratch_cap;
@@ -123,6 +149,28 @@ static void schedule_retry(conn *c)
     evtimer_add(c->retry, &tv);
 }
 
+/* hiredis dropped the pub/sub connection for an error reply that is not a
+ * reply to a command of ours: a refused SUBSCRIBE. Marks the refused channel
+ * (the first one sent and not confirmed) and logs it once. Returns 1 when one
+ * was found. */
+static int subscribe_refused(conn *c, const char *why)
+{
+    lw_redis *r = c->r;
+    if (c->role != ROLE_SUB || strncmp(why, "NOPERM", 6) != 0) return 0;
+    for (size_t i = 0; i < r->nchannels; i++) {
+        channel *ch = &r->channels[i];
+        if (!ch->sent || ch->acked) continue;
+        ch->refused_until = lw_mono_ms() + SUBSCRIBE_RETRY_MS;
+        lw_log(ch->refusal_logged ? LW_LOG_DEBUG : LW_LOG_ERROR, "redis.subscribe",
+               "%s: SUBSCRIBE %s refused: %s; no wake-ups on that channel (its tenant is polled "
+               "instead), asked again every %d s",
+               r->url->redacted, ch->name, why, SUBSCRIBE_RETRY_MS / 1000);
+        ch->refusal_logged = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* The context is gone (hiredis frees it after this point): back to DOWN. */
 static void conn_lost(conn *c, const char *why)
 {
@@ -132,7 +180,9 @@ static void conn_lost(conn *c, const char *why)
     set_state(c, CONN_DOWN);
     if (c->r->closing) return;
     c->r->errors++;
-    if (was_ready || c->failures == 0)
+    if (subscribe_refused(c, why))
+        ; /* said above; the next connection leaves that channel out */
+    else if (was_ready || c->failures == 0)
         lw_log(LW_LOG_WARN, "redis.down", "%s connection to %s lost: %s; reconnecting",
                role_name(c), c->r->url->redacted, why);
     else
@@ -188,16 +238,23 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
     if (!reply) return; /* connection going away: disconnect_cb handles it */
     if (reply->type == REDIS_REPLY_ERROR) {
         if (strcmp(what, "CONFIG GET") == 0) {
-            /* ACL users may not read the config: not a reason to refuse. */
-            snprintf(c->r->policy, sizeof c->r->policy, "unknown (%.40s)", reply->str);
+            /* ACL users should not read the config (it holds secrets): not
+             * a reason to refuse the link; the owner says it is unchecked. */
+            c->r->policy[0] = '\0';
+            snprintf(c->r->policy_err, sizeof c->r->policy_err, "%s", reply->str);
         } else if (!c->handshake_failed) {
+            /* AUTH, SELECT, SCRIPT LOAD: the link cannot work without them.
+             * Retried on the backoff; said once a minute, not every retry. */
+            char text[256];
             c->handshake_failed = 1;
-            lw_log(LW_LOG_ERROR, "redis.handshake", "%s to %s refused: %s", what,
-                   c->r->url->redacted, reply->str);
+            snprintf(text, sizeof text, "%s to %s refused: %s", what, c->r->url->redacted, reply->str);
+            lw_log(lw_log_gate_level(&c->r->refusal, text, LW_LOG_ERROR, REFUSAL_LOG_EVERY_MS),
+                   "redis.handshake", "%s", text);
         }
     } else if (strcmp(what, "CONFIG GET") == 0 && reply->type == REDIS_REPLY_ARRAY &&
                reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_STRING) {
         snprintf(c->r->policy, sizeof c->r->policy, "%s", reply->element[1]->str);
+        c->r->policy_err[0] = '\0';
     }
     if (--c->handshake_left > 0) return;
     if (c->handshake_failed) {
@@ -209,6 +266,13 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
     became_ready(c);
 }
 
+static channel *find_channel(lw_redis *r, const char *name)
+{
+    for (size_t i = 0; i < r->nchannels; i++)
+        if (strcmp(r->channels[i].name, name) == 0) return &r->channels[i];
+    return NULL;
+}
+
 static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
 {
     (void)priv;
@@ -217,17 +281,30 @@ static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
     if (!c || !reply) return;
     c->last_progress = lw_mono_ms();
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
-    if (reply->element[0]->type != REDIS_REPLY_STRING || strcmp(reply->element[0]->str, "message"))
+    if (reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING)
         return;
+    if (strcmp(reply->element[0]->str, "subscribe") == 0) {
+        /* Confirmed: a refusal that follows is not this channel's. */
+        channel *ch = find_channel(c->r, reply->element[1]->str);
+        if (ch) {
+            ch->acked = 1;
+            ch->refused_until = 0;
+            ch->refusal_logged = 0;
+        }
+        return;
+    }
+    if (strcmp(reply->element[0]->str, "message")) return;
     if (c->r->on_message)
         c->r->on_message(c->r, reply->element[1]->str, reply->element[2]->str,
                          reply->element[2]->len, c->r->message_ud);
 }
 
-static int send_subscribe(conn *c, const char *channel)
+/* Subscribes to ch on c's connection unless the server refused it lately. */
+static void send_subscribe(conn *c, channel *ch)
 {
-    const char *argv[2] = {"SUBSCRIBE", channel};
-    return redisAsyncCommandArgv(c->ac, message_cb, NULL, 2, argv, NULL);
+    const char *argv[2] = {"SUBSCRIBE", ch->name};
+    if (ch->sent || (ch->refused_until && lw_mono_ms() < ch->refused_until)) return;
+    if (redisAsyncCommandArgv(c->ac, message_cb, NULL, 2, argv, NULL) == REDIS_OK) ch->sent = 1;
 }
 
 /* Sends AUTH, SELECT and, on the command connection, CONFIG GET
@@ -267,7 +344,8 @@ static void start_handshake(conn *c)
         const char *ping[1] = {"PING"};
         redisAsyncCommandArgv(c->ac, handshake_reply, s_ping, 1, ping, NULL);
         c->handshake_left++;
-        for (size_t i = 0; i < r->nchannels; i++) send_subscribe(c, r->channels[i]);
+        for (size_t i = 0; i < r->nchannels; i++) r->channels[i].sent = r->channels[i].acked = 0;
+        for (size_t i = 0; i < r->nchannels; i++) send_subscribe(c, &r->channels[i]);
     }
     c->outstanding += (size_t)c->handshake_left;
 }
@@ -332,6 +410,11 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
                  now - c->last_progress > REPLY_TIMEOUT_MS)
             conn_kill(c, "no reply for 10 s");
     }
+    /* Channels refused a while ago: ask again (the ACL may have changed). */
+    if (r->sub.state == CONN_READY && r->sub.ac)
+        for (size_t i = 0; i < r->nchannels; i++)
+            if (r->channels[i].refused_until && now >= r->channels[i].refused_until)
+                send_subscribe(&r->sub, &r->channels[i]);
 }
 
 static int conn_init(lw_redis *r, conn *c, conn_role role)
@@ -397,7 +480,7 @@ void lw_redis_free(lw_redis *r)
     conn_free(&r->cmd);
     conn_free(&r->sub);
     if (r->watchdog) event_free(r->watchdog);
-    for (size_t i = 0; i < r->nchannels; i++) free(r->channels[i]);
+    for (size_t i = 0; i < r->nchannels; i++) free(r->channels[i].name);
     free(r->channels);
     free(r->scratch);
     free(r->scratch_len);
@@ -417,16 +500,20 @@ void lw_redis_on_message(lw_redis *r, lw_redis_message_fn fn, void *ud)
     r->message_ud = ud;
 }
 
-int lw_redis_subscribe(lw_redis *r, const char *channel)
+int lw_redis_subscribe(lw_redis *r, const char *name)
 {
-    for (size_t i = 0; i < r->nchannels; i++)
-        if (strcmp(r->channels[i], channel) == 0) return 0;
-    char **grown = realloc(r->channels, (r->nchannels + 1) * sizeof *grown);
+    if (find_channel(r, name)) return 0;
+    channel *grown = realloc(r->channels, (r->nchannels + 1) * sizeof *grown);
     if (!grown) return -1;
     r->channels = grown;
-    if (!(r->channels[r->nchannels] = strdup(channel))) return -1;
+    channel *ch = &r->channels[r->nchannels];
+    memset(ch, 0, sizeof *ch);
+    if (!(ch->name = strdup(name))) return -1;
     r->nchannels++;
-    if (r->sub.state == CONN_READY) send_subscribe(&r->sub, channel);
+    /* Once the handshake has sent the list, a new channel is sent now
+     * (after the others, so replies still come in the order sent). */
+    if ((r->sub.state == CONN_HANDSHAKE || r->sub.state == CONN_READY) && r->sub.ac)
+        send_subscribe(&r->sub, ch);
     return 0;
 }
 
@@ -434,6 +521,10 @@ int lw_redis_is_ready(const lw_redis *r) { return r->cmd.state == CONN_READY; }
 const char *lw_redis_name(const lw_redis *r) { return r->url->redacted; }
 uint64_t lw_redis_error_count(const lw_redis *r) { return r->errors; }
 const char *lw_redis_maxmemory_policy(const lw_redis *r) { return r->policy; }
+const char *lw_redis_maxmemory_policy_error(const lw_redis *r)
+{
+    return r->policy_err[0] ? r->policy_err : NULL;
+}
 
 static void call_reply(redisAsyncContext *ac, void *replyp, void *priv)
 {

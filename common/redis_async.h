@@ -57,6 +57,9 @@ const char *lw_redis_name(const lw_redis *r);
 uint64_t lw_redis_error_count(const lw_redis *r);
 /* The server's maxmemory-policy, read at each handshake; borrowed, "" until known. */
 const char *lw_redis_maxmemory_policy(const lw_redis *r);
+/* Why the last CONFIG GET maxmemory-policy failed (an ACL user without
+ * config access, typically), or NULL when it did not. Borrowed. */
+const char *lw_redis_maxmemory_policy_error(const lw_redis *r);
 
 /* Sends `s` with the first nkeys entries of `a` as KEYS, by EVALSHA: the
  * handshake loaded every script, and a NOSCRIPT (SCRIPT FLUSH behind our back)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "argv.h"
+#include "backoff.h"
 #include "log.h"
 #include "scripts.h"
 #include "timefmt.h"
@@ -40,11 +41,18 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY) {
-        lw_log(LW_LOG_ERROR, "claim.error", "tenant %s: claim failed: %s", t->cfg->name,
-               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        tenant_redis_error(t, "claim", reply);
+        /* An error reply is no connection problem: it would come back at
+         * once. Back off (1 s doubling to 30 s); other tenants go on. */
+        if (t->claim_errors < 30) t->claim_errors++;
         t->idle = 1;
-        t->poll_at = lw_mono_ms() + 1000;
+        t->poll_at = lw_mono_ms() + lw_backoff_ms(1000, t->claim_errors, 30000, lw_random64());
         goto out;
+    }
+    if (t->claim_errors) {
+        lw_log(LW_LOG_INFO, "tenant.redis_ok", "tenant %s: claims work again", t->cfg->name);
+        t->claim_errors = 0;
+        lw_log_gate_reset(&t->err_gate);
     }
     redisReply *jobs = reply->element[0], *bad = reply->element[1];
     for (size_t i = 0; i + 1 < bad->elements; i += 2) {

@@ -50,8 +50,7 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
             }
         }
     } else if (reply) {
-        lw_log(LW_LOG_ERROR, "lease.error", "tenant %s: lease renewal failed: %s", t->cfg->name,
-               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        tenant_redis_error(t, "lease renewal", reply);
     }
     tenant_unref(t);
 }
@@ -117,8 +116,7 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
         }
         if (reply->elements) t->idle = 0;
     } else if (reply) {
-        lw_log(LW_LOG_ERROR, "reap.error", "tenant %s: reaper failed: %s", t->cfg->name,
-               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        tenant_redis_error(t, "reaper", reply);
     }
     worker_kick(t->w);
     tenant_unref(t);
@@ -174,11 +172,15 @@ void lease_start(worker *w)
 
 /* ---- presence ---- */
 
-static void ignore_reply(lw_redis *r, redisReply *reply, void *ud)
+/* The directory is informational: a refusal (a tenant's ACL user without
+ * the NS:worker* grants, deploy/redis-acl) is said once and tolerated. */
+static void presence_reply(lw_redis *r, redisReply *reply, void *ud)
 {
-    (void)r, (void)ud;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
-        lw_log(LW_LOG_DEBUG, "presence.error", "worker directory update failed: %s", reply->str);
+    worker *w = ud;
+    if (!reply || reply->type != REDIS_REPLY_ERROR) return;
+    lw_log(lw_log_gate_level(&w->presence_gate, reply->str, LW_LOG_WARN, INT64_MAX), "presence.error",
+           "worker directory on %s not updated: %s; `lanework workers` will not list this worker (jobs are not affected)",
+           lw_redis_name(r), reply->str);
 }
 
 static const char *state_name(worker_state s)
@@ -193,7 +195,9 @@ static const char *state_name(worker_state s)
 
 void presence_update(worker *w)
 {
-    if (!w->home || !lw_redis_is_ready(w->home->r)) return;
+    /* Once exiting, an update would race the removal and bring the entry
+     * back after its DEL. */
+    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r)) return;
     const worker_options *o = w->opt;
     char key[600], host[256] = "", tenants[2048] = "", queues[1024] = "";
     gethostname(host, sizeof host - 1);
@@ -224,13 +228,13 @@ void presence_update(worker *w)
     lw_argv_adds(&a, "processed"), lw_argv_addi(&a, w->ended_total);
     lw_argv_adds(&a, "state"), lw_argv_adds(&a, state_name(w->state));
     lw_argv_adds(&a, "version"), lw_argv_adds(&a, LW_VERSION);
-    lw_redis_command(w->home->r, &a, ignore_reply, NULL);
+    lw_redis_command(w->home->r, &a, presence_reply, w);
 
     lw_argv_reset(&a);
     lw_argv_adds(&a, "EXPIRE");
     lw_argv_adds(&a, key);
     lw_argv_addi(&a, (o->lease_ms * 3 + 999) / 1000);
-    lw_redis_command(w->home->r, &a, ignore_reply, NULL);
+    lw_redis_command(w->home->r, &a, presence_reply, w);
 
     lw_argv_reset(&a);
     lw_key_global(key, sizeof key, o->common.ns, "workers");
@@ -239,7 +243,7 @@ void presence_update(worker *w)
     lw_argv_adds(&a, key);
     lw_argv_addi(&a, now);
     lw_argv_adds(&a, o->name);
-    lw_redis_command(w->home->r, &a, ignore_reply, NULL);
+    lw_redis_command(w->home->r, &a, presence_reply, w);
 
     /* Dead workers' names fall out after a day: the set stays bounded. */
     lw_argv_reset(&a);
@@ -247,13 +251,20 @@ void presence_update(worker *w)
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, "-inf");
     lw_argv_addi(&a, now - 24LL * 3600 * 1000);
-    lw_redis_command(w->home->r, &a, ignore_reply, NULL);
+    lw_redis_command(w->home->r, &a, presence_reply, w);
     lw_argv_clear(&a);
 }
 
-void presence_remove(worker *w)
+/* The reply to the removal's last command: the loop may stop now. */
+static void presence_removed(lw_redis *r, redisReply *reply, void *ud)
 {
-    if (!w->home || !lw_redis_is_ready(w->home->r)) return;
+    presence_reply(r, reply, ud);
+    worker_exit_ready(ud);
+}
+
+int presence_remove(worker *w)
+{
+    if (!w->home || !lw_redis_is_ready(w->home->r)) return 0;
     const worker_options *o = w->opt;
     char key[600];
     lw_argv a;
@@ -263,12 +274,13 @@ void presence_remove(worker *w)
     snprintf(key + kl, sizeof key - kl, "%s", o->name);
     lw_argv_adds(&a, "DEL");
     lw_argv_adds(&a, key);
-    lw_redis_command(w->home->r, &a, ignore_reply, NULL);
+    lw_redis_command(w->home->r, &a, presence_reply, w);
     lw_argv_reset(&a);
     lw_key_global(key, sizeof key, o->common.ns, "workers");
     lw_argv_adds(&a, "ZREM");
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, o->name);
-    lw_redis_command(w->home->r, &a, ignore_reply, NULL);
+    lw_redis_command(w->home->r, &a, presence_removed, w);
     lw_argv_clear(&a);
+    return 1;
 }

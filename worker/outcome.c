@@ -243,9 +243,7 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
     tenant *t = b->t;
     t->finish_inflight = 0;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != b->n) {
-        if (reply)
-            lw_log(LW_LOG_ERROR, "finish.error", "tenant %s: recording %zu outcomes failed: %s",
-                   t->cfg->name, b->n, reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        if (reply) tenant_redis_error(t, "recording outcomes", reply);
         requeue(t, b); /* sent again when Redis is ready */
         /* An error reply would repeat at once: pace the resends. */
         if (reply) t->finish_retry_at = lw_mono_ms() + 1000;

@@ -38,8 +38,14 @@ static void link_ready(lw_redis *r, void *ud)
 {
     rlink *l = ud;
     worker *w = l->w;
-    const char *policy = lw_redis_maxmemory_policy(r);
-    if (strcmp(policy, "noeviction") != 0)
+    const char *policy = lw_redis_maxmemory_policy(r), *why = lw_redis_maxmemory_policy_error(r);
+    if (why)
+        /* An ACL user is rightly denied CONFIG: say the check was skipped,
+         * and go on. */
+        lw_log(LW_LOG_WARN, "redis.eviction",
+               "%s: could not check maxmemory-policy (CONFIG GET refused: %s); make sure it is noeviction, or Redis may evict queued jobs under memory pressure",
+               lw_redis_name(r), why);
+    else if (strcmp(policy, "noeviction") != 0)
         lw_log(LW_LOG_WARN, "redis.eviction",
                "%s: maxmemory-policy is %s, not noeviction: Redis may evict queued jobs under memory pressure",
                lw_redis_name(r), policy[0] ? policy : "unknown");
@@ -133,6 +139,27 @@ void tenant_unref(tenant *t)
     regref_unref(t->reg);
     free(t->caps);
     free(t);
+}
+
+/* Redis's words for an ACL denial: NOPERM for a command, this text for a
+ * command inside a script (Redis 7). */
+static int acl_denial(const char *s)
+{
+    return strncmp(s, "NOPERM", 6) == 0 || strstr(s, "The user executing the script can't") != NULL;
+}
+
+void tenant_redis_error(tenant *t, const char *what, const redisReply *reply)
+{
+    const char *why = reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
+    char hint[600] = "";
+    if (acl_denial(why))
+        snprintf(hint, sizeof hint,
+                 " (Redis ACL: the user of %s lacks a permission on %s* that lanework needs; see deploy/redis-acl/README.md)",
+                 lw_redis_name(t->link->r), t->prefix);
+    /* Gated on the reply's text alone: the claim, the reaper and the rest
+     * meeting the same refusal make one line a minute, not one each. */
+    lw_log(lw_log_gate_level(&t->err_gate, why, LW_LOG_ERROR, 60000), "tenant.redis_error",
+           "tenant %s: %s failed: %s%s", t->cfg->name, what, why, hint);
 }
 
 tenant *tenant_by_prefix(worker *w, const char *channel)

@@ -109,11 +109,15 @@ static int burst_done(const worker *w)
     return 1;
 }
 
+void worker_exit_ready(worker *w)
+{
+    event_base_loopbreak(w->base);
+}
+
 static void exit_now(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    worker *w = arg;
-    event_base_loopbreak(w->base);
+    worker_exit_ready(arg);
 }
 
 static void begin_exit(worker *w, const char *why)
@@ -121,9 +125,13 @@ static void begin_exit(worker *w, const char *why)
     if (w->state == W_EXITING) return;
     w->state = W_EXITING;
     lw_log(LW_LOG_INFO, "worker.exit", "%s; exiting", why);
-    presence_remove(w);
-    /* Give the directory update a moment to leave, then stop the loop. */
-    struct timeval tv = {0, 200 * 1000};
+    if (!presence_remove(w)) {
+        worker_exit_ready(w);
+        return;
+    }
+    /* Wait for the directory removal's reply, but not for a Redis that
+     * stopped answering. */
+    struct timeval tv = {2, 0};
     event_base_once(w->base, -1, EV_TIMEOUT, exit_now, w, &tv);
 }
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "attempt.h"
+#include "log.h"
 #include "metrics.h"
 #include "module_host.h"
 #include "options.h"
@@ -65,6 +66,7 @@ typedef struct tenant {
 
     /* claiming */
     int claim_inflight;      /* slots reserved by the claim in flight, 0: none */
+    int claim_errors;        /* consecutive error replies to claims, for the backoff */
     int idle;                /* the last claim found nothing to do */
     int64_t poll_at;         /* mono ms: claim again even if idle */
     int64_t next_due;        /* wall ms of the earliest scheduled job, -1: none */
@@ -79,6 +81,9 @@ typedef struct tenant {
     int renew_inflight;
     int spool_pending;       /* spools to (re)scan once Redis is ready */
     int spool_inflight;      /* enqueue calls of a scan in flight */
+    int spool_errors;        /* consecutive scans whose enqueue got an error reply */
+    int64_t spool_retry_at;  /* mono ms: rescan no sooner (after an error reply) */
+    lw_log_gate err_gate;    /* error replies to its commands: one line a minute */
     struct tenant *next;
 } tenant;
 
@@ -102,6 +107,7 @@ typedef struct worker {
     size_t rr;          /* round-robin start for claims */
     rlink *links;
     rlink *home;        /* the --redis server: worker presence */
+    lw_log_gate presence_gate; /* presence refused (an ACL without NS:worker*) */
 
     attempt *running;   /* every attempt started and not yet ended */
     int nrunning;       /* attempts occupying a slot (abandoned ones included) */
@@ -138,6 +144,10 @@ void tenant_unref(tenant *t);
 void tenant_ref(tenant *t);
 void tenants_reload(worker *w);
 tenant *tenant_by_prefix(worker *w, const char *channel);
+/* An error reply (or an unexpected one) to the tenant's `what` ("claim",
+ * "reaper", ...): one log line naming the tenant, rate-limited so a refusal
+ * that persists (an ACL denial) does not flood the log. */
+void tenant_redis_error(tenant *t, const char *what, const redisReply *reply);
 rlink *link_get(worker *w, const char *url_text, const lw_url *url);
 void link_unref(rlink *l);
 void regref_unref(regref *r);
@@ -154,7 +164,11 @@ int outcomes_pending(const worker *w);
 void lease_start(worker *w);
 void lease_renew_tenant(tenant *t);
 void presence_update(worker *w);
-void presence_remove(worker *w);
+/* Removes this worker from the directory; returns 1 when a reply will
+ * call worker_exit_ready(), 0 when nothing was sent (Redis away). */
+int presence_remove(worker *w);
+/* The exit's last Redis write was answered: stop the loop. */
+void worker_exit_ready(worker *w);
 
 /* spool_scan.c */
 void spool_scan_tenant(tenant *t);
