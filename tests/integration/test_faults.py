@@ -103,6 +103,38 @@ def test_readonly_failover_and_back(env):
     check(w.wait() == 0, 'worker exit')
 
 
+def test_redis_loading_after_restart(env):
+    """Redis restarted from a big AOF answers LOADING for a while: the worker
+    waits it out, keeps the outcome of the attempt that ended meanwhile, and
+    claims again by itself."""
+    env.redis.stop()
+    env.redis = Redis(env.dir, name='redis-aof', aof=True,
+                      extra=['--aof-use-rdb-preamble', 'no', '--enable-debug-command', 'yes'])  # a plain AOF loads slowly
+    env.redis.call('DEBUG', 'POPULATE', '1500000', 'filler', '16')
+    env.redis.call('BGREWRITEAOF')
+    wait_until(lambda: 'aof_rewrite_in_progress:0' in env.redis.call('INFO', 'persistence')
+               and 'aof_rewrite_scheduled:0' in env.redis.call('INFO', 'persistence'),
+               timeout=60, what='the AOF rewrite')
+    env.write_registry([env.tenant('t1')])
+    w = env.worker('--lease', '30')
+    running = env.enqueue('t1', 'record', {'ms': 800})
+    wait_until(lambda: env.statuses('t1', [running]) == ['active'], what='job to start')
+    env.redis.kill9()
+    # Start it again without waiting: it is LOADING while the attempt ends.
+    args = ['redis-server', '--port', '0', '--unixsocket', env.redis.sock, '--unixsocketperm', '700',
+            '--dir', env.redis.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+            '--aof-use-rdb-preamble', 'no', '--logfile', os.path.join(env.redis.dir, 'redis.log')]
+    env.redis.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(env.redis._up, timeout=60, what='Redis to finish loading')
+    env.wait_all('t1', [running], timeout=30)
+    after = [env.enqueue('t1', 'noop', {}) for _ in range(3)]
+    env.wait_all('t1', after, timeout=20)
+    check('LOADING' in w.log(), 'the worker never met LOADING: the test did not test it')
+    check(w.running(), 'worker died')
+    w.signal(signal.SIGTERM)
+    check(w.wait() == 0, 'worker exit')
+
+
 def test_healthz_and_metrics(env):
     # A password-protected Redis: the password must appear nowhere.
     env.redis.stop()
@@ -169,4 +201,5 @@ def test_eviction_policy_warning(env):
 
 if __name__ == '__main__':
     lwtest.run([test_corrupt_records_are_skipped, test_fencing_after_lease_takeover,
-                test_readonly_failover_and_back, test_healthz_and_metrics, test_eviction_policy_warning])
+                test_readonly_failover_and_back, test_redis_loading_after_restart, test_healthz_and_metrics,
+                test_eviction_policy_warning])
