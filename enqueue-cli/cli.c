@@ -20,6 +20,9 @@
 /* Ten years: the largest number of seconds any option takes. */
 #define MAX_SECONDS (10LL * 365 * 24 * 3600)
 
+/* parse_args's answer to -h/--help; not an exit status. */
+#define CLI_HELP (-1)
+
 void cli_err(const char *what, const char *fmt, ...)
 {
     char why[1024];
@@ -104,7 +107,10 @@ static const cli_opt *find_opt(const cli_opt *opts, const char *a, size_t len)
     return NULL;
 }
 
-int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, size_t *npos)
+/* Fills pos (sized to argc) with the positionals and counts them in *npos.
+ * Returns 0, CLI_HELP, or CLI_USAGE after printing why. */
+static int parse_args(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos,
+                      size_t *npos)
 {
     int only_pos = 0;
     *npos = 0;
@@ -162,11 +168,68 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **p
     return 0;
 }
 
-void cli_usage(const char *text)
+static void print_usage(const char *text)
 {
     fputs(text, stdout);
     fputs("\nShared options (also accepted before the command):\n", stdout);
     fputs(LW_CONFIG_USAGE, stdout);
+}
+
+/* Returns 0 when `rule` accepts a's positionals, else CLI_USAGE (printed). */
+static int check_args(cli *c, cli_args_rule rule, const cli_args *a)
+{
+    switch (rule) {
+    case CLI_ARGS_NONE:
+        if (a->npos == 0)
+            return 0;
+        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(a->pos[0]));
+        return CLI_USAGE;
+    case CLI_ARGS_ONE_ID:
+        if (a->npos == 1)
+            return 0;
+        cli_err(c->cmd, "expected one job id (see lanework %s --help)", c->cmd);
+        return CLI_USAGE;
+    case CLI_ARGS_IDS:
+        if (a->npos > 0)
+            return 0;
+        cli_err(c->cmd, "expected at least one job id (see lanework %s --help)", c->cmd);
+        return CLI_USAGE;
+    case CLI_ARGS_ANY:
+        break;
+    }
+    return 0;
+}
+
+int cli_args_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char *usage,
+                   cli_args_rule rule, cli_args *args, int *rc)
+{
+    /* argc + 1: never a zero-sized calloc, whose NULL would read as OOM. */
+    cli_args a = {calloc((size_t)argc + 1, sizeof *a.pos), 0};
+    if (!a.pos) {
+        cli_err(c->cmd, "out of memory");
+        *rc = CLI_USAGE;
+        return 0;
+    }
+    *rc = parse_args(c, argc, argv, opts, a.pos, &a.npos);
+    if (*rc == 0)
+        *rc = check_args(c, rule, &a);
+    int go_on = *rc == 0;
+    if (*rc == CLI_HELP) {
+        print_usage(usage);
+        *rc = CLI_OK;
+    }
+    if (go_on && args)
+        *args = a;
+    else
+        cli_args_free(&a);
+    return go_on;
+}
+
+void cli_args_free(cli_args *a)
+{
+    free(a->pos);
+    a->pos = NULL;
+    a->npos = 0;
 }
 
 int cli_seconds(cli *c, const char *opt, const char *v, int allow_zero, int64_t *ms)
@@ -239,6 +302,32 @@ int cli_tenant_get(cli *c, const char *name, cli_tenant *out)
     }
     out->conn = cli_conn_for(c, out->reg ? out->reg->redis_url : NULL);
     return out->conn ? 0 : CLI_USAGE;
+}
+
+int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nids,
+                    cli_tenant *out)
+{
+    int rc;
+    for (size_t i = 0; i < nids; i++)
+        if ((rc = cli_check_id(c, ids[i])) != 0)
+            return rc;
+    if ((rc = cli_tenant_get(c, name, out)) != 0)
+        return rc;
+    return cli_connect(out->conn, 0, NULL, 0);
+}
+
+int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const char **id,
+                     cli_tenant *t, int *rc)
+{
+    const char *tenant = NULL;
+    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    cli_args args;
+    if (!cli_args_parse(c, argc, argv, opts, usage, CLI_ARGS_ONE_ID, &args, rc))
+        return 0;
+    *id = args.pos[0];
+    cli_args_free(&args);
+    *rc = cli_tenant_open(c, tenant, id, 1, t);
+    return *rc == 0;
 }
 
 cli_conn *cli_conn_for(cli *c, const char *url_text)

@@ -30,10 +30,6 @@ enum {
     CLI_TIMEOUT = 124, /* wait timed out */
 };
 
-/* Returned by cli_parse when --help was asked: the command prints its usage
- * and exits 0. Not an exit status. */
-#define CLI_HELP (-1)
-
 #define CLI_CONNECT_TIMEOUT_MS 5000
 #define CLI_PREFIX_MAX 512
 #define CLI_KEY_MAX 1024
@@ -86,15 +82,35 @@ typedef struct cli_opt {
     size_t *nlist;
 } cli_opt;
 
-/* Parses argv[1..argc) (argv[0] is the command): the command's options (as
- * "--opt VALUE" or "--opt=VALUE"), the shared flags of config.h, -h/--help,
- * and positional arguments, which are stored in `pos` (sized by the caller
- * to argc) and counted in *npos. "--" ends the options. Returns 0, CLI_HELP,
- * or CLI_USAGE after printing why. */
-int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char **pos, size_t *npos);
+/* The positional arguments a command takes (they are job ids when any), and
+ * so the error cli_args_parse prints for a wrong number of them. */
+typedef enum cli_args_rule {
+    CLI_ARGS_NONE,   /* none: `unexpected argument "X"` */
+    CLI_ARGS_ONE_ID, /* exactly one: `expected one job id (see ...)` */
+    CLI_ARGS_IDS,    /* one or more: `expected at least one job id (see ...)` */
+    CLI_ARGS_ANY,    /* any number: the command judges them itself */
+} cli_args_rule;
 
-/* Prints a command's usage text followed by the shared flags to stdout. */
-void cli_usage(const char *text);
+/* A command's positional arguments. */
+typedef struct cli_args {
+    const char **pos; /* owned array (cli_args_free); the strings are argv's */
+    size_t npos;
+} cli_args;
+
+/* The start of every command. Parses argv[1..argc) (argv[0] is the
+ * command): its options `opts` ("--opt VALUE" or "--opt=VALUE"), the shared
+ * flags of config.h, -h/--help, and positionals into *args; "--" ends the
+ * options. Prints `usage` and the shared flags for --help, and one error
+ * line for a bad option or a number of positionals that `rule` refuses.
+ * Returns 1 when the command goes on, with *args to be freed by
+ * cli_args_free (`args` may be NULL with CLI_ARGS_NONE: there is nothing in
+ * it); else 0 with the exit status in *rc (CLI_OK after --help) and nothing
+ * to free. */
+int cli_args_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char *usage,
+                   cli_args_rule rule, cli_args *args, int *rc);
+
+/* Frees what cli_args_parse allocated in `a` (the argv strings stay). */
+void cli_args_free(cli_args *a);
 
 /* Number parsing with the contract's messages; each returns 0, or CLI_USAGE
  * after printing `lanework: CMD: --opt: "v" is not ...`. */
@@ -110,6 +126,21 @@ int cli_registry(cli *c);
  * one; picks its Redis (the registry's `redis`, else the default). Returns 0
  * or CLI_USAGE (printed). */
 int cli_tenant_get(cli *c, const char *name, cli_tenant *out);
+
+/* The start of a command about jobs ids[0..nids) of tenant `name` (none:
+ * NULL, 0): checks every id (cli_check_id), resolves the tenant into *out
+ * (cli_tenant_get) and connects to its Redis. The ids come first: a bad id
+ * is the user's mistake whatever the registry or Redis say. Returns 0 or an
+ * exit status (printed). */
+int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nids,
+                    cli_tenant *out);
+
+/* The start of a command `CMD --tenant T ID` about one job: parses its
+ * arguments (cli_args_parse) and opens the tenant for ID (cli_tenant_open).
+ * Returns 1 when the command goes on, with *id (borrowed from argv) and *t
+ * set; else 0 with the exit status in *rc (CLI_OK after --help). */
+int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const char **id,
+                     cli_tenant *t, int *rc);
 
 /* The connection for a URL (the default when url_text is NULL), created on
  * first use but not connected. Returns NULL after printing why (exit 2: a bad

@@ -371,21 +371,8 @@ int cmd_enqueue(cli *c, int argc, char **argv)
         {"--batch", &o.batch, NULL, NULL, NULL},
         {NULL, NULL, NULL, NULL, NULL},
     };
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return CLI_USAGE;
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    if (rc == 0 && npos > 0) {
-        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(pos[0]));
-        rc = CLI_USAGE;
-    }
-    free(pos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        return CLI_OK;
-    }
-    if (rc)
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         return rc;
     if (!o.batch)
         return enqueue_one(c, &o);

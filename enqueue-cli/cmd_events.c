@@ -43,11 +43,11 @@ static int is_stream_id(const char *s)
     return digits > 0;
 }
 
-/* Prints the entries of an XRANGE-shaped reply (array of [id, [f, v...]])
- * and remembers the last id. Returns the number printed, or -1 on OOM. */
-static long print_entries(const redisReply *entries, char last[64])
+/* Prints the entries of an XRANGE-shaped reply (array of [id, [f, v...]]),
+ * remembers the last id, and flushes them: a follower sees each batch as it
+ * comes. Returns 0 or an exit status (printed). */
+static int print_entries(cli *c, const redisReply *entries, char last[64])
 {
-    long n = 0;
     const char *fv[64];
     size_t fl[64];
     for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
@@ -62,15 +62,16 @@ static long print_entries(const redisReply *entries, char last[64])
             fl[nf++] = f->element[k]->str ? f->element[k]->len : 0;
         }
         char *json = lw_view_event(e->element[0]->str, fv, fl, nf & ~(size_t)1);
-        if (!json)
-            return -1;
+        if (!json) {
+            cli_err(c->cmd, "out of memory");
+            return CLI_USAGE;
+        }
         fputs(json, stdout);
         putchar('\n');
         free(json);
         snprintf(last, 64, "%s", e->element[0]->str);
-        n++;
     }
-    return n;
+    return cli_flush(c);
 }
 
 int cmd_events(cli *c, int argc, char **argv)
@@ -81,21 +82,8 @@ int cmd_events(cli *c, int argc, char **argv)
                             {"--since", &since, NULL, NULL, NULL},
                             {"--follow", NULL, &follow, NULL, NULL},
                             {NULL, NULL, NULL, NULL, NULL}};
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return CLI_USAGE;
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    if (rc == 0 && npos > 0) {
-        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(pos[0]));
-        rc = CLI_USAGE;
-    }
-    free(pos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        return CLI_OK;
-    }
-    if (rc)
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         return rc;
     if (since && (!is_stream_id(since) || strlen(since) > 60)) {
         cli_err(c->cmd, "--since: \"%s\" is not an event id (like 1700000000000-0)",
@@ -103,7 +91,7 @@ int cmd_events(cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     cli_tenant t;
-    if ((rc = cli_tenant_get(c, tenant, &t)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0)
         return rc;
     char key[CLI_KEY_MAX], last[64], start[70];
     lw_key(key, sizeof key, t.prefix, "events", NULL);
@@ -124,14 +112,10 @@ int cmd_events(cli *c, int argc, char **argv)
             freeReplyObject(r);
             return rc;
         }
-        long n = print_entries(r, last);
+        rc = print_entries(c, r, last);
         size_t got = r->elements;
         freeReplyObject(r);
-        if (n < 0) {
-            cli_err(c->cmd, "out of memory");
-            return CLI_USAGE;
-        }
-        if ((rc = cli_flush(c)) != 0)
+        if (rc)
             return rc;
         if (got < (size_t)atoi(PAGE))
             break;
@@ -157,18 +141,14 @@ int cmd_events(cli *c, int argc, char **argv)
             freeReplyObject(r);
             return rc;
         }
-        long n = 0;
-        for (size_t s = 0; s < r->elements && n >= 0; s++) {
+        rc = CLI_OK;
+        for (size_t s = 0; s < r->elements && rc == 0; s++) {
             const redisReply *st = r->element[s];
             if (st->type == REDIS_REPLY_ARRAY && st->elements == 2)
-                n = print_entries(st->element[1], last);
+                rc = print_entries(c, st->element[1], last);
         }
         freeReplyObject(r);
-        if (n < 0) {
-            cli_err(c->cmd, "out of memory");
-            return CLI_USAGE;
-        }
-        if ((rc = cli_flush(c)) != 0)
+        if (rc)
             return rc;
     }
 }

@@ -1155,26 +1155,11 @@ int cmd_fsck(cli *c, int argc, char **argv)
     const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
                             {"--repair", NULL, &repair, NULL, NULL},
                             {NULL, NULL, NULL, NULL, NULL}};
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return CLI_USAGE;
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    free(pos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        return CLI_OK;
-    }
-    if (rc)
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         return rc;
-    if (npos != 0) {
-        cli_err(c->cmd, "takes no arguments (see lanework fsck --help)");
-        return CLI_USAGE;
-    }
     cli_tenant t;
-    if ((rc = cli_tenant_get(c, tenant, &t)) != 0)
-        return rc;
-    if ((rc = cli_connect(t.conn, 0, NULL, 0)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0)
         return rc;
     fsck x;
     memset(&x, 0, sizeof x);

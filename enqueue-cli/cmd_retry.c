@@ -221,42 +221,29 @@ int cmd_retry(cli *c, int argc, char **argv)
     const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
                             {"--all-failed", NULL, &all, NULL, NULL},
                             {NULL, NULL, NULL, NULL, NULL}};
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return CLI_USAGE;
+    cli_args args;
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_ANY, &args, &rc))
+        return rc;
     cli_tenant t;
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        rc = CLI_OK;
-        goto out;
-    }
-    if (rc)
-        goto out;
     rc = CLI_USAGE;
-    if (all && npos > 0) {
+    if (all && args.npos > 0) {
         cli_err(c->cmd, "--all-failed takes no job ids");
         goto out;
     }
-    if (!all && npos == 0) {
+    if (!all && args.npos == 0) {
         cli_err(c->cmd, "expected job ids or --all-failed (see lanework retry --help)");
         goto out;
     }
-    for (size_t i = 0; i < npos; i++)
-        if (cli_check_id(c, pos[i]))
-            goto out;
-    if ((rc = cli_tenant_get(c, tenant, &t)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) != 0)
         goto out;
-    if ((rc = cli_connect(t.conn, 0, NULL, 0)) != 0)
-        goto out;
-    if (dedupe(pos, &npos) != 0) {
+    if (dedupe(args.pos, &args.npos) != 0) {
         cli_err(c->cmd, "out of memory");
         rc = CLI_USAGE;
         goto out;
     }
-    rc = all ? retry_all_failed(c, &t) : retry_ids(c, &t, pos, npos);
+    rc = all ? retry_all_failed(c, &t) : retry_ids(c, &t, args.pos, args.npos);
 out:
-    free(pos);
+    cli_args_free(&args);
     return rc;
 }

@@ -69,10 +69,8 @@ static int cmp_queue(const void *a, const void *b)
 static int read_tenant(cli *c, const char *name, trow *tr)
 {
     cli_tenant t;
-    int rc = cli_tenant_get(c, name, &t);
+    int rc = cli_tenant_open(c, name, NULL, 0, &t);
     if (rc)
-        return rc;
-    if ((rc = cli_connect(t.conn, 0, NULL, 0)) != 0)
         return rc;
     char kq[CLI_KEY_MAX], ks[CLI_KEY_MAX], ka[CLI_KEY_MAX];
     lw_key(kq, sizeof kq, t.prefix, "queues", NULL);
@@ -278,34 +276,20 @@ static int print_json(const trow *rows, size_t n)
 int cmd_stats(cli *c, int argc, char **argv)
 {
     int json = 0;
-    size_t ntenants = 0, npos = 0;
+    size_t ntenants = 0;
     const char **tenants = calloc((size_t)argc + 1, sizeof *tenants);
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
     char **found = NULL;
     size_t nfound = 0;
     trow *rows = NULL;
     size_t nrows = 0;
-    if (!tenants || !pos) {
-        free(tenants);
-        free(pos);
+    if (!tenants)
         return CLI_USAGE;
-    }
     const cli_opt opts[] = {{"--tenant", NULL, NULL, tenants, &ntenants},
                             {"--json", NULL, &json, NULL, NULL},
                             {NULL, NULL, NULL, NULL, NULL}};
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        rc = CLI_OK;
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         goto out;
-    }
-    if (rc)
-        goto out;
-    if (npos > 0) {
-        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(pos[0]));
-        rc = CLI_USAGE;
-        goto out;
-    }
     if (ntenants == 0) {
         if ((rc = cli_registry(c)) != 0)
             goto out;
@@ -351,6 +335,5 @@ out:
         free(found[i]);
     free(found);
     free(tenants);
-    free(pos);
     return rc;
 }

@@ -19,27 +19,10 @@ static const char USAGE[] =
 
 int cmd_status(cli *c, int argc, char **argv)
 {
-    const char *tenant = NULL;
-    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return CLI_USAGE;
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    const char *id = npos > 0 ? pos[0] : NULL;
-    free(pos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        return CLI_OK;
-    }
-    if (rc)
-        return rc;
-    if (npos != 1) {
-        cli_err(c->cmd, "expected one job id (see lanework status --help)");
-        return CLI_USAGE;
-    }
+    const char *id;
     cli_tenant t;
-    if ((rc = cli_check_id(c, id)) != 0 || (rc = cli_tenant_get(c, tenant, &t)) != 0)
+    int rc;
+    if (!cli_one_job_open(c, argc, argv, USAGE, &id, &t, &rc))
         return rc;
     char key[CLI_KEY_MAX];
     if (lw_key(key, sizeof key, t.prefix, "job:", id) != 0)

@@ -210,34 +210,16 @@ int cmd_wait(cli *c, int argc, char **argv)
     const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
                             {"--timeout", &timeout, NULL, NULL, NULL},
                             {NULL, NULL, NULL, NULL, NULL}};
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return CLI_USAGE;
+    cli_args args;
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_IDS, &args, &rc))
+        return rc;
     int64_t timeout_ms = -1;
     cli_tenant t;
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        rc = CLI_OK;
-        goto out;
-    }
-    if (rc)
-        goto out;
-    rc = CLI_USAGE;
-    if (npos == 0) {
-        cli_err(c->cmd, "expected at least one job id (see lanework wait --help)");
-        goto out;
-    }
     if (timeout && cli_seconds(c, "--timeout", timeout, 1, &timeout_ms))
-        goto out;
-    for (size_t i = 0; i < npos; i++)
-        if (cli_check_id(c, pos[i]))
-            goto out;
-    if ((rc = cli_tenant_get(c, tenant, &t)) != 0)
-        goto out;
-    rc = cli_wait_jobs(c, &t, pos, npos, timeout_ms);
-out:
-    free(pos);
+        rc = CLI_USAGE;
+    else if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) == 0)
+        rc = cli_wait_jobs(c, &t, args.pos, args.npos, timeout_ms);
+    cli_args_free(&args);
     return rc;
 }

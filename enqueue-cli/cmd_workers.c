@@ -101,21 +101,8 @@ int cmd_workers(cli *c, int argc, char **argv)
 {
     int json = 0;
     const cli_opt opts[] = {{"--json", NULL, &json, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return CLI_USAGE;
-    int rc = cli_parse(c, argc, argv, opts, pos, &npos);
-    if (rc == 0 && npos > 0) {
-        cli_err(c->cmd, "unexpected argument \"%s\"", cli_show(pos[0]));
-        rc = CLI_USAGE;
-    }
-    free(pos);
-    if (rc == CLI_HELP) {
-        cli_usage(USAGE);
-        return CLI_OK;
-    }
-    if (rc)
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         return rc;
     cli_conn *k = cli_conn_for(c, NULL);
     if (!k)

@@ -1,7 +1,7 @@
 /*
  * main.c — `lanework`: the shared flags before the command, then dispatch.
  * Shared flags after the command are taken by the command's own parser
- * (cli_parse), so they are accepted on both sides.
+ * (cli_args_parse), so they are accepted on both sides.
  */
 #include <signal.h>
 #include <stdio.h>
