@@ -91,6 +91,37 @@ static char *payload_text(const char *line, size_t len)
     return NULL;
 }
 
+/* Where the first \u0000 escape (U+0000) of the JSON text p[0..n) is, or
+ * NULL. cJSON decodes it into a NUL byte, which ends the C string it hands
+ * out: "acme\u0000x" would be read, checked and used as "acme". */
+static const char *nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\\')
+            continue;
+        if (p[i + 1] == 'u' && n - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
+            return p + i;
+        i++; /* the escaped character (perhaps a backslash) */
+    }
+    return NULL;
+}
+
+/* Refuses a field name, or a field other than the payload (kept as text,
+ * not decoded), that holds U+0000 and so would be read cut short. */
+static int refuse_nul(const char *line, size_t len, char *err, size_t errlen)
+{
+    size_t pos = 0;
+    lw_json_member m;
+    while (lw_json_next_member(line, len, &pos, &m) == 1) {
+        int shown = (int)(m.klen > 64 ? 64 : m.klen);
+        if (nul_escape(m.key, m.klen))
+            return fail(err, errlen, "field name \"%.*s\" must not hold \\u0000", shown, m.key);
+        if (!lw_json_key_is(&m, "payload") && nul_escape(m.val, m.vlen))
+            return fail(err, errlen, "%.*s: must not hold \\u0000", shown, m.key);
+    }
+    return 0;
+}
+
 static int set_string(char **field, const cJSON *v, char *err, size_t errlen)
 {
     if (!cJSON_IsString(v))
@@ -166,6 +197,8 @@ int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *er
         fail(err, errlen, "a batch line must be a JSON object (one job)");
         goto out;
     }
+    if (refuse_nul(line, len, err, errlen) != 0)
+        goto out;
     for (const cJSON *f = root->child; f; f = f->next) {
         for (const cJSON *g = f->next; g; g = g->next) {
             if (strcmp(f->string, g->string) == 0) {

@@ -358,8 +358,10 @@ static int parse_tenant(ctx *c, const cJSON *obj, int index, const char *source,
 
 /* --- documents ----------------------------------------------------------- */
 
-/* Reports where cJSON stopped as a line and column of the text. */
-static void malformed(ctx *c, const char *text, size_t len, const char *stop, const char *what)
+/* Reports where cJSON stopped as a line and column of the text: "HEAD at
+ * line L, column C" then `what`. */
+static void malformed(ctx *c, const char *text, size_t len, const char *stop, const char *head,
+                      const char *what)
 {
     size_t off = stop && stop >= text && stop <= text + len ? (size_t)(stop - text) : len;
     size_t line = 1, col = 1;
@@ -371,7 +373,21 @@ static void malformed(ctx *c, const char *text, size_t len, const char *stop, co
             col++;
         }
     }
-    fail(c, "malformed JSON at line %zu, column %zu%s", line, col, what);
+    fail(c, "%s at line %zu, column %zu%s", head, line, col, what);
+}
+
+/* Where the first \u0000 escape (U+0000) of the JSON text p[0..n) is, or
+ * NULL (backslashes occur only in strings, each escaping what follows). */
+static const char *nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\\')
+            continue;
+        if (p[i + 1] == 'u' && n - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
+            return p + i;
+        i++; /* the escaped character (perhaps a backslash) */
+    }
+    return NULL;
 }
 
 static int all_blank(const char *p, const char *end)
@@ -420,13 +436,22 @@ lw_registry *lw_registry_parse(const char *text, size_t len, const char *source,
     const char *stop = text;
     root = cJSON_ParseWithLengthOpts(text, len, &stop, 0);
     if (!root) {
-        malformed(&c, text, len, stop, "");
+        malformed(&c, text, len, stop, "malformed JSON", "");
         goto fail;
     }
     if (!all_blank(stop, text + len)) {
         while (*stop == ' ' || *stop == '\t' || *stop == '\n' || *stop == '\r')
             stop++;
-        malformed(&c, text, len, stop, ": unexpected text after the JSON value");
+        malformed(&c, text, len, stop, "malformed JSON", ": unexpected text after the JSON value");
+        goto fail;
+    }
+    /* cJSON decodes \u0000 into a NUL byte, which ends the C string it
+     * hands out: "acme\u0000x" would be read as tenant "acme",
+     * "redis://h\u0000@x" as "redis://h". No registry string may hold it. */
+    const char *nul = nul_escape(text, len);
+    if (nul) {
+        malformed(&c, text, len, nul, "\\u0000",
+                  ": a registry string must not hold U+0000 (it would cut the string short)");
         goto fail;
     }
     /* A file may hold one object as well as an array: one tenant per file

@@ -86,6 +86,41 @@ static char *member_text(const char *text, size_t len, const char *name)
     return NULL;
 }
 
+/* Where the first \u0000 escape (U+0000) of the JSON text p[0..n) is, or
+ * NULL. cJSON decodes it into a NUL byte, which ends the C string it hands
+ * out: a status "done\u0000x" would be read as "done". */
+static const char *nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\\')
+            continue;
+        if (p[i + 1] == 'u' && n - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
+            return p + i;
+        i++; /* the escaped character (perhaps a backslash) */
+    }
+    return NULL;
+}
+
+/* Refuses a member name, or a value of the string fields read here, that
+ * holds U+0000 and so would be read cut short. The payload and unknown
+ * fields are kept as text, not decoded, and may hold it. */
+static int refuse_nul(const char *text, size_t len, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"job_id", "status", "lane", "queue", "error"};
+    size_t pos = 0;
+    lw_json_member m;
+    while (lw_json_next_member(text, len, &pos, &m) == 1) {
+        if (nul_escape(m.key, m.klen))
+            return fail(err, errlen, "field name \"%.*s\" must not hold \\u0000",
+                        (int)(m.klen > 64 ? 64 : m.klen), m.key);
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            if (lw_json_key_is(&m, fields[i]) && nul_escape(m.val, m.vlen))
+                return fail(err, errlen, "%s must not hold \\u0000", fields[i]);
+        }
+    }
+    return 0;
+}
+
 int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_spool_job *out,
                        char *err, size_t errlen)
 {
@@ -110,6 +145,8 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
         fail(err, errlen, "not a JSON object");
         goto out;
     }
+    if (refuse_nul(text, len, err, errlen) != 0)
+        goto out;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "job_id");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (!id) {

@@ -256,6 +256,29 @@ START_TEST(resolve_tenant_defaults)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_jobspec: cJSON decodes \u0000 into a NUL byte,
+ * so "acme\u0000x" was taken (and checked) as tenant "acme", and two unique
+ * keys differing after a \u0000 were the same key. The payload is kept as
+ * text and may hold it. */
+START_TEST(batch_line_refuses_nul)
+{
+    line_fails("{\"tenant\": \"acme\\u0000x\", \"kind\": \"k\"}", "tenant: must not hold \\u0000");
+    line_fails("{\"kind\": \"k\", \"unique\": \"u\\u0000a\"}", "unique: must not hold \\u0000");
+    line_fails("{\"kind\": \"k\", \"id\": \"job-1\\u0000/../x\"}", "id: must not hold \\u0000");
+    line_fails("{\"kind\\u0000x\": \"k\"}", "field name \"kind\\u0000x\" must not hold \\u0000");
+
+    lw_job_spec s;
+    char err[256] = "";
+    lw_job_spec_init(&s);
+    /* An escaped backslash followed by "u0000" is not U+0000. */
+    ck_assert_int_eq(from_line(&s, "{\"kind\": \"k\\\\u0000\", \"payload\": [\"a\\u0000b\"]}", err,
+                               sizeof err), 0);
+    ck_assert_str_eq(s.kind, "k\\u0000");
+    ck_assert_str_eq(s.payload, "[\"a\\u0000b\"]");
+    lw_job_spec_clear(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jobspec");
@@ -264,6 +287,7 @@ int main(void)
     tcase_add_test(tc, batch_line_all_fields);
     tcase_add_test(tc, batch_line_keeps_given);
     tcase_add_test(tc, batch_line_errors);
+    tcase_add_test(tc, batch_line_refuses_nul);
     tcase_add_test(tc, validate_refuses);
     tcase_add_test(tc, validate_accepts);
     tcase_add_test(tc, resolve_builtin);

@@ -277,6 +277,27 @@ START_TEST(tenant_errors)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_registry: cJSON decodes \u0000 into a NUL byte,
+ * so "acme\u0000evil" loaded as tenant "acme", "redis://h\u0000@x" as
+ * "redis://h", and argv strings were cut short. */
+START_TEST(refuses_nul)
+{
+    const char *why = ": a registry string must not hold U+0000 (it would cut the string short)";
+    char want[256];
+    snprintf(want, sizeof want, "\\u0000 at line 1, column 18%s", why);
+    load_fails("r.json", "[{\"tenant\": \"acme\\u0000evil\"}]", want);
+    snprintf(want, sizeof want, "\\u0000 at line 2, column 21%s", why);
+    load_fails("r.json", "{\"tenant\": \"a\",\n \"redis\": \"redis://h\\u0000@x:1\"}", want);
+    snprintf(want, sizeof want, "\\u0000 at line 1, column 40%s", why);
+    load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": [\"/bin/x\\u0000y\"]}}]", want);
+
+    /* An escaped backslash followed by "u0000" is not U+0000. */
+    lw_registry *r = load_ok("ok.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": [\"/bin/x\\\\u0000\"]}}]");
+    ck_assert_str_eq(r->tenants[0].execs[0].argv[0], "/bin/x\\u0000");
+    lw_registry_free(r);
+}
+END_TEST
+
 START_TEST(type_errors)
 {
     load_fails("r.json", "[{\"tenant\": \"a\", \"module\": 5}]",
@@ -374,6 +395,7 @@ int main(void)
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, tenant_errors);
+    tcase_add_test(tc, refuses_nul);
     tcase_add_test(tc, type_errors);
     tcase_add_test(tc, bad_redis_url);
     tcase_add_test(tc, defaults_zero_backoff);

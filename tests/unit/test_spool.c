@@ -109,6 +109,32 @@ START_TEST(parse_errors)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_spool: cJSON decodes \u0000 into a NUL byte, so
+ * a status "done\u0000x" was read as "done" (the job would never run) and a
+ * job_id "j1\u0000x" matched the directory j1. The payload and unknown
+ * fields are kept as text and may hold it. */
+START_TEST(parse_refuses_nul)
+{
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"done\\u0000x\"}", "j1", "status must not hold \\u0000");
+    parse_fails("{\"job_id\": \"j1\\u0000x\", \"status\": \"queued\"}", "j1", "job_id must not hold \\u0000");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"lane\": \"\\u0000\"}", NULL,
+                "lane must not hold \\u0000");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"error\": \"a\\u0000\"}", NULL,
+                "error must not hold \\u0000");
+    parse_fails("{\"job_id\": \"j1\", \"st\\u0000\": 1, \"status\": \"queued\"}", NULL,
+                "field name \"st\\u0000\" must not hold \\u0000");
+
+    lw_spool_job j;
+    char err[256] = "";
+    const char *ok = "{\"job_id\": \"j1\", \"status\": \"queued\", \"payload\": \"a\\u0000b\", "
+                     "\"note\": \"\\u0000\", \"lane\": \"x\\\\u0000\"}";
+    ck_assert_int_eq(lw_spool_job_parse(ok, strlen(ok), "j1", &j, err, sizeof err), 0);
+    ck_assert_str_eq(j.payload, "\"a\\u0000b\"");
+    ck_assert_str_eq(j.lane, "x\\u0000");
+    lw_spool_job_clear(&j);
+}
+END_TEST
+
 START_TEST(read_ok)
 {
     lw_spool_job j;
@@ -381,6 +407,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, parse_fields);
     tcase_add_test(tc, parse_errors);
+    tcase_add_test(tc, parse_refuses_nul);
     tcase_add_test(tc, read_ok);
     tcase_add_test(tc, read_refuses);
     tcase_add_test(tc, set_status_keeps_fields);
