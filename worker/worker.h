@@ -124,6 +124,8 @@ typedef struct worker {
     struct event *pump_ev;
     struct event *tick;         /* 100 ms housekeeping: polls, due timers, burst */
     struct event *renew_timer;
+    struct event *gather_timer; /* claim batching: ends a wait for more free slots */
+    int64_t gather_since;       /* mono ms free slots were first seen unclaimed; -1: none */
     struct event *reap_timer;
     struct event *shutdown_timer;
     struct event *sigs[6];

@@ -27,91 +27,131 @@
 local worker, lease = ARGV[3], tonumber(ARGV[4])
 local want, keep_failed = tonumber(ARGV[5]), tonumber(ARGV[6])
 local nq = tonumber(ARGV[7])
-local now = now_ms()
-local SWEEP = 256
+local SWEEP = '256'
+local K_EXPIRING = P .. 'expiring'
+local FIELDS = job_fields('cancel', 'payload', 'timeout', 'backoff', 'spool')
 
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'schedule', '-inf', now, 'LIMIT', 0, SWEEP)) do
-    redis.call('ZREM', P .. 'schedule', id)
-    local j = job_get(id)
-    if j and LIVE[j.status] and is_head(j) then
-        make_head_ready(j, now)
-    end
-end
+return run(function()
+    local now = now_ms()
+    local deadline_s -- now + lease, the lease deadline of the jobs claimed
 
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiring', '-inf', now, 'LIMIT', 0, SWEEP)) do
-    redis.call('ZREM', P .. 'expiring', id)
-    local j = job_get(id)
-    if j and LIVE[j.status] then
-        end_waiting(j, 'expired', now, keep_failed, { 'error', 'expired: not started before its expiry' })
-        emit('job.expired', j, '', '')
-    end
-end
-
-local jobs, bad = {}, {}
-local got = 0
-for qi = 1, nq do
-    if got >= want then break end
-    local qname, cap = ARGV[6 + 2 * qi], tonumber(ARGV[7 + 2 * qi])
-    local rk, ak = KEYS[4 + 2 * qi], KEYS[5 + 2 * qi]
-    local room = want - got
-    if cap > 0 then room = math.min(room, cap - redis.call('ZCARD', ak)) end
-    while room > 0 do
-        local id = redis.call('LPOP', rk)
-        if not id then break end
-        local j, why = job_get(id)
-        if not j then
-            if why ~= 'missing' then drop_corrupt(id, why, now, keep_failed) end
-            bad[#bad + 1] = id
-            bad[#bad + 1] = why
-        elseif j.status == 'queued' and j.queue == qname and is_head(j) then
-            if j.expires > 0 and j.expires <= now then
-                end_waiting(j, 'expired', now, keep_failed, { 'error', 'expired: not started before its expiry' })
-                emit('job.expired', j, '', '')
-            else
-                local jk = P .. 'job:' .. id
-                local token = redis.call('INCR', P .. 'fence')
-                j.attempt = j.attempt + 1
-                redis.call('HSET', jk, 'status', 'active', 'attempt', j.attempt,
-                    'started', now, 'worker', worker, 'token', token)
-                redis.call('HDEL', jk, 'cancel')
-                redis.call('ZADD', ak, now + lease, id)
-                -- An expiry bounds the wait before the first start only: a
-                -- job handed back, lost or retrying has been claimed already.
-                if j.expires > 0 then
-                    redis.call('ZREM', P .. 'expiring', id)
-                    redis.call('HDEL', jk, 'expires')
-                end
-                count('queued', j.queue, -1)
-                emit('job.started', j, worker, '')
-                local x = redis.call('HMGET', jk, 'payload', 'timeout', 'backoff', 'spool')
-                jobs[#jobs + 1] = id
-                jobs[#jobs + 1] = tostring(token)
-                jobs[#jobs + 1] = j.kind
-                jobs[#jobs + 1] = j.queue
-                jobs[#jobs + 1] = j.lane
-                jobs[#jobs + 1] = x[1] or 'null'
-                jobs[#jobs + 1] = tostring(j.attempt)
-                jobs[#jobs + 1] = tostring(j.attempts)
-                jobs[#jobs + 1] = x[2] or '0'
-                jobs[#jobs + 1] = x[3] or '0'
-                jobs[#jobs + 1] = x[4] or ''
-                got = got + 1
-                room = room - 1
+    -- The earliest schedule entry, read first: when it is not due there is
+    -- nothing to promote, and unless this run writes the schedule it is also
+    -- the next_due of the reply (one read instead of two per call).
+    local first = redis.call('ZRANGE', K_SCHEDULE, '0', '0', 'WITHSCORES')
+    if first[2] and tonumber(first[2]) <= now then
+        first = nil
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_SCHEDULE, '-inf', num_s(now), 'LIMIT', '0', SWEEP)) do
+            redis.call('ZREM', K_SCHEDULE, id)
+            local j = job_get(id)
+            if j and LIVE[j.status] and is_head(j) then
+                make_head_ready(j, now)
             end
         end
     end
-end
+    local schedule_writes = SCHEDULE_WRITES
 
-local more = 0
-for qi = 1, nq do
-    local cap = tonumber(ARGV[7 + 2 * qi])
-    if redis.call('LLEN', KEYS[4 + 2 * qi]) > 0 and
-        (cap == 0 or redis.call('ZCARD', KEYS[5 + 2 * qi]) < cap) then
-        more = 1
-        break
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_EXPIRING, '-inf', num_s(now), 'LIMIT', '0', SWEEP)) do
+        redis.call('ZREM', K_EXPIRING, id)
+        local j = job_get(id)
+        if j and LIVE[j.status] then
+            end_waiting(j, 'expired', now, keep_failed, { 'error', 'expired: not started before its expiry' })
+            emit('job.expired', j, '', '')
+        end
     end
-end
-local first = redis.call('ZRANGE', P .. 'schedule', 0, 0, 'WITHSCORES')
-local next_due = -1
-if first[2] then next_due = tonumber(first[2]) end
-return { jobs, bad, next_due, more }
+
+    local jobs, bad = {}, {}
+    local got = 0
+    local emptied = {} -- queue index -> READY_PUSHES when its ready list ran dry
+    for qi = 1, nq do
+        if got >= want then break end
+        local qname, cap = ARGV[6 + 2 * qi], tonumber(ARGV[7 + 2 * qi])
+        local rk, ak = KEYS[4 + 2 * qi], KEYS[5 + 2 * qi]
+        local room = want - got
+        if cap > 0 then room = math.min(room, cap - redis.call('ZCARD', ak)) end
+        while room > 0 do
+            -- One LPOP takes as many entries as could still be claimed: each is
+            -- then claimed or dropped as a tombstone, as if popped one by one
+            -- (this loop pushes only at the tail, behind what it popped).
+            local pushes, asked = READY_PUSHES, room
+            local ids = redis.call('LPOP', rk, num_s(asked))
+            if not ids then
+                emptied[qi] = pushes
+                break
+            end
+            ids.key = rk
+            POPPED = ids
+            for i, id in ipairs(ids) do
+                ids.next = i + 1
+                local j, why = job_get(id, FIELDS)
+                if not j then
+                    if why ~= 'missing' then drop_corrupt(id, why, now, keep_failed) end
+                    bad[#bad + 1] = id
+                    bad[#bad + 1] = why
+                elseif j.status == 'queued' and j.queue == qname and is_head(j) then
+                    if j.expires > 0 and j.expires <= now then
+                        end_waiting(j, 'expired', now, keep_failed, { 'error', 'expired: not started before its expiry' })
+                        emit('job.expired', j, '', '')
+                    else
+                        local jk = P .. 'job:' .. id
+                        -- One text for the record and the reply (exact up to 2^53).
+                        local token = string.format('%d', redis.call('INCR', P .. 'fence'))
+                        j.attempt = j.attempt + 1
+                        redis.call('HSET', jk, 'status', 'active', 'attempt', num_s(j.attempt),
+                            'started', num_s(now), 'worker', worker, 'token', token)
+                        if j.cancel then redis.call('HDEL', jk, 'cancel') end
+                        -- The leases of this queue go in with one ZADD after the
+                        -- loop, before anything reads active:Q again.
+                        deadline_s = deadline_s or num_s(now + lease)
+                        defer('ZADD', ak, deadline_s, id)
+                        -- An expiry bounds the wait before the first start only: a
+                        -- job handed back, lost or retrying has been claimed already.
+                        if j.expires > 0 then
+                            redis.call('ZREM', K_EXPIRING, id)
+                            redis.call('HDEL', jk, 'expires')
+                        end
+                        count('queued', j.queue, -1)
+                        emit('job.started', j, worker, '')
+                        local k = #jobs
+                        jobs[k + 1] = id
+                        jobs[k + 2] = token
+                        jobs[k + 3] = j.kind
+                        jobs[k + 4] = j.queue
+                        jobs[k + 5] = j.lane
+                        jobs[k + 6] = j.payload or 'null'
+                        jobs[k + 7] = str(j.attempt)
+                        jobs[k + 8] = str(j.attempts)
+                        jobs[k + 9] = j.timeout or '0'
+                        jobs[k + 10] = j.backoff or '0'
+                        jobs[k + 11] = j.spool or ''
+                        got = got + 1
+                        room = room - 1
+                    end
+                end
+            end
+            POPPED = nil
+            if #ids < asked and READY_PUSHES == pushes then
+                emptied[qi] = pushes
+                break
+            end
+        end
+        flush_deferred(ak)
+    end
+
+    local more = 0
+    for qi = 1, nq do
+        local cap = tonumber(ARGV[7 + 2 * qi])
+        -- A list this run emptied is still empty if nothing was pushed since.
+        if emptied[qi] ~= READY_PUSHES and redis.call('LLEN', KEYS[4 + 2 * qi]) > 0 and
+            (cap == 0 or redis.call('ZCARD', KEYS[5 + 2 * qi]) < cap) then
+            more = 1
+            break
+        end
+    end
+    if not first or SCHEDULE_WRITES ~= schedule_writes then
+        first = redis.call('ZRANGE', K_SCHEDULE, '0', '0', 'WITHSCORES')
+    end
+    local next_due = -1
+    if first[2] then next_due = tonumber(first[2]) end
+    return { jobs, bad, next_due, more }
+end)

@@ -16,63 +16,75 @@
 -- a head is in exactly one of ready:Q / schedule; counters match statuses.
 
 local n = tonumber(ARGV[3])
-local now = now_ms()
-local out = {}
-for i = 0, n - 1 do
-    local b = 4 + i * 12
-    local id, kind, queue, lane = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-    local payload = ARGV[b + 4]
-    local delay = tonumber(ARGV[b + 8])
-    local expires = tonumber(ARGV[b + 9])
-    local unique, spool = ARGV[b + 10], ARGV[b + 11]
+local K_EXPIRING = P .. 'expiring'
 
-    local existing = nil
-    if unique ~= '' then
-        local u = redis.call('GET', P .. 'unique:' .. unique)
-        if u and redis.call('EXISTS', P .. 'job:' .. u) == 1 then existing = u end
-    end
-    if not existing and redis.call('EXISTS', P .. 'job:' .. id) == 1 then existing = id end
+return run(function()
+    -- Nothing here reads a ready list: the new heads go in with one RPUSH per
+    -- queue at the end (and its wake-up if the list was empty).
+    DEFER_READY = true
+    local now = now_ms()
+    local now_s = num_s(now)
+    local known_queues = {} -- queues already SADDed by this call
+    local out = {}
+    for i = 0, n - 1 do
+        local b = 4 + i * 12
+        local id, kind, queue, lane = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+        local payload = ARGV[b + 4]
+        local delay = num(ARGV[b + 8])
+        local expires = num(ARGV[b + 9])
+        local unique, spool = ARGV[b + 10], ARGV[b + 11]
 
-    if existing then
-        out[#out + 1] = existing
-        out[#out + 1] = 0
-    else
-        local j = { id = id, kind = kind, queue = queue, lane = lane, attempt = 0,
-                    status = 'queued', run_at = 0, unique = unique }
-        local rec = { 'id', id, 'kind', kind, 'queue', queue, 'lane', lane,
-                      'payload', payload, 'attempt', 0, 'attempts', ARGV[b + 5],
-                      'timeout', ARGV[b + 6], 'backoff', ARGV[b + 7], 'enqueued', now }
-        if delay > 0 then
-            j.status = 'scheduled'
-            j.run_at = now + delay
-            rec[#rec + 1] = 'run_at'
-            rec[#rec + 1] = j.run_at
-        end
-        if expires > 0 then
-            rec[#rec + 1] = 'expires'
-            rec[#rec + 1] = now + expires
-            redis.call('ZADD', P .. 'expiring', now + expires, id)
-        end
+        local existing = nil
         if unique ~= '' then
-            rec[#rec + 1] = 'unique'
-            rec[#rec + 1] = unique
-            redis.call('SET', P .. 'unique:' .. unique, id)
+            local u = redis.call('GET', P .. 'unique:' .. unique)
+            if u and redis.call('EXISTS', P .. 'job:' .. u) == 1 then existing = u end
         end
-        if spool ~= '' then
-            rec[#rec + 1] = 'spool'
-            rec[#rec + 1] = spool
+        if not existing and redis.call('EXISTS', P .. 'job:' .. id) == 1 then existing = id end
+
+        if existing then
+            out[#out + 1] = existing
+            out[#out + 1] = 0
+        else
+            local j = { id = id, kind = kind, queue = queue, lane = lane, attempt = 0,
+                        status = 'queued', run_at = 0, unique = unique }
+            local rec = { 'id', id, 'kind', kind, 'queue', queue, 'lane', lane,
+                          'payload', payload, 'attempt', '0', 'attempts', ARGV[b + 5],
+                          'timeout', ARGV[b + 6], 'backoff', ARGV[b + 7], 'enqueued', now_s }
+            if delay > 0 then
+                j.status = 'scheduled'
+                j.run_at = now + delay
+                rec[#rec + 1] = 'run_at'
+                rec[#rec + 1] = num_s(j.run_at)
+            end
+            if expires > 0 then
+                rec[#rec + 1] = 'expires'
+                rec[#rec + 1] = num_s(now + expires)
+                redis.call('ZADD', K_EXPIRING, num_s(now + expires), id)
+            end
+            if unique ~= '' then
+                rec[#rec + 1] = 'unique'
+                rec[#rec + 1] = unique
+                redis.call('SET', P .. 'unique:' .. unique, id)
+            end
+            if spool ~= '' then
+                rec[#rec + 1] = 'spool'
+                rec[#rec + 1] = spool
+            end
+            rec[#rec + 1] = 'status'
+            rec[#rec + 1] = j.status
+            redis.call('HSET', P .. 'job:' .. id, unpack(rec))
+            if not known_queues[queue] then
+                redis.call('SADD', P .. 'queues', queue)
+                known_queues[queue] = true
+            end
+            count(j.status, queue, 1)
+            emit(j.status == 'queued' and 'job.queued' or 'job.scheduled', j, '', '')
+            if redis.call('RPUSH', P .. 'lane:' .. lane, id) == 1 then
+                make_head_ready(j, now)
+            end
+            out[#out + 1] = id
+            out[#out + 1] = 1
         end
-        rec[#rec + 1] = 'status'
-        rec[#rec + 1] = j.status
-        redis.call('HSET', P .. 'job:' .. id, unpack(rec))
-        redis.call('SADD', P .. 'queues', queue)
-        count(j.status, queue, 1)
-        emit(j.status == 'queued' and 'job.queued' or 'job.scheduled', j, '', '')
-        if redis.call('RPUSH', P .. 'lane:' .. lane, id) == 1 then
-            make_head_ready(j, now)
-        end
-        out[#out + 1] = id
-        out[#out + 1] = 1
     end
-end
-return out
+    return out
+end)

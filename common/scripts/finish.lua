@@ -27,51 +27,59 @@
 local worker = ARGV[3]
 local keep_ok, keep_failed = tonumber(ARGV[4]), tonumber(ARGV[5])
 local n = tonumber(ARGV[6])
-local now = now_ms()
-local out = {}
-for i = 0, n - 1 do
-    local b = 7 + i * 6
-    local id, token, outcome, text = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-    local delay = tonumber(ARGV[b + 4]) or 0
-    local j = job_get(id)
-    if not j or j.status ~= 'active' or j.token ~= token then
-        out[#out + 1] = 'stale'
-    elseif outcome == 'event' then
-        emit(ARGV[b + 5], j, worker, text)
-        out[#out + 1] = 'event'
-    else
-        local jk = P .. 'job:' .. id
-        redis.call('ZREM', P .. 'active:' .. j.queue, id)
-        if outcome == 'handback' then
-            j.attempt = j.attempt - 1
-            redis.call('HSET', jk, 'status', 'queued', 'attempt', j.attempt)
-            count('queued', j.queue, 1)
-            push_ready(j.queue, id, true)
-            emit('job.handed_back', j, worker, '')
-            out[#out + 1] = 'queued'
-        elseif outcome == 'ok' then
-            redis.call('HDEL', jk, 'error')
-            finish_job(j, 'succeeded', now, keep_ok, { 'result', text })
-            emit('job.succeeded', j, worker, '')
-            out[#out + 1] = 'succeeded'
-        elseif outcome == 'cancelled' or (j.cancel == '1' and outcome ~= 'ok') then
-            finish_job(j, 'cancelled', now, keep_failed, { 'error', text })
-            emit('job.cancelled', j, worker, cjson.encode({ error = text }))
-            out[#out + 1] = 'cancelled'
-        elseif outcome == 'retry' and j.attempt < j.attempts then
-            j.run_at = now + delay
-            redis.call('HSET', jk, 'status', 'scheduled', 'run_at', j.run_at, 'error', text)
-            redis.call('ZADD', P .. 'schedule', j.run_at, id)
-            count('scheduled', j.queue, 1)
-            count('retried', j.queue, 1)
-            emit('job.retrying', j, worker, cjson.encode({ error = text, delay_ms = delay }))
-            out[#out + 1] = 'scheduled'
+-- 'error' only to know whether a success has an earlier attempt's error to
+-- clear (most jobs have none: no HDEL then).
+local FIELDS = job_fields('token', 'unique', 'cancel', 'error')
+
+return run(function()
+    local now = now_ms()
+    local out = {}
+    for i = 0, n - 1 do
+        local b = 7 + i * 6
+        local id, token, outcome, text = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+        local j = job_get(id, FIELDS)
+        if not j or j.status ~= 'active' or j.token ~= token then
+            out[#out + 1] = 'stale'
+        elseif outcome == 'event' then
+            emit(ARGV[b + 5], j, worker, text)
+            out[#out + 1] = 'event'
         else
-            finish_job(j, 'failed', now, keep_failed, { 'error', text })
-            emit('job.failed', j, worker, cjson.encode({ error = text }))
-            out[#out + 1] = 'failed'
+            local jk = P .. 'job:' .. id
+            -- The lease goes with the deferred writes (one ZREM per queue and
+            -- call): nothing in this script reads active:Q.
+            defer('ZREM', P .. 'active:' .. j.queue, id)
+            if outcome == 'handback' then
+                j.attempt = j.attempt - 1
+                redis.call('HSET', jk, 'status', 'queued', 'attempt', num_s(j.attempt))
+                count('queued', j.queue, 1)
+                push_ready(j.queue, id, true)
+                emit('job.handed_back', j, worker, '')
+                out[#out + 1] = 'queued'
+            elseif outcome == 'ok' then
+                if j.error then redis.call('HDEL', jk, 'error') end
+                finish_job(j, 'succeeded', now, keep_ok, { 'result', text }, true)
+                emit('job.succeeded', j, worker, '')
+                out[#out + 1] = 'succeeded'
+            elseif outcome == 'cancelled' or (j.cancel == '1' and outcome ~= 'ok') then
+                finish_job(j, 'cancelled', now, keep_failed, { 'error', text }, true)
+                emit('job.cancelled', j, worker, cjson.encode({ error = text }))
+                out[#out + 1] = 'cancelled'
+            elseif outcome == 'retry' and j.attempt < j.attempts then
+                local delay = tonumber(ARGV[b + 4]) or 0
+                j.run_at = now + delay
+                redis.call('HSET', jk, 'status', 'scheduled', 'run_at', num_s(j.run_at), 'error', text)
+                redis.call('ZADD', K_SCHEDULE, num_s(j.run_at), id)
+                count('scheduled', j.queue, 1)
+                count('retried', j.queue, 1)
+                emit('job.retrying', j, worker, cjson.encode({ error = text, delay_ms = delay }))
+                out[#out + 1] = 'scheduled'
+            else
+                finish_job(j, 'failed', now, keep_failed, { 'error', text }, true)
+                emit('job.failed', j, worker, cjson.encode({ error = text }))
+                out[#out + 1] = 'failed'
+            end
         end
     end
-end
-redis.call('ZREMRANGEBYSCORE', P .. 'failed', '-inf', now - keep_failed * 1000)
-return out
+    redis.call('ZREMRANGEBYSCORE', P .. 'failed', '-inf', num_s(now - keep_failed * 1000))
+    return out
+end)

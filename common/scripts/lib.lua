@@ -21,7 +21,49 @@
 -- every reader skips an entry whose job is not in the state it expects.
 
 local P = ARGV[1]
-local EVMAX = tonumber(ARGV[2]) or 100000
+local K_EVENTS, K_STATS, K_SCHEDULE = P .. 'events', P .. 'stats', P .. 'schedule'
+
+-- Numbers and texts. Each conversion costs a libc strtod or printf: Redis
+-- 7.0 formats every Lua number handed to redis.call with "%.17g", and
+-- tonumber/tostring are no cheaper. The same few values (a timestamp,
+-- attempt counters, small constants) recur all through a run, so each
+-- conversion is made once per distinct value and script run.
+local NUM_S, NUM_OF = {}, {}
+
+-- num_s(x): the argument text Redis makes of number x. For integers below
+-- 2^53 "%d" prints the same digits as "%.17g"; anything else (-0, fractions,
+-- huge or non-finite values) is returned as is, for Redis to format as it
+-- always did.
+local function num_s(x)
+    local s = NUM_S[x]
+    if s and (x ~= 0 or 1 / x > 0) then return s end
+    if x % 1 ~= 0 or x <= -9007199254740992 or x >= 9007199254740992 or (x == 0 and 1 / x < 0) then
+        return x
+    end
+    s = string.format('%d', x)
+    NUM_S[x] = s
+    return s
+end
+
+-- str(x): tostring(x). Lua prints numbers with "%.14g", which agrees with
+-- "%d" for integers below 1e14.
+local function str(x)
+    if x < 1e14 and x > -1e14 then
+        local s = num_s(x)
+        if type(s) == 'string' then return s end
+    end
+    return tostring(x)
+end
+
+-- num(s): tonumber(s) of a text s (a string, not nil).
+local function num(s)
+    local v = NUM_OF[s]
+    if v == nil then
+        v = tonumber(s) or false
+        NUM_OF[s] = v
+    end
+    return v or nil
+end
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -29,75 +71,219 @@ local function now_ms()
 end
 
 local LIVE = { queued = true, scheduled = true }
-local KNOWN = {
-    queued = true, scheduled = true, active = true, succeeded = true,
-    failed = true, cancelled = true, expired = true,
-}
 
-local JOB_FIELDS = { 'status', 'queue', 'lane', 'kind', 'attempt', 'attempts',
-                     'run_at', 'token', 'worker', 'unique', 'expires', 'cancel' }
+-- The fields job_get reads and checks, in this order, followed by those a
+-- script asks for: job_fields(...) is the list to give job_get. Reading only
+-- what a script uses matters: each field of an HMGET costs about as much as
+-- a small command.
+local function job_fields(...)
+    return { 'status', 'queue', 'lane', 'kind', 'attempt', 'attempts', 'run_at', 'expires', ... }
+end
+local JOB_FIELDS  -- the default: token, worker, unique and cancel too
+local HEAD_FIELDS -- what placing a lane's next head needs (lane_advance)
 
--- job_get(id) -> job table, or nil and a reason ("missing", "corrupt: ...").
+-- job_get(id[, fields]) -> job table, or nil and a reason ("missing",
+-- "corrupt: ..."). fields: from job_fields (default: JOB_FIELDS). Fields
+-- past the checked ones are j[name], false when absent, except token,
+-- worker and unique: '' when absent.
 -- Never raises: a key of the wrong type is reported, not thrown.
-local function job_get(id)
-    local r = redis.pcall('HMGET', P .. 'job:' .. id, unpack(JOB_FIELDS))
+local function job_get(id, fields)
+    if not fields then
+        JOB_FIELDS = JOB_FIELDS or job_fields('token', 'worker', 'unique', 'cancel')
+        fields = JOB_FIELDS
+    end
+    local r = redis.pcall('HMGET', P .. 'job:' .. id, unpack(fields))
     if type(r) == 'table' and r.err then
         return nil, 'corrupt: record is not a hash'
     end
-    if not r[1] then
+    local status = r[1]
+    if not status then
         if redis.call('EXISTS', P .. 'job:' .. id) == 0 then
             return nil, 'missing'
         end
         return nil, 'corrupt: no status'
     end
+    if not (status == 'queued' or status == 'scheduled' or status == 'active' or status == 'succeeded'
+            or status == 'failed' or status == 'cancelled' or status == 'expired') then
+        return nil, 'corrupt: unknown status'
+    end
     local j = {
-        id = id, status = r[1], queue = r[2], lane = r[3], kind = r[4],
-        attempt = tonumber(r[5]), attempts = tonumber(r[6]),
-        run_at = tonumber(r[7] or '0'), token = r[8] or '', worker = r[9] or '',
-        unique = r[10] or '', expires = tonumber(r[11] or '0'), cancel = r[12],
+        id = id, status = status, queue = r[2], lane = r[3], kind = r[4],
+        attempt = r[5] and num(r[5]), attempts = r[6] and num(r[6]),
+        run_at = not r[7] and 0 or num(r[7]), expires = not r[8] and 0 or num(r[8]),
     }
-    if not KNOWN[j.status] then return nil, 'corrupt: unknown status' end
     if not j.queue or j.queue == '' then return nil, 'corrupt: no queue' end
     if not j.lane or j.lane == '' then return nil, 'corrupt: no lane' end
     if not j.kind or j.kind == '' then return nil, 'corrupt: no kind' end
     if not j.attempt or not j.attempts then return nil, 'corrupt: bad attempt counters' end
     if not j.run_at or not j.expires then return nil, 'corrupt: bad times' end
+    for k = 9, #fields do
+        local f, v = fields[k], r[k]
+        if not v and (f == 'token' or f == 'worker' or f == 'unique') then v = '' end
+        j[f] = v
+    end
     return j
 end
 
 -- emit appends one event to the tenant's capped stream.
+local EVMAX_S
 local function emit(typ, j, worker, data)
-    redis.call('XADD', P .. 'events', 'MAXLEN', '~', EVMAX, '*',
+    if not EVMAX_S then EVMAX_S = num_s(tonumber(ARGV[2]) or 100000) end
+    redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVMAX_S, '*',
         'type', typ, 'job', j.id, 'kind', j.kind or '', 'lane', j.lane or '',
-        'attempt', tostring(j.attempt or 0), 'worker', worker or '', 'data', data or '')
+        'attempt', str(j.attempt or 0), 'worker', worker or '', 'data', data or '')
 end
+
+-- Deferred writes. A script body run through run() (below) does not make
+-- some writes as they happen: counter changes are summed per stats field,
+-- and members handed to defer() are gathered per command and key; both are
+-- written at the end, one command per field or key (a batch of 256 jobs
+-- costs one HINCRBY instead of 256). Only writes that nothing in the script
+-- reads back are deferred, so the result is the one of writing in place.
+local COUNTS, COUNT_FIELDS -- nil: not under run(), write in place
+local DEFERRED, DEFER_ORDER
+local DEFER_READY = false  -- push_ready defers its tail pushes (enqueue.lua)
 
 -- count keeps the per-queue counters of the stats hash: current numbers for
 -- queued/scheduled, running totals for the terminal statuses.
 local function count(status, queue, delta)
-    redis.call('HINCRBY', P .. 'stats', status .. ':' .. queue, delta)
+    local f = status .. ':' .. queue
+    if not COUNTS then
+        redis.call('HINCRBY', K_STATS, f, delta)
+        return
+    end
+    local c = COUNTS[f]
+    if not c then
+        c = 0
+        COUNT_FIELDS[#COUNT_FIELDS + 1] = f
+    end
+    COUNTS[f] = c + delta
+end
+
+-- write_deferred(e): the one command a deferred entry stands for. wake:
+-- publish the queue on P.."wake" if the RPUSH found the list empty
+-- (push_ready's wake-up).
+local function write_deferred(e)
+    DEFERRED[e.key] = nil
+    for k = 1, e.n, 512 do
+        local last = math.min(k + 511, e.n)
+        local n = redis.call(e.cmd, e.key, unpack(e, k, last))
+        if e.wake and k == 1 and n == last then
+            redis.call('PUBLISH', P .. 'wake', e.wake)
+        end
+    end
+end
+
+-- defer(cmd, key, a[, b[, wake]]): one more member (ZREM, RPUSH: a; ZADD:
+-- score a, member b) for the one `cmd key ...` written at the end; in place
+-- when not under run().
+local function defer(cmd, key, a, b, wake)
+    if not DEFERRED then
+        if b == nil then return redis.call(cmd, key, a) end
+        return redis.call(cmd, key, a, b)
+    end
+    local e = DEFERRED[key]
+    if e and e.cmd ~= cmd then
+        write_deferred(e) -- another command for that key: keep the order
+        e = nil
+    end
+    if not e then
+        e = { cmd = cmd, key = key, wake = wake, n = 0 }
+        DEFERRED[key] = e
+        DEFER_ORDER[#DEFER_ORDER + 1] = e
+    end
+    local n = e.n + 1
+    e[n] = a
+    if b ~= nil then
+        n = n + 1
+        e[n] = b
+    end
+    e.n = n
+end
+
+-- flush_deferred(key): write what is deferred for key now (a script about
+-- to read it); without a key, every deferred write.
+local function flush_deferred(key)
+    if key then
+        local e = DEFERRED[key]
+        if e then write_deferred(e) end
+        return
+    end
+    -- A field whose changes add up to 0 is still written, as in place: an
+    -- HINCRBY by 0 creates the field, and stats readers see the same hash.
+    local fields, counts = COUNT_FIELDS, COUNTS
+    COUNTS, COUNT_FIELDS = {}, {}
+    for _, f in ipairs(fields) do
+        redis.call('HINCRBY', K_STATS, f, num_s(counts[f]))
+    end
+    local order = DEFER_ORDER
+    DEFER_ORDER = {}
+    for _, e in ipairs(order) do
+        if DEFERRED[e.key] == e then write_deferred(e) end
+    end
+end
+
+-- POPPED: list entries a script popped ahead of use (claim.lua takes a
+-- batch of a ready list with one LPOP): { key = list, [1..] = entries,
+-- next = index of the first one not yet used }.
+local POPPED
+
+-- run(body) runs a script's body with deferred writes and returns its
+-- result. If the body raises, the entries it popped ahead and did not use
+-- go back, what it deferred before the error is written all the same, and
+-- the error is raised again: Redis keeps a failed script's earlier writes,
+-- and the state must be the one of writing each in place.
+local function run(body)
+    COUNTS, COUNT_FIELDS, DEFERRED, DEFER_ORDER = {}, {}, {}, {}
+    local ok, res = pcall(body)
+    if not ok then
+        local p = POPPED
+        if p and p.next <= #p then
+            local back = {}
+            for k = #p, p.next, -1 do back[#back + 1] = p[k] end
+            pcall(redis.call, 'LPUSH', p.key, unpack(back))
+        end
+        pcall(flush_deferred)
+        if type(res) ~= 'table' then res = { err = tostring(res) } end
+        error(res, 0)
+    end
+    flush_deferred()
+    return res
 end
 
 -- push_ready appends a runnable head to its queue's ready list (front = true
 -- for a job that already had its turn: handed back or lost). Publishes a
 -- wake-up when the list was empty; wake-ups only cut latency, workers poll.
+-- READY_PUSHES counts the pushes of this run (claim.lua: a ready list it
+-- found empty is still empty if nothing was pushed since).
+local READY_PUSHES = 0
 local function push_ready(queue, id, front)
     local rk = P .. 'ready:' .. queue
+    READY_PUSHES = READY_PUSHES + 1
+    if DEFER_READY and not front then
+        defer('RPUSH', rk, id, nil, queue)
+        return
+    end
     local n
     if front then n = redis.call('LPUSH', rk, id) else n = redis.call('RPUSH', rk, id) end
     if n == 1 then redis.call('PUBLISH', P .. 'wake', queue) end
 end
 
 local function is_head(j)
-    return redis.call('LINDEX', P .. 'lane:' .. j.lane, 0) == j.id
+    return redis.call('LINDEX', P .. 'lane:' .. j.lane, '0') == j.id
 end
+
+-- SCHEDULE_WRITES counts the writes of this run to the schedule (claim.lua:
+-- its earliest entry read before is still the earliest if none happened).
+local SCHEDULE_WRITES = 0
 
 -- make_head_ready places the head of a lane: scheduled (in schedule) until
 -- its run_at, then queued (in ready:Q). A scheduled job that becomes runnable
 -- is a transition and gets its job.queued event.
 local function make_head_ready(j, now)
     if j.run_at > now then
-        redis.call('ZADD', P .. 'schedule', j.run_at, j.id)
+        redis.call('ZADD', K_SCHEDULE, num_s(j.run_at), j.id)
+        SCHEDULE_WRITES = SCHEDULE_WRITES + 1
         return
     end
     if j.status == 'scheduled' then
@@ -112,40 +298,63 @@ end
 
 -- lane_advance gives lane L its next head after the former head left. Heads
 -- that are tombstones (finished, missing or unreadable records) are popped.
-local function lane_advance(lane, now)
+-- nid: the lane's head when the caller already knows it.
+local function lane_advance(lane, now, nid)
     local lk = P .. 'lane:' .. lane
     while true do
-        local nid = redis.call('LINDEX', lk, 0)
+        if not nid then nid = redis.call('LINDEX', lk, '0') end
         if not nid then return end
-        local j = job_get(nid)
+        HEAD_FIELDS = HEAD_FIELDS or job_fields()
+        local j = job_get(nid, HEAD_FIELDS)
         if j and j.status == 'active' then return end
         if j and LIVE[j.status] and j.lane == lane then
             make_head_ready(j, now)
             return
         end
         redis.call('LPOP', lk)
+        nid = nil
     end
 end
 
 -- finish_job ends job j (already out of ready/schedule/active) in terminal
 -- `status`: sets the retention, frees its unique key at the same time, and
 -- hands its lane to the next job when it was the head. `fields` are extra
--- HSET pairs (result, error).
-local function finish_job(j, status, now, keep_s, fields)
+-- HSET pairs (result, error). running: j was active, so it heads its lane
+-- (invariants 1-2).
+local function finish_job(j, status, now, keep_s, fields, running)
     local jk = P .. 'job:' .. j.id
-    redis.call('HSET', jk, 'status', status, 'finished', now, unpack(fields))
-    redis.call('EXPIRE', jk, keep_s)
-    if j.unique ~= '' then
-        local uk = P .. 'unique:' .. j.unique
-        if redis.call('GET', uk) == j.id then redis.call('EXPIRE', uk, keep_s) end
+    redis.call('HSET', jk, 'status', status, 'finished', num_s(now), unpack(fields))
+    redis.call('EXPIRE', jk, num_s(keep_s))
+    local unique = j.unique
+    if unique == nil then unique = redis.call('HGET', jk, 'unique') or '' end -- not read by job_get
+    if unique ~= '' then
+        local uk = P .. 'unique:' .. unique
+        if redis.call('GET', uk) == j.id then redis.call('EXPIRE', uk, num_s(keep_s)) end
     end
     if status == 'failed' then
-        redis.call('ZADD', P .. 'failed', now, j.id)
+        redis.call('ZADD', P .. 'failed', num_s(now), j.id)
     end
     count(status, j.queue, 1)
     j.status = status
     local lk = P .. 'lane:' .. j.lane
-    if redis.call('LINDEX', lk, 0) == j.id then
+    if running then
+        -- Popping two entries tells in one command whether j was the head
+        -- and what heads the lane now (nothing, for a lane of one job). The
+        -- entries popped that must stay are pushed back, in order; the head
+        -- not being j would mean a broken invariant 1, left as it was.
+        local h = redis.call('LPOP', lk, '2')
+        if not h then return end
+        if h[1] == j.id then
+            if h[2] then
+                redis.call('LPUSH', lk, h[2])
+                lane_advance(j.lane, now, h[2])
+            end
+        elseif h[2] then
+            redis.call('LPUSH', lk, h[2], h[1])
+        else
+            redis.call('LPUSH', lk, h[1])
+        end
+    elseif redis.call('LINDEX', lk, '0') == j.id then
         redis.call('LPOP', lk)
         lane_advance(j.lane, now)
     end
@@ -156,7 +365,8 @@ end
 -- behind as a tombstone (removing it would cost O(ready)).
 local function end_waiting(j, status, now, keep_s, fields)
     count(j.status, j.queue, -1)
-    redis.call('ZREM', P .. 'schedule', j.id)
+    redis.call('ZREM', K_SCHEDULE, j.id)
+    SCHEDULE_WRITES = SCHEDULE_WRITES + 1
     redis.call('ZREM', P .. 'expiring', j.id)
     finish_job(j, status, now, keep_s, fields)
 end
@@ -172,7 +382,7 @@ local function drop_corrupt(id, why, now, keep_s)
     local lane = redis.pcall('HGET', jk, 'lane')
     if type(lane) == 'string' and lane ~= '' then
         local lk = P .. 'lane:' .. lane
-        if redis.call('LINDEX', lk, 0) == id then
+        if redis.call('LINDEX', lk, '0') == id then
             redis.call('LPOP', lk)
             lane_advance(lane, now)
         end
@@ -184,9 +394,9 @@ local function drop_corrupt(id, why, now, keep_s)
         if (old[1] == 'queued' or old[1] == 'scheduled') and type(old[2]) == 'string' and old[2] ~= '' then
             count(old[1], old[2], -1)
         end
-        redis.call('HSET', jk, 'status', 'failed', 'finished', now,
+        redis.call('HSET', jk, 'status', 'failed', 'finished', num_s(now),
             'error', 'corrupt job record (' .. why .. ')')
-        redis.call('EXPIRE', jk, keep_s)
-        redis.call('ZADD', P .. 'failed', now, id)
+        redis.call('EXPIRE', jk, num_s(keep_s))
+        redis.call('ZADD', P .. 'failed', num_s(now), id)
     end
 end
