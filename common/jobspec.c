@@ -62,50 +62,6 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
     return -1;
 }
 
-/* Seconds (a JSON number, fractions allowed) as milliseconds, rounded up so
- * that a small positive value stays positive. */
-static int seconds_ms(const cJSON *v, int positive, int64_t *out)
-{
-    if (!cJSON_IsNumber(v))
-        return -1;
-    double d = v->valuedouble;
-    if (!(d >= 0 && d <= MAX_SECONDS) || (positive && !(d > 0)))
-        return -1;
-    double ms = d * 1000.0;
-    int64_t i = (int64_t)ms;
-    if ((double)i < ms)
-        i++;
-    *out = i;
-    return 0;
-}
-
-/* The payload member's value, compacted, from the line's own text. */
-static char *payload_text(const char *line, size_t len)
-{
-    size_t pos = 0;
-    lw_json_member m;
-    while (lw_json_next_member(line, len, &pos, &m) == 1) {
-        if (lw_json_key_is(&m, "payload"))
-            return lw_json_compact(m.val, m.vlen);
-    }
-    return NULL;
-}
-
-/* Where the first \u0000 escape (U+0000) of the JSON text p[0..n) is, or
- * NULL. cJSON decodes it into a NUL byte, which ends the C string it hands
- * out: "acme\u0000x" would be read, checked and used as "acme". */
-static const char *nul_escape(const char *p, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\\')
-            continue;
-        if (p[i + 1] == 'u' && n - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
-            return p + i;
-        i++; /* the escaped character (perhaps a backslash) */
-    }
-    return NULL;
-}
-
 /* Refuses a field name, or a field other than the payload (kept as text,
  * not decoded), that holds U+0000 and so would be read cut short. */
 static int refuse_nul(const char *line, size_t len, char *err, size_t errlen)
@@ -114,9 +70,9 @@ static int refuse_nul(const char *line, size_t len, char *err, size_t errlen)
     lw_json_member m;
     while (lw_json_next_member(line, len, &pos, &m) == 1) {
         int shown = (int)(m.klen > 64 ? 64 : m.klen);
-        if (nul_escape(m.key, m.klen))
+        if (lw_json_nul_escape(m.key, m.klen))
             return fail(err, errlen, "field name \"%.*s\" must not hold \\u0000", shown, m.key);
-        if (!lw_json_key_is(&m, "payload") && nul_escape(m.val, m.vlen))
+        if (!lw_json_key_is(&m, "payload") && lw_json_nul_escape(m.val, m.vlen))
             return fail(err, errlen, "%.*s: must not hold \\u0000", shown, m.key);
     }
     return 0;
@@ -146,7 +102,7 @@ static int set_field(lw_job_spec *s, const cJSON *f, const char *line, size_t le
                  : strcmp(k, "unique") == 0 ? &s->unique
                                             : NULL;
     if (strcmp(k, "payload") == 0) {
-        char *p = payload_text(line, len);
+        char *p = lw_json_member_text(line, len, "payload");
         if (!p)
             return fail(err, errlen, "out of memory");
         lw_job_spec_set_payload(s, p);
@@ -160,13 +116,13 @@ static int set_field(lw_job_spec *s, const cJSON *f, const char *line, size_t le
     if (str)
         return set_string(str, f, err, errlen);
     if (strcmp(k, "delay") == 0) {
-        if (seconds_ms(f, 0, &s->delay_ms))
+        if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &s->delay_ms))
             return fail(err, errlen, "delay: must be a number of seconds >= 0");
     } else if (strcmp(k, "expires") == 0) {
-        if (seconds_ms(f, 0, &s->expires_ms))
+        if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &s->expires_ms))
             return fail(err, errlen, "expires: must be a number of seconds >= 0");
     } else if (strcmp(k, "timeout") == 0) {
-        if (seconds_ms(f, 1, &s->timeout_ms))
+        if (lw_json_seconds_ms(f, 1, MAX_SECONDS, &s->timeout_ms))
             return fail(err, errlen, "timeout: must be a number of seconds > 0");
     } else {
         double d = f->valuedouble;

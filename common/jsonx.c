@@ -490,3 +490,41 @@ int lw_json_key_is(const lw_json_member *m, const char *name)
     cJSON_Delete(k);
     return same;
 }
+
+const char *lw_json_nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\\')
+            continue;
+        if (p[i + 1] == 'u' && n - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
+            return p + i;
+        i++; /* the escaped character (perhaps a backslash) */
+    }
+    return NULL;
+}
+
+int lw_json_seconds_ms(const cJSON *v, int positive, double max_s, int64_t *out)
+{
+    if (!cJSON_IsNumber(v))
+        return -1;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= max_s) || (positive && !(d > 0)))
+        return -1;
+    double ms = d * 1000.0;
+    int64_t i = (int64_t)ms;
+    if ((double)i < ms)
+        i++;
+    *out = i;
+    return 0;
+}
+
+char *lw_json_member_text(const char *text, size_t len, const char *name)
+{
+    size_t pos = 0;
+    lw_json_member m;
+    while (lw_json_next_member(text, len, &pos, &m) == 1) {
+        if (lw_json_key_is(&m, name))
+            return lw_json_compact(m.val, m.vlen);
+    }
+    return NULL;
+}

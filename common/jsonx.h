@@ -3,6 +3,9 @@
 #define LW_JSONX_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
 
 /* 1 when text[0..len) is exactly one valid JSON value (surrounding
  * whitespace allowed), by the letter of RFC 8259: UTF-8 only, no NUL byte,
@@ -42,5 +45,23 @@ typedef struct lw_json_member {
 int lw_json_next_member(const char *text, size_t len, size_t *pos, lw_json_member *m);
 /* 1 when the member's name is `name` (escapes in the name decoded). */
 int lw_json_key_is(const lw_json_member *m, const char *name);
+
+/* The value of member `name` of the JSON object text[0..len) (valid JSON),
+ * compacted and byte for byte as written (lw_json_compact): malloc'ed, or
+ * NULL when there is no such member or on OOM. For values lanework keeps as
+ * text (payloads) rather than decoding them through cJSON. */
+char *lw_json_member_text(const char *text, size_t len, const char *name);
+
+/* Where the first \u0000 escape (U+0000) of the JSON text p[0..n) is, or
+ * NULL. cJSON decodes it into a NUL byte, which ends the C string it hands
+ * out: "acme\u0000x" would be read, checked and used as "acme", so parsers
+ * refuse it in every name and field they decode. */
+const char *lw_json_nul_escape(const char *p, size_t n);
+
+/* A JSON number of seconds in [0, max_s] (fractions allowed; > 0 when
+ * `positive`) as milliseconds, rounded up so that a small positive value
+ * stays positive (0 means "not given"). 0, or -1 when v is not such a
+ * number. */
+int lw_json_seconds_ms(const struct cJSON *v, int positive, double max_s, int64_t *out);
 
 #endif

@@ -129,23 +129,6 @@ static int whole_number(const cJSON *v, double min, double max, int64_t *out)
     return 0;
 }
 
-/* A number of seconds in [0, MAX_SECONDS] as milliseconds, rounded up so a
- * tiny positive value does not become 0 (which means "not given"). */
-static int seconds_ms(const cJSON *v, int positive, int64_t *out)
-{
-    if (!cJSON_IsNumber(v))
-        return -1;
-    double d = v->valuedouble;
-    if (!(d >= 0 && d <= MAX_SECONDS) || (positive && !(d > 0)))
-        return -1;
-    double ms = d * 1000.0;
-    int64_t i = (int64_t)ms;
-    if ((double)i < ms)
-        i++;
-    *out = i;
-    return 0;
-}
-
 /* A relative path from the registry is taken relative to the directory of
  * the file that names it, not to whatever the worker's cwd is; the result
  * always holds a '/', so dlopen() never searches the library path for it. */
@@ -254,11 +237,11 @@ static int parse_defaults(ctx *c, const cJSON *v, lw_tenant *t)
                 return fail(c, "defaults.attempts must be an integer >= 1");
             t->defaults.attempts = (int)n;
         } else if (strcmp(f->string, "timeout") == 0) {
-            if (seconds_ms(f, 1, &n) != 0)
+            if (lw_json_seconds_ms(f, 1, MAX_SECONDS, &n) != 0)
                 return fail(c, "defaults.timeout must be a number of seconds > 0 (at most 10 years)");
             t->defaults.timeout_ms = n;
         } else if (strcmp(f->string, "backoff") == 0) {
-            if (seconds_ms(f, 0, &n) != 0)
+            if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &n) != 0)
                 return fail(c, "defaults.backoff must be a number of seconds >= 0 (at most 10 years)");
             t->defaults.backoff_ms = n;
         } else {
@@ -376,20 +359,6 @@ static void malformed(ctx *c, const char *text, size_t len, const char *stop, co
     fail(c, "%s at line %zu, column %zu%s", head, line, col, what);
 }
 
-/* Where the first \u0000 escape (U+0000) of the JSON text p[0..n) is, or
- * NULL (backslashes occur only in strings, each escaping what follows). */
-static const char *nul_escape(const char *p, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\\')
-            continue;
-        if (p[i + 1] == 'u' && n - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
-            return p + i;
-        i++; /* the escaped character (perhaps a backslash) */
-    }
-    return NULL;
-}
-
 static int all_blank(const char *p, const char *end)
 {
     for (; p < end; p++) {
@@ -448,7 +417,7 @@ lw_registry *lw_registry_parse(const char *text, size_t len, const char *source,
     /* cJSON decodes \u0000 into a NUL byte, which ends the C string it
      * hands out: "acme\u0000x" would be read as tenant "acme",
      * "redis://h\u0000@x" as "redis://h". No registry string may hold it. */
-    const char *nul = nul_escape(text, len);
+    const char *nul = lw_json_nul_escape(text, len);
     if (nul) {
         malformed(&c, text, len, nul, "\\u0000",
                   ": a registry string must not hold U+0000 (it would cut the string short)");

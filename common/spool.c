@@ -75,32 +75,6 @@ static int opt_string(const cJSON *obj, const char *name, char **out, char *err,
     return 0;
 }
 
-static char *member_text(const char *text, size_t len, const char *name)
-{
-    size_t pos = 0;
-    lw_json_member m;
-    while (lw_json_next_member(text, len, &pos, &m) == 1) {
-        if (lw_json_key_is(&m, name))
-            return lw_json_compact(m.val, m.vlen);
-    }
-    return NULL;
-}
-
-/* Where the first \u0000 escape (U+0000) of the JSON text p[0..n) is, or
- * NULL. cJSON decodes it into a NUL byte, which ends the C string it hands
- * out: a status "done\u0000x" would be read as "done". */
-static const char *nul_escape(const char *p, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\\')
-            continue;
-        if (p[i + 1] == 'u' && n - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
-            return p + i;
-        i++; /* the escaped character (perhaps a backslash) */
-    }
-    return NULL;
-}
-
 /* Refuses a member name, or a value of the string fields read here, that
  * holds U+0000 and so would be read cut short. The payload and unknown
  * fields are kept as text, not decoded, and may hold it. */
@@ -110,11 +84,11 @@ static int refuse_nul(const char *text, size_t len, char *err, size_t errlen)
     size_t pos = 0;
     lw_json_member m;
     while (lw_json_next_member(text, len, &pos, &m) == 1) {
-        if (nul_escape(m.key, m.klen))
+        if (lw_json_nul_escape(m.key, m.klen))
             return fail(err, errlen, "field name \"%.*s\" must not hold \\u0000",
                         (int)(m.klen > 64 ? 64 : m.klen), m.key);
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-            if (lw_json_key_is(&m, fields[i]) && nul_escape(m.val, m.vlen))
+            if (lw_json_key_is(&m, fields[i]) && lw_json_nul_escape(m.val, m.vlen))
                 return fail(err, errlen, "%s must not hold \\u0000", fields[i]);
         }
     }
@@ -179,7 +153,7 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
         opt_string(root, "error", &j.error, err, errlen))
         goto out;
     if (cJSON_GetObjectItemCaseSensitive(root, "payload") &&
-        !(j.payload = member_text(text, len, "payload"))) {
+        !(j.payload = lw_json_member_text(text, len, "payload"))) {
         fail(err, errlen, "out of memory");
         goto out;
     }
