@@ -177,7 +177,8 @@ def test_sighup_rescans(env):
     os.makedirs(spool)
     env.write_registry([spool_tenant(env, spool)])
     w = env.worker()
-    wait_until(lambda: 'worker.start' in w.log(), what='worker start')
+    # The start-up scan must be over before the job appears.
+    wait_until(lambda: '(kind record)' in w.log(), what="the start-up scan of the worker's spool")
     write_job(spool, 'late', payload={'ms': 1})
     time.sleep(0.3)
     check(starts_by_job(env)['late'] == 0, 'a running worker must not pick up spool files before SIGHUP')
