@@ -82,8 +82,9 @@ def test_tenant_flood_does_not_delay_another_tenant(env):
           % (between, ev['job.queued'], ev['job.started'], left))
     check(left > 0, 'the flood was over before the small job ran: the test proves nothing')
     # One claim round hands out at most `concurrency` slots; a few rounds
-    # may pass before the worker's pump sees the wake-up.
-    check(between <= 4 * concurrency,
+    # may pass before the worker's pump sees the wake-up (more on a slow or
+    # sanitized build): a few rounds, never the flood's backlog.
+    check(between <= 8 * concurrency,
           'the small tenant waited for %d flood claims (more than a few rounds of %d)' % (between, concurrency))
     w.signal(signal.SIGTERM)
     check(w.wait(60) == 0, 'worker exit')
