@@ -144,6 +144,15 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
         fail(err, errlen, "status must be a string");
         goto out;
     }
+    /* One place decides what a status means, so the scan and the attempt's
+     * own re-read agree: anything else is a file we do not understand. */
+    static const char *const known[] = {"queued", "processing", "done", "failed", NULL};
+    size_t k = 0;
+    while (known[k] && strcmp(known[k], st->valuestring) != 0) k++;
+    if (!known[k]) {
+        fail(err, errlen, "unknown status \"%.40s\" (queued, processing, done or failed)", st->valuestring);
+        goto out;
+    }
     if (!(j.job_id = strdup(id->valuestring)) || !(j.status = strdup(st->valuestring))) {
         fail(err, errlen, "out of memory");
         goto out;

@@ -97,6 +97,7 @@ START_TEST(parse_errors)
     parse_fails("{\"job_id\": 7, \"status\": \"queued\"}", NULL, "job_id must be a string");
     parse_fails("{\"job_id\": \"j1\"}", "j1", "status is missing");
     parse_fails("{\"job_id\": \"j1\", \"status\": 1}", "j1", "status must be a string");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"exploded\"}", "j1", "unknown status \"exploded\" (queued, processing, done or failed)");
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\"}", "j2",
                 "job_id \"j1\" does not match the directory name \"j2\"");
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"lane\": 3}", NULL, "lane must be a string");
