@@ -103,6 +103,20 @@ def wait_terminal(env, tenant, ids, timeout):
     wait_until(done, timeout=timeout, interval=0.2, what='%d jobs to end' % len(ids))
 
 
+def all_succeeded_in_lane_order(env, name, ids, lanes, kills, why):
+    """Waits for every job to end, prints the figures, and checks that each
+    succeeded (`why` says what a failure would mean) and that every lane
+    ran in enqueue order."""
+    wait_terminal(env, 't1', ids, timeout=120)
+    counts, runs = report(env, name, 't1', ids, kills)
+    check(counts['succeeded'] == len(ids), '%s: %s' % (why, dict(counts)))
+    check_lane_order(lanes, runs)
+
+
+def event_count(env, typ):
+    return sum(1 for e in env.events('t1') if e['type'] == typ)
+
+
 class Fleet:
     """Workers that a supervisor restarts when they die, as a container
     orchestrator would."""
@@ -149,12 +163,8 @@ def test_kill9_random_workers_every_second(env):
         time.sleep(1)
         fleet.kill9_random()
         kills += 1
-    wait_terminal(env, 't1', ids, timeout=120)
-    counts, runs = report(env, 'kill -9 workers', 't1', ids, kills)
-    check(counts['succeeded'] == len(ids), 'not every job succeeded: %s' % dict(counts))
-    check_lane_order(lanes, runs)
-    lost_events = sum(1 for e in env.events('t1') if e['type'] == 'job.lost')
-    check(lost_events > 0, 'kills under load left no job.lost event: the kills did not bite')
+    all_succeeded_in_lane_order(env, 'kill -9 workers', ids, lanes, kills, 'not every job succeeded')
+    check(event_count(env, 'job.lost') > 0, 'kills under load left no job.lost event: the kills did not bite')
     fleet.stop()
     fsck_clean(env, 't1')
 
@@ -177,10 +187,7 @@ def test_redis_kill9_and_aof_restart(env):
         env.redis.start()
         # Jobs accepted after the restart run too.
         ids.append(env.enqueue('t1', 'record', {'ms': 1}))
-    wait_terminal(env, 't1', ids, timeout=120)
-    counts, runs = report(env, 'redis kill -9 + AOF restart', 't1', ids, kills)
-    check(counts['succeeded'] == len(ids), 'not every job succeeded: %s' % dict(counts))
-    check_lane_order(lanes, runs)
+    all_succeeded_in_lane_order(env, 'redis kill -9 + AOF restart', ids, lanes, kills, 'not every job succeeded')
     for w in workers:
         check(w.running(), 'worker %s died with Redis:\n%s' % (w.name, w.log()[-3000:]))
     for w in workers:
@@ -203,12 +210,8 @@ def test_sigterm_handback_under_load(env):
         check(w.wait(30) == 0, 'worker %s did not exit 0 after SIGTERM' % w.name)
         stops += 1
         workers.append(env.worker('--concurrency', '4', '--shutdown-timeout', '0.05'))
-    wait_terminal(env, 't1', ids, timeout=120)
-    counts, runs = report(env, 'SIGTERM hand-back', 't1', ids, stops)
-    check(counts['succeeded'] == len(ids), 'a hand-back cost an attempt: %s' % dict(counts))
-    check_lane_order(lanes, runs)
-    handed = sum(1 for e in env.events('t1') if e['type'] == 'job.handed_back')
-    check(handed > 0, 'no job was handed back: the stops did not bite')
+    all_succeeded_in_lane_order(env, 'SIGTERM hand-back', ids, lanes, stops, 'a hand-back cost an attempt')
+    check(event_count(env, 'job.handed_back') > 0, 'no job was handed back: the stops did not bite')
     for w in workers:
         w.signal(signal.SIGTERM)
         check(w.wait(30) == 0, 'worker did not exit 0')
