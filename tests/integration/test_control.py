@@ -152,20 +152,17 @@ def test_cancel_waiting_and_running(env):
 
 def test_timeouts(env):
     env.write_registry([env.tenant('t1', defaults={'attempts': 2, 'timeout': 1, 'backoff': 0.05})])
-    fork = env.worker('--isolation', 'fork', name='forker')
-    hard = env.enqueue('t1', 'sleep_hard', {'ms': 20000})
-    env.wait_all('t1', [hard], statuses=('failed',), timeout=30)
-    s = env.status('t1', hard)
-    check(s['attempt'] == 2 and 'timed out' in (s['error'] or ''), 'fork timeout: %s' % s)
-    fork.signal(signal.SIGTERM)
-    fork.wait()
-    thread = env.worker('--isolation', 'thread', name='threader')
-    soft = env.enqueue('t1', 'sleep', {'ms': 20000})
-    env.wait_all('t1', [soft], statuses=('failed',), timeout=30)
-    s = env.status('t1', soft)
-    check(s['attempt'] == 2 and 'timed out' in (s['error'] or ''), 'thread timeout: %s' % s)
-    thread.signal(signal.SIGTERM)
-    check(thread.wait() == 0, 'worker exit')
+    # fork: a handler that ignores every stop is killed; thread: one that
+    # polls lw_job_cancelled() stops by itself. Either way the attempt fails
+    # as timed out and is retried once.
+    for isolation, kind in (('fork', 'sleep_hard'), ('thread', 'sleep')):
+        w = env.worker('--isolation', isolation, name=isolation)
+        jid = env.enqueue('t1', kind, {'ms': 20000})
+        env.wait_all('t1', [jid], statuses=('failed',), timeout=30)
+        s = env.status('t1', jid)
+        check(s['attempt'] == 2 and 'timed out' in (s['error'] or ''), '%s timeout: %s' % (isolation, s))
+        w.signal(signal.SIGTERM)
+        check(w.wait() == 0, '%s worker exit' % isolation)
 
 
 def test_retention(env):
