@@ -10,18 +10,37 @@
  *
  * Leaving any state for DOWN schedules the next attempt after a capped,
  * jittered exponential backoff, so a fleet does not reconnect in lock-step
- * after a Redis restart. A watchdog kills a connection that makes no progress
- * (connect hanging, or replies outstanding with none arriving) because
- * hiredis 0.14's async API has no timeouts of its own and a half-open TCP
- * connection would otherwise stall the claim loop forever.
+ * after a Redis restart. Reaching READY does not reset the backoff: a server
+ * that accepts the handshake and then refuses the work (LOADING, READONLY,
+ * BUSY, MASTERDOWN right after each reconnect) would otherwise be hammered
+ * at the base delay forever. A connection proves itself by staying READY for
+ * PROVEN_MS; only then does its failure count go back to zero. A watchdog
+ * kills a connection that makes no progress (connect hanging, or replies
+ * outstanding with none arriving) because hiredis 0.14's async API has no
+ * timeouts of its own and a half-open TCP connection would otherwise stall
+ * the claim loop forever.
+ *
+ * The command connection's handshake asks ROLE: a replica refuses every
+ * write (READONLY), so a link to one is kept DOWN, like a refused handshake,
+ * until the server is a primary again (a failover moving back, or DNS
+ * pointing elsewhere). Transient errors are logged once a minute per link
+ * and error code (lw_log_gate), as is "connected to" after a failure.
+ *
+ * Every socket is made close-on-exec as soon as hiredis has created it
+ * (hiredis 0.14 does not): a program a tenant module starts with system()
+ * must not inherit the worker's authenticated connections.
  *
  * Refusals (a Redis ACL user without some permission) are not transient and
  * must not turn into a reconnect loop that floods the log:
  *   - CONFIG GET maxmemory-policy refused: the link works, the policy is
  *     reported as unknown (lw_redis_maxmemory_policy_error).
+ *   - ROLE refused (an ACL user without @admin): the link works, the
+ *     replica check is skipped; READONLY replies still reset the
+ *     connection, on the growing backoff.
  *   - AUTH, SELECT, SCRIPT LOAD refused: the link cannot work; it retries on
  *     the capped backoff and the refusal is logged once a minute, not once
- *     a retry (lw_log_gate).
+ *     a retry (lw_log_gate). A transient reply to the handshake (LOADING
+ *     after a restart) is not a refusal: same retry, logged as transient.
  *   - SUBSCRIBE refused: hiredis 0.14 drops a subscribed connection on any
  *     error reply. The refused channel is the first one sent and not yet
  *     confirmed (replies come in order); it is logged once, left out of the
@@ -39,6 +58,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <hiredis/adapters/libevent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +69,13 @@
 #include "timefmt.h"
 
 #define RECONNECT_BASE_MS 100
-#define RECONNECT_CAP_MS 5000
+#define RECONNECT_CAP_MS 2000 /* workers holding leases must be back soon after Redis is */
 #define CONNECT_TIMEOUT_MS 5000
 #define REPLY_TIMEOUT_MS 10000
 #define WATCHDOG_MS 1000
 #define REFUSAL_LOG_EVERY_MS 60000
+#define PROVEN_MS 10000 /* READY this long: the failure count starts again from zero */
+#define MAX_FAILURES 1000 /* far past the cap; keeps the counter from overflowing */
 #define SUBSCRIBE_RETRY_MS 300000
 
 typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state;
@@ -72,6 +94,8 @@ typedef struct conn {
     size_t outstanding;    /* commands sent, reply not yet received */
     int handshake_left;    /* replies still expected by the handshake */
     int handshake_failed;
+    char kill_why[128];    /* why we tore it down, for the line conn_lost writes */
+    int kill_said;         /* ...and that reason was logged already */
 } conn;
 
 /* A channel of the pub/sub connection. */
@@ -98,6 +122,8 @@ struct lw_redis {
     char policy[64];
     char policy_err[160]; /* why CONFIG GET maxmemory-policy failed, "" if it did not */
     lw_log_gate refusal;  /* handshake refusals, shared by both connections */
+    lw_log_gate transient; /* transient error replies, by error code */
+    lw_log_gate reconnected; /* "connected to" after a failure */
     const char **scratch; /* argv pointers for one command */
     size_t *scratch_len;
     size_t scratch_cap;
@@ -112,7 +138,13 @@ typedef struct call {
 } call;
 
 static void conn_start(conn *c);
-static void conn_kill(conn *c, const char *why);
+static void conn_kill(conn *c, const char *why, int said);
+
+static int set_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    return fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
+}
 
 static const char *role_name(const conn *c) { return c->role == ROLE_CMD ? "commands" : "pub/sub"; }
 
@@ -134,6 +166,18 @@ static int transient_error(const char *s)
     return 0;
 }
 
+/* Logs a transient error reply (WARN) at most once a minute per error code
+ * on this link: a replica refuses every script with READONLY, each naming its
+ * script, and a burst of them is one condition. */
+static void log_transient(lw_redis *r, const char *what, const char *err)
+{
+    char code[32];
+    size_t n = strcspn(err, " ");
+    snprintf(code, sizeof code, "%.*s", (int)(n < sizeof code ? n : sizeof code - 1), err);
+    lw_log(lw_log_gate_level(&r->transient, code, LW_LOG_WARN, REFUSAL_LOG_EVERY_MS),
+           "redis.transient", "%s: %s%s; retrying on a new connection", r->url->redacted, what, err);
+}
+
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -145,7 +189,7 @@ static void schedule_retry(conn *c)
 {
     int64_t ms = lw_backoff_ms(RECONNECT_BASE_MS, c->failures + 1, RECONNECT_CAP_MS, lw_random64());
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    c->failures++;
+    if (c->failures < MAX_FAILURES) c->failures++;
     evtimer_add(c->retry, &tv);
 }
 
@@ -174,7 +218,15 @@ static int subscribe_refused(conn *c, const char *why)
 /* The context is gone (hiredis frees it after this point): back to DOWN. */
 static void conn_lost(conn *c, const char *why)
 {
-    int was_ready = c->state == CONN_READY;
+    int was_ready = c->state == CONN_READY, said = 0;
+    char killed[sizeof c->kill_why];
+    if (c->kill_why[0]) {
+        /* We closed it: hiredis says "closed", the reason is ours. */
+        snprintf(killed, sizeof killed, "%s", c->kill_why);
+        why = killed;
+        said = c->kill_said;
+        c->kill_why[0] = '\0';
+    }
     c->ac = NULL;
     c->outstanding = 0;
     set_state(c, CONN_DOWN);
@@ -182,6 +234,9 @@ static void conn_lost(conn *c, const char *why)
     c->r->errors++;
     if (subscribe_refused(c, why))
         ; /* said above; the next connection leaves that channel out */
+    else if (said)
+        lw_log(LW_LOG_DEBUG, "redis.down", "%s connection to %s reset: %s", role_name(c),
+               c->r->url->redacted, why);
     else if (was_ready || c->failures == 0)
         lw_log(LW_LOG_WARN, "redis.down", "%s connection to %s lost: %s; reconnecting",
                role_name(c), c->r->url->redacted, why);
@@ -202,28 +257,39 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     conn *c = arg;
-    if (c->ac) redisAsyncFree(c->ac); /* runs pending callbacks with NULL, then disconnect_cb */
+    if (!c->ac) return;
+    /* hiredis calls the disconnect callback only for a connected context:
+     * a connect that timed out must be taken back to DOWN here, or c->ac
+     * would dangle and nothing would reconnect. */
+    int connected = (c->ac->c.flags & REDIS_CONNECTED) != 0;
+    redisAsyncFree(c->ac); /* runs pending callbacks with NULL, then disconnect_cb */
+    if (!connected) conn_lost(c, "closed");
 }
 
-/* Tears the connection down from anywhere, including hiredis callbacks. */
-static void conn_kill(conn *c, const char *why)
+/* Tears the connection down from anywhere, including hiredis callbacks.
+ * `said`: `why` was logged already; the teardown itself is then debug. */
+static void conn_kill(conn *c, const char *why, int said)
 {
     if (!c->ac || event_pending(c->killer, EV_TIMEOUT, NULL)) return;
-    lw_log(LW_LOG_DEBUG, "redis.reset", "%s connection to %s reset: %s", role_name(c),
-           c->r->url->redacted, why);
+    snprintf(c->kill_why, sizeof c->kill_why, "%s", why);
+    c->kill_said = said;
     struct timeval zero = {0, 0};
     evtimer_add(c->killer, &zero);
 }
 
 static void became_ready(conn *c)
 {
-    int had_failures = c->failures > 0;
-    c->failures = 0;
+    lw_redis *r = c->r;
     set_state(c, CONN_READY);
     if (c->role == ROLE_CMD) {
-        lw_log(had_failures ? LW_LOG_WARN : LW_LOG_INFO, "redis.ready", "connected to %s",
-               c->r->url->redacted);
-        if (c->r->on_ready) c->r->on_ready(c->r, c->r->ready_ud);
+        /* The handshake passed: the next refusal is news. */
+        lw_log_gate_reset(&r->refusal);
+        const char *text = "connected to";
+        lw_log_level lvl = c->failures > 0
+                               ? lw_log_gate_level(&r->reconnected, text, LW_LOG_WARN, REFUSAL_LOG_EVERY_MS)
+                               : LW_LOG_INFO;
+        lw_log(lvl, "redis.ready", "%s %s", text, r->url->redacted);
+        if (r->on_ready) r->on_ready(r, r->ready_ud);
     }
 }
 
@@ -242,6 +308,20 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
              * a reason to refuse the link; the owner says it is unchecked. */
             c->r->policy[0] = '\0';
             snprintf(c->r->policy_err, sizeof c->r->policy_err, "%s", reply->str);
+        } else if (strcmp(what, "ROLE") == 0) {
+            /* ROLE is @admin: an ACL user is rightly refused it. The check is
+             * skipped; READONLY replies still reset the connection. */
+            lw_log(LW_LOG_DEBUG, "redis.handshake", "%s: ROLE refused (%s): primary not checked",
+                   c->r->url->redacted, reply->str);
+        } else if (transient_error(reply->str)) {
+            /* LOADING after a restart, BUSY, MASTERDOWN: not a refusal,
+             * just not yet. */
+            if (!c->handshake_failed) {
+                char prefix[48];
+                snprintf(prefix, sizeof prefix, "%s: ", what);
+                log_transient(c->r, prefix, reply->str);
+            }
+            c->handshake_failed = 1;
         } else if (!c->handshake_failed) {
             /* AUTH, SELECT, SCRIPT LOAD: the link cannot work without them.
              * Retried on the backoff; said once a minute, not every retry. */
@@ -255,11 +335,22 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
                reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_STRING) {
         snprintf(c->r->policy, sizeof c->r->policy, "%s", reply->element[1]->str);
         c->r->policy_err[0] = '\0';
+    } else if (strcmp(what, "ROLE") == 0 && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+               reply->element[0]->type == REDIS_REPLY_STRING &&
+               strcmp(reply->element[0]->str, "master") != 0 && !c->handshake_failed) {
+        /* A replica refuses every write: never use one. Waiting on the
+         * backoff, said once a minute. */
+        char text[256];
+        c->handshake_failed = 1;
+        snprintf(text, sizeof text, "%s is a replica (role %s): waiting for a primary",
+                 c->r->url->redacted, reply->element[0]->str);
+        lw_log(lw_log_gate_level(&c->r->refusal, text, LW_LOG_WARN, REFUSAL_LOG_EVERY_MS),
+               "redis.replica", "%s", text);
     }
     if (--c->handshake_left > 0) return;
     if (c->handshake_failed) {
         c->handshake_failed = 0;
-        conn_kill(c, "handshake refused");
+        conn_kill(c, "handshake refused", 1);
         return;
     }
     if (c->role == ROLE_SUB) c->outstanding = 0; /* subscriptions never "complete" */
@@ -308,11 +399,11 @@ static void send_subscribe(conn *c, channel *ch)
 }
 
 /* Sends AUTH, SELECT and, on the command connection, CONFIG GET
- * maxmemory-policy and SCRIPT LOAD of every script, all pipelined. */
+ * maxmemory-policy, ROLE and SCRIPT LOAD of every script, all pipelined. */
 static void start_handshake(conn *c)
 {
     static char s_auth[] = "AUTH", s_select[] = "SELECT", s_config[] = "CONFIG GET",
-                s_load[] = "SCRIPT LOAD", s_ping[] = "PING";
+                s_role[] = "ROLE", s_load[] = "SCRIPT LOAD", s_ping[] = "PING";
     lw_redis *r = c->r;
     set_state(c, CONN_HANDSHAKE);
     c->handshake_left = 0;
@@ -331,7 +422,9 @@ static void start_handshake(conn *c)
         redisAsyncCommandArgv(c->ac, handshake_reply, s_select, 2, sel, NULL);
         const char *cfg[3] = {"CONFIG", "GET", "maxmemory-policy"};
         redisAsyncCommandArgv(c->ac, handshake_reply, s_config, 3, cfg, NULL);
-        c->handshake_left += 2;
+        const char *role[1] = {"ROLE"};
+        redisAsyncCommandArgv(c->ac, handshake_reply, s_role, 1, role, NULL);
+        c->handshake_left += 3;
         for (const lw_script *const *s = lw_scripts_all; *s; s++) {
             const char *load[3] = {"SCRIPT", "LOAD", (*s)->body};
             size_t lens[3] = {6, 4, (*s)->len};
@@ -375,9 +468,15 @@ static void conn_start(conn *c)
         schedule_retry(c);
         return;
     }
-    if (ac->err) {
+    /* hiredis 0.14 opens the socket without SOCK_CLOEXEC: close it on exec
+     * before the loop can fork, or tenant programs inherit the connection. */
+    int cloexec_failed = !ac->err && ac->c.fd >= 0 && set_cloexec(ac->c.fd) != 0;
+    if (ac->err || cloexec_failed) {
         char why[128];
-        snprintf(why, sizeof why, "%s", ac->errstr);
+        if (cloexec_failed)
+            snprintf(why, sizeof why, "FD_CLOEXEC: %s", strerror(errno));
+        else
+            snprintf(why, sizeof why, "%s", ac->errstr);
         redisAsyncFree(ac);
         c->ac = NULL;
         set_state(c, CONN_CONNECTING);
@@ -405,10 +504,12 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < 2; i++) {
         conn *c = conns[i];
         if (c->state == CONN_CONNECTING && now - c->state_since > CONNECT_TIMEOUT_MS)
-            conn_kill(c, "connect timed out");
+            conn_kill(c, "connect timed out", 0);
         else if (c->outstanding > 0 && c->state != CONN_DOWN &&
                  now - c->last_progress > REPLY_TIMEOUT_MS)
-            conn_kill(c, "no reply for 10 s");
+            conn_kill(c, "no reply for 10 s", 0);
+        else if (c->state == CONN_READY && c->failures > 0 && now - c->state_since >= PROVEN_MS)
+            c->failures = 0; /* proved itself: the next loss starts from the base delay */
     }
     /* Channels refused a while ago: ask again (the ACL may have changed). */
     if (r->sub.state == CONN_READY && r->sub.ac)
@@ -537,8 +638,8 @@ static void call_reply(redisAsyncContext *ac, void *replyp, void *priv)
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         c->r->errors++;
         if (transient_error(reply->str)) {
-            lw_log(LW_LOG_WARN, "redis.transient", "%s: %s", c->r->url->redacted, reply->str);
-            conn_kill(c, reply->str);
+            log_transient(c->r, "", reply->str);
+            conn_kill(c, reply->str, 1);
             reply = NULL;
         }
     }

@@ -4,8 +4,9 @@
  * capped exponential backoff and jitter, forever.
  *
  * Readiness: after each (re)connection the handshake runs (AUTH, SELECT,
- * SCRIPT LOAD of every script); only then is the link "ready" and the
- * on_ready callback fires. Commands are refused (return -1, callback not
+ * ROLE, SCRIPT LOAD of every script); only then is the link "ready" and the
+ * on_ready callback fires. A server whose ROLE is not "master" never makes
+ * the link ready: it is retried on the backoff until it is a primary. Commands are refused (return -1, callback not
  * called) while not ready, so callers keep their own state and resend after
  * on_ready. Transient server states (LOADING, READONLY after a failover,
  * MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN, NOSCRIPT) and connection loss complete the

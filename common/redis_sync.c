@@ -9,9 +9,14 @@
  * Scripts run by EVALSHA. A NOSCRIPT error reply (the server restarted, or
  * SCRIPT FLUSH) is answered by SCRIPT LOAD and one more EVALSHA: NOSCRIPT
  * means the script did not run, so the retry cannot run it twice.
+ *
+ * The socket is close-on-exec (hiredis 0.14 does not ask for it): a program
+ * started from this process must not inherit an authenticated connection.
  */
 #include "redis_sync.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +69,14 @@ redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, char *err, 
     }
     if (c->err) {
         set_err(err, errlen, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    /* Before anything else runs: nothing we exec may inherit this socket. */
+    int fl = fcntl(c->fd, F_GETFD);
+    if (fl < 0 || fcntl(c->fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "FD_CLOEXEC: %s", strerror(errno));
         redisFree(c);
         return NULL;
     }

@@ -103,6 +103,151 @@ def test_readonly_failover_and_back(env):
     check(w.wait() == 0, 'worker exit')
 
 
+def _log_lines(text):
+    """(level, line) of each line of a text-format worker log."""
+    out = []
+    for line in text.splitlines():
+        f = line.split(None, 2)
+        if len(f) >= 2:
+            out.append((f[1], line))
+    return out
+
+
+def test_replica_waits_for_primary(env):
+    """The worker's Redis is a replica for 6 s (of a primary that is not
+    there) while an attempt runs: the worker waits for a primary on a
+    growing backoff instead of reconnecting, being refused with READONLY and
+    warning in a loop; once the server is a primary again, the attempt's
+    outcome is recorded and new jobs run within 5 s."""
+    env.write_registry([env.tenant('t1')])
+    w = env.worker('--concurrency', '4', '--log-level', 'debug')  # debug: every reconnection is seen
+    running = env.enqueue('t1', 'record', {'ms': 1500})
+    wait_until(lambda: env.statuses('t1', [running]) == ['active'], what='job to start')
+    start = len(w.log())
+    env.redis.call('REPLICAOF', '127.0.0.1', str(free_port()))
+    time.sleep(6)  # the attempt ends while Redis refuses writes
+    window = w.log()[start:]
+    env.redis.call('REPLICAOF', 'NO', 'ONE')
+    back = time.monotonic()
+    check(w.running(), 'worker died on a replica')
+    lines = _log_lines(window)
+    reconnects = [l for _, l in lines if 'connected to' in l]
+    warnings = [l for lvl, l in lines if lvl in ('warn', 'error')
+                and ('READONLY' in l or 'replica' in l.lower())]
+    check(len(reconnects) <= 8, '%d reconnections in 6 s as a replica (at most 8):\n%s'
+          % (len(reconnects), '\n'.join(reconnects[:20])))
+    check(len(warnings) <= 3, '%d READONLY/replica warnings in 6 s (at most 3):\n%s'
+          % (len(warnings), '\n'.join(warnings[:20])))
+    check(any('replica' in l for _, l in lines), 'the replica was never reported:\n%s' % window[-3000:])
+    env.wait_all('t1', [running], timeout=5)  # its outcome was kept and written
+    after = [env.enqueue('t1', 'noop', {}) for _ in range(3)]
+    env.wait_all('t1', after, timeout=max(0.5, 5 - (time.monotonic() - back)))
+    w.signal(signal.SIGTERM)
+    check(w.wait() == 0, 'worker exit')
+
+
+def test_connect_timeout_reconnects(env):
+    """A Redis address that never completes a connect (a host gone from the
+    network; here a TCP listener whose accept queue is full): the watchdog
+    gives up on the connect after 5 s and tries again, over and over."""
+    env.write_registry([env.tenant('t1')])
+    lst = socket.socket()
+    lst.bind(('127.0.0.1', 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):  # fill the accept queue: further SYNs are dropped
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(('127.0.0.1', port))
+            except BlockingIOError:
+                pass
+            fillers.append(c)
+        args = [lwtest.WORKER, '--registry', env.registry, '--redis', 'redis://127.0.0.1:%d' % port,
+                '--name', 'hang', '--log-level', 'debug']
+        logpath = os.path.join(env.dir, 'hang.log')
+        with open(logpath, 'wb') as logf:
+            p = subprocess.Popen(args, stdout=logf, stderr=logf, env=env.proc_env())
+        try:
+            def timeouts():
+                with open(logpath) as f:
+                    return [l for l in f if 'commands connection' in l and 'connect timed out' in l]
+            wait_until(lambda: len(timeouts()) >= 2 or p.poll() is not None, timeout=25,
+                       interval=0.2, what='two connect timeouts')
+            with open(logpath) as f:
+                log = f.read()
+            check(p.poll() is None, 'worker died (%s) after a connect timeout:\n%s' % (p.returncode, log[-2000:]))
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=30)
+    finally:
+        for c in fillers:
+            c.close()
+        lst.close()
+
+
+def _fds_not_cloexec(pid):
+    """The fds of process pid, beyond 0-2, that an exec would hand on."""
+    bad = []
+    for name in os.listdir('/proc/%d/fd' % pid):
+        fd = int(name)
+        if fd <= 2:
+            continue
+        try:
+            with open('/proc/%d/fdinfo/%d' % (pid, fd)) as f:
+                flags = [int(l.split()[1], 8) for l in f if l.startswith('flags:')][0]
+            target = os.readlink('/proc/%d/fd/%d' % (pid, fd))
+        except FileNotFoundError:
+            continue  # closed meanwhile
+        if not flags & 0o2000000:  # O_CLOEXEC
+            bad.append('%d -> %s' % (fd, target))
+    return bad
+
+
+def _sockets(pid):
+    n = 0
+    for name in os.listdir('/proc/%d/fd' % pid):
+        try:
+            n += os.readlink('/proc/%d/fd/%s' % (pid, name)).startswith('socket:')
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def _check_cloexec(env, isolation):
+    """Every fd of a worker (Redis connections of two links, a running
+    attempt's pipes or eventfd) is close-on-exec: a program a module starts
+    with system() inherits none of them, least of all an authenticated Redis
+    connection."""
+    other = Redis(env.dir, name='redis-other')
+    env.write_registry([env.tenant('t1'), env.tenant('t2', redis=other.url)])
+    try:
+        w = env.worker('--isolation', isolation, '--concurrency', '2')
+        running = env.enqueue('t1', 'record', {'ms': 3000})
+        wait_until(lambda: env.statuses('t1', [running]) == ['active'], what='job to start')
+        # Two links, each a command and a pub/sub connection (plus whatever
+        # libevent holds).
+        wait_until(lambda: _sockets(w.pid) >= 4, timeout=10, what='4 Redis connections')
+        bad = _fds_not_cloexec(w.pid)
+        check(not bad, '%s isolation: fds an exec would inherit: %s' % (isolation, ', '.join(bad)))
+        env.wait_all('t1', [running], timeout=20)
+        w.signal(signal.SIGTERM)
+        check(w.wait() == 0, 'worker exit')
+    finally:
+        other.stop()
+
+
+def test_redis_sockets_cloexec_thread(env):
+    _check_cloexec(env, 'thread')
+
+
+def test_redis_sockets_cloexec_fork(env):
+    _check_cloexec(env, 'fork')
+
+
 def test_redis_loading_after_restart(env):
     """Redis restarted from a big AOF answers LOADING for a while: the worker
     waits it out, keeps the outcome of the attempt that ended meanwhile, and
@@ -201,5 +346,6 @@ def test_eviction_policy_warning(env):
 
 if __name__ == '__main__':
     lwtest.run([test_corrupt_records_are_skipped, test_fencing_after_lease_takeover,
-                test_readonly_failover_and_back, test_redis_loading_after_restart, test_healthz_and_metrics,
-                test_eviction_policy_warning])
+                test_readonly_failover_and_back, test_replica_waits_for_primary, test_redis_loading_after_restart,
+                test_healthz_and_metrics, test_eviction_policy_warning, test_connect_timeout_reconnects,
+                test_redis_sockets_cloexec_thread, test_redis_sockets_cloexec_fork])
