@@ -12,11 +12,15 @@
 #      every job must end succeeded (checked with `lanework stats --json`);
 #      the peak RSS of each worker is taken from /usr/bin/time;
 #   4. once, the Redis CPU per job of enqueue.lua, claim.lua and finish.lua,
-#      driven directly by scriptcost.py (where the drain's Redis time goes).
+#      driven directly by scriptcost.py (where the drain's Redis time goes);
+#   5. last, start latency (latency.py): single enqueues at a fixed rate
+#      (--latency-rate, 1000 jobs/s) for --latency-seconds (5; --quick: 1)
+#      into one running worker, fork and thread, p50/p90/p99/max.
 # Prints medians. See tests/bench/README.md for what each number means.
 #
 # usage: tests/bench/bench.sh [--runs N] [--jobs N] [--fork-jobs N]
-#          [--thread-concurrency N] [--fork-concurrency N] [--quick] [--keep]
+#          [--thread-concurrency N] [--fork-concurrency N]
+#          [--latency-rate N] [--latency-seconds N] [--quick] [--keep]
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -28,6 +32,8 @@ FORK_JOBS=
 THREAD_CONC=8
 FORK_CONC=16
 RB_N=200000
+LAT_RATE=1000
+LAT_SECONDS=
 QUICK=0
 RUNS_SET=0
 
@@ -40,6 +46,8 @@ options:
   --fork-jobs N            jobs per fork drain (default: --jobs / 10)
   --thread-concurrency N   --concurrency of thread-isolation workers (default 8)
   --fork-concurrency N     --concurrency of fork-isolation workers (default 16)
+  --latency-rate N         enqueues/s of the latency step (default 1000)
+  --latency-seconds N      length of each latency measurement (default 5; --quick: 1)
   --quick                  smoke run: 10000 jobs, 2500 fork jobs, 1 run
   --keep                   keep the temp dir (redis log, worker logs)
 environment: BENCH_BUILD (default build-bench), TMPDIR
@@ -55,6 +63,8 @@ while [ $# -gt 0 ]; do
     --fork-jobs) posint "$1" "${2:-}"; FORK_JOBS=$2; shift 2 ;;
     --thread-concurrency) posint "$1" "${2:-}"; THREAD_CONC=$2; shift 2 ;;
     --fork-concurrency) posint "$1" "${2:-}"; FORK_CONC=$2; shift 2 ;;
+    --latency-rate) posint "$1" "${2:-}"; LAT_RATE=$2; shift 2 ;;
+    --latency-seconds) posint "$1" "${2:-}"; LAT_SECONDS=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --keep) BENCH_KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -65,8 +75,10 @@ if [ $QUICK = 1 ]; then
     JOBS=10000
     FORK_JOBS=${FORK_JOBS:-2500}
     RB_N=20000
+    LAT_SECONDS=${LAT_SECONDS:-1}
     [ $RUNS_SET = 1 ] || RUNS=1
 fi
+LAT_SECONDS=${LAT_SECONDS:-5}
 [ -n "$FORK_JOBS" ] || FORK_JOBS=$(((JOBS + 9) / 10))
 
 command -v redis-benchmark >/dev/null || die "redis-benchmark not found"
@@ -230,6 +242,19 @@ SC_JOBS=$((JOBS < 20000 ? JOBS : 20000))
 say "  script cost: enqueue/claim/finish.lua driven directly with $SC_JOBS jobs"
 SCRIPT_COST=$(python3 "$(dirname "$0")/scriptcost.py" --socket "$REDIS_SOCK" --jobs "$SC_JOBS") ||
     die "scriptcost.py failed"
+# Start latency at a fixed rate of single enqueues, on the same Redis and
+# build (latency.py starts and stops its own workers).
+say "  latency: $LAT_RATE single enqueues/s for $LAT_SECONDS s into one worker, fork and thread, $RUNS run(s)"
+LAT_ARGS=(--socket "$REDIS_SOCK" --build "$BENCH_BUILD" --no-build --rate "$LAT_RATE"
+    --seconds "$LAT_SECONDS" --runs "$RUNS")
+[ "$BENCH_KEEP" != 1 ] || LAT_ARGS+=(--keep)
+LAT_RC=0
+LATENCY=$(timeout -s TERM $((120 + RUNS * 2 * (LAT_SECONDS + 40))) \
+    python3 "$(dirname "$0")/latency.py" "${LAT_ARGS[@]}") || LAT_RC=$?
+if [ $LAT_RC != 0 ]; then
+    [ -z "$LATENCY" ] || printf '%s\n' "$LATENCY" >&2
+    die "latency.py failed (exit $LAT_RC; 124: killed after its time bound)"
+fi
 T_END=$(now)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -286,6 +311,8 @@ if [ -n "$TIME_BIN" ]; then
 fi
 echo
 echo "$SCRIPT_COST"
+echo
+echo "$LATENCY"
 echo
 echo "| redis-benchmark SET ops/s | enqueue --batch jobs/s | drain thread 1w | thread 2w | fork 1w | fork 2w | worker RSS |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"

@@ -8,16 +8,30 @@ status, job records, events, files written by handlers).
 
 Paths come from the environment meson sets for each test:
 LANEWORK_BIN, LANEWORK_WORKER_BIN, LANEWORK_TESTMOD, LANEWORK_BADABI,
-LANEWORK_EXAMPLE_MODULE, LANEWORK_EXAMPLE_DIR.
+LANEWORK_EXAMPLE_MODULE, LANEWORK_EXAMPLE_DIR, LANEWORK_CLOCKSKEW (the
+LD_PRELOAD shim tests/modules/clockskew.c), LANEWORK_TICKER (the exec
+handler handlers/ticker.py).
+
+Chaos tooling (tests of it: test_tooling.py):
+  Env.worker(..., skew_ms=N)        that worker's wall clock is N ms off
+                                    (clockskew.so; monotonic clocks unchanged)
+  Env.worker(..., redis_url=URL)    that worker talks to URL, e.g. a Proxy's
+  Proxy(unix_path) / Env.proxy()    a TCP proxy to Redis that can cut() the
+                                    network (a partition) and heal() it
+  TICKER                            [sys.executable, TICKER] in a registry's
+                                    "exec" runs testmod's ticker as a command
 """
+import errno
 import json
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 CLI = os.environ.get('LANEWORK_BIN', 'lanework')
@@ -26,6 +40,9 @@ TESTMOD = os.environ.get('LANEWORK_TESTMOD', '')
 BADABI = os.environ.get('LANEWORK_BADABI', '')
 EXAMPLE_MODULE = os.environ.get('LANEWORK_EXAMPLE_MODULE', '')
 EXAMPLE_DIR = os.environ.get('LANEWORK_EXAMPLE_DIR', '')
+CLOCKSKEW = os.environ.get('LANEWORK_CLOCKSKEW', '')
+TICKER = os.environ.get('LANEWORK_TICKER', os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                          'handlers', 'ticker.py'))
 
 
 class TestFailure(Exception):
@@ -197,16 +214,43 @@ class Redis:
 
 # ------------------------------------------------------------ processes --
 
-class Worker:
-    """A lanework-worker process; its stderr goes to a log file."""
+def skew_env(base, skew_ms):
+    """A copy of environment `base` under which a process's wall clock is
+    skew_ms milliseconds off (clockskew.so preloaded; CLOCK_MONOTONIC and
+    the other clocks unchanged). Children inherit it (fork children and
+    exec handlers of a worker too)."""
+    check(CLOCKSKEW and os.path.exists(CLOCKSKEW),
+          'LANEWORK_CLOCKSKEW is not set or missing (%r): run through meson' % CLOCKSKEW)
+    env = dict(base)
+    pre = env.get('LD_PRELOAD', '')
+    env['LD_PRELOAD'] = CLOCKSKEW + (':' + pre if pre else '')
+    env['LW_CLOCK_SKEW_MS'] = str(int(skew_ms))
+    # A binary built with AddressSanitizer refuses to start when another
+    # library is preloaded ahead of its runtime; the shim does not need that.
+    asan = env.get('ASAN_OPTIONS', '')
+    env['ASAN_OPTIONS'] = (asan + ':' if asan else '') + 'verify_asan_link_order=0'
+    return env
 
-    def __init__(self, env, args, name=None, log=None):
+
+class Worker:
+    """A lanework-worker process; its stderr goes to a log file.
+
+    redis_url: what --redis gets (default: the Env's Redis); skew_ms: shift
+    this worker's wall clock (skew_env)."""
+
+    def __init__(self, env, args, name=None, log=None, redis_url=None, skew_ms=None, preexec_fn=None):
         self.env = env
         self.name = name or 'w%d' % (len(env.workers) + 1)
         self.log_path = log or os.path.join(env.dir, '%s.log' % self.name)
-        self.args = [WORKER, '--registry', env.registry, '--redis', env.redis.url, '--name', self.name] + args
+        self.redis_url = redis_url or env.redis.url
+        self.skew_ms = skew_ms
+        self.args = [WORKER, '--registry', env.registry, '--redis', self.redis_url, '--name', self.name] + args
+        penv = env.proc_env()
+        if skew_ms is not None:
+            penv = skew_env(penv, skew_ms)
         self.logf = open(self.log_path, 'ab')
-        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=self.logf, env=env.proc_env())
+        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=self.logf, env=penv,
+                                     preexec_fn=preexec_fn)
         env.workers.append(self)
 
     @property
@@ -254,6 +298,7 @@ class Env:
         self.registry = os.path.join(self.dir, 'registry.json')
         self.record_file = os.path.join(self.dir, 'record.log')
         self.extra_env = {}
+        self.proxies = []
 
     # registry
     def write_registry(self, tenants):
@@ -278,8 +323,17 @@ class Env:
         return env
 
     # processes
-    def worker(self, *args, name=None):
-        return Worker(self, list(args), name=name)
+    def worker(self, *args, name=None, skew_ms=None, redis_url=None, preexec_fn=None):
+        """A worker on this Env's registry. redis_url replaces --redis (e.g.
+        a Proxy's url); skew_ms shifts its wall clock by that many ms;
+        preexec_fn runs in the child before exec (limits, another uid)."""
+        return Worker(self, list(args), name=name, redis_url=redis_url, skew_ms=skew_ms, preexec_fn=preexec_fn)
+
+    def proxy(self):
+        """A Proxy to this Env's Redis, closed with the Env."""
+        p = Proxy(self.redis.sock)
+        self.proxies.append(p)
+        return p
 
     def cli(self, *args, input=None, timeout=60, registry=True, redis=True):
         argv = [CLI] + list(args)
@@ -358,6 +412,8 @@ class Env:
     def close(self, ok):
         for w in self.workers:
             w.close()
+        for p in self.proxies:
+            p.close()
         self.redis.stop()
         if ok and not os.environ.get('LW_KEEP'):
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -365,6 +421,237 @@ class Env:
     def dump_logs(self):
         for w in self.workers:
             sys.stderr.write('---- log of %s ----\n%s\n' % (w.name, w.log()[-6000:]))
+
+
+# ---------------------------------------------------------------- proxy --
+
+class Proxy:
+    """A TCP proxy on 127.0.0.1 to a unix socket (a private redis-server's),
+    that can model a network partition.
+
+        p = Proxy(env.redis.sock)          # or env.proxy()
+        w = env.worker(redis_url=p.url)    # redis://127.0.0.1:PORT
+        p.cut()                            # partition: nothing moves
+        p.heal()                           # everything moves again
+        p.close()
+
+    Each accepted connection gets its own connection to the target and
+    bytes are copied both ways by one daemon thread (select). cut(): from
+    its return on, nothing is read, written or accepted: bytes stay in the
+    kernel's socket buffers (and in the proxy's own, at most 256 KiB per
+    direction), connections stay open, nobody gets a RST or EOF; a client
+    connecting meanwhile completes the TCP handshake in the listen backlog
+    but gets no service until heal(). heal(): forwarding resumes, buffered
+    bytes included, and waiting connections are accepted. A connection
+    whose peer closes is closed on the other side once its bytes are
+    through. If the target refuses a new connection (Redis down), the client
+    connection is closed. cut/heal/close may be called from any thread.
+    """
+
+    BUF = 256 * 1024
+
+    def __init__(self, target_unix_path, host='127.0.0.1'):
+        self.target = target_unix_path
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((host, 0))
+        self.lsock.listen(64)
+        self.lsock.setblocking(False)
+        self.port = self.lsock.getsockname()[1]
+        self.url = 'redis://%s:%d' % (host, self.port)
+        self.accepted = 0       # connections accepted so far
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._cond = threading.Condition()
+        self._want = 'run'      # what the caller asked: run, cut, stop
+        self._state = 'run'     # what the thread applies
+        self._pairs = []        # [client, upstream, buf c->u, buf u->c, eof c, eof u]
+        self._thread = threading.Thread(target=self._loop, name='lwtest-proxy-%d' % self.port,
+                                        daemon=True)
+        self._thread.start()
+
+    # -- control (any thread) --
+
+    def _set(self, want, timeout=5.0):
+        with self._cond:
+            if self._want == 'stop':
+                return
+            self._want = want
+            self._poke()
+            if not self._cond.wait_for(lambda: self._state == want or not self._thread.is_alive(),
+                                       timeout=timeout):
+                raise TestFailure('proxy thread did not apply %s within %.0f s' % (want, timeout))
+
+    def _poke(self):
+        try:
+            self._wake_w.send(b'x')
+        except OSError:
+            pass  # full (already poked) or closed
+
+    def cut(self):
+        """Partition: returns once the thread forwards nothing any more."""
+        self._set('cut')
+
+    def heal(self):
+        """Ends the partition: returns once forwarding has resumed."""
+        self._set('run')
+
+    def is_cut(self):
+        with self._cond:
+            return self._state == 'cut'
+
+    def connections(self):
+        """Open client connections (racy, for diagnostics)."""
+        return len(self._pairs)
+
+    def close(self):
+        with self._cond:
+            if self._want == 'stop' and not self._thread.is_alive():
+                return
+            self._want = 'stop'
+            self._poke()
+        self._thread.join(timeout=5)
+        for pr in list(self._pairs):
+            self._drop(pr)
+        for s_ in (self.lsock, self._wake_r, self._wake_w):
+            try:
+                s_.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- the forwarding thread --
+
+    def _drop(self, pr):
+        for s_ in pr[:2]:
+            try:
+                s_.close()
+            except OSError:
+                pass
+        if pr in self._pairs:
+            self._pairs.remove(pr)
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.accepted += 1
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                u.settimeout(2)
+                u.connect(self.target)
+            except OSError:
+                u.close()
+                c.close()
+                continue
+            c.setblocking(False)
+            u.setblocking(False)
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._pairs.append([c, u, bytearray(), bytearray(), False, False])
+
+    def _loop(self):
+        try:
+            self._run()
+        finally:
+            with self._cond:
+                self._state = 'stop'
+                self._cond.notify_all()
+
+    def _run(self):
+        while True:
+            with self._cond:
+                self._state = self._want
+                self._cond.notify_all()
+                state = self._state
+            if state == 'stop':
+                return
+            rl, wl = [self._wake_r], []
+            if state == 'run':
+                rl.append(self.lsock)
+                for pr in self._pairs:
+                    c, u, cu, uc, ec, eu = pr
+                    if not ec and len(cu) < self.BUF:
+                        rl.append(c)
+                    if not eu and len(uc) < self.BUF:
+                        rl.append(u)
+                    if cu:
+                        wl.append(u)
+                    if uc:
+                        wl.append(c)
+            try:
+                r, w, _ = select.select(rl, wl, [], 1.0)
+            except (OSError, ValueError):
+                # A socket closed under us: drop the pairs holding a dead fd.
+                for pr in list(self._pairs):
+                    if pr[0].fileno() < 0 or pr[1].fileno() < 0:
+                        self._drop(pr)
+                continue
+            if self._wake_r in r:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except (BlockingIOError, InterruptedError, OSError):
+                    pass
+            with self._cond:
+                if self._want != state:
+                    continue  # apply cut/stop before moving one more byte
+            if state != 'run':
+                continue
+            if self.lsock in r:
+                self._accept()
+            for pr in list(self._pairs):
+                self._pump(pr, r, w)
+
+    def _pump(self, pr, r, _w):
+        c, u = pr[0], pr[1]
+        try:
+            # reads: client -> buf cu, upstream -> buf uc
+            for src, bi, ei in ((c, 2, 4), (u, 3, 5)):
+                if src in r:
+                    try:
+                        data = src.recv(65536)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    if data:
+                        pr[bi] += data
+                    else:
+                        pr[ei] = True
+            # writes: buf cu -> upstream, buf uc -> client (non-blocking:
+            # also right after a read, without waiting for a select round)
+            for dst, bi in ((u, 2), (c, 3)):
+                if pr[bi]:
+                    try:
+                        n = dst.send(pr[bi])
+                        del pr[bi][:n]
+                    except (BlockingIOError, InterruptedError):
+                        pass
+            # a side that ended: pass the EOF on once its bytes are through
+            if pr[4] and not pr[2]:
+                self._shut(u)
+            if pr[5] and not pr[3]:
+                self._shut(c)
+            if pr[4] and pr[5] and not pr[2] and not pr[3]:
+                self._drop(pr)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EINTR):
+                self._drop(pr)
+
+    @staticmethod
+    def _shut(s_):
+        try:
+            s_.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
 
 def run(tests):

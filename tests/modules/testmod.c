@@ -3,12 +3,23 @@
  * one observable thing; payloads are JSON objects with optional fields.
  * config: record_file, lifecycle_file (INIT/FINI lines), tag, refuse_init.
  *
+ * Times written to record_file are CLOCK_MONOTONIC (ms, or us for STAMP):
+ * on Linux that clock is system-wide, so lines of different processes
+ * compare with each other and with Python's time.monotonic(), and they do
+ * not move when a test skews the wall clock of a worker (clockskew.so).
+ * Every line is one write(2) to a file opened O_APPEND: lines never
+ * interleave.
+ *
  *   noop          succeed
  *   echo          succeed with the payload as result
  *   record        append "START <ms> <id> <lane> <pid>" and "END ..." lines to
  *                 config.record_file around a sleep of payload.ms (default 0):
  *                 tests rebuild order and overlap from the handlers' own clocks;
  *                 a stopped run writes "STOP ..." instead of "END" and fails
+ *   ticker        like record, with "TICK <ms> <id> <lane> <pid>" lines every
+ *                 payload.every_ms (default 20) in between, for payload.ms
+ *                 (default 1000) in all: the last TICK says until when the
+ *                 attempt was alive (a frozen or killed process stops ticking)
  *   sleep         sleep payload.ms, polling lw_job_cancelled(); if stopped,
  *                 LW_FAIL "stopped"
  *   sleep_hard    sleep payload.ms ignoring every stop request
@@ -19,15 +30,36 @@
  *   whoami        succeed with {"tenant": T, "tag": config.tag}
  *   kill_worker   SIGKILL the worker process itself (fork: the parent;
  *                 thread: this process): a poison job
+ *   stamp         append "STAMP <now_us> <t_us> <id>" to config.record_file
+ *                 (now_us: CLOCK_MONOTONIC in us; t_us: payload.t, the
+ *                 enqueuer's CLOCK_MONOTONIC in us, 0 when absent); succeed.
+ *                 For tests/bench/latency.py
+ *   big_result    succeed with a result that is a JSON string of
+ *                 payload.bytes (default 1048576) 'x' characters (the JSON
+ *                 text is 2 bytes longer: the quotes)
+ *   big_event     lw_job_event "step.created" whose data is such a JSON
+ *                 string of payload.bytes (default 1048576) 'x', then succeed
+ *   system        system(payload.cmd): succeed when it returned 0, else
+ *                 LW_FAIL "system() returned R (errno E: text)" (-1 with
+ *                 ECHILD: something else reaped the shell)
+ *   escape        fork a grandchild that calls setsid(), writes its pid to
+ *                 payload.pidfile (a temp file renamed into place) and
+ *                 sleeps payload.ms (default 30000); the handler waits (at
+ *                 most 5 s) until the pidfile exists, sleeps payload.hold_ms
+ *                 (default 0) and succeeds: an escapee the worker must kill
+ *   fds           system("ls -l /proc/$$/fd > OUT 2>&1"), OUT = payload.out,
+ *                 and succeed with OUT's text as a JSON string: the fds a
+ *                 program started by a module inherits
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <lanework/module.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,12 +113,15 @@ static void tm_fini(void *st)
     free(st);
 }
 
-static long long now_ms(void)
+/* CLOCK_MONOTONIC: system-wide on Linux, immune to wall-clock changes. */
+static long long now_us(void)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static long long now_ms(void) { return now_us() / 1000; }
 
 static void sleep_ms(long ms)
 {
@@ -101,17 +136,165 @@ static double num(const cJSON *p, const char *name, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+static const char *str(const cJSON *p, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Appends one line with one write(2) of a file opened O_APPEND: lines of
+ * concurrent attempts never interleave. */
+static void append_line(const char *path, const char *line, int n)
+{
+    if (!path[0] || n <= 0) return;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    (void)!write(fd, line, (size_t)n);
+    close(fd);
+}
+
 static void record(const state *s, const char *what, lw_job *job)
 {
-    if (!s->record_file[0]) return;
     char line[512];
     int n = snprintf(line, sizeof line, "%s %lld %s %s %ld\n", what, now_ms(), lw_job_id(job),
                      lw_job_lane(job), (long)getpid());
-    int fd = open(s->record_file, O_WRONLY | O_APPEND | O_CREAT, 0644);
-    if (fd < 0) return;
-    /* One write of a short line with O_APPEND: lines never interleave. */
-    (void)!write(fd, line, (size_t)n);
-    close(fd);
+    if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+    append_line(s->record_file, line, n);
+}
+
+/* A JSON string of n 'x' characters (n + 2 bytes with its quotes); NULL on
+ * OOM. */
+static char *x_string(long n)
+{
+    if (n < 0) n = 0;
+    char *out = malloc((size_t)n + 3);
+    if (!out) return NULL;
+    out[0] = '"';
+    memset(out + 1, 'x', (size_t)n);
+    out[n + 1] = '"';
+    out[n + 2] = '\0';
+    return out;
+}
+
+/* Sets error "system() returned R (errno E: text)" unless r is 0. */
+static lw_status system_outcome(lw_job *job, int r, int e)
+{
+    if (r == 0) return LW_OK;
+    char msg[256];
+    snprintf(msg, sizeof msg, "system() returned %d (errno %d: %s)", r, e, strerror(e));
+    lw_job_set_error(job, msg);
+    return LW_FAIL;
+}
+
+/* The decimal digits of v into out (async-signal-safe, for a forked child of
+ * a possibly threaded process); returns the length. */
+static size_t fmt_long(char *out, long v)
+{
+    char tmp[24];
+    size_t n = 0, k = 0;
+    unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u && n < sizeof tmp);
+    if (v < 0) out[k++] = '-';
+    while (n) out[k++] = tmp[--n];
+    out[k++] = '\n';
+    return k;
+}
+
+/* Kind escape: see the header. Only async-signal-safe calls after fork. */
+static lw_status escape(lw_job *job, const cJSON *p)
+{
+    const char *pidfile = str(p, "pidfile");
+    if (!pidfile) {
+        lw_job_set_error(job, "escape: payload.pidfile (a path) is required");
+        return LW_FAIL;
+    }
+    char tmp[1100];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", pidfile) >= (int)sizeof tmp) {
+        lw_job_set_error(job, "escape: payload.pidfile is too long");
+        return LW_FAIL;
+    }
+    long ms = (long)num(p, "ms", 30000);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    pid_t pid = fork();
+    if (pid < 0) {
+        lw_job_set_error(job, "escape: fork failed");
+        return LW_FAIL;
+    }
+    if (pid == 0) {
+        setsid();
+        char line[32];
+        size_t n = fmt_long(line, (long)getpid());
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            (void)!write(fd, line, n);
+            close(fd);
+            rename(tmp, pidfile);
+        }
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+        _exit(0);
+    }
+    /* Until the pidfile is there (at most 5 s), so a test reading it after
+     * the job succeeded finds it. */
+    for (int i = 0; i < 5000 && access(pidfile, F_OK) != 0; i++) sleep_ms(1);
+    long hold = (long)num(p, "hold_ms", 0);
+    if (hold > 0) sleep_ms(hold);
+    return LW_OK;
+}
+
+/* Kind fds: see the header. */
+static lw_status fds(lw_job *job, const cJSON *p)
+{
+    const char *out = str(p, "out");
+    if (!out) {
+        lw_job_set_error(job, "fds: payload.out (a path) is required");
+        return LW_FAIL;
+    }
+    /* OUT in single quotes, each ' written as '\'' */
+    size_t len = strlen(out);
+    char *cmd = malloc(len * 4 + 64);
+    if (!cmd) {
+        lw_job_set_error(job, "fds: out of memory");
+        return LW_FAIL;
+    }
+    char *c = cmd + sprintf(cmd, "ls -l /proc/$$/fd > '");
+    for (const char *q = out; *q; q++) {
+        if (*q == '\'') {
+            memcpy(c, "'\\''", 4);
+            c += 4;
+        } else {
+            *c++ = *q;
+        }
+    }
+    strcpy(c, "' 2>&1");
+    errno = 0;
+    int r = system(cmd);
+    int e = errno;
+    free(cmd);
+    lw_status rc = system_outcome(job, r, e);
+    if (rc != LW_OK) return rc;
+    FILE *f = fopen(out, "rb");
+    if (!f) {
+        lw_job_set_error(job, "fds: cannot read payload.out");
+        return LW_FAIL;
+    }
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *text = cJSON_CreateString(buf);
+    char *json = text ? cJSON_PrintUnformatted(text) : NULL;
+    cJSON_Delete(text);
+    if (!json) {
+        lw_job_set_error(job, "fds: out of memory");
+        return LW_FAIL;
+    }
+    lw_job_set_result(job, json);
+    free(json);
+    return LW_OK;
 }
 
 static lw_status tm_handle(void *st, lw_job *job)
@@ -140,6 +323,61 @@ static lw_status tm_handle(void *st, lw_job *job)
         } else {
             record(s, "END", job);
         }
+    } else if (!strcmp(kind, "ticker")) {
+        record(s, "START", job);
+        long long every = (long long)num(p, "every_ms", 20);
+        if (every < 1) every = 1;
+        long long t0 = now_ms(), end = t0 + (long long)num(p, "ms", 1000), next = t0 + every;
+        while (!lw_job_cancelled(job)) {
+            long long t = now_ms();
+            if (t >= end) break;
+            if (t >= next) {
+                record(s, "TICK", job);
+                next += every;
+                if (next <= t) next = t + every; /* fell behind (frozen): no burst */
+                continue;
+            }
+            long long d = (next < end ? next : end) - t;
+            sleep_ms(d < 10 ? (long)d : 10);
+        }
+        if (lw_job_cancelled(job)) {
+            record(s, "STOP", job);
+            lw_job_set_error(job, "stopped");
+            rc = LW_FAIL;
+        } else {
+            record(s, "END", job);
+        }
+    } else if (!strcmp(kind, "stamp")) {
+        char line[256];
+        int n = snprintf(line, sizeof line, "STAMP %lld %lld %s\n", now_us(), (long long)num(p, "t", 0),
+                         lw_job_id(job));
+        if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+        append_line(s->record_file, line, n);
+    } else if (!strcmp(kind, "big_result") || !strcmp(kind, "big_event")) {
+        char *data = x_string((long)num(p, "bytes", 1048576));
+        if (!data) {
+            lw_job_set_error(job, "testmod: out of memory");
+            rc = LW_FAIL;
+        } else if (!strcmp(kind, "big_result")) {
+            lw_job_set_result(job, data);
+        } else {
+            lw_job_event(job, "step.created", data);
+        }
+        free(data);
+    } else if (!strcmp(kind, "system")) {
+        const char *cmd = str(p, "cmd");
+        if (!cmd) {
+            lw_job_set_error(job, "system: payload.cmd (a string) is required");
+            rc = LW_FAIL;
+        } else {
+            errno = 0;
+            int r = system(cmd);
+            rc = system_outcome(job, r, errno);
+        }
+    } else if (!strcmp(kind, "escape")) {
+        rc = escape(job, p);
+    } else if (!strcmp(kind, "fds")) {
+        rc = fds(job, p);
     } else if (!strcmp(kind, "sleep")) {
         long left = (long)num(p, "ms", 1000);
         while (left > 0 && !lw_job_cancelled(job)) {
@@ -191,8 +429,11 @@ static lw_status tm_handle(void *st, lw_job *job)
     return rc;
 }
 
-static const char *const kinds[] = {"noop", "echo", "record", "sleep", "sleep_hard", "crash",
-                                    "fail", "retry", "events", "whoami", "kill_worker", NULL};
+static const char *const kinds[] = {
+    "noop",   "echo",  "record", "sleep",      "sleep_hard", "crash",  "fail",   "retry",
+    "events", "whoami", "kill_worker", "ticker", "stamp",   "big_result", "big_event", "system",
+    "escape", "fds",   NULL,
+};
 
 static const lw_module module = {
     LW_MODULE_ABI, "testmod", tm_init, tm_fini, tm_handle, kinds,
