@@ -253,9 +253,13 @@ static int apply(lw_config *c, opt_id id, const char *v, const char *what, char 
 int lw_config_from_env(lw_config *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTS; i++) {
-        const char *v = getenv(opts[i].env);
+        char *v = getenv(opts[i].env);
         if (v && *v && apply(c, (opt_id)i, v, opts[i].env, err, errlen) != 0)
             return -1;
+        /* Our copy is taken: a password must not stay readable in
+         * /proc/PID/environ (exec'd children get no LANEWORK_* anyway). */
+        if (v && i == OPT_REDIS)
+            lw_url_scrub(v);
     }
     return 0;
 }
@@ -285,7 +289,12 @@ int lw_config_take_flag(lw_config *c, int argc, char **argv, int i, char *err, s
             snprintf(err, errlen, "%s: missing value", opts[k].flag);
             return -1;
         }
-        return apply(c, (opt_id)k, v, opts[k].flag, err, errlen) == 0 ? used : -1;
+        if (apply(c, (opt_id)k, v, opts[k].flag, err, errlen) != 0)
+            return -1;
+        /* Our copy is taken: `ps` must not show the password. */
+        if (k == OPT_REDIS)
+            lw_url_scrub(used == 1 ? argv[i] + n + 1 : argv[i + 1]);
+        return used;
     }
     return 0;
 }

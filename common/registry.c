@@ -73,6 +73,7 @@ static void tenant_clear(lw_tenant *t)
         free(t->queues[i].name);
     free(t->queues);
     free(t->redis_url);
+    free(t->user);
     free(t->source);
     memset(t, 0, sizeof *t);
 }
@@ -266,6 +267,23 @@ static int parse_redis(ctx *c, const cJSON *v, lw_tenant *t)
     return 0;
 }
 
+/* "user": a user name (or a numeric uid) the tenant's handler processes run
+ * as. Only its form is checked here; that it exists and that the worker
+ * may switch to it is the worker's business (the CLI never uses it). */
+static int parse_user(ctx *c, const cJSON *v, lw_tenant *t)
+{
+    if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > 64)
+        return fail(c, "user must be a user name or uid (a string of 1 to 64 characters)");
+    for (const char *p = v->valuestring; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
+            return fail(c, "user \"%.64s\" is not a user name (letters, digits, _ - . and a final $)",
+                        v->valuestring);
+    if (!(t->user = strdup(v->valuestring)))
+        return fail(c, "out of memory");
+    return 0;
+}
+
 /* Fills *t from one tenant object; `index` is its 1-based place in an array,
  * or 0 for a file holding a single object. */
 static int parse_tenant(ctx *c, const cJSON *obj, int index, const char *source, lw_tenant *t)
@@ -325,10 +343,12 @@ static int parse_tenant(ctx *c, const cJSON *obj, int index, const char *source,
             rc = parse_redis(c, f, t);
         } else if (strcmp(k, "defaults") == 0) {
             rc = parse_defaults(c, f, t);
+        } else if (strcmp(k, "user") == 0) {
+            rc = parse_user(c, f, t);
         } else {
             return fail(c,
                         "unknown field \"%.64s\" (known: tenant, module, config, exec, spools, queues, "
-                        "redis, defaults)",
+                        "redis, defaults, user)",
                         k);
         }
         if (rc)

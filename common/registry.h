@@ -50,6 +50,9 @@ typedef struct lw_tenant {
     lw_queue_cfg *queues;
     size_t nqueues;
     char *redis_url; /* owned; NULL: the default Redis */
+    char *user;      /* owned; NULL: handlers run as the worker's user. Else the
+                        user (name or uid) exec handlers and fork-isolation
+                        handler processes switch to (a worker run as root) */
     lw_job_defaults defaults;
     char *source; /* owned: the file this tenant came from, for messages */
 } lw_tenant;

@@ -93,6 +93,27 @@ char *lw_url_redact(const char *text)
     return out;
 }
 
+void lw_url_scrub(char *text)
+{
+    int unix_kind = 0;
+    const char *rest = text ? scheme_rest(text, &unix_kind) : NULL;
+    const char *ui, *ui_end;
+    if (!text)
+        return;
+    if (!rest) {
+        const char *sep = strstr(text, "://");
+        rest = sep ? sep + 3 : text;
+        unix_kind = 0;
+    }
+    find_userinfo(rest, unix_kind, &ui, &ui_end);
+    if (!ui)
+        return;
+    /* The same part lw_url_redact hides, overwritten where it lies. */
+    const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
+    char *from = text + (colon ? colon + 1 - text : ui - text);
+    memset(from, '*', (size_t)(text + (ui_end - text) - from));
+}
+
 void lw_url_free(lw_url *u)
 {
     if (!u)

@@ -36,6 +36,11 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen);
  * "***"; for showing a URL that failed to parse. Caller frees. */
 char *lw_url_redact(const char *text);
 
+/* Overwrites, in place, the part of `text` lw_url_redact() hides with '*'
+ * (the length stays): for the copies of a URL the process cannot free --
+ * its argv and environment, which `ps` and /proc/PID/environ show. */
+void lw_url_scrub(char *text);
+
 void lw_url_free(lw_url *u);
 
 #endif

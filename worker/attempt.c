@@ -47,6 +47,8 @@ attempt *attempt_new(tenant *t, const char *const *f, const size_t *flen)
     a->timeout_ms = to_ll(f[F_TIMEOUT], flen[F_TIMEOUT]);
     a->backoff_ms = to_ll(f[F_BACKOFF], flen[F_BACKOFF]);
     atomic_init(&a->stop, STOP_NONE);
+    a->slot = -1;
+    a->max_payload = (size_t)t->w->opt->common.max_payload;
     a->tenant = t;
     tenant_ref(t);
     return a;
@@ -72,4 +74,10 @@ int attempt_request_stop(attempt *a, stop_reason why)
 stop_reason attempt_stop_reason(const attempt *a)
 {
     return (stop_reason)atomic_load(&((attempt *)a)->stop);
+}
+
+end_kind attempt_end_kind(const attempt *a, lw_status st)
+{
+    if (a->oversize || st == LW_FAIL) return END_FAIL;
+    return st == LW_OK ? END_OK : END_RETRY;
 }

@@ -31,7 +31,11 @@ typedef enum {
     STOP_TIMEOUT,  /* the job's timeout passed: failed attempt, retried */
     STOP_CANCEL,   /* `lanework cancel`: ends cancelled */
     STOP_HANDBACK, /* worker shutdown: back to the lane head, no attempt counted */
-    STOP_LOST      /* our lease was taken over: the outcome no longer counts */
+    STOP_LOST,     /* our lease was taken over: the outcome no longer counts */
+    STOP_FENCE,    /* thread isolation: the lease went unproven (fence.h); the
+                      job is handed back unless the handler still succeeds */
+    STOP_RESOURCE  /* the handler could not start for want of fds, processes
+                      or memory: handed back, no attempt counted */
 } stop_reason;
 
 /* How the handler ended, as the runner saw it. */
@@ -53,6 +57,11 @@ struct lw_job {
     /* Set by the handler. Owned, malloc'ed. */
     char *result;
     char *error;
+    /* The handler's result was larger than --max-payload: it was dropped,
+     * `error` says why, and the attempt fails without retry whatever the
+     * handler returned (attempt_end_kind). */
+    int oversize;
+    size_t max_payload;     /* --max-payload: results, errors and event data */
     /* Thread isolation: how the handler returned. */
     lw_status status;
 
@@ -66,8 +75,15 @@ struct lw_job {
     /* Worker side. */
     struct tenant *tenant; /* holds a reference */
     run_kind run;
+    uint64_t serial;        /* unique within the worker: renewals name (slot, serial) */
+    int slot;               /* index in worker.slots and the fence table; -1: none */
+    int64_t proof_mono;     /* lw_mono_ms() when the latest claim/renewal Redis
+                               confirmed for this attempt was sent (fence.h) */
     int64_t started_mono;   /* lw_mono_ms() at start */
-    struct event *timer;    /* the timeout, then the grace after a stop request */
+    int64_t timeout_at;     /* mono ms the timeout falls due; 0: no timeout.
+                               Moved later by the time spent frozen. */
+    struct event *timer;    /* the timeout, then the grace after a stop request;
+                               always created before the attempt starts */
     int timer_grace;        /* the timer now counts the grace, not the timeout */
     int timed_out_hard;     /* thread isolation: abandoned after timeout + grace */
     pid_t pid;              /* fork/exec child, 0 when none */
@@ -83,13 +99,16 @@ typedef struct lw_job attempt;
 
 /* Creates an attempt from one job of a claim reply (11 strings: id token kind
  * queue lane payload attempt attempts timeout_ms backoff_ms spool). Takes a
- * reference on `t`. Returns NULL on OOM. Caller frees with attempt_free. */
+ * reference on `t`. slot is -1 and serial 0 until dispatch gives them.
+ * Returns NULL on OOM. Caller frees with attempt_free. */
 attempt *attempt_new(struct tenant *t, const char *const *f, const size_t *flen);
 void attempt_free(attempt *a);
 
 /* Asks the attempt to stop; the first reason wins. Returns 1 when this call
  * set it. */
 int attempt_request_stop(attempt *a, stop_reason why);
+/* How a module handler that returned `st` ended, as outcome.c reads it. */
+end_kind attempt_end_kind(const attempt *a, lw_status st);
 stop_reason attempt_stop_reason(const attempt *a);
 /* Re-arms a->timer to fire once more after the kill grace (dispatch.c
  * decides what happens then). */

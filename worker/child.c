@@ -1,17 +1,27 @@
-/* child.c — pipes, process groups and exit statuses of attempt children. */
+/* child.c — forking, pipes, process groups and exit statuses of attempt
+ * children, and the orphans they leave (child.h). */
 #include "child.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fence.h"
+#include "log.h"
 #include "runners.h"
+#include "timefmt.h"
 #include "worker.h"
+
+#define SWEEP_EVERY_MS 200
+#define SWEEP_MAX_CHILDREN 4096
 
 static void reader_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -38,7 +48,7 @@ static void reader_cb(evutil_socket_t fd, short what, void *arg)
                     r->cap = cap;
                 }
             }
-            memcpy(r->buf + r->len, chunk, take);
+            if (take) memcpy(r->buf + r->len, chunk, take);
             r->len += take;
             if (r->keep && r->len > r->keep) {
                 memmove(r->buf, r->buf + r->len - r->keep, r->keep);
@@ -88,20 +98,18 @@ void fdreader_close(fdreader *r)
     r->len = r->cap = 0;
 }
 
-void child_signal(attempt *a, int sig)
+pid_t child_fork(void)
 {
-    if (a->pid > 0 && !a->reaped) kill(-a->pid, sig);
-}
-
-void child_stop(attempt *a, int immediately)
-{
-    if (a->pid <= 0 || a->reaped) return;
-    if (immediately) {
-        child_signal(a, SIGKILL);
-        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid != 0) {
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        errno = e;
     }
-    child_signal(a, SIGTERM);
-    attempt_arm_grace(a);
+    return pid;
 }
 
 void child_reset_signals(void)
@@ -112,26 +120,239 @@ void child_reset_signals(void)
     sigemptyset(&sa.sa_mask);
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+void child_unblock_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void child_signal(attempt *a, int sig)
+{
+    if (a->pid > 0 && !a->reaped) kill(-a->pid, sig);
+}
+
+void child_stop(attempt *a, int immediately)
+{
+    if (a->pid <= 0 || a->reaped) return;
+    worker *w = a->tenant->w;
+    int frozen = a->slot >= 0 && w->fence && fence_frozen(w->fence, a->slot);
+    if (immediately || frozen || attempt_stop_reason(a) == STOP_LOST) {
+        child_signal(a, SIGKILL);
+        return;
+    }
+    child_signal(a, SIGTERM);
+    attempt_arm_grace(a);
+}
+
+/* The leader of a's group exited (its zombie is still there): kill what is
+ * left of its group now, while the zombie keeps the group id from being
+ * reused, then reap it. */
+static void reap_leader(worker *w, attempt *a)
+{
+    int status = 0;
+    if (a->slot >= 0 && w->fence) fence_clear(w->fence, a->slot);
+    kill(-a->pid, SIGKILL);
+    while (waitpid(a->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    a->reaped = 1;
+    a->exit_status = status;
+    w->sweep_wanted = 1;
+    if (a->run == RUN_EXEC)
+        run_exec_reaped(a);
+    else
+        run_fork_reaped(a);
+}
+
+static int exited(pid_t pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return 0;
+    return si.si_pid == pid;
 }
 
 void children_reap(worker *w)
 {
-    for (;;) {
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) return;
-        for (attempt *a = w->running; a; a = a->next) {
-            if (a->pid != pid) continue;
-            a->reaped = 1;
-            a->exit_status = status;
-            if (a->run == RUN_EXEC)
-                run_exec_reaped(a);
-            else
-                run_fork_reaped(a);
-            break;
+    int any = 0;
+    for (attempt *a = w->running, *next; a; a = next) {
+        next = a->next; /* the runner may end (and free) a */
+        if (a->pid <= 0 || a->reaped || !exited(a->pid)) continue;
+        any = 1;
+        reap_leader(w, a);
+    }
+    pid_t keeper = fence_keeper_pid(w->fence);
+    int status;
+    if (keeper > 0 && waitpid(keeper, &status, WNOHANG) == keeper) {
+        any = 1;
+        fence_keeper_exited(w->fence, keeper, status);
+    }
+    /* A SIGCHLD for none of ours: an orphan that came to us died. */
+    if (!any) w->sweep_wanted = 1;
+}
+
+/* ---- orphans ---- */
+
+/* state, ppid and process group of pid from /proc/PID/stat; its command
+ * name into comm (16 bytes) when comm is not NULL. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    /* The command name is in parentheses and may hold anything: parse
+     * after the last ')'. */
+    char *p = strrchr(buf, ')'), *open_paren = strchr(buf, '(');
+    int pp, pg;
+    if (!p || !open_paren || p < open_paren || sscanf(p + 1, " %c %d %d", state, &pp, &pg) != 3) return -1;
+    if (comm) {
+        size_t clen = (size_t)(p - open_paren - 1);
+        if (clen > 15) clen = 15;
+        memcpy(comm, open_paren + 1, clen);
+        comm[clen] = '\0';
+    }
+    *ppid = pp;
+    *pgrp = pg;
+    return 0;
+}
+
+/* The LANEWORK_JOB_ID of pid's environment (as it was at its exec), or
+ * "" when it has none. */
+static void read_job_id(pid_t pid, char *out, size_t outlen)
+{
+    char path[64];
+    static char env[65536];
+    out[0] = '\0';
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, env, sizeof env - 1);
+    close(fd);
+    if (n <= 0) return;
+    env[n] = '\0';
+    static const char key[] = "LANEWORK_JOB_ID=";
+    for (char *p = env; p < env + n; p += strlen(p) + 1)
+        if (strncmp(p, key, sizeof key - 1) == 0) {
+            snprintf(out, outlen, "%s", p + sizeof key - 1);
+            return;
         }
+}
+
+/* The worker's children: from /proc/self/task/TID/children where the kernel
+ * has it, else by scanning every /proc/PID/stat for our pid as parent. */
+static size_t list_children(pid_t self, pid_t *out, size_t cap)
+{
+    size_t n = 0;
+    DIR *tasks = opendir("/proc/self/task");
+    int have_children_files = 0;
+    if (tasks) {
+        struct dirent *e;
+        while ((e = readdir(tasks))) {
+            if (e->d_name[0] == '.') continue;
+            char path[300], buf[8192];
+            snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) break; /* no such file: an older or smaller kernel */
+            have_children_files = 1;
+            ssize_t len = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (len <= 0) continue;
+            buf[len] = '\0';
+            for (char *p = buf, *end; n < cap; p = end) {
+                long v = strtol(p, &end, 10);
+                if (end == p) break;
+                out[n++] = (pid_t)v;
+            }
+        }
+        closedir(tasks);
+    }
+    if (have_children_files) return n;
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    struct dirent *e;
+    while ((e = readdir(proc)) && n < cap) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        char state;
+        pid_t ppid, pgrp;
+        if (read_stat(pid, &state, &ppid, &pgrp, NULL) == 0 && ppid == self) out[n++] = pid;
+    }
+    closedir(proc);
+    return n;
+}
+
+/* One line a minute per job for the processes it left behind. */
+static lw_log_gate orphan_gate;
+
+static const attempt *attempt_by_pid(const worker *w, pid_t pid)
+{
+    for (const attempt *a = w->running; a; a = a->next)
+        if (a->pid == pid && !a->reaped) return a;
+    return NULL;
+}
+
+static int job_running(const worker *w, const char *id)
+{
+    for (const attempt *a = w->running; a; a = a->next)
+        if (a->pid > 0 && !a->reaped && strcmp(a->id, id) == 0) return 1;
+    return 0;
+}
+
+static int serial_running(const worker *w, unsigned long long serial)
+{
+    for (const attempt *a = w->running; a; a = a->next)
+        if (a->pid > 0 && !a->reaped && a->serial == serial) return 1;
+    return 0;
+}
+
+void children_sweep(worker *w, int64_t now)
+{
+    if (!w->sweep_wanted || now < w->sweep_at) return;
+    w->sweep_wanted = 0;
+    w->sweep_at = now + SWEEP_EVERY_MS;
+    static pid_t kids[SWEEP_MAX_CHILDREN];
+    pid_t self = getpid(), own_group = getpgrp(), keeper = fence_keeper_pid(w->fence);
+    size_t n = list_children(self, kids, SWEEP_MAX_CHILDREN);
+    for (size_t i = 0; i < n; i++) {
+        pid_t pid = kids[i];
+        char state, comm[16];
+        pid_t ppid, pgrp;
+        if (pid == keeper || attempt_by_pid(w, pid) || read_stat(pid, &state, &ppid, &pgrp, comm)) continue;
+        /* In our own group: a module's own child (thread isolation), which
+         * the module waits for itself. */
+        if (pgrp == own_group) continue;
+        if (state == 'Z') {
+            waitpid(pid, NULL, WNOHANG);
+            continue;
+        }
+        /* Which attempt it came from: a fork child's name "lw:SERIAL"
+         * (kept until an exec), or LANEWORK_JOB_ID (after one). Neither:
+         * not started by an attempt (as PID 1 in a container, orphans of
+         * other sessions come here too), not ours to judge. An escapee of
+         * an attempt still running waits for that attempt's end. */
+        char job[256] = "";
+        unsigned long long serial = 0;
+        char *end;
+        if (strncmp(comm, "lw:", 3) == 0 && (serial = strtoull(comm + 3, &end, 10)) > 0 && *end == '\0') {
+            if (serial_running(w, serial)) continue;
+            snprintf(job, sizeof job, "(attempt %llu)", serial);
+        } else {
+            read_job_id(pid, job, sizeof job);
+            if (!job[0] || job_running(w, job)) continue;
+        }
+        if (attempt_by_pid(w, pgrp)) continue;
+        kill(pid, SIGKILL);
+        if (pgrp == pid) kill(-pid, SIGKILL);
+        lw_log(lw_log_gate_level(&orphan_gate, job, LW_LOG_WARN, 60000), "job.orphan",
+               "job %s: killed process %d, which left its attempt's process group and outlived it", job,
+               (int)pid);
+        w->sweep_wanted = 1; /* reap it on the next sweep */
     }
 }

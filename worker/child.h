@@ -1,10 +1,18 @@
 /*
- * child.h — what the fork and exec runners share: reading a child's pipe
- * into memory on the loop, killing a process group with a grace period,
- * and collecting exit statuses on SIGCHLD.
+ * child.h — what the fork and exec runners share: forking without letting a
+ * signal reach the worker's handlers in the child, reading a child's pipe
+ * into memory on the loop, stopping a process group with a grace period,
+ * collecting exactly the children the worker started, and killing what an
+ * attempt left behind.
  *
- * Every attempt child is the leader of its own process group (setpgid in the
- * child), so stopping an attempt stops everything it started.
+ * Every attempt child is the leader of its own process group (setpgid in
+ * both parent and child), so stopping an attempt stops everything it
+ * started; when the leader exits, what is left of its group is killed
+ * before the leader is reaped (the zombie keeps the group id from being
+ * reused meanwhile). The worker is a child subreaper
+ * (PR_SET_CHILD_SUBREAPER), so processes that left an attempt's group
+ * (setsid) and were orphaned come to it: the sweep kills those whose
+ * LANEWORK_JOB_ID names no attempt running here and reaps them.
  */
 #ifndef LW_CHILD_H
 #define LW_CHILD_H
@@ -38,20 +46,37 @@ int fdreader_start(fdreader *r, struct event_base *base, int fd, void *ud);
 /* Stops and closes the fd (if still open) and frees the buffer. */
 void fdreader_close(fdreader *r);
 
+/* fork() with every signal blocked across it: in the child (return 0) they
+ * stay blocked until child_reset_signals() and child_unblock_signals() --
+ * a signal sent to the child's group right after fork (a timeout of 1 ms)
+ * would otherwise run the worker's libevent handler in the child, which
+ * writes the signal into the pipe it shares with the worker: the worker
+ * would take a job's SIGTERM for its own. In the parent the mask is
+ * restored before returning. */
+pid_t child_fork(void);
+/* In a fresh child: every signal disposition back to the default (the
+ * mask is left alone). Async-signal-safe. */
+void child_reset_signals(void);
+/* In a fresh child, once its own handlers are in place: unblock all. */
+void child_unblock_signals(void);
+
 /* Sends `sig` to the attempt's process group. */
 void child_signal(attempt *a, int sig);
-/* SIGTERM now, SIGKILL after KILL_GRACE_MS (immediately when `now`). Uses
- * a->timer. */
+/* Stops the attempt's processes: SIGKILL now when `immediately`, when its
+ * group is frozen (it could not act on SIGTERM without being thawed, and
+ * its lease is unproven), or for a lost lease; else SIGTERM now and
+ * SIGKILL after KILL_GRACE_MS (a->timer). */
 void child_stop(attempt *a, int immediately);
 
-/* Resets, in a freshly forked child, every signal disposition the worker
- * changed (libevent's handlers would write into the parent's loop) and
- * unblocks all signals. Async-signal-safe. */
-void child_reset_signals(void);
-
-/* Collects every exited child and tells its runner (fork/exec). Called on
- * SIGCHLD. */
+/* Collects the worker's own children that exited -- attempt leaders and
+ * the fence keeper, by pid, never waitpid(-1): in thread isolation modules
+ * start and wait for children of their own -- and tells their runners.
+ * Called on SIGCHLD. */
 struct worker;
 void children_reap(struct worker *w);
+/* Kills and reaps processes an attempt left behind (see above); cheap to
+ * call often: it scans at most every 200 ms, and only after a process
+ * attempt ended. */
+void children_sweep(struct worker *w, int64_t now);
 
 #endif

@@ -13,6 +13,7 @@
 #include "argv.h"
 #include "backoff.h"
 #include "log.h"
+#include "outcome.h"
 #include "scripts.h"
 #include "timefmt.h"
 #include "worker.h"
@@ -22,7 +23,30 @@
 typedef struct claim_call {
     tenant *t;
     int n;
+    int64_t sent_mono; /* the leases it takes are proven from here on */
 } claim_call;
+
+/* Redis's words when a script without allow-oom meets maxmemory. */
+static int is_oom(const redisReply *reply)
+{
+    return reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "OOM", 3) == 0;
+}
+
+/* A job claimed while the worker is shutting down is handed back at once,
+ * without starting: it goes back to the head of its lane with its attempt
+ * given back, rather than sitting leased until the reaper counts it lost. */
+static void hand_back_unstarted(tenant *t, const char *const *f, const size_t *flen)
+{
+    attempt *a = attempt_new(t, f, flen);
+    if (!a) {
+        lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory handing it back; its lease will expire",
+               (int)flen[0], f[0]);
+        return;
+    }
+    lw_log(LW_LOG_INFO, "job.handback", "job %s: claimed while stopping; handed back without starting", a->id);
+    outcome_handback_unstarted(a);
+    attempt_free(a);
+}
 
 static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
 {
@@ -30,6 +54,7 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
     claim_call *c = ud;
     tenant *t = c->t;
     worker *w = t->w;
+    int64_t sent = c->sent_mono;
     w->reserved -= c->n;
     t->claim_inflight = 0;
     free(c);
@@ -37,6 +62,15 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
     if (!reply) {
         /* Lost with the connection. If the script ran, the jobs it claimed
          * come back through the reaper when their leases expire. */
+        goto out;
+    }
+    if (is_oom(reply)) {
+        /* Redis is at maxmemory: claims stop (claim.lua is refused before
+         * it runs) while outcomes, renewals and the reaper go on. Ask again
+         * every second: memory is freed by retention, not by us. */
+        tenant_set_oom(t, 1);
+        t->idle = 1;
+        t->poll_at = lw_mono_ms() + 1000;
         goto out;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
@@ -49,6 +83,7 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
         t->poll_at = lw_mono_ms() + lw_backoff_ms(1000, t->claim_errors, 30000, lw_random64());
         goto out;
     }
+    tenant_set_oom(t, 0);
     if (t->claim_errors) {
         lw_log(LW_LOG_INFO, "tenant.redis_ok", "tenant %s: claims work again", t->cfg->name);
         t->claim_errors = 0;
@@ -62,8 +97,9 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
                !strcmp(why, "missing") ? "record missing (expired or deleted)" : why);
     }
     size_t njobs = jobs->elements / CLAIM_FIELDS;
+    int stopping = w->state != W_RUNNING && w->state != W_QUIET;
     w->m.claimed += njobs;
-    w->started_total += (int64_t)njobs;
+    if (!stopping) w->started_total += (int64_t)njobs;
     for (size_t j = 0; j < njobs; j++) {
         const char *f[CLAIM_FIELDS];
         size_t flen[CLAIM_FIELDS];
@@ -72,20 +108,31 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
             f[k] = e->type == REDIS_REPLY_STRING ? e->str : "";
             flen[k] = e->type == REDIS_REPLY_STRING ? e->len : 0;
         }
+        if (stopping) {
+            hand_back_unstarted(t, f, flen);
+            continue;
+        }
         attempt *a = attempt_new(t, f, flen);
         if (!a) {
             /* Its lease will expire and the reaper will hand it out again. */
             lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory starting it", (int)flen[0], f[0]);
             continue;
         }
+        a->proof_mono = sent;
         dispatch_attempt(a);
     }
-    long long next_due = reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : -1;
+    long long due_in = reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : -1;
     long long more = reply->element[3]->type == REDIS_REPLY_INTEGER ? reply->element[3]->integer : 0;
-    t->next_due = next_due;
+    /* The reply's view of the schedule predates due times announced while
+     * it was in flight: keep the earlier of both. */
+    t->due_mono = due_in >= 0 ? lw_mono_ms() + due_in : -1;
+    if (t->due_hint >= 0 && (t->due_mono < 0 || t->due_hint < t->due_mono)) t->due_mono = t->due_hint;
+    t->due_hint = -1;
+    t->backlog = more != 0;
     /* Nothing more to take now: wait for a wake-up, the poll or the due
-     * time rather than asking again at once. */
-    t->idle = !more;
+     * time rather than asking again at once -- unless something that may
+     * have made work claimable happened while this claim was in flight. */
+    t->idle = !more && t->work_seq == t->claim_seq;
 out:
     worker_kick(w);
     tenant_unref(t);
@@ -127,9 +174,12 @@ void claim_send(tenant *t, int n)
     if (c) {
         c->t = t;
         c->n = n;
+        c->sent_mono = lw_mono_ms();
         tenant_ref(t);
         if (lw_redis_script(t->link->r, &lw_script_claim, (int)(5 + 2 * nq), &a, claim_reply, c) == 0) {
             t->claim_inflight = n;
+            t->claim_seq = t->work_seq;
+            t->due_hint = -1;
             w->reserved += n;
             w->m.claims++;
         } else {

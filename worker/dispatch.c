@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "child.h"
+#include "fence.h"
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"
@@ -24,11 +25,26 @@
 
 #define SPOOL_FILE_MAX (16 * 1024 * 1024)
 
+static void arm_timer_ms(attempt *a, int64_t ms)
+{
+    if (ms < 0) ms = 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(a->timer, &tv);
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     attempt *a = arg;
+    worker *w = a->tenant->w;
     if (!a->timer_grace) {
+        /* Time spent frozen (fence.h) moved the timeout later; a frozen
+         * attempt is not stopped for a timeout it could not use. */
+        int64_t now = lw_mono_ms();
+        if (now < a->timeout_at || (a->slot >= 0 && w->fence && a->pid > 0 && fence_frozen(w->fence, a->slot))) {
+            arm_timer_ms(a, now < a->timeout_at ? a->timeout_at - now : 1000);
+            return;
+        }
         lw_log(LW_LOG_WARN, "job.timeout", "job %s kind=%s: timed out after %.3g s; stopping it",
                a->id, a->kind, (double)a->timeout_ms / 1000.0);
         dispatch_stop(a, STOP_TIMEOUT);
@@ -38,6 +54,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (a->run == RUN_MODULE_THREAD) {
         if (a->timed_out_hard) return;
         stop_reason why = attempt_stop_reason(a);
+        /* A thread whose lease went unproven is not given up on: its outcome
+         * waits for it, so that the job cannot run twice at once. */
+        if (why == STOP_FENCE) return;
         lw_log(LW_LOG_ERROR, "job.abandoned",
                "job %s: the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)",
                a->id);
@@ -50,10 +69,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 void attempt_arm_grace(attempt *a)
 {
-    if (!a->timer) return;
     a->timer_grace = 1;
-    struct timeval tv = {KILL_GRACE_MS / 1000, (KILL_GRACE_MS % 1000) * 1000};
-    evtimer_add(a->timer, &tv);
+    arm_timer_ms(a, KILL_GRACE_MS);
 }
 
 void dispatch_stop(attempt *a, stop_reason why)
@@ -61,8 +78,11 @@ void dispatch_stop(attempt *a, stop_reason why)
     worker *w = a->tenant->w;
     int now = why == STOP_HANDBACK && w->state == W_HANDBACK && w->handback_immediate;
     if (!attempt_request_stop(a, why)) {
-        /* Already stopping; a second signal makes it immediate. */
-        if (now) {
+        /* Already stopping; a second signal makes it immediate, and a lost
+         * lease makes it immediate whatever was asked before. */
+        if (why == STOP_LOST && a->run != RUN_MODULE_THREAD) {
+            child_stop(a, 1);
+        } else if (now) {
             if (a->run == RUN_MODULE_THREAD) {
                 if (!a->timed_out_hard) attempt_abandon(a, END_RETRY, NULL);
             } else {
@@ -74,6 +94,8 @@ void dispatch_stop(attempt *a, stop_reason why)
     switch (a->run) {
     case RUN_MODULE_FORK:
     case RUN_EXEC:
+        /* A lost lease is killed at once: another worker may run the job
+         * already (child_stop). */
         child_stop(a, now);
         break;
     case RUN_MODULE_THREAD:
@@ -84,6 +106,21 @@ void dispatch_stop(attempt *a, stop_reason why)
         break;
     case RUN_NONE:
         break;
+    }
+}
+
+/* Thread attempts cannot be frozen: at their freeze point the handler is
+ * asked to stop (lw_job_cancelled), and the job is handed back unless it
+ * succeeds (outcome.c). Process attempts are frozen by the fence itself. */
+void dispatch_fence_threads(worker *w, int64_t now)
+{
+    for (attempt *a = w->running; a; a = a->next) {
+        if (a->run != RUN_MODULE_THREAD || a->timed_out_hard || now < lease_freeze_at(a)) continue;
+        if (attempt_stop_reason(a) != STOP_NONE) continue;
+        lw_log(LW_LOG_WARN, "lease.fenced",
+               "job %s: its lease could not be renewed for 3/4 of --lease; asking the handler to stop (thread isolation cannot pause it)",
+               a->id);
+        dispatch_stop(a, STOP_FENCE);
     }
 }
 
@@ -119,6 +156,46 @@ out:
     return rc;
 }
 
+/* Errors that say "not now" about the worker, not the job: no attempt is
+ * charged for them. */
+static int resource_errno(int e)
+{
+    return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM || e == ENOSPC;
+}
+
+/* Gives a a slot (and the fence slot of the same number) and a serial. */
+static void take_slot(worker *w, attempt *a)
+{
+    a->slot = w->free_slots[--w->nfree];
+    w->slots[a->slot] = a;
+    a->serial = ++w->next_serial;
+}
+
+void dispatch_release_slot(attempt *a)
+{
+    worker *w = a->tenant->w;
+    if (a->slot < 0) return;
+    if (w->fence && a->pid > 0 && !a->reaped) fence_clear(w->fence, a->slot);
+    w->slots[a->slot] = NULL;
+    w->free_slots[w->nfree++] = a->slot;
+    a->slot = -1;
+}
+
+/* The handler could not start for want of resources: hand the job back
+ * (no attempt counted) and pause claims briefly, so the worker does not
+ * claim and hand back in a loop while fds or processes are short. */
+static void resource_handback(attempt *a, int e)
+{
+    worker *w = a->tenant->w;
+    char why[300];
+    snprintf(why, sizeof why, "the worker could not start the handler (%s); handed back", strerror(e));
+    lw_log(lw_log_gate_level(&w->resource_gate, strerror(e), LW_LOG_ERROR, 60000), "worker.resources",
+           "job %s: cannot start the handler: %s; handing it back and pausing claims for 1 s", a->id, strerror(e));
+    w->claim_pause_until = lw_mono_ms() + 1000;
+    attempt_request_stop(a, STOP_RESOURCE);
+    attempt_finished(a, END_RETRY, why);
+}
+
 void dispatch_attempt(attempt *a)
 {
     tenant *t = a->tenant;
@@ -133,6 +210,14 @@ void dispatch_attempt(attempt *a)
     w->running = a;
     w->nrunning++;
     t->running++;
+    take_slot(w, a);
+
+    /* The timer exists before anything starts: without it a timeout, and
+     * the SIGKILL after a stop's grace, could never fire. */
+    if (!(a->timer = evtimer_new(w->base, timer_cb, a))) {
+        resource_handback(a, ENOMEM);
+        return;
+    }
 
     if (a->spool_dir) {
         int rc = spool_check(a, why, sizeof why);
@@ -163,13 +248,18 @@ void dispatch_attempt(attempt *a)
         return;
     }
     if (rc) {
-        snprintf(why, sizeof why, "cannot start the handler: %s", strerror(errno));
+        int e = errno;
+        if (resource_errno(e)) {
+            resource_handback(a, e);
+            return;
+        }
+        snprintf(why, sizeof why, "cannot start the handler: %s", strerror(e));
         attempt_finished(a, END_RETRY, why);
         return;
     }
+    if (a->pid > 0 && w->fence) fence_arm(w->fence, a->slot, a->pid, lease_freeze_at(a));
     if (a->timeout_ms > 0) {
-        a->timer = evtimer_new(w->base, timer_cb, a);
-        struct timeval tv = {(time_t)(a->timeout_ms / 1000), (suseconds_t)((a->timeout_ms % 1000) * 1000)};
-        if (a->timer) evtimer_add(a->timer, &tv);
+        a->timeout_at = a->started_mono + a->timeout_ms;
+        arm_timer_ms(a, a->timeout_ms);
     }
 }

@@ -46,6 +46,12 @@ static void healthz(struct evhttp_request *req, void *arg)
             evbuffer_add_printf(out, "redis %s: not ready\n", lw_redis_name(l->r));
             ok = 0;
         }
+    for (tenant *t = w->tenants; t; t = t->next)
+        if (t->oom) {
+            evbuffer_add_printf(out, "redis %s: out of memory (maxmemory reached): tenant %s claims nothing\n",
+                                lw_redis_name(t->link->r), t->cfg->name);
+            ok = 0;
+        }
     if (ok) evbuffer_add_printf(out, "ok\n");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; charset=utf-8");
     evhttp_send_reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", out);

@@ -4,6 +4,7 @@
  * modules at dlopen time. They run on whatever thread or process runs the
  * handler, so they only touch the attempt they are given.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,29 @@ int lw_job_cancelled(const lw_job *job)
     return atomic_load(&((lw_job *)job)->stop) != STOP_NONE;
 }
 
+/* Results, errors and event data are bounded by --max-payload like
+ * payloads: a bigger one could not be stored (Redis refuses huge
+ * arguments), and retrying the whole batch of outcomes it is in would block
+ * every other outcome of the tenant. Said here, where the handler hands it
+ * over, so every runner gets the same answer. */
+
 void lw_job_set_result(lw_job *job, const char *json)
 {
     char *copy;
     if (!json) json = "null";
+    size_t len = strlen(json);
+    if (job->max_payload && len > job->max_payload) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "result too large: %zu bytes, more than --max-payload (%zu bytes)", len,
+                 job->max_payload);
+        if (!(copy = strdup(msg))) return;
+        free(job->result);
+        job->result = NULL;
+        free(job->error);
+        job->error = copy;
+        job->oversize = 1;
+        return;
+    }
     /* A result must be JSON (status prints it as a value): anything else is
      * kept as a JSON string rather than refused. */
     if (lw_json_valid(json, strlen(json)))
@@ -40,8 +60,21 @@ void lw_job_set_result(lw_job *job, const char *json)
 
 void lw_job_set_error(lw_job *job, const char *message)
 {
-    char *copy = strdup(message ? message : "");
-    if (!copy) return;
+    if (job->oversize) return; /* keep saying why the result was dropped */
+    if (!message) message = "";
+    size_t len = strlen(message);
+    static const char cut[] = " ... (error truncated at --max-payload)";
+    char *copy;
+    if (job->max_payload && len > job->max_payload && job->max_payload > sizeof cut) {
+        size_t keep = job->max_payload - (sizeof cut - 1);
+        /* Not in the middle of a UTF-8 sequence. */
+        while (keep > 0 && ((unsigned char)message[keep] & 0xC0) == 0x80) keep--;
+        if (!(copy = malloc(keep + sizeof cut))) return;
+        memcpy(copy, message, keep);
+        memcpy(copy + keep, cut, sizeof cut);
+    } else if (!(copy = strdup(message))) {
+        return;
+    }
     free(job->error);
     job->error = copy;
 }
@@ -49,5 +82,18 @@ void lw_job_set_error(lw_job *job, const char *message)
 void lw_job_event(lw_job *job, const char *type, const char *json_data)
 {
     if (!type || !*type || !job->emit) return;
+    if (strnlen(type, 201) > 200) {
+        job->emit(job, "event.refused", "{\"error\":\"event type longer than 200 bytes\"}");
+        return;
+    }
+    size_t len = json_data ? strlen(json_data) : 0;
+    if (job->max_payload && len > job->max_payload) {
+        /* The event stays in the timeline; its data says why it is gone. */
+        char repl[160];
+        snprintf(repl, sizeof repl, "{\"error\":\"event data too large\",\"bytes\":%zu,\"limit\":%zu}", len,
+                 job->max_payload);
+        job->emit(job, type, repl);
+        return;
+    }
     job->emit(job, type, json_data);
 }

@@ -2,14 +2,19 @@
  * lease.c — keeping what we run, taking back what the dead ran, and telling
  * the fleet we are alive.
  *
- *   renewal   every lease/3: renew.lua extends the leases of our attempts;
- *             its reply names attempts whose lease we lost (stopped, their
- *             outcome discarded) and attempts whose cancel was requested.
- *   reaper    every lease/3, jittered ±30% so a fleet does not reap in
+ *   renewal   every lease/4: renew.lua extends the leases of our attempts.
+ *             Its reply says, per (slot, serial), whether the lease is
+ *             still this attempt's: a confirmed renewal proves the lease
+ *             from its send time on and moves the attempt's freeze point
+ *             (fence.h) to 3/4 of a lease after it -- thawing it if it was
+ *             frozen -- while a lost one kills the attempt at once. It also
+ *             says whether a cancel was requested.
+ *   reaper    every lease/4, jittered ±20% so a fleet does not reap in
  *             step: reap.lua takes back jobs whose lease expired. Any live
- *             worker does it; the script re-checks expiry itself.
- *   presence  every lease/3: NS:worker:NAME (expires after 3 leases) and
- *             NS:workers, for `lanework workers`.
+ *             worker does it; the script re-checks expiry itself, and
+ *             gives leases back the time of a Redis outage (lib.lua).
+ *   presence  every lease/4: NS:worker:NAME (expires after 3 leases) and
+ *             NS:workers (scored on Redis time), for `lanework workers`.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -19,6 +24,7 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "fence.h"
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
@@ -27,38 +33,116 @@
 
 #define REAP_LIMIT 200
 
+/* A renewal in flight: which attempts it speaks for, by slot and serial
+ * (an attempt may end, and its slot go to a new attempt -- even of the same
+ * job -- before the reply comes), and when it was sent: a confirmed
+ * renewal proves the lease from its send time on (fence.h). */
+typedef struct renew_call {
+    tenant *t;
+    int64_t sent_mono;
+    size_t n;
+    int *slots;
+    uint64_t *serials;
+} renew_call;
+
+static void renew_call_free(renew_call *c)
+{
+    free(c->slots);
+    free(c->serials);
+    free(c);
+}
+
+/* The freeze point of an attempt whose lease was proven at `proof`. */
+static int64_t freeze_point(const worker *w, int64_t proof)
+{
+    return proof + w->opt->lease_ms * 3 / 4;
+}
+
+void lease_proven(attempt *a, int64_t sent_mono)
+{
+    worker *w = a->tenant->w;
+    if (sent_mono <= a->proof_mono) return;
+    a->proof_mono = sent_mono;
+    if (a->slot < 0 || !w->fence || a->pid <= 0 || a->reaped) return;
+    int64_t frozen = fence_extend(w->fence, a->slot, freeze_point(w, sent_mono));
+    if (frozen > 0) {
+        /* Frozen time is not running time: the timeout waits for it. */
+        if (a->timeout_at) a->timeout_at += frozen;
+        lw_log(LW_LOG_INFO, "lease.thawed", "job %s: lease proven again after %.1f s frozen; resuming the attempt",
+               a->id, (double)frozen / 1000.0);
+    }
+}
+
+int64_t lease_freeze_at(const attempt *a)
+{
+    return freeze_point(a->tenant->w, a->proof_mono);
+}
+
+static void log_outage(tenant *t, long long gap)
+{
+    if (gap == 0) return;
+    lw_log(LW_LOG_WARN, "lease.outage",
+           "tenant %s: no lease renewal or reaper could reach Redis for %.1f s (Redis stopped, restarting or unreachable); running jobs' leases were given that time back",
+           t->cfg->name, (double)gap / 1000.0);
+}
+
 static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     (void)r;
-    tenant *t = ud;
+    renew_call *c = ud;
+    tenant *t = c->t;
+    worker *w = t->w;
     t->renew_inflight = 0;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        for (int list = 0; list < 2; list++) {
-            redisReply *ids = reply->element[list];
-            for (size_t i = 0; i < ids->elements; i++) {
-                for (attempt *a = t->w->running; a; a = a->next) {
-                    if (a->tenant != t || strcmp(a->id, ids->element[i]->str)) continue;
-                    if (list == 0) {
-                        lw_log(LW_LOG_WARN, "lease.lost", "job %s: lease lost; stopping the attempt", a->id);
-                        dispatch_stop(a, STOP_LOST);
-                    } else {
-                        lw_log(LW_LOG_INFO, "job.cancel", "job %s: cancel requested; stopping the attempt", a->id);
-                        dispatch_stop(a, STOP_CANCEL);
-                    }
-                    break;
-                }
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == c->n) {
+        redisReply *st = reply->element[0];
+        if (reply->element[1]->type == REDIS_REPLY_INTEGER) log_outage(t, reply->element[1]->integer);
+        for (size_t i = 0; i < c->n; i++) {
+            attempt *a = w->slots[c->slots[i]];
+            if (!a || a->serial != c->serials[i]) continue; /* ended meanwhile */
+            long long v = st->element[i]->type == REDIS_REPLY_INTEGER ? st->element[i]->integer : 0;
+            if (v == 0) {
+                lw_log(LW_LOG_WARN, "lease.lost", "job %s: lease lost (the job was taken back); killing the attempt",
+                       a->id);
+                dispatch_stop(a, STOP_LOST);
+                continue;
+            }
+            lease_proven(a, c->sent_mono);
+            if (v == 2) {
+                lw_log(LW_LOG_INFO, "job.cancel", "job %s: cancel requested; stopping the attempt", a->id);
+                dispatch_stop(a, STOP_CANCEL);
             }
         }
     } else if (reply) {
         tenant_redis_error(t, "lease renewal", reply);
     }
+    /* A renewal wanted meanwhile (a cancel message), or one that came back
+     * too late to prove anything (it sat in a stalled Redis): once more. */
+    int again = t->renew_again;
+    t->renew_again = 0;
+    if (reply && lw_mono_ms() - c->sent_mono > w->opt->lease_ms / 4) again = 1;
+    renew_call_free(c);
+    if (again) lease_renew_tenant(t);
     tenant_unref(t);
 }
 
 void lease_renew_tenant(tenant *t)
 {
     worker *w = t->w;
-    if (t->renew_inflight || !lw_redis_is_ready(t->link->r)) return;
+    if (t->renew_inflight) {
+        t->renew_again = 1;
+        return;
+    }
+    if (!lw_redis_is_ready(t->link->r)) return;
+    size_t n = 0;
+    for (attempt *at = w->running; at; at = at->next)
+        if (at->tenant == t && !at->timed_out_hard && attempt_stop_reason(at) != STOP_LOST) n++;
+    if (n == 0) return;
+    renew_call *c = calloc(1, sizeof *c);
+    if (!c || !(c->slots = calloc(n, sizeof *c->slots)) || !(c->serials = calloc(n, sizeof *c->serials))) {
+        if (c) renew_call_free(c);
+        return;
+    }
     lw_argv a;
     char key[400];
     lw_argv_init(&a);
@@ -67,21 +151,23 @@ void lease_renew_tenant(tenant *t)
     lw_argv_adds(&a, t->prefix);
     lw_argv_addi(&a, w->opt->common.events_max);
     lw_argv_addi(&a, w->opt->lease_ms);
-    lw_argv_addi(&a, 0);
-    int64_t n = 0;
+    lw_argv_addi(&a, (int64_t)n);
     for (attempt *at = w->running; at; at = at->next) {
         if (at->tenant != t || at->timed_out_hard || attempt_stop_reason(at) == STOP_LOST) continue;
         lw_argv_adds(&a, at->id);
         lw_argv_adds(&a, at->token);
-        n++;
+        c->slots[c->n] = at->slot;
+        c->serials[c->n] = at->serial;
+        c->n++;
     }
-    if (n > 0) {
-        lw_argv_seti(&a, 4, n);
-        tenant_ref(t);
-        if (lw_redis_script(t->link->r, &lw_script_renew, 1, &a, renew_reply, t) == 0)
-            t->renew_inflight = 1;
-        else
-            tenant_unref(t);
+    c->t = t;
+    c->sent_mono = lw_mono_ms();
+    tenant_ref(t);
+    if (lw_redis_script(t->link->r, &lw_script_renew, 1, &a, renew_reply, c) == 0) {
+        t->renew_inflight = 1;
+    } else {
+        tenant_unref(t);
+        renew_call_free(c);
     }
     lw_argv_clear(&a);
 }
@@ -101,20 +187,26 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     (void)r;
     tenant *t = ud;
-    if (reply && reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-            const char *what = reply->element[i + 1]->str;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY) {
+        redisReply *pairs = reply->element[0];
+        if (reply->element[1]->type == REDIS_REPLY_INTEGER) log_outage(t, reply->element[1]->integer);
+        for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
+            const char *id = pairs->element[i]->str, *what = pairs->element[i + 1]->str;
             if (!strcmp(what, "queued"))
                 lw_log(LW_LOG_WARN, "job.lost", "tenant %s: job %s: its worker's lease expired; retrying it",
-                       t->cfg->name, reply->element[i]->str);
+                       t->cfg->name, id);
             else if (!strcmp(what, "failed"))
                 lw_log(LW_LOG_WARN, "job.lost", "tenant %s: job %s: its worker's lease expired on its last attempt; failed",
-                       t->cfg->name, reply->element[i]->str);
+                       t->cfg->name, id);
+            else if (!strcmp(what, "cancelled"))
+                lw_log(LW_LOG_WARN, "job.lost", "tenant %s: job %s: its worker's lease expired; its cancel was pending: cancelled",
+                       t->cfg->name, id);
             else if (strcmp(what, "missing"))
                 lw_log(LW_LOG_ERROR, "job.corrupt", "tenant %s: job %s skipped by the reaper: %s",
-                       t->cfg->name, reply->element[i]->str, what);
+                       t->cfg->name, id, what);
         }
-        if (reply->elements) t->idle = 0;
+        if (pairs->elements) tenant_work_maybe(t);
     } else if (reply) {
         tenant_redis_error(t, "reaper", reply);
     }
@@ -138,6 +230,7 @@ static void reap_tenant(tenant *t)
     lw_argv_addi(&a, w->opt->common.events_max);
     lw_argv_addi(&a, w->opt->common.keep_failed_s);
     lw_argv_addi(&a, REAP_LIMIT);
+    lw_argv_addi(&a, w->opt->lease_ms);
     tenant_ref(t);
     if (lw_redis_script(t->link->r, &lw_script_reap, 4, &a, reap_reply, t)) tenant_unref(t);
     lw_argv_clear(&a);
@@ -145,9 +238,11 @@ static void reap_tenant(tenant *t)
 
 static void schedule_reap(worker *w)
 {
-    /* lease/3 ± 30%: deaths are noticed within about lease + lease/3. */
-    int64_t base = w->opt->lease_ms / 3;
-    int64_t ms = base * 7 / 10 + (int64_t)(lw_random64() % (uint64_t)(base * 6 / 10 + 1));
+    /* lease/4 ± 20%: deaths are noticed within about lease + lease/3, and
+     * a live worker never leaves a gap that observe_outage (lib.lua, half a
+     * lease) would take for an outage. */
+    int64_t base = w->opt->lease_ms / 4;
+    int64_t ms = base * 8 / 10 + (int64_t)(lw_random64() % (uint64_t)(base * 4 / 10 + 1));
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(w->reap_timer, &tv);
 }
@@ -162,7 +257,9 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 void lease_start(worker *w)
 {
-    int64_t ms = w->opt->lease_ms / 3;
+    /* Every quarter lease: an attempt is frozen at 3/4 of a lease without
+     * a confirmed renewal (fence.h), so two renewals may go unanswered. */
+    int64_t ms = w->opt->lease_ms / 4;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     w->renew_timer = event_new(w->base, -1, EV_PERSIST, renew_cb, w);
     w->reap_timer = evtimer_new(w->base, reap_cb, w);
@@ -193,10 +290,11 @@ static const char *state_name(worker_state s)
     }
 }
 
-void presence_update(worker *w)
+/* Writes the directory entry, scored on Redis time `now` (ms): a worker
+ * whose clock is off must neither look stale nor, trimming names a day
+ * old with its own clock, drop its peers from the directory. */
+static void presence_write(worker *w, int64_t now)
 {
-    /* Once exiting, an update would race the removal and bring the entry
-     * back after its DEL. */
     if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r)) return;
     const worker_options *o = w->opt;
     char key[600], host[256] = "", tenants[2048] = "", queues[1024] = "";
@@ -209,6 +307,7 @@ void presence_update(worker *w)
         size_t l = strlen(queues);
         snprintf(queues + l, sizeof queues - l, "%s%s", l ? "," : "", *q);
     }
+    if (!w->started_redis) w->started_redis = now - (lw_mono_ms() - w->started_mono);
     lw_argv a;
     lw_argv_init(&a);
     lw_key_global(key, sizeof key, o->common.ns, "worker:");
@@ -219,7 +318,7 @@ void presence_update(worker *w)
     lw_argv_adds(&a, "name"), lw_argv_adds(&a, o->name);
     lw_argv_adds(&a, "host"), lw_argv_adds(&a, host);
     lw_argv_adds(&a, "pid"), lw_argv_addi(&a, (int64_t)getpid());
-    lw_argv_adds(&a, "started"), lw_argv_addi(&a, w->started_wall);
+    lw_argv_adds(&a, "started"), lw_argv_addi(&a, w->started_redis);
     lw_argv_adds(&a, "concurrency"), lw_argv_addi(&a, o->concurrency);
     lw_argv_adds(&a, "isolation"), lw_argv_adds(&a, o->isolation == ISOLATION_FORK ? "fork" : "thread");
     lw_argv_adds(&a, "tenants"), lw_argv_adds(&a, tenants);
@@ -238,7 +337,6 @@ void presence_update(worker *w)
 
     lw_argv_reset(&a);
     lw_key_global(key, sizeof key, o->common.ns, "workers");
-    int64_t now = lw_now_ms();
     lw_argv_adds(&a, "ZADD");
     lw_argv_adds(&a, key);
     lw_argv_addi(&a, now);
@@ -252,6 +350,33 @@ void presence_update(worker *w)
     lw_argv_adds(&a, "-inf");
     lw_argv_addi(&a, now - 24LL * 3600 * 1000);
     lw_redis_command(w->home->r, &a, presence_reply, w);
+    lw_argv_clear(&a);
+}
+
+static void time_reply(lw_redis *r, redisReply *reply, void *ud)
+{
+    worker *w = ud;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING) {
+        if (reply) presence_reply(r, reply, ud);
+        return;
+    }
+    int64_t now = strtoll(reply->element[0]->str, NULL, 10) * 1000 + strtoll(reply->element[1]->str, NULL, 10) / 1000;
+    presence_write(w, now);
+}
+
+void presence_update(worker *w)
+{
+    /* Once exiting, an update would race the removal and bring the entry
+     * back after its DEL. The heartbeat is written on the reply to TIME:
+     * Redis's clock, not ours. (Not a script: the per-tenant ACL users of
+     * deploy/redis-acl may write the directory but not read it, and a
+     * script's declared keys need both.) */
+    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r)) return;
+    lw_argv a;
+    lw_argv_init(&a);
+    lw_argv_adds(&a, "TIME");
+    lw_redis_command(w->home->r, &a, time_reply, w);
     lw_argv_clear(&a);
 }
 

@@ -6,9 +6,14 @@
  * load, a module that fails dlopen/ABI/init, a bad Redis URL, --http that
  * cannot listen. A Redis that is down at start is not a configuration error:
  * the worker waits for it, reporting not ready.
+ *
+ * Credentials: the --redis / LANEWORK_REDIS_URL password is overwritten in
+ * argv and the environment as soon as it is parsed (common/config.c), so
+ * `ps` and /proc/PID/environ do not show it.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 #include "log.h"
 #include "options.h"
@@ -20,6 +25,11 @@ int main(int argc, char **argv)
 {
     worker_options opt;
     char err[2048];
+    /* Not dumpable: a handler process running as our user (an exec
+     * handler, or anything a module starts) cannot read our memory or
+     * /proc/PID/environ, where the Redis credentials are. Forked children
+     * inherit it; execve resets it for the commands it starts. */
+    prctl(PR_SET_DUMPABLE, 0);
     int rc = options_parse(&opt, argc, argv, err, sizeof err);
     if (rc == 1) {
         options_clear(&opt);

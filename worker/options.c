@@ -12,8 +12,8 @@ static const char USAGE[] =
     "usage: lanework-worker --registry PATH [--redis URL] [--tenant T]... [--queue Q]...\n"
     "                       [--concurrency N] [--isolation fork|thread] [--name NAME]\n"
     "                       [--http HOST:PORT] [--burst] [--max-jobs N] [--lease SECONDS]\n"
-    "                       [--shutdown-timeout SECONDS] [--log-format text|json]\n"
-    "                       [--log-level error|warn|info|debug]\n"
+    "                       [--shutdown-timeout SECONDS] [--poll SECONDS]\n"
+    "                       [--log-format text|json] [--log-level error|warn|info|debug]\n"
     "\n"
     "Pops jobs from Redis lanes and runs them with the handlers of the registry's tenants.\n"
     "\n"
@@ -31,6 +31,8 @@ static const char USAGE[] =
     "  --max-jobs N          exit 0 after N attempts\n"
     "  --lease SECONDS       lease of a claimed job, renewed every third of it (default 15)\n"
     "  --shutdown-timeout S  on SIGTERM, wait this long before handing back (default 30)\n"
+    "  --poll SECONDS        an idle tenant is asked for work this often (default 0.25,\n"
+    "                        +0-50 % jitter); new work wakes the worker at once anyway\n"
     "  --log-format text|json, --log-level error|warn|info|debug\n"
     "\n"
     "Signals: TERM/INT drain then hand back (a second one hands back at once); TSTP stops\n"
@@ -89,6 +91,7 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
     o->isolation = ISOLATION_FORK;
     o->lease_ms = 15000;
     o->shutdown_timeout_ms = 30000;
+    o->poll_ms = 250;
     o->log_level = LW_LOG_INFO;
     if (lw_config_init(&o->common)) {
         snprintf(err, errlen, "out of memory");
@@ -180,6 +183,12 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
             if (missing) goto need_value;
             if (lw_parse_seconds_ms(v, 86400, &o->shutdown_timeout_ms)) {
                 snprintf(err, errlen, "--shutdown-timeout: \"%.100s\" is not a number of seconds", v);
+                return -1;
+            }
+        } else if (FLAG("--poll")) {
+            if (missing) goto need_value;
+            if (lw_parse_seconds_ms(v, 3600, &o->poll_ms) || o->poll_ms < 10) {
+                snprintf(err, errlen, "--poll: \"%.100s\" is not a number of seconds from 0.01 to 3600", v);
                 return -1;
             }
         } else if (FLAG("--log-format")) {

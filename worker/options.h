@@ -21,6 +21,7 @@ typedef struct worker_options {
     int64_t max_jobs;      /* --max-jobs N, 0: unlimited */
     int64_t lease_ms;      /* --lease SECONDS (default 15) */
     int64_t shutdown_timeout_ms; /* --shutdown-timeout SECONDS (default 30) */
+    int64_t poll_ms;       /* --poll SECONDS: claim interval of an idle tenant (default 0.25) */
     int log_json;          /* --log-format json */
     lw_log_level log_level;
 } worker_options;

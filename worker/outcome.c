@@ -9,7 +9,19 @@
  *   timeout       ok                 retry ("timed out after N s")
  *   cancel        ok                 cancelled
  *   handback      ok                 handback (no attempt counted)
+ *   fence         ok                 handback (thread isolation: the lease
+ *                                    went unproven, the handler was asked
+ *                                    to stop; not the job's fault)
  *   lost          (nothing: another worker owns the job now)
+ *
+ * Sending: one finish.lua call in flight per tenant, at most FINISH_BATCH
+ * entries and about FINISH_BYTES of arguments. An error reply for a whole
+ * batch (other than an ACL refusal, which no split can cure) halves the
+ * batch until the one entry Redis refuses is alone; that entry's outcome is
+ * then replaced by a small failure ("Redis refused the outcome: ..."), and
+ * if even that is refused it is dropped with a log line (its lease expires
+ * and the reaper retries the job). So one outcome Redis cannot take never
+ * blocks the others.
  *
  * It also moves a spooled job's job.json (processing -> done / failed)
  * before Redis hears of the outcome, so a job whose file says done is never
@@ -32,6 +44,7 @@
 #include "worker.h"
 
 #define FINISH_BATCH 1000
+#define FINISH_BYTES (8 * 1024 * 1024)
 #define BACKOFF_CAP_MS (3600LL * 1000)
 
 typedef struct batch {
@@ -61,6 +74,7 @@ static outcome *outcome_new(const attempt *a, const char *word, const char *text
         outcome_free(o);
         return NULL;
     }
+    o->bytes = strlen(o->id) + strlen(o->token) + strlen(o->text) + 32;
     return o;
 }
 
@@ -80,6 +94,7 @@ void send_handler_event(attempt *a, const char *type, const char *data)
         lw_log(LW_LOG_ERROR, "event.dropped", "job %s: out of memory, event %s dropped", a->id, type);
         return;
     }
+    o->bytes += strlen(type);
     push(a->tenant, o);
     worker_kick(a->tenant->w);
 }
@@ -110,6 +125,17 @@ static const char *metric_label(const char *word)
     return "handed_back";
 }
 
+void outcome_handback_unstarted(attempt *a)
+{
+    outcome *o = outcome_new(a, "handback", "handed back at shutdown before it started");
+    if (!o) {
+        lw_log(LW_LOG_ERROR, "job.unrecorded", "job %s: out of memory handing it back; its lease will expire", a->id);
+        return;
+    }
+    push(a->tenant, o);
+    worker_kick(a->tenant->w);
+}
+
 /* Decides the record for the attempt, queues it, updates spool and metrics.
  * Does not touch the running list or free anything. */
 static void record_end(attempt *a, end_kind how, const char *text)
@@ -136,6 +162,12 @@ static void record_end(attempt *a, end_kind how, const char *text)
     } else if (why == STOP_HANDBACK) {
         word = "handback";
         text = "handed back at shutdown";
+    } else if (why == STOP_FENCE) {
+        word = "handback";
+        text = "stopped: its lease could not be renewed (Redis unreachable); handed back";
+    } else if (why == STOP_RESOURCE) {
+        word = "handback";
+        text = text ? text : "the worker could not start it; handed back";
     } else if (why == STOP_CANCEL) {
         word = "cancelled";
         text = "cancelled while running";
@@ -189,6 +221,7 @@ void attempt_finished(attempt *a, end_kind how, const char *text)
     worker *w = t->w;
     record_end(a, how, text);
     unlink_running(a);
+    dispatch_release_slot(a);
     w->nrunning--;
     t->running--;
     tenant *keep = t;
@@ -211,6 +244,7 @@ void attempt_release_abandoned(attempt *a)
 {
     worker *w = a->tenant->w;
     unlink_running(a);
+    dispatch_release_slot(a);
     w->nrunning--;
     attempt_free(a);
     worker_kick(w);
@@ -236,18 +270,81 @@ static void requeue(tenant *t, batch *b)
     t->nout += b->n;
 }
 
+/* ACL refusals come back for every entry: splitting cannot help, and the
+ * outcomes must wait for the operator to fix the grant. */
+static int refusal_for_all(const redisReply *reply)
+{
+    const char *e = reply->str;
+    return strncmp(e, "NOPERM", 6) == 0 || strstr(e, "The user executing the script can't") != NULL ||
+           strncmp(e, "OOM", 3) == 0;
+}
+
+/* Redis refused a batch of one entry. An outcome is replaced by a small
+ * failure saying so (the job must end, and its lane move on); an event, or
+ * an outcome whose replacement was refused too, is dropped with a line in
+ * the log: Redis will not take it. Returns 1 when `o` was consumed. */
+static int refused_alone(tenant *t, outcome *o, const char *why)
+{
+    if (strcmp(o->word, "event") != 0 && !o->replaced) {
+        char text[400];
+        snprintf(text, sizeof text, "Redis refused the outcome (%s): %.300s", o->word, why);
+        char *copy = strdup(text);
+        if (copy) {
+            lw_log(LW_LOG_ERROR, "job.refused", "tenant %s: job %s: Redis refused its outcome %s: %s; recording it as failed",
+                   t->cfg->name, o->id, o->word, why);
+            free(o->text);
+            o->text = copy;
+            o->word = "fail";
+            o->replaced = 1;
+            o->bytes = strlen(o->id) + strlen(o->token) + strlen(copy) + 32;
+            return 0;
+        }
+    }
+    if (strcmp(o->word, "event") == 0)
+        lw_log(LW_LOG_ERROR, "event.dropped", "tenant %s: job %s: Redis refused event %s: %s; dropped", t->cfg->name,
+               o->id, o->event_type ? o->event_type : "?", why);
+    else
+        lw_log(LW_LOG_ERROR, "job.unrecorded",
+               "tenant %s: job %s: Redis refused even its failure record: %s; its lease will expire and the reaper will retry it",
+               t->cfg->name, o->id, why);
+    outcome_free(o);
+    return 1;
+}
+
 static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     (void)r;
     batch *b = ud;
     tenant *t = b->t;
     t->finish_inflight = 0;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != b->n) {
-        if (reply) tenant_redis_error(t, "recording outcomes", reply);
-        requeue(t, b); /* sent again when Redis is ready */
-        /* An error reply would repeat at once: pace the resends. */
-        if (reply) t->finish_retry_at = lw_mono_ms() + 1000;
+    if (!reply) {
+        /* Lost with the connection: sent again when Redis is ready. A batch
+         * that keeps losing its connection may be what breaks it: try
+         * smaller ones (never failing an entry for this alone). */
+        if (++t->finish_nulls >= 2 && b->n > 1) t->finish_limit = (int)((b->n + 1) / 2);
+        requeue(t, b);
+    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != b->n) {
+        tenant_redis_error(t, "recording outcomes", reply);
+        if (reply->type == REDIS_REPLY_ERROR && !refusal_for_all(reply) && b->n > 1) {
+            /* Find the entry Redis refuses: halve, and go on at once. */
+            t->finish_limit = (int)((b->n + 1) / 2);
+            requeue(t, b);
+        } else if (reply->type == REDIS_REPLY_ERROR && !refusal_for_all(reply)) {
+            if (refused_alone(t, b->head, reply->str)) b->head = NULL, b->n = 0;
+            if (b->n) requeue(t, b);
+            t->finish_retry_at = 0;
+        } else {
+            requeue(t, b);
+            /* An error reply would repeat at once: pace the resends. */
+            t->finish_retry_at = lw_mono_ms() + 1000;
+        }
     } else {
+        t->finish_nulls = 0;
+        /* Back to full batches once Redis takes them again. */
+        if (t->finish_limit) {
+            t->finish_limit *= 2;
+            if (t->finish_limit >= FINISH_BATCH) t->finish_limit = 0;
+        }
         size_t i = 0;
         for (outcome *o = b->head, *next; o; o = next, i++) {
             next = o->next;
@@ -259,7 +356,7 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
             outcome_free(o);
         }
         /* Lanes may have moved on: the next claim may find work. */
-        t->idle = 0;
+        tenant_work_maybe(t);
     }
     free(b);
     worker_kick(t->w);
@@ -287,14 +384,16 @@ void outcome_flush(tenant *t)
     lw_argv_addi(&a, w->opt->common.keep_succeeded_s);
     lw_argv_addi(&a, w->opt->common.keep_failed_s);
     lw_argv_addi(&a, 0); /* n, set below */
+    size_t limit = t->finish_limit > 0 ? (size_t)t->finish_limit : FINISH_BATCH, bytes = 0;
     outcome **tail = &b->head;
-    while (t->out_head && b->n < FINISH_BATCH) {
+    while (t->out_head && b->n < limit && (b->n == 0 || bytes + t->out_head->bytes <= FINISH_BYTES)) {
         outcome *o = t->out_head;
         t->out_head = o->next;
         o->next = NULL;
         *tail = o;
         tail = &o->next;
         b->n++;
+        bytes += o->bytes;
         lw_argv_adds(&a, o->id);
         lw_argv_adds(&a, o->token);
         lw_argv_adds(&a, o->word);

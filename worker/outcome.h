@@ -23,7 +23,13 @@ typedef struct outcome {
     char *text;             /* owned: result JSON, error, or event data; never NULL */
     int64_t delay_ms;       /* retry backoff */
     char *event_type;       /* owned, events only */
+    size_t bytes;           /* about what it adds to a finish.lua call */
+    int replaced;           /* a refused outcome already replaced by a failure */
 } outcome;
+
+/* A job claimed while the worker shuts down: queue its hand-back without
+ * running it (`a` was never dispatched; the caller frees it). */
+void outcome_handback_unstarted(attempt *a);
 
 /* Gives up on a thread-isolation attempt whose handler ignores its stop
  * request: records `how`/`text` as its end now, keeps the attempt (and its

@@ -46,15 +46,25 @@ static void maybe_complete(attempt *a);
 /* Builds the child's environment before fork (the child of a threaded
  * worker may only call async-signal-safe functions). Caller frees with
  * free_env. */
+static int is_identity_var(const char *e)
+{
+    return !strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) || !strncmp(e, "LOGNAME=", 8);
+}
+
 static char **build_env(const attempt *a)
 {
+    const tenant *t = a->tenant;
     size_t n = 0;
     while (environ[n]) n++;
-    char **env = calloc(n + 7, sizeof *env);
+    char **env = calloc(n + 10, sizeof *env);
     if (!env) return NULL;
     size_t k = 0;
+    /* LANEWORK_* of the worker (its Redis URL among them) are not the
+     * command's business; a tenant "user" gets its own HOME and names. */
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "LANEWORK_", 9) != 0) env[k++] = strdup(environ[i]);
+        if (strncmp(environ[i], "LANEWORK_", 9) != 0 && !(t->run_as && is_identity_var(environ[i])))
+            env[k++] = strdup(environ[i]);
+    for (int i = 0; t->run_as && i < 3; i++) env[k++] = strdup(t->user_env[i]);
     char buf[64];
     const char *names[] = {"LANEWORK_JOB_ID", "LANEWORK_TENANT", "LANEWORK_KIND", "LANEWORK_LANE",
                            "LANEWORK_ATTEMPT", "LANEWORK_SPOOL_DIR"};
@@ -167,11 +177,17 @@ static void maybe_complete(attempt *a)
     char why[STDERR_TAIL + 160];
     const char *text;
     const char *tail = es->err.buf && es->err.len ? es->err.buf : NULL;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && es->out.truncated) {
+        /* stdout is the result channel, bounded like every result. */
+        how = END_FAIL;
+        snprintf(why, sizeof why,
+                 "result too large: stdout is more than --max-payload (%zu bytes); a result is JSON of at most that size (log to stderr)",
+                 a->max_payload);
+        text = why;
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         how = END_OK;
         /* stdout is the result when it is JSON, else there is none. */
-        if (es->out.buf && !es->out.truncated && lw_json_valid(es->out.buf, es->out.len))
-            lw_job_set_result(a, es->out.buf);
+        if (es->out.buf && lw_json_valid(es->out.buf, es->out.len)) lw_job_set_result(a, es->out.buf);
         text = a->result;
     } else {
         how = WIFEXITED(st) && WEXITSTATUS(st) == EX_DATAERR_CODE ? END_FAIL : END_RETRY;
@@ -200,6 +216,52 @@ static void maybe_complete(attempt *a)
 
 void run_exec_reaped(attempt *a) { maybe_complete(a); }
 
+void run_exec_release(attempt *a)
+{
+    exec_state *es = a->runner_state;
+    if (!es) return;
+    if (es->linger) event_free(es->linger);
+    fdreader_close(&es->out);
+    fdreader_close(&es->err);
+    free(es);
+    a->runner_state = NULL;
+}
+
+/* The text of errno values execve() commonly fails with: strerror() is not
+ * async-signal-safe, and the child of a threaded worker may call nothing
+ * else between fork and exec. */
+static const char *exec_errno_text(int e)
+{
+    switch (e) {
+    case ENOENT: return "No such file or directory";
+    case EACCES: return "Permission denied";
+    case ENOEXEC: return "Exec format error";
+    case ENOTDIR: return "Not a directory";
+    case ELOOP: return "Too many levels of symbolic links";
+    case ENAMETOOLONG: return "File name too long";
+    case ETXTBSY: return "Text file busy";
+    case ENOMEM: return "Cannot allocate memory";
+    case E2BIG: return "Argument list too long";
+    case EPERM: return "Operation not permitted";
+    case EISDIR: return "Is a directory";
+    default: return NULL;
+    }
+}
+
+/* Writes "errno N" without stdio (async-signal-safe). */
+static void write_errno(int fd, int e)
+{
+    char num[24];
+    size_t n = 0;
+    unsigned v = (unsigned)(e < 0 ? -e : e);
+    do {
+        num[sizeof num - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < sizeof num);
+    (void)!write(fd, "errno ", 6);
+    (void)!write(fd, num + sizeof num - n, n);
+}
+
 int run_exec_start(attempt *a, const lw_exec_handler *ex)
 {
     int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
@@ -211,26 +273,39 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
         !(env = build_env(a)) || !(prog = resolve_program(ex->argv[0])))
         goto fail;
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = child_fork();
     if (pid < 0) goto fail;
     if (pid == 0) {
+        /* Signals stay blocked (child_fork) until the worker's handlers are
+         * gone: a stop signal landing now must not reach them. */
         setpgid(0, 0);
         child_reset_signals();
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(127);
         dup2(in, 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
         /* The command gets stdin/stdout/stderr and nothing else of ours
          * (Redis sockets, other attempts' pipes). */
         close_range(3, ~0U, 0);
+        if (child_drop_privileges(a->tenant) != 0) {
+            const char msg[] = "cannot switch to the tenant's user: ";
+            (void)!write(2, msg, sizeof msg - 1);
+            write_errno(2, errno);
+            _exit(127);
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */
+        if (getppid() != parent) _exit(127);
+        child_unblock_signals();
         execve(prog, ex->argv, env);
+        int e = errno;
         const char msg[] = "cannot execute the handler command: ";
         (void)!write(2, msg, sizeof msg - 1);
         (void)!write(2, prog, strlen(prog));
         (void)!write(2, ": ", 2);
-        const char *e = strerror(errno);
-        (void)!write(2, e, strlen(e));
+        const char *text = exec_errno_text(e);
+        if (text)
+            (void)!write(2, text, strlen(text));
+        else
+            write_errno(2, e);
         _exit(127);
     }
     setpgid(pid, pid);
@@ -243,7 +318,7 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
     a->run = RUN_EXEC;
     a->runner_state = es;
     a->pipe_open = 1;
-    es->out.limit = 16 * 1024 * 1024;
+    es->out.limit = a->max_payload; /* more than that is marked truncated: too large */
     es->err.keep = STDERR_TAIL;
     es->out.on_eof = es->err.on_eof = on_eof;
     struct event_base *base = a->tenant->w->base;

@@ -32,7 +32,19 @@ typedef struct fork_state {
     size_t parsed;  /* bytes of out.buf already consumed as frames */
     int have_status;
     int status;
+    size_t oversize; /* a frame announced this many bytes, more than allowed */
+    struct event *linger; /* the child exited but its pipe is still open */
 } fork_state;
+
+/* After the child exits, how long a process it left behind may hold its
+ * result pipe open (one that left the process group, so the group kill
+ * missed it) before we stop waiting: what the child wrote before exiting
+ * is in the pipe already. */
+#define PIPE_LINGER_MS 1000
+
+/* The child caps what it sends at --max-payload (job_api.c); a frame longer
+ * than that plus room for an event type is a child writing garbage. */
+#define FRAME_SLACK 4096
 
 /* ---- in the child ---- */
 
@@ -76,19 +88,31 @@ static void on_sigterm(int sig)
 
 static void child_main(attempt *a, int fd, pid_t parent)
 {
+    /* Signals are blocked (child_fork) until our own handler is in place. */
     setpgid(0, 0);
     child_reset_signals();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(3); /* the worker died while we were forking */
     g_fd = fd;
     g_job = a;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigterm;
     sigaction(SIGTERM, &sa, NULL);
+    if (child_drop_privileges(a->tenant) != 0) _exit(3);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */
+    if (getppid() != parent) _exit(3); /* the worker died while we were forking */
+    /* Marks what this attempt starts, so that the worker can tell its
+     * processes that escape the group (child.h, the sweep): the name
+     * "lw:SERIAL" stays with what it forks until that execs, and then the
+     * environment says LANEWORK_JOB_ID. */
+    char name[16];
+    snprintf(name, sizeof name, "lw:%llu", (unsigned long long)a->serial);
+    prctl(PR_SET_NAME, name);
+    setenv("LANEWORK_JOB_ID", a->id, 1);
+    child_unblock_signals();
     a->emit = child_emit;
     module_binding *mb = a->tenant->mod;
     lw_status st = mb->mod->handle(mb->state, a);
+    if (a->oversize) st = LW_FAIL;
     if (a->result) frame('R', a->result, strlen(a->result), NULL, 0);
     if (a->error) frame('X', a->error, strlen(a->error), NULL, 0);
     char num[16];
@@ -119,6 +143,14 @@ static void parse_frames(fdreader *r, void *ud)
         const char *p = r->buf + fs->parsed;
         uint32_t len;
         memcpy(&len, p + 1, sizeof len);
+        if ((size_t)len > a->max_payload + FRAME_SLACK) {
+            /* Not what our child code sends: stop reading it and stop it. */
+            fs->oversize = len;
+            r->len = 0;
+            fs->parsed = 0;
+            child_signal(a, SIGKILL);
+            return;
+        }
         if (avail < 5 + (size_t)len) break;
         const char *body = p + 5;
         switch (p[0]) {
@@ -151,16 +183,50 @@ static void parse_frames(fdreader *r, void *ud)
     }
 }
 
+static void maybe_complete(attempt *a);
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    attempt *a = arg;
+    fork_state *fs = a->runner_state;
+    /* Read what is there, then stop waiting for the escapee (the sweep,
+     * child.c, kills it). */
+    if (fs->out.fd >= 0) {
+        parse_frames(&fs->out, a);
+        if (fs->out.ev) event_free(fs->out.ev);
+        fs->out.ev = NULL;
+        close(fs->out.fd);
+        fs->out.fd = -1;
+    }
+    a->pipe_open = 0;
+    maybe_complete(a);
+}
+
 static void maybe_complete(attempt *a)
 {
     fork_state *fs = a->runner_state;
-    if (!a->reaped || a->pipe_open) return;
+    if (!fs || !a->reaped) return;
+    if (a->pipe_open) {
+        if (!fs->linger && (fs->linger = evtimer_new(a->tenant->w->base, linger_cb, a))) {
+            struct timeval tv = {PIPE_LINGER_MS / 1000, (PIPE_LINGER_MS % 1000) * 1000};
+            evtimer_add(fs->linger, &tv);
+        }
+        return;
+    }
+    if (fs->linger) event_free(fs->linger);
+    fs->linger = NULL;
     end_kind how = END_RETRY;
-    char why[160];
+    char why[200];
     const char *text = NULL;
     int st = a->exit_status;
-    if (fs->have_status && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-        how = fs->status == LW_OK ? END_OK : fs->status == LW_FAIL ? END_FAIL : END_RETRY;
+    if (fs->oversize) {
+        how = END_FAIL;
+        snprintf(why, sizeof why, "the handler process sent %zu bytes at once, more than --max-payload (%zu bytes) allows",
+                 fs->oversize, a->max_payload);
+        text = why;
+    } else if (fs->have_status && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        how = attempt_end_kind(a, (lw_status)fs->status);
         text = how == END_OK ? a->result : a->error;
     } else if (WIFSIGNALED(st)) {
         snprintf(why, sizeof why, "crashed: killed by signal %d (%s)", WTERMSIG(st),
@@ -188,6 +254,16 @@ static void on_eof(fdreader *r, void *ud)
 
 void run_fork_reaped(attempt *a) { maybe_complete(a); }
 
+void run_fork_release(attempt *a)
+{
+    fork_state *fs = a->runner_state;
+    if (!fs) return;
+    if (fs->linger) event_free(fs->linger);
+    fdreader_close(&fs->out);
+    free(fs);
+    a->runner_state = NULL;
+}
+
 int run_fork_start(attempt *a)
 {
     int fds[2];
@@ -198,7 +274,7 @@ int run_fork_start(attempt *a)
         return -1;
     }
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = child_fork();
     if (pid < 0) {
         int e = errno;
         close(fds[0]);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +136,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
                    (double)(lw_mono_ms() - a->started_mono) / 1000.0);
             attempt_release_abandoned(a);
         } else {
-            end_kind how = a->status == LW_OK ? END_OK : a->status == LW_FAIL ? END_FAIL : END_RETRY;
+            end_kind how = attempt_end_kind(a, a->status);
             attempt_finished(a, how, how == END_OK ? a->result : a->error);
         }
         free(m->type);
@@ -162,10 +163,17 @@ struct thread_pool *pool_new(worker *w, int nthreads)
     if (p->efd < 0) goto fail;
     p->ev = event_new(w->base, p->efd, EV_READ | EV_PERSIST, done_cb, p);
     if (!p->ev || event_add(p->ev, NULL)) goto fail;
+    /* Handler threads take no signals: they all go to the loop thread,
+     * and a handler's system calls are not interrupted by the worker's. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 0; i < nthreads; i++) {
-        if (pthread_create(&p->threads[i], NULL, thread_main, p)) goto fail;
+        if (pthread_create(&p->threads[i], NULL, thread_main, p)) break;
         p->nthreads++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (p->nthreads < nthreads) goto fail;
     return p;
 fail:
     pool_free(p, 0);

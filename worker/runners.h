@@ -26,6 +26,11 @@ void run_fork_reaped(attempt *a);
 int run_exec_start(attempt *a, const lw_exec_handler *ex);
 void run_exec_reaped(attempt *a);
 
+/* Frees a runner's state (fds, buffers) without completing the attempt:
+ * only for a worker that exits with attempts it gave up on. */
+void run_fork_release(attempt *a);
+void run_exec_release(attempt *a);
+
 /* The thread pool. */
 struct thread_pool *pool_new(struct worker *w, int nthreads);
 void pool_submit(struct thread_pool *p, attempt *a);

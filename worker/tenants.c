@@ -13,10 +13,15 @@
  * are retired — they keep serving the attempts they run and record their
  * outcomes, and are dropped once idle — and replaced.
  */
+#include <errno.h>
 #include <event2/event.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "keys.h"
 #include "log.h"
@@ -42,29 +47,47 @@ static void link_ready(lw_redis *r, void *ud)
     if (why)
         /* An ACL user is rightly denied CONFIG: say the check was skipped,
          * and go on. */
-        lw_log(LW_LOG_WARN, "redis.eviction",
+        lw_log(lw_log_gate_level(&l->policy_gate, why, LW_LOG_WARN, 3600000), "redis.eviction",
                "%s: could not check maxmemory-policy (CONFIG GET refused: %s); make sure it is noeviction, or Redis may evict queued jobs under memory pressure",
                lw_redis_name(r), why);
     else if (strcmp(policy, "noeviction") != 0)
-        lw_log(LW_LOG_WARN, "redis.eviction",
+        lw_log(lw_log_gate_level(&l->policy_gate, policy, LW_LOG_WARN, 3600000), "redis.eviction",
                "%s: maxmemory-policy is %s, not noeviction: Redis may evict queued jobs under memory pressure",
                lw_redis_name(r), policy[0] ? policy : "unknown");
+    /* Back after an outage: our attempts may be frozen (fence.h) until a
+     * renewal proves their leases, and work may be waiting. */
     for (tenant *t = w->tenants; t; t = t->next)
-        if (t->link == l) t->idle = 0;
+        if (t->link == l) {
+            tenant_work_maybe(t);
+            if (t->running) lease_renew_tenant(t);
+        }
+    for (tenant *t = w->retired; t; t = t->next)
+        if (t->link == l && t->running) lease_renew_tenant(t);
     if (l == w->home) presence_update(w);
     worker_kick(w);
 }
 
 static void link_message(lw_redis *r, const char *channel, const char *message, size_t len, void *ud)
 {
-    (void)r, (void)message, (void)len;
+    (void)r;
     rlink *l = ud;
     tenant *t = tenant_by_prefix(l->w, channel);
     if (!t) return;
     const char *suffix = channel + strlen(t->prefix);
     if (!strcmp(suffix, "wake")) {
-        t->idle = 0;
-        worker_kick(l->w);
+        /* "@MS": a job falls due MS from now (lib.lua, publish_due); any
+         * other payload: a ready list gained work. */
+        if (len > 1 && message[0] == '@') {
+            char num[24];
+            size_t n = len - 1 < sizeof num - 1 ? len - 1 : sizeof num - 1;
+            memcpy(num, message + 1, n);
+            num[n] = '\0';
+            char *end;
+            long long ms = strtoll(num, &end, 10);
+            if (end != num && *end == '\0' && ms >= 0) tenant_due_in(t, ms);
+        } else {
+            tenant_work_maybe(t);
+        }
     } else if (!strcmp(suffix, "cancel")) {
         /* The renewal reply carries the cancel requests: correctness does
          * not depend on this message, it only makes cancel prompt. */
@@ -138,7 +161,89 @@ void tenant_unref(tenant *t)
     link_unref(t->link);
     regref_unref(t->reg);
     free(t->caps);
+    free(t->groups);
+    for (int i = 0; i < 3; i++) free(t->user_env[i]);
     free(t);
+}
+
+/* Resolves the registry's "user" (a name, or a numeric uid) for t. The
+ * switch itself happens in each handler process (child_drop_privileges). */
+static int resolve_user(tenant *t, char *err, size_t errlen)
+{
+    const char *u = t->cfg->user;
+    if (!u) return 0;
+    char buf[16384];
+    struct passwd pw, *found = NULL;
+    int rc = getpwnam_r(u, &pw, buf, sizeof buf, &found);
+    if (!found) {
+        char *end;
+        long uid = strtol(u, &end, 10);
+        if (*u && !*end && uid >= 0) rc = getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &found);
+    }
+    if (!found) {
+        snprintf(err, errlen, "%s: tenant %s: user \"%s\": %s", t->cfg->source, t->cfg->name, u,
+                 rc ? strerror(rc) : "no such user on this host");
+        return -1;
+    }
+    if (geteuid() != 0 && pw.pw_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "%s: tenant %s: user \"%s\": handlers can run as another user only when the worker runs as root (it runs as uid %ld)",
+                 t->cfg->source, t->cfg->name, u, (long)geteuid());
+        return -1;
+    }
+    if (t->mod && t->w->opt->isolation == ISOLATION_THREAD) {
+        snprintf(err, errlen,
+                 "%s: tenant %s: user \"%s\" cannot apply to module handlers in --isolation thread (they run inside the worker); use --isolation fork",
+                 t->cfg->source, t->cfg->name, u);
+        return -1;
+    }
+    int n = 64;
+    gid_t *groups = NULL;
+    for (int tries = 0; tries < 4; tries++) {
+        gid_t *g = realloc(groups, (size_t)n * sizeof *g);
+        if (!g) break;
+        groups = g;
+        int want = n;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &want) >= 0) {
+            n = want;
+            t->groups = groups;
+            t->ngroups = n;
+            groups = NULL;
+            break;
+        }
+        n = want > n ? want : n * 2;
+    }
+    free(groups);
+    if (!t->groups) {
+        snprintf(err, errlen, "%s: tenant %s: user \"%s\": cannot read its groups", t->cfg->source, t->cfg->name, u);
+        return -1;
+    }
+    const char *names[3] = {"HOME", "USER", "LOGNAME"};
+    const char *values[3] = {pw.pw_dir, pw.pw_name, pw.pw_name};
+    for (int i = 0; i < 3; i++) {
+        size_t len = strlen(names[i]) + strlen(values[i]) + 2;
+        if (!(t->user_env[i] = malloc(len))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(t->user_env[i], len, "%s=%s", names[i], values[i]);
+    }
+    t->uid = pw.pw_uid;
+    t->gid = pw.pw_gid;
+    t->run_as = 1;
+    return 0;
+}
+
+int child_drop_privileges(const tenant *t)
+{
+    if (!t->run_as) return 0;
+    /* Raw system calls: in a child forked from a threaded worker, glibc's
+     * set*id wrappers would try to reach threads that are not there. The
+     * group list and gid go first, while we may still change them. */
+    if (syscall(SYS_setgroups, (size_t)t->ngroups, t->groups) != 0) return -1;
+    if (syscall(SYS_setresgid, t->gid, t->gid, t->gid) != 0) return -1;
+    if (syscall(SYS_setresuid, t->uid, t->uid, t->uid) != 0) return -1;
+    return 0;
 }
 
 /* Redis's words for an ACL denial: NOPERM for a command, this text for a
@@ -194,7 +299,9 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     t->reg = rr;
     rr->refs++;
     t->out_tail = &t->out_head;
-    t->next_due = -1;
+    t->due_mono = -1;
+    t->due_hint = -1;
+    t->finish_limit = 0; /* outcome.c: the full batch */
     for (size_t q = 0; q < nq; q++) t->caps[q] = lw_tenant_queue_cap(cfg, o->queues[q]);
     if (lw_key_prefix(t->prefix, sizeof t->prefix, o->common.ns, cfg->name)) {
         snprintf(err, errlen, "tenant %s: name too long for a key prefix", cfg->name);
@@ -213,6 +320,7 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
         t->mod = module_bind(cfg->module_path, cfg->name, cfg->config_json, err, errlen);
         if (!t->mod) goto fail;
     }
+    if (resolve_user(t, err, errlen)) goto fail;
     char channel[400];
     snprintf(channel, sizeof channel, "%swake", t->prefix);
     lw_redis_subscribe(t->link->r, channel);
@@ -235,6 +343,7 @@ static int cfg_equal(const lw_tenant *a, const lw_tenant *b)
 {
     if (!str_eq(a->name, b->name) || !str_eq(a->module_path, b->module_path) ||
         !str_eq(a->config_json, b->config_json) || !str_eq(a->redis_url, b->redis_url) ||
+        !str_eq(a->user, b->user) ||
         a->nexecs != b->nexecs || a->nspools != b->nspools || a->nqueues != b->nqueues ||
         a->defaults.attempts != b->defaults.attempts ||
         a->defaults.timeout_ms != b->defaults.timeout_ms ||

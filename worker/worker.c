@@ -16,14 +16,17 @@
  */
 #include "worker.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backoff.h"
 #include "child.h"
+#include "fence.h"
 #include "http.h"
 #include "log.h"
 #include "outcome.h"
@@ -31,7 +34,6 @@
 #include "timefmt.h"
 
 #define TICK_MS 100
-#define POLL_MS 250
 #define CLAIM_MAX 256
 #define HANDBACK_WAIT_MS (KILL_GRACE_MS + 10000)
 #define BURST_HORIZON_MS 1000
@@ -42,13 +44,72 @@ void worker_kick(worker *w)
     if (w->pump_ev && !event_pending(w->pump_ev, EV_TIMEOUT, NULL)) event_active(w->pump_ev, EV_TIMEOUT, 0);
 }
 
-/* 1 when t may be asked for work now. */
-static int claimable(const tenant *t, int64_t mono, int64_t wall)
+void tenant_work_maybe(tenant *t)
+{
+    t->work_seq++;
+    t->idle = 0;
+    worker_kick(t->w);
+}
+
+void tenant_due_in(tenant *t, int64_t delay_ms)
+{
+    int64_t at = lw_mono_ms() + delay_ms;
+    /* A claim in flight answers with the schedule as it was before this:
+     * remember the announcement for its reply (claim.c). */
+    if (t->claim_inflight && (t->due_hint < 0 || at < t->due_hint)) t->due_hint = at;
+    if (t->due_mono < 0 || at < t->due_mono) t->due_mono = at;
+    worker_kick(t->w);
+}
+
+void tenant_set_oom(tenant *t, int oom)
+{
+    if (oom == t->oom) return;
+    t->oom = oom;
+    if (oom)
+        lw_log(lw_log_gate_level(&t->oom_gate, "oom", LW_LOG_ERROR, 60000), "redis.oom",
+               "tenant %s: Redis %s is at maxmemory (noeviction): claiming nothing until memory is freed; outcomes, lease renewals and the reaper go on",
+               t->cfg->name, lw_redis_name(t->link->r));
+    else
+        lw_log(LW_LOG_WARN, "redis.oom", "tenant %s: Redis %s takes claims again", t->cfg->name,
+               lw_redis_name(t->link->r));
+}
+
+/* 1 when t may be asked for work now. All times are our monotonic clock:
+ * due times come from Redis as delays, never as Redis time to compare with
+ * our wall clock. */
+static int claimable(const tenant *t, int64_t mono)
 {
     if (t->claim_inflight || !lw_redis_is_ready(t->link->r)) return 0;
     if (!t->idle) return 1;
     if (mono >= t->poll_at) return 1;
-    return t->next_due >= 0 && t->next_due <= wall;
+    return t->due_mono >= 0 && t->due_mono <= mono && !t->oom && !t->claim_errors;
+}
+
+static void due_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker_kick(arg);
+}
+
+/* Arms the timer for the next moment an idle tenant becomes claimable
+ * (its poll, or its earliest scheduled job), so due jobs start on time
+ * rather than on the next 100 ms tick. */
+static void arm_due_timer(worker *w, int64_t mono)
+{
+    int64_t next = -1;
+    for (const tenant *t = w->tenants; t; t = t->next) {
+        if (!t->idle || t->claim_inflight) continue;
+        int64_t at = t->poll_at;
+        if (t->due_mono >= 0 && t->due_mono < at && !t->oom && !t->claim_errors) at = t->due_mono;
+        if (next < 0 || at < next) next = at;
+    }
+    if (w->claim_pause_until > mono && (next < 0 || w->claim_pause_until > next)) next = w->claim_pause_until;
+    if (next < 0) return;
+    if (!w->due_timer && !(w->due_timer = evtimer_new(w->base, due_timeout_cb, w))) return;
+    int64_t ms = next - mono;
+    if (ms < 0) ms = 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(w->due_timer, &tv);
 }
 
 /* Claim batching. A claim.lua call costs Redis a fixed ~25 us besides its
@@ -69,13 +130,18 @@ static void gather_timeout_cb(evutil_socket_t fd, short what, void *arg)
     worker_kick(arg);
 }
 
-/* 1 when the round should wait for more free slots (the timer will kick). */
+/* 1 when the round should wait for more free slots (the timer will kick).
+ * Only a drain waits: when some claimable tenant has no backlog, its work
+ * is new (a wake-up, a poll, a due time) and waiting would only add to its
+ * start latency. */
 static int claim_gather(worker *w, int64_t free_slots, int64_t left, int64_t mono)
 {
     int64_t batch = w->opt->concurrency;
     if (batch > CLAIM_MAX) batch = CLAIM_MAX;
     if (left < batch) batch = left;
     if (free_slots >= batch || (w->nrunning == 0 && w->reserved == 0)) return 0;
+    for (const tenant *t = w->tenants; t; t = t->next)
+        if (!t->backlog && claimable(t, mono)) return 0;
     if (w->gather_since < 0) w->gather_since = mono;
     int64_t wait = w->gather_since + CLAIM_GATHER_MS - mono;
     if (wait <= 0) return 0;
@@ -101,7 +167,8 @@ static void claim_round(worker *w)
         w->gather_since = -1;
         return;
     }
-    int64_t mono = lw_mono_ms(), wall = lw_now_ms();
+    int64_t mono = lw_mono_ms();
+    if (mono < w->claim_pause_until) return;
     if (claim_gather(w, free_slots, left, mono)) return;
     size_t n = 0;
     for (tenant *t = w->tenants; t; t = t->next) n++;
@@ -110,16 +177,17 @@ static void claim_round(worker *w)
     size_t k = 0, eligible = 0;
     for (tenant *t = w->tenants; t; t = t->next, k++) order[k] = t;
     for (size_t i = 0; i < n; i++)
-        if (claimable(order[i], mono, wall)) eligible++;
+        if (claimable(order[i], mono)) eligible++;
     for (size_t i = 0; i < n && free_slots > 0 && eligible > 0; i++) {
         tenant *t = order[(w->rr + i) % n];
-        if (!claimable(t, mono, wall)) continue;
+        if (!claimable(t, mono)) continue;
         int64_t share = (free_slots + (int64_t)eligible - 1) / (int64_t)eligible;
         if (share > CLAIM_MAX) share = CLAIM_MAX;
         eligible--;
         if (t->idle) {
             /* A poll: if it finds nothing, the next one is a period away. */
-            t->poll_at = mono + POLL_MS + (int64_t)(lw_random64() % (POLL_MS / 2));
+            int64_t poll = w->opt->poll_ms;
+            t->poll_at = mono + poll + (int64_t)(lw_random64() % (uint64_t)(poll / 2 + 1));
         }
         claim_send(t, (int)share);
         if (t->claim_inflight) {
@@ -144,12 +212,12 @@ static int live_attempts(const worker *w)
 static int burst_done(const worker *w)
 {
     if (w->nrunning || w->reserved || outcomes_pending(w)) return 0;
-    int64_t wall = lw_now_ms();
+    int64_t mono = lw_mono_ms();
     for (const tenant *t = w->tenants; t; t = t->next) {
         if (!lw_redis_is_ready(t->link->r) || !t->idle || t->claim_inflight || t->spool_pending ||
             t->spool_inflight)
             return 0;
-        if (t->next_due >= 0 && t->next_due <= wall + BURST_HORIZON_MS) return 0;
+        if (t->due_mono >= 0 && t->due_mono <= mono + BURST_HORIZON_MS) return 0;
     }
     return 1;
 }
@@ -184,7 +252,9 @@ static void check_exit(worker *w)
 {
     if (w->state == W_EXITING) return;
     if (w->state == W_DRAINING || w->state == W_HANDBACK) {
-        if (live_attempts(w) == 0 && !outcomes_pending(w)) {
+        /* A claim in flight may bring jobs (handed back at once, claim.c):
+         * leaving before its reply would leave them leased to nobody. */
+        if (live_attempts(w) == 0 && !outcomes_pending(w) && w->reserved == 0) {
             begin_exit(w, "every attempt ended and was recorded");
         } else if (w->state == W_HANDBACK && lw_mono_ms() > w->handback_deadline) {
             lw_log(LW_LOG_ERROR, "worker.exit",
@@ -225,14 +295,26 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (tenant *t = w->retired; t; t = t->next) outcome_flush(t);
     drop_idle_retired(w);
-    if (w->state == W_RUNNING) claim_round(w);
+    if (w->state == W_RUNNING) {
+        claim_round(w);
+        arm_due_timer(w, lw_mono_ms());
+    }
     check_exit(w);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    worker_kick(arg);
+    worker *w = arg;
+    int64_t now = lw_mono_ms();
+    /* Belt and braces for the keeper (fence.h): the same freeze check. */
+    if (w->fence) {
+        fence_check(w->fence, now);
+        fence_keeper_ensure(w->fence, now);
+    }
+    dispatch_fence_threads(w, now);
+    children_sweep(w, now);
+    worker_kick(w);
 }
 
 static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -317,8 +399,23 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
     w->reg = rr;
     w->opt = opt;
     w->state = W_RUNNING;
-    w->started_wall = lw_now_ms();
+    w->started_mono = lw_mono_ms();
     w->last_pump_mono = lw_mono_ms();
+    w->slots = calloc((size_t)opt->concurrency, sizeof *w->slots);
+    w->free_slots = calloc((size_t)opt->concurrency, sizeof *w->free_slots);
+    if (!w->slots || !w->free_slots) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (int i = opt->concurrency - 1; i >= 0; i--) w->free_slots[w->nfree++] = i;
+    /* Processes an attempt starts and orphans come back to us, so that
+     * the sweep can kill what left its attempt's process group. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* Before any thread exists: the keeper is forked now (fence.h). */
+    if (!(w->fence = fence_new(opt->concurrency))) {
+        snprintf(err, errlen, "cannot create the lease fence table: %s", strerror(errno));
+        goto fail;
+    }
     w->base = event_base_new();
     if (!w->base) {
         snprintf(err, errlen, "cannot create the event loop");
@@ -388,12 +485,19 @@ void worker_free(worker *w)
         l->r = NULL;
     }
     while (w->running) {
-        /* Only after a forced exit: the attempts are gone with us. */
+        /* Only after a forced exit: the attempts are gone with us (their
+         * processes die with the worker, PR_SET_PDEATHSIG). */
         attempt *a = w->running;
         w->running = a->next;
-        if (a->runner_state) free(a->runner_state);
+        if (a->run == RUN_EXEC)
+            run_exec_release(a);
+        else if (a->run == RUN_MODULE_FORK)
+            run_fork_release(a);
         attempt_free(a);
     }
+    fence_free(w->fence);
+    free(w->slots);
+    free(w->free_slots);
     while (w->tenants) {
         tenant *t = w->tenants;
         w->tenants = t->next;
@@ -415,6 +519,8 @@ void worker_free(worker *w)
     if (w->shutdown_timer) event_free(w->shutdown_timer);
     if (w->gather_timer) event_free(w->gather_timer);
     w->gather_timer = NULL;
+    if (w->due_timer) event_free(w->due_timer);
+    w->due_timer = NULL;
     /* Links freed by link_unref wait in deferred callbacks: run them. */
     if (w->base) {
         event_base_loop(w->base, EVLOOP_NONBLOCK);

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "attempt.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct event;
 struct outcome;
 struct thread_pool;
 struct http_server;
+struct fence;
 
 /* A registry shared by the tenants made from it. */
 typedef struct regref {
@@ -50,6 +52,7 @@ typedef struct rlink {
     lw_redis *r;
     char *url_text; /* as configured: the key that makes tenants share a link */
     int refs;
+    lw_log_gate policy_gate; /* the eviction-policy warning: once an hour, not each reconnect */
     struct rlink *next;
 } rlink;
 
@@ -63,22 +66,46 @@ typedef struct tenant {
     char prefix[300];        /* "NS:{T}:" */
     int *caps;               /* max_active of each of the worker's queues */
     module_binding *mod;     /* NULL: no module */
+    /* The registry's "user": the identity handler processes switch to. */
+    int run_as;              /* 0: they run as the worker */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;           /* owned: supplementary groups of that user */
+    int ngroups;
+    char *user_env[3];       /* owned: HOME=, USER=, LOGNAME= for exec handlers */
 
     /* claiming */
     int claim_inflight;      /* slots reserved by the claim in flight, 0: none */
     int claim_errors;        /* consecutive error replies to claims, for the backoff */
-    int idle;                /* the last claim found nothing to do */
+    int idle;                /* the last claim found nothing to do (and nothing said
+                                otherwise since it was sent) */
+    int backlog;             /* the last claim said more is ready: a drain, whose
+                                claims may wait to be batched (worker.c) */
+    uint64_t work_seq;       /* bumped by whatever may make work claimable (wake-up,
+                                outcome recorded, reap, reconnect): a claim reply
+                                that says "nothing" only makes the tenant idle if
+                                no such thing happened while it was in flight */
+    uint64_t claim_seq;      /* work_seq when the claim in flight was sent */
     int64_t poll_at;         /* mono ms: claim again even if idle */
-    int64_t next_due;        /* wall ms of the earliest scheduled job, -1: none */
+    int64_t due_mono;        /* mono ms when the earliest scheduled job falls due
+                                (Redis's delay, on our own clock), -1: none known */
+    int64_t due_hint;        /* mono ms: due times announced while a claim was in
+                                flight (its reply may predate them), -1: none */
+    int oom;                 /* claims are refused: Redis is at maxmemory */
+    lw_log_gate oom_gate;
 
     /* outcomes waiting for finish.lua */
     struct outcome *out_head, **out_tail;
     size_t nout;
     int finish_inflight;
     int64_t finish_retry_at;  /* mono ms: after an error reply, resend no sooner */
+    int finish_limit;         /* entries per finish.lua call; halved while Redis
+                                 refuses a batch, to find the entry it refuses */
+    int finish_nulls;         /* consecutive lost replies to the head batch */
 
     int running;             /* attempts of this tenant running */
     int renew_inflight;
+    int renew_again;         /* a renewal was wanted while one was in flight */
     int spool_pending;       /* spools to (re)scan once Redis is ready */
     int spool_inflight;      /* enqueue calls of a scan in flight */
     int spool_errors;        /* consecutive scans whose enqueue got an error reply */
@@ -112,9 +139,21 @@ typedef struct worker {
     attempt *running;   /* every attempt started and not yet ended */
     int nrunning;       /* attempts occupying a slot (abandoned ones included) */
     int reserved;       /* slots reserved by claims in flight */
+    attempt **slots;    /* --concurrency entries: the attempt in each slot, or NULL */
+    int *free_slots;    /* a stack of the free slot numbers */
+    int nfree;
+    uint64_t next_serial;
+    struct fence *fence;       /* freeze points of attempt processes (fence.h) */
+    int64_t claim_pause_until; /* mono ms: no claims (a handler could not start
+                                  for want of fds or processes) */
+    lw_log_gate resource_gate;
+    int64_t sweep_at;          /* mono ms of the next orphan sweep (child.c) */
+    int sweep_wanted;          /* a process attempt ended since the last sweep */
     int64_t started_total; /* attempts started, for --max-jobs */
     int64_t ended_total;   /* attempts ended (outcome recorded or discarded) */
-    int64_t started_wall;  /* wall ms at start, for `lanework workers` */
+    int64_t started_mono;  /* mono ms at start */
+    int64_t started_redis; /* the start on Redis's clock (from the first
+                              heartbeat's reply), 0 until known */
     int64_t last_pump_mono;
 
     struct thread_pool *pool;  /* --isolation thread */
@@ -125,6 +164,7 @@ typedef struct worker {
     struct event *tick;         /* 100 ms housekeeping: polls, due timers, burst */
     struct event *renew_timer;
     struct event *gather_timer; /* claim batching: ends a wait for more free slots */
+    struct event *due_timer;    /* the earliest poll or due time of an idle tenant */
     int64_t gather_since;       /* mono ms free slots were first seen unclaimed; -1: none */
     struct event *reap_timer;
     struct event *shutdown_timer;
@@ -139,6 +179,15 @@ int worker_run(worker *w); /* returns the exit status */
 void worker_free(worker *w);
 void worker_kick(worker *w);
 void worker_begin_shutdown(worker *w, int immediate);
+/* Something may have made t's work claimable now (a wake-up, an outcome
+ * recorded, a reap, a reconnect): claim again, even if a claim in flight
+ * replies that there is nothing. */
+void tenant_work_maybe(tenant *t);
+/* A due time announced by Redis, `delay_ms` from now (a wake-up "@MS"). */
+void tenant_due_in(tenant *t, int64_t delay_ms);
+/* Redis refused t's claims for being at maxmemory (oom=1) or took one
+ * again (oom=0): said once, shown by /healthz. */
+void tenant_set_oom(tenant *t, int oom);
 
 /* tenants.c: building tenants from a registry, links, reloads. */
 int tenants_build(worker *w, regref *rr, tenant **out, char *err, size_t errlen);
@@ -154,6 +203,11 @@ rlink *link_get(worker *w, const char *url_text, const lw_url *url);
 void link_unref(rlink *l);
 void regref_unref(regref *r);
 
+/* In a handler process (fork or exec child) of t, before anything of the
+ * tenant runs: switch to the tenant's "user". Returns 0, or -1 (the child
+ * must exit). Async-signal-safe (tenants.c). */
+int child_drop_privileges(const tenant *t);
+
 /* claim.c */
 void claim_send(tenant *t, int n);
 
@@ -164,7 +218,15 @@ int outcomes_pending(const worker *w);
 
 /* lease.c: renewals, the reaper, the worker directory. */
 void lease_start(worker *w);
+/* Renews the leases of t's attempts now (or right after the renewal in
+ * flight). */
 void lease_renew_tenant(tenant *t);
+/* Redis confirmed a's lease in a call sent at `sent_mono` (its claim or a
+ * renewal): moves its freeze point, thawing it if it was frozen. */
+void lease_proven(attempt *a, int64_t sent_mono);
+/* Mono ms at which a is frozen (or, thread isolation, asked to stop)
+ * unless its lease is proven again. */
+int64_t lease_freeze_at(const attempt *a);
 void presence_update(worker *w);
 /* Removes this worker from the directory; returns 1 when a reply will
  * call worker_exit_ready(), 0 when nothing was sent (Redis away). */
@@ -179,5 +241,9 @@ void spool_scan_tenant(tenant *t);
 void dispatch_attempt(attempt *a);
 /* Stops an attempt for `why` (kill its processes, or flag its thread). */
 void dispatch_stop(attempt *a, stop_reason why);
+/* Gives a's slot back (the attempt is leaving the running list). */
+void dispatch_release_slot(attempt *a);
+/* Asks thread attempts past their freeze point to stop (fence.h). */
+void dispatch_fence_threads(worker *w, int64_t now);
 
 #endif

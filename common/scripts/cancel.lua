@@ -1,4 +1,5 @@
 -- cancel.lua: cancel one job.
+-- script-flags: allow-oom
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 expiring
 -- ARGV: 1 prefix, 2 events cap, 3 keep_failed_s, 4 id
@@ -9,6 +10,9 @@
 -- also learns it at its next lease renewal) and records "cancelled".
 -- Returns "cancelled", "requested", "missing", "corrupt: ..." or the
 -- terminal status the job already has.
+--
+-- Allowed at maxmemory (allow-oom): cancelling is how an operator sheds
+-- load, and what it writes is small.
 
 local keep_failed, id = tonumber(ARGV[3]), ARGV[4]
 local now = now_ms()
@@ -17,6 +21,7 @@ if not j then return why end
 if LIVE[j.status] then
     end_waiting(j, 'cancelled', now, keep_failed, { 'error', 'cancelled' })
     emit('job.cancelled', j, '', '')
+    publish_due(now)
     return 'cancelled'
 end
 if j.status == 'active' then

@@ -1,5 +1,6 @@
 -- claim.lua: promote due jobs, expire stale ones, then claim up to `want`
 -- runnable jobs for one worker, queues in strict priority order.
+-- script-flags:
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 expiring, 5 fence,
 --       then per queue i: ready:Q_i, active:Q_i
@@ -13,16 +14,23 @@
 --     each claimed job gets attempt+1, a fresh fencing token (INCR fence), a
 --     lease (active:Q scored by now+lease_ms) and a job.started event.
 --     Entries that are tombstones are dropped; unreadable records are
---     dropped and reported.
--- Returns { jobs, bad, next_due, more }:
+--     dropped and reported. A queued job whose cancel is still pending (set
+--     while an earlier attempt ran) ends cancelled instead of starting.
+-- Returns { jobs, bad, due_in, more }:
 --   jobs: 11 entries per claimed job: id token kind queue lane payload
 --         attempt attempts timeout_ms backoff_ms spool
 --   bad: 2 entries per unreadable record: id, reason
---   next_due: the earliest run_at in schedule (ms), or -1
+--   due_in: ms from now until the earliest run_at in schedule, or -1 when
+--         nothing is scheduled (a delay, so that no worker compares Redis
+--         time with its own clock)
 --   more: 1 when a ready list still holds jobs the caps would allow
 --
 -- Invariants kept: a claimed job stays the head of its lane (the lane is
 -- held); the number of active:Q members never exceeds the queue's cap.
+--
+-- Refused at maxmemory (no allow-oom): claiming grows memory (records,
+-- events, leases), so at the limit the fleet stops claiming while outcomes,
+-- renewals and the reaper (allow-oom) still get through.
 
 local worker, lease = ARGV[3], tonumber(ARGV[4])
 local want, keep_failed = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -92,6 +100,9 @@ return run(function()
                     if j.expires > 0 and j.expires <= now then
                         end_waiting(j, 'expired', now, keep_failed, { 'error', 'expired: not started before its expiry' })
                         emit('job.expired', j, '', '')
+                    elseif j.cancel == '1' then
+                        end_waiting(j, 'cancelled', now, keep_failed, { 'error', 'cancelled' })
+                        emit('job.cancelled', j, '', '')
                     else
                         local jk = P .. 'job:' .. id
                         -- One text for the record and the reply (exact up to 2^53).
@@ -99,7 +110,7 @@ return run(function()
                         j.attempt = j.attempt + 1
                         redis.call('HSET', jk, 'status', 'active', 'attempt', num_s(j.attempt),
                             'started', num_s(now), 'worker', worker, 'token', token)
-                        if j.cancel then redis.call('HDEL', jk, 'cancel') end
+                        if j.cancel then redis.call('HDEL', jk, 'cancel') end -- a stale "0"
                         -- The leases of this queue go in with one ZADD after the
                         -- loop, before anything reads active:Q again.
                         deadline_s = deadline_s or num_s(now + lease)
@@ -138,6 +149,7 @@ return run(function()
         flush_deferred(ak)
     end
 
+    if got > 0 then note_leases(now) end
     local more = 0
     for qi = 1, nq do
         local cap = tonumber(ARGV[7 + 2 * qi])
@@ -151,7 +163,11 @@ return run(function()
     if not first or SCHEDULE_WRITES ~= schedule_writes then
         first = redis.call('ZRANGE', K_SCHEDULE, '0', '0', 'WITHSCORES')
     end
-    local next_due = -1
-    if first[2] then next_due = tonumber(first[2]) end
-    return { jobs, bad, next_due, more }
+    local due_in = -1
+    if first[2] then
+        due_in = tonumber(first[2]) - now
+        if due_in < 0 then due_in = 0 end
+    end
+    publish_due(now)
+    return { jobs, bad, due_in, more }
 end)

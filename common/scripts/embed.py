@@ -1,10 +1,45 @@
 #!/usr/bin/env python3
 """Embeds the Lua scripts into C: each script gets lib.lua in front of it and
 its SHA1 computed here, so the binaries can EVALSHA without hashing at run
-time. Usage: embed.py OUT.c LIB.lua SCRIPT.lua..."""
+time. Usage: embed.py OUT.c LIB.lua SCRIPT.lua...
+
+Each script declares its Redis 7 script flags in a header line
+`-- script-flags: FLAG,...` (or nothing after the colon). The body starts
+with the shebang `#!lua flags=...` built from it: a script without
+`allow-oom` is refused as a whole, before it runs, when Redis is at
+maxmemory (claims and enqueues stop), while one with it (outcomes, lease
+renewals, the reaper) still runs, so attempts that ran are recorded.
+
+Tests and benchmarks that send the scripts themselves import body() from
+here, so a body is built in one place only."""
 import hashlib
 import os
+import re
 import sys
+
+FLAGS_RE = re.compile(r'^-- script-flags:[ \t]*([a-z,-]*)[ \t]*$', re.M)
+KNOWN_FLAGS = {'allow-oom', 'no-writes', 'allow-stale', 'no-cluster', 'allow-cross-slot-keys'}
+
+
+def body(lib, script, name='script'):
+    """The EVAL body of `script` (its text) with `lib` (lib.lua's text)."""
+    m = FLAGS_RE.search(script)
+    if not m:
+        raise SystemExit('%s: no "-- script-flags:" header line' % name)
+    flags = [f for f in m.group(1).split(',') if f]
+    bad = [f for f in flags if f not in KNOWN_FLAGS]
+    if bad:
+        raise SystemExit('%s: unknown script flag(s) %s' % (name, ','.join(bad)))
+    shebang = '#!lua' + (' flags=' + ','.join(flags) if flags else '')
+    return shebang + '\n' + lib + '\n' + script
+
+
+def load(name, scripts_dir=os.path.dirname(os.path.abspath(__file__))):
+    """body() of common/scripts/NAME.lua, read from disk."""
+    with open(os.path.join(scripts_dir, 'lib.lua'), encoding='utf-8') as f:
+        lib = f.read()
+    with open(os.path.join(scripts_dir, name + '.lua'), encoding='utf-8') as f:
+        return body(lib, f.read(), name)
 
 
 def c_bytes(data):
@@ -26,8 +61,8 @@ def main():
     for path in scripts:
         name = os.path.splitext(os.path.basename(path))[0]
         with open(path, encoding='utf-8') as f:
-            body = lib + '\n' + f.read()
-        data = body.encode('utf-8')
+            text = body(lib, f.read(), path)
+        data = text.encode('utf-8')
         sha = hashlib.sha1(data).hexdigest()
         parts.append('static const char body_%s[] = {' % name)
         parts.append(c_bytes(data))

@@ -1,4 +1,5 @@
 -- enqueue.lua: accept a batch of jobs of one tenant.
+-- script-flags:
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 queues, 5 expiring
 -- ARGV: 1 prefix, 2 events cap, 3 n, then n groups of 12:
@@ -11,6 +12,9 @@
 -- its lane, and when it is the lane's only job it becomes the head (ready:Q,
 -- or schedule until its run_at). One job.queued / job.scheduled event.
 -- Returns 2 entries per job: the id and 1 (created) or 0 (existed).
+--
+-- Refused at maxmemory (no allow-oom): the caller is told (the CLI exits 3)
+-- rather than Redis growing past its limit.
 --
 -- Invariants kept: a job is in its lane exactly once; the lane head is live;
 -- a head is in exactly one of ready:Q / schedule; counters match statuses.
@@ -86,5 +90,6 @@ return run(function()
             out[#out + 1] = 1
         end
     end
+    publish_due(now)
     return out
 end)

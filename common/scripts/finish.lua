@@ -1,5 +1,6 @@
 -- finish.lua: record what a batch of attempts of one tenant did: handler
 -- events and outcomes, in the order they happened.
+-- script-flags: allow-oom
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 failed
 -- ARGV: 1 prefix, 2 events cap, 3 worker name, 4 keep_succeeded_s,
@@ -13,7 +14,8 @@
 --            fail      failed now, no retry (text: error)
 --            cancelled the attempt stopped because the job was cancelled
 --            handback  the worker stops: back to the head of its lane,
---                      the attempt does not count
+--                      the attempt does not count (unless the job's cancel
+--                      was requested meanwhile: then it ends cancelled)
 --
 -- Fencing: an entry counts only when the job is active and its token is
 -- the one of this attempt; otherwise the lease was lost (reaped, given to
@@ -23,6 +25,9 @@
 -- (the second call is refused); its events may be appended twice.
 -- Returns one status per entry: event, succeeded, scheduled, failed,
 -- cancelled, queued (handed back) or stale.
+--
+-- Allowed at maxmemory (allow-oom): an attempt that ran must be recorded as
+-- what it was; refusing it would let the reaper fail or rerun it.
 
 local worker = ARGV[3]
 local keep_ok, keep_failed = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -48,11 +53,11 @@ return run(function()
             -- The lease goes with the deferred writes (one ZREM per queue and
             -- call): nothing in this script reads active:Q.
             defer('ZREM', P .. 'active:' .. j.queue, id)
-            if outcome == 'handback' then
+            if outcome == 'handback' and j.cancel ~= '1' then
                 j.attempt = j.attempt - 1
                 redis.call('HSET', jk, 'status', 'queued', 'attempt', num_s(j.attempt))
                 count('queued', j.queue, 1)
-                push_ready(j.queue, id, true)
+                push_ready(j.queue, id, true, true)
                 emit('job.handed_back', j, worker, '')
                 out[#out + 1] = 'queued'
             elseif outcome == 'ok' then
@@ -61,6 +66,7 @@ return run(function()
                 emit('job.succeeded', j, worker, '')
                 out[#out + 1] = 'succeeded'
             elseif outcome == 'cancelled' or (j.cancel == '1' and outcome ~= 'ok') then
+                if outcome == 'handback' then text = 'cancelled while running (stopped by its worker\'s shutdown)' end
                 finish_job(j, 'cancelled', now, keep_failed, { 'error', text }, true)
                 emit('job.cancelled', j, worker, cjson.encode({ error = text }))
                 out[#out + 1] = 'cancelled'
@@ -68,7 +74,7 @@ return run(function()
                 local delay = tonumber(ARGV[b + 4]) or 0
                 j.run_at = now + delay
                 redis.call('HSET', jk, 'status', 'scheduled', 'run_at', num_s(j.run_at), 'error', text)
-                redis.call('ZADD', K_SCHEDULE, num_s(j.run_at), id)
+                schedule_add(id, j.run_at)
                 count('scheduled', j.queue, 1)
                 count('retried', j.queue, 1)
                 emit('job.retrying', j, worker, cjson.encode({ error = text, delay_ms = delay }))
@@ -81,5 +87,6 @@ return run(function()
         end
     end
     redis.call('ZREMRANGEBYSCORE', P .. 'failed', '-inf', num_s(now - keep_failed * 1000))
+    publish_due(now)
     return out
 end)

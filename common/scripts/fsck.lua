@@ -1,5 +1,7 @@
 -- fsck.lua: confirm (and in mode "repair", fix) the inconsistencies
 -- `lanework fsck` suspects in one tenant (docs/DESIGN.md, section 4, "fsck").
+-- script-flags: allow-oom
+-- (checks must work at maxmemory; repairs write little)
 --
 -- KEYS: 1 events, 2 stats, 3 schedule, 4 failed, 5 queues, 6 expiring
 -- ARGV: 1 prefix, 2 events cap, 3 mode ("check" or "repair"), 4 keep_failed_s,

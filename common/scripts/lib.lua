@@ -256,8 +256,11 @@ end
 -- wake-up when the list was empty; wake-ups only cut latency, workers poll.
 -- READY_PUSHES counts the pushes of this run (claim.lua: a ready list it
 -- found empty is still empty if nothing was pushed since).
+-- always: publish even when the list was not empty (a job handed back or
+-- lost: whoever watched the list so far may be idle at its cap, and the
+-- job already waited once).
 local READY_PUSHES = 0
-local function push_ready(queue, id, front)
+local function push_ready(queue, id, front, always)
     local rk = P .. 'ready:' .. queue
     READY_PUSHES = READY_PUSHES + 1
     if DEFER_READY and not front then
@@ -266,7 +269,7 @@ local function push_ready(queue, id, front)
     end
     local n
     if front then n = redis.call('LPUSH', rk, id) else n = redis.call('RPUSH', rk, id) end
-    if n == 1 then redis.call('PUBLISH', P .. 'wake', queue) end
+    if n == 1 or always then redis.call('PUBLISH', P .. 'wake', queue) end
 end
 
 local function is_head(j)
@@ -277,13 +280,38 @@ end
 -- its earliest entry read before is still the earliest if none happened).
 local SCHEDULE_WRITES = 0
 
+-- schedule_add puts a head in the schedule until run_at. The earliest
+-- run_at this run added is remembered so that publish_due can tell idle
+-- workers about a due time they do not know yet.
+local SCHEDULED_MIN
+local function schedule_add(id, run_at)
+    redis.call('ZADD', K_SCHEDULE, num_s(run_at), id)
+    SCHEDULE_WRITES = SCHEDULE_WRITES + 1
+    if not SCHEDULED_MIN or run_at < SCHEDULED_MIN then SCHEDULED_MIN = run_at end
+end
+
+-- publish_due: when this run scheduled the schedule's earliest entry, say
+-- on P.."wake" how far away it is ("@MS", a delay rather than a time, so
+-- that no worker compares Redis time with its own clock). Without it an
+-- idle worker learns a new due time only from its next poll. Each script
+-- that may schedule calls it once, at its end.
+local function publish_due(now)
+    if not SCHEDULED_MIN then return end
+    local first = redis.call('ZRANGE', K_SCHEDULE, '0', '0', 'WITHSCORES')
+    if first[2] and tonumber(first[2]) == SCHEDULED_MIN then
+        local delay = SCHEDULED_MIN - now
+        if delay < 0 then delay = 0 end
+        redis.call('PUBLISH', P .. 'wake', '@' .. num_s(delay))
+    end
+    SCHEDULED_MIN = nil
+end
+
 -- make_head_ready places the head of a lane: scheduled (in schedule) until
 -- its run_at, then queued (in ready:Q). A scheduled job that becomes runnable
 -- is a transition and gets its job.queued event.
 local function make_head_ready(j, now)
     if j.run_at > now then
-        redis.call('ZADD', K_SCHEDULE, num_s(j.run_at), j.id)
-        SCHEDULE_WRITES = SCHEDULE_WRITES + 1
+        schedule_add(j.id, j.run_at)
         return
     end
     if j.status == 'scheduled' then
@@ -399,4 +427,52 @@ local function drop_corrupt(id, why, now, keep_s)
         redis.call('EXPIRE', jk, num_s(keep_s))
         redis.call('ZADD', P .. 'failed', num_s(now), id)
     end
+end
+
+-- Outages. A lease deadline is Redis time, and Redis time runs on while
+-- nobody can reach Redis (stopped, restarting, loading, cut off from every
+-- worker). Without a correction, the first reaper to run after an outage
+-- longer than a lease would take every running job from workers that are
+-- healthy and only waited for Redis, and refuse their outcomes.
+--
+-- So the two periodic lease scripts (renew.lua, every quarter lease per
+-- worker with running jobs; reap.lua, every ~quarter lease per worker) note
+-- when they ran in P.."alive". When the next one finds a gap of more than
+-- half its caller's lease since then -- no live worker can leave such a gap
+-- -- or the clock went backwards that much, no lease script could run
+-- during it: every lease still valid when the gap began gets the gap back
+-- (time stood still for it) plus OUTAGE_GRACE_MS for its worker to
+-- reconnect and renew. Leases already expired then are left alone: their
+-- workers were gone before the outage. A lease so moved is at most one
+-- lease plus the grace away, however long the gap was (a fleet that was
+-- down for an hour delays nothing by an hour). Workers do their part: a
+-- worker that cannot renew freezes its attempts before its lease could
+-- expire (docs/DESIGN.md section 5), so this never lets two attempts run.
+local OUTAGE_GRACE_MS = 5000
+
+-- note_leases(now): claim.lua made leases. If no lease script ran yet on
+-- this Redis (P.."alive" absent), start the record now, or an outage
+-- before the first renewal would go unnoticed. Never moves an existing
+-- record: a claim after an outage must not hide it.
+local function note_leases(now)
+    redis.call('SET', P .. 'alive', num_s(now), 'NX')
+end
+
+-- observe_outage(now, lease) -> the gap in ms when one was found, else 0.
+local function observe_outage(now, lease)
+    local k = P .. 'alive'
+    local last = tonumber(redis.call('GET', k) or '')
+    redis.call('SET', k, num_s(now))
+    if not last then return 0 end
+    local gap = now - last
+    if gap <= lease / 2 and gap >= -lease / 2 then return 0 end
+    local shift = gap + OUTAGE_GRACE_MS
+    for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+        local ak = P .. 'active:' .. q
+        local held = redis.call('ZRANGEBYSCORE', ak, num_s(last), '+inf', 'WITHSCORES')
+        for i = 1, #held, 2 do
+            redis.call('ZADD', ak, 'XX', num_s(tonumber(held[i + 1]) + shift), held[i])
+        end
+    end
+    return gap
 end

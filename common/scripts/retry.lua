@@ -1,4 +1,5 @@
 -- retry.lua: give finished-unsuccessfully jobs a fresh set of attempts.
+-- script-flags:
 --
 -- KEYS: 1 events, 2 stats, 3 failed
 -- ARGV: 1 prefix, 2 events cap, 3 mode ("ids" or "failed"), then
@@ -46,4 +47,5 @@ for _, id in ipairs(ids) do
         out[#out + 1] = 'queued'
     end
 end
+publish_due(now)
 return out

@@ -269,7 +269,11 @@ START_TEST(tenant_errors)
                "starting with '.'; at most 200 bytes)");
     load_fails("r.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"acme\", \"spool\": {}}]",
                "tenant #2 (\"acme\"): unknown field \"spool\" (known: tenant, module, config, exec, "
-               "spools, queues, redis, defaults)");
+               "spools, queues, redis, defaults, user)");
+    load_fails("r.json", "[{\"tenant\": \"a\", \"user\": \"x y\"}]",
+               "tenant #1 (\"a\"): user \"x y\" is not a user name (letters, digits, _ - . and a final $)");
+    load_fails("r.json", "[{\"tenant\": \"a\", \"user\": 7}]",
+               "tenant #1 (\"a\"): user must be a user name or uid (a string of 1 to 64 characters)");
     load_fails("r.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"b\"}, {\"tenant\": \"a\"}]",
                "tenant #3 (\"a\"): tenant \"a\" is defined twice (also tenant #1)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"module\": \"x\", \"module\": \"y\"}]",
