@@ -1,4 +1,5 @@
-/* http.h — GET /healthz and GET /metrics on --http HOST:PORT (libevent's evhttp). */
+/* http.h — GET /healthz and GET /metrics on --http HOST:PORT (a small
+ * HTTP/1.x responder of our own on libevent's core: worker/http.c). */
 #ifndef LW_HTTP_H
 #define LW_HTTP_H
 
