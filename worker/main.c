@@ -11,6 +11,7 @@
  * argv and the environment as soon as it is parsed (common/config.c), so
  * `ps` and /proc/PID/environ do not show it.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -30,6 +31,16 @@ int main(int argc, char **argv)
      * /proc/PID/environ, where the Redis credentials are. Forked children
      * inherit it; execve resets it for the commands it starts. */
     prctl(PR_SET_DUMPABLE, 0);
+    /* A SIGTERM during start-up (loading modules, say) is held until the
+     * loop's handlers exist, and then drains an idle worker: exit 0, as for
+     * any SIGTERM, rather than death by signal. worker_new unblocks them. */
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGTERM);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGHUP);
+    sigaddset(&held, SIGTSTP);
+    sigprocmask(SIG_BLOCK, &held, NULL);
     int rc = options_parse(&opt, argc, argv, err, sizeof err);
     if (rc == 1) {
         options_clear(&opt);

@@ -454,6 +454,11 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Held since main() started: deliver them to the handlers now. */
+    sigset_t held;
+    sigemptyset(&held);
+    for (int i = 0; sigs[i]; i++) sigaddset(&held, sigs[i]);
+    sigprocmask(SIG_UNBLOCK, &held, NULL);
     lease_start(w);
     return w;
 fail:

@@ -86,6 +86,22 @@ def test_sigtstp_quiet(env):
     check(w.wait(timeout=10) == 0, 'exit status')
 
 
+def test_sigterm_during_start_up_exits_0(env):
+    """A SIGTERM that arrives while the worker is still starting (loading
+    its registry and modules) is held until its handlers exist: the idle
+    worker then drains and exits 0, not by the signal."""
+    t = env.tenant('t1')
+    t['config']['init_sleep_ms'] = 400  # still starting up when the signal comes
+    env.write_registry([t])
+    codes = []
+    for i in range(3):
+        w = env.worker(name='s%d' % i)
+        time.sleep(0.15)
+        w.signal(signal.SIGTERM)
+        codes.append(w.wait(20))
+    check(all(c == 0 for c in codes), 'exit statuses of workers stopped at start-up: %s' % codes)
+
+
 if __name__ == '__main__':
     run([test_sigterm_drains_running_job, test_handback_fork, test_handback_thread,
-         test_second_signal_hands_back_at_once, test_sigtstp_quiet])
+         test_second_signal_hands_back_at_once, test_sigtstp_quiet, test_sigterm_during_start_up_exits_0])

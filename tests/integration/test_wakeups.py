@@ -210,8 +210,11 @@ def test_cancel_survives_a_hand_back(env):
     env.redis.call('HSET', 'lw:{t1}:job:' + jid, 'cancel', '1')
     a.signal(signal.SIGTERM)
     check(a.wait(20) == 0, 'a exit')
+    # Another worker would run the job again if it had been handed back.
     b = env.worker('--concurrency', '1', name='b')
+    wait_until(lambda: 'redis.ready' in b.log(), what='b to connect')
     wait_until(lambda: env.statuses('t1', [jid])[0] in TERMINAL, timeout=20, what='the job to end')
+    time.sleep(0.5)
     s = env.status('t1', jid)
     starts = [1 for what, _ms, j, _l, _p in env.records() if j == jid and what == 'START']
     check(s['status'] == 'cancelled' and len(starts) == 1,

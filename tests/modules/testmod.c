@@ -1,7 +1,8 @@
 /*
  * testmod.c — the tenant module the integration tests drive. Each kind does
  * one observable thing; payloads are JSON objects with optional fields.
- * config: record_file, lifecycle_file (INIT/FINI lines), tag, refuse_init.
+ * config: record_file, lifecycle_file (INIT/FINI lines), tag, refuse_init,
+ * init_sleep_ms (a slow init: a worker still starting up).
  *
  * Times written to record_file are CLOCK_MONOTONIC (ms, or us for STAMP):
  * on Linux that clock is system-wide, so lines of different processes
@@ -97,7 +98,14 @@ static int tm_init(void **out, const char *tenant, const char *config_json)
     if (cJSON_IsString(tag)) snprintf(s->tag, sizeof s->tag, "%s", tag->valuestring);
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
     int refuse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "refuse_init"));
+    const cJSON *slow = cJSON_GetObjectItemCaseSensitive(cfg, "init_sleep_ms");
+    long slow_ms = cJSON_IsNumber(slow) ? (long)slow->valuedouble : 0;
     cJSON_Delete(cfg);
+    if (slow_ms > 0) {
+        struct timespec ts = {slow_ms / 1000, (slow_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+    }
     if (refuse) {
         free(s);
         return -1;
