@@ -64,13 +64,15 @@ static const char *scheme_rest(const char *text, int *unix_kind)
     return NULL;
 }
 
-char *lw_url_redact(const char *text)
+/* The part of `text` that hides a secret: after "user:" (users are not
+ * secret) or, without a colon, the whole user info, up to its '@'. Sets
+ * [*from, *to); both NULL when there is none. */
+static void secret_span(const char *text, const char **from, const char **to)
 {
     int unix_kind = 0;
-    const char *rest = text ? scheme_rest(text, &unix_kind) : NULL;
+    const char *rest = scheme_rest(text, &unix_kind);
     const char *ui, *ui_end;
-    if (!text)
-        text = "";
+    *from = *to = NULL;
     if (!rest) {
         /* Unknown scheme: still hide anything that looks like user info. */
         const char *sep = strstr(text, "://");
@@ -79,39 +81,39 @@ char *lw_url_redact(const char *text)
     }
     find_userinfo(rest, unix_kind, &ui, &ui_end);
     if (!ui)
-        return strdup(text);
-    /* Keep "user:" (users are not secret) and replace the rest. */
+        return;
     const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
-    size_t keep = colon ? (size_t)(colon + 1 - text) : (size_t)(ui - text);
-    size_t tail = strlen(ui_end);
+    *from = colon ? colon + 1 : ui;
+    *to = ui_end;
+}
+
+char *lw_url_redact(const char *text)
+{
+    const char *from, *to;
+    if (!text)
+        text = "";
+    secret_span(text, &from, &to);
+    if (!from)
+        return strdup(text);
+    size_t keep = (size_t)(from - text), tail = strlen(to);
     char *out = malloc(keep + 3 + tail + 1);
     if (!out)
         return NULL;
     memcpy(out, text, keep);
     memcpy(out + keep, "***", 3);
-    memcpy(out + keep + 3, ui_end, tail + 1);
+    memcpy(out + keep + 3, to, tail + 1);
     return out;
 }
 
 void lw_url_scrub(char *text)
 {
-    int unix_kind = 0;
-    const char *rest = text ? scheme_rest(text, &unix_kind) : NULL;
-    const char *ui, *ui_end;
+    const char *from, *to;
     if (!text)
         return;
-    if (!rest) {
-        const char *sep = strstr(text, "://");
-        rest = sep ? sep + 3 : text;
-        unix_kind = 0;
-    }
-    find_userinfo(rest, unix_kind, &ui, &ui_end);
-    if (!ui)
-        return;
+    secret_span(text, &from, &to);
     /* The same part lw_url_redact hides, overwritten where it lies. */
-    const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
-    char *from = text + (colon ? colon + 1 - text : ui - text);
-    memset(from, '*', (size_t)(text + (ui_end - text) - from));
+    if (from)
+        memset(text + (from - text), '*', (size_t)(to - from));
 }
 
 void lw_url_free(lw_url *u)

@@ -45,6 +45,8 @@
 
 #define FINISH_BATCH 1000
 #define FINISH_BYTES (8 * 1024 * 1024)
+/* An outcome this big may be what makes Redis drop the connection. */
+#define SUSPECT_BYTES (512 * 1024)
 #define BACKOFF_CAP_MS (3600LL * 1000)
 
 typedef struct batch {
@@ -319,10 +321,21 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
     t->finish_inflight = 0;
     if (!reply) {
         /* Lost with the connection: sent again when Redis is ready. A batch
-         * that keeps losing its connection may be what breaks it: try
-         * smaller ones (never failing an entry for this alone). */
-        if (++t->finish_nulls >= 2 && b->n > 1) t->finish_limit = (int)((b->n + 1) / 2);
-        requeue(t, b);
+         * that keeps losing its connection may be what breaks it (Redis
+         * closes the connection on an argument over proto-max-bulk-len,
+         * often before its error reply can be read): try smaller ones; and
+         * an entry too big to be anything but that (no limit of Redis is
+         * below 1 MiB), alone and lost three times, is refused. */
+        t->finish_nulls++;
+        if (b->n > 1 && t->finish_nulls >= 2) {
+            t->finish_limit = (int)((b->n + 1) / 2);
+            t->finish_nulls = 0;
+        } else if (b->n == 1 && t->finish_nulls >= 3 && b->head->bytes > SUSPECT_BYTES) {
+            t->finish_nulls = 0;
+            if (refused_alone(t, b->head, "Redis closed the connection each time it was sent (larger than proto-max-bulk-len?)"))
+                b->head = NULL, b->n = 0;
+        }
+        if (b->n) requeue(t, b);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != b->n) {
         tenant_redis_error(t, "recording outcomes", reply);
         if (reply->type == REDIS_REPLY_ERROR && !refusal_for_all(reply) && b->n > 1) {

@@ -103,21 +103,13 @@ class Redis:
 
 
 def enqueue_body():
-    """lib.lua + enqueue.lua as the binaries send it: through embed.load()
-    when common/scripts/embed.py has it, else as scriptcost.py builds it."""
+    """enqueue.lua as the binaries send it (common/scripts/embed.py)."""
     sys.path.insert(0, SCRIPTS)
     try:
         import embed  # noqa: E402 (common/scripts/embed.py)
-        if hasattr(embed, 'load'):
-            return embed.load('enqueue')
-    except (ImportError, SystemExit):
-        pass
+        return embed.load('enqueue')
     finally:
         sys.path.remove(SCRIPTS)
-    with open(os.path.join(SCRIPTS, 'lib.lua'), encoding='utf-8') as f:
-        lib = f.read()
-    with open(os.path.join(SCRIPTS, 'enqueue.lua'), encoding='utf-8') as f:
-        return lib + '\n' + f.read()
 
 
 def build(build_dir, log_dir):

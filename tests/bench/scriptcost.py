@@ -11,8 +11,8 @@ ends with the commands that cost the most per drained job.
 
 Used by bench.sh; can be run on its own against a scratch Redis:
     scriptcost.py --socket /path/redis.sock [--jobs N] [--ns NS]
-It FLUSHALLs that Redis. The script bodies are lib.lua + the script, as
-common/scripts/embed.py builds them.
+It FLUSHALLs that Redis. The script bodies are built by common/scripts/embed.py,
+as for the binaries.
 """
 import argparse
 import os
@@ -61,10 +61,13 @@ class Redis:
 
 
 def script_body(name):
-    with open(os.path.join(SCRIPTS, 'lib.lua'), encoding='utf-8') as f:
-        lib = f.read()
-    with open(os.path.join(SCRIPTS, name + '.lua'), encoding='utf-8') as f:
-        return lib + '\n' + f.read()
+    """The script as the binaries send it (common/scripts/embed.py)."""
+    sys.path.insert(0, SCRIPTS)
+    try:
+        import embed  # noqa: E402
+        return embed.load(name)
+    finally:
+        sys.path.remove(SCRIPTS)
 
 
 def cmdstats(r):

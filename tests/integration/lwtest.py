@@ -66,6 +66,27 @@ def wait_until(pred, timeout=10.0, interval=0.02, what='condition'):
         time.sleep(interval)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_get(port, path, timeout=5):
+    """(status, body text) of GET http://127.0.0.1:PORT/PATH."""
+    import http.client
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        c.request('GET', path)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------- Redis --
 
 class RespError(Exception):
@@ -408,6 +429,71 @@ class Env:
                 what, ms, jid, lane, pid = line.split()
                 out.append((what, int(ms), jid, lane, int(pid)))
         return out
+
+    def runs(self):
+        """{job id: [[pid, start_ms, last_ms, ended, lane], ...]}: one entry
+        per handler run (a process) of the record file, with the time of its
+        last line (a frozen or killed run stops ticking) and whether it
+        reached END/STOP."""
+        out = {}
+        open_runs = {}
+        for what, ms, jid, lane, pid in self.records():
+            key = (jid, pid)
+            if what == 'START':
+                r = [pid, ms, ms, False, lane]
+                out.setdefault(jid, []).append(r)
+                open_runs[key] = r
+            elif key in open_runs:
+                r = open_runs[key]
+                r[2] = ms
+                if what in ('END', 'STOP'):
+                    r[3] = True
+        return out
+
+    def overlaps(self, ids):
+        """Pairs of runs of one lane whose lifetimes (first to last line)
+        intersect -- two jobs of one lane, or two attempts of one job, alive
+        at once -- among the jobs `ids`."""
+        want = set(ids)
+        by_lane = {}
+        for jid, rs in self.runs().items():
+            if jid in want:
+                for r in rs:
+                    by_lane.setdefault(r[4], []).append((r[1], r[2], jid, r[0]))
+        bad = []
+        for lane, rs in by_lane.items():
+            rs.sort()
+            for a, b in zip(rs, rs[1:]):
+                if b[0] < a[1]:
+                    bad.append((lane, a, b))
+        return bad
+
+    def figures(self, name, tenant, ids, extra=''):
+        """Prints the chaos figures of jobs `ids` -- accepted, executions
+        (handler runs: from the record file for jobs that write one, else
+        job.started events), lost (accepted without a terminal status),
+        duplicates (executions beyond one per job), overlaps (runs of one
+        lane alive at once) -- and checks lost == 0 and overlaps == 0.
+        Returns (status counts, executions per job, duplicates)."""
+        st = self.statuses(tenant, ids)
+        lost = [i for i, s in zip(ids, st) if s not in ('succeeded', 'failed', 'cancelled', 'expired')]
+        rs = self.runs()
+        started = {}
+        for e in self.events(tenant):
+            if e['type'] == 'job.started':
+                started[e['job']] = started.get(e['job'], 0) + 1
+        execs = {i: len(rs[i]) if i in rs else started.get(i, 0) for i in ids}
+        nexec = sum(execs.values())
+        dups = sum(max(0, n - 1) for n in execs.values())
+        ov = self.overlaps(ids)
+        counts = {}
+        for x in st:
+            counts[x] = counts.get(x, 0) + 1
+        print('%s: accepted=%d executions=%d lost=%d duplicates=%d overlaps=%d statuses=%s%s'
+              % (name, len(ids), nexec, len(lost), dups, len(ov), counts, extra), flush=True)
+        check(not lost, '%d accepted jobs have no terminal status: %s' % (len(lost), lost[:5]))
+        check(not ov, 'lane overlaps (lane, (start, last, job, pid) x2): %s' % ov[:3])
+        return counts, execs, dups
 
     def close(self, ok):
         for w in self.workers:

@@ -2,7 +2,6 @@
 fencing of an attempt whose lease was taken over, Redis turning read-only
 (failover) and coming back, /healthz and /metrics, and the eviction-policy
 warning."""
-import http.client
 import os
 import signal
 import socket
@@ -10,25 +9,7 @@ import subprocess
 import time
 
 import lwtest
-from lwtest import Redis, check, wait_until
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def http_get(port, path):
-    c = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
-    try:
-        c.request('GET', path)
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    finally:
-        c.close()
+from lwtest import Redis, check, free_port, http_get, wait_until
 
 
 def test_corrupt_records_are_skipped(env):

@@ -16,13 +16,10 @@ tenants' credentials.
                      back, not failed
 """
 import collections
-import json
 import os
 import pwd
 import resource
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import time
@@ -68,8 +65,7 @@ def test_tiny_timeouts_leave_the_worker_alone(env):
             check(w.running(), 'the %s worker exited:\n%s' % (name, w.log()[-3000:]))
         return all(s in TERMINAL for s in env.statuses('t1', ids))
     wait_until(done, timeout=120, interval=0.1, what='%d jobs to end' % len(ids))
-    st = collections.Counter(env.statuses('t1', ids))
-    print('tiny timeouts: accepted=%d statuses=%s' % (len(ids), dict(st)), flush=True)
+    env.figures('tiny timeouts (fork, exec; fork and thread workers)', 't1', ids)
     for name, w in workers.items():
         log = w.log()
         check(w.running(), 'the %s worker exited:\n%s' % (name, log[-3000:]))
@@ -115,10 +111,7 @@ def test_programs_started_by_modules_inherit_no_worker_fds(env):
 # ------------------------------------------------------------ credentials --
 
 def tcp_redis(env, password):
-    port = socket.socket()
-    port.bind(('127.0.0.1', 0))
-    p = port.getsockname()[1]
-    port.close()
+    p = lwtest.free_port()
     env.redis.stop()
     env.redis = Redis(env.dir, name='redis-pw', password=password, extra=['--port', str(p), '--bind', '127.0.0.1'])
     env.redis.url = 'unix://:%s@%s' % (password, env.redis.sock)  # for the CLI

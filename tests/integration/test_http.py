@@ -13,17 +13,9 @@ import signal
 import socket
 import time
 
-from lwtest import TestFailure, check, run, wait_until
+from lwtest import TestFailure, check, free_port, run, wait_until
 
 PARTIAL = b'GET /healthz HTTP/1.1\r\nHost: x\r\n'
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _parse(got):

@@ -18,15 +18,13 @@ without a terminal status: 0), duplicates (runs beyond one per job) and
 overlaps (pairs of runs of one lane alive at the same time: 0).
 """
 import collections
-import http.client
 import os
 import signal
-import socket
 import sys
 import time
 
 import lwtest
-from lwtest import Redis, check, wait_until
+from lwtest import Redis, check, free_port, http_get, wait_until
 
 TERMINAL = ('succeeded', 'failed', 'cancelled', 'expired')
 
@@ -37,56 +35,9 @@ def registry(env, **defaults):
     env.write_registry([env.tenant('t1', defaults=d, exec={'xticker': [sys.executable, lwtest.TICKER]})])
 
 
-def runs(env):
-    """{job id: [[pid, start_ms, last_ms, ended], ...]} from the record
-    file: one entry per handler run (a process), its last line's time (a
-    frozen or killed run stops ticking) and whether it reached END/STOP."""
-    out = collections.defaultdict(list)
-    open_runs = {}
-    for what, ms, jid, lane, pid in env.records():
-        key = (jid, pid)
-        if what == 'START':
-            r = [pid, ms, ms, False, lane]
-            out[jid].append(r)
-            open_runs[key] = r
-        elif key in open_runs:
-            r = open_runs[key]
-            r[2] = ms
-            if what in ('END', 'STOP'):
-                r[3] = True
-    return out
-
-
-def overlaps(env, ids):
-    """Pairs of runs of one lane whose lifetimes (first to last line)
-    intersect: two jobs of one lane, or two attempts of one job, alive at
-    once."""
-    by_lane = collections.defaultdict(list)
-    for jid, rs in runs(env).items():
-        if jid in ids:
-            for r in rs:
-                by_lane[r[4]].append((r[1], r[2], jid, r[0]))
-    bad = []
-    for lane, rs in by_lane.items():
-        rs.sort()
-        for a, b in zip(rs, rs[1:]):
-            if b[0] <= a[1]:
-                bad.append((lane, a, b))
-    return bad
-
-
 def report(env, name, ids, extra=''):
-    st = env.statuses('t1', ids)
-    lost = [i for i, s in zip(ids, st) if s not in TERMINAL]
-    rs = runs(env)
-    nexec = sum(len(rs.get(i, [])) for i in ids)
-    dups = sum(max(0, len(rs.get(i, [])) - 1) for i in ids)
-    ov = overlaps(env, set(ids))
-    print('%s: accepted=%d executions=%d lost=%d duplicates=%d overlaps=%d statuses=%s%s'
-          % (name, len(ids), nexec, len(lost), dups, len(ov), dict(collections.Counter(st)), extra), flush=True)
-    check(not lost, '%d accepted jobs have no terminal status: %s' % (len(lost), lost[:5]))
-    check(not ov, 'lane overlaps (lane, (start, last, job, pid) x2): %s' % ov[:3])
-    return collections.Counter(st), rs, dups
+    counts, _execs, dups = env.figures(name, 't1', ids, extra)
+    return collections.Counter(counts), env.runs(), dups
 
 
 def wait_terminal(env, ids, timeout):
@@ -156,7 +107,7 @@ def test_redis_stopped_for_2_5_leases(env):
     rs = no_rerun_checks(env, 'redis SIGSTOP 2.5 leases', ids, workers)
     # The test bit: attempts ended while Redis was stopped (their outcomes
     # waited), and attempts were frozen and thawed.
-    ended_in_stall = sum(1 for jid in ids for r in rs[jid] if r[3] and stalled_at < r[2] < resumed_at)
+    ended_in_stall = sum(1 for jid in ids for r in rs.get(jid, []) if r[3] and stalled_at < r[2] < resumed_at)
     check(ended_in_stall > 0, 'no attempt ended during the stall: the test did not test outcomes kept')
     logs = ''.join(w.log() for w in workers)
     check('lease.thawed' in logs, 'no attempt was frozen and thawed: the stall did not outlast the fence')
@@ -195,11 +146,11 @@ def partitioned(env, cut_off, resume):
     # The lanes' next jobs: they must not start before the first ones end.
     ids += [env.enqueue('t1', 'ticker', {'ms': 200}, lane='Z1'), env.enqueue('t1', 'ticker', {'ms': 200}, lane='Z2')]
     wait_until(lambda: env.statuses('t1', ids[:2]) == ['active', 'active'] and
-               all(runs(env).get(j) for j in ids[:2]), timeout=20, what='a to run both jobs')
+               all(env.runs().get(j) for j in ids[:2]), timeout=20, what='a to run both jobs')
     time.sleep(0.5)
     cut_off(a, proxy)
     b = env.worker('--concurrency', '2', '--lease', '2', name='b')
-    wait_until(lambda: all(len(runs(env).get(j, [])) >= 2 for j in ids[:2]), timeout=20,
+    wait_until(lambda: all(len(env.runs().get(j, [])) >= 2 for j in ids[:2]), timeout=20,
                what='b to take both jobs over')
     time.sleep(1.0)
     resume(a, proxy)
@@ -229,24 +180,6 @@ def test_stopped_worker_is_fenced(env):
     partitioned(env, lambda a, p: a.signal(signal.SIGSTOP), lambda a, p: a.signal(signal.SIGCONT))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def healthz(port):
-    c = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
-    try:
-        c.request('GET', '/healthz')
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    finally:
-        c.close()
-
-
 def test_maxmemory_reached_mid_run(env):
     registry(env)
     port = free_port()
@@ -258,20 +191,20 @@ def test_maxmemory_reached_mid_run(env):
     env.redis.call('CONFIG', 'SET', 'maxmemory', '1')  # noeviction: every deny-oom command refused
     try:
         time.sleep(1.0)  # the attempts that ran meanwhile end; their outcomes must go through
-        started_before = len([1 for jid in ids if runs(env).get(jid)])
+        started_before = len([1 for jid in ids if env.runs().get(jid)])
         time.sleep(1.5)
-        started_after = len([1 for jid in ids if runs(env).get(jid)])
+        started_after = len([1 for jid in ids if env.runs().get(jid)])
         done = [s for s in env.statuses('t1', ids) if s == 'succeeded']
         check(done, 'no outcome was recorded while Redis was at maxmemory (%d attempts had started)' % started_after)
         check(started_after == started_before, 'jobs were claimed while Redis was at maxmemory: %d -> %d'
               % (started_before, started_after))
-        code, body = healthz(port)
+        code, body = http_get(port, '/healthz')
         check(code == 503 and 'memory' in body, '/healthz during OOM: %d %r' % (code, body))
     finally:
         env.redis.call('CONFIG', 'SET', 'maxmemory', '0')
     wait_terminal(env, ids, timeout=60)
     no_rerun_checks(env, 'maxmemory mid-run', ids, workers)
-    wait_until(lambda: healthz(port)[0] == 200, timeout=10, what='/healthz to recover')
+    wait_until(lambda: http_get(port, '/healthz')[0] == 200, timeout=10, what='/healthz to recover')
     for w in workers:
         check(w.log().count('redis.oom') <= 2, 'OOM logged per claim:\n%s' % w.log()[-2000:])
         check('redis.oom' in w.log(), 'worker %s never said Redis was at maxmemory' % w.name)

@@ -169,6 +169,32 @@ START_TEST(flag_errors)
 }
 END_TEST
 
+/* The password is taken, then hidden where `ps` and /proc/PID/environ
+ * look: argv (both flag forms) and the environment variable. */
+START_TEST(password_scrubbed)
+{
+    lw_config c;
+    char err[256] = "";
+    setenv("LANEWORK_REDIS_URL", "redis://:envpw@h:1/0", 1);
+    ck_assert_int_eq(lw_config_init(&c), 0);
+    ck_assert_msg(lw_config_from_env(&c, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(c.redis_url, "redis://:envpw@h:1/0");
+    ck_assert_str_eq(getenv("LANEWORK_REDIS_URL"), "redis://:*****@h:1/0");
+    char a1[] = "prog", a2[] = "--redis", a3[] = "unix://u:flagpw@/s.sock", a4[] = "--redis=redis://:x@h", a5[] = "--redis", a6[] = "redis://h";
+    char *argv[] = {a1, a2, a3, a4, a5, a6, NULL};
+    ck_assert_int_eq(lw_config_take_flag(&c, 6, argv, 1, err, sizeof err), 2);
+    ck_assert_str_eq(c.redis_url, "unix://u:flagpw@/s.sock");
+    ck_assert_str_eq(argv[2], "unix://u:******@/s.sock");
+    ck_assert_int_eq(lw_config_take_flag(&c, 6, argv, 3, err, sizeof err), 1);
+    ck_assert_str_eq(c.redis_url, "redis://:x@h");
+    ck_assert_str_eq(argv[3], "--redis=redis://:*@h");
+    ck_assert_int_eq(lw_config_take_flag(&c, 6, argv, 4, err, sizeof err), 2);
+    ck_assert_str_eq(argv[5], "redis://h"); /* nothing to hide */
+    lw_config_clear(&c);
+    unsetenv("LANEWORK_REDIS_URL");
+}
+END_TEST
+
 START_TEST(parse_size)
 {
     int64_t v;
@@ -255,6 +281,7 @@ int main(void)
     tcase_add_test(tc, empty_env_is_unset);
     tcase_add_test(tc, env_errors);
     tcase_add_test(tc, flag_errors);
+    tcase_add_test(tc, password_scrubbed);
     tcase_add_test(tc, parse_size);
     tcase_add_test(tc, parse_seconds);
     tcase_add_test(tc, parse_int);

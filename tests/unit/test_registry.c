@@ -64,7 +64,8 @@ static const char FULL[] =
     "    \"spools\": {\"upload\": \"/var/lib/lanework/acme/uploads\", \"local\": \"spool/in\"},\n"
     "    \"queues\": {\"default\": {}, \"chat\": {\"max_active\": 8}},\n"
     "    \"redis\": \"redis://:pw@shard-2:6379/0\",\n"
-    "    \"defaults\": {\"attempts\": 5, \"timeout\": 1.5, \"backoff\": 0.25}\n"
+    "    \"defaults\": {\"attempts\": 5, \"timeout\": 1.5, \"backoff\": 0.25},\n"
+    "    \"user\": \"acme-jobs\"\n"
     "  },\n"
     "  {\"tenant\": \"beta\", \"module\": \"mods/beta.so\"}\n"
     "]\n";
@@ -104,6 +105,7 @@ START_TEST(file_every_field)
     ck_assert_int_eq(t->defaults.attempts, 5);
     ck_assert_int_eq(t->defaults.timeout_ms, 1500);
     ck_assert_int_eq(t->defaults.backoff_ms, 250);
+    ck_assert_str_eq(t->user, "acme-jobs");
     ck_assert_str_eq(t->source, path);
 
     t = &r->tenants[1];
@@ -116,6 +118,7 @@ START_TEST(file_every_field)
     ck_assert_uint_eq(t->nspools, 0);
     ck_assert_uint_eq(t->nqueues, 0);
     ck_assert_ptr_null(t->redis_url);
+    ck_assert_ptr_null(t->user);
     ck_assert_int_eq(t->defaults.attempts, LW_DEFAULT_ATTEMPTS);
     ck_assert_int_eq(t->defaults.timeout_ms, LW_DEFAULT_TIMEOUT_S * 1000);
     ck_assert_int_eq(t->defaults.backoff_ms, LW_DEFAULT_BACKOFF_MS);

@@ -1,6 +1,7 @@
 /* test_url.c — Redis URLs: every form of CONTRACT section 2, and that the
  * password never shows in `redacted` or in an error. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,6 +261,31 @@ START_TEST(redact)
 }
 END_TEST
 
+/* lw_url_scrub hides, in place and keeping the length, what lw_url_redact
+ * hides; the URL still parses to the same host (only the password went). */
+START_TEST(scrub)
+{
+    static const char *const cases[][2] = {
+        {"redis://h:1/2", "redis://h:1/2"},
+        {"redis://u:pw@h", "redis://u:**@h"},
+        {"redis://:S3cret@h:7000/1", "redis://:******@h:7000/1"},
+        {"redis://pw@h", "redis://**@h"},
+        {"redis://:a@b@h", "redis://:***@h"},
+        {"unix://:pw@/s.sock?db=2", "unix://:**@/s.sock?db=2"},
+        {"unix:///s.sock", "unix:///s.sock"},
+        {"http://u:pw@h", "http://u:**@h"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", cases[i][0]);
+        lw_url_scrub(buf);
+        ck_assert_str_eq(buf, cases[i][1]);
+    }
+    lw_url_scrub(NULL); /* no-op */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("url");
@@ -272,6 +298,7 @@ int main(void)
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, password_hidden);
     tcase_add_test(tc, redact);
+    tcase_add_test(tc, scrub);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
