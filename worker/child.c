@@ -224,25 +224,39 @@ static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *com
 }
 
 /* The LANEWORK_JOB_ID of pid's environment (as it was at its exec), or
- * "" when it has none. */
+ * "" when it has none. The whole block is read: the variable may come last
+ * in a large environment. */
 static void read_job_id(pid_t pid, char *out, size_t outlen)
 {
     char path[64];
-    static char env[65536];
     out[0] = '\0';
     snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
-    ssize_t n = read(fd, env, sizeof env - 1);
+    size_t cap = 65536, len = 0;
+    char *env = malloc(cap + 1);
+    while (env) {
+        ssize_t n = read(fd, env + len, cap - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+        if (len == cap) {
+            if (cap >= (8u << 20)) break; /* beyond any ARG_MAX */
+            char *grown = realloc(env, cap * 2 + 1);
+            if (!grown) break;
+            env = grown;
+            cap *= 2;
+        }
+    }
     close(fd);
-    if (n <= 0) return;
-    env[n] = '\0';
+    if (!env) return;
+    env[len] = '\0';
     static const char key[] = "LANEWORK_JOB_ID=";
-    for (char *p = env; p < env + n; p += strlen(p) + 1)
+    for (char *p = env; p < env + len; p += strlen(p) + 1)
         if (strncmp(p, key, sizeof key - 1) == 0) {
             snprintf(out, outlen, "%s", p + sizeof key - 1);
-            return;
+            break;
         }
+    free(env);
 }
 
 /* The worker's children: from /proc/self/task/TID/children where the kernel

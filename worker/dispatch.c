@@ -210,6 +210,14 @@ void dispatch_attempt(attempt *a)
     w->running = a;
     w->nrunning++;
     t->running++;
+    if (w->nfree == 0) {
+        /* Claims never ask for more than the free slots: a broken count. */
+        lw_log(LW_LOG_ERROR, "worker.bug", "job %s: no free slot for it (running %d of %d); handing it back",
+               a->id, w->nrunning, w->opt->concurrency);
+        attempt_request_stop(a, STOP_RESOURCE);
+        attempt_finished(a, END_RETRY, "no free slot in the worker; handed back");
+        return;
+    }
     take_slot(w, a);
 
     /* The timer exists before anything starts: without it a timeout, and
