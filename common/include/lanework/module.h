@@ -67,19 +67,24 @@ const char *lw_job_lane(const lw_job *job);
 const char *lw_job_payload(const lw_job *job);   /* JSON text */
 int lw_job_attempt(const lw_job *job);           /* 1-based */
 const char *lw_job_spool_dir(const lw_job *job); /* SPOOL/ID, or NULL unless spooled */
-/* Nonzero once the job was cancelled, timed out or is being handed back:
- * long handlers poll it and return early. */
+/* Nonzero once the job was cancelled, timed out or is being handed back,
+ * or (thread isolation) once its worker could not renew the job's lease
+ * for 3/4 of --lease: long handlers poll it and return early. */
 int lw_job_cancelled(const lw_job *job);
 
 /* Outcome details. Both copy their argument; a later call replaces the
  * earlier value. `json` must be valid JSON text (otherwise it is stored as a
- * JSON string). */
+ * JSON string). Both are bounded by the worker's --max-payload: a larger
+ * result fails the attempt without retry ("result too large"), a larger
+ * error is cut. */
 void lw_job_set_result(lw_job *job, const char *json);
 void lw_job_set_error(lw_job *job, const char *message);
 
 /* Appends an event of the handler's own `type` (e.g. "step.created") to the
  * tenant's event stream, after the job's job.started event and before its
- * outcome event. `json_data` is JSON text or NULL. */
+ * outcome event. `json_data` is JSON text or NULL, at most --max-payload
+ * bytes (larger data is replaced by an object saying its size); `type` at
+ * most 200 bytes. */
 void lw_job_event(lw_job *job, const char *type, const char *json_data);
 
 #ifdef __cplusplus
