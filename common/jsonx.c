@@ -370,9 +370,17 @@ char *lw_read_fd(int fd, size_t max_bytes, size_t *len_out)
 
 char *lw_read_file(const char *path, size_t max_bytes, size_t *len_out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not block the open (the worker would hang at
+     * start, or in a reload, with its signals held); only regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
     char *buf = lw_read_fd(fd, max_bytes, len_out);
     int e = errno;
     close(fd);

@@ -18,8 +18,9 @@ int lw_json_valid(const char *text, size_t len);
  * valid JSON whatever s holds (stderr tails, Redis values). */
 char *lw_json_quote(const char *s, size_t len);
 
-/* Reads a whole file into a malloc'ed NUL-terminated buffer. Fails (NULL,
- * errno set, EFBIG for too large) when it is larger than max_bytes. */
+/* Reads a whole regular file into a malloc'ed NUL-terminated buffer.
+ * Fails (NULL, errno set: EFBIG when it is larger than max_bytes, EINVAL
+ * when it is not a regular file, without blocking on a FIFO). */
 char *lw_read_file(const char *path, size_t max_bytes, size_t *len_out);
 /* The same for an open descriptor, read from its current offset to its end
  * (not closed here). */

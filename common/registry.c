@@ -494,6 +494,9 @@ static lw_registry *load_file(const char *path, int single, char *err, size_t er
         if (errno == EFBIG)
             snprintf(err, errlen, "%s: larger than %u MiB; is this really the registry?", path,
                      MAX_FILE_BYTES >> 20);
+        else if (errno == EINVAL)
+            snprintf(err, errlen, "%s: not a regular file (a FIFO, a device?); the registry is a JSON file or a directory of them",
+                     path);
         else
             snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return NULL;

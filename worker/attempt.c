@@ -68,7 +68,14 @@ void attempt_free(attempt *a)
 int attempt_request_stop(attempt *a, stop_reason why)
 {
     int expected = STOP_NONE;
-    return atomic_compare_exchange_strong(&a->stop, &expected, (int)why);
+    if (atomic_compare_exchange_strong(&a->stop, &expected, (int)why)) return 1;
+    /* A fence request (thread isolation: the lease went unproven) gives way
+     * to a reason that follows it -- the timeout, a cancel, a lost lease, a
+     * hand-back -- or the attempt would keep neither its timeout nor its
+     * cancel. */
+    if (expected == STOP_FENCE && why != STOP_FENCE)
+        return atomic_compare_exchange_strong(&a->stop, &expected, (int)why);
+    return 0;
 }
 
 stop_reason attempt_stop_reason(const attempt *a)

@@ -62,6 +62,10 @@ struct lw_job {
      * handler returned (attempt_end_kind). */
     int oversize;
     size_t max_payload;     /* --max-payload: results, errors and event data */
+    /* Handler events of this attempt (job_api.c bounds them). */
+    int events_sent;
+    size_t event_bytes;
+    long events_dropped;    /* >0 once the attempt's limit was reached */
     /* Thread isolation: how the handler returned. */
     lw_status status;
 
@@ -104,8 +108,8 @@ typedef struct lw_job attempt;
 attempt *attempt_new(struct tenant *t, const char *const *f, const size_t *flen);
 void attempt_free(attempt *a);
 
-/* Asks the attempt to stop; the first reason wins. Returns 1 when this call
- * set it. */
+/* Asks the attempt to stop; the first reason wins, except that STOP_FENCE
+ * gives way to any later one. Returns 1 when this call set it. */
 int attempt_request_stop(attempt *a, stop_reason why);
 /* How a module handler that returned `st` ended, as outcome.c reads it. */
 end_kind attempt_end_kind(const attempt *a, lw_status st);

@@ -131,7 +131,11 @@ void child_unblock_signals(void)
 
 void child_signal(attempt *a, int sig)
 {
-    if (a->pid > 0 && !a->reaped) kill(-a->pid, sig);
+    if (a->pid <= 0 || a->reaped) return;
+    /* Right after fork the child may not have made its session (and group)
+     * yet: then the signal goes to the child itself, which holds it until
+     * it reset the worker's handlers (child_fork). */
+    if (kill(-a->pid, sig) < 0 && errno == ESRCH) kill(a->pid, sig);
 }
 
 void child_stop(attempt *a, int immediately)
@@ -154,7 +158,7 @@ static void reap_leader(worker *w, attempt *a)
 {
     int status = 0;
     if (a->slot >= 0 && w->fence) fence_clear(w->fence, a->slot);
-    kill(-a->pid, SIGKILL);
+    kill(-a->pid, SIGKILL); /* ESRCH if it died before making its session: nothing left */
     while (waitpid(a->pid, &status, 0) < 0 && errno == EINTR) {
     }
     a->reaped = 1;
@@ -275,15 +279,31 @@ static size_t list_children(pid_t self, pid_t *out, size_t cap)
             int fd = open(path, O_RDONLY | O_CLOEXEC);
             if (fd < 0) break; /* no such file: an older or smaller kernel */
             have_children_files = 1;
-            ssize_t len = read(fd, buf, sizeof buf - 1);
-            close(fd);
-            if (len <= 0) continue;
-            buf[len] = '\0';
-            for (char *p = buf, *end; n < cap; p = end) {
-                long v = strtol(p, &end, 10);
-                if (end == p) break;
-                out[n++] = (pid_t)v;
+            /* Space-separated pids, read in chunks: a number cut at a chunk's
+             * end is carried over to the next. */
+            size_t keep = 0;
+            ssize_t len;
+            while (n < cap && (len = read(fd, buf + keep, sizeof buf - 1 - keep)) > 0) {
+                size_t have = keep + (size_t)len;
+                buf[have] = '\0';
+                char *p = buf, *end;
+                for (;;) {
+                    while (*p == ' ') p++;
+                    long v = strtol(p, &end, 10);
+                    if (end == p || *end == '\0') break; /* none, or maybe cut */
+                    out[n++] = (pid_t)v;
+                    p = end;
+                    if (n == cap) break;
+                }
+                keep = strlen(p);
+                memmove(buf, p, keep);
             }
+            if (keep && n < cap) {
+                buf[keep] = '\0';
+                long v = strtol(buf, NULL, 10);
+                if (v > 0) out[n++] = (pid_t)v;
+            }
+            close(fd);
         }
         closedir(tasks);
     }
@@ -326,6 +346,20 @@ static int serial_running(const worker *w, unsigned long long serial)
     return 0;
 }
 
+/* Orphans the sweep killed: their zombies are ours to reap. */
+static pid_t killed[256];
+static size_t nkilled;
+
+static int was_killed(pid_t pid)
+{
+    for (size_t i = 0; i < nkilled; i++)
+        if (killed[i] == pid) {
+            killed[i] = killed[--nkilled];
+            return 1;
+        }
+    return 0;
+}
+
 void children_sweep(worker *w, int64_t now)
 {
     if (!w->sweep_wanted || now < w->sweep_at) return;
@@ -343,7 +377,12 @@ void children_sweep(worker *w, int64_t now)
          * the module waits for itself. */
         if (pgrp == own_group) continue;
         if (state == 'Z') {
-            waitpid(pid, NULL, WNOHANG);
+            /* A zombie we killed, or one an attempt left (lw:), is ours to
+             * reap; others too in fork isolation, where no module code runs
+             * in the worker. In thread isolation an unmarked zombie may be
+             * a module's own child, which the module will wait for. */
+            if (was_killed(pid) || strncmp(comm, "lw:", 3) == 0 || w->opt->isolation == ISOLATION_FORK)
+                waitpid(pid, NULL, WNOHANG);
             continue;
         }
         /* Which attempt it came from: a fork child's name "lw:SERIAL"
@@ -364,6 +403,7 @@ void children_sweep(worker *w, int64_t now)
         if (attempt_by_pid(w, pgrp)) continue;
         kill(pid, SIGKILL);
         if (pgrp == pid) kill(-pid, SIGKILL);
+        if (nkilled < sizeof killed / sizeof killed[0]) killed[nkilled++] = pid;
         lw_log(lw_log_gate_level(&orphan_gate, job, LW_LOG_WARN, 60000), "job.orphan",
                "job %s: killed process %d, which left its attempt's process group and outlived it", job,
                (int)pid);

@@ -43,7 +43,9 @@ static void hand_back_unstarted(tenant *t, const char *const *f, const size_t *f
                (int)flen[0], f[0]);
         return;
     }
-    lw_log(LW_LOG_INFO, "job.handback", "job %s: claimed while stopping; handed back without starting", a->id);
+    lw_log(LW_LOG_INFO, "job.handback",
+           "job %s: handed back without starting (the worker is stopping, or the claim's reply came too late to prove the lease)",
+           a->id);
     outcome_handback_unstarted(a);
     attempt_free(a);
 }
@@ -73,7 +75,7 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
         t->poll_at = lw_mono_ms() + 1000;
         goto out;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY) {
         tenant_redis_error(t, "claim", reply);
         /* An error reply is no connection problem: it would come back at
@@ -96,8 +98,13 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
                "tenant %s: job %s skipped: %s", t->cfg->name, bad->element[i]->str,
                !strcmp(why, "missing") ? "record missing (expired or deleted)" : why);
     }
+    if (reply->element[4]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[4]->integer);
     size_t njobs = jobs->elements / CLAIM_FIELDS;
-    int stopping = w->state != W_RUNNING && w->state != W_QUIET;
+    /* A reply that comes back after the freeze point of the leases it
+     * grants cannot prove them any more (they may have expired and gone to
+     * another worker): its jobs are handed back without starting, which
+     * finish.lua refuses if they went elsewhere meanwhile. */
+    int stopping = (w->state != W_RUNNING && w->state != W_QUIET) || lease_freeze_point(w, sent) <= lw_mono_ms();
     w->m.claimed += njobs;
     if (!stopping) w->started_total += (int64_t)njobs;
     for (size_t j = 0; j < njobs; j++) {

@@ -54,9 +54,6 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (a->run == RUN_MODULE_THREAD) {
         if (a->timed_out_hard) return;
         stop_reason why = attempt_stop_reason(a);
-        /* A thread whose lease went unproven is not given up on: its outcome
-         * waits for it, so that the job cannot run twice at once. */
-        if (why == STOP_FENCE) return;
         lw_log(LW_LOG_ERROR, "job.abandoned",
                "job %s: the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)",
                a->id);
@@ -100,9 +97,10 @@ void dispatch_stop(attempt *a, stop_reason why)
         break;
     case RUN_MODULE_THREAD:
         /* The flag is what the handler polls; the grace timer decides when
-         * we stop waiting for it. */
+         * we stop waiting for it -- except for a fence request, which keeps
+         * the timeout running and is never given up on. */
         if (now) attempt_abandon(a, END_RETRY, NULL);
-        else attempt_arm_grace(a);
+        else if (why != STOP_FENCE) attempt_arm_grace(a);
         break;
     case RUN_NONE:
         break;
@@ -118,7 +116,7 @@ void dispatch_fence_threads(worker *w, int64_t now)
         if (a->run != RUN_MODULE_THREAD || a->timed_out_hard || now < lease_freeze_at(a)) continue;
         if (attempt_stop_reason(a) != STOP_NONE) continue;
         lw_log(LW_LOG_WARN, "lease.fenced",
-               "job %s: its lease could not be renewed for 3/4 of --lease; asking the handler to stop (thread isolation cannot pause it)",
+               "job %s: its lease could not be renewed for 0.65 of --lease; asking the handler to stop (thread isolation cannot pause it)",
                a->id);
         dispatch_stop(a, STOP_FENCE);
     }

@@ -25,13 +25,17 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
 #define KEEPER_IDLE_MS 200
 #define KEEPER_RESTART_MS 1000
 
-enum { SLOT_RUNNING = 0, SLOT_FROZEN = 1 };
+/* A slot's `word` is its generation (bumped each time the slot is armed
+ * for a new attempt or cleared) times two, plus 1 while frozen: the keeper
+ * freezes with a compare-and-swap on the word it read, so it can never
+ * mark frozen the next attempt of a slot it looked at a moment ago. */
+#define FROZEN_BIT 1ULL
 
 typedef struct fence_slot {
-    _Atomic int pgid;             /* process group to freeze; 0: none */
-    _Atomic int state;            /* SLOT_RUNNING / SLOT_FROZEN */
-    _Atomic long long freeze_at;  /* CLOCK_MONOTONIC ms */
-    _Atomic long long frozen_at;  /* when the freeze happened */
+    _Atomic int pgid;                  /* process group to freeze; 0: none */
+    _Atomic unsigned long long word;   /* generation << 1 | frozen */
+    _Atomic long long freeze_at;       /* CLOCK_MONOTONIC ms */
+    _Atomic long long frozen_at;       /* when the freeze happened */
 } fence_slot;
 
 struct fence {
@@ -39,7 +43,9 @@ struct fence {
     int nslots;
     size_t map_len;
     pid_t keeper;
+    pid_t worker_pgid;  /* the worker's own process group */
     int64_t restart_at; /* mono ms: no keeper restart before */
+    int64_t checked_at; /* mono ms of the last liveness check */
     lw_log_gate gate;
 };
 
@@ -55,26 +61,29 @@ int64_t fence_check(fence *f, int64_t now)
     int64_t next = now + KEEPER_IDLE_MS;
     for (int i = 0; i < f->nslots; i++) {
         fence_slot *s = &f->slots[i];
+        unsigned long long word = atomic_load(&s->word);
+        if (word & FROZEN_BIT) continue;
         int pg = atomic_load(&s->pgid);
-        if (pg <= 0 || atomic_load(&s->state) != SLOT_RUNNING) continue;
+        /* Only the worker writes slots (children unmap the table), but a
+         * group of 1, or ours, would stop far more than an attempt. */
+        if (pg <= 1 || pg == f->worker_pgid || pg == getpgrp()) continue;
         int64_t at = atomic_load(&s->freeze_at);
         if (now < at) {
             if (at < next) next = at;
             continue;
         }
-        int expected = SLOT_RUNNING;
-        if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_FROZEN)) continue;
+        /* Before the swap: a thaw that follows it must read this. */
         atomic_store(&s->frozen_at, now);
-        /* The attempt may have ended since the load: only a group the
-         * worker still names is stopped. */
-        if (atomic_load(&s->pgid) == pg) kill(-pg, SIGSTOP);
+        /* Fails if the slot was re-armed, cleared or extended meanwhile. */
+        if (!atomic_compare_exchange_strong(&s->word, &word, word | FROZEN_BIT)) continue;
+        kill(-pg, SIGSTOP);
         /* The worker may have extended the freeze point between our check
          * and the SIGSTOP, and sent its SIGCONT before it: thaw again. An
          * extra SIGCONT is harmless. */
-        if (atomic_load(&s->freeze_at) > mono_ms_safe() && atomic_load(&s->pgid) == pg) {
+        if (atomic_load(&s->freeze_at) > mono_ms_safe()) {
             kill(-pg, SIGCONT);
-            expected = SLOT_FROZEN;
-            atomic_compare_exchange_strong(&s->state, &expected, SLOT_RUNNING);
+            unsigned long long frozen = word | FROZEN_BIT;
+            atomic_compare_exchange_strong(&s->word, &frozen, word);
         }
     }
     return next;
@@ -84,12 +93,12 @@ int64_t fence_check(fence *f, int64_t now)
  * even while the worker is stopped (SIGSTOP, a debugger) or its loop is
  * stuck. It inherits nothing it could misuse: every fd but 0-2 is closed,
  * and it ignores every signal a terminal or an operator would send to the
- * worker's process group (it has a group of its own anyway). It dies with
+ * worker's process group (it has a session of its own anyway). It dies with
  * the worker (PR_SET_PDEATHSIG). Only async-signal-safe calls: it may be
  * forked from a threaded worker. */
 static void keeper_main(fence *f, pid_t parent)
 {
-    setpgid(0, 0);
+    setsid(); /* no terminal: its job-control signals are not for us */
     child_reset_signals();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(0);
@@ -124,7 +133,6 @@ static void keeper_start(fence *f)
         f->restart_at = mono_ms_safe() + KEEPER_RESTART_MS;
         return;
     }
-    setpgid(pid, pid);
     f->keeper = pid;
 }
 
@@ -143,9 +151,10 @@ fence *fence_new(int nslots)
         return NULL;
     }
     f->slots = m;
+    f->worker_pgid = getpgrp();
     for (int i = 0; i < nslots; i++) {
         atomic_init(&f->slots[i].pgid, 0);
-        atomic_init(&f->slots[i].state, SLOT_RUNNING);
+        atomic_init(&f->slots[i].word, 0);
         atomic_init(&f->slots[i].freeze_at, 0);
         atomic_init(&f->slots[i].frozen_at, 0);
     }
@@ -153,10 +162,28 @@ fence *fence_new(int nslots)
     return f;
 }
 
+/* 1 while `pid` is a live child of ours (not reaped, not a zombie). A
+ * module in thread isolation calling waitpid(-1) may reap the keeper
+ * behind our back: then its pid is free and must not be signalled. */
+static int keeper_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "re");
+    if (!fp) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'), state;
+    int ppid;
+    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2) return 0;
+    return ppid == (int)getpid() && state != 'Z';
+}
+
 void fence_free(fence *f)
 {
     if (!f) return;
-    if (f->keeper > 0) {
+    if (f->keeper > 0 && keeper_alive(f->keeper)) {
         kill(f->keeper, SIGKILL);
         waitpid(f->keeper, NULL, 0);
     }
@@ -164,20 +191,32 @@ void fence_free(fence *f)
     free(f);
 }
 
+/* A new generation, running. Only the worker calls it. */
+static void next_generation(fence_slot *s)
+{
+    unsigned long long word = atomic_load(&s->word);
+    atomic_store(&s->word, ((word >> 1) + 1) << 1);
+}
+
+void fence_child_detach(fence *f)
+{
+    if (f && f->slots) munmap(f->slots, f->map_len);
+}
+
 void fence_arm(fence *f, int slot, pid_t pgid, int64_t freeze_at)
 {
     fence_slot *s = &f->slots[slot];
     atomic_store(&s->freeze_at, freeze_at);
-    atomic_store(&s->state, SLOT_RUNNING);
     atomic_store(&s->pgid, (int)pgid);
+    next_generation(s); /* last: the keeper reads the word first */
 }
 
 int64_t fence_extend(fence *f, int slot, int64_t freeze_at)
 {
     fence_slot *s = &f->slots[slot];
     atomic_store(&s->freeze_at, freeze_at);
-    int expected = SLOT_FROZEN;
-    if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_RUNNING)) return 0;
+    unsigned long long word = atomic_load(&s->word);
+    if (!(word & FROZEN_BIT) || !atomic_compare_exchange_strong(&s->word, &word, word & ~FROZEN_BIT)) return 0;
     int pg = atomic_load(&s->pgid);
     if (pg > 0) kill(-pg, SIGCONT);
     int64_t frozen = mono_ms_safe() - atomic_load(&s->frozen_at);
@@ -186,14 +225,14 @@ int64_t fence_extend(fence *f, int slot, int64_t freeze_at)
 
 int fence_frozen(const fence *f, int slot)
 {
-    return atomic_load(&f->slots[slot].state) == SLOT_FROZEN;
+    return (atomic_load(&f->slots[slot].word) & FROZEN_BIT) != 0;
 }
 
 void fence_clear(fence *f, int slot)
 {
     fence_slot *s = &f->slots[slot];
     atomic_store(&s->pgid, 0);
-    atomic_store(&s->state, SLOT_RUNNING);
+    next_generation(s);
 }
 
 int fence_keeper_exited(fence *f, pid_t pid, int status)
@@ -216,6 +255,22 @@ pid_t fence_keeper_pid(const fence *f) { return f ? f->keeper : 0; }
 
 void fence_keeper_ensure(fence *f, int64_t now)
 {
-    if (!f || f->keeper > 0 || now < f->restart_at) return;
+    if (!f || now < f->restart_at) return;
+    if (f->keeper > 0) {
+        /* Once a second: is it still ours? (See keeper_alive.) */
+        if (now < f->checked_at + 1000) return;
+        f->checked_at = now;
+        if (keeper_alive(f->keeper)) return;
+        int status;
+        pid_t pid = f->keeper;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fence_keeper_exited(f, pid, status); /* says why, sets the restart time */
+            return;
+        }
+        lw_log(LW_LOG_ERROR, "fence.keeper",
+               "the lease keeper process %d is gone and was reaped by someone else (a module's waitpid?); restarting it",
+               (int)pid);
+        f->keeper = 0;
+    }
     keeper_start(f);
 }

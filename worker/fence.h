@@ -9,7 +9,7 @@
  * point where its lease could have expired. The worker knows a lower bound
  * of the deadline: a renewal (or the claim) it sent at monotonic time S and
  * that Redis confirmed put the deadline at no less than S + lease. So each
- * attempt gets a *freeze point*, S + 3/4 lease of its latest confirmed
+ * attempt gets a *freeze point*, S + 0.65 lease of its latest confirmed
  * renewal, and at that point its process group is frozen (SIGSTOP): it does
  * nothing more, and no state is lost. A later confirmed renewal thaws it
  * (SIGCONT) — a Redis outage then costs nothing, because the reaper gives
@@ -18,7 +18,7 @@
  * its lease, and must never run again).
  *
  * Freezing rather than stopping (TERM, then KILL) is the point: stopping at
- * the freeze point would turn every Redis outage longer than 3/4 lease into
+ * the freeze point would turn every Redis outage longer than 0.65 lease into
  * a rerun of every running job, while a frozen attempt resumes as if
  * nothing happened when Redis comes back.
  *
@@ -31,7 +31,10 @@
  * handed back unless it succeeded).
  *
  * Slots are indexed by the attempt's slot number (worker.h); only the
- * worker writes pgid and freeze_at, both sides move `state`.
+ * worker writes pgid and freeze_at and starts a slot's generation, both
+ * sides set and clear its frozen bit (fence.c). A confirmation that comes
+ * back after the freeze point it would move proves nothing (the lease may
+ * have run out meanwhile): it neither thaws nor starts an attempt.
  */
 #ifndef LW_FENCE_H
 #define LW_FENCE_H
@@ -48,6 +51,10 @@ typedef struct fence fence;
 fence *fence_new(int nslots);
 /* Kills the keeper and unmaps the table. */
 void fence_free(fence *f);
+/* In a handler process forked from the worker: unmaps the table, which
+ * tenant code must not be able to write (the keeper, running as the
+ * worker's user, stops whatever group a slot names). */
+void fence_child_detach(fence *f);
 
 /* The attempt in `slot` runs as process group `pgid`; freeze it at
  * `freeze_at` (CLOCK_MONOTONIC ms) unless extended. */

@@ -65,13 +65,15 @@ void lw_job_set_error(lw_job *job, const char *message)
     size_t len = strlen(message);
     static const char cut[] = " ... (error truncated at --max-payload)";
     char *copy;
-    if (job->max_payload && len > job->max_payload && job->max_payload > sizeof cut) {
-        size_t keep = job->max_payload - (sizeof cut - 1);
+    if (job->max_payload && len > job->max_payload) {
+        /* The note fits only in a limit larger than itself. */
+        const char *note = job->max_payload > sizeof cut ? cut : "";
+        size_t keep = job->max_payload - strlen(note);
         /* Not in the middle of a UTF-8 sequence. */
         while (keep > 0 && ((unsigned char)message[keep] & 0xC0) == 0x80) keep--;
-        if (!(copy = malloc(keep + sizeof cut))) return;
+        if (!(copy = malloc(keep + strlen(note) + 1))) return;
         memcpy(copy, message, keep);
-        memcpy(copy + keep, cut, sizeof cut);
+        memcpy(copy + keep, note, strlen(note) + 1);
     } else if (!(copy = strdup(message))) {
         return;
     }
@@ -79,21 +81,44 @@ void lw_job_set_error(lw_job *job, const char *message)
     job->error = copy;
 }
 
+/* Handler events are a timeline, not a data channel: each is bounded, and
+ * so is what one attempt may append in all (Redis's event stream is capped
+ * by entries, not bytes, and the outcomes of every tenant wait behind a
+ * flood in the finish batches). */
+#define EVENT_DATA_MAX (64 * 1024)
+#define EVENTS_PER_ATTEMPT 1000
+#define EVENT_BYTES_PER_ATTEMPT (1024 * 1024)
+
 void lw_job_event(lw_job *job, const char *type, const char *json_data)
 {
     if (!type || !*type || !job->emit) return;
+    if (job->events_dropped) {
+        job->events_dropped++;
+        return;
+    }
     if (strnlen(type, 201) > 200) {
         job->emit(job, "event.refused", "{\"error\":\"event type longer than 200 bytes\"}");
         return;
     }
     size_t len = json_data ? strlen(json_data) : 0;
-    if (job->max_payload && len > job->max_payload) {
+    size_t limit = job->max_payload && job->max_payload < EVENT_DATA_MAX ? job->max_payload : EVENT_DATA_MAX;
+    if (job->events_sent >= EVENTS_PER_ATTEMPT || job->event_bytes + (len < limit ? len : 0) > EVENT_BYTES_PER_ATTEMPT) {
+        /* Said once, in the timeline; the rest of this attempt's events go. */
+        char note[200];
+        snprintf(note, sizeof note, "{\"error\":\"more events than one attempt may add (%d, or %d bytes of data); the rest are dropped\"}",
+                 EVENTS_PER_ATTEMPT, EVENT_BYTES_PER_ATTEMPT);
+        job->emit(job, "event.limit", note);
+        job->events_dropped = 1;
+        return;
+    }
+    job->events_sent++;
+    if (len > limit) {
         /* The event stays in the timeline; its data says why it is gone. */
         char repl[160];
-        snprintf(repl, sizeof repl, "{\"error\":\"event data too large\",\"bytes\":%zu,\"limit\":%zu}", len,
-                 job->max_payload);
+        snprintf(repl, sizeof repl, "{\"error\":\"event data too large\",\"bytes\":%zu,\"limit\":%zu}", len, limit);
         job->emit(job, type, repl);
         return;
     }
+    job->event_bytes += len;
     job->emit(job, type, json_data);
 }

@@ -2,18 +2,18 @@
  * lease.c — keeping what we run, taking back what the dead ran, and telling
  * the fleet we are alive.
  *
- *   renewal   every lease/4: renew.lua extends the leases of our attempts.
+ *   renewal   every lease/6: renew.lua extends the leases of our attempts.
  *             Its reply says, per (slot, serial), whether the lease is
  *             still this attempt's: a confirmed renewal proves the lease
  *             from its send time on and moves the attempt's freeze point
- *             (fence.h) to 3/4 of a lease after it -- thawing it if it was
+ *             (fence.h) to 0.65 lease after it -- thawing it if it was
  *             frozen -- while a lost one kills the attempt at once. It also
  *             says whether a cancel was requested.
- *   reaper    every lease/4, jittered ±20% so a fleet does not reap in
+ *   reaper    every lease/6, jittered ±20% so a fleet does not reap in
  *             step: reap.lua takes back jobs whose lease expired. Any live
  *             worker does it; the script re-checks expiry itself, and
  *             gives leases back the time of a Redis outage (lib.lua).
- *   presence  every lease/4: NS:worker:NAME (expires after 3 leases) and
+ *   presence  every lease/6: NS:worker:NAME (expires after 3 leases) and
  *             NS:workers (scored on Redis time), for `lanework workers`.
  */
 #include <event2/event.h>
@@ -52,19 +52,30 @@ static void renew_call_free(renew_call *c)
     free(c);
 }
 
-/* The freeze point of an attempt whose lease was proven at `proof`. */
-static int64_t freeze_point(const worker *w, int64_t proof)
+int64_t lease_freeze_point(const worker *w, int64_t proof)
 {
-    return proof + w->opt->lease_ms * 3 / 4;
+    /* 0.35 lease of margin before the deadline: more than lib.lua's
+     * OUTAGE_FRACTION (0.3), the largest forward step of Redis's clock the
+     * outage check may leave unnoticed. */
+    return proof + w->opt->lease_ms * 65 / 100;
 }
+
+static int64_t freeze_point(const worker *w, int64_t proof) { return lease_freeze_point(w, proof); }
 
 void lease_proven(attempt *a, int64_t sent_mono)
 {
     worker *w = a->tenant->w;
     if (sent_mono <= a->proof_mono) return;
+    /* A confirmation that comes back after the point it would move the
+     * freeze to proves nothing now: the lease may have run out while the
+     * reply was on its way, and the job gone elsewhere. The renewal sent
+     * next (renew_reply) decides. */
+    if (freeze_point(w, sent_mono) <= lw_mono_ms()) return;
     a->proof_mono = sent_mono;
     if (a->slot < 0 || !w->fence || a->pid <= 0 || a->reaped) return;
     int64_t frozen = fence_extend(w->fence, a->slot, freeze_point(w, sent_mono));
+    int64_t ran = lw_mono_ms() - a->started_mono;
+    if (frozen > ran) frozen = ran;
     if (frozen > 0) {
         /* Frozen time is not running time: the timeout waits for it. */
         if (a->timeout_at) a->timeout_at += frozen;
@@ -78,7 +89,7 @@ int64_t lease_freeze_at(const attempt *a)
     return freeze_point(a->tenant->w, a->proof_mono);
 }
 
-static void log_outage(tenant *t, long long gap)
+void lease_log_outage(tenant *t, long long gap)
 {
     if (gap == 0) return;
     lw_log(LW_LOG_WARN, "lease.outage",
@@ -96,7 +107,7 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == c->n) {
         redisReply *st = reply->element[0];
-        if (reply->element[1]->type == REDIS_REPLY_INTEGER) log_outage(t, reply->element[1]->integer);
+        if (reply->element[1]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[1]->integer);
         for (size_t i = 0; i < c->n; i++) {
             attempt *a = w->slots[c->slots[i]];
             if (!a || a->serial != c->serials[i]) continue; /* ended meanwhile */
@@ -120,7 +131,7 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
      * too late to prove anything (it sat in a stalled Redis): once more. */
     int again = t->renew_again;
     t->renew_again = 0;
-    if (reply && lw_mono_ms() - c->sent_mono > w->opt->lease_ms / 4) again = 1;
+    if (reply && lw_mono_ms() - c->sent_mono > w->opt->lease_ms / 6) again = 1;
     renew_call_free(c);
     if (again) lease_renew_tenant(t);
     tenant_unref(t);
@@ -190,7 +201,7 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_ARRAY) {
         redisReply *pairs = reply->element[0];
-        if (reply->element[1]->type == REDIS_REPLY_INTEGER) log_outage(t, reply->element[1]->integer);
+        if (reply->element[1]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[1]->integer);
         for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
             const char *id = pairs->element[i]->str, *what = pairs->element[i + 1]->str;
             if (!strcmp(what, "queued"))
@@ -238,10 +249,10 @@ static void reap_tenant(tenant *t)
 
 static void schedule_reap(worker *w)
 {
-    /* lease/4 ± 20%: deaths are noticed within about lease + lease/3, and
-     * a live worker never leaves a gap that observe_outage (lib.lua, half a
+    /* lease/6 ± 20%: deaths are noticed within about lease + lease/5, and
+     * a live worker never leaves a gap that observe_outage (lib.lua, 0.3
      * lease) would take for an outage. */
-    int64_t base = w->opt->lease_ms / 4;
+    int64_t base = w->opt->lease_ms / 6;
     int64_t ms = base * 8 / 10 + (int64_t)(lw_random64() % (uint64_t)(base * 4 / 10 + 1));
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(w->reap_timer, &tv);
@@ -257,9 +268,9 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 void lease_start(worker *w)
 {
-    /* Every quarter lease: an attempt is frozen at 3/4 of a lease without
-     * a confirmed renewal (fence.h), so two renewals may go unanswered. */
-    int64_t ms = w->opt->lease_ms / 4;
+    /* Every sixth of a lease: an attempt is frozen at 0.65 lease without a
+     * confirmed renewal (fence.h), so three renewals may go unanswered. */
+    int64_t ms = w->opt->lease_ms / 6;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     w->renew_timer = event_new(w->base, -1, EV_PERSIST, renew_cb, w);
     w->reap_timer = evtimer_new(w->base, reap_cb, w);

@@ -155,7 +155,8 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
     if (es->out.fd >= 0) close(es->out.fd);
     if (es->err.fd >= 0) close(es->err.fd);
     es->out.fd = es->err.fd = -1;
-    kill(-a->pid, SIGKILL);
+    /* No kill here: the group was killed when its leader exited (child.c),
+     * and what still holds the pipes left it; the sweep deals with that. */
     a->pipe_open = 0;
     maybe_complete(a);
 }
@@ -277,8 +278,9 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
     if (pid < 0) goto fail;
     if (pid == 0) {
         /* Signals stay blocked (child_fork) until the worker's handlers are
-         * gone: a stop signal landing now must not reach them. */
-        setpgid(0, 0);
+         * gone: a stop signal landing now must not reach them. A session of
+         * its own: no controlling terminal to take from the worker. */
+        setsid();
         child_reset_signals();
         dup2(in, 0);
         dup2(out[1], 1);
@@ -308,7 +310,6 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
             write_errno(2, e);
         _exit(127);
     }
-    setpgid(pid, pid);
     close(in);
     close(out[1]);
     close(err[1]);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "fence.h"
 #include "log.h"
 #include "runners.h"
 #include "worker.h"
@@ -88,9 +89,17 @@ static void on_sigterm(int sig)
 
 static void child_main(attempt *a, int fd, pid_t parent)
 {
-    /* Signals are blocked (child_fork) until our own handler is in place. */
-    setpgid(0, 0);
+    /* Signals are blocked (child_fork) until our own handler is in place.
+     * A session of its own, not just a process group: no controlling
+     * terminal, so tenant code cannot take the worker's terminal
+     * (tcsetpgrp) and stop it with SIGTTOU. */
+    setsid();
     child_reset_signals();
+    /* Nothing of the worker's stays within reach: not its fds (Redis
+     * connections, the signal pipe, the HTTP listener, other attempts'
+     * pipes), not the fence table. */
+    module_child_keep_only(a->tenant->mod, fd);
+    fence_child_detach(a->tenant->w->fence);
     g_fd = fd;
     g_job = a;
     struct sigaction sa;
@@ -98,6 +107,7 @@ static void child_main(attempt *a, int fd, pid_t parent)
     sa.sa_handler = on_sigterm;
     sigaction(SIGTERM, &sa, NULL);
     if (child_drop_privileges(a->tenant) != 0) _exit(3);
+    for (int i = 0; a->tenant->run_as && i < 3; i++) putenv(a->tenant->user_env[i]);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */
     if (getppid() != parent) _exit(3); /* the worker died while we were forking */
     /* Marks what this attempt starts, so that the worker can tell its
@@ -164,12 +174,26 @@ static void parse_frames(fdreader *r, void *ud)
             }
             break;
         }
-        case 'R': take_string(&a->result, body, len); break;
-        case 'X': take_string(&a->error, body, len); break;
+        case 'R': {
+            /* What our child code sent through lw_job_set_result, unless the
+             * child writes frames of its own: checked again (JSON, size). */
+            char *text = NULL;
+            take_string(&text, body, len);
+            if (text) lw_job_set_result(a, text);
+            free(text);
+            break;
+        }
+        case 'X': {
+            char *text = NULL;
+            take_string(&text, body, len);
+            if (text) lw_job_set_error(a, text); /* bounded again */
+            free(text);
+            break;
+        }
         case 'S':
             fs->have_status = 1;
             fs->status = 0;
-            for (uint32_t i = 0; i < len && body[i] >= '0' && body[i] <= '9'; i++)
+            for (uint32_t i = 0; i < len && i < 3 && body[i] >= '0' && body[i] <= '9'; i++)
                 fs->status = fs->status * 10 + (body[i] - '0');
             break;
         default: break;
@@ -287,7 +311,6 @@ int run_fork_start(attempt *a)
         close(fds[0]);
         child_main(a, fds[1], parent);
     }
-    setpgid(pid, pid); /* also here: no race with a kill(-pid) right after fork */
     close(fds[1]);
     a->pid = pid;
     a->run = RUN_MODULE_FORK;

@@ -185,7 +185,12 @@ static int resolve_user(tenant *t, char *err, size_t errlen)
                  rc ? strerror(rc) : "no such user on this host");
         return -1;
     }
-    if (geteuid() != 0 && pw.pw_uid != geteuid()) {
+    if (pw.pw_uid == geteuid() && pw.pw_gid == getegid()) {
+        /* The worker's own user: nothing to switch (and a worker that is
+         * not root could not call setgroups). */
+        return 0;
+    }
+    if (geteuid() != 0) {
         snprintf(err, errlen,
                  "%s: tenant %s: user \"%s\": handlers can run as another user only when the worker runs as root (it runs as uid %ld)",
                  t->cfg->source, t->cfg->name, u, (long)geteuid());

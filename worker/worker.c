@@ -454,6 +454,10 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    /* A worker in the background of a terminal must not be stopped for
+     * writing its log there (attempts have sessions of their own). */
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
     /* Held since main() started: deliver them to the handlers now. */
     sigset_t held;
     sigemptyset(&held);

@@ -227,6 +227,10 @@ void lease_proven(attempt *a, int64_t sent_mono);
 /* Mono ms at which a is frozen (or, thread isolation, asked to stop)
  * unless its lease is proven again. */
 int64_t lease_freeze_at(const attempt *a);
+/* The freeze point of leases proven by a call sent at `proof` (mono ms). */
+int64_t lease_freeze_point(const worker *w, int64_t proof);
+/* Logs an outage a lease script noticed (gap ms; 0: none). */
+void lease_log_outage(tenant *t, long long gap);
 void presence_update(worker *w);
 /* Removes this worker from the directory; returns 1 when a reply will
  * call worker_exit_ready(), 0 when nothing was sent (Redis away). */

@@ -11,12 +11,13 @@
 --  1. heads in schedule whose run_at has come go to ready:Q (job.queued);
 --  2. waiting jobs whose expiry has come end `expired` (job.expired);
 --  3. claim: pop lane heads from ready:Q while the queue is under its cap;
---     each claimed job gets attempt+1, a fresh fencing token (INCR fence), a
---     lease (active:Q scored by now+lease_ms) and a job.started event.
+--     each claimed job gets attempt+1, a fresh fencing token (INCR fence and
+--     the claim's Redis time in us: unique across restores), a lease
+--     (active:Q scored by now+lease_ms) and a job.started event.
 --     Entries that are tombstones are dropped; unreadable records are
 --     dropped and reported. A queued job whose cancel is still pending (set
 --     while an earlier attempt ran) ends cancelled instead of starting.
--- Returns { jobs, bad, due_in, more }:
+-- Returns { jobs, bad, due_in, more, gap }:
 --   jobs: 11 entries per claimed job: id token kind queue lane payload
 --         attempt attempts timeout_ms backoff_ms spool
 --   bad: 2 entries per unreadable record: id, reason
@@ -24,6 +25,7 @@
 --         nothing is scheduled (a delay, so that no worker compares Redis
 --         time with its own clock)
 --   more: 1 when a ready list still holds jobs the caps would allow
+--   gap: an outage this call noticed first (lib.lua observe_outage), ms; 0
 --
 -- Invariants kept: a claimed job stays the head of its lane (the lane is
 -- held); the number of active:Q members never exceeds the queue's cap.
@@ -42,6 +44,13 @@ local FIELDS = job_fields('cancel', 'payload', 'timeout', 'backoff', 'spool')
 return run(function()
     local now = now_ms()
     local deadline_s -- now + lease, the lease deadline of the jobs claimed
+    -- Tokens unique across restores: a Redis restored from older data (an
+    -- RDB, or AOF everysec after a crash) counts `fence` again from an older
+    -- value, and a reissued token would let a stale attempt renew and finish
+    -- the new one. The claim's Redis time in microseconds makes them differ.
+    local token_sfx = '-' .. NOW_US
+    -- Leases made after an outage must not be moved as if they predated it.
+    local gap = outage_before_claim(now, lease)
 
     -- The earliest schedule entry, read first: when it is not due there is
     -- nothing to promote, and unless this run writes the schedule it is also
@@ -106,7 +115,7 @@ return run(function()
                     else
                         local jk = P .. 'job:' .. id
                         -- One text for the record and the reply (exact up to 2^53).
-                        local token = string.format('%d', redis.call('INCR', P .. 'fence'))
+                        local token = string.format('%d', redis.call('INCR', P .. 'fence')) .. token_sfx
                         j.attempt = j.attempt + 1
                         redis.call('HSET', jk, 'status', 'active', 'attempt', num_s(j.attempt),
                             'started', num_s(now), 'worker', worker, 'token', token)
@@ -169,5 +178,5 @@ return run(function()
         if due_in < 0 then due_in = 0 end
     end
     publish_due(now)
-    return { jobs, bad, due_in, more }
+    return { jobs, bad, due_in, more, gap }
 end)

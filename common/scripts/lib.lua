@@ -65,8 +65,11 @@ local function num(s)
     return v or nil
 end
 
+-- NOW_US: the same TIME reading in microseconds, as text (fencing tokens).
+local NOW_US
 local function now_ms()
     local t = redis.call('TIME')
+    NOW_US = t[1] .. string.format('%06d', tonumber(t[2]))
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
@@ -435,20 +438,28 @@ end
 -- longer than a lease would take every running job from workers that are
 -- healthy and only waited for Redis, and refuse their outcomes.
 --
--- So the two periodic lease scripts (renew.lua, every quarter lease per
--- worker with running jobs; reap.lua, every ~quarter lease per worker) note
--- when they ran in P.."alive". When the next one finds a gap of more than
--- half its caller's lease since then -- no live worker can leave such a gap
--- -- or the clock went backwards that much, no lease script could run
--- during it: every lease still valid when the gap began gets the gap back
--- (time stood still for it) plus OUTAGE_GRACE_MS for its worker to
--- reconnect and renew. Leases already expired then are left alone: their
--- workers were gone before the outage. A lease so moved is at most one
--- lease plus the grace away, however long the gap was (a fleet that was
--- down for an hour delays nothing by an hour). Workers do their part: a
--- worker that cannot renew freezes its attempts before its lease could
--- expire (docs/DESIGN.md section 5), so this never lets two attempts run.
+-- So the periodic lease scripts (renew.lua, every sixth of a lease per
+-- worker with running jobs; reap.lua, every sixth +-20 % per worker) note
+-- when they ran in P.."alive", and the lease of their caller in
+-- P.."leases" (zset: lease ms -> when a caller with that lease last ran).
+-- The shortest lease among the callers that were running when the previous
+-- script ran sets the fleet's cadence: no live fleet leaves a gap of more
+-- than OUTAGE_FRACTION of it between two lease scripts. A longer gap, or a
+-- clock that went back that much, means no lease script could run during
+-- it: every lease still valid when it began gets the gap back (time stood
+-- still for it) plus OUTAGE_GRACE_MS for its worker to reconnect and
+-- renew. Leases already expired then are left alone: their workers were
+-- gone before the outage. A lease so moved is at most one lease plus the
+-- grace away, however long the gap was (a fleet that was down for an hour
+-- delays nothing by an hour). The fraction is also what keeps an unnoticed
+-- forward step of Redis's clock smaller than the safety margin of every
+-- worker's fence (it freezes attempts 0.35 lease before their deadline:
+-- docs/DESIGN.md section 5), so this never lets two attempts run at once.
+-- claim.lua checks for a gap too before it makes leases (a cheap GET; the
+-- full check when its caller's own cadence says so), so that leases made
+-- after an outage are not moved as if they were older.
 local OUTAGE_GRACE_MS = 5000
+local OUTAGE_FRACTION = 0.3
 
 -- note_leases(now): claim.lua made leases. If no lease script ran yet on
 -- this Redis (P.."alive" absent), start the record now, or an outage
@@ -459,13 +470,25 @@ local function note_leases(now)
 end
 
 -- observe_outage(now, lease) -> the gap in ms when one was found, else 0.
+-- lease: the caller's --lease (ms).
 local function observe_outage(now, lease)
-    local k = P .. 'alive'
+    local k, lk = P .. 'alive', P .. 'leases'
     local last = tonumber(redis.call('GET', k) or '')
     redis.call('SET', k, num_s(now))
+    local shortest = lease
+    if last then
+        local seen = redis.call('ZRANGE', lk, '0', '-1', 'WITHSCORES')
+        for i = 1, #seen, 2 do
+            local l, at = tonumber(seen[i]), tonumber(seen[i + 1])
+            if l and at and l < shortest and at >= last - l * OUTAGE_FRACTION then shortest = l end
+        end
+    end
+    redis.call('ZADD', lk, num_s(now), num_s(lease))
+    redis.call('ZREMRANGEBYSCORE', lk, '-inf', num_s(now - 3600000))
     if not last then return 0 end
     local gap = now - last
-    if gap <= lease / 2 and gap >= -lease / 2 then return 0 end
+    local limit = shortest * OUTAGE_FRACTION
+    if gap <= limit and gap >= -limit then return 0 end
     local shift = gap + OUTAGE_GRACE_MS
     for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
         local ak = P .. 'active:' .. q
@@ -475,4 +498,14 @@ local function observe_outage(now, lease)
         end
     end
     return gap
+end
+
+-- outage_before_claim(now, lease): claim.lua's check, one GET when all is
+-- well. Returns the gap found (0: none).
+local function outage_before_claim(now, lease)
+    local last = tonumber(redis.call('GET', P .. 'alive') or '')
+    if not last then return 0 end
+    local gap = now - last
+    if gap <= lease * OUTAGE_FRACTION and gap >= -lease * OUTAGE_FRACTION then return 0 end
+    return observe_outage(now, lease)
 end

@@ -468,13 +468,15 @@ class Env:
                     bad.append((lane, a, b))
         return bad
 
-    def figures(self, name, tenant, ids, extra=''):
+    def figures(self, name, tenant, ids, extra='', final=True, max_overlap_ms=0):
         """Prints the chaos figures of jobs `ids` -- accepted, executions
         (handler runs: from the record file for jobs that write one, else
         job.started events), lost (accepted without a terminal status),
         duplicates (executions beyond one per job), overlaps (runs of one
-        lane alive at once) -- and checks lost == 0 and overlaps == 0.
-        Returns (status counts, executions per job, duplicates)."""
+        lane alive at once) -- and checks lost == 0 (unless not `final`:
+        jobs may still run) and that no overlap is longer than
+        max_overlap_ms (0: none at all). Returns (status counts, executions
+        per job, duplicates)."""
         st = self.statuses(tenant, ids)
         lost = [i for i, s in zip(ids, st) if s not in ('succeeded', 'failed', 'cancelled', 'expired')]
         rs = self.runs()
@@ -489,10 +491,13 @@ class Env:
         counts = {}
         for x in st:
             counts[x] = counts.get(x, 0) + 1
-        print('%s: accepted=%d executions=%d lost=%d duplicates=%d overlaps=%d statuses=%s%s'
-              % (name, len(ids), nexec, len(lost), dups, len(ov), counts, extra), flush=True)
-        check(not lost, '%d accepted jobs have no terminal status: %s' % (len(lost), lost[:5]))
-        check(not ov, 'lane overlaps (lane, (start, last, job, pid) x2): %s' % ov[:3])
+        longest = max([a[1] - b[0] for _lane, a, b in ov] or [0])
+        print('%s: accepted=%d executions=%d lost=%d duplicates=%d overlaps=%d%s statuses=%s%s'
+              % (name, len(ids), nexec, len(lost) if final else 0, dups, len(ov),
+                 ' (longest %d ms)' % longest if ov else '', counts, extra), flush=True)
+        check(not final or not lost, '%d accepted jobs have no terminal status: %s' % (len(lost), lost[:5]))
+        check(not ov or (max_overlap_ms and longest <= max_overlap_ms),
+              'lane overlaps (lane, (start, last, job, pid) x2): %s' % ov[:3])
         return counts, execs, dups
 
     def close(self, ok):
@@ -579,6 +584,11 @@ class Proxy:
         """Partition: returns once the thread forwards nothing any more."""
         self._set('cut')
 
+    def hold_replies(self):
+        """Half a partition: what clients send still reaches Redis (and
+        runs there), nothing Redis answers reaches them until heal()."""
+        self._set('hold')
+
     def heal(self):
         """Ends the partition: returns once forwarding has resumed."""
         self._set('run')
@@ -662,17 +672,17 @@ class Proxy:
             if state == 'stop':
                 return
             rl, wl = [self._wake_r], []
-            if state == 'run':
+            if state in ('run', 'hold'):
                 rl.append(self.lsock)
                 for pr in self._pairs:
                     c, u, cu, uc, ec, eu = pr
                     if not ec and len(cu) < self.BUF:
                         rl.append(c)
-                    if not eu and len(uc) < self.BUF:
+                    if state == 'run' and not eu and len(uc) < self.BUF:
                         rl.append(u)
                     if cu:
                         wl.append(u)
-                    if uc:
+                    if uc and state == 'run':
                         wl.append(c)
             try:
                 r, w, _ = select.select(rl, wl, [], 1.0)
@@ -691,19 +701,19 @@ class Proxy:
             with self._cond:
                 if self._want != state:
                     continue  # apply cut/stop before moving one more byte
-            if state != 'run':
+            if state not in ('run', 'hold'):
                 continue
             if self.lsock in r:
                 self._accept()
             for pr in list(self._pairs):
-                self._pump(pr, r, w)
+                self._pump(pr, r, w, state == 'hold')
 
-    def _pump(self, pr, r, _w):
+    def _pump(self, pr, r, _w, hold=False):
         c, u = pr[0], pr[1]
         try:
             # reads: client -> buf cu, upstream -> buf uc
             for src, bi, ei in ((c, 2, 4), (u, 3, 5)):
-                if src in r:
+                if src in r and not (hold and src is u):
                     try:
                         data = src.recv(65536)
                     except (BlockingIOError, InterruptedError):
@@ -715,7 +725,7 @@ class Proxy:
             # writes: buf cu -> upstream, buf uc -> client (non-blocking:
             # also right after a read, without waiting for a select round)
             for dst, bi in ((u, 2), (c, 3)):
-                if pr[bi]:
+                if pr[bi] and not (hold and dst is c):
                     try:
                         n = dst.send(pr[bi])
                         del pr[bi][:n]

@@ -108,6 +108,25 @@ def test_programs_started_by_modules_inherit_no_worker_fds(env):
         stop(w)
 
 
+def test_fork_handlers_hold_nothing_of_the_worker(env):
+    """A fork-isolation handler process keeps fds 0-2, its result pipe and
+    what its module opened in init -- not the worker's Redis connections,
+    signal pipe or HTTP listener, not other attempts' pipes -- does not see
+    the fence table, and leads a session of its own (no terminal to take)."""
+    env.write_registry([env.tenant('t1', exec={'nap': ['/bin/sleep', '2']})])
+    w = env.worker('--isolation', 'fork', '--concurrency', '3', '--http', '127.0.0.1:%d' % lwtest.free_port())
+    other = env.enqueue('t1', 'nap', {})  # an exec attempt whose pipes are open meanwhile
+    wait_until(lambda: env.statuses('t1', [other]) == ['active'], what='the exec attempt to run')
+    jid = env.enqueue('t1', 'self_check', {})
+    env.wait_all('t1', [jid], timeout=20)
+    r = env.status('t1', jid)['result']
+    kept = [t for _fd, t in r['fds']]
+    check(len(kept) == 1 and kept[0].startswith('pipe:'), 'the handler kept fds of the worker: %s' % r['fds'])
+    check(not r['shared_anon'], 'the handler can reach the fence table (a shared mapping)')
+    check(r['own_session'], 'the handler shares the worker\'s session (and terminal)')
+    stop(w)
+
+
 # ------------------------------------------------------------ credentials --
 
 def tcp_redis(env, password):
@@ -168,6 +187,26 @@ def test_tenant_user_runs_handlers_as_that_user(env):
     env.wait_all('t1', [ex, mod], timeout=20)
     r = env.status('t1', ex)['result']
     check(r == {'uid': nobody.pw_uid, 'gid': nobody.pw_gid, 'home': nobody.pw_dir}, 'exec handler ran as %r' % r)
+    fork_home = env.enqueue('t1', 'self_check', {})
+    env.wait_all('t1', [fork_home], timeout=20)
+    check(env.status('t1', fork_home)['result']['home'] == nobody.pw_dir, 'a fork handler as nobody kept HOME %s'
+          % env.status('t1', fork_home)['result']['home'])
+    stop(w)
+    # A worker that is not root, with the tenant "user" its own: nothing to
+    # switch, handlers run.
+    os.chmod(env.dir, 0o755)
+    os.chmod(env.registry, 0o644)
+
+    def as_nobody():
+        os.setgid(nobody.pw_gid)
+        os.setgroups([])
+        os.setuid(nobody.pw_uid)
+    port = lwtest.free_port()
+    env.redis.stop()
+    env.redis = lwtest.Redis(env.dir, name='redis-tcp', extra=['--port', str(port), '--bind', '127.0.0.1'])
+    w = env.worker('--isolation', 'fork', redis_url='redis://127.0.0.1:%d' % port, preexec_fn=as_nobody)
+    same = [env.enqueue('t1', 'whoami_exec', {}), env.enqueue('t1', 'noop', {})]
+    env.wait_all('t1', same, timeout=20)
     stop(w)
     # In thread isolation a module runs inside the worker: refused clearly.
     w = env.worker('--isolation', 'thread')
@@ -229,6 +268,44 @@ def test_modules_reap_their_own_children_in_thread_isolation(env):
 
 # ------------------------------------------------------------ outputs --
 
+def test_modules_children_that_leave_their_group_stay_theirs(env):
+    """Thread isolation: a module's own child that calls setsid() and exits
+    is a zombie outside the worker's group -- the module waits for it, the
+    worker's orphan sweep must leave it alone."""
+    env.write_registry([env.tenant('t1', defaults={'attempts': 1, 'timeout': 30, 'backoff': 0},
+                                   exec={'nap': ['/bin/sleep', '0.05']})])
+    w = env.worker('--isolation', 'thread', '--concurrency', '4')
+    lines = [{'kind': 'setsid_wait', 'payload': {'ms': 600}} for _ in range(6)]
+    lines += [{'kind': 'nap', 'payload': {}} for _ in range(20)]  # exec attempts: sweeps run
+    ids = env.enqueue_batch(lines, tenant='t1')
+    wait_terminal(env, ids)
+    bad = [(i, env.status('t1', i)['error']) for i, s in zip(ids, env.statuses('t1', ids)) if s != 'succeeded']
+    check(not bad, 'the worker reaped a module\'s own child: %s' % bad[:3])
+    stop(w)
+
+
+def test_events_of_one_attempt_are_bounded(env):
+    env.write_registry([env.tenant('t1')])
+    w = env.worker('--concurrency', '2')
+    jid = env.enqueue('t1', 'many_events', {'count': 3000, 'bytes': 10})
+    env.wait_all('t1', [jid], timeout=30)
+    evs = [e['type'] for e in env.events('t1') if e['job'] == jid]
+    steps = evs.count('step.created')
+    check(steps == 1000 and evs.count('event.limit') == 1, 'events kept: %d step.created, %d event.limit'
+          % (steps, evs.count('event.limit')))
+    stop(w)
+
+
+def test_fifo_registry_is_refused(env):
+    fifo = os.path.join(env.dir, 'fifo.json')
+    os.mkfifo(fifo)
+    env.registry = fifo
+    w = env.worker()
+    check(w.wait(10) == 2 and 'not a regular file' in w.log(), 'a FIFO registry: %s' % w.log()[-500:])
+    rc, _out, err = env.cli('stats')
+    check(rc == 2 and 'not a regular file' in err, 'the CLI with a FIFO registry: %d %s' % (rc, err))
+
+
 def test_outputs_are_bounded(env):
     env.write_registry([env.tenant('t1', defaults={'attempts': 3, 'timeout': 30, 'backoff': 0},
                                    exec={'chatty': ['/bin/sh', '-c', 'head -c 70000 /dev/zero | tr "\\\\0" x']})])
@@ -249,6 +326,13 @@ def test_outputs_are_bounded(env):
     check(len(evs) == 1 and evs[0]['data'] and evs[0]['data'].get('error') == 'event data too large',
           'the big event: %s' % evs)
     env.wait_all('t1', ok)
+    stop(w)
+    # A tiny limit: an honest error is cut to it, not taken for garbage.
+    w = env.worker('--concurrency', '1', '--max-payload', '30')
+    f = env.enqueue('t1', 'fail', {'error': 'e' * 5000})
+    wait_terminal(env, [f])
+    s = env.status('t1', f)
+    check(s['status'] == 'failed' and s['error'] == 'e' * 30, 'a long error under --max-payload 30: %.200s' % s)
     stop(w)
 
 
@@ -294,5 +378,7 @@ if __name__ == '__main__':
     lwtest.run([test_tiny_timeouts_leave_the_worker_alone, test_programs_started_by_modules_inherit_no_worker_fds,
                 test_credentials_stay_out_of_reach, test_tenant_user_runs_handlers_as_that_user,
                 test_escapees_are_killed_and_do_not_hold_the_outcome,
-                test_modules_reap_their_own_children_in_thread_isolation, test_outputs_are_bounded,
+                test_modules_reap_their_own_children_in_thread_isolation, test_fork_handlers_hold_nothing_of_the_worker,
+                test_modules_children_that_leave_their_group_stay_theirs, test_events_of_one_attempt_are_bounded,
+                test_fifo_registry_is_refused, test_outputs_are_bounded,
                 test_an_outcome_redis_refuses_does_not_block_the_others, test_emfile_hands_the_job_back])

@@ -63,15 +63,18 @@ def stop_all(workers):
 
 def lane_mix(env, nlanes, per_lane, ms):
     """per_lane jobs in each of nlanes lanes, alternating the module ticker
-    and the exec ticker."""
+    and the exec ticker. ms: each job's length, or a list of lengths that
+    the lanes take in turn."""
+    lengths = ms if isinstance(ms, list) else [ms]
     lines = []
     for k in range(per_lane):
         for l in range(nlanes):
+            m = lengths[l % len(lengths)]
             if (k + l) % 2:
-                lines.append({'kind': 'ticker', 'lane': 'L%d' % l, 'payload': {'ms': ms, 'every_ms': 50}})
+                lines.append({'kind': 'ticker', 'lane': 'L%d' % l, 'payload': {'ms': m, 'every_ms': 50}})
             else:
                 lines.append({'kind': 'xticker', 'lane': 'L%d' % l,
-                              'payload': {'ms': ms, 'every_ms': 50, 'record': env.record_file}})
+                              'payload': {'ms': m, 'every_ms': 50, 'record': env.record_file}})
     return env.enqueue_batch(lines, tenant='t1')
 
 
@@ -79,8 +82,11 @@ def no_rerun_checks(env, name, ids, workers, extra=''):
     counts, rs, dups = report(env, name, ids, extra)
     check(counts['succeeded'] == len(ids), '%s: not every job succeeded: %s' % (name, dict(counts)))
     check(dups == 0, '%s: %d job(s) ran more than once' % (name, dups))
+    # (job.handed_back may appear: a claim whose reply came back after the
+    # stall could not prove its leases, and its jobs went back unstarted,
+    # which duplicates == 0 above confirms.)
     types = event_types(env)
-    check('job.lost' not in types and 'job.retrying' not in types and 'job.handed_back' not in types,
+    check('job.lost' not in types and 'job.retrying' not in types,
           '%s: an outage cost attempts: %s' % (name, collections.Counter(types)))
     for w in workers:
         check(w.running(), 'worker %s died:\n%s' % (w.name, w.log()[-3000:]))
@@ -90,9 +96,10 @@ def no_rerun_checks(env, name, ids, workers, extra=''):
 
 def test_redis_stopped_for_2_5_leases(env):
     registry(env)
-    # 12 slots, 12 lanes x 4 jobs of 1.2 s: ~5 s of work, with the stall in
-    # the middle of it.
-    ids = lane_mix(env, nlanes=12, per_lane=4, ms=1200)
+    # 12 slots, 12 lanes x 3 jobs: short ones that end while Redis is
+    # stopped (their outcomes must wait), long ones that outlast the freeze
+    # point (frozen, then thawed).
+    ids = lane_mix(env, nlanes=12, per_lane=3, ms=[600, 3000])
     workers = [env.worker('--concurrency', '4', '--lease', '2') for _ in range(3)]
     wait_until(lambda: env.statuses('t1', ids).count('active') >= 10, timeout=20, what='jobs to run')
     time.sleep(0.5)

@@ -51,8 +51,19 @@
  *   fds           system("ls -l /proc/$$/fd > OUT 2>&1"), OUT = payload.out,
  *                 and succeed with OUT's text as a JSON string: the fds a
  *                 program started by a module inherits
+ *   self_check    succeed with {"fds": [[N, "target"], ...] (the handler's own
+ *                 fds above 2, from /proc/self/fd), "shared_anon": true when
+ *                 a shared anonymous mapping is in /proc/self/maps, "own_session":
+ *                 true when the process leads its session, "home": $HOME}
+ *   many_events   lw_job_event "step.created" payload.count times (default
+ *                 2000), each with payload.bytes (default 10) of data
+ *   setsid_wait   fork a child that calls setsid() and _exit(7); wait
+ *                 payload.ms (default 600) before waitpid(): LW_FAIL when
+ *                 waitpid does not return that child with status 7 (something
+ *                 else reaped it)
  */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lanework/module.h>
@@ -61,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,6 +265,42 @@ static lw_status escape(lw_job *job, const cJSON *p)
     return LW_OK;
 }
 
+/* Kind self_check: see the header. */
+static lw_status self_check(lw_job *job)
+{
+    char out[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(out + n, sizeof out - n, "{\"fds\":[");
+    DIR *d = opendir("/proc/self/fd");
+    int first = 1;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd <= 2 || fd == dirfd(d)) continue;
+        char path[64], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t l = readlink(path, target, sizeof target - 1);
+        target[l > 0 ? l : 0] = '\0';
+        for (char *c = target; *c; c++)
+            if (*c == '"' || *c == '\\') *c = '_';
+        if (n < sizeof out - 400)
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s[%d,\"%s\"]", first ? "" : ",", fd, target);
+        first = 0;
+    }
+    if (d) closedir(d);
+    int shared_anon = 0;
+    FILE *m = fopen("/proc/self/maps", "r");
+    char line[512];
+    while (m && fgets(line, sizeof line, m))
+        if (strstr(line, " rw-s ") && (strstr(line, "/dev/zero") || strstr(line, "[anon_shmem]"))) shared_anon = 1;
+    if (m) fclose(m);
+    const char *home = getenv("HOME");
+    snprintf(out + n, sizeof out - n, "],\"shared_anon\":%s,\"own_session\":%s,\"home\":\"%s\"}",
+             shared_anon ? "true" : "false", getsid(0) == getpid() ? "true" : "false", home ? home : "");
+    lw_job_set_result(job, out);
+    return LW_OK;
+}
+
 /* Kind fds: see the header. */
 static lw_status fds(lw_job *job, const cJSON *p)
 {
@@ -386,6 +434,37 @@ static lw_status tm_handle(void *st, lw_job *job)
         rc = escape(job, p);
     } else if (!strcmp(kind, "fds")) {
         rc = fds(job, p);
+    } else if (!strcmp(kind, "self_check")) {
+        rc = self_check(job);
+    } else if (!strcmp(kind, "many_events")) {
+        long count = (long)num(p, "count", 2000), bytes = (long)num(p, "bytes", 10);
+        char *data = malloc((size_t)bytes + 3);
+        if (!data) {
+            lw_job_set_error(job, "many_events: out of memory");
+            rc = LW_FAIL;
+        } else {
+            data[0] = '"';
+            memset(data + 1, 'x', (size_t)bytes);
+            data[bytes + 1] = '"';
+            data[bytes + 2] = '\0';
+            for (long i = 0; i < count; i++) lw_job_event(job, "step.created", data);
+            free(data);
+        }
+    } else if (!strcmp(kind, "setsid_wait")) {
+        pid_t child = fork();
+        if (child == 0) {
+            setsid();
+            _exit(7);
+        }
+        sleep_ms((long)num(p, "ms", 600));
+        int wst = 0;
+        pid_t got = child > 0 ? waitpid(child, &wst, 0) : -1;
+        if (got != child || !WIFEXITED(wst) || WEXITSTATUS(wst) != 7) {
+            char e[160];
+            snprintf(e, sizeof e, "waitpid returned %d (errno %d: %s), status %d", (int)got, errno, strerror(errno), wst);
+            lw_job_set_error(job, e);
+            rc = LW_FAIL;
+        }
     } else if (!strcmp(kind, "sleep")) {
         long left = (long)num(p, "ms", 1000);
         while (left > 0 && !lw_job_cancelled(job)) {
@@ -440,7 +519,7 @@ static lw_status tm_handle(void *st, lw_job *job)
 static const char *const kinds[] = {
     "noop",   "echo",  "record", "sleep",      "sleep_hard", "crash",  "fail",   "retry",
     "events", "whoami", "kill_worker", "ticker", "stamp",   "big_result", "big_event", "system",
-    "escape", "fds",   NULL,
+    "escape", "fds",   "self_check", "many_events", "setsid_wait", NULL,
 };
 
 static const lw_module module = {

@@ -82,9 +82,11 @@ void lw_job_set_error(lw_job *job, const char *message);
 
 /* Appends an event of the handler's own `type` (e.g. "step.created") to the
  * tenant's event stream, after the job's job.started event and before its
- * outcome event. `json_data` is JSON text or NULL, at most --max-payload
- * bytes (larger data is replaced by an object saying its size); `type` at
- * most 200 bytes. */
+ * outcome event. `json_data` is JSON text or NULL, at most 64 KiB (or
+ * --max-payload when smaller; larger data is replaced by an object saying
+ * its size); `type` at most 200 bytes. One attempt may add at most 1000
+ * events and 1 MiB of event data: past that one "event.limit" event says
+ * so and the rest are dropped. */
 void lw_job_event(lw_job *job, const char *type, const char *json_data);
 
 #ifdef __cplusplus
