@@ -19,10 +19,10 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "backoff.h"
 #include "child.h"
