@@ -50,7 +50,7 @@ return run(function()
     -- the new one. The claim's Redis time in microseconds makes them differ.
     local token_sfx = '-' .. NOW_US
     -- Leases made after an outage must not be moved as if they predated it.
-    local gap = outage_before_claim(now, lease)
+    local gap, unrecorded = outage_before_claim(now, lease)
 
     -- The earliest schedule entry, read first: when it is not due there is
     -- nothing to promote, and unless this run writes the schedule it is also
@@ -158,7 +158,7 @@ return run(function()
         flush_deferred(ak)
     end
 
-    if got > 0 then note_leases(now) end
+    if got > 0 and unrecorded then redis.call('SET', P .. 'alive', num_s(now)) end
     local more = 0
     for qi = 1, nq do
         local cap = tonumber(ARGV[7 + 2 * qi])

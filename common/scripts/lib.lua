@@ -461,14 +461,6 @@ end
 local OUTAGE_GRACE_MS = 5000
 local OUTAGE_FRACTION = 0.3
 
--- note_leases(now): claim.lua made leases. If no lease script ran yet on
--- this Redis (P.."alive" absent), start the record now, or an outage
--- before the first renewal would go unnoticed. Never moves an existing
--- record: a claim after an outage must not hide it.
-local function note_leases(now)
-    redis.call('SET', P .. 'alive', num_s(now), 'NX')
-end
-
 -- observe_outage(now, lease) -> the gap in ms when one was found, else 0.
 -- lease: the caller's --lease (ms).
 local function observe_outage(now, lease)
@@ -501,11 +493,14 @@ local function observe_outage(now, lease)
 end
 
 -- outage_before_claim(now, lease): claim.lua's check, one GET when all is
--- well. Returns the gap found (0: none).
+-- well. Returns the gap found (0: none) and whether P.."alive" is absent
+-- (no lease script ran on this Redis yet: claim.lua starts the record when
+-- it makes leases, or an outage before the first renewal would go
+-- unnoticed; it never moves an existing record, which would hide a gap).
 local function outage_before_claim(now, lease)
     local last = tonumber(redis.call('GET', P .. 'alive') or '')
-    if not last then return 0 end
+    if not last then return 0, true end
     local gap = now - last
-    if gap <= lease * OUTAGE_FRACTION and gap >= -lease * OUTAGE_FRACTION then return 0 end
-    return observe_outage(now, lease)
+    if gap <= lease * OUTAGE_FRACTION and gap >= -lease * OUTAGE_FRACTION then return 0, false end
+    return observe_outage(now, lease), false
 end
