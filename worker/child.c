@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,6 +113,24 @@ pid_t child_fork(void)
     return pid;
 }
 
+pid_t child_fork_attempt(worker *w)
+{
+    pid_t pid = child_fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        if (w->tty_fd >= 0) {
+            /* Not a session leader: this detaches only us, never the
+             * worker or its session. */
+            ioctl(w->tty_fd, TIOCNOTTY);
+            close(w->tty_fd);
+        }
+    } else if (pid > 0) {
+        /* EACCES once the child has exec'd: it made its group itself. */
+        setpgid(pid, pid);
+    }
+    return pid;
+}
+
 void child_reset_signals(void)
 {
     struct sigaction sa;
@@ -132,9 +151,8 @@ void child_unblock_signals(void)
 void child_signal(attempt *a, int sig)
 {
     if (a->pid <= 0 || a->reaped) return;
-    /* Right after fork the child may not have made its session (and group)
-     * yet: then the signal goes to the child itself, which holds it until
-     * it reset the worker's handlers (child_fork). */
+    /* The group exists once child_fork_attempt returned (both sides set
+     * it); ESRCH: all of it is gone but maybe the leader's zombie. */
     if (kill(-a->pid, sig) < 0 && errno == ESRCH) kill(a->pid, sig);
 }
 
@@ -158,7 +176,7 @@ static void reap_leader(worker *w, attempt *a)
 {
     int status = 0;
     if (a->slot >= 0 && w->fence) fence_clear(w->fence, a->slot);
-    kill(-a->pid, SIGKILL); /* ESRCH if it died before making its session: nothing left */
+    kill(-a->pid, SIGKILL); /* ESRCH: nothing left of it */
     while (waitpid(a->pid, &status, 0) < 0 && errno == EINTR) {
     }
     a->reaped = 1;

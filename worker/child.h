@@ -9,7 +9,14 @@
  * both parent and child), so stopping an attempt stops everything it
  * started; when the leader exits, what is left of its group is killed
  * before the leader is reaped (the zombie keeps the group id from being
- * reused meanwhile). The worker is a child subreaper
+ * reused meanwhile). It also gives up the worker's controlling terminal
+ * (TIOCNOTTY), so tenant code cannot take the terminal from the worker
+ * (tcsetpgrp) or get its job-control signals. A group and no session on
+ * purpose: setsid() would also put every attempt in a scheduler autogroup
+ * of its own -- a task group created per fork (tens of microseconds and a
+ * context switch each), and each attempt weighing as much as a whole login
+ * session against Redis and everything else on the machine. The worker
+ * is a child subreaper
  * (PR_SET_CHILD_SUBREAPER), so processes that left an attempt's group
  * (setsid) and were orphaned come to it: the sweep kills those whose
  * LANEWORK_JOB_ID names no attempt running here and reaps them.
@@ -54,6 +61,12 @@ void fdreader_close(fdreader *r);
  * would take a job's SIGTERM for its own. In the parent the mask is
  * restored before returning. */
 pid_t child_fork(void);
+/* child_fork() for an attempt: the child leads a process group of its own
+ * (set on both sides, so that signalling the group works as soon as this
+ * returns) and has no controlling terminal (w->tty_fd, which the child
+ * closes). Used by the fork and exec runners. */
+struct worker;
+pid_t child_fork_attempt(struct worker *w);
 /* In a fresh child: every signal disposition back to the default (the
  * mask is left alone). Async-signal-safe. */
 void child_reset_signals(void);
@@ -72,7 +85,6 @@ void child_stop(attempt *a, int immediately);
  * the fence keeper, by pid, never waitpid(-1): in thread isolation modules
  * start and wait for children of their own -- and tells their runners.
  * Called on SIGCHLD. */
-struct worker;
 void children_reap(struct worker *w);
 /* Kills and reaps processes an attempt left behind (see above); cheap to
  * call often: it scans at most every 200 ms, and only after a process

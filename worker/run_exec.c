@@ -274,13 +274,11 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
         !(env = build_env(a)) || !(prog = resolve_program(ex->argv[0])))
         goto fail;
     pid_t parent = getpid();
-    pid_t pid = child_fork();
+    pid_t pid = child_fork_attempt(a->tenant->w);
     if (pid < 0) goto fail;
     if (pid == 0) {
         /* Signals stay blocked (child_fork) until the worker's handlers are
-         * gone: a stop signal landing now must not reach them. A session of
-         * its own: no controlling terminal to take from the worker. */
-        setsid();
+         * gone: a stop signal landing now must not reach them. */
         child_reset_signals();
         dup2(in, 0);
         dup2(out[1], 1);

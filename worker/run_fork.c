@@ -89,11 +89,8 @@ static void on_sigterm(int sig)
 
 static void child_main(attempt *a, int fd, pid_t parent)
 {
-    /* Signals are blocked (child_fork) until our own handler is in place.
-     * A session of its own, not just a process group: no controlling
-     * terminal, so tenant code cannot take the worker's terminal
-     * (tcsetpgrp) and stop it with SIGTTOU. */
-    setsid();
+    /* Signals are blocked (child_fork) until our own handler is in place;
+     * child_fork_attempt made our group and left the terminal. */
     child_reset_signals();
     /* Nothing of the worker's stays within reach: not its fds (Redis
      * connections, the signal pipe, the HTTP listener, other attempts'
@@ -298,7 +295,7 @@ int run_fork_start(attempt *a)
         return -1;
     }
     pid_t parent = getpid();
-    pid_t pid = child_fork();
+    pid_t pid = child_fork_attempt(a->tenant->w);
     if (pid < 0) {
         int e = errno;
         close(fds[0]);

@@ -18,11 +18,13 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "child.h"
@@ -394,6 +396,7 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         return NULL;
     }
     w->gather_since = -1;
+    w->tty_fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     rr->reg = reg;
     rr->refs = 1;
     w->reg = rr;
@@ -455,7 +458,7 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
     }
     signal(SIGPIPE, SIG_IGN);
     /* A worker in the background of a terminal must not be stopped for
-     * writing its log there (attempts have sessions of their own). */
+     * writing its log there (attempts give the terminal up: child.h). */
     signal(SIGTTOU, SIG_IGN);
     signal(SIGTTIN, SIG_IGN);
     /* Held since main() started: deliver them to the handlers now. */
@@ -505,6 +508,7 @@ void worker_free(worker *w)
         attempt_free(a);
     }
     fence_free(w->fence);
+    if (w->tty_fd >= 0) close(w->tty_fd);
     free(w->slots);
     free(w->free_slots);
     while (w->tenants) {

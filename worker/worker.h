@@ -144,6 +144,8 @@ typedef struct worker {
     int nfree;
     uint64_t next_serial;
     struct fence *fence;       /* freeze points of attempt processes (fence.h) */
+    int tty_fd;                /* owned: our controlling terminal, -1 when none
+                                  (attempt children give it up: child.h) */
     int64_t claim_pause_until; /* mono ms: no claims (a handler could not start
                                   for want of fds or processes) */
     lw_log_gate resource_gate;

@@ -9,6 +9,8 @@
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_BUILD=${BENCH_BUILD:-$BENCH_ROOT/build-bench}
+# Absolute: the scripts run the binaries from inside $BENCH_DIR.
+case "$BENCH_BUILD" in /*) ;; *) BENCH_BUILD=$PWD/$BENCH_BUILD ;; esac
 BENCH_TENANT=bench
 BENCH_KEEP=0 # set by --keep in the scripts
 export BENCH_KEEP

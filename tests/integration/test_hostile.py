@@ -16,12 +16,14 @@ tenants' credentials.
                      back, not failed
 """
 import collections
+import fcntl
 import os
 import pwd
 import resource
 import signal
 import subprocess
 import sys
+import termios
 import time
 
 import lwtest
@@ -108,23 +110,53 @@ def test_programs_started_by_modules_inherit_no_worker_fds(env):
         stop(w)
 
 
+def tty_nr(pid):
+    """The controlling terminal of pid, from /proc/PID/stat (0: none)."""
+    with open('/proc/%d/stat' % pid) as f:
+        return int(f.read().rsplit(')', 1)[1].split()[4])
+
+
 def test_fork_handlers_hold_nothing_of_the_worker(env):
     """A fork-isolation handler process keeps fds 0-2, its result pipe and
     what its module opened in init -- not the worker's Redis connections,
     signal pipe or HTTP listener, not other attempts' pipes -- does not see
-    the fence table, and leads a session of its own (no terminal to take)."""
-    env.write_registry([env.tenant('t1', exec={'nap': ['/bin/sleep', '2']})])
-    w = env.worker('--isolation', 'fork', '--concurrency', '3', '--http', '127.0.0.1:%d' % lwtest.free_port())
-    other = env.enqueue('t1', 'nap', {})  # an exec attempt whose pipes are open meanwhile
-    wait_until(lambda: env.statuses('t1', [other]) == ['active'], what='the exec attempt to run')
-    jid = env.enqueue('t1', 'self_check', {})
-    env.wait_all('t1', [jid], timeout=20)
-    r = env.status('t1', jid)['result']
-    kept = [t for _fd, t in r['fds']]
-    check(len(kept) == 1 and kept[0].startswith('pipe:'), 'the handler kept fds of the worker: %s' % r['fds'])
-    check(not r['shared_anon'], 'the handler can reach the fence table (a shared mapping)')
-    check(r['own_session'], 'the handler shares the worker\'s session (and terminal)')
-    stop(w)
+    the fence table, and leads a process group of its own without the
+    worker's controlling terminal (nothing to take with tcsetpgrp); exec
+    commands have no terminal either, and the worker keeps its own."""
+    master, slave = os.openpty()
+    slave_name = os.ttyname(slave)
+    os.close(slave)
+
+    def with_terminal():
+        # The worker leads a session whose controlling terminal is the pty.
+        os.setsid()
+        fd = os.open(slave_name, os.O_RDWR | os.O_NOCTTY)
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+        os.close(fd)
+
+    no_tty = ['/bin/sh', '-c', 'if (: < /dev/tty) 2>/dev/null; then echo "has a terminal" >&2; exit 1; fi']
+    env.write_registry([env.tenant('t1', exec={'nap': ['/bin/sleep', '2'], 'no_tty': no_tty})])
+    try:
+        w = env.worker('--isolation', 'fork', '--concurrency', '3', '--http', '127.0.0.1:%d' % lwtest.free_port(),
+                       preexec_fn=with_terminal)
+        check(tty_nr(w.proc.pid) != 0, 'the test did not give the worker a controlling terminal')
+        other = env.enqueue('t1', 'nap', {})  # an exec attempt whose pipes are open meanwhile
+        wait_until(lambda: env.statuses('t1', [other]) == ['active'], what='the exec attempt to run')
+        jid = env.enqueue('t1', 'self_check', {})
+        cmd = env.enqueue('t1', 'no_tty', {})
+        env.wait_all('t1', [jid, cmd], timeout=20)
+        r = env.status('t1', jid)['result']
+        kept = [t for _fd, t in r['fds']]
+        check(len(kept) == 1 and kept[0].startswith('pipe:'), 'the handler kept fds of the worker: %s' % r['fds'])
+        check(not r['shared_anon'], 'the handler can reach the fence table (a shared mapping)')
+        check(r['own_group'], 'the handler shares the worker\'s process group')
+        check(not r['tty'], 'the handler has the worker\'s controlling terminal')
+        st = env.status('t1', cmd)
+        check(st['status'] == 'succeeded', 'an exec command has the worker\'s terminal: %s' % st)
+        check(tty_nr(w.proc.pid) != 0, 'the worker lost its controlling terminal to an attempt')
+        stop(w)
+    finally:
+        os.close(master)
 
 
 # ------------------------------------------------------------ credentials --

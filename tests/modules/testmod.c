@@ -53,8 +53,10 @@
  *                 program started by a module inherits
  *   self_check    succeed with {"fds": [[N, "target"], ...] (the handler's own
  *                 fds above 2, from /proc/self/fd), "shared_anon": true when
- *                 a shared anonymous mapping is in /proc/self/maps, "own_session":
- *                 true when the process leads its session, "home": $HOME}
+ *                 a shared anonymous mapping is in /proc/self/maps, "own_group":
+ *                 true when the process leads its process group, "tty": true
+ *                 when it has a controlling terminal (/dev/tty opens),
+ *                 "home": $HOME}
  *   many_events   lw_job_event "step.created" payload.count times (default
  *                 2000), each with payload.bytes (default 10) of data
  *   setsid_wait   fork a child that calls setsid() and _exit(7); wait
@@ -294,9 +296,12 @@ static lw_status self_check(lw_job *job)
     while (m && fgets(line, sizeof line, m))
         if (strstr(line, " rw-s ") && (strstr(line, "/dev/zero") || strstr(line, "[anon_shmem]"))) shared_anon = 1;
     if (m) fclose(m);
+    int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (tty >= 0) close(tty);
     const char *home = getenv("HOME");
-    snprintf(out + n, sizeof out - n, "],\"shared_anon\":%s,\"own_session\":%s,\"home\":\"%s\"}",
-             shared_anon ? "true" : "false", getsid(0) == getpid() ? "true" : "false", home ? home : "");
+    snprintf(out + n, sizeof out - n, "],\"shared_anon\":%s,\"own_group\":%s,\"tty\":%s,\"home\":\"%s\"}",
+             shared_anon ? "true" : "false", getpgrp() == getpid() ? "true" : "false", tty >= 0 ? "true" : "false",
+             home ? home : "");
     lw_job_set_result(job, out);
     return LW_OK;
 }
