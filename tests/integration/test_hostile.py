@@ -293,12 +293,17 @@ def test_modules_reap_their_own_children_in_thread_isolation(env):
     lines += [{'kind': 'nap', 'payload': {}} for _ in range(40)]  # SIGCHLDs the worker must handle
     ids = env.enqueue_batch(lines, tenant='t1')
     wait_terminal(env, ids)
-    bad = [(i, env.status('t1', i)['error']) for i, s in zip(ids, env.statuses('t1', ids)) if s != 'succeeded']
+    bad = not_succeeded(env, ids)
     check(not bad, 'handlers lost their children to the worker: %s' % bad[:3])
     stop(w)
 
 
 # ------------------------------------------------------------ outputs --
+
+def not_succeeded(env, ids):
+    """(id, error) of each of t1's jobs ids that did not succeed."""
+    return [(i, env.status('t1', i)['error']) for i, s in zip(ids, env.statuses('t1', ids)) if s != 'succeeded']
+
 
 def test_modules_children_that_leave_their_group_stay_theirs(env):
     """Thread isolation: a module's own child that calls setsid() and exits
@@ -311,7 +316,7 @@ def test_modules_children_that_leave_their_group_stay_theirs(env):
     lines += [{'kind': 'nap', 'payload': {}} for _ in range(20)]  # exec attempts: sweeps run
     ids = env.enqueue_batch(lines, tenant='t1')
     wait_terminal(env, ids)
-    bad = [(i, env.status('t1', i)['error']) for i, s in zip(ids, env.statuses('t1', ids)) if s != 'succeeded']
+    bad = not_succeeded(env, ids)
     check(not bad, 'the worker reaped a module\'s own child: %s' % bad[:3])
     stop(w)
 

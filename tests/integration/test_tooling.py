@@ -58,6 +58,17 @@ def check_ticks(recs, jid, end, every=20, min_ticks=5):
     return mine
 
 
+def cancel_ticking(env, jid, timeout):
+    """Waits until t1's ticker jid ticked 3 times, cancels it and checks
+    it ended cancelled with STOP (it saw SIGTERM / lw_job_cancelled)."""
+    wait_until(lambda: len([r for r in env.records() if r[2] == jid and r[0] == 'TICK']) >= 3,
+               timeout=timeout, what='the ticker to tick')
+    rc, _out, err = env.cli('cancel', '--tenant', 't1', jid)
+    check(rc == 0, 'cancel: %d %s' % (rc, err))
+    env.wait_all('t1', [jid], statuses=('cancelled',), timeout=20)
+    check_ticks(env.records(), jid, 'STOP', every=50, min_ticks=3)
+
+
 # ------------------------------------------------------------ clock skew --
 
 def test_clock_skew(env):
@@ -181,13 +192,7 @@ def test_ticker_module(env):
     check(m0 <= mine[0][1] and mine[-1][1] <= m1, 'ticker times outside [%d, %d]: %s' % (m0, m1, mine))
     check(mine[-1][1] - mine[0][1] >= 290, 'ran %d ms, not 300' % (mine[-1][1] - mine[0][1]))
     # Stopped: STOP instead of END, LW_FAIL "stopped".
-    b = env.enqueue('t1', 'ticker', {'ms': 20000, 'every_ms': 50})
-    wait_until(lambda: len([r for r in env.records() if r[2] == b and r[0] == 'TICK']) >= 3,
-               timeout=10, what='the ticker to tick')
-    rc, _out, err = env.cli('cancel', '--tenant', 't1', b)
-    check(rc == 0, 'cancel: %d %s' % (rc, err))
-    env.wait_all('t1', [b], statuses=('cancelled',), timeout=20)
-    check_ticks(env.records(), b, 'STOP', every=50, min_ticks=3)
+    cancel_ticking(env, env.enqueue('t1', 'ticker', {'ms': 20000, 'every_ms': 50}), timeout=10)
     stop(w)
     # Thread isolation: the same lines, this process's pid.
     w = env.worker('--isolation', 'thread')
@@ -211,13 +216,8 @@ def test_ticker_exec(env):
     check(mine[0][4] != w.pid, 'the exec ticker ran in the worker process')
     check(env.status('t1', a)['result'] == {'ticker': a}, 'result %s' % env.status('t1', a)['result'])
     # SIGTERM (a cancel) -> STOP, exit 1.
-    b = env.enqueue('t1', 'ticker', {'record': env.record_file, 'ms': 30000, 'every_ms': 50})
-    wait_until(lambda: len([r for r in env.records() if r[2] == b and r[0] == 'TICK']) >= 3,
-               timeout=15, what='the exec ticker to tick')
-    rc, _out, err = env.cli('cancel', '--tenant', 't1', b)
-    check(rc == 0, 'cancel: %d %s' % (rc, err))
-    env.wait_all('t1', [b], statuses=('cancelled',), timeout=20)
-    check_ticks(env.records(), b, 'STOP', every=50, min_ticks=3)
+    cancel_ticking(env, env.enqueue('t1', 'ticker', {'record': env.record_file, 'ms': 30000, 'every_ms': 50}),
+                   timeout=15)
     # Without a record file: failed for good (exit 65), no retry.
     c = env.enqueue('t1', 'ticker', {'ms': 10})
     env.wait_all('t1', [c], statuses=('failed',), timeout=20)
