@@ -164,6 +164,19 @@ static const char *str(const cJSON *p, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* payload.NAME of kind KIND, a path; NULL (and the job's error set) when
+ * it is missing. */
+static const char *path_arg(lw_job *job, const cJSON *p, const char *kind, const char *name)
+{
+    const char *v = str(p, name);
+    if (!v) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s: payload.%s (a path) is required", kind, name);
+        lw_job_set_error(job, msg);
+    }
+    return v;
+}
+
 /* Appends one line with one write(2) of a file opened O_APPEND: lines of
  * concurrent attempts never interleave. */
 static void append_line(const char *path, const char *line, int n)
@@ -182,6 +195,19 @@ static void record(const state *s, const char *what, lw_job *job)
                      lw_job_lane(job), (long)getpid());
     if (n >= (int)sizeof line) n = (int)sizeof line - 1;
     append_line(s->record_file, line, n);
+}
+
+/* The last line of a recorded run: STOP and LW_FAIL "stopped" when it was
+ * cancelled (chaos tests tell interrupted runs apart), else END. */
+static lw_status record_end(const state *s, lw_job *job)
+{
+    if (!lw_job_cancelled(job)) {
+        record(s, "END", job);
+        return LW_OK;
+    }
+    record(s, "STOP", job);
+    lw_job_set_error(job, "stopped");
+    return LW_FAIL;
 }
 
 /* A JSON string of n 'x' characters (n + 2 bytes with its quotes); NULL on
@@ -228,11 +254,8 @@ static size_t fmt_long(char *out, long v)
 /* Kind escape: see the header. Only async-signal-safe calls after fork. */
 static lw_status escape(lw_job *job, const cJSON *p)
 {
-    const char *pidfile = str(p, "pidfile");
-    if (!pidfile) {
-        lw_job_set_error(job, "escape: payload.pidfile (a path) is required");
-        return LW_FAIL;
-    }
+    const char *pidfile = path_arg(job, p, "escape", "pidfile");
+    if (!pidfile) return LW_FAIL;
     char tmp[1100];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", pidfile) >= (int)sizeof tmp) {
         lw_job_set_error(job, "escape: payload.pidfile is too long");
@@ -309,11 +332,8 @@ static lw_status self_check(lw_job *job)
 /* Kind fds: see the header. */
 static lw_status fds(lw_job *job, const cJSON *p)
 {
-    const char *out = str(p, "out");
-    if (!out) {
-        lw_job_set_error(job, "fds: payload.out (a path) is required");
-        return LW_FAIL;
-    }
+    const char *out = path_arg(job, p, "fds", "out");
+    if (!out) return LW_FAIL;
     /* OUT in single quotes, each ' written as '\'' */
     size_t len = strlen(out);
     char *cmd = malloc(len * 4 + 64);
@@ -377,13 +397,7 @@ static lw_status tm_handle(void *st, lw_job *job)
             sleep_ms(left < 10 ? left : 10);
             left -= 10;
         }
-        if (lw_job_cancelled(job)) {
-            record(s, "STOP", job);
-            lw_job_set_error(job, "stopped");
-            rc = LW_FAIL;
-        } else {
-            record(s, "END", job);
-        }
+        rc = record_end(s, job);
     } else if (!strcmp(kind, "ticker")) {
         record(s, "START", job);
         long long every = (long long)num(p, "every_ms", 20);
@@ -401,13 +415,7 @@ static lw_status tm_handle(void *st, lw_job *job)
             long long d = (next < end ? next : end) - t;
             sleep_ms(d < 10 ? (long)d : 10);
         }
-        if (lw_job_cancelled(job)) {
-            record(s, "STOP", job);
-            lw_job_set_error(job, "stopped");
-            rc = LW_FAIL;
-        } else {
-            record(s, "END", job);
-        }
+        rc = record_end(s, job);
     } else if (!strcmp(kind, "stamp")) {
         char line[256];
         int n = snprintf(line, sizeof line, "STAMP %lld %lld %s\n", now_us(), (long long)num(p, "t", 0),
