@@ -8,6 +8,7 @@
  *   [7]     n, the number of jobs (rewritten by every lw_enqueue_add)
  *   then per job LW_ENQUEUE_STRIDE entries: id kind queue lane payload
  *   attempts timeout_ms backoff_ms delay_ms expires_ms unique spool
+ *   unique_for_ms
  */
 #include "enqueue_args.h"
 
@@ -60,6 +61,7 @@ void lw_enqueue_add(lw_argv *a, const lw_job_spec *s)
     lw_argv_addi(a, s->expires_ms);
     lw_argv_adds(a, s->unique);
     lw_argv_adds(a, s->spool_dir);
+    lw_argv_addi(a, s->unique_for_ms);
     lw_argv_seti(a, N_INDEX, (int64_t)lw_enqueue_count(a));
 }
 

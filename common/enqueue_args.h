@@ -4,8 +4,10 @@
  *
  * Usage: lw_enqueue_begin(); lw_enqueue_add() per job (all of one tenant);
  * then send lw_enqueue_nkeys() keys + the rest as arguments of
- * lw_script_enqueue. The reply is 2 entries per job: the id, and 1 when the
- * job was created or 0 when one with that id or unique key already existed.
+ * lw_script_enqueue. The reply is LW_ENQUEUE_REPLY entries per job: the id,
+ * 1 when the job was created or 0 when one with that id or unique key
+ * already existed, and why: "" when created, "held STATUS" (its unique key
+ * is held by that job) or "exists STATUS" (a job with that id exists).
  */
 #ifndef LW_ENQUEUE_ARGS_H
 #define LW_ENQUEUE_ARGS_H
@@ -14,7 +16,8 @@
 #include "jobspec.h"
 
 /* Number of ARGV entries per job after the header (see enqueue.lua). */
-#define LW_ENQUEUE_STRIDE 12
+#define LW_ENQUEUE_STRIDE 13
+#define LW_ENQUEUE_REPLY 3
 #define LW_ENQUEUE_NKEYS 5
 
 /* Starts a batch for tenant prefix `prefix` ("NS:{T}:"). */

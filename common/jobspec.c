@@ -24,7 +24,8 @@
 /* Ten years: keeps every millisecond count far from overflow. */
 #define MAX_SECONDS 315360000.0
 #define SAFE_RULE "letters, digits, '-', '_', '.'; not starting with '.'; at most 200 bytes"
-#define FIELDS "tenant, kind, lane, queue, id, unique, payload, delay, attempts, timeout, expires"
+#define FIELDS \
+    "tenant, kind, lane, queue, id, unique, payload, delay, attempts, timeout, expires, unique_for"
 
 void lw_job_spec_init(lw_job_spec *s)
 {
@@ -109,7 +110,7 @@ static int set_field(lw_job_spec *s, const cJSON *f, const char *line, size_t le
         return 0;
     }
     if (!str && strcmp(k, "delay") && strcmp(k, "timeout") && strcmp(k, "expires") &&
-        strcmp(k, "attempts"))
+        strcmp(k, "attempts") && strcmp(k, "unique_for"))
         return fail(err, errlen, "unknown field \"%.64s\" (known: " FIELDS ")", k);
     if (cJSON_IsNull(f))
         return 0; /* written as null: not given, the default stays */
@@ -121,6 +122,9 @@ static int set_field(lw_job_spec *s, const cJSON *f, const char *line, size_t le
     } else if (strcmp(k, "expires") == 0) {
         if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &s->expires_ms))
             return fail(err, errlen, "expires: must be a number of seconds >= 0");
+    } else if (strcmp(k, "unique_for") == 0) {
+        if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &s->unique_for_ms))
+            return fail(err, errlen, "unique_for: must be a number of seconds >= 0");
     } else if (strcmp(k, "timeout") == 0) {
         if (lw_json_seconds_ms(f, 1, MAX_SECONDS, &s->timeout_ms))
             return fail(err, errlen, "timeout: must be a number of seconds > 0");
@@ -215,6 +219,10 @@ int lw_job_spec_validate(const lw_job_spec *s, int64_t max_payload, char *err, s
         return fail(err, errlen, "delay: must be a number of seconds >= 0");
     if (s->expires_ms < 0)
         return fail(err, errlen, "expires: must be a number of seconds >= 0");
+    if (s->unique_for_ms < 0)
+        return fail(err, errlen, "unique_for: must be a number of seconds >= 0");
+    if (s->unique_for_ms > 0 && !s->unique)
+        return fail(err, errlen, "unique_for: needs a unique key (unique) to hold");
     return 0;
 }
 

@@ -26,6 +26,8 @@ typedef struct lw_job_spec {
     int64_t backoff_ms;  /* -1: tenant default */
     int64_t delay_ms;    /* 0: run now */
     int64_t expires_ms;  /* 0: never expires */
+    int64_t unique_for_ms; /* 0: the unique key is free once the job finished;
+                              else held that long after the enqueue */
 } lw_job_spec;
 
 /* Sets every field to its "not given" value. */
@@ -35,7 +37,7 @@ void lw_job_spec_clear(lw_job_spec *s);
 
 /* Fills `s` from one --batch line (a JSON object with the flag names as
  * fields: tenant, kind, lane, queue, id, unique, payload (any JSON value),
- * delay, attempts, timeout, expires (seconds)). Fields given in `s` already
+ * delay, attempts, timeout, expires, unique_for (seconds)). Fields given in `s` already
  * (e.g. --tenant from the command line) are kept when the line lacks them.
  * Returns 0, or -1 with "why" in err. Unknown fields are an error. */
 int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *err, size_t errlen);

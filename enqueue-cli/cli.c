@@ -72,6 +72,18 @@ const char *cli_show(const char *s)
     return cli_oneline(s, strlen(s), buf[k], sizeof buf[k]);
 }
 
+void cli_enqueue_existing(const char *what, const char *key, const char *id, const char *why)
+{
+    if (strncmp(why, "held ", 5) == 0) {
+        if (key)
+            cli_err(what, "%s is held by job %s (%s)", key, id, why + 5);
+        else
+            cli_err(what, "its unique key is held by job %s (%s)", id, why + 5);
+    } else {
+        cli_err(what, "job %s exists (%s)", id, strncmp(why, "exists ", 7) == 0 ? why + 7 : why);
+    }
+}
+
 int cli_redis_err(const cli_conn *k, const redisReply *r, const char *why)
 {
     /* "lanework: redis: URL: why": WHAT stays free of ':' (the URL is part

@@ -67,6 +67,10 @@ void cli_err(const char *what, const char *fmt, ...) __attribute__((format(print
 /* Prints "lanework: redis URL: WHY" for a connection error or an error reply
  * and returns CLI_REDIS. `r` may be NULL (then `why` is used). */
 int cli_redis_err(const cli_conn *k, const redisReply *r, const char *why);
+/* Says on stderr that an enqueue returned existing job `id` instead of a
+ * new one; `why` is enqueue.lua's "held STATUS" or "exists STATUS", `key`
+ * the unique key when the caller knows it (NULL: not named). */
+void cli_enqueue_existing(const char *what, const char *key, const char *id, const char *why);
 
 /* ---- options ---- */
 

@@ -39,6 +39,7 @@
 typedef struct slot {
     uint32_t call; /* index into the window's calls */
     uint32_t pos;  /* the job's place in that call */
+    size_t line;   /* its input line, for "batch line N: ..." */
 } slot;
 
 typedef struct call {
@@ -186,10 +187,10 @@ static void send_all(batch *b)
 static int reply_ok(const call *k)
 {
     const redisReply *r = k->reply;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (size_t)k->njobs)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != LW_ENQUEUE_REPLY * (size_t)k->njobs)
         return 0;
-    for (size_t i = 0; i < r->elements; i += 2)
-        if (r->element[i]->type != REDIS_REPLY_STRING)
+    for (size_t i = 0; i < r->elements; i += LW_ENQUEUE_REPLY)
+        if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 2]->type != REDIS_REPLY_STRING)
             return 0;
     return 1;
 }
@@ -219,7 +220,13 @@ static void collect(batch *b, window *w)
         const call *k = &w->calls[w->slots[s].call];
         if (!reply_ok(k))
             continue;
-        const redisReply *id = k->reply->element[2 * (size_t)w->slots[s].pos];
+        const redisReply *id = k->reply->element[LW_ENQUEUE_REPLY * (size_t)w->slots[s].pos];
+        const redisReply *why = k->reply->element[LW_ENQUEUE_REPLY * (size_t)w->slots[s].pos + 2];
+        if (why->len > 0) {
+            char what[48];
+            snprintf(what, sizeof what, "batch line %zu", w->slots[s].line);
+            cli_enqueue_existing(what, NULL, id->str, why->str);
+        }
         fwrite(id->str, 1, id->len, stdout);
         putchar('\n');
         b->enqueued++;
@@ -436,6 +443,7 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
             break;
         }
         w->slots[w->nslots].call = UINT32_MAX; /* set when its call is appended */
+        w->slots[w->nslots].line = (size_t)lineno;
         g->slots[g->n++] = (uint32_t)w->nslots++;
         if (g->n == CALL_JOBS)
             emit_call(&b, g);

@@ -21,9 +21,11 @@ static const char USAGE[] =
     "Usage: lanework enqueue --tenant T --kind K [OPTIONS]\n"
     "       lanework enqueue --batch FILE|- [--tenant T] [--kind K] [DEFAULTS]\n"
     "\n"
-    "Enqueues one job and prints its id, and nothing else, on stdout. When --id or\n"
-    "--unique names a job that exists already, nothing is enqueued and the existing\n"
-    "job's id is printed.\n"
+    "Enqueues one job and prints its id, and nothing else, on stdout. When --id\n"
+    "names a job that exists already, or --unique a key that is held, nothing is\n"
+    "enqueued: the existing job's id is printed, stderr says so\n"
+    "(`lanework: enqueue: KEY is held by job ID (STATUS)`), and the exit status\n"
+    "is 0.\n"
     "\n"
     "  --tenant T           the tenant (required; with a registry, one of its tenants)\n"
     "  --kind K             the job kind (required)\n"
@@ -31,7 +33,10 @@ static const char USAGE[] =
     "  --lane L             jobs of one lane run one at a time, in enqueue order\n"
     "                       (default: the job's own id)\n"
     "  --id ID              the job id (default: a new one)\n"
-    "  --unique KEY         at most one job per KEY while its record is kept\n"
+    "  --unique KEY         at most one job per KEY: KEY is held while its job waits\n"
+    "                       or runs, and free again once it finished\n"
+    "  --unique-for S       hold KEY for S seconds after this enqueue, whatever the\n"
+    "                       job's status (a debounce); needs --unique\n"
     "  --payload JSON       the payload, a JSON value; \"-\" reads it from stdin\n"
     "  --payload-file FILE  the payload from FILE (\"-\": stdin)\n"
     "                       Without either, the payload is read from stdin when stdin\n"
@@ -59,7 +64,9 @@ static const char USAGE[] =
     "\n"
     "Batch: each non-blank line is one JSON object with the fields tenant, kind,\n"
     "lane, queue, id, unique, payload (a JSON value), delay, attempts, timeout,\n"
-    "expires (seconds). --tenant, --kind, --queue, --lane, --delay, --attempts,\n"
+    "expires, unique_for (seconds). A line whose id exists or whose unique key is\n"
+    "held prints the existing job's id, and stderr says so (`lanework: batch line\n"
+    "N: ...`, the exit status stays 0). --tenant, --kind, --queue, --lane, --delay, --attempts,\n"
     "--timeout and --expires on the command line are defaults for the lines. One\n"
     "id is printed per accepted line, in input order. A bad line prints\n"
     "`lanework: batch line N: why` on stderr and no id; the others go on, and the\n"
@@ -74,7 +81,7 @@ static const char USAGE[] =
     "unreachable or refused; 4 with --wait: the job vanished; 124 --wait-timeout.\n";
 
 typedef struct enq_opts {
-    const char *tenant, *kind, *lane, *queue, *id, *unique, *payload, *payload_file;
+    const char *tenant, *kind, *lane, *queue, *id, *unique, *unique_for, *payload, *payload_file;
     const char *delay, *attempts, *timeout, *expires, *wait_timeout, *spool, *batch;
     int wait;
 } enq_opts;
@@ -99,6 +106,8 @@ static int spec_from_opts(cli *c, const enq_opts *o, lw_job_spec *s)
     if (o->timeout && cli_seconds(c, "--timeout", o->timeout, 0, &s->timeout_ms))
         return CLI_USAGE;
     if (o->expires && cli_seconds(c, "--expires", o->expires, 0, &s->expires_ms))
+        return CLI_USAGE;
+    if (o->unique_for && cli_seconds(c, "--unique-for", o->unique_for, 1, &s->unique_for_ms))
         return CLI_USAGE;
     if (o->attempts) {
         int64_t v;
@@ -293,8 +302,8 @@ static int enqueue_one(cli *c, const enq_opts *o)
     if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)
         r = lw_redis_script(t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why,
                             sizeof why);
-    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-             r->element[0]->type == REDIS_REPLY_STRING;
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == LW_ENQUEUE_REPLY &&
+             r->element[0]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING;
     if (!ok) {
         if (!o->spool) {
             if (r)
@@ -331,6 +340,8 @@ static int enqueue_one(cli *c, const enq_opts *o)
         goto out;
     }
     char *id = cli_strdup(r->element[0]->str);
+    if (r->element[2]->len > 0)
+        cli_enqueue_existing(c->cmd, s.unique, id, r->element[2]->str);
     printf("%s\n", id);
     rc = cli_flush(c);
     if (rc == CLI_OK && o->wait) {
@@ -359,6 +370,7 @@ int cmd_enqueue(cli *c, int argc, char **argv)
         {"--queue", &o.queue, NULL, NULL, NULL},
         {"--id", &o.id, NULL, NULL, NULL},
         {"--unique", &o.unique, NULL, NULL, NULL},
+        {"--unique-for", &o.unique_for, NULL, NULL, NULL},
         {"--payload", &o.payload, NULL, NULL, NULL},
         {"--payload-file", &o.payload_file, NULL, NULL, NULL},
         {"--delay", &o.delay, NULL, NULL, NULL},
@@ -379,7 +391,7 @@ int cmd_enqueue(cli *c, int argc, char **argv)
 
     const struct {
         const char *v, *name;
-    } single[] = {{o.id, "--id"},           {o.unique, "--unique"},
+    } single[] = {{o.id, "--id"},           {o.unique, "--unique"}, {o.unique_for, "--unique-for"},
                   {o.payload, "--payload"}, {o.payload_file, "--payload-file"},
                   {o.spool, "--spool"},     {o.wait_timeout, "--wait-timeout"}};
     for (size_t i = 0; i < sizeof single / sizeof single[0]; i++) {

@@ -911,12 +911,13 @@ static void judge_job(fsck *x, const fjob *j)
 }
 
 /* A unique key must name a job that has it; one naming a job whose record
- * is gone is a leftover only when it has no expiry of its own (a finished
- * job's key expires with it, give or take a moment). */
+ * is gone, or a finished job, is a leftover when it has no expiry of its
+ * own (a finished job frees its key, or lets it expire at unique_until). */
 static void judge_unique(fsck *x, const fuq *u)
 {
     const fjob *j = u->val ? find_job(x, u->val) : NULL;
-    if (!u->val || (!j && u->pttl == -1) || (j && !str_eq(j->unique, u->key)))
+    if (!u->val || (!j && u->pttl == -1) || (j && !str_eq(j->unique, u->key)) ||
+        (j && !holds_lane(j) && u->pttl == -1))
         add_suspect(x, K_UNIQUE, u->key, "", "");
 }
 

@@ -23,10 +23,21 @@ static const char USAGE[] =
     "                 still retained), 500 per Redis call, oldest first; jobs that\n"
     "                 fail again meanwhile are not retried a second time.\n"
     "\n"
+    "A job whose unique key is held by a job enqueued after it finished is not\n"
+    "retried (stderr names the holder).\n"
+    "\n"
     "Exit status: 0 all retried; 1 a record is corrupt; 2 usage error, or a job\n"
-    "is not failed, cancelled or expired (stderr names its status); 3 Redis\n"
-    "unreachable or refused; 4 no such job. With several problems the status is\n"
-    "that of the first, in argument order; every job that could be retried is.\n";
+    "is not failed, cancelled or expired (stderr names its status) or its unique\n"
+    "key is held; 3 Redis unreachable or refused; 4 no such job. With several\n"
+    "problems the status is that of the first, in argument order; every job\n"
+    "that could be retried is.\n";
+
+/* A job whose unique key was taken by a job enqueued after it finished
+ * stays as it is: retrying it would make two jobs hold one key. */
+static void held_line(cli *c, const char *id, const char *holder)
+{
+    cli_err(c->cmd, "job %s is not retried: its unique key is held by job %s", id, holder);
+}
 
 /* Runs retry.lua once. ids mode: `args` are the ids; failed mode: one
  * argument, the limit. Returns the reply or NULL (printed). */
@@ -155,6 +166,9 @@ static int retry_ids(cli *c, cli_tenant *t, const char *const *ids, size_t n)
         } else if (strncmp(what, "corrupt", 7) == 0) {
             cli_err(c->cmd, "job %s: %s", id, what);
             this_rc = CLI_JOB;
+        } else if (strncmp(what, "held: ", 6) == 0) {
+            held_line(c, id, what + 6);
+            this_rc = CLI_USAGE;
         } else {
             cli_err(c->cmd, "job %s is %s, not failed, cancelled or expired", id, what);
             this_rc = CLI_USAGE;
@@ -186,11 +200,13 @@ static int retry_all_failed(cli *c, cli_tenant *t)
     }
     long long total = r->integer, done = 0;
     freeReplyObject(r);
-    char limit[24];
+    char limit[24], skip[24];
+    long long held = 0;
     snprintf(limit, sizeof limit, "%d", ALL_FAILED_CHUNK);
-    const char *args[1] = {limit};
+    const char *args[2] = {limit, skip};
     while (done < total) {
-        r = run_retry(c, t, "failed", args, 1);
+        snprintf(skip, sizeof skip, "%lld", held);
+        r = run_retry(c, t, "failed", args, 2);
         if (!r)
             return CLI_REDIS;
         int progress = 0;
@@ -201,6 +217,10 @@ static int retry_all_failed(cli *c, cli_tenant *t)
                 progress = 1;
             } else if (strcmp(what, "missing") == 0 || strncmp(what, "corrupt", 7) == 0) {
                 progress = 1; /* dropped from the index */
+            } else if (strncmp(what, "held: ", 6) == 0) {
+                held_line(c, r->element[i]->str, what + 6);
+                held++; /* stays in the index: skipped from now on */
+                progress = 1;
             }
         }
         done += (long long)(r->elements / 2);

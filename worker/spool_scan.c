@@ -59,7 +59,7 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
         t->spool_errors = 0;
         t->spool_retry_at = 0;
         size_t created = 0;
-        for (size_t i = 1; i < reply->elements; i += 2)
+        for (size_t i = 1; i < reply->elements; i += LW_ENQUEUE_REPLY)
             if (reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1) created++;
         if (created)
             lw_log(LW_LOG_INFO, "spool.enqueued", "tenant %s: spool %s: %zu job(s) enqueued", t->cfg->name,

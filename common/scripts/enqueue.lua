@@ -2,16 +2,23 @@
 -- script-flags:
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 queues, 5 expiring
--- ARGV: 1 prefix, 2 events cap, 3 n, then n groups of 12:
+-- ARGV: 1 prefix, 2 events cap, 3 n, then n groups of 13:
 --       id kind queue lane payload attempts timeout_ms backoff_ms delay_ms
---       expires_ms unique spool
+--       expires_ms unique spool unique_for_ms
 --
--- Effect per job, unless a job with that unique key or that id exists (then
--- nothing changes and the existing id is returned): the record job:ID is
--- written (status queued, or scheduled with a delay), the job is appended to
--- its lane, and when it is the lane's only job it becomes the head (ready:Q,
--- or schedule until its run_at). One job.queued / job.scheduled event.
--- Returns 2 entries per job: the id and 1 (created) or 0 (existed).
+-- Effect per job, unless its unique key is held or a job with that id exists
+-- (then nothing changes and the existing job is returned): the record job:ID
+-- is written (status queued, or scheduled with a delay), the job is appended
+-- to its lane, and when it is the lane's only job it becomes the head
+-- (ready:Q, or schedule until its run_at). One job.queued / job.scheduled
+-- event. Returns 3 entries per job: the id, 1 (created) or 0 (existed), and
+-- why it existed: '' when created, else 'held STATUS' (its unique key is
+-- held by that job) or 'exists STATUS' (a job with that id exists).
+--
+-- Unique keys (CONTRACT 4.5): unique:KEY names the job holding KEY, without
+-- expiry while that job waits or runs; finish_job frees it, or with
+-- unique_for lets it expire unique_for after the enqueue (the record's
+-- `unique_until`). A key that is not held (unique_holder) is taken over.
 --
 -- Refused at maxmemory (no allow-oom): the caller is told (the CLI exits 3)
 -- rather than Redis growing past its limit.
@@ -31,23 +38,27 @@ return run(function()
     local known_queues = {} -- queues already SADDed by this call
     local out = {}
     for i = 0, n - 1 do
-        local b = 4 + i * 12
+        local b = 4 + i * 13
         local id, kind, queue, lane = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
         local payload = ARGV[b + 4]
         local delay = num(ARGV[b + 8])
         local expires = num(ARGV[b + 9])
-        local unique, spool = ARGV[b + 10], ARGV[b + 11]
+        local unique, spool, unique_for = ARGV[b + 10], ARGV[b + 11], num(ARGV[b + 12])
 
-        local existing = nil
+        local existing, estatus = nil, nil
         if unique ~= '' then
-            local u = redis.call('GET', P .. 'unique:' .. unique)
-            if u and redis.call('EXISTS', P .. 'job:' .. u) == 1 then existing = u end
+            existing, estatus = unique_holder(unique)
+            if existing then estatus = 'held ' .. estatus end
         end
-        if not existing and redis.call('EXISTS', P .. 'job:' .. id) == 1 then existing = id end
+        if not existing and redis.call('EXISTS', P .. 'job:' .. id) == 1 then
+            local st = redis.pcall('HGET', P .. 'job:' .. id, 'status')
+            existing, estatus = id, 'exists ' .. (type(st) == 'string' and st or 'unreadable')
+        end
 
         if existing then
             out[#out + 1] = existing
             out[#out + 1] = 0
+            out[#out + 1] = estatus
         else
             local j = { id = id, kind = kind, queue = queue, lane = lane, attempt = 0,
                         status = 'queued', run_at = 0, unique = unique }
@@ -69,6 +80,10 @@ return run(function()
                 rec[#rec + 1] = 'unique'
                 rec[#rec + 1] = unique
                 redis.call('SET', P .. 'unique:' .. unique, id)
+                if unique_for > 0 then
+                    rec[#rec + 1] = 'unique_until'
+                    rec[#rec + 1] = num_s(now + unique_for)
+                end
             end
             if spool ~= '' then
                 rec[#rec + 1] = 'spool'
@@ -88,6 +103,7 @@ return run(function()
             end
             out[#out + 1] = id
             out[#out + 1] = 1
+            out[#out + 1] = ''
         end
     end
     publish_due(now)

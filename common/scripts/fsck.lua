@@ -29,7 +29,8 @@
 --   expiring     id: an expiring member is a waiting job
 --   failed       id: a readable member of the failed index is failed
 --   job_failidx  id: a failed job is in the failed index
---   unique       key: unique:KEY names a job that has that unique key
+--   unique       key: unique:KEY names a job that has that unique key, and
+--                only lasts past its finish with an expiry (unique_for)
 --   job_unique   id: a live job with a unique key holds it, without expiry
 --   queue_set    queue: the queue is in the queues set (the reaper's list)
 --   count        stats field, counted number, version: stats "queued:Q" or
@@ -391,10 +392,14 @@ CHECK.unique = function(key)
         if redis.call('PTTL', uk) >= 0 then return nil end
         return 'unique key ' .. key .. ': points to missing job ' .. v
     end
-    local held = redis.pcall('HGET', P .. 'job:' .. v, 'unique')
-    if held == key then return nil end
-    if type(held) ~= 'string' then held = 'none' end
-    return 'unique key ' .. key .. ': points to job ' .. v .. ', whose unique key is ' .. held
+    local held = redis.pcall('HMGET', P .. 'job:' .. v, 'unique', 'status')
+    if type(held) ~= 'table' or held.err then held = { false, false } end
+    if held[1] == key then
+        if LIVE[held[2]] or held[2] == 'active' or redis.call('PTTL', uk) >= 0 then return nil end
+        return 'unique key ' .. key .. ': still held by job ' .. v .. ', which is ' .. tostring(held[2])
+    end
+    return 'unique key ' .. key .. ': points to job ' .. v .. ', whose unique key is ' ..
+        (type(held[1]) == 'string' and held[1] or 'none')
 end
 REPAIR.unique = function(key)
     redis.call('DEL', P .. 'unique:' .. key)

@@ -347,21 +347,49 @@ local function lane_advance(lane, now, nid)
     end
 end
 
+-- unique_holder(key) -> the id and status of the job holding unique key
+-- KEY, or nil when KEY is free. Held: unique:KEY names a job that waits or
+-- runs, or one that finished while the key's own expiry (unique_for) still
+-- runs. Anything else -- a record gone, a finished job's key without an
+-- expiry (data from before keys were freed at the finish) -- is free.
+local function unique_holder(key)
+    local uk = P .. 'unique:' .. key
+    local u = redis.call('GET', uk)
+    if not u then return nil end
+    local st = redis.pcall('HGET', P .. 'job:' .. u, 'status')
+    if type(st) ~= 'string' then return nil end
+    if LIVE[st] or st == 'active' or redis.call('PTTL', uk) >= 0 then return u, st end
+    return nil
+end
+
 -- finish_job ends job j (already out of ready/schedule/active) in terminal
 -- `status`: sets the retention, frees its unique key at the same time, and
 -- hands its lane to the next job when it was the head. `fields` are extra
 -- HSET pairs (result, error). running: j was active, so it heads its lane
 -- (invariants 1-2).
+-- A unique key is free once its job finished (DEL), unless the job was
+-- enqueued with unique_for: then it expires at the record's unique_until,
+-- and the record is kept at least that long, so the key never names a
+-- record that is gone.
 local function finish_job(j, status, now, keep_s, fields, running)
     local jk = P .. 'job:' .. j.id
     redis.call('HSET', jk, 'status', status, 'finished', num_s(now), unpack(fields))
-    redis.call('EXPIRE', jk, num_s(keep_s))
     local unique = j.unique
     if unique == nil then unique = redis.call('HGET', jk, 'unique') or '' end -- not read by job_get
+    local keep_ms = keep_s * 1000
     if unique ~= '' then
         local uk = P .. 'unique:' .. unique
-        if redis.call('GET', uk) == j.id then redis.call('EXPIRE', uk, num_s(keep_s)) end
+        if redis.call('GET', uk) == j.id then
+            local until_ms = tonumber(redis.call('HGET', jk, 'unique_until')) or 0
+            if until_ms > now then
+                redis.call('PEXPIREAT', uk, num_s(until_ms))
+                if until_ms - now > keep_ms then keep_ms = until_ms - now end
+            else
+                redis.call('DEL', uk)
+            end
+        end
     end
+    redis.call('PEXPIRE', jk, num_s(keep_ms))
     if status == 'failed' then
         redis.call('ZADD', P .. 'failed', num_s(now), j.id)
     end

@@ -4,20 +4,23 @@
 -- KEYS: 1 events, 2 stats, 3 failed
 -- ARGV: 1 prefix, 2 events cap, 3 mode ("ids" or "failed"), then
 --       ids: the job ids;  failed: the largest number of jobs to take from
---       the failed index in this call
+--       the failed index in this call, and how many of its oldest entries to
+--       skip (jobs left there by an earlier call: their keys were held)
 --
 -- Effect per failed, cancelled or expired job: attempt back to 0, status
 -- queued, retention removed, out of the failed index, appended again at the
 -- tail of its lane (enqueue order: it is enqueued anew); head of the lane
 -- when the lane is free. One job.queued event (data.retry = true).
--- Returns 2 entries per id: id, and "queued", "missing", "corrupt: ..." or
--- the status that made it not retryable.
+-- Returns 2 entries per id: id, and "queued", "missing", "corrupt: ...",
+-- "held: ID" (its unique key is held by job ID, enqueued since it
+-- finished) or the status that made it not retryable.
 
 local mode = ARGV[3]
 local now = now_ms()
 local ids = {}
 if mode == 'failed' then
-    ids = redis.call('ZRANGE', P .. 'failed', 0, tonumber(ARGV[4]) - 1)
+    local skip = tonumber(ARGV[5] or '0')
+    ids = redis.call('ZRANGE', P .. 'failed', skip, skip + tonumber(ARGV[4]) - 1)
 else
     for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
@@ -31,15 +34,18 @@ for _, id in ipairs(ids) do
         out[#out + 1] = why
     elseif not RETRYABLE[j.status] then
         out[#out + 1] = j.status
+    elseif j.unique ~= '' and (unique_holder(j.unique) or id) ~= id then
+        out[#out + 1] = 'held: ' .. unique_holder(j.unique)
     else
         local jk = P .. 'job:' .. id
         redis.call('PERSIST', jk)
         redis.call('HDEL', jk, 'finished', 'cancel', 'expires', 'run_at', 'result')
         redis.call('HSET', jk, 'status', 'queued', 'attempt', 0)
         redis.call('ZREM', P .. 'failed', id)
-        if j.unique ~= '' then redis.call('SET', P .. 'unique:' .. j.unique, id) end
+        if j.unique ~= '' then redis.call('SET', P .. 'unique:' .. j.unique, id) end -- no expiry while live
         j.status, j.attempt, j.run_at = 'queued', 0, 0
         count('queued', j.queue, 1)
+        count('retried_manual', j.queue, 1)
         emit('job.queued', j, '', cjson.encode({ retry = true }))
         local lk = P .. 'lane:' .. j.lane
         redis.call('LREM', lk, 0, id)

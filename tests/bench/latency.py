@@ -270,8 +270,9 @@ def measure(world, r, sha, worker_bin, testmod, iso, run_no):
         t = time.monotonic_ns() // 1000
         payload = '{"t":%d}' % t
         # id kind queue lane payload attempts timeout_ms backoff_ms delay_ms expires_ms unique spool
-        rep = r.call(*head, jid, 'stamp', 'default', jid, payload, 3, 60000, 100, 0, 0, '', '')
-        if not (isinstance(rep, list) and len(rep) == 2 and rep[0] == jid and rep[1] == 1):
+        # unique_for_ms
+        rep = r.call(*head, jid, 'stamp', 'default', jid, payload, 3, 60000, 100, 0, 0, '', '', 0)
+        if not (isinstance(rep, list) and len(rep) == 3 and rep[0] == jid and rep[1] == 1):
             raise Fatal('enqueue.lua replied %r' % (rep,))
         return jid
 

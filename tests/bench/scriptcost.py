@@ -135,7 +135,7 @@ def main():
             for i in batch:
                 jid = 'j%09d' % i
                 lane = 'shared-%d' % ((i // 10) % lanes) if i % 10 == 0 else jid
-                argv += [jid, 'noop', 'default', lane, '{"i":%d}' % i, 3, 60000, 100, 0, 0, '', '']
+                argv += [jid, 'noop', 'default', lane, '{"i":%d}' % i, 3, 60000, 100, 0, 0, '', '', 0]
             r.call('EVALSHA', sha['enqueue'], len(keys), *keys, *argv)
 
     def claim(want):
