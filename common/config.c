@@ -18,9 +18,8 @@
 
 /* Redis refuses bulk strings over 512 MiB (proto-max-bulk-len). */
 #define MAX_PAYLOAD_LIMIT (INT64_C(512) * 1024 * 1024)
-/* A hundred years: longer retention is "forever" with extra steps. */
-#define MAX_KEEP_S (INT64_C(100) * 365 * 24 * 3600)
-#define MAX_EVENTS INT64_C(1000000000)
+#define MAX_KEEP_S LW_MAX_KEEP_S
+#define MAX_EVENTS LW_MAX_EVENTS
 
 const char LW_CONFIG_USAGE[] =
     "  --redis URL            Redis server: redis://[[user]:password@]host[:port][/db] or\n"
@@ -35,7 +34,10 @@ const char LW_CONFIG_USAGE[] =
     "  --keep-failed SECS     how long failed, cancelled and expired jobs are kept\n"
     "                         (env LANEWORK_KEEP_FAILED, default 604800)\n"
     "  --events-max N         approximate length cap of each tenant's event stream\n"
-    "                         (env LANEWORK_EVENTS_MAX, default 100000)\n";
+    "                         (env LANEWORK_EVENTS_MAX, default 100000)\n"
+    "                         These three are fallbacks: a tenant's registry \"defaults\"\n"
+    "                         (keep_succeeded, keep_failed, events_max) win, and what the\n"
+    "                         workers published to Redis is what every writer applies.\n";
 
 int lw_config_init(lw_config *c)
 {

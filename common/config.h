@@ -25,6 +25,10 @@
 #define LW_DEFAULT_KEEP_SUCCEEDED 3600
 #define LW_DEFAULT_KEEP_FAILED (7 * 24 * 3600)
 #define LW_DEFAULT_EVENTS_MAX 100000
+/* Bounds of the retention times (a hundred years: longer is "forever" with
+ * extra steps) and of the event stream cap. */
+#define LW_MAX_KEEP_S (INT64_C(100) * 365 * 24 * 3600)
+#define LW_MAX_EVENTS INT64_C(1000000000)
 
 /* Built-in job defaults, used when neither the job nor its tenant's registry
  * entry ("defaults") says otherwise. */

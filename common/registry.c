@@ -227,9 +227,11 @@ static int parse_queues(ctx *c, const cJSON *v, lw_tenant *t)
     return 0;
 }
 
+#define DEFAULT_FIELDS "attempts, timeout, backoff, keep_succeeded, keep_failed, events_max"
+
 static int parse_defaults(ctx *c, const cJSON *v, lw_tenant *t)
 {
-    if (check_object(c, v, "defaults", "attempts, timeout, backoff"))
+    if (check_object(c, v, "defaults", DEFAULT_FIELDS))
         return -1;
     for (const cJSON *f = v->child; f; f = f->next) {
         int64_t n;
@@ -245,9 +247,21 @@ static int parse_defaults(ctx *c, const cJSON *v, lw_tenant *t)
             if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &n) != 0)
                 return fail(c, "defaults.backoff must be a number of seconds >= 0 (at most 10 years)");
             t->defaults.backoff_ms = n;
+        } else if (strcmp(f->string, "keep_succeeded") == 0 || strcmp(f->string, "keep_failed") == 0) {
+            if (whole_number(f, 1, (double)LW_MAX_KEEP_S, &n) != 0)
+                return fail(c, "defaults.%s must be a whole number of seconds from 1 to %lld", f->string,
+                            (long long)LW_MAX_KEEP_S);
+            if (strcmp(f->string, "keep_succeeded") == 0)
+                t->defaults.keep_succeeded_s = n;
+            else
+                t->defaults.keep_failed_s = n;
+        } else if (strcmp(f->string, "events_max") == 0) {
+            if (whole_number(f, 1, (double)LW_MAX_EVENTS, &n) != 0)
+                return fail(c, "defaults.events_max must be a whole number from 1 to %lld",
+                            (long long)LW_MAX_EVENTS);
+            t->defaults.events_max = n;
         } else {
-            return fail(c, "defaults: unknown field \"%.64s\" (known: attempts, timeout, backoff)",
-                        f->string);
+            return fail(c, "defaults: unknown field \"%.64s\" (known: " DEFAULT_FIELDS ")", f->string);
         }
     }
     return 0;

@@ -37,6 +37,10 @@ typedef struct lw_job_defaults {
     int attempts;       /* >= 1 */
     int64_t timeout_ms; /* > 0 */
     int64_t backoff_ms; /* >= 0: base of the exponential retry backoff */
+    /* Tenant settings every writer applies (settings.h); 0: not set here. */
+    int64_t keep_succeeded_s;
+    int64_t keep_failed_s;
+    int64_t events_max;
 } lw_job_defaults;
 
 typedef struct lw_tenant {

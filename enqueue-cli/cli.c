@@ -308,6 +308,7 @@ int cli_tenant_get(cli *c, const char *name, cli_tenant *out)
         return CLI_USAGE;
     }
     out->name = name;
+    lw_settings_resolve(&out->set, out->reg, &c->cfg);
     if (lw_key_prefix(out->prefix, sizeof out->prefix, c->cfg.ns, name) != 0) {
         cli_err(c->cmd, "tenant \"%s\": name too long", cli_show(name));
         return CLI_USAGE;

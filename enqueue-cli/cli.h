@@ -18,6 +18,7 @@
 #include "config.h"
 #include "jobspec.h"
 #include "registry.h"
+#include "settings.h"
 #include "url.h"
 
 /* Exit statuses (CONTRACT section 9). */
@@ -58,6 +59,9 @@ typedef struct cli_tenant {
     const lw_tenant *reg;  /* the registry entry; NULL without a registry */
     cli_conn *conn;        /* its Redis (not connected yet) */
     char prefix[CLI_PREFIX_MAX]; /* "NS:{T}:" */
+    /* Retention and events cap from the registry, else our flags: only the
+     * scripts' fallback while no worker published the tenant's settings. */
+    lw_tenant_settings set;
 } cli_tenant;
 
 /* ---- messages ---- */

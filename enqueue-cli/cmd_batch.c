@@ -435,7 +435,7 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         }
         window *w = &b.w[b.cur];
         if (g->n == 0)
-            lw_enqueue_begin(&g->a, g->t.prefix, c->cfg.events_max);
+            lw_enqueue_begin(&g->a, g->t.prefix, g->t.set.events_max);
         lw_enqueue_add(&g->a, &s);
         lw_job_spec_clear(&s);
         if (g->a.oom) {

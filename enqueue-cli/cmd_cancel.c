@@ -53,8 +53,8 @@ int cmd_cancel(cli *c, int argc, char **argv)
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t.prefix);
-    lw_argv_addi(&a, c->cfg.events_max);
-    lw_argv_addi(&a, c->cfg.keep_failed_s);
+    lw_argv_addi(&a, t.set.events_max);
+    lw_argv_addi(&a, t.set.keep_failed_s);
     lw_argv_adds(&a, id);
     char err[256];
     redisReply *r = lw_redis_script(t.conn->ctx, &lw_script_cancel, 4, &a, err, sizeof err);

@@ -296,7 +296,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
     if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_known)) != 0)
         goto out;
 
-    lw_enqueue_begin(&a, t.prefix, c->cfg.events_max);
+    lw_enqueue_begin(&a, t.prefix, t.set.events_max);
     lw_enqueue_add(&a, &s);
     why[0] = '\0';
     if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)

@@ -1036,9 +1036,9 @@ static int verify_some(fsck *x, const char *mode, size_t from, size_t n, int sho
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, x->t->prefix);
-    lw_argv_addi(&a, x->c->cfg.events_max);
+    lw_argv_addi(&a, x->t->set.events_max);
     lw_argv_adds(&a, mode);
-    lw_argv_addi(&a, x->c->cfg.keep_failed_s);
+    lw_argv_addi(&a, x->t->set.keep_failed_s);
     lw_argv_addi(&a, FSCK_LEASE_MS);
     lw_argv_addi(&a, (int64_t)n);
     for (size_t i = from; i < from + n; i++) {

@@ -53,7 +53,7 @@ static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, c->cfg.events_max);
+    lw_argv_addi(&a, t->set.events_max);
     lw_argv_adds(&a, mode);
     for (size_t i = 0; i < nargs; i++)
         lw_argv_adds(&a, args[i]);

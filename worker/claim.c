@@ -167,11 +167,11 @@ void claim_send(tenant *t, int n)
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, o->common.events_max);
+    lw_argv_addi(&a, t->set.events_max);
     lw_argv_adds(&a, o->name);
     lw_argv_addi(&a, o->lease_ms);
     lw_argv_addi(&a, n);
-    lw_argv_addi(&a, o->common.keep_failed_s);
+    lw_argv_addi(&a, t->set.keep_failed_s);
     lw_argv_addi(&a, (int64_t)nq);
     for (size_t q = 0; q < nq; q++) {
         lw_argv_adds(&a, o->queues[q]);

@@ -160,7 +160,7 @@ void lease_renew_tenant(tenant *t)
     snprintf(key, sizeof key, "%sevents", t->prefix);
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, w->opt->common.events_max);
+    lw_argv_addi(&a, t->set.events_max);
     lw_argv_addi(&a, w->opt->lease_ms);
     lw_argv_addi(&a, (int64_t)n);
     for (attempt *at = w->running; at; at = at->next) {
@@ -238,8 +238,8 @@ static void reap_tenant(tenant *t)
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, w->opt->common.events_max);
-    lw_argv_addi(&a, w->opt->common.keep_failed_s);
+    lw_argv_addi(&a, t->set.events_max);
+    lw_argv_addi(&a, t->set.keep_failed_s);
     lw_argv_addi(&a, REAP_LIMIT);
     lw_argv_addi(&a, w->opt->lease_ms);
     tenant_ref(t);

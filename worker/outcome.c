@@ -392,10 +392,10 @@ void outcome_flush(tenant *t)
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, w->opt->common.events_max);
+    lw_argv_addi(&a, t->set.events_max);
     lw_argv_adds(&a, w->opt->name);
-    lw_argv_addi(&a, w->opt->common.keep_succeeded_s);
-    lw_argv_addi(&a, w->opt->common.keep_failed_s);
+    lw_argv_addi(&a, t->set.keep_succeeded_s);
+    lw_argv_addi(&a, t->set.keep_failed_s);
     lw_argv_addi(&a, 0); /* n, set below */
     size_t limit = t->finish_limit > 0 ? (size_t)t->finish_limit : FINISH_BATCH, bytes = 0;
     outcome **tail = &b->head;

@@ -93,7 +93,7 @@ static void send_batch(scan_ctx *s)
         t->spool_pending = 1;
     }
     lw_argv_reset(&s->batch);
-    lw_enqueue_begin(&s->batch, t->prefix, t->w->opt->common.events_max);
+    lw_enqueue_begin(&s->batch, t->prefix, t->set.events_max);
 }
 
 static void visit(void *ud, const char *spool, lw_spool_job *job)
@@ -148,7 +148,7 @@ void spool_scan_tenant(tenant *t)
         s.t = t;
         s.sp = &t->cfg->spools[i];
         lw_argv_init(&s.batch);
-        lw_enqueue_begin(&s.batch, t->prefix, t->w->opt->common.events_max);
+        lw_enqueue_begin(&s.batch, t->prefix, t->set.events_max);
         if (lw_spool_scan(s.sp->dir, SPOOL_FILE_MAX, visit, bad, &s, err, sizeof err) < 0)
             lw_log(LW_LOG_ERROR, "spool.scan", "tenant %s: spool %s: %s", t->cfg->name, s.sp->dir, err);
         else

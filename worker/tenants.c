@@ -58,6 +58,7 @@ static void link_ready(lw_redis *r, void *ud)
      * renewal proves their leases, and work may be waiting. */
     for (tenant *t = w->tenants; t; t = t->next)
         if (t->link == l) {
+            tenant_settings_publish(t); /* first: the claims below apply them */
             tenant_work_maybe(t);
             if (t->running) lease_renew_tenant(t);
         }
@@ -308,6 +309,7 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     t->due_hint = -1;
     t->finish_limit = 0; /* outcome.c: the full batch */
     for (size_t q = 0; q < nq; q++) t->caps[q] = lw_tenant_queue_cap(cfg, o->queues[q]);
+    lw_settings_resolve(&t->set, cfg, &o->common);
     if (lw_key_prefix(t->prefix, sizeof t->prefix, o->common.ns, cfg->name)) {
         snprintf(err, errlen, "tenant %s: name too long for a key prefix", cfg->name);
         goto fail;
@@ -485,6 +487,8 @@ void tenants_reload(worker *w)
             if (old[i] == f) was = 1;
         if (!was) added++;
         if (f->cfg->nspools) f->spool_pending = 1; /* SIGHUP rescans every spool */
+        lw_settings_resolve(&f->set, f->cfg, &w->opt->common);
+        if (lw_redis_is_ready(f->link->r)) tenant_settings_publish(f);
     }
     free(old);
     w->tenants = fresh;

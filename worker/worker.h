@@ -32,6 +32,7 @@
 #include "options.h"
 #include "redis_async.h"
 #include "registry.h"
+#include "settings.h"
 
 struct event_base;
 struct event;
@@ -64,6 +65,7 @@ typedef struct tenant {
     const lw_tenant *cfg;    /* borrowed from reg */
     rlink *link;             /* holds a reference */
     char prefix[300];        /* "NS:{T}:" */
+    lw_tenant_settings set;  /* retention, events cap: what this worker publishes */
     int *caps;               /* max_active of each of the worker's queues */
     module_binding *mod;     /* NULL: no module */
     /* The registry's "user": the identity handler processes switch to. */
@@ -201,6 +203,9 @@ tenant *tenant_by_prefix(worker *w, const char *channel);
  * "reaper", ...): one log line naming the tenant, rate-limited so a refusal
  * that persists (an ACL denial) does not flood the log. */
 void tenant_redis_error(tenant *t, const char *what, const redisReply *reply);
+/* tenant_settings.c: publishes t->set to Redis (P settings) once t's link is
+ * ready; says so when it replaces values another worker published. */
+void tenant_settings_publish(tenant *t);
 rlink *link_get(worker *w, const char *url_text, const lw_url *url);
 void link_unref(rlink *l);
 void regref_unref(regref *r);

@@ -14,7 +14,7 @@
 -- Allowed at maxmemory (allow-oom): cancelling is how an operator sheds
 -- load, and what it writes is small.
 
-local keep_failed, id = tonumber(ARGV[3]), ARGV[4]
+local keep_failed, id = setting('keep_failed', tonumber(ARGV[3])), ARGV[4]
 local now = now_ms()
 local j, why = job_get(id)
 if not j then return why end

@@ -35,7 +35,9 @@
 -- renewals and the reaper (allow-oom) still get through.
 
 local worker, lease = ARGV[3], tonumber(ARGV[4])
-local want, keep_failed = tonumber(ARGV[5]), tonumber(ARGV[6])
+local want, KEEP_FAILED_ARG = tonumber(ARGV[5]), tonumber(ARGV[6])
+-- Read when needed: most calls end nothing (the setting costs an HMGET).
+local function keep_failed() return setting('keep_failed', KEEP_FAILED_ARG) end
 local nq = tonumber(ARGV[7])
 local SWEEP = '256'
 local K_EXPIRING = P .. 'expiring'
@@ -72,7 +74,7 @@ return run(function()
         redis.call('ZREM', K_EXPIRING, id)
         local j = job_get(id)
         if j and LIVE[j.status] then
-            end_waiting(j, 'expired', now, keep_failed, { 'error', 'expired: not started before its expiry' })
+            end_waiting(j, 'expired', now, keep_failed(), { 'error', 'expired: not started before its expiry' })
             emit('job.expired', j, '', '')
         end
     end
@@ -102,15 +104,15 @@ return run(function()
                 ids.next = i + 1
                 local j, why = job_get(id, FIELDS)
                 if not j then
-                    if why ~= 'missing' then drop_corrupt(id, why, now, keep_failed) end
+                    if why ~= 'missing' then drop_corrupt(id, why, now, keep_failed()) end
                     bad[#bad + 1] = id
                     bad[#bad + 1] = why
                 elseif j.status == 'queued' and j.queue == qname and is_head(j) then
                     if j.expires > 0 and j.expires <= now then
-                        end_waiting(j, 'expired', now, keep_failed, { 'error', 'expired: not started before its expiry' })
+                        end_waiting(j, 'expired', now, keep_failed(), { 'error', 'expired: not started before its expiry' })
                         emit('job.expired', j, '', '')
                     elseif j.cancel == '1' then
-                        end_waiting(j, 'cancelled', now, keep_failed, { 'error', 'cancelled' })
+                        end_waiting(j, 'cancelled', now, keep_failed(), { 'error', 'cancelled' })
                         emit('job.cancelled', j, '', '')
                     else
                         local jk = P .. 'job:' .. id

@@ -47,7 +47,7 @@ return run(function()
 
         local existing, estatus = nil, nil
         if unique ~= '' then
-            existing, estatus = unique_holder(unique)
+            existing, estatus = unique_holder(unique, now)
             if existing then estatus = 'held ' .. estatus end
         end
         if not existing and redis.call('EXISTS', P .. 'job:' .. id) == 1 then

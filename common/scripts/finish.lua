@@ -30,7 +30,8 @@
 -- what it was; refusing it would let the reaper fail or rerun it.
 
 local worker = ARGV[3]
-local keep_ok, keep_failed = tonumber(ARGV[4]), tonumber(ARGV[5])
+local keep_ok = setting('keep_succeeded', tonumber(ARGV[4]))
+local keep_failed = setting('keep_failed', tonumber(ARGV[5]))
 local n = tonumber(ARGV[6])
 -- 'error' only to know whether a success has an earlier attempt's error to
 -- clear (most jobs have none: no HDEL then).

@@ -47,7 +47,7 @@
 --   cannot    text: the problem, why it was left alone
 --   error     text: a Redis error met while checking (e.g. a key of the wrong type)
 
-local mode, keep_failed = ARGV[3], tonumber(ARGV[4])
+local mode, keep_failed = ARGV[3], setting('keep_failed', tonumber(ARGV[4]))
 local lease, n = tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
 local CHANGED = {}

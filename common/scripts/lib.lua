@@ -2,7 +2,9 @@
 -- in front of each script, so each script is one self-contained EVAL body.
 --
 -- Conventions of every script:
---   ARGV[1] is the tenant prefix P = "NS:{TENANT}:", ARGV[2] the event stream cap.
+--   ARGV[1] is the tenant prefix P = "NS:{TENANT}:", ARGV[2] the event stream
+--   cap; like the retention times some scripts take, it is only the caller's
+--   fallback for a tenant whose settings no worker published (setting()).
 --   KEYS declares the tenant's fixed keys the script touches (they give the
 --   cluster slot); per-job, per-lane and per-queue keys are derived from P and
 --   carry the same {TENANT} hash tag, so they live in the same slot.
@@ -128,10 +130,23 @@ local function job_get(id, fields)
     return j
 end
 
+-- setting(name, fallback): the tenant's setting `name` (events_max,
+-- keep_succeeded, keep_failed: common/settings.h) as the workers published
+-- it in P.."settings", else `fallback` (the caller's own, while nothing is
+-- published). One HMGET per script run, at the first use.
+local SETTINGS
+local function setting(name, fallback)
+    if not SETTINGS then
+        local r = redis.call('HMGET', P .. 'settings', 'events_max', 'keep_succeeded', 'keep_failed')
+        SETTINGS = { events_max = tonumber(r[1]), keep_succeeded = tonumber(r[2]), keep_failed = tonumber(r[3]) }
+    end
+    return SETTINGS[name] or fallback
+end
+
 -- emit appends one event to the tenant's capped stream.
 local EVMAX_S
 local function emit(typ, j, worker, data)
-    if not EVMAX_S then EVMAX_S = num_s(tonumber(ARGV[2]) or 100000) end
+    if not EVMAX_S then EVMAX_S = num_s(setting('events_max', tonumber(ARGV[2]) or 100000)) end
     redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVMAX_S, '*',
         'type', typ, 'job', j.id, 'kind', j.kind or '', 'lane', j.lane or '',
         'attempt', str(j.attempt or 0), 'worker', worker or '', 'data', data or '')
@@ -347,18 +362,18 @@ local function lane_advance(lane, now, nid)
     end
 end
 
--- unique_holder(key) -> the id and status of the job holding unique key
--- KEY, or nil when KEY is free. Held: unique:KEY names a job that waits or
--- runs, or one that finished while the key's own expiry (unique_for) still
--- runs. Anything else -- a record gone, a finished job's key without an
--- expiry (data from before keys were freed at the finish) -- is free.
-local function unique_holder(key)
-    local uk = P .. 'unique:' .. key
-    local u = redis.call('GET', uk)
+-- unique_holder(key, now) -> the id and status of the job holding unique
+-- key KEY, or nil when KEY is free. Held: unique:KEY names a job that waits
+-- or runs, or one that finished before its unique_until (--unique-for).
+-- Anything else -- a record gone, a finished job's key left by data from
+-- before keys were freed at the finish -- is free. The record says it, not
+-- the key's TTL (tenant ACL users have no TTL commands).
+local function unique_holder(key, now)
+    local u = redis.call('GET', P .. 'unique:' .. key)
     if not u then return nil end
-    local st = redis.pcall('HGET', P .. 'job:' .. u, 'status')
-    if type(st) ~= 'string' then return nil end
-    if LIVE[st] or st == 'active' or redis.call('PTTL', uk) >= 0 then return u, st end
+    local r = redis.pcall('HMGET', P .. 'job:' .. u, 'status', 'unique_until')
+    if type(r) ~= 'table' or r.err or type(r[1]) ~= 'string' then return nil end
+    if LIVE[r[1]] or r[1] == 'active' or (tonumber(r[2]) or 0) > now then return u, r[1] end
     return nil
 end
 
@@ -376,20 +391,21 @@ local function finish_job(j, status, now, keep_s, fields, running)
     redis.call('HSET', jk, 'status', status, 'finished', num_s(now), unpack(fields))
     local unique = j.unique
     if unique == nil then unique = redis.call('HGET', jk, 'unique') or '' end -- not read by job_get
-    local keep_ms = keep_s * 1000
+    local keep = keep_s
     if unique ~= '' then
         local uk = P .. 'unique:' .. unique
         if redis.call('GET', uk) == j.id then
             local until_ms = tonumber(redis.call('HGET', jk, 'unique_until')) or 0
             if until_ms > now then
-                redis.call('PEXPIREAT', uk, num_s(until_ms))
-                if until_ms - now > keep_ms then keep_ms = until_ms - now end
+                local hold = math.ceil((until_ms - now) / 1000)
+                redis.call('EXPIRE', uk, num_s(hold))
+                if hold > keep then keep = hold end
             else
                 redis.call('DEL', uk)
             end
         end
     end
-    redis.call('PEXPIRE', jk, num_s(keep_ms))
+    redis.call('EXPIRE', jk, num_s(keep))
     if status == 'failed' then
         redis.call('ZADD', P .. 'failed', num_s(now), j.id)
     end

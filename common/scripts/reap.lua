@@ -25,7 +25,9 @@
 -- Allowed at maxmemory (allow-oom): taking back the jobs of dead workers
 -- must go on under memory pressure.
 
-local keep_failed, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local KEEP_FAILED_ARG, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+-- Read when needed: most calls end nothing (the setting costs an HMGET).
+local function keep_failed() return setting('keep_failed', KEEP_FAILED_ARG) end
 local now = now_ms()
 local gap = observe_outage(now, tonumber(ARGV[5]))
 local out = {}
@@ -36,18 +38,18 @@ for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
         redis.call('ZREM', ak, id)
         local j, why = job_get(id)
         if not j then
-            if why ~= 'missing' then drop_corrupt(id, why, now, keep_failed) end
+            if why ~= 'missing' then drop_corrupt(id, why, now, keep_failed()) end
             out[#out + 1] = id
             out[#out + 1] = why
         elseif j.status == 'active' then
             local msg = 'lost: the lease of worker ' .. j.worker .. ' expired during attempt ' .. j.attempt
             if j.cancel == '1' then
-                finish_job(j, 'cancelled', now, keep_failed, { 'error', 'cancelled while running; ' .. msg })
+                finish_job(j, 'cancelled', now, keep_failed(), { 'error', 'cancelled while running; ' .. msg })
                 emit('job.cancelled', j, j.worker, cjson.encode({ error = msg, lost = true }))
                 out[#out + 1] = id
                 out[#out + 1] = 'cancelled'
             elseif j.attempt >= j.attempts then
-                finish_job(j, 'failed', now, keep_failed, { 'error', msg })
+                finish_job(j, 'failed', now, keep_failed(), { 'error', msg })
                 emit('job.failed', j, j.worker, cjson.encode({ error = msg, lost = true }))
                 out[#out + 1] = id
                 out[#out + 1] = 'failed'

@@ -34,8 +34,8 @@ for _, id in ipairs(ids) do
         out[#out + 1] = why
     elseif not RETRYABLE[j.status] then
         out[#out + 1] = j.status
-    elseif j.unique ~= '' and (unique_holder(j.unique) or id) ~= id then
-        out[#out + 1] = 'held: ' .. unique_holder(j.unique)
+    elseif j.unique ~= '' and (unique_holder(j.unique, now) or id) ~= id then
+        out[#out + 1] = 'held: ' .. unique_holder(j.unique, now)
     else
         local jk = P .. 'job:' .. id
         redis.call('PERSIST', jk)

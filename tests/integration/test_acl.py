@@ -141,7 +141,9 @@ def test_acme_user_runs_acme(env):
                timeout=30, what='the retried job to run again')
     rc, out, err = cli(env, 'retry', '--tenant', 'acme', '--all-failed')
     check(rc == 0, 'retry --all-failed as acme: %d %r' % (rc, err))
-    u = [cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'noop', '--unique', 'u1')[1] for _ in range(2)]
+    # (delayed: a unique key is held while its job waits, freed when it ends)
+    u = [cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'noop', '--unique', 'u1', '--delay', '600')[1]
+         for _ in range(2)]
     check(u[0] == u[1] and u[0].strip(), '--unique as acme: %r' % u)
     rc, out, err = cli(env, 'stats', '--tenant', 'acme', '--json')
     check(rc == 0 and 'acme' in out, 'stats as acme: %d %r' % (rc, err))

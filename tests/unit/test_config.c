@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "settings.h"
 #include "tutil.h"
 
 static const char *const ENV[] = {"LANEWORK_REDIS_URL", "LANEWORK_NAMESPACE", "LANEWORK_REGISTRY",
@@ -271,6 +272,33 @@ START_TEST(usage)
 }
 END_TEST
 
+/* Tenant settings: the registry's value wins field by field; a field it
+ * does not set falls back to the flags. */
+START_TEST(tenant_settings)
+{
+    lw_config c;
+    ck_assert_int_eq(lw_config_init(&c), 0);
+    c.keep_succeeded_s = 11;
+    c.keep_failed_s = 22;
+    c.events_max = 33;
+    lw_tenant t;
+    memset(&t, 0, sizeof t);
+    t.defaults.keep_failed_s = 7;
+    lw_tenant_settings s;
+    lw_settings_resolve(&s, &t, &c);
+    ck_assert_int_eq(s.keep_succeeded_s, 11);
+    ck_assert_int_eq(s.keep_failed_s, 7);
+    ck_assert_int_eq(s.events_max, 33);
+    ck_assert_int_eq(s.from_registry[0], 0);
+    ck_assert_int_eq(s.from_registry[1], 1);
+    ck_assert_int_eq(s.from_registry[2], 0);
+    lw_settings_resolve(&s, NULL, &c); /* no registry entry */
+    ck_assert_int_eq(s.keep_failed_s, 22);
+    ck_assert_int_eq(s.from_registry[1], 0);
+    lw_config_clear(&c);
+}
+END_TEST
+
 int main(void)
 {
     clean_env();
@@ -286,6 +314,7 @@ int main(void)
     tcase_add_test(tc, parse_seconds);
     tcase_add_test(tc, parse_int);
     tcase_add_test(tc, usage);
+    tcase_add_test(tc, tenant_settings);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

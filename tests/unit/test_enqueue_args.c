@@ -27,6 +27,7 @@ START_TEST(layout)
     s.expires_ms = 60000;
     s.unique = strdup("u-1");
     s.spool_dir = strdup("/sp/j1");
+    s.unique_for_ms = 90000;
     lw_enqueue_add(&a, &s);
     lw_job_spec_clear(&s);
 
@@ -43,7 +44,8 @@ START_TEST(layout)
         "lw:{acme}:events", "lw:{acme}:schedule", "lw:{acme}:stats", "lw:{acme}:queues",
         "lw:{acme}:expiring", "lw:{acme}:", "5000", "2",
         "j1", "thumb", "chat", "user-7", "{\"a\":1}", "3", "180000", "1000", "1500", "60000", "u-1", "/sp/j1",
-        "j2", "k", "default", "j2", "null", "1", "10", "0", "0", "0", "", "",
+        "90000",
+        "j2", "k", "default", "j2", "null", "1", "10", "0", "0", "0", "", "", "0",
     };
     const size_t *lens;
     const char **p = lw_argv_ptrs(&a, &lens);

@@ -104,7 +104,7 @@ START_TEST(batch_line_errors)
                                        "like 0.5 not .5 or 01, UTF-8 only)");
     line_fails("{\"kind\": \"k\", \"paylod\": 1}",
                "unknown field \"paylod\" (known: tenant, kind, lane, queue, id, unique, payload, delay, "
-               "attempts, timeout, expires)");
+               "attempts, timeout, expires, unique_for)");
     line_fails("{\"kind\": \"k\", \"kind\": \"j\"}", "kind: given twice");
     line_fails("{\"kind\": 5}", "kind: must be a string");
     line_fails("{\"lane\": [\"x\"]}", "lane: must be a string");
@@ -225,7 +225,7 @@ END_TEST
 
 START_TEST(resolve_tenant_defaults)
 {
-    lw_job_defaults d = {7, 2500, 0};
+    lw_job_defaults d = {.attempts = 7, .timeout_ms = 2500, .backoff_ms = 0};
     lw_job_spec s;
     valid_spec(&s);
     s.id = strdup("given");

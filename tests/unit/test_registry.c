@@ -64,7 +64,8 @@ static const char FULL[] =
     "    \"spools\": {\"upload\": \"/var/lib/lanework/acme/uploads\", \"local\": \"spool/in\"},\n"
     "    \"queues\": {\"default\": {}, \"chat\": {\"max_active\": 8}},\n"
     "    \"redis\": \"redis://:pw@shard-2:6379/0\",\n"
-    "    \"defaults\": {\"attempts\": 5, \"timeout\": 1.5, \"backoff\": 0.25},\n"
+    "    \"defaults\": {\"attempts\": 5, \"timeout\": 1.5, \"backoff\": 0.25, \"keep_succeeded\": 60,\n"
+    "                 \"keep_failed\": 86400, \"events_max\": 5000},\n"
     "    \"user\": \"acme-jobs\"\n"
     "  },\n"
     "  {\"tenant\": \"beta\", \"module\": \"mods/beta.so\"}\n"
@@ -105,6 +106,9 @@ START_TEST(file_every_field)
     ck_assert_int_eq(t->defaults.attempts, 5);
     ck_assert_int_eq(t->defaults.timeout_ms, 1500);
     ck_assert_int_eq(t->defaults.backoff_ms, 250);
+    ck_assert_int_eq(t->defaults.keep_succeeded_s, 60);
+    ck_assert_int_eq(t->defaults.keep_failed_s, 86400);
+    ck_assert_int_eq(t->defaults.events_max, 5000);
     ck_assert_str_eq(t->user, "acme-jobs");
     ck_assert_str_eq(t->source, path);
 
@@ -122,6 +126,8 @@ START_TEST(file_every_field)
     ck_assert_int_eq(t->defaults.attempts, LW_DEFAULT_ATTEMPTS);
     ck_assert_int_eq(t->defaults.timeout_ms, LW_DEFAULT_TIMEOUT_S * 1000);
     ck_assert_int_eq(t->defaults.backoff_ms, LW_DEFAULT_BACKOFF_MS);
+    ck_assert_int_eq(t->defaults.keep_succeeded_s, 0); /* not set: settings.h falls back */
+    ck_assert_int_eq(t->defaults.events_max, 0);
     free(path);
     lw_registry_free(r);
 }
@@ -352,9 +358,16 @@ START_TEST(type_errors)
     load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"backoff\": -1}}]",
                "tenant #1 (\"a\"): defaults.backoff must be a number of seconds >= 0 (at most 10 years)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"retries\": 1}}]",
-               "tenant #1 (\"a\"): defaults: unknown field \"retries\" (known: attempts, timeout, backoff)");
+               "tenant #1 (\"a\"): defaults: unknown field \"retries\" (known: attempts, timeout, backoff, "
+               "keep_succeeded, keep_failed, events_max)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": 3}]",
-               "tenant #1 (\"a\"): defaults must be an object (attempts, timeout, backoff)");
+               "tenant #1 (\"a\"): defaults must be an object (attempts, timeout, backoff, keep_succeeded, "
+               "keep_failed, events_max)");
+    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"keep_failed\": 0}}]",
+               "tenant #1 (\"a\"): defaults.keep_failed must be a whole number of seconds from 1 to "
+               "3153600000");
+    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"events_max\": 1.5}}]",
+               "tenant #1 (\"a\"): defaults.events_max must be a whole number from 1 to 1000000000");
 }
 END_TEST
 

@@ -1,0 +1,73 @@
+/*
+ * tenant_settings.c — publishing a tenant's settings (common/settings.h) to
+ * Redis, where every writer's scripts take them from.
+ *
+ * A worker publishes whenever the tenant's link becomes ready (a fresh
+ * Redis, or one restored, may hold none or old ones) and after a reload,
+ * before its first claim on that link: commands on one connection run in
+ * order, so its own scripts already apply them. Values set in the registry
+ * are the fleet's word. Values from this worker's flags are the fallback of
+ * a tenant that sets nothing; when another worker published different ones
+ * the last to start wins, and the log says so, naming the registry field
+ * that would make it one value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "argv.h"
+#include "log.h"
+#include "scripts.h"
+#include "worker.h"
+
+static const char *const NAMES[3] = {"keep_succeeded", "keep_failed", "events_max"};
+
+static int64_t value_of(const lw_tenant_settings *s, int i)
+{
+    return i == 0 ? s->keep_succeeded_s : i == 1 ? s->keep_failed_s : s->events_max;
+}
+
+static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
+{
+    (void)r;
+    tenant *t = ud;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        /* Scripts fall back to each caller's own values meanwhile; the next
+         * link-ready publishes again. */
+        if (reply) tenant_redis_error(t, "publishing settings", reply);
+        tenant_unref(t);
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        const redisReply *old = reply->element[i];
+        char now[24];
+        snprintf(now, sizeof now, "%lld", (long long)value_of(&t->set, i));
+        if (old->type != REDIS_REPLY_STRING || old->len == 0 || strcmp(old->str, now) == 0) continue;
+        if (t->set.from_registry[i])
+            lw_log(LW_LOG_INFO, "tenant.settings", "tenant %s: %s is now %s (registry), was %s", t->cfg->name,
+                   NAMES[i], now, old->str);
+        else
+            lw_log(LW_LOG_WARN, "tenant.settings",
+                   "tenant %s: %s was %s (published by another worker), now %s from this worker's flags; set \"%s\" in the tenant's registry \"defaults\" to give every worker and the CLI one value",
+                   t->cfg->name, NAMES[i], old->str, now, NAMES[i]);
+    }
+    tenant_unref(t);
+}
+
+void tenant_settings_publish(tenant *t)
+{
+    lw_argv a;
+    char key[400];
+    lw_argv_init(&a);
+    snprintf(key, sizeof key, "%ssettings", t->prefix);
+    lw_argv_adds(&a, key);
+    lw_argv_adds(&a, t->prefix);
+    lw_argv_addi(&a, t->set.events_max);
+    for (int i = 0; i < 3; i++) {
+        lw_argv_adds(&a, NAMES[i]);
+        lw_argv_addi(&a, value_of(&t->set, i));
+    }
+    tenant_ref(t);
+    if (lw_redis_script(t->link->r, &lw_script_settings, 1, &a, publish_reply, t)) tenant_unref(t);
+    lw_argv_clear(&a);
+}
