@@ -18,12 +18,16 @@ static const char USAGE[] =
     "Lists every worker of the workers directory, oldest heartbeat first. Columns:\n"
     "NAME HOST PID STATE CONCURRENCY ISOLATION ACTIVE PROCESSED SEEN (time since\n"
     "the last heartbeat, measured against the Redis server's clock) TENANTS QUEUES.\n"
-    "A worker whose details expired (it stopped heartbeating 3 leases ago) is\n"
-    "listed with state `gone` and only its name and last heartbeat.\n"
+    "ACTIVE and PROCESSED are written within a quarter second of a change, and\n"
+    "every heartbeat (a sixth of the worker's --lease). STATE is the worker's own\n"
+    "(running, quiet, draining, stopping) while its heartbeat is fresh; `lost`\n"
+    "once the heartbeat is older than the worker's lease (it died, hangs or is\n"
+    "cut off: the reaper takes its jobs back from then on); `gone` once its\n"
+    "details expired (3 leases), with only its name and last heartbeat.\n"
     "\n"
     "  --json   one JSON array; each object holds the worker's fields (numbers as\n"
     "           numbers), \"started_at\" and \"last_heartbeat\" (RFC 3339),\n"
-    "           \"seen_ago_s\", and \"state\" (\"gone\" when its details expired).\n"
+    "           \"seen_ago_s\", \"lease\" (ms) and \"state\" (as in the table).\n"
     "\n"
     "Exit status: 0 printed; 2 usage error; 3 Redis unreachable or refused.\n";
 
@@ -33,7 +37,10 @@ static const char *const TABLE[] = {"host",   "pid",       "state", "concurrency
 static const char *const TABLE_HEAD[] = {"HOST",   "PID",       "STATE", "CONCURRENCY", "ISOLATION",
                                          "ACTIVE", "PROCESSED", NULL};
 /* Fields that are numbers in the JSON output when they parse as integers. */
-static const char *const NUMERIC[] = {"pid", "concurrency", "active", "processed", "started", NULL};
+static const char *const NUMERIC[] = {"pid", "concurrency", "active", "processed", "started", "lease", NULL};
+
+/* Without a "lease" field (a worker older than the field): the default. */
+#define DEFAULT_LEASE_MS 15000
 
 static const char *hash_get(const redisReply *h, const char *field)
 {
@@ -64,6 +71,20 @@ static int in_list(const char *const *list, const char *s)
     return 0;
 }
 
+/* What to call worker state: its details gone, its heartbeat older than
+ * its lease (dead, hung or cut off: its own word is stale), or its word. */
+static const char *state_of(const redisReply *h, int64_t hb, int64_t now)
+{
+    if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
+        return "gone";
+    const char *lease = hash_get(h, "lease");
+    int64_t lease_ms = lease && is_int(lease) ? strtoll(lease, NULL, 10) : DEFAULT_LEASE_MS;
+    if (now - hb > lease_ms)
+        return "lost";
+    const char *st = hash_get(h, "state");
+    return st ? st : "-";
+}
+
 /* The worker's hash as a JSON object, with its heartbeat. NULL on OOM. */
 static cJSON *worker_json(const char *name, int64_t hb, int64_t now, const redisReply *h)
 {
@@ -90,10 +111,8 @@ static cJSON *worker_json(const char *name, int64_t hb, int64_t now, const redis
     lw_rfc3339(hb, ts);
     cJSON_AddStringToObject(o, "last_heartbeat", ts);
     cJSON_AddNumberToObject(o, "seen_ago_s", (double)(now - hb) / 1000.0);
-    if (h->type != REDIS_REPLY_ARRAY || h->elements == 0) {
-        cJSON_DeleteItemFromObject(o, "state");
-        cJSON_AddStringToObject(o, "state", "gone");
-    }
+    cJSON_DeleteItemFromObject(o, "state");
+    cJSON_AddStringToObject(o, "state", state_of(h, hb, now));
     return o;
 }
 
@@ -200,14 +219,13 @@ int cmd_workers(cli *c, int argc, char **argv)
                 printf("  %s\n", head[NC - 1]);
             }
             for (size_t i = 0; i < n; i++) {
-                int gone = h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements == 0;
                 int64_t hb = strtoll(z->element[2 * i + 1]->str, NULL, 10);
                 snprintf(seen[i], sizeof seen[i], "%.1fs", (double)(now - hb) / 1000.0);
                 cell[0] = z->element[2 * i]->str;
                 for (size_t f = 0; f < NF; f++) {
                     const char *v = hash_get(h[i], TABLE[f]);
-                    if (gone && strcmp(TABLE[f], "state") == 0)
-                        v = "gone";
+                    if (strcmp(TABLE[f], "state") == 0)
+                        v = state_of(h[i], hb, now);
                     cell[f + 1] = v ? v : "-";
                 }
                 cell[NF + 1] = seen[i];

@@ -337,6 +337,11 @@ static void presence_write(worker *w, int64_t now)
     lw_argv_adds(&a, "active"), lw_argv_addi(&a, w->nrunning);
     lw_argv_adds(&a, "processed"), lw_argv_addi(&a, w->ended_total);
     lw_argv_adds(&a, "state"), lw_argv_adds(&a, state_name(w->state));
+    /* `lanework workers` shows "lost" once the heartbeat is older than this. */
+    lw_argv_adds(&a, "lease"), lw_argv_addi(&a, o->lease_ms);
+    w->shown_active = w->nrunning;
+    w->shown_processed = w->ended_total;
+    w->shown_state = (int)w->state;
     lw_argv_adds(&a, "version"), lw_argv_adds(&a, LW_VERSION);
     lw_redis_command(w->home->r, &a, presence_reply, w);
 
@@ -389,6 +394,24 @@ void presence_update(worker *w)
     lw_argv_adds(&a, "TIME");
     lw_redis_command(w->home->r, &a, time_reply, w);
     lw_argv_clear(&a);
+}
+
+#define PRESENCE_SOON_MS 250
+
+static void presence_soon_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    presence_update(arg);
+}
+
+void presence_soon(worker *w)
+{
+    if (w->shown_active == w->nrunning && w->shown_processed == w->ended_total && w->shown_state == (int)w->state)
+        return;
+    if (!w->presence_timer) w->presence_timer = evtimer_new(w->base, presence_soon_cb, w);
+    if (!w->presence_timer || evtimer_pending(w->presence_timer, NULL)) return;
+    struct timeval tv = {0, PRESENCE_SOON_MS * 1000};
+    evtimer_add(w->presence_timer, &tv);
 }
 
 /* The reply to the removal's last command: the loop may stop now. */

@@ -301,6 +301,7 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
         claim_round(w);
         arm_due_timer(w, lw_mono_ms());
     }
+    presence_soon(w);
     check_exit(w);
 }
 
@@ -528,6 +529,7 @@ void worker_free(worker *w)
     if (w->pump_ev) event_free(w->pump_ev);
     if (w->tick) event_free(w->tick);
     if (w->renew_timer) event_free(w->renew_timer);
+    if (w->presence_timer) event_free(w->presence_timer);
     if (w->reap_timer) event_free(w->reap_timer);
     if (w->shutdown_timer) event_free(w->shutdown_timer);
     if (w->gather_timer) event_free(w->gather_timer);

@@ -137,6 +137,10 @@ typedef struct worker {
     rlink *links;
     rlink *home;        /* the --redis server: worker presence */
     lw_log_gate presence_gate; /* presence refused (an ACL without NS:worker*) */
+    struct event *presence_timer; /* a write soon: the counts changed */
+    int shown_active;           /* the counts and state of the last presence write */
+    int64_t shown_processed;
+    int shown_state;
 
     attempt *running;   /* every attempt started and not yet ended */
     int nrunning;       /* attempts occupying a slot (abandoned ones included) */
@@ -239,6 +243,10 @@ int64_t lease_freeze_point(const worker *w, int64_t proof);
 /* Logs an outage a lease script noticed (gap ms; 0: none). */
 void lease_log_outage(tenant *t, long long gap);
 void presence_update(worker *w);
+/* The counts or the state differ from what the directory shows: write them
+ * within a quarter second (one write for a burst of changes), not at the
+ * next heartbeat. Cheap to call on every loop pass. */
+void presence_soon(worker *w);
 /* Removes this worker from the directory; returns 1 when a reply will
  * call worker_exit_ready(), 0 when nothing was sent (Redis away). */
 int presence_remove(worker *w);
