@@ -1,6 +1,8 @@
 /*
  * cmd_stats.c — `lanework stats [--tenant T]... [--json]`: per tenant and
- * queue, the jobs waiting and running now and the totals of each outcome.
+ * queue, the jobs waiting and running now, how long the oldest runnable one
+ * has waited, and the running totals of each outcome; per tenant, the failed
+ * jobs kept for `lanework retry`.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -14,31 +16,50 @@
 static const char USAGE[] =
     "Usage: lanework stats [--tenant T]... [--json]\n"
     "\n"
-    "Per tenant and queue: jobs queued, scheduled and active now, and the totals\n"
-    "of jobs succeeded, failed, cancelled and expired, attempts retried, and\n"
-    "attempts lost (worker died). Tenants: those given with --tenant (repeatable),\n"
-    "else every tenant of the registry, else every tenant found in Redis (SCAN of\n"
+    "Per tenant and queue, two groups of columns:\n"
+    "  now     QUEUED, SCHEDULED (waiting for a delay or a retry backoff), ACTIVE\n"
+    "          (running), and OLDEST: how long the job at the head of the queue's\n"
+    "          ready list -- the runnable job that has waited longest -- has\n"
+    "          waited since its enqueue (\"-\": none is ready).\n"
+    "  totals  counted since the tenant's first job: SUCCEEDED, FAILED,\n"
+    "          CANCELLED, EXPIRED; RETRIED (attempts retried after a failure);\n"
+    "          MANUAL (jobs given new attempts by `lanework retry`); LOST\n"
+    "          (attempts whose worker died).\n"
+    "Below the table, per tenant: the failed jobs kept now (the ones `lanework\n"
+    "retry --all-failed` would retry; the FAILED total also counts those whose\n"
+    "record has expired). Tenants: those given with --tenant (repeatable), else\n"
+    "every tenant of the registry, else every tenant found in Redis (SCAN of\n"
     "NS:{*}:queues on the default Redis). Queues: every queue the tenant ever\n"
     "used, and those of its registry entry.\n"
     "\n"
-    "  --json   one JSON object: {\"tenants\": {T: {\"queues\": {Q: {\"queued\": N, ...}}}}}\n"
+    "  --json   one JSON object: {\"tenants\": {T: {\"failed_kept\": N, \"queues\":\n"
+    "           {Q: {\"queued\": N, ..., \"oldest_waiting_s\": S or null}}}}}\n"
     "\n"
     "Exit status: 0 printed; 2 usage error or unknown tenant; 3 Redis unreachable\n"
     "or refused.\n";
 
-enum { NCOLS = 9 };
-static const char *const COLS[NCOLS] = {"queued",    "scheduled", "active",  "succeeded", "failed",
-                                        "cancelled", "expired",   "retried", "lost"};
+/* The counters of P stats, by status (or event) name; NOW_COLS of them are
+ * current counts, the rest running totals. ACTIVE is ZCARD active:Q. */
+enum { NCOLS = 10, NOW_COLS = 3, COL_ACTIVE = 2 };
+static const char *const COLS[NCOLS] = {"queued",    "scheduled", "active",  "succeeded",      "failed",
+                                        "cancelled", "expired",   "retried", "retried_manual", "lost"};
+static const char *const HEAD[NCOLS] = {"QUEUED",    "SCHEDULED", "ACTIVE",  "SUCCEEDED", "FAILED",
+                                        "CANCELLED", "EXPIRED",   "RETRIED", "MANUAL",    "LOST"};
+/* Ready-list entries looked at for the oldest waiting job: entries at the
+ * head may be tombstones (finished jobs left behind, DESIGN section 2). */
+#define OLDEST_PEEK 32
 
 typedef struct qrow {
     char *queue;
     long long v[NCOLS];
+    long long oldest_ms; /* -1: no job is ready */
 } qrow;
 
 typedef struct trow {
     char *tenant;
     qrow *q;
     size_t nq;
+    long long failed_kept;
 } trow;
 
 static qrow *queue_row(trow *t, const char *q, size_t len)
@@ -52,6 +73,7 @@ static qrow *queue_row(trow *t, const char *q, size_t len)
     t->q = nq;
     qrow *row = &t->q[t->nq++];
     memset(row, 0, sizeof *row);
+    row->oldest_ms = -1;
     row->queue = strndup(q, len);
     if (!row->queue) {
         t->nq--;
@@ -63,6 +85,116 @@ static qrow *queue_row(trow *t, const char *q, size_t len)
 static int cmp_queue(const void *a, const void *b)
 {
     return strcmp(((const qrow *)a)->queue, ((const qrow *)b)->queue);
+}
+
+/* Redis's clock in ms (the one every record's times are on), or -1. */
+static int64_t redis_now(cli_tenant *t)
+{
+    const char *tm[1] = {"TIME"};
+    redisReply *r = cli_cmd(t->conn, 1, tm);
+    int64_t now = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+        r->element[1]->type == REDIS_REPLY_STRING)
+        now = strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000;
+    else if (r)
+        cli_redis_err(t->conn, r, NULL);
+    if (r)
+        freeReplyObject(r);
+    return now;
+}
+
+/* The oldest runnable job of each queue: the first entry of ready:Q whose
+ * record is queued (an entry may be a tombstone). Fills oldest_ms. */
+static int read_oldest(cli_tenant *t, trow *tr, int64_t now)
+{
+    char key[CLI_KEY_MAX], peek[16];
+    snprintf(peek, sizeof peek, "%d", OLDEST_PEEK - 1);
+    for (size_t i = 0; i < tr->nq; i++) {
+        lw_key(key, sizeof key, t->prefix, "ready:", tr->q[i].queue);
+        const char *lr[4] = {"LRANGE", key, "0", peek};
+        redisReply *ids = cli_cmd(t->conn, 4, lr);
+        if (!ids)
+            return CLI_REDIS;
+        if (ids->type != REDIS_REPLY_ARRAY) {
+            int rc = cli_redis_err(t->conn, ids, NULL);
+            freeReplyObject(ids);
+            return rc;
+        }
+        int rc = CLI_OK;
+        for (size_t k = 0; k < ids->elements && rc == CLI_OK; k++) {
+            if (ids->element[k]->type != REDIS_REPLY_STRING)
+                continue;
+            lw_key(key, sizeof key, t->prefix, "job:", ids->element[k]->str);
+            const char *hm[4] = {"HMGET", key, "status", "enqueued"};
+            if (cli_append(t->conn, 4, hm))
+                rc = CLI_REDIS;
+        }
+        for (size_t k = 0; k < ids->elements && rc == CLI_OK; k++) {
+            if (ids->element[k]->type != REDIS_REPLY_STRING)
+                continue;
+            redisReply *r = cli_next_reply(t->conn);
+            if (!r) {
+                rc = CLI_REDIS;
+                break;
+            }
+            /* An unreadable record (not a hash) is for fsck to report. */
+            if (tr->q[i].oldest_ms < 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                cli_reply_is(r->element[0], "queued") && r->element[1]->type == REDIS_REPLY_STRING) {
+                long long at = strtoll(r->element[1]->str, NULL, 10);
+                tr->q[i].oldest_ms = now > at ? now - at : 0;
+            }
+            freeReplyObject(r);
+        }
+        freeReplyObject(ids);
+        if (rc)
+            return rc;
+    }
+    return CLI_OK;
+}
+
+/* The failed jobs kept now: members of the failed index younger than the
+ * tenant's keep_failed (as the workers published it), the ones retry
+ * --all-failed would take (older ones wait for the next trim). */
+static int read_failed_kept(cli_tenant *t, trow *tr, int64_t now)
+{
+    char key[CLI_KEY_MAX], min[32];
+    lw_key(key, sizeof key, t->prefix, "settings", NULL);
+    const char *hg[3] = {"HGET", key, "keep_failed"};
+    redisReply *r = cli_cmd(t->conn, 3, hg);
+    if (!r)
+        return CLI_REDIS;
+    int64_t keep_s = t->set.keep_failed_s;
+    if (r->type == REDIS_REPLY_STRING)
+        keep_s = strtoll(r->str, NULL, 10);
+    else if (r->type != REDIS_REPLY_NIL) {
+        int rc = cli_redis_err(t->conn, r, NULL);
+        freeReplyObject(r);
+        return rc;
+    }
+    freeReplyObject(r);
+    snprintf(min, sizeof min, "%lld", (long long)(now - keep_s * 1000));
+    lw_key(key, sizeof key, t->prefix, "failed", NULL);
+    const char *zc[4] = {"ZCOUNT", key, min, "+inf"};
+    r = cli_cmd(t->conn, 4, zc);
+    if (!r)
+        return CLI_REDIS;
+    int rc = CLI_OK;
+    if (r->type == REDIS_REPLY_INTEGER)
+        tr->failed_kept = r->integer;
+    else
+        rc = cli_redis_err(t->conn, r, NULL);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* What only a reading of "now" tells: the oldest waits, the failures kept. */
+static int read_now(cli_tenant *t, trow *tr)
+{
+    int64_t now = redis_now(t);
+    if (now < 0)
+        return CLI_REDIS;
+    int rc = read_oldest(t, tr, now);
+    return rc ? rc : read_failed_kept(t, tr, now);
 }
 
 /* Reads one tenant's numbers into tr. Returns 0 or an exit status. */
@@ -105,7 +237,7 @@ static int read_tenant(cli *c, const char *name, trow *tr)
             continue;
         size_t slen = (size_t)(colon - f->str);
         for (int k = 0; k < NCOLS; k++) {
-            if (k == 2 || strlen(COLS[k]) != slen || memcmp(COLS[k], f->str, slen) != 0)
+            if (k == COL_ACTIVE || strlen(COLS[k]) != slen || memcmp(COLS[k], f->str, slen) != 0)
                 continue;
             qrow *row = queue_row(tr, colon + 1, f->len - slen - 1);
             if (row)
@@ -132,11 +264,13 @@ static int read_tenant(cli *c, const char *name, trow *tr)
             goto out;
         }
         if (r->type == REDIS_REPLY_INTEGER)
-            tr->q[i].v[2] = r->integer;
+            tr->q[i].v[COL_ACTIVE] = r->integer;
         else if (rc == CLI_OK)
             rc = cli_redis_err(t.conn, r, NULL);
         freeReplyObject(r);
     }
+    if (rc == CLI_OK)
+        rc = read_now(&t, tr);
 out:
     if (qs)
         freeReplyObject(qs);
@@ -212,11 +346,27 @@ static int discover(cli *c, char ***out, size_t *nout)
     return rc;
 }
 
+/* "-", or a duration a glance can read: 42s, 7m, 3h, 2d. */
+static void fmt_age(long long ms, char *out, size_t len)
+{
+    long long s = ms / 1000;
+    if (ms < 0)
+        snprintf(out, len, "-");
+    else if (s < 120)
+        snprintf(out, len, "%llds", s);
+    else if (s < 7200)
+        snprintf(out, len, "%lldm", s / 60);
+    else if (s < 172800)
+        snprintf(out, len, "%lldh", s / 3600);
+    else
+        snprintf(out, len, "%lldd", s / 86400);
+}
+
 static void print_text(const trow *rows, size_t n)
 {
-    static const char *const HEAD[NCOLS] = {"QUEUED", "SCHEDULED", "ACTIVE",  "SUCCEEDED", "FAILED",
-                                            "CANCELLED", "EXPIRED", "RETRIED", "LOST"};
-    int wt = 6, wq = 5, w[NCOLS];
+    /* Columns: the NOW_COLS current counts, OLDEST, then the totals. */
+    int wt = 6, wq = 5, w[NCOLS], wo = 6;
+    char age[32];
     for (int k = 0; k < NCOLS; k++)
         w[k] = (int)strlen(HEAD[k]);
     for (size_t i = 0; i < n; i++) {
@@ -232,18 +382,35 @@ static void print_text(const trow *rows, size_t n)
             }
         }
     }
+    /* A first header line puts "now" over the current counts and OLDEST,
+     * "totals" over the rest. */
+    int now_width = wo;
+    for (int k = 0; k < NOW_COLS; k++)
+        now_width += w[k] + 2;
+    printf("%-*s  %-*s  %-*s  %s\n", wt, "", wq, "", now_width, "now", "totals");
     printf("%-*s  %-*s", wt, "TENANT", wq, "QUEUE");
-    for (int k = 0; k < NCOLS; k++)
+    for (int k = 0; k < NCOLS; k++) {
         printf("  %*s", w[k], HEAD[k]);
+        if (k == NOW_COLS - 1)
+            printf("  %*s", wo, "OLDEST");
+    }
     putchar('\n');
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < rows[i].nq; j++) {
             printf("%-*s  %-*s", wt, rows[i].tenant, wq, rows[i].q[j].queue);
-            for (int k = 0; k < NCOLS; k++)
+            for (int k = 0; k < NCOLS; k++) {
                 printf("  %*lld", w[k], rows[i].q[j].v[k]);
+                if (k == NOW_COLS - 1) {
+                    fmt_age(rows[i].q[j].oldest_ms, age, sizeof age);
+                    printf("  %*s", wo, age);
+                }
+            }
             putchar('\n');
         }
     }
+    for (size_t i = 0; i < n; i++)
+        printf("%s: %lld failed job(s) kept (lanework retry --all-failed)\n", rows[i].tenant,
+               rows[i].failed_kept);
 }
 
 static int print_json(const trow *rows, size_t n)
@@ -253,13 +420,19 @@ static int print_json(const trow *rows, size_t n)
     int ok = tenants != NULL;
     for (size_t i = 0; ok && i < n; i++) {
         cJSON *t = cJSON_AddObjectToObject(tenants, rows[i].tenant);
-        cJSON *qs = t ? cJSON_AddObjectToObject(t, "queues") : NULL;
+        cJSON *qs = t && cJSON_AddNumberToObject(t, "failed_kept", (double)rows[i].failed_kept)
+                        ? cJSON_AddObjectToObject(t, "queues")
+                        : NULL;
         ok = qs != NULL;
         for (size_t j = 0; ok && j < rows[i].nq; j++) {
             cJSON *q = cJSON_AddObjectToObject(qs, rows[i].q[j].queue);
             ok = q != NULL;
             for (int k = 0; ok && k < NCOLS; k++)
                 ok = cJSON_AddNumberToObject(q, COLS[k], (double)rows[i].q[j].v[k]) != NULL;
+            long long oldest = rows[i].q[j].oldest_ms;
+            if (ok)
+                ok = (oldest < 0 ? cJSON_AddNullToObject(q, "oldest_waiting_s")
+                                 : cJSON_AddNumberToObject(q, "oldest_waiting_s", (double)oldest / 1000.0)) != NULL;
         }
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;

@@ -52,5 +52,46 @@ def test_a_dead_worker_is_lost_after_its_lease(env):
     check(row and ' lost ' in row[0], 'the table: %r' % out)
 
 
+def stats(env):
+    rc, out, err = env.cli('stats', '--tenant', 't1', '--json')
+    check(rc == 0, 'stats: %d %r' % (rc, err))
+    return json.loads(out)['tenants']['t1']
+
+
+def test_stats_now_and_totals(env):
+    env.write_registry([env.tenant('t1', defaults={'attempts': 1, 'timeout': 30, 'backoff': 0, 'keep_failed': 2})])
+    # Waiting with no worker: the oldest runnable job's age grows.
+    waiting = env.enqueue('t1', 'noop', {})
+    env.enqueue('t1', 'noop', {}, queue='later', delay=600)
+    time.sleep(1.2)
+    q = stats(env)['queues']
+    check(q['default']['queued'] == 1 and q['default']['oldest_waiting_s'] >= 1.2,
+          'the oldest waiting job: %s' % q['default'])
+    check(q['later']['oldest_waiting_s'] is None and q['later']['scheduled'] == 1, 'nothing ready: %s' % q['later'])
+    w = env.worker('--queue', 'default')
+    env.wait_all('t1', [waiting])
+    bad = env.enqueue('t1', 'fail', {})
+    env.wait_all('t1', [bad], statuses=('failed',))
+    rc, _out, err = env.cli('retry', '--tenant', 't1', bad)
+    check(rc == 0, 'retry: %r' % err)
+    wait_until(lambda: stats(env)['queues']['default']['failed'] == 2, timeout=5, what='the retried job to fail again')
+    t = stats(env)
+    d = t['queues']['default']
+    check(d['retried_manual'] == 1 and d['retried'] == 0, 'a manual retry is counted apart: %s' % d)
+    check(t['failed_kept'] == 1, 'one failed job is kept (it failed twice): %s' % t)
+    check(d['oldest_waiting_s'] is None, 'nothing waits now: %s' % d)
+    # Once its record expires the total stays, the kept count does not.
+    wait_until(lambda: env.redis.call('EXISTS', 'lw:{t1}:job:' + bad) == 0, timeout=5, what='the record to expire')
+    t = stats(env)
+    check(t['failed_kept'] == 0 and t['queues']['default']['failed'] == 2, 'after the retention: %s' % t)
+    rc, out, _ = env.cli('stats', '--tenant', 't1')
+    lines = out.splitlines()
+    check(lines[0].split() == ['now', 'totals'] and 'OLDEST' in lines[1] and 'MANUAL' in lines[1] and
+          lines[-1] == 't1: 0 failed job(s) kept (lanework retry --all-failed)', 'the table: %r' % out)
+    w.signal(signal.SIGTERM)
+    w.wait()
+
+
 if __name__ == '__main__':
-    run([test_workers_counts_and_states_are_current, test_a_dead_worker_is_lost_after_its_lease])
+    run([test_workers_counts_and_states_are_current, test_a_dead_worker_is_lost_after_its_lease,
+         test_stats_now_and_totals])
