@@ -36,7 +36,8 @@ static const char USAGE[] =
     "  --payload-file FILE  the payload from FILE (\"-\": stdin)\n"
     "                       Without either, the payload is read from stdin when stdin\n"
     "                       is not a terminal (an empty stdin gives null); from a\n"
-    "                       terminal it is null. Surrounding whitespace is dropped.\n"
+    "                       terminal it is null. Surrounding whitespace is dropped;\n"
+    "                       a NUL byte, or nesting deeper than 1000, is refused.\n"
     "  --delay S            run no earlier than S seconds from now\n"
     "  --attempts N         the maximum number of attempts (default: the tenant's\n"
     "                       registry default, else 3)\n"
@@ -147,6 +148,14 @@ static int read_payload(cli *c, const enq_opts *o, lw_job_spec *s)
             cli_err(c->cmd, "stdin: %s", strerror(errno));
         else
             cli_err(c->cmd, "--payload-file: %s: %s", cli_show(src), strerror(errno));
+        return CLI_USAGE;
+    }
+    /* A NUL byte would end the C string the payload travels as: the job
+     * would silently run with the text before it. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        cli_err(c->cmd, "payload: contains a NUL byte at offset %zu", (size_t)(nul - text));
+        free(text);
         return CLI_USAGE;
     }
     size_t b = 0;

@@ -128,6 +128,35 @@ def test_spool_enqueue_while_redis_down(env):
     check(doc['job_id'] == jid and doc['status'] == 'queued' and doc['payload'] == {'f': 1}, 'job.json: %s' % doc)
 
 
+def test_input_edge_cases(env):
+    """A NUL byte in a payload is refused (not cut there), JSON nested too
+    deep says so, and a secret in a URL parameter is never echoed."""
+    env.write_registry([env.tenant('acme')])
+    pf = os.path.join(env.dir, 'nul.json')
+    with open(pf, 'wb') as f:
+        f.write(b'{"a":1}\x00{"b":2}')
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload-file', pf)
+    check(rc == 2 and out == '' and err == 'lanework: enqueue: payload: contains a NUL byte at offset 7\n',
+          'NUL in --payload-file: %d %r %r' % (rc, out, err))
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', input=b'  [1]\x00')
+    check(rc == 2 and out == '' and 'contains a NUL byte at offset 5' in err, 'NUL on stdin: %d %r %r' % (rc, out, err))
+    one_line_error(err, 'NUL on stdin')
+    deep = '[' * 1001 + ']' * 1001
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload', deep)
+    check(rc == 2 and err == 'lanework: enqueue: payload: JSON nested deeper than 1000 levels\n',
+          'deep payload: %d %r' % (rc, err))
+    rc, out, err = env.cli('enqueue', '--batch', '-', '--tenant', 'acme',
+                           input='{"kind":"noop","payload":%s}\n' % deep)
+    check(rc == 2 and err == 'lanework: batch line 1: JSON nested deeper than 1000 levels\n',
+          'deep batch line: %d %r' % (rc, err))
+    for url in ('unix://%s?password=s3cr3t' % env.redis.sock, 'unix://%s?db=0&s3cr3t' % env.redis.sock,
+                'redis://127.0.0.1:6379/0?password=s3cr3t', 'redis://127.0.0.1?password=s3cr3t'):
+        rc, out, err = env.cli('status', '--tenant', 'acme', 'x', '--redis', url, redis=False)
+        check(rc == 2 and 's3cr3t' not in err, 'URL parameter %s: %d %r' % (url, rc, err))
+        one_line_error(err, url)
+
+
 if __name__ == '__main__':
     run([test_enqueue_prints_only_the_id_and_is_idempotent, test_enqueue_wait_exit_codes, test_wait_command,
-         test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down])
+         test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down,
+         test_input_edge_cases])
