@@ -227,6 +227,14 @@ const char *cli_show(const char *s);
 /* strdup that exits with a message on OOM (the CLI cannot go on). */
 char *cli_strdup(const char *s);
 
+/* ---- kinds (kinds.c) ---- */
+
+/* 0 when tenant `t` may be given jobs of `kind`: there is no registry, an
+ * exec key of the tenant is `kind`, or its module's kinds list holds it (or
+ * is NULL: every kind, or cannot be read by the CLI). Else CLI_USAGE after
+ * printing `lanework: CMD: tenant T has no handler for kind K (...)`. */
+int cli_check_kind(cli *c, const cli_tenant *t, const char *kind);
+
 /* ---- commands ---- */
 
 int cmd_enqueue(cli *c, int argc, char **argv);

@@ -26,7 +26,8 @@ static const char USAGE[] =
     "job's id is printed.\n"
     "\n"
     "  --tenant T           the tenant (required; with a registry, one of its tenants)\n"
-    "  --kind K             the job kind (required)\n"
+    "  --kind K             the job kind (required; with a registry, one the tenant\n"
+    "                       serves: an exec key, or in its module's kinds list)\n"
     "  --queue Q            the queue (default: default)\n"
     "  --lane L             jobs of one lane run one at a time, in enqueue order\n"
     "                       (default: the job's own id)\n"
@@ -280,6 +281,8 @@ static int enqueue_one(cli *c, const enq_opts *o)
     if (o->wait_timeout && cli_seconds(c, "--wait-timeout", o->wait_timeout, 1, &wait_ms))
         goto out;
     if ((rc = cli_tenant_get(c, o->tenant, &t)) != 0)
+        goto out;
+    if ((rc = cli_check_kind(c, &t, o->kind)) != 0)
         goto out;
     if ((rc = read_payload(c, o, &s)) != 0)
         goto out;

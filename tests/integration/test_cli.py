@@ -4,7 +4,7 @@ import json
 import os
 import re
 
-from lwtest import check, run
+from lwtest import BADABI, check, run
 
 MSG = re.compile(r'^lanework: [^:\n]+: .+\n$')
 
@@ -156,7 +156,44 @@ def test_input_edge_cases(env):
         one_line_error(err, url)
 
 
+def test_kind_is_checked_at_enqueue(env):
+    """With a registry, a kind no handler of the tenant serves (the module's
+    kinds, the exec keys) is exit 2 with one line, for single enqueues and
+    per --batch line; a module serving every kind, one the CLI cannot load,
+    or no registry at all accepts it."""
+    allkinds = os.environ['LANEWORK_ALLKINDS']
+    env.write_registry([env.tenant('acme', exec={'shell': ['/bin/true']}),
+                        {'tenant': 'execonly', 'exec': {'shell': ['/bin/true']}},
+                        {'tenant': 'every', 'module': allkinds},
+                        {'tenant': 'oldabi', 'module': BADABI}])
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'nosuchkind', '--payload', '{}')
+    check(rc == 2 and out == '', 'unserved kind: %d %r %r' % (rc, out, err))
+    check(err.startswith('lanework: enqueue: tenant acme has no handler for kind nosuchkind'), 'message: %r' % err)
+    one_line_error(err, 'unserved kind')
+    rc, out, err = env.cli('enqueue', '--tenant', 'execonly', '--kind', 'noop', '--payload', '{}')
+    check(rc == 2 and 'tenant execonly has no handler for kind noop' in err, 'exec-only tenant: %d %r' % (rc, err))
+    for tenant, kind in (('acme', 'noop'), ('acme', 'shell'), ('execonly', 'shell'), ('every', 'anything.at_all'),
+                         ('oldabi', 'whatever')):
+        rc, out, err = env.cli('enqueue', '--tenant', tenant, '--kind', kind, '--payload', '{}')
+        check(rc == 0 and err == '', '%s/%s must be accepted: %d %r' % (tenant, kind, rc, err))
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'nosuchkind', '--payload', '{}', registry=False)
+    check(rc == 0, 'no registry: any kind: %d %r' % (rc, err))
+    # A module the CLI cannot read: accepted, and LANEWORK_DEBUG says why.
+    env.extra_env['LANEWORK_DEBUG'] = '1'
+    rc, out, err = env.cli('enqueue', '--tenant', 'oldabi', '--kind', 'whatever', '--payload', '{}')
+    del env.extra_env['LANEWORK_DEBUG']
+    check(rc == 0 and 'debug: kind whatever not checked' in err and 'abi' in err, 'debug note: %d %r' % (rc, err))
+    # --batch: the bad line is named, the others are enqueued, exit 2.
+    lines = [{'kind': 'noop'}, {'kind': 'nosuchkind'}, {'kind': 'shell'}]
+    rc, out, err = env.cli('enqueue', '--batch', '-', '--tenant', 'acme',
+                           input=''.join(json.dumps(l) + '\n' for l in lines))
+    check(rc == 2 and len(out.split()) == 2, 'batch with an unserved kind: %d %r %r' % (rc, out, err))
+    check(err.startswith('lanework: batch line 2: tenant acme has no handler for kind nosuchkind')
+          and len(err.splitlines()) == 1, 'batch message: %r' % err)
+    check(all(env.status('acme', i)['kind'] in ('noop', 'shell') for i in out.split()), 'batch enqueued the wrong lines')
+
+
 if __name__ == '__main__':
     run([test_enqueue_prints_only_the_id_and_is_idempotent, test_enqueue_wait_exit_codes, test_wait_command,
          test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down,
-         test_input_edge_cases])
+         test_input_edge_cases, test_kind_is_checked_at_enqueue])
