@@ -45,11 +45,14 @@ static const char USAGE[] =
     "  --timeout S          seconds one attempt may run (default: the tenant's, else 180)\n"
     "  --expires S          end as expired when not started within S seconds\n"
     "  --spool DIR          first write DIR/ID/job.json (status queued), then enqueue.\n"
-    "                       If Redis is unreachable or refuses, the job stays accepted:\n"
-    "                       a warning on stderr, exit 0, and the worker's next spool\n"
-    "                       scan enqueues it (with a registry, the warning says so when\n"
-    "                       DIR is not the tenant's spool of kind K: then no scan will\n"
-    "                       find it). With an explicit --id whose job.json\n"
+    "                       With a registry DIR must be the tenant's spool of kind K\n"
+    "                       (else exit 2, nothing written: no worker would look\n"
+    "                       there). If Redis is unreachable, or refuses otherwise\n"
+    "                       than below, the job stays accepted: a warning on stderr,\n"
+    "                       exit 0, and the worker's next spool scan enqueues it. If\n"
+    "                       Redis answers OOM or READONLY: exit 3, the job is not\n"
+    "                       accepted and the DIR/ID this command wrote is removed.\n"
+    "                       With an explicit --id whose job.json\n"
     "                       exists already, that file is kept (the enqueue is\n"
     "                       idempotent by id).\n"
     "  --wait               then wait until the job ends; when it succeeded, print its\n"
@@ -180,26 +183,37 @@ static int read_payload(cli *c, const enq_opts *o, lw_job_spec *s)
     return 0;
 }
 
-/* --spool: writes DIR/ID/job.json and sets s->spool_dir. The record names
- * the registry's path of the spool when DIR is the tenant's spool of this
- * kind (the path the worker knows), else DIR's absolute path. *known is set
- * when DIR is that spool (or there is no registry to ask): only then will a
- * worker's spool scan find the job. Returns 0 or CLI_USAGE. */
+/* --spool: writes DIR/ID/job.json and sets s->spool_dir. With a registry,
+ * DIR must be the tenant's spool of this kind (realpaths compared), the
+ * only place a worker's spool scan looks: anything else is refused before
+ * a file is written. The record names the spool by the registry's path (the
+ * one the worker knows); without a registry by DIR's absolute path. *wrote
+ * is set when this call created the file (not when an explicit --id found
+ * it there). Returns 0 or CLI_USAGE. */
 static int spool_write(cli *c, const cli_tenant *t, const char *dir, lw_job_spec *s,
-                       int explicit_id, int *known)
+                       int explicit_id, int *wrote)
 {
     char real[PATH_MAX], cfg_real[PATH_MAX], err[512];
+    *wrote = 0;
     if (!realpath(dir, real)) {
         cli_err(c->cmd, "--spool: %s: %s", cli_show(dir), strerror(errno));
         return CLI_USAGE;
     }
     const char *base = real;
-    *known = 1;
     if (t->reg) {
         const lw_spool_cfg *sc = lw_tenant_spool(t->reg, s->kind);
-        *known = sc && realpath(sc->dir, cfg_real) && strcmp(cfg_real, real) == 0;
-        if (*known)
-            base = sc->dir;
+        if (!sc) {
+            cli_err(c->cmd, "--spool: tenant %s has no spool of kind %s in the registry: no "
+                            "worker would find the job in %s", t->name, s->kind, cli_show(dir));
+            return CLI_USAGE;
+        }
+        if (!realpath(sc->dir, cfg_real) || strcmp(cfg_real, real) != 0) {
+            cli_err(c->cmd, "--spool: %s is not tenant %s's spool of kind %s (that is %s): no "
+                            "worker would find the job there", cli_show(dir), t->name, s->kind,
+                    cli_show(sc->dir));
+            return CLI_USAGE;
+        }
+        base = sc->dir;
     }
     size_t n = strlen(base) + strlen(s->id) + 2;
     s->spool_dir = malloc(n);
@@ -216,7 +230,63 @@ static int spool_write(cli *c, const cli_tenant *t, const char *dir, lw_job_spec
         cli_err(c->cmd, "--spool: %s", err);
         return CLI_USAGE;
     }
+    *wrote = 1;
     return 0;
+}
+
+/* 1 for an error reply Redis gives before running a script at all (so the
+ * job was certainly not enqueued) and that a later spool scan would meet
+ * too: out of memory, or a replica that takes no writes. */
+static int refused_outright(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR &&
+           ((r->len >= 3 && memcmp(r->str, "OOM", 3) == 0) ||
+            (r->len >= 8 && memcmp(r->str, "READONLY", 8) == 0));
+}
+
+/* --spool and Redis did not take the job. Unreachable (or busy loading):
+ * the job stays accepted in the spool, whose next scan enqueues it -- a
+ * warning, exit 0. Refused outright (OOM, READONLY): exit 3 and the spool
+ * entry this call wrote is removed, so a job reported as refused never
+ * runs later. Returns the exit status. */
+static int spool_fallback(cli *c, const cli_tenant *t, const enq_opts *o, const lw_job_spec *s,
+                          const redisReply *r, const char *conn_why, int wrote)
+{
+    char why[512], line[512], err[512];
+    if (r && r->type == REDIS_REPLY_ERROR)
+        cli_oneline(r->str, r->len, why, sizeof why);
+    else if (r)
+        snprintf(why, sizeof why, "unexpected reply");
+    else
+        snprintf(why, sizeof why, "%s", conn_why);
+    cli_oneline(why, strlen(why), line, sizeof line);
+    if (refused_outright(r)) {
+        char real[PATH_MAX];
+        const char *dir = realpath(o->spool, real) ? real : o->spool;
+        if (!wrote)
+            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued (its job.json in %s "
+                            "was there before and stays)",
+                    t->conn->url->redacted, line, s->id, cli_show(o->spool));
+        else if (lw_spool_remove(dir, s->id, err, sizeof err) == 0)
+            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued, its spool entry "
+                            "was removed", t->conn->url->redacted, line, s->id);
+        else
+            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued, and its spool "
+                            "entry could not be removed: %s", t->conn->url->redacted, line, s->id,
+                    err);
+        return CLI_REDIS;
+    }
+    cli_err(c->cmd,
+            "warning: redis %s: %s; job %s stays in spool %s and the next worker spool scan "
+            "enqueues it",
+            t->conn->url->redacted, line, s->id, cli_show(o->spool));
+    printf("%s\n", s->id);
+    int rc = cli_flush(c);
+    if (rc == CLI_OK && o->wait) {
+        cli_err(c->cmd, "--wait: cannot wait for job %s without Redis", s->id);
+        rc = CLI_REDIS;
+    }
+    return rc;
 }
 
 /* Prints the result of a succeeded job as one line (null when none). JSON
@@ -295,8 +365,8 @@ static int enqueue_one(cli *c, const enq_opts *o)
         cli_err(c->cmd, "out of memory");
         goto out;
     }
-    int spool_known = 0;
-    if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_known)) != 0)
+    int spool_wrote = 0;
+    if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_wrote)) != 0)
         goto out;
 
     lw_enqueue_begin(&a, t.prefix, c->cfg.events_max);
@@ -308,38 +378,14 @@ static int enqueue_one(cli *c, const enq_opts *o)
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
              r->element[0]->type == REDIS_REPLY_STRING;
     if (!ok) {
-        if (!o->spool) {
-            if (r)
-                rc = cli_redis_err(t.conn, r, NULL);
-            else if (t.conn->ctx)
-                rc = cli_redis_err(t.conn, NULL, why);
-            else
-                rc = CLI_REDIS; /* cli_connect said why */
-            goto out;
-        }
-        char line[512];
-        if (r && r->type == REDIS_REPLY_ERROR)
-            cli_oneline(r->str, r->len, why, sizeof why);
+        if (o->spool)
+            rc = spool_fallback(c, &t, o, &s, r, why, spool_wrote);
         else if (r)
-            snprintf(why, sizeof why, "unexpected reply");
-        if (spool_known)
-            cli_err(c->cmd,
-                    "warning: redis %s: %s; job %s stays in spool %s and the next worker spool "
-                    "scan enqueues it",
-                    t.conn->url->redacted, cli_oneline(why, strlen(why), line, sizeof line), s.id,
-                    cli_show(o->spool));
+            rc = cli_redis_err(t.conn, r, NULL);
+        else if (t.conn->ctx)
+            rc = cli_redis_err(t.conn, NULL, why);
         else
-            cli_err(c->cmd,
-                    "warning: redis %s: %s; job %s stays in %s, which is not the registry's "
-                    "spool of kind %s of tenant %s: no worker spool scan will find it there",
-                    t.conn->url->redacted, cli_oneline(why, strlen(why), line, sizeof line), s.id,
-                    cli_show(o->spool), s.kind, t.name);
-        printf("%s\n", s.id);
-        rc = cli_flush(c);
-        if (rc == CLI_OK && o->wait) {
-            cli_err(c->cmd, "--wait: cannot wait for job %s without Redis", s.id);
-            rc = CLI_REDIS;
-        }
+            rc = CLI_REDIS; /* cli_connect said why */
         goto out;
     }
     char *id = cli_strdup(r->element[0]->str);

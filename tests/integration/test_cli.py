@@ -116,9 +116,9 @@ def test_error_exit_statuses(env):
 
 
 def test_spool_enqueue_while_redis_down(env):
-    env.write_registry([env.tenant('acme')])
     spool = os.path.join(env.dir, 'spool')
     os.makedirs(spool)
+    env.write_registry([env.tenant('acme', spools={'noop': spool})])
     rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload', '{"f":1}', '--spool', spool,
                            '--redis', 'unix:///nonexistent/r.sock', redis=False)
     jid = out.strip()
@@ -193,7 +193,42 @@ def test_kind_is_checked_at_enqueue(env):
     check(all(env.status('acme', i)['kind'] in ('noop', 'shell') for i in out.split()), 'batch enqueued the wrong lines')
 
 
+def test_spool_that_no_worker_reads_or_redis_refuses(env):
+    """--spool DIR exits 0 only when a worker will see the job: a DIR that is
+    not the tenant's spool of the kind is exit 2 before anything is written;
+    OOM and READONLY are exit 3 and leave no spool entry behind."""
+    spool = os.path.join(env.dir, 'spool')
+    other = os.path.join(env.dir, 'other')
+    os.makedirs(spool)
+    os.makedirs(other)
+    env.write_registry([env.tenant('acme', spools={'noop': spool})])
+    base = ['enqueue', '--tenant', 'acme', '--payload', '{}']
+    rc, out, err = env.cli(*base, '--kind', 'noop', '--spool', other)
+    check(rc == 2 and out == '' and "is not tenant acme's spool of kind noop" in err, 'other dir: %d %r' % (rc, err))
+    one_line_error(err, 'other dir')
+    rc, out, err = env.cli(*base, '--kind', 'echo', '--spool', spool)
+    check(rc == 2 and 'tenant acme has no spool of kind echo' in err, 'kind without a spool: %d %r' % (rc, err))
+    check(os.listdir(other) == [] and os.listdir(spool) == [], 'a refused --spool wrote files: %s %s'
+          % (os.listdir(other), os.listdir(spool)))
+    # The same directory by another path is the spool.
+    rc, out, err = env.cli(*base, '--kind', 'noop', '--spool', os.path.join(other, '..', 'spool'))
+    check(rc == 0 and err == '' and os.listdir(spool) == [out.strip()], 'spool by another path: %d %r' % (rc, err))
+    # Redis refuses outright: exit 3, why, and no entry left for a scan to run later.
+    for setup, undo, word in ((('CONFIG', 'SET', 'maxmemory', '1'), ('CONFIG', 'SET', 'maxmemory', '0'), 'OOM'),
+                              (('REPLICAOF', '127.0.0.1', '1'), ('REPLICAOF', 'NO', 'ONE'), 'READONLY')):
+        env.redis.call(*setup)
+        try:
+            rc, out, err = env.cli(*base, '--kind', 'noop', '--spool', spool, '--id', 'refused-' + word.lower())
+        finally:
+            env.redis.call(*undo)
+        check(rc == 3 and out == '' and word in err and 'not enqueued, its spool entry was removed' in err,
+              '%s: %d %r %r' % (word, rc, out, err))
+        one_line_error(err, word)
+        check('refused-' + word.lower() not in os.listdir(spool), '%s left the spool entry' % word)
+
+
 if __name__ == '__main__':
     run([test_enqueue_prints_only_the_id_and_is_idempotent, test_enqueue_wait_exit_codes, test_wait_command,
          test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down,
-         test_input_edge_cases, test_kind_is_checked_at_enqueue])
+         test_input_edge_cases, test_kind_is_checked_at_enqueue,
+         test_spool_that_no_worker_reads_or_redis_refuses])
