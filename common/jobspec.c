@@ -139,6 +139,9 @@ static int set_field(lw_job_spec *s, const cJSON *f, const char *line, size_t le
 
 int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *err, size_t errlen)
 {
+    /* Before cJSON, whose nesting limit would read as a syntax error. */
+    if (lw_json_check(line, len) == LW_JSON_TOO_DEEP)
+        return fail(err, errlen, "JSON nested deeper than %d levels", LW_JSON_MAX_DEPTH);
     const char *stop = line;
     cJSON *root = cJSON_ParseWithLengthOpts(line, len, &stop, 0);
     int rc = -1;
@@ -206,7 +209,11 @@ int lw_job_spec_validate(const lw_job_spec *s, int64_t max_payload, char *err, s
         if (max_payload > 0 && n > (uint64_t)max_payload)
             return fail(err, errlen, "payload: %zu bytes is over the limit of %lld (--max-payload)", n,
                         (long long)max_payload);
-        if (!lw_json_valid(s->payload, n))
+        int jc = lw_json_check(s->payload, n);
+        if (jc == LW_JSON_TOO_DEEP)
+            return fail(err, errlen, "payload: JSON nested deeper than %d levels",
+                        LW_JSON_MAX_DEPTH);
+        if (jc != LW_JSON_OK)
             return fail(err, errlen, "payload: not valid JSON");
     }
     if (s->attempts < 0)

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_DEPTH 1000
+#define MAX_DEPTH LW_JSON_MAX_DEPTH
 
 /* Length (1..4) of the well-formed UTF-8 sequence at p[0..avail), or 0 for a
  * malformed one: overlong forms, surrogates and code points past U+10FFFF
@@ -61,6 +61,7 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
 typedef struct {
     const unsigned char *p, *end;
     int depth;
+    int too_deep; /* the scan stopped at MAX_DEPTH */
 } scanner;
 
 static void skip_ws(scanner *s)
@@ -163,8 +164,10 @@ static int scan_value(scanner *s);
 /* An object or an array: `close` is its closing bracket. */
 static int scan_container(scanner *s, unsigned char close)
 {
-    if (++s->depth > MAX_DEPTH)
+    if (++s->depth > MAX_DEPTH) {
+        s->too_deep = 1;
         return -1;
+    }
     s->p++;
     skip_ws(s);
     if (s->p < s->end && *s->p == close) {
@@ -217,16 +220,21 @@ static int scan_value(scanner *s)
     }
 }
 
-int lw_json_valid(const char *text, size_t len)
+int lw_json_check(const char *text, size_t len)
 {
     if (!text)
-        return 0;
-    scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0};
+        return LW_JSON_INVALID;
+    scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0};
     skip_ws(&s);
     if (scan_value(&s) != 0)
-        return 0;
+        return s.too_deep ? LW_JSON_TOO_DEEP : LW_JSON_INVALID;
     skip_ws(&s);
-    return s.p == s.end;
+    return s.p == s.end ? LW_JSON_OK : LW_JSON_INVALID;
+}
+
+int lw_json_valid(const char *text, size_t len)
+{
+    return lw_json_check(text, len) == LW_JSON_OK;
 }
 
 /* --- quoting ----------------------------------------------------------- */

@@ -10,8 +10,18 @@ struct cJSON;
 /* 1 when text[0..len) is exactly one valid JSON value (surrounding
  * whitespace allowed), by the letter of RFC 8259: UTF-8 only, no NUL byte,
  * strict number syntax (cJSON alone would take "01" or "1."), nesting at most
- * 1000 deep. Text that passes can be embedded verbatim in JSON output. */
+ * LW_JSON_MAX_DEPTH deep. Text that passes can be embedded verbatim in JSON
+ * output. */
 int lw_json_valid(const char *text, size_t len);
+
+/* The deepest nesting of arrays and objects lw_json_valid accepts (cJSON's
+ * own CJSON_NESTING_LIMIT: deeper text would not parse there either). */
+#define LW_JSON_MAX_DEPTH 1000
+
+/* lw_json_valid with the reason: LW_JSON_OK, LW_JSON_TOO_DEEP (valid so far
+ * but nested deeper than LW_JSON_MAX_DEPTH), or LW_JSON_INVALID. */
+enum { LW_JSON_OK = 0, LW_JSON_INVALID = -1, LW_JSON_TOO_DEEP = -2 };
+int lw_json_check(const char *text, size_t len);
 
 /* Returns malloc'ed JSON text for the string s[0..len) (quoted, escaped), or
  * NULL on OOM. Bytes that are not UTF-8 become U+FFFD, so the result is

@@ -39,7 +39,7 @@ static void set_reply_err(char *err, size_t errlen, const char *what, const redi
  * -1 with "WHAT: why" in err (never the arguments: AUTH carries the
  * password). */
 static int handshake_cmd(redisContext *c, const char *what, int argc, const char **argv,
-                         char *err, size_t errlen)
+                         int *refused, char *err, size_t errlen)
 {
     redisReply *r = redisCommandArgv(c, argc, argv, NULL);
     if (!r) {
@@ -47,6 +47,8 @@ static int handshake_cmd(redisContext *c, const char *what, int argc, const char
         return -1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
+        if (refused)
+            *refused = !lw_redis_error_is_transient(r->str, r->len);
         set_reply_err(err, errlen, what, r);
         freeReplyObject(r);
         return -1;
@@ -55,8 +57,23 @@ static int handshake_cmd(redisContext *c, const char *what, int argc, const char
     return 0;
 }
 
-redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, char *err, size_t errlen)
+int lw_redis_error_is_transient(const char *s, size_t len)
 {
+    static const char *const words[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
+                                        "CLUSTERDOWN", NULL};
+    for (const char *const *w = words; *w; w++) {
+        size_t n = strlen(*w);
+        if (len >= n && memcmp(s, *w, n) == 0 && (len == n || s[n] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
+                                    size_t errlen)
+{
+    if (refused)
+        *refused = 0;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c;
     if (u->kind == LW_URL_UNIX)
@@ -89,14 +106,14 @@ redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, char *err, 
     }
     if (u->password) {
         const char *argv[3] = {"AUTH", u->user ? u->user : u->password, u->password};
-        if (handshake_cmd(c, "AUTH", u->user ? 3 : 2, argv, err, errlen) != 0)
+        if (handshake_cmd(c, "AUTH", u->user ? 3 : 2, argv, refused, err, errlen) != 0)
             goto fail;
     }
     if (u->db != 0) {
         char db[24];
         snprintf(db, sizeof db, "%d", u->db);
         const char *argv[2] = {"SELECT", db};
-        if (handshake_cmd(c, "SELECT", 2, argv, err, errlen) != 0)
+        if (handshake_cmd(c, "SELECT", 2, argv, refused, err, errlen) != 0)
             goto fail;
     }
     if (!u->password && u->db == 0) {
@@ -104,7 +121,7 @@ redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, char *err, 
          * password" into a clear NOAUTH now, rather than a protocol error
          * at the first large command. */
         const char *argv[1] = {"PING"};
-        if (handshake_cmd(c, "PING", 1, argv, err, errlen) != 0)
+        if (handshake_cmd(c, "PING", 1, argv, refused, err, errlen) != 0)
             goto fail;
     }
     struct timeval none = {0, 0};

@@ -12,8 +12,18 @@
 #include "url.h"
 
 /* Connects, authenticates and selects the database. Returns a context the
- * caller frees with redisFree(), or NULL with "why" in err (no password). */
-redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, char *err, size_t errlen);
+ * caller frees with redisFree(), or NULL with "why" in err (no password)
+ * and, when `refused` is not NULL, *refused set when the server answered
+ * the handshake with an error a retry would get again (WRONGPASS, NOAUTH,
+ * NOPERM, a bad db), clear when it could not be reached or was only busy
+ * (lw_redis_error_is_transient). */
+redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
+                                    size_t errlen);
+
+/* 1 when the error reply s[0..len) says the server cannot answer now but
+ * will (LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN): worth retrying
+ * after a pause. Anything else (NOPERM, WRONGPASS, ERR ...) is a refusal. */
+int lw_redis_error_is_transient(const char *s, size_t len);
 
 /* Runs `s` with the first nkeys entries of `a` as KEYS. Returns the reply
  * (caller frees with freeReplyObject; it may be an error reply), or NULL with

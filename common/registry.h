@@ -9,7 +9,9 @@
  * Parsing checks everything that can be checked without running anything:
  * JSON syntax, field types, safe names (tenant, exec kinds, spool kinds,
  * queues), positive defaults, duplicate tenants, the per-tenant Redis URL.
- * Loading the module (dlopen, ABI) is the worker's job (worker/module_host.c).
+ * Loading the module (dlopen, ABI, init) is the worker's job
+ * (worker/module_host.c); the CLI only reads a module's kinds list
+ * (enqueue-cli/kinds.c).
  */
 #ifndef LW_REGISTRY_H
 #define LW_REGISTRY_H

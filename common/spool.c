@@ -536,6 +536,25 @@ out:
     return rc;
 }
 
+int lw_spool_remove(const char *spool, const char *id, char *err, size_t errlen)
+{
+    if (!lw_name_is_safe(id))
+        return fail(err, errlen, "job id \"%.64s\" is not a safe name", id);
+    int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
+    int rc = 0, jd = open_dir_at(dfd, id);
+    /* job.json last written by rename: a stray .job.json.tmp.PID may be
+     * there too, which then keeps the directory (and says so). */
+    if (jd < 0 || unlinkat(jd, JOB_FILE, 0) != 0 || unlinkat(dfd, id, AT_REMOVEDIR) != 0 ||
+        fsync(dfd) != 0)
+        rc = fail(err, errlen, "cannot remove %s/%s: %s", spool, id, strerror(errno));
+    if (jd >= 0)
+        close(jd);
+    close(dfd);
+    return rc;
+}
+
 /* --- scanning --------------------------------------------------------------- */
 
 static int by_name(const void *a, const void *b)

@@ -47,6 +47,11 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
  * and renamed. Fails when SPOOL/ID/job.json exists already. Returns 0 or -1. */
 int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t errlen);
 
+/* Removes SPOOL/ID/job.json and the directory SPOOL/ID (which must hold
+ * nothing else): for a job lw_spool_create made that was then refused.
+ * Returns 0 or -1 with "why" in err. */
+int lw_spool_remove(const char *spool, const char *id, char *err, size_t errlen);
+
 /* Calls `visit` for every entry of `spool` in name order. Entries whose
  * name is unsafe, that are symlinks, not directories, or whose job.json is
  * missing/malformed are reported through `bad` (with the entry name and why)

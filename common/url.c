@@ -64,56 +64,87 @@ static const char *scheme_rest(const char *text, int *unix_kind)
     return NULL;
 }
 
-/* The part of `text` that hides a secret: after "user:" (users are not
- * secret) or, without a colon, the whole user info, up to its '@'. Sets
- * [*from, *to); both NULL when there is none. */
-static void secret_span(const char *text, const char **from, const char **to)
+/* Where the user info and the parameters of `text` lie: ui and ui_end as
+ * find_userinfo says, *params at the first '?' or '#' after the user info
+ * (NULL when none). */
+static void url_parts(const char *text, const char **ui, const char **ui_end,
+                      const char **params)
 {
     int unix_kind = 0;
     const char *rest = scheme_rest(text, &unix_kind);
-    const char *ui, *ui_end;
-    *from = *to = NULL;
     if (!rest) {
         /* Unknown scheme: still hide anything that looks like user info. */
         const char *sep = strstr(text, "://");
         rest = sep ? sep + 3 : text;
         unix_kind = 0;
     }
-    find_userinfo(rest, unix_kind, &ui, &ui_end);
-    if (!ui)
-        return;
-    const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
-    *from = colon ? colon + 1 : ui;
-    *to = ui_end;
+    find_userinfo(rest, unix_kind, ui, ui_end);
+    const char *after = *ui ? *ui_end + 1 : rest;
+    after += strcspn(after, "?#");
+    *params = *after ? after : NULL;
+}
+
+/* The next part of `text` at or after `pos` that may hide a secret, as
+ * [*from, *to); returns 0 when there is none. The secrets: the password of
+ * the user info (after "user:"; without a colon, the whole user info), and
+ * every URL parameter's value but db's (`?password=...`: other clients
+ * take a password there; a parameter without '=' may be a secret alone, and
+ * is hidden whole). Parameter names stay: they say what was wrong. */
+static int next_secret(const char *text, const char *pos, const char **from, const char **to)
+{
+    const char *ui, *ui_end, *params;
+    url_parts(text, &ui, &ui_end, &params);
+    if (ui && pos <= ui) {
+        const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
+        *from = colon ? colon + 1 : ui;
+        *to = ui_end;
+        return 1;
+    }
+    for (const char *p = params; p && *p; p += strcspn(p, "&")) {
+        p++; /* past '?', '#' or '&' */
+        size_t n = strcspn(p, "&");
+        const char *eq = memchr(p, '=', n);
+        const char *f = eq ? eq + 1 : p;
+        if (n == 0 || f >= p + n || f < pos || (eq && eq - p == 2 && memcmp(p, "db", 2) == 0))
+            continue;
+        *from = f;
+        *to = p + n;
+        return 1;
+    }
+    return 0;
 }
 
 char *lw_url_redact(const char *text)
 {
-    const char *from, *to;
     if (!text)
         text = "";
-    secret_span(text, &from, &to);
-    if (!from)
-        return strdup(text);
-    size_t keep = (size_t)(from - text), tail = strlen(to);
-    char *out = malloc(keep + 3 + tail + 1);
+    /* Each secret becomes "***": never longer than 3 + what it replaces. */
+    char *out = malloc(strlen(text) * 4 + 4);
     if (!out)
         return NULL;
-    memcpy(out, text, keep);
-    memcpy(out + keep, "***", 3);
-    memcpy(out + keep + 3, to, tail + 1);
+    const char *pos = text, *from, *to;
+    size_t o = 0;
+    while (next_secret(text, pos, &from, &to)) {
+        memcpy(out + o, pos, (size_t)(from - pos));
+        o += (size_t)(from - pos);
+        memcpy(out + o, "***", 3);
+        o += 3;
+        pos = to;
+    }
+    memcpy(out + o, pos, strlen(pos) + 1);
     return out;
 }
 
 void lw_url_scrub(char *text)
 {
-    const char *from, *to;
+    const char *pos = text, *from, *to;
     if (!text)
         return;
-    secret_span(text, &from, &to);
-    /* The same part lw_url_redact hides, overwritten where it lies. */
-    if (from)
+    /* The same parts lw_url_redact hides, overwritten where they lie. */
+    while (next_secret(text, pos, &from, &to)) {
         memset(text + (from - text), '*', (size_t)(to - from));
+        pos = to;
+    }
 }
 
 void lw_url_free(lw_url *u)
@@ -266,7 +297,7 @@ static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
     if (*p == ':') {
         size_t n = strspn(++p, "0123456789");
         int port = 0;
-        if (n == 0 || n > 5 || (p[n] && p[n] != '/'))
+        if (n == 0 || n > 5 || (p[n] && !strchr("/?#", p[n])))
             return fail(u, err, errlen, "port must be 1..65535");
         for (size_t i = 0; i < n; i++)
             port = port * 10 + (p[i] - '0');
@@ -277,12 +308,21 @@ static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
     }
     if (*p == '/') {
         p++;
-        if (*p && parse_db(p, strlen(p), &u->db) != 0)
+        size_t n = strcspn(p, "?#");
+        if (n && parse_db(p, n, &u->db) != 0)
             return fail(u, err, errlen, "db must be a non-negative integer");
-        return u;
+        p += n;
     }
-    if (*p)
-        return fail(u, err, errlen, "unexpected \"%.40s\" after the host (redis://host:port/db)", p);
+    if (*p == '?' || *p == '#')
+        return fail(u, err, errlen,
+                    "redis:// URLs take no parameters (the db goes in the path: "
+                    "redis://[[user]:password@]host[:port][/db])");
+    if (*p) {
+        /* Never past a '?' or '#': what follows may be a secret. */
+        int n = (int)strcspn(p, "?#");
+        return fail(u, err, errlen, "unexpected \"%.*s\" after the host (redis://host:port/db)",
+                    n > 40 ? 40 : n, p);
+    }
     return u;
 }
 
@@ -306,8 +346,13 @@ static lw_url *parse_unix(lw_url *u, const char *p, char *err, size_t errlen)
             if (parse_db(param + 3, plen - 3, &u->db) != 0)
                 return fail(u, err, errlen, "db must be a non-negative integer");
         } else if (plen) {
+            /* The name only: the value (or a bare word) may be a secret. */
+            const char *eq = memchr(param, '=', plen);
+            if (!eq)
+                return fail(u, err, errlen, "unknown parameter without a value (only db=N is known)");
+            int nl = (int)(eq - param);
             return fail(u, err, errlen, "unknown parameter \"%.*s\" (only db=N is known)",
-                        (int)(plen > 40 ? 40 : plen), param);
+                        nl > 40 ? 40 : nl, param);
         }
     }
     return u;

@@ -381,7 +381,7 @@ int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen)
     if (k->ctx)
         return k->ctx->err ? CLI_REDIS : 0;
     char err[256];
-    k->ctx = lw_redis_connect_sync(k->url, CLI_CONNECT_TIMEOUT_MS, err, sizeof err);
+    k->ctx = lw_redis_connect_sync(k->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
     if (!k->ctx) {
         if (why)
             snprintf(why, whylen, "%s", err);
@@ -389,6 +389,17 @@ int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen)
             cli_redis_err(k, NULL, err);
         return CLI_REDIS;
     }
+    return cli_set_reply_timeout(k, k->reply_timeout_ms);
+}
+
+int cli_set_reply_timeout(cli_conn *k, int ms)
+{
+    k->reply_timeout_ms = ms;
+    if (!k->ctx)
+        return 0;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (redisSetTimeout(k->ctx, tv) != REDIS_OK)
+        return cli_redis_err(k, NULL, k->ctx->errstr);
     return 0;
 }
 

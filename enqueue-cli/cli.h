@@ -41,6 +41,7 @@ typedef struct cli_conn {
     lw_url *url;       /* owned */
     redisContext *ctx; /* owned; NULL until connected */
     int scripts_loaded;
+    int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
 } cli_conn;
 
 typedef struct cli {
@@ -159,6 +160,35 @@ cli_conn *cli_conn_for(cli *c, const char *url_text);
  * `quiet` (then `why` gets the reason, when not NULL). */
 int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen);
 
+/* Bounds how long any reply on `k` may take (0: no bound), now and after
+ * every (re)connect: a command that blocks on purpose sets its block time
+ * plus a margin, so a silent server (a network cut, a frozen primary)
+ * becomes a failed connection rather than a hang. Returns 0 or CLI_REDIS
+ * (printed). */
+int cli_set_reply_timeout(cli_conn *k, int ms);
+
+/* ---- outages (reconnect.c) ---- */
+
+/* A connection's outage as one command lives through it. Zeroed at the
+ * start and by the caller after each good reply. */
+typedef struct cli_outage {
+    int tries;  /* reconnects tried in this outage */
+    int warned; /* its warning line was printed */
+} cli_outage;
+
+/* 1 when reply `r` (NULL: the connection failed) is an outage worth waiting
+ * out (lw_redis_error_is_transient); 0 for a refusal. */
+int cli_is_outage(const redisReply *r);
+/* Writes what went wrong (r's error text, else k's connection error). */
+void cli_outage_why(const cli_conn *k, const redisReply *r, char *why, size_t whylen);
+/* Drops k's connection and connects again, pausing between tries with
+ * capped, jittered backoff. Prints one warning line per outage (`lanework:
+ * CMD: warning: redis URL: WHY; reconnecting`). Returns 0 once connected;
+ * CLI_REDIS (printed) when the server refuses the handshake (WRONGPASS,
+ * NOPERM: not an outage); CLI_TIMEOUT (not printed) when deadline_ms
+ * (lw_mono_ms; < 0: none) would pass first. */
+int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli_outage *o);
+
 /* Makes sure every script is cached on `k`'s server, for pipelined EVALSHA.
  * Returns 0 or CLI_REDIS (printed). */
 int cli_load_scripts(cli_conn *k);
@@ -204,6 +234,14 @@ const char *cli_show(const char *s);
 
 /* strdup that exits with a message on OOM (the CLI cannot go on). */
 char *cli_strdup(const char *s);
+
+/* ---- kinds (kinds.c) ---- */
+
+/* 0 when tenant `t` may be given jobs of `kind`: there is no registry, an
+ * exec key of the tenant is `kind`, or its module's kinds list holds it (or
+ * is NULL: every kind, or cannot be read by the CLI). Else CLI_USAGE after
+ * printing `lanework: CMD: tenant T has no handler for kind K (...)`. */
+int cli_check_kind(cli *c, const cli_tenant *t, const char *kind);
 
 /* ---- commands ---- */
 

@@ -28,7 +28,8 @@ static const char USAGE[] =
     "is 0.\n"
     "\n"
     "  --tenant T           the tenant (required; with a registry, one of its tenants)\n"
-    "  --kind K             the job kind (required)\n"
+    "  --kind K             the job kind (required; with a registry, one the tenant\n"
+    "                       serves: an exec key, or in its module's kinds list)\n"
     "  --queue Q            the queue (default: default)\n"
     "  --lane L             jobs of one lane run one at a time, in enqueue order\n"
     "                       (default: the job's own id)\n"
@@ -41,20 +42,20 @@ static const char USAGE[] =
     "  --payload-file FILE  the payload from FILE (\"-\": stdin)\n"
     "                       Without either, the payload is read from stdin when stdin\n"
     "                       is not a terminal (an empty stdin gives null); from a\n"
-    "                       terminal it is null. Surrounding whitespace is dropped.\n"
+    "                       terminal it is null. Surrounding whitespace is dropped;\n"
+    "                       a NUL byte, or nesting deeper than 1000, is refused.\n"
     "  --delay S            run no earlier than S seconds from now\n"
     "  --attempts N         the maximum number of attempts (default: the tenant's\n"
     "                       registry default, else 3)\n"
     "  --timeout S          seconds one attempt may run (default: the tenant's, else 180)\n"
     "  --expires S          end as expired when not started within S seconds\n"
     "  --spool DIR          first write DIR/ID/job.json (status queued), then enqueue.\n"
-    "                       If Redis is unreachable or refuses, the job stays accepted:\n"
-    "                       a warning on stderr, exit 0, and the worker's next spool\n"
-    "                       scan enqueues it (with a registry, the warning says so when\n"
-    "                       DIR is not the tenant's spool of kind K: then no scan will\n"
-    "                       find it). With an explicit --id whose job.json\n"
-    "                       exists already, that file is kept (the enqueue is\n"
-    "                       idempotent by id).\n"
+    "                       With a registry DIR must be the tenant's spool of kind K\n"
+    "                       (else exit 2, nothing written). Redis unreachable: the\n"
+    "                       job stays accepted (a warning, exit 0) and a worker's\n"
+    "                       spool scan enqueues it. Redis at OOM or READONLY: exit 3,\n"
+    "                       and DIR/ID is removed. A job.json of an explicit --id\n"
+    "                       that exists already is kept (idempotent by id).\n"
     "  --wait               then wait until the job ends; when it succeeded, print its\n"
     "                       result JSON on a second line (null when it has none).\n"
     "                       With --spool and Redis unreachable the job stays spooled but\n"
@@ -64,17 +65,14 @@ static const char USAGE[] =
     "\n"
     "Batch: each non-blank line is one JSON object with the fields tenant, kind,\n"
     "lane, queue, id, unique, payload (a JSON value), delay, attempts, timeout,\n"
-    "expires, unique_for (seconds). A line whose id exists or whose unique key is\n"
-    "held prints the existing job's id, and stderr says so (`lanework: batch line\n"
-    "N: ...`, the exit status stays 0). --tenant, --kind, --queue, --lane, --delay, --attempts,\n"
-    "--timeout and --expires on the command line are defaults for the lines. One\n"
-    "id is printed per accepted line, in input order. A bad line prints\n"
-    "`lanework: batch line N: why` on stderr and no id; the others go on, and the\n"
-    "exit status is then 2. If Redis fails part-way the exit status is 3 and\n"
-    "stderr says how many lines were enqueued (their ids are on stdout).\n"
-    "Lines are sent in pipelined groups; when the input pauses (a pipe fed as\n"
-    "jobs come up), what was read is sent and its ids printed at once. A line\n"
-    "may be up to twice --max-payload plus 1 MiB long.\n"
+    "expires, unique_for (seconds); --tenant, --kind, --queue, --lane, --delay,\n"
+    "--attempts, --timeout and --expires are defaults for the lines. One id is\n"
+    "printed per accepted line, in input order (an existing job's too: stderr\n"
+    "says `lanework: batch line N: ...` of it, exit status 0). A bad line prints\n"
+    "`lanework: batch line N: why` and no id; the others go on, exit status 2.\n"
+    "If Redis fails part-way: exit 3, and stderr says how many lines were\n"
+    "enqueued. Lines go in pipelined groups; when the input pauses, what was\n"
+    "read is sent at once. A line may be up to twice --max-payload plus 1 MiB.\n"
     "\n"
     "Exit status: 0 enqueued (with --wait: and succeeded); 1 with --wait: the job\n"
     "ended failed, cancelled or expired; 2 usage or input error; 3 Redis\n"
@@ -158,6 +156,14 @@ static int read_payload(cli *c, const enq_opts *o, lw_job_spec *s)
             cli_err(c->cmd, "--payload-file: %s: %s", cli_show(src), strerror(errno));
         return CLI_USAGE;
     }
+    /* A NUL byte would end the C string the payload travels as: the job
+     * would silently run with the text before it. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        cli_err(c->cmd, "payload: contains a NUL byte at offset %zu", (size_t)(nul - text));
+        free(text);
+        return CLI_USAGE;
+    }
     size_t b = 0;
     while (b < len && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n' || text[b] == '\r'))
         b++;
@@ -179,26 +185,37 @@ static int read_payload(cli *c, const enq_opts *o, lw_job_spec *s)
     return 0;
 }
 
-/* --spool: writes DIR/ID/job.json and sets s->spool_dir. The record names
- * the registry's path of the spool when DIR is the tenant's spool of this
- * kind (the path the worker knows), else DIR's absolute path. *known is set
- * when DIR is that spool (or there is no registry to ask): only then will a
- * worker's spool scan find the job. Returns 0 or CLI_USAGE. */
+/* --spool: writes DIR/ID/job.json and sets s->spool_dir. With a registry,
+ * DIR must be the tenant's spool of this kind (realpaths compared), the
+ * only place a worker's spool scan looks: anything else is refused before
+ * a file is written. The record names the spool by the registry's path (the
+ * one the worker knows); without a registry by DIR's absolute path. *wrote
+ * is set when this call created the file (not when an explicit --id found
+ * it there). Returns 0 or CLI_USAGE. */
 static int spool_write(cli *c, const cli_tenant *t, const char *dir, lw_job_spec *s,
-                       int explicit_id, int *known)
+                       int explicit_id, int *wrote)
 {
     char real[PATH_MAX], cfg_real[PATH_MAX], err[512];
+    *wrote = 0;
     if (!realpath(dir, real)) {
         cli_err(c->cmd, "--spool: %s: %s", cli_show(dir), strerror(errno));
         return CLI_USAGE;
     }
     const char *base = real;
-    *known = 1;
     if (t->reg) {
         const lw_spool_cfg *sc = lw_tenant_spool(t->reg, s->kind);
-        *known = sc && realpath(sc->dir, cfg_real) && strcmp(cfg_real, real) == 0;
-        if (*known)
-            base = sc->dir;
+        if (!sc) {
+            cli_err(c->cmd, "--spool: tenant %s has no spool of kind %s in the registry: no "
+                            "worker would find the job in %s", t->name, s->kind, cli_show(dir));
+            return CLI_USAGE;
+        }
+        if (!realpath(sc->dir, cfg_real) || strcmp(cfg_real, real) != 0) {
+            cli_err(c->cmd, "--spool: %s is not tenant %s's spool of kind %s (that is %s): no "
+                            "worker would find the job there", cli_show(dir), t->name, s->kind,
+                    cli_show(sc->dir));
+            return CLI_USAGE;
+        }
+        base = sc->dir;
     }
     size_t n = strlen(base) + strlen(s->id) + 2;
     s->spool_dir = malloc(n);
@@ -215,7 +232,63 @@ static int spool_write(cli *c, const cli_tenant *t, const char *dir, lw_job_spec
         cli_err(c->cmd, "--spool: %s", err);
         return CLI_USAGE;
     }
+    *wrote = 1;
     return 0;
+}
+
+/* 1 for an error reply Redis gives before running a script at all (so the
+ * job was certainly not enqueued) and that a later spool scan would meet
+ * too: out of memory, or a replica that takes no writes. */
+static int refused_outright(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR &&
+           ((r->len >= 3 && memcmp(r->str, "OOM", 3) == 0) ||
+            (r->len >= 8 && memcmp(r->str, "READONLY", 8) == 0));
+}
+
+/* --spool and Redis did not take the job. Unreachable (or busy loading):
+ * the job stays accepted in the spool, whose next scan enqueues it -- a
+ * warning, exit 0. Refused outright (OOM, READONLY): exit 3 and the spool
+ * entry this call wrote is removed, so a job reported as refused never
+ * runs later. Returns the exit status. */
+static int spool_fallback(cli *c, const cli_tenant *t, const enq_opts *o, const lw_job_spec *s,
+                          const redisReply *r, const char *conn_why, int wrote)
+{
+    char why[512], line[512], err[512];
+    if (r && r->type == REDIS_REPLY_ERROR)
+        cli_oneline(r->str, r->len, why, sizeof why);
+    else if (r)
+        snprintf(why, sizeof why, "unexpected reply");
+    else
+        snprintf(why, sizeof why, "%s", conn_why);
+    cli_oneline(why, strlen(why), line, sizeof line);
+    if (refused_outright(r)) {
+        char real[PATH_MAX];
+        const char *dir = realpath(o->spool, real) ? real : o->spool;
+        if (!wrote)
+            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued (its job.json in %s "
+                            "was there before and stays)",
+                    t->conn->url->redacted, line, s->id, cli_show(o->spool));
+        else if (lw_spool_remove(dir, s->id, err, sizeof err) == 0)
+            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued, its spool entry "
+                            "was removed", t->conn->url->redacted, line, s->id);
+        else
+            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued, and its spool "
+                            "entry could not be removed: %s", t->conn->url->redacted, line, s->id,
+                    err);
+        return CLI_REDIS;
+    }
+    cli_err(c->cmd,
+            "warning: redis %s: %s; job %s stays in spool %s and the next worker spool scan "
+            "enqueues it",
+            t->conn->url->redacted, line, s->id, cli_show(o->spool));
+    printf("%s\n", s->id);
+    int rc = cli_flush(c);
+    if (rc == CLI_OK && o->wait) {
+        cli_err(c->cmd, "--wait: cannot wait for job %s without Redis", s->id);
+        rc = CLI_REDIS;
+    }
+    return rc;
 }
 
 /* Prints the result of a succeeded job as one line (null when none). JSON
@@ -281,6 +354,8 @@ static int enqueue_one(cli *c, const enq_opts *o)
         goto out;
     if ((rc = cli_tenant_get(c, o->tenant, &t)) != 0)
         goto out;
+    if ((rc = cli_check_kind(c, &t, o->kind)) != 0)
+        goto out;
     if ((rc = read_payload(c, o, &s)) != 0)
         goto out;
     rc = CLI_USAGE;
@@ -292,8 +367,8 @@ static int enqueue_one(cli *c, const enq_opts *o)
         cli_err(c->cmd, "out of memory");
         goto out;
     }
-    int spool_known = 0;
-    if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_known)) != 0)
+    int spool_wrote = 0;
+    if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_wrote)) != 0)
         goto out;
 
     lw_enqueue_begin(&a, t.prefix, t.set.events_max);
@@ -305,38 +380,14 @@ static int enqueue_one(cli *c, const enq_opts *o)
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == LW_ENQUEUE_REPLY &&
              r->element[0]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING;
     if (!ok) {
-        if (!o->spool) {
-            if (r)
-                rc = cli_redis_err(t.conn, r, NULL);
-            else if (t.conn->ctx)
-                rc = cli_redis_err(t.conn, NULL, why);
-            else
-                rc = CLI_REDIS; /* cli_connect said why */
-            goto out;
-        }
-        char line[512];
-        if (r && r->type == REDIS_REPLY_ERROR)
-            cli_oneline(r->str, r->len, why, sizeof why);
+        if (o->spool)
+            rc = spool_fallback(c, &t, o, &s, r, why, spool_wrote);
         else if (r)
-            snprintf(why, sizeof why, "unexpected reply");
-        if (spool_known)
-            cli_err(c->cmd,
-                    "warning: redis %s: %s; job %s stays in spool %s and the next worker spool "
-                    "scan enqueues it",
-                    t.conn->url->redacted, cli_oneline(why, strlen(why), line, sizeof line), s.id,
-                    cli_show(o->spool));
+            rc = cli_redis_err(t.conn, r, NULL);
+        else if (t.conn->ctx)
+            rc = cli_redis_err(t.conn, NULL, why);
         else
-            cli_err(c->cmd,
-                    "warning: redis %s: %s; job %s stays in %s, which is not the registry's "
-                    "spool of kind %s of tenant %s: no worker spool scan will find it there",
-                    t.conn->url->redacted, cli_oneline(why, strlen(why), line, sizeof line), s.id,
-                    cli_show(o->spool), s.kind, t.name);
-        printf("%s\n", s.id);
-        rc = cli_flush(c);
-        if (rc == CLI_OK && o->wait) {
-            cli_err(c->cmd, "--wait: cannot wait for job %s without Redis", s.id);
-            rc = CLI_REDIS;
-        }
+            rc = CLI_REDIS; /* cli_connect said why */
         goto out;
     }
     char *id = cli_strdup(r->element[0]->str);

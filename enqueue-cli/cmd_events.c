@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "keys.h"
+#include "redis_sync.h"
 #include "views.h"
 
 #define PAGE "1000"
@@ -22,7 +23,12 @@ static const char USAGE[] =
     "\n"
     "  --since EVENT_ID  only events after EVENT_ID (an id printed before)\n"
     "  --follow          then keep printing new events until killed; stdout is\n"
-    "                    flushed after each batch, and a closed pipe ends it quietly\n"
+    "                    flushed after each batch, and a closed pipe ends it quietly.\n"
+    "                    A lost connection (Redis restarted, failed over, CLIENT\n"
+    "                    KILL, silent for 10 s) is not the end: one warning line\n"
+    "                    on stderr, then it reconnects with backoff and goes on\n"
+    "                    after the last id printed (no gap, no duplicate). A\n"
+    "                    refusal (NOPERM, WRONGPASS) still ends it with exit 3.\n"
     "\n"
     "Exit status: 0 printed (or the reader went away); 2 usage error; 3 Redis\n"
     "unreachable or refused.\n";
@@ -74,6 +80,34 @@ static int print_entries(cli *c, const redisReply *entries, char last[64])
     return cli_flush(c);
 }
 
+/* Runs one read (XRANGE or XREAD) and returns its reply, never an error
+ * reply; NULL with *rc set (printed) when it failed. When following, an
+ * outage is waited out (cli_reconnect) and the same read sent again: its
+ * arguments start after the last id printed, so nothing is skipped or
+ * printed twice. */
+static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, int argc,
+                            const char **argv, int *rc)
+{
+    for (;;) {
+        redisReply *r = redisCommandArgv(t->conn->ctx, argc, argv, NULL);
+        if (r && r->type != REDIS_REPLY_ERROR) {
+            o->tries = o->warned = 0;
+            return r;
+        }
+        if (!follow || !cli_is_outage(r)) {
+            *rc = cli_redis_err(t->conn, r, t->conn->ctx->errstr);
+        } else {
+            char why[512];
+            cli_outage_why(t->conn, r, why, sizeof why);
+            *rc = cli_reconnect(c, t->conn, why, -1, o);
+        }
+        if (r)
+            freeReplyObject(r);
+        if (*rc)
+            return NULL;
+    }
+}
+
 int cmd_events(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL, *since = NULL;
@@ -93,6 +127,11 @@ int cmd_events(cli *c, int argc, char **argv)
     cli_tenant t;
     if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0)
         return rc;
+    /* A server that stays silent past the block time is as good as gone. */
+    if (follow &&
+        (rc = cli_set_reply_timeout(t.conn, atoi(FOLLOW_BLOCK_MS) + CLI_CONNECT_TIMEOUT_MS)) != 0)
+        return rc;
+    cli_outage o = {0, 0};
     char key[CLI_KEY_MAX], last[64], start[70];
     lw_key(key, sizeof key, t.prefix, "events", NULL);
     snprintf(last, sizeof last, "%s", since ? since : "");
@@ -104,9 +143,9 @@ int cmd_events(cli *c, int argc, char **argv)
         else
             snprintf(start, sizeof start, "-");
         const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
-        redisReply *r = cli_cmd(t.conn, 6, xr);
+        redisReply *r = read_cmd(c, &t, follow, &o, 6, xr, &rc);
         if (!r)
-            return CLI_REDIS;
+            return rc;
         if (r->type != REDIS_REPLY_ARRAY) {
             rc = cli_redis_err(t.conn, r, NULL);
             freeReplyObject(r);
@@ -129,9 +168,9 @@ int cmd_events(cli *c, int argc, char **argv)
         snprintf(last, sizeof last, "0-0");
     for (;;) {
         const char *xr[8] = {"XREAD", "COUNT", PAGE, "BLOCK", FOLLOW_BLOCK_MS, "STREAMS", key, last};
-        redisReply *r = cli_cmd(t.conn, 8, xr);
+        redisReply *r = read_cmd(c, &t, follow, &o, 8, xr, &rc);
         if (!r)
-            return CLI_REDIS;
+            return rc;
         if (r->type == REDIS_REPLY_NIL) {
             freeReplyObject(r);
             continue;

@@ -8,6 +8,10 @@
  * awaited, or CHECK_MS after the last check. The stream is capped and only
  * cuts latency: correctness rests on the periodic check of the job records
  * themselves (one pipelined HMGET per job).
+ *
+ * An outage (reconnect.c) is waited out within the deadline; afterwards the
+ * position and every status are read again, as at the start: the job may
+ * have ended while the connection was down.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +20,7 @@
 
 #include "cli.h"
 #include "keys.h"
+#include "redis_sync.h"
 #include "timefmt.h"
 #include "views.h"
 
@@ -27,7 +32,10 @@ static const char USAGE[] =
     "Waits until every job ID has ended (succeeded, failed, cancelled or\n"
     "expired). Each job that ended otherwise than succeeded gets one stderr\n"
     "line naming it, its status and its error. Without --timeout it waits for\n"
-    "ever; --timeout 0 checks once.\n"
+    "ever; --timeout 0 checks once. A lost connection (Redis restarted, failed\n"
+    "over, CLIENT KILL) is waited out: one warning line on stderr, reconnects\n"
+    "with backoff (within --timeout), then every status is read again, so a job\n"
+    "that ended meanwhile is seen. A refusal (NOPERM, WRONGPASS) is exit 3.\n"
     "\n"
     "Exit status: 0 every job succeeded; 1 some job ended failed, cancelled or\n"
     "expired; 2 usage error; 3 Redis unreachable or refused; 4 some job does not\n"
@@ -38,10 +46,16 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* What check() and await_events() return for an outage (cli_is_outage):
+ * the caller reconnects and checks again. */
+#define LOST (-100)
+
 /* Checks the statuses of the pending jobs, reports and drops the ended ones.
- * Returns 0 (with *worst raised to CLI_JOB when one ended badly), CLI_NOJOB
- * or CLI_REDIS. */
-static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *worst)
+ * Returns 0 (with *worst raised to CLI_JOB when one ended badly), CLI_NOJOB,
+ * CLI_REDIS (printed), or LOST with why: then every job not seen ended is
+ * still pending. */
+static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *worst,
+                 char *why, size_t whylen)
 {
     char key[CLI_KEY_MAX];
     for (size_t i = 0; i < *npend; i++) {
@@ -53,9 +67,19 @@ static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *w
     int rc = 0;
     size_t keep = 0;
     for (size_t i = 0; i < *npend; i++) {
-        redisReply *r = cli_next_reply(t->conn);
-        if (!r)
-            return CLI_REDIS;
+        void *rv = NULL;
+        if (redisGetReply(t->conn->ctx, &rv) != REDIS_OK)
+            rv = NULL;
+        redisReply *r = rv;
+        if (cli_is_outage(r)) {
+            cli_outage_why(t->conn, r, why, whylen);
+            if (r)
+                freeReplyObject(r);
+            /* Not known yet: these stay awaited. */
+            memmove(pend + keep, pend + i, (*npend - i) * sizeof *pend);
+            *npend = keep + (*npend - i);
+            return LOST;
+        }
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             if (rc == 0)
                 rc = cli_redis_err(t->conn, r, NULL);
@@ -67,13 +91,13 @@ static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *w
         } else if (!lw_status_is_terminal(r->element[0]->str)) {
             pend[keep++] = pend[i];
         } else if (strcmp(r->element[0]->str, "succeeded") != 0) {
-            char why[400];
+            char err[400];
             const redisReply *e = r->element[1];
             if (e->type == REDIS_REPLY_STRING)
-                cli_oneline(e->str, e->len, why, sizeof why);
+                cli_oneline(e->str, e->len, err, sizeof err);
             else
-                snprintf(why, sizeof why, "no error recorded");
-            cli_err(c->cmd, "job %s ended %s: %s", pend[i], r->element[0]->str, why);
+                snprintf(err, sizeof err, "no error recorded");
+            cli_err(c->cmd, "job %s ended %s: %s", pend[i], r->element[0]->str, err);
             *worst = CLI_JOB;
         }
         freeReplyObject(r);
@@ -83,16 +107,21 @@ static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *w
 }
 
 /* Waits at most block_ms for events after *last. Returns 1 when an event
- * names a pending job, 0 when not (or none came), -1 after a Redis error. */
+ * names a pending job, 0 when not (or none came), -1 after a refusal
+ * (printed), LOST with why after an outage. */
 static int await_events(cli_tenant *t, const char *ev, char last[64], int64_t block_ms,
-                        const char **pend, size_t npend)
+                        const char **pend, size_t npend, char *why, size_t whylen)
 {
     char block[24];
     snprintf(block, sizeof block, "%" PRId64, block_ms);
     const char *argv[8] = {"XREAD", "COUNT", "1000", "BLOCK", block, "STREAMS", ev, last};
-    redisReply *r = cli_cmd(t->conn, 8, argv);
-    if (!r)
-        return -1;
+    redisReply *r = redisCommandArgv(t->conn->ctx, 8, argv, NULL);
+    if (cli_is_outage(r)) {
+        cli_outage_why(t->conn, r, why, whylen);
+        if (r)
+            freeReplyObject(r);
+        return LOST;
+    }
     if (r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
         return 0;
@@ -130,21 +159,18 @@ static int await_events(cli_tenant *t, const char *ev, char last[64], int64_t bl
     return hit;
 }
 
-int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64_t timeout_ms)
+/* Reads the id of the stream's newest event into last (kept when the stream
+ * is empty). Returns 0, CLI_REDIS (printed) or LOST with why. */
+static int stream_position(cli_tenant *t, const char *ev, char last[64], char *why, size_t whylen)
 {
-    if (cli_connect(t->conn, 0, NULL, 0) != 0)
-        return CLI_REDIS;
-    int64_t start = lw_mono_ms();
-    int64_t deadline = timeout_ms >= 0 ? start + timeout_ms : -1;
-    char ev[CLI_KEY_MAX], last[64] = "0-0";
-    lw_key(ev, sizeof ev, t->prefix, "events", NULL);
-
-    /* The stream position first: an event after it can only be newer than
-     * the statuses read next. */
     const char *rev[6] = {"XREVRANGE", ev, "+", "-", "COUNT", "1"};
-    redisReply *r = cli_cmd(t->conn, 6, rev);
-    if (!r)
-        return CLI_REDIS;
+    redisReply *r = redisCommandArgv(t->conn->ctx, 6, rev, NULL);
+    if (cli_is_outage(r)) {
+        cli_outage_why(t->conn, r, why, whylen);
+        if (r)
+            freeReplyObject(r);
+        return LOST;
+    }
     if (r->type != REDIS_REPLY_ARRAY) {
         int rc = cli_redis_err(t->conn, r, NULL);
         freeReplyObject(r);
@@ -152,8 +178,33 @@ int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64
     }
     if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
         r->element[0]->elements > 0 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(last, sizeof last, "%s", r->element[0]->element[0]->str);
+        snprintf(last, 64, "%s", r->element[0]->element[0]->str);
     freeReplyObject(r);
+    return 0;
+}
+
+static int timed_out(cli *c, int64_t timeout_ms, const char **pend, size_t npend)
+{
+    char list[512];
+    size_t o = 0;
+    for (size_t i = 0; i < npend && i < 5 && o < sizeof list; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? " " : "", pend[i]);
+    cli_err(c->cmd, "timed out after %.3gs with %zu job(s) not ended: %s%s",
+            (double)timeout_ms / 1000.0, npend, list, npend > 5 ? " ..." : "");
+    return CLI_TIMEOUT;
+}
+
+int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64_t timeout_ms)
+{
+    if (cli_connect(t->conn, 0, NULL, 0) != 0)
+        return CLI_REDIS;
+    /* A server silent past the longest block is as good as gone. */
+    if (cli_set_reply_timeout(t->conn, CHECK_MS + CLI_CONNECT_TIMEOUT_MS) != 0)
+        return CLI_REDIS;
+    int64_t start = lw_mono_ms();
+    int64_t deadline = timeout_ms >= 0 ? start + timeout_ms : -1;
+    char ev[CLI_KEY_MAX], last[64] = "0-0", why[512];
+    lw_key(ev, sizeof ev, t->prefix, "events", NULL);
 
     const char **pend = malloc((n ? n : 1) * sizeof *pend);
     if (!pend) {
@@ -167,37 +218,52 @@ int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64
         if (npend == 0 || strcmp(pend[npend - 1], pend[i]) != 0)
             pend[npend++] = pend[i];
 
-    int worst = CLI_OK, rc;
+    /* After an outage (rc LOST): reconnect within the deadline, then read
+     * the position and every status again -- a job may have ended while the
+     * connection was down, and its event may be gone with a restart. */
+    cli_outage o = {0, 0};
+    int worst = CLI_OK, rc, have_position = 0;
     for (;;) {
-        rc = check(c, t, pend, &npend, &worst);
-        if (rc != 0 || npend == 0)
-            break;
-        int64_t last_check = lw_mono_ms();
-        int hit = 0;
-        while (!hit) {
-            int64_t now = lw_mono_ms();
-            if (deadline >= 0 && now >= deadline) {
-                char list[512];
-                size_t o = 0;
-                for (size_t i = 0; i < npend && i < 5 && o < sizeof list; i++)
-                    o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? " " : "",
-                                          pend[i]);
-                cli_err(c->cmd, "timed out after %.3gs with %zu job(s) not ended: %s%s",
-                        (double)timeout_ms / 1000.0, npend, list, npend > 5 ? " ..." : "");
-                rc = CLI_TIMEOUT;
-                goto out;
-            }
-            int64_t block = CHECK_MS - (now - last_check);
-            if (deadline >= 0 && deadline - now < block)
-                block = deadline - now;
-            if (block < 1)
-                break; /* time for the periodic check */
-            hit = await_events(t, ev, last, block, pend, npend);
-            if (hit < 0) {
-                rc = CLI_REDIS;
-                goto out;
+        /* The stream position first: an event after it can only be newer
+         * than the statuses read next. */
+        rc = have_position ? 0 : stream_position(t, ev, last, why, sizeof why);
+        if (rc == 0) {
+            have_position = 1;
+            rc = check(c, t, pend, &npend, &worst, why, sizeof why);
+        }
+        if (rc == 0 && npend > 0) {
+            o.tries = o.warned = 0;
+            int64_t last_check = lw_mono_ms();
+            int hit = 0;
+            while (!hit) {
+                int64_t now = lw_mono_ms();
+                if (deadline >= 0 && now >= deadline) {
+                    rc = timed_out(c, timeout_ms, pend, npend);
+                    goto out;
+                }
+                int64_t block = CHECK_MS - (now - last_check);
+                if (deadline >= 0 && deadline - now < block)
+                    block = deadline - now;
+                if (block < 1)
+                    break; /* time for the periodic check */
+                hit = await_events(t, ev, last, block, pend, npend, why, sizeof why);
+                if (hit < 0) {
+                    rc = hit == LOST ? LOST : CLI_REDIS;
+                    break;
+                }
             }
         }
+        if (rc == LOST) {
+            have_position = 0;
+            rc = cli_reconnect(c, t->conn, why, deadline, &o);
+            if (rc == CLI_TIMEOUT)
+                rc = timed_out(c, timeout_ms, pend, npend);
+            if (rc)
+                goto out;
+            continue;
+        }
+        if (rc != 0 || npend == 0)
+            break;
     }
 out:
     free(pend);

@@ -4,7 +4,7 @@ import json
 import os
 import re
 
-from lwtest import check, run
+from lwtest import BADABI, check, run
 
 MSG = re.compile(r'^lanework: [^:\n]+: .+\n$')
 
@@ -116,9 +116,9 @@ def test_error_exit_statuses(env):
 
 
 def test_spool_enqueue_while_redis_down(env):
-    env.write_registry([env.tenant('acme')])
     spool = os.path.join(env.dir, 'spool')
     os.makedirs(spool)
+    env.write_registry([env.tenant('acme', spools={'noop': spool})])
     rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload', '{"f":1}', '--spool', spool,
                            '--redis', 'unix:///nonexistent/r.sock', redis=False)
     jid = out.strip()
@@ -128,6 +128,107 @@ def test_spool_enqueue_while_redis_down(env):
     check(doc['job_id'] == jid and doc['status'] == 'queued' and doc['payload'] == {'f': 1}, 'job.json: %s' % doc)
 
 
+def test_input_edge_cases(env):
+    """A NUL byte in a payload is refused (not cut there), JSON nested too
+    deep says so, and a secret in a URL parameter is never echoed."""
+    env.write_registry([env.tenant('acme')])
+    pf = os.path.join(env.dir, 'nul.json')
+    with open(pf, 'wb') as f:
+        f.write(b'{"a":1}\x00{"b":2}')
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload-file', pf)
+    check(rc == 2 and out == '' and err == 'lanework: enqueue: payload: contains a NUL byte at offset 7\n',
+          'NUL in --payload-file: %d %r %r' % (rc, out, err))
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', input=b'  [1]\x00')
+    check(rc == 2 and out == '' and 'contains a NUL byte at offset 5' in err, 'NUL on stdin: %d %r %r' % (rc, out, err))
+    one_line_error(err, 'NUL on stdin')
+    deep = '[' * 1001 + ']' * 1001
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'noop', '--payload', deep)
+    check(rc == 2 and err == 'lanework: enqueue: payload: JSON nested deeper than 1000 levels\n',
+          'deep payload: %d %r' % (rc, err))
+    rc, out, err = env.cli('enqueue', '--batch', '-', '--tenant', 'acme',
+                           input='{"kind":"noop","payload":%s}\n' % deep)
+    check(rc == 2 and err == 'lanework: batch line 1: JSON nested deeper than 1000 levels\n',
+          'deep batch line: %d %r' % (rc, err))
+    for url in ('unix://%s?password=s3cr3t' % env.redis.sock, 'unix://%s?db=0&s3cr3t' % env.redis.sock,
+                'redis://127.0.0.1:6379/0?password=s3cr3t', 'redis://127.0.0.1?password=s3cr3t'):
+        rc, out, err = env.cli('status', '--tenant', 'acme', 'x', '--redis', url, redis=False)
+        check(rc == 2 and 's3cr3t' not in err, 'URL parameter %s: %d %r' % (url, rc, err))
+        one_line_error(err, url)
+
+
+def test_kind_is_checked_at_enqueue(env):
+    """With a registry, a kind no handler of the tenant serves (the module's
+    kinds, the exec keys) is exit 2 with one line, for single enqueues and
+    per --batch line; a module serving every kind, one the CLI cannot load,
+    or no registry at all accepts it."""
+    allkinds = os.environ['LANEWORK_ALLKINDS']
+    env.write_registry([env.tenant('acme', exec={'shell': ['/bin/true']}),
+                        {'tenant': 'execonly', 'exec': {'shell': ['/bin/true']}},
+                        {'tenant': 'every', 'module': allkinds},
+                        {'tenant': 'oldabi', 'module': BADABI}])
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'nosuchkind', '--payload', '{}')
+    check(rc == 2 and out == '', 'unserved kind: %d %r %r' % (rc, out, err))
+    check(err.startswith('lanework: enqueue: tenant acme has no handler for kind nosuchkind'), 'message: %r' % err)
+    one_line_error(err, 'unserved kind')
+    rc, out, err = env.cli('enqueue', '--tenant', 'execonly', '--kind', 'noop', '--payload', '{}')
+    check(rc == 2 and 'tenant execonly has no handler for kind noop' in err, 'exec-only tenant: %d %r' % (rc, err))
+    for tenant, kind in (('acme', 'noop'), ('acme', 'shell'), ('execonly', 'shell'), ('every', 'anything.at_all'),
+                         ('oldabi', 'whatever')):
+        rc, out, err = env.cli('enqueue', '--tenant', tenant, '--kind', kind, '--payload', '{}')
+        check(rc == 0 and err == '', '%s/%s must be accepted: %d %r' % (tenant, kind, rc, err))
+    rc, out, err = env.cli('enqueue', '--tenant', 'acme', '--kind', 'nosuchkind', '--payload', '{}', registry=False)
+    check(rc == 0, 'no registry: any kind: %d %r' % (rc, err))
+    # A module the CLI cannot read: accepted, and LANEWORK_DEBUG says why.
+    env.extra_env['LANEWORK_DEBUG'] = '1'
+    rc, out, err = env.cli('enqueue', '--tenant', 'oldabi', '--kind', 'whatever', '--payload', '{}')
+    del env.extra_env['LANEWORK_DEBUG']
+    check(rc == 0 and 'debug: kind whatever not checked' in err and 'abi' in err, 'debug note: %d %r' % (rc, err))
+    # --batch: the bad line is named, the others are enqueued, exit 2.
+    lines = [{'kind': 'noop'}, {'kind': 'nosuchkind'}, {'kind': 'shell'}]
+    rc, out, err = env.cli('enqueue', '--batch', '-', '--tenant', 'acme',
+                           input=''.join(json.dumps(l) + '\n' for l in lines))
+    check(rc == 2 and len(out.split()) == 2, 'batch with an unserved kind: %d %r %r' % (rc, out, err))
+    check(err.startswith('lanework: batch line 2: tenant acme has no handler for kind nosuchkind')
+          and len(err.splitlines()) == 1, 'batch message: %r' % err)
+    check(all(env.status('acme', i)['kind'] in ('noop', 'shell') for i in out.split()), 'batch enqueued the wrong lines')
+
+
+def test_spool_that_no_worker_reads_or_redis_refuses(env):
+    """--spool DIR exits 0 only when a worker will see the job: a DIR that is
+    not the tenant's spool of the kind is exit 2 before anything is written;
+    OOM and READONLY are exit 3 and leave no spool entry behind."""
+    spool = os.path.join(env.dir, 'spool')
+    other = os.path.join(env.dir, 'other')
+    os.makedirs(spool)
+    os.makedirs(other)
+    env.write_registry([env.tenant('acme', spools={'noop': spool})])
+    base = ['enqueue', '--tenant', 'acme', '--payload', '{}']
+    rc, out, err = env.cli(*base, '--kind', 'noop', '--spool', other)
+    check(rc == 2 and out == '' and "is not tenant acme's spool of kind noop" in err, 'other dir: %d %r' % (rc, err))
+    one_line_error(err, 'other dir')
+    rc, out, err = env.cli(*base, '--kind', 'echo', '--spool', spool)
+    check(rc == 2 and 'tenant acme has no spool of kind echo' in err, 'kind without a spool: %d %r' % (rc, err))
+    check(os.listdir(other) == [] and os.listdir(spool) == [], 'a refused --spool wrote files: %s %s'
+          % (os.listdir(other), os.listdir(spool)))
+    # The same directory by another path is the spool.
+    rc, out, err = env.cli(*base, '--kind', 'noop', '--spool', os.path.join(other, '..', 'spool'))
+    check(rc == 0 and err == '' and os.listdir(spool) == [out.strip()], 'spool by another path: %d %r' % (rc, err))
+    # Redis refuses outright: exit 3, why, and no entry left for a scan to run later.
+    for setup, undo, word in ((('CONFIG', 'SET', 'maxmemory', '1'), ('CONFIG', 'SET', 'maxmemory', '0'), 'OOM'),
+                              (('REPLICAOF', '127.0.0.1', '1'), ('REPLICAOF', 'NO', 'ONE'), 'READONLY')):
+        env.redis.call(*setup)
+        try:
+            rc, out, err = env.cli(*base, '--kind', 'noop', '--spool', spool, '--id', 'refused-' + word.lower())
+        finally:
+            env.redis.call(*undo)
+        check(rc == 3 and out == '' and word in err and 'not enqueued, its spool entry was removed' in err,
+              '%s: %d %r %r' % (word, rc, out, err))
+        one_line_error(err, word)
+        check('refused-' + word.lower() not in os.listdir(spool), '%s left the spool entry' % word)
+
+
 if __name__ == '__main__':
     run([test_enqueue_prints_only_the_id_and_is_idempotent, test_enqueue_wait_exit_codes, test_wait_command,
-         test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down])
+         test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down,
+         test_input_edge_cases, test_kind_is_checked_at_enqueue,
+         test_spool_that_no_worker_reads_or_redis_refuses])

@@ -93,7 +93,9 @@ def test_worker_fork_jobs(env):
 
 
 def test_cli_commands(env):
-    env.write_registry([env.tenant('t1')])
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    env.write_registry([env.tenant('t1', spools={'noop': spool})])
     rc, out, _ = vg_cli(env, 'enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{"a":[1,2]}',
                         '--lane', 'L', '--unique', 'u', '--delay', '0')
     check(rc == 0, 'enqueue')
@@ -105,8 +107,6 @@ def test_cli_commands(env):
     env.wait_all('t1', [jid] + out.split())
     failed = env.enqueue('t1', 'fail', {}, attempts=1)
     env.wait_all('t1', [failed], statuses=('failed',))
-    spool = os.path.join(env.dir, 'spool')
-    os.makedirs(spool)
     for args in (['status', '--tenant', 't1', jid],
                  ['wait', '--tenant', 't1', jid, '--timeout', '5'],
                  ['events', '--tenant', 't1'],

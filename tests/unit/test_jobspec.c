@@ -1,9 +1,11 @@
 /* test_jobspec.c — job specs: --batch lines, validation, defaults. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "jsonx.h"
 #include "jobspec.h"
 #include "tutil.h"
 
@@ -279,6 +281,37 @@ START_TEST(batch_line_refuses_nul)
 }
 END_TEST
 
+/* Nesting past LW_JSON_MAX_DEPTH is named as such, not as "not valid JSON",
+ * in a payload and in a batch line; exactly the limit is accepted. */
+START_TEST(too_deep_is_named)
+{
+    size_t n = LW_JSON_MAX_DEPTH + 1;
+    char *deep = malloc(2 * n + 1);
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    deep[2 * n] = '\0';
+    lw_job_spec s;
+    char err[512] = "";
+    lw_job_spec_init(&s);
+    s.tenant = strdup("t");
+    s.kind = strdup("k");
+    lw_job_spec_set_payload(&s, strdup(deep));
+    ck_assert_int_eq(lw_job_spec_validate(&s, 0, err, sizeof err), -1);
+    ck_assert_str_eq(err, "payload: JSON nested deeper than 1000 levels");
+    deep[2 * n - 1] = '\0'; /* 1000 deep: accepted */
+    lw_job_spec_set_payload(&s, strdup(deep + 1));
+    ck_assert_int_eq(lw_job_spec_validate(&s, 0, err, sizeof err), 0);
+    lw_job_spec_clear(&s);
+    deep[2 * n - 1] = ']';
+
+    char *line = malloc(2 * n + 64);
+    snprintf(line, 2 * n + 64, "{\"kind\":\"k\",\"payload\":%s}", deep);
+    line_fails(line, "JSON nested deeper than 1000 levels");
+    free(line);
+    free(deep);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jobspec");
@@ -292,6 +325,7 @@ int main(void)
     tcase_add_test(tc, validate_accepts);
     tcase_add_test(tc, resolve_builtin);
     tcase_add_test(tc, resolve_tenant_defaults);
+    tcase_add_test(tc, too_deep_is_named);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

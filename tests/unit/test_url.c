@@ -186,12 +186,13 @@ START_TEST(bad_inputs)
     bad("redis://[zz]", "bad Redis URL \"redis://[zz]\": bad IPv6 address \"zz\"");
     bad("redis://h b", "bad Redis URL \"redis://h b\": bad host name \"h b\"");
     bad("redis://h?db=1",
-        "bad Redis URL \"redis://h?db=1\": unexpected \"?db=1\" after the host (redis://host:port/db)");
+        "bad Redis URL \"redis://h?db=1\": redis:// URLs take no parameters (the db goes in the "
+        "path: redis://[[user]:password@]host[:port][/db])");
     bad("unix://tmp/r.sock",
         "bad Redis URL \"unix://tmp/r.sock\": the socket path must be absolute (unix:///path/to.sock)");
     bad("unix:///tmp/r.sock?db=x", "bad Redis URL \"unix:///tmp/r.sock?db=x\": db must be a non-negative integer");
     bad("unix:///tmp/r.sock?timeout=1",
-        "bad Redis URL \"unix:///tmp/r.sock?timeout=1\": unknown parameter \"timeout=1\" (only db=N is known)");
+        "bad Redis URL \"unix:///tmp/r.sock?timeout=***\": unknown parameter \"timeout\" (only db=N is known)");
     bad("redis://:@h", "bad Redis URL \"redis://:***@h\": the password is empty");
 
     char longpath[300] = "unix:///";
@@ -218,6 +219,13 @@ START_TEST(password_hidden)
         "unix://:S3CRET@relative",
         "redis://:S3CRET@[::1",
         "http://u:S3CRET@h",
+        /* A secret in a URL parameter (other clients take ?password=). */
+        "unix:///tmp/s?password=S3CRET",
+        "unix:///tmp/s?db=1&S3CRET",
+        "redis://h?password=S3CRET",
+        "redis://h:6379?password=S3CRET",
+        "redis://h/0?password=S3CRET",
+        "redis://hx:6379/0#S3CRET",
     };
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         char err[256] = "";
@@ -233,6 +241,12 @@ START_TEST(password_hidden)
         "bad Redis URL \"redis://***@h:99999\": user info must be [user]:password (a password alone "
         "is written :password@)");
     bad("redis://:S3CRET%zz@h", "bad Redis URL \"redis://:***@h\": bad %-encoding in the password");
+    bad("unix:///tmp/s?password=S3CRET",
+        "bad Redis URL \"unix:///tmp/s?password=***\": unknown parameter \"password\" (only db=N is "
+        "known)");
+    bad("redis://h/0?password=S3CRET",
+        "bad Redis URL \"redis://h/0?password=***\": redis:// URLs take no parameters (the db goes "
+        "in the path: redis://[[user]:password@]host[:port][/db])");
 
     lw_url *u = ok("redis://u:S3CRET@h");
     ck_assert_ptr_null(strstr(u->redacted, "S3CRET"));
@@ -251,6 +265,10 @@ START_TEST(redact)
         {"unix://:pw@/s.sock", "unix://:***@/s.sock"},
         {"unix:///s.sock", "unix:///s.sock"},
         {"http://u:pw@h", "http://u:***@h"},
+        {"unix:///s.sock?db=2&password=pw&pw2", "unix:///s.sock?db=2&password=***&***"},
+        {"unix://:a?b@/s.sock?password=pw", "unix://:***@/s.sock?password=***"},
+        {"redis://h/1?password=pw#frag", "redis://h/1?password=***"},
+        {"redis://h#pw", "redis://h#***"},
         {"", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -274,6 +292,7 @@ START_TEST(scrub)
         {"unix://:pw@/s.sock?db=2", "unix://:**@/s.sock?db=2"},
         {"unix:///s.sock", "unix:///s.sock"},
         {"http://u:pw@h", "http://u:**@h"},
+        {"unix:///s.sock?db=2&password=pw&x", "unix:///s.sock?db=2&password=**&*"},
         {"", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
