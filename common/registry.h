@@ -10,8 +10,8 @@
  * JSON syntax, field types, safe names (tenant, exec kinds, spool kinds,
  * queues), positive defaults, duplicate tenants, the per-tenant Redis URL.
  * Loading the module (dlopen, ABI, init) is the worker's job
- * (worker/module_host.c); the CLI only reads a module's kinds list
- * (enqueue-cli/kinds.c).
+ * (worker/module_host.c); the CLI learns a module's kinds from what the
+ * workers publish (enqueue-cli/kinds.c).
  */
 #ifndef LW_REGISTRY_H
 #define LW_REGISTRY_H

@@ -238,9 +238,10 @@ char *cli_strdup(const char *s);
 /* ---- kinds (kinds.c) ---- */
 
 /* 0 when tenant `t` may be given jobs of `kind`: there is no registry, an
- * exec key of the tenant is `kind`, or its module's kinds list holds it (or
- * is NULL: every kind, or cannot be read by the CLI). Else CLI_USAGE after
- * printing `lanework: CMD: tenant T has no handler for kind K (...)`. */
+ * exec key of the tenant is `kind`, or its workers published that their
+ * module serves it (or every kind; or nothing was published, or Redis
+ * cannot tell). Else CLI_USAGE after printing `lanework: CMD: tenant T has
+ * no handler for kind K (...)`. May connect t's Redis. */
 int cli_check_kind(cli *c, const cli_tenant *t, const char *kind);
 
 /* ---- commands ---- */

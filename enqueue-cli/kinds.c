@@ -5,72 +5,69 @@
  * went away.
  *
  * A kind is served by an `exec` key of the registry entry, or by the
- * tenant's module: its own `kinds` list (NULL: every kind). The list is
- * known only to the module, so the CLI dlopen()s it (RTLD_LAZY|RTLD_LOCAL)
- * and calls lanework_module() to read `abi` and `kinds`, never `init`,
- * `handle` or `fini`: no tenant code runs but the module's ELF
- * constructors, which any dlopen runs. A module that cannot be loaded here
- * (not readable by this user, a library only the worker's environment has,
- * another ABI) leaves the kind unchecked: the job is accepted, as without
- * a registry, with a note on stderr when LANEWORK_DEBUG is set.
+ * tenant's module: its own `kinds` list (NULL: every kind). Only the module
+ * knows that list, and the CLI does not load tenant code (its constructors
+ * would run here, with the enqueuer's rights, and an application host may
+ * not even have the file). So the workers, which load it, publish what they
+ * serve: `P kinds`, a set of kinds ("*": every kind), added to by every
+ * worker when it connects or reloads (worker/tenant_settings.c). A union, so
+ * a rolling upgrade never makes a kind an older worker lacks look
+ * unserved; a kind a module dropped stays accepted, and fails at its first
+ * attempt as before.
  *
- * Loaded modules stay loaded until the process exits (their `kinds` strings
- * live in them); one dlopen per module path, however many lines a batch has.
+ * Without a registry, or when Redis cannot be asked, or no worker has
+ * published yet, a kind of a module tenant is accepted. A tenant with no
+ * module serves its exec keys and nothing else: the registry says so alone.
+ * The set is read once per tenant and process (a batch asks once).
  */
-#include <dlfcn.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "lanework/module.h"
+#include "keys.h"
 
-#define MAX_MODULES 64
+#define MAX_TENANTS 64
 
-typedef struct probed {
-    char *path;           /* owned */
-    const lw_module *mod; /* NULL: could not be read (kinds unknown) */
-    char *why;            /* owned; why mod is NULL */
-} probed;
+typedef struct served {
+    char *tenant;     /* owned */
+    redisReply *set;  /* owned: SMEMBERS P kinds; NULL: could not be read */
+} served;
 
-static probed cache[MAX_MODULES];
+static served cache[MAX_TENANTS];
 static size_t ncache;
 
-/* The module at `path` as far as the CLI can read it, or NULL (then `why`
- * says why). Cached for the process's lifetime. */
-static const lw_module *probe(const char *path, char *why, size_t whylen)
+/* P kinds of tenant t, or NULL when it cannot be read. Cached. */
+static const redisReply *published(const cli_tenant *t)
 {
     for (size_t i = 0; i < ncache; i++)
-        if (strcmp(cache[i].path, path) == 0) {
-            snprintf(why, whylen, "%s", cache[i].why);
-            return cache[i].mod;
+        if (strcmp(cache[i].tenant, t->name) == 0)
+            return cache[i].set;
+    redisReply *r = NULL;
+    if (cli_connect(t->conn, 1, NULL, 0) == 0) {
+        char key[CLI_KEY_MAX];
+        lw_key(key, sizeof key, t->prefix, "kinds", NULL);
+        const char *sm[2] = {"SMEMBERS", key};
+        r = cli_cmd(t->conn, 2, sm);
+        if (r && r->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r); /* a refusal is for the enqueue itself to report */
+            r = NULL;
         }
-    const lw_module *mod = NULL;
-    void *dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
-    if (!dl) {
-        const char *e = dlerror();
-        snprintf(why, whylen, "cannot load module: %s", e ? e : "?");
-    } else {
-        void *sym = dlsym(dl, LW_MODULE_ENTRY);
-        lw_module_entry_fn entry = NULL;
-        if (sym)
-            memcpy(&entry, &sym, sizeof entry); /* POSIX: a dlsym pointer converts */
-        mod = entry ? entry() : NULL;
-        if (!mod)
-            snprintf(why, whylen, "no %s()", LW_MODULE_ENTRY);
-        else if (mod->abi != LW_MODULE_ABI) {
-            snprintf(why, whylen, "module abi %d, this CLI reads abi %d", mod->abi, LW_MODULE_ABI);
-            mod = NULL;
-        }
-        if (!mod)
-            dlclose(dl);
     }
-    if (ncache < MAX_MODULES) {
-        cache[ncache].path = cli_strdup(path);
-        cache[ncache].why = cli_strdup(mod ? "" : why);
-        cache[ncache++].mod = mod;
+    if (ncache < MAX_TENANTS) {
+        cache[ncache].tenant = cli_strdup(t->name);
+        cache[ncache++].set = r;
     }
-    return mod;
+    return r;
+}
+
+static int in_set(const redisReply *set, const char *kind)
+{
+    for (size_t i = 0; i < set->elements; i++) {
+        const redisReply *e = set->element[i];
+        if (e->type == REDIS_REPLY_STRING && (strcmp(e->str, kind) == 0 || strcmp(e->str, "*") == 0))
+            return 1;
+    }
+    return 0;
 }
 
 int cli_check_kind(cli *c, const cli_tenant *t, const char *kind)
@@ -78,23 +75,13 @@ int cli_check_kind(cli *c, const cli_tenant *t, const char *kind)
     if (!t->reg || !kind || lw_tenant_exec(t->reg, kind))
         return 0;
     if (t->reg->module_path) {
-        char why[512];
-        const lw_module *mod = probe(t->reg->module_path, why, sizeof why);
-        if (!mod) {
-            const char *dbg = getenv("LANEWORK_DEBUG");
-            if (dbg && *dbg)
-                cli_err(c->cmd, "debug: kind %s not checked: %s: %s", cli_show(kind),
-                        cli_show(t->reg->module_path), why);
+        const redisReply *set = published(t);
+        if (!set || set->elements == 0 || in_set(set, kind))
             return 0;
-        }
-        if (!mod->kinds)
-            return 0;
-        for (const char *const *k = mod->kinds; *k; k++)
-            if (strcmp(*k, kind) == 0)
-                return 0;
     }
     cli_err(c->cmd, "tenant %s has no handler for kind %s (%s)", t->name, cli_show(kind),
-            t->reg->module_path ? "neither its module's kinds nor its exec keys name it"
-                                : "no exec key names it, and it has no module");
+            t->reg->module_path
+                ? "no exec key names it, and no worker serving the tenant says its module does"
+                : "no exec key names it, and it has no module");
     return CLI_USAGE;
 }

@@ -1,6 +1,8 @@
 /*
- * tenant_settings.c — publishing a tenant's settings (common/settings.h) to
- * Redis, where every writer's scripts take them from.
+ * tenant_settings.c — publishing what only a worker knows of a tenant:
+ * its settings (common/settings.h), which every writer's scripts take from
+ * Redis, and the kinds its module serves, which the CLI checks enqueues
+ * against (enqueue-cli/kinds.c).
  *
  * A worker publishes whenever the tenant's link becomes ready (a fresh
  * Redis, or one restored, may hold none or old ones) and after a reload,
@@ -61,13 +63,21 @@ void tenant_settings_publish(tenant *t)
     lw_argv_init(&a);
     snprintf(key, sizeof key, "%ssettings", t->prefix);
     lw_argv_adds(&a, key);
+    snprintf(key, sizeof key, "%skinds", t->prefix);
+    lw_argv_adds(&a, key);
     lw_argv_adds(&a, t->prefix);
     lw_argv_addi(&a, t->set.events_max);
+    lw_argv_addi(&a, 3);
     for (int i = 0; i < 3; i++) {
         lw_argv_adds(&a, NAMES[i]);
         lw_argv_addi(&a, value_of(&t->set, i));
     }
+    /* Exec keys need no publishing: the registry names them to the CLI. */
+    if (t->mod && !t->mod->mod->kinds)
+        lw_argv_adds(&a, "*");
+    else if (t->mod)
+        for (const char *const *k = t->mod->mod->kinds; *k; k++) lw_argv_adds(&a, *k);
     tenant_ref(t);
-    if (lw_redis_script(t->link->r, &lw_script_settings, 1, &a, publish_reply, t)) tenant_unref(t);
+    if (lw_redis_script(t->link->r, &lw_script_settings, 2, &a, publish_reply, t)) tenant_unref(t);
     lw_argv_clear(&a);
 }
