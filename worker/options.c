@@ -26,7 +26,7 @@ static const char USAGE[] =
     "  --isolation thread    handlers on N threads in the worker: trusted modules,\n"
     "                        highest throughput; timeouts are cooperative\n"
     "  --name NAME           worker name in events and `lanework workers` (default host:pid)\n"
-    "  --http HOST:PORT      serve GET /healthz and GET /metrics\n"
+    "  --http HOST:PORT      serve GET /healthz (ready), /livez (loop turns), /metrics\n"
     "  --burst               exit 0 once nothing it could claim is queued or due within 1 s\n"
     "  --max-jobs N          exit 0 after N attempts\n"
     "  --lease SECONDS       lease of a claimed job, renewed every sixth of it; an attempt\n"

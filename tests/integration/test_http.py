@@ -200,7 +200,7 @@ def test_requests_and_answers(env):
     headers, _ = ask('POST', b'POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 405)
     check(headers.get('allow') == 'GET, HEAD', '405 without Allow: GET, HEAD: %s' % headers)
     _, body = ask('GET /nope', b'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n', 404)
-    check(b'try /healthz or /metrics' in body, '404 body %r' % body)
+    check(b'try /healthz, /livez or /metrics' in body, '404 body %r' % body)
     for bad in (b'GARBAGE\r\n\r\n', b'GET /healthz HTTP/1.1 extra\r\nHost: x\r\n\r\n',
                 b'GET healthz HTTP/1.1\r\nHost: x\r\n\r\n', b'GET /healthz SPDY/3\r\nHost: x\r\n\r\n'):
         ask('malformed %r' % bad, bad, 400)
