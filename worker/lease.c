@@ -60,6 +60,19 @@ int64_t lease_freeze_point(const worker *w, int64_t proof)
     return proof + w->opt->lease_ms * 65 / 100;
 }
 
+int64_t lease_reply_timeout_ms(const worker *w)
+{
+    /* A renewal sent lease/6 after the last confirmed one and stuck on a
+     * dead connection is noticed after this, probed and resent on a fresh
+     * connection (redis_async.c: a quarter more for the watchdog, the
+     * probe's round trip, a reconnect from 100 ms) before the freeze point
+     * at 0.65 lease: 1/6 + 1/4 * 1.25 = 0.48 lease, plus the reconnect.
+     * The fixed 10 s the link used before exceeded the fence's slack for
+     * every lease under 20 s. At most 10 s, which long leases keep. */
+    int64_t ms = w->opt->lease_ms / 4;
+    return ms < 10000 ? ms : 10000;
+}
+
 static int64_t freeze_point(const worker *w, int64_t proof) { return lease_freeze_point(w, proof); }
 
 void lease_proven(attempt *a, int64_t sent_mono)
