@@ -1,8 +1,18 @@
 /*
  * log.h — one line per event on stderr, as text or as one JSON object.
  *
- *   text: 2026-11-22T08:03:00.123Z info  job.succeeded job=abc kind=exam ...
- *   json: {"ts":"2026-...","level":"info","event":"job.succeeded","msg":"job=abc ..."}
+ *   text: 2026-11-22T08:03:00.123Z info  worker.quiet SIGTSTP: claiming nothing more
+ *   json: {"ts":"2026-...","level":"info","event":"worker.quiet","msg":"SIGTSTP: ..."}
+ *
+ * A line about a job (lw_log_about) carries the job's facts as fields, so a
+ * log collector can select by them: `key=value` before the message in text
+ * (quoted when the value has a space, a quote, '=' or a control
+ * character), members of the object in JSON:
+ *
+ *   text: ... warn  job.done job=abc tenant=acme kind=exam queue=default
+ *             lane=L1 attempt=1 attempts=3 worker=w1 duration_s=2.001 failed: boom
+ *   json: {"ts":...,"event":"job.done","job":"abc","tenant":"acme",...,
+ *          "attempt":1,"attempts":3,"worker":"w1","duration_s":2.001,"msg":"failed: boom"}
  *
  * Every line is written with a single write(2), so lines from threads and
  * forked children never interleave. Never pass a password: log URLs through
@@ -31,6 +41,21 @@ int lw_log_enabled(lw_log_level level);
  * "redis.reconnect"), the message is printf-formatted. */
 void lw_log(lw_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The facts of the job a line is about. Fields left NULL (strings), 0
+ * (attempt, attempts) or without has_duration are not written. All
+ * borrowed for the call. */
+typedef struct lw_log_facts {
+    const char *job, *tenant, *kind, *queue, *lane, *worker;
+    int attempt, attempts;
+    int has_duration;
+    double duration_s;
+} lw_log_facts;
+
+/* lw_log with the facts as fields (above); the message need not repeat
+ * them. */
+void lw_log_about(lw_log_level level, const char *event, lw_log_facts facts, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* A gate for a message that may repeat every few seconds (a refusal that
  * will not go away by itself, like an ACL denial): the first occurrence is

@@ -16,9 +16,23 @@
  * at the base delay forever. A connection proves itself by staying READY for
  * PROVEN_MS; only then does its failure count go back to zero. A watchdog
  * kills a connection that makes no progress (connect hanging, or replies
- * outstanding with none arriving) because hiredis 0.14's async API has no
- * timeouts of its own and a half-open TCP connection would otherwise stall
- * the claim loop forever.
+ * outstanding with none arriving for the reply timeout) because hiredis
+ * 0.14's async API has no timeouts of its own and a half-open TCP
+ * connection would otherwise stall the claim loop forever.
+ *
+ * Two timeouts, because a silent connection means one of two things. Its
+ * path may be dead (half-open TCP, a NAT or proxy that dropped it) while
+ * the server answers others: then a new connection cures it, and soon
+ * enough matters -- a renewal stuck there must be resent before the fence
+ * freezes attempts. Or the server itself is stalled (stopped, a long
+ * fork, a slow disk): then a new connection gets no answer either, and
+ * resetting would only lose the replies of commands Redis will still run
+ * (a claim's jobs, leased to nobody, would cost an attempt each). So after
+ * the owner's reply timeout (the worker derives it from its lease) a
+ * *probe* connection asks PING -- any reply, even NOAUTH, proves the
+ * server answers -- and only then is the silent connection reset. Without
+ * an answer it is left alone until SILENCE_CAP_MS, the old fixed limit.
+ * The watchdog runs often enough to keep the reply timeout.
  *
  * The command connection's handshake asks ROLE: a replica refuses every
  * write (READONLY), so a link to one is kept DOWN, like a refused handshake,
@@ -71,8 +85,10 @@
 #define RECONNECT_BASE_MS 100
 #define RECONNECT_CAP_MS 2000 /* workers holding leases must be back soon after Redis is */
 #define CONNECT_TIMEOUT_MS 5000
-#define REPLY_TIMEOUT_MS 10000
-#define WATCHDOG_MS 1000
+#define SILENCE_CAP_MS 10000 /* a silent connection is reset even unprobed */
+#define PROBE_VERDICT_MS 20   /* a reply Redis sent before the probe's PONG is read by then */
+#define WATCHDOG_MAX_MS 1000
+#define WATCHDOG_MIN_MS 50
 #define REFUSAL_LOG_EVERY_MS 60000
 #define PROVEN_MS 10000 /* READY this long: the failure count starts again from zero */
 #define MAX_FAILURES 1000 /* far past the cap; keeps the counter from overflowing */
@@ -111,6 +127,12 @@ struct lw_redis {
     lw_url *url;
     conn cmd, sub;
     struct event *watchdog;
+    int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
+    int64_t reply_timeout_ms;
+    redisAsyncContext *probe; /* a PING on a fresh connection, or NULL */
+    int64_t probe_started;    /* mono ms */
+    int64_t probe_answered;   /* mono ms the probe got a reply, 0: not yet */
+    struct event *probe_verdict;
     lw_redis_ready_fn on_ready;
     void *ready_ud;
     lw_redis_message_fn on_message;
@@ -494,23 +516,106 @@ static void conn_start(conn *c)
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
 }
 
+/* ---- probing a silent command connection (see the top) ---- */
+
+static void probe_stop(lw_redis *r)
+{
+    redisAsyncContext *ac = r->probe;
+    if (!ac) return;
+    r->probe = NULL;
+    ac->data = NULL; /* its callbacks, run by the free, do nothing */
+    redisAsyncFree(ac);
+}
+
+static void probe_connect_cb(const redisAsyncContext *ac, int status)
+{
+    lw_redis *r = ac->data;
+    if (r && status != REDIS_OK) r->probe = NULL; /* hiredis frees it */
+}
+
+static void probe_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    lw_redis *r = ac->data;
+    if (r) r->probe = NULL;
+}
+
+static void probe_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    lw_redis *r = ac->data;
+    if (!r || !reply) return;
+    r->probe_answered = lw_mono_ms();
+    struct timeval tv = {0, PROBE_VERDICT_MS * 1000};
+    evtimer_add(r->probe_verdict, &tv);
+    redisAsyncDisconnect(ac); /* after this callback; disconnect_cb clears r->probe */
+}
+
+/* The server answered the probe: a command connection still silent since
+ * before that answer is dead. */
+static void probe_verdict_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    lw_redis *r = arg;
+    conn *c = &r->cmd;
+    if (c->state != CONN_READY || !c->outstanding || c->last_progress >= r->probe_answered) return;
+    char why[96];
+    snprintf(why, sizeof why, "no reply for %.1f s while a new connection got one",
+             (double)(lw_mono_ms() - c->last_progress) / 1000.0);
+    conn_kill(c, why, 0);
+}
+
+static void probe_start(lw_redis *r, int64_t now)
+{
+    redisAsyncContext *ac = r->url->kind == LW_URL_UNIX ? redisAsyncConnectUnix(r->url->path)
+                                                        : redisAsyncConnect(r->url->host, r->url->port);
+    r->probe_started = now;
+    if (!ac) return;
+    if (ac->err || (ac->c.fd >= 0 && set_cloexec(ac->c.fd) != 0)) {
+        redisAsyncFree(ac);
+        return;
+    }
+    ac->data = r;
+    r->probe = ac;
+    redisLibeventAttach(ac, r->base);
+    redisAsyncSetConnectCallback(ac, probe_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, probe_disconnect_cb);
+    if (redisAsyncCommand(ac, probe_reply, NULL, "PING") != REDIS_OK) probe_stop(r);
+}
+
+/* From the watchdog: a probe per reply timeout while the command
+ * connection is silent; an unanswered one is given up after as long. */
+static void probe_watch(lw_redis *r, int64_t now)
+{
+    if (r->probe && now - r->probe_started > r->reply_timeout_ms) probe_stop(r);
+    if (!r->probe && lw_redis_reply_wait_ms(r) > r->reply_timeout_ms && now - r->probe_started >= r->reply_timeout_ms)
+        probe_start(r, now);
+}
+
 /* Kills connections that stopped making progress. */
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     lw_redis *r = arg;
     int64_t now = lw_mono_ms();
+    /* Run late (the loop was busy, or the process stopped): replies may be
+     * waiting in the socket behind this very timer. Judge them next round. */
+    int late = now - r->watchdog_last > 2 * r->watchdog_tick_ms;
+    r->watchdog_last = now;
     conn *conns[2] = {&r->cmd, &r->sub};
     for (int i = 0; i < 2; i++) {
         conn *c = conns[i];
         if (c->state == CONN_CONNECTING && now - c->state_since > CONNECT_TIMEOUT_MS)
             conn_kill(c, "connect timed out", 0);
-        else if (c->outstanding > 0 && c->state != CONN_DOWN &&
-                 now - c->last_progress > REPLY_TIMEOUT_MS)
-            conn_kill(c, "no reply for 10 s", 0);
+        else if (!late && c->outstanding > 0 && c->state != CONN_DOWN && now - c->last_progress > SILENCE_CAP_MS) {
+            char why[64];
+            snprintf(why, sizeof why, "no reply for %.1f s", (double)(now - c->last_progress) / 1000.0);
+            conn_kill(c, why, 0);
+        }
         else if (c->state == CONN_READY && c->failures > 0 && now - c->state_since >= PROVEN_MS)
             c->failures = 0; /* proved itself: the next loss starts from the base delay */
     }
+    probe_watch(r, now);
     /* Channels refused a while ago: ask again (the ACL may have changed). */
     if (r->sub.state == CONN_READY && r->sub.ac)
         for (size_t i = 0; i < r->nchannels; i++)
@@ -548,9 +653,9 @@ lw_redis *lw_redis_new(struct event_base *base, const lw_url *url)
     snprintf(r->policy, sizeof r->policy, "%s", "");
     if (conn_init(r, &r->cmd, ROLE_CMD) || conn_init(r, &r->sub, ROLE_SUB)) goto fail;
     r->watchdog = event_new(base, -1, EV_PERSIST, watchdog_cb, r);
-    if (!r->watchdog) goto fail;
-    struct timeval tv = {WATCHDOG_MS / 1000, (WATCHDOG_MS % 1000) * 1000};
-    event_add(r->watchdog, &tv);
+    r->probe_verdict = evtimer_new(base, probe_verdict_cb, r);
+    if (!r->watchdog || !r->probe_verdict) goto fail;
+    lw_redis_set_reply_timeout(r, SILENCE_CAP_MS);
     conn_start(&r->cmd);
     conn_start(&r->sub);
     return r;
@@ -578,9 +683,11 @@ void lw_redis_free(lw_redis *r)
     r->closing = 1;
     r->on_ready = NULL;
     r->on_message = NULL;
+    probe_stop(r);
     conn_free(&r->cmd);
     conn_free(&r->sub);
     if (r->watchdog) event_free(r->watchdog);
+    if (r->probe_verdict) event_free(r->probe_verdict);
     for (size_t i = 0; i < r->nchannels; i++) free(r->channels[i].name);
     free(r->channels);
     free(r->scratch);
@@ -616,6 +723,27 @@ int lw_redis_subscribe(lw_redis *r, const char *name)
     if ((r->sub.state == CONN_HANDSHAKE || r->sub.state == CONN_READY) && r->sub.ac)
         send_subscribe(&r->sub, ch);
     return 0;
+}
+
+void lw_redis_set_reply_timeout(lw_redis *r, int64_t ms)
+{
+    if (ms > SILENCE_CAP_MS) ms = SILENCE_CAP_MS;
+    r->reply_timeout_ms = ms;
+    /* A quarter of the timeout: a connection is reset at most 25 % late. */
+    int64_t tick = ms / 4;
+    if (tick > WATCHDOG_MAX_MS) tick = WATCHDOG_MAX_MS;
+    if (tick < WATCHDOG_MIN_MS) tick = WATCHDOG_MIN_MS;
+    struct timeval tv = {(time_t)(tick / 1000), (suseconds_t)((tick % 1000) * 1000)};
+    r->watchdog_tick_ms = tick;
+    r->watchdog_last = lw_mono_ms();
+    event_add(r->watchdog, &tv);
+}
+
+int64_t lw_redis_reply_wait_ms(const lw_redis *r)
+{
+    const conn *c = &r->cmd;
+    if (c->state != CONN_READY || c->outstanding == 0) return 0;
+    return lw_mono_ms() - c->last_progress;
 }
 
 int lw_redis_is_ready(const lw_redis *r) { return r->cmd.state == CONN_READY; }

@@ -51,6 +51,17 @@ void lw_redis_on_message(lw_redis *r, lw_redis_message_fn fn, void *ud);
 /* Adds a channel to the subscriber connection (kept across reconnects). */
 int lw_redis_subscribe(lw_redis *r, const char *channel);
 
+/* A command connection with commands outstanding and no reply for `ms` is
+ * probed: when a new connection gets an answer from the server, the silent
+ * one is reset (its commands complete with NULL) and reconnected; when the
+ * server answers nobody it is left alone (its replies will come) up to 10 s.
+ * Default (and at most) 10 s. */
+void lw_redis_set_reply_timeout(lw_redis *r, int64_t ms);
+/* How long the ready command connection has waited for a reply to the
+ * commands it has outstanding (ms since the last reply, or since the first
+ * of them was sent); 0 when none is outstanding or it is not ready. */
+int64_t lw_redis_reply_wait_ms(const lw_redis *r);
+
 int lw_redis_is_ready(const lw_redis *r);
 /* The redacted URL, for messages. Borrowed. */
 const char *lw_redis_name(const lw_redis *r);

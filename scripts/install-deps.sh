@@ -7,10 +7,15 @@
 #                                       libraries' -dev packages, Check,
 #                                       redis-server, python3
 #   scripts/install-deps.sh --dev       the same plus valgrind
+#   scripts/install-deps.sh --build     only what building needs (no Check,
+#                                       Redis or python3: meson -Dtests=false,
+#                                       for deploy/Dockerfile's build stage)
 #   scripts/install-deps.sh --runtime   only the shared libraries the built
 #                                       binaries load (for a runtime image)
 #   scripts/install-deps.sh --check     install nothing; exit 1 and list what
 #                                       is missing
+#   scripts/install-deps.sh --list      install nothing; print the packages the
+#                                       other options name, one line
 #
 # What is already installed is checked with dpkg-query first: when nothing is
 # missing the script exits at once, without apt-get update or root, so every
@@ -21,7 +26,9 @@ set -eu
 me=scripts/install-deps.sh
 
 # libc6-dev: gcc only recommends it, and recommends are not installed.
-build_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev check redis-server redis-tools python3"
+compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev"
+# What the unit and integration tests need on top.
+test_pkgs="check redis-server redis-tools python3"
 dev_pkgs="valgrind"
 runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libcjson1"
 
@@ -32,24 +39,32 @@ usage() {
 mode=build
 dev=0
 check_only=0
+list_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --dev) dev=1 ;;
     --runtime) mode=runtime ;;
+    --build) mode=compile ;;
     --check) check_only=1 ;;
+    --list) list_only=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "$me: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
-if [ "$mode" = runtime ]; then
-  wanted=$runtime_pkgs
-else
-  wanted=$build_pkgs
-fi
+case $mode in
+  runtime) wanted=$runtime_pkgs ;;
+  compile) wanted=$compile_pkgs ;;
+  *) wanted="$compile_pkgs $test_pkgs" ;;
+esac
 if [ "$dev" = 1 ]; then
   wanted="$wanted $dev_pkgs"
+fi
+
+if [ "$list_only" = 1 ]; then
+  echo "$wanted"
+  exit 0
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

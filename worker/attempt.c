@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timefmt.h"
 #include "worker.h"
 
 enum { F_ID, F_TOKEN, F_KIND, F_QUEUE, F_LANE, F_PAYLOAD, F_ATTEMPT, F_ATTEMPTS, F_TIMEOUT,
@@ -87,4 +88,21 @@ end_kind attempt_end_kind(const attempt *a, lw_status st)
 {
     if (a->oversize || st == LW_FAIL) return END_FAIL;
     return st == LW_OK ? END_OK : END_RETRY;
+}
+
+lw_log_facts attempt_facts(const attempt *a, int with_duration)
+{
+    lw_log_facts f = {.job = a->id,
+                      .tenant = a->tenant_name,
+                      .kind = a->kind,
+                      .queue = a->queue,
+                      .lane = a->lane,
+                      .worker = a->tenant->w->opt->name,
+                      .attempt = a->attempt,
+                      .attempts = a->attempts};
+    if (with_duration) {
+        f.has_duration = 1;
+        f.duration_s = (double)(lw_mono_ms() - a->started_mono) / 1000.0;
+    }
+    return f;
 }

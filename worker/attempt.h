@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "log.h"
+
 struct tenant;
 struct event;
 
@@ -117,5 +119,9 @@ stop_reason attempt_stop_reason(const attempt *a);
 /* Re-arms a->timer to fire once more after the kill grace (dispatch.c
  * decides what happens then). */
 void attempt_arm_grace(attempt *a);
+/* a's job, tenant, kind, queue, lane, attempt and worker for
+ * lw_log_about (borrowed from a); with_duration adds the time since it
+ * started. */
+lw_log_facts attempt_facts(const attempt *a, int with_duration);
 
 #endif

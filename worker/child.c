@@ -422,9 +422,8 @@ void children_sweep(worker *w, int64_t now)
         kill(pid, SIGKILL);
         if (pgrp == pid) kill(-pid, SIGKILL);
         if (nkilled < sizeof killed / sizeof killed[0]) killed[nkilled++] = pid;
-        lw_log(lw_log_gate_level(&orphan_gate, job, LW_LOG_WARN, 60000), "job.orphan",
-               "job %s: killed process %d, which left its attempt's process group and outlived it", job,
-               (int)pid);
+        lw_log_about(lw_log_gate_level(&orphan_gate, job, LW_LOG_WARN, 60000), "job.orphan", (lw_log_facts){.job = job},
+                     "killed process %d, which left its attempt's process group and outlived it", (int)pid);
         w->sweep_wanted = 1; /* reap it on the next sweep */
     }
 }

@@ -43,9 +43,8 @@ static void hand_back_unstarted(tenant *t, const char *const *f, const size_t *f
                (int)flen[0], f[0]);
         return;
     }
-    lw_log(LW_LOG_INFO, "job.handback",
-           "job %s: handed back without starting (the worker is stopping, or the claim's reply came too late to prove the lease)",
-           a->id);
+    lw_log_about(LW_LOG_INFO, "job.handback", attempt_facts(a, 0),
+                 "handed back without starting (the worker is stopping, or the claim's reply came too late to prove the lease)");
     outcome_handback_unstarted(a);
     attempt_free(a);
 }
@@ -94,9 +93,9 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
     redisReply *jobs = reply->element[0], *bad = reply->element[1];
     for (size_t i = 0; i + 1 < bad->elements; i += 2) {
         const char *why = bad->element[i + 1]->str;
-        lw_log(!strcmp(why, "missing") ? LW_LOG_DEBUG : LW_LOG_ERROR, "job.corrupt",
-               "tenant %s: job %s skipped: %s", t->cfg->name, bad->element[i]->str,
-               !strcmp(why, "missing") ? "record missing (expired or deleted)" : why);
+        lw_log_about(!strcmp(why, "missing") ? LW_LOG_DEBUG : LW_LOG_ERROR, "job.corrupt",
+                     (lw_log_facts){.job = bad->element[i]->str, .tenant = t->cfg->name}, "skipped: %s",
+                     !strcmp(why, "missing") ? "record missing (expired or deleted)" : why);
     }
     if (reply->element[4]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[4]->integer);
     size_t njobs = jobs->elements / CLAIM_FIELDS;

@@ -45,8 +45,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
             arm_timer_ms(a, now < a->timeout_at ? a->timeout_at - now : 1000);
             return;
         }
-        lw_log(LW_LOG_WARN, "job.timeout", "job %s kind=%s: timed out after %.3g s; stopping it",
-               a->id, a->kind, (double)a->timeout_ms / 1000.0);
+        lw_log_about(LW_LOG_WARN, "job.timeout", attempt_facts(a, 1), "timed out after %.3g s; stopping it",
+                     (double)a->timeout_ms / 1000.0);
         dispatch_stop(a, STOP_TIMEOUT);
         return;
     }
@@ -54,9 +54,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (a->run == RUN_MODULE_THREAD) {
         if (a->timed_out_hard) return;
         stop_reason why = attempt_stop_reason(a);
-        lw_log(LW_LOG_ERROR, "job.abandoned",
-               "job %s: the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)",
-               a->id);
+        lw_log_about(LW_LOG_ERROR, "job.abandoned", attempt_facts(a, 1),
+                     "the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)");
         attempt_abandon(a, END_RETRY,
                         why == STOP_TIMEOUT ? "timed out; the handler did not stop (thread isolation cannot kill it)" : NULL);
     } else {
@@ -115,9 +114,8 @@ void dispatch_fence_threads(worker *w, int64_t now)
     for (attempt *a = w->running; a; a = a->next) {
         if (a->run != RUN_MODULE_THREAD || a->timed_out_hard || now < lease_freeze_at(a)) continue;
         if (attempt_stop_reason(a) != STOP_NONE) continue;
-        lw_log(LW_LOG_WARN, "lease.fenced",
-               "job %s: its lease could not be renewed for 0.65 of --lease; asking the handler to stop (thread isolation cannot pause it)",
-               a->id);
+        lw_log_about(LW_LOG_WARN, "lease.fenced", attempt_facts(a, 1),
+                     "its lease could not be renewed for 0.65 of --lease; asking the handler to stop (thread isolation cannot pause it)");
         dispatch_stop(a, STOP_FENCE);
     }
 }
@@ -187,8 +185,9 @@ static void resource_handback(attempt *a, int e)
     worker *w = a->tenant->w;
     char why[300];
     snprintf(why, sizeof why, "the worker could not start the handler (%s); handed back", strerror(e));
-    lw_log(lw_log_gate_level(&w->resource_gate, strerror(e), LW_LOG_ERROR, 60000), "worker.resources",
-           "job %s: cannot start the handler: %s; handing it back and pausing claims for 1 s", a->id, strerror(e));
+    lw_log_about(lw_log_gate_level(&w->resource_gate, strerror(e), LW_LOG_ERROR, 60000), "worker.resources",
+                 attempt_facts(a, 0), "cannot start the handler: %s; handing it back and pausing claims for 1 s",
+                 strerror(e));
     w->claim_pause_until = lw_mono_ms() + 1000;
     attempt_request_stop(a, STOP_RESOURCE);
     attempt_finished(a, END_RETRY, why);
@@ -210,8 +209,8 @@ void dispatch_attempt(attempt *a)
     t->running++;
     if (w->nfree == 0) {
         /* Claims never ask for more than the free slots: a broken count. */
-        lw_log(LW_LOG_ERROR, "worker.bug", "job %s: no free slot for it (running %d of %d); handing it back",
-               a->id, w->nrunning, w->opt->concurrency);
+        lw_log_about(LW_LOG_ERROR, "worker.bug", attempt_facts(a, 0), "no free slot for it (running %d of %d); handing it back",
+                     w->nrunning, w->opt->concurrency);
         attempt_request_stop(a, STOP_RESOURCE);
         attempt_finished(a, END_RETRY, "no free slot in the worker; handed back");
         return;
@@ -232,8 +231,8 @@ void dispatch_attempt(attempt *a)
             return;
         }
         if (rc == 1) {
-            lw_log(LW_LOG_INFO, "spool.done", "job %s: %s/job.json says done; not run again", a->id,
-                   a->spool_dir);
+            lw_log_about(LW_LOG_INFO, "spool.done", attempt_facts(a, 0), "%s/job.json says done; not run again",
+                         a->spool_dir);
             attempt_finished(a, END_OK, NULL);
             return;
         }

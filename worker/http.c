@@ -1,11 +1,18 @@
 /*
  * http.c — health and metrics endpoints.
  *
- * /healthz answers 200 only when the loop is turning (this very answer), the
- * claim loop ran within the last 5 s (the 100 ms tick drives it even when
- * idle) and is allowed to claim, every Redis link is ready and no tenant's
- * Redis refuses claims for being at maxmemory; otherwise 503 with one line
- * per problem, so `curl` shows why.
+ * /healthz (readiness) answers 200 only when the loop is turning (this very
+ * answer), the claim loop ran within the last 5 s (the 100 ms tick drives it
+ * even when idle) and is allowed to claim, every Redis link is ready and
+ * its replies are not overdue (half the lease-derived reply timeout), no
+ * tenant's Redis refuses claims for being at maxmemory, and not every slot
+ * is held by an abandoned thread handler; otherwise 503 with one line per
+ * problem, so `curl` shows why.
+ *
+ * /livez (liveness) answers 200 while the loop turns and the claim loop ran
+ * within 5 s, whatever Redis, quiet (SIGTSTP) or draining say: those are
+ * states a restart does not cure, and a liveness probe on /healthz had a
+ * quiet worker restarted.
  *
  * A tiny HTTP/1.x responder on evconnlistener + bufferevent rather than
  * evhttp: libevent 2.1's evhttp has no connection cap and its timeouts are
@@ -62,25 +69,59 @@ struct http_server {
 
 /* ------------------------------------------------------------- pages -- */
 
+/* Returns 1 when the claim loop turned lately, else adds a line to out. */
+static int loop_turns(worker *w, struct evbuffer *out)
+{
+    if (lw_mono_ms() - w->last_pump_mono <= 5000) return 1;
+    evbuffer_add_printf(out, "claim loop: stalled for %.1f s\n", (double)(lw_mono_ms() - w->last_pump_mono) / 1000.0);
+    return 0;
+}
+
+static int livez_body(worker *w, struct evbuffer *out)
+{
+    int ok = loop_turns(w, out);
+    if (ok) evbuffer_add_printf(out, "ok\n");
+    return ok;
+}
+
+static int abandoned_attempts(const worker *w)
+{
+    int n = 0;
+    for (const attempt *a = w->running; a; a = a->next) n += a->timed_out_hard != 0;
+    return n;
+}
+
 /* Returns 1 when healthy; each problem adds one line to out. */
 static int healthz_body(worker *w, struct evbuffer *out)
 {
-    int ok = 1;
-    if (lw_mono_ms() - w->last_pump_mono > 5000) {
-        evbuffer_add_printf(out, "claim loop: stalled for %.1f s\n",
-                            (double)(lw_mono_ms() - w->last_pump_mono) / 1000.0);
-        ok = 0;
-    }
+    int ok = loop_turns(w, out);
     if (w->state != W_RUNNING) {
         evbuffer_add_printf(out, "claim loop: not claiming (%s)\n",
                             w->state == W_QUIET ? "quiet" : "shutting down");
         ok = 0;
     }
-    for (rlink *l = w->links; l; l = l->next)
+    /* A reply overdue by half the reply timeout: renewals are falling
+     * behind what the fence allows, long before the link is reset. */
+    int64_t overdue_ms = lease_reply_timeout_ms(w) / 2;
+    for (rlink *l = w->links; l; l = l->next) {
+        int64_t wait_ms = lw_redis_reply_wait_ms(l->r);
         if (!lw_redis_is_ready(l->r)) {
             evbuffer_add_printf(out, "redis %s: not ready\n", lw_redis_name(l->r));
             ok = 0;
+        } else if (wait_ms > overdue_ms) {
+            evbuffer_add_printf(out, "redis %s: no reply for %.1f s\n", lw_redis_name(l->r),
+                                (double)wait_ms / 1000.0);
+            ok = 0;
         }
+    }
+    /* Thread isolation: an abandoned handler keeps its thread and slot
+     * until it returns. With every slot so held nothing can run. */
+    int abandoned = abandoned_attempts(w);
+    if (abandoned >= w->opt->concurrency) {
+        evbuffer_add_printf(out, "slots: all %d held by abandoned handlers (they ignored their timeout)\n",
+                            abandoned);
+        ok = 0;
+    }
     /* Redis at maxmemory refuses claims (outcomes still go through): the
      * worker runs, but it can take no work. */
     for (tenant *t = w->tenants; t; t = t->next)
@@ -103,9 +144,12 @@ static int metrics_body(worker *w, struct evbuffer *out)
                           "# HELP lanework_active_jobs Attempts running in this worker.\n"
                           "# TYPE lanework_active_jobs gauge\n"
                           "lanework_active_jobs %d\n"
+                          "# HELP lanework_abandoned_attempts Slots held by handlers abandoned after their timeout (thread isolation).\n"
+                          "# TYPE lanework_abandoned_attempts gauge\n"
+                          "lanework_abandoned_attempts %d\n"
                           "# HELP lanework_redis_errors_total Redis connection failures and error replies.\n"
                           "# TYPE lanework_redis_errors_total counter\n",
-                          w->nrunning);
+                          w->nrunning, abandoned_attempts(w));
     for (rlink *l = w->links; l; l = l->next)
         rc |= metrics_appendf(&buf, &len, &cap, "lanework_redis_errors_total{redis=\"%s\"} %llu\n",
                               lw_redis_name(l->r), (unsigned long long)lw_redis_error_count(l->r));
@@ -191,9 +235,9 @@ static void conn_respond_text(http_conn *c, int status, const char *text, int he
 static void serve_page(http_conn *c, const char *path, int head_only)
 {
     worker *w = c->h->w;
-    int is_healthz = !strcmp(path, "/healthz");
-    if (!is_healthz && strcmp(path, "/metrics")) {
-        conn_respond_text(c, 404, "try /healthz or /metrics", head_only);
+    int is_healthz = !strcmp(path, "/healthz"), is_livez = !strcmp(path, "/livez");
+    if (!is_healthz && !is_livez && strcmp(path, "/metrics")) {
+        conn_respond_text(c, 404, "try /healthz, /livez or /metrics", head_only);
         return;
     }
     struct evbuffer *body = evbuffer_new();
@@ -201,8 +245,8 @@ static void serve_page(http_conn *c, const char *path, int head_only)
         conn_respond_text(c, 500, "out of memory", head_only);
         return;
     }
-    if (is_healthz) {
-        int ok = healthz_body(w, body);
+    if (is_healthz || is_livez) {
+        int ok = is_healthz ? healthz_body(w, body) : livez_body(w, body);
         conn_respond(c, ok ? 200 : 503, TEXT_PLAIN, body, head_only);
     } else if (metrics_body(w, body) == 0) {
         conn_respond(c, 200, PROMETHEUS_TEXT, body, head_only);

@@ -1,4 +1,4 @@
-/* http.h — GET /healthz and GET /metrics on --http HOST:PORT (a small
+/* http.h — GET /healthz, /livez and /metrics on --http HOST:PORT (a small
  * HTTP/1.x responder of our own on libevent's core: worker/http.c). */
 #ifndef LW_HTTP_H
 #define LW_HTTP_H

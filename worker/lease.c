@@ -60,6 +60,19 @@ int64_t lease_freeze_point(const worker *w, int64_t proof)
     return proof + w->opt->lease_ms * 65 / 100;
 }
 
+int64_t lease_reply_timeout_ms(const worker *w)
+{
+    /* A renewal sent lease/6 after the last confirmed one and stuck on a
+     * dead connection is noticed after this, probed and resent on a fresh
+     * connection (redis_async.c: a quarter more for the watchdog, the
+     * probe's round trip, a reconnect from 100 ms) before the freeze point
+     * at 0.65 lease: 1/6 + 1/4 * 1.25 = 0.48 lease, plus the reconnect.
+     * The fixed 10 s the link used before exceeded the fence's slack for
+     * every lease under 20 s. At most 10 s, which long leases keep. */
+    int64_t ms = w->opt->lease_ms / 4;
+    return ms < 10000 ? ms : 10000;
+}
+
 static int64_t freeze_point(const worker *w, int64_t proof) { return lease_freeze_point(w, proof); }
 
 void lease_proven(attempt *a, int64_t sent_mono)
@@ -79,8 +92,8 @@ void lease_proven(attempt *a, int64_t sent_mono)
     if (frozen > 0) {
         /* Frozen time is not running time: the timeout waits for it. */
         if (a->timeout_at) a->timeout_at += frozen;
-        lw_log(LW_LOG_INFO, "lease.thawed", "job %s: lease proven again after %.1f s frozen; resuming the attempt",
-               a->id, (double)frozen / 1000.0);
+        lw_log_about(LW_LOG_INFO, "lease.thawed", attempt_facts(a, 1),
+                     "lease proven again after %.1f s frozen; resuming the attempt", (double)frozen / 1000.0);
     }
 }
 
@@ -113,14 +126,14 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
             if (!a || a->serial != c->serials[i]) continue; /* ended meanwhile */
             long long v = st->element[i]->type == REDIS_REPLY_INTEGER ? st->element[i]->integer : 0;
             if (v == 0) {
-                lw_log(LW_LOG_WARN, "lease.lost", "job %s: lease lost (the job was taken back); killing the attempt",
-                       a->id);
+                lw_log_about(LW_LOG_WARN, "lease.lost", attempt_facts(a, 1),
+                             "lease lost (the job was taken back); killing the attempt");
                 dispatch_stop(a, STOP_LOST);
                 continue;
             }
             lease_proven(a, c->sent_mono);
             if (v == 2) {
-                lw_log(LW_LOG_INFO, "job.cancel", "job %s: cancel requested; stopping the attempt", a->id);
+                lw_log_about(LW_LOG_INFO, "job.cancel", attempt_facts(a, 1), "cancel requested; stopping the attempt");
                 dispatch_stop(a, STOP_CANCEL);
             }
         }
@@ -204,18 +217,16 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
         if (reply->element[1]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[1]->integer);
         for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
             const char *id = pairs->element[i]->str, *what = pairs->element[i + 1]->str;
+            lw_log_facts job = {.job = id, .tenant = t->cfg->name};
             if (!strcmp(what, "queued"))
-                lw_log(LW_LOG_WARN, "job.lost", "tenant %s: job %s: its worker's lease expired; retrying it",
-                       t->cfg->name, id);
+                lw_log_about(LW_LOG_WARN, "job.lost", job, "its worker's lease expired; retrying it");
             else if (!strcmp(what, "failed"))
-                lw_log(LW_LOG_WARN, "job.lost", "tenant %s: job %s: its worker's lease expired on its last attempt; failed",
-                       t->cfg->name, id);
+                lw_log_about(LW_LOG_WARN, "job.lost", job, "its worker's lease expired on its last attempt; failed");
             else if (!strcmp(what, "cancelled"))
-                lw_log(LW_LOG_WARN, "job.lost", "tenant %s: job %s: its worker's lease expired; its cancel was pending: cancelled",
-                       t->cfg->name, id);
+                lw_log_about(LW_LOG_WARN, "job.lost", job,
+                             "its worker's lease expired; its cancel was pending: cancelled");
             else if (strcmp(what, "missing"))
-                lw_log(LW_LOG_ERROR, "job.corrupt", "tenant %s: job %s skipped by the reaper: %s",
-                       t->cfg->name, id, what);
+                lw_log_about(LW_LOG_ERROR, "job.corrupt", job, "skipped by the reaper: %s", what);
         }
         if (pairs->elements) tenant_work_maybe(t);
     } else if (reply) {

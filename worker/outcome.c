@@ -93,7 +93,7 @@ void send_handler_event(attempt *a, const char *type, const char *data)
     outcome *o = outcome_new(a, "event", data ? data : "");
     if (!o || !(o->event_type = strdup(type))) {
         if (o) outcome_free(o);
-        lw_log(LW_LOG_ERROR, "event.dropped", "job %s: out of memory, event %s dropped", a->id, type);
+        lw_log_about(LW_LOG_ERROR, "event.dropped", attempt_facts(a, 0), "out of memory, event %s dropped", type);
         return;
     }
     o->bytes += strlen(type);
@@ -114,8 +114,8 @@ static void update_spool(const attempt *a, const char *word, const char *error)
     char err[512];
     if (lw_spool_set_status(a->spool_dir, status, !strcmp(status, "failed") ? error : NULL, err,
                             sizeof err))
-        lw_log(LW_LOG_ERROR, "spool.write", "job %s: cannot mark %s %s: %s", a->id, a->spool_dir,
-               status, err);
+        lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "cannot mark %s %s: %s", a->spool_dir,
+                     status, err);
 }
 
 static const char *metric_label(const char *word)
@@ -131,7 +131,7 @@ void outcome_handback_unstarted(attempt *a)
 {
     outcome *o = outcome_new(a, "handback", "handed back at shutdown before it started");
     if (!o) {
-        lw_log(LW_LOG_ERROR, "job.unrecorded", "job %s: out of memory handing it back; its lease will expire", a->id);
+        lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0), "out of memory handing it back; its lease will expire");
         return;
     }
     push(a->tenant, o);
@@ -152,9 +152,8 @@ static void record_end(attempt *a, end_kind how, const char *text)
     int64_t delay = 0;
 
     if (why == STOP_LOST) {
-        lw_log(LW_LOG_WARN, "job.lost_lease",
-               "job %s: our lease was taken over (Redis unreachable for longer than --lease?); its outcome is discarded",
-               a->id);
+        lw_log_about(LW_LOG_WARN, "job.lost_lease", attempt_facts(a, 1),
+                     "our lease was taken over (Redis unreachable for longer than --lease?); its outcome is discarded");
         metrics_attempt(&w->m, t->cfg->name, a->kind, "lost", secs);
         return;
     }
@@ -189,19 +188,20 @@ static void record_end(attempt *a, end_kind how, const char *text)
 
     if (a->spool_dir) update_spool(a, word, text);
     metrics_attempt(&w->m, t->cfg->name, a->kind, metric_label(word), secs);
+    lw_log_facts facts = attempt_facts(a, 0);
+    facts.has_duration = 1;
+    facts.duration_s = secs;
     if (!strcmp(word, "ok"))
-        lw_log(LW_LOG_DEBUG, "job.done", "job %s kind=%s attempt=%d succeeded in %.3f s", a->id,
-               a->kind, a->attempt, secs);
+        lw_log_about(LW_LOG_DEBUG, "job.done", facts, "succeeded in %.3f s", secs);
     else
-        lw_log(!strcmp(word, "handback") ? LW_LOG_INFO : LW_LOG_WARN, "job.done",
-               "job %s kind=%s attempt=%d/%d %s after %.3f s: %s", a->id, a->kind, a->attempt,
-               a->attempts, word, secs, text);
+        lw_log_about(!strcmp(word, "handback") ? LW_LOG_INFO : LW_LOG_WARN, "job.done", facts, "%s after %.3f s: %s",
+                     word, secs, text);
 
     outcome *o = outcome_new(a, word, text);
     if (!o) {
         /* Without memory for the record the lease will expire and the reaper
          * will retry the job: nothing is lost, an attempt is. */
-        lw_log(LW_LOG_ERROR, "job.unrecorded", "job %s: out of memory recording its outcome", a->id);
+        lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0), "out of memory recording its outcome");
         return;
     }
     o->delay_ms = delay;
@@ -292,8 +292,8 @@ static int refused_alone(tenant *t, outcome *o, const char *why)
         snprintf(text, sizeof text, "Redis refused the outcome (%s): %.300s", o->word, why);
         char *copy = strdup(text);
         if (copy) {
-            lw_log(LW_LOG_ERROR, "job.refused", "tenant %s: job %s: Redis refused its outcome %s: %s; recording it as failed",
-                   t->cfg->name, o->id, o->word, why);
+            lw_log_about(LW_LOG_ERROR, "job.refused", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+                         "Redis refused its outcome %s: %s; recording it as failed", o->word, why);
             free(o->text);
             o->text = copy;
             o->word = "fail";
@@ -303,12 +303,11 @@ static int refused_alone(tenant *t, outcome *o, const char *why)
         }
     }
     if (strcmp(o->word, "event") == 0)
-        lw_log(LW_LOG_ERROR, "event.dropped", "tenant %s: job %s: Redis refused event %s: %s; dropped", t->cfg->name,
-               o->id, o->event_type ? o->event_type : "?", why);
+        lw_log_about(LW_LOG_ERROR, "event.dropped", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+                     "Redis refused event %s: %s; dropped", o->event_type ? o->event_type : "?", why);
     else
-        lw_log(LW_LOG_ERROR, "job.unrecorded",
-               "tenant %s: job %s: Redis refused even its failure record: %s; its lease will expire and the reaper will retry it",
-               t->cfg->name, o->id, why);
+        lw_log_about(LW_LOG_ERROR, "job.unrecorded", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+                     "Redis refused even its failure record: %s; its lease will expire and the reaper will retry it", why);
     outcome_free(o);
     return 1;
 }
@@ -363,9 +362,8 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
             next = o->next;
             redisReply *e = reply->element[i];
             if (e->type == REDIS_REPLY_STRING && !strcmp(e->str, "stale") && strcmp(o->word, "event"))
-                lw_log(LW_LOG_WARN, "job.fenced",
-                       "job %s: outcome %s refused: the attempt no longer holds the job (lease lost)",
-                       o->id, o->word);
+                lw_log_about(LW_LOG_WARN, "job.fenced", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+                             "outcome %s refused: the attempt no longer holds the job (lease lost)", o->word);
             outcome_free(o);
         }
         /* Lanes may have moved on: the next claim may find work. */

@@ -131,9 +131,9 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         } else if (a->timed_out_hard) {
             /* Its outcome was recorded when we gave up on it; the slot is
              * free only now. */
-            lw_log(LW_LOG_WARN, "job.abandoned_returned",
-                   "job %s: the handler returned %.1f s after its attempt was abandoned", a->id,
-                   (double)(lw_mono_ms() - a->started_mono) / 1000.0);
+            lw_log_about(LW_LOG_WARN, "job.abandoned_returned", attempt_facts(a, 1),
+                         "the handler returned %.1f s after its attempt was abandoned",
+                         (double)(lw_mono_ms() - a->started_mono) / 1000.0);
             attempt_release_abandoned(a);
         } else {
             end_kind how = attempt_end_kind(a, a->status);

@@ -116,6 +116,7 @@ rlink *link_get(worker *w, const char *url_text, const lw_url *url)
         free(l);
         return NULL;
     }
+    lw_redis_set_reply_timeout(l->r, lease_reply_timeout_ms(w));
     lw_redis_on_ready(l->r, link_ready, l);
     lw_redis_on_message(l->r, link_message, l);
     l->next = w->links;

@@ -240,6 +240,10 @@ void lease_proven(attempt *a, int64_t sent_mono);
 int64_t lease_freeze_at(const attempt *a);
 /* The freeze point of leases proven by a call sent at `proof` (mono ms). */
 int64_t lease_freeze_point(const worker *w, int64_t proof);
+/* How long a Redis reply may be overdue before the link is probed (and
+ * reset if the server answers a new connection), and half of it before
+ * /healthz says so: tied to the lease (lease.c). */
+int64_t lease_reply_timeout_ms(const worker *w);
 /* Logs an outage a lease script noticed (gap ms; 0: none). */
 void lease_log_outage(tenant *t, long long gap);
 void presence_update(worker *w);

@@ -17,7 +17,9 @@ Chaos tooling (tests of it: test_tooling.py):
                                     (clockskew.so; monotonic clocks unchanged)
   Env.worker(..., redis_url=URL)    that worker talks to URL, e.g. a Proxy's
   Proxy(unix_path) / Env.proxy()    a TCP proxy to Redis that can cut() the
-                                    network (a partition) and heal() it
+                                    network (a partition) and heal() it, or
+                                    stall() the connections open now (dead
+                                    paths, half-open TCP)
   TICKER                            [sys.executable, TICKER] in a registry's
                                     "exec" runs testmod's ticker as a command
 """
@@ -524,6 +526,7 @@ class Proxy:
         w = env.worker(redis_url=p.url)    # redis://127.0.0.1:PORT
         p.cut()                            # partition: nothing moves
         p.heal()                           # everything moves again
+        p.stall()                          # the connections open now die
         p.close()
 
     Each accepted connection gets its own connection to the target and
@@ -557,7 +560,8 @@ class Proxy:
         self._cond = threading.Condition()
         self._want = 'run'      # what the caller asked: run, cut, stop
         self._state = 'run'     # what the thread applies
-        self._pairs = []        # [client, upstream, buf c->u, buf u->c, eof c, eof u]
+        self._pairs = []        # [client, upstream, buf c->u, buf u->c, eof c, eof u, stalled]
+        self._stall_asked = False
         self._thread = threading.Thread(target=self._loop, name='lwtest-proxy-%d' % self.port,
                                         daemon=True)
         self._thread.start()
@@ -588,6 +592,17 @@ class Proxy:
         """Half a partition: what clients send still reaches Redis (and
         runs there), nothing Redis answers reaches them until heal()."""
         self._set('hold')
+
+    def stall(self):
+        """A dead path for the connections open now (half-open TCP, a NAT
+        that forgot them): from its return on nothing moves on them either
+        way and they stay open, while connections made later work. heal()
+        does not revive them."""
+        with self._cond:
+            self._stall_asked = True
+            self._poke()
+            if not self._cond.wait_for(lambda: not self._stall_asked or not self._thread.is_alive(), timeout=5):
+                raise TestFailure('proxy thread did not stall its connections within 5 s')
 
     def heal(self):
         """Ends the partition: returns once forwarding has resumed."""
@@ -653,7 +668,7 @@ class Proxy:
             c.setblocking(False)
             u.setblocking(False)
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._pairs.append([c, u, bytearray(), bytearray(), False, False])
+            self._pairs.append([c, u, bytearray(), bytearray(), False, False, False])
 
     def _loop(self):
         try:
@@ -667,6 +682,10 @@ class Proxy:
         while True:
             with self._cond:
                 self._state = self._want
+                if self._stall_asked:
+                    for pr in self._pairs:
+                        pr[6] = True
+                    self._stall_asked = False
                 self._cond.notify_all()
                 state = self._state
             if state == 'stop':
@@ -675,7 +694,9 @@ class Proxy:
             if state in ('run', 'hold'):
                 rl.append(self.lsock)
                 for pr in self._pairs:
-                    c, u, cu, uc, ec, eu = pr
+                    c, u, cu, uc, ec, eu, stalled = pr
+                    if stalled:
+                        continue
                     if not ec and len(cu) < self.BUF:
                         rl.append(c)
                     if state == 'run' and not eu and len(uc) < self.BUF:
@@ -706,7 +727,8 @@ class Proxy:
             if self.lsock in r:
                 self._accept()
             for pr in list(self._pairs):
-                self._pump(pr, r, w, state == 'hold')
+                if not pr[6]:
+                    self._pump(pr, r, w, state == 'hold')
 
     def _pump(self, pr, r, _w, hold=False):
         c, u = pr[0], pr[1]

@@ -325,8 +325,37 @@ def test_eviction_policy_warning(env):
     w.wait()
 
 
+def test_dead_connection_is_replaced_before_the_fence(env):
+    """A command connection whose path died (half-open TCP, a NAT that
+    forgot it: Proxy.stall) while Redis answers new connections. With
+    --lease 3 the fence freezes attempts 1.95 s after their last confirmed
+    renewal; the fixed 10 s reply timeout left every attempt frozen for
+    seconds. Now the link is probed after lease/4 and replaced, and the
+    renewal gets through before the freeze point."""
+    env.write_registry([env.tenant('t1')])
+    p = env.proxy()
+    w = env.worker('--lease', '3', redis_url=p.url)
+    jid = env.enqueue('t1', 'record', {'ms': 6000})
+    wait_until(lambda: env.status('t1', jid)['status'] == 'active', timeout=10, what='the job to start')
+    time.sleep(0.6)
+    p.stall()
+    t0 = time.monotonic()
+    wait_until(lambda: 'while a new connection got one' in w.log(), timeout=9, what='the dead connection replaced')
+    took = time.monotonic() - t0
+    check(took < 2.0, 'the dead connection was replaced only after %.1f s (--lease 3)' % took)
+    quick = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [quick], timeout=5)
+    env.wait_all('t1', [jid], timeout=20)
+    st = env.status('t1', jid)
+    check(st['attempt'] == 1, 'the job took %d attempts' % st['attempt'])
+    check('lease.thawed' not in w.log(), 'the attempt was frozen although Redis was reachable:\n%s' % w.log()[-2000:])
+    w.signal(signal.SIGTERM)
+    check(w.wait() == 0, 'worker exit')
+
+
 if __name__ == '__main__':
     lwtest.run([test_corrupt_records_are_skipped, test_fencing_after_lease_takeover,
                 test_readonly_failover_and_back, test_replica_waits_for_primary, test_redis_loading_after_restart,
                 test_healthz_and_metrics, test_eviction_policy_warning, test_connect_timeout_reconnects,
-                test_redis_sockets_cloexec_thread, test_redis_sockets_cloexec_fork])
+                test_redis_sockets_cloexec_thread, test_redis_sockets_cloexec_fork,
+                test_dead_connection_is_replaced_before_the_fence])

@@ -200,7 +200,7 @@ def test_requests_and_answers(env):
     headers, _ = ask('POST', b'POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 405)
     check(headers.get('allow') == 'GET, HEAD', '405 without Allow: GET, HEAD: %s' % headers)
     _, body = ask('GET /nope', b'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n', 404)
-    check(b'try /healthz or /metrics' in body, '404 body %r' % body)
+    check(b'try /healthz, /livez or /metrics' in body, '404 body %r' % body)
     for bad in (b'GARBAGE\r\n\r\n', b'GET /healthz HTTP/1.1 extra\r\nHost: x\r\n\r\n',
                 b'GET healthz HTTP/1.1\r\nHost: x\r\n\r\n', b'GET /healthz SPDY/3\r\nHost: x\r\n\r\n'):
         ask('malformed %r' % bad, bad, 400)
@@ -293,6 +293,62 @@ def test_every_descriptor_is_close_on_exec(env):
     stop(w)
 
 
+def healthz(port):
+    """(status, body) of /healthz; (None, '') when it cannot be asked."""
+    try:
+        status, _, body = exchange(port, b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 2.0, until_closed=False)
+        return status, body.decode()
+    except (OSError, TestFailure):
+        return None, ''
+
+
+def test_healthz_says_when_abandoned_handlers_hold_every_slot(env):
+    # Thread isolation cannot kill a handler that ignores its stop request:
+    # past timeout + grace it is abandoned and keeps its thread and slot.
+    w, port = start(env, '--isolation', 'thread', '--concurrency', '2')
+    ids = [env.enqueue('t1', 'sleep_hard', {'ms': 9000}, timeout=1, attempts=1) for _ in range(2)]
+    t0 = time.monotonic()
+    got = wait_until(lambda: (lambda h: h if h[0] == 503 else None)(healthz(port)), timeout=8,
+                     what='/healthz 503 once both slots are held by abandoned handlers')
+    check('abandoned' in got[1] and 'all 2' in got[1], '/healthz body does not say why: %r' % got[1])
+    check(env.statuses('t1', ids) == ['failed', 'failed'], 'abandoned attempts not recorded: %s'
+          % env.statuses('t1', ids))
+    code, body = exchange(port, b'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')[::2]
+    check(b'lanework_abandoned_attempts 2' in body, '/metrics lacks the abandoned gauge: %r' % body[:2000])
+    # Once the handlers return, their slots are free and the worker healthy.
+    wait_until(lambda: healthz(port)[0] == 200, timeout=15, what='/healthz 200 after the handlers returned')
+    check(time.monotonic() - t0 > 7, '/healthz was 200 again before the handlers returned')
+    stop(w)
+
+
+def test_healthz_says_when_redis_is_silent(env):
+    # A Redis that answers nothing (stopped) with --lease 3: the fence
+    # freezes attempts at 1.95 s, and /healthz must say so within about a
+    # lease. It was 200 for 10 s, the fixed reply timeout.
+    w, port = start(env, '--lease', '3')
+    os.kill(env.redis.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        got = wait_until(lambda: (lambda h: h if h[0] == 503 else None)(healthz(port)), timeout=6,
+                         what='/healthz 503 with Redis stopped')
+        took = time.monotonic() - t0
+        check(took < 3.5, '/healthz noticed a silent Redis only after %.1f s (--lease 3)' % took)
+        check(re.search(r'^redis \S+: no reply for [0-9.]+ s$', got[1], re.M),
+              '/healthz body does not name Redis: %r' % got[1])
+        # And it goes on saying so. (The link is not reset: a new
+        # connection gets no answer either, and the replies will come.)
+        time.sleep(1.5)
+        got = healthz(port)
+        check(got[0] == 503 and 'redis' in got[1], '/healthz with Redis stopped 1.5 s later: %r' % (got,))
+    finally:
+        os.kill(env.redis.proc.pid, signal.SIGCONT)
+    wait_until(lambda: healthz(port)[0] == 200, timeout=10, what='/healthz 200 after SIGCONT')
+    jid = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [jid], timeout=20)
+    stop(w)
+
+
 if __name__ == '__main__':
     run([test_idle_connections_do_not_starve_the_worker, test_slowloris_is_cut_at_the_deadline,
-         test_requests_and_answers, test_every_descriptor_is_close_on_exec])
+         test_requests_and_answers, test_every_descriptor_is_close_on_exec,
+         test_healthz_says_when_abandoned_handlers_hold_every_slot, test_healthz_says_when_redis_is_silent])

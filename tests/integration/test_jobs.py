@@ -133,7 +133,31 @@ def test_exec_handlers(env):
     check(st['status'] == 'succeeded' and st['attempt'] == 2 and st['result'] is None, 'retried exec: %s' % st)
 
 
+def test_json_log_lines_carry_job_fields(env):
+    # A log collector selects a job's lines by field, not by parsing "msg".
+    env.write_registry([env.tenant('acme')])
+    jid = env.enqueue('acme', 'fail', {'error': 'nope'}, lane='L1', queue='chat', attempts=1)
+    slow = env.enqueue('acme', 'sleep', {'ms': 5000}, timeout=0.3, attempts=1)
+    w = env.worker('--queue', 'default', '--queue', 'chat', '--log-format', 'json', '--log-level', 'debug',
+                   '--burst', name='wj')
+    check(w.wait(timeout=30) == 0, 'burst worker exit')
+    lines = [json.loads(l) for l in w.log().splitlines() if l.startswith('{')]
+    mine = [l for l in lines if l.get('job') == jid]
+    check(mine, 'no JSON line has "job": %r:\n%s' % (jid, w.log()[-3000:]))
+    done = [l for l in mine if l['event'] == 'job.done']
+    check(len(done) == 1, 'job.done lines of %s: %s' % (jid, mine))
+    want = {'job': jid, 'tenant': 'acme', 'kind': 'fail', 'queue': 'chat', 'lane': 'L1', 'attempt': 1,
+            'attempts': 1, 'worker': 'wj'}
+    for k, v in want.items():
+        check(done[0].get(k) == v, 'job.done field %s is %r, not %r: %s' % (k, done[0].get(k), v, done[0]))
+    check(isinstance(done[0].get('duration_s'), (int, float)), 'job.done without a duration_s: %s' % done[0])
+    check(jid not in done[0]['msg'] and 'nope' in done[0]['msg'], 'job.done msg: %r' % done[0]['msg'])
+    timeout = [l for l in lines if l.get('job') == slow and l['event'] == 'job.timeout']
+    check(timeout and timeout[0].get('kind') == 'sleep' and timeout[0].get('lane') == slow
+          and timeout[0].get('worker') == 'wj', 'job.timeout line without its fields: %s' % timeout)
+
+
 if __name__ == '__main__':
     run([test_smoke_status_shape, test_module_events_in_order, test_thread_isolation_events_and_results,
          test_crash_fails_only_its_job, test_retry_then_succeed_and_fail_now, test_no_handler_not_retried,
-         test_exec_handlers])
+         test_exec_handlers, test_json_log_lines_carry_job_fields])

@@ -160,6 +160,23 @@ def test_proxy_raw(env):
     p.close()  # twice is fine
 
 
+def test_proxy_stall(env):
+    p = env.proxy()
+    s = socket.create_connection(('127.0.0.1', p.port), timeout=5)
+    s.sendall(b'PING\r\n')
+    check(resp_ping(s, 5) == b'+PONG\r\n', 'PING through the proxy')
+    p.stall()
+    s.sendall(b'PING\r\n')
+    check(resp_ping(s, 0.7) is None, 'a reply came through a stalled connection')
+    s2 = socket.create_connection(('127.0.0.1', p.port), timeout=5)
+    s2.sendall(b'PING\r\n')
+    check(resp_ping(s2, 5) == b'+PONG\r\n', 'a connection made after stall() is not served')
+    p.heal()
+    check(resp_ping(s, 0.5) is None, 'heal() revived a stalled connection')
+    s.close()
+    s2.close()
+
+
 def test_proxy_partition_worker(env):
     env.write_registry([env.tenant('t1')])
     p = env.proxy()
@@ -293,5 +310,5 @@ def test_escape(env):
 
 
 if __name__ == '__main__':
-    lwtest.run([test_clock_skew, test_proxy_raw, test_proxy_partition_worker, test_ticker_module,
+    lwtest.run([test_clock_skew, test_proxy_raw, test_proxy_stall, test_proxy_partition_worker, test_ticker_module,
                 test_ticker_exec, test_kinds, test_escape])

@@ -126,6 +126,65 @@ START_TEST(long_message)
 }
 END_TEST
 
+START_TEST(text_facts)
+{
+    lw_log_setup(LW_LOG_INFO, 0);
+    lw_log_facts f = {.job = "abc", .tenant = "acme", .kind = "exam", .queue = "default", .lane = "a b",
+                      .worker = "w=1", .attempt = 1, .attempts = 3, .has_duration = 1, .duration_s = 2.0014};
+    lw_log_about(LW_LOG_WARN, "job.done", f, "failed after %.1f s: %s", 2.0, "boom");
+    /* Only the facts that are set; a reaper line knows job and tenant. */
+    lw_log_about(LW_LOG_INFO, "job.lost", (lw_log_facts){.job = "x\ny", .tenant = "t\"1"}, "retrying");
+    char *out = captured();
+    char *l2 = strchr(out, '\n') + 1;
+    ck_assert_int_eq(strncmp(out + 24,
+                             " warn  job.done job=abc tenant=acme kind=exam queue=default lane=\"a b\" attempt=1"
+                             " attempts=3 worker=\"w=1\" duration_s=2.001 failed after 2.0 s: boom\n",
+                             l2 - out - 24),
+                     0);
+    ck_assert_str_eq(l2 + 24, " info  job.lost job=\"x\\ny\" tenant=\"t\\\"1\" retrying\n");
+    free(out);
+}
+END_TEST
+
+START_TEST(json_facts)
+{
+    lw_log_setup(LW_LOG_INFO, 1);
+    lw_log_facts f = {.job = "abc", .tenant = "acme", .kind = "exam", .queue = "default", .lane = "L\"1",
+                      .worker = "w1", .attempt = 2, .attempts = 3, .has_duration = 1, .duration_s = 0.25};
+    lw_log_about(LW_LOG_WARN, "job.done", f, "retry after %.3f s: %s", 0.25, "boom");
+    lw_log_about(LW_LOG_INFO, "job.lost", (lw_log_facts){.job = "j2", .tenant = "acme"}, "retrying");
+    char *out = captured();
+    char *nl = strchr(out, '\n');
+    ck_assert_ptr_nonnull(nl);
+    *nl = '\0';
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(j);
+    const char *strs[][2] = {{"event", "job.done"}, {"job", "abc"},   {"tenant", "acme"}, {"kind", "exam"},
+                             {"queue", "default"},  {"lane", "L\"1"}, {"worker", "w1"},   {"msg", "retry after 0.250 s: boom"}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        cJSON *v = cJSON_GetObjectItem(j, strs[i][0]);
+        ck_assert_msg(cJSON_IsString(v), "field %s", strs[i][0]);
+        ck_assert_str_eq(v->valuestring, strs[i][1]);
+    }
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(j, "attempt")));
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "attempt")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "attempts")->valueint, 3);
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(j, "duration_s")));
+    ck_assert_double_eq(cJSON_GetObjectItem(j, "duration_s")->valuedouble, 0.25);
+    cJSON_Delete(j);
+    /* Unset facts are absent, not empty. */
+    j = cJSON_Parse(nl + 1);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "job")->valuestring, "j2");
+    ck_assert_ptr_null(cJSON_GetObjectItem(j, "kind"));
+    ck_assert_ptr_null(cJSON_GetObjectItem(j, "attempt"));
+    ck_assert_ptr_null(cJSON_GetObjectItem(j, "duration_s"));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "msg")->valuestring, "retrying");
+    cJSON_Delete(j);
+    free(out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("log");
@@ -135,6 +194,8 @@ int main(void)
     tcase_add_test(tc, json_lines);
     tcase_add_test(tc, levels);
     tcase_add_test(tc, long_message);
+    tcase_add_test(tc, text_facts);
+    tcase_add_test(tc, json_facts);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
