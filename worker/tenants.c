@@ -489,7 +489,12 @@ void tenants_reload(worker *w)
         for (size_t i = 0; i < nold; i++)
             if (old[i] == f) was = 1;
         if (!was) added++;
-        if (f->cfg->nspools) f->spool_pending |= SPOOL_RESCAN_LOUD; /* SIGHUP rescans every spool */
+        if (f->cfg->nspools) {
+            /* SIGHUP rescans every spool and reports every bad entry anew
+             * (the operator may be checking a fix). */
+            f->spool_pending |= SPOOL_RESCAN_LOUD;
+            f->nseen = 0;
+        }
     }
     free(old);
     w->tenants = fresh;
