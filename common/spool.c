@@ -4,8 +4,8 @@
  * Safety: a spool may be written by less trusted enqueuers, so nothing here
  * follows a symlink (O_NOFOLLOW on every open below the spool, lstat-style
  * checks first for precise messages) and every entry name must be safe.
- * Atomicity: job.json changes by temp file + fsync + rename + fsync of the
- * directory; a new job directory is built under ".tmp-ID-PID-RAND" and
+ * Atomicity: job.json changes by temp file (named per call: writers may be
+ * threads of one process) + fsync + rename + fsync of the directory; a new job directory is built under ".tmp-ID-PID-RAND" and
  * renamed into place, so a scanner sees a whole job or none.
  *
  * job.json is rewritten by editing its text, member by member, rather than
@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +209,14 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     memset(out, 0, sizeof *out);
     if (!lw_name_is_safe(id))
         return fail(err, errlen, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
+    errno = 0; /* set only by a failed fstatat */
     const char *why = entry_problem(dfd, id, buf, sizeof buf);
-    if (why)
-        return fail(err, errlen, "%s", why);
+    int absent = why && errno == ENOENT;
+    if (why) {
+        fail(err, errlen, "%s", why);
+        errno = absent ? ENOENT : EINVAL;
+        return -1;
+    }
     int jd = open_dir_at(dfd, id);
     if (jd < 0)
         return fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
@@ -218,7 +224,8 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     char *text = NULL;
     size_t len = 0;
     if (fstatat(jd, JOB_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        fail(err, errlen, JOB_FILE " %s", errno == ENOENT ? "is missing" : strerror(errno));
+        absent = errno == ENOENT;
+        fail(err, errlen, JOB_FILE " %s", absent ? "is missing" : strerror(errno));
     } else if (S_ISLNK(st.st_mode)) {
         fail(err, errlen, JOB_FILE " is a symlink");
     } else if (!S_ISREG(st.st_mode)) {
@@ -242,6 +249,7 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     if (fd >= 0)
         close(fd);
     close(jd);
+    errno = rc == 0 ? 0 : absent ? ENOENT : EINVAL;
     return rc;
 }
 
@@ -253,7 +261,9 @@ int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_
     if (dfd < 0)
         return fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
     int rc = read_at(dfd, id, max_bytes, out, err, errlen);
+    int e = errno;
     close(dfd);
+    errno = e;
     return rc;
 }
 
@@ -362,7 +372,10 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
     size_t len = 0, olen = 0;
     struct stat st;
     int rc = -1;
-    snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", JOB_FILE, (long)getpid());
+    /* Unique per call, not only per process: the worker writes from
+     * several I/O threads. */
+    static atomic_uint seq;
+    snprintf(tmp, sizeof tmp, ".%s.tmp.%ld.%u", JOB_FILE, (long)getpid(), atomic_fetch_add(&seq, 1));
     if (fd < 0) {
         fail(err, errlen, "cannot open " JOB_FILE ": %s", strerror(errno));
         goto out;
@@ -573,7 +586,8 @@ static void free_names(char **names, size_t n)
  * and ".." and without directories still being created (".tmp-"). */
 static int list_entries(int dfd, char ***out, size_t *count)
 {
-    int fd = dup(dfd);
+    /* Close-on-exec: a worker forks exec handlers while a scan runs. */
+    int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     char **names = NULL;
     size_t n = 0, cap = 0;

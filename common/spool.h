@@ -3,8 +3,8 @@
  *
  * A spool is a directory of job directories SPOOL/ID/job.json. The file holds
  * at least {"job_id": ID, "status": "queued"} and optionally "lane", "queue",
- * "payload". Every change of the file is a write of SPOOL/ID/.job.json.tmp.PID
- * followed by rename(2) over job.json, so a reader sees the old or the new
+ * "payload". Every change of the file is a write of
+ * SPOOL/ID/.job.json.tmp.PID.N followed by rename(2) over job.json, so a reader sees the old or the new
  * file, never a torn one; fields this code does not know are kept.
  */
 #ifndef LW_SPOOL_H
@@ -32,7 +32,8 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
 
 /* Reads SPOOL/ID/job.json with the safety rules: ID a safe name, SPOOL/ID a
  * real directory (not a symlink), job.json a regular file (not a symlink) of
- * at most max_bytes. Returns 0, or -1 with "why" in err. */
+ * at most max_bytes. Returns 0, or -1 with "why" in err and errno ENOENT
+ * when SPOOL/ID or its job.json does not exist (yet), EINVAL otherwise. */
 int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_job *out,
                   char *err, size_t errlen);
 

@@ -20,6 +20,7 @@
 #include "outcome.h"
 #include "runners.h"
 #include "spool.h"
+#include "spool_io.h"
 #include "timefmt.h"
 #include "worker.h"
 
@@ -121,10 +122,12 @@ void dispatch_fence_threads(worker *w, int64_t now)
 }
 
 /* A spooled job's file says how far it got: "done" means it ran already
- * (the worker died between the file and Redis) and must not run again. */
-static int spool_check(attempt *a, char *why, size_t whylen)
+ * (the worker died between the file and Redis) and must not run again.
+ * Runs on a spool I/O thread (spool_io.h): only the file system. Returns 1
+ * (done), 0 (now marked processing, on disk) or -1 with why. */
+static int spool_check(const char *job_dir, char *why, size_t whylen)
 {
-    char *copy1 = strdup(a->spool_dir), *copy2 = strdup(a->spool_dir);
+    char *copy1 = strdup(job_dir), *copy2 = strdup(job_dir);
     int rc = -1;
     if (!copy1 || !copy2) {
         snprintf(why, whylen, "out of memory");
@@ -135,13 +138,13 @@ static int spool_check(attempt *a, char *why, size_t whylen)
     memset(&sj, 0, sizeof sj);
     char err[512];
     if (lw_spool_read(spool, entry, SPOOL_FILE_MAX, &sj, err, sizeof err)) {
-        snprintf(why, whylen, "spool %s: %s", a->spool_dir, err);
+        snprintf(why, whylen, "spool %s: %s", job_dir, err);
         goto out;
     }
     if (!strcmp(sj.status, "done")) {
         rc = 1;
-    } else if (lw_spool_set_status(a->spool_dir, "processing", NULL, err, sizeof err)) {
-        snprintf(why, whylen, "spool %s: cannot mark processing: %s", a->spool_dir, err);
+    } else if (lw_spool_set_status(job_dir, "processing", NULL, err, sizeof err)) {
+        snprintf(why, whylen, "spool %s: cannot mark processing: %s", job_dir, err);
     } else {
         rc = 0;
     }
@@ -150,6 +153,50 @@ out:
     free(copy1);
     free(copy2);
     return rc;
+}
+
+/* The start of a spooled attempt: job.json checked and marked processing
+ * off the loop; the attempt waits in the running list (RUN_NONE, its slot
+ * held, its lease renewed) until the mark is on disk. */
+typedef struct mark_task {
+    spool_io_task io;
+    attempt *a;    /* borrowed: nothing ends a RUN_NONE attempt but mark_done */
+    char *job_dir; /* owned copy: the thread touches no attempt */
+    int rc;
+    char why[700];
+} mark_task;
+
+static void start_handler(attempt *a);
+
+static void mark_work(spool_io_task *task)
+{
+    mark_task *m = (mark_task *)task;
+    m->rc = spool_check(m->job_dir, m->why, sizeof m->why);
+}
+
+static void mark_done(spool_io_task *task, int discarded)
+{
+    mark_task *m = (mark_task *)task;
+    attempt *a = m->a;
+    int rc = m->rc;
+    char why[700];
+    snprintf(why, sizeof why, "%s", m->why);
+    free(m->job_dir);
+    free(m);
+    if (discarded) return;
+    if (rc < 0) {
+        attempt_finished(a, END_FAIL, why);
+    } else if (rc == 1) {
+        lw_log_about(LW_LOG_INFO, "spool.done", attempt_facts(a, 0), "%s/job.json says done; not run again",
+                     a->spool_dir);
+        attempt_finished(a, END_OK, NULL);
+    } else if (attempt_stop_reason(a) != STOP_NONE) {
+        /* Cancelled, handed back or its lease lost while the mark was
+         * being written: the reason decides the record (outcome.c). */
+        attempt_finished(a, END_RETRY, NULL);
+    } else {
+        start_handler(a);
+    }
 }
 
 /* Errors that say "not now" about the worker, not the job: no attempt is
@@ -197,7 +244,6 @@ void dispatch_attempt(attempt *a)
 {
     tenant *t = a->tenant;
     worker *w = t->w;
-    char why[700];
 
     a->started_mono = lw_mono_ms();
     a->run = RUN_NONE;
@@ -225,18 +271,28 @@ void dispatch_attempt(attempt *a)
     }
 
     if (a->spool_dir) {
-        int rc = spool_check(a, why, sizeof why);
-        if (rc < 0) {
-            attempt_finished(a, END_FAIL, why);
+        mark_task *m = calloc(1, sizeof *m);
+        if (!m || !(m->job_dir = strdup(a->spool_dir))) {
+            free(m);
+            resource_handback(a, ENOMEM);
             return;
         }
-        if (rc == 1) {
-            lw_log_about(LW_LOG_INFO, "spool.done", attempt_facts(a, 0), "%s/job.json says done; not run again",
-                         a->spool_dir);
-            attempt_finished(a, END_OK, NULL);
-            return;
-        }
+        m->io.work = mark_work;
+        m->io.done = mark_done;
+        m->a = a;
+        spool_io_submit(w->spool_io, &m->io, 1);
+        return;
     }
+    start_handler(a);
+}
+
+/* Starts the handler of an attempt that holds its slot and timer (and,
+ * when spooled, whose job.json says processing on disk). */
+static void start_handler(attempt *a)
+{
+    tenant *t = a->tenant;
+    worker *w = t->w;
+    char why[700];
 
     const lw_exec_handler *ex = lw_tenant_exec(t->cfg, a->kind);
     int rc = 0;
@@ -264,7 +320,8 @@ void dispatch_attempt(attempt *a)
     }
     if (a->pid > 0 && w->fence) fence_arm(w->fence, a->slot, a->pid, lease_freeze_at(a));
     if (a->timeout_ms > 0) {
-        a->timeout_at = a->started_mono + a->timeout_ms;
+        /* From the handler's start: a slow spool mark is not its time. */
+        a->timeout_at = lw_mono_ms() + a->timeout_ms;
         arm_timer_ms(a, a->timeout_ms);
     }
 }

@@ -13,6 +13,7 @@ static const char USAGE[] =
     "                       [--concurrency N] [--isolation fork|thread] [--name NAME]\n"
     "                       [--http HOST:PORT] [--burst] [--max-jobs N] [--lease SECONDS]\n"
     "                       [--shutdown-timeout SECONDS] [--poll SECONDS]\n"
+    "                       [--spool-rescan SECONDS]\n"
     "                       [--log-format text|json] [--log-level error|warn|info|debug]\n"
     "\n"
     "Pops jobs from Redis lanes and runs them with the handlers of the registry's tenants.\n"
@@ -35,6 +36,10 @@ static const char USAGE[] =
     "  --shutdown-timeout S  on SIGTERM, wait this long before handing back (default 30)\n"
     "  --poll SECONDS        an idle tenant is asked for work this often (default 0.25,\n"
     "                        +0-50 % jitter); new work wakes the worker at once anyway\n"
+    "  --spool-rescan S      scan every spool this often (default 30, +0-25 % jitter;\n"
+    "                        0: never), beside inotify, which picks up a new job\n"
+    "                        directory at once, and the scans at start, on HUP and\n"
+    "                        whenever a tenant's Redis comes back\n"
     "  --log-format text|json, --log-level error|warn|info|debug (a job's id, tenant, kind,\n"
     "                        queue, lane, attempt, worker, duration: fields of JSON lines)\n"
     "\n"
@@ -95,6 +100,7 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
     o->lease_ms = 15000;
     o->shutdown_timeout_ms = 30000;
     o->poll_ms = 250;
+    o->spool_rescan_ms = 30000;
     o->log_level = LW_LOG_INFO;
     if (lw_config_init(&o->common)) {
         snprintf(err, errlen, "out of memory");
@@ -192,6 +198,13 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
             if (missing) goto need_value;
             if (lw_parse_seconds_ms(v, 3600, &o->poll_ms) || o->poll_ms < 10) {
                 snprintf(err, errlen, "--poll: \"%.100s\" is not a number of seconds from 0.01 to 3600", v);
+                return -1;
+            }
+        } else if (FLAG("--spool-rescan")) {
+            if (missing) goto need_value;
+            if (lw_parse_seconds_ms(v, 86400, &o->spool_rescan_ms) ||
+                (o->spool_rescan_ms > 0 && o->spool_rescan_ms < 100)) {
+                snprintf(err, errlen, "--spool-rescan: \"%.100s\" is not 0 or a number of seconds from 0.1 to 86400", v);
                 return -1;
             }
         } else if (FLAG("--log-format")) {

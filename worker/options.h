@@ -22,6 +22,7 @@ typedef struct worker_options {
     int64_t lease_ms;      /* --lease SECONDS (default 15) */
     int64_t shutdown_timeout_ms; /* --shutdown-timeout SECONDS (default 30) */
     int64_t poll_ms;       /* --poll SECONDS: claim interval of an idle tenant (default 0.25) */
+    int64_t spool_rescan_ms; /* --spool-rescan SECONDS: full spool scans (default 30; 0: none) */
     int log_json;          /* --log-format json */
     lw_log_level log_level;
 } worker_options;

@@ -25,7 +25,8 @@
  *
  * It also moves a spooled job's job.json (processing -> done / failed)
  * before Redis hears of the outcome, so a job whose file says done is never
- * run again even if the worker dies right after.
+ * run again even if the worker dies right after: the file is written on a
+ * spool I/O thread and the outcome queued only once that write returned.
  */
 #include "outcome.h"
 
@@ -40,6 +41,7 @@
 #include "runners.h"
 #include "scripts.h"
 #include "spool.h"
+#include "spool_io.h"
 #include "timefmt.h"
 #include "worker.h"
 
@@ -101,21 +103,92 @@ void send_handler_event(attempt *a, const char *type, const char *data)
     worker_kick(a->tenant->w);
 }
 
-/* Moves job.json of a spooled job to its state after this attempt. */
-static void update_spool(const attempt *a, const char *word, const char *error)
+/* job.json's status after an attempt that ended as `word`, or NULL: a
+ * retry (or a hand-back) leaves "processing". */
+static const char *spool_status_after(const attempt *a, const char *word)
 {
-    const char *status = NULL;
-    if (!strcmp(word, "ok"))
-        status = "done";
-    else if (!strcmp(word, "fail") || !strcmp(word, "cancelled") ||
-             (!strcmp(word, "retry") && a->attempt >= a->attempts))
-        status = "failed";
-    if (!status) return;
+    if (!strcmp(word, "ok")) return "done";
+    if (!strcmp(word, "fail") || !strcmp(word, "cancelled") || (!strcmp(word, "retry") && a->attempt >= a->attempts))
+        return "failed";
+    return NULL;
+}
+
+/* The order of truth (DESIGN section 12): job.json is written, fsynced and
+ * renamed on a spool I/O thread, and only then is the outcome queued for
+ * finish.lua -- the async version of writing the file before the call.
+ * Meanwhile t->spool_writes keeps the tenant's outcomes "pending" (exit
+ * conditions, retirement). */
+typedef struct status_task {
+    spool_io_task io;
+    tenant *t;      /* holds a reference */
+    outcome *o;     /* owned until queued; NULL: out of memory for it */
+    char *job_dir, *status, *error, *job_id; /* owned copies */
+    int rc;
     char err[512];
-    if (lw_spool_set_status(a->spool_dir, status, !strcmp(status, "failed") ? error : NULL, err,
-                            sizeof err))
-        lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "cannot mark %s %s: %s", a->spool_dir,
-                     status, err);
+} status_task;
+
+static void status_task_free(status_task *st)
+{
+    free(st->job_dir);
+    free(st->status);
+    free(st->error);
+    free(st->job_id);
+    free(st);
+}
+
+static void status_work(spool_io_task *task)
+{
+    status_task *st = (status_task *)task;
+    st->rc = lw_spool_set_status(st->job_dir, st->status, st->error, st->err, sizeof st->err);
+}
+
+static void status_done(spool_io_task *task, int discarded)
+{
+    status_task *st = (status_task *)task;
+    tenant *t = st->t;
+    t->spool_writes--;
+    if (discarded) {
+        if (st->o) outcome_free(st->o);
+    } else {
+        if (st->rc) {
+            lw_log_facts f = {.job = st->job_id, .tenant = t->cfg->name};
+            lw_log_about(LW_LOG_ERROR, "spool.write", f, "cannot mark %s %s: %s", st->job_dir, st->status, st->err);
+        }
+        if (st->o) push(t, st->o);
+        worker_kick(t->w);
+    }
+    status_task_free(st);
+    tenant_unref(t);
+}
+
+/* Writes job.json's new status, then queues `o` (may be NULL). */
+static void spool_then_push(attempt *a, const char *status, const char *error, outcome *o)
+{
+    tenant *t = a->tenant;
+    status_task *st = calloc(1, sizeof *st);
+    if (st) {
+        st->job_dir = strdup(a->spool_dir);
+        st->status = strdup(status);
+        st->error = error ? strdup(error) : NULL;
+        st->job_id = strdup(a->id);
+    }
+    if (!st || !st->job_dir || !st->status || (error && !st->error) || !st->job_id) {
+        /* No memory for the task: write it here, the order kept. */
+        char err[512];
+        if (st) status_task_free(st);
+        if (lw_spool_set_status(a->spool_dir, status, error, err, sizeof err))
+            lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "cannot mark %s %s: %s", a->spool_dir,
+                         status, err);
+        if (o) push(t, o);
+        return;
+    }
+    st->io.work = status_work;
+    st->io.done = status_done;
+    st->t = t;
+    st->o = o;
+    tenant_ref(t);
+    t->spool_writes++;
+    spool_io_submit(t->w->spool_io, &st->io, 1);
 }
 
 static const char *metric_label(const char *word)
@@ -186,7 +259,6 @@ static void record_end(attempt *a, end_kind how, const char *text)
     if (!strcmp(word, "retry"))
         delay = lw_backoff_ms(a->backoff_ms, a->attempt, BACKOFF_CAP_MS, lw_random64());
 
-    if (a->spool_dir) update_spool(a, word, text);
     metrics_attempt(&w->m, t->cfg->name, a->kind, metric_label(word), secs);
     lw_log_facts facts = attempt_facts(a, 0);
     facts.has_duration = 1;
@@ -198,14 +270,17 @@ static void record_end(attempt *a, end_kind how, const char *text)
                      word, secs, text);
 
     outcome *o = outcome_new(a, word, text);
-    if (!o) {
+    if (!o)
         /* Without memory for the record the lease will expire and the reaper
          * will retry the job: nothing is lost, an attempt is. */
         lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0), "out of memory recording its outcome");
-        return;
-    }
-    o->delay_ms = delay;
-    push(t, o);
+    else
+        o->delay_ms = delay;
+    const char *status = a->spool_dir ? spool_status_after(a, word) : NULL;
+    if (status)
+        spool_then_push(a, status, !strcmp(status, "failed") ? text : NULL, o);
+    else if (o)
+        push(t, o);
 }
 
 static void unlink_running(attempt *a)
@@ -255,9 +330,9 @@ void attempt_release_abandoned(attempt *a)
 int outcomes_pending(const worker *w)
 {
     for (const tenant *t = w->tenants; t; t = t->next)
-        if (t->nout || t->finish_inflight) return 1;
+        if (t->nout || t->finish_inflight || t->spool_writes) return 1;
     for (const tenant *t = w->retired; t; t = t->next)
-        if (t->nout || t->finish_inflight) return 1;
+        if (t->nout || t->finish_inflight || t->spool_writes) return 1;
     return 0;
 }
 

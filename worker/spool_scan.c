@@ -1,14 +1,23 @@
 /*
  * spool_scan.c — enqueueing the pending jobs of a tenant's spools
- * (CONTRACT section 8), at start and on SIGHUP, once the tenant's Redis is
- * ready.
+ * (CONTRACT section 8): at start, on SIGHUP, when the tenant's Redis comes
+ * back, on the periodic rescan (full scans), and for each entry the
+ * watcher saw appear (named reads, spool_watch.c).
  *
  * Each job.json whose status is "queued" or "processing" is enqueued with
  * the directory name as its id. enqueue.lua refuses to create a second job
- * with an existing id, so any number of workers starting at once enqueue
- * each job once, and a rescan is harmless. A scan whose enqueue calls are
- * lost to a connection problem is simply repeated.
+ * with an existing id, so any number of workers scanning the same spool at
+ * once, and any number of rescans, enqueue each job once. A scan whose
+ * enqueue calls are lost to a connection problem is simply repeated.
+ *
+ * The reading happens on a spool I/O thread (spool_io.h): the task lists
+ * what it found, and the loop validates, batches and sends it. One scan
+ * task per tenant at a time; names seen meanwhile wait for the next one.
+ * A bad entry is logged once (per entry and reason, spool_seen), however
+ * often it is scanned again.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +29,180 @@
 #include "log.h"
 #include "scripts.h"
 #include "spool.h"
+#include "spool_io.h"
+#include "spool_watch.h"
 #include "timefmt.h"
 #include "worker.h"
 
 #define SCAN_BATCH 256
 #define SPOOL_FILE_MAX (16 * 1024 * 1024)
+/* Names waiting for a read; beyond that a full scan is cheaper to keep. */
+#define NAMES_MAX 4096
+/* Bad entries remembered as reported; beyond that the memory is reset
+ * (and each is said once more). */
+#define SEEN_MAX 16384
+
+/* ---- the task: on the I/O thread ---- */
+
+typedef struct bad_entry {
+    char *entry, *why;
+} bad_entry;
+
+typedef struct scan_task {
+    spool_io_task io;
+    tenant *t;            /* holds a reference; loop side only */
+    size_t spool;         /* index in t->cfg->spools */
+    char *dir;            /* owned copy of the spool's path */
+    char **names;         /* owned; NULL: the whole spool */
+    size_t nnames, ncap;
+    int loud;             /* the summary at info level */
+    /* results, filled by the thread */
+    lw_spool_job *jobs;   /* pending (queued / processing) */
+    size_t njobs, jcap;
+    bad_entry *bad;
+    size_t nbad, bcap;
+    char **missing;       /* named reads: directories without job.json yet */
+    size_t nmissing, mcap;
+    int failed;
+    char err[512];
+} scan_task;
+
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *q = realloc(*p, c * size);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static void oom(scan_task *s)
+{
+    s->failed = 1;
+    snprintf(s->err, sizeof s->err, "out of memory");
+}
+
+static void keep_job(scan_task *s, lw_spool_job *job)
+{
+    /* done and failed are history (the parser refused any other status). */
+    if (strcmp(job->status, "queued") != 0 && strcmp(job->status, "processing") != 0) return;
+    if (grow((void **)&s->jobs, &s->jcap, s->njobs, sizeof *s->jobs)) {
+        oom(s);
+        return;
+    }
+    s->jobs[s->njobs++] = *job;
+    memset(job, 0, sizeof *job); /* taken: lw_spool_scan frees nothing */
+}
+
+static void keep_bad(scan_task *s, const char *entry, const char *why)
+{
+    if (grow((void **)&s->bad, &s->bcap, s->nbad, sizeof *s->bad)) {
+        oom(s);
+        return;
+    }
+    bad_entry *b = &s->bad[s->nbad];
+    b->entry = strdup(entry);
+    b->why = strdup(why);
+    if (!b->entry || !b->why) {
+        free(b->entry), free(b->why);
+        oom(s);
+        return;
+    }
+    s->nbad++;
+}
+
+static void on_visit(void *ud, const char *spool, lw_spool_job *job)
+{
+    (void)spool;
+    keep_job(ud, job);
+}
+
+static void on_bad(void *ud, const char *spool, const char *entry, const char *why)
+{
+    (void)spool;
+    keep_bad(ud, entry, why);
+}
+
+static void scan_work(spool_io_task *task)
+{
+    scan_task *s = (scan_task *)task;
+    if (!s->names) {
+        if (lw_spool_scan(s->dir, SPOOL_FILE_MAX, on_visit, on_bad, s, s->err, sizeof s->err) < 0) s->failed = 1;
+        return;
+    }
+    for (size_t i = 0; i < s->nnames; i++) {
+        const char *nm = s->names[i];
+        lw_spool_job job;
+        char why[512];
+        /* Still being built (enqueue --spool renames it into place). */
+        if (!strncmp(nm, ".tmp-", 5)) continue;
+        if (lw_spool_read(s->dir, nm, SPOOL_FILE_MAX, &job, why, sizeof why) == 0) {
+            keep_job(s, &job);
+            lw_spool_job_clear(&job);
+        } else if (errno == ENOENT) {
+            /* Gone again, or its job.json not written yet: the loop
+             * watches the directory for it. */
+            if (grow((void **)&s->missing, &s->mcap, s->nmissing, sizeof *s->missing) ||
+                !(s->missing[s->nmissing] = strdup(nm)))
+                oom(s);
+            else
+                s->nmissing++;
+        } else {
+            keep_bad(s, nm, why);
+        }
+    }
+}
+
+static void scan_task_free(scan_task *s)
+{
+    free(s->dir);
+    for (size_t i = 0; i < s->nnames; i++) free(s->names[i]);
+    free(s->names);
+    for (size_t i = 0; i < s->njobs; i++) lw_spool_job_clear(&s->jobs[i]);
+    free(s->jobs);
+    for (size_t i = 0; i < s->nbad; i++) free(s->bad[i].entry), free(s->bad[i].why);
+    free(s->bad);
+    for (size_t i = 0; i < s->nmissing; i++) free(s->missing[i]);
+    free(s->missing);
+    free(s);
+}
+
+/* ---- bad entries: said once ---- */
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+/* 1 the first time (spool, entry, why) is seen by t. */
+static int first_report(tenant *t, const char *spool, const char *entry, const char *why)
+{
+    uint64_t h = fnv(fnv(fnv(14695981039346656037ULL, spool), entry), why);
+    size_t lo = 0, hi = t->nseen;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->spool_seen[mid] == h) return 0;
+        if (t->spool_seen[mid] < h) lo = mid + 1;
+        else hi = mid;
+    }
+    if (t->nseen >= SEEN_MAX) t->nseen = lo = 0;
+    if (t->nseen == t->seen_cap) {
+        size_t c = t->seen_cap ? t->seen_cap * 2 : 64;
+        uint64_t *g = realloc(t->spool_seen, c * sizeof *g);
+        if (!g) return 1;
+        t->spool_seen = g;
+        t->seen_cap = c;
+    }
+    memmove(t->spool_seen + lo + 1, t->spool_seen + lo, (t->nseen - lo) * sizeof *t->spool_seen);
+    t->spool_seen[lo] = h;
+    t->nseen++;
+    return 1;
+}
+
+/* ---- enqueueing: on the loop ---- */
 
 typedef struct scan_ctx {
     tenant *t;
@@ -54,7 +232,7 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
             if (t->spool_errors < 30) t->spool_errors++;
             t->spool_retry_at = lw_mono_ms() + lw_backoff_ms(1000, t->spool_errors, 60000, lw_random64());
         }
-        t->spool_pending = 1; /* scanned again when Redis is ready */
+        t->spool_pending |= SPOOL_RESCAN; /* scanned again when Redis is ready */
     } else {
         t->spool_errors = 0;
         t->spool_retry_at = 0;
@@ -83,25 +261,31 @@ static void send_batch(scan_ctx *s)
         if (lw_redis_script(t->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &s->batch, scan_reply, c) == 0) {
             t->spool_inflight++;
         } else {
-            t->spool_pending = 1;
+            t->spool_pending |= SPOOL_RESCAN;
             tenant_unref(t);
             free(c->spool);
             free(c);
         }
     } else {
         free(c);
-        t->spool_pending = 1;
+        t->spool_pending |= SPOOL_RESCAN;
     }
     lw_argv_reset(&s->batch);
     lw_enqueue_begin(&s->batch, t->prefix, t->set.events_max);
 }
 
-static void visit(void *ud, const char *spool, lw_spool_job *job)
+static void skip(scan_ctx *s, const char *entry, const char *why, int level)
 {
-    scan_ctx *s = ud;
+    s->skipped++;
+    int first = first_report(s->t, s->sp->dir, entry, why);
+    lw_log(first ? level : LW_LOG_DEBUG, "spool.skip", "tenant %s: spool %s: entry %s skipped: %s",
+           s->t->cfg->name, s->sp->dir, entry, why);
+}
+
+static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
+{
+    const char *spool = s->sp->dir;
     char err[512];
-    /* done and failed are history (the parser refused any other status). */
-    if (strcmp(job->status, "queued") != 0 && strcmp(job->status, "processing") != 0) return;
     lw_job_spec spec;
     lw_job_spec_init(&spec);
     size_t dlen = strlen(spool) + strlen(job->job_id) + 2;
@@ -115,11 +299,12 @@ static void visit(void *ud, const char *spool, lw_spool_job *job)
     if (spec.spool_dir) snprintf(spec.spool_dir, dlen, "%s/%s", spool, job->job_id);
     if (!spec.tenant || !spec.kind || !spec.id || !spec.spool_dir) {
         lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
+        s->t->spool_pending |= SPOOL_RESCAN;
     } else if (lw_job_spec_validate(&spec, s->t->w->opt->common.max_payload, err, sizeof err)) {
-        lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s skipped: %s", spool, job->job_id, err);
-        s->skipped++;
+        skip(s, job->job_id, err, LW_LOG_ERROR);
     } else if (lw_job_spec_resolve(&spec, &s->t->cfg->defaults)) {
         lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
+        s->t->spool_pending |= SPOOL_RESCAN;
     } else {
         lw_enqueue_add(&s->batch, &spec);
         s->found++;
@@ -128,33 +313,146 @@ static void visit(void *ud, const char *spool, lw_spool_job *job)
     lw_job_spec_clear(&spec);
 }
 
-static void bad(void *ud, const char *spool, const char *entry, const char *why)
+static void scan_done(spool_io_task *task, int discarded)
 {
-    scan_ctx *s = ud;
-    s->skipped++;
-    lw_log(LW_LOG_WARN, "spool.skip", "tenant %s: spool %s: entry %s skipped: %s", s->t->cfg->name, spool,
-           entry, why);
+    scan_task *st = (scan_task *)task;
+    tenant *t = st->t;
+    t->spool_scanning--;
+    if (discarded) goto out;
+    scan_ctx s;
+    memset(&s, 0, sizeof s);
+    s.t = t;
+    s.sp = &t->cfg->spools[st->spool];
+    lw_argv_init(&s.batch);
+    lw_enqueue_begin(&s.batch, t->prefix, t->set.events_max);
+    for (size_t i = 0; i < st->nbad; i++) skip(&s, st->bad[i].entry, st->bad[i].why, LW_LOG_WARN);
+    for (size_t i = 0; i < st->njobs; i++) enqueue_job(&s, &st->jobs[i]);
+    send_batch(&s);
+    lw_argv_clear(&s.batch);
+    for (size_t i = 0; i < st->nmissing; i++)
+        /* Watched from now on; read once more, as job.json may have come
+         * between the read and the watch. */
+        if (spool_watch_job_dir(t->w->watch, s.sp->dir, st->missing[i]) == 1)
+            spool_scan_name(t, st->spool, st->missing[i]);
+    if (st->failed) {
+        /* Said once: the periodic rescan meets a missing spool each time. */
+        lw_log(first_report(t, s.sp->dir, "", st->err) ? LW_LOG_ERROR : LW_LOG_DEBUG, "spool.scan",
+               "tenant %s: spool %s: %s", t->cfg->name, s.sp->dir, st->err);
+        /* A spool that cannot be read (yet): the periodic rescan tries
+         * again; out of memory: a full scan once there is some. */
+        if (st->names) t->spool_pending |= SPOOL_RESCAN;
+    }
+    if (!st->names)
+        lw_log(st->loud ? LW_LOG_INFO : LW_LOG_DEBUG, "spool.scan",
+               "tenant %s: spool %s (kind %s): %zu pending job(s), %zu skipped", t->cfg->name, s.sp->dir,
+               s.sp->kind, s.found, s.skipped);
+    worker_kick(t->w);
+out:
+    scan_task_free(st);
+    tenant_unref(t);
+}
+
+static scan_task *task_new(tenant *t, size_t spool)
+{
+    scan_task *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    if (!(st->dir = strdup(t->cfg->spools[spool].dir))) {
+        free(st);
+        return NULL;
+    }
+    st->io.work = scan_work;
+    st->io.done = scan_done;
+    st->spool = spool;
+    st->t = t;
+    return st;
+}
+
+static void submit(tenant *t, scan_task *st)
+{
+    tenant_ref(t);
+    t->spool_scanning++;
+    spool_io_submit(t->w->spool_io, &st->io, 0);
+}
+
+static void clear_names(tenant *t)
+{
+    for (size_t i = 0; i < t->npend; i++) free(t->pend_names[i]);
+    t->npend = 0;
+}
+
+void spool_scan_name(tenant *t, size_t spool, const char *name)
+{
+    if (t->npend >= NAMES_MAX || !lw_redis_is_ready(t->link->r)) {
+        /* Not enqueueable now: the full scan when Redis is ready sees it. */
+        clear_names(t);
+        t->spool_pending |= SPOOL_RESCAN;
+        worker_kick(t->w);
+        return;
+    }
+    if (grow((void **)&t->pend_names, &t->pend_cap, t->npend, sizeof *t->pend_names) ||
+        grow((void **)&t->pend_spool, &t->pend_scap, t->npend, sizeof *t->pend_spool) ||
+        !(t->pend_names[t->npend] = strdup(name))) {
+        t->spool_pending |= SPOOL_RESCAN;
+    } else {
+        t->pend_spool[t->npend++] = spool;
+    }
+    worker_kick(t->w);
 }
 
 void spool_scan_tenant(tenant *t)
 {
-    if (!t->spool_pending || t->spool_inflight || !lw_redis_is_ready(t->link->r)) return;
-    if (t->spool_retry_at && lw_mono_ms() < t->spool_retry_at) return;
-    t->spool_pending = 0;
-    for (size_t i = 0; i < t->cfg->nspools; i++) {
-        scan_ctx s;
-        char err[512];
-        memset(&s, 0, sizeof s);
-        s.t = t;
-        s.sp = &t->cfg->spools[i];
-        lw_argv_init(&s.batch);
-        lw_enqueue_begin(&s.batch, t->prefix, t->set.events_max);
-        if (lw_spool_scan(s.sp->dir, SPOOL_FILE_MAX, visit, bad, &s, err, sizeof err) < 0)
-            lw_log(LW_LOG_ERROR, "spool.scan", "tenant %s: spool %s: %s", t->cfg->name, s.sp->dir, err);
-        else
-            send_batch(&s);
-        lw_log(LW_LOG_INFO, "spool.scan", "tenant %s: spool %s (kind %s): %zu pending job(s), %zu skipped",
-               t->cfg->name, s.sp->dir, s.sp->kind, s.found, s.skipped);
-        lw_argv_clear(&s.batch);
+    if (t->spool_scanning || !lw_redis_is_ready(t->link->r)) return;
+    if (t->spool_pending && !t->spool_inflight && (!t->spool_retry_at || lw_mono_ms() >= t->spool_retry_at)) {
+        int loud = (t->spool_pending & SPOOL_RESCAN_LOUD) != 0;
+        t->spool_pending = 0;
+        clear_names(t); /* the full scan reads them too */
+        for (size_t i = 0; i < t->cfg->nspools; i++) {
+            scan_task *st = task_new(t, i);
+            if (!st) {
+                t->spool_pending |= SPOOL_RESCAN;
+                continue;
+            }
+            st->loud = loud;
+            submit(t, st);
+        }
+        return;
     }
+    if (!t->npend) return;
+    /* One task per spool with names, the names in the order seen. */
+    for (size_t i = 0; i < t->cfg->nspools; i++) {
+        scan_task *st = NULL;
+        for (size_t k = 0; k < t->npend; k++) {
+            if (t->pend_spool[k] != i || !t->pend_names[k]) continue;
+            if (!st && !(st = task_new(t, i))) break;
+            if (grow((void **)&st->names, &st->ncap, st->nnames, sizeof *st->names)) break;
+            st->names[st->nnames++] = t->pend_names[k];
+            t->pend_names[k] = NULL;
+        }
+        if (st) submit(t, st);
+    }
+    for (size_t k = 0; k < t->npend; k++)
+        if (t->pend_names[k]) t->spool_pending |= SPOOL_RESCAN; /* out of memory for it */
+    clear_names(t);
+}
+
+void spool_scan_name_all(worker *w, const char *spool, const char *name)
+{
+    for (tenant *t = w->tenants; t; t = t->next)
+        for (size_t i = 0; i < t->cfg->nspools; i++)
+            if (!strcmp(t->cfg->spools[i].dir, spool)) spool_scan_name(t, i, name);
+}
+
+void spool_rescan_all(worker *w, int flags)
+{
+    for (tenant *t = w->tenants; t; t = t->next)
+        if (t->cfg->nspools) t->spool_pending |= flags;
+    worker_kick(w);
+}
+
+void spool_scan_free(tenant *t)
+{
+    clear_names(t);
+    free(t->pend_names);
+    free(t->pend_spool);
+    free(t->spool_seen);
 }

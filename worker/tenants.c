@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "log.h"
 #include "outcome.h"
+#include "spool_watch.h"
 #include "worker.h"
 
 /* ---- registries ---- */
@@ -61,6 +62,9 @@ static void link_ready(lw_redis *r, void *ud)
             tenant_settings_publish(t); /* first: the claims below apply them */
             tenant_work_maybe(t);
             if (t->running) lease_renew_tenant(t);
+            /* Jobs spooled while Redis was away (enqueue --spool accepts
+             * them) are enqueued now, not at the next rescan. */
+            if (t->cfg->nspools) t->spool_pending |= SPOOL_RESCAN_LOUD;
         }
     for (tenant *t = w->retired; t; t = t->next)
         if (t->link == l && t->running) lease_renew_tenant(t);
@@ -164,6 +168,7 @@ void tenant_unref(tenant *t)
     regref_unref(t->reg);
     free(t->caps);
     free(t->groups);
+    spool_scan_free(t);
     for (int i = 0; i < 3; i++) free(t->user_env[i]);
     free(t);
 }
@@ -334,7 +339,7 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     lw_redis_subscribe(t->link->r, channel);
     snprintf(channel, sizeof channel, "%scancel", t->prefix);
     lw_redis_subscribe(t->link->r, channel);
-    t->spool_pending = cfg->nspools > 0;
+    t->spool_pending = cfg->nspools > 0 ? SPOOL_RESCAN_LOUD : 0;
     return t;
 fail:
     tenant_unref(t);
@@ -487,7 +492,12 @@ void tenants_reload(worker *w)
         for (size_t i = 0; i < nold; i++)
             if (old[i] == f) was = 1;
         if (!was) added++;
-        if (f->cfg->nspools) f->spool_pending = 1; /* SIGHUP rescans every spool */
+        if (f->cfg->nspools) {
+            /* SIGHUP rescans every spool and reports every bad entry anew
+             * (the operator may be checking a fix). */
+            f->spool_pending |= SPOOL_RESCAN_LOUD;
+            f->nseen = 0;
+        }
         lw_settings_resolve(&f->set, f->cfg, &w->opt->common);
         if (lw_redis_is_ready(f->link->r)) tenant_settings_publish(f);
     }
@@ -496,6 +506,7 @@ void tenants_reload(worker *w)
     regref *prev = w->reg;
     w->reg = rr;
     regref_unref(prev);
+    spool_watch_sync(w->watch);
     lw_log(LW_LOG_INFO, "registry.reload", "registry %s reloaded: %zu tenant(s) kept, %zu added, %zu retired",
            reg->path, kept, added, retired);
     worker_kick(w);

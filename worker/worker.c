@@ -33,6 +33,8 @@
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"
+#include "spool_io.h"
+#include "spool_watch.h"
 #include "timefmt.h"
 
 #define TICK_MS 100
@@ -217,7 +219,7 @@ static int burst_done(const worker *w)
     int64_t mono = lw_mono_ms();
     for (const tenant *t = w->tenants; t; t = t->next) {
         if (!lw_redis_is_ready(t->link->r) || !t->idle || t->claim_inflight || t->spool_pending ||
-            t->spool_inflight)
+            t->spool_inflight || t->spool_scanning || t->npend)
             return 0;
         if (t->due_mono >= 0 && t->due_mono <= mono + BURST_HORIZON_MS) return 0;
     }
@@ -277,7 +279,7 @@ static void drop_idle_retired(worker *w)
 {
     for (tenant **p = &w->retired; *p;) {
         tenant *t = *p;
-        if (!t->running && !t->nout && !t->finish_inflight && !t->claim_inflight) {
+        if (!t->running && !t->nout && !t->finish_inflight && !t->claim_inflight && !t->spool_writes) {
             *p = t->next;
             tenant_unref(t);
         } else {
@@ -434,6 +436,11 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (!(w->spool_io = spool_io_new(w->base)) || !(w->watch = spool_watch_new(w))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    spool_watch_sync(w->watch);
     if (opt->isolation == ISOLATION_THREAD && !(w->pool = pool_new(w, opt->concurrency))) {
         snprintf(err, errlen, "cannot start %d handler threads", opt->concurrency);
         goto fail;
@@ -491,6 +498,9 @@ void worker_free(worker *w)
 {
     if (!w) return;
     if (w->pool) pool_free(w->pool, 2000);
+    /* Before the attempts and tenants its tasks point to are freed. */
+    spool_io_free(w->spool_io, 2000);
+    spool_watch_free(w->watch);
     /* Close every link first: their pending callbacks run now (with NULL
      * replies) and drop the tenant references they hold. */
     for (rlink *l = w->links; l; l = l->next) {

@@ -108,8 +108,15 @@ typedef struct tenant {
     int running;             /* attempts of this tenant running */
     int renew_inflight;
     int renew_again;         /* a renewal was wanted while one was in flight */
-    int spool_pending;       /* spools to (re)scan once Redis is ready */
+    int spool_pending;       /* SPOOL_RESCAN*: a full scan once Redis is ready */
     int spool_inflight;      /* enqueue calls of a scan in flight */
+    int spool_scanning;      /* scan tasks on the spool I/O threads */
+    int spool_writes;        /* job.json status writes whose outcome waits for them */
+    char **pend_names;       /* owned: entries the watcher saw appear, to read */
+    size_t *pend_spool;      /* the spool index of each */
+    size_t npend, pend_cap, pend_scap;
+    uint64_t *spool_seen;    /* owned, sorted: bad entries already reported */
+    size_t nseen, seen_cap;
     int spool_errors;        /* consecutive scans whose enqueue got an error reply */
     int64_t spool_retry_at;  /* mono ms: rescan no sooner (after an error reply) */
     lw_log_gate err_gate;    /* error replies to its commands: one line a minute */
@@ -165,6 +172,8 @@ typedef struct worker {
     int64_t last_pump_mono;
 
     struct thread_pool *pool;  /* --isolation thread */
+    struct spool_io *spool_io; /* job.json reads, writes and scans (spool_io.h) */
+    struct spool_watch *watch; /* inotify on the spools, the periodic rescan */
     struct http_server *http;
     metrics m;
 
@@ -258,7 +267,18 @@ int presence_remove(worker *w);
 void worker_exit_ready(worker *w);
 
 /* spool_scan.c */
+#define SPOOL_RESCAN 1      /* a full scan of t's spools, summary at debug level */
+#define SPOOL_RESCAN_LOUD 2 /* the same, summary at info (start, SIGHUP, Redis back) */
+/* Sends the scans t needs, if its Redis is ready (from the pump). */
 void spool_scan_tenant(tenant *t);
+/* Entry `name` appeared in t's spool number `spool`: read it soon. */
+void spool_scan_name(tenant *t, size_t spool, const char *name);
+/* The same for every serving tenant whose spool is `spool`. */
+void spool_scan_name_all(worker *w, const char *spool, const char *name);
+/* Asks every serving tenant with spools for a full scan (flags: SPOOL_RESCAN*). */
+void spool_rescan_all(worker *w, int flags);
+/* Frees t's scan bookkeeping (tenant_unref). */
+void spool_scan_free(tenant *t);
 
 /* dispatch.c: start an attempt with the right runner. */
 void dispatch_attempt(attempt *a);

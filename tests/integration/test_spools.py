@@ -1,6 +1,7 @@
-"""Spools (CONTRACT section 8): pending job directories scanned at start and
-on SIGHUP, each pending job enqueued and run once however many workers start
-together, job.json moved through processing -> done/failed by
+"""Spools (CONTRACT section 8): pending job directories scanned at start, on
+SIGHUP, when Redis comes back and every --spool-rescan, new entries picked up
+at once while running (inotify), each pending job enqueued and run once
+however many workers watch the spool, job.json moved through processing -> done/failed by
 write-temp-and-rename, `done` never run again, bad entries skipped with one
 log line each and left untouched."""
 import collections
@@ -172,21 +173,194 @@ def test_bad_entries_skipped_and_untouched(env):
         check(len(lines) == 1, 'entry %r: %d skip lines in the log:\n%s' % (name, len(lines), log[-3000:]))
 
 
-def test_sighup_rescans(env):
+def build_job(env, jid, **fields):
+    """A complete job directory outside the spool, to be renamed in."""
+    stage = os.path.join(env.dir, 'stage')
+    write_job(stage, jid, **fields)
+    return os.path.join(stage, jid)
+
+
+def scanned(w):
+    return lambda: '(kind record)' in w.log()
+
+
+def test_renamed_dir_runs_at_once(env):
+    """A job directory renamed into the spool of a running worker runs
+    within about a second (inotify), not at the next restart or SIGHUP."""
     spool = os.path.join(env.dir, 'spool')
     os.makedirs(spool)
     env.write_registry([spool_tenant(env, spool)])
     w = env.worker()
-    # The start-up scan must be over before the job appears.
-    wait_until(lambda: '(kind record)' in w.log(), what="the start-up scan of the worker's spool")
-    write_job(spool, 'late', payload={'ms': 1})
+    wait_until(scanned(w), what="the start-up scan of the worker's spool")
+    src = build_job(env, 'moved', payload={'ms': 1})
+    t0 = time.monotonic()
+    os.rename(src, os.path.join(spool, 'moved'))
+    wait_until(lambda: read_job(spool, 'moved')['status'] == 'done', timeout=3,
+               what='the renamed job to run within ~1 s')
+    print('renamed job done %.0f ms after the rename' % ((time.monotonic() - t0) * 1000))
+    env.wait_all('t1', ['moved'], timeout=5)
+    check(starts_by_job(env)['moved'] == 1, 'runs: %s' % dict(starts_by_job(env)))
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+
+
+def test_dir_written_in_place_runs_once_its_file_is(env):
+    """A job directory made in the spool before its job.json: the worker
+    watches the directory and runs the job once job.json is written."""
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    env.write_registry([spool_tenant(env, spool)])
+    w = env.worker()
+    wait_until(scanned(w), what='the start-up scan')
+    os.makedirs(os.path.join(spool, 'slow'))
     time.sleep(0.3)
-    check(starts_by_job(env)['late'] == 0, 'a running worker must not pick up spool files before SIGHUP')
+    check(starts_by_job(env)['slow'] == 0, 'a job ran without its job.json')
+    # Written in place (not renamed): IN_CLOSE_WRITE on the directory.
+    with open(os.path.join(spool, 'slow', 'job.json'), 'w') as f:
+        json.dump({'job_id': 'slow', 'status': 'queued', 'payload': {'ms': 1}}, f)
+    wait_until(lambda: read_job(spool, 'slow')['status'] == 'done', timeout=3, what='slow job.json done')
+    check('spool.skip' not in w.log(), 'the directory without job.json yet was reported:\n%s' % w.log())
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+
+
+def test_enqueue_spool_while_redis_down_runs_when_it_is_back(env):
+    """`enqueue --spool` accepts a job while Redis is down; the running
+    worker enqueues it when its Redis comes back, without restart or HUP."""
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    env.write_registry([spool_tenant(env, spool)])
+    w = env.worker()
+    wait_until(scanned(w), what='the start-up scan')
+    env.redis.stop()
+    rc, out, err = env.cli('enqueue', '--tenant', 't1', '--kind', 'record', '--payload', '{"ms":1}',
+                           '--spool', spool, '--id', 'offline')
+    check(rc == 0 and out.strip() == 'offline', 'enqueue --spool with Redis down: %d %s' % (rc, err))
+    time.sleep(0.5)
+    env.redis.start()
+    env.wait_all('t1', ['offline'], timeout=15)
+    check(read_job(spool, 'offline')['status'] == 'done', 'job.json: %s' % read_job(spool, 'offline'))
+    check(starts_by_job(env)['offline'] == 1, 'runs: %s' % dict(starts_by_job(env)))
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+
+
+def test_two_workers_50_dirs_renamed_in_each_runs_once(env):
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    env.write_registry([spool_tenant(env, spool)])
+    workers = start_together(env, 2)
+    for w in workers:
+        wait_until(scanned(w), what='the start-up scans')
+    ids = ['live-%02d' % i for i in range(50)]
+    srcs = [build_job(env, jid, payload={'ms': 1}, lane='l%d' % (i % 5)) for i, jid in enumerate(ids)]
+    for jid, src in zip(ids, srcs):
+        os.rename(src, os.path.join(spool, jid))
+    wait_until(lambda: all(read_job(spool, j)['status'] == 'done' for j in ids), timeout=20,
+               what='every live job.json to say done')
+    env.wait_all('t1', ids)
+    _counts, execs, dups = env.figures('two workers, 50 renamed in', 't1', ids)
+    check(dups == 0 and all(execs[j] == 1 for j in ids), 'executions: %s' % execs)
+    queued = [e for e in env.events('t1') if e['type'] == 'job.queued']
+    check(len(queued) == 50, '%d job.queued events for 50 spooled jobs' % len(queued))
+    for w in workers:
+        w.signal(signal.SIGTERM)
+        check(w.wait(30) == 0, 'worker exit')
+
+
+def test_rescan_finds_what_inotify_cannot_see(env):
+    """A spool created after start cannot be watched: the periodic rescan
+    (--spool-rescan) finds its jobs, and the bad entry in it is reported
+    once however many rescans see it."""
+    spool = os.path.join(env.dir, 'spool')
+    env.write_registry([spool_tenant(env, spool)])
+    w = env.worker('--spool-rescan', '0.3')
+    wait_until(lambda: 'cannot watch it' in w.log(), what='the warning about the missing spool')
+    wait_until(scanned(w), what='the start-up scan')
+    stage = os.path.join(env.dir, 'stage-spool')
+    write_job(stage, 'late', payload={'ms': 1})
+    os.makedirs(os.path.join(stage, 'broken'))
+    with open(os.path.join(stage, 'broken', 'job.json'), 'w') as f:
+        f.write('{"job_id": ')
+    os.rename(stage, spool)
+    env.wait_all('t1', ['late'], timeout=10)
+    time.sleep(1.5)  # a few more rescans
+    log = w.log()
+    lines = [l for l in log.splitlines() if 'spool.skip' in l and 'broken' in l]
+    check(len(lines) == 1, '%d skip lines for the broken entry:\n%s' % (len(lines), log[-3000:]))
+    missing = [l for l in log.splitlines() if 'cannot read the spool' in l and spool + ':' in l]
+    check(len(missing) <= 1, 'the missing spool reported %d times' % len(missing))
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+
+
+def test_redis_back_rescans(env):
+    """A tenant's Redis coming back rescans its spools: a job inotify could
+    not see (its spool made after start) and no periodic rescan would find
+    (--spool-rescan 0) is enqueued when Redis returns."""
+    spool = os.path.join(env.dir, 'spool')
+    env.write_registry([spool_tenant(env, spool)])
+    w = env.worker('--spool-rescan', '0')
+    wait_until(lambda: 'cannot watch it' in w.log(), what='the warning about the missing spool')
+    wait_until(scanned(w), what='the start-up scan')
+    write_job(spool, 'unseen', payload={'ms': 1})
+    time.sleep(0.5)
+    check(starts_by_job(env)['unseen'] == 0, 'the unwatched spool was read without a rescan')
+    env.redis.stop()
+    time.sleep(0.5)
+    env.redis.start()
+    env.wait_all('t1', ['unseen'], timeout=15)
+    check(read_job(spool, 'unseen')['status'] == 'done', 'job.json: %s' % read_job(spool, 'unseen'))
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+
+
+def test_sighup_rescans(env):
+    """Without the rescan (--spool-rescan 0) a spool made after start is
+    only seen on SIGHUP, which also watches it from then on."""
+    spool = os.path.join(env.dir, 'spool')
+    env.write_registry([spool_tenant(env, spool)])
+    w = env.worker('--spool-rescan', '0')
+    wait_until(lambda: 'cannot watch it' in w.log(), what='the warning about the missing spool')
+    wait_until(scanned(w), what='the start-up scan')
+    write_job(spool, 'late', payload={'ms': 1})
+    time.sleep(0.5)
+    check(starts_by_job(env)['late'] == 0, 'the unwatched spool was read without a rescan')
     w.signal(signal.SIGHUP)
     env.wait_all('t1', ['late'], timeout=20)
     wait_until(lambda: read_job(spool, 'late')['status'] == 'done', what='late job.json done')
+    os.rename(build_job(env, 'later', payload={'ms': 1}), os.path.join(spool, 'later'))
+    env.wait_all('t1', ['later'], timeout=5)
     w.signal(signal.SIGTERM)
     check(w.wait(30) == 0, 'worker exit')
+
+
+def live_200(env, isolation):
+    spool = os.path.join(env.dir, 'spool')
+    ids = ['j%03d' % i for i in range(200)]
+    for jid in ids[:100]:
+        write_job(spool, jid, payload={'ms': 1}, lane=jid[-1])
+    env.write_registry([spool_tenant(env, spool)])
+    w = env.worker('--isolation', isolation, '--concurrency', '8')
+    for jid in ids[100:]:
+        os.rename(build_job(env, jid, payload={'ms': 1}, lane=jid[-1]), os.path.join(spool, jid))
+    wait_until(lambda: all(read_job(spool, j)['status'] == 'done' for j in ids), timeout=60,
+               what='every job.json to say done')
+    env.wait_all('t1', ids)
+    starts = starts_by_job(env)
+    check(all(starts[j] == 1 for j in ids), 'not run once: %s' % [(j, starts[j]) for j in ids if starts[j] != 1][:10])
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+    leftovers = [n for j in ids for n in os.listdir(os.path.join(spool, j)) if n != 'job.json']
+    check(not leftovers, 'files left in job dirs: %s' % leftovers[:5])
+
+
+def test_200_spooled_jobs_fork_isolation(env):
+    live_200(env, 'fork')
+
+
+def test_200_spooled_jobs_thread_isolation(env):
+    live_200(env, 'thread')
 
 
 def test_example_upload_on_spooled_jobs(env):
@@ -215,4 +389,8 @@ def test_example_upload_on_spooled_jobs(env):
 if __name__ == '__main__':
     lwtest.run([test_300_spooled_jobs_4_workers_exactly_once, test_8_workers_at_once_enqueue_each_job_once,
                 test_done_is_not_run_again, test_failed_job_json_records_error, test_bad_entries_skipped_and_untouched,
-                test_sighup_rescans, test_example_upload_on_spooled_jobs])
+                test_renamed_dir_runs_at_once, test_dir_written_in_place_runs_once_its_file_is,
+                test_enqueue_spool_while_redis_down_runs_when_it_is_back,
+                test_two_workers_50_dirs_renamed_in_each_runs_once, test_rescan_finds_what_inotify_cannot_see,
+                test_redis_back_rescans, test_sighup_rescans, test_200_spooled_jobs_fork_isolation, test_200_spooled_jobs_thread_isolation,
+                test_example_upload_on_spooled_jobs])
