@@ -57,6 +57,7 @@ void lw_spool_job_clear(lw_spool_job *j)
     free(j->queue);
     free(j->payload);
     free(j->error);
+    free(j->unique);
     memset(j, 0, sizeof *j);
 }
 
@@ -76,12 +77,39 @@ static int opt_string(const cJSON *obj, const char *name, char **out, char *err,
     return 0;
 }
 
+/* Ten years, as for the CLI's flags: milliseconds never overflow. */
+#define OPT_MAX_S 315360000.0
+
+/* The job's own options (spool.h); absent or null: not given. */
+static int opt_options(const cJSON *root, lw_spool_job *j, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        int positive;
+    } secs[] = {{"timeout", 1}, {"delay", 0}, {"expires", 0}, {"unique_for", 0}};
+    int64_t *dst[] = {&j->timeout_ms, &j->delay_ms, &j->expires_ms, &j->unique_for_ms};
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, secs[i].name);
+        if (v && !cJSON_IsNull(v) && lw_json_seconds_ms(v, secs[i].positive, OPT_MAX_S, dst[i]))
+            return fail(err, errlen, "%s must be a number of seconds %s", secs[i].name,
+                        secs[i].positive ? "> 0" : ">= 0");
+    }
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "attempts");
+    if (a && !cJSON_IsNull(a)) {
+        double d = a->valuedouble;
+        if (!cJSON_IsNumber(a) || !(d >= 1 && d <= INT_MAX) || (double)(int)d != d)
+            return fail(err, errlen, "attempts must be an integer >= 1");
+        j->attempts = (int)d;
+    }
+    return opt_string(root, "unique", &j->unique, err, errlen);
+}
+
 /* Refuses a member name, or a value of the string fields read here, that
  * holds U+0000 and so would be read cut short. The payload and unknown
  * fields are kept as text, not decoded, and may hold it. */
 static int refuse_nul(const char *text, size_t len, char *err, size_t errlen)
 {
-    static const char *const fields[] = {"job_id", "status", "lane", "queue", "error"};
+    static const char *const fields[] = {"job_id", "status", "lane", "queue", "error", "unique"};
     size_t pos = 0;
     lw_json_member m;
     while (lw_json_next_member(text, len, &pos, &m) == 1) {
@@ -160,7 +188,7 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
     }
     if (opt_string(root, "lane", &j.lane, err, errlen) ||
         opt_string(root, "queue", &j.queue, err, errlen) ||
-        opt_string(root, "error", &j.error, err, errlen))
+        opt_string(root, "error", &j.error, err, errlen) || opt_options(root, &j, err, errlen))
         goto out;
     if (cJSON_GetObjectItemCaseSensitive(root, "payload") &&
         !(j.payload = lw_json_member_text(text, len, "payload"))) {
@@ -428,7 +456,8 @@ out:
     return rc;
 }
 
-/* The job.json text of a new job; NULL on OOM. */
+/* The job.json text of a new job, with every option of `s` that is set;
+ * NULL on OOM. */
 static char *new_job_text(const lw_job_spec *s, const char *payload, size_t *len)
 {
     char *buf = NULL;
@@ -439,18 +468,35 @@ static char *new_job_text(const lw_job_spec *s, const char *payload, size_t *len
     char *qid = lw_json_quote(s->id, strlen(s->id));
     char *ql = s->lane ? lw_json_quote(s->lane, strlen(s->lane)) : NULL;
     char *qq = s->queue ? lw_json_quote(s->queue, strlen(s->queue)) : NULL;
-    int ok = qid && (!s->lane || ql) && (!s->queue || qq);
+    char *qu = s->unique ? lw_json_quote(s->unique, strlen(s->unique)) : NULL;
+    int ok = qid && (!s->lane || ql) && (!s->queue || qq) && (!s->unique || qu);
     if (ok) {
         fprintf(f, "{\"job_id\":%s,\"status\":\"queued\"", qid);
         if (ql)
             fprintf(f, ",\"lane\":%s", ql);
         if (qq)
             fprintf(f, ",\"queue\":%s", qq);
+        if (s->attempts > 0)
+            fprintf(f, ",\"attempts\":%d", s->attempts);
+        const struct {
+            const char *name;
+            int64_t ms;
+        } secs[] = {{"timeout", s->timeout_ms},
+                    {"delay", s->delay_ms},
+                    {"expires", s->expires_ms},
+                    {"unique_for", s->unique_for_ms}};
+        for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++)
+            if (secs[i].ms > 0)
+                fprintf(f, ",\"%s\":%lld.%03lld", secs[i].name, (long long)(secs[i].ms / 1000),
+                        (long long)(secs[i].ms % 1000));
+        if (qu)
+            fprintf(f, ",\"unique\":%s", qu);
         fprintf(f, ",\"payload\":%s}\n", payload);
     }
     free(qid);
     free(ql);
     free(qq);
+    free(qu);
     ok = ok && !ferror(f);
     if (fclose(f) != 0 || !ok) {
         free(buf);

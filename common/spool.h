@@ -3,7 +3,11 @@
  *
  * A spool is a directory of job directories SPOOL/ID/job.json. The file holds
  * at least {"job_id": ID, "status": "queued"} and optionally "lane", "queue",
- * "payload". Every change of the file is a write of
+ * "payload", and the job's own options as a --batch line names them:
+ * "attempts", "timeout", "delay", "expires", "unique", "unique_for"
+ * (seconds). `lanework enqueue --spool` writes every option it was given,
+ * so that whichever enqueue creates the job -- its own or a worker's scan
+ * that saw the entry first -- creates the same job. Every change of the file is a write of
  * SPOOL/ID/.job.json.tmp.PID.N followed by rename(2) over job.json, so a reader sees the old or the new
  * file, never a torn one; fields this code does not know are kept.
  */
@@ -11,6 +15,7 @@
 #define LW_SPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "jobspec.h"
 
@@ -21,6 +26,9 @@ typedef struct lw_spool_job {
     char *queue;   /* owned or NULL */
     char *payload; /* owned JSON text or NULL */
     char *error;   /* owned or NULL */
+    char *unique;  /* owned or NULL */
+    int attempts;  /* 0: not given */
+    int64_t timeout_ms, delay_ms, expires_ms, unique_for_ms; /* 0: not given */
 } lw_spool_job;
 
 void lw_spool_job_clear(lw_spool_job *j);

@@ -15,6 +15,12 @@
  * task per tenant at a time; names seen meanwhile wait for the next one.
  * A bad entry is logged once (per entry and reason, spool_seen), however
  * often it is scanned again.
+ *
+ * An entry still "queued" or "processing" whose job already ended in Redis
+ * (cancelled or expired while it waited: no attempt wrote its file) is
+ * settled: its file gets the job's end ("done", or "failed" with why).
+ * Otherwise, once the record's retention ran out, the next rescan would
+ * enqueue it anew and run a cancelled job.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -216,6 +222,63 @@ typedef struct scan_call {
     char *spool;
 } scan_call;
 
+/* ---- settling entries whose job ended without an attempt ---- */
+
+typedef struct settle_task {
+    spool_io_task io;
+    char *job_dir;      /* owned */
+    const char *status; /* static: "done" or "failed" */
+    char *error;        /* owned; NULL with "done" */
+    int rc;
+    char err[512];
+} settle_task;
+
+static void settle_work(spool_io_task *task)
+{
+    settle_task *st = (settle_task *)task;
+    st->rc = lw_spool_set_status(st->job_dir, st->status, st->error, st->err, sizeof st->err);
+}
+
+static void settle_done(spool_io_task *task, int discarded)
+{
+    settle_task *st = (settle_task *)task;
+    if (!discarded) {
+        if (st->rc)
+            lw_log(LW_LOG_ERROR, "spool.write", "cannot mark %s %s: %s", st->job_dir, st->status, st->err);
+        else
+            lw_log(LW_LOG_INFO, "spool.settled", "%s/job.json marked %s: the job ended in Redis (%s)", st->job_dir,
+                   st->status, st->error ? st->error : "succeeded");
+    }
+    free(st->job_dir);
+    free(st->error);
+    free(st);
+}
+
+/* Job `id` of spool `spool` exists in Redis as `why` says ("exists STATUS",
+ * enqueue.lua): when STATUS is an end, write it into the entry. A lost
+ * write only leaves the entry for the next rescan to settle. */
+static void settle(tenant *t, const char *spool, const char *id, const char *why)
+{
+    static const char *const ENDS[] = {"succeeded", "failed", "cancelled", "expired"};
+    if (strncmp(why, "exists ", 7) != 0) return;
+    const char *status = why + 7;
+    size_t k = 0;
+    while (k < 4 && strcmp(status, ENDS[k]) != 0) k++;
+    if (k == 4) return; /* waiting or running: its attempt writes the file */
+    settle_task *st = calloc(1, sizeof *st);
+    size_t n = strlen(spool) + strlen(id) + 2;
+    if (!st || !(st->job_dir = malloc(n)) || (k > 0 && !(st->error = strdup(status)))) {
+        if (st) free(st->job_dir);
+        free(st);
+        return;
+    }
+    snprintf(st->job_dir, n, "%s/%s", spool, id);
+    st->status = k == 0 ? "done" : "failed";
+    st->io.work = settle_work;
+    st->io.done = settle_done;
+    spool_io_submit(t->w->spool_io, &st->io, 0);
+}
+
 static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     (void)r;
@@ -237,8 +300,13 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
         t->spool_errors = 0;
         t->spool_retry_at = 0;
         size_t created = 0;
-        for (size_t i = 1; i < reply->elements; i += LW_ENQUEUE_REPLY)
-            if (reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1) created++;
+        for (size_t i = 0; i + 2 < reply->elements; i += LW_ENQUEUE_REPLY) {
+            const redisReply *id = reply->element[i], *made = reply->element[i + 1], *why = reply->element[i + 2];
+            if (made->type == REDIS_REPLY_INTEGER && made->integer == 1)
+                created++;
+            else if (id->type == REDIS_REPLY_STRING && why->type == REDIS_REPLY_STRING)
+                settle(t, c->spool, id->str, why->str);
+        }
         if (created)
             lw_log(LW_LOG_INFO, "spool.enqueued", "tenant %s: spool %s: %zu job(s) enqueued", t->cfg->name,
                    c->spool, created);
@@ -295,9 +363,17 @@ static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
     spec.lane = job->lane ? strdup(job->lane) : NULL;
     spec.queue = job->queue ? strdup(job->queue) : NULL;
     spec.payload = job->payload ? strdup(job->payload) : NULL;
+    /* The options `enqueue --spool` wrote: the same job whichever enqueue
+     * comes first, its own or this one. */
+    spec.unique = job->unique ? strdup(job->unique) : NULL;
+    spec.attempts = job->attempts;
+    spec.timeout_ms = job->timeout_ms;
+    spec.delay_ms = job->delay_ms;
+    spec.expires_ms = job->expires_ms;
+    spec.unique_for_ms = job->unique_for_ms;
     spec.spool_dir = malloc(dlen);
     if (spec.spool_dir) snprintf(spec.spool_dir, dlen, "%s/%s", spool, job->job_id);
-    if (!spec.tenant || !spec.kind || !spec.id || !spec.spool_dir) {
+    if (!spec.tenant || !spec.kind || !spec.id || !spec.spool_dir || (job->unique && !spec.unique)) {
         lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
         s->t->spool_pending |= SPOOL_RESCAN;
     } else if (lw_job_spec_validate(&spec, s->t->w->opt->common.max_payload, err, sizeof err)) {

@@ -315,6 +315,40 @@ def test_redis_back_rescans(env):
     check(w.wait(30) == 0, 'worker exit')
 
 
+def test_cancelled_while_waiting_is_settled_not_rerun(env):
+    """The options of `enqueue --spool` hold whoever enqueues first. A spooled
+    job cancelled (or expired) while it waited was never touched
+    by an attempt, so its file still says queued; a rescan marks it with the
+    job's end, so that once the record's retention is over no rescan
+    enqueues it anew and runs a cancelled job."""
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    env.write_registry([spool_tenant(env, spool)])
+    w = env.worker()
+    rc, out, err = env.cli('enqueue', '--tenant', 't1', '--kind', 'record', '--payload', '{"ms": 1}',
+                           '--spool', spool, '--delay', '600')
+    jid = out.strip()
+    check(rc == 0 and jid, 'enqueue --spool: %d %r' % (rc, err))
+    # The watcher may enqueue the entry before the CLI does: the file carries
+    # the CLI's options, so the job is the same either way.
+    s = env.status('t1', jid)
+    check(s['status'] == 'scheduled', 'the spooled job lost its --delay: %s' % s)
+    check(read_job(spool, jid).get('delay') == 600, 'job.json: %s' % read_job(spool, jid))
+    rc, _out, err = env.cli('cancel', '--tenant', 't1', jid)
+    check(rc == 0, 'cancel: %r' % err)
+    w.signal(signal.SIGHUP)
+    wait_until(lambda: read_job(spool, jid)['status'] == 'failed', timeout=5, what='the entry to be settled')
+    check(read_job(spool, jid).get('error') == 'cancelled', 'job.json: %s' % read_job(spool, jid))
+    # The record's retention ends; rescans must not bring the job back.
+    env.redis.call('DEL', 'lw:{t1}:job:' + jid)
+    w.signal(signal.SIGHUP)
+    time.sleep(1.0)
+    check(env.redis.call('EXISTS', 'lw:{t1}:job:' + jid) == 0 and starts_by_job(env)[jid] == 0,
+          'a cancelled spooled job was enqueued again')
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+
+
 def test_sighup_rescans(env):
     """Without the rescan (--spool-rescan 0) a spool made after start is
     only seen on SIGHUP, which also watches it from then on."""
@@ -392,5 +426,5 @@ if __name__ == '__main__':
                 test_renamed_dir_runs_at_once, test_dir_written_in_place_runs_once_its_file_is,
                 test_enqueue_spool_while_redis_down_runs_when_it_is_back,
                 test_two_workers_50_dirs_renamed_in_each_runs_once, test_rescan_finds_what_inotify_cannot_see,
-                test_redis_back_rescans, test_sighup_rescans, test_200_spooled_jobs_fork_isolation, test_200_spooled_jobs_thread_isolation,
+                test_redis_back_rescans, test_cancelled_while_waiting_is_settled_not_rerun, test_sighup_rescans, test_200_spooled_jobs_fork_isolation, test_200_spooled_jobs_thread_isolation,
                 test_example_upload_on_spooled_jobs])
