@@ -294,18 +294,26 @@ def test_rescan_finds_what_inotify_cannot_see(env):
     check(w.wait(30) == 0, 'worker exit')
 
 
-def test_redis_back_rescans(env):
-    """A tenant's Redis coming back rescans its spools: a job inotify could
-    not see (its spool made after start) and no periodic rescan would find
-    (--spool-rescan 0) is enqueued when Redis returns."""
+def unwatched_spool_job(env, jid):
+    """A worker without the periodic rescan whose spool is made after start
+    (so inotify cannot see it), and job `jid` written there, not yet seen.
+    Returns (spool, worker)."""
     spool = os.path.join(env.dir, 'spool')
     env.write_registry([spool_tenant(env, spool)])
     w = env.worker('--spool-rescan', '0')
     wait_until(lambda: 'cannot watch it' in w.log(), what='the warning about the missing spool')
     wait_until(scanned(w), what='the start-up scan')
-    write_job(spool, 'unseen', payload={'ms': 1})
+    write_job(spool, jid, payload={'ms': 1})
     time.sleep(0.5)
-    check(starts_by_job(env)['unseen'] == 0, 'the unwatched spool was read without a rescan')
+    check(starts_by_job(env)[jid] == 0, 'the unwatched spool was read without a rescan')
+    return spool, w
+
+
+def test_redis_back_rescans(env):
+    """A tenant's Redis coming back rescans its spools: a job inotify could
+    not see (its spool made after start) and no periodic rescan would find
+    (--spool-rescan 0) is enqueued when Redis returns."""
+    spool, w = unwatched_spool_job(env, 'unseen')
     env.redis.stop()
     time.sleep(0.5)
     env.redis.start()
@@ -352,14 +360,7 @@ def test_cancelled_while_waiting_is_settled_not_rerun(env):
 def test_sighup_rescans(env):
     """Without the rescan (--spool-rescan 0) a spool made after start is
     only seen on SIGHUP, which also watches it from then on."""
-    spool = os.path.join(env.dir, 'spool')
-    env.write_registry([spool_tenant(env, spool)])
-    w = env.worker('--spool-rescan', '0')
-    wait_until(lambda: 'cannot watch it' in w.log(), what='the warning about the missing spool')
-    wait_until(scanned(w), what='the start-up scan')
-    write_job(spool, 'late', payload={'ms': 1})
-    time.sleep(0.5)
-    check(starts_by_job(env)['late'] == 0, 'the unwatched spool was read without a rescan')
+    spool, w = unwatched_spool_job(env, 'late')
     w.signal(signal.SIGHUP)
     env.wait_all('t1', ['late'], timeout=20)
     wait_until(lambda: read_job(spool, 'late')['status'] == 'done', what='late job.json done')
