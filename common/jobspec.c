@@ -202,6 +202,10 @@ int lw_job_spec_validate(const lw_job_spec *s, int64_t max_payload, char *err, s
             if (c < 0x20 || c == 0x7f)
                 return fail(err, errlen, "unique: must not hold control characters");
         }
+        /* A batch line can only hold UTF-8; the flag must not hold more
+         * (status would show another key than the one stored). */
+        if (!lw_utf8_valid(s->unique, n))
+            return fail(err, errlen, "unique: must be UTF-8 text");
     }
     if (s->payload) {
         size_t n = strlen(s->payload);

@@ -56,6 +56,18 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
+int lw_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_len(p + i, len - i);
+        if (n == 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
 /* --- strict validation ------------------------------------------------- */
 
 typedef struct {

@@ -23,6 +23,9 @@ int lw_json_valid(const char *text, size_t len);
 enum { LW_JSON_OK = 0, LW_JSON_INVALID = -1, LW_JSON_TOO_DEEP = -2 };
 int lw_json_check(const char *text, size_t len);
 
+/* 1 when s[0..len) is well-formed UTF-8 (RFC 3629), else 0. */
+int lw_utf8_valid(const char *s, size_t len);
+
 /* Returns malloc'ed JSON text for the string s[0..len) (quoted, escaped), or
  * NULL on OOM. Bytes that are not UTF-8 become U+FFFD, so the result is
  * valid JSON whatever s holds (stderr tails, Redis values). */

@@ -66,7 +66,10 @@ int lw_redis_error_is_transient(const char *s, size_t len)
         if (len >= n && memcmp(s, *w, n) == 0 && (len == n || s[n] == ' '))
             return 1;
     }
-    return 0;
+    /* maxclients: a reconnect storm after a failover meets it, and it
+     * passes as other clients leave. */
+    static const char FULL[] = "ERR max number of clients reached";
+    return len >= sizeof FULL - 1 && memcmp(s, FULL, sizeof FULL - 1) == 0;
 }
 
 redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,

@@ -21,8 +21,9 @@ redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refuse
                                     size_t errlen);
 
 /* 1 when the error reply s[0..len) says the server cannot answer now but
- * will (LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN): worth retrying
- * after a pause. Anything else (NOPERM, WRONGPASS, ERR ...) is a refusal. */
+ * will (LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, maxclients
+ * reached): worth retrying after a pause. Anything else (NOPERM, WRONGPASS,
+ * other ERR ...) is a refusal. */
 int lw_redis_error_is_transient(const char *s, size_t len);
 
 /* Runs `s` with the first nkeys entries of `a` as KEYS. Returns the reply

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "names.h"
 #include "redis_sync.h"
+#include "timefmt.h"
 
 /* Ten years: the largest number of seconds any option takes. */
 #define MAX_SECONDS (10LL * 365 * 24 * 3600)
@@ -76,7 +77,7 @@ void cli_enqueue_existing(const char *what, const char *key, const char *id, con
 {
     if (strncmp(why, "held ", 5) == 0) {
         if (key)
-            cli_err(what, "%s is held by job %s (%s)", key, id, why + 5);
+            cli_err(what, "%s is held by job %s (%s)", cli_show(key), id, why + 5);
         else
             cli_err(what, "its unique key is held by job %s (%s)", id, why + 5);
     } else {
@@ -376,12 +377,12 @@ cli_conn *cli_conn_for(cli *c, const char *url_text)
     return k;
 }
 
-int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen)
+static int connect_ms(cli_conn *k, int quiet, char *why, size_t whylen, int ms)
 {
     if (k->ctx)
         return k->ctx->err ? CLI_REDIS : 0;
     char err[256];
-    k->ctx = lw_redis_connect_sync(k->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
+    k->ctx = lw_redis_connect_sync(k->url, ms, NULL, err, sizeof err);
     if (!k->ctx) {
         if (why)
             snprintf(why, whylen, "%s", err);
@@ -390,6 +391,19 @@ int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen)
         return CLI_REDIS;
     }
     return cli_set_reply_timeout(k, k->reply_timeout_ms);
+}
+
+int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen)
+{
+    return connect_ms(k, quiet, why, whylen, CLI_CONNECT_TIMEOUT_MS);
+}
+
+int cli_connect_within(cli_conn *k, int64_t deadline)
+{
+    int64_t ms = CLI_CONNECT_TIMEOUT_MS;
+    if (deadline >= 0 && deadline - lw_mono_ms() < ms)
+        ms = deadline - lw_mono_ms();
+    return connect_ms(k, 0, NULL, 0, ms < 1 ? 1 : (int)ms);
 }
 
 int cli_set_reply_timeout(cli_conn *k, int ms)

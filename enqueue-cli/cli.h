@@ -159,6 +159,9 @@ cli_conn *cli_conn_for(cli *c, const char *url_text);
 /* Connects `k` if needed. Returns 0, or CLI_REDIS after printing why unless
  * `quiet` (then `why` gets the reason, when not NULL). */
 int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen);
+/* cli_connect (not quiet) taking no longer than until `deadline` (mono ms;
+ * -1: the usual connect timeout). */
+int cli_connect_within(cli_conn *k, int64_t deadline);
 
 /* Bounds how long any reply on `k` may take (0: no bound), now and after
  * every (re)connect: a command that blocks on purpose sets its block time

@@ -52,11 +52,11 @@ static const char USAGE[] =
     "  --expires S          end as expired when not started within S seconds\n"
     "  --spool DIR          first write DIR/ID/job.json (status queued), then enqueue.\n"
     "                       With a registry DIR must be the tenant's spool of kind K\n"
-    "                       (else exit 2, nothing written). Redis unreachable: the\n"
-    "                       job stays accepted (a warning, exit 0) and a worker's\n"
-    "                       spool scan enqueues it. Redis at OOM or READONLY: exit 3,\n"
-    "                       and DIR/ID is removed. A job.json of an explicit --id\n"
-    "                       that exists already is kept (idempotent by id).\n"
+    "                       (else exit 2, nothing written). Redis unreachable or\n"
+    "                       refusing (OOM, READONLY): the job stays accepted (a\n"
+    "                       warning, exit 0), and the workers watching DIR enqueue\n"
+    "                       it once their Redis takes it. A job.json of an explicit\n"
+    "                       --id that exists already is kept (idempotent by id).\n"
     "  --wait               then wait until the job ends; when it succeeded, print its\n"
     "                       result JSON on a second line (null when it has none).\n"
     "                       With --spool and Redis unreachable the job stays spooled but\n"
@@ -237,25 +237,18 @@ static int spool_write(cli *c, const cli_tenant *t, const char *dir, lw_job_spec
     return 0;
 }
 
-/* 1 for an error reply Redis gives before running a script at all (so the
- * job was certainly not enqueued) and that a later spool scan would meet
- * too: out of memory, or a replica that takes no writes. */
-static int refused_outright(const redisReply *r)
-{
-    return r && r->type == REDIS_REPLY_ERROR &&
-           ((r->len >= 3 && memcmp(r->str, "OOM", 3) == 0) ||
-            (r->len >= 8 && memcmp(r->str, "READONLY", 8) == 0));
-}
-
-/* --spool and Redis did not take the job. Unreachable (or busy loading):
- * the job stays accepted in the spool, whose next scan enqueues it -- a
- * warning, exit 0. Refused outright (OOM, READONLY): exit 3 and the spool
- * entry this call wrote is removed, so a job reported as refused never
- * runs later. Returns the exit status. */
+/* --spool and Redis did not take the job: unreachable, busy loading, or
+ * refusing it (OOM, READONLY: a replica, an old primary after a failover).
+ * The job stays accepted in the spool -- a warning, exit 0: the tenant's
+ * workers watch that spool and enqueue it on their own Redis as soon as it
+ * takes it. (Removing the entry on a refusal, as a first version did, was
+ * wrong: a worker's watcher may already have enqueued it, on the primary
+ * the CLI does not talk to, and the job ran while the CLI said it was
+ * refused.) Returns the exit status. */
 static int spool_fallback(cli *c, const cli_tenant *t, const enq_opts *o, const lw_job_spec *s,
-                          const redisReply *r, const char *conn_why, int wrote)
+                          const redisReply *r, const char *conn_why)
 {
-    char why[512], line[512], err[512];
+    char why[512], line[512];
     if (r && r->type == REDIS_REPLY_ERROR)
         cli_oneline(r->str, r->len, why, sizeof why);
     else if (r)
@@ -263,25 +256,9 @@ static int spool_fallback(cli *c, const cli_tenant *t, const enq_opts *o, const 
     else
         snprintf(why, sizeof why, "%s", conn_why);
     cli_oneline(why, strlen(why), line, sizeof line);
-    if (refused_outright(r)) {
-        char real[PATH_MAX];
-        const char *dir = realpath(o->spool, real) ? real : o->spool;
-        if (!wrote)
-            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued (its job.json in %s "
-                            "was there before and stays)",
-                    t->conn->url->redacted, line, s->id, cli_show(o->spool));
-        else if (lw_spool_remove(dir, s->id, err, sizeof err) == 0)
-            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued, its spool entry "
-                            "was removed", t->conn->url->redacted, line, s->id);
-        else
-            cli_err(c->cmd, "redis %s refused the job: %s; job %s not enqueued, and its spool "
-                            "entry could not be removed: %s", t->conn->url->redacted, line, s->id,
-                    err);
-        return CLI_REDIS;
-    }
     cli_err(c->cmd,
-            "warning: redis %s: %s; job %s stays in spool %s and the next worker spool scan "
-            "enqueues it",
+            "warning: redis %s: %s; job %s stays in spool %s, and the tenant's workers enqueue it "
+            "once their Redis takes it",
             t->conn->url->redacted, line, s->id, cli_show(o->spool));
     printf("%s\n", s->id);
     int rc = cli_flush(c);
@@ -290,6 +267,24 @@ static int spool_fallback(cli *c, const cli_tenant *t, const enq_opts *o, const 
         rc = CLI_REDIS;
     }
     return rc;
+}
+
+/* The enqueue returned an existing job (`why`: enqueue.lua's "held ..." or
+ * "exists ..."). Says so -- unless it is the job this call spooled, which a
+ * worker watching the spool enqueued first (then nothing is a duplicate) --
+ * and, when another job holds the unique key, removes the spool entry this
+ * call wrote: a deduplicated job must leave nothing behind to run later. */
+static void existing_job(cli *c, const enq_opts *o, const lw_job_spec *s, const char *id,
+                         const char *why, int spool_wrote)
+{
+    if (spool_wrote && strcmp(id, s->id) == 0)
+        return;
+    cli_enqueue_existing(c->cmd, s->unique, id, why);
+    char real[PATH_MAX], err[512];
+    if (spool_wrote && strcmp(id, s->id) != 0 && realpath(o->spool, real) &&
+        lw_spool_remove(real, s->id, err, sizeof err) != 0)
+        cli_err(c->cmd, "warning: spool entry %s/%s of the deduplicated job not removed: %s (a "
+                        "worker marks it failed)", cli_show(o->spool), s->id, err);
 }
 
 /* Prints the result of a succeeded job as one line (null when none). JSON
@@ -382,7 +377,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
              r->element[0]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING;
     if (!ok) {
         if (o->spool)
-            rc = spool_fallback(c, &t, o, &s, r, why, spool_wrote);
+            rc = spool_fallback(c, &t, o, &s, r, why);
         else if (r)
             rc = cli_redis_err(t.conn, r, NULL);
         else if (t.conn->ctx)
@@ -393,7 +388,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
     }
     char *id = cli_strdup(r->element[0]->str);
     if (r->element[2]->len > 0)
-        cli_enqueue_existing(c->cmd, s.unique, id, r->element[2]->str);
+        existing_job(c, o, &s, id, r->element[2]->str, spool_wrote);
     printf("%s\n", id);
     rc = cli_flush(c);
     if (rc == CLI_OK && o->wait) {

@@ -24,11 +24,12 @@ static const char USAGE[] =
     "                 fail again meanwhile are not retried a second time.\n"
     "\n"
     "A job whose unique key is held by a job enqueued after it finished is not\n"
-    "retried (stderr names the holder).\n"
+    "retried (stderr names the holder); with --all-failed that is no error:\n"
+    "such jobs stay in the failed index for a later retry.\n"
     "\n"
     "Exit status: 0 all retried; 1 a record is corrupt; 2 usage error, or a job\n"
     "is not failed, cancelled or expired (stderr names its status) or its unique\n"
-    "key is held; 3 Redis unreachable or refused; 4 no such job. With several\n"
+    "key is held (by ID); 3 Redis unreachable or refused; 4 no such job. With several\n"
     "problems the status is that of the first, in argument order; every job\n"
     "that could be retried is.\n";
 

@@ -20,7 +20,9 @@ static const char USAGE[] =
     "  now     QUEUED, SCHEDULED (waiting for a delay or a retry backoff), ACTIVE\n"
     "          (running), and OLDEST: how long the job at the head of the queue's\n"
     "          ready list -- the runnable job that has waited longest -- has\n"
-    "          waited since its enqueue (\"-\": none is ready).\n"
+    "          waited since its enqueue or `lanework retry` (\"-\": none is\n"
+    "          ready; \"?\": none among the first 4096 entries, all tombstones\n"
+    "          of ended jobs).\n"
     "  totals  counted since the tenant's first job: SUCCEEDED, FAILED,\n"
     "          CANCELLED, EXPIRED; RETRIED (attempts retried after a failure);\n"
     "          MANUAL (jobs given new attempts by `lanework retry`); LOST\n"
@@ -34,6 +36,7 @@ static const char USAGE[] =
     "\n"
     "  --json   one JSON object: {\"tenants\": {T: {\"failed_kept\": N, \"queues\":\n"
     "           {Q: {\"queued\": N, ..., \"oldest_waiting_s\": S or null}}}}}\n"
+    "           (with \"oldest_unknown\": true where the table says \"?\")\n"
     "\n"
     "Exit status: 0 printed; 2 usage error or unknown tenant; 3 Redis unreachable\n"
     "or refused.\n";
@@ -45,14 +48,17 @@ static const char *const COLS[NCOLS] = {"queued",    "scheduled", "active",  "su
                                         "cancelled", "expired",   "retried", "retried_manual", "lost"};
 static const char *const HEAD[NCOLS] = {"QUEUED",    "SCHEDULED", "ACTIVE",  "SUCCEEDED", "FAILED",
                                         "CANCELLED", "EXPIRED",   "RETRIED", "MANUAL",    "LOST"};
-/* Ready-list entries looked at for the oldest waiting job: entries at the
- * head may be tombstones (finished jobs left behind, DESIGN section 2). */
-#define OLDEST_PEEK 32
+/* Ready-list entries looked at for the oldest waiting job, per page and
+ * in all: entries at the head may be tombstones (finished jobs left
+ * behind, DESIGN section 2). */
+#define OLDEST_PEEK 64
+#define OLDEST_SCAN 4096
+#define OLDEST_UNKNOWN (-2) /* oldest_ms: no queued job among the first OLDEST_SCAN */
 
 typedef struct qrow {
     char *queue;
     long long v[NCOLS];
-    long long oldest_ms; /* -1: no job is ready */
+    long long oldest_ms; /* -1: no job is ready; OLDEST_UNKNOWN */
 } qrow;
 
 typedef struct trow {
@@ -103,15 +109,18 @@ static int64_t redis_now(cli_tenant *t)
     return now;
 }
 
-/* The oldest runnable job of each queue: the first entry of ready:Q whose
- * record is queued (an entry may be a tombstone). Fills oldest_ms. */
-static int read_oldest(cli_tenant *t, trow *tr, int64_t now)
+/* The oldest runnable job of queue i: the first entry of ready:Q whose
+ * record is queued -- entries may be tombstones (cancelled, expired), so
+ * it pages on, OLDEST_SCAN entries at most (then "unknown"). Fills
+ * oldest_ms. */
+static int read_oldest_of(cli_tenant *t, qrow *q, int64_t now)
 {
-    char key[CLI_KEY_MAX], peek[16];
-    snprintf(peek, sizeof peek, "%d", OLDEST_PEEK - 1);
-    for (size_t i = 0; i < tr->nq; i++) {
-        lw_key(key, sizeof key, t->prefix, "ready:", tr->q[i].queue);
-        const char *lr[4] = {"LRANGE", key, "0", peek};
+    char key[CLI_KEY_MAX], from[24], to[24];
+    for (long start = 0; start < OLDEST_SCAN; start += OLDEST_PEEK) {
+        lw_key(key, sizeof key, t->prefix, "ready:", q->queue);
+        snprintf(from, sizeof from, "%ld", start);
+        snprintf(to, sizeof to, "%ld", start + OLDEST_PEEK - 1);
+        const char *lr[4] = {"LRANGE", key, from, to};
         redisReply *ids = cli_cmd(t->conn, 4, lr);
         if (!ids)
             return CLI_REDIS;
@@ -121,31 +130,46 @@ static int read_oldest(cli_tenant *t, trow *tr, int64_t now)
             return rc;
         }
         int rc = CLI_OK;
+        size_t sent = 0;
         for (size_t k = 0; k < ids->elements && rc == CLI_OK; k++) {
             if (ids->element[k]->type != REDIS_REPLY_STRING)
                 continue;
             lw_key(key, sizeof key, t->prefix, "job:", ids->element[k]->str);
-            const char *hm[4] = {"HMGET", key, "status", "enqueued"};
-            if (cli_append(t->conn, 4, hm))
+            /* queued_at: queued anew by `lanework retry` since its enqueue. */
+            const char *hm[5] = {"HMGET", key, "status", "enqueued", "queued_at"};
+            if (cli_append(t->conn, 5, hm))
                 rc = CLI_REDIS;
+            else
+                sent++;
         }
-        for (size_t k = 0; k < ids->elements && rc == CLI_OK; k++) {
-            if (ids->element[k]->type != REDIS_REPLY_STRING)
-                continue;
+        for (size_t k = 0; k < sent; k++) {
             redisReply *r = cli_next_reply(t->conn);
             if (!r) {
                 rc = CLI_REDIS;
                 break;
             }
             /* An unreadable record (not a hash) is for fsck to report. */
-            if (tr->q[i].oldest_ms < 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            if (q->oldest_ms < 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                 cli_reply_is(r->element[0], "queued") && r->element[1]->type == REDIS_REPLY_STRING) {
-                long long at = strtoll(r->element[1]->str, NULL, 10);
-                tr->q[i].oldest_ms = now > at ? now - at : 0;
+                const redisReply *since = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2] : r->element[1];
+                long long at = strtoll(since->str, NULL, 10);
+                q->oldest_ms = now > at ? now - at : 0;
             }
             freeReplyObject(r);
         }
+        size_t got = ids->elements;
         freeReplyObject(ids);
+        if (rc || q->oldest_ms >= 0 || got < OLDEST_PEEK)
+            return rc;
+    }
+    q->oldest_ms = OLDEST_UNKNOWN;
+    return CLI_OK;
+}
+
+static int read_oldest(cli_tenant *t, trow *tr, int64_t now)
+{
+    for (size_t i = 0; i < tr->nq; i++) {
+        int rc = read_oldest_of(t, &tr->q[i], now);
         if (rc)
             return rc;
     }
@@ -350,7 +374,9 @@ static int discover(cli *c, char ***out, size_t *nout)
 static void fmt_age(long long ms, char *out, size_t len)
 {
     long long s = ms / 1000;
-    if (ms < 0)
+    if (ms == OLDEST_UNKNOWN)
+        snprintf(out, len, "?");
+    else if (ms < 0)
         snprintf(out, len, "-");
     else if (s < 120)
         snprintf(out, len, "%llds", s);
@@ -433,6 +459,8 @@ static int print_json(const trow *rows, size_t n)
             if (ok)
                 ok = (oldest < 0 ? cJSON_AddNullToObject(q, "oldest_waiting_s")
                                  : cJSON_AddNumberToObject(q, "oldest_waiting_s", (double)oldest / 1000.0)) != NULL;
+            if (ok && oldest == OLDEST_UNKNOWN)
+                ok = cJSON_AddTrueToObject(q, "oldest_unknown") != NULL;
         }
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;

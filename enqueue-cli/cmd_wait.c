@@ -25,6 +25,8 @@
 #include "views.h"
 
 #define CHECK_MS 1000
+/* How far past the deadline a read may wait for its reply. */
+#define DEADLINE_SLACK_MS 200
 
 static const char USAGE[] =
     "Usage: lanework wait --tenant T ID... [--timeout S]\n"
@@ -194,15 +196,27 @@ static int timed_out(cli *c, int64_t timeout_ms, const char **pend, size_t npend
     return CLI_TIMEOUT;
 }
 
+/* A server silent past the longest block is as good as gone -- and past
+ * the deadline, too late: each read may wait only until a little after it
+ * (then the outage path says 124), whatever Redis does meanwhile. */
+static int bound_replies(cli_conn *k, int64_t deadline)
+{
+    int64_t ms = CHECK_MS + CLI_CONNECT_TIMEOUT_MS;
+    if (deadline >= 0 && deadline - lw_mono_ms() + DEADLINE_SLACK_MS < ms)
+        ms = deadline - lw_mono_ms() + DEADLINE_SLACK_MS;
+    if (ms < 1)
+        ms = 1;
+    return ms == k->reply_timeout_ms ? 0 : cli_set_reply_timeout(k, (int)ms);
+}
+
 int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64_t timeout_ms)
 {
-    if (cli_connect(t->conn, 0, NULL, 0) != 0)
-        return CLI_REDIS;
-    /* A server silent past the longest block is as good as gone. */
-    if (cli_set_reply_timeout(t->conn, CHECK_MS + CLI_CONNECT_TIMEOUT_MS) != 0)
-        return CLI_REDIS;
     int64_t start = lw_mono_ms();
     int64_t deadline = timeout_ms >= 0 ? start + timeout_ms : -1;
+    if (cli_connect_within(t->conn, deadline) != 0)
+        return CLI_REDIS;
+    if (bound_replies(t->conn, deadline) != 0)
+        return CLI_REDIS;
     char ev[CLI_KEY_MAX], last[64] = "0-0", why[512];
     lw_key(ev, sizeof ev, t->prefix, "events", NULL);
 
@@ -226,7 +240,9 @@ int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64
     for (;;) {
         /* The stream position first: an event after it can only be newer
          * than the statuses read next. */
-        rc = have_position ? 0 : stream_position(t, ev, last, why, sizeof why);
+        rc = bound_replies(t->conn, deadline) ? CLI_REDIS : 0;
+        if (rc == 0 && !have_position)
+            rc = stream_position(t, ev, last, why, sizeof why);
         if (rc == 0) {
             have_position = 1;
             rc = check(c, t, pend, &npend, &worst, why, sizeof why);
@@ -246,6 +262,10 @@ int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64
                     block = deadline - now;
                 if (block < 1)
                     break; /* time for the periodic check */
+                if (bound_replies(t->conn, deadline) != 0) {
+                    rc = CLI_REDIS;
+                    break;
+                }
                 hit = await_events(t, ev, last, block, pend, npend, why, sizeof why);
                 if (hit < 0) {
                     rc = hit == LOST ? LOST : CLI_REDIS;

@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "keys.h"
+#include "redis_sync.h"
 
 #define MAX_TENANTS 64
 
@@ -36,26 +37,37 @@ typedef struct served {
 static served cache[MAX_TENANTS];
 static size_t ncache;
 
-/* P kinds of tenant t, or NULL when it cannot be read. Cached. */
+/* P kinds of tenant t, or NULL when it cannot be read. Cached. Asked on a
+ * connection of its own: the tenant's may carry pipelined calls whose
+ * replies are not read yet (--batch), and a reply taken out of turn would
+ * shift every later one. */
 static const redisReply *published(const cli_tenant *t)
 {
     for (size_t i = 0; i < ncache; i++)
         if (strcmp(cache[i].tenant, t->name) == 0)
             return cache[i].set;
     redisReply *r = NULL;
-    if (cli_connect(t->conn, 1, NULL, 0) == 0) {
+    char err[256];
+    redisContext *ctx = lw_redis_connect_sync(t->conn->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
+    if (ctx) {
+        struct timeval tv = {CLI_CONNECT_TIMEOUT_MS / 1000, 0};
+        redisSetTimeout(ctx, tv);
         char key[CLI_KEY_MAX];
         lw_key(key, sizeof key, t->prefix, "kinds", NULL);
         const char *sm[2] = {"SMEMBERS", key};
-        r = cli_cmd(t->conn, 2, sm);
+        r = redisCommandArgv(ctx, 2, sm, NULL);
         if (r && r->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(r); /* a refusal is for the enqueue itself to report */
             r = NULL;
         }
+        redisFree(ctx);
     }
     if (ncache < MAX_TENANTS) {
         cache[ncache].tenant = cli_strdup(t->name);
         cache[ncache++].set = r;
+    } else if (r) {
+        freeReplyObject(r);
+        r = NULL;
     }
     return r;
 }

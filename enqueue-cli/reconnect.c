@@ -51,6 +51,9 @@ static void sleep_ms(int64_t ms)
 int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli_outage *o)
 {
     if (!o->warned) {
+        /* A read that timed out says EAGAIN's text: say what it means. */
+        if (why && strcmp(why, "Resource temporarily unavailable") == 0)
+            why = "no reply in time (the server is stalled or the path to it is cut)";
         cli_err(c->cmd, "warning: redis %s: %s; reconnecting", k->url->redacted,
                 cli_show(why && *why ? why : "connection lost"));
         o->warned = 1;

@@ -214,13 +214,23 @@ typedef struct scan_ctx {
     tenant *t;
     const lw_spool_cfg *sp;
     lw_argv batch;
+    char **ids; /* owned: the entries in `batch`, in order */
+    size_t nids, idcap;
     size_t found, skipped;
 } scan_ctx;
 
 typedef struct scan_call {
     tenant *t;
     char *spool;
+    char **ids; /* owned: the entries enqueued, in the reply's order */
+    size_t nids;
 } scan_call;
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
 
 /* ---- settling entries whose job ended without an attempt ---- */
 
@@ -254,20 +264,31 @@ static void settle_done(spool_io_task *task, int discarded)
     free(st);
 }
 
-/* Job `id` of spool `spool` exists in Redis as `why` says ("exists STATUS",
- * enqueue.lua): when STATUS is an end, write it into the entry. A lost
- * write only leaves the entry for the next rescan to settle. */
-static void settle(tenant *t, const char *spool, const char *id, const char *why)
+/* Entry `id` of spool `spool` was not enqueued, as `why` says (enqueue.lua):
+ * "exists STATUS" -- its job exists; when STATUS is an end, that end is
+ * written into the entry -- or "held STATUS" -- its unique key is held by
+ * job `holder`: deduplicated, so it is marked failed, saying by whom. A
+ * lost write only leaves the entry for the next rescan to settle. */
+static void settle(tenant *t, const char *spool, const char *id, const char *why, const char *holder)
 {
     static const char *const ENDS[] = {"succeeded", "failed", "cancelled", "expired"};
-    if (strncmp(why, "exists ", 7) != 0) return;
-    const char *status = why + 7;
     size_t k = 0;
-    while (k < 4 && strcmp(status, ENDS[k]) != 0) k++;
-    if (k == 4) return; /* waiting or running: its attempt writes the file */
+    char held[300];
+    const char *error;
+    if (!strncmp(why, "held ", 5)) {
+        snprintf(held, sizeof held, "not enqueued: its unique key is held by job %s", holder);
+        error = held;
+        k = 1;
+    } else if (!strncmp(why, "exists ", 7)) {
+        error = why + 7;
+        while (k < 4 && strcmp(error, ENDS[k]) != 0) k++;
+        if (k == 4) return; /* waiting or running: its attempt writes the file */
+    } else {
+        return;
+    }
     settle_task *st = calloc(1, sizeof *st);
     size_t n = strlen(spool) + strlen(id) + 2;
-    if (!st || !(st->job_dir = malloc(n)) || (k > 0 && !(st->error = strdup(status)))) {
+    if (!st || !(st->job_dir = malloc(n)) || (k > 0 && !(st->error = strdup(error)))) {
         if (st) free(st->job_dir);
         free(st);
         return;
@@ -304,8 +325,9 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
             const redisReply *id = reply->element[i], *made = reply->element[i + 1], *why = reply->element[i + 2];
             if (made->type == REDIS_REPLY_INTEGER && made->integer == 1)
                 created++;
-            else if (id->type == REDIS_REPLY_STRING && why->type == REDIS_REPLY_STRING)
-                settle(t, c->spool, id->str, why->str);
+            else if (id->type == REDIS_REPLY_STRING && why->type == REDIS_REPLY_STRING &&
+                     i / LW_ENQUEUE_REPLY < c->nids)
+                settle(t, c->spool, c->ids[i / LW_ENQUEUE_REPLY], why->str, id->str);
         }
         if (created)
             lw_log(LW_LOG_INFO, "spool.enqueued", "tenant %s: spool %s: %zu job(s) enqueued", t->cfg->name,
@@ -313,6 +335,7 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
         t->idle = 0;
     }
     free(c->spool);
+    free_ids(c->ids, c->nids);
     free(c);
     worker_kick(t->w);
     tenant_unref(t);
@@ -325,6 +348,10 @@ static void send_batch(scan_ctx *s)
     scan_call *c = malloc(sizeof *c);
     if (c && (c->spool = strdup(s->sp->dir))) {
         c->t = t;
+        c->ids = s->ids; /* the call owns them now */
+        c->nids = s->nids;
+        s->ids = NULL;
+        s->nids = s->idcap = 0;
         tenant_ref(t);
         if (lw_redis_script(t->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &s->batch, scan_reply, c) == 0) {
             t->spool_inflight++;
@@ -332,12 +359,16 @@ static void send_batch(scan_ctx *s)
             t->spool_pending |= SPOOL_RESCAN;
             tenant_unref(t);
             free(c->spool);
+            free_ids(c->ids, c->nids);
             free(c);
         }
     } else {
         free(c);
         t->spool_pending |= SPOOL_RESCAN;
     }
+    free_ids(s->ids, s->nids); /* left when the call could not be made */
+    s->ids = NULL;
+    s->nids = s->idcap = 0;
     lw_argv_reset(&s->batch);
     lw_enqueue_begin(&s->batch, t->prefix, t->set.events_max);
 }
@@ -381,7 +412,12 @@ static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
     } else if (lw_job_spec_resolve(&spec, &s->t->cfg->defaults)) {
         lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
         s->t->spool_pending |= SPOOL_RESCAN;
+    } else if (grow((void **)&s->ids, &s->idcap, s->nids, sizeof *s->ids) ||
+               !(s->ids[s->nids] = strdup(job->job_id))) {
+        lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
+        s->t->spool_pending |= SPOOL_RESCAN;
     } else {
+        s->nids++;
         lw_enqueue_add(&s->batch, &spec);
         s->found++;
         if (lw_enqueue_count(&s->batch) >= SCAN_BATCH) send_batch(s);

@@ -407,7 +407,10 @@ local function finish_job(j, status, now, keep_s, fields, running)
     end
     redis.call('EXPIRE', jk, num_s(keep))
     if status == 'failed' then
-        redis.call('ZADD', P .. 'failed', num_s(now), j.id)
+        -- Scored so that the trim at keep_failed (finish.lua) drops it when
+        -- the record expires: later than its finish when a unique_for hold
+        -- keeps the record longer.
+        redis.call('ZADD', P .. 'failed', num_s(now + (keep - keep_s) * 1000), j.id)
     end
     count(status, j.queue, 1)
     j.status = status

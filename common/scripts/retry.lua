@@ -40,7 +40,7 @@ for _, id in ipairs(ids) do
         local jk = P .. 'job:' .. id
         redis.call('PERSIST', jk)
         redis.call('HDEL', jk, 'finished', 'cancel', 'expires', 'run_at', 'result')
-        redis.call('HSET', jk, 'status', 'queued', 'attempt', 0)
+        redis.call('HSET', jk, 'status', 'queued', 'attempt', 0, 'queued_at', now) -- OLDEST of stats
         redis.call('ZREM', P .. 'failed', id)
         if j.unique ~= '' then redis.call('SET', P .. 'unique:' .. j.unique, id) end -- no expiry while live
         j.status, j.attempt, j.run_at = 'queued', 0, 0

@@ -357,6 +357,27 @@ def test_cancelled_while_waiting_is_settled_not_rerun(env):
     check(w.wait(30) == 0, 'worker exit')
 
 
+def test_entry_whose_unique_key_is_held_is_settled(env):
+    """An entry written straight into a spool (no CLI) whose unique key is
+    held by another job is deduplicated: its file says so (failed, naming
+    the holder), and no rescan runs it once the key is free."""
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    env.write_registry([spool_tenant(env, spool)])
+    holder = env.enqueue('t1', 'record', {'ms': 1}, unique='K', delay=600)
+    w = env.worker()
+    write_job(spool, 'dup', payload={'ms': 1}, unique='K')
+    wait_until(lambda: read_job(spool, 'dup')['status'] == 'failed', timeout=5, what='the entry to be settled')
+    check(read_job(spool, 'dup').get('error') == 'not enqueued: its unique key is held by job %s' % holder,
+          'job.json: %s' % read_job(spool, 'dup'))
+    env.cli('cancel', '--tenant', 't1', holder)
+    w.signal(signal.SIGHUP)
+    time.sleep(1.0)
+    check(env.redis.call('EXISTS', 'lw:{t1}:job:dup') == 0, 'the deduplicated entry ran once the key was free')
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+
+
 def test_sighup_rescans(env):
     """Without the rescan (--spool-rescan 0) a spool made after start is
     only seen on SIGHUP, which also watches it from then on."""
@@ -427,5 +448,6 @@ if __name__ == '__main__':
                 test_renamed_dir_runs_at_once, test_dir_written_in_place_runs_once_its_file_is,
                 test_enqueue_spool_while_redis_down_runs_when_it_is_back,
                 test_two_workers_50_dirs_renamed_in_each_runs_once, test_rescan_finds_what_inotify_cannot_see,
-                test_redis_back_rescans, test_cancelled_while_waiting_is_settled_not_rerun, test_sighup_rescans, test_200_spooled_jobs_fork_isolation, test_200_spooled_jobs_thread_isolation,
+                test_redis_back_rescans, test_cancelled_while_waiting_is_settled_not_rerun,
+                test_entry_whose_unique_key_is_held_is_settled, test_sighup_rescans, test_200_spooled_jobs_fork_isolation, test_200_spooled_jobs_thread_isolation,
                 test_example_upload_on_spooled_jobs])

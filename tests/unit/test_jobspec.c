@@ -151,6 +151,8 @@ static void long_id(lw_job_spec *s) { s->id = calloc(1, 202); memset(s->id, 'a',
 static void empty_unique(lw_job_spec *s) { s->unique = strdup(""); }
 static void long_unique(lw_job_spec *s) { s->unique = calloc(1, 202); memset(s->unique, 'u', 201); }
 static void ctl_unique(lw_job_spec *s) { s->unique = strdup("a\nb"); }
+static void latin1_unique(lw_job_spec *s) { s->unique = strdup("k\xff\xfe"); }
+static void lonely_unique_for(lw_job_spec *s) { s->unique_for_ms = 1000; }
 static void big_payload(lw_job_spec *s)
 {
     s->payload = malloc(2000001);
@@ -180,6 +182,8 @@ START_TEST(validate_refuses)
     invalid(empty_unique, 100, "unique: must be 1 to 200 bytes");
     invalid(long_unique, 100, "unique: must be 1 to 200 bytes");
     invalid(ctl_unique, 100, "unique: must not hold control characters");
+    invalid(latin1_unique, 100, "unique: must be UTF-8 text");
+    invalid(lonely_unique_for, 100, "unique_for: needs a unique key (unique) to hold");
     invalid(big_payload, 1048576, "payload: 2000000 bytes is over the limit of 1048576 (--max-payload)");
     invalid(bad_payload, 100, "payload: not valid JSON");
     invalid(neg_attempts, 100, "attempts: must be an integer >= 1");
