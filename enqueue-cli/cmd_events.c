@@ -80,13 +80,44 @@ static int print_entries(cli *c, const redisReply *entries, char last[64])
     return cli_flush(c);
 }
 
+/* -1, 0, 1 as stream id a is before, equal to, after b ("MS-SEQ"). */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0, bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    return as < bs ? -1 : as > bs;
+}
+
+/* Back after an outage: if the last event printed is gone from the stream
+ * (its oldest entry is newer), the cap trimmed past it meanwhile, and any
+ * events between the two were never printed. Says so: a follower must not
+ * skip events without a word. */
+static void warn_if_trimmed(cli *c, cli_tenant *t, const char *key, const char *last)
+{
+    if (!last[0])
+        return;
+    const char *xr[6] = {"XRANGE", key, "-", "+", "COUNT", "1"};
+    redisReply *r = redisCommandArgv(t->conn->ctx, 6, xr, NULL);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 && r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+        id_cmp(r->element[0]->element[0]->str, last) > 0)
+        cli_err(c->cmd, "warning: the stream's oldest event is now %s, after the last one printed (%s): "
+                        "events between them were trimmed by its cap (events_max) before they could be read",
+                r->element[0]->element[0]->str, last);
+    if (r)
+        freeReplyObject(r); /* a failure shows on the read that follows */
+}
+
 /* Runs one read (XRANGE or XREAD) and returns its reply, never an error
  * reply; NULL with *rc set (printed) when it failed. When following, an
  * outage is waited out (cli_reconnect) and the same read sent again: its
  * arguments start after the last id printed, so nothing is skipped or
  * printed twice. */
-static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, int argc,
-                            const char **argv, int *rc)
+static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, const char *key,
+                            const char *last, int argc, const char **argv, int *rc)
 {
     for (;;) {
         redisReply *r = redisCommandArgv(t->conn->ctx, argc, argv, NULL);
@@ -100,6 +131,8 @@ static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, in
             char why[512];
             cli_outage_why(t->conn, r, why, sizeof why);
             *rc = cli_reconnect(c, t->conn, why, -1, o);
+            if (*rc == 0)
+                warn_if_trimmed(c, t, key, last);
         }
         if (r)
             freeReplyObject(r);
@@ -143,7 +176,7 @@ int cmd_events(cli *c, int argc, char **argv)
         else
             snprintf(start, sizeof start, "-");
         const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
-        redisReply *r = read_cmd(c, &t, follow, &o, 6, xr, &rc);
+        redisReply *r = read_cmd(c, &t, follow, &o, key, last, 6, xr, &rc);
         if (!r)
             return rc;
         if (r->type != REDIS_REPLY_ARRAY) {
@@ -168,7 +201,7 @@ int cmd_events(cli *c, int argc, char **argv)
         snprintf(last, sizeof last, "0-0");
     for (;;) {
         const char *xr[8] = {"XREAD", "COUNT", PAGE, "BLOCK", FOLLOW_BLOCK_MS, "STREAMS", key, last};
-        redisReply *r = read_cmd(c, &t, follow, &o, 8, xr, &rc);
+        redisReply *r = read_cmd(c, &t, follow, &o, key, last, 8, xr, &rc);
         if (!r)
             return rc;
         if (r->type == REDIS_REPLY_NIL) {

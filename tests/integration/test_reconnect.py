@@ -5,6 +5,7 @@ ended meanwhile seen -- while a refusal (NOPERM, WRONGPASS) still ends them
 at once with exit 3, and --timeout still bounds wait."""
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -169,6 +170,31 @@ def test_refusals_still_end_at_once(env):
     check(len(err.splitlines()) == 2, 'a warning and the refusal: %r' % err)
 
 
+def test_follower_says_when_the_cap_trimmed_past_it(env):
+    """While a follower is away the stream's cap may trim past the last
+    event it printed: it cannot print what is gone, but says so."""
+    env.write_registry([env.tenant('acme')])
+    env.redis.call('HSET', 'lw:{acme}:settings', 'events_max', '10')  # as a worker publishes it
+    enqueue_n(env, 2, 'before')
+    f = Follower(env, '--tenant', 'acme')
+    try:
+        wait_until(lambda: len(f.lines) >= 2, timeout=10, what='the first events')
+        f.proc.send_signal(signal.SIGSTOP)
+        try:
+            env.enqueue_batch([{'kind': 'noop', 'delay': 600} for _ in range(400)], tenant='acme')
+            kill_normal_clients(env)
+        finally:
+            f.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: b'trimmed by its cap' in f.err or len(f.lines) > 2, timeout=10, what='the follower back')
+        time.sleep(0.5)
+    finally:
+        rc, err = f.stop()
+    check('events between them were trimmed by its cap' in err, 'no word of the trimmed events: %r' % err)
+    named = err.split('after the last one printed (')[1].split(')')[0]
+    printed = [e['id'] for e in f.lines]
+    check(named in printed, 'the warning names %s, not an event it printed' % named)
+
+
 if __name__ == '__main__':
-    run([test_events_follow_survives_kill_and_restart, test_wait_survives_restart_and_sees_a_job_that_ended_meanwhile,
+    run([test_follower_says_when_the_cap_trimmed_past_it, test_events_follow_survives_kill_and_restart, test_wait_survives_restart_and_sees_a_job_that_ended_meanwhile,
          test_wait_timeout_bounds_the_reconnects, test_refusals_still_end_at_once])
