@@ -644,6 +644,52 @@ fail:
     return NULL;
 }
 
+/* Refuses two (tenant, kind) pairs naming one spool directory (by its real
+ * path once it exists: `D` and `D/` and a symlink to D are one): each would
+ * enqueue every entry as its own job, and one tenant's handlers would run
+ * the other's jobs. Returns 0, or -1 with why in err. */
+static int spools_disjoint(const lw_registry *r, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ntenants; i++) n += r->tenants[i].nspools;
+    if (n < 2)
+        return 0;
+    char **real = calloc(n, sizeof *real);
+    const lw_tenant **who = calloc(n, sizeof *who);
+    const lw_spool_cfg **sp = calloc(n, sizeof *sp);
+    int rc = 0;
+    if (!real || !who || !sp) {
+        snprintf(err, errlen, "%s: out of memory", r->path);
+        rc = -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; !rc && i < r->ntenants; i++)
+        for (size_t j = 0; j < r->tenants[i].nspools; j++, k++) {
+            who[k] = &r->tenants[i];
+            sp[k] = &r->tenants[i].spools[j];
+            real[k] = realpath(sp[k]->dir, NULL);
+            if (!real[k] && (real[k] = strdup(sp[k]->dir))) {
+                /* Not there yet: as written, less trailing slashes. */
+                size_t l = strlen(real[k]);
+                while (l > 1 && real[k][l - 1] == '/') real[k][--l] = '\0';
+            }
+        }
+    for (size_t a = 0; !rc && a < n; a++)
+        for (size_t b = a + 1; !rc && b < n; b++)
+            if (real[a] && real[b] && strcmp(real[a], real[b]) == 0) {
+                snprintf(err, errlen,
+                         "%s: tenant \"%s\" spool of kind %s and tenant \"%s\" spool of kind %s are one "
+                         "directory (%s): each would run its jobs",
+                         who[b]->source, who[a]->name, sp[a]->kind, who[b]->name, sp[b]->kind, real[a]);
+                rc = -1;
+            }
+    for (size_t i = 0; real && i < n; i++) free(real[i]);
+    free(real);
+    free(who);
+    free(sp);
+    return rc;
+}
+
 lw_registry *lw_registry_load(const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -655,9 +701,12 @@ lw_registry *lw_registry_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    if (S_ISDIR(st.st_mode))
-        return load_dir(path, err, errlen);
-    return load_file(path, 0, err, errlen);
+    lw_registry *r = S_ISDIR(st.st_mode) ? load_dir(path, err, errlen) : load_file(path, 0, err, errlen);
+    if (r && spools_disjoint(r, err, errlen) != 0) {
+        lw_registry_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 /* --- lookups ------------------------------------------------------------- */

@@ -248,7 +248,7 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     int jd = open_dir_at(dfd, id);
     if (jd < 0)
         return fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
-    int fd = -1, rc = -1;
+    int fd = -1, rc = -1, unparsable = 0;
     char *text = NULL;
     size_t len = 0;
     if (fstatat(jd, JOB_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -270,14 +270,16 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     } else {
         char why2[512];
         rc = lw_spool_job_parse(text, len, id, out, why2, sizeof why2);
-        if (rc)
+        if (rc) {
             fail(err, errlen, JOB_FILE ": %s", why2);
+            unparsable = 1;
+        }
     }
     free(text);
     if (fd >= 0)
         close(fd);
     close(jd);
-    errno = rc == 0 ? 0 : absent ? ENOENT : EINVAL;
+    errno = rc == 0 ? 0 : absent ? ENOENT : unparsable ? EBADMSG : EINVAL;
     return rc;
 }
 
@@ -391,6 +393,7 @@ static char *edit_job(const char *text, size_t len, const char *qstatus, const c
 int lw_spool_set_status(const char *job_dir, const char *status, const char *error, char *err,
                         size_t errlen)
 {
+    int e = EINVAL; /* the errno of a failed write, rename or sync */
     int jd = open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (jd < 0)
         return fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
@@ -430,17 +433,20 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
         goto out;
     }
     if (write_file_at(jd, tmp, out, olen, st.st_mode & 07777, 0) != 0) {
+        e = errno;
         fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         unlinkat(jd, tmp, 0);
         goto out;
     }
     if (renameat(jd, tmp, jd, JOB_FILE) != 0) {
+        e = errno;
         fail(err, errlen, "cannot rename %s to " JOB_FILE ": %s", tmp, strerror(errno));
         unlinkat(jd, tmp, 0);
         goto out;
     }
     /* The rename is durable only once the directory is. */
     if (fsync(jd) != 0) {
+        e = errno;
         fail(err, errlen, "cannot sync the job directory: %s", strerror(errno));
         goto out;
     }
@@ -453,6 +459,7 @@ out:
     if (fd >= 0)
         close(fd);
     close(jd);
+    errno = rc ? e : 0;
     return rc;
 }
 

@@ -41,13 +41,16 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
 /* Reads SPOOL/ID/job.json with the safety rules: ID a safe name, SPOOL/ID a
  * real directory (not a symlink), job.json a regular file (not a symlink) of
  * at most max_bytes. Returns 0, or -1 with "why" in err and errno ENOENT
- * when SPOOL/ID or its job.json does not exist (yet), EINVAL otherwise. */
+ * when SPOOL/ID or its job.json does not exist (yet), EBADMSG when job.json
+ * does not parse (it may be half-written), EINVAL otherwise. */
 int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_job *out,
                   char *err, size_t errlen);
 
 /* Rewrites SPOOL/ID/job.json with "status" set to `status` and "error" set to
  * `error` (removed when NULL), keeping every other field, by
- * write-temp-and-rename. Returns 0 or -1 with "why" in err. */
+ * write-temp-and-rename. Returns 0 or -1 with "why" in err and errno the
+ * failed write's, rename's or sync's (ENOSPC, EROFS, ...; EINVAL when the
+ * file itself is the problem). */
 int lw_spool_set_status(const char *job_dir, const char *status, const char *error, char *err,
                         size_t errlen);
 

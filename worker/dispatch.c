@@ -125,7 +125,7 @@ void dispatch_fence_threads(worker *w, int64_t now)
  * (the worker died between the file and Redis) and must not run again.
  * Runs on a spool I/O thread (spool_io.h): only the file system. Returns 1
  * (done), 0 (now marked processing, on disk) or -1 with why. */
-static int spool_check(const char *job_dir, char *why, size_t whylen)
+static int spool_check(const char *job_dir, char *why, size_t whylen, int *err_no)
 {
     char *copy1 = strdup(job_dir), *copy2 = strdup(job_dir);
     int rc = -1;
@@ -144,7 +144,14 @@ static int spool_check(const char *job_dir, char *why, size_t whylen)
     if (!strcmp(sj.status, "done")) {
         rc = 1;
     } else if (lw_spool_set_status(job_dir, "processing", NULL, err, sizeof err)) {
+        int e = errno;
         snprintf(why, whylen, "spool %s: cannot mark processing: %s", job_dir, err);
+        /* The disk, not the job: hand it back (no attempt spent) rather
+         * than fail a job that never ran. */
+        if (e == ENOSPC || e == EDQUOT || e == EROFS || e == EIO || e == EMFILE || e == ENFILE || e == ENOMEM) {
+            *err_no = e;
+            rc = -2;
+        }
     } else {
         rc = 0;
     }
@@ -163,28 +170,33 @@ typedef struct mark_task {
     attempt *a;    /* borrowed: nothing ends a RUN_NONE attempt but mark_done */
     char *job_dir; /* owned copy: the thread touches no attempt */
     int rc;
+    int err_no; /* rc -2: the write's errno */
     char why[700];
 } mark_task;
 
 static void start_handler(attempt *a);
+static void resource_handback(attempt *a, int e);
 
 static void mark_work(spool_io_task *task)
 {
     mark_task *m = (mark_task *)task;
-    m->rc = spool_check(m->job_dir, m->why, sizeof m->why);
+    m->rc = spool_check(m->job_dir, m->why, sizeof m->why, &m->err_no);
 }
 
 static void mark_done(spool_io_task *task, int discarded)
 {
     mark_task *m = (mark_task *)task;
     attempt *a = m->a;
-    int rc = m->rc;
+    int rc = m->rc, e = m->err_no;
     char why[700];
     snprintf(why, sizeof why, "%s", m->why);
     free(m->job_dir);
     free(m);
     if (discarded) return;
-    if (rc < 0) {
+    if (rc == -2) {
+        lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "%s", why);
+        resource_handback(a, e);
+    } else if (rc < 0) {
         attempt_finished(a, END_FAIL, why);
     } else if (rc == 1) {
         lw_log_about(LW_LOG_INFO, "spool.done", attempt_facts(a, 0), "%s/job.json says done; not run again",

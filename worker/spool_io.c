@@ -19,8 +19,12 @@
 #include "timefmt.h"
 
 /* A few: fsyncs of different files proceed in parallel (and journals batch
- * them), and one long scan does not hold up the status writes. */
+ * them). Scans may take only SCAN_THREADS of them: the rest is kept for the
+ * status writes attempts wait for, so no scan -- however big a spool a
+ * tenant keeps -- delays another tenant's attempts (a done write that waits
+ * past the lease would let the reaper run the job a second time). */
 #define IO_THREADS 4
+#define SCAN_THREADS 2
 
 typedef struct fifo {
     spool_io_task *head, **tail;
@@ -31,6 +35,7 @@ struct spool_io {
     pthread_cond_t cv;
     fifo urgent, scans, done;
     int working;   /* threads inside a task's work */
+    int scanning;  /* of them, on a scan */
     int stopping;
     int efd;
     struct event *ev;
@@ -85,15 +90,21 @@ static void *io_main(void *arg)
     spool_io *io = arg;
     pthread_mutex_lock(&io->mu);
     for (;;) {
-        while (!io->urgent.head && !io->scans.head && !io->stopping) pthread_cond_wait(&io->cv, &io->mu);
+        while (!io->urgent.head && !(io->scans.head && io->scanning < SCAN_THREADS) && !io->stopping)
+            pthread_cond_wait(&io->cv, &io->mu);
         if (io->stopping) break;
         spool_io_task *t = fifo_pop(&io->urgent);
-        if (!t) t = fifo_pop(&io->scans);
+        int scan = !t;
+        if (scan) t = fifo_pop(&io->scans);
         io->working++;
+        io->scanning += scan;
         pthread_mutex_unlock(&io->mu);
         t->work(t);
         pthread_mutex_lock(&io->mu);
         io->working--;
+        io->scanning -= scan;
+        /* A scan slot is free: a thread waiting for one may take it. */
+        if (scan && io->scans.head) pthread_cond_signal(&io->cv);
         int wake = post_done(io, t);
         if (wake) {
             pthread_mutex_unlock(&io->mu);

@@ -62,6 +62,7 @@ typedef struct scan_task {
     char **names;         /* owned; NULL: the whole spool */
     size_t nnames, ncap;
     int loud;             /* the summary at info level */
+    int64_t max_payload;  /* --max-payload: bigger ones are refused here, not kept */
     /* results, filled by the thread */
     lw_spool_job *jobs;   /* pending (queued / processing) */
     size_t njobs, jcap;
@@ -90,10 +91,23 @@ static void oom(scan_task *s)
     snprintf(s->err, sizeof s->err, "out of memory");
 }
 
+static void keep_bad(scan_task *s, const char *entry, const char *why);
+
 static void keep_job(scan_task *s, lw_spool_job *job)
 {
     /* done and failed are history (the parser refused any other status). */
     if (strcmp(job->status, "queued") != 0 && strcmp(job->status, "processing") != 0) return;
+    /* Refused here, on the thread: a scan keeps what it found until the
+     * loop sends it, and an oversized payload (up to the 16 MiB a job.json
+     * may have) per entry would make one scan of a big spool hold it all. */
+    size_t plen = job->payload ? strlen(job->payload) : 0;
+    if (s->max_payload > 0 && plen > (uint64_t)s->max_payload) {
+        char why[160];
+        snprintf(why, sizeof why, "payload: %zu bytes is over the limit of %lld (--max-payload)", plen,
+                 (long long)s->max_payload);
+        keep_bad(s, job->job_id, why);
+        return;
+    }
     if (grow((void **)&s->jobs, &s->jcap, s->njobs, sizeof *s->jobs)) {
         oom(s);
         return;
@@ -147,9 +161,11 @@ static void scan_work(spool_io_task *task)
         if (lw_spool_read(s->dir, nm, SPOOL_FILE_MAX, &job, why, sizeof why) == 0) {
             keep_job(s, &job);
             lw_spool_job_clear(&job);
-        } else if (errno == ENOENT) {
-            /* Gone again, or its job.json not written yet: the loop
-             * watches the directory for it. */
+        } else if (errno == ENOENT || errno == EBADMSG) {
+            /* Gone again, its job.json not written yet, or not written
+             * whole (`cp -r` writes it in place): the loop watches the
+             * directory for its close. A file still bad then is reported
+             * by the next full scan, not here. */
             if (grow((void **)&s->missing, &s->mcap, s->nmissing, sizeof *s->missing) ||
                 !(s->missing[s->nmissing] = strdup(nm)))
                 oom(s);
@@ -330,8 +346,8 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
                 settle(t, c->spool, c->ids[i / LW_ENQUEUE_REPLY], why->str, id->str);
         }
         if (created)
-            lw_log(LW_LOG_INFO, "spool.enqueued", "tenant %s: spool %s: %zu job(s) enqueued", t->cfg->name,
-                   c->spool, created);
+            lw_log_about(LW_LOG_INFO, "spool.enqueued", (lw_log_facts){.tenant = t->cfg->name},
+                         "spool %s: %zu job(s) enqueued", c->spool, created);
         t->idle = 0;
     }
     free(c->spool);
@@ -377,8 +393,8 @@ static void skip(scan_ctx *s, const char *entry, const char *why, int level)
 {
     s->skipped++;
     int first = first_report(s->t, s->sp->dir, entry, why);
-    lw_log(first ? level : LW_LOG_DEBUG, "spool.skip", "tenant %s: spool %s: entry %s skipped: %s",
-           s->t->cfg->name, s->sp->dir, entry, why);
+    lw_log_about(first ? level : LW_LOG_DEBUG, "spool.skip", (lw_log_facts){.tenant = s->t->cfg->name},
+                 "spool %s: entry %s skipped: %s", s->sp->dir, entry, why);
 }
 
 static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
@@ -448,16 +464,16 @@ static void scan_done(spool_io_task *task, int discarded)
             spool_scan_name(t, st->spool, st->missing[i]);
     if (st->failed) {
         /* Said once: the periodic rescan meets a missing spool each time. */
-        lw_log(first_report(t, s.sp->dir, "", st->err) ? LW_LOG_ERROR : LW_LOG_DEBUG, "spool.scan",
-               "tenant %s: spool %s: %s", t->cfg->name, s.sp->dir, st->err);
+        lw_log_about(first_report(t, s.sp->dir, "", st->err) ? LW_LOG_ERROR : LW_LOG_DEBUG, "spool.scan",
+                     (lw_log_facts){.tenant = t->cfg->name}, "spool %s: %s", s.sp->dir, st->err);
         /* A spool that cannot be read (yet): the periodic rescan tries
          * again; out of memory: a full scan once there is some. */
         if (st->names) t->spool_pending |= SPOOL_RESCAN;
     }
     if (!st->names)
-        lw_log(st->loud ? LW_LOG_INFO : LW_LOG_DEBUG, "spool.scan",
-               "tenant %s: spool %s (kind %s): %zu pending job(s), %zu skipped", t->cfg->name, s.sp->dir,
-               s.sp->kind, s.found, s.skipped);
+        lw_log_about(st->loud ? LW_LOG_INFO : LW_LOG_DEBUG, "spool.scan", (lw_log_facts){.tenant = t->cfg->name},
+                     "spool %s (kind %s): %zu pending job(s), %zu skipped", s.sp->dir, s.sp->kind, s.found,
+                     s.skipped);
     worker_kick(t->w);
 out:
     scan_task_free(st);
@@ -476,6 +492,7 @@ static scan_task *task_new(tenant *t, size_t spool)
     st->io.done = scan_done;
     st->spool = spool;
     st->t = t;
+    st->max_payload = t->w->opt->common.max_payload;
     return st;
 }
 

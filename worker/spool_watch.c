@@ -18,13 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "log.h"
 #include "worker.h"
 
-#define SPOOL_MASK (IN_MOVED_TO | IN_CREATE | IN_ONLYDIR)
+/* MOVE_SELF / DELETE_SELF: the spool directory itself was renamed away or
+ * removed (an operator's `mv spool spool.old; mkdir spool`): the watch
+ * would stay on the old inode, which no job reaches any more. */
+#define SPOOL_MASK (IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_MOVE_SELF | IN_DELETE_SELF)
 #define JOBDIR_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW)
 /* Job directories watched for their job.json at once, at most. */
 #define JOBDIRS_MAX 1024
@@ -34,6 +38,8 @@ typedef struct watch_entry {
     int used;      /* spools: still wanted by a tenant (sync) */
     char *spool;   /* owned */
     char *name;    /* owned: the job directory's name; NULL: the spool itself */
+    dev_t dev;     /* spools: the directory watched (a path may come to name another) */
+    ino_t ino;
 } watch_entry;
 
 struct spool_watch {
@@ -74,6 +80,8 @@ static int entry_add(spool_watch *sw, int wd, const char *spool, const char *nam
     watch_entry *x = &sw->e[sw->n];
     x->wd = wd;
     x->used = 1;
+    x->dev = 0;
+    x->ino = 0;
     x->spool = strdup(spool);
     x->name = name ? strdup(name) : NULL;
     if (!x->spool || (name && !x->name)) {
@@ -103,6 +111,15 @@ static void on_event(spool_watch *sw, const struct inotify_event *ev)
             entry_drop(sw, i);
             i--;
             continue;
+        }
+        if (!x->name && (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF))) {
+            /* The spool's path may name a new directory already: watch
+             * what it names now, and read it whole. */
+            if (!wd_shared(sw, i, x->wd)) inotify_rm_watch(sw->fd, x->wd);
+            entry_drop(sw, i);
+            spool_watch_sync(sw);
+            spool_rescan_all(w, SPOOL_RESCAN);
+            return;
         }
         if (!ev->len) continue;
         if (!x->name) {
@@ -141,7 +158,15 @@ void spool_watch_sync(spool_watch *sw)
         for (size_t k = 0; k < t->cfg->nspools; k++) {
             const char *dir = t->cfg->spools[k].dir;
             size_t i = 0;
+            struct stat st;
+            int have = stat(dir, &st) == 0;
             while (i < sw->n && (sw->e[i].name || strcmp(sw->e[i].spool, dir))) i++;
+            if (i < sw->n && have && (sw->e[i].dev != st.st_dev || sw->e[i].ino != st.st_ino)) {
+                /* The path names another directory now: re-watch. */
+                if (!wd_shared(sw, i, sw->e[i].wd)) inotify_rm_watch(sw->fd, sw->e[i].wd);
+                entry_drop(sw, i);
+                i = sw->n;
+            }
             if (i < sw->n) {
                 sw->e[i].used = 1;
                 continue;
@@ -155,6 +180,9 @@ void spool_watch_sync(spool_watch *sw)
             }
             if (entry_add(sw, wd, dir, NULL)) {
                 if (!wd_shared(sw, sw->n, wd)) inotify_rm_watch(sw->fd, wd);
+            } else if (have) {
+                sw->e[sw->n - 1].dev = st.st_dev;
+                sw->e[sw->n - 1].ino = st.st_ino;
             }
         }
     for (size_t i = 0; i < sw->n; i++) {

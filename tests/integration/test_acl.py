@@ -129,6 +129,7 @@ def test_acme_user_runs_acme(env):
     # cancel a delayed job; retry a failed one (it runs, and fails, again)
     rc, out, err = cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'noop', '--delay', '600')
     delayed = out.strip()
+    check(rc == 0 and delayed, 'delayed enqueue as acme: %d %r' % (rc, err))
     rc, out, err = cli(env, 'cancel', '--tenant', 'acme', delayed)
     check(rc == 0, 'cancel as acme: %d %r' % (rc, err))
     rc, out, err = cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'fail', '--payload', '{}', '--wait')

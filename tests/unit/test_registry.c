@@ -379,6 +379,31 @@ START_TEST(bad_redis_url)
 }
 END_TEST
 
+/* Two (tenant, kind) pairs on one spool directory, however written. */
+START_TEST(spools_shared)
+{
+    tu_mkdir(dir, "sp");
+    char *sp = tu_path(dir, "sp");
+    char text[2048], want[2048];
+    snprintf(text, sizeof text,
+             "[{\"tenant\": \"a\", \"spools\": {\"k\": \"%s\"}}, {\"tenant\": \"b\", \"spools\": {\"k\": \"%s/\"}}]",
+             sp, sp);
+    snprintf(want, sizeof want,
+             "tenant \"a\" spool of kind k and tenant \"b\" spool of kind k are one directory (%s): each "
+             "would run its jobs",
+             sp);
+    load_fails("shared.json", text, want);
+    snprintf(text, sizeof text, "[{\"tenant\": \"a\", \"spools\": {\"k\": \"%s\", \"j\": \"%s/sub/..\"}}]", sp, sp);
+    tu_mkdir(sp, "sub");
+    snprintf(want, sizeof want,
+             "tenant \"a\" spool of kind k and tenant \"a\" spool of kind j are one directory (%s): each "
+             "would run its jobs",
+             sp);
+    load_fails("one.json", text, want);
+    free(sp);
+}
+END_TEST
+
 START_TEST(defaults_zero_backoff)
 {
     lw_registry *r = load_ok("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"backoff\": 0, \"timeout\": 0.0001}}]");
@@ -419,6 +444,7 @@ int main(void)
     tcase_add_test(tc, type_errors);
     tcase_add_test(tc, bad_redis_url);
     tcase_add_test(tc, defaults_zero_backoff);
+    tcase_add_test(tc, spools_shared);
     tcase_add_test(tc, parse_text);
     suite_add_tcase(s, tc);
     return tu_run(s);
