@@ -30,7 +30,7 @@ compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent
 # What the unit and integration tests need on top.
 test_pkgs="check redis-server redis-tools python3"
 dev_pkgs="valgrind"
-runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libcjson1"
+runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1"
 
 usage() {
   sed -n '2,/^set -eu/{ /^#/s/^# \{0,1\}//p; }' "$0"
