@@ -12,10 +12,14 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "claim.h"
+#include "dispatch.h"
 #include "keys.h"
+#include "lease.h"
 #include "log.h"
 #include "outcome.h"
 #include "scripts.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 

@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "child.h"
+#include "dispatch.h"
 #include "fence.h"
+#include "lease.h"
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"

@@ -24,10 +24,13 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "dispatch.h"
 #include "fence.h"
 #include "keys.h"
+#include "lease.h"
 #include "log.h"
 #include "scripts.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 

@@ -37,12 +37,13 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "dispatch.h"
 #include "keys.h"
 #include "log.h"
-#include "runners.h"
 #include "scripts.h"
 #include "spool.h"
 #include "spool_io.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 

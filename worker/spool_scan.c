@@ -36,7 +36,9 @@
 #include "scripts.h"
 #include "spool.h"
 #include "spool_io.h"
+#include "spool_scan.h"
 #include "spool_watch.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 

@@ -22,6 +22,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "spool_scan.h"
 #include "worker.h"
 
 #define SPOOL_MASK (IN_MOVED_TO | IN_CREATE | IN_ONLYDIR)

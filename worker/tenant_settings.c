@@ -21,6 +21,8 @@
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
+#include "tenant_settings.h"
+#include "tenants.h"
 #include "worker.h"
 
 static const char *const NAMES[3] = {"keep_succeeded", "keep_failed", "events_max"};

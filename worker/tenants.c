@@ -24,9 +24,13 @@
 #include <unistd.h>
 
 #include "keys.h"
+#include "lease.h"
 #include "log.h"
 #include "outcome.h"
+#include "spool_scan.h"
 #include "spool_watch.h"
+#include "tenant_settings.h"
+#include "tenants.h"
 #include "worker.h"
 
 /* ---- registries ---- */
