@@ -10,12 +10,12 @@
 
 #include <cjson/cJSON.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "fail.h"
 #include "ids.h"
 #include "jsonx.h"
 #include "names.h"
@@ -52,17 +52,6 @@ void lw_job_spec_set_payload(lw_job_spec *s, char *payload)
     s->payload = payload;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* Refuses a field name, or a field other than the payload (kept as text,
  * not decoded), that holds U+0000 and so would be read cut short. */
 static int refuse_nul(const char *line, size_t len, char *err, size_t errlen)
@@ -72,9 +61,9 @@ static int refuse_nul(const char *line, size_t len, char *err, size_t errlen)
     while (lw_json_next_member(line, len, &pos, &m) == 1) {
         int shown = (int)(m.klen > 64 ? 64 : m.klen);
         if (lw_json_nul_escape(m.key, m.klen))
-            return fail(err, errlen, "field name \"%.*s\" must not hold \\u0000", shown, m.key);
+            return lw_fail(err, errlen, "field name \"%.*s\" must not hold \\u0000", shown, m.key);
         if (!lw_json_key_is(&m, "payload") && lw_json_nul_escape(m.val, m.vlen))
-            return fail(err, errlen, "%.*s: must not hold \\u0000", shown, m.key);
+            return lw_fail(err, errlen, "%.*s: must not hold \\u0000", shown, m.key);
     }
     return 0;
 }
@@ -82,10 +71,10 @@ static int refuse_nul(const char *line, size_t len, char *err, size_t errlen)
 static int set_string(char **field, const cJSON *v, char *err, size_t errlen)
 {
     if (!cJSON_IsString(v))
-        return fail(err, errlen, "%s: must be a string", v->string);
+        return lw_fail(err, errlen, "%s: must be a string", v->string);
     char *copy = strdup(v->valuestring);
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return lw_fail(err, errlen, "out of memory");
     free(*field);
     *field = copy;
     return 0;
@@ -105,33 +94,33 @@ static int set_field(lw_job_spec *s, const cJSON *f, const char *line, size_t le
     if (strcmp(k, "payload") == 0) {
         char *p = lw_json_member_text(line, len, "payload");
         if (!p)
-            return fail(err, errlen, "out of memory");
+            return lw_fail(err, errlen, "out of memory");
         lw_job_spec_set_payload(s, p);
         return 0;
     }
     if (!str && strcmp(k, "delay") && strcmp(k, "timeout") && strcmp(k, "expires") &&
         strcmp(k, "attempts") && strcmp(k, "unique_for"))
-        return fail(err, errlen, "unknown field \"%.64s\" (known: " FIELDS ")", k);
+        return lw_fail(err, errlen, "unknown field \"%.64s\" (known: " FIELDS ")", k);
     if (cJSON_IsNull(f))
         return 0; /* written as null: not given, the default stays */
     if (str)
         return set_string(str, f, err, errlen);
     if (strcmp(k, "delay") == 0) {
         if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &s->delay_ms))
-            return fail(err, errlen, "delay: must be a number of seconds >= 0");
+            return lw_fail(err, errlen, "delay: must be a number of seconds >= 0");
     } else if (strcmp(k, "expires") == 0) {
         if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &s->expires_ms))
-            return fail(err, errlen, "expires: must be a number of seconds >= 0");
+            return lw_fail(err, errlen, "expires: must be a number of seconds >= 0");
     } else if (strcmp(k, "unique_for") == 0) {
         if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &s->unique_for_ms))
-            return fail(err, errlen, "unique_for: must be a number of seconds >= 0");
+            return lw_fail(err, errlen, "unique_for: must be a number of seconds >= 0");
     } else if (strcmp(k, "timeout") == 0) {
         if (lw_json_seconds_ms(f, 1, MAX_SECONDS, &s->timeout_ms))
-            return fail(err, errlen, "timeout: must be a number of seconds > 0");
+            return lw_fail(err, errlen, "timeout: must be a number of seconds > 0");
     } else {
         double d = f->valuedouble;
         if (!cJSON_IsNumber(f) || !(d >= 1 && d <= INT_MAX) || (double)(int)d != d)
-            return fail(err, errlen, "attempts: must be an integer >= 1");
+            return lw_fail(err, errlen, "attempts: must be an integer >= 1");
         s->attempts = (int)d;
     }
     return 0;
@@ -141,23 +130,23 @@ int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *er
 {
     /* Before cJSON, whose nesting limit would read as a syntax error. */
     if (lw_json_check(line, len) == LW_JSON_TOO_DEEP)
-        return fail(err, errlen, "JSON nested deeper than %d levels", LW_JSON_MAX_DEPTH);
+        return lw_fail(err, errlen, "JSON nested deeper than %d levels", LW_JSON_MAX_DEPTH);
     const char *stop = line;
     cJSON *root = cJSON_ParseWithLengthOpts(line, len, &stop, 0);
     int rc = -1;
     if (!root) {
         size_t off = stop >= line && stop <= line + len ? (size_t)(stop - line) : 0;
-        return fail(err, errlen, "malformed JSON at column %zu", off + 1);
+        return lw_fail(err, errlen, "malformed JSON at column %zu", off + 1);
     }
     /* cJSON is lenient ("01", "1."); the strict check also vouches for the
      * span walker that takes the payload text. */
     if (!lw_json_valid(line, len)) {
-        fail(err, errlen, "malformed JSON (strict JSON: no text after the object, numbers like "
+        lw_fail(err, errlen, "malformed JSON (strict JSON: no text after the object, numbers like "
                           "0.5 not .5 or 01, UTF-8 only)");
         goto out;
     }
     if (!cJSON_IsObject(root)) {
-        fail(err, errlen, "a batch line must be a JSON object (one job)");
+        lw_fail(err, errlen, "a batch line must be a JSON object (one job)");
         goto out;
     }
     if (refuse_nul(line, len, err, errlen) != 0)
@@ -165,7 +154,7 @@ int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *er
     for (const cJSON *f = root->child; f; f = f->next) {
         for (const cJSON *g = f->next; g; g = g->next) {
             if (strcmp(f->string, g->string) == 0) {
-                fail(err, errlen, "%.64s: given twice", f->string);
+                lw_fail(err, errlen, "%.64s: given twice", f->string);
                 goto out;
             }
         }
@@ -181,9 +170,9 @@ out:
 static int check_name(const char *what, const char *v, int required, char *err, size_t errlen)
 {
     if (!v)
-        return required ? fail(err, errlen, "%s: missing", what) : 0;
+        return required ? lw_fail(err, errlen, "%s: missing", what) : 0;
     if (!lw_name_is_safe(v))
-        return fail(err, errlen, "%s: \"%.64s\" is not a safe name (" SAFE_RULE ")", what, v);
+        return lw_fail(err, errlen, "%s: \"%.64s\" is not a safe name (" SAFE_RULE ")", what, v);
     return 0;
 }
 
@@ -196,44 +185,44 @@ int lw_job_spec_validate(const lw_job_spec *s, int64_t max_payload, char *err, s
     if (s->unique) {
         size_t n = strlen(s->unique);
         if (n == 0 || n > UNIQUE_MAX)
-            return fail(err, errlen, "unique: must be 1 to %d bytes", UNIQUE_MAX);
+            return lw_fail(err, errlen, "unique: must be 1 to %d bytes", UNIQUE_MAX);
         for (size_t i = 0; i < n; i++) {
             unsigned char c = (unsigned char)s->unique[i];
             if (c < 0x20 || c == 0x7f)
-                return fail(err, errlen, "unique: must not hold control characters");
+                return lw_fail(err, errlen, "unique: must not hold control characters");
         }
         /* A batch line can only hold UTF-8; the flag must not hold more
          * (status would show another key than the one stored). */
         if (!lw_utf8_valid(s->unique, n))
-            return fail(err, errlen, "unique: must be UTF-8 text");
+            return lw_fail(err, errlen, "unique: must be UTF-8 text");
     }
     if (s->payload) {
         size_t n = strlen(s->payload);
         /* max_payload <= 0: no limit (callers pass the configured one). */
         if (max_payload > 0 && n > (uint64_t)max_payload)
-            return fail(err, errlen, "payload: %zu bytes is over the limit of %lld (--max-payload)", n,
+            return lw_fail(err, errlen, "payload: %zu bytes is over the limit of %lld (--max-payload)", n,
                         (long long)max_payload);
         int jc = lw_json_check(s->payload, n);
         if (jc == LW_JSON_TOO_DEEP)
-            return fail(err, errlen, "payload: JSON nested deeper than %d levels",
+            return lw_fail(err, errlen, "payload: JSON nested deeper than %d levels",
                         LW_JSON_MAX_DEPTH);
         if (jc != LW_JSON_OK)
-            return fail(err, errlen, "payload: not valid JSON");
+            return lw_fail(err, errlen, "payload: not valid JSON");
     }
     if (s->attempts < 0)
-        return fail(err, errlen, "attempts: must be an integer >= 1");
+        return lw_fail(err, errlen, "attempts: must be an integer >= 1");
     if (s->timeout_ms < 0)
-        return fail(err, errlen, "timeout: must be a number of seconds > 0");
+        return lw_fail(err, errlen, "timeout: must be a number of seconds > 0");
     if (s->backoff_ms < -1)
-        return fail(err, errlen, "backoff: must be a number of seconds >= 0");
+        return lw_fail(err, errlen, "backoff: must be a number of seconds >= 0");
     if (s->delay_ms < 0)
-        return fail(err, errlen, "delay: must be a number of seconds >= 0");
+        return lw_fail(err, errlen, "delay: must be a number of seconds >= 0");
     if (s->expires_ms < 0)
-        return fail(err, errlen, "expires: must be a number of seconds >= 0");
+        return lw_fail(err, errlen, "expires: must be a number of seconds >= 0");
     if (s->unique_for_ms < 0)
-        return fail(err, errlen, "unique_for: must be a number of seconds >= 0");
+        return lw_fail(err, errlen, "unique_for: must be a number of seconds >= 0");
     if (s->unique_for_ms > 0 && !s->unique)
-        return fail(err, errlen, "unique_for: needs a unique key (unique) to hold");
+        return lw_fail(err, errlen, "unique_for: needs a unique key (unique) to hold");
     return 0;
 }
 

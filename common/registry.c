@@ -13,13 +13,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "config.h"
+#include "fail.h"
 #include "jsonx.h"
 #include "names.h"
 #include "url.h"
@@ -37,18 +37,8 @@ typedef struct {
     const char *base;  /* directory that relative paths are resolved against */
 } ctx;
 
-__attribute__((format(printf, 2, 3))) static int fail(ctx *c, const char *fmt, ...)
-{
-    if (c->err && c->errlen) {
-        char why[768];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, sizeof why, fmt, ap);
-        va_end(ap);
-        snprintf(c->err, c->errlen, "%s: %s", c->where, why);
-    }
-    return -1;
-}
+/* Every message starts with where the problem is. Returns -1. */
+#define fail(c, ...) lw_fail_at((c)->err, (c)->errlen, (c)->where, __VA_ARGS__)
 
 /* --- freeing ------------------------------------------------------------- */
 

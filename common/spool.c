@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "fail.h"
 #include "jsonx.h"
 #include "names.h"
 
@@ -37,17 +37,6 @@
 /* lw_spool_set_status has no size argument; a job file this large is not
  * one this code wrote. */
 #define SET_STATUS_MAX ((size_t)1 << 30)
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void lw_spool_job_clear(lw_spool_job *j)
 {
@@ -71,9 +60,9 @@ static int opt_string(const cJSON *obj, const char *name, char **out, char *err,
     if (!v || cJSON_IsNull(v))
         return 0;
     if (!cJSON_IsString(v))
-        return fail(err, errlen, "%s must be a string", name);
+        return lw_fail(err, errlen, "%s must be a string", name);
     if (!(*out = strdup(v->valuestring)))
-        return fail(err, errlen, "out of memory");
+        return lw_fail(err, errlen, "out of memory");
     return 0;
 }
 
@@ -91,14 +80,14 @@ static int opt_options(const cJSON *root, lw_spool_job *j, char *err, size_t err
     for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, secs[i].name);
         if (v && !cJSON_IsNull(v) && lw_json_seconds_ms(v, secs[i].positive, OPT_MAX_S, dst[i]))
-            return fail(err, errlen, "%s must be a number of seconds %s", secs[i].name,
+            return lw_fail(err, errlen, "%s must be a number of seconds %s", secs[i].name,
                         secs[i].positive ? "> 0" : ">= 0");
     }
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "attempts");
     if (a && !cJSON_IsNull(a)) {
         double d = a->valuedouble;
         if (!cJSON_IsNumber(a) || !(d >= 1 && d <= INT_MAX) || (double)(int)d != d)
-            return fail(err, errlen, "attempts must be an integer >= 1");
+            return lw_fail(err, errlen, "attempts must be an integer >= 1");
         j->attempts = (int)d;
     }
     return opt_string(root, "unique", &j->unique, err, errlen);
@@ -114,11 +103,11 @@ static int refuse_nul(const char *text, size_t len, char *err, size_t errlen)
     lw_json_member m;
     while (lw_json_next_member(text, len, &pos, &m) == 1) {
         if (lw_json_nul_escape(m.key, m.klen))
-            return fail(err, errlen, "field name \"%.*s\" must not hold \\u0000",
+            return lw_fail(err, errlen, "field name \"%.*s\" must not hold \\u0000",
                         (int)(m.klen > 64 ? 64 : m.klen), m.key);
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
             if (lw_json_key_is(&m, fields[i]) && lw_json_nul_escape(m.val, m.vlen))
-                return fail(err, errlen, "%s must not hold \\u0000", fields[i]);
+                return lw_fail(err, errlen, "%s must not hold \\u0000", fields[i]);
         }
     }
     return 0;
@@ -139,13 +128,13 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
         for (size_t i = 0; i < off; i++)
             line += text[i] == '\n';
         if (root)
-            fail(err, errlen, "malformed JSON (not strict JSON: numbers like 01 or 1., or not UTF-8)");
+            lw_fail(err, errlen, "malformed JSON (not strict JSON: numbers like 01 or 1., or not UTF-8)");
         else
-            fail(err, errlen, "malformed JSON at line %zu", line);
+            lw_fail(err, errlen, "malformed JSON at line %zu", line);
         goto out;
     }
     if (!cJSON_IsObject(root)) {
-        fail(err, errlen, "not a JSON object");
+        lw_fail(err, errlen, "not a JSON object");
         goto out;
     }
     if (refuse_nul(text, len, err, errlen) != 0)
@@ -153,24 +142,24 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "job_id");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (!id) {
-        fail(err, errlen, "job_id is missing");
+        lw_fail(err, errlen, "job_id is missing");
         goto out;
     }
     if (!cJSON_IsString(id)) {
-        fail(err, errlen, "job_id must be a string");
+        lw_fail(err, errlen, "job_id must be a string");
         goto out;
     }
     if (expect_id && strcmp(id->valuestring, expect_id) != 0) {
-        fail(err, errlen, "job_id \"%.64s\" does not match the directory name \"%.64s\"",
+        lw_fail(err, errlen, "job_id \"%.64s\" does not match the directory name \"%.64s\"",
              id->valuestring, expect_id);
         goto out;
     }
     if (!st) {
-        fail(err, errlen, "status is missing");
+        lw_fail(err, errlen, "status is missing");
         goto out;
     }
     if (!cJSON_IsString(st)) {
-        fail(err, errlen, "status must be a string");
+        lw_fail(err, errlen, "status must be a string");
         goto out;
     }
     /* One place decides what a status means, so the scan and the attempt's
@@ -179,11 +168,11 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
     size_t k = 0;
     while (known[k] && strcmp(known[k], st->valuestring) != 0) k++;
     if (!known[k]) {
-        fail(err, errlen, "unknown status \"%.40s\" (queued, processing, done or failed)", st->valuestring);
+        lw_fail(err, errlen, "unknown status \"%.40s\" (queued, processing, done or failed)", st->valuestring);
         goto out;
     }
     if (!(j.job_id = strdup(id->valuestring)) || !(j.status = strdup(st->valuestring))) {
-        fail(err, errlen, "out of memory");
+        lw_fail(err, errlen, "out of memory");
         goto out;
     }
     if (opt_string(root, "lane", &j.lane, err, errlen) ||
@@ -192,7 +181,7 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
         goto out;
     if (cJSON_GetObjectItemCaseSensitive(root, "payload") &&
         !(j.payload = lw_json_member_text(text, len, "payload"))) {
-        fail(err, errlen, "out of memory");
+        lw_fail(err, errlen, "out of memory");
         goto out;
     }
     *out = j;
@@ -236,42 +225,42 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     struct stat st;
     memset(out, 0, sizeof *out);
     if (!lw_name_is_safe(id))
-        return fail(err, errlen, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
+        return lw_fail(err, errlen, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
     errno = 0; /* set only by a failed fstatat */
     const char *why = entry_problem(dfd, id, buf, sizeof buf);
     int absent = why && errno == ENOENT;
     if (why) {
-        fail(err, errlen, "%s", why);
+        lw_fail(err, errlen, "%s", why);
         errno = absent ? ENOENT : EINVAL;
         return -1;
     }
     int jd = open_dir_at(dfd, id);
     if (jd < 0)
-        return fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
+        return lw_fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
     int fd = -1, rc = -1, unparsable = 0;
     char *text = NULL;
     size_t len = 0;
     if (fstatat(jd, JOB_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         absent = errno == ENOENT;
-        fail(err, errlen, JOB_FILE " %s", absent ? "is missing" : strerror(errno));
+        lw_fail(err, errlen, JOB_FILE " %s", absent ? "is missing" : strerror(errno));
     } else if (S_ISLNK(st.st_mode)) {
-        fail(err, errlen, JOB_FILE " is a symlink");
+        lw_fail(err, errlen, JOB_FILE " is a symlink");
     } else if (!S_ISREG(st.st_mode)) {
-        fail(err, errlen, JOB_FILE " is not a regular file");
+        lw_fail(err, errlen, JOB_FILE " is not a regular file");
     } else if ((fd = openat(jd, JOB_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
-        fail(err, errlen, "cannot open " JOB_FILE ": %s", strerror(errno));
+        lw_fail(err, errlen, "cannot open " JOB_FILE ": %s", strerror(errno));
     } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fail(err, errlen, JOB_FILE " is not a regular file");
+        lw_fail(err, errlen, JOB_FILE " is not a regular file");
     } else if (!(text = lw_read_fd(fd, max_bytes, &len))) {
         if (errno == EFBIG)
-            fail(err, errlen, JOB_FILE " is larger than %zu bytes", max_bytes);
+            lw_fail(err, errlen, JOB_FILE " is larger than %zu bytes", max_bytes);
         else
-            fail(err, errlen, "cannot read " JOB_FILE ": %s", strerror(errno));
+            lw_fail(err, errlen, "cannot read " JOB_FILE ": %s", strerror(errno));
     } else {
         char why2[512];
         rc = lw_spool_job_parse(text, len, id, out, why2, sizeof why2);
         if (rc) {
-            fail(err, errlen, JOB_FILE ": %s", why2);
+            lw_fail(err, errlen, JOB_FILE ": %s", why2);
             unparsable = 1;
         }
     }
@@ -289,7 +278,7 @@ int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_
     memset(out, 0, sizeof *out);
     int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
+        return lw_fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
     int rc = read_at(dfd, id, max_bytes, out, err, errlen);
     int e = errno;
     close(dfd);
@@ -396,7 +385,7 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
     int e = EINVAL; /* the errno of a failed write, rename or sync */
     int jd = open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (jd < 0)
-        return fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
+        return lw_fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
     int fd = openat(jd, JOB_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     char *text = NULL, *out = NULL, *qs = NULL, *qe = NULL;
     char tmp[64];
@@ -408,46 +397,46 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
     static atomic_uint seq;
     snprintf(tmp, sizeof tmp, ".%s.tmp.%ld.%u", JOB_FILE, (long)getpid(), atomic_fetch_add(&seq, 1));
     if (fd < 0) {
-        fail(err, errlen, "cannot open " JOB_FILE ": %s", strerror(errno));
+        lw_fail(err, errlen, "cannot open " JOB_FILE ": %s", strerror(errno));
         goto out;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fail(err, errlen, JOB_FILE " is not a regular file");
+        lw_fail(err, errlen, JOB_FILE " is not a regular file");
         goto out;
     }
     if (!(text = lw_read_fd(fd, SET_STATUS_MAX, &len))) {
-        fail(err, errlen, "cannot read " JOB_FILE ": %s", strerror(errno));
+        lw_fail(err, errlen, "cannot read " JOB_FILE ": %s", strerror(errno));
         goto out;
     }
     const char *p = text;
     while (p < text + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     if (!lw_json_valid(text, len) || p == text + len || *p != '{') {
-        fail(err, errlen, JOB_FILE " is not a JSON object; not rewriting it");
+        lw_fail(err, errlen, JOB_FILE " is not a JSON object; not rewriting it");
         goto out;
     }
     qs = lw_json_quote(status, strlen(status));
     qe = error ? lw_json_quote(error, strlen(error)) : NULL;
     if (!qs || (error && !qe) || !(out = edit_job(text, len, qs, qe, &olen))) {
-        fail(err, errlen, "out of memory");
+        lw_fail(err, errlen, "out of memory");
         goto out;
     }
     if (write_file_at(jd, tmp, out, olen, st.st_mode & 07777, 0) != 0) {
         e = errno;
-        fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        lw_fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         unlinkat(jd, tmp, 0);
         goto out;
     }
     if (renameat(jd, tmp, jd, JOB_FILE) != 0) {
         e = errno;
-        fail(err, errlen, "cannot rename %s to " JOB_FILE ": %s", tmp, strerror(errno));
+        lw_fail(err, errlen, "cannot rename %s to " JOB_FILE ": %s", tmp, strerror(errno));
         unlinkat(jd, tmp, 0);
         goto out;
     }
     /* The rename is durable only once the directory is. */
     if (fsync(jd) != 0) {
         e = errno;
-        fail(err, errlen, "cannot sync the job directory: %s", strerror(errno));
+        lw_fail(err, errlen, "cannot sync the job directory: %s", strerror(errno));
         goto out;
     }
     rc = 0;
@@ -529,12 +518,12 @@ int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t e
 {
     if (!s->id || !lw_name_is_safe(s->id)) {
         errno = EINVAL;
-        return fail(err, errlen, "job id \"%.64s\" is not a safe name", s->id ? s->id : "");
+        return lw_fail(err, errlen, "job id \"%.64s\" is not a safe name", s->id ? s->id : "");
     }
     const char *payload = s->payload ? s->payload : "null";
     if (!lw_json_valid(payload, strlen(payload))) {
         errno = EINVAL;
-        return fail(err, errlen, "payload: not valid JSON");
+        return lw_fail(err, errlen, "payload: not valid JSON");
     }
     char *compact = lw_json_compact(payload, strlen(payload));
     size_t len = 0;
@@ -542,7 +531,7 @@ int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t e
     free(compact);
     if (!text) {
         errno = ENOMEM;
-        return fail(err, errlen, "out of memory");
+        return lw_fail(err, errlen, "out of memory");
     }
 
     int rc = -1, e = 0, jd = -1;
@@ -551,40 +540,40 @@ int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t e
     int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         e = errno;
-        fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(e));
+        lw_fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(e));
         free(text);
         errno = e;
         return -1;
     }
     if (fstatat(dfd, s->id, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         e = EEXIST;
-        fail(err, errlen, "%s/%s exists already", spool, s->id);
+        lw_fail(err, errlen, "%s/%s exists already", spool, s->id);
         goto out;
     }
     snprintf(tmp, sizeof tmp, TMP_PREFIX "%s-%ld-%08" PRIx32, s->id, (long)getpid(),
              (uint32_t)lw_random64());
     if (mkdirat(dfd, tmp, 0777) != 0) {
         e = errno;
-        fail(err, errlen, "cannot create %s/%s: %s", spool, tmp, strerror(e));
+        lw_fail(err, errlen, "cannot create %s/%s: %s", spool, tmp, strerror(e));
         goto out;
     }
     if ((jd = open_dir_at(dfd, tmp)) < 0 || write_file_at(jd, JOB_FILE, text, len, 0, 1) != 0 ||
         fsync(jd) != 0) {
         e = errno;
-        fail(err, errlen, "cannot write %s/%s/" JOB_FILE ": %s", spool, tmp, strerror(e));
+        lw_fail(err, errlen, "cannot write %s/%s/" JOB_FILE ": %s", spool, tmp, strerror(e));
         goto cleanup;
     }
     if (rename_noreplace(dfd, tmp, s->id) != 0) {
         e = errno == ENOTEMPTY ? EEXIST : errno;
         if (e == EEXIST)
-            fail(err, errlen, "%s/%s exists already", spool, s->id);
+            lw_fail(err, errlen, "%s/%s exists already", spool, s->id);
         else
-            fail(err, errlen, "cannot rename %s to %s in %s: %s", tmp, s->id, spool, strerror(e));
+            lw_fail(err, errlen, "cannot rename %s to %s in %s: %s", tmp, s->id, spool, strerror(e));
         goto cleanup;
     }
     if (fsync(dfd) != 0) {
         e = errno;
-        fail(err, errlen, "cannot sync the spool %s: %s", spool, strerror(e));
+        lw_fail(err, errlen, "cannot sync the spool %s: %s", spool, strerror(e));
         goto out;
     }
     rc = 0;
@@ -605,16 +594,16 @@ out:
 int lw_spool_remove(const char *spool, const char *id, char *err, size_t errlen)
 {
     if (!lw_name_is_safe(id))
-        return fail(err, errlen, "job id \"%.64s\" is not a safe name", id);
+        return lw_fail(err, errlen, "job id \"%.64s\" is not a safe name", id);
     int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
+        return lw_fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
     int rc = 0, jd = open_dir_at(dfd, id);
     /* job.json last written by rename: a stray .job.json.tmp.PID may be
      * there too, which then keeps the directory (and says so). */
     if (jd < 0 || unlinkat(jd, JOB_FILE, 0) != 0 || unlinkat(dfd, id, AT_REMOVEDIR) != 0 ||
         fsync(dfd) != 0)
-        rc = fail(err, errlen, "cannot remove %s/%s: %s", spool, id, strerror(errno));
+        rc = lw_fail(err, errlen, "cannot remove %s/%s: %s", spool, id, strerror(errno));
     if (jd >= 0)
         close(jd);
     close(dfd);
@@ -707,13 +696,13 @@ int lw_spool_scan(const char *spool, size_t max_bytes, lw_spool_visit_fn visit, 
 {
     int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return fail(err, errlen, "cannot read the spool: %s", strerror(errno));
+        return lw_fail(err, errlen, "cannot read the spool: %s", strerror(errno));
     char **names = NULL;
     size_t n = 0;
     if (list_entries(dfd, &names, &n) != 0) {
         int e = errno;
         close(dfd);
-        return fail(err, errlen, "cannot read the spool: %s", strerror(e));
+        return lw_fail(err, errlen, "cannot read the spool: %s", strerror(e));
     }
     char *real_spool = realpath(spool, NULL);
     int visited = 0;

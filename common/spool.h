@@ -38,6 +38,10 @@ void lw_spool_job_clear(lw_spool_job *j);
 int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_spool_job *out,
                        char *err, size_t errlen);
 
+/* The largest job.json the worker reads (the max_bytes of its reads and
+ * scans); a bigger file is a bad entry, not a job. */
+#define LW_SPOOL_FILE_MAX (16 * 1024 * 1024)
+
 /* Reads SPOOL/ID/job.json with the safety rules: ID a safe name, SPOOL/ID a
  * real directory (not a symlink), job.json a regular file (not a symlink) of
  * at most max_bytes. Returns 0, or -1 with "why" in err and errno ENOENT

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "fail.h"
+
 #define DEFAULT_PORT 6379
 
 /* Where the user info of `text` lies: [*ui, *ui_end) (before the '@'), or
@@ -168,13 +170,13 @@ void lw_url_free(lw_url *u)
 __attribute__((format(printf, 4, 5))) static lw_url *fail(lw_url *u, char *err, size_t errlen,
                                                           const char *fmt, ...)
 {
-    if (err && errlen) {
-        char why[256];
+    /* Every message names the URL, its secrets hidden. */
+    int n = err && errlen ? snprintf(err, errlen, "bad Redis URL \"%s\": ", u->redacted ? u->redacted : "***") : 0;
+    if (n > 0 && (size_t)n < errlen) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(why, sizeof why, fmt, ap);
+        lw_vfail_at(err + n, errlen - (size_t)n, NULL, fmt, ap);
         va_end(ap);
-        snprintf(err, errlen, "bad Redis URL \"%s\": %s", u->redacted ? u->redacted : "***", why);
     }
     lw_url_free(u);
     return NULL;

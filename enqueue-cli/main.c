@@ -9,10 +9,6 @@
 
 #include "cli.h"
 
-#ifndef LW_VERSION
-#define LW_VERSION "unknown"
-#endif
-
 typedef int (*cmd_fn)(cli *c, int argc, char **argv);
 
 static const struct {

@@ -6,7 +6,8 @@
 #   scripts/install-deps.sh             build and test: compiler, Meson, the
 #                                       libraries' -dev packages, Check,
 #                                       redis-server, python3
-#   scripts/install-deps.sh --dev       the same plus valgrind
+#   scripts/install-deps.sh --dev       the same plus valgrind and gcovr (the
+#                                       coverage report, README "Coverage")
 #   scripts/install-deps.sh --build     only what building needs (no Check,
 #                                       Redis or python3: meson -Dtests=false,
 #                                       for deploy/Dockerfile's build stage)
@@ -29,8 +30,8 @@ me=scripts/install-deps.sh
 compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev"
 # What the unit and integration tests need on top.
 test_pkgs="check redis-server redis-tools python3"
-dev_pkgs="valgrind"
-runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libcjson1"
+dev_pkgs="valgrind gcovr"
+runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1"
 
 usage() {
   sed -n '2,/^set -eu/{ /^#/s/^# \{0,1\}//p; }' "$0"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 

@@ -116,9 +116,6 @@ int attempt_request_stop(attempt *a, stop_reason why);
 /* How a module handler that returned `st` ended, as outcome.c reads it. */
 end_kind attempt_end_kind(const attempt *a, lw_status st);
 stop_reason attempt_stop_reason(const attempt *a);
-/* Re-arms a->timer to fire once more after the kill grace (dispatch.c
- * decides what happens then). */
-void attempt_arm_grace(attempt *a);
 /* a's job, tenant, kind, queue, lane, attempt and worker for
  * lw_log_about (borrowed from a); with_duration adds the time since it
  * started. */

@@ -12,9 +12,14 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "claim.h"
+#include "dispatch.h"
+#include "keys.h"
+#include "lease.h"
 #include "log.h"
 #include "outcome.h"
 #include "scripts.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 
@@ -156,13 +161,13 @@ void claim_send(tenant *t, int n)
     lw_argv_init(&a);
     const char *fixed[5] = {"events", "schedule", "stats", "expiring", "fence"};
     for (int i = 0; i < 5; i++) {
-        snprintf(key, sizeof key, "%s%s", t->prefix, fixed[i]);
+        lw_key(key, sizeof key, t->prefix, fixed[i], NULL);
         lw_argv_adds(&a, key);
     }
     for (size_t q = 0; q < nq; q++) {
-        snprintf(key, sizeof key, "%sready:%s", t->prefix, o->queues[q]);
+        lw_key(key, sizeof key, t->prefix, "ready:", o->queues[q]);
         lw_argv_adds(&a, key);
-        snprintf(key, sizeof key, "%sactive:%s", t->prefix, o->queues[q]);
+        lw_key(key, sizeof key, t->prefix, "active:", o->queues[q]);
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t->prefix);

@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "child.h"
+#include "dispatch.h"
 #include "fence.h"
+#include "lease.h"
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"
@@ -23,8 +25,6 @@
 #include "spool_io.h"
 #include "timefmt.h"
 #include "worker.h"
-
-#define SPOOL_FILE_MAX (16 * 1024 * 1024)
 
 static void arm_timer_ms(attempt *a, int64_t ms)
 {
@@ -137,7 +137,7 @@ static int spool_check(const char *job_dir, char *why, size_t whylen, int *err_n
     lw_spool_job sj;
     memset(&sj, 0, sizeof sj);
     char err[512];
-    if (lw_spool_read(spool, entry, SPOOL_FILE_MAX, &sj, err, sizeof err)) {
+    if (lw_spool_read(spool, entry, LW_SPOOL_FILE_MAX, &sj, err, sizeof err)) {
         snprintf(why, whylen, "spool %s: %s", job_dir, err);
         goto out;
     }

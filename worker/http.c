@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "lease.h"
 #include "log.h"
 #include "timefmt.h"
 #include "worker.h"

@@ -24,10 +24,13 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "dispatch.h"
 #include "fence.h"
 #include "keys.h"
+#include "lease.h"
 #include "log.h"
 #include "scripts.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 
@@ -170,7 +173,7 @@ void lease_renew_tenant(tenant *t)
     lw_argv a;
     char key[400];
     lw_argv_init(&a);
-    snprintf(key, sizeof key, "%sevents", t->prefix);
+    lw_key(key, sizeof key, t->prefix, "events", NULL);
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, t->prefix);
     lw_argv_addi(&a, t->set.events_max);
@@ -245,7 +248,7 @@ static void reap_tenant(tenant *t)
     const char *keys[4] = {"events", "queues", "stats", "failed"};
     lw_argv_init(&a);
     for (int i = 0; i < 4; i++) {
-        snprintf(key, sizeof key, "%s%s", t->prefix, keys[i]);
+        lw_key(key, sizeof key, t->prefix, keys[i], NULL);
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t->prefix);

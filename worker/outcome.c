@@ -37,11 +37,13 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "dispatch.h"
+#include "keys.h"
 #include "log.h"
-#include "runners.h"
 #include "scripts.h"
 #include "spool.h"
 #include "spool_io.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 
@@ -461,7 +463,7 @@ void outcome_flush(tenant *t)
     char key[400];
     const char *keys[4] = {"events", "schedule", "stats", "failed"};
     for (int i = 0; i < 4; i++) {
-        snprintf(key, sizeof key, "%s%s", t->prefix, keys[i]);
+        lw_key(key, sizeof key, t->prefix, keys[i], NULL);
         lw_argv_adds(&a, key);
     }
     lw_argv_adds(&a, t->prefix);

@@ -25,7 +25,9 @@
 
 #include "child.h"
 #include "jsonx.h"
+#include "outcome.h"
 #include "runners.h"
+#include "tenants.h"
 #include "worker.h"
 
 #define STDERR_TAIL 2000

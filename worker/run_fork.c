@@ -25,7 +25,9 @@
 #include "child.h"
 #include "fence.h"
 #include "log.h"
+#include "outcome.h"
 #include "runners.h"
+#include "tenants.h"
 #include "worker.h"
 
 typedef struct fork_state {

@@ -36,12 +36,13 @@
 #include "scripts.h"
 #include "spool.h"
 #include "spool_io.h"
+#include "spool_scan.h"
 #include "spool_watch.h"
+#include "tenants.h"
 #include "timefmt.h"
 #include "worker.h"
 
 #define SCAN_BATCH 256
-#define SPOOL_FILE_MAX (16 * 1024 * 1024)
 /* Names waiting for a read; beyond that a full scan is cheaper to keep. */
 #define NAMES_MAX 4096
 /* Bad entries remembered as reported; beyond that the memory is reset
@@ -149,7 +150,7 @@ static void scan_work(spool_io_task *task)
 {
     scan_task *s = (scan_task *)task;
     if (!s->names) {
-        if (lw_spool_scan(s->dir, SPOOL_FILE_MAX, on_visit, on_bad, s, s->err, sizeof s->err) < 0) s->failed = 1;
+        if (lw_spool_scan(s->dir, LW_SPOOL_FILE_MAX, on_visit, on_bad, s, s->err, sizeof s->err) < 0) s->failed = 1;
         return;
     }
     for (size_t i = 0; i < s->nnames; i++) {
@@ -158,7 +159,7 @@ static void scan_work(spool_io_task *task)
         char why[512];
         /* Still being built (enqueue --spool renames it into place). */
         if (!strncmp(nm, ".tmp-", 5)) continue;
-        if (lw_spool_read(s->dir, nm, SPOOL_FILE_MAX, &job, why, sizeof why) == 0) {
+        if (lw_spool_read(s->dir, nm, LW_SPOOL_FILE_MAX, &job, why, sizeof why) == 0) {
             keep_job(s, &job);
             lw_spool_job_clear(&job);
         } else if (errno == ENOENT || errno == EBADMSG) {

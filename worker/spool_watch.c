@@ -23,6 +23,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "spool_scan.h"
 #include "worker.h"
 
 /* MOVE_SELF / DELETE_SELF: the spool directory itself was renamed away or

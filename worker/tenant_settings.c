@@ -18,8 +18,11 @@
 #include <string.h>
 
 #include "argv.h"
+#include "keys.h"
 #include "log.h"
 #include "scripts.h"
+#include "tenant_settings.h"
+#include "tenants.h"
 #include "worker.h"
 
 static const char *const NAMES[3] = {"keep_succeeded", "keep_failed", "events_max"};
@@ -61,9 +64,9 @@ void tenant_settings_publish(tenant *t)
     lw_argv a;
     char key[400];
     lw_argv_init(&a);
-    snprintf(key, sizeof key, "%ssettings", t->prefix);
+    lw_key(key, sizeof key, t->prefix, "settings", NULL);
     lw_argv_adds(&a, key);
-    snprintf(key, sizeof key, "%skinds", t->prefix);
+    lw_key(key, sizeof key, t->prefix, "kinds", NULL);
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, t->prefix);
     lw_argv_addi(&a, t->set.events_max);

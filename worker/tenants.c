@@ -24,9 +24,13 @@
 #include <unistd.h>
 
 #include "keys.h"
+#include "lease.h"
 #include "log.h"
 #include "outcome.h"
+#include "spool_scan.h"
 #include "spool_watch.h"
+#include "tenant_settings.h"
+#include "tenants.h"
 #include "worker.h"
 
 /* ---- registries ---- */
@@ -335,9 +339,9 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     }
     if (resolve_user(t, err, errlen)) goto fail;
     char channel[400];
-    snprintf(channel, sizeof channel, "%swake", t->prefix);
+    lw_key(channel, sizeof channel, t->prefix, "wake", NULL);
     lw_redis_subscribe(t->link->r, channel);
-    snprintf(channel, sizeof channel, "%scancel", t->prefix);
+    lw_key(channel, sizeof channel, t->prefix, "cancel", NULL);
     lw_redis_subscribe(t->link->r, channel);
     t->spool_pending = cfg->nspools > 0 ? SPOOL_RESCAN_LOUD : 0;
     return t;

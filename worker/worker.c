@@ -28,13 +28,18 @@
 
 #include "backoff.h"
 #include "child.h"
+#include "claim.h"
+#include "dispatch.h"
 #include "fence.h"
 #include "http.h"
+#include "lease.h"
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"
 #include "spool_io.h"
+#include "spool_scan.h"
 #include "spool_watch.h"
+#include "tenants.h"
 #include "timefmt.h"
 
 #define TICK_MS 100

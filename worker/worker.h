@@ -196,6 +196,8 @@ int worker_run(worker *w); /* returns the exit status */
 void worker_free(worker *w);
 void worker_kick(worker *w);
 void worker_begin_shutdown(worker *w, int immediate);
+/* The exit's last Redis write was answered: stop the loop. */
+void worker_exit_ready(worker *w);
 /* Something may have made t's work claimable now (a wake-up, an outcome
  * recorded, a reap, a reconnect): claim again, even if a claim in flight
  * replies that there is nothing. */
@@ -205,88 +207,5 @@ void tenant_due_in(tenant *t, int64_t delay_ms);
 /* Redis refused t's claims for being at maxmemory (oom=1) or took one
  * again (oom=0): said once, shown by /healthz. */
 void tenant_set_oom(tenant *t, int oom);
-
-/* tenants.c: building tenants from a registry, links, reloads. */
-int tenants_build(worker *w, regref *rr, tenant **out, char *err, size_t errlen);
-void tenant_unref(tenant *t);
-void tenant_ref(tenant *t);
-void tenants_reload(worker *w);
-tenant *tenant_by_prefix(worker *w, const char *channel);
-/* An error reply (or an unexpected one) to the tenant's `what` ("claim",
- * "reaper", ...): one log line naming the tenant, rate-limited so a refusal
- * that persists (an ACL denial) does not flood the log. */
-void tenant_redis_error(tenant *t, const char *what, const redisReply *reply);
-/* tenant_settings.c: publishes t->set to Redis (P settings) once t's link is
- * ready; says so when it replaces values another worker published. */
-void tenant_settings_publish(tenant *t);
-rlink *link_get(worker *w, const char *url_text, const lw_url *url);
-void link_unref(rlink *l);
-void regref_unref(regref *r);
-
-/* In a handler process (fork or exec child) of t, before anything of the
- * tenant runs: switch to the tenant's "user". Returns 0, or -1 (the child
- * must exit). Async-signal-safe (tenants.c). */
-int child_drop_privileges(const tenant *t);
-
-/* claim.c */
-void claim_send(tenant *t, int n);
-
-/* outcome.c: an attempt ended; what it means for the job. */
-void attempt_finished(attempt *a, end_kind how, const char *text);
-void outcome_flush(tenant *t);
-int outcomes_pending(const worker *w);
-
-/* lease.c: renewals, the reaper, the worker directory. */
-void lease_start(worker *w);
-/* Renews the leases of t's attempts now (or right after the renewal in
- * flight). */
-void lease_renew_tenant(tenant *t);
-/* Redis confirmed a's lease in a call sent at `sent_mono` (its claim or a
- * renewal): moves its freeze point, thawing it if it was frozen. */
-void lease_proven(attempt *a, int64_t sent_mono);
-/* Mono ms at which a is frozen (or, thread isolation, asked to stop)
- * unless its lease is proven again. */
-int64_t lease_freeze_at(const attempt *a);
-/* The freeze point of leases proven by a call sent at `proof` (mono ms). */
-int64_t lease_freeze_point(const worker *w, int64_t proof);
-/* How long a Redis reply may be overdue before the link is probed (and
- * reset if the server answers a new connection), and half of it before
- * /healthz says so: tied to the lease (lease.c). */
-int64_t lease_reply_timeout_ms(const worker *w);
-/* Logs an outage a lease script noticed (gap ms; 0: none). */
-void lease_log_outage(tenant *t, long long gap);
-void presence_update(worker *w);
-/* The counts or the state differ from what the directory shows: write them
- * within a quarter second (one write for a burst of changes), not at the
- * next heartbeat. Cheap to call on every loop pass. */
-void presence_soon(worker *w);
-/* Removes this worker from the directory; returns 1 when a reply will
- * call worker_exit_ready(), 0 when nothing was sent (Redis away). */
-int presence_remove(worker *w);
-/* The exit's last Redis write was answered: stop the loop. */
-void worker_exit_ready(worker *w);
-
-/* spool_scan.c */
-#define SPOOL_RESCAN 1      /* a full scan of t's spools, summary at debug level */
-#define SPOOL_RESCAN_LOUD 2 /* the same, summary at info (start, SIGHUP, Redis back) */
-/* Sends the scans t needs, if its Redis is ready (from the pump). */
-void spool_scan_tenant(tenant *t);
-/* Entry `name` appeared in t's spool number `spool`: read it soon. */
-void spool_scan_name(tenant *t, size_t spool, const char *name);
-/* The same for every serving tenant whose spool is `spool`. */
-void spool_scan_name_all(worker *w, const char *spool, const char *name);
-/* Asks every serving tenant with spools for a full scan (flags: SPOOL_RESCAN*). */
-void spool_rescan_all(worker *w, int flags);
-/* Frees t's scan bookkeeping (tenant_unref). */
-void spool_scan_free(tenant *t);
-
-/* dispatch.c: start an attempt with the right runner. */
-void dispatch_attempt(attempt *a);
-/* Stops an attempt for `why` (kill its processes, or flag its thread). */
-void dispatch_stop(attempt *a, stop_reason why);
-/* Gives a's slot back (the attempt is leaving the running list). */
-void dispatch_release_slot(attempt *a);
-/* Asks thread attempts past their freeze point to stop (fence.h). */
-void dispatch_fence_threads(worker *w, int64_t now);
 
 #endif
