@@ -4,7 +4,6 @@ job.json still being written, two tenants on one directory, a scan of huge
 entries, one tenant's scans against another's attempts, a done write that
 waits past the lease, a held unique key, a full disk. Each failed before
 its fix; every wait is bounded."""
-import json
 import os
 import signal
 import subprocess
@@ -12,20 +11,7 @@ import time
 
 import lwtest
 from lwtest import check, wait_until
-
-
-def write_job(spool, jid, status='queued', **fields):
-    d = os.path.join(spool, jid)
-    os.makedirs(d, exist_ok=True)
-    doc = {'job_id': jid, 'status': status}
-    doc.update(fields)
-    with open(os.path.join(d, 'job.json'), 'w') as f:
-        json.dump(doc, f)
-
-
-def read_job(spool, jid):
-    with open(os.path.join(spool, jid, 'job.json')) as f:
-        return json.load(f)
+from test_spools import read_job, write_job
 
 
 def done_within(spool, jid, secs):
@@ -34,6 +20,27 @@ def done_within(spool, jid, secs):
         return True
     except lwtest.TestFailure:
         return False
+
+
+def evil_and_good(env, links):
+    """Tenant evil with 4 spools of `links` entries each, every job.json a
+    hard link of one 16 MiB file (history: status done), and tenant good
+    with one empty spool, which is returned."""
+    big = os.path.join(env.dir, 'big.json')
+    with open(big, 'w') as f:
+        f.write('{"job_id":"x","status":"done","payload":"' + 'a' * (16 * 1024 * 1024 - 100) + '"}')
+    evil = {}
+    for k in ('record', 'echo', 'noop', 'sleep'):
+        sp = os.path.join(env.dir, 'evil-' + k)
+        os.makedirs(sp)
+        evil[k] = sp
+        for i in range(links):
+            os.mkdir(os.path.join(sp, 'x%04d' % i))
+            os.link(big, os.path.join(sp, 'x%04d' % i, 'job.json'))
+    good = os.path.join(env.dir, 'good')
+    os.makedirs(good)
+    env.write_registry([env.tenant('evil', spools=evil), env.tenant('good', spools={'record': good})])
+    return good
 
 
 def test_spool_replaced_is_watched_again(env):
@@ -117,20 +124,7 @@ def test_spool_io_not_starved_by_other_tenant(env):
     dequeue: a tenant whose 4 spools hold large files (here 40 hardlinks of
     one 16 MiB job.json each, rescanned) occupies all four threads, and
     another tenant's spooled job waits seconds for its 'processing' mark."""
-    big = os.path.join(env.dir, 'big.json')
-    with open(big, 'w') as f:
-        f.write('{"job_id":"x","status":"done","payload":"' + 'a' * (16 * 1024 * 1024 - 100) + '"}')
-    evil = {}
-    for k in ('record', 'echo', 'noop', 'sleep'):
-        sp = os.path.join(env.dir, 'evil-' + k)
-        os.makedirs(sp)
-        evil[k] = sp
-        for i in range(40):
-            os.mkdir(os.path.join(sp, 'x%04d' % i))
-            os.link(big, os.path.join(sp, 'x%04d' % i, 'job.json'))
-    good = os.path.join(env.dir, 'good')
-    os.makedirs(good)
-    env.write_registry([env.tenant('evil', spools=evil), env.tenant('good', spools={'record': good})])
+    good = evil_and_good(env, 40)
     env.worker('--spool-rescan', '1')
     time.sleep(3)
     worst = 0.0
@@ -152,20 +146,7 @@ def test_spooled_job_not_run_twice_when_done_write_waits(env):
     the write waits longer than --lease (here behind another tenant's
     scans), a second worker reaps the job, reads 'processing' and runs the
     handler again. Timing-dependent: tried up to 3 times."""
-    big = os.path.join(env.dir, 'big.json')
-    with open(big, 'w') as f:
-        f.write('{"job_id":"x","status":"done","payload":"' + 'a' * (16 * 1024 * 1024 - 100) + '"}')
-    evil = {}
-    for k in ('record', 'echo', 'noop', 'sleep'):
-        sp = os.path.join(env.dir, 'evil-' + k)
-        os.makedirs(sp)
-        evil[k] = sp
-        for i in range(200):
-            os.mkdir(os.path.join(sp, 'x%04d' % i))
-            os.link(big, os.path.join(sp, 'x%04d' % i, 'job.json'))
-    good = os.path.join(env.dir, 'good')
-    os.makedirs(good)
-    env.write_registry([env.tenant('evil', spools=evil), env.tenant('good', spools={'record': good})])
+    good = evil_and_good(env, 200)
     env.worker('--lease', '3', '--spool-rescan', '1', '--max-jobs', '1', name='A')
     time.sleep(2)
     b = None
