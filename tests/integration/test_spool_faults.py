@@ -116,7 +116,9 @@ def test_full_scan_memory_is_bounded(env):
     w = env.worker('--spool-rescan', '0')
     wait_until(lambda: 'pending job' in w.log(), timeout=60, what='the scan')
     hwm = [int(l.split()[1]) for l in open('/proc/%d/status' % w.pid) if l.startswith('VmHWM')][0]
-    check(hwm < 150 * 1024, 'worker peak RSS %d KiB for one scan of 40 skipped entries' % hwm)
+    # ASan keeps freed memory in a quarantine (256 MiB by default).
+    limit = 150 * 1024 if os.environ.get('LANEWORK_SANITIZE', 'none') == 'none' else 450 * 1024
+    check(hwm < limit, 'worker peak RSS %d KiB for one scan of 40 skipped entries' % hwm)
 
 
 def test_spool_io_not_starved_by_other_tenant(env):
