@@ -270,14 +270,16 @@ static int spool_fallback(cli *c, const cli_tenant *t, const enq_opts *o, const 
 }
 
 /* The enqueue returned an existing job (`why`: enqueue.lua's "held ..." or
- * "exists ..."). Says so -- unless it is the job this call spooled, which a
- * worker watching the spool enqueued first (then nothing is a duplicate) --
+ * "exists ..."). Says so -- unless it is the job this call spooled under a
+ * new id, which a worker watching the spool enqueued first (then nothing is
+ * a duplicate) --
  * and, when another job holds the unique key, removes the spool entry this
  * call wrote: a deduplicated job must leave nothing behind to run later. */
 static void existing_job(cli *c, const enq_opts *o, const lw_job_spec *s, const char *id,
                          const char *why, int spool_wrote)
 {
-    if (spool_wrote && strcmp(id, s->id) == 0)
+    /* A new id cannot have existed: a watcher enqueued our own entry. */
+    if (spool_wrote && !o->id && strcmp(id, s->id) == 0)
         return;
     cli_enqueue_existing(c->cmd, s->unique, id, why);
     char real[PATH_MAX], err[512];
