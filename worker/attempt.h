@@ -23,29 +23,11 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "verdict.h" /* stop_reason, end_kind */
 
 struct tenant;
 struct event;
 
-/* Why the worker stops an attempt before its handler ends by itself. */
-typedef enum {
-    STOP_NONE = 0,
-    STOP_TIMEOUT,  /* the job's timeout passed: failed attempt, retried */
-    STOP_CANCEL,   /* `lanework cancel`: ends cancelled */
-    STOP_HANDBACK, /* worker shutdown: back to the lane head, no attempt counted */
-    STOP_LOST,     /* our lease was taken over: the outcome no longer counts */
-    STOP_FENCE,    /* thread isolation: the lease went unproven (fence.h); the
-                      job is handed back unless the handler still succeeds */
-    STOP_RESOURCE  /* the handler could not start for want of fds, processes
-                      or memory: handed back, no attempt counted */
-} stop_reason;
-
-/* How the handler ended, as the runner saw it. */
-typedef enum {
-    END_OK,      /* LW_OK / exit 0 */
-    END_RETRY,   /* LW_RETRY, crash, other exit status: a failed attempt */
-    END_FAIL,    /* LW_FAIL / exit 65 / no handler: failed without retry */
-} end_kind;
 
 typedef enum { RUN_MODULE_FORK, RUN_MODULE_THREAD, RUN_EXEC, RUN_NONE } run_kind;
 

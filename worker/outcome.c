@@ -105,16 +105,6 @@ void send_handler_event(attempt *a, const char *type, const char *data)
     worker_kick(a->tenant->w);
 }
 
-/* job.json's status after an attempt that ended as `word`, or NULL: a
- * retry (or a hand-back) leaves "processing". */
-static const char *spool_status_after(const attempt *a, const char *word)
-{
-    if (!strcmp(word, "ok")) return "done";
-    if (!strcmp(word, "fail") || !strcmp(word, "cancelled") || (!strcmp(word, "retry") && a->attempt >= a->attempts))
-        return "failed";
-    return NULL;
-}
-
 /* The order of truth (DESIGN section 12): job.json is written, fsynced and
  * renamed on a spool I/O thread, and only then is the outcome queued for
  * finish.lua -- the async version of writing the file before the call.
@@ -193,15 +183,6 @@ static void spool_then_push(attempt *a, const char *status, const char *error, o
     spool_io_submit(t->w->spool_io, &st->io, 1);
 }
 
-static const char *metric_label(const char *word)
-{
-    if (!strcmp(word, "ok")) return "succeeded";
-    if (!strcmp(word, "retry")) return "retried";
-    if (!strcmp(word, "fail")) return "failed";
-    if (!strcmp(word, "cancelled")) return "cancelled";
-    return "handed_back";
-}
-
 void outcome_handback_unstarted(attempt *a)
 {
     outcome *o = outcome_new(a, "handback", "handed back at shutdown before it started");
@@ -219,56 +200,30 @@ static void record_end(attempt *a, end_kind how, const char *text)
 {
     tenant *t = a->tenant;
     worker *w = t->w;
-    stop_reason why = attempt_stop_reason(a);
     w->ended_total++;
     double secs = (double)(lw_mono_ms() - a->started_mono) / 1000.0;
-    const char *word;
     char msg[600];
-    int64_t delay = 0;
-
-    if (why == STOP_LOST) {
+    verdict v = attempt_verdict(attempt_stop_reason(a), how, text, a->attempt, a->attempts, a->timeout_ms, msg,
+                                sizeof msg);
+    metrics_attempt(&w->m, t->cfg->name, a->kind, v.metric, secs);
+    if (v.kind == VERDICT_DISCARD) {
         lw_log_about(LW_LOG_WARN, "job.lost_lease", attempt_facts(a, 1),
                      "our lease was taken over (Redis unreachable for longer than --lease?); its outcome is discarded");
-        metrics_attempt(&w->m, t->cfg->name, a->kind, "lost", secs);
         return;
     }
-    if (how == END_OK) {
-        word = "ok";
-        if (!text) text = "null";
-    } else if (why == STOP_HANDBACK) {
-        word = "handback";
-        text = "handed back at shutdown";
-    } else if (why == STOP_FENCE) {
-        word = "handback";
-        text = "stopped: its lease could not be renewed (Redis unreachable); handed back";
-    } else if (why == STOP_RESOURCE) {
-        word = "handback";
-        text = text ? text : "the worker could not start it; handed back";
-    } else if (why == STOP_CANCEL) {
-        word = "cancelled";
-        text = "cancelled while running";
-    } else if (why == STOP_TIMEOUT) {
-        word = "retry";
-        snprintf(msg, sizeof msg, "timed out after %.3g s", (double)a->timeout_ms / 1000.0);
-        text = msg;
-    } else if (how == END_FAIL) {
-        word = "fail";
-        if (!text) text = "handler returned LW_FAIL";
-    } else {
-        word = "retry";
-        if (!text) text = "handler returned LW_RETRY";
-    }
-    if (!strcmp(word, "retry"))
+    const char *word = v.word;
+    text = v.text;
+    int64_t delay = 0;
+    if (v.kind == VERDICT_RETRY)
         delay = lw_backoff_ms(a->backoff_ms, a->attempt, BACKOFF_CAP_MS, lw_random64());
 
-    metrics_attempt(&w->m, t->cfg->name, a->kind, metric_label(word), secs);
     lw_log_facts facts = attempt_facts(a, 0);
     facts.has_duration = 1;
     facts.duration_s = secs;
-    if (!strcmp(word, "ok"))
+    if (v.kind == VERDICT_OK)
         lw_log_about(LW_LOG_DEBUG, "job.done", facts, "succeeded in %.3f s", secs);
     else
-        lw_log_about(!strcmp(word, "handback") ? LW_LOG_INFO : LW_LOG_WARN, "job.done", facts, "%s after %.3f s: %s",
+        lw_log_about(v.kind == VERDICT_HANDBACK ? LW_LOG_INFO : LW_LOG_WARN, "job.done", facts, "%s after %.3f s: %s",
                      word, secs, text);
 
     outcome *o = outcome_new(a, word, text);
@@ -278,7 +233,7 @@ static void record_end(attempt *a, end_kind how, const char *text)
         lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0), "out of memory recording its outcome");
     else
         o->delay_ms = delay;
-    const char *status = a->spool_dir ? spool_status_after(a, word) : NULL;
+    const char *status = a->spool_dir ? v.spool_status : NULL;
     if (status)
         spool_then_push(a, status, !strcmp(status, "failed") ? text : NULL, o);
     else if (o)
