@@ -81,6 +81,14 @@ lw_registry *lw_registry_parse(const char *text, size_t len, const char *source,
 
 void lw_registry_free(lw_registry *r);
 
+/* 1 when entries a and b need the same runtime -- module and its config,
+ * Redis URL, user, handlers, spools, queues and caps, job defaults -- so a
+ * reload keeps the tenant (its module is not loaded again, its attempts go
+ * on); 0 when it must be rebuilt. The tenant settings (keep_succeeded,
+ * keep_failed, events_max) are not compared: a reload applies and
+ * publishes them either way. */
+int lw_tenant_same_runtime(const lw_tenant *a, const lw_tenant *b);
+
 /* Borrowed pointers into the registry, or NULL. */
 const lw_tenant *lw_registry_find(const lw_registry *r, const char *tenant);
 const lw_exec_handler *lw_tenant_exec(const lw_tenant *t, const char *kind);

@@ -350,38 +350,7 @@ fail:
     return NULL;
 }
 
-static int str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && !strcmp(a, b));
-}
-
 /* 1 when two registry entries would give the same runtime. */
-static int cfg_equal(const lw_tenant *a, const lw_tenant *b)
-{
-    if (!str_eq(a->name, b->name) || !str_eq(a->module_path, b->module_path) ||
-        !str_eq(a->config_json, b->config_json) || !str_eq(a->redis_url, b->redis_url) ||
-        !str_eq(a->user, b->user) ||
-        a->nexecs != b->nexecs || a->nspools != b->nspools || a->nqueues != b->nqueues ||
-        a->defaults.attempts != b->defaults.attempts ||
-        a->defaults.timeout_ms != b->defaults.timeout_ms ||
-        a->defaults.backoff_ms != b->defaults.backoff_ms)
-        return 0;
-    for (size_t i = 0; i < a->nexecs; i++) {
-        if (!str_eq(a->execs[i].kind, b->execs[i].kind) || a->execs[i].argc != b->execs[i].argc)
-            return 0;
-        for (size_t k = 0; k < a->execs[i].argc; k++)
-            if (!str_eq(a->execs[i].argv[k], b->execs[i].argv[k])) return 0;
-    }
-    for (size_t i = 0; i < a->nspools; i++)
-        if (!str_eq(a->spools[i].kind, b->spools[i].kind) || !str_eq(a->spools[i].dir, b->spools[i].dir))
-            return 0;
-    for (size_t i = 0; i < a->nqueues; i++)
-        if (!str_eq(a->queues[i].name, b->queues[i].name) ||
-            a->queues[i].max_active != b->queues[i].max_active)
-            return 0;
-    return 1;
-}
-
 /* Builds the tenant list for registry `rr`, reusing unchanged tenants of
  * `old` (nold entries; their `next` is not read). Returns 0 with the new list
  * in *out (one reference per entry), or -1 with err and nothing changed. */
@@ -408,7 +377,7 @@ static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, te
         if (!wanted(w, cfg->name)) continue;
         tenant *t = NULL;
         for (size_t k = 0; k < nold && !t; k++)
-            if (cfg_equal(old[k]->cfg, cfg)) t = old[k];
+            if (lw_tenant_same_runtime(old[k]->cfg, cfg)) t = old[k];
         if (t) {
             tenant_ref(t);
         } else if (!(t = tenant_new(w, rr, cfg, err, errlen))) {

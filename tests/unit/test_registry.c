@@ -379,6 +379,58 @@ START_TEST(bad_redis_url)
 }
 END_TEST
 
+/* A reload keeps a tenant whose runtime is unchanged; settings alone are
+ * not a change (they are published either way), anything a handler or a
+ * claim uses is. */
+START_TEST(same_runtime)
+{
+    static const char BASE[] = "{\"tenant\": \"a\", \"module\": \"/m.so\", \"config\": {\"k\": 1}, "
+                               "\"exec\": {\"x\": [\"/bin/x\", \"-f\"]}, \"queues\": {\"q\": {\"max_active\": 2}}, "
+                               "\"defaults\": {\"attempts\": 2%s}%s}";
+    static const char *const SAME[] = {", \"keep_failed\": 60", ", \"events_max\": 10, \"keep_succeeded\": 5"};
+    static const char *const OTHER[][2] = {
+        {"", ", \"redis\": \"redis://h:1/0\""},
+        {"", ", \"user\": \"nobody\""},
+        {"", ", \"spools\": {\"k\": \"/sp\"}"},
+        {", \"timeout\": 9", ""},
+        {", \"backoff\": 0", ""},
+    };
+    char text[1024], err[256];
+    snprintf(text, sizeof text, BASE, "", "");
+    lw_registry *base = lw_registry_parse(text, strlen(text), "r.json", 1, err, sizeof err);
+    ck_assert_msg(base != NULL, "%s", err);
+    for (size_t i = 0; i < sizeof SAME / sizeof SAME[0]; i++) {
+        snprintf(text, sizeof text, BASE, SAME[i], "");
+        lw_registry *r = lw_registry_parse(text, strlen(text), "r.json", 1, err, sizeof err);
+        ck_assert_msg(r != NULL, "%s", err);
+        ck_assert_msg(lw_tenant_same_runtime(&base->tenants[0], &r->tenants[0]), "%s", text);
+        lw_registry_free(r);
+    }
+    for (size_t i = 0; i < sizeof OTHER / sizeof OTHER[0]; i++) {
+        snprintf(text, sizeof text, BASE, OTHER[i][0], OTHER[i][1]);
+        lw_registry *r = lw_registry_parse(text, strlen(text), "r.json", 1, err, sizeof err);
+        ck_assert_msg(r != NULL, "%s", err);
+        ck_assert_msg(!lw_tenant_same_runtime(&base->tenants[0], &r->tenants[0]), "%s", text);
+        lw_registry_free(r);
+    }
+    static const char *const EDITS[][2] = {
+        {"\"/m.so\"", "\"/n.so\""}, {"{\"k\": 1}", "{\"k\": 2}"}, {"\"-f\"", "\"-g\""},
+        {"\"max_active\": 2", "\"max_active\": 3"}, {"\"attempts\": 2", "\"attempts\": 3"}};
+    for (size_t i = 0; i < sizeof EDITS / sizeof EDITS[0]; i++) {
+        char edited[1024];
+        snprintf(text, sizeof text, BASE, "", "");
+        char *at = strstr(text, EDITS[i][0]);
+        ck_assert_ptr_nonnull(at);
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, EDITS[i][1], at + strlen(EDITS[i][0]));
+        lw_registry *r = lw_registry_parse(edited, strlen(edited), "r.json", 1, err, sizeof err);
+        ck_assert_msg(r != NULL, "%s", err);
+        ck_assert_msg(!lw_tenant_same_runtime(&base->tenants[0], &r->tenants[0]), "%s", edited);
+        lw_registry_free(r);
+    }
+    lw_registry_free(base);
+}
+END_TEST
+
 /* Two (tenant, kind) pairs on one spool directory, however written. */
 START_TEST(spools_shared)
 {
@@ -445,6 +497,7 @@ int main(void)
     tcase_add_test(tc, bad_redis_url);
     tcase_add_test(tc, defaults_zero_backoff);
     tcase_add_test(tc, spools_shared);
+    tcase_add_test(tc, same_runtime);
     tcase_add_test(tc, parse_text);
     suite_add_tcase(s, tc);
     return tu_run(s);
