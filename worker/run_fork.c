@@ -24,6 +24,7 @@
 
 #include "child.h"
 #include "fence.h"
+#include "frames.h"
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"
@@ -147,22 +148,20 @@ static void parse_frames(fdreader *r, void *ud)
     attempt *a = ud;
     fork_state *fs = a->runner_state;
     for (;;) {
-        size_t avail = r->len - fs->parsed;
-        if (avail < 5) break;
-        const char *p = r->buf + fs->parsed;
-        uint32_t len;
-        memcpy(&len, p + 1, sizeof len);
-        if ((size_t)len > a->max_payload + FRAME_SLACK) {
+        lw_frame f;
+        long took = lw_frame_next(r->buf + fs->parsed, r->len - fs->parsed, a->max_payload + FRAME_SLACK, &f,
+                                  &fs->oversize);
+        if (took == 0) break;
+        if (took < 0) {
             /* Not what our child code sends: stop reading it and stop it. */
-            fs->oversize = len;
             r->len = 0;
             fs->parsed = 0;
             child_signal(a, SIGKILL);
             return;
         }
-        if (avail < 5 + (size_t)len) break;
-        const char *body = p + 5;
-        switch (p[0]) {
+        const char *body = f.body;
+        size_t len = f.len;
+        switch (f.type) {
         case 'V': {
             const char *nul = memchr(body, '\0', len);
             if (nul) {
@@ -191,13 +190,11 @@ static void parse_frames(fdreader *r, void *ud)
         }
         case 'S':
             fs->have_status = 1;
-            fs->status = 0;
-            for (uint32_t i = 0; i < len && i < 3 && body[i] >= '0' && body[i] <= '9'; i++)
-                fs->status = fs->status * 10 + (body[i] - '0');
+            fs->status = lw_frame_status(&f);
             break;
         default: break;
         }
-        fs->parsed += 5 + len;
+        fs->parsed += (size_t)took;
     }
     /* Keep the buffer small: drop what was parsed. */
     if (fs->parsed > 0 && fs->parsed == r->len) {

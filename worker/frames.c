@@ -1,0 +1,32 @@
+/*
+ * frames.c — parsing the frames of a fork child's result pipe (frames.h).
+ */
+#include "frames.h"
+
+#include <string.h>
+
+long lw_frame_next(const char *buf, size_t avail, size_t max_len, lw_frame *out, size_t *oversize)
+{
+    if (avail < LW_FRAME_HEAD)
+        return 0;
+    uint32_t len;
+    memcpy(&len, buf + 1, sizeof len);
+    if ((size_t)len > max_len) {
+        *oversize = len;
+        return -1;
+    }
+    if (avail < LW_FRAME_HEAD + (size_t)len)
+        return 0;
+    out->type = buf[0];
+    out->body = buf + LW_FRAME_HEAD;
+    out->len = len;
+    return (long)(LW_FRAME_HEAD + (size_t)len);
+}
+
+int lw_frame_status(const lw_frame *f)
+{
+    int status = 0;
+    for (size_t i = 0; i < f->len && i < 3 && f->body[i] >= '0' && f->body[i] <= '9'; i++)
+        status = status * 10 + (f->body[i] - '0');
+    return status;
+}

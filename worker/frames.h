@@ -1,0 +1,33 @@
+/*
+ * frames.h — the frames a fork-isolation child sends its worker over the
+ * result pipe: a type byte, a 32-bit length (host order: same process
+ * image), and that many bytes. 'V' handler event (type NUL data), 'R'
+ * result, 'X' error, 'S' exit status (decimal). Pure: unit-tested alone
+ * (tests/unit/test_frames.c). The child is tenant code: a frame may be
+ * anything, and the parser must hold against it.
+ */
+#ifndef LW_FRAMES_H
+#define LW_FRAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LW_FRAME_HEAD 5
+
+typedef struct lw_frame {
+    char type;
+    const char *body; /* points into the buffer given */
+    size_t len;
+} lw_frame;
+
+/* Reads the frame at buf[0..avail): returns the bytes it takes (header and
+ * body) with *out filled, 0 when the frame is not complete yet, or -1 when
+ * it announces more than max_len bytes (*oversize: how many) -- not what
+ * our child code sends, so the caller stops reading and kills the child. */
+long lw_frame_next(const char *buf, size_t avail, size_t max_len, lw_frame *out, size_t *oversize);
+
+/* The exit status an 'S' frame's body gives: up to 3 leading digits (an
+ * exit status is 0..255), 0 when there are none. */
+int lw_frame_status(const lw_frame *f);
+
+#endif
