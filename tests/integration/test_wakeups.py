@@ -185,7 +185,10 @@ def test_cancel_survives_the_death_of_its_worker(env):
     env.write_registry([env.tenant('t1', defaults={'attempts': 5, 'timeout': 60, 'backoff': 0})])
     a = env.worker('--concurrency', '1', '--lease', '1', name='a')
     jid = env.enqueue('t1', 'ticker', {'ms': 20000, 'every_ms': 100})
-    wait_until(lambda: env.statuses('t1', [jid]) == ['active'], what='the job to start')
+    # Its handler runs (not only its claim: a slow fork, under ASan, may
+    # not have reached the handler before the worker is stopped below).
+    wait_until(lambda: any(j == jid and what == 'START' for what, _ms, j, _l, _p in env.records()),
+               what='the handler to start')
     # The cancel is recorded, but its worker dies before it hears of it.
     a.signal(signal.SIGSTOP)
     rc, out, err = env.cli('cancel', '--tenant', 't1', jid)
