@@ -244,8 +244,9 @@ char *cli_strdup(const char *s);
  * exec key of the tenant is `kind`, or its workers published that their
  * module serves it (or every kind; or nothing was published, or Redis
  * cannot tell). Else CLI_USAGE after printing `lanework: CMD: tenant T has
- * no handler for kind K (...)`. May connect t's Redis. */
-int cli_check_kind(cli *c, const cli_tenant *t, const char *kind);
+ * no handler for kind K (...)`. `shared`: may ask on t's own connection
+ * (nothing pipelined on it); else on a connection of its own. */
+int cli_check_kind(cli *c, const cli_tenant *t, const char *kind, int shared);
 
 /* ---- commands ---- */
 

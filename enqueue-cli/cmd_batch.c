@@ -423,7 +423,7 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
             /* reported: an unknown tenant, or its Redis failing */
             if (redis_rc)
                 b.redis_failed = 1;
-        } else if (cli_check_kind(c, &g->t, s.kind) != 0) {
+        } else if (cli_check_kind(c, &g->t, s.kind, 0) != 0) {
             g = NULL; /* reported, with the line's WHAT */
         } else if (lw_job_spec_resolve(&s, g->t.reg ? &g->t.reg->defaults : NULL) != 0) {
             oom(&b);

@@ -352,7 +352,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
         goto out;
     if ((rc = cli_tenant_get(c, o->tenant, &t)) != 0)
         goto out;
-    if ((rc = cli_check_kind(c, &t, o->kind)) != 0)
+    if ((rc = cli_check_kind(c, &t, o->kind, 1)) != 0)
         goto out;
     if ((rc = read_payload(c, o, &s)) != 0)
         goto out;

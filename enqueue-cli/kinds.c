@@ -37,30 +37,36 @@ typedef struct served {
 static served cache[MAX_TENANTS];
 static size_t ncache;
 
-/* P kinds of tenant t, or NULL when it cannot be read. Cached. Asked on a
- * connection of its own: the tenant's may carry pipelined calls whose
- * replies are not read yet (--batch), and a reply taken out of turn would
- * shift every later one. */
-static const redisReply *published(const cli_tenant *t)
+/* P kinds of tenant t, or NULL when it cannot be read. Cached. `shared`:
+ * asked on the tenant's own connection (a single enqueue: nothing else is
+ * in flight on it, and it is reused for the enqueue). Else on a connection
+ * of its own: with --batch the tenant's may carry pipelined calls whose
+ * replies are not read yet, and a reply taken out of turn would shift
+ * every later one. */
+static const redisReply *published(const cli_tenant *t, int shared)
 {
     for (size_t i = 0; i < ncache; i++)
         if (strcmp(cache[i].tenant, t->name) == 0)
             return cache[i].set;
     redisReply *r = NULL;
-    char err[256];
-    redisContext *ctx = lw_redis_connect_sync(t->conn->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
-    if (ctx) {
-        struct timeval tv = {CLI_CONNECT_TIMEOUT_MS / 1000, 0};
-        redisSetTimeout(ctx, tv);
-        char key[CLI_KEY_MAX];
-        lw_key(key, sizeof key, t->prefix, "kinds", NULL);
-        const char *sm[2] = {"SMEMBERS", key};
-        r = redisCommandArgv(ctx, 2, sm, NULL);
-        if (r && r->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(r); /* a refusal is for the enqueue itself to report */
-            r = NULL;
+    char key[CLI_KEY_MAX], err[256];
+    lw_key(key, sizeof key, t->prefix, "kinds", NULL);
+    const char *sm[2] = {"SMEMBERS", key};
+    if (shared) {
+        if (cli_connect(t->conn, 1, NULL, 0) == 0)
+            r = cli_cmd(t->conn, 2, sm);
+    } else {
+        redisContext *ctx = lw_redis_connect_sync(t->conn->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
+        if (ctx) {
+            struct timeval tv = {CLI_CONNECT_TIMEOUT_MS / 1000, 0};
+            redisSetTimeout(ctx, tv);
+            r = redisCommandArgv(ctx, 2, sm, NULL);
+            redisFree(ctx);
         }
-        redisFree(ctx);
+    }
+    if (r && r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r); /* a refusal is for the enqueue itself to report */
+        r = NULL;
     }
     if (ncache < MAX_TENANTS) {
         cache[ncache].tenant = cli_strdup(t->name);
@@ -82,12 +88,12 @@ static int in_set(const redisReply *set, const char *kind)
     return 0;
 }
 
-int cli_check_kind(cli *c, const cli_tenant *t, const char *kind)
+int cli_check_kind(cli *c, const cli_tenant *t, const char *kind, int shared)
 {
     if (!t->reg || !kind || lw_tenant_exec(t->reg, kind))
         return 0;
     if (t->reg->module_path) {
-        const redisReply *set = published(t);
+        const redisReply *set = published(t, shared);
         if (!set || set->elements == 0 || in_set(set, kind))
             return 0;
     }
