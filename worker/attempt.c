@@ -1,13 +1,13 @@
-/* attempt.c — making and freeing attempts; the stop flag. */
+/* attempt.c — making and freeing attempts; the stop flag; the timer. */
 #include "attempt.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lease_rules.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "worker.h"
 
 enum { F_ID, F_TOKEN, F_KIND, F_QUEUE, F_LANE, F_PAYLOAD, F_ATTEMPT, F_ATTEMPTS, F_TIMEOUT,
        F_BACKOFF, F_SPOOL, F_COUNT };
@@ -106,4 +106,22 @@ lw_log_facts attempt_facts(const attempt *a, int with_duration)
         f.duration_s = (double)(lw_mono_ms() - a->started_mono) / 1000.0;
     }
     return f;
+}
+
+int64_t attempt_freeze_at(const attempt *a)
+{
+    return lease_rules_freeze_point(a->tenant->w->opt->lease_ms, a->proof_mono);
+}
+
+void attempt_arm_timer(attempt *a, int64_t ms)
+{
+    if (ms < 0) ms = 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(a->timer, &tv);
+}
+
+void attempt_arm_grace(attempt *a)
+{
+    a->timer_grace = 1;
+    attempt_arm_timer(a, KILL_GRACE_MS);
 }

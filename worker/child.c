@@ -15,12 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dispatch.h"
 #include "fence.h"
 #include "log.h"
-#include "runners.h"
+#include "sigfork.h"
 #include "timefmt.h"
-#include "worker.h"
+#include "attempt.h"
 
 #define SWEEP_EVERY_MS 200
 #define SWEEP_MAX_CHILDREN 4096
@@ -100,23 +99,9 @@ void fdreader_close(fdreader *r)
     r->len = r->cap = 0;
 }
 
-pid_t child_fork(void)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
-    if (pid != 0) {
-        int e = errno;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        errno = e;
-    }
-    return pid;
-}
-
 pid_t child_fork_attempt(worker *w)
 {
-    pid_t pid = child_fork();
+    pid_t pid = sigfork();
     if (pid == 0) {
         setpgid(0, 0);
         if (w->tty_fd >= 0) {
@@ -132,23 +117,6 @@ pid_t child_fork_attempt(worker *w)
     return pid;
 }
 
-void child_reset_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
-}
-
-void child_unblock_signals(void)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
 void child_signal(attempt *a, int sig)
 {
     if (a->pid <= 0 || a->reaped) return;
@@ -156,6 +124,8 @@ void child_signal(attempt *a, int sig)
      * it); ESRCH: all of it is gone but maybe the leader's zombie. */
     if (kill(-a->pid, sig) < 0 && errno == ESRCH) kill(a->pid, sig);
 }
+
+void child_kill(attempt *a) { child_signal(a, SIGKILL); }
 
 void child_stop(attempt *a, int immediately)
 {
@@ -170,10 +140,7 @@ void child_stop(attempt *a, int immediately)
     attempt_arm_grace(a);
 }
 
-/* The leader of a's group exited (its zombie is still there): kill what is
- * left of its group now, while the zombie keeps the group id from being
- * reused, then reap it. */
-static void reap_leader(worker *w, attempt *a)
+void child_reap_leader(worker *w, attempt *a)
 {
     int status = 0;
     if (a->slot >= 0 && w->fence) fence_clear(w->fence, a->slot);
@@ -183,37 +150,14 @@ static void reap_leader(worker *w, attempt *a)
     a->reaped = 1;
     a->exit_status = status;
     w->sweep_wanted = 1;
-    if (a->run == RUN_EXEC)
-        run_exec_reaped(a);
-    else
-        run_fork_reaped(a);
 }
 
-static int exited(pid_t pid)
+int child_exited(pid_t pid)
 {
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return 0;
     return si.si_pid == pid;
-}
-
-void children_reap(worker *w)
-{
-    int any = 0;
-    for (attempt *a = w->running, *next; a; a = next) {
-        next = a->next; /* the runner may end (and free) a */
-        if (a->pid <= 0 || a->reaped || !exited(a->pid)) continue;
-        any = 1;
-        reap_leader(w, a);
-    }
-    pid_t keeper = fence_keeper_pid(w->fence);
-    int status;
-    if (keeper > 0 && waitpid(keeper, &status, WNOHANG) == keeper) {
-        any = 1;
-        fence_keeper_exited(w->fence, keeper, status);
-    }
-    /* A SIGCHLD for none of ours: an orphan that came to us died. */
-    if (!any) w->sweep_wanted = 1;
 }
 
 /* ---- orphans ---- */

@@ -27,13 +27,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "attempt.h"
+#include "state.h"
 
 struct event_base;
 struct event;
-
-/* Grace between SIGTERM and SIGKILL when stopping an attempt. */
-#define KILL_GRACE_MS 3000
 
 typedef struct fdreader {
     int fd;               /* -1 once at EOF (closed) */
@@ -53,26 +50,12 @@ int fdreader_start(fdreader *r, struct event_base *base, int fd, void *ud);
 /* Stops and closes the fd (if still open) and frees the buffer. */
 void fdreader_close(fdreader *r);
 
-/* fork() with every signal blocked across it: in the child (return 0) they
- * stay blocked until child_reset_signals() and child_unblock_signals() --
- * a signal sent to the child's group right after fork (a timeout of 1 ms)
- * would otherwise run the worker's libevent handler in the child, which
- * writes the signal into the pipe it shares with the worker: the worker
- * would take a job's SIGTERM for its own. In the parent the mask is
- * restored before returning. */
-pid_t child_fork(void);
-/* child_fork() for an attempt: the child leads a process group of its own
+/* sigfork() for an attempt: the child leads a process group of its own
  * (set on both sides, so that signalling the group works as soon as this
  * returns) and has no controlling terminal (w->tty_fd, which the child
  * closes). Used by the fork and exec runners. */
 struct worker;
 pid_t child_fork_attempt(struct worker *w);
-/* In a fresh child: every signal disposition back to the default (the
- * mask is left alone). Async-signal-safe. */
-void child_reset_signals(void);
-/* In a fresh child, once its own handlers are in place: unblock all. */
-void child_unblock_signals(void);
-
 /* Sends `sig` to the attempt's process group. */
 void child_signal(attempt *a, int sig);
 /* Stops the attempt's processes: SIGKILL now when `immediately`, when its
@@ -80,12 +63,18 @@ void child_signal(attempt *a, int sig);
  * its lease is unproven), or for a lost lease; else SIGTERM now and
  * SIGKILL after KILL_GRACE_MS (a->timer). */
 void child_stop(attempt *a, int immediately);
+/* SIGKILL to the attempt's process group (its grace ran out). */
+void child_kill(attempt *a);
 
-/* Collects the worker's own children that exited -- attempt leaders and
- * the fence keeper, by pid, never waitpid(-1): in thread isolation modules
- * start and wait for children of their own -- and tells their runners.
- * Called on SIGCHLD. */
-void children_reap(struct worker *w);
+/* 1 when `pid` (one of our children) has exited; it stays a zombie, to be
+ * reaped by child_reap_leader. Never waitpid(-1): in thread isolation
+ * modules start and wait for children of their own. */
+int child_exited(pid_t pid);
+/* The leader of a's group exited (its zombie is still there): kills what
+ * is left of its group now, while the zombie keeps the group id from being
+ * reused, then reaps it (a->reaped, a->exit_status). Telling the runner is
+ * the caller's (dispatch_reap). */
+void child_reap_leader(struct worker *w, attempt *a);
 /* Kills and reaps processes an attempt left behind (see above); cheap to
  * call often: it scans at most every 200 ms, and only after a process
  * attempt ended. */

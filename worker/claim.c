@@ -21,7 +21,10 @@
 #include "scripts.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "worker.h"
+#include "state.h"
+#include "attempt.h"
+#include "kick.h"
+#include "lease_rules.h"
 
 #define CLAIM_FIELDS 11
 
@@ -108,7 +111,7 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
      * grants cannot prove them any more (they may have expired and gone to
      * another worker): its jobs are handed back without starting, which
      * finish.lua refuses if they went elsewhere meanwhile. */
-    int stopping = (w->state != W_RUNNING && w->state != W_QUIET) || lease_freeze_point(w, sent) <= lw_mono_ms();
+    int stopping = (w->state != W_RUNNING && w->state != W_QUIET) || lease_rules_freeze_point(w->opt->lease_ms, sent) <= lw_mono_ms();
     w->m.claimed += njobs;
     if (!stopping) w->started_total += (int64_t)njobs;
     for (size_t j = 0; j < njobs; j++) {

@@ -4,7 +4,7 @@
 #ifndef LW_CLAIM_H
 #define LW_CLAIM_H
 
-#include "worker.h"
+#include "state.h"
 
 /* Sends one claim.lua call for up to n jobs of t (from the pump). */
 void claim_send(tenant *t, int n);

@@ -14,24 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "child.h"
 #include "dispatch.h"
+
+#include <sys/wait.h>
+
+#include "attempt.h"
+#include "child.h"
 #include "fence.h"
-#include "lease.h"
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"
+#include "slots.h"
 #include "spool.h"
 #include "spool_io.h"
 #include "timefmt.h"
-#include "worker.h"
-
-static void arm_timer_ms(attempt *a, int64_t ms)
-{
-    if (ms < 0) ms = 0;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    evtimer_add(a->timer, &tv);
-}
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -43,7 +39,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
          * attempt is not stopped for a timeout it could not use. */
         int64_t now = lw_mono_ms();
         if (now < a->timeout_at || (a->slot >= 0 && w->fence && a->pid > 0 && fence_frozen(w->fence, a->slot))) {
-            arm_timer_ms(a, now < a->timeout_at ? a->timeout_at - now : 1000);
+            attempt_arm_timer(a, now < a->timeout_at ? a->timeout_at - now : 1000);
             return;
         }
         lw_log_about(LW_LOG_WARN, "job.timeout", attempt_facts(a, 1), "timed out after %.3g s; stopping it",
@@ -52,59 +48,22 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* The grace after a stop request is over. */
-    if (a->run == RUN_MODULE_THREAD) {
-        if (a->timed_out_hard) return;
-        stop_reason why = attempt_stop_reason(a);
-        lw_log_about(LW_LOG_ERROR, "job.abandoned", attempt_facts(a, 1),
-                     "the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)");
-        attempt_abandon(a, END_RETRY,
-                        why == STOP_TIMEOUT ? "timed out; the handler did not stop (thread isolation cannot kill it)" : NULL);
-    } else {
-        child_signal(a, SIGKILL);
-    }
-}
-
-void attempt_arm_grace(attempt *a)
-{
-    a->timer_grace = 1;
-    arm_timer_ms(a, KILL_GRACE_MS);
+    if (a->runner) a->runner->grace_over(a);
 }
 
 void dispatch_stop(attempt *a, stop_reason why)
 {
     worker *w = a->tenant->w;
     int now = why == STOP_HANDBACK && w->state == W_HANDBACK && w->handback_immediate;
+    const runner *r = a->runner; /* NULL: not started yet (a spool mark) */
     if (!attempt_request_stop(a, why)) {
         /* Already stopping; a second signal makes it immediate, and a lost
-         * lease makes it immediate whatever was asked before. */
-        if (why == STOP_LOST && a->run != RUN_MODULE_THREAD) {
-            child_stop(a, 1);
-        } else if (now) {
-            if (a->run == RUN_MODULE_THREAD) {
-                if (!a->timed_out_hard) attempt_abandon(a, END_RETRY, NULL);
-            } else {
-                child_stop(a, 1);
-            }
-        }
+         * lease makes a process immediate whatever was asked before:
+         * another worker may run the job already. */
+        if (r && (now || (why == STOP_LOST && !r->in_process))) r->stop(a, 1);
         return;
     }
-    switch (a->run) {
-    case RUN_MODULE_FORK:
-    case RUN_EXEC:
-        /* A lost lease is killed at once: another worker may run the job
-         * already (child_stop). */
-        child_stop(a, now);
-        break;
-    case RUN_MODULE_THREAD:
-        /* The flag is what the handler polls; the grace timer decides when
-         * we stop waiting for it -- except for a fence request, which keeps
-         * the timeout running and is never given up on. */
-        if (now) attempt_abandon(a, END_RETRY, NULL);
-        else if (why != STOP_FENCE) attempt_arm_grace(a);
-        break;
-    case RUN_NONE:
-        break;
-    }
+    if (r) r->stop(a, now);
 }
 
 /* Thread attempts cannot be frozen: at their freeze point the handler is
@@ -113,7 +72,7 @@ void dispatch_stop(attempt *a, stop_reason why)
 void dispatch_fence_threads(worker *w, int64_t now)
 {
     for (attempt *a = w->running; a; a = a->next) {
-        if (a->run != RUN_MODULE_THREAD || a->timed_out_hard || now < lease_freeze_at(a)) continue;
+        if (!a->runner || !a->runner->in_process || a->timed_out_hard || now < attempt_freeze_at(a)) continue;
         if (attempt_stop_reason(a) != STOP_NONE) continue;
         lw_log_about(LW_LOG_WARN, "lease.fenced", attempt_facts(a, 1),
                      "its lease could not be renewed for 0.65 of --lease; asking the handler to stop (thread isolation cannot pause it)");
@@ -163,11 +122,11 @@ out:
 }
 
 /* The start of a spooled attempt: job.json checked and marked processing
- * off the loop; the attempt waits in the running list (RUN_NONE, its slot
+ * off the loop; the attempt waits in the running list (no runner yet, its slot
  * held, its lease renewed) until the mark is on disk. */
 typedef struct mark_task {
     spool_io_task io;
-    attempt *a;    /* borrowed: nothing ends a RUN_NONE attempt but mark_done */
+    attempt *a;    /* borrowed: nothing ends an attempt without a runner but mark_done */
     char *job_dir; /* owned copy: the thread touches no attempt */
     int rc;
     int err_no; /* rc -2: the write's errno */
@@ -218,24 +177,6 @@ static int resource_errno(int e)
     return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM || e == ENOSPC;
 }
 
-/* Gives a a slot (and the fence slot of the same number) and a serial. */
-static void take_slot(worker *w, attempt *a)
-{
-    a->slot = w->free_slots[--w->nfree];
-    w->slots[a->slot] = a;
-    a->serial = ++w->next_serial;
-}
-
-void dispatch_release_slot(attempt *a)
-{
-    worker *w = a->tenant->w;
-    if (a->slot < 0) return;
-    if (w->fence && a->pid > 0 && !a->reaped) fence_clear(w->fence, a->slot);
-    w->slots[a->slot] = NULL;
-    w->free_slots[w->nfree++] = a->slot;
-    a->slot = -1;
-}
-
 /* The handler could not start for want of resources: hand the job back
  * (no attempt counted) and pause claims briefly, so the worker does not
  * claim and hand back in a loop while fds or processes are short. */
@@ -258,7 +199,7 @@ void dispatch_attempt(attempt *a)
     worker *w = t->w;
 
     a->started_mono = lw_mono_ms();
-    a->run = RUN_NONE;
+    a->runner = NULL;
     a->prev = NULL;
     a->next = w->running;
     if (w->running) w->running->prev = a;
@@ -273,7 +214,7 @@ void dispatch_attempt(attempt *a)
         attempt_finished(a, END_RETRY, "no free slot in the worker; handed back");
         return;
     }
-    take_slot(w, a);
+    slots_take(w, a);
 
     /* The timer exists before anything starts: without it a timeout, and
      * the SIGKILL after a stop's grace, could never fire. */
@@ -302,24 +243,16 @@ void dispatch_attempt(attempt *a)
  * when spooled, whose job.json says processing on disk). */
 static void start_handler(attempt *a)
 {
-    tenant *t = a->tenant;
-    worker *w = t->w;
+    worker *w = a->tenant->w;
     char why[700];
 
-    const lw_exec_handler *ex = lw_tenant_exec(t->cfg, a->kind);
-    int rc = 0;
-    if (ex) {
-        rc = run_exec_start(a, ex);
-    } else if (module_handles(t->mod, a->kind)) {
-        if (w->opt->isolation == ISOLATION_FORK)
-            rc = run_fork_start(a);
-        else
-            pool_submit(w->pool, a);
-    } else {
+    const runner *r = runners_find(a);
+    if (!r) {
         snprintf(why, sizeof why, "no handler for kind %s", a->kind);
         attempt_finished(a, END_FAIL, why);
         return;
     }
+    int rc = r->start(a);
     if (rc) {
         int e = errno;
         if (resource_errno(e)) {
@@ -330,10 +263,31 @@ static void start_handler(attempt *a)
         attempt_finished(a, END_RETRY, why);
         return;
     }
-    if (a->pid > 0 && w->fence) fence_arm(w->fence, a->slot, a->pid, lease_freeze_at(a));
+    a->runner = r;
+    if (a->pid > 0 && w->fence) fence_arm(w->fence, a->slot, a->pid, attempt_freeze_at(a));
     if (a->timeout_ms > 0) {
         /* From the handler's start: a slow spool mark is not its time. */
         a->timeout_at = lw_mono_ms() + a->timeout_ms;
-        arm_timer_ms(a, a->timeout_ms);
+        attempt_arm_timer(a, a->timeout_ms);
     }
+}
+
+void dispatch_reap(worker *w)
+{
+    int any = 0;
+    for (attempt *a = w->running, *next; a; a = next) {
+        next = a->next; /* the runner may end (and free) a */
+        if (a->pid <= 0 || a->reaped || !child_exited(a->pid)) continue;
+        any = 1;
+        child_reap_leader(w, a);
+        if (a->runner && a->runner->reaped) a->runner->reaped(a);
+    }
+    pid_t keeper = fence_keeper_pid(w->fence);
+    int status;
+    if (keeper > 0 && waitpid(keeper, &status, WNOHANG) == keeper) {
+        any = 1;
+        fence_keeper_exited(w->fence, keeper, status);
+    }
+    /* A SIGCHLD for none of ours: an orphan that came to us died. */
+    if (!any) w->sweep_wanted = 1;
 }

@@ -1,23 +1,26 @@
 /*
- * dispatch.h — starting an attempt with the right runner, stopping it,
- * giving its slot back (dispatch.c).
+ * dispatch.h — an attempt's life around its runner (dispatch.c): the slot
+ * and the timer, the spool mark, the runner chosen (runners.h), the timeout,
+ * stop requests, and the reaping of process leaders.
  */
 #ifndef LW_DISPATCH_H
 #define LW_DISPATCH_H
 
-#include "worker.h"
+#include <stdint.h>
 
-/* Starts `a` with the right runner. */
+#include "state.h"
+
+/* Starts `a` (from a claim reply; the running list takes it). Whatever
+ * goes wrong ends it through outcome_finished, never silently. */
 void dispatch_attempt(attempt *a);
-/* Stops an attempt for `why` (kill its processes, or flag its thread). */
+/* Stops an attempt for `why` through its runner (kill its processes, or
+ * flag its thread). The first reason wins (attempt_request_stop); a repeat
+ * may only make the stop immediate. May end (and free) `a`. */
 void dispatch_stop(attempt *a, stop_reason why);
-/* Gives a's slot back (the attempt is leaving the running list). */
-void dispatch_release_slot(attempt *a);
-/* Asks thread attempts past their freeze point to stop (fence.h). */
+/* Asks in-process attempts past their freeze point to stop (fence.h). */
 void dispatch_fence_threads(worker *w, int64_t now);
-
-/* Re-arms a->timer to fire once more after the kill grace (dispatch.c
- * decides what happens then). */
-void attempt_arm_grace(attempt *a);
+/* SIGCHLD: collects the attempt leaders that exited and tells their
+ * runners, and the fence keeper. May end (and free) attempts. */
+void dispatch_reap(worker *w);
 
 #endif

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "child.h"
+#include "sigfork.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -99,7 +99,7 @@ int64_t fence_check(fence *f, int64_t now)
 static void keeper_main(fence *f, pid_t parent)
 {
     setsid(); /* no terminal: its job-control signals are not for us */
-    child_reset_signals();
+    sigfork_reset_signals();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(0);
     prctl(PR_SET_NAME, "lanework-fence");
@@ -108,7 +108,7 @@ static void keeper_main(fence *f, pid_t parent)
     ign.sa_handler = SIG_IGN;
     const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGPIPE};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &ign, NULL);
-    child_unblock_signals();
+    sigfork_unblock_signals();
     close_range(3, ~0U, 0);
     for (;;) {
         int64_t now = mono_ms_safe();
@@ -124,7 +124,7 @@ static void keeper_main(fence *f, pid_t parent)
 static void keeper_start(fence *f)
 {
     pid_t parent = getpid();
-    pid_t pid = child_fork();
+    pid_t pid = sigfork();
     if (pid == 0) keeper_main(f, parent);
     if (pid < 0) {
         lw_log(lw_log_gate_level(&f->gate, "fork", LW_LOG_ERROR, 60000), "fence.keeper",

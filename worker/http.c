@@ -39,7 +39,8 @@
 #include "lease.h"
 #include "log.h"
 #include "timefmt.h"
-#include "worker.h"
+#include "state.h"
+#include "lease_rules.h"
 
 #define HTTP_MAX_CONNS 32
 #define HTTP_MAX_HEAD 8192
@@ -103,7 +104,7 @@ static int healthz_body(worker *w, struct evbuffer *out)
     }
     /* A reply overdue by half the reply timeout: renewals are falling
      * behind what the fence allows, long before the link is reset. */
-    int64_t overdue_ms = lease_reply_timeout_ms(w) / 2;
+    int64_t overdue_ms = lease_rules_reply_timeout_ms(w->opt->lease_ms) / 2;
     for (rlink *l = w->links; l; l = l->next) {
         int64_t wait_ms = lw_redis_reply_wait_ms(l->r);
         if (!lw_redis_is_ready(l->r)) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attempt.h"
+#include "state.h"
 #include "jsonx.h"
 
 const char *lw_job_id(const lw_job *job) { return job->id; }

@@ -1,6 +1,5 @@
 /*
- * lease.c — keeping what we run, taking back what the dead ran, and telling
- * the fleet we are alive.
+ * lease.c — keeping what we run and taking back what the dead ran.
  *
  *   renewal   every lease/6: renew.lua extends the leases of our attempts.
  *             Its reply says, per (slot, serial), whether the lease is
@@ -13,8 +12,7 @@
  *             step: reap.lua takes back jobs whose lease expired. Any live
  *             worker does it; the script re-checks expiry itself, and
  *             gives leases back the time of a Redis outage (lib.lua).
- *   presence  every lease/6: NS:worker:NAME (expires after 3 leases) and
- *             NS:workers (scored on Redis time), for `lanework workers`.
+ * and, with the renewal, the worker's directory entry (presence.h).
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -24,15 +22,19 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "attempt.h"
 #include "dispatch.h"
+#include "kick.h"
 #include "fence.h"
 #include "keys.h"
 #include "lease.h"
+#include "lease_rules.h"
+#include "presence.h"
 #include "log.h"
 #include "scripts.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "worker.h"
+#include "state.h"
 
 #define REAP_LIMIT 200
 
@@ -55,28 +57,7 @@ static void renew_call_free(renew_call *c)
     free(c);
 }
 
-int64_t lease_freeze_point(const worker *w, int64_t proof)
-{
-    /* 0.35 lease of margin before the deadline: more than lib.lua's
-     * OUTAGE_FRACTION (0.3), the largest forward step of Redis's clock the
-     * outage check may leave unnoticed. */
-    return proof + w->opt->lease_ms * 65 / 100;
-}
-
-int64_t lease_reply_timeout_ms(const worker *w)
-{
-    /* A renewal sent lease/6 after the last confirmed one and stuck on a
-     * dead connection is noticed after this, probed and resent on a fresh
-     * connection (redis_async.c: a quarter more for the watchdog, the
-     * probe's round trip, a reconnect from 100 ms) before the freeze point
-     * at 0.65 lease: 1/6 + 1/4 * 1.25 = 0.48 lease, plus the reconnect.
-     * The fixed 10 s the link used before exceeded the fence's slack for
-     * every lease under 20 s. At most 10 s, which long leases keep. */
-    int64_t ms = w->opt->lease_ms / 4;
-    return ms < 10000 ? ms : 10000;
-}
-
-static int64_t freeze_point(const worker *w, int64_t proof) { return lease_freeze_point(w, proof); }
+static int64_t freeze_point(const worker *w, int64_t proof) { return lease_rules_freeze_point(w->opt->lease_ms, proof); }
 
 void lease_proven(attempt *a, int64_t sent_mono)
 {
@@ -98,11 +79,6 @@ void lease_proven(attempt *a, int64_t sent_mono)
         lw_log_about(LW_LOG_INFO, "lease.thawed", attempt_facts(a, 1),
                      "lease proven again after %.1f s frozen; resuming the attempt", (double)frozen / 1000.0);
     }
-}
-
-int64_t lease_freeze_at(const attempt *a)
-{
-    return freeze_point(a->tenant->w, a->proof_mono);
 }
 
 void lease_log_outage(tenant *t, long long gap)
@@ -290,170 +266,4 @@ void lease_start(worker *w)
     w->reap_timer = evtimer_new(w->base, reap_cb, w);
     if (w->renew_timer) event_add(w->renew_timer, &tv);
     if (w->reap_timer) schedule_reap(w);
-}
-
-/* ---- presence ---- */
-
-/* The directory is informational: a refusal (a tenant's ACL user without
- * the NS:worker* grants, deploy/redis-acl) is said once and tolerated. */
-static void presence_reply(lw_redis *r, redisReply *reply, void *ud)
-{
-    worker *w = ud;
-    if (!reply || reply->type != REDIS_REPLY_ERROR) return;
-    lw_log(lw_log_gate_level(&w->presence_gate, reply->str, LW_LOG_WARN, INT64_MAX), "presence.error",
-           "worker directory on %s not updated: %s; `lanework workers` will not list this worker (jobs are not affected)",
-           lw_redis_name(r), reply->str);
-}
-
-static const char *state_name(worker_state s)
-{
-    switch (s) {
-    case W_RUNNING: return "running";
-    case W_QUIET: return "quiet";
-    case W_DRAINING: return "draining";
-    default: return "stopping";
-    }
-}
-
-/* Writes the directory entry, scored on Redis time `now` (ms): a worker
- * whose clock is off must neither look stale nor, trimming names a day
- * old with its own clock, drop its peers from the directory. */
-static void presence_write(worker *w, int64_t now)
-{
-    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r)) return;
-    const worker_options *o = w->opt;
-    char key[600], host[256] = "", tenants[2048] = "", queues[1024] = "";
-    gethostname(host, sizeof host - 1);
-    for (tenant *t = w->tenants; t; t = t->next) {
-        size_t l = strlen(tenants);
-        snprintf(tenants + l, sizeof tenants - l, "%s%s", l ? "," : "", t->cfg->name);
-    }
-    for (char **q = o->queues; *q; q++) {
-        size_t l = strlen(queues);
-        snprintf(queues + l, sizeof queues - l, "%s%s", l ? "," : "", *q);
-    }
-    if (!w->started_redis) w->started_redis = now - (lw_mono_ms() - w->started_mono);
-    lw_argv a;
-    lw_argv_init(&a);
-    lw_key_global(key, sizeof key, o->common.ns, "worker:");
-    size_t kl = strlen(key);
-    snprintf(key + kl, sizeof key - kl, "%s", o->name);
-    lw_argv_adds(&a, "HSET");
-    lw_argv_adds(&a, key);
-    lw_argv_adds(&a, "name"), lw_argv_adds(&a, o->name);
-    lw_argv_adds(&a, "host"), lw_argv_adds(&a, host);
-    lw_argv_adds(&a, "pid"), lw_argv_addi(&a, (int64_t)getpid());
-    lw_argv_adds(&a, "started"), lw_argv_addi(&a, w->started_redis);
-    lw_argv_adds(&a, "concurrency"), lw_argv_addi(&a, o->concurrency);
-    lw_argv_adds(&a, "isolation"), lw_argv_adds(&a, o->isolation == ISOLATION_FORK ? "fork" : "thread");
-    lw_argv_adds(&a, "tenants"), lw_argv_adds(&a, tenants);
-    lw_argv_adds(&a, "queues"), lw_argv_adds(&a, queues);
-    lw_argv_adds(&a, "active"), lw_argv_addi(&a, w->nrunning);
-    lw_argv_adds(&a, "processed"), lw_argv_addi(&a, w->ended_total);
-    lw_argv_adds(&a, "state"), lw_argv_adds(&a, state_name(w->state));
-    /* `lanework workers` shows "lost" once the heartbeat is older than this. */
-    lw_argv_adds(&a, "lease"), lw_argv_addi(&a, o->lease_ms);
-    w->shown_active = w->nrunning;
-    w->shown_processed = w->ended_total;
-    w->shown_state = (int)w->state;
-    lw_argv_adds(&a, "version"), lw_argv_adds(&a, LW_VERSION);
-    lw_redis_command(w->home->r, &a, presence_reply, w);
-
-    lw_argv_reset(&a);
-    lw_argv_adds(&a, "EXPIRE");
-    lw_argv_adds(&a, key);
-    lw_argv_addi(&a, (o->lease_ms * 3 + 999) / 1000);
-    lw_redis_command(w->home->r, &a, presence_reply, w);
-
-    lw_argv_reset(&a);
-    lw_key_global(key, sizeof key, o->common.ns, "workers");
-    lw_argv_adds(&a, "ZADD");
-    lw_argv_adds(&a, key);
-    lw_argv_addi(&a, now);
-    lw_argv_adds(&a, o->name);
-    lw_redis_command(w->home->r, &a, presence_reply, w);
-
-    /* Dead workers' names fall out after a day: the set stays bounded. */
-    lw_argv_reset(&a);
-    lw_argv_adds(&a, "ZREMRANGEBYSCORE");
-    lw_argv_adds(&a, key);
-    lw_argv_adds(&a, "-inf");
-    lw_argv_addi(&a, now - 24LL * 3600 * 1000);
-    lw_redis_command(w->home->r, &a, presence_reply, w);
-    lw_argv_clear(&a);
-}
-
-static void time_reply(lw_redis *r, redisReply *reply, void *ud)
-{
-    worker *w = ud;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING) {
-        if (reply) presence_reply(r, reply, ud);
-        return;
-    }
-    int64_t now = strtoll(reply->element[0]->str, NULL, 10) * 1000 + strtoll(reply->element[1]->str, NULL, 10) / 1000;
-    presence_write(w, now);
-}
-
-void presence_update(worker *w)
-{
-    /* Once exiting, an update would race the removal and bring the entry
-     * back after its DEL. The heartbeat is written on the reply to TIME:
-     * Redis's clock, not ours. (Not a script: the per-tenant ACL users of
-     * deploy/redis-acl may write the directory but not read it, and a
-     * script's declared keys need both.) */
-    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r)) return;
-    lw_argv a;
-    lw_argv_init(&a);
-    lw_argv_adds(&a, "TIME");
-    lw_redis_command(w->home->r, &a, time_reply, w);
-    lw_argv_clear(&a);
-}
-
-#define PRESENCE_SOON_MS 250
-
-static void presence_soon_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    presence_update(arg);
-}
-
-void presence_soon(worker *w)
-{
-    if (w->shown_active == w->nrunning && w->shown_processed == w->ended_total && w->shown_state == (int)w->state)
-        return;
-    if (!w->presence_timer) w->presence_timer = evtimer_new(w->base, presence_soon_cb, w);
-    if (!w->presence_timer || evtimer_pending(w->presence_timer, NULL)) return;
-    struct timeval tv = {0, PRESENCE_SOON_MS * 1000};
-    evtimer_add(w->presence_timer, &tv);
-}
-
-/* The reply to the removal's last command: the loop may stop now. */
-static void presence_removed(lw_redis *r, redisReply *reply, void *ud)
-{
-    presence_reply(r, reply, ud);
-    worker_exit_ready(ud);
-}
-
-int presence_remove(worker *w)
-{
-    if (!w->home || !lw_redis_is_ready(w->home->r)) return 0;
-    const worker_options *o = w->opt;
-    char key[600];
-    lw_argv a;
-    lw_argv_init(&a);
-    lw_key_global(key, sizeof key, o->common.ns, "worker:");
-    size_t kl = strlen(key);
-    snprintf(key + kl, sizeof key - kl, "%s", o->name);
-    lw_argv_adds(&a, "DEL");
-    lw_argv_adds(&a, key);
-    lw_redis_command(w->home->r, &a, presence_reply, w);
-    lw_argv_reset(&a);
-    lw_key_global(key, sizeof key, o->common.ns, "workers");
-    lw_argv_adds(&a, "ZREM");
-    lw_argv_adds(&a, key);
-    lw_argv_adds(&a, o->name);
-    lw_redis_command(w->home->r, &a, presence_removed, w);
-    lw_argv_clear(&a);
-    return 1;
 }

@@ -37,7 +37,6 @@
 
 #include "argv.h"
 #include "backoff.h"
-#include "dispatch.h"
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
@@ -45,7 +44,10 @@
 #include "spool_io.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "worker.h"
+#include "state.h"
+#include "attempt.h"
+#include "slots.h"
+#include "kick.h"
 
 #define FINISH_BATCH 1000
 #define FINISH_BYTES (8 * 1024 * 1024)
@@ -255,7 +257,7 @@ void attempt_finished(attempt *a, end_kind how, const char *text)
     worker *w = t->w;
     record_end(a, how, text);
     unlink_running(a);
-    dispatch_release_slot(a);
+    slots_release(a);
     w->nrunning--;
     t->running--;
     tenant *keep = t;
@@ -278,7 +280,7 @@ void attempt_release_abandoned(attempt *a)
 {
     worker *w = a->tenant->w;
     unlink_running(a);
-    dispatch_release_slot(a);
+    slots_release(a);
     w->nrunning--;
     attempt_free(a);
     worker_kick(w);

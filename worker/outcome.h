@@ -14,21 +14,7 @@
 
 #include <stdint.h>
 
-#include "attempt.h"
-
-struct tenant;
-struct worker;
-
-typedef struct outcome {
-    struct outcome *next;
-    char *id, *token;       /* owned */
-    const char *word;       /* finish.lua's outcome: event ok retry fail cancelled handback */
-    char *text;             /* owned: result JSON, error, or event data; never NULL */
-    int64_t delay_ms;       /* retry backoff */
-    char *event_type;       /* owned, events only */
-    size_t bytes;           /* about what it adds to a finish.lua call */
-    int replaced;           /* a refused outcome already replaced by a failure */
-} outcome;
+#include "state.h"
 
 /* A job claimed while the worker shuts down: queue its hand-back without
  * running it (`a` was never dispatched; the caller frees it). */

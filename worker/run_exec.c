@@ -23,12 +23,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "run_exec.h"
+
 #include "child.h"
 #include "jsonx.h"
 #include "outcome.h"
-#include "runners.h"
+#include "sigfork.h"
 #include "tenants.h"
-#include "worker.h"
 
 #define STDERR_TAIL 2000
 #define EX_DATAERR_CODE 65
@@ -217,9 +218,9 @@ static void maybe_complete(attempt *a)
     attempt_finished(a, how, text);
 }
 
-void run_exec_reaped(attempt *a) { maybe_complete(a); }
+static void reaped(attempt *a) { maybe_complete(a); }
 
-void run_exec_release(attempt *a)
+static void release(attempt *a)
 {
     exec_state *es = a->runner_state;
     if (!es) return;
@@ -265,8 +266,9 @@ static void write_errno(int fd, int e)
     (void)!write(fd, num + sizeof num - n, n);
 }
 
-int run_exec_start(attempt *a, const lw_exec_handler *ex)
+static int start(attempt *a)
 {
+    const lw_exec_handler *ex = lw_tenant_exec(a->tenant->cfg, a->kind);
     int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
     char **env = NULL, *prog = NULL;
     exec_state *es = calloc(1, sizeof *es);
@@ -279,9 +281,9 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
     pid_t pid = child_fork_attempt(a->tenant->w);
     if (pid < 0) goto fail;
     if (pid == 0) {
-        /* Signals stay blocked (child_fork) until the worker's handlers are
+        /* Signals stay blocked (sigfork) until the worker's handlers are
          * gone: a stop signal landing now must not reach them. */
-        child_reset_signals();
+        sigfork_reset_signals();
         dup2(in, 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
@@ -296,7 +298,7 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */
         if (getppid() != parent) _exit(127);
-        child_unblock_signals();
+        sigfork_unblock_signals();
         execve(prog, ex->argv, env);
         int e = errno;
         const char msg[] = "cannot execute the handler command: ";
@@ -316,7 +318,6 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
     free_env(env);
     free(prog);
     a->pid = pid;
-    a->run = RUN_EXEC;
     a->runner_state = es;
     a->pipe_open = 1;
     es->out.limit = a->max_payload; /* more than that is marked truncated: too large */
@@ -337,3 +338,15 @@ fail:
     free(es);
     return -1;
 }
+
+static int handles(const attempt *a) { return lw_tenant_exec(a->tenant->cfg, a->kind) != NULL; }
+
+const runner run_exec_runner = {
+    .name = "exec",
+    .handles = handles,
+    .start = start,
+    .stop = child_stop,
+    .grace_over = child_kill,
+    .reaped = reaped,
+    .release = release,
+};

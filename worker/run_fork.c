@@ -22,14 +22,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "run_fork.h"
+
 #include "child.h"
 #include "fence.h"
 #include "frames.h"
 #include "log.h"
+#include "module_host.h"
 #include "outcome.h"
-#include "runners.h"
+#include "sigfork.h"
 #include "tenants.h"
-#include "worker.h"
+#include "attempt.h"
 
 typedef struct fork_state {
     fdreader out;
@@ -92,9 +95,9 @@ static void on_sigterm(int sig)
 
 static void child_main(attempt *a, int fd, pid_t parent)
 {
-    /* Signals are blocked (child_fork) until our own handler is in place;
+    /* Signals are blocked (sigfork) until our own handler is in place;
      * child_fork_attempt made our group and left the terminal. */
-    child_reset_signals();
+    sigfork_reset_signals();
     /* Nothing of the worker's stays within reach: not its fds (Redis
      * connections, the signal pipe, the HTTP listener, other attempts'
      * pipes), not the fence table. */
@@ -118,7 +121,7 @@ static void child_main(attempt *a, int fd, pid_t parent)
     snprintf(name, sizeof name, "lw:%llu", (unsigned long long)a->serial);
     prctl(PR_SET_NAME, name);
     setenv("LANEWORK_JOB_ID", a->id, 1);
-    child_unblock_signals();
+    sigfork_unblock_signals();
     a->emit = child_emit;
     module_binding *mb = a->tenant->mod;
     lw_status st = mb->mod->handle(mb->state, a);
@@ -272,9 +275,9 @@ static void on_eof(fdreader *r, void *ud)
     maybe_complete(a);
 }
 
-void run_fork_reaped(attempt *a) { maybe_complete(a); }
+static void reaped(attempt *a) { maybe_complete(a); }
 
-void run_fork_release(attempt *a)
+static void release(attempt *a)
 {
     fork_state *fs = a->runner_state;
     if (!fs) return;
@@ -284,7 +287,7 @@ void run_fork_release(attempt *a)
     a->runner_state = NULL;
 }
 
-int run_fork_start(attempt *a)
+static int start(attempt *a)
 {
     int fds[2];
     fork_state *fs = calloc(1, sizeof *fs);
@@ -309,7 +312,6 @@ int run_fork_start(attempt *a)
     }
     close(fds[1]);
     a->pid = pid;
-    a->run = RUN_MODULE_FORK;
     a->runner_state = fs;
     a->pipe_open = 1;
     fs->out.fd = -1;
@@ -325,3 +327,19 @@ int run_fork_start(attempt *a)
     }
     return 0;
 }
+
+static int handles(const attempt *a)
+{
+    const tenant *t = a->tenant;
+    return t->w->opt->isolation == ISOLATION_FORK && module_handles(t->mod, a->kind);
+}
+
+const runner run_fork_runner = {
+    .name = "fork",
+    .handles = handles,
+    .start = start,
+    .stop = child_stop,
+    .grace_over = child_kill,
+    .reaped = reaped,
+    .release = release,
+};

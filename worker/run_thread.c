@@ -17,17 +17,20 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "run_thread.h"
+
+#include "attempt.h"
 #include "log.h"
+#include "module_host.h"
 #include "outcome.h"
-#include "runners.h"
 #include "timefmt.h"
-#include "worker.h"
 
 typedef struct msg {
     attempt *a;
@@ -146,7 +149,9 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct thread_pool *pool_new(worker *w, int nthreads)
+static void pool_free(struct thread_pool *p, int wait_ms);
+
+static struct thread_pool *pool_new(worker *w, int nthreads)
 {
     struct thread_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -180,9 +185,8 @@ fail:
     return NULL;
 }
 
-void pool_submit(struct thread_pool *p, attempt *a)
+static void pool_submit(struct thread_pool *p, attempt *a)
 {
-    a->run = RUN_MODULE_THREAD;
     a->emit = thread_emit;
     pthread_mutex_lock(&p->mu);
     /* The worker never runs more attempts than it has slots, and there are
@@ -193,7 +197,9 @@ void pool_submit(struct thread_pool *p, attempt *a)
     pthread_mutex_unlock(&p->mu);
 }
 
-void pool_free(struct thread_pool *p, int wait_ms)
+/* Joins the threads; threads still inside a handler are waited for at most
+ * `wait_ms`, then left behind (the process is exiting). */
+static void pool_free(struct thread_pool *p, int wait_ms)
 {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
@@ -238,3 +244,64 @@ void pool_free(struct thread_pool *p, int wait_ms)
         free(p);
     }
 }
+
+/* ---- the runner ---- */
+
+static int handles(const attempt *a)
+{
+    const tenant *t = a->tenant;
+    return t->w->opt->isolation == ISOLATION_THREAD && module_handles(t->mod, a->kind);
+}
+
+static int open_pool(worker *w, char *err, size_t errlen)
+{
+    if (w->opt->isolation != ISOLATION_THREAD) return 0;
+    if ((w->pool = pool_new(w, w->opt->concurrency))) return 0;
+    snprintf(err, errlen, "cannot start %d handler threads", w->opt->concurrency);
+    return -1;
+}
+
+static void close_pool(worker *w)
+{
+    pool_free(w->pool, 2000);
+    w->pool = NULL;
+}
+
+static int start(attempt *a)
+{
+    pool_submit(a->tenant->w->pool, a);
+    return 0;
+}
+
+/* The flag is what the handler polls; the grace timer decides when we stop
+ * waiting for it -- except for a fence request, which keeps the timeout
+ * running and is never given up on. */
+static void stop(attempt *a, int now)
+{
+    if (now) {
+        if (!a->timed_out_hard) attempt_abandon(a, END_RETRY, NULL);
+    } else if (attempt_stop_reason(a) != STOP_FENCE) {
+        attempt_arm_grace(a);
+    }
+}
+
+static void grace_over(attempt *a)
+{
+    if (a->timed_out_hard) return;
+    stop_reason why = attempt_stop_reason(a);
+    lw_log_about(LW_LOG_ERROR, "job.abandoned", attempt_facts(a, 1),
+                 "the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)");
+    attempt_abandon(a, END_RETRY,
+                    why == STOP_TIMEOUT ? "timed out; the handler did not stop (thread isolation cannot kill it)" : NULL);
+}
+
+const runner run_thread_runner = {
+    .name = "thread",
+    .in_process = 1,
+    .handles = handles,
+    .open = open_pool,
+    .start = start,
+    .stop = stop,
+    .grace_over = grace_over,
+    .close = close_pool,
+};

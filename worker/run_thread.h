@@ -5,16 +5,8 @@
 #ifndef LW_RUN_THREAD_H
 #define LW_RUN_THREAD_H
 
-#include "attempt.h"
+#include "runner.h"
 
-struct worker;
-struct thread_pool;
-
-/* The thread pool. */
-struct thread_pool *pool_new(struct worker *w, int nthreads);
-void pool_submit(struct thread_pool *p, attempt *a);
-/* Joins the threads; threads still inside a handler are waited for at most
- * `wait_ms`, then left behind (the process is exiting). */
-void pool_free(struct thread_pool *p, int wait_ms);
+extern const runner run_thread_runner;
 
 #endif

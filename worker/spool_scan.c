@@ -36,15 +36,16 @@
 #include "scripts.h"
 #include "spool.h"
 #include "spool_io.h"
+#include "spool_pending.h"
 #include "spool_scan.h"
+#include "grow.h"
+#include "kick.h"
 #include "spool_watch.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "worker.h"
+#include "state.h"
 
 #define SCAN_BATCH 256
-/* Names waiting for a read; beyond that a full scan is cheaper to keep. */
-#define NAMES_MAX 4096
 /* Bad entries remembered as reported; beyond that the memory is reset
  * (and each is said once more). */
 #define SEEN_MAX 16384
@@ -75,17 +76,6 @@ typedef struct scan_task {
     char err[512];
 } scan_task;
 
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap) return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *q = realloc(*p, c * size);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static void oom(scan_task *s)
 {
     s->failed = 1;
@@ -109,7 +99,7 @@ static void keep_job(scan_task *s, lw_spool_job *job)
         keep_bad(s, job->job_id, why);
         return;
     }
-    if (grow((void **)&s->jobs, &s->jcap, s->njobs, sizeof *s->jobs)) {
+    if (lw_grow((void **)&s->jobs, &s->jcap, s->njobs, sizeof *s->jobs)) {
         oom(s);
         return;
     }
@@ -119,7 +109,7 @@ static void keep_job(scan_task *s, lw_spool_job *job)
 
 static void keep_bad(scan_task *s, const char *entry, const char *why)
 {
-    if (grow((void **)&s->bad, &s->bcap, s->nbad, sizeof *s->bad)) {
+    if (lw_grow((void **)&s->bad, &s->bcap, s->nbad, sizeof *s->bad)) {
         oom(s);
         return;
     }
@@ -167,7 +157,7 @@ static void scan_work(spool_io_task *task)
              * whole (`cp -r` writes it in place): the loop watches the
              * directory for its close. A file still bad then is reported
              * by the next full scan, not here. */
-            if (grow((void **)&s->missing, &s->mcap, s->nmissing, sizeof *s->missing) ||
+            if (lw_grow((void **)&s->missing, &s->mcap, s->nmissing, sizeof *s->missing) ||
                 !(s->missing[s->nmissing] = strdup(nm)))
                 oom(s);
             else
@@ -429,7 +419,7 @@ static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
     } else if (lw_job_spec_resolve(&spec, &s->t->cfg->defaults)) {
         lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
         s->t->spool_pending |= SPOOL_RESCAN;
-    } else if (grow((void **)&s->ids, &s->idcap, s->nids, sizeof *s->ids) ||
+    } else if (lw_grow((void **)&s->ids, &s->idcap, s->nids, sizeof *s->ids) ||
                !(s->ids[s->nids] = strdup(job->job_id))) {
         lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
         s->t->spool_pending |= SPOOL_RESCAN;
@@ -462,7 +452,7 @@ static void scan_done(spool_io_task *task, int discarded)
         /* Watched from now on; read once more, as job.json may have come
          * between the read and the watch. */
         if (spool_watch_job_dir(t->w->watch, s.sp->dir, st->missing[i]) == 1)
-            spool_scan_name(t, st->spool, st->missing[i]);
+            spool_pending_name(t, st->spool, st->missing[i]);
     if (st->failed) {
         /* Said once: the periodic rescan meets a missing spool each time. */
         lw_log_about(first_report(t, s.sp->dir, "", st->err) ? LW_LOG_ERROR : LW_LOG_DEBUG, "spool.scan",
@@ -504,38 +494,13 @@ static void submit(tenant *t, scan_task *st)
     spool_io_submit(t->w->spool_io, &st->io, 0);
 }
 
-static void clear_names(tenant *t)
-{
-    for (size_t i = 0; i < t->npend; i++) free(t->pend_names[i]);
-    t->npend = 0;
-}
-
-void spool_scan_name(tenant *t, size_t spool, const char *name)
-{
-    if (t->npend >= NAMES_MAX || !lw_redis_is_ready(t->link->r)) {
-        /* Not enqueueable now: the full scan when Redis is ready sees it. */
-        clear_names(t);
-        t->spool_pending |= SPOOL_RESCAN;
-        worker_kick(t->w);
-        return;
-    }
-    if (grow((void **)&t->pend_names, &t->pend_cap, t->npend, sizeof *t->pend_names) ||
-        grow((void **)&t->pend_spool, &t->pend_scap, t->npend, sizeof *t->pend_spool) ||
-        !(t->pend_names[t->npend] = strdup(name))) {
-        t->spool_pending |= SPOOL_RESCAN;
-    } else {
-        t->pend_spool[t->npend++] = spool;
-    }
-    worker_kick(t->w);
-}
-
 void spool_scan_tenant(tenant *t)
 {
     if (t->spool_scanning || !lw_redis_is_ready(t->link->r)) return;
     if (t->spool_pending && !t->spool_inflight && (!t->spool_retry_at || lw_mono_ms() >= t->spool_retry_at)) {
         int loud = (t->spool_pending & SPOOL_RESCAN_LOUD) != 0;
         t->spool_pending = 0;
-        clear_names(t); /* the full scan reads them too */
+        spool_pending_clear(t); /* the full scan reads them too */
         for (size_t i = 0; i < t->cfg->nspools; i++) {
             scan_task *st = task_new(t, i);
             if (!st) {
@@ -554,7 +519,7 @@ void spool_scan_tenant(tenant *t)
         for (size_t k = 0; k < t->npend; k++) {
             if (t->pend_spool[k] != i || !t->pend_names[k]) continue;
             if (!st && !(st = task_new(t, i))) break;
-            if (grow((void **)&st->names, &st->ncap, st->nnames, sizeof *st->names)) break;
+            if (lw_grow((void **)&st->names, &st->ncap, st->nnames, sizeof *st->names)) break;
             st->names[st->nnames++] = t->pend_names[k];
             t->pend_names[k] = NULL;
         }
@@ -562,27 +527,5 @@ void spool_scan_tenant(tenant *t)
     }
     for (size_t k = 0; k < t->npend; k++)
         if (t->pend_names[k]) t->spool_pending |= SPOOL_RESCAN; /* out of memory for it */
-    clear_names(t);
-}
-
-void spool_scan_name_all(worker *w, const char *spool, const char *name)
-{
-    for (tenant *t = w->tenants; t; t = t->next)
-        for (size_t i = 0; i < t->cfg->nspools; i++)
-            if (!strcmp(t->cfg->spools[i].dir, spool)) spool_scan_name(t, i, name);
-}
-
-void spool_rescan_all(worker *w, int flags)
-{
-    for (tenant *t = w->tenants; t; t = t->next)
-        if (t->cfg->nspools) t->spool_pending |= flags;
-    worker_kick(w);
-}
-
-void spool_scan_free(tenant *t)
-{
-    clear_names(t);
-    free(t->pend_names);
-    free(t->pend_spool);
-    free(t->spool_seen);
+    spool_pending_clear(t);
 }

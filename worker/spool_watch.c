@@ -23,8 +23,8 @@
 
 #include "backoff.h"
 #include "log.h"
-#include "spool_scan.h"
-#include "worker.h"
+#include "spool_pending.h"
+#include "state.h"
 
 /* MOVE_SELF / DELETE_SELF: the spool directory itself was renamed away or
  * removed (an operator's `mv spool spool.old; mkdir spool`): the watch
@@ -100,7 +100,7 @@ static void on_event(spool_watch *sw, const struct inotify_event *ev)
     if (ev->mask & IN_Q_OVERFLOW) {
         lw_log(lw_log_gate_level(&sw->gate, "overflow", LW_LOG_WARN, 60000), "spool.watch",
                "spool watch: inotify's event queue overflowed; rescanning every spool");
-        spool_rescan_all(w, SPOOL_RESCAN);
+        spool_pending_rescan_all(w, SPOOL_RESCAN);
         return;
     }
     for (size_t i = 0; i < sw->n; i++) {
@@ -119,14 +119,14 @@ static void on_event(spool_watch *sw, const struct inotify_event *ev)
             if (!wd_shared(sw, i, x->wd)) inotify_rm_watch(sw->fd, x->wd);
             entry_drop(sw, i);
             spool_watch_sync(sw);
-            spool_rescan_all(w, SPOOL_RESCAN);
+            spool_pending_rescan_all(w, SPOOL_RESCAN);
             return;
         }
         if (!ev->len) continue;
         if (!x->name) {
-            spool_scan_name_all(w, x->spool, ev->name);
+            spool_pending_name_all(w, x->spool, ev->name);
         } else if (!strcmp(ev->name, "job.json")) {
-            spool_scan_name_all(w, x->spool, x->name);
+            spool_pending_name_all(w, x->spool, x->name);
             if (!wd_shared(sw, i, x->wd)) inotify_rm_watch(sw->fd, x->wd);
             entry_drop(sw, i);
             i--;
@@ -230,7 +230,7 @@ static void rescan_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     spool_watch *sw = arg;
     spool_watch_sync(sw);
-    spool_rescan_all(sw->w, SPOOL_RESCAN);
+    spool_pending_rescan_all(sw->w, SPOOL_RESCAN);
     arm_rescan(sw);
 }
 

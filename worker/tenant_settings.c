@@ -23,7 +23,7 @@
 #include "scripts.h"
 #include "tenant_settings.h"
 #include "tenants.h"
-#include "worker.h"
+#include "state.h"
 
 static const char *const NAMES[3] = {"keep_succeeded", "keep_failed", "events_max"};
 

@@ -5,7 +5,7 @@
 #ifndef LW_TENANT_SETTINGS_H
 #define LW_TENANT_SETTINGS_H
 
-#include "worker.h"
+#include "state.h"
 
 /* Publishes t->set to Redis (P settings) once t's link is
  * ready; says so when it replaces values another worker published. */

@@ -26,62 +26,32 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "attempt.h"
 #include "backoff.h"
 #include "child.h"
 #include "claim.h"
 #include "dispatch.h"
 #include "fence.h"
 #include "http.h"
+#include "kick.h"
 #include "lease.h"
 #include "log.h"
 #include "outcome.h"
+#include "presence.h"
+#include "reload.h"
 #include "runners.h"
+#include "slot_share.h"
 #include "spool_io.h"
 #include "spool_scan.h"
 #include "spool_watch.h"
+#include "tenant_settings.h"
 #include "tenants.h"
 #include "timefmt.h"
 
 #define TICK_MS 100
-#define CLAIM_MAX 256
 #define HANDBACK_WAIT_MS (KILL_GRACE_MS + 10000)
 #define BURST_HORIZON_MS 1000
 #define CLAIM_GATHER_MS 2
-
-void worker_kick(worker *w)
-{
-    if (w->pump_ev && !event_pending(w->pump_ev, EV_TIMEOUT, NULL)) event_active(w->pump_ev, EV_TIMEOUT, 0);
-}
-
-void tenant_work_maybe(tenant *t)
-{
-    t->work_seq++;
-    t->idle = 0;
-    worker_kick(t->w);
-}
-
-void tenant_due_in(tenant *t, int64_t delay_ms)
-{
-    int64_t at = lw_mono_ms() + delay_ms;
-    /* A claim in flight answers with the schedule as it was before this:
-     * remember the announcement for its reply (claim.c). */
-    if (t->claim_inflight && (t->due_hint < 0 || at < t->due_hint)) t->due_hint = at;
-    if (t->due_mono < 0 || at < t->due_mono) t->due_mono = at;
-    worker_kick(t->w);
-}
-
-void tenant_set_oom(tenant *t, int oom)
-{
-    if (oom == t->oom) return;
-    t->oom = oom;
-    if (oom)
-        lw_log(lw_log_gate_level(&t->oom_gate, "oom", LW_LOG_ERROR, 60000), "redis.oom",
-               "tenant %s: Redis %s is at maxmemory (noeviction): claiming nothing until memory is freed; outcomes, lease renewals and the reaper go on",
-               t->cfg->name, lw_redis_name(t->link->r));
-    else
-        lw_log(LW_LOG_WARN, "redis.oom", "tenant %s: Redis %s takes claims again", t->cfg->name,
-               lw_redis_name(t->link->r));
-}
 
 /* 1 when t may be asked for work now. All times are our monotonic clock:
  * due times come from Redis as delays, never as Redis time to compare with
@@ -127,7 +97,7 @@ static void arm_due_timer(worker *w, int64_t mono)
  * tenant, the slots split into two halves taking turns (8 slots, short
  * jobs: ~4 jobs per claim; waiting for a quarter or half of the slots did
  * not change that, the turns just shift). So while attempts run or a claim
- * is in flight, a round waits until every slot is free (at most CLAIM_MAX)
+ * is in flight, a round waits until every slot is free (at most SLOT_SHARE_CLAIM_MAX)
  * -- each attempt that ends runs the pump again -- but never longer than
  * CLAIM_GATHER_MS after a slot was first seen free: a slot beside
  * long-running attempts idles that long at most. A worker with nothing
@@ -145,10 +115,7 @@ static void gather_timeout_cb(evutil_socket_t fd, short what, void *arg)
  * start latency. */
 static int claim_gather(worker *w, int64_t free_slots, int64_t left, int64_t mono)
 {
-    int64_t batch = w->opt->concurrency;
-    if (batch > CLAIM_MAX) batch = CLAIM_MAX;
-    if (left < batch) batch = left;
-    if (free_slots >= batch || (w->nrunning == 0 && w->reserved == 0)) return 0;
+    if (!slot_share_should_gather(free_slots, left, w->opt->concurrency, w->nrunning > 0 || w->reserved > 0)) return 0;
     for (const tenant *t = w->tenants; t; t = t->next)
         if (!t->backlog && claimable(t, mono)) return 0;
     if (w->gather_since < 0) w->gather_since = mono;
@@ -166,12 +133,9 @@ static int claim_gather(worker *w, int64_t free_slots, int64_t left, int64_t mon
  * rotating tenant so no tenant is always served first. */
 static void claim_round(worker *w)
 {
-    int64_t free_slots = w->opt->concurrency - w->nrunning - w->reserved;
-    int64_t left = INT64_MAX;
-    if (w->opt->max_jobs) {
-        left = w->opt->max_jobs - w->started_total - w->reserved;
-        if (left < free_slots) free_slots = left;
-    }
+    int64_t left;
+    int64_t free_slots =
+        slot_share_free(w->opt->concurrency, w->nrunning, w->reserved, w->opt->max_jobs, w->started_total, &left);
     if (free_slots <= 0) {
         w->gather_since = -1;
         return;
@@ -187,20 +151,20 @@ static void claim_round(worker *w)
     for (tenant *t = w->tenants; t; t = t->next, k++) order[k] = t;
     for (size_t i = 0; i < n; i++)
         if (claimable(order[i], mono)) eligible++;
-    for (size_t i = 0; i < n && free_slots > 0 && eligible > 0; i++) {
+    slot_share share;
+    slot_share_begin(&share, free_slots, (int64_t)eligible);
+    for (size_t i = 0; i < n && share.free > 0 && share.eligible > 0; i++) {
         tenant *t = order[(w->rr + i) % n];
         if (!claimable(t, mono)) continue;
-        int64_t share = (free_slots + (int64_t)eligible - 1) / (int64_t)eligible;
-        if (share > CLAIM_MAX) share = CLAIM_MAX;
-        eligible--;
+        int64_t want = slot_share_next(&share);
         if (t->idle) {
             /* A poll: if it finds nothing, the next one is a period away. */
             int64_t poll = w->opt->poll_ms;
             t->poll_at = mono + poll + (int64_t)(lw_random64() % (uint64_t)(poll / 2 + 1));
         }
-        claim_send(t, (int)share);
+        claim_send(t, (int)want);
         if (t->claim_inflight) {
-            free_slots -= share;
+            slot_share_used(&share, want);
             w->gather_since = -1;
         }
     }
@@ -229,11 +193,6 @@ static int burst_done(const worker *w)
         if (t->due_mono >= 0 && t->due_mono <= mono + BURST_HORIZON_MS) return 0;
     }
     return 1;
-}
-
-void worker_exit_ready(worker *w)
-{
-    event_base_loopbreak(w->base);
 }
 
 static void exit_now(evutil_socket_t fd, short what, void *arg)
@@ -293,11 +252,38 @@ static void drop_idle_retired(worker *w)
     }
 }
 
+/* What lower layers asked for with a flag (kick.h). A link that came back
+ * publishes the settings before anything else (the claims apply them) and
+ * renews the leases its frozen attempts wait for. */
+static void tenant_flags(tenant *t, int serving)
+{
+    if (t->link_fresh) {
+        t->link_fresh = 0;
+        if (serving) tenant_settings_publish(t);
+        if (t->running) t->renew_wanted = 1;
+    }
+    if (t->renew_wanted) {
+        t->renew_wanted = 0;
+        lease_renew_tenant(t);
+    }
+}
+
+static void pump_flags(worker *w)
+{
+    for (tenant *t = w->tenants; t; t = t->next) tenant_flags(t, 1);
+    for (tenant *t = w->retired; t; t = t->next) tenant_flags(t, 0);
+    if (w->presence_wanted) {
+        w->presence_wanted = 0;
+        presence_update(w);
+    }
+}
+
 static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     worker *w = arg;
     w->last_pump_mono = lw_mono_ms();
+    pump_flags(w);
     for (tenant *t = w->tenants; t; t = t->next) {
         spool_scan_tenant(t);
         outcome_flush(t);
@@ -386,7 +372,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         tenants_reload(w);
         break;
     case SIGCHLD:
-        children_reap(w);
+        dispatch_reap(w);
         break;
     default:
         break;
@@ -446,10 +432,7 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         goto fail;
     }
     spool_watch_sync(w->watch);
-    if (opt->isolation == ISOLATION_THREAD && !(w->pool = pool_new(w, opt->concurrency))) {
-        snprintf(err, errlen, "cannot start %d handler threads", opt->concurrency);
-        goto fail;
-    }
+    if (runners_open(w, err, errlen)) goto fail;
     if (opt->http && !(w->http = http_start(w, opt->http, err, errlen))) goto fail;
 
     w->pump_ev = event_new(w->base, -1, 0, pump_cb, w);
@@ -502,7 +485,7 @@ int worker_run(worker *w)
 void worker_free(worker *w)
 {
     if (!w) return;
-    if (w->pool) pool_free(w->pool, 2000);
+    runners_close(w);
     /* Before the attempts and tenants its tasks point to are freed. */
     spool_io_free(w->spool_io, 2000);
     spool_watch_free(w->watch);
@@ -517,10 +500,7 @@ void worker_free(worker *w)
          * processes die with the worker, PR_SET_PDEATHSIG). */
         attempt *a = w->running;
         w->running = a->next;
-        if (a->run == RUN_EXEC)
-            run_exec_release(a);
-        else if (a->run == RUN_MODULE_FORK)
-            run_fork_release(a);
+        if (a->runner && a->runner->release) a->runner->release(a);
         attempt_free(a);
     }
     fence_free(w->fence);

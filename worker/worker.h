@@ -1,211 +1,39 @@
 /*
  * worker.h — the worker process: one libevent loop that claims jobs, hands
- * them to runners, and records their outcomes.
+ * them to runners, and records their outcomes (worker.c, the top layer but
+ * for main.c).
  *
  * The loop never blocks. Everything that can make progress possible (a claim
  * reply, an attempt ending, a wake-up message, a timer, Redis coming back)
- * calls worker_kick(), which schedules one run of the pump:
+ * calls worker_kick() (kick.h), which schedules one run of the pump:
  *
- *   pump: for each tenant, send its pending outcomes (one finish.lua call);
- *         then, while slots are free, send claims (one claim.lua call per
- *         tenant, round-robin, the free slots shared between tenants);
- *         then check the exit conditions (--burst, --max-jobs, shutdown).
+ *   pump: for each tenant, the flags lower layers left (a link came back, a
+ *         cancel was announced); its spool scans; its pending outcomes (one
+ *         finish.lua call); then, while slots are free, claims (one
+ *         claim.lua call per tenant, round-robin, the free slots shared
+ *         between tenants: slot_share.h); then the exit conditions (--burst,
+ *         --max-jobs, shutdown).
  *
  * Correctness never depends on a wake-up: idle tenants are polled, scheduled
  * jobs have a timer, leases are renewed and reaped on timers.
- *
- * Tenants and Redis links are reference-counted: an attempt holds its tenant,
- * a tenant holds its link and its registry, so a SIGHUP reload can replace
- * them while attempts of the old ones finish and record their outcomes.
  */
 #ifndef LW_WORKER_H
 #define LW_WORKER_H
 
 #include <stddef.h>
-#include <stdint.h>
-#include <sys/types.h>
 
-#include "attempt.h"
-#include "log.h"
-#include "metrics.h"
-#include "module_host.h"
-#include "options.h"
-#include "redis_async.h"
-#include "registry.h"
-#include "settings.h"
+#include "state.h"
 
-struct event_base;
-struct event;
-struct outcome;
-struct thread_pool;
-struct http_server;
-struct fence;
-
-/* A registry shared by the tenants made from it. */
-typedef struct regref {
-    lw_registry *reg;
-    int refs;
-} regref;
-
-/* One Redis server, shared by every tenant that lives on it. */
-typedef struct rlink {
-    struct worker *w;
-    lw_redis *r;
-    char *url_text; /* as configured: the key that makes tenants share a link */
-    int refs;
-    lw_log_gate policy_gate; /* the eviction-policy warning: once an hour, not each reconnect */
-    struct rlink *next;
-} rlink;
-
-typedef struct tenant {
-    struct worker *w;
-    int refs;
-    int retired;             /* removed or replaced by a reload */
-    regref *reg;             /* holds a reference */
-    const lw_tenant *cfg;    /* borrowed from reg */
-    rlink *link;             /* holds a reference */
-    char prefix[300];        /* "NS:{T}:" */
-    lw_tenant_settings set;  /* retention, events cap: what this worker publishes */
-    int *caps;               /* max_active of each of the worker's queues */
-    module_binding *mod;     /* NULL: no module */
-    /* The registry's "user": the identity handler processes switch to. */
-    int run_as;              /* 0: they run as the worker */
-    uid_t uid;
-    gid_t gid;
-    gid_t *groups;           /* owned: supplementary groups of that user */
-    int ngroups;
-    char *user_env[3];       /* owned: HOME=, USER=, LOGNAME= for exec handlers */
-
-    /* claiming */
-    int claim_inflight;      /* slots reserved by the claim in flight, 0: none */
-    int claim_errors;        /* consecutive error replies to claims, for the backoff */
-    int idle;                /* the last claim found nothing to do (and nothing said
-                                otherwise since it was sent) */
-    int backlog;             /* the last claim said more is ready: a drain, whose
-                                claims may wait to be batched (worker.c) */
-    uint64_t work_seq;       /* bumped by whatever may make work claimable (wake-up,
-                                outcome recorded, reap, reconnect): a claim reply
-                                that says "nothing" only makes the tenant idle if
-                                no such thing happened while it was in flight */
-    uint64_t claim_seq;      /* work_seq when the claim in flight was sent */
-    int64_t poll_at;         /* mono ms: claim again even if idle */
-    int64_t due_mono;        /* mono ms when the earliest scheduled job falls due
-                                (Redis's delay, on our own clock), -1: none known */
-    int64_t due_hint;        /* mono ms: due times announced while a claim was in
-                                flight (its reply may predate them), -1: none */
-    int oom;                 /* claims are refused: Redis is at maxmemory */
-    lw_log_gate oom_gate;
-
-    /* outcomes waiting for finish.lua */
-    struct outcome *out_head, **out_tail;
-    size_t nout;
-    int finish_inflight;
-    int64_t finish_retry_at;  /* mono ms: after an error reply, resend no sooner */
-    int finish_limit;         /* entries per finish.lua call; halved while Redis
-                                 refuses a batch, to find the entry it refuses */
-    int finish_nulls;         /* consecutive lost replies to the head batch */
-
-    int running;             /* attempts of this tenant running */
-    int renew_inflight;
-    int renew_again;         /* a renewal was wanted while one was in flight */
-    int spool_pending;       /* SPOOL_RESCAN*: a full scan once Redis is ready */
-    int spool_inflight;      /* enqueue calls of a scan in flight */
-    int spool_scanning;      /* scan tasks on the spool I/O threads */
-    int spool_writes;        /* job.json status writes whose outcome waits for them */
-    char **pend_names;       /* owned: entries the watcher saw appear, to read */
-    size_t *pend_spool;      /* the spool index of each */
-    size_t npend, pend_cap, pend_scap;
-    uint64_t *spool_seen;    /* owned, sorted: bad entries already reported */
-    size_t nseen, seen_cap;
-    int spool_errors;        /* consecutive scans whose enqueue got an error reply */
-    int64_t spool_retry_at;  /* mono ms: rescan no sooner (after an error reply) */
-    lw_log_gate err_gate;    /* error replies to its commands: one line a minute */
-    struct tenant *next;
-} tenant;
-
-typedef enum {
-    W_RUNNING,   /* claiming */
-    W_QUIET,     /* SIGTSTP: no more claims, runs what it has */
-    W_DRAINING,  /* SIGTERM: no more claims, waits up to --shutdown-timeout */
-    W_HANDBACK,  /* timeout or second signal: stopping attempts, handing back */
-    W_EXITING    /* everything recorded (or given up on): leave the loop */
-} worker_state;
-
-typedef struct worker {
-    worker_options *opt;
-    struct event_base *base;
-    worker_state state;
-    int exit_code;
-
-    regref *reg;
-    tenant *tenants;    /* serving, registry order */
-    tenant *retired;    /* finishing attempts after a reload */
-    size_t rr;          /* round-robin start for claims */
-    rlink *links;
-    rlink *home;        /* the --redis server: worker presence */
-    lw_log_gate presence_gate; /* presence refused (an ACL without NS:worker*) */
-    struct event *presence_timer; /* a write soon: the counts changed */
-    int shown_active;           /* the counts and state of the last presence write */
-    int64_t shown_processed;
-    int shown_state;
-
-    attempt *running;   /* every attempt started and not yet ended */
-    int nrunning;       /* attempts occupying a slot (abandoned ones included) */
-    int reserved;       /* slots reserved by claims in flight */
-    attempt **slots;    /* --concurrency entries: the attempt in each slot, or NULL */
-    int *free_slots;    /* a stack of the free slot numbers */
-    int nfree;
-    uint64_t next_serial;
-    struct fence *fence;       /* freeze points of attempt processes (fence.h) */
-    int tty_fd;                /* owned: our controlling terminal, -1 when none
-                                  (attempt children give it up: child.h) */
-    int64_t claim_pause_until; /* mono ms: no claims (a handler could not start
-                                  for want of fds or processes) */
-    lw_log_gate resource_gate;
-    int64_t sweep_at;          /* mono ms of the next orphan sweep (child.c) */
-    int sweep_wanted;          /* a process attempt ended since the last sweep */
-    int64_t started_total; /* attempts started, for --max-jobs */
-    int64_t ended_total;   /* attempts ended (outcome recorded or discarded) */
-    int64_t started_mono;  /* mono ms at start */
-    int64_t started_redis; /* the start on Redis's clock (from the first
-                              heartbeat's reply), 0 until known */
-    int64_t last_pump_mono;
-
-    struct thread_pool *pool;  /* --isolation thread */
-    struct spool_io *spool_io; /* job.json reads, writes and scans (spool_io.h) */
-    struct spool_watch *watch; /* inotify on the spools, the periodic rescan */
-    struct http_server *http;
-    metrics m;
-
-    struct event *pump_ev;
-    struct event *tick;         /* 100 ms housekeeping: polls, due timers, burst */
-    struct event *renew_timer;
-    struct event *gather_timer; /* claim batching: ends a wait for more free slots */
-    struct event *due_timer;    /* the earliest poll or due time of an idle tenant */
-    int64_t gather_since;       /* mono ms free slots were first seen unclaimed; -1: none */
-    struct event *reap_timer;
-    struct event *shutdown_timer;
-    struct event *sigs[6];
-    int handback_immediate;     /* a second signal: kill at once, no grace */
-    int64_t handback_deadline;  /* mono ms after which we exit even if Redis is away */
-} worker;
-
-/* worker.c */
+/* Builds a worker for `opt` (borrowed; must outlive it) serving registry
+ * `reg` (taken: freed with the worker, or here on failure). NULL with a
+ * one-line reason in err on failure. */
 worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errlen);
-int worker_run(worker *w); /* returns the exit status */
+/* Runs the loop until the worker exits; returns the exit status. */
+int worker_run(worker *w);
+/* Frees everything; attempts still running are released, not recorded. */
 void worker_free(worker *w);
-void worker_kick(worker *w);
+/* SIGTERM/SIGINT or the shutdown timeout: drain, then hand back
+ * (`immediate`: kill at once, no grace). */
 void worker_begin_shutdown(worker *w, int immediate);
-/* The exit's last Redis write was answered: stop the loop. */
-void worker_exit_ready(worker *w);
-/* Something may have made t's work claimable now (a wake-up, an outcome
- * recorded, a reap, a reconnect): claim again, even if a claim in flight
- * replies that there is nothing. */
-void tenant_work_maybe(tenant *t);
-/* A due time announced by Redis, `delay_ms` from now (a wake-up "@MS"). */
-void tenant_due_in(tenant *t, int64_t delay_ms);
-/* Redis refused t's claims for being at maxmemory (oom=1) or took one
- * again (oom=0): said once, shown by /healthz. */
-void tenant_set_oom(tenant *t, int oom);
 
 #endif
