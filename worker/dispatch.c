@@ -156,15 +156,15 @@ static void mark_done(spool_io_task *task, int discarded)
         lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "%s", why);
         resource_handback(a, e);
     } else if (rc < 0) {
-        attempt_finished(a, END_FAIL, why);
+        outcome_finished(a, END_FAIL, why);
     } else if (rc == 1) {
         lw_log_about(LW_LOG_INFO, "spool.done", attempt_facts(a, 0), "%s/job.json says done; not run again",
                      a->spool_dir);
-        attempt_finished(a, END_OK, NULL);
+        outcome_finished(a, END_OK, NULL);
     } else if (attempt_stop_reason(a) != STOP_NONE) {
         /* Cancelled, handed back or its lease lost while the mark was
          * being written: the reason decides the record (outcome.c). */
-        attempt_finished(a, END_RETRY, NULL);
+        outcome_finished(a, END_RETRY, NULL);
     } else {
         start_handler(a);
     }
@@ -190,7 +190,7 @@ static void resource_handback(attempt *a, int e)
                  strerror(e));
     w->claim_pause_until = lw_mono_ms() + 1000;
     attempt_request_stop(a, STOP_RESOURCE);
-    attempt_finished(a, END_RETRY, why);
+    outcome_finished(a, END_RETRY, why);
 }
 
 void dispatch_attempt(attempt *a)
@@ -211,7 +211,7 @@ void dispatch_attempt(attempt *a)
         lw_log_about(LW_LOG_ERROR, "worker.bug", attempt_facts(a, 0), "no free slot for it (running %d of %d); handing it back",
                      w->nrunning, w->opt->concurrency);
         attempt_request_stop(a, STOP_RESOURCE);
-        attempt_finished(a, END_RETRY, "no free slot in the worker; handed back");
+        outcome_finished(a, END_RETRY, "no free slot in the worker; handed back");
         return;
     }
     slots_take(w, a);
@@ -249,7 +249,7 @@ static void start_handler(attempt *a)
     const runner *r = runners_find(a);
     if (!r) {
         snprintf(why, sizeof why, "no handler for kind %s", a->kind);
-        attempt_finished(a, END_FAIL, why);
+        outcome_finished(a, END_FAIL, why);
         return;
     }
     int rc = r->start(a);
@@ -260,7 +260,7 @@ static void start_handler(attempt *a)
             return;
         }
         snprintf(why, sizeof why, "cannot start the handler: %s", strerror(e));
-        attempt_finished(a, END_RETRY, why);
+        outcome_finished(a, END_RETRY, why);
         return;
     }
     a->runner = r;

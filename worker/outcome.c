@@ -1,7 +1,7 @@
 /*
  * outcome.c — from "the handler ended" to finish.lua.
  *
- * attempt_finished() turns how a handler ended, and why the worker may have
+ * outcome_finished() turns how a handler ended, and why the worker may have
  * stopped it, into finish.lua's word for it:
  *
  *   stop reason   handler ended OK   handler ended otherwise
@@ -93,7 +93,7 @@ static void push(tenant *t, outcome *o)
     t->nout++;
 }
 
-void send_handler_event(attempt *a, const char *type, const char *data)
+void outcome_event(attempt *a, const char *type, const char *data)
 {
     if (attempt_stop_reason(a) == STOP_LOST) return;
     outcome *o = outcome_new(a, "event", data ? data : "");
@@ -251,7 +251,7 @@ static void unlink_running(attempt *a)
     a->next = a->prev = NULL;
 }
 
-void attempt_finished(attempt *a, end_kind how, const char *text)
+void outcome_finished(attempt *a, end_kind how, const char *text)
 {
     tenant *t = a->tenant;
     worker *w = t->w;
@@ -267,7 +267,7 @@ void attempt_finished(attempt *a, end_kind how, const char *text)
     tenant_unref(keep);
 }
 
-void attempt_abandon(attempt *a, end_kind how, const char *text)
+void outcome_abandon(attempt *a, end_kind how, const char *text)
 {
     a->timed_out_hard = 1;
     record_end(a, how, text);
@@ -276,7 +276,7 @@ void attempt_abandon(attempt *a, end_kind how, const char *text)
     worker_kick(a->tenant->w);
 }
 
-void attempt_release_abandoned(attempt *a)
+void outcome_release_abandoned(attempt *a)
 {
     worker *w = a->tenant->w;
     unlink_running(a);

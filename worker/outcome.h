@@ -23,17 +23,17 @@ void outcome_handback_unstarted(attempt *a);
 /* Gives up on a thread-isolation attempt whose handler ignores its stop
  * request: records `how`/`text` as its end now, keeps the attempt (and its
  * slot) until the thread returns. */
-void attempt_abandon(attempt *a, end_kind how, const char *text);
+void outcome_abandon(attempt *a, end_kind how, const char *text);
 /* The abandoned attempt's thread returned: free it and its slot. */
-void attempt_release_abandoned(attempt *a);
+void outcome_release_abandoned(attempt *a);
 
 /* An attempt ended; what it means for the job. */
-void attempt_finished(attempt *a, end_kind how, const char *text);
+void outcome_finished(attempt *a, end_kind how, const char *text);
 void outcome_flush(struct tenant *t);
 int outcomes_pending(const struct worker *w);
 
 /* Queues a handler event of a running attempt; it reaches Redis with the
  * tenant's next finish.lua batch, before the attempt's outcome. */
-void send_handler_event(attempt *a, const char *type, const char *data);
+void outcome_event(attempt *a, const char *type, const char *data);
 
 #endif

@@ -215,7 +215,7 @@ static void maybe_complete(attempt *a)
     fdreader_close(&es->err);
     a->runner_state = NULL;
     free(es);
-    attempt_finished(a, how, text);
+    outcome_finished(a, how, text);
 }
 
 static void reaped(attempt *a) { maybe_complete(a); }

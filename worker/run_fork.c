@@ -170,7 +170,7 @@ static void parse_frames(fdreader *r, void *ud)
             if (nul) {
                 char *data = NULL;
                 take_string(&data, nul + 1, len - (size_t)(nul + 1 - body));
-                if (data) send_handler_event(a, body, data[0] ? data : NULL);
+                if (data) outcome_event(a, body, data[0] ? data : NULL);
                 free(data);
             }
             break;
@@ -263,7 +263,7 @@ static void maybe_complete(attempt *a)
     fdreader_close(&fs->out);
     a->runner_state = NULL;
     /* text may point into a->result/a->error, which live until attempt_free. */
-    attempt_finished(a, how, text);
+    outcome_finished(a, how, text);
     free(fs);
 }
 

@@ -130,17 +130,17 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         msg *next = m->next;
         attempt *a = m->a;
         if (m->type) {
-            if (!a->timed_out_hard) send_handler_event(a, m->type, m->data);
+            if (!a->timed_out_hard) outcome_event(a, m->type, m->data);
         } else if (a->timed_out_hard) {
             /* Its outcome was recorded when we gave up on it; the slot is
              * free only now. */
             lw_log_about(LW_LOG_WARN, "job.abandoned_returned", attempt_facts(a, 1),
                          "the handler returned %.1f s after its attempt was abandoned",
                          (double)(lw_mono_ms() - a->started_mono) / 1000.0);
-            attempt_release_abandoned(a);
+            outcome_release_abandoned(a);
         } else {
             end_kind how = attempt_end_kind(a, a->status);
-            attempt_finished(a, how, how == END_OK ? a->result : a->error);
+            outcome_finished(a, how, how == END_OK ? a->result : a->error);
         }
         free(m->type);
         free(m->data);
@@ -279,7 +279,7 @@ static int start(attempt *a)
 static void stop(attempt *a, int now)
 {
     if (now) {
-        if (!a->timed_out_hard) attempt_abandon(a, END_RETRY, NULL);
+        if (!a->timed_out_hard) outcome_abandon(a, END_RETRY, NULL);
     } else if (attempt_stop_reason(a) != STOP_FENCE) {
         attempt_arm_grace(a);
     }
@@ -291,7 +291,7 @@ static void grace_over(attempt *a)
     stop_reason why = attempt_stop_reason(a);
     lw_log_about(LW_LOG_ERROR, "job.abandoned", attempt_facts(a, 1),
                  "the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)");
-    attempt_abandon(a, END_RETRY,
+    outcome_abandon(a, END_RETRY,
                     why == STOP_TIMEOUT ? "timed out; the handler did not stop (thread isolation cannot kill it)" : NULL);
 }
 

@@ -16,31 +16,34 @@ import subprocess
 import sys
 import tempfile
 
-ROW = re.compile(r'^\|\s*(\d+)\s*\|([^|]*)\|')
+ROW = re.compile(r'^\|\s*(\d+)\s*\|([^|]*)\|[^|]*\|([^|]*)\|')
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
 def read_layers(design):
-    """{module: layer} from the table under the "Layers of worker/" heading."""
+    """({module: layer}, {module: set of callees it claims}) from the table
+    under the "Layers of worker/" heading: | layer | `file` | holds | calls |."""
     with open(design, encoding='utf-8') as f:
         text = f.read()
     m = re.search(r'^#+ .*Layers of worker/.*$', text, re.M)
     if not m:
         raise SystemExit('%s: no "Layers of worker/" section' % design)
-    layers = {}
+    layers, claims = {}, {}
     for line in text[m.end():].splitlines():
         if line.startswith('#'):
             break
         r = ROW.match(line)
         if not r:
             continue
-        for name in re.findall(r'`([a-z_]+)(?:\.[ch])?`', r.group(2)):
+        names = re.findall(r'`([a-z_]+)(?:\.[ch])?`', r.group(2))
+        for name in names:
             if name in layers:
                 raise SystemExit('%s: %s is listed twice' % (design, name))
             layers[name] = int(r.group(1))
+            claims[name] = set(re.findall(r'`([a-z_]+)`', r.group(3)))
     if not layers:
         raise SystemExit('%s: the "Layers of worker/" table is empty' % design)
-    return layers
+    return layers, claims
 
 
 def module_of(path):
@@ -81,7 +84,7 @@ def symbols(obj):
     return defined, undefined
 
 
-def check_calls(layers, objdir):
+def check_calls(layers, claims, objdir):
     objs = {}
     for f in sorted(os.listdir(objdir)):
         if f.endswith('.o'):
@@ -90,10 +93,17 @@ def check_calls(layers, objdir):
         raise SystemExit('%s: no object files (build the worker first)' % objdir)
     owner = {s: m for m, (d, _) in objs.items() for s in d}
     bad = []
+    for mod in sorted(set(claims) - set(objs)):
+        if claims[mod]:
+            bad.append('DESIGN.md says %s calls into %s, but it has no object file' % (mod, ', '.join(sorted(claims[mod]))))
     for mod, (_, und) in sorted(objs.items()):
         if mod not in layers:
             bad.append('%s.o: not in the layer table of DESIGN.md' % mod)
             continue
+        callees = {owner[s] for s in und if s in owner and owner[s] != mod}
+        if callees != claims.get(mod, set()):
+            bad.append('DESIGN.md says %s calls into {%s}; its object calls into {%s}'
+                       % (mod, ', '.join(sorted(claims.get(mod, ()))), ', '.join(sorted(callees))))
         for s in sorted(und):
             callee = owner.get(s)
             if callee is None or callee == mod:
@@ -107,8 +117,8 @@ def check_calls(layers, objdir):
 
 
 def run(design, src, objdir):
-    layers = read_layers(design)
-    return check_includes(layers, src) + check_calls(layers, objdir)
+    layers, claims = read_layers(design)
+    return check_includes(layers, src) + check_calls(layers, claims, objdir)
 
 
 def self_test():
@@ -124,7 +134,7 @@ def self_test():
 
         def tree(table, low_c, high_c):
             with open(os.path.join(d, 'DESIGN.md'), 'w') as f:
-                f.write('# x\n## Layers of worker/\n| layer | files |\n|---|---|\n' + table + '\n## next\n')
+                f.write('# x\n## Layers of worker/\n| layer | file | holds | calls |\n|---|---|---|---|\n' + table + '\n## next\n')
             files = {'low.h': 'int low(void);\n', 'high.h': 'int high(void);\n', 'low.c': low_c, 'high.c': high_c}
             for name, text in files.items():
                 with open(os.path.join(src, name), 'w') as f:
@@ -136,7 +146,7 @@ def self_test():
 
         good_low = '#include "low.h"\nint low(void) { return 1; }\n'
         good_high = '#include "high.h"\n#include "low.h"\nint high(void) { return low(); }\n'
-        table = '| 0 | `low` |\n| 1 | `high` |'
+        table = '| 0 | `low` | x | — |\n| 1 | `high` | x | `low` |'
         if tree(table, good_low, good_high):
             failures.append('a layered tree was refused')
         up_include = '#include "low.h"\n#include "high.h"\nint low(void) { return 1; }\n'
@@ -145,10 +155,12 @@ def self_test():
         up_call = '#include "low.h"\nint high(void);\nint low(void) { return high(); }\n'
         if not any('calls high()' in b for b in tree(table, up_call, good_high)):
             failures.append('an upward call passed')
-        if not any('calls' in b for b in tree('| 0 | `low`, `high` |', good_low, good_high)):
+        if not any('calls low()' in b for b in tree('| 0 | `low` | x | — |\n| 0 | `high` | x | `low` |', good_low, good_high)):
             failures.append('a call within one layer passed')
-        if not any('not in the layer table' in b for b in tree('| 0 | `low` |', good_low, good_high)):
+        if not any('not in the layer table' in b for b in tree('| 0 | `low` | x | — |', good_low, good_high)):
             failures.append('a file missing from the table passed')
+        if not any('DESIGN.md says high' in b for b in tree('| 0 | `low` | x | — |\n| 1 | `high` | x | — |', good_low, good_high)):
+            failures.append('a table that does not list a call passed')
     for f in failures:
         print('self-test: ' + f)
     return 1 if failures else 0
