@@ -120,8 +120,19 @@ void attempt_arm_timer(attempt *a, int64_t ms)
     evtimer_add(a->timer, &tv);
 }
 
+void attempt_set_phase(attempt *a, attempt_phase to)
+{
+    if (!attempt_phase_allowed(a->phase, to)) {
+        /* A broken caller: going on would run or record an attempt twice. */
+        lw_log_about(LW_LOG_ERROR, "worker.bug", attempt_facts(a, 1), "attempt phase %s cannot become %s",
+                     attempt_phase_name(a->phase), attempt_phase_name(to));
+        abort();
+    }
+    a->phase = to;
+}
+
 void attempt_arm_grace(attempt *a)
 {
-    a->timer_grace = 1;
+    attempt_set_phase(a, PHASE_GRACE);
     attempt_arm_timer(a, KILL_GRACE_MS);
 }

@@ -24,6 +24,8 @@
  * reference on `t`. slot is -1 and serial 0 until dispatch gives them.
  * Returns NULL on OOM. Caller frees with attempt_free. */
 attempt *attempt_new(struct tenant *t, const char *const *f, const size_t *flen);
+/* Frees a, its timer and what its handler set, and drops its tenant
+ * reference (which may free the tenant). NULL is ignored. */
 void attempt_free(attempt *a);
 
 /* Asks the attempt to stop; the first reason wins, except that STOP_FENCE
@@ -31,6 +33,7 @@ void attempt_free(attempt *a);
 int attempt_request_stop(attempt *a, stop_reason why);
 /* How a module handler that returned `st` ended, as outcome.c reads it. */
 end_kind attempt_end_kind(const attempt *a, lw_status st);
+/* Why a was asked to stop, STOP_NONE if it was not; safe from any thread. */
 stop_reason attempt_stop_reason(const attempt *a);
 /* a's job, tenant, kind, queue, lane, attempt and worker for
  * lw_log_about (borrowed from a); with_duration adds the time since it
@@ -47,8 +50,11 @@ int64_t attempt_freeze_at(const attempt *a);
 /* (Re)arms a->timer to fire `ms` from now (0 when negative); the callback
  * is dispatch.c's, set when the timer was made. */
 void attempt_arm_timer(attempt *a, int64_t ms);
+/* Moves a to phase `to`; a move phase.h does not allow is a bug in the
+ * worker, which logs it and aborts rather than run or record a job twice. */
+void attempt_set_phase(attempt *a, attempt_phase to);
 /* Re-arms a->timer to fire once more after KILL_GRACE_MS, counting the
- * grace now (a->timer_grace), not the timeout. */
+ * grace now (PHASE_GRACE), not the timeout. */
 void attempt_arm_grace(attempt *a);
 
 #endif

@@ -34,7 +34,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     attempt *a = arg;
     worker *w = a->tenant->w;
-    if (!a->timer_grace) {
+    if (a->phase != PHASE_GRACE) {
         /* Time spent frozen (fence.h) moved the timeout later; a frozen
          * attempt is not stopped for a timeout it could not use. */
         int64_t now = lw_mono_ms();
@@ -72,7 +72,7 @@ void dispatch_stop(attempt *a, stop_reason why)
 void dispatch_fence_threads(worker *w, int64_t now)
 {
     for (attempt *a = w->running; a; a = a->next) {
-        if (!a->runner || !a->runner->in_process || a->timed_out_hard || now < attempt_freeze_at(a)) continue;
+        if (!a->runner || !a->runner->in_process || a->phase == PHASE_ABANDONED || now < attempt_freeze_at(a)) continue;
         if (attempt_stop_reason(a) != STOP_NONE) continue;
         lw_log_about(LW_LOG_WARN, "lease.fenced", attempt_facts(a, 1),
                      "its lease could not be renewed for 0.65 of --lease; asking the handler to stop (thread isolation cannot pause it)");
@@ -264,6 +264,7 @@ static void start_handler(attempt *a)
         return;
     }
     a->runner = r;
+    attempt_set_phase(a, PHASE_RUNNING);
     if (a->pid > 0 && w->fence) fence_arm(w->fence, a->slot, a->pid, attempt_freeze_at(a));
     if (a->timeout_ms > 0) {
         /* From the handler's start: a slow spool mark is not its time. */

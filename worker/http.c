@@ -89,7 +89,7 @@ static int livez_body(worker *w, struct evbuffer *out)
 static int abandoned_attempts(const worker *w)
 {
     int n = 0;
-    for (const attempt *a = w->running; a; a = a->next) n += a->timed_out_hard != 0;
+    for (const attempt *a = w->running; a; a = a->next) n += (a->phase == PHASE_ABANDONED);
     return n;
 }
 

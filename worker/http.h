@@ -10,6 +10,7 @@ struct http_server;
 
 /* Binds HOST:PORT. Returns NULL with "why" in err. */
 struct http_server *http_start(struct worker *w, const char *hostport, char *err, size_t errlen);
+/* Closes the listener and every open connection. NULL is ignored. */
 void http_free(struct http_server *h);
 
 #endif

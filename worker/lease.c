@@ -139,7 +139,7 @@ void lease_renew_tenant(tenant *t)
     if (!lw_redis_is_ready(t->link->r)) return;
     size_t n = 0;
     for (attempt *at = w->running; at; at = at->next)
-        if (at->tenant == t && !at->timed_out_hard && attempt_stop_reason(at) != STOP_LOST) n++;
+        if (at->tenant == t && at->phase != PHASE_ABANDONED && attempt_stop_reason(at) != STOP_LOST) n++;
     if (n == 0) return;
     renew_call *c = calloc(1, sizeof *c);
     if (!c || !(c->slots = calloc(n, sizeof *c->slots)) || !(c->serials = calloc(n, sizeof *c->serials))) {
@@ -156,7 +156,7 @@ void lease_renew_tenant(tenant *t)
     lw_argv_addi(&a, w->opt->lease_ms);
     lw_argv_addi(&a, (int64_t)n);
     for (attempt *at = w->running; at; at = at->next) {
-        if (at->tenant != t || at->timed_out_hard || attempt_stop_reason(at) == STOP_LOST) continue;
+        if (at->tenant != t || at->phase == PHASE_ABANDONED || attempt_stop_reason(at) == STOP_LOST) continue;
         lw_argv_adds(&a, at->id);
         lw_argv_adds(&a, at->token);
         c->slots[c->n] = at->slot;

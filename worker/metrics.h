@@ -43,6 +43,7 @@ void metrics_attempt(metrics *m, const char *tenant, const char *kind, const cha
 /* Appends the text exposition of m (not the gauges the worker adds) to a
  * growing buffer; returns 0 or -1 on OOM. */
 int metrics_render(const metrics *m, char **buf, size_t *len, size_t *cap);
+/* Frees every series of m (m itself is the caller's). */
 void metrics_clear(metrics *m);
 
 /* printf into a growing buffer (used by the renderers). */

@@ -30,6 +30,7 @@ typedef struct worker_options {
 /* Parses argv. Returns 0; 1 when --help/--version was printed (exit 0); -1
  * with "why" in err (exit 2). Free with options_clear. */
 int options_parse(worker_options *o, int argc, char **argv, char *err, size_t errlen);
+/* Frees what options_parse allocated in o (o itself is the caller's). */
 void options_clear(worker_options *o);
 
 #endif

@@ -269,7 +269,7 @@ void outcome_finished(attempt *a, end_kind how, const char *text)
 
 void outcome_abandon(attempt *a, end_kind how, const char *text)
 {
-    a->timed_out_hard = 1;
+    attempt_set_phase(a, PHASE_ABANDONED);
     record_end(a, how, text);
     /* Still in the running list (the thread holds it) and still a slot. */
     a->tenant->running--;

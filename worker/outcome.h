@@ -27,9 +27,15 @@ void outcome_abandon(attempt *a, end_kind how, const char *text);
 /* The abandoned attempt's thread returned: free it and its slot. */
 void outcome_release_abandoned(attempt *a);
 
-/* An attempt ended; what it means for the job. */
+/* An attempt ended `how` (text: its result or error, borrowed): queues
+ * what it means for the job (verdict.h), gives its slot back and frees
+ * `a`. Exactly once per attempt, on the loop thread. */
 void outcome_finished(attempt *a, end_kind how, const char *text);
+/* Sends t's queued records in one finish.lua call, if none is in flight
+ * and its Redis is ready (from the pump); a lost reply queues them again. */
 void outcome_flush(struct tenant *t);
+/* 1 while any tenant, retired ones included, has records Redis has not
+ * confirmed or job.json writes they wait for (the exit waits for them). */
 int outcomes_pending(const struct worker *w);
 
 /* Queues a handler event of a running attempt; it reaches Redis with the

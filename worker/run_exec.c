@@ -41,7 +41,8 @@ extern char **environ;
 
 typedef struct exec_state {
     fdreader out, err;
-    struct event *linger;
+    struct event *linger; /* the command exited but its output is still open */
+    int pipe_open;        /* stdout or stderr is not at EOF yet */
 } exec_state;
 
 static void maybe_complete(attempt *a);
@@ -142,7 +143,7 @@ static void on_eof(fdreader *r, void *ud)
     (void)r;
     attempt *a = ud;
     exec_state *es = a->runner_state;
-    a->pipe_open = es->out.fd >= 0 || es->err.fd >= 0;
+    es->pipe_open = es->out.fd >= 0 || es->err.fd >= 0;
     maybe_complete(a);
 }
 
@@ -160,7 +161,7 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
     es->out.fd = es->err.fd = -1;
     /* No kill here: the group was killed when its leader exited (child.c),
      * and what still holds the pipes left it; the sweep deals with that. */
-    a->pipe_open = 0;
+    es->pipe_open = 0;
     maybe_complete(a);
 }
 
@@ -168,7 +169,7 @@ static void maybe_complete(attempt *a)
 {
     exec_state *es = a->runner_state;
     if (!es || !a->reaped) return;
-    if (a->pipe_open) {
+    if (es->pipe_open) {
         if (!es->linger) {
             es->linger = evtimer_new(a->tenant->w->base, linger_cb, a);
             struct timeval tv = {PIPE_LINGER_MS / 1000, (PIPE_LINGER_MS % 1000) * 1000};
@@ -319,7 +320,7 @@ static int start(attempt *a)
     free(prog);
     a->pid = pid;
     a->runner_state = es;
-    a->pipe_open = 1;
+    es->pipe_open = 1;
     es->out.limit = a->max_payload; /* more than that is marked truncated: too large */
     es->err.keep = STDERR_TAIL;
     es->out.on_eof = es->err.on_eof = on_eof;

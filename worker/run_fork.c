@@ -41,6 +41,7 @@ typedef struct fork_state {
     int status;
     size_t oversize; /* a frame announced this many bytes, more than allowed */
     struct event *linger; /* the child exited but its pipe is still open */
+    int pipe_open;        /* the result pipe is not at EOF yet */
 } fork_state;
 
 /* After the child exits, how long a process it left behind may hold its
@@ -222,7 +223,7 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
         close(fs->out.fd);
         fs->out.fd = -1;
     }
-    a->pipe_open = 0;
+    fs->pipe_open = 0;
     maybe_complete(a);
 }
 
@@ -230,7 +231,7 @@ static void maybe_complete(attempt *a)
 {
     fork_state *fs = a->runner_state;
     if (!fs || !a->reaped) return;
-    if (a->pipe_open) {
+    if (fs->pipe_open) {
         if (!fs->linger && (fs->linger = evtimer_new(a->tenant->w->base, linger_cb, a))) {
             struct timeval tv = {PIPE_LINGER_MS / 1000, (PIPE_LINGER_MS % 1000) * 1000};
             evtimer_add(fs->linger, &tv);
@@ -270,8 +271,9 @@ static void maybe_complete(attempt *a)
 static void on_eof(fdreader *r, void *ud)
 {
     attempt *a = ud;
+    fork_state *fs = a->runner_state;
     parse_frames(r, ud);
-    a->pipe_open = 0;
+    fs->pipe_open = 0;
     maybe_complete(a);
 }
 
@@ -313,7 +315,7 @@ static int start(attempt *a)
     close(fds[1]);
     a->pid = pid;
     a->runner_state = fs;
-    a->pipe_open = 1;
+    fs->pipe_open = 1;
     fs->out.fd = -1;
     fs->out.on_data = parse_frames;
     fs->out.on_eof = on_eof;
@@ -322,7 +324,7 @@ static int start(attempt *a)
          * the attempt through SIGCHLD. */
         close(fds[0]);
         fs->out.fd = -1;
-        a->pipe_open = 0;
+        fs->pipe_open = 0;
         child_signal(a, SIGKILL);
     }
     return 0;

@@ -130,8 +130,8 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         msg *next = m->next;
         attempt *a = m->a;
         if (m->type) {
-            if (!a->timed_out_hard) outcome_event(a, m->type, m->data);
-        } else if (a->timed_out_hard) {
+            if (a->phase != PHASE_ABANDONED) outcome_event(a, m->type, m->data);
+        } else if (a->phase == PHASE_ABANDONED) {
             /* Its outcome was recorded when we gave up on it; the slot is
              * free only now. */
             lw_log_about(LW_LOG_WARN, "job.abandoned_returned", attempt_facts(a, 1),
@@ -279,7 +279,7 @@ static int start(attempt *a)
 static void stop(attempt *a, int now)
 {
     if (now) {
-        if (!a->timed_out_hard) outcome_abandon(a, END_RETRY, NULL);
+        if (a->phase != PHASE_ABANDONED) outcome_abandon(a, END_RETRY, NULL);
     } else if (attempt_stop_reason(a) != STOP_FENCE) {
         attempt_arm_grace(a);
     }
@@ -287,7 +287,7 @@ static void stop(attempt *a, int now)
 
 static void grace_over(attempt *a)
 {
-    if (a->timed_out_hard) return;
+    if (a->phase == PHASE_ABANDONED) return;
     stop_reason why = attempt_stop_reason(a);
     lw_log_about(LW_LOG_ERROR, "job.abandoned", attempt_facts(a, 1),
                  "the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)");

@@ -27,6 +27,7 @@ void spool_watch_sync(spool_watch *sw);
  * watch is new, 0 when it existed, -1 when it cannot be had (the rescan
  * will find the job). */
 int spool_watch_job_dir(spool_watch *sw, const char *spool, const char *name);
+/* Closes the inotify fd and the rescan timer. NULL is ignored. */
 void spool_watch_free(spool_watch *sw);
 
 #endif

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "module_host.h"
 #include "options.h"
+#include "phase.h"
 #include "redis_async.h"
 #include "registry.h"
 #include "settings.h"
@@ -85,12 +86,10 @@ struct lw_job {
                                Moved later by the time spent frozen. */
     struct event *timer;    /* the timeout, then the grace after a stop request;
                                always created before the attempt starts */
-    int timer_grace;        /* the timer now counts the grace, not the timeout */
-    int timed_out_hard;     /* thread isolation: abandoned after timeout + grace */
+    attempt_phase phase;    /* where it is in its life (attempt.h) */
     pid_t pid;              /* fork/exec child, 0 when none */
     int exit_status;        /* from waitpid, valid when reaped */
     int reaped;             /* child collected */
-    int pipe_open;          /* child's output pipe(s) not yet at EOF */
     void *runner_state;     /* owned by the runner that runs it */
     struct lw_job *next, *prev; /* the worker's list of running attempts */
     char *mem;              /* the block the const strings above point into */

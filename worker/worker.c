@@ -178,7 +178,7 @@ static int live_attempts(const worker *w)
 {
     int n = 0;
     for (const attempt *a = w->running; a; a = a->next)
-        if (!a->timed_out_hard) n++;
+        if (a->phase != PHASE_ABANDONED) n++;
     return n;
 }
 
@@ -346,7 +346,7 @@ void worker_begin_shutdown(worker *w, int immediate)
     if (immediate) lw_log(LW_LOG_WARN, "worker.handback", "second signal: handing back every attempt now");
     for (attempt *a = w->running, *next; a; a = next) {
         next = a->next; /* dispatch_stop may end (and free) a */
-        if (!a->timed_out_hard) dispatch_stop(a, STOP_HANDBACK);
+        if (a->phase != PHASE_ABANDONED) dispatch_stop(a, STOP_HANDBACK);
     }
     worker_kick(w);
 }
