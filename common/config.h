@@ -46,28 +46,40 @@ typedef struct lw_config {
     int64_t events_max;
 } lw_config;
 
-/* Fills the defaults. Cannot fail except on OOM (returns -1). */
+/* Fills the defaults into `c` (whatever it held is overwritten, not freed);
+ * the strings it then owns are released by lw_config_clear(). Cannot fail
+ * except on OOM: -1, with `c` left cleared (nothing to free). */
 int lw_config_init(lw_config *c);
-/* Applies LANEWORK_* environment variables. Returns 0, or -1 with "VAR: why"
- * in err. */
+/* Applies the LANEWORK_* environment variables that are set and not empty,
+ * copying their values into `c`. Once copied, the password in
+ * LANEWORK_REDIS_URL is overwritten in the environment itself (lw_url_scrub),
+ * so /proc/PID/environ does not show it. Returns 0, or -1 with "VAR: why" in
+ * err at the first bad value (the variables before it are applied). */
 int lw_config_from_env(lw_config *c, char *err, size_t errlen);
 /* If argv[i] is one of the shared flags ("--redis URL" or "--redis=URL"),
- * applies it and returns how many arguments it used (1 or 2). Returns 0 when
- * argv[i] is not a shared flag, -1 with "--flag: why" in err when its value is
- * missing or bad. */
+ * applies a copy of its value and returns how many arguments it used (1 or
+ * 2); the password of a --redis value is then scrubbed in argv itself, for
+ * `ps`. A value starting with "--" is taken for a missing one. Returns 0 when
+ * argv[i] is not a shared flag (or i is out of range), -1 with "--flag: why"
+ * in err when its value is missing or bad (`c` unchanged). */
 int lw_config_take_flag(lw_config *c, int argc, char **argv, int i, char *err, size_t errlen);
 /* The help text lines for the shared flags. */
 extern const char LW_CONFIG_USAGE[];
+/* Frees what `c` owns and zeroes it; safe on a cleared or zeroed config. */
 void lw_config_clear(lw_config *c);
 
 /* Parses a non-negative decimal integer with an optional unit suffix for
- * sizes (k, K, m, M, g, G: powers of 1024). Returns 0, or -1 when `s` is not
- * such a number or exceeds `max`. */
+ * sizes (k, K, m, M, g, G: powers of 1024). Returns 0 with *out set, or -1
+ * (*out untouched) when `s` is NULL, not such a number (no sign, no blanks)
+ * or exceeds `max`. */
 int lw_parse_size(const char *s, int64_t max, int64_t *out);
-/* Parses a non-negative number of seconds ("1.5" allowed) into ms. Returns 0
- * or -1 when `s` is not such a number or exceeds `max_s`. */
+/* Parses a non-negative number of seconds ("1.5", ".5", "2." allowed; no
+ * sign or exponent) into ms, a remainder finer than 1 ms rounded up so a
+ * positive value never becomes 0. Returns 0 with *out_ms set, or -1 (*out_ms
+ * untouched) when `s` is NULL, not such a number or exceeds `max_s`. */
 int lw_parse_seconds_ms(const char *s, int64_t max_s, int64_t *out_ms);
-/* Parses a decimal integer in [min, max]. Returns 0 or -1. */
+/* Parses a decimal integer in [min, max] (an optional sign, no blanks).
+ * Returns 0 with *out set, or -1 (*out untouched). */
 int lw_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
 #endif

@@ -20,12 +20,16 @@
 #define LW_ENQUEUE_REPLY 3
 #define LW_ENQUEUE_NKEYS 5
 
-/* Starts a batch for tenant prefix `prefix` ("NS:{T}:"). */
+/* Starts a batch for tenant prefix `prefix` ("NS:{T}:") in `a` (initialised
+ * with lw_argv_init; emptied here, its memory and a past OOM forgotten).
+ * Everything is copied in. Cannot fail as such: an allocation failure is
+ * kept in `a` and shows as lw_argv_ptrs() returning NULL. */
 void lw_enqueue_begin(lw_argv *a, const char *prefix, int64_t events_max);
 /* Adds one resolved spec (id, attempts, timeout, backoff set: see
- * lw_job_spec_resolve). */
+ * lw_job_spec_resolve) after lw_enqueue_begin(); `s` is copied in, not kept.
+ * OOM as for lw_enqueue_begin(). */
 void lw_enqueue_add(lw_argv *a, const lw_job_spec *s);
-/* Number of jobs added so far. */
+/* Number of jobs added since lw_enqueue_begin(). */
 size_t lw_enqueue_count(const lw_argv *a);
 
 #endif

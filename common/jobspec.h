@@ -30,28 +30,36 @@ typedef struct lw_job_spec {
                               else held that long after the enqueue */
 } lw_job_spec;
 
-/* Sets every field to its "not given" value. */
+/* Sets every field to its "not given" value; frees nothing (a spec that
+ * owns strings goes through lw_job_spec_clear). Cannot fail. */
 void lw_job_spec_init(lw_job_spec *s);
-/* Frees the owned strings and re-initialises. */
+/* Frees the owned strings and re-initialises: `s` can be filled again. */
 void lw_job_spec_clear(lw_job_spec *s);
 
 /* Fills `s` from one --batch line (a JSON object with the flag names as
  * fields: tenant, kind, lane, queue, id, unique, payload (any JSON value),
  * delay, attempts, timeout, expires, unique_for (seconds)). Fields given in `s` already
- * (e.g. --tenant from the command line) are kept when the line lacks them.
- * Returns 0, or -1 with "why" in err. Unknown fields are an error. */
+ * (e.g. --tenant from the command line) are kept when the line lacks them
+ * or gives them as null; the strings are copied into `s`, `line` is only
+ * borrowed. Returns 0, or -1 with "why" in err: unknown or repeated fields,
+ * a \u0000 in a name or field, bad JSON or types, OOM. On -1, `s` may
+ * already hold some of the line's fields: the caller clears it. */
 int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *err, size_t errlen);
 
 /* Checks names (safe), payload (valid JSON, at most max_payload bytes),
- * numbers. Returns 0 or -1 with "what: why" in err. */
+ * numbers; changes nothing. Returns 0 or -1 with "what: why" in err. */
 int lw_job_spec_validate(const lw_job_spec *s, int64_t max_payload, char *err, size_t errlen);
 
-/* Takes ownership of `payload` (malloc'ed JSON text) into s->payload,
- * normalising nothing; convenience for the CLI. */
+/* Takes ownership of `payload` (malloc'ed JSON text, or NULL) into
+ * s->payload, freeing the one there before; checks and normalises nothing
+ * (lw_job_spec_validate does). Cannot fail. */
 void lw_job_spec_set_payload(lw_job_spec *s, char *payload);
 
-/* Fills attempts/timeout/backoff not given from `d` (may be NULL: built-in
- * defaults), and makes an id when there is none. Returns 0 or -1 (OOM). */
+/* Fills attempts/timeout/backoff not given from `d` (borrowed; NULL: the
+ * built-in defaults), makes an id when there is none, and sets queue
+ * ("default"), payload ("null") and lane (the id) when not given, as owned
+ * copies. Returns 0 or -1 (OOM; the fields filled so far stay, owned by
+ * `s`). */
 int lw_job_spec_resolve(lw_job_spec *s, const lw_job_defaults *d);
 
 #endif

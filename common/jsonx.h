@@ -11,7 +11,7 @@ struct cJSON;
  * whitespace allowed), by the letter of RFC 8259: UTF-8 only, no NUL byte,
  * strict number syntax (cJSON alone would take "01" or "1."), nesting at most
  * LW_JSON_MAX_DEPTH deep. Text that passes can be embedded verbatim in JSON
- * output. */
+ * output. 0 otherwise (NULL text included); allocates nothing. */
 int lw_json_valid(const char *text, size_t len);
 
 /* The deepest nesting of arrays and objects lw_json_valid accepts (cJSON's
@@ -19,7 +19,8 @@ int lw_json_valid(const char *text, size_t len);
 #define LW_JSON_MAX_DEPTH 1000
 
 /* lw_json_valid with the reason: LW_JSON_OK, LW_JSON_TOO_DEEP (valid so far
- * but nested deeper than LW_JSON_MAX_DEPTH), or LW_JSON_INVALID. */
+ * but nested deeper than LW_JSON_MAX_DEPTH), or LW_JSON_INVALID (also for
+ * NULL text). */
 enum { LW_JSON_OK = 0, LW_JSON_INVALID = -1, LW_JSON_TOO_DEEP = -2 };
 int lw_json_check(const char *text, size_t len);
 
@@ -31,12 +32,16 @@ int lw_utf8_valid(const char *s, size_t len);
  * valid JSON whatever s holds (stderr tails, Redis values). */
 char *lw_json_quote(const char *s, size_t len);
 
-/* Reads a whole regular file into a malloc'ed NUL-terminated buffer.
+/* Reads a whole regular file into a malloc'ed NUL-terminated buffer the
+ * caller frees; its length (without the NUL) in *len_out when not NULL.
  * Fails (NULL, errno set: EFBIG when it is larger than max_bytes, EINVAL
- * when it is not a regular file, without blocking on a FIFO). */
+ * when it is not a regular file, without blocking on a FIFO; open's or
+ * read's errno, ENOMEM). */
 char *lw_read_file(const char *path, size_t max_bytes, size_t *len_out);
 /* The same for an open descriptor, read from its current offset to its end
- * (not closed here). */
+ * (borrowed: not closed here, its offset moved). Any kind of file; a pipe
+ * is read until EOF. NULL with errno EFBIG past max_bytes, read's errno or
+ * ENOMEM. */
 char *lw_read_fd(int fd, size_t max_bytes, size_t *len_out);
 
 /* Returns malloc'ed text[0..len) without the whitespace between tokens, or
@@ -54,10 +59,12 @@ typedef struct lw_json_member {
 } lw_json_member;
 
 /* Steps through the members of the JSON object text[0..len), which must be
- * valid JSON. *pos starts at 0 and is advanced. Returns 1 with *m set, 0 after
- * the last member, -1 when the text is not an object. */
+ * valid JSON. *pos starts at 0 and is advanced. Returns 1 with *m set (spans
+ * borrowed from `text`), 0 after the last member, -1 when the text is not an
+ * object. Allocates nothing. */
 int lw_json_next_member(const char *text, size_t len, size_t *pos, lw_json_member *m);
-/* 1 when the member's name is `name` (escapes in the name decoded). */
+/* 1 when the member's name is `name` (escapes in the name decoded), else 0;
+ * also 0 when decoding an escaped name runs out of memory. */
 int lw_json_key_is(const lw_json_member *m, const char *name);
 
 /* The value of member `name` of the JSON object text[0..len) (valid JSON),
@@ -74,8 +81,8 @@ const char *lw_json_nul_escape(const char *p, size_t n);
 
 /* A JSON number of seconds in [0, max_s] (fractions allowed; > 0 when
  * `positive`) as milliseconds, rounded up so that a small positive value
- * stays positive (0 means "not given"). 0, or -1 when v is not such a
- * number. */
+ * stays positive (0 means "not given"). 0 with *out set, or -1 (*out
+ * untouched) when v is not such a number. */
 int lw_json_seconds_ms(const struct cJSON *v, int positive, double max_s, int64_t *out);
 
 #endif

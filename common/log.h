@@ -30,15 +30,21 @@ typedef enum {
     LW_LOG_DEBUG = 3
 } lw_log_level;
 
-/* Sets the process-wide level and format (json nonzero: JSON lines). */
+/* Sets the process-wide level and format (json nonzero: JSON lines); until
+ * called, info and text. Atomic: threads logging meanwhile see the old or the
+ * new setting. */
 void lw_log_setup(lw_log_level level, int json);
-/* Parses "error", "warn", "info", "debug". Returns 0, or -1 if unknown. */
+/* Parses "error", "warn", "info", "debug" (exactly: lowercase). Returns 0
+ * with *out set, or -1 (*out untouched) if unknown or NULL. */
 int lw_log_level_parse(const char *s, lw_log_level *out);
 /* 1 when a line at `level` would be written. */
 int lw_log_enabled(lw_log_level level);
 
-/* Writes one line: `event` is a short dotted name ("job.failed",
- * "redis.reconnect"), the message is printf-formatted. */
+/* Writes one line when `level` is enabled: `event` is a short dotted name
+ * ("job.failed", "redis.reconnect"), the message is printf-formatted;
+ * control characters in it are escaped. Thread- and fork-safe as the top
+ * says. Never fails visibly: out of memory, a shorter line says so; a failed
+ * write(2) is dropped (there is nowhere left to report it). */
 void lw_log(lw_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -52,8 +58,8 @@ typedef struct lw_log_facts {
     double duration_s;
 } lw_log_facts;
 
-/* lw_log with the facts as fields (above); the message need not repeat
- * them. */
+/* lw_log with the facts as fields (above; borrowed, copied into the line);
+ * the message need not repeat them. */
 void lw_log_about(lw_log_level level, const char *event, lw_log_facts facts, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -67,9 +73,13 @@ typedef struct lw_log_gate {
 } lw_log_gate;
 
 /* The level to log `text` at: `level` when it is news (not the last text let
- * through, or every_ms passed since), LW_LOG_DEBUG otherwise. */
+ * through, or every_ms passed since), LW_LOG_DEBUG otherwise. A zeroed gate
+ * has seen nothing. Texts are compared on their first 159 bytes (a copy is
+ * kept in the gate); one gate is not for concurrent use by several threads.
+ * Cannot fail. */
 lw_log_level lw_log_gate_level(lw_log_gate *g, const char *text, lw_log_level level, int64_t every_ms);
-/* Forgets the last text (the condition cleared): the next one is news. */
+/* Forgets the last text (the condition cleared): the next one is news.
+ * Cannot fail. */
 void lw_log_gate_reset(lw_log_gate *g);
 
 #endif

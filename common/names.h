@@ -9,7 +9,7 @@
 
 #define LW_NAME_MAX 200
 
-/* 1 when `s` is a safe name, else 0. */
+/* 1 when `s` is a safe name, else 0 (also for NULL). Locale-independent. */
 int lw_name_is_safe(const char *s);
 
 #endif

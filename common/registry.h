@@ -69,31 +69,42 @@ typedef struct lw_registry {
     char *path; /* owned */
 } lw_registry;
 
-/* Loads PATH (file or directory). Returns a new registry the caller frees
- * with lw_registry_free(), or NULL with "FILE: why" in err. */
+/* Loads PATH (file or directory; borrowed). Beyond lw_registry_parse's
+ * checks it refuses two spools (any tenants, any kinds) that are one
+ * directory. Returns a new registry the caller frees with
+ * lw_registry_free(), owning all it holds, or NULL with "FILE: why" in err
+ * (unreadable, not a regular file, too large, bad content, OOM). */
 lw_registry *lw_registry_load(const char *path, char *err, size_t errlen);
 
-/* Parses registry text: an array of tenant objects, or (when `single` is
- * nonzero) one tenant object. `source` names the text in messages. Returns a
- * new registry or NULL with "SOURCE: why" in err. */
+/* Parses registry text (borrowed): an array of tenant objects, or (when
+ * `single` is nonzero) one tenant object. `source` (NULL: "registry") names
+ * the text in messages and becomes r->path; relative paths in the text
+ * (module, spool dirs) resolve against its directory, not the cwd. Returns
+ * a new registry the caller frees with lw_registry_free(), or NULL with
+ * "SOURCE: why" in err. */
 lw_registry *lw_registry_parse(const char *text, size_t len, const char *source, int single,
                                char *err, size_t errlen);
 
+/* Frees `r` and everything in it: pointers from lw_registry_find() and the
+ * tenant lookups die with it. NULL is ignored. */
 void lw_registry_free(lw_registry *r);
 
 /* 1 when entries a and b need the same runtime -- module and its config,
  * Redis URL, user, handlers, spools, queues and caps, job defaults -- so a
  * reload keeps the tenant (its module is not loaded again, its attempts go
- * on); 0 when it must be rebuilt. The tenant settings (keep_succeeded,
- * keep_failed, events_max) are not compared: a reload applies and
- * publishes them either way. */
+ * on); 0 when it must be rebuilt. Names must match too; lists are compared
+ * in order (a reordered list counts as a change). The tenant settings
+ * (keep_succeeded, keep_failed, events_max) are not compared: a reload
+ * applies and publishes them either way. */
 int lw_tenant_same_runtime(const lw_tenant *a, const lw_tenant *b);
 
-/* Borrowed pointers into the registry, or NULL. */
+/* Borrowed pointers into the registry (valid until lw_registry_free), or
+ * NULL when there is no such entry or an argument is NULL. */
 const lw_tenant *lw_registry_find(const lw_registry *r, const char *tenant);
 const lw_exec_handler *lw_tenant_exec(const lw_tenant *t, const char *kind);
 const lw_spool_cfg *lw_tenant_spool(const lw_tenant *t, const char *kind);
-/* The queue's max_active, or 0 when the queue has no cap or is not listed. */
+/* The queue's max_active, or 0 when the queue has no cap or is not listed
+ * (or t is NULL). */
 int lw_tenant_queue_cap(const lw_tenant *t, const char *queue);
 
 #endif

@@ -28,7 +28,10 @@ typedef struct lw_tenant_settings {
     int from_registry[3];
 } lw_tenant_settings;
 
-/* The settings of tenant `t` (NULL: no registry entry) under config `c`. */
+/* Fills *out with the settings of tenant `t` (NULL: no registry entry) under
+ * config `c`: each value is the registry's when it is set there (> 0), else
+ * c's. Both are borrowed for the call; `out` keeps no pointer into them.
+ * Cannot fail. */
 void lw_settings_resolve(lw_tenant_settings *out, const lw_tenant *t, const lw_config *c);
 
 #endif

@@ -28,19 +28,25 @@ typedef struct lw_url {
     char *redacted; /* the URL with the password shown as "***" */
 } lw_url;
 
-/* Parses `text`. Returns a new lw_url the caller frees with lw_url_free(), or
- * NULL with a one-line reason (without the password) in err[0..errlen). */
+/* Parses `text` (borrowed; NULL reads as ""). Returns a new lw_url the caller
+ * frees with lw_url_free(), owning every string in it, or NULL with a
+ * one-line reason in err[0..errlen) ("bad Redis URL \"REDACTED\": why", or
+ * "out of memory"): the password never appears in it. */
 lw_url *lw_url_parse(const char *text, char *err, size_t errlen);
 
-/* Returns a newly allocated copy of `text` with any password replaced by
- * "***"; for showing a URL that failed to parse. Caller frees. */
+/* Returns a newly allocated copy of `text` (NULL reads as "") with any
+ * password replaced by "***"; for showing a URL that failed to parse. Works
+ * on text that is not a valid URL. Caller frees; NULL on OOM. */
 char *lw_url_redact(const char *text);
 
 /* Overwrites, in place, the part of `text` lw_url_redact() hides with '*'
  * (the length stays): for the copies of a URL the process cannot free --
- * its argv and environment, which `ps` and /proc/PID/environ show. */
+ * its argv and environment, which `ps` and /proc/PID/environ show. NULL is
+ * ignored. Cannot fail. */
 void lw_url_scrub(char *text);
 
+/* Frees `u` and its strings, zeroing the password's bytes first so the
+ * secret does not linger in freed heap memory. NULL is ignored. */
 void lw_url_free(lw_url *u);
 
 #endif

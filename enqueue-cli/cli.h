@@ -67,14 +67,20 @@ typedef struct cli_tenant {
 
 /* ---- messages ---- */
 
-/* Prints "lanework: WHAT: WHY\n" to stderr. */
+/* Prints "lanework: WHAT: WHY\n" to stderr as one write(2), after flushing
+ * stdout so the two keep their order. Control characters become spaces (one
+ * line whatever WHY quotes), a message past about 1 KiB is cut. Cannot fail
+ * visibly: a failed write is dropped. */
 void cli_err(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints "lanework: redis URL: WHY" for a connection error or an error reply
- * and returns CLI_REDIS. `r` may be NULL (then `why` is used). */
+/* Prints "lanework: redis: URL: WHY" (the URL redacted) for a connection
+ * error or an error reply and returns CLI_REDIS. `r` may be NULL (then `why`
+ * is used; NULL or "": "connection lost"); a reply that is not an error is
+ * reported as unexpected. Borrows its arguments; frees nothing. */
 int cli_redis_err(const cli_conn *k, const redisReply *r, const char *why);
 /* Says on stderr that an enqueue returned existing job `id` instead of a
  * new one; `why` is enqueue.lua's "held STATUS" or "exists STATUS", `key`
- * the unique key when the caller knows it (NULL: not named). */
+ * the unique key when the caller knows it (NULL: not named). One cli_err
+ * line under `what`; not an error status (an existing job is an answer). */
 void cli_enqueue_existing(const char *what, const char *key, const char *id, const char *why);
 
 /* ---- options ---- */
@@ -118,29 +124,38 @@ typedef struct cli_args {
 int cli_args_parse(cli *c, int argc, char **argv, const cli_opt *opts, const char *usage,
                    cli_args_rule rule, cli_args *args, int *rc);
 
-/* Frees what cli_args_parse allocated in `a` (the argv strings stay). */
+/* Frees what cli_args_parse allocated in `a` (the argv strings stay) and
+ * empties it: a second call is harmless. */
 void cli_args_free(cli_args *a);
 
-/* Number parsing with the contract's messages; each returns 0, or CLI_USAGE
- * after printing `lanework: CMD: --opt: "v" is not ...`. */
+/* Number parsing with the contract's messages (lw_parse_seconds_ms, at most
+ * ten years; lw_parse_int): each returns 0 with the value stored, or
+ * CLI_USAGE after printing `lanework: CMD: --opt: "v" is not ...` (the output
+ * is then not to be used). */
 int cli_seconds(cli *c, const char *opt, const char *v, int allow_zero, int64_t *ms);
 int cli_int(cli *c, const char *opt, const char *v, int64_t min, int64_t max, int64_t *out);
 
 /* ---- tenants and Redis ---- */
 
-/* Loads the registry when one is configured (once). Returns 0 or CLI_USAGE. */
+/* Loads the registry when one is configured, into c->reg (owned by `c`,
+ * freed by cli_clear); c->reg stays NULL without --registry. Only the first
+ * call loads: a failed load is printed once and every later call returns
+ * CLI_USAGE again without retrying. Returns 0 or CLI_USAGE. */
 int cli_registry(cli *c);
 
-/* Resolves tenant `name`: a safe name, known to the registry when there is
- * one; picks its Redis (the registry's `redis`, else the default). Returns 0
- * or CLI_USAGE (printed). */
+/* Resolves tenant `name` into *out (zeroed first): a safe name, known to the
+ * registry when there is one; picks its Redis (the registry's `redis`, else
+ * the default) without connecting, and its settings and key prefix. out
+ * borrows `name` (which must outlive it) and points into `c`. Returns 0 or
+ * CLI_USAGE (printed: a missing, unknown, unsafe or too long name, a registry
+ * or Redis URL that does not load, OOM). */
 int cli_tenant_get(cli *c, const char *name, cli_tenant *out);
 
 /* The start of a command about jobs ids[0..nids) of tenant `name` (none:
  * NULL, 0): checks every id (cli_check_id), resolves the tenant into *out
  * (cli_tenant_get) and connects to its Redis. The ids come first: a bad id
- * is the user's mistake whatever the registry or Redis say. Returns 0 or an
- * exit status (printed). */
+ * is the user's mistake whatever the registry or Redis say. Returns 0, or
+ * CLI_USAGE or CLI_REDIS (printed). */
 int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nids,
                     cli_tenant *out);
 
@@ -152,12 +167,16 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
                      cli_tenant *t, int *rc);
 
 /* The connection for a URL (the default when url_text is NULL), created on
- * first use but not connected. Returns NULL after printing why (exit 2: a bad
- * URL) or on OOM. */
+ * first use but not connected; the same one for the same URL text. Owned by
+ * `c` (at most 64 servers; the pointer stays valid until cli_clear).
+ * Returns NULL after printing why (exit 2: a bad URL, too many servers,
+ * OOM). */
 cli_conn *cli_conn_for(cli *c, const char *url_text);
 
-/* Connects `k` if needed. Returns 0, or CLI_REDIS after printing why unless
- * `quiet` (then `why` gets the reason, when not NULL). */
+/* Connects `k` if needed (CLI_CONNECT_TIMEOUT_MS), applying its reply
+ * timeout. Returns 0, or CLI_REDIS after printing why unless `quiet` (`why`
+ * gets the reason, when not NULL). A connection that already failed is not
+ * replaced here: CLI_REDIS, not printed (cli_reconnect makes a new one). */
 int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen);
 /* cli_connect (not quiet) taking no longer than until `deadline` (mono ms;
  * -1: the usual connect timeout). */
@@ -182,27 +201,35 @@ typedef struct cli_outage {
 /* 1 when reply `r` (NULL: the connection failed) is an outage worth waiting
  * out (lw_redis_error_is_transient); 0 for a refusal. */
 int cli_is_outage(const redisReply *r);
-/* Writes what went wrong (r's error text, else k's connection error). */
+/* Writes what went wrong into why (r's error text, else k's connection
+ * error, else "connection lost"), as one line cut to fit. */
 void cli_outage_why(const cli_conn *k, const redisReply *r, char *why, size_t whylen);
 /* Drops k's connection and connects again, pausing between tries with
  * capped, jittered backoff. Prints one warning line per outage (`lanework:
  * CMD: warning: redis URL: WHY; reconnecting`). Returns 0 once connected;
  * CLI_REDIS (printed) when the server refuses the handshake (WRONGPASS,
- * NOPERM: not an outage); CLI_TIMEOUT (not printed) when deadline_ms
- * (lw_mono_ms; < 0: none) would pass first. */
+ * NOPERM: not an outage); CLI_TIMEOUT (not printed), having slept until
+ * then, when deadline_ms (lw_mono_ms; < 0: none) would pass first. `why` is
+ * for the warning (cli_outage_why). The scripts count as not loaded after
+ * it (a restarted server has none); after CLI_TIMEOUT or a refusal k has
+ * no connection. */
 int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli_outage *o);
 
-/* Makes sure every script is cached on `k`'s server, for pipelined EVALSHA.
- * Returns 0 or CLI_REDIS (printed). */
+/* Makes sure every script is cached on `k`'s server, for pipelined EVALSHA;
+ * connects first if needed, and loads once per connection. Returns 0 or
+ * CLI_REDIS (printed). */
 int cli_load_scripts(cli_conn *k);
 
-/* Runs a command given as strings (argc of them) and returns its reply, or
- * NULL after printing the connection error. The reply may be an error reply;
- * the caller frees it. */
+/* Runs a command given as strings (argc of them; borrowed), connecting first
+ * if needed, and returns its reply, or NULL after printing the connection
+ * error. The reply may be an error reply; the caller frees it
+ * (freeReplyObject). */
 redisReply *cli_cmd(cli_conn *k, int argc, const char **argv);
 
-/* Appends a command to `k`'s pipeline / reads the next reply (NULL after
- * printing the error). */
+/* Appends a command to `k`'s pipeline (connecting first if needed; the
+ * strings are copied), 0 or CLI_REDIS (printed) / reads the next reply of a
+ * connected `k`: the caller frees it (freeReplyObject), NULL after printing
+ * the error. */
 int cli_append(cli_conn *k, int argc, const char **argv);
 redisReply *cli_next_reply(cli_conn *k);
 
@@ -211,31 +238,38 @@ redisReply *cli_next_reply(cli_conn *k);
  * CLI_USAGE. */
 int cli_flush(cli *c);
 
-/* Frees everything `c` owns. */
+/* Frees everything `c` owns -- connections, registry, config -- so every
+ * cli_conn, cli_tenant and registry pointer taken from it dies. */
 void cli_clear(cli *c);
 
 /* ---- helpers ---- */
 
 /* Reads all of a file ("-": stdin) up to max bytes (more is an error,
- * reported as EFBIG). Returns a malloc'ed NUL-terminated buffer or NULL with
- * errno set. */
+ * reported as EFBIG). Returns a malloc'ed NUL-terminated buffer the caller
+ * frees, its length in *len, or NULL with errno set (open's or read's,
+ * EFBIG, ENOMEM; *len untouched). Prints nothing. */
 char *cli_read_all(const char *path, size_t max, size_t *len);
 
-/* 1 when a reply string equals s. */
+/* 1 when `r` is a string or status reply equal to s, else 0 (NULL r
+ * included). */
 int cli_reply_is(const redisReply *r, const char *s);
 
 /* Copies s[0..len) into out as one printable line: control characters
- * become spaces, and it is cut (with "...") to fit. Returns out. */
+ * become spaces, and it is cut (with "...") to fit outlen bytes, NUL
+ * included. Returns out. Cannot fail. */
 char *cli_oneline(const char *s, size_t len, char *out, size_t outlen);
 
 /* Checks that `id` is a safe job id. Returns 0 or CLI_USAGE (printed). */
 int cli_check_id(cli *c, const char *id);
 
-/* A printable, bounded rendering of user input for messages; borrowed from
- * one of two rotating static buffers (so one message may show two). */
+/* A printable, bounded rendering (cli_oneline, 127 bytes) of user input `s`
+ * (not NULL) for messages; borrowed from one of two rotating static buffers,
+ * so one message may show two, and the third call overwrites the first.
+ * Not thread-safe. */
 const char *cli_show(const char *s);
 
-/* strdup that exits with a message on OOM (the CLI cannot go on). */
+/* strdup (NULL copies as "") that exits with status 2 after a message on
+ * OOM (the CLI cannot go on): never returns NULL. The caller frees. */
 char *cli_strdup(const char *s);
 
 /* ---- kinds (kinds.c) ---- */
@@ -250,8 +284,12 @@ int cli_check_kind(cli *c, const cli_tenant *t, const char *kind, int shared);
 
 /* ---- commands ---- */
 
+/* Each runs one command, argv[0] its name, and returns the process exit
+ * status (CLI_*), its errors printed (file header). */
 int cmd_enqueue(cli *c, int argc, char **argv);
-/* `enqueue --batch`: `defaults` holds the command line's job fields. */
+/* `enqueue --batch`: jobs from file `path` ("-": stdin), one JSON line each;
+ * `defaults` (borrowed) holds the command line's job fields. Exit status as
+ * cmd_batch.c's header says (2: a bad line, 3: Redis failed). */
 int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults);
 int cmd_status(cli *c, int argc, char **argv);
 int cmd_wait(cli *c, int argc, char **argv);
@@ -264,8 +302,9 @@ int cmd_fsck(cli *c, int argc, char **argv);
 
 /* Waits until every job of `ids` (all of tenant `t`) is terminal, or until
  * timeout_ms (< 0: forever) passes. Prints one stderr line per job that is
- * missing or ended other than succeeded. Returns CLI_OK, CLI_JOB, CLI_NOJOB,
- * CLI_TIMEOUT or CLI_REDIS. */
+ * missing or ended other than succeeded; `ids` are borrowed. Rides out
+ * Redis outages until the timeout. Returns CLI_OK, CLI_JOB, CLI_NOJOB,
+ * CLI_TIMEOUT or CLI_REDIS (printed); CLI_USAGE on OOM. */
 int cli_wait_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n, int64_t timeout_ms);
 
 #endif

@@ -6,8 +6,9 @@
 #   scripts/install-deps.sh             build and test: compiler, Meson, the
 #                                       libraries' -dev packages, Check,
 #                                       redis-server, python3
-#   scripts/install-deps.sh --dev       the same plus valgrind and gcovr (the
+#   scripts/install-deps.sh --dev       the same plus valgrind, gcovr (the
 #                                       coverage report, README "Coverage")
+#                                       and clang-format (scripts/format.sh)
 #   scripts/install-deps.sh --build     only what building needs (no Check,
 #                                       Redis or python3: meson -Dtests=false,
 #                                       for deploy/Dockerfile's build stage)
@@ -30,7 +31,7 @@ me=scripts/install-deps.sh
 compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev"
 # What the unit and integration tests need on top.
 test_pkgs="check redis-server redis-tools python3"
-dev_pkgs="valgrind gcovr"
+dev_pkgs="valgrind gcovr clang-format"
 runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1"
 
 usage() {

@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-scripts/install-deps.sh --dev   # --dev: valgrind and gcovr too
+scripts/install-deps.sh --dev   # --dev: valgrind, gcovr and clang-format too
 
 run_pass() {
   local dir=$1; shift
