@@ -6,7 +6,7 @@
  * Life of an attempt:
  *
  *   claim reply ─► attempt_new ─► runner starts it (fork child, exec child,
- *   or thread) ─► runner reports the end (attempt_done) ─► outcome queued for
+ *   or thread) ─► runner reports the end (outcome_finished) ─► outcome queued for
  *   finish.lua ─► attempt_free
  *
  * The struct is in state.h (types only).

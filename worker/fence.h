@@ -30,7 +30,7 @@
  * freeze point the worker asks the handler to stop (outcome.c: the job is
  * handed back unless it succeeded).
  *
- * Slots are indexed by the attempt's slot number (worker.h); only the
+ * Slots are indexed by the attempt's slot number (state.h, slots.h); only the
  * worker writes pgid and freeze_at and starts a slot's generation, both
  * sides set and clear its frozen bit (fence.c). A confirmation that comes
  * back after the freeze point it would move proves nothing (the lease may
@@ -74,7 +74,7 @@ void fence_clear(fence *f, int slot);
  * safe (it runs in a child forked from a threaded worker). */
 int64_t fence_check(fence *f, int64_t now);
 
-/* The keeper process exited (children_reap saw `pid`): 1 when it was the
+/* The keeper process exited (dispatch_reap saw `pid`): 1 when it was the
  * keeper; it is restarted (at most once a second). */
 int fence_keeper_exited(fence *f, pid_t pid, int status);
 /* The keeper's pid, 0 when none runs. */

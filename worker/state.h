@@ -76,7 +76,7 @@ struct lw_job {
 
     /* Worker side. */
     struct tenant *tenant; /* holds a reference */
-    const struct runner *runner; /* NULL until a runner took it (runners.h) */
+    const struct runner *runner; /* NULL until a runner took it (runner.h) */
     uint64_t serial;        /* unique within the worker: renewals name (slot, serial) */
     int slot;               /* index in worker.slots and the fence table; -1: none */
     int64_t proof_mono;     /* lw_mono_ms() when the latest claim/renewal Redis

@@ -6,6 +6,9 @@ in a strictly lower layer. The table in DESIGN.md is the one source: a
 file missing from it fails the check too.
 
 Usage: check_layers.py DESIGN.md WORKER_SRC_DIR OBJECT_DIR
+       check_layers.py --table DESIGN.md WORKER_SRC_DIR OBJECT_DIR
+                       (prints the table with its last column as the
+                       objects have it, to paste after a change)
        check_layers.py --self-test   (shows that each rule can fail)
 
 Exit 0 when layered, 1 listing each violation, 2 on bad usage."""
@@ -166,9 +169,40 @@ def self_test():
     return 1 if failures else 0
 
 
+def print_table(design, objdir):
+    """The DESIGN.md table again, each row's last column recomputed."""
+    with open(design, encoding='utf-8') as f:
+        text = f.read()
+    m = re.search(r'^#+ .*Layers of worker/.*$', text, re.M)
+    objs = {}
+    for f in sorted(os.listdir(objdir)):
+        if f.endswith('.o'):
+            objs[module_of(module_of(f))] = symbols(os.path.join(objdir, f))
+    owner = {s: mod for mod, (d, _) in objs.items() for s in d}
+    layers, _ = read_layers(design)
+    for line in text[m.end():].splitlines():
+        if line.startswith('#'):
+            break
+        r = ROW.match(line)
+        if not r:
+            if line.startswith('|'):
+                print(line)
+            continue
+        cells = line.split('|')
+        mod = re.findall(r'`([a-z_]+)`', r.group(2))[0]
+        und = objs.get(mod, (set(), set()))[1]
+        callees = sorted({owner[s] for s in und if s in owner and owner[s] != mod},
+                         key=lambda c: (layers.get(c, 99), c))
+        cells[4] = ' ' + (', '.join('`%s`' % c for c in callees) or '—') + ' '
+        print('|'.join(cells))
+    return 0
+
+
 def main():
     if sys.argv[1:] == ['--self-test']:
         return self_test()
+    if len(sys.argv) == 5 and sys.argv[1] == '--table':
+        return print_table(sys.argv[2], sys.argv[4])
     if len(sys.argv) != 4:
         print(__doc__.strip().splitlines()[-3], file=sys.stderr)
         return 2
