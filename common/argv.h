@@ -24,6 +24,10 @@ void lw_argv_init(lw_argv *a);
 void lw_argv_add(lw_argv *a, const char *s, size_t len);
 /* Appends a copy of the C string s (NULL appends ""). */
 void lw_argv_adds(lw_argv *a, const char *s);
+/* Appends the key prefix+suffix+name (name may be NULL), e.g. "lw:{t}:" +
+ * "ready:" + "default": the script argument builders' one way to name a
+ * tenant key, so no caller needs a fixed-size key buffer. */
+void lw_argv_addkey(lw_argv *a, const char *prefix, const char *suffix, const char *name);
 void lw_argv_addi(lw_argv *a, int64_t v);
 /* Replaces argument i (which must exist) with the decimal v. */
 void lw_argv_seti(lw_argv *a, size_t i, int64_t v);

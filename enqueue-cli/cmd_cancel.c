@@ -57,7 +57,7 @@ int cmd_cancel(cli *c, int argc, char **argv)
     lw_argv_addi(&a, t.set.keep_failed_s);
     lw_argv_adds(&a, id);
     char err[256];
-    redisReply *r = lw_redis_script(t.conn->ctx, &lw_script_cancel, 4, &a, err, sizeof err);
+    redisReply *r = lw_redis_script_sync(t.conn->ctx, &lw_script_cancel, 4, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(t.conn, NULL, err);

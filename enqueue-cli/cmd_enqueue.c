@@ -373,7 +373,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
     lw_enqueue_add(&a, &s);
     why[0] = '\0';
     if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)
-        r = lw_redis_script(t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why,
+        r = lw_redis_script_sync(t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why,
                             sizeof why);
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == LW_ENQUEUE_REPLY &&
              r->element[0]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING;

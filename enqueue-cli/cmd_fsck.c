@@ -1048,7 +1048,7 @@ static int verify_some(fsck *x, const char *mode, size_t from, size_t n, int sho
         lw_argv_adds(&a, x->sus[i].c);
     }
     char err[256];
-    redisReply *r = lw_redis_script(x->t->conn->ctx, &lw_script_fsck, 6, &a, err, sizeof err);
+    redisReply *r = lw_redis_script_sync(x->t->conn->ctx, &lw_script_fsck, 6, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(x->t->conn, NULL, err);

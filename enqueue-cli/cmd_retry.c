@@ -59,7 +59,7 @@ static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char
     for (size_t i = 0; i < nargs; i++)
         lw_argv_adds(&a, args[i]);
     char err[256];
-    redisReply *r = lw_redis_script(t->conn->ctx, &lw_script_retry, 3, &a, err, sizeof err);
+    redisReply *r = lw_redis_script_sync(t->conn->ctx, &lw_script_retry, 3, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r) {
         cli_redis_err(t->conn, NULL, err);
