@@ -27,6 +27,7 @@
 
 struct tenant;
 struct event;
+struct lw_claim_job;
 
 
 typedef enum { RUN_MODULE_FORK, RUN_MODULE_THREAD, RUN_EXEC, RUN_NONE } run_kind;
@@ -85,11 +86,11 @@ struct lw_job {
 
 typedef struct lw_job attempt;
 
-/* Creates an attempt from one job of a claim reply (11 strings: id token kind
- * queue lane payload attempt attempts timeout_ms backoff_ms spool). Takes a
+/* Creates an attempt from one job of a claim reply (its fields as
+ * script_replies.h reads them; the strings are copied). Takes a
  * reference on `t`. slot is -1 and serial 0 until dispatch gives them.
  * Returns NULL on OOM. Caller frees with attempt_free. */
-attempt *attempt_new(struct tenant *t, const char *const *f, const size_t *flen);
+attempt *attempt_new(struct tenant *t, const struct lw_claim_job *job);
 void attempt_free(attempt *a);
 
 /* Asks the attempt to stop; the first reason wins, except that STOP_FENCE
