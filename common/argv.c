@@ -95,6 +95,29 @@ void lw_argv_adds(lw_argv *a, const char *s)
     lw_argv_add(a, s, strlen(s));
 }
 
+void lw_argv_addkey(lw_argv *a, const char *prefix, const char *suffix, const char *name)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix), nl = name ? strlen(name) : 0;
+    if (a->oom)
+        return;
+    /* Built in place: a key is never limited by a caller's buffer size. */
+    if (pl > SIZE_MAX / 4 || sl > SIZE_MAX / 4 || nl > SIZE_MAX / 4 || grow_slots(a) != 0 ||
+        grow_buf(a, pl + sl + nl + 1) != 0) {
+        a->oom = 1;
+        return;
+    }
+    char *d = a->buf + a->used;
+    memcpy(d, prefix, pl);
+    memcpy(d + pl, suffix, sl);
+    if (nl)
+        memcpy(d + pl + sl, name, nl);
+    d[pl + sl + nl] = '\0';
+    a->off[a->n] = a->used;
+    a->len[a->n] = pl + sl + nl;
+    a->used += pl + sl + nl + 1;
+    a->n++;
+}
+
 void lw_argv_addi(lw_argv *a, int64_t v)
 {
     char num[24];

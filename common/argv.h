@@ -19,11 +19,18 @@ typedef struct lw_argv {
     int oom;        /* set once an append failed; every later call is a no-op */
 } lw_argv;
 
+/* Makes `a` empty, allocating nothing yet; free with lw_argv_clear. An
+ * allocation that fails later sets a->oom instead of returning an error:
+ * check it once, before sending. */
 void lw_argv_init(lw_argv *a);
 /* Appends a copy of s[0..len). */
 void lw_argv_add(lw_argv *a, const char *s, size_t len);
 /* Appends a copy of the C string s (NULL appends ""). */
 void lw_argv_adds(lw_argv *a, const char *s);
+/* Appends the key prefix+suffix+name (name may be NULL), e.g. "lw:{t}:" +
+ * "ready:" + "default": the script argument builders' one way to name a
+ * tenant key, so no caller needs a fixed-size key buffer. */
+void lw_argv_addkey(lw_argv *a, const char *prefix, const char *suffix, const char *name);
 void lw_argv_addi(lw_argv *a, int64_t v);
 /* Replaces argument i (which must exist) with the decimal v. */
 void lw_argv_seti(lw_argv *a, size_t i, int64_t v);

@@ -14,11 +14,13 @@
 
 #include "argv.h"
 #include "jobspec.h"
+#include "script_args.h"
 
-/* Number of ARGV entries per job after the header (see enqueue.lua). */
-#define LW_ENQUEUE_STRIDE 13
-#define LW_ENQUEUE_REPLY 3
-#define LW_ENQUEUE_NKEYS 5
+/* The layout comes from enqueue.lua's interface block (script_args.h):
+ * LW_ENQUEUE_NKEYS keys, then per job this many arguments, and this many
+ * reply entries per job. */
+#define LW_ENQUEUE_STRIDE LW_ENQUEUE_JOB_NARGV
+#define LW_ENQUEUE_REPLY LW_ENQUEUE_JOB_FIELDS
 
 /* Starts a batch for tenant prefix `prefix` ("NS:{T}:") in `a` (initialised
  * with lw_argv_init; emptied here, its memory and a past OOM forgotten).

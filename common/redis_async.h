@@ -62,6 +62,9 @@ void lw_redis_set_reply_timeout(lw_redis *r, int64_t ms);
  * of them was sent); 0 when none is outstanding or it is not ready. */
 int64_t lw_redis_reply_wait_ms(const lw_redis *r);
 
+/* 1 when the command connection is connected and past its handshake (AUTH,
+ * SELECT, ROLE says primary, scripts loaded): commands sent now go to a
+ * server that takes writes. 0 while down, connecting or handshaking. */
 int lw_redis_is_ready(const lw_redis *r);
 /* The redacted URL, for messages. Borrowed. */
 const char *lw_redis_name(const lw_redis *r);
@@ -76,8 +79,10 @@ const char *lw_redis_maxmemory_policy_error(const lw_redis *r);
 /* Sends `s` with the first nkeys entries of `a` as KEYS, by EVALSHA: the
  * handshake loaded every script, and a NOSCRIPT (SCRIPT FLUSH behind our back)
  * is handled like the transient errors above: NULL reply, reconnect, reload.
- * `a` is copied by hiredis; the caller may reuse it at once. Returns 0, or -1
- * when not ready (fn is then not called). */
+ * `a` is copied by hiredis; the caller may reuse it at once. fn gets the
+ * reply borrowed (hiredis frees it after fn; read it with script_replies.h)
+ * or NULL when the connection failed. Returns 0, or -1 when not ready (fn
+ * is then not called). The blocking CLI's version is lw_redis_script_sync. */
 int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_redis_reply_fn fn,
                     void *ud);
 /* Sends a plain command. Same rules. */

@@ -198,8 +198,8 @@ int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t 
     return rc;
 }
 
-redisReply *lw_redis_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
-                            char *err, size_t errlen)
+redisReply *lw_redis_script_sync(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
+                                 char *err, size_t errlen)
 {
     const char **v;
     size_t *l;

@@ -26,11 +26,14 @@ redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refuse
  * other ERR ...) is a refusal. */
 int lw_redis_error_is_transient(const char *s, size_t len);
 
-/* Runs `s` with the first nkeys entries of `a` as KEYS. Returns the reply
- * (caller frees with freeReplyObject; it may be an error reply), or NULL with
+/* Runs `s` with the first nkeys entries of `a` as KEYS and waits for its
+ * reply (the blocking twin of redis_async.h's lw_redis_script; "_sync"
+ * because both layers are linked into tests side by side). EVALSHA first,
+ * EVAL on NOSCRIPT. Returns the reply (caller frees with freeReplyObject;
+ * it may be an error reply: read it with script_replies.h), or NULL with
  * the connection error in err. */
-redisReply *lw_redis_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
-                            char *err, size_t errlen);
+redisReply *lw_redis_script_sync(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
+                                 char *err, size_t errlen);
 
 /* Makes sure the server has `s` cached (SCRIPT LOAD), for pipelined EVALSHA
  * through lw_redis_append_script(). Returns 0 or -1 with err. */
@@ -38,7 +41,7 @@ int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t 
 /* Queues EVALSHA without reading its reply. Returns 0 or -1 (OOM). */
 int lw_redis_append_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a);
 
-/* Runs one command given as a lw_argv; same reply rules as lw_redis_script. */
+/* Runs one command given as a lw_argv; same reply rules as lw_redis_script_sync. */
 redisReply *lw_redis_argv(redisContext *c, lw_argv *a, char *err, size_t errlen);
 
 #endif

@@ -2,8 +2,10 @@
  * scripts.h — the Lua scripts, one per job state change (common/scripts/).
  * Each is embedded at build time with common/scripts/lib.lua in front of it
  * and its SHA1 computed then, so callers can EVALSHA first and fall back to
- * EVAL (or SCRIPT LOAD) on NOSCRIPT. KEYS/ARGV of each are documented at the
- * top of its .lua file and in docs/DESIGN.md.
+ * EVAL (or SCRIPT LOAD) on NOSCRIPT. KEYS/ARGV/reply of each are declared
+ * in the "--@" interface block at the top of its .lua file; callers build
+ * and read them only through what is generated from it (script_args.h,
+ * script_replies.h), never by position.
  */
 #ifndef LW_SCRIPTS_H
 #define LW_SCRIPTS_H

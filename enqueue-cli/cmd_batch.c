@@ -32,6 +32,7 @@
 #include "cli.h"
 #include "enqueue_args.h"
 #include "redis_sync.h"
+#include "script_replies.h"
 
 #define CALL_JOBS 256
 #define WINDOW 8192
@@ -184,21 +185,17 @@ static void send_all(batch *b)
     }
 }
 
-static int reply_ok(const call *k)
+/* Reads k's reply into *got; 1 when it is one well-formed entry per job. */
+static int reply_ok(const call *k, lw_enqueue_reply *got)
 {
-    const redisReply *r = k->reply;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != LW_ENQUEUE_REPLY * (size_t)k->njobs)
-        return 0;
-    for (size_t i = 0; i < r->elements; i += LW_ENQUEUE_REPLY)
-        if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 2]->type != REDIS_REPLY_STRING)
-            return 0;
-    return 1;
+    return k->reply && lw_enqueue_reply_read(k->reply, got, NULL, 0) == 0 && got->n_job == (size_t)k->njobs;
 }
 
 /* Reads the replies of window w, prints its ids in input order, and empties
  * it. */
 static void collect(batch *b, window *w)
 {
+    lw_enqueue_reply got;
     for (size_t i = 0; i < w->ncalls; i++) {
         call *k = &w->calls[i];
         if (!k->conn->ctx || k->conn->ctx->err) {
@@ -208,7 +205,7 @@ static void collect(batch *b, window *w)
         k->reply = cli_next_reply(k->conn);
         if (!k->reply) {
             b->redis_failed = 1;
-        } else if (!reply_ok(k)) {
+        } else if (!reply_ok(k, &got)) {
             if (!b->redis_failed) /* the first refusal says why; the summary counts */
                 cli_redis_err(k->conn, k->reply, NULL);
             b->redis_failed = 1;
@@ -218,16 +215,17 @@ static void collect(batch *b, window *w)
         if (w->slots[s].call >= w->ncalls)
             continue; /* never sent (out of memory) */
         const call *k = &w->calls[w->slots[s].call];
-        if (!reply_ok(k))
+        if (!reply_ok(k, &got))
             continue;
-        const redisReply *id = k->reply->element[LW_ENQUEUE_REPLY * (size_t)w->slots[s].pos];
-        const redisReply *why = k->reply->element[LW_ENQUEUE_REPLY * (size_t)w->slots[s].pos + 2];
+        lw_enqueue_job job;
+        lw_enqueue_job_at(&got, (size_t)w->slots[s].pos, &job);
+        const lw_rstr *id = &job.id, *why = &job.why;
         if (why->len > 0) {
             char what[48];
             snprintf(what, sizeof what, "batch line %zu", w->slots[s].line);
-            cli_enqueue_existing(what, NULL, id->str, why->str);
+            cli_enqueue_existing(what, NULL, id->s, why->s);
         }
-        fwrite(id->str, 1, id->len, stdout);
+        fwrite(id->s, 1, id->len, stdout);
         putchar('\n');
         b->enqueued++;
     }

@@ -6,6 +6,8 @@
 #include "cli.h"
 #include "keys.h"
 #include "redis_sync.h"
+#include "script_args.h"
+#include "script_replies.h"
 
 static const char USAGE[] =
     "Usage: lanework cancel --tenant T ID\n"
@@ -44,24 +46,20 @@ int cmd_cancel(cli *c, int argc, char **argv)
         return CLI_JOB;
     }
 
-    static const char *const key_names[] = {"events", "schedule", "stats", "expiring"};
     lw_argv a;
     lw_argv_init(&a);
-    for (size_t i = 0; i < 4; i++) {
-        char key[CLI_KEY_MAX];
-        lw_key(key, sizeof key, t.prefix, key_names[i], NULL);
-        lw_argv_adds(&a, key);
-    }
-    lw_argv_adds(&a, t.prefix);
-    lw_argv_addi(&a, t.set.events_max);
-    lw_argv_addi(&a, t.set.keep_failed_s);
-    lw_argv_adds(&a, id);
+    lw_cancel_keys(&a, t.prefix);
+    lw_cancel_argv_add(&a, &(lw_cancel_argv){.prefix = t.prefix,
+                                             .events_cap = t.set.events_max,
+                                             .keep_failed_s = t.set.keep_failed_s,
+                                             .id = id});
     char err[256];
-    redisReply *r = lw_redis_script(t.conn->ctx, &lw_script_cancel, 4, &a, err, sizeof err);
+    redisReply *r = lw_redis_script_sync(t.conn->ctx, &lw_script_cancel, LW_CANCEL_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(t.conn, NULL, err);
-    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+    lw_cancel_reply got;
+    if (lw_cancel_reply_read(r, &got, err, sizeof err) != 0) {
         rc = cli_redis_err(t.conn, r, NULL);
     } else if (cli_reply_is(r, "cancelled")) {
         puts("cancelled");
@@ -74,7 +72,7 @@ int cmd_cancel(cli *c, int argc, char **argv)
         rc = CLI_NOJOB;
     } else {
         char why[256];
-        cli_oneline(r->str, r->len, why, sizeof why);
+        cli_oneline(got.status.s, got.status.len, why, sizeof why);
         if (strncmp(why, "corrupt", 7) == 0)
             cli_err(c->cmd, "job %s: %s", id, why);
         else

@@ -15,6 +15,7 @@
 #include "jsonx.h"
 #include "keys.h"
 #include "redis_sync.h"
+#include "script_replies.h"
 #include "spool.h"
 
 static const char USAGE[] =
@@ -373,10 +374,11 @@ static int enqueue_one(cli *c, const enq_opts *o)
     lw_enqueue_add(&a, &s);
     why[0] = '\0';
     if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)
-        r = lw_redis_script(t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why,
+        r = lw_redis_script_sync(t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why,
                             sizeof why);
-    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == LW_ENQUEUE_REPLY &&
-             r->element[0]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING;
+    lw_enqueue_reply got;
+    lw_enqueue_job job;
+    int ok = r && lw_enqueue_reply_read(r, &got, NULL, 0) == 0 && got.n_job == 1;
     if (!ok) {
         if (o->spool)
             rc = spool_fallback(c, &t, o, &s, r, why);
@@ -388,9 +390,10 @@ static int enqueue_one(cli *c, const enq_opts *o)
             rc = CLI_REDIS; /* cli_connect said why */
         goto out;
     }
-    char *id = cli_strdup(r->element[0]->str);
-    if (r->element[2]->len > 0)
-        existing_job(c, o, &s, id, r->element[2]->str, spool_wrote);
+    lw_enqueue_job_at(&got, 0, &job);
+    char *id = cli_strdup(job.id.s);
+    if (job.why.len > 0)
+        existing_job(c, o, &s, id, job.why.s, spool_wrote);
     printf("%s\n", id);
     rc = cli_flush(c);
     if (rc == CLI_OK && o->wait) {

@@ -26,6 +26,8 @@
 #include "cli.h"
 #include "keys.h"
 #include "redis_sync.h"
+#include "script_args.h"
+#include "script_replies.h"
 
 #define SCAN_COUNT "1000"
 #define RANGE_CHUNK 1000     /* members per LRANGE/ZRANGE */
@@ -1027,40 +1029,33 @@ static void report(const char *st, const char *text, size_t len, int show, tally
 /* Runs fsck.lua on suspects [from, from+n). */
 static int verify_some(fsck *x, const char *mode, size_t from, size_t n, int show, tally *t)
 {
-    static const char *const key_names[] = {"events", "stats", "schedule", "failed", "queues", "expiring"};
     lw_argv a;
     lw_argv_init(&a);
-    for (size_t i = 0; i < 6; i++) {
-        char key[CLI_KEY_MAX];
-        lw_key(key, sizeof key, x->t->prefix, key_names[i], NULL);
-        lw_argv_adds(&a, key);
-    }
-    lw_argv_adds(&a, x->t->prefix);
-    lw_argv_addi(&a, x->t->set.events_max);
-    lw_argv_adds(&a, mode);
-    lw_argv_addi(&a, x->t->set.keep_failed_s);
-    lw_argv_addi(&a, FSCK_LEASE_MS);
-    lw_argv_addi(&a, (int64_t)n);
-    for (size_t i = from; i < from + n; i++) {
-        lw_argv_adds(&a, KIND_NAME[x->sus[i].kind]);
-        lw_argv_adds(&a, x->sus[i].a);
-        lw_argv_adds(&a, x->sus[i].b);
-        lw_argv_adds(&a, x->sus[i].c);
-    }
+    lw_fsck_keys(&a, x->t->prefix);
+    lw_fsck_argv_add(&a, &(lw_fsck_argv){.prefix = x->t->prefix,
+                                         .events_cap = x->t->set.events_max,
+                                         .mode = mode,
+                                         .keep_failed_s = x->t->set.keep_failed_s,
+                                         .lease_ms = FSCK_LEASE_MS,
+                                         .n = (int64_t)n});
+    for (size_t i = from; i < from + n; i++)
+        lw_fsck_item_argv_add(&a, &(lw_fsck_item_argv){.check = KIND_NAME[x->sus[i].kind],
+                                                       .a = x->sus[i].a,
+                                                       .b = x->sus[i].b,
+                                                       .c = x->sus[i].c});
     char err[256];
-    redisReply *r = lw_redis_script(x->t->conn->ctx, &lw_script_fsck, 6, &a, err, sizeof err);
+    redisReply *r = lw_redis_script_sync(x->t->conn->ctx, &lw_script_fsck, LW_FSCK_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(x->t->conn, NULL, err);
     int rc = 0;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n)
+    lw_fsck_reply got;
+    if (lw_fsck_reply_read(r, &got, err, sizeof err) != 0 || got.n_item != n)
         rc = cli_redis_err(x->t->conn, r, NULL);
     for (size_t i = 0; !rc && i < n; i++) {
-        const redisReply *st = r->element[2 * i], *text = r->element[2 * i + 1];
-        if (st->type != REDIS_REPLY_STRING || text->type != REDIS_REPLY_STRING)
-            rc = cli_redis_err(x->t->conn, st, "unexpected reply from fsck.lua");
-        else
-            report(st->str, text->str, text->len, show, t);
+        lw_fsck_item item;
+        lw_fsck_item_at(&got, i, &item);
+        report(item.status.s, item.text.s, item.text.len, show, t);
     }
     freeReplyObject(r);
     return rc;

@@ -6,6 +6,8 @@
 #include "cli.h"
 #include "keys.h"
 #include "redis_sync.h"
+#include "script_args.h"
+#include "script_replies.h"
 
 /* Jobs taken from the failed index per call of --all-failed. */
 #define ALL_FAILED_CHUNK 500
@@ -40,42 +42,28 @@ static void held_line(cli *c, const char *id, const char *holder)
     cli_err(c->cmd, "job %s is not retried: its unique key is held by job %s", id, holder);
 }
 
-/* Runs retry.lua once. ids mode: `args` are the ids; failed mode: one
- * argument, the limit. Returns the reply or NULL (printed). */
+/* Runs retry.lua once. ids mode: `args` are the ids; failed mode: the
+ * limit and the skip. Returns the reply (read into *got) or NULL (printed). */
 static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char *const *args,
-                             size_t nargs)
+                             size_t nargs, lw_retry_reply *got)
 {
-    static const char *const key_names[] = {"events", "stats", "failed"};
     lw_argv a;
     lw_argv_init(&a);
-    for (size_t i = 0; i < 3; i++) {
-        char key[CLI_KEY_MAX];
-        lw_key(key, sizeof key, t->prefix, key_names[i], NULL);
-        lw_argv_adds(&a, key);
-    }
-    lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, t->set.events_max);
-    lw_argv_adds(&a, mode);
+    lw_retry_keys(&a, t->prefix);
+    lw_retry_argv_add(&a, &(lw_retry_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .mode = mode});
     for (size_t i = 0; i < nargs; i++)
-        lw_argv_adds(&a, args[i]);
+        lw_retry_arg_argv_add(&a, &(lw_retry_arg_argv){.value = args[i]});
     char err[256];
-    redisReply *r = lw_redis_script(t->conn->ctx, &lw_script_retry, 3, &a, err, sizeof err);
+    redisReply *r = lw_redis_script_sync(t->conn->ctx, &lw_script_retry, LW_RETRY_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r) {
         cli_redis_err(t->conn, NULL, err);
         return NULL;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+    if (lw_retry_reply_read(r, got, err, sizeof err) != 0) {
         cli_redis_err(t->conn, r, NULL);
         freeReplyObject(r);
         return NULL;
-    }
-    for (size_t i = 0; i < r->elements; i++) {
-        if (r->element[i]->type != REDIS_REPLY_STRING) {
-            cli_redis_err(t->conn, r->element[i], "unexpected reply");
-            freeReplyObject(r);
-            return NULL;
-        }
     }
     return r;
 }
@@ -147,16 +135,19 @@ static int retry_ids(cli *c, cli_tenant *t, const char *const *ids, size_t n)
         was_queued[i] = (unsigned char)cli_reply_is(q, "queued");
         freeReplyObject(q); /* errors (not a hash) are for retry.lua to report */
     }
-    redisReply *r = run_retry(c, t, "ids", ids, n);
+    lw_retry_reply got;
+    redisReply *r = run_retry(c, t, "ids", ids, n, &got);
     if (!r) {
         free(was_queued);
         return CLI_REDIS;
     }
     int rc = CLI_OK;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *id = r->element[i]->str, *what = r->element[i + 1]->str;
+    for (size_t i = 0; i < got.n_job; i++) {
+        lw_retry_job job;
+        lw_retry_job_at(&got, i, &job);
+        const char *id = job.id.s, *what = job.status.s;
         int this_rc = CLI_OK;
-        if (strcmp(what, "queued") == 0 && i / 2 < n && was_queued[i / 2]) {
+        if (strcmp(what, "queued") == 0 && i < n && was_queued[i]) {
             cli_err(c->cmd, "job %s is queued, not failed, cancelled or expired", id);
             this_rc = CLI_USAGE;
         } else if (strcmp(what, "queued") == 0) {
@@ -207,24 +198,27 @@ static int retry_all_failed(cli *c, cli_tenant *t)
     const char *args[2] = {limit, skip};
     while (done < total) {
         snprintf(skip, sizeof skip, "%lld", held);
-        r = run_retry(c, t, "failed", args, 2);
+        lw_retry_reply got;
+        r = run_retry(c, t, "failed", args, 2, &got);
         if (!r)
             return CLI_REDIS;
         int progress = 0;
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const char *what = r->element[i + 1]->str;
+        for (size_t i = 0; i < got.n_job; i++) {
+            lw_retry_job job;
+            lw_retry_job_at(&got, i, &job);
+            const char *what = job.status.s;
             if (strcmp(what, "queued") == 0) {
-                printf("%s\n", r->element[i]->str);
+                printf("%s\n", job.id.s);
                 progress = 1;
             } else if (strcmp(what, "missing") == 0 || strncmp(what, "corrupt", 7) == 0) {
                 progress = 1; /* dropped from the index */
             } else if (strncmp(what, "held: ", 6) == 0) {
-                held_line(c, r->element[i]->str, what + 6);
+                held_line(c, job.id.s, what + 6);
                 held++; /* stays in the index: skipped from now on */
                 progress = 1;
             }
         }
-        done += (long long)(r->elements / 2);
+        done += (long long)got.n_job;
         freeReplyObject(r);
         int rc = cli_flush(c);
         if (rc)

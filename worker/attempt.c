@@ -6,26 +6,18 @@
 #include <string.h>
 
 #include "lease_rules.h"
+#include "script_replies.h"
 #include "tenants.h"
 #include "timefmt.h"
 
-enum { F_ID, F_TOKEN, F_KIND, F_QUEUE, F_LANE, F_PAYLOAD, F_ATTEMPT, F_ATTEMPTS, F_TIMEOUT,
-       F_BACKOFF, F_SPOOL, F_COUNT };
-
-static long long to_ll(const char *s, size_t len)
-{
-    long long v = 0;
-    for (size_t i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) v = v * 10 + (s[i] - '0');
-    return v;
-}
-
-attempt *attempt_new(tenant *t, const char *const *f, const size_t *flen)
+attempt *attempt_new(tenant *t, const lw_claim_job *job)
 {
     /* One block for every string the handler may read: one malloc per
      * attempt on the hot path instead of eight. */
     size_t need = strlen(t->cfg->name) + 1;
-    const int strs[] = {F_ID, F_TOKEN, F_KIND, F_QUEUE, F_LANE, F_PAYLOAD, F_SPOOL};
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += flen[strs[i]] + 1;
+    const lw_rstr *strs[] = {&job->id, &job->token, &job->kind, &job->queue, &job->lane, &job->payload,
+                             &job->spool};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += strs[i]->len + 1;
     attempt *a = calloc(1, sizeof *a);
     char *mem = a ? malloc(need) : NULL;
     if (!mem) {
@@ -36,18 +28,18 @@ attempt *attempt_new(tenant *t, const char *const *f, const size_t *flen)
     const char **dst[] = {&a->id, &a->token, &a->kind, &a->queue, &a->lane, &a->payload,
                           &a->spool_dir};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        memcpy(mem, f[strs[i]], flen[strs[i]]);
-        mem[flen[strs[i]]] = '\0';
+        memcpy(mem, strs[i]->s, strs[i]->len);
+        mem[strs[i]->len] = '\0';
         *dst[i] = mem;
-        mem += flen[strs[i]] + 1;
+        mem += strs[i]->len + 1;
     }
     strcpy(mem, t->cfg->name);
     a->tenant_name = mem;
     if (!a->spool_dir[0]) a->spool_dir = NULL;
-    a->attempt = (int)to_ll(f[F_ATTEMPT], flen[F_ATTEMPT]);
-    a->attempts = (int)to_ll(f[F_ATTEMPTS], flen[F_ATTEMPTS]);
-    a->timeout_ms = to_ll(f[F_TIMEOUT], flen[F_TIMEOUT]);
-    a->backoff_ms = to_ll(f[F_BACKOFF], flen[F_BACKOFF]);
+    a->attempt = (int)job->attempt;
+    a->attempts = (int)job->attempts;
+    a->timeout_ms = job->timeout_ms;
+    a->backoff_ms = job->backoff_ms;
     atomic_init(&a->stop, STOP_NONE);
     a->slot = -1;
     a->max_payload = (size_t)t->w->opt->common.max_payload;

@@ -18,12 +18,13 @@
 
 #include "state.h"
 
+struct lw_claim_job;
 
-/* Creates an attempt from one job of a claim reply (11 strings: id token kind
- * queue lane payload attempt attempts timeout_ms backoff_ms spool). Takes a
+/* Creates an attempt from one job of a claim reply (its fields as
+ * script_replies.h reads them; the strings are copied). Takes a
  * reference on `t`. slot is -1 and serial 0 until dispatch gives them.
  * Returns NULL on OOM. Caller frees with attempt_free. */
-attempt *attempt_new(struct tenant *t, const char *const *f, const size_t *flen);
+attempt *attempt_new(struct tenant *t, const struct lw_claim_job *job);
 /* Frees a, its timer and what its handler set, and drops its tenant
  * reference (which may free the tenant). NULL is ignored. */
 void attempt_free(attempt *a);

@@ -18,6 +18,8 @@
 #include "lease.h"
 #include "log.h"
 #include "outcome.h"
+#include "script_args.h"
+#include "script_replies.h"
 #include "scripts.h"
 #include "tenants.h"
 #include "timefmt.h"
@@ -25,8 +27,6 @@
 #include "attempt.h"
 #include "kick.h"
 #include "lease_rules.h"
-
-#define CLAIM_FIELDS 11
 
 typedef struct claim_call {
     tenant *t;
@@ -43,12 +43,12 @@ static int is_oom(const redisReply *reply)
 /* A job claimed while the worker is shutting down is handed back at once,
  * without starting: it goes back to the head of its lane with its attempt
  * given back, rather than sitting leased until the reaper counts it lost. */
-static void hand_back_unstarted(tenant *t, const char *const *f, const size_t *flen)
+static void hand_back_unstarted(tenant *t, const lw_claim_job *job)
 {
-    attempt *a = attempt_new(t, f, flen);
+    attempt *a = attempt_new(t, job);
     if (!a) {
         lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory handing it back; its lease will expire",
-               (int)flen[0], f[0]);
+               (int)job->id.len, job->id.s);
         return;
     }
     lw_log_about(LW_LOG_INFO, "job.handback", attempt_facts(a, 0),
@@ -82,8 +82,8 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
         t->poll_at = lw_mono_ms() + 1000;
         goto out;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 ||
-        reply->element[0]->type != REDIS_REPLY_ARRAY) {
+    lw_claim_reply got;
+    if (lw_claim_reply_read(reply, &got, NULL, 0) != 0) {
         tenant_redis_error(t, "claim", reply);
         /* An error reply is no connection problem: it would come back at
          * once. Back off (1 s doubling to 30 s); other tenants go on. */
@@ -98,15 +98,16 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
         t->claim_errors = 0;
         lw_log_gate_reset(&t->err_gate);
     }
-    redisReply *jobs = reply->element[0], *bad = reply->element[1];
-    for (size_t i = 0; i + 1 < bad->elements; i += 2) {
-        const char *why = bad->element[i + 1]->str;
+    for (size_t i = 0; i < got.n_corrupt; i++) {
+        lw_claim_corrupt bad;
+        lw_claim_corrupt_at(&got, i, &bad);
+        const char *why = bad.reason.s;
         lw_log_about(!strcmp(why, "missing") ? LW_LOG_DEBUG : LW_LOG_ERROR, "job.corrupt",
-                     (lw_log_facts){.job = bad->element[i]->str, .tenant = t->cfg->name}, "skipped: %s",
+                     (lw_log_facts){.job = bad.id.s, .tenant = t->cfg->name}, "skipped: %s",
                      !strcmp(why, "missing") ? "record missing (expired or deleted)" : why);
     }
-    if (reply->element[4]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[4]->integer);
-    size_t njobs = jobs->elements / CLAIM_FIELDS;
+    lease_log_outage(t, got.gap);
+    size_t njobs = got.n_job;
     /* A reply that comes back after the freeze point of the leases it
      * grants cannot prove them any more (they may have expired and gone to
      * another worker): its jobs are handed back without starting, which
@@ -115,28 +116,22 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
     w->m.claimed += njobs;
     if (!stopping) w->started_total += (int64_t)njobs;
     for (size_t j = 0; j < njobs; j++) {
-        const char *f[CLAIM_FIELDS];
-        size_t flen[CLAIM_FIELDS];
-        for (int k = 0; k < CLAIM_FIELDS; k++) {
-            redisReply *e = jobs->element[j * CLAIM_FIELDS + (size_t)k];
-            f[k] = e->type == REDIS_REPLY_STRING ? e->str : "";
-            flen[k] = e->type == REDIS_REPLY_STRING ? e->len : 0;
-        }
+        lw_claim_job job;
+        lw_claim_job_at(&got, j, &job);
         if (stopping) {
-            hand_back_unstarted(t, f, flen);
+            hand_back_unstarted(t, &job);
             continue;
         }
-        attempt *a = attempt_new(t, f, flen);
+        attempt *a = attempt_new(t, &job);
         if (!a) {
             /* Its lease will expire and the reaper will hand it out again. */
-            lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory starting it", (int)flen[0], f[0]);
+            lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory starting it", (int)job.id.len, job.id.s);
             continue;
         }
         a->proof_mono = sent;
         dispatch_attempt(a);
     }
-    long long due_in = reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : -1;
-    long long more = reply->element[3]->type == REDIS_REPLY_INTEGER ? reply->element[3]->integer : 0;
+    long long due_in = got.due_in, more = got.more;
     /* The reply's view of the schedule predates due times announced while
      * it was in flight: keep the earlier of both. */
     t->due_mono = due_in >= 0 ? lw_mono_ms() + due_in : -1;
@@ -157,40 +152,28 @@ void claim_send(tenant *t, int n)
     worker *w = t->w;
     const worker_options *o = w->opt;
     lw_argv a;
-    char key[400];
     size_t nq = 0;
     while (o->queues[nq]) nq++;
 
     lw_argv_init(&a);
-    const char *fixed[5] = {"events", "schedule", "stats", "expiring", "fence"};
-    for (int i = 0; i < 5; i++) {
-        lw_key(key, sizeof key, t->prefix, fixed[i], NULL);
-        lw_argv_adds(&a, key);
-    }
-    for (size_t q = 0; q < nq; q++) {
-        lw_key(key, sizeof key, t->prefix, "ready:", o->queues[q]);
-        lw_argv_adds(&a, key);
-        lw_key(key, sizeof key, t->prefix, "active:", o->queues[q]);
-        lw_argv_adds(&a, key);
-    }
-    lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, t->set.events_max);
-    lw_argv_adds(&a, o->name);
-    lw_argv_addi(&a, o->lease_ms);
-    lw_argv_addi(&a, n);
-    lw_argv_addi(&a, t->set.keep_failed_s);
-    lw_argv_addi(&a, (int64_t)nq);
-    for (size_t q = 0; q < nq; q++) {
-        lw_argv_adds(&a, o->queues[q]);
-        lw_argv_addi(&a, t->caps[q]);
-    }
+    lw_claim_keys(&a, t->prefix);
+    for (size_t q = 0; q < nq; q++) lw_claim_queue_keys(&a, t->prefix, o->queues[q]);
+    lw_claim_argv_add(&a, &(lw_claim_argv){.prefix = t->prefix,
+                                           .events_cap = t->set.events_max,
+                                           .worker = o->name,
+                                           .lease_ms = o->lease_ms,
+                                           .want = n,
+                                           .keep_failed_s = t->set.keep_failed_s,
+                                           .nq = (int64_t)nq});
+    for (size_t q = 0; q < nq; q++)
+        lw_claim_queue_argv_add(&a, &(lw_claim_queue_argv){.name = o->queues[q], .max_active = t->caps[q]});
     claim_call *c = malloc(sizeof *c);
     if (c) {
         c->t = t;
         c->n = n;
         c->sent_mono = lw_mono_ms();
         tenant_ref(t);
-        if (lw_redis_script(t->link->r, &lw_script_claim, (int)(5 + 2 * nq), &a, claim_reply, c) == 0) {
+        if (lw_redis_script(t->link->r, &lw_script_claim, lw_claim_nkeys(nq), &a, claim_reply, c) == 0) {
             t->claim_inflight = n;
             t->claim_seq = t->work_seq;
             t->due_hint = -1;

@@ -31,6 +31,8 @@
 #include "lease_rules.h"
 #include "presence.h"
 #include "log.h"
+#include "script_args.h"
+#include "script_replies.h"
 #include "scripts.h"
 #include "tenants.h"
 #include "timefmt.h"
@@ -96,14 +98,15 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
     tenant *t = c->t;
     worker *w = t->w;
     t->renew_inflight = 0;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == c->n) {
-        redisReply *st = reply->element[0];
-        if (reply->element[1]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[1]->integer);
+    lw_renew_reply got;
+    if (reply && lw_renew_reply_read(reply, &got, NULL, 0) == 0 && got.n_lease == c->n) {
+        lease_log_outage(t, got.gap);
         for (size_t i = 0; i < c->n; i++) {
             attempt *a = w->slots[c->slots[i]];
             if (!a || a->serial != c->serials[i]) continue; /* ended meanwhile */
-            long long v = st->element[i]->type == REDIS_REPLY_INTEGER ? st->element[i]->integer : 0;
+            lw_renew_lease lease;
+            lw_renew_lease_at(&got, i, &lease);
+            long long v = lease.status;
             if (v == 0) {
                 lw_log_about(LW_LOG_WARN, "lease.lost", attempt_facts(a, 1),
                              "lease lost (the job was taken back); killing the attempt");
@@ -147,18 +150,15 @@ void lease_renew_tenant(tenant *t)
         return;
     }
     lw_argv a;
-    char key[400];
     lw_argv_init(&a);
-    lw_key(key, sizeof key, t->prefix, "events", NULL);
-    lw_argv_adds(&a, key);
-    lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, t->set.events_max);
-    lw_argv_addi(&a, w->opt->lease_ms);
-    lw_argv_addi(&a, (int64_t)n);
+    lw_renew_keys(&a, t->prefix);
+    lw_renew_argv_add(&a, &(lw_renew_argv){.prefix = t->prefix,
+                                           .events_cap = t->set.events_max,
+                                           .lease_ms = w->opt->lease_ms,
+                                           .n = (int64_t)n});
     for (attempt *at = w->running; at; at = at->next) {
         if (at->tenant != t || at->phase == PHASE_ABANDONED || attempt_stop_reason(at) == STOP_LOST) continue;
-        lw_argv_adds(&a, at->id);
-        lw_argv_adds(&a, at->token);
+        lw_renew_lease_argv_add(&a, &(lw_renew_lease_argv){.id = at->id, .token = at->token});
         c->slots[c->n] = at->slot;
         c->serials[c->n] = at->serial;
         c->n++;
@@ -166,7 +166,7 @@ void lease_renew_tenant(tenant *t)
     c->t = t;
     c->sent_mono = lw_mono_ms();
     tenant_ref(t);
-    if (lw_redis_script(t->link->r, &lw_script_renew, 1, &a, renew_reply, c) == 0) {
+    if (lw_redis_script(t->link->r, &lw_script_renew, LW_RENEW_NKEYS, &a, renew_reply, c) == 0) {
         t->renew_inflight = 1;
     } else {
         tenant_unref(t);
@@ -190,12 +190,13 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     (void)r;
     tenant *t = ud;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_ARRAY) {
-        redisReply *pairs = reply->element[0];
-        if (reply->element[1]->type == REDIS_REPLY_INTEGER) lease_log_outage(t, reply->element[1]->integer);
-        for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
-            const char *id = pairs->element[i]->str, *what = pairs->element[i + 1]->str;
+    lw_reap_reply got;
+    if (reply && lw_reap_reply_read(reply, &got, NULL, 0) == 0) {
+        lease_log_outage(t, got.gap);
+        for (size_t i = 0; i < got.n_taken; i++) {
+            lw_reap_taken taken;
+            lw_reap_taken_at(&got, i, &taken);
+            const char *id = taken.id.s, *what = taken.status.s;
             lw_log_facts job = {.job = id, .tenant = t->cfg->name};
             if (!strcmp(what, "queued"))
                 lw_log_about(LW_LOG_WARN, "job.lost", job, "its worker's lease expired; retrying it");
@@ -207,7 +208,7 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
             else if (strcmp(what, "missing"))
                 lw_log_about(LW_LOG_ERROR, "job.corrupt", job, "skipped by the reaper: %s", what);
         }
-        if (pairs->elements) tenant_work_maybe(t);
+        if (got.n_taken) tenant_work_maybe(t);
     } else if (reply) {
         tenant_redis_error(t, "reaper", reply);
     }
@@ -220,20 +221,15 @@ static void reap_tenant(tenant *t)
     worker *w = t->w;
     if (!lw_redis_is_ready(t->link->r)) return;
     lw_argv a;
-    char key[400];
-    const char *keys[4] = {"events", "queues", "stats", "failed"};
     lw_argv_init(&a);
-    for (int i = 0; i < 4; i++) {
-        lw_key(key, sizeof key, t->prefix, keys[i], NULL);
-        lw_argv_adds(&a, key);
-    }
-    lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, t->set.events_max);
-    lw_argv_addi(&a, t->set.keep_failed_s);
-    lw_argv_addi(&a, REAP_LIMIT);
-    lw_argv_addi(&a, w->opt->lease_ms);
+    lw_reap_keys(&a, t->prefix);
+    lw_reap_argv_add(&a, &(lw_reap_argv){.prefix = t->prefix,
+                                         .events_cap = t->set.events_max,
+                                         .keep_failed_s = t->set.keep_failed_s,
+                                         .limit = REAP_LIMIT,
+                                         .lease_ms = w->opt->lease_ms});
     tenant_ref(t);
-    if (lw_redis_script(t->link->r, &lw_script_reap, 4, &a, reap_reply, t)) tenant_unref(t);
+    if (lw_redis_script(t->link->r, &lw_script_reap, LW_REAP_NKEYS, &a, reap_reply, t)) tenant_unref(t);
     lw_argv_clear(&a);
 }
 

@@ -39,6 +39,8 @@
 #include "backoff.h"
 #include "keys.h"
 #include "log.h"
+#include "script_args.h"
+#include "script_replies.h"
 #include "scripts.h"
 #include "spool.h"
 #include "spool_io.h"
@@ -352,6 +354,7 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
     batch *b = ud;
     tenant *t = b->t;
     t->finish_inflight = 0;
+    lw_finish_reply got;
     if (!reply) {
         /* Lost with the connection: sent again when Redis is ready. A batch
          * that keeps losing its connection may be what breaks it (Redis
@@ -369,7 +372,7 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
                 b->head = NULL, b->n = 0;
         }
         if (b->n) requeue(t, b);
-    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != b->n) {
+    } else if (lw_finish_reply_read(reply, &got, NULL, 0) != 0 || got.n_entry != b->n) {
         tenant_redis_error(t, "recording outcomes", reply);
         if (reply->type == REDIS_REPLY_ERROR && !refusal_for_all(reply) && b->n > 1) {
             /* Find the entry Redis refuses: halve, and go on at once. */
@@ -394,8 +397,9 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
         size_t i = 0;
         for (outcome *o = b->head, *next; o; o = next, i++) {
             next = o->next;
-            redisReply *e = reply->element[i];
-            if (e->type == REDIS_REPLY_STRING && !strcmp(e->str, "stale") && strcmp(o->word, "event"))
+            lw_finish_entry e;
+            lw_finish_entry_at(&got, i, &e);
+            if (!strcmp(e.status.s, "stale") && strcmp(o->word, "event"))
                 lw_log_about(LW_LOG_WARN, "job.fenced", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
                              "outcome %s refused: the attempt no longer holds the job (lease lost)", o->word);
             outcome_free(o);
@@ -417,18 +421,13 @@ void outcome_flush(tenant *t)
     if (!b) return;
     lw_argv a;
     lw_argv_init(&a);
-    char key[400];
-    const char *keys[4] = {"events", "schedule", "stats", "failed"};
-    for (int i = 0; i < 4; i++) {
-        lw_key(key, sizeof key, t->prefix, keys[i], NULL);
-        lw_argv_adds(&a, key);
-    }
-    lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, t->set.events_max);
-    lw_argv_adds(&a, w->opt->name);
-    lw_argv_addi(&a, t->set.keep_succeeded_s);
-    lw_argv_addi(&a, t->set.keep_failed_s);
-    lw_argv_addi(&a, 0); /* n, set below */
+    lw_finish_keys(&a, t->prefix);
+    lw_finish_argv_add(&a, &(lw_finish_argv){.prefix = t->prefix,
+                                             .events_cap = t->set.events_max,
+                                             .worker = w->opt->name,
+                                             .keep_succeeded_s = t->set.keep_succeeded_s,
+                                             .keep_failed_s = t->set.keep_failed_s,
+                                             .n = 0 /* set below */});
     size_t limit = t->finish_limit > 0 ? (size_t)t->finish_limit : FINISH_BATCH, bytes = 0;
     outcome **tail = &b->head;
     while (t->out_head && b->n < limit && (b->n == 0 || bytes + t->out_head->bytes <= FINISH_BYTES)) {
@@ -439,20 +438,20 @@ void outcome_flush(tenant *t)
         tail = &o->next;
         b->n++;
         bytes += o->bytes;
-        lw_argv_adds(&a, o->id);
-        lw_argv_adds(&a, o->token);
-        lw_argv_adds(&a, o->word);
-        lw_argv_adds(&a, o->text);
-        lw_argv_addi(&a, o->delay_ms);
-        lw_argv_adds(&a, o->event_type ? o->event_type : "");
+        lw_finish_entry_argv_add(&a, &(lw_finish_entry_argv){.id = o->id,
+                                                             .token = o->token,
+                                                             .outcome = o->word,
+                                                             .text = o->text,
+                                                             .delay_ms = o->delay_ms,
+                                                             .event_type = o->event_type});
     }
     if (!t->out_head) t->out_tail = &t->out_head;
     t->nout -= b->n;
-    lw_argv_seti(&a, 9, (int64_t)b->n);
+    lw_finish_argv_set_n(&a, (int64_t)b->n);
     b->t = t;
     tenant_ref(t);
     t->finish_inflight = 1;
-    if (lw_redis_script(t->link->r, &lw_script_finish, 4, &a, finish_reply, b)) {
+    if (lw_redis_script(t->link->r, &lw_script_finish, LW_FINISH_NKEYS, &a, finish_reply, b)) {
         /* Not ready after all (or OOM): undo; the next pump retries. */
         t->finish_inflight = 0;
         requeue(t, b);

@@ -33,6 +33,7 @@
 #include "enqueue_args.h"
 #include "jobspec.h"
 #include "log.h"
+#include "script_replies.h"
 #include "scripts.h"
 #include "spool.h"
 #include "spool_io.h"
@@ -313,7 +314,8 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
     scan_call *c = ud;
     tenant *t = c->t;
     t->spool_inflight--;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    lw_enqueue_reply got;
+    if (!reply || lw_enqueue_reply_read(reply, &got, NULL, 0) != 0) {
         if (reply) {
             char what[600];
             snprintf(what, sizeof what, "enqueue from spool %s", c->spool);
@@ -328,13 +330,13 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
         t->spool_errors = 0;
         t->spool_retry_at = 0;
         size_t created = 0;
-        for (size_t i = 0; i + 2 < reply->elements; i += LW_ENQUEUE_REPLY) {
-            const redisReply *id = reply->element[i], *made = reply->element[i + 1], *why = reply->element[i + 2];
-            if (made->type == REDIS_REPLY_INTEGER && made->integer == 1)
+        for (size_t i = 0; i < got.n_job; i++) {
+            lw_enqueue_job job;
+            lw_enqueue_job_at(&got, i, &job);
+            if (job.created == 1)
                 created++;
-            else if (id->type == REDIS_REPLY_STRING && why->type == REDIS_REPLY_STRING &&
-                     i / LW_ENQUEUE_REPLY < c->nids)
-                settle(t, c->spool, c->ids[i / LW_ENQUEUE_REPLY], why->str, id->str);
+            else if (i < c->nids)
+                settle(t, c->spool, c->ids[i], job.why.s, job.id.s);
         }
         if (created)
             lw_log_about(LW_LOG_INFO, "spool.enqueued", (lw_log_facts){.tenant = t->cfg->name},

@@ -20,6 +20,8 @@
 #include "argv.h"
 #include "keys.h"
 #include "log.h"
+#include "script_args.h"
+#include "script_replies.h"
 #include "scripts.h"
 #include "tenant_settings.h"
 #include "tenants.h"
@@ -36,7 +38,8 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     (void)r;
     tenant *t = ud;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+    lw_settings_reply got;
+    if (!reply || lw_settings_reply_read(reply, &got, NULL, 0) != 0 || got.n_old != 3) {
         /* Scripts fall back to each caller's own values meanwhile; the next
          * link-ready publishes again. */
         if (reply) tenant_redis_error(t, "publishing settings", reply);
@@ -44,17 +47,19 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
         return;
     }
     for (int i = 0; i < 3; i++) {
-        const redisReply *old = reply->element[i];
+        lw_settings_old prev;
+        lw_settings_old_at(&got, (size_t)i, &prev);
+        const lw_rstr *old = &prev.value;
         char now[24];
         snprintf(now, sizeof now, "%lld", (long long)value_of(&t->set, i));
-        if (old->type != REDIS_REPLY_STRING || old->len == 0 || strcmp(old->str, now) == 0) continue;
+        if (old->len == 0 || strcmp(old->s, now) == 0) continue;
         if (t->set.from_registry[i])
             lw_log(LW_LOG_INFO, "tenant.settings", "tenant %s: %s is now %s (registry), was %s", t->cfg->name,
-                   NAMES[i], now, old->str);
+                   NAMES[i], now, old->s);
         else
             lw_log(LW_LOG_WARN, "tenant.settings",
                    "tenant %s: %s was %s (published by another worker), now %s from this worker's flags; set \"%s\" in the tenant's registry \"defaults\" to give every worker and the CLI one value",
-                   t->cfg->name, NAMES[i], old->str, now, NAMES[i]);
+                   t->cfg->name, NAMES[i], old->s, now, NAMES[i]);
     }
     tenant_unref(t);
 }
@@ -62,25 +67,18 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
 void tenant_settings_publish(tenant *t)
 {
     lw_argv a;
-    char key[400];
     lw_argv_init(&a);
-    lw_key(key, sizeof key, t->prefix, "settings", NULL);
-    lw_argv_adds(&a, key);
-    lw_key(key, sizeof key, t->prefix, "kinds", NULL);
-    lw_argv_adds(&a, key);
-    lw_argv_adds(&a, t->prefix);
-    lw_argv_addi(&a, t->set.events_max);
-    lw_argv_addi(&a, 3);
-    for (int i = 0; i < 3; i++) {
-        lw_argv_adds(&a, NAMES[i]);
-        lw_argv_addi(&a, value_of(&t->set, i));
-    }
+    lw_settings_keys(&a, t->prefix);
+    lw_settings_argv_add(&a, &(lw_settings_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = 3});
+    for (int i = 0; i < 3; i++)
+        lw_settings_setting_argv_add(&a, &(lw_settings_setting_argv){.name = NAMES[i], .value = value_of(&t->set, i)});
     /* Exec keys need no publishing: the registry names them to the CLI. */
     if (t->mod && !t->mod->mod->kinds)
-        lw_argv_adds(&a, "*");
+        lw_settings_kind_argv_add(&a, &(lw_settings_kind_argv){.name = "*"});
     else if (t->mod)
-        for (const char *const *k = t->mod->mod->kinds; *k; k++) lw_argv_adds(&a, *k);
+        for (const char *const *k = t->mod->mod->kinds; *k; k++)
+            lw_settings_kind_argv_add(&a, &(lw_settings_kind_argv){.name = *k});
     tenant_ref(t);
-    if (lw_redis_script(t->link->r, &lw_script_settings, 2, &a, publish_reply, t)) tenant_unref(t);
+    if (lw_redis_script(t->link->r, &lw_script_settings, LW_SETTINGS_NKEYS, &a, publish_reply, t)) tenant_unref(t);
     lw_argv_clear(&a);
 }

@@ -1,6 +1,11 @@
 -- cancel.lua: cancel one job.
 -- script-flags: allow-oom
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events schedule stats expiring
+--@ argv: prefix:str events_cap:int keep_failed_s:s id:str
+--@ result: status:str
+--
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 expiring
 -- ARGV: 1 prefix, 2 events cap, 3 keep_failed_s, 4 id
 --

@@ -2,6 +2,15 @@
 -- runnable jobs for one worker, queues in strict priority order.
 -- script-flags:
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events schedule stats expiring fence
+--@ keys queue*nq: ready:<name> active:<name>
+--@ argv: prefix:str events_cap:int worker:str lease_ms:ms want:int keep_failed_s:s nq:int
+--@ argv queue*nq: name:str max_active:int
+--@ reply: jobs:list bad:list due_in:int more:int gap:int
+--@ reply.jobs job*: id:str token:str kind:str queue:str lane:str payload:json attempt:num attempts:num timeout_ms:num backoff_ms:num spool:str
+--@ reply.bad corrupt*: id:str reason:str
+--
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 expiring, 5 fence,
 --       then per queue i: ready:Q_i, active:Q_i
 -- ARGV: 1 prefix, 2 events cap, 3 worker name, 4 lease_ms, 5 want,

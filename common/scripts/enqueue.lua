@@ -1,6 +1,12 @@
 -- enqueue.lua: accept a batch of jobs of one tenant.
 -- script-flags:
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events schedule stats queues expiring
+--@ argv: prefix:str events_cap:int n:int
+--@ argv job*n: id:str kind:str queue:str lane:str payload:json attempts:int timeout_ms:ms backoff_ms:ms delay_ms:ms expires_ms:ms unique:str spool:str unique_for_ms:ms
+--@ reply job*: id:str created:int why:str
+--
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 queues, 5 expiring
 -- ARGV: 1 prefix, 2 events cap, 3 n, then n groups of 13:
 --       id kind queue lane payload attempts timeout_ms backoff_ms delay_ms

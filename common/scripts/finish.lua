@@ -2,6 +2,12 @@
 -- events and outcomes, in the order they happened.
 -- script-flags: allow-oom
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events schedule stats failed
+--@ argv: prefix:str events_cap:int worker:str keep_succeeded_s:s keep_failed_s:s n:int
+--@ argv entry*n: id:str token:str outcome:str text:str delay_ms:ms event_type:str
+--@ reply entry*: status:str
+--
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 failed
 -- ARGV: 1 prefix, 2 events cap, 3 worker name, 4 keep_succeeded_s,
 --       5 keep_failed_s, 6 n, then n groups of 6:

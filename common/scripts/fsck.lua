@@ -3,6 +3,12 @@
 -- script-flags: allow-oom
 -- (checks must work at maxmemory; repairs write little)
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events stats schedule failed queues expiring
+--@ argv: prefix:str events_cap:int mode:str keep_failed_s:s lease_ms:ms n:int
+--@ argv item*n: check:str a:str b:str c:str
+--@ reply item*: status:str text:str
+--
 -- KEYS: 1 events, 2 stats, 3 schedule, 4 failed, 5 queues, 6 expiring
 -- ARGV: 1 prefix, 2 events cap, 3 mode ("check" or "repair"), 4 keep_failed_s,
 --       5 lease_ms (given to a running job found without a lease), 6 n,

@@ -3,6 +3,12 @@
 -- with jitter.
 -- script-flags: allow-oom
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events queues stats failed
+--@ argv: prefix:str events_cap:int keep_failed_s:s limit:int lease_ms:ms
+--@ reply: pairs:list gap:int
+--@ reply.pairs taken*: id:str status:str
+--
 -- KEYS: 1 events, 2 queues, 3 stats, 4 failed
 -- ARGV: 1 prefix, 2 events cap, 3 keep_failed_s, 4 limit, 5 lease_ms (the
 --       caller's, for observe_outage)

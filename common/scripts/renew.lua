@@ -1,6 +1,13 @@
 -- renew.lua: extend the leases of the attempts a worker is running.
 -- script-flags: allow-oom
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events
+--@ argv: prefix:str events_cap:int lease_ms:ms n:int
+--@ argv lease*n: id:str token:str
+--@ reply: statuses:list gap:int
+--@ reply.statuses lease*: status:int
+--
 -- KEYS: 1 events (declared for the slot only)
 -- ARGV: 1 prefix, 2 events cap, 3 lease_ms, 4 n, then n pairs: id token
 --

@@ -1,6 +1,12 @@
 -- retry.lua: give finished-unsuccessfully jobs a fresh set of attempts.
 -- script-flags:
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: events stats failed
+--@ argv: prefix:str events_cap:int mode:str
+--@ argv arg*: value:str
+--@ reply job*: id:str status:str
+--
 -- KEYS: 1 events, 2 stats, 3 failed
 -- ARGV: 1 prefix, 2 events cap, 3 mode ("ids" or "failed"), then
 --       ids: the job ids;  failed: the largest number of jobs to take from

@@ -5,6 +5,13 @@
 -- (enqueue-cli/kinds.c).
 -- script-flags: allow-oom
 --
+-- Interface (syntax: common/scripts/iface.py; the prose below explains it):
+--@ keys: settings kinds
+--@ argv: prefix:str events_cap:int n:int
+--@ argv setting*n: name:str value:int
+--@ argv kind*: name:str
+--@ reply old*: value:str
+--
 -- KEYS: 1 settings, 2 kinds
 -- ARGV: 1 prefix, 2 events cap (unused), 3 n, then n pairs: name value
 --       (events_max, keep_succeeded, keep_failed), then the kinds the
