@@ -19,6 +19,7 @@
 #include "fence.h"
 #include "log.h"
 #include "runners.h"
+#include "seams.h"
 #include "timefmt.h"
 #include "worker.h"
 
@@ -105,7 +106,7 @@ pid_t child_fork(void)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
+    pid_t pid = lw_fork();
     if (pid != 0) {
         int e = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -27,6 +27,7 @@
 #include "jsonx.h"
 #include "outcome.h"
 #include "runners.h"
+#include "seams.h"
 #include "tenants.h"
 #include "worker.h"
 
@@ -272,7 +273,7 @@ int run_exec_start(attempt *a, const lw_exec_handler *ex)
     exec_state *es = calloc(1, sizeof *es);
     if (!es) return -1;
     es->out.fd = es->err.fd = -1;
-    if ((in = payload_fd(a)) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+    if ((in = payload_fd(a)) < 0 || lw_pipe2(out, O_CLOEXEC) < 0 || lw_pipe2(err, O_CLOEXEC) < 0 ||
         !(env = build_env(a)) || !(prog = resolve_program(ex->argv[0])))
         goto fail;
     pid_t parent = getpid();

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "outcome.h"
 #include "runners.h"
+#include "seams.h"
 #include "tenants.h"
 #include "worker.h"
 
@@ -289,7 +290,7 @@ int run_fork_start(attempt *a)
     int fds[2];
     fork_state *fs = calloc(1, sizeof *fs);
     if (!fs) return -1;
-    if (pipe2(fds, O_CLOEXEC) < 0) {
+    if (lw_pipe2(fds, O_CLOEXEC) < 0) {
         free(fs);
         return -1;
     }
