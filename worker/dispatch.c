@@ -17,6 +17,7 @@
 #include "child.h"
 #include "dispatch.h"
 #include "fence.h"
+#include "invariant.h"
 #include "lease.h"
 #include "log.h"
 #include "outcome.h"
@@ -221,6 +222,7 @@ static int resource_errno(int e)
 /* Gives a a slot (and the fence slot of the same number) and a serial. */
 static void take_slot(worker *w, attempt *a)
 {
+    LW_ASSERT(w->nfree > 0 && w->nfree <= w->opt->concurrency);
     a->slot = w->free_slots[--w->nfree];
     w->slots[a->slot] = a;
     a->serial = ++w->next_serial;
@@ -230,6 +232,7 @@ void dispatch_release_slot(attempt *a)
 {
     worker *w = a->tenant->w;
     if (a->slot < 0) return;
+    LW_ASSERT(w->slots[a->slot] == a && w->nfree < w->opt->concurrency); /* each slot freed once */
     if (w->fence && a->pid > 0 && !a->reaped) fence_clear(w->fence, a->slot);
     w->slots[a->slot] = NULL;
     w->free_slots[w->nfree++] = a->slot;

@@ -25,6 +25,7 @@
 #include "argv.h"
 #include "backoff.h"
 #include "dispatch.h"
+#include "invariant.h"
 #include "fence.h"
 #include "keys.h"
 #include "lease.h"
@@ -182,6 +183,7 @@ void lease_renew_tenant(tenant *t)
     for (attempt *at = w->running; at; at = at->next) {
         if (at->tenant != t || at->timed_out_hard || attempt_stop_reason(at) == STOP_LOST) continue;
         lw_argv_adds(&a, at->id);
+        LW_ASSERT(at->token && at->token[0]); /* a renewal names the lease by its token */
         lw_argv_adds(&a, at->token);
         c->slots[c->n] = at->slot;
         c->serials[c->n] = at->serial;

@@ -31,6 +31,7 @@
 #include "argv.h"
 #include "backoff.h"
 #include "enqueue_args.h"
+#include "invariant.h"
 #include "jobspec.h"
 #include "log.h"
 #include "scripts.h"
@@ -323,6 +324,7 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
     scan_call *c = ud;
     tenant *t = c->t;
     t->spool_inflight--;
+    LW_ASSERT(t->spool_inflight >= 0);
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         if (reply) {
             char what[600];
