@@ -123,7 +123,12 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
     const char *stop = text;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &stop, 0);
     int rc = -1;
-    if (!root || !lw_json_valid(text, len)) {
+    int valid = lw_json_valid(text, len);
+    if (!root && valid) { /* valid text cJSON could not hold */
+        lw_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    if (!root || !valid) {
         size_t off = root ? len : stop >= text && stop <= text + len ? (size_t)(stop - text) : 0;
         size_t line = 1;
         for (size_t i = 0; i < off; i++)

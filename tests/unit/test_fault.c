@@ -375,6 +375,7 @@ START_TEST(jobspec_alloc)
             break;
         }
         ck_assert_msg(rc == -1 && err[0], "alloc:%d: rc %d, message \"%s\"", n, rc, err);
+        ck_assert_msg(!strstr(err, "malformed"), "alloc:%d: out of memory called %s", n, err);
         lw_job_spec_clear(&s);
     }
     ck_assert_int_le(n, MAX_N);
@@ -403,6 +404,7 @@ START_TEST(registry_alloc)
             break;
         }
         ck_assert_msg(r == NULL && err[0], "alloc:%d: %s, message \"%s\"", n, r ? "parsed" : "NULL", err);
+        ck_assert_msg(!strstr(err, "malformed"), "alloc:%d: out of memory called %s", n, err);
     }
     ck_assert_int_le(n, MAX_N);
 }
