@@ -148,8 +148,28 @@ def test_cli_allocation_failures(env):
                   'alloc:%d: exit %d, stderr %r' % (n, rc, err))
 
 
+def test_malformed_spec_is_exit_2(env):
+    """A test that means to inject a fault must not pass by injecting none:
+    a malformed LANEWORK_FAULT stops the binary that reads it, one line."""
+    env.write_registry([env.tenant('t1')])
+    env.extra_env['LANEWORK_FAULT'] = 'fork:3,wirte:1'
+    try:
+        rc, _o, err = env.cli('status', '--tenant', 't1', 'x')
+        w = env.worker()
+        wrc = w.wait(timeout=20)
+    finally:
+        del env.extra_env['LANEWORK_FAULT']
+    want = 'LANEWORK_FAULT="fork:3,wirte:1" is malformed: unknown site "wirte"'
+    check(rc == 2 and err.startswith('lanework: ' + want) and len(err.splitlines()) == 1,
+          'CLI: exit %d, stderr %r' % (rc, err))
+    log = w.log()
+    check(wrc == 2 and log.startswith('lanework-worker: ' + want) and len(log.splitlines()) == 1,
+          'worker: exit %d, log %r' % (wrc, log))
+
+
 if __name__ == '__main__':
-    lwtest.run([test_nth_fork_and_pipe_fail,
+    lwtest.run([test_malformed_spec_is_exit_2,
+                test_nth_fork_and_pipe_fail,
                 test_cli_spool_write_faults,
                 test_worker_spool_settlement_faults,
                 test_cli_allocation_failures])
