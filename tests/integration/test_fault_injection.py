@@ -38,21 +38,28 @@ def stop(w):
 
 
 def test_nth_fork_and_pipe_fail(env):
-    """The 2nd fork and the 4th pipe fail (EAGAIN, EMFILE): each costs the
-    job it hit one hand-back, logged once, no attempt; every job runs once."""
-    env.write_registry([env.tenant('t1')])
+    """The 2nd fork and the 4th pipe fail (EAGAIN, EMFILE), among
+    fork-isolation handlers and exec handlers: each costs the job it hit
+    one hand-back, logged once, no attempt; every job runs once."""
+    marks = os.path.join(env.dir, 'marks')
+    os.makedirs(marks)
+    env.write_registry([env.tenant('t1', exec={'touch': ['sh', '-c', 'read id; echo run >> "$0/$id"', marks]})])
     env.extra_env['LANEWORK_FAULT'] = 'fork:2,pipe:4'
     w = env.worker('--isolation', 'fork', '--concurrency', '1')
     del env.extra_env['LANEWORK_FAULT']
-    ids = [env.enqueue('t1', 'record', {'ms': 1}, lane='L%d' % i) for i in range(4)]
-    env.wait_all('t1', ids, timeout=30)
+    ids = [env.enqueue('t1', 'record', {'ms': 1}, lane='L%d' % i) for i in range(3)]
+    ex = [env.enqueue('t1', 'touch', 'e%d' % i) for i in range(2)]
+    env.wait_all('t1', ids + ex, timeout=30)
     check(started(env) == {i: 1 for i in ids}, 'runs per job: %s' % started(env))
-    attempts = [env.status('t1', i).get('attempt') for i in ids]
-    check(attempts == [1] * 4, 'a hand-back was charged an attempt: %s' % attempts)
+    exec_runs = {n: open(os.path.join(marks, n)).read().count('run') for n in os.listdir(marks)}
+    check(exec_runs == {'"e0"': 1, '"e1"': 1}, 'exec runs: %s' % exec_runs)
+    attempts = [env.status('t1', i).get('attempt') for i in ids + ex]
+    check(attempts == [1] * 5, 'a hand-back was charged an attempt: %s' % attempts)
     log = stop(w)
     lines = [l for l in log.splitlines() if 'cannot start the handler' in l]
-    check(len(lines) == 2 and 'Resource temporarily unavailable' in lines[0] and
-          'Too many open files' in lines[1], 'the two failed starts, one line each:\n%s' % log[-3000:])
+    check(len(lines) == 2 and sum('Resource temporarily unavailable' in l for l in lines) == 1 and
+          sum('Too many open files' in l for l in lines) == 1,
+          'the two failed starts, one line each:\n%s' % log[-3000:])
 
 
 def spool_enqueue(env, spool, jid, fault):
