@@ -40,7 +40,8 @@ def stop(w):
 def test_nth_fork_and_pipe_fail(env):
     """The 2nd fork and the 4th pipe fail (EAGAIN, EMFILE), among
     fork-isolation handlers and exec handlers: each costs the job it hit
-    one hand-back, logged once, no attempt; every job runs once."""
+    one hand-back, logged once, no attempt; every job runs once. (Fork 1
+    is the lease keeper's, at start: fork 2 is the first handler's.)"""
     marks = os.path.join(env.dir, 'marks')
     os.makedirs(marks)
     env.write_registry([env.tenant('t1', exec={'touch': ['sh', '-c', 'read id; echo run >> "$0/$id"', marks]})])
