@@ -38,11 +38,6 @@ static atomic_ulong calls[LW_FAULT_SITES];
 static atomic_ulong injected;
 static atomic_int armed; /* any rule set: the fast path's only load */
 
-const char *lw_fault_site_name(lw_fault_site site)
-{
-    return (unsigned)site < LW_FAULT_SITES ? sites[site].name : "?";
-}
-
 /* Parses one "SITE:N" or "SITE:N+" of length len into set[]. */
 static int parse_one(const char *p, size_t len, rule *set, char *err, size_t errlen)
 {

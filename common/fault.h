@@ -53,9 +53,6 @@ int lw_fault_should_fail(lw_fault_site site);
  * test's "for N = 1.. until no fault was hit" loop stops at 0. */
 unsigned long lw_fault_injected(void);
 
-/* The site's name as the spec spells it ("alloc", ...). */
-const char *lw_fault_site_name(lw_fault_site site);
-
 /* Points cJSON's allocator at the alloc seam (on) or back at malloc (off);
  * lw_fault_configure calls it (alloc_seam.c). */
 void lw_alloc_seam_route_cjson(int on);
