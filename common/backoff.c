@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "invariant.h"
+
 static _Thread_local uint64_t rng_state;
 static _Thread_local pid_t rng_pid;
 
@@ -65,5 +67,6 @@ int64_t lw_backoff_ms(int64_t base_ms, int n, int64_t cap_ms, uint64_t rnd)
         d = cap_ms;
     int64_t half = d / 2;
     uint64_t span = (uint64_t)(d - half) + 1;
+    LW_ASSERT(d > 0 && half >= 0); /* the contract's "never negative" */
     return half + (int64_t)(rnd % span);
 }

@@ -8,6 +8,7 @@
  * here, which keep it byte for byte.
  */
 #include "jsonx.h"
+#include "seams.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -392,7 +393,7 @@ char *lw_read_file(const char *path, size_t max_bytes, size_t *len_out)
 {
     /* O_NONBLOCK: a FIFO must not block the open (the worker would hang at
      * start, or in a reload, with its signals held); only regular files. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = lw_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return NULL;
     struct stat st;

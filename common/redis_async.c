@@ -798,7 +798,9 @@ static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefi
     const char **ptrs;
     if (c->state != CONN_READY || !c->ac) return -1;
     ptrs = lw_argv_ptrs(a, &lens);
-    if (!ptrs && a->n > 0) return -1;
+    /* NULL only when an append failed (even the first: a command of no
+     * arguments would trip hiredis' assert): send nothing. */
+    if (!ptrs || nprefix + a->n == 0) return -1;
     if (grow_scratch(r, nprefix + a->n)) return -1;
     for (size_t i = 0; i < nprefix; i++) {
         r->scratch[i] = prefix[i];

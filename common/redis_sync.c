@@ -145,7 +145,9 @@ static int evalsha_argv(const lw_script *s, int nkeys, lw_argv *a, const char **
 {
     const size_t *lens = NULL;
     const char **ptrs = lw_argv_ptrs(a, &lens);
-    if (!ptrs && a->n > 0)
+    /* NULL only when an append failed: what is there is not the command the
+     * caller built (even with nothing in it), so nothing is sent. */
+    if (!ptrs)
         return -1;
     size_t n = a->n + 3;
     void *mem = malloc(n * (sizeof(char *) + sizeof(size_t)));

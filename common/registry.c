@@ -429,7 +429,12 @@ lw_registry *lw_registry_parse(const char *text, size_t len, const char *source,
     const char *stop = text;
     root = cJSON_ParseWithLengthOpts(text, len, &stop, 0);
     if (!root) {
-        malformed(&c, text, len, stop, "malformed JSON", "");
+        /* cJSON says NULL for a failed allocation too: strict-valid text
+         * that did not parse ran out of memory. */
+        if (lw_json_valid(text, len))
+            fail(&c, "out of memory");
+        else
+            malformed(&c, text, len, stop, "malformed JSON", "");
         goto fail;
     }
     if (!all_blank(stop, text + len)) {

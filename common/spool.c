@@ -29,6 +29,7 @@
 
 #include "backoff.h"
 #include "fail.h"
+#include "seams.h"
 #include "jsonx.h"
 #include "names.h"
 
@@ -122,7 +123,12 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
     const char *stop = text;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &stop, 0);
     int rc = -1;
-    if (!root || !lw_json_valid(text, len)) {
+    int valid = lw_json_valid(text, len);
+    if (!root && valid) { /* valid text cJSON could not hold */
+        lw_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    if (!root || !valid) {
         size_t off = root ? len : stop >= text && stop <= text + len ? (size_t)(stop - text) : 0;
         size_t line = 1;
         for (size_t i = 0; i < off; i++)
@@ -198,7 +204,7 @@ out:
 /* Opens directory `name` below dirfd without following a symlink. */
 static int open_dir_at(int dirfd, const char *name)
 {
-    return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return lw_openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 /* Why entry `id` of the spool open as dfd is not a job directory, or NULL
@@ -247,7 +253,7 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
         lw_fail(err, errlen, JOB_FILE " is a symlink");
     } else if (!S_ISREG(st.st_mode)) {
         lw_fail(err, errlen, JOB_FILE " is not a regular file");
-    } else if ((fd = openat(jd, JOB_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+    } else if ((fd = lw_openat(jd, JOB_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
         lw_fail(err, errlen, "cannot open " JOB_FILE ": %s", strerror(errno));
     } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         lw_fail(err, errlen, JOB_FILE " is not a regular file");
@@ -276,7 +282,7 @@ int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_
                   char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = lw_open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return lw_fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
     int rc = read_at(dfd, id, max_bytes, out, err, errlen);
@@ -291,7 +297,7 @@ int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = lw_write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
@@ -308,14 +314,14 @@ static int write_all(int fd, const char *p, size_t n)
 static int write_file_at(int jd, const char *name, const char *text, size_t len, mode_t mode,
                          int excl)
 {
-    int fd = openat(jd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC),
+    int fd = lw_openat(jd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC),
                     0666);
     if (fd < 0)
         return -1;
     int rc = 0;
     if (mode && fchmod(fd, mode) != 0)
         rc = -1;
-    if (rc == 0 && (write_all(fd, text, len) != 0 || fsync(fd) != 0))
+    if (rc == 0 && (write_all(fd, text, len) != 0 || lw_fsync(fd) != 0))
         rc = -1;
     int e = errno;
     if (close(fd) != 0 && rc == 0) {
@@ -383,10 +389,10 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
                         size_t errlen)
 {
     int e = EINVAL; /* the errno of a failed write, rename or sync */
-    int jd = open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int jd = lw_open(job_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (jd < 0)
         return lw_fail(err, errlen, "cannot open the job directory: %s", strerror(errno));
-    int fd = openat(jd, JOB_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = lw_openat(jd, JOB_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     char *text = NULL, *out = NULL, *qs = NULL, *qe = NULL;
     char tmp[64];
     size_t len = 0, olen = 0;
@@ -427,14 +433,14 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
         unlinkat(jd, tmp, 0);
         goto out;
     }
-    if (renameat(jd, tmp, jd, JOB_FILE) != 0) {
+    if (lw_renameat(jd, tmp, jd, JOB_FILE) != 0) {
         e = errno;
         lw_fail(err, errlen, "cannot rename %s to " JOB_FILE ": %s", tmp, strerror(errno));
         unlinkat(jd, tmp, 0);
         goto out;
     }
     /* The rename is durable only once the directory is. */
-    if (fsync(jd) != 0) {
+    if (lw_fsync(jd) != 0) {
         e = errno;
         lw_fail(err, errlen, "cannot sync the job directory: %s", strerror(errno));
         goto out;
@@ -507,11 +513,11 @@ static char *new_job_text(const lw_job_spec *s, const char *payload, size_t *len
  * plain rename after the caller's existence check. */
 static int rename_noreplace(int dfd, const char *from, const char *to)
 {
-    if (renameat2(dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
+    if (lw_renameat2(dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS)
         return -1;
-    return renameat(dfd, from, dfd, to);
+    return lw_renameat(dfd, from, dfd, to);
 }
 
 int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t errlen)
@@ -537,7 +543,7 @@ int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t e
     int rc = -1, e = 0, jd = -1;
     char tmp[LW_NAME_MAX + 64];
     struct stat st;
-    int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = lw_open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         e = errno;
         lw_fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(e));
@@ -552,13 +558,13 @@ int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t e
     }
     snprintf(tmp, sizeof tmp, TMP_PREFIX "%s-%ld-%08" PRIx32, s->id, (long)getpid(),
              (uint32_t)lw_random64());
-    if (mkdirat(dfd, tmp, 0777) != 0) {
+    if (lw_mkdirat(dfd, tmp, 0777) != 0) {
         e = errno;
         lw_fail(err, errlen, "cannot create %s/%s: %s", spool, tmp, strerror(e));
         goto out;
     }
     if ((jd = open_dir_at(dfd, tmp)) < 0 || write_file_at(jd, JOB_FILE, text, len, 0, 1) != 0 ||
-        fsync(jd) != 0) {
+        lw_fsync(jd) != 0) {
         e = errno;
         lw_fail(err, errlen, "cannot write %s/%s/" JOB_FILE ": %s", spool, tmp, strerror(e));
         goto cleanup;
@@ -571,7 +577,7 @@ int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t e
             lw_fail(err, errlen, "cannot rename %s to %s in %s: %s", tmp, s->id, spool, strerror(e));
         goto cleanup;
     }
-    if (fsync(dfd) != 0) {
+    if (lw_fsync(dfd) != 0) {
         e = errno;
         lw_fail(err, errlen, "cannot sync the spool %s: %s", spool, strerror(e));
         goto out;
@@ -595,14 +601,14 @@ int lw_spool_remove(const char *spool, const char *id, char *err, size_t errlen)
 {
     if (!lw_name_is_safe(id))
         return lw_fail(err, errlen, "job id \"%.64s\" is not a safe name", id);
-    int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = lw_open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return lw_fail(err, errlen, "cannot open the spool %s: %s", spool, strerror(errno));
     int rc = 0, jd = open_dir_at(dfd, id);
     /* job.json last written by rename: a stray .job.json.tmp.PID may be
      * there too, which then keeps the directory (and says so). */
     if (jd < 0 || unlinkat(jd, JOB_FILE, 0) != 0 || unlinkat(dfd, id, AT_REMOVEDIR) != 0 ||
-        fsync(dfd) != 0)
+        lw_fsync(dfd) != 0)
         rc = lw_fail(err, errlen, "cannot remove %s/%s: %s", spool, id, strerror(errno));
     if (jd >= 0)
         close(jd);
@@ -694,7 +700,7 @@ static void symlink_why(const char *spool, const char *real_spool, const char *n
 int lw_spool_scan(const char *spool, size_t max_bytes, lw_spool_visit_fn visit, lw_spool_bad_fn bad,
                   void *ud, char *err, size_t errlen)
 {
-    int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = lw_open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return lw_fail(err, errlen, "cannot read the spool: %s", strerror(errno));
     char **names = NULL;

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "names.h"
 #include "redis_sync.h"
+#include "seams.h"
 #include "timefmt.h"
 
 /* Ten years: the largest number of seconds any option takes. */
@@ -494,7 +495,7 @@ void cli_clear(cli *c)
 
 char *cli_read_all(const char *path, size_t max, size_t *len)
 {
-    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    int fd = strcmp(path, "-") == 0 ? 0 : lw_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     size_t cap = 4096, n = 0;

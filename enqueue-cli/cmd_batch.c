@@ -33,6 +33,7 @@
 #include "enqueue_args.h"
 #include "redis_sync.h"
 #include "script_replies.h"
+#include "seams.h"
 
 #define CALL_JOBS 256
 #define WINDOW 8192
@@ -373,7 +374,7 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         return rc;
     lreader in;
     memset(&in, 0, sizeof in);
-    in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    in.fd = strcmp(path, "-") == 0 ? 0 : lw_open(path, O_RDONLY | O_CLOEXEC);
     if (in.fd < 0) {
         cli_err(c->cmd, "--batch: %s: %s", cli_show(path), strerror(errno));
         return CLI_USAGE;

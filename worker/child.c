@@ -17,6 +17,7 @@
 
 #include "fence.h"
 #include "log.h"
+#include "seams.h"
 #include "sigfork.h"
 #include "timefmt.h"
 #include "attempt.h"

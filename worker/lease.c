@@ -25,6 +25,7 @@
 #include "attempt.h"
 #include "dispatch.h"
 #include "kick.h"
+#include "invariant.h"
 #include "fence.h"
 #include "keys.h"
 #include "lease.h"
@@ -158,6 +159,7 @@ void lease_renew_tenant(tenant *t)
                                            .n = (int64_t)n});
     for (attempt *at = w->running; at; at = at->next) {
         if (at->tenant != t || at->phase == PHASE_ABANDONED || attempt_stop_reason(at) == STOP_LOST) continue;
+        LW_ASSERT(at->token && at->token[0]); /* a renewal names the lease by its token */
         lw_renew_lease_argv_add(&a, &(lw_renew_lease_argv){.id = at->id, .token = at->token});
         c->slots[c->n] = at->slot;
         c->serials[c->n] = at->serial;

@@ -37,6 +37,7 @@
 
 #include "argv.h"
 #include "backoff.h"
+#include "invariant.h"
 #include "keys.h"
 #include "log.h"
 #include "script_args.h"
@@ -78,6 +79,7 @@ static outcome *outcome_new(const attempt *a, const char *word, const char *text
     if (!o) return NULL;
     o->word = word;
     o->id = strdup(a->id);
+    LW_ASSERT(a->token && a->token[0]); /* claim.lua always issues one: no finish without it */
     o->token = strdup(a->token);
     o->text = strdup(text ? text : "");
     if (!o->id || !o->token || !o->text) {
@@ -143,6 +145,7 @@ static void status_done(spool_io_task *task, int discarded)
     status_task *st = (status_task *)task;
     tenant *t = st->t;
     t->spool_writes--;
+    LW_ASSERT(t->spool_writes >= 0);
     if (discarded) {
         if (st->o) outcome_free(st->o);
     } else {
@@ -262,6 +265,7 @@ void outcome_finished(attempt *a, end_kind how, const char *text)
     slots_release(a);
     w->nrunning--;
     t->running--;
+    LW_ASSERT(w->nrunning >= 0 && t->running >= 0);
     tenant *keep = t;
     tenant_ref(keep); /* the tenant must outlive attempt_free for the kick */
     attempt_free(a);
@@ -275,6 +279,7 @@ void outcome_abandon(attempt *a, end_kind how, const char *text)
     record_end(a, how, text);
     /* Still in the running list (the thread holds it) and still a slot. */
     a->tenant->running--;
+    LW_ASSERT(a->tenant->running >= 0);
     worker_kick(a->tenant->w);
 }
 

@@ -179,7 +179,9 @@ int presence_remove(worker *w)
     lw_argv_adds(&a, "ZREM");
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, o->name);
-    lw_redis_command(w->home->r, &a, presence_removed, w);
+    /* Only a command that was sent will call presence_removed: one that
+     * could not be (out of memory) must not leave the exit waiting. */
+    int sent = lw_redis_command(w->home->r, &a, presence_removed, w) == 0;
     lw_argv_clear(&a);
-    return 1;
+    return sent;
 }

@@ -14,7 +14,8 @@ void presence_update(worker *w);
  * next heartbeat. Cheap to call on every loop pass. */
 void presence_soon(worker *w);
 /* Removes this worker from the directory; returns 1 when a reply will
- * call worker_exit_ready(), 0 when nothing was sent (Redis away). */
+ * call worker_exit_ready(), 0 when nothing was sent (Redis away, or no
+ * memory for the command). */
 int presence_remove(worker *w);
 
 #endif

@@ -28,6 +28,7 @@
 #include "child.h"
 #include "jsonx.h"
 #include "outcome.h"
+#include "seams.h"
 #include "sigfork.h"
 #include "tenants.h"
 
@@ -275,7 +276,7 @@ static int start(attempt *a)
     exec_state *es = calloc(1, sizeof *es);
     if (!es) return -1;
     es->out.fd = es->err.fd = -1;
-    if ((in = payload_fd(a)) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+    if ((in = payload_fd(a)) < 0 || lw_pipe2(out, O_CLOEXEC) < 0 || lw_pipe2(err, O_CLOEXEC) < 0 ||
         !(env = build_env(a)) || !(prog = resolve_program(ex->argv[0])))
         goto fail;
     pid_t parent = getpid();

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "module_host.h"
 #include "outcome.h"
+#include "seams.h"
 #include "sigfork.h"
 #include "tenants.h"
 #include "attempt.h"
@@ -294,7 +295,7 @@ static int start(attempt *a)
     int fds[2];
     fork_state *fs = calloc(1, sizeof *fs);
     if (!fs) return -1;
-    if (pipe2(fds, O_CLOEXEC) < 0) {
+    if (lw_pipe2(fds, O_CLOEXEC) < 0) {
         free(fs);
         return -1;
     }

@@ -99,19 +99,17 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         module_binding *mb = a->tenant->mod;
+        msg *m = a->runner_state; /* the end's message, made at submit */
+        a->runner_state = NULL;
         a->status = mb->mod->handle(mb->state, a);
 
-        msg *m = calloc(1, sizeof *m);
+        /* Posted before the thread counts as idle: pool_free must not
+         * join a thread that still has an end to report. */
+        m->a = a;
+        post(p, m);
         pthread_mutex_lock(&p->mu);
         p->busy--;
         pthread_mutex_unlock(&p->mu);
-        if (!m) {
-            /* Out of memory for the message: spin until we can report; an
-             * attempt end must never be lost. */
-            while (!(m = calloc(1, sizeof *m))) sleep(1);
-        }
-        m->a = a;
-        post(p, m);
     }
 }
 
@@ -185,8 +183,17 @@ fail:
     return NULL;
 }
 
-static void pool_submit(struct thread_pool *p, attempt *a)
+/* Queues `a` for a thread. Its end's message is allocated here, on the
+ * loop thread, where a failure hands the job back (ENOMEM): a handler
+ * that returned must never wait for memory to report it. */
+static int pool_submit(struct thread_pool *p, attempt *a)
 {
+    msg *end = calloc(1, sizeof *end);
+    if (!end) {
+        errno = ENOMEM;
+        return -1;
+    }
+    a->runner_state = end;
     a->emit = thread_emit;
     pthread_mutex_lock(&p->mu);
     /* The worker never runs more attempts than it has slots, and there are
@@ -195,6 +202,7 @@ static void pool_submit(struct thread_pool *p, attempt *a)
     p->count++;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    return 0;
 }
 
 /* Joins the threads; threads still inside a handler are waited for at most
@@ -267,11 +275,7 @@ static void close_pool(worker *w)
     w->pool = NULL;
 }
 
-static int start(attempt *a)
-{
-    pool_submit(a->tenant->w->pool, a);
-    return 0;
-}
+static int start(attempt *a) { return pool_submit(a->tenant->w->pool, a); }
 
 /* The flag is what the handler polls; the grace timer decides when we stop
  * waiting for it -- except for a fence request, which keeps the timeout
@@ -295,6 +299,15 @@ static void grace_over(attempt *a)
                     why == STOP_TIMEOUT ? "timed out; the handler did not stop (thread isolation cannot kill it)" : NULL);
 }
 
+/* A forced exit: the end message of an attempt no thread took (pool_free
+ * ran first: the threads are joined, or stuck inside handlers that took
+ * theirs). */
+static void release(attempt *a)
+{
+    free(a->runner_state);
+    a->runner_state = NULL;
+}
+
 const runner run_thread_runner = {
     .name = "thread",
     .in_process = 1,
@@ -303,5 +316,6 @@ const runner run_thread_runner = {
     .start = start,
     .stop = stop,
     .grace_over = grace_over,
+    .release = release,
     .close = close_pool,
 };

@@ -2,6 +2,8 @@
  * (sigfork.h). */
 #include "sigfork.h"
 
+#include "seams.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,7 +15,7 @@ pid_t sigfork(void)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
+    pid_t pid = lw_fork();
     if (pid != 0) {
         int e = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -31,6 +31,7 @@
 #include "argv.h"
 #include "backoff.h"
 #include "enqueue_args.h"
+#include "invariant.h"
 #include "jobspec.h"
 #include "log.h"
 #include "script_replies.h"
@@ -314,6 +315,7 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
     scan_call *c = ud;
     tenant *t = c->t;
     t->spool_inflight--;
+    LW_ASSERT(t->spool_inflight >= 0);
     lw_enqueue_reply got;
     if (!reply || lw_enqueue_reply_read(reply, &got, NULL, 0) != 0) {
         if (reply) {

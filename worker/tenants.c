@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "invariant.h"
 #include "tenants.h"
 
 #include "kick.h"
@@ -32,6 +33,7 @@
 
 void regref_unref(regref *r)
 {
+    LW_ASSERT(!r || r->refs > 0); /* a reference given back twice */
     if (!r || --r->refs > 0) return;
     lw_registry_free(r->reg);
     free(r);
@@ -138,6 +140,7 @@ static void link_free_cb(evutil_socket_t fd, short what, void *arg)
 
 void link_unref(rlink *l)
 {
+    LW_ASSERT(!l || l->refs > 0);
     if (!l || --l->refs > 0) return;
     worker *w = l->w;
     for (rlink **p = &w->links; *p; p = &(*p)->next)
@@ -155,6 +158,7 @@ void tenant_ref(tenant *t) { t->refs++; }
 
 void tenant_unref(tenant *t)
 {
+    LW_ASSERT(!t || t->refs > 0);
     if (!t || --t->refs > 0) return;
     while (t->out_head) {
         /* Only reachable when the worker gives up on Redis at exit. */

@@ -213,7 +213,7 @@ static void begin_exit(worker *w, const char *why)
     /* Wait for the directory removal's reply, but not for a Redis that
      * stopped answering. */
     struct timeval tv = {2, 0};
-    event_base_once(w->base, -1, EV_TIMEOUT, exit_now, w, &tv);
+    if (event_base_once(w->base, -1, EV_TIMEOUT, exit_now, w, &tv) != 0) worker_exit_ready(w); /* no memory for the timer */
 }
 
 static void check_exit(worker *w)
