@@ -136,7 +136,8 @@ typedef struct tenant {
     lw_tenant_settings set;  /* retention, events cap: what this worker publishes */
     int *caps;               /* max_active of each of the worker's queues */
     module_binding *mod;     /* NULL: no module */
-    /* The registry's "user": the identity handler processes switch to. */
+    /* The registry's "user": the identity handler processes switch to.
+     * Set by reload.c, read by the runners' children (tenants.c). */
     int run_as;              /* 0: they run as the worker */
     uid_t uid;
     gid_t gid;
@@ -144,7 +145,7 @@ typedef struct tenant {
     int ngroups;
     char *user_env[3];       /* owned: HOME=, USER=, LOGNAME= for exec handlers */
 
-    /* claiming */
+    /* Claiming: claim.c's, read by the pump (worker.c) and kick.c. */
     int claim_inflight;      /* slots reserved by the claim in flight, 0: none */
     int claim_errors;        /* consecutive error replies to claims, for the backoff */
     int idle;                /* the last claim found nothing to do (and nothing said
@@ -164,7 +165,7 @@ typedef struct tenant {
     int oom;                 /* claims are refused: Redis is at maxmemory */
     lw_log_gate oom_gate;
 
-    /* outcomes waiting for finish.lua */
+    /* Outcomes waiting for finish.lua: outcome.c's. */
     struct outcome *out_head, **out_tail;
     size_t nout;
     int finish_inflight;
@@ -173,12 +174,15 @@ typedef struct tenant {
                                  refuses a batch, to find the entry it refuses */
     int finish_nulls;         /* consecutive lost replies to the head batch */
 
+    /* Attempts and leases: dispatch.c and outcome.c count, lease.c renews;
+     * the flags are kick.h's, read by the pump. */
     int running;             /* attempts of this tenant running */
     int link_fresh;          /* its link is (again) ready: the pump publishes the
                                 settings and renews the leases (kick.h) */
     int renew_wanted;        /* a renewal asked for from below (kick.h) */
     int renew_inflight;
     int renew_again;         /* a renewal was wanted while one was in flight */
+    /* Spools: spool_pending.c queues, spool_scan.c reads and enqueues. */
     int spool_pending;       /* SPOOL_RESCAN*: a full scan once Redis is ready */
     int spool_inflight;      /* enqueue calls of a scan in flight */
     int spool_scanning;      /* scan tasks on the spool I/O threads */
