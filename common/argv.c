@@ -15,10 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lw_argv_init(lw_argv *a)
-{
-    memset(a, 0, sizeof *a);
-}
+void lw_argv_init(lw_argv *a) { memset(a, 0, sizeof *a); }
 
 static int grow_buf(lw_argv *a, size_t need)
 {

@@ -10,13 +10,13 @@
 #include <stdint.h>
 
 typedef struct lw_argv {
-    char *buf;      /* all arguments back to back */
+    char *buf; /* all arguments back to back */
     size_t used, cap;
-    size_t *off;    /* start of argument i in buf */
-    size_t *len;    /* length of argument i */
+    size_t *off; /* start of argument i in buf */
+    size_t *len; /* length of argument i */
     size_t n, ncap;
     const char **ptrs; /* filled by lw_argv_ptrs */
-    int oom;        /* set once an append failed; every later call is a no-op */
+    int oom;           /* set once an append failed; every later call is a no-op */
 } lw_argv;
 
 /* Makes `a` empty, allocating nothing yet; free with lw_argv_clear. An

@@ -25,7 +25,8 @@ const char LW_CONFIG_USAGE[] =
     "  --redis URL            Redis server: redis://[[user]:password@]host[:port][/db] or\n"
     "                         unix://[[user]:password@]/path/to.sock[?db=N]\n"
     "                         (env LANEWORK_REDIS_URL, default " LW_DEFAULT_REDIS_URL ")\n"
-    "  --namespace NS         prefix of every Redis key (env LANEWORK_NAMESPACE, default " LW_DEFAULT_NAMESPACE ")\n"
+    "  --namespace NS         prefix of every Redis key (env LANEWORK_NAMESPACE, default " LW_DEFAULT_NAMESPACE
+    ")\n"
     "  --registry PATH        tenant registry: a JSON file or a directory of *.json files\n"
     "                         (env LANEWORK_REGISTRY)\n"
     "  --max-payload BYTES    largest accepted payload, e.g. 1048576, 512k, 2M\n"
@@ -90,9 +91,21 @@ int lw_parse_size(const char *s, int64_t max, int64_t *out)
         return -1;
     switch (*s) {
     case '\0': break;
-    case 'k': case 'K': mul = INT64_C(1) << 10; s++; break;
-    case 'm': case 'M': mul = INT64_C(1) << 20; s++; break;
-    case 'g': case 'G': mul = INT64_C(1) << 30; s++; break;
+    case 'k':
+    case 'K':
+        mul = INT64_C(1) << 10;
+        s++;
+        break;
+    case 'm':
+    case 'M':
+        mul = INT64_C(1) << 20;
+        s++;
+        break;
+    case 'g':
+    case 'G':
+        mul = INT64_C(1) << 30;
+        s++;
+        break;
     default: return -1;
     }
     if (*s || v > INT64_MAX / mul || v * mul > max)
@@ -154,8 +167,15 @@ int lw_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 
 /* --- settings ----------------------------------------------------------- */
 
-typedef enum { OPT_REDIS, OPT_NAMESPACE, OPT_REGISTRY, OPT_MAX_PAYLOAD, OPT_KEEP_SUCCEEDED,
-               OPT_KEEP_FAILED, OPT_EVENTS_MAX } opt_id;
+typedef enum {
+    OPT_REDIS,
+    OPT_NAMESPACE,
+    OPT_REGISTRY,
+    OPT_MAX_PAYLOAD,
+    OPT_KEEP_SUCCEEDED,
+    OPT_KEEP_FAILED,
+    OPT_EVENTS_MAX
+} opt_id;
 
 static const struct {
     const char *flag, *env;
@@ -188,8 +208,8 @@ static int set_keep(int64_t *field, const char *v, const char *what, char *err, 
 {
     int64_t ms;
     if (lw_parse_seconds_ms(v, MAX_KEEP_S, &ms) != 0 || ms == 0) {
-        snprintf(err, errlen, "%s: \"%.64s\" is not a number of seconds from 0.001 to %lld", what, v,
-                 (long long)MAX_KEEP_S);
+        snprintf(err, errlen, "%s: \"%.64s\" is not a number of seconds from 0.001 to %lld", what,
+                 v, (long long)MAX_KEEP_S);
         return -1;
     }
     *field = (ms + 999) / 1000;
@@ -215,31 +235,30 @@ static int apply(lw_config *c, opt_id id, const char *v, const char *what, char 
     }
     case OPT_NAMESPACE:
         if (!lw_name_is_safe(v)) {
-            snprintf(err, errlen,
-                     "%s: \"%.64s\" is not a safe name (letters, digits, '-', '_', '.'; not starting "
-                     "with '.')",
-                     what, v);
+            snprintf(
+                err, errlen,
+                "%s: \"%.64s\" is not a safe name (letters, digits, '-', '_', '.'; not starting "
+                "with '.')",
+                what, v);
             return -1;
         }
         return replace(&c->ns, v, what, err, errlen);
-    case OPT_REGISTRY:
-        return replace(&c->registry_path, v, what, err, errlen);
+    case OPT_REGISTRY: return replace(&c->registry_path, v, what, err, errlen);
     case OPT_MAX_PAYLOAD:
         if (lw_parse_size(v, INT64_MAX, &n) != 0) {
-            snprintf(err, errlen, "%s: \"%.64s\" is not a size (bytes, or a number with k/M/G)", what, v);
+            snprintf(err, errlen, "%s: \"%.64s\" is not a size (bytes, or a number with k/M/G)",
+                     what, v);
             return -1;
         }
         if (n < 1 || n > MAX_PAYLOAD_LIMIT) {
-            snprintf(err, errlen, "%s: %s must be from 1 byte to 512M (Redis's limit for one value)",
-                     what, v);
+            snprintf(err, errlen,
+                     "%s: %s must be from 1 byte to 512M (Redis's limit for one value)", what, v);
             return -1;
         }
         c->max_payload = n;
         return 0;
-    case OPT_KEEP_SUCCEEDED:
-        return set_keep(&c->keep_succeeded_s, v, what, err, errlen);
-    case OPT_KEEP_FAILED:
-        return set_keep(&c->keep_failed_s, v, what, err, errlen);
+    case OPT_KEEP_SUCCEEDED: return set_keep(&c->keep_succeeded_s, v, what, err, errlen);
+    case OPT_KEEP_FAILED: return set_keep(&c->keep_failed_s, v, what, err, errlen);
     case OPT_EVENTS_MAX:
         if (lw_parse_int(v, 1, MAX_EVENTS, &n) != 0) {
             snprintf(err, errlen, "%s: \"%.64s\" is not a whole number from 1 to %lld", what, v,

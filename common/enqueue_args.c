@@ -33,7 +33,4 @@ void lw_enqueue_add(lw_argv *a, const lw_job_spec *s)
     lw_enqueue_argv_set_n(a, (int64_t)lw_enqueue_count(a));
 }
 
-size_t lw_enqueue_count(const lw_argv *a)
-{
-    return lw_enqueue_job_count(a);
-}
+size_t lw_enqueue_count(const lw_argv *a) { return lw_enqueue_job_count(a); }

@@ -27,10 +27,10 @@ static const struct {
     const char *name;
     int err;
 } sites[LW_FAULT_SITES] = {
-    [LW_FAULT_ALLOC] = {"alloc", ENOMEM},  [LW_FAULT_FORK] = {"fork", EAGAIN},
-    [LW_FAULT_OPEN] = {"open", EMFILE},    [LW_FAULT_WRITE] = {"write", ENOSPC},
-    [LW_FAULT_FSYNC] = {"fsync", EIO},     [LW_FAULT_RENAME] = {"rename", EIO},
-    [LW_FAULT_MKDIR] = {"mkdir", ENOSPC},  [LW_FAULT_PIPE] = {"pipe", EMFILE},
+    [LW_FAULT_ALLOC] = {"alloc", ENOMEM}, [LW_FAULT_FORK] = {"fork", EAGAIN},
+    [LW_FAULT_OPEN] = {"open", EMFILE},   [LW_FAULT_WRITE] = {"write", ENOSPC},
+    [LW_FAULT_FSYNC] = {"fsync", EIO},    [LW_FAULT_RENAME] = {"rename", EIO},
+    [LW_FAULT_MKDIR] = {"mkdir", ENOSPC}, [LW_FAULT_PIPE] = {"pipe", EMFILE},
 };
 
 static rule rules[LW_FAULT_SITES];
@@ -66,9 +66,10 @@ static int parse_one(const char *p, size_t len, rule *set, char *err, size_t err
         if (strlen(sites[i].name) == nlen && memcmp(sites[i].name, p, nlen) == 0)
             site = i;
     if (site < 0)
-        return lw_fail(err, errlen,
-                       "unknown site \"%.*s\" (alloc, fork, open, write, fsync, rename, mkdir, pipe)",
-                       (int)nlen, p);
+        return lw_fail(
+            err, errlen,
+            "unknown site \"%.*s\" (alloc, fork, open, write, fsync, rename, mkdir, pipe)",
+            (int)nlen, p);
     if (set[site].nth)
         return lw_fail(err, errlen, "site %s given twice", sites[site].name);
     const char *q = colon + 1, *end = p + len;
@@ -86,7 +87,8 @@ static int parse_one(const char *p, size_t len, rule *set, char *err, size_t err
     } else if (*q == '-') {
         q++;
         if (parse_count(&q, end, &m) != 0 || q != end || m < n)
-            return lw_fail(err, errlen, "\"%.*s\": in N-M, M must be a whole number >= N", (int)len, p);
+            return lw_fail(err, errlen, "\"%.*s\": in N-M, M must be a whole number >= N", (int)len,
+                           p);
     } else {
         return lw_fail(err, errlen, "\"%.*s\": N must be a whole number >= 1", (int)len, p);
     }
@@ -134,10 +136,7 @@ int lw_fault_should_fail(lw_fault_site site)
     return 1;
 }
 
-unsigned long lw_fault_injected(void)
-{
-    return atomic_load(&injected);
-}
+unsigned long lw_fault_injected(void) { return atomic_load(&injected); }
 
 /* Reads LANEWORK_FAULT before main(): the rules then hold for every seam the
  * program passes, its own start-up included, without a line in each

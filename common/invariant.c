@@ -17,8 +17,8 @@ _Noreturn void lw_assert_fail(const char *expr, const char *file, int line, cons
     char ts[LW_RFC3339_LEN];
     lw_rfc3339(lw_now_ms(), ts);
     char buf[512];
-    int n = snprintf(buf, sizeof buf, "%s error lw.assert assertion failed: %s at %s:%d (%s)\n", ts, expr,
-                     file, line, func);
+    int n = snprintf(buf, sizeof buf, "%s error lw.assert assertion failed: %s at %s:%d (%s)\n", ts,
+                     expr, file, line, func);
     if (n > 0)
         (void)!write(STDERR_FILENO, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
     abort();

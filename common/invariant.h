@@ -14,7 +14,6 @@
 /* Logs "assertion failed: EXPR at FILE:LINE (FUNC)" and aborts. */
 _Noreturn void lw_assert_fail(const char *expr, const char *file, int line, const char *func);
 
-#define LW_ASSERT(cond) \
-    ((cond) ? (void)0 : lw_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define LW_ASSERT(cond) ((cond) ? (void)0 : lw_assert_fail(#cond, __FILE__, __LINE__, __func__))
 
 #endif

@@ -24,7 +24,7 @@
 /* Ten years: keeps every millisecond count far from overflow. */
 #define MAX_SECONDS 315360000.0
 #define SAFE_RULE "letters, digits, '-', '_', '.'; not starting with '.'; at most 200 bytes"
-#define FIELDS \
+#define FIELDS                                                                                     \
     "tenant, kind, lane, queue, id, unique, payload, delay, attempts, timeout, expires, unique_for"
 
 void lw_job_spec_init(lw_job_spec *s)
@@ -143,8 +143,9 @@ int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *er
     /* cJSON is lenient ("01", "1."); the strict check also vouches for the
      * span walker that takes the payload text. */
     if (!lw_json_valid(line, len)) {
-        lw_fail(err, errlen, "malformed JSON (strict JSON: no text after the object, numbers like "
-                          "0.5 not .5 or 01, UTF-8 only)");
+        lw_fail(err, errlen,
+                "malformed JSON (strict JSON: no text after the object, numbers like "
+                "0.5 not .5 or 01, UTF-8 only)");
         goto out;
     }
     if (!cJSON_IsObject(root)) {
@@ -180,9 +181,10 @@ static int check_name(const char *what, const char *v, int required, char *err, 
 
 int lw_job_spec_validate(const lw_job_spec *s, int64_t max_payload, char *err, size_t errlen)
 {
-    if (check_name("tenant", s->tenant, 1, err, errlen) || check_name("kind", s->kind, 1, err, errlen) ||
-        check_name("queue", s->queue, 0, err, errlen) || check_name("lane", s->lane, 0, err, errlen) ||
-        check_name("id", s->id, 0, err, errlen))
+    if (check_name("tenant", s->tenant, 1, err, errlen) ||
+        check_name("kind", s->kind, 1, err, errlen) ||
+        check_name("queue", s->queue, 0, err, errlen) ||
+        check_name("lane", s->lane, 0, err, errlen) || check_name("id", s->id, 0, err, errlen))
         return -1;
     if (s->unique) {
         size_t n = strlen(s->unique);
@@ -202,12 +204,13 @@ int lw_job_spec_validate(const lw_job_spec *s, int64_t max_payload, char *err, s
         size_t n = strlen(s->payload);
         /* max_payload <= 0: no limit (callers pass the configured one). */
         if (max_payload > 0 && n > (uint64_t)max_payload)
-            return lw_fail(err, errlen, "payload: %zu bytes is over the limit of %lld (--max-payload)", n,
-                        (long long)max_payload);
+            return lw_fail(err, errlen,
+                           "payload: %zu bytes is over the limit of %lld (--max-payload)", n,
+                           (long long)max_payload);
         int jc = lw_json_check(s->payload, n);
         if (jc == LW_JSON_TOO_DEEP)
             return lw_fail(err, errlen, "payload: JSON nested deeper than %d levels",
-                        LW_JSON_MAX_DEPTH);
+                           LW_JSON_MAX_DEPTH);
         if (jc != LW_JSON_OK)
             return lw_fail(err, errlen, "payload: not valid JSON");
     }

@@ -13,19 +13,19 @@
 #include "registry.h"
 
 typedef struct lw_job_spec {
-    char *tenant;     /* owned; required */
-    char *kind;       /* owned; required */
-    char *queue;      /* owned; NULL: "default" */
-    char *lane;       /* owned; NULL: the job's own id */
-    char *id;         /* owned; NULL: a new id is made at enqueue */
-    char *unique;     /* owned; NULL: none */
-    char *payload;    /* owned; JSON text, NULL: "null" */
-    char *spool_dir;  /* owned; the job's SPOOL/ID directory when spooled */
-    int attempts;     /* 0: tenant default */
-    int64_t timeout_ms;  /* 0: tenant default */
-    int64_t backoff_ms;  /* -1: tenant default */
-    int64_t delay_ms;    /* 0: run now */
-    int64_t expires_ms;  /* 0: never expires */
+    char *tenant;          /* owned; required */
+    char *kind;            /* owned; required */
+    char *queue;           /* owned; NULL: "default" */
+    char *lane;            /* owned; NULL: the job's own id */
+    char *id;              /* owned; NULL: a new id is made at enqueue */
+    char *unique;          /* owned; NULL: none */
+    char *payload;         /* owned; JSON text, NULL: "null" */
+    char *spool_dir;       /* owned; the job's SPOOL/ID directory when spooled */
+    int attempts;          /* 0: tenant default */
+    int64_t timeout_ms;    /* 0: tenant default */
+    int64_t backoff_ms;    /* -1: tenant default */
+    int64_t delay_ms;      /* 0: run now */
+    int64_t expires_ms;    /* 0: never expires */
     int64_t unique_for_ms; /* 0: the unique key is free once the job finished;
                               else held that long after the enqueue */
 } lw_job_spec;

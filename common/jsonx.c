@@ -83,10 +83,7 @@ static void skip_ws(scanner *s)
         s->p++;
 }
 
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 static int is_hex(unsigned char c)
 {
@@ -245,10 +242,7 @@ int lw_json_check(const char *text, size_t len)
     return s.p == s.end ? LW_JSON_OK : LW_JSON_INVALID;
 }
 
-int lw_json_valid(const char *text, size_t len)
-{
-    return lw_json_check(text, len) == LW_JSON_OK;
-}
+int lw_json_valid(const char *text, size_t len) { return lw_json_check(text, len) == LW_JSON_OK; }
 
 /* --- quoting ----------------------------------------------------------- */
 

@@ -5,10 +5,7 @@
 
 /* snprintf's return tells both failure and truncation; a truncated key would
  * silently name another key, so it is an error. */
-static int fits(int n, size_t outlen)
-{
-    return n >= 0 && (size_t)n < outlen;
-}
+static int fits(int n, size_t outlen) { return n >= 0 && (size_t)n < outlen; }
 
 int lw_key_prefix(char *out, size_t outlen, const char *ns, const char *tenant)
 {

@@ -44,10 +44,7 @@ int lw_log_level_parse(const char *s, lw_log_level *out)
     return -1;
 }
 
-int lw_log_enabled(lw_log_level level)
-{
-    return (int)level <= atomic_load(&log_level);
-}
+int lw_log_enabled(lw_log_level level) { return (int)level <= atomic_load(&log_level); }
 
 static void write_all(const char *p, size_t n)
 {
@@ -205,7 +202,11 @@ static void sb_facts(strbuf *b, int json, const lw_log_facts *f)
     char num[32];
     const struct {
         const char *key, *value;
-    } strs[] = {{"job", f->job}, {"tenant", f->tenant}, {"kind", f->kind}, {"queue", f->queue}, {"lane", f->lane}};
+    } strs[] = {{"job", f->job},
+                {"tenant", f->tenant},
+                {"kind", f->kind},
+                {"queue", f->queue},
+                {"lane", f->lane}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (strs[i].value)
             sb_field(b, json, strs[i].key, strs[i].value, NULL);
@@ -227,8 +228,8 @@ static void sb_facts(strbuf *b, int json, const lw_log_facts *f)
 
 /* Builds and writes one line; facts may be NULL. */
 __attribute__((format(printf, 4, 0))) static void log_line(lw_log_level level, const char *event,
-                                                            const lw_log_facts *facts, const char *fmt,
-                                                            va_list ap)
+                                                           const lw_log_facts *facts,
+                                                           const char *fmt, va_list ap)
 {
     if (!lw_log_enabled(level))
         return;
@@ -271,8 +272,9 @@ __attribute__((format(printf, 4, 0))) static void log_line(lw_log_level level, c
     } else {
         /* Out of memory: say so rather than drop the line silently. */
         char fallback[160];
-        int m = snprintf(fallback, sizeof fallback, "%s %-5s %s (out of memory formatting the message)\n",
-                         ts, level_names[lv], event);
+        int m = snprintf(fallback, sizeof fallback,
+                         "%s %-5s %s (out of memory formatting the message)\n", ts, level_names[lv],
+                         event);
         if (m > 0)
             write_all(fallback, (size_t)m < sizeof fallback ? (size_t)m : sizeof fallback - 1);
     }
@@ -296,7 +298,8 @@ void lw_log_about(lw_log_level level, const char *event, lw_log_facts facts, con
     va_end(ap);
 }
 
-lw_log_level lw_log_gate_level(lw_log_gate *g, const char *text, lw_log_level level, int64_t every_ms)
+lw_log_level lw_log_gate_level(lw_log_gate *g, const char *text, lw_log_level level,
+                               int64_t every_ms)
 {
     int64_t now = lw_mono_ms();
     /* Compared on the stored length: a longer text that only differs past

@@ -23,12 +23,7 @@
 
 #include <stdint.h>
 
-typedef enum {
-    LW_LOG_ERROR = 0,
-    LW_LOG_WARN = 1,
-    LW_LOG_INFO = 2,
-    LW_LOG_DEBUG = 3
-} lw_log_level;
+typedef enum { LW_LOG_ERROR = 0, LW_LOG_WARN = 1, LW_LOG_INFO = 2, LW_LOG_DEBUG = 3 } lw_log_level;
 
 /* Sets the process-wide level and format (json nonzero: JSON lines); until
  * called, info and text. Atomic: threads logging meanwhile see the old or the
@@ -68,8 +63,8 @@ void lw_log_about(lw_log_level level, const char *event, lw_log_facts facts, con
  * logged at its level, identical repeats within `every_ms` at debug level,
  * so a stuck condition costs one line a period, not one line a retry. */
 typedef struct lw_log_gate {
-    char last[160];    /* the text last let through */
-    int64_t at_ms;     /* mono ms when it was */
+    char last[160]; /* the text last let through */
+    int64_t at_ms;  /* mono ms when it was */
 } lw_log_gate;
 
 /* The level to log `text` at: `level` when it is news (not the last text let
@@ -77,7 +72,8 @@ typedef struct lw_log_gate {
  * has seen nothing. Texts are compared on their first 159 bytes (a copy is
  * kept in the gate); one gate is not for concurrent use by several threads.
  * Cannot fail. */
-lw_log_level lw_log_gate_level(lw_log_gate *g, const char *text, lw_log_level level, int64_t every_ms);
+lw_log_level lw_log_gate_level(lw_log_gate *g, const char *text, lw_log_level level,
+                               int64_t every_ms);
 /* Forgets the last text (the condition cleared): the next one is news.
  * Cannot fail. */
 void lw_log_gate_reset(lw_log_gate *g);

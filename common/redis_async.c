@@ -86,11 +86,11 @@
 #define RECONNECT_CAP_MS 2000 /* workers holding leases must be back soon after Redis is */
 #define CONNECT_TIMEOUT_MS 5000
 #define SILENCE_CAP_MS 10000 /* a silent connection is reset even unprobed */
-#define PROBE_VERDICT_MS 20   /* a reply Redis sent before the probe's PONG is read by then */
+#define PROBE_VERDICT_MS 20  /* a reply Redis sent before the probe's PONG is read by then */
 #define WATCHDOG_MAX_MS 1000
 #define WATCHDOG_MIN_MS 50
 #define REFUSAL_LOG_EVERY_MS 60000
-#define PROVEN_MS 10000 /* READY this long: the failure count starts again from zero */
+#define PROVEN_MS 10000   /* READY this long: the failure count starts again from zero */
 #define MAX_FAILURES 1000 /* far past the cap; keeps the counter from overflowing */
 #define SUBSCRIBE_RETRY_MS 300000
 
@@ -110,8 +110,8 @@ typedef struct conn {
     size_t outstanding;    /* commands sent, reply not yet received */
     int handshake_left;    /* replies still expected by the handshake */
     int handshake_failed;
-    char kill_why[128];    /* why we tore it down, for the line conn_lost writes */
-    int kill_said;         /* ...and that reason was logged already */
+    char kill_why[128]; /* why we tore it down, for the line conn_lost writes */
+    int kill_said;      /* ...and that reason was logged already */
 } conn;
 
 /* A channel of the pub/sub connection. */
@@ -142,11 +142,11 @@ struct lw_redis {
     uint64_t errors;
     int closing; /* lw_redis_free in progress: no logs, no reconnects */
     char policy[64];
-    char policy_err[160]; /* why CONFIG GET maxmemory-policy failed, "" if it did not */
-    lw_log_gate refusal;  /* handshake refusals, shared by both connections */
-    lw_log_gate transient; /* transient error replies, by error code */
+    char policy_err[160];    /* why CONFIG GET maxmemory-policy failed, "" if it did not */
+    lw_log_gate refusal;     /* handshake refusals, shared by both connections */
+    lw_log_gate transient;   /* transient error replies, by error code */
     lw_log_gate reconnected; /* "connected to" after a failure */
-    const char **scratch; /* argv pointers for one command */
+    const char **scratch;    /* argv pointers for one command */
     size_t *scratch_len;
     size_t scratch_cap;
 };
@@ -181,10 +181,11 @@ static void set_state(conn *c, conn_state s)
  * we talk to a replica after a failover and must find the new primary. */
 static int transient_error(const char *s)
 {
-    static const char *const prefixes[] = {"LOADING", "READONLY", "MASTERDOWN", "BUSY",
-                                           "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT", NULL};
+    static const char *const prefixes[] = {"LOADING",  "READONLY",    "MASTERDOWN", "BUSY",
+                                           "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT",   NULL};
     for (int i = 0; prefixes[i]; i++)
-        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
     return 0;
 }
 
@@ -197,7 +198,8 @@ static void log_transient(lw_redis *r, const char *what, const char *err)
     size_t n = strcspn(err, " ");
     snprintf(code, sizeof code, "%.*s", (int)(n < sizeof code ? n : sizeof code - 1), err);
     lw_log(lw_log_gate_level(&r->transient, code, LW_LOG_WARN, REFUSAL_LOG_EVERY_MS),
-           "redis.transient", "%s: %s%s; retrying on a new connection", r->url->redacted, what, err);
+           "redis.transient", "%s: %s%s; retrying on a new connection", r->url->redacted, what,
+           err);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -211,7 +213,8 @@ static void schedule_retry(conn *c)
 {
     int64_t ms = lw_backoff_ms(RECONNECT_BASE_MS, c->failures + 1, RECONNECT_CAP_MS, lw_random64());
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    if (c->failures < MAX_FAILURES) c->failures++;
+    if (c->failures < MAX_FAILURES)
+        c->failures++;
     evtimer_add(c->retry, &tv);
 }
 
@@ -222,10 +225,12 @@ static void schedule_retry(conn *c)
 static int subscribe_refused(conn *c, const char *why)
 {
     lw_redis *r = c->r;
-    if (c->role != ROLE_SUB || strncmp(why, "NOPERM", 6) != 0) return 0;
+    if (c->role != ROLE_SUB || strncmp(why, "NOPERM", 6) != 0)
+        return 0;
     for (size_t i = 0; i < r->nchannels; i++) {
         channel *ch = &r->channels[i];
-        if (!ch->sent || ch->acked) continue;
+        if (!ch->sent || ch->acked)
+            continue;
         ch->refused_until = lw_mono_ms() + SUBSCRIBE_RETRY_MS;
         lw_log(ch->refusal_logged ? LW_LOG_DEBUG : LW_LOG_ERROR, "redis.subscribe",
                "%s: SUBSCRIBE %s refused: %s; no wake-ups on that channel (its tenant is polled "
@@ -252,7 +257,8 @@ static void conn_lost(conn *c, const char *why)
     c->ac = NULL;
     c->outstanding = 0;
     set_state(c, CONN_DOWN);
-    if (c->r->closing) return;
+    if (c->r->closing)
+        return;
     c->r->errors++;
     if (subscribe_refused(c, why))
         ; /* said above; the next connection leaves that channel out */
@@ -271,7 +277,8 @@ static void conn_lost(conn *c, const char *why)
 static void disconnect_cb(const redisAsyncContext *ac, int status)
 {
     conn *c = ac->data;
-    if (!c) return;
+    if (!c)
+        return;
     conn_lost(c, status == REDIS_OK ? "closed" : (ac->errstr ? ac->errstr : "error"));
 }
 
@@ -279,20 +286,23 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     conn *c = arg;
-    if (!c->ac) return;
+    if (!c->ac)
+        return;
     /* hiredis calls the disconnect callback only for a connected context:
      * a connect that timed out must be taken back to DOWN here, or c->ac
      * would dangle and nothing would reconnect. */
     int connected = (c->ac->c.flags & REDIS_CONNECTED) != 0;
     redisAsyncFree(c->ac); /* runs pending callbacks with NULL, then disconnect_cb */
-    if (!connected) conn_lost(c, "closed");
+    if (!connected)
+        conn_lost(c, "closed");
 }
 
 /* Tears the connection down from anywhere, including hiredis callbacks.
  * `said`: `why` was logged already; the teardown itself is then debug. */
 static void conn_kill(conn *c, const char *why, int said)
 {
-    if (!c->ac || event_pending(c->killer, EV_TIMEOUT, NULL)) return;
+    if (!c->ac || event_pending(c->killer, EV_TIMEOUT, NULL))
+        return;
     snprintf(c->kill_why, sizeof c->kill_why, "%s", why);
     c->kill_said = said;
     struct timeval zero = {0, 0};
@@ -307,11 +317,12 @@ static void became_ready(conn *c)
         /* The handshake passed: the next refusal is news. */
         lw_log_gate_reset(&r->refusal);
         const char *text = "connected to";
-        lw_log_level lvl = c->failures > 0
-                               ? lw_log_gate_level(&r->reconnected, text, LW_LOG_WARN, REFUSAL_LOG_EVERY_MS)
-                               : LW_LOG_INFO;
+        lw_log_level lvl = c->failures > 0 ? lw_log_gate_level(&r->reconnected, text, LW_LOG_WARN,
+                                                               REFUSAL_LOG_EVERY_MS)
+                                           : LW_LOG_INFO;
         lw_log(lvl, "redis.ready", "%s %s", text, r->url->redacted);
-        if (r->on_ready) r->on_ready(r, r->ready_ud);
+        if (r->on_ready)
+            r->on_ready(r, r->ready_ud);
     }
 }
 
@@ -320,10 +331,12 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
     conn *c = ac->data;
     redisReply *reply = replyp;
     const char *what = priv;
-    if (!c) return;
+    if (!c)
+        return;
     c->outstanding--;
     c->last_progress = lw_mono_ms();
-    if (!reply) return; /* connection going away: disconnect_cb handles it */
+    if (!reply)
+        return; /* connection going away: disconnect_cb handles it */
     if (reply->type == REDIS_REPLY_ERROR) {
         if (strcmp(what, "CONFIG GET") == 0) {
             /* ACL users should not read the config (it holds secrets): not
@@ -349,7 +362,8 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
              * Retried on the backoff; said once a minute, not every retry. */
             char text[256];
             c->handshake_failed = 1;
-            snprintf(text, sizeof text, "%s to %s refused: %s", what, c->r->url->redacted, reply->str);
+            snprintf(text, sizeof text, "%s to %s refused: %s", what, c->r->url->redacted,
+                     reply->str);
             lw_log(lw_log_gate_level(&c->r->refusal, text, LW_LOG_ERROR, REFUSAL_LOG_EVERY_MS),
                    "redis.handshake", "%s", text);
         }
@@ -357,8 +371,8 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
                reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_STRING) {
         snprintf(c->r->policy, sizeof c->r->policy, "%s", reply->element[1]->str);
         c->r->policy_err[0] = '\0';
-    } else if (strcmp(what, "ROLE") == 0 && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-               reply->element[0]->type == REDIS_REPLY_STRING &&
+    } else if (strcmp(what, "ROLE") == 0 && reply->type == REDIS_REPLY_ARRAY &&
+               reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_STRING &&
                strcmp(reply->element[0]->str, "master") != 0 && !c->handshake_failed) {
         /* A replica refuses every write: never use one. Waiting on the
          * backoff, said once a minute. */
@@ -369,20 +383,23 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
         lw_log(lw_log_gate_level(&c->r->refusal, text, LW_LOG_WARN, REFUSAL_LOG_EVERY_MS),
                "redis.replica", "%s", text);
     }
-    if (--c->handshake_left > 0) return;
+    if (--c->handshake_left > 0)
+        return;
     if (c->handshake_failed) {
         c->handshake_failed = 0;
         conn_kill(c, "handshake refused", 1);
         return;
     }
-    if (c->role == ROLE_SUB) c->outstanding = 0; /* subscriptions never "complete" */
+    if (c->role == ROLE_SUB)
+        c->outstanding = 0; /* subscriptions never "complete" */
     became_ready(c);
 }
 
 static channel *find_channel(lw_redis *r, const char *name)
 {
     for (size_t i = 0; i < r->nchannels; i++)
-        if (strcmp(r->channels[i].name, name) == 0) return &r->channels[i];
+        if (strcmp(r->channels[i].name, name) == 0)
+            return &r->channels[i];
     return NULL;
 }
 
@@ -391,10 +408,13 @@ static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
     (void)priv;
     conn *c = ac->data;
     redisReply *reply = replyp;
-    if (!c || !reply) return;
+    if (!c || !reply)
+        return;
     c->last_progress = lw_mono_ms();
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
-    if (reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        return;
+    if (reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
         return;
     if (strcmp(reply->element[0]->str, "subscribe") == 0) {
         /* Confirmed: a refusal that follows is not this channel's. */
@@ -406,7 +426,8 @@ static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
         }
         return;
     }
-    if (strcmp(reply->element[0]->str, "message")) return;
+    if (strcmp(reply->element[0]->str, "message"))
+        return;
     if (c->r->on_message)
         c->r->on_message(c->r, reply->element[1]->str, reply->element[2]->str,
                          reply->element[2]->len, c->r->message_ud);
@@ -416,8 +437,10 @@ static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
 static void send_subscribe(conn *c, channel *ch)
 {
     const char *argv[2] = {"SUBSCRIBE", ch->name};
-    if (ch->sent || (ch->refused_until && lw_mono_ms() < ch->refused_until)) return;
-    if (redisAsyncCommandArgv(c->ac, message_cb, NULL, 2, argv, NULL) == REDIS_OK) ch->sent = 1;
+    if (ch->sent || (ch->refused_until && lw_mono_ms() < ch->refused_until))
+        return;
+    if (redisAsyncCommandArgv(c->ac, message_cb, NULL, 2, argv, NULL) == REDIS_OK)
+        ch->sent = 1;
 }
 
 /* Sends AUTH, SELECT and, on the command connection, CONFIG GET
@@ -459,8 +482,10 @@ static void start_handshake(conn *c)
         const char *ping[1] = {"PING"};
         redisAsyncCommandArgv(c->ac, handshake_reply, s_ping, 1, ping, NULL);
         c->handshake_left++;
-        for (size_t i = 0; i < r->nchannels; i++) r->channels[i].sent = r->channels[i].acked = 0;
-        for (size_t i = 0; i < r->nchannels; i++) send_subscribe(c, &r->channels[i]);
+        for (size_t i = 0; i < r->nchannels; i++)
+            r->channels[i].sent = r->channels[i].acked = 0;
+        for (size_t i = 0; i < r->nchannels; i++)
+            send_subscribe(c, &r->channels[i]);
     }
     c->outstanding += (size_t)c->handshake_left;
 }
@@ -468,7 +493,8 @@ static void start_handshake(conn *c)
 static void connect_cb(const redisAsyncContext *cac, int status)
 {
     conn *c = cac->data;
-    if (!c) return;
+    if (!c)
+        return;
     if (status != REDIS_OK) {
         conn_lost(c, cac->errstr ? cac->errstr : "connect failed");
         return;
@@ -480,7 +506,8 @@ static void conn_start(conn *c)
 {
     lw_redis *r = c->r;
     redisAsyncContext *ac;
-    if (c->ac) return;
+    if (c->ac)
+        return;
     if (r->url->kind == LW_URL_UNIX)
         ac = redisAsyncConnectUnix(r->url->path);
     else
@@ -505,7 +532,8 @@ static void conn_start(conn *c)
         conn_lost(c, why);
         return;
     }
-    if (r->url->kind == LW_URL_TCP) redisEnableKeepAlive(&ac->c); /* half-open TCP is noticed */
+    if (r->url->kind == LW_URL_TCP)
+        redisEnableKeepAlive(&ac->c); /* half-open TCP is noticed */
     ac->data = c;
     c->ac = ac;
     c->outstanding = 0;
@@ -521,7 +549,8 @@ static void conn_start(conn *c)
 static void probe_stop(lw_redis *r)
 {
     redisAsyncContext *ac = r->probe;
-    if (!ac) return;
+    if (!ac)
+        return;
     r->probe = NULL;
     ac->data = NULL; /* its callbacks, run by the free, do nothing */
     redisAsyncFree(ac);
@@ -530,21 +559,24 @@ static void probe_stop(lw_redis *r)
 static void probe_connect_cb(const redisAsyncContext *ac, int status)
 {
     lw_redis *r = ac->data;
-    if (r && status != REDIS_OK) r->probe = NULL; /* hiredis frees it */
+    if (r && status != REDIS_OK)
+        r->probe = NULL; /* hiredis frees it */
 }
 
 static void probe_disconnect_cb(const redisAsyncContext *ac, int status)
 {
     (void)status;
     lw_redis *r = ac->data;
-    if (r) r->probe = NULL;
+    if (r)
+        r->probe = NULL;
 }
 
 static void probe_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)priv;
     lw_redis *r = ac->data;
-    if (!r || !reply) return;
+    if (!r || !reply)
+        return;
     r->probe_answered = lw_mono_ms();
     struct timeval tv = {0, PROBE_VERDICT_MS * 1000};
     evtimer_add(r->probe_verdict, &tv);
@@ -558,7 +590,8 @@ static void probe_verdict_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     lw_redis *r = arg;
     conn *c = &r->cmd;
-    if (c->state != CONN_READY || !c->outstanding || c->last_progress >= r->probe_answered) return;
+    if (c->state != CONN_READY || !c->outstanding || c->last_progress >= r->probe_answered)
+        return;
     char why[96];
     snprintf(why, sizeof why, "no reply for %.1f s while a new connection got one",
              (double)(lw_mono_ms() - c->last_progress) / 1000.0);
@@ -567,10 +600,12 @@ static void probe_verdict_cb(evutil_socket_t fd, short what, void *arg)
 
 static void probe_start(lw_redis *r, int64_t now)
 {
-    redisAsyncContext *ac = r->url->kind == LW_URL_UNIX ? redisAsyncConnectUnix(r->url->path)
-                                                        : redisAsyncConnect(r->url->host, r->url->port);
+    redisAsyncContext *ac = r->url->kind == LW_URL_UNIX
+                                ? redisAsyncConnectUnix(r->url->path)
+                                : redisAsyncConnect(r->url->host, r->url->port);
     r->probe_started = now;
-    if (!ac) return;
+    if (!ac)
+        return;
     if (ac->err || (ac->c.fd >= 0 && set_cloexec(ac->c.fd) != 0)) {
         redisAsyncFree(ac);
         return;
@@ -580,15 +615,18 @@ static void probe_start(lw_redis *r, int64_t now)
     redisLibeventAttach(ac, r->base);
     redisAsyncSetConnectCallback(ac, probe_connect_cb);
     redisAsyncSetDisconnectCallback(ac, probe_disconnect_cb);
-    if (redisAsyncCommand(ac, probe_reply, NULL, "PING") != REDIS_OK) probe_stop(r);
+    if (redisAsyncCommand(ac, probe_reply, NULL, "PING") != REDIS_OK)
+        probe_stop(r);
 }
 
 /* From the watchdog: a probe per reply timeout while the command
  * connection is silent; an unanswered one is given up after as long. */
 static void probe_watch(lw_redis *r, int64_t now)
 {
-    if (r->probe && now - r->probe_started > r->reply_timeout_ms) probe_stop(r);
-    if (!r->probe && lw_redis_reply_wait_ms(r) > r->reply_timeout_ms && now - r->probe_started >= r->reply_timeout_ms)
+    if (r->probe && now - r->probe_started > r->reply_timeout_ms)
+        probe_stop(r);
+    if (!r->probe && lw_redis_reply_wait_ms(r) > r->reply_timeout_ms &&
+        now - r->probe_started >= r->reply_timeout_ms)
         probe_start(r, now);
 }
 
@@ -607,12 +645,13 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
         conn *c = conns[i];
         if (c->state == CONN_CONNECTING && now - c->state_since > CONNECT_TIMEOUT_MS)
             conn_kill(c, "connect timed out", 0);
-        else if (!late && c->outstanding > 0 && c->state != CONN_DOWN && now - c->last_progress > SILENCE_CAP_MS) {
+        else if (!late && c->outstanding > 0 && c->state != CONN_DOWN &&
+                 now - c->last_progress > SILENCE_CAP_MS) {
             char why[64];
-            snprintf(why, sizeof why, "no reply for %.1f s", (double)(now - c->last_progress) / 1000.0);
+            snprintf(why, sizeof why, "no reply for %.1f s",
+                     (double)(now - c->last_progress) / 1000.0);
             conn_kill(c, why, 0);
-        }
-        else if (c->state == CONN_READY && c->failures > 0 && now - c->state_since >= PROVEN_MS)
+        } else if (c->state == CONN_READY && c->failures > 0 && now - c->state_since >= PROVEN_MS)
             c->failures = 0; /* proved itself: the next loss starts from the base delay */
     }
     probe_watch(r, now);
@@ -636,11 +675,13 @@ static int conn_init(lw_redis *r, conn *c, conn_role role)
 lw_redis *lw_redis_new(struct event_base *base, const lw_url *url)
 {
     lw_redis *r = calloc(1, sizeof *r);
-    if (!r) return NULL;
+    if (!r)
+        return NULL;
     r->base = base;
     /* Our own copy of the URL: the caller's registry may be reloaded. */
     r->url = calloc(1, sizeof *r->url);
-    if (!r->url) goto fail;
+    if (!r->url)
+        goto fail;
     r->url->kind = url->kind;
     r->url->port = url->port;
     r->url->db = url->db;
@@ -651,10 +692,12 @@ lw_redis *lw_redis_new(struct event_base *base, const lw_url *url)
         !(r->url->redacted = strdup(url->redacted ? url->redacted : "redis")))
         goto fail;
     snprintf(r->policy, sizeof r->policy, "%s", "");
-    if (conn_init(r, &r->cmd, ROLE_CMD) || conn_init(r, &r->sub, ROLE_SUB)) goto fail;
+    if (conn_init(r, &r->cmd, ROLE_CMD) || conn_init(r, &r->sub, ROLE_SUB))
+        goto fail;
     r->watchdog = event_new(base, -1, EV_PERSIST, watchdog_cb, r);
     r->probe_verdict = evtimer_new(base, probe_verdict_cb, r);
-    if (!r->watchdog || !r->probe_verdict) goto fail;
+    if (!r->watchdog || !r->probe_verdict)
+        goto fail;
     lw_redis_set_reply_timeout(r, SILENCE_CAP_MS);
     conn_start(&r->cmd);
     conn_start(&r->sub);
@@ -671,14 +714,17 @@ static void conn_free(conn *c)
         redisAsyncFree(ac); /* pending callbacks get NULL; disconnect_cb clears c->ac */
         c->ac = NULL;
     }
-    if (c->retry) event_free(c->retry);
-    if (c->killer) event_free(c->killer);
+    if (c->retry)
+        event_free(c->retry);
+    if (c->killer)
+        event_free(c->killer);
     c->retry = c->killer = NULL;
 }
 
 void lw_redis_free(lw_redis *r)
 {
-    if (!r) return;
+    if (!r)
+        return;
     /* No more callbacks into the owner once it frees us. */
     r->closing = 1;
     r->on_ready = NULL;
@@ -686,9 +732,12 @@ void lw_redis_free(lw_redis *r)
     probe_stop(r);
     conn_free(&r->cmd);
     conn_free(&r->sub);
-    if (r->watchdog) event_free(r->watchdog);
-    if (r->probe_verdict) event_free(r->probe_verdict);
-    for (size_t i = 0; i < r->nchannels; i++) free(r->channels[i].name);
+    if (r->watchdog)
+        event_free(r->watchdog);
+    if (r->probe_verdict)
+        event_free(r->probe_verdict);
+    for (size_t i = 0; i < r->nchannels; i++)
+        free(r->channels[i].name);
     free(r->channels);
     free(r->scratch);
     free(r->scratch_len);
@@ -710,13 +759,16 @@ void lw_redis_on_message(lw_redis *r, lw_redis_message_fn fn, void *ud)
 
 int lw_redis_subscribe(lw_redis *r, const char *name)
 {
-    if (find_channel(r, name)) return 0;
+    if (find_channel(r, name))
+        return 0;
     channel *grown = realloc(r->channels, (r->nchannels + 1) * sizeof *grown);
-    if (!grown) return -1;
+    if (!grown)
+        return -1;
     r->channels = grown;
     channel *ch = &r->channels[r->nchannels];
     memset(ch, 0, sizeof *ch);
-    if (!(ch->name = strdup(name))) return -1;
+    if (!(ch->name = strdup(name)))
+        return -1;
     r->nchannels++;
     /* Once the handshake has sent the list, a new channel is sent now
      * (after the others, so replies still come in the order sent). */
@@ -727,12 +779,15 @@ int lw_redis_subscribe(lw_redis *r, const char *name)
 
 void lw_redis_set_reply_timeout(lw_redis *r, int64_t ms)
 {
-    if (ms > SILENCE_CAP_MS) ms = SILENCE_CAP_MS;
+    if (ms > SILENCE_CAP_MS)
+        ms = SILENCE_CAP_MS;
     r->reply_timeout_ms = ms;
     /* A quarter of the timeout: a connection is reset at most 25 % late. */
     int64_t tick = ms / 4;
-    if (tick > WATCHDOG_MAX_MS) tick = WATCHDOG_MAX_MS;
-    if (tick < WATCHDOG_MIN_MS) tick = WATCHDOG_MIN_MS;
+    if (tick > WATCHDOG_MAX_MS)
+        tick = WATCHDOG_MAX_MS;
+    if (tick < WATCHDOG_MIN_MS)
+        tick = WATCHDOG_MIN_MS;
     struct timeval tv = {(time_t)(tick / 1000), (suseconds_t)((tick % 1000) * 1000)};
     r->watchdog_tick_ms = tick;
     r->watchdog_last = lw_mono_ms();
@@ -742,7 +797,8 @@ void lw_redis_set_reply_timeout(lw_redis *r, int64_t ms)
 int64_t lw_redis_reply_wait_ms(const lw_redis *r)
 {
     const conn *c = &r->cmd;
-    if (c->state != CONN_READY || c->outstanding == 0) return 0;
+    if (c->state != CONN_READY || c->outstanding == 0)
+        return 0;
     return lw_mono_ms() - c->last_progress;
 }
 
@@ -761,7 +817,8 @@ static void call_reply(redisAsyncContext *ac, void *replyp, void *priv)
     conn *c = k->c;
     redisReply *reply = replyp;
     (void)ac;
-    if (c->outstanding > 0) c->outstanding--;
+    if (c->outstanding > 0)
+        c->outstanding--;
     c->last_progress = lw_mono_ms();
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         c->r->errors++;
@@ -771,19 +828,23 @@ static void call_reply(redisAsyncContext *ac, void *replyp, void *priv)
             reply = NULL;
         }
     }
-    if (k->fn) k->fn(c->r, reply, k->ud);
+    if (k->fn)
+        k->fn(c->r, reply, k->ud);
     free(k);
 }
 
 static int grow_scratch(lw_redis *r, size_t n)
 {
-    if (n <= r->scratch_cap) return 0;
+    if (n <= r->scratch_cap)
+        return 0;
     size_t cap = n < 64 ? 64 : n * 2;
     const char **p = realloc(r->scratch, cap * sizeof *p);
-    if (!p) return -1;
+    if (!p)
+        return -1;
     r->scratch = p;
     size_t *l = realloc(r->scratch_len, cap * sizeof *l);
-    if (!l) return -1;
+    if (!l)
+        return -1;
     r->scratch_len = l;
     r->scratch_cap = cap;
     return 0;
@@ -796,12 +857,15 @@ static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefi
     conn *c = &r->cmd;
     const size_t *lens;
     const char **ptrs;
-    if (c->state != CONN_READY || !c->ac) return -1;
+    if (c->state != CONN_READY || !c->ac)
+        return -1;
     ptrs = lw_argv_ptrs(a, &lens);
     /* NULL only when an append failed (even the first: a command of no
      * arguments would trip hiredis' assert): send nothing. */
-    if (!ptrs || nprefix + a->n == 0) return -1;
-    if (grow_scratch(r, nprefix + a->n)) return -1;
+    if (!ptrs || nprefix + a->n == 0)
+        return -1;
+    if (grow_scratch(r, nprefix + a->n))
+        return -1;
     for (size_t i = 0; i < nprefix; i++) {
         r->scratch[i] = prefix[i];
         r->scratch_len[i] = prefix_len[i];
@@ -811,7 +875,8 @@ static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefi
         r->scratch_len[nprefix + i] = lens[i];
     }
     call *k = malloc(sizeof *k);
-    if (!k) return -1;
+    if (!k)
+        return -1;
     k->c = c;
     k->fn = fn;
     k->ud = ud;
@@ -821,7 +886,8 @@ static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefi
         return -1;
     }
     c->outstanding++;
-    if (c->outstanding == 1) c->last_progress = lw_mono_ms();
+    if (c->outstanding == 1)
+        c->last_progress = lw_mono_ms();
     return 0;
 }
 

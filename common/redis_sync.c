@@ -59,8 +59,8 @@ static int handshake_cmd(redisContext *c, const char *what, int argc, const char
 
 int lw_redis_error_is_transient(const char *s, size_t len)
 {
-    static const char *const words[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
-                                        "CLUSTERDOWN", NULL};
+    static const char *const words[] = {"LOADING",  "BUSY",        "MASTERDOWN",
+                                        "TRYAGAIN", "CLUSTERDOWN", NULL};
     for (const char *const *w = words; *w; w++) {
         size_t n = strlen(*w);
         if (len >= n && memcmp(s, *w, n) == 0 && (len == n || s[n] == ' '))
@@ -140,8 +140,8 @@ fail:
 
 /* The argument vector of "EVALSHA sha nkeys <a...>", in one allocation the
  * caller frees (*pv). Returns the argument count, or -1 on OOM. */
-static int evalsha_argv(const lw_script *s, int nkeys, lw_argv *a, const char ***pv,
-                        size_t **lv, char nk[24])
+static int evalsha_argv(const lw_script *s, int nkeys, lw_argv *a, const char ***pv, size_t **lv,
+                        char nk[24])
 {
     const size_t *lens = NULL;
     const char **ptrs = lw_argv_ptrs(a, &lens);

@@ -33,8 +33,8 @@
 typedef struct {
     char *err;
     size_t errlen;
-    char where[640];   /* "FILE: tenant #2 (\"acme\")", the start of every message */
-    const char *base;  /* directory that relative paths are resolved against */
+    char where[640];  /* "FILE: tenant #2 (\"acme\")", the start of every message */
+    const char *base; /* directory that relative paths are resolved against */
 } ctx;
 
 /* Every message starts with where the problem is. Returns -1. */
@@ -152,8 +152,9 @@ static int parse_exec(ctx *c, const cJSON *v, lw_tenant *t)
         for (const cJSON *a = ok ? e->child : NULL; a; a = a->next)
             ok = ok && cJSON_IsString(a);
         if (!ok || !e->child->valuestring[0])
-            return fail(c, "exec.%s must be a non-empty array of strings (the program and its arguments)",
-                        e->string);
+            return fail(
+                c, "exec.%s must be a non-empty array of strings (the program and its arguments)",
+                e->string);
         lw_exec_handler *h = &t->execs[t->nexecs++];
         h->kind = strdup(e->string);
         h->argv = calloc((size_t)argc + 1, sizeof *h->argv);
@@ -198,7 +199,8 @@ static int parse_queues(ctx *c, const cJSON *v, lw_tenant *t)
     for (const cJSON *e = v->child; e; e = e->next) {
         char what[128];
         if (!lw_name_is_safe(e->string))
-            return fail(c, "queues: queue name \"%.64s\" is not a safe name (" SAFE_RULE ")", e->string);
+            return fail(c, "queues: queue name \"%.64s\" is not a safe name (" SAFE_RULE ")",
+                        e->string);
         snprintf(what, sizeof what, "queues.%s", e->string);
         if (check_object(c, e, what, "{} or {\"max_active\": N}"))
             return -1;
@@ -231,16 +233,19 @@ static int parse_defaults(ctx *c, const cJSON *v, lw_tenant *t)
             t->defaults.attempts = (int)n;
         } else if (strcmp(f->string, "timeout") == 0) {
             if (lw_json_seconds_ms(f, 1, MAX_SECONDS, &n) != 0)
-                return fail(c, "defaults.timeout must be a number of seconds > 0 (at most 10 years)");
+                return fail(c,
+                            "defaults.timeout must be a number of seconds > 0 (at most 10 years)");
             t->defaults.timeout_ms = n;
         } else if (strcmp(f->string, "backoff") == 0) {
             if (lw_json_seconds_ms(f, 0, MAX_SECONDS, &n) != 0)
-                return fail(c, "defaults.backoff must be a number of seconds >= 0 (at most 10 years)");
+                return fail(c,
+                            "defaults.backoff must be a number of seconds >= 0 (at most 10 years)");
             t->defaults.backoff_ms = n;
-        } else if (strcmp(f->string, "keep_succeeded") == 0 || strcmp(f->string, "keep_failed") == 0) {
+        } else if (strcmp(f->string, "keep_succeeded") == 0 ||
+                   strcmp(f->string, "keep_failed") == 0) {
             if (whole_number(f, 1, (double)LW_MAX_KEEP_S, &n) != 0)
-                return fail(c, "defaults.%s must be a whole number of seconds from 1 to %lld", f->string,
-                            (long long)LW_MAX_KEEP_S);
+                return fail(c, "defaults.%s must be a whole number of seconds from 1 to %lld",
+                            f->string, (long long)LW_MAX_KEEP_S);
             if (strcmp(f->string, "keep_succeeded") == 0)
                 t->defaults.keep_succeeded_s = n;
             else
@@ -251,7 +256,8 @@ static int parse_defaults(ctx *c, const cJSON *v, lw_tenant *t)
                             (long long)LW_MAX_EVENTS);
             t->defaults.events_max = n;
         } else {
-            return fail(c, "defaults: unknown field \"%.64s\" (known: " DEFAULT_FIELDS ")", f->string);
+            return fail(c, "defaults: unknown field \"%.64s\" (known: " DEFAULT_FIELDS ")",
+                        f->string);
         }
     }
     return 0;
@@ -279,9 +285,10 @@ static int parse_user(ctx *c, const cJSON *v, lw_tenant *t)
     if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > 64)
         return fail(c, "user must be a user name or uid (a string of 1 to 64 characters)");
     for (const char *p = v->valuestring; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-              *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
-            return fail(c, "user \"%.64s\" is not a user name (letters, digits, _ - . and a final $)",
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
+            return fail(c,
+                        "user \"%.64s\" is not a user name (letters, digits, _ - . and a final $)",
                         v->valuestring);
     if (!(t->user = strdup(v->valuestring)))
         return fail(c, "out of memory");
@@ -350,10 +357,11 @@ static int parse_tenant(ctx *c, const cJSON *obj, int index, const char *source,
         } else if (strcmp(k, "user") == 0) {
             rc = parse_user(c, f, t);
         } else {
-            return fail(c,
-                        "unknown field \"%.64s\" (known: tenant, module, config, exec, spools, queues, "
-                        "redis, defaults, user)",
-                        k);
+            return fail(
+                c,
+                "unknown field \"%.64s\" (known: tenant, module, config, exec, spools, queues, "
+                "redis, defaults, user)",
+                k);
         }
         if (rc)
             return -1;
@@ -397,7 +405,8 @@ static int all_blank(const char *p, const char *end)
 static char *base_dir(const char *source)
 {
     const char *slash = strrchr(source, '/');
-    char *dir = slash ? strndup(source, slash == source ? 1 : (size_t)(slash - source)) : strdup(".");
+    char *dir =
+        slash ? strndup(source, slash == source ? 1 : (size_t)(slash - source)) : strdup(".");
     if (!dir)
         return NULL;
     char *real = realpath(dir, NULL);
@@ -478,8 +487,8 @@ lw_registry *lw_registry_parse(const char *text, size_t len, const char *source,
         c.where[wl] = '\0';
         for (size_t k = 0; k + 1 < r->ntenants; k++) {
             if (strcmp(r->tenants[k].name, t->name) == 0) {
-                fail(&c, "tenant #%d (\"%s\"): tenant \"%s\" is defined twice (also tenant #%zu)", i,
-                     t->name, t->name, k + 1);
+                fail(&c, "tenant #%d (\"%s\"): tenant \"%s\" is defined twice (also tenant #%zu)",
+                     i, t->name, t->name, k + 1);
                 goto fail;
             }
         }
@@ -504,8 +513,10 @@ static lw_registry *load_file(const char *path, int single, char *err, size_t er
             snprintf(err, errlen, "%s: larger than %u MiB; is this really the registry?", path,
                      MAX_FILE_BYTES >> 20);
         else if (errno == EINVAL)
-            snprintf(err, errlen, "%s: not a regular file (a FIFO, a device?); the registry is a JSON file or a directory of them",
-                     path);
+            snprintf(
+                err, errlen,
+                "%s: not a regular file (a FIFO, a device?); the registry is a JSON file or a directory of them",
+                path);
         else
             snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return NULL;
@@ -576,7 +587,8 @@ static int merge(lw_registry *r, lw_registry *part, char *err, size_t errlen)
             rc = -1;
         }
     }
-    lw_tenant *nt = rc ? NULL : realloc(r->tenants, (r->ntenants + part->ntenants + 1) * sizeof *nt);
+    lw_tenant *nt =
+        rc ? NULL : realloc(r->tenants, (r->ntenants + part->ntenants + 1) * sizeof *nt);
     if (!rc && !nt) {
         snprintf(err, errlen, "%s: out of memory", part->path);
         rc = -1;
@@ -614,7 +626,7 @@ static lw_registry *load_dir(const char *dir, char *err, size_t errlen)
         }
         snprintf(path, plen, "%s/%s", dir, names[i]);
         /* stat, not lstat: Kubernetes mounts ConfigMap files as symlinks. */
-        const char *why = stat(path, &st) != 0 ? strerror(errno)
+        const char *why = stat(path, &st) != 0   ? strerror(errno)
                           : !S_ISREG(st.st_mode) ? "not a regular file"
                                                  : NULL;
         if (why) {
@@ -646,7 +658,8 @@ fail:
 static int spools_disjoint(const lw_registry *r, char *err, size_t errlen)
 {
     size_t n = 0;
-    for (size_t i = 0; i < r->ntenants; i++) n += r->tenants[i].nspools;
+    for (size_t i = 0; i < r->ntenants; i++)
+        n += r->tenants[i].nspools;
     if (n < 2)
         return 0;
     char **real = calloc(n, sizeof *real);
@@ -666,19 +679,22 @@ static int spools_disjoint(const lw_registry *r, char *err, size_t errlen)
             if (!real[k] && (real[k] = strdup(sp[k]->dir))) {
                 /* Not there yet: as written, less trailing slashes. */
                 size_t l = strlen(real[k]);
-                while (l > 1 && real[k][l - 1] == '/') real[k][--l] = '\0';
+                while (l > 1 && real[k][l - 1] == '/')
+                    real[k][--l] = '\0';
             }
         }
     for (size_t a = 0; !rc && a < n; a++)
         for (size_t b = a + 1; !rc && b < n; b++)
             if (real[a] && real[b] && strcmp(real[a], real[b]) == 0) {
-                snprintf(err, errlen,
-                         "%s: tenant \"%s\" spool of kind %s and tenant \"%s\" spool of kind %s are one "
-                         "directory (%s): each would run its jobs",
-                         who[b]->source, who[a]->name, sp[a]->kind, who[b]->name, sp[b]->kind, real[a]);
+                snprintf(
+                    err, errlen,
+                    "%s: tenant \"%s\" spool of kind %s and tenant \"%s\" spool of kind %s are one "
+                    "directory (%s): each would run its jobs",
+                    who[b]->source, who[a]->name, sp[a]->kind, who[b]->name, sp[b]->kind, real[a]);
                 rc = -1;
             }
-    for (size_t i = 0; real && i < n; i++) free(real[i]);
+    for (size_t i = 0; real && i < n; i++)
+        free(real[i]);
     free(real);
     free(who);
     free(sp);
@@ -696,7 +712,8 @@ lw_registry *lw_registry_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    lw_registry *r = S_ISDIR(st.st_mode) ? load_dir(path, err, errlen) : load_file(path, 0, err, errlen);
+    lw_registry *r =
+        S_ISDIR(st.st_mode) ? load_dir(path, err, errlen) : load_file(path, 0, err, errlen);
     if (r && spools_disjoint(r, err, errlen) != 0) {
         lw_registry_free(r);
         return NULL;
@@ -706,18 +723,14 @@ lw_registry *lw_registry_load(const char *path, char *err, size_t errlen)
 
 /* --- lookups ------------------------------------------------------------- */
 
-static int str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && !strcmp(a, b));
-}
+static int str_eq(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
 int lw_tenant_same_runtime(const lw_tenant *a, const lw_tenant *b)
 {
     if (!str_eq(a->name, b->name) || !str_eq(a->module_path, b->module_path) ||
         !str_eq(a->config_json, b->config_json) || !str_eq(a->redis_url, b->redis_url) ||
-        !str_eq(a->user, b->user) ||
-        a->nexecs != b->nexecs || a->nspools != b->nspools || a->nqueues != b->nqueues ||
-        a->defaults.attempts != b->defaults.attempts ||
+        !str_eq(a->user, b->user) || a->nexecs != b->nexecs || a->nspools != b->nspools ||
+        a->nqueues != b->nqueues || a->defaults.attempts != b->defaults.attempts ||
         a->defaults.timeout_ms != b->defaults.timeout_ms ||
         a->defaults.backoff_ms != b->defaults.backoff_ms)
         return 0;
@@ -725,10 +738,12 @@ int lw_tenant_same_runtime(const lw_tenant *a, const lw_tenant *b)
         if (!str_eq(a->execs[i].kind, b->execs[i].kind) || a->execs[i].argc != b->execs[i].argc)
             return 0;
         for (size_t k = 0; k < a->execs[i].argc; k++)
-            if (!str_eq(a->execs[i].argv[k], b->execs[i].argv[k])) return 0;
+            if (!str_eq(a->execs[i].argv[k], b->execs[i].argv[k]))
+                return 0;
     }
     for (size_t i = 0; i < a->nspools; i++)
-        if (!str_eq(a->spools[i].kind, b->spools[i].kind) || !str_eq(a->spools[i].dir, b->spools[i].dir))
+        if (!str_eq(a->spools[i].kind, b->spools[i].kind) ||
+            !str_eq(a->spools[i].dir, b->spools[i].dir))
             return 0;
     for (size_t i = 0; i < a->nqueues; i++)
         if (!str_eq(a->queues[i].name, b->queues[i].name) ||
@@ -736,7 +751,6 @@ int lw_tenant_same_runtime(const lw_tenant *a, const lw_tenant *b)
             return 0;
     return 1;
 }
-
 
 const lw_tenant *lw_registry_find(const lw_registry *r, const char *tenant)
 {

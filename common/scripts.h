@@ -26,7 +26,7 @@ extern const lw_script lw_script_renew;
 extern const lw_script lw_script_reap;
 extern const lw_script lw_script_cancel;
 extern const lw_script lw_script_retry;
-extern const lw_script lw_script_fsck; /* lanework fsck: checks and repairs */
+extern const lw_script lw_script_fsck;     /* lanework fsck: checks and repairs */
 extern const lw_script lw_script_settings; /* workers publish tenant settings */
 
 /* NULL-terminated list of every script, for SCRIPT LOAD at connect. */

@@ -11,10 +11,7 @@
 
 #include "fault.h"
 
-pid_t lw_fork(void)
-{
-    return lw_fault_should_fail(LW_FAULT_FORK) ? -1 : fork();
-}
+pid_t lw_fork(void) { return lw_fault_should_fail(LW_FAULT_FORK) ? -1 : fork(); }
 
 /* The mode argument exists only when the flags create a file. */
 static mode_t mode_of(int flags, va_list ap)
@@ -45,21 +42,20 @@ ssize_t lw_write(int fd, const void *buf, size_t n)
     return lw_fault_should_fail(LW_FAULT_WRITE) ? -1 : write(fd, buf, n);
 }
 
-int lw_fsync(int fd)
-{
-    return lw_fault_should_fail(LW_FAULT_FSYNC) ? -1 : fsync(fd);
-}
+int lw_fsync(int fd) { return lw_fault_should_fail(LW_FAULT_FSYNC) ? -1 : fsync(fd); }
 
 int lw_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
 {
-    return lw_fault_should_fail(LW_FAULT_RENAME) ? -1 : renameat(olddirfd, oldpath, newdirfd, newpath);
+    return lw_fault_should_fail(LW_FAULT_RENAME) ? -1
+                                                 : renameat(olddirfd, oldpath, newdirfd, newpath);
 }
 
 int lw_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
                  unsigned int flags)
 {
-    return lw_fault_should_fail(LW_FAULT_RENAME) ? -1
-                                                  : renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+    return lw_fault_should_fail(LW_FAULT_RENAME)
+               ? -1
+               : renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 int lw_mkdirat(int dirfd, const char *path, mode_t mode)

@@ -82,7 +82,7 @@ static int opt_options(const cJSON *root, lw_spool_job *j, char *err, size_t err
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, secs[i].name);
         if (v && !cJSON_IsNull(v) && lw_json_seconds_ms(v, secs[i].positive, OPT_MAX_S, dst[i]))
             return lw_fail(err, errlen, "%s must be a number of seconds %s", secs[i].name,
-                        secs[i].positive ? "> 0" : ">= 0");
+                           secs[i].positive ? "> 0" : ">= 0");
     }
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "attempts");
     if (a && !cJSON_IsNull(a)) {
@@ -105,7 +105,7 @@ static int refuse_nul(const char *text, size_t len, char *err, size_t errlen)
     while (lw_json_next_member(text, len, &pos, &m) == 1) {
         if (lw_json_nul_escape(m.key, m.klen))
             return lw_fail(err, errlen, "field name \"%.*s\" must not hold \\u0000",
-                        (int)(m.klen > 64 ? 64 : m.klen), m.key);
+                           (int)(m.klen > 64 ? 64 : m.klen), m.key);
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
             if (lw_json_key_is(&m, fields[i]) && lw_json_nul_escape(m.val, m.vlen))
                 return lw_fail(err, errlen, "%s must not hold \\u0000", fields[i]);
@@ -134,7 +134,8 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
         for (size_t i = 0; i < off; i++)
             line += text[i] == '\n';
         if (root)
-            lw_fail(err, errlen, "malformed JSON (not strict JSON: numbers like 01 or 1., or not UTF-8)");
+            lw_fail(err, errlen,
+                    "malformed JSON (not strict JSON: numbers like 01 or 1., or not UTF-8)");
         else
             lw_fail(err, errlen, "malformed JSON at line %zu", line);
         goto out;
@@ -157,7 +158,7 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
     }
     if (expect_id && strcmp(id->valuestring, expect_id) != 0) {
         lw_fail(err, errlen, "job_id \"%.64s\" does not match the directory name \"%.64s\"",
-             id->valuestring, expect_id);
+                id->valuestring, expect_id);
         goto out;
     }
     if (!st) {
@@ -172,9 +173,11 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
      * own re-read agree: anything else is a file we do not understand. */
     static const char *const known[] = {"queued", "processing", "done", "failed", NULL};
     size_t k = 0;
-    while (known[k] && strcmp(known[k], st->valuestring) != 0) k++;
+    while (known[k] && strcmp(known[k], st->valuestring) != 0)
+        k++;
     if (!known[k]) {
-        lw_fail(err, errlen, "unknown status \"%.40s\" (queued, processing, done or failed)", st->valuestring);
+        lw_fail(err, errlen, "unknown status \"%.40s\" (queued, processing, done or failed)",
+                st->valuestring);
         goto out;
     }
     if (!(j.job_id = strdup(id->valuestring)) || !(j.status = strdup(st->valuestring))) {
@@ -231,7 +234,8 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     struct stat st;
     memset(out, 0, sizeof *out);
     if (!lw_name_is_safe(id))
-        return lw_fail(err, errlen, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
+        return lw_fail(err, errlen,
+                       "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
     errno = 0; /* set only by a failed fstatat */
     const char *why = entry_problem(dfd, id, buf, sizeof buf);
     int absent = why && errno == ENOENT;
@@ -278,8 +282,8 @@ static int read_at(int dfd, const char *id, size_t max_bytes, lw_spool_job *out,
     return rc;
 }
 
-int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_job *out,
-                  char *err, size_t errlen)
+int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_job *out, char *err,
+                  size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int dfd = lw_open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -314,8 +318,8 @@ static int write_all(int fd, const char *p, size_t n)
 static int write_file_at(int jd, const char *name, const char *text, size_t len, mode_t mode,
                          int excl)
 {
-    int fd = lw_openat(jd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC),
-                    0666);
+    int fd = lw_openat(
+        jd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0666);
     if (fd < 0)
         return -1;
     int rc = 0;
@@ -334,7 +338,8 @@ static int write_file_at(int jd, const char *name, const char *text, size_t len,
 
 /* Writes one member: its name as given (raw, escapes kept) and its value's
  * JSON text. */
-static void put_member(FILE *f, int *first, const char *name, size_t nlen, const char *val, size_t vlen)
+static void put_member(FILE *f, int *first, const char *name, size_t nlen, const char *val,
+                       size_t vlen)
 {
     if (!*first)
         fputc(',', f);
@@ -401,7 +406,8 @@ int lw_spool_set_status(const char *job_dir, const char *status, const char *err
     /* Unique per call, not only per process: the worker writes from
      * several I/O threads. */
     static atomic_uint seq;
-    snprintf(tmp, sizeof tmp, ".%s.tmp.%ld.%u", JOB_FILE, (long)getpid(), atomic_fetch_add(&seq, 1));
+    snprintf(tmp, sizeof tmp, ".%s.tmp.%ld.%u", JOB_FILE, (long)getpid(),
+             atomic_fetch_add(&seq, 1));
     if (fd < 0) {
         lw_fail(err, errlen, "cannot open " JOB_FILE ": %s", strerror(errno));
         goto out;
@@ -574,7 +580,8 @@ int lw_spool_create(const char *spool, const lw_job_spec *s, char *err, size_t e
         if (e == EEXIST)
             lw_fail(err, errlen, "%s/%s exists already", spool, s->id);
         else
-            lw_fail(err, errlen, "cannot rename %s to %s in %s: %s", tmp, s->id, spool, strerror(e));
+            lw_fail(err, errlen, "cannot rename %s to %s in %s: %s", tmp, s->id, spool,
+                    strerror(e));
         goto cleanup;
     }
     if (lw_fsync(dfd) != 0) {
@@ -718,7 +725,8 @@ int lw_spool_scan(const char *spool, size_t max_bytes, lw_spool_visit_fn visit, 
         struct stat st;
         lw_spool_job job;
         if (!lw_name_is_safe(nm)) {
-            snprintf(why, sizeof why, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
+            snprintf(why, sizeof why,
+                     "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
         } else if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT)
                 continue; /* removed since the listing: nothing left to do */

@@ -51,8 +51,8 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
  * when SPOOL/ID or its job.json does not exist (yet), EBADMSG when job.json
  * does not parse (it may be half-written), EINVAL otherwise. *out as for
  * lw_spool_job_parse: the caller's to clear on 0, zeroed on -1. */
-int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_job *out,
-                  char *err, size_t errlen);
+int lw_spool_read(const char *spool, const char *id, size_t max_bytes, lw_spool_job *out, char *err,
+                  size_t errlen);
 
 /* Rewrites SPOOL/ID/job.json with "status" set to `status` and "error" set to
  * `error` (removed when NULL), keeping every other field, by

@@ -69,8 +69,7 @@ static const char *scheme_rest(const char *text, int *unix_kind)
 /* Where the user info and the parameters of `text` lie: ui and ui_end as
  * find_userinfo says, *params at the first '?' or '#' after the user info
  * (NULL when none). */
-static void url_parts(const char *text, const char **ui, const char **ui_end,
-                      const char **params)
+static void url_parts(const char *text, const char **ui, const char **ui_end, const char **params)
 {
     int unix_kind = 0;
     const char *rest = scheme_rest(text, &unix_kind);
@@ -171,7 +170,9 @@ __attribute__((format(printf, 4, 5))) static lw_url *fail(lw_url *u, char *err, 
                                                           const char *fmt, ...)
 {
     /* Every message names the URL, its secrets hidden. */
-    int n = err && errlen ? snprintf(err, errlen, "bad Redis URL \"%s\": ", u->redacted ? u->redacted : "***") : 0;
+    int n = err && errlen
+                ? snprintf(err, errlen, "bad Redis URL \"%s\": ", u->redacted ? u->redacted : "***")
+                : 0;
     if (n > 0 && (size_t)n < errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -238,8 +239,8 @@ static int parse_db(const char *s, size_t n, int *out)
 
 static int host_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 /* The inside of [...]: hex digits, ':' and '.' (an embedded IPv4), then an
@@ -283,9 +284,10 @@ static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
         h = p;
         hend = p + strcspn(p, ":/?#");
         if (hend == h)
-            return fail(u, err, errlen, *hend == ':' && hend[1] == ':'
-                                            ? "host is missing (an IPv6 address goes in brackets: [::1])"
-                                            : "host is missing");
+            return fail(u, err, errlen,
+                        *hend == ':' && hend[1] == ':'
+                            ? "host is missing (an IPv6 address goes in brackets: [::1])"
+                            : "host is missing");
         for (const char *c = h; c < hend; c++) {
             if (!host_char(*c))
                 return fail(u, err, errlen, "bad host name \"%.*s\"", (int)(hend - h), h);
@@ -351,7 +353,8 @@ static lw_url *parse_unix(lw_url *u, const char *p, char *err, size_t errlen)
             /* The name only: the value (or a bare word) may be a secret. */
             const char *eq = memchr(param, '=', plen);
             if (!eq)
-                return fail(u, err, errlen, "unknown parameter without a value (only db=N is known)");
+                return fail(u, err, errlen,
+                            "unknown parameter without a value (only db=N is known)");
             int nl = (int)(eq - param);
             return fail(u, err, errlen, "unknown parameter \"%.*s\" (only db=N is known)",
                         nl > 40 ? 40 : nl, param);
@@ -386,8 +389,9 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
     if (ui) {
         const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
         if (!colon)
-            return fail(u, err, errlen,
-                        "user info must be [user]:password (a password alone is written :password@)");
+            return fail(
+                u, err, errlen,
+                "user info must be [user]:password (a password alone is written :password@)");
         if (colon > ui && !(u->user = pct_decode(ui, (size_t)(colon - ui), &bad)))
             return fail(u, err, errlen, bad ? "bad %%-encoding in the user name" : "out of memory");
         if (colon + 1 == ui_end)

@@ -13,8 +13,8 @@
 #include <stddef.h>
 
 typedef enum {
-    LW_URL_TCP,  /* redis:// */
-    LW_URL_UNIX  /* unix:// */
+    LW_URL_TCP, /* redis:// */
+    LW_URL_UNIX /* unix:// */
 } lw_url_kind;
 
 typedef struct lw_url {

@@ -208,8 +208,7 @@ static int check_args(cli *c, cli_args_rule rule, const cli_args *a)
             return 0;
         cli_err(c->cmd, "expected at least one job id (see lanework %s --help)", c->cmd);
         return CLI_USAGE;
-    case CLI_ARGS_ANY:
-        break;
+    case CLI_ARGS_ANY: break;
     }
     return 0;
 }
@@ -319,8 +318,7 @@ int cli_tenant_get(cli *c, const char *name, cli_tenant *out)
     return out->conn ? 0 : CLI_USAGE;
 }
 
-int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nids,
-                    cli_tenant *out)
+int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nids, cli_tenant *out)
 {
     int rc;
     for (size_t i = 0; i < nids; i++)
@@ -335,7 +333,8 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
                      cli_tenant *t, int *rc)
 {
     const char *tenant = NULL;
-    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
+                            {NULL, NULL, NULL, NULL, NULL}};
     cli_args args;
     if (!cli_args_parse(c, argc, argv, opts, usage, CLI_ARGS_ONE_ID, &args, rc))
         return 0;
@@ -548,8 +547,9 @@ int cli_check_id(cli *c, const char *id)
 {
     if (lw_name_is_safe(id))
         return 0;
-    cli_err(c->cmd, "job id \"%s\" is not a safe name (letters, digits, '-', '_', '.'; not "
-                    "starting with '.')",
+    cli_err(c->cmd,
+            "job id \"%s\" is not a safe name (letters, digits, '-', '_', '.'; not "
+            "starting with '.')",
             cli_show(id));
     return CLI_USAGE;
 }
@@ -557,6 +557,6 @@ int cli_check_id(cli *c, const char *id)
 int cli_reply_is(const redisReply *r, const char *s)
 {
     size_t n = strlen(s);
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
-           r->len == n && memcmp(r->str, s, n) == 0;
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == n &&
+           memcmp(r->str, s, n) == 0;
 }

@@ -57,8 +57,8 @@ typedef struct cli {
 /* A tenant as the commands use it. Borrowed pointers into `cli`. */
 typedef struct cli_tenant {
     const char *name;
-    const lw_tenant *reg;  /* the registry entry; NULL without a registry */
-    cli_conn *conn;        /* its Redis (not connected yet) */
+    const lw_tenant *reg;        /* the registry entry; NULL without a registry */
+    cli_conn *conn;              /* its Redis (not connected yet) */
     char prefix[CLI_PREFIX_MAX]; /* "NS:{T}:" */
     /* Retention and events cap from the registry, else our flags: only the
      * scripts' fallback while no worker published the tenant's settings. */
@@ -156,8 +156,7 @@ int cli_tenant_get(cli *c, const char *name, cli_tenant *out);
  * (cli_tenant_get) and connects to its Redis. The ids come first: a bad id
  * is the user's mistake whatever the registry or Redis say. Returns 0, or
  * CLI_USAGE or CLI_REDIS (printed). */
-int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nids,
-                    cli_tenant *out);
+int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nids, cli_tenant *out);
 
 /* The start of a command `CMD --tenant T ID` about one job: parses its
  * arguments (cli_args_parse) and opens the tenant for ID (cli_tenant_open).

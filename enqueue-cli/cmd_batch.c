@@ -62,7 +62,7 @@ typedef struct tgroup {
     char *name;
     cli_tenant t;
     lw_argv a;
-    uint32_t n;               /* jobs in a */
+    uint32_t n;                /* jobs in a */
     uint32_t slots[CALL_JOBS]; /* the window slot of each job in a */
 } tgroup;
 
@@ -73,8 +73,8 @@ typedef struct batch {
     tgroup *last;
     window w[2];
     int cur;
-    long enqueued;   /* ids printed */
-    long accepted;   /* lines handed to Redis */
+    long enqueued; /* ids printed */
+    long accepted; /* lines handed to Redis */
     int redis_failed;
     int oom;
 } batch;
@@ -149,8 +149,7 @@ static void emit_call(batch *b, tgroup *g)
         w->calls = nc;
         w->capcalls = cap;
     }
-    if (lw_redis_append_script(g->t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &g->a) !=
-        0) {
+    if (lw_redis_append_script(g->t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &g->a) != 0) {
         oom(b);
         return;
     }
@@ -189,7 +188,8 @@ static void send_all(batch *b)
 /* Reads k's reply into *got; 1 when it is one well-formed entry per job. */
 static int reply_ok(const call *k, lw_enqueue_reply *got)
 {
-    return k->reply && lw_enqueue_reply_read(k->reply, got, NULL, 0) == 0 && got->n_job == (size_t)k->njobs;
+    return k->reply && lw_enqueue_reply_read(k->reply, got, NULL, 0) == 0 &&
+           got->n_job == (size_t)k->njobs;
 }
 
 /* Reads the replies of window w, prints its ids in input order, and empties
@@ -291,8 +291,7 @@ typedef struct lreader {
  * and its length, or NULL at the end of input or on a read error (r->err).
  * *too_long is set for a line longer than max_line, returned empty. `idle`
  * is called before a read that would block. */
-static const char *next_line(lreader *r, size_t *len, int *too_long, void (*idle)(void *),
-                             void *ud)
+static const char *next_line(lreader *r, size_t *len, int *too_long, void (*idle)(void *), void *ud)
 {
     *too_long = 0;
     for (;;) {

@@ -207,14 +207,17 @@ static int spool_write(cli *c, const cli_tenant *t, const char *dir, lw_job_spec
     if (t->reg) {
         const lw_spool_cfg *sc = lw_tenant_spool(t->reg, s->kind);
         if (!sc) {
-            cli_err(c->cmd, "--spool: tenant %s has no spool of kind %s in the registry: no "
-                            "worker would find the job in %s", t->name, s->kind, cli_show(dir));
+            cli_err(c->cmd,
+                    "--spool: tenant %s has no spool of kind %s in the registry: no "
+                    "worker would find the job in %s",
+                    t->name, s->kind, cli_show(dir));
             return CLI_USAGE;
         }
         if (!realpath(sc->dir, cfg_real) || strcmp(cfg_real, real) != 0) {
-            cli_err(c->cmd, "--spool: %s is not tenant %s's spool of kind %s (that is %s): no "
-                            "worker would find the job there", cli_show(dir), t->name, s->kind,
-                    cli_show(sc->dir));
+            cli_err(c->cmd,
+                    "--spool: %s is not tenant %s's spool of kind %s (that is %s): no "
+                    "worker would find the job there",
+                    cli_show(dir), t->name, s->kind, cli_show(sc->dir));
             return CLI_USAGE;
         }
         base = sc->dir;
@@ -286,8 +289,10 @@ static void existing_job(cli *c, const enq_opts *o, const lw_job_spec *s, const 
     char real[PATH_MAX], err[512];
     if (spool_wrote && strcmp(id, s->id) != 0 && realpath(o->spool, real) &&
         lw_spool_remove(real, s->id, err, sizeof err) != 0)
-        cli_err(c->cmd, "warning: spool entry %s/%s of the deduplicated job not removed: %s (a "
-                        "worker marks it failed)", cli_show(o->spool), s->id, err);
+        cli_err(c->cmd,
+                "warning: spool entry %s/%s of the deduplicated job not removed: %s (a "
+                "worker marks it failed)",
+                cli_show(o->spool), s->id, err);
 }
 
 /* Prints the result of a succeeded job as one line (null when none). JSON
@@ -375,7 +380,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
     why[0] = '\0';
     if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)
         r = lw_redis_script_sync(t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why,
-                            sizeof why);
+                                 sizeof why);
     lw_enqueue_reply got;
     lw_enqueue_job job;
     int ok = r && lw_enqueue_reply_read(r, &got, NULL, 0) == 0 && got.n_job == 1;
@@ -443,9 +448,13 @@ int cmd_enqueue(cli *c, int argc, char **argv)
 
     const struct {
         const char *v, *name;
-    } single[] = {{o.id, "--id"},           {o.unique, "--unique"}, {o.unique_for, "--unique-for"},
-                  {o.payload, "--payload"}, {o.payload_file, "--payload-file"},
-                  {o.spool, "--spool"},     {o.wait_timeout, "--wait-timeout"}};
+    } single[] = {{o.id, "--id"},
+                  {o.unique, "--unique"},
+                  {o.unique_for, "--unique-for"},
+                  {o.payload, "--payload"},
+                  {o.payload_file, "--payload-file"},
+                  {o.spool, "--spool"},
+                  {o.wait_timeout, "--wait-timeout"}};
     for (size_t i = 0; i < sizeof single / sizeof single[0]; i++) {
         if (single[i].v) {
             cli_err(c->cmd, "%s cannot be used with --batch", single[i].name);

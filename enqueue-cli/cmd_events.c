@@ -85,7 +85,8 @@ static int id_cmp(const char *a, const char *b)
 {
     unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
     const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
-    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0, bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
+    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0,
+                       bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
     if (am != bm)
         return am < bm ? -1 : 1;
     return as < bs ? -1 : as > bs;
@@ -101,12 +102,15 @@ static void warn_if_trimmed(cli *c, cli_tenant *t, const char *key, const char *
         return;
     const char *xr[6] = {"XRANGE", key, "-", "+", "COUNT", "1"};
     redisReply *r = redisCommandArgv(t->conn->ctx, 6, xr, NULL);
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements == 2 && r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
         id_cmp(r->element[0]->element[0]->str, last) > 0)
-        cli_err(c->cmd, "warning: the stream's oldest event is now %s, after the last one printed (%s): "
-                        "events between them were trimmed by its cap (events_max) before they could be read",
-                r->element[0]->element[0]->str, last);
+        cli_err(
+            c->cmd,
+            "warning: the stream's oldest event is now %s, after the last one printed (%s): "
+            "events between them were trimmed by its cap (events_max) before they could be read",
+            r->element[0]->element[0]->str, last);
     if (r)
         freeReplyObject(r); /* a failure shows on the read that follows */
 }
@@ -200,7 +204,8 @@ int cmd_events(cli *c, int argc, char **argv)
     if (!last[0])
         snprintf(last, sizeof last, "0-0");
     for (;;) {
-        const char *xr[8] = {"XREAD", "COUNT", PAGE, "BLOCK", FOLLOW_BLOCK_MS, "STREAMS", key, last};
+        const char *xr[8] = {"XREAD",         "COUNT",   PAGE, "BLOCK",
+                             FOLLOW_BLOCK_MS, "STREAMS", key,  last};
         redisReply *r = read_cmd(c, &t, follow, &o, key, last, 8, xr, &rc);
         if (!r)
             return rc;

@@ -30,12 +30,12 @@
 #include "script_replies.h"
 
 #define SCAN_COUNT "1000"
-#define RANGE_CHUNK 1000     /* members per LRANGE/ZRANGE */
-#define PIPE_MAX 256         /* keys per pipelined batch of range reads */
-#define ITEMS_PER_CALL 100   /* suspects per fsck.lua call: short script runs */
-#define FSCK_LEASE_MS 15000  /* lease for a running head found without one (--lease default) */
-#define QUIET_TRIES 3        /* reads of the tenant looking for a quiet one */
-#define REPAIR_ROUNDS 4      /* a repair can reveal the next (counters after statuses) */
+#define RANGE_CHUNK 1000    /* members per LRANGE/ZRANGE */
+#define PIPE_MAX 256        /* keys per pipelined batch of range reads */
+#define ITEMS_PER_CALL 100  /* suspects per fsck.lua call: short script runs */
+#define FSCK_LEASE_MS 15000 /* lease for a running head found without one (--lease default) */
+#define QUIET_TRIES 3       /* reads of the tenant looking for a quiet one */
+#define REPAIR_ROUNDS 4     /* a repair can reveal the next (counters after statuses) */
 
 static const char USAGE[] =
     "Usage: lanework fsck --tenant T [--repair]\n"
@@ -91,9 +91,9 @@ typedef enum {
 } check_kind;
 
 static const char *const KIND_NAME[K_NKINDS] = {
-    "type",     "job_corrupt", "job_lane", "lane_foreign", "lane_head",
-    "job_place", "schedule",   "active",   "expiring",     "failed",
-    "job_failidx", "unique",   "job_unique", "queue_set",  "count",
+    "type",        "job_corrupt", "job_lane",   "lane_foreign", "lane_head",
+    "job_place",   "schedule",    "active",     "expiring",     "failed",
+    "job_failidx", "unique",      "job_unique", "queue_set",    "count",
 };
 
 typedef struct suspect {
@@ -105,13 +105,13 @@ typedef struct suspect {
 
 typedef struct fjob {
     char *id, *status, *queue, *lane, *unique; /* owned; NULL when absent */
-    int corrupt;         /* fails the record checks of lib.lua's job_get */
-    unsigned lane_count; /* entries in its own lane */
+    int corrupt;                               /* fails the record checks of lib.lua's job_get */
+    unsigned lane_count;                       /* entries in its own lane */
     unsigned char is_head, in_ready, in_sched, in_active, in_failed;
 } fjob;
 
 typedef struct fuq { /* P unique:KEY */
-    char *key, *val;    /* owned; val NULL when not a string */
+    char *key, *val; /* owned; val NULL when not a string */
     long long pttl;
 } fuq;
 
@@ -176,10 +176,7 @@ static char *dup_or_null(const redisReply *r)
     return r && r->type == REDIS_REPLY_STRING ? cli_strdup(r->str) : NULL;
 }
 
-static int str_eq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
+static int str_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 static void strv_push(strv *s, const char *v)
 {
@@ -289,9 +286,20 @@ static void fsck_free(fsck *x)
 /* ---- job records ---- */
 
 /* The fields lib.lua's job_get reads, in the order of the HMGET. */
-static const char *const JOB_FIELDS[] = {"status", "queue",   "lane",   "kind",  "attempt",
+static const char *const JOB_FIELDS[] = {"status",   "queue",  "lane",    "kind",  "attempt",
                                          "attempts", "run_at", "expires", "unique"};
-enum { F_STATUS, F_QUEUE, F_LANE, F_KIND, F_ATTEMPT, F_ATTEMPTS, F_RUN_AT, F_EXPIRES, F_UNIQUE, NFIELDS };
+enum {
+    F_STATUS,
+    F_QUEUE,
+    F_LANE,
+    F_KIND,
+    F_ATTEMPT,
+    F_ATTEMPTS,
+    F_RUN_AT,
+    F_EXPIRES,
+    F_UNIQUE,
+    NFIELDS
+};
 
 static const char *const STATUSES[] = {"scheduled", "queued",    "active", "succeeded",
                                        "failed",    "cancelled", "expired"};
@@ -484,7 +492,8 @@ static int read_version(fsck *x, char **ver, redisReply **stats)
         if (ev->type == REDIS_REPLY_ARRAY && ev->elements == 0)
             *ver = cli_strdup("");
         else if (ev->type == REDIS_REPLY_ARRAY && ev->element[0]->type == REDIS_REPLY_ARRAY &&
-                 ev->element[0]->elements > 0 && ev->element[0]->element[0]->type == REDIS_REPLY_STRING)
+                 ev->element[0]->elements > 0 &&
+                 ev->element[0]->element[0]->type == REDIS_REPLY_STRING)
             *ver = cli_strdup(ev->element[0]->element[0]->str);
         else {
             *ver = cli_strdup("?");
@@ -1044,7 +1053,8 @@ static int verify_some(fsck *x, const char *mode, size_t from, size_t n, int sho
                                                        .b = x->sus[i].b,
                                                        .c = x->sus[i].c});
     char err[256];
-    redisReply *r = lw_redis_script_sync(x->t->conn->ctx, &lw_script_fsck, LW_FSCK_NKEYS, &a, err, sizeof err);
+    redisReply *r =
+        lw_redis_script_sync(x->t->conn->ctx, &lw_script_fsck, LW_FSCK_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(x->t->conn, NULL, err);

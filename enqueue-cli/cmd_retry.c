@@ -50,11 +50,13 @@ static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char
     lw_argv a;
     lw_argv_init(&a);
     lw_retry_keys(&a, t->prefix);
-    lw_retry_argv_add(&a, &(lw_retry_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .mode = mode});
+    lw_retry_argv_add(
+        &a, &(lw_retry_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .mode = mode});
     for (size_t i = 0; i < nargs; i++)
         lw_retry_arg_argv_add(&a, &(lw_retry_arg_argv){.value = args[i]});
     char err[256];
-    redisReply *r = lw_redis_script_sync(t->conn->ctx, &lw_script_retry, LW_RETRY_NKEYS, &a, err, sizeof err);
+    redisReply *r =
+        lw_redis_script_sync(t->conn->ctx, &lw_script_retry, LW_RETRY_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r) {
         cli_redis_err(t->conn, NULL, err);

@@ -44,8 +44,9 @@ static const char USAGE[] =
 /* The counters of P stats, by status (or event) name; NOW_COLS of them are
  * current counts, the rest running totals. ACTIVE is ZCARD active:Q. */
 enum { NCOLS = 10, NOW_COLS = 3, COL_ACTIVE = 2 };
-static const char *const COLS[NCOLS] = {"queued",    "scheduled", "active",  "succeeded",      "failed",
-                                        "cancelled", "expired",   "retried", "retried_manual", "lost"};
+static const char *const COLS[NCOLS] = {"queued",         "scheduled", "active",  "succeeded",
+                                        "failed",         "cancelled", "expired", "retried",
+                                        "retried_manual", "lost"};
 static const char *const HEAD[NCOLS] = {"QUEUED",    "SCHEDULED", "ACTIVE",  "SUCCEEDED", "FAILED",
                                         "CANCELLED", "EXPIRED",   "RETRIED", "MANUAL",    "LOST"};
 /* Ready-list entries looked at for the oldest waiting job, per page and
@@ -99,9 +100,10 @@ static int64_t redis_now(cli_tenant *t)
     const char *tm[1] = {"TIME"};
     redisReply *r = cli_cmd(t->conn, 1, tm);
     int64_t now = -1;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
-        r->element[1]->type == REDIS_REPLY_STRING)
-        now = strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING)
+        now = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+              strtoll(r->element[1]->str, NULL, 10) / 1000;
     else if (r)
         cli_redis_err(t->conn, r, NULL);
     if (r)
@@ -150,8 +152,10 @@ static int read_oldest_of(cli_tenant *t, qrow *q, int64_t now)
             }
             /* An unreadable record (not a hash) is for fsck to report. */
             if (q->oldest_ms < 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-                cli_reply_is(r->element[0], "queued") && r->element[1]->type == REDIS_REPLY_STRING) {
-                const redisReply *since = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2] : r->element[1];
+                cli_reply_is(r->element[0], "queued") &&
+                r->element[1]->type == REDIS_REPLY_STRING) {
+                const redisReply *since =
+                    r->element[2]->type == REDIS_REPLY_STRING ? r->element[2] : r->element[1];
                 long long at = strtoll(since->str, NULL, 10);
                 q->oldest_ms = now > at ? now - at : 0;
             }
@@ -458,7 +462,8 @@ static int print_json(const trow *rows, size_t n)
             long long oldest = rows[i].q[j].oldest_ms;
             if (ok)
                 ok = (oldest < 0 ? cJSON_AddNullToObject(q, "oldest_waiting_s")
-                                 : cJSON_AddNumberToObject(q, "oldest_waiting_s", (double)oldest / 1000.0)) != NULL;
+                                 : cJSON_AddNumberToObject(q, "oldest_waiting_s",
+                                                           (double)oldest / 1000.0)) != NULL;
             if (ok && oldest == OLDEST_UNKNOWN)
                 ok = cJSON_AddTrueToObject(q, "oldest_unknown") != NULL;
         }

@@ -56,8 +56,8 @@ static int cmp_str(const void *a, const void *b)
  * Returns 0 (with *worst raised to CLI_JOB when one ended badly), CLI_NOJOB,
  * CLI_REDIS (printed), or LOST with why: then every job not seen ended is
  * still pending. */
-static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *worst,
-                 char *why, size_t whylen)
+static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *worst, char *why,
+                 size_t whylen)
 {
     char key[CLI_KEY_MAX];
     for (size_t i = 0; i < *npend; i++) {

@@ -32,12 +32,13 @@ static const char USAGE[] =
     "Exit status: 0 printed; 2 usage error; 3 Redis unreachable or refused.\n";
 
 /* Fields shown in the table, in order (after NAME). */
-static const char *const TABLE[] = {"host",   "pid",       "state", "concurrency", "isolation",
-                                    "active", "processed", NULL};
-static const char *const TABLE_HEAD[] = {"HOST",   "PID",       "STATE", "CONCURRENCY", "ISOLATION",
-                                         "ACTIVE", "PROCESSED", NULL};
+static const char *const TABLE[] = {"host",      "pid",    "state",     "concurrency",
+                                    "isolation", "active", "processed", NULL};
+static const char *const TABLE_HEAD[] = {"HOST",      "PID",    "STATE",     "CONCURRENCY",
+                                         "ISOLATION", "ACTIVE", "PROCESSED", NULL};
 /* Fields that are numbers in the JSON output when they parse as integers. */
-static const char *const NUMERIC[] = {"pid", "concurrency", "active", "processed", "started", "lease", NULL};
+static const char *const NUMERIC[] = {"pid",     "concurrency", "active", "processed",
+                                      "started", "lease",       NULL};
 
 /* Without a "lease" field (a worker older than the field): the default. */
 #define DEFAULT_LEASE_MS 15000
@@ -144,8 +145,8 @@ int cmd_workers(cli *c, int argc, char **argv)
         rc = cli_redis_err(k, z->type != REDIS_REPLY_ARRAY ? z : t, NULL);
         goto out;
     }
-    int64_t now = strtoll(t->element[0]->str, NULL, 10) * 1000 +
-                  strtoll(t->element[1]->str, NULL, 10) / 1000;
+    int64_t now =
+        strtoll(t->element[0]->str, NULL, 10) * 1000 + strtoll(t->element[1]->str, NULL, 10) / 1000;
     n = z->elements / 2;
     h = calloc(n + 1, sizeof *h);
     if (!h) {

@@ -30,8 +30,8 @@
 #define MAX_TENANTS 64
 
 typedef struct served {
-    char *tenant;     /* owned */
-    redisReply *set;  /* owned: SMEMBERS P kinds; NULL: could not be read */
+    char *tenant;    /* owned */
+    redisReply *set; /* owned: SMEMBERS P kinds; NULL: could not be read */
 } served;
 
 static served cache[MAX_TENANTS];
@@ -56,7 +56,8 @@ static const redisReply *published(const cli_tenant *t, int shared)
         if (cli_connect(t->conn, 1, NULL, 0) == 0)
             r = cli_cmd(t->conn, 2, sm);
     } else {
-        redisContext *ctx = lw_redis_connect_sync(t->conn->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
+        redisContext *ctx =
+            lw_redis_connect_sync(t->conn->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
         if (ctx) {
             struct timeval tv = {CLI_CONNECT_TIMEOUT_MS / 1000, 0};
             redisSetTimeout(ctx, tv);
@@ -82,7 +83,8 @@ static int in_set(const redisReply *set, const char *kind)
 {
     for (size_t i = 0; i < set->elements; i++) {
         const redisReply *e = set->element[i];
-        if (e->type == REDIS_REPLY_STRING && (strcmp(e->str, kind) == 0 || strcmp(e->str, "*") == 0))
+        if (e->type == REDIS_REPLY_STRING &&
+            (strcmp(e->str, kind) == 0 || strcmp(e->str, "*") == 0))
             return 1;
     }
     return 0;

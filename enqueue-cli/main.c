@@ -17,7 +17,7 @@ static const struct {
 } commands[] = {
     {"enqueue", cmd_enqueue}, {"status", cmd_status}, {"wait", cmd_wait},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"stats", cmd_stats},
-    {"workers", cmd_workers}, {"events", cmd_events},   {"fsck", cmd_fsck},
+    {"workers", cmd_workers}, {"events", cmd_events}, {"fsck", cmd_fsck},
 };
 
 static const char USAGE[] =

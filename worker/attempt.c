@@ -15,9 +15,10 @@ attempt *attempt_new(tenant *t, const lw_claim_job *job)
     /* One block for every string the handler may read: one malloc per
      * attempt on the hot path instead of eight. */
     size_t need = strlen(t->cfg->name) + 1;
-    const lw_rstr *strs[] = {&job->id, &job->token, &job->kind, &job->queue, &job->lane, &job->payload,
-                             &job->spool};
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += strs[i]->len + 1;
+    const lw_rstr *strs[] = {&job->id,   &job->token,   &job->kind, &job->queue,
+                             &job->lane, &job->payload, &job->spool};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        need += strs[i]->len + 1;
     attempt *a = calloc(1, sizeof *a);
     char *mem = a ? malloc(need) : NULL;
     if (!mem) {
@@ -25,8 +26,8 @@ attempt *attempt_new(tenant *t, const lw_claim_job *job)
         return NULL;
     }
     a->mem = mem;
-    const char **dst[] = {&a->id, &a->token, &a->kind, &a->queue, &a->lane, &a->payload,
-                          &a->spool_dir};
+    const char **dst[] = {&a->id,   &a->token,   &a->kind,     &a->queue,
+                          &a->lane, &a->payload, &a->spool_dir};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         memcpy(mem, strs[i]->s, strs[i]->len);
         mem[strs[i]->len] = '\0';
@@ -35,7 +36,8 @@ attempt *attempt_new(tenant *t, const lw_claim_job *job)
     }
     strcpy(mem, t->cfg->name);
     a->tenant_name = mem;
-    if (!a->spool_dir[0]) a->spool_dir = NULL;
+    if (!a->spool_dir[0])
+        a->spool_dir = NULL;
     a->attempt = (int)job->attempt;
     a->attempts = (int)job->attempts;
     a->timeout_ms = job->timeout_ms;
@@ -50,19 +52,23 @@ attempt *attempt_new(tenant *t, const lw_claim_job *job)
 
 void attempt_free(attempt *a)
 {
-    if (!a) return;
-    if (a->timer) event_free(a->timer);
+    if (!a)
+        return;
+    if (a->timer)
+        event_free(a->timer);
     free(a->result);
     free(a->error);
     free(a->mem);
-    if (a->tenant) tenant_unref(a->tenant);
+    if (a->tenant)
+        tenant_unref(a->tenant);
     free(a);
 }
 
 int attempt_request_stop(attempt *a, stop_reason why)
 {
     int expected = STOP_NONE;
-    if (atomic_compare_exchange_strong(&a->stop, &expected, (int)why)) return 1;
+    if (atomic_compare_exchange_strong(&a->stop, &expected, (int)why))
+        return 1;
     /* A fence request (thread isolation: the lease went unproven) gives way
      * to a reason that follows it -- the timeout, a cancel, a lost lease, a
      * hand-back -- or the attempt would keep neither its timeout nor its
@@ -79,7 +85,8 @@ stop_reason attempt_stop_reason(const attempt *a)
 
 end_kind attempt_end_kind(const attempt *a, lw_status st)
 {
-    if (a->oversize || st == LW_FAIL) return END_FAIL;
+    if (a->oversize || st == LW_FAIL)
+        return END_FAIL;
     return st == LW_OK ? END_OK : END_RETRY;
 }
 
@@ -107,7 +114,8 @@ int64_t attempt_freeze_at(const attempt *a)
 
 void attempt_arm_timer(attempt *a, int64_t ms)
 {
-    if (ms < 0) ms = 0;
+    if (ms < 0)
+        ms = 0;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(a->timer, &tv);
 }
@@ -116,8 +124,9 @@ void attempt_set_phase(attempt *a, attempt_phase to)
 {
     if (!attempt_phase_allowed(a->phase, to)) {
         /* A broken caller: going on would run or record an attempt twice. */
-        lw_log_about(LW_LOG_ERROR, "worker.bug", attempt_facts(a, 1), "attempt phase %s cannot become %s",
-                     attempt_phase_name(a->phase), attempt_phase_name(to));
+        lw_log_about(LW_LOG_ERROR, "worker.bug", attempt_facts(a, 1),
+                     "attempt phase %s cannot become %s", attempt_phase_name(a->phase),
+                     attempt_phase_name(to));
         abort();
     }
     a->phase = to;

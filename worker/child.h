@@ -33,13 +33,13 @@ struct event_base;
 struct event;
 
 typedef struct fdreader {
-    int fd;               /* -1 once at EOF (closed) */
+    int fd; /* -1 once at EOF (closed) */
     struct event *ev;
-    char *buf;            /* owned; what was read */
+    char *buf; /* owned; what was read */
     size_t len, cap;
-    size_t keep;          /* >0: keep only the last `keep` bytes (stderr tail) */
-    size_t limit;         /* >0: stop storing beyond this many bytes */
-    int truncated;        /* bytes were dropped because of keep/limit */
+    size_t keep;   /* >0: keep only the last `keep` bytes (stderr tail) */
+    size_t limit;  /* >0: stop storing beyond this many bytes */
+    int truncated; /* bytes were dropped because of keep/limit */
     void (*on_data)(struct fdreader *r, void *ud); /* after each read, may be NULL */
     void (*on_eof)(struct fdreader *r, void *ud);
     void *ud;

@@ -47,12 +47,14 @@ static void hand_back_unstarted(tenant *t, const lw_claim_job *job)
 {
     attempt *a = attempt_new(t, job);
     if (!a) {
-        lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory handing it back; its lease will expire",
-               (int)job->id.len, job->id.s);
+        lw_log(LW_LOG_ERROR, "claim.oom",
+               "job %.*s: out of memory handing it back; its lease will expire", (int)job->id.len,
+               job->id.s);
         return;
     }
-    lw_log_about(LW_LOG_INFO, "job.handback", attempt_facts(a, 0),
-                 "handed back without starting (the worker is stopping, or the claim's reply came too late to prove the lease)");
+    lw_log_about(
+        LW_LOG_INFO, "job.handback", attempt_facts(a, 0),
+        "handed back without starting (the worker is stopping, or the claim's reply came too late to prove the lease)");
     outcome_handback_unstarted(a);
     attempt_free(a);
 }
@@ -87,7 +89,8 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
         tenant_redis_error(t, "claim", reply);
         /* An error reply is no connection problem: it would come back at
          * once. Back off (1 s doubling to 30 s); other tenants go on. */
-        if (t->claim_errors < 30) t->claim_errors++;
+        if (t->claim_errors < 30)
+            t->claim_errors++;
         t->idle = 1;
         t->poll_at = lw_mono_ms() + lw_backoff_ms(1000, t->claim_errors, 30000, lw_random64());
         goto out;
@@ -112,9 +115,11 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
      * grants cannot prove them any more (they may have expired and gone to
      * another worker): its jobs are handed back without starting, which
      * finish.lua refuses if they went elsewhere meanwhile. */
-    int stopping = (w->state != W_RUNNING && w->state != W_QUIET) || lease_rules_freeze_point(w->opt->lease_ms, sent) <= lw_mono_ms();
+    int stopping = (w->state != W_RUNNING && w->state != W_QUIET) ||
+                   lease_rules_freeze_point(w->opt->lease_ms, sent) <= lw_mono_ms();
     w->m.claimed += njobs;
-    if (!stopping) w->started_total += (int64_t)njobs;
+    if (!stopping)
+        w->started_total += (int64_t)njobs;
     for (size_t j = 0; j < njobs; j++) {
         lw_claim_job job;
         lw_claim_job_at(&got, j, &job);
@@ -125,7 +130,8 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
         attempt *a = attempt_new(t, &job);
         if (!a) {
             /* Its lease will expire and the reaper will hand it out again. */
-            lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory starting it", (int)job.id.len, job.id.s);
+            lw_log(LW_LOG_ERROR, "claim.oom", "job %.*s: out of memory starting it",
+                   (int)job.id.len, job.id.s);
             continue;
         }
         a->proof_mono = sent;
@@ -135,7 +141,8 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
     /* The reply's view of the schedule predates due times announced while
      * it was in flight: keep the earlier of both. */
     t->due_mono = due_in >= 0 ? lw_mono_ms() + due_in : -1;
-    if (t->due_hint >= 0 && (t->due_mono < 0 || t->due_hint < t->due_mono)) t->due_mono = t->due_hint;
+    if (t->due_hint >= 0 && (t->due_mono < 0 || t->due_hint < t->due_mono))
+        t->due_mono = t->due_hint;
     t->due_hint = -1;
     t->backlog = more != 0;
     /* Nothing more to take now: wait for a wake-up, the poll or the due
@@ -153,11 +160,13 @@ void claim_send(tenant *t, int n)
     const worker_options *o = w->opt;
     lw_argv a;
     size_t nq = 0;
-    while (o->queues[nq]) nq++;
+    while (o->queues[nq])
+        nq++;
 
     lw_argv_init(&a);
     lw_claim_keys(&a, t->prefix);
-    for (size_t q = 0; q < nq; q++) lw_claim_queue_keys(&a, t->prefix, o->queues[q]);
+    for (size_t q = 0; q < nq; q++)
+        lw_claim_queue_keys(&a, t->prefix, o->queues[q]);
     lw_claim_argv_add(&a, &(lw_claim_argv){.prefix = t->prefix,
                                            .events_cap = t->set.events_max,
                                            .worker = o->name,
@@ -166,14 +175,16 @@ void claim_send(tenant *t, int n)
                                            .keep_failed_s = t->set.keep_failed_s,
                                            .nq = (int64_t)nq});
     for (size_t q = 0; q < nq; q++)
-        lw_claim_queue_argv_add(&a, &(lw_claim_queue_argv){.name = o->queues[q], .max_active = t->caps[q]});
+        lw_claim_queue_argv_add(
+            &a, &(lw_claim_queue_argv){.name = o->queues[q], .max_active = t->caps[q]});
     claim_call *c = malloc(sizeof *c);
     if (c) {
         c->t = t;
         c->n = n;
         c->sent_mono = lw_mono_ms();
         tenant_ref(t);
-        if (lw_redis_script(t->link->r, &lw_script_claim, lw_claim_nkeys(nq), &a, claim_reply, c) == 0) {
+        if (lw_redis_script(t->link->r, &lw_script_claim, lw_claim_nkeys(nq), &a, claim_reply, c) ==
+            0) {
             t->claim_inflight = n;
             t->claim_seq = t->work_seq;
             t->due_hint = -1;

@@ -38,17 +38,19 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         /* Time spent frozen (fence.h) moved the timeout later; a frozen
          * attempt is not stopped for a timeout it could not use. */
         int64_t now = lw_mono_ms();
-        if (now < a->timeout_at || (a->slot >= 0 && w->fence && a->pid > 0 && fence_frozen(w->fence, a->slot))) {
+        if (now < a->timeout_at ||
+            (a->slot >= 0 && w->fence && a->pid > 0 && fence_frozen(w->fence, a->slot))) {
             attempt_arm_timer(a, now < a->timeout_at ? a->timeout_at - now : 1000);
             return;
         }
-        lw_log_about(LW_LOG_WARN, "job.timeout", attempt_facts(a, 1), "timed out after %.3g s; stopping it",
-                     (double)a->timeout_ms / 1000.0);
+        lw_log_about(LW_LOG_WARN, "job.timeout", attempt_facts(a, 1),
+                     "timed out after %.3g s; stopping it", (double)a->timeout_ms / 1000.0);
         dispatch_stop(a, STOP_TIMEOUT);
         return;
     }
     /* The grace after a stop request is over. */
-    if (a->runner) a->runner->grace_over(a);
+    if (a->runner)
+        a->runner->grace_over(a);
 }
 
 void dispatch_stop(attempt *a, stop_reason why)
@@ -60,10 +62,12 @@ void dispatch_stop(attempt *a, stop_reason why)
         /* Already stopping; a second signal makes it immediate, and a lost
          * lease makes a process immediate whatever was asked before:
          * another worker may run the job already. */
-        if (r && (now || (why == STOP_LOST && !r->in_process))) r->stop(a, 1);
+        if (r && (now || (why == STOP_LOST && !r->in_process)))
+            r->stop(a, 1);
         return;
     }
-    if (r) r->stop(a, now);
+    if (r)
+        r->stop(a, now);
 }
 
 /* Thread attempts cannot be frozen: at their freeze point the handler is
@@ -72,10 +76,14 @@ void dispatch_stop(attempt *a, stop_reason why)
 void dispatch_fence_threads(worker *w, int64_t now)
 {
     for (attempt *a = w->running; a; a = a->next) {
-        if (!a->runner || !a->runner->in_process || a->phase == PHASE_ABANDONED || now < attempt_freeze_at(a)) continue;
-        if (attempt_stop_reason(a) != STOP_NONE) continue;
-        lw_log_about(LW_LOG_WARN, "lease.fenced", attempt_facts(a, 1),
-                     "its lease could not be renewed for 0.65 of --lease; asking the handler to stop (thread isolation cannot pause it)");
+        if (!a->runner || !a->runner->in_process || a->phase == PHASE_ABANDONED ||
+            now < attempt_freeze_at(a))
+            continue;
+        if (attempt_stop_reason(a) != STOP_NONE)
+            continue;
+        lw_log_about(
+            LW_LOG_WARN, "lease.fenced", attempt_facts(a, 1),
+            "its lease could not be renewed for 0.65 of --lease; asking the handler to stop (thread isolation cannot pause it)");
         dispatch_stop(a, STOP_FENCE);
     }
 }
@@ -107,7 +115,8 @@ static int spool_check(const char *job_dir, char *why, size_t whylen, int *err_n
         snprintf(why, whylen, "spool %s: cannot mark processing: %s", job_dir, err);
         /* The disk, not the job: hand it back (no attempt spent) rather
          * than fail a job that never ran. */
-        if (e == ENOSPC || e == EDQUOT || e == EROFS || e == EIO || e == EMFILE || e == ENFILE || e == ENOMEM) {
+        if (e == ENOSPC || e == EDQUOT || e == EROFS || e == EIO || e == EMFILE || e == ENFILE ||
+            e == ENOMEM) {
             *err_no = e;
             rc = -2;
         }
@@ -151,15 +160,16 @@ static void mark_done(spool_io_task *task, int discarded)
     snprintf(why, sizeof why, "%s", m->why);
     free(m->job_dir);
     free(m);
-    if (discarded) return;
+    if (discarded)
+        return;
     if (rc == -2) {
         lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "%s", why);
         resource_handback(a, e);
     } else if (rc < 0) {
         outcome_finished(a, END_FAIL, why);
     } else if (rc == 1) {
-        lw_log_about(LW_LOG_INFO, "spool.done", attempt_facts(a, 0), "%s/job.json says done; not run again",
-                     a->spool_dir);
+        lw_log_about(LW_LOG_INFO, "spool.done", attempt_facts(a, 0),
+                     "%s/job.json says done; not run again", a->spool_dir);
         outcome_finished(a, END_OK, NULL);
     } else if (attempt_stop_reason(a) != STOP_NONE) {
         /* Cancelled, handed back or its lease lost while the mark was
@@ -184,9 +194,11 @@ static void resource_handback(attempt *a, int e)
 {
     worker *w = a->tenant->w;
     char why[300];
-    snprintf(why, sizeof why, "the worker could not start the handler (%s); handed back", strerror(e));
-    lw_log_about(lw_log_gate_level(&w->resource_gate, strerror(e), LW_LOG_ERROR, 60000), "worker.resources",
-                 attempt_facts(a, 0), "cannot start the handler: %s; handing it back and pausing claims for 1 s",
+    snprintf(why, sizeof why, "the worker could not start the handler (%s); handed back",
+             strerror(e));
+    lw_log_about(lw_log_gate_level(&w->resource_gate, strerror(e), LW_LOG_ERROR, 60000),
+                 "worker.resources", attempt_facts(a, 0),
+                 "cannot start the handler: %s; handing it back and pausing claims for 1 s",
                  strerror(e));
     w->claim_pause_until = lw_mono_ms() + 1000;
     attempt_request_stop(a, STOP_RESOURCE);
@@ -202,14 +214,16 @@ void dispatch_attempt(attempt *a)
     a->runner = NULL;
     a->prev = NULL;
     a->next = w->running;
-    if (w->running) w->running->prev = a;
+    if (w->running)
+        w->running->prev = a;
     w->running = a;
     w->nrunning++;
     t->running++;
     if (w->nfree == 0) {
         /* Claims never ask for more than the free slots: a broken count. */
-        lw_log_about(LW_LOG_ERROR, "worker.bug", attempt_facts(a, 0), "no free slot for it (running %d of %d); handing it back",
-                     w->nrunning, w->opt->concurrency);
+        lw_log_about(LW_LOG_ERROR, "worker.bug", attempt_facts(a, 0),
+                     "no free slot for it (running %d of %d); handing it back", w->nrunning,
+                     w->opt->concurrency);
         attempt_request_stop(a, STOP_RESOURCE);
         outcome_finished(a, END_RETRY, "no free slot in the worker; handed back");
         return;
@@ -265,7 +279,8 @@ static void start_handler(attempt *a)
     }
     a->runner = r;
     attempt_set_phase(a, PHASE_RUNNING);
-    if (a->pid > 0 && w->fence) fence_arm(w->fence, a->slot, a->pid, attempt_freeze_at(a));
+    if (a->pid > 0 && w->fence)
+        fence_arm(w->fence, a->slot, a->pid, attempt_freeze_at(a));
     if (a->timeout_ms > 0) {
         /* From the handler's start: a slow spool mark is not its time. */
         a->timeout_at = lw_mono_ms() + a->timeout_ms;
@@ -278,10 +293,12 @@ void dispatch_reap(worker *w)
     int any = 0;
     for (attempt *a = w->running, *next; a; a = next) {
         next = a->next; /* the runner may end (and free) a */
-        if (a->pid <= 0 || a->reaped || !child_exited(a->pid)) continue;
+        if (a->pid <= 0 || a->reaped || !child_exited(a->pid))
+            continue;
         any = 1;
         child_reap_leader(w, a);
-        if (a->runner && a->runner->reaped) a->runner->reaped(a);
+        if (a->runner && a->runner->reaped)
+            a->runner->reaped(a);
     }
     pid_t keeper = fence_keeper_pid(w->fence);
     int status;
@@ -290,5 +307,6 @@ void dispatch_reap(worker *w)
         fence_keeper_exited(w->fence, keeper, status);
     }
     /* A SIGCHLD for none of ours: an orphan that came to us died. */
-    if (!any) w->sweep_wanted = 1;
+    if (!any)
+        w->sweep_wanted = 1;
 }

@@ -32,10 +32,10 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
 #define FROZEN_BIT 1ULL
 
 typedef struct fence_slot {
-    _Atomic int pgid;                  /* process group to freeze; 0: none */
-    _Atomic unsigned long long word;   /* generation << 1 | frozen */
-    _Atomic long long freeze_at;       /* CLOCK_MONOTONIC ms */
-    _Atomic long long frozen_at;       /* when the freeze happened */
+    _Atomic int pgid;                /* process group to freeze; 0: none */
+    _Atomic unsigned long long word; /* generation << 1 | frozen */
+    _Atomic long long freeze_at;     /* CLOCK_MONOTONIC ms */
+    _Atomic long long frozen_at;     /* when the freeze happened */
 } fence_slot;
 
 struct fence {
@@ -62,20 +62,24 @@ int64_t fence_check(fence *f, int64_t now)
     for (int i = 0; i < f->nslots; i++) {
         fence_slot *s = &f->slots[i];
         unsigned long long word = atomic_load(&s->word);
-        if (word & FROZEN_BIT) continue;
+        if (word & FROZEN_BIT)
+            continue;
         int pg = atomic_load(&s->pgid);
         /* Only the worker writes slots (children unmap the table), but a
          * group of 1, or ours, would stop far more than an attempt. */
-        if (pg <= 1 || pg == f->worker_pgid || pg == getpgrp()) continue;
+        if (pg <= 1 || pg == f->worker_pgid || pg == getpgrp())
+            continue;
         int64_t at = atomic_load(&s->freeze_at);
         if (now < at) {
-            if (at < next) next = at;
+            if (at < next)
+                next = at;
             continue;
         }
         /* Before the swap: a thaw that follows it must read this. */
         atomic_store(&s->frozen_at, now);
         /* Fails if the slot was re-armed, cleared or extended meanwhile. */
-        if (!atomic_compare_exchange_strong(&s->word, &word, word | FROZEN_BIT)) continue;
+        if (!atomic_compare_exchange_strong(&s->word, &word, word | FROZEN_BIT))
+            continue;
         kill(-pg, SIGSTOP);
         /* The worker may have extended the freeze point between our check
          * and the SIGSTOP, and sent its SIGCONT before it: thaw again. An
@@ -101,21 +105,26 @@ static void keeper_main(fence *f, pid_t parent)
     setsid(); /* no terminal: its job-control signals are not for us */
     sigfork_reset_signals();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(0);
+    if (getppid() != parent)
+        _exit(0);
     prctl(PR_SET_NAME, "lanework-fence");
     struct sigaction ign;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
-    const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGPIPE};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &ign, NULL);
+    const int sigs[] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGTSTP,
+                        SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &ign, NULL);
     sigfork_unblock_signals();
     close_range(3, ~0U, 0);
     for (;;) {
         int64_t now = mono_ms_safe();
         int64_t next = fence_check(f, now);
         int64_t wait = next - now;
-        if (wait < 1) wait = 1;
-        if (wait > KEEPER_IDLE_MS) wait = KEEPER_IDLE_MS;
+        if (wait < 1)
+            wait = 1;
+        if (wait > KEEPER_IDLE_MS)
+            wait = KEEPER_IDLE_MS;
         struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -125,11 +134,13 @@ static void keeper_start(fence *f)
 {
     pid_t parent = getpid();
     pid_t pid = sigfork();
-    if (pid == 0) keeper_main(f, parent);
+    if (pid == 0)
+        keeper_main(f, parent);
     if (pid < 0) {
-        lw_log(lw_log_gate_level(&f->gate, "fork", LW_LOG_ERROR, 60000), "fence.keeper",
-               "cannot start the lease keeper: %s; the worker freezes overdue attempts itself (on its tick)",
-               strerror(errno));
+        lw_log(
+            lw_log_gate_level(&f->gate, "fork", LW_LOG_ERROR, 60000), "fence.keeper",
+            "cannot start the lease keeper: %s; the worker freezes overdue attempts itself (on its tick)",
+            strerror(errno));
         f->restart_at = mono_ms_safe() + KEEPER_RESTART_MS;
         return;
     }
@@ -139,10 +150,12 @@ static void keeper_start(fence *f)
 fence *fence_new(int nslots)
 {
     fence *f = calloc(1, sizeof *f);
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     f->nslots = nslots;
     f->map_len = (size_t)nslots * sizeof(fence_slot);
-    if (f->map_len == 0) f->map_len = sizeof(fence_slot);
+    if (f->map_len == 0)
+        f->map_len = sizeof(fence_slot);
     void *m = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         int e = errno;
@@ -170,19 +183,22 @@ static int keeper_alive(pid_t pid)
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *fp = fopen(path, "re");
-    if (!fp) return 0;
+    if (!fp)
+        return 0;
     size_t n = fread(buf, 1, sizeof buf - 1, fp);
     fclose(fp);
     buf[n] = '\0';
     char *p = strrchr(buf, ')'), state;
     int ppid;
-    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2) return 0;
+    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+        return 0;
     return ppid == (int)getpid() && state != 'Z';
 }
 
 void fence_free(fence *f)
 {
-    if (!f) return;
+    if (!f)
+        return;
     if (f->keeper > 0 && keeper_alive(f->keeper)) {
         kill(f->keeper, SIGKILL);
         waitpid(f->keeper, NULL, 0);
@@ -200,7 +216,8 @@ static void next_generation(fence_slot *s)
 
 void fence_child_detach(fence *f)
 {
-    if (f && f->slots) munmap(f->slots, f->map_len);
+    if (f && f->slots)
+        munmap(f->slots, f->map_len);
 }
 
 void fence_arm(fence *f, int slot, pid_t pgid, int64_t freeze_at)
@@ -216,9 +233,12 @@ int64_t fence_extend(fence *f, int slot, int64_t freeze_at)
     fence_slot *s = &f->slots[slot];
     atomic_store(&s->freeze_at, freeze_at);
     unsigned long long word = atomic_load(&s->word);
-    if (!(word & FROZEN_BIT) || !atomic_compare_exchange_strong(&s->word, &word, word & ~FROZEN_BIT)) return 0;
+    if (!(word & FROZEN_BIT) ||
+        !atomic_compare_exchange_strong(&s->word, &word, word & ~FROZEN_BIT))
+        return 0;
     int pg = atomic_load(&s->pgid);
-    if (pg > 0) kill(-pg, SIGCONT);
+    if (pg > 0)
+        kill(-pg, SIGCONT);
     int64_t frozen = mono_ms_safe() - atomic_load(&s->frozen_at);
     return frozen > 0 ? frozen : 1;
 }
@@ -237,16 +257,18 @@ void fence_clear(fence *f, int slot)
 
 int fence_keeper_exited(fence *f, pid_t pid, int status)
 {
-    if (!f || pid <= 0 || pid != f->keeper) return 0;
+    if (!f || pid <= 0 || pid != f->keeper)
+        return 0;
     f->keeper = 0;
     char why[64];
     if (WIFSIGNALED(status))
         snprintf(why, sizeof why, "killed by signal %d", WTERMSIG(status));
     else
         snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
-    lw_log(lw_log_gate_level(&f->gate, why, LW_LOG_ERROR, 60000), "fence.keeper",
-           "the lease keeper process ended (%s); restarting it (until then the worker freezes overdue attempts itself)",
-           why);
+    lw_log(
+        lw_log_gate_level(&f->gate, why, LW_LOG_ERROR, 60000), "fence.keeper",
+        "the lease keeper process ended (%s); restarting it (until then the worker freezes overdue attempts itself)",
+        why);
     f->restart_at = mono_ms_safe() + KEEPER_RESTART_MS;
     return 1;
 }
@@ -255,21 +277,25 @@ pid_t fence_keeper_pid(const fence *f) { return f ? f->keeper : 0; }
 
 void fence_keeper_ensure(fence *f, int64_t now)
 {
-    if (!f || now < f->restart_at) return;
+    if (!f || now < f->restart_at)
+        return;
     if (f->keeper > 0) {
         /* Once a second: is it still ours? (See keeper_alive.) */
-        if (now < f->checked_at + 1000) return;
+        if (now < f->checked_at + 1000)
+            return;
         f->checked_at = now;
-        if (keeper_alive(f->keeper)) return;
+        if (keeper_alive(f->keeper))
+            return;
         int status;
         pid_t pid = f->keeper;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             fence_keeper_exited(f, pid, status); /* says why, sets the restart time */
             return;
         }
-        lw_log(LW_LOG_ERROR, "fence.keeper",
-               "the lease keeper process %d is gone and was reaped by someone else (a module's waitpid?); restarting it",
-               (int)pid);
+        lw_log(
+            LW_LOG_ERROR, "fence.keeper",
+            "the lease keeper process %d is gone and was reaped by someone else (a module's waitpid?); restarting it",
+            (int)pid);
         f->keeper = 0;
     }
     keeper_start(f);

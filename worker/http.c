@@ -55,15 +55,15 @@ typedef struct http_conn {
     struct http_server *h;
     struct bufferevent *bev;
     struct event *deadline;
-    size_t scanned;   /* head bytes already searched for its end */
-    int responding;   /* the response is queued: only draining is left */
+    size_t scanned;                /* head bytes already searched for its end */
+    int responding;                /* the response is queued: only draining is left */
     struct http_conn *prev, *next; /* accept order: h->oldest first */
 } http_conn;
 
 struct http_server {
     worker *w;
     struct evconnlistener *listener;
-    struct event *resume;          /* re-enables accepting after a failure */
+    struct event *resume; /* re-enables accepting after a failure */
     http_conn *oldest, *newest;
     int nconns;
     lw_log_gate accept_gate;
@@ -74,22 +74,26 @@ struct http_server {
 /* Returns 1 when the claim loop turned lately, else adds a line to out. */
 static int loop_turns(worker *w, struct evbuffer *out)
 {
-    if (lw_mono_ms() - w->last_pump_mono <= 5000) return 1;
-    evbuffer_add_printf(out, "claim loop: stalled for %.1f s\n", (double)(lw_mono_ms() - w->last_pump_mono) / 1000.0);
+    if (lw_mono_ms() - w->last_pump_mono <= 5000)
+        return 1;
+    evbuffer_add_printf(out, "claim loop: stalled for %.1f s\n",
+                        (double)(lw_mono_ms() - w->last_pump_mono) / 1000.0);
     return 0;
 }
 
 static int livez_body(worker *w, struct evbuffer *out)
 {
     int ok = loop_turns(w, out);
-    if (ok) evbuffer_add_printf(out, "ok\n");
+    if (ok)
+        evbuffer_add_printf(out, "ok\n");
     return ok;
 }
 
 static int abandoned_attempts(const worker *w)
 {
     int n = 0;
-    for (const attempt *a = w->running; a; a = a->next) n += (a->phase == PHASE_ABANDONED);
+    for (const attempt *a = w->running; a; a = a->next)
+        n += (a->phase == PHASE_ABANDONED);
     return n;
 }
 
@@ -120,19 +124,22 @@ static int healthz_body(worker *w, struct evbuffer *out)
      * until it returns. With every slot so held nothing can run. */
     int abandoned = abandoned_attempts(w);
     if (abandoned >= w->opt->concurrency) {
-        evbuffer_add_printf(out, "slots: all %d held by abandoned handlers (they ignored their timeout)\n",
-                            abandoned);
+        evbuffer_add_printf(
+            out, "slots: all %d held by abandoned handlers (they ignored their timeout)\n",
+            abandoned);
         ok = 0;
     }
     /* Redis at maxmemory refuses claims (outcomes still go through): the
      * worker runs, but it can take no work. */
     for (tenant *t = w->tenants; t; t = t->next)
         if (t->oom) {
-            evbuffer_add_printf(out, "redis %s: out of memory (maxmemory reached): tenant %s claims nothing\n",
-                                lw_redis_name(t->link->r), t->cfg->name);
+            evbuffer_add_printf(
+                out, "redis %s: out of memory (maxmemory reached): tenant %s claims nothing\n",
+                lw_redis_name(t->link->r), t->cfg->name);
             ok = 0;
         }
-    if (ok) evbuffer_add_printf(out, "ok\n");
+    if (ok)
+        evbuffer_add_printf(out, "ok\n");
     return ok;
 }
 
@@ -142,16 +149,17 @@ static int metrics_body(worker *w, struct evbuffer *out)
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = metrics_render(&w->m, &buf, &len, &cap);
-    rc |= metrics_appendf(&buf, &len, &cap,
-                          "# HELP lanework_active_jobs Attempts running in this worker.\n"
-                          "# TYPE lanework_active_jobs gauge\n"
-                          "lanework_active_jobs %d\n"
-                          "# HELP lanework_abandoned_attempts Slots held by handlers abandoned after their timeout (thread isolation).\n"
-                          "# TYPE lanework_abandoned_attempts gauge\n"
-                          "lanework_abandoned_attempts %d\n"
-                          "# HELP lanework_redis_errors_total Redis connection failures and error replies.\n"
-                          "# TYPE lanework_redis_errors_total counter\n",
-                          w->nrunning, abandoned_attempts(w));
+    rc |= metrics_appendf(
+        &buf, &len, &cap,
+        "# HELP lanework_active_jobs Attempts running in this worker.\n"
+        "# TYPE lanework_active_jobs gauge\n"
+        "lanework_active_jobs %d\n"
+        "# HELP lanework_abandoned_attempts Slots held by handlers abandoned after their timeout (thread isolation).\n"
+        "# TYPE lanework_abandoned_attempts gauge\n"
+        "lanework_abandoned_attempts %d\n"
+        "# HELP lanework_redis_errors_total Redis connection failures and error replies.\n"
+        "# TYPE lanework_redis_errors_total counter\n",
+        w->nrunning, abandoned_attempts(w));
     for (rlink *l = w->links; l; l = l->next)
         rc |= metrics_appendf(&buf, &len, &cap, "lanework_redis_errors_total{redis=\"%s\"} %llu\n",
                               lw_redis_name(l->r), (unsigned long long)lw_redis_error_count(l->r));
@@ -159,9 +167,10 @@ static int metrics_body(worker *w, struct evbuffer *out)
                           "# HELP lanework_redis_up 1 when the connection to this Redis is ready.\n"
                           "# TYPE lanework_redis_up gauge\n");
     for (rlink *l = w->links; l; l = l->next)
-        rc |= metrics_appendf(&buf, &len, &cap, "lanework_redis_up{redis=\"%s\"} %d\n", lw_redis_name(l->r),
-                              lw_redis_is_ready(l->r));
-    if (!rc && evbuffer_add(out, buf, len)) rc = -1;
+        rc |= metrics_appendf(&buf, &len, &cap, "lanework_redis_up{redis=\"%s\"} %d\n",
+                              lw_redis_name(l->r), lw_redis_is_ready(l->r));
+    if (!rc && evbuffer_add(out, buf, len))
+        rc = -1;
     free(buf);
     return rc ? -1 : 0;
 }
@@ -175,10 +184,14 @@ static int metrics_body(worker *w, struct evbuffer *out)
 static void conn_close(http_conn *c)
 {
     struct http_server *h = c->h;
-    if (c->prev) c->prev->next = c->next;
-    else h->oldest = c->next;
-    if (c->next) c->next->prev = c->prev;
-    else h->newest = c->prev;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->oldest = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        h->newest = c->prev;
     h->nconns--;
     event_free(c->deadline);
     bufferevent_free(c->bev);
@@ -201,7 +214,8 @@ static const char *reason_phrase(int status)
 
 /* Queues the whole response; the write callback closes once it is sent.
  * Takes the body's contents (it is left empty). */
-static void conn_respond(http_conn *c, int status, const char *type, struct evbuffer *body, int head_only)
+static void conn_respond(http_conn *c, int status, const char *type, struct evbuffer *body,
+                         int head_only)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out,
@@ -213,8 +227,10 @@ static void conn_respond(http_conn *c, int status, const char *type, struct evbu
                         "\r\n",
                         status, reason_phrase(status), type, evbuffer_get_length(body),
                         status == 405 ? "Allow: GET, HEAD\r\n" : "");
-    if (head_only) evbuffer_drain(body, evbuffer_get_length(body));
-    else evbuffer_add_buffer(out, body);
+    if (head_only)
+        evbuffer_drain(body, evbuffer_get_length(body));
+    else
+        evbuffer_add_buffer(out, body);
     c->responding = 1;
     /* Keep reading (and discarding): a client still pushing an oversized
      * head may block on a full window and never read the answer. */
@@ -266,11 +282,15 @@ static size_t head_end(const char *buf, size_t len, size_t *scanned)
 {
     size_t i = *scanned;
     for (; i < len; i++) {
-        if (buf[i] != '\n') continue;
+        if (buf[i] != '\n')
+            continue;
         size_t j = i + 1;
-        if (j < len && buf[j] == '\r') j++;
-        if (j < len && buf[j] == '\n') return j + 1;
-        if (j >= len) break; /* may still become an empty line */
+        if (j < len && buf[j] == '\r')
+            j++;
+        if (j < len && buf[j] == '\n')
+            return j + 1;
+        if (j >= len)
+            break; /* may still become an empty line */
     }
     *scanned = i;
     return 0;
@@ -286,15 +306,20 @@ static int is_tchar(char ch)
 static int parse_request_line(char *line, char **method, char **target)
 {
     char *sp1 = strchr(line, ' ');
-    if (!sp1 || sp1 == line) return -1;
+    if (!sp1 || sp1 == line)
+        return -1;
     char *sp2 = strchr(sp1 + 1, ' ');
-    if (!sp2 || sp2 == sp1 + 1 || sp1[1] != '/') return -1;
+    if (!sp2 || sp2 == sp1 + 1 || sp1[1] != '/')
+        return -1;
     const char *version = sp2 + 1;
-    if (strncmp(version, "HTTP/1.", 7) || version[7] < '0' || version[7] > '9' || version[8]) return -1;
+    if (strncmp(version, "HTTP/1.", 7) || version[7] < '0' || version[7] > '9' || version[8])
+        return -1;
     for (const char *p = line; p < sp1; p++)
-        if (!is_tchar(*p)) return -1;
+        if (!is_tchar(*p))
+            return -1;
     for (const char *p = sp1 + 1; p < sp2; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f) return -1;
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return -1;
     *sp1 = *sp2 = '\0';
     *method = line;
     *target = sp1 + 1;
@@ -305,13 +330,15 @@ static int parse_request_line(char *line, char **method, char **target)
 static void handle_request(http_conn *c, char *head)
 {
     /* RFC 9112 2.2: ignore empty lines before the request line. */
-    while (*head == '\r' || *head == '\n') head++;
+    while (*head == '\r' || *head == '\n')
+        head++;
     char *eol = strchr(head, '\n');
     if (!eol) {
         conn_respond_text(c, 400, "malformed request line", 0);
         return;
     }
-    if (eol > head && eol[-1] == '\r') eol--;
+    if (eol > head && eol[-1] == '\r')
+        eol--;
     *eol = '\0';
     char *method, *target;
     if (parse_request_line(head, &method, &target)) {
@@ -366,13 +393,15 @@ static void discard_pending_input(struct bufferevent *bev)
     char sink[4096];
     evutil_socket_t fd = bufferevent_getfd(bev);
     for (int i = 0; i < 16; i++)
-        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0) break;
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+            break;
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     http_conn *c = arg;
-    if (!c->responding || evbuffer_get_length(bufferevent_get_output(bev))) return;
+    if (!c->responding || evbuffer_get_length(bufferevent_get_output(bev)))
+        return;
     discard_pending_input(bev);
     conn_close(c);
 }
@@ -382,7 +411,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     http_conn *c = arg;
     (void)bev;
     /* A client that half-closes after its request still gets the answer. */
-    if (c->responding && (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) return;
+    if (c->responding && (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR))
+        return;
     conn_close(c);
 }
 
@@ -398,14 +428,17 @@ static http_conn *conn_new(struct http_server *h, evutil_socket_t fd)
 {
     struct event_base *base = h->w->base;
     http_conn *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
+    if (!c)
+        return NULL;
     c->h = h;
     c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->deadline = evtimer_new(base, conn_deadline_cb, c);
     struct timeval tv = {HTTP_DEADLINE_MS / 1000, (HTTP_DEADLINE_MS % 1000) * 1000};
     if (!c->bev || !c->deadline || evtimer_add(c->deadline, &tv)) {
-        if (c->deadline) event_free(c->deadline);
-        if (c->bev) bufferevent_free(c->bev);
+        if (c->deadline)
+            event_free(c->deadline);
+        if (c->bev)
+            bufferevent_free(c->bev);
         free(c);
         return NULL;
     }
@@ -418,23 +451,26 @@ static http_conn *conn_new(struct http_server *h, evutil_socket_t fd)
 
 /* ------------------------------------------------------------ listener -- */
 
-static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int socklen,
-                      void *arg)
+static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
 {
     struct http_server *h = arg;
     (void)lis;
     (void)sa;
     (void)socklen;
     /* The oldest is most likely an idle attacker's; a fresh probe wins. */
-    if (h->nconns >= HTTP_MAX_CONNS) conn_close(h->oldest);
+    if (h->nconns >= HTTP_MAX_CONNS)
+        conn_close(h->oldest);
     http_conn *c = conn_new(h, fd);
     if (!c) {
         evutil_closesocket(fd);
         return;
     }
     c->prev = h->newest;
-    if (h->newest) h->newest->next = c;
-    else h->oldest = c;
+    if (h->newest)
+        h->newest->next = c;
+    else
+        h->oldest = c;
     h->newest = c;
     h->nconns++;
 }
@@ -449,9 +485,9 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg)
     evconnlistener_disable(lis);
     evtimer_add(h->resume, &pause);
     /* Gated on a fixed text: one line a minute whatever the errno. */
-    lw_log(lw_log_gate_level(&h->accept_gate, "accept", LW_LOG_ERROR, HTTP_LOG_EVERY_MS), "http.accept",
-           "--http: cannot accept connections: %s; pausing %d ms", evutil_socket_error_to_string(err),
-           HTTP_ACCEPT_PAUSE_MS);
+    lw_log(lw_log_gate_level(&h->accept_gate, "accept", LW_LOG_ERROR, HTTP_LOG_EVERY_MS),
+           "http.accept", "--http: cannot accept connections: %s; pausing %d ms",
+           evutil_socket_error_to_string(err), HTTP_ACCEPT_PAUSE_MS);
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -472,11 +508,11 @@ static struct evconnlistener *listen_on(struct http_server *h, const char *host,
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_ADDRCONFIG | AI_NUMERICSERV;
-    if (getaddrinfo(*host ? host : NULL, port, &hints, &ai)) return NULL;
-    struct evconnlistener *lis =
-        evconnlistener_new_bind(h->w->base, accept_cb, h,
-                                LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, -1,
-                                ai->ai_addr, (int)ai->ai_addrlen);
+    if (getaddrinfo(*host ? host : NULL, port, &hints, &ai))
+        return NULL;
+    struct evconnlistener *lis = evconnlistener_new_bind(
+        h->w->base, accept_cb, h, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
+        -1, ai->ai_addr, (int)ai->ai_addrlen);
     freeaddrinfo(ai);
     return lis;
 }
@@ -503,7 +539,9 @@ struct http_server *http_start(worker *w, const char *hostport, char *err, size_
         return NULL;
     }
     if (!(h->listener = listen_on(h, host, colon + 1))) {
-        snprintf(err, errlen, "--http %s: cannot listen there (in use, or not an address of this host)", hostport);
+        snprintf(err, errlen,
+                 "--http %s: cannot listen there (in use, or not an address of this host)",
+                 hostport);
         event_free(h->resume);
         free(h);
         return NULL;
@@ -514,8 +552,10 @@ struct http_server *http_start(worker *w, const char *hostport, char *err, size_
 
 void http_free(struct http_server *h)
 {
-    if (!h) return;
-    while (h->oldest) conn_close(h->oldest);
+    if (!h)
+        return;
+    while (h->oldest)
+        conn_close(h->oldest);
     evconnlistener_free(h->listener);
     event_free(h->resume);
     free(h);

@@ -19,10 +19,7 @@ const char *lw_job_payload(const lw_job *job) { return job->payload; }
 int lw_job_attempt(const lw_job *job) { return job->attempt; }
 const char *lw_job_spool_dir(const lw_job *job) { return job->spool_dir; }
 
-int lw_job_cancelled(const lw_job *job)
-{
-    return atomic_load(&((lw_job *)job)->stop) != STOP_NONE;
-}
+int lw_job_cancelled(const lw_job *job) { return atomic_load(&((lw_job *)job)->stop) != STOP_NONE; }
 
 /* Results, errors and event data are bounded by --max-payload like
  * payloads: a bigger one could not be stored (Redis refuses huge
@@ -33,13 +30,16 @@ int lw_job_cancelled(const lw_job *job)
 void lw_job_set_result(lw_job *job, const char *json)
 {
     char *copy;
-    if (!json) json = "null";
+    if (!json)
+        json = "null";
     size_t len = strlen(json);
     if (job->max_payload && len > job->max_payload) {
         char msg[200];
-        snprintf(msg, sizeof msg, "result too large: %zu bytes, more than --max-payload (%zu bytes)", len,
+        snprintf(msg, sizeof msg,
+                 "result too large: %zu bytes, more than --max-payload (%zu bytes)", len,
                  job->max_payload);
-        if (!(copy = strdup(msg))) return;
+        if (!(copy = strdup(msg)))
+            return;
         free(job->result);
         job->result = NULL;
         free(job->error);
@@ -53,15 +53,18 @@ void lw_job_set_result(lw_job *job, const char *json)
         copy = strdup(json);
     else
         copy = lw_json_quote(json, strlen(json));
-    if (!copy) return;
+    if (!copy)
+        return;
     free(job->result);
     job->result = copy;
 }
 
 void lw_job_set_error(lw_job *job, const char *message)
 {
-    if (job->oversize) return; /* keep saying why the result was dropped */
-    if (!message) message = "";
+    if (job->oversize)
+        return; /* keep saying why the result was dropped */
+    if (!message)
+        message = "";
     size_t len = strlen(message);
     static const char cut[] = " ... (error truncated at --max-payload)";
     char *copy;
@@ -70,8 +73,10 @@ void lw_job_set_error(lw_job *job, const char *message)
         const char *note = job->max_payload > sizeof cut ? cut : "";
         size_t keep = job->max_payload - strlen(note);
         /* Not in the middle of a UTF-8 sequence. */
-        while (keep > 0 && ((unsigned char)message[keep] & 0xC0) == 0x80) keep--;
-        if (!(copy = malloc(keep + strlen(note) + 1))) return;
+        while (keep > 0 && ((unsigned char)message[keep] & 0xC0) == 0x80)
+            keep--;
+        if (!(copy = malloc(keep + strlen(note) + 1)))
+            return;
         memcpy(copy, message, keep);
         memcpy(copy + keep, note, strlen(note) + 1);
     } else if (!(copy = strdup(message))) {
@@ -91,7 +96,8 @@ void lw_job_set_error(lw_job *job, const char *message)
 
 void lw_job_event(lw_job *job, const char *type, const char *json_data)
 {
-    if (!type || !*type || !job->emit) return;
+    if (!type || !*type || !job->emit)
+        return;
     if (job->events_dropped) {
         job->events_dropped++;
         return;
@@ -101,12 +107,16 @@ void lw_job_event(lw_job *job, const char *type, const char *json_data)
         return;
     }
     size_t len = json_data ? strlen(json_data) : 0;
-    size_t limit = job->max_payload && job->max_payload < EVENT_DATA_MAX ? job->max_payload : EVENT_DATA_MAX;
-    if (job->events_sent >= EVENTS_PER_ATTEMPT || job->event_bytes + (len < limit ? len : 0) > EVENT_BYTES_PER_ATTEMPT) {
+    size_t limit =
+        job->max_payload && job->max_payload < EVENT_DATA_MAX ? job->max_payload : EVENT_DATA_MAX;
+    if (job->events_sent >= EVENTS_PER_ATTEMPT ||
+        job->event_bytes + (len < limit ? len : 0) > EVENT_BYTES_PER_ATTEMPT) {
         /* Said once, in the timeline; the rest of this attempt's events go. */
         char note[200];
-        snprintf(note, sizeof note, "{\"error\":\"more events than one attempt may add (%d, or %d bytes of data); the rest are dropped\"}",
-                 EVENTS_PER_ATTEMPT, EVENT_BYTES_PER_ATTEMPT);
+        snprintf(
+            note, sizeof note,
+            "{\"error\":\"more events than one attempt may add (%d, or %d bytes of data); the rest are dropped\"}",
+            EVENTS_PER_ATTEMPT, EVENT_BYTES_PER_ATTEMPT);
         job->emit(job, "event.limit", note);
         job->events_dropped = 1;
         return;
@@ -115,7 +125,8 @@ void lw_job_event(lw_job *job, const char *type, const char *json_data)
     if (len > limit) {
         /* The event stays in the timeline; its data says why it is gone. */
         char repl[160];
-        snprintf(repl, sizeof repl, "{\"error\":\"event data too large\",\"bytes\":%zu,\"limit\":%zu}", len, limit);
+        snprintf(repl, sizeof repl,
+                 "{\"error\":\"event data too large\",\"bytes\":%zu,\"limit\":%zu}", len, limit);
         job->emit(job, type, repl);
         return;
     }

@@ -60,36 +60,47 @@ static void renew_call_free(renew_call *c)
     free(c);
 }
 
-static int64_t freeze_point(const worker *w, int64_t proof) { return lease_rules_freeze_point(w->opt->lease_ms, proof); }
+static int64_t freeze_point(const worker *w, int64_t proof)
+{
+    return lease_rules_freeze_point(w->opt->lease_ms, proof);
+}
 
 void lease_proven(attempt *a, int64_t sent_mono)
 {
     worker *w = a->tenant->w;
-    if (sent_mono <= a->proof_mono) return;
+    if (sent_mono <= a->proof_mono)
+        return;
     /* A confirmation that comes back after the point it would move the
      * freeze to proves nothing now: the lease may have run out while the
      * reply was on its way, and the job gone elsewhere. The renewal sent
      * next (renew_reply) decides. */
-    if (freeze_point(w, sent_mono) <= lw_mono_ms()) return;
+    if (freeze_point(w, sent_mono) <= lw_mono_ms())
+        return;
     a->proof_mono = sent_mono;
-    if (a->slot < 0 || !w->fence || a->pid <= 0 || a->reaped) return;
+    if (a->slot < 0 || !w->fence || a->pid <= 0 || a->reaped)
+        return;
     int64_t frozen = fence_extend(w->fence, a->slot, freeze_point(w, sent_mono));
     int64_t ran = lw_mono_ms() - a->started_mono;
-    if (frozen > ran) frozen = ran;
+    if (frozen > ran)
+        frozen = ran;
     if (frozen > 0) {
         /* Frozen time is not running time: the timeout waits for it. */
-        if (a->timeout_at) a->timeout_at += frozen;
+        if (a->timeout_at)
+            a->timeout_at += frozen;
         lw_log_about(LW_LOG_INFO, "lease.thawed", attempt_facts(a, 1),
-                     "lease proven again after %.1f s frozen; resuming the attempt", (double)frozen / 1000.0);
+                     "lease proven again after %.1f s frozen; resuming the attempt",
+                     (double)frozen / 1000.0);
     }
 }
 
 void lease_log_outage(tenant *t, long long gap)
 {
-    if (gap == 0) return;
-    lw_log(LW_LOG_WARN, "lease.outage",
-           "tenant %s: no lease renewal or reaper could reach Redis for %.1f s (Redis stopped, restarting or unreachable); running jobs' leases were given that time back",
-           t->cfg->name, (double)gap / 1000.0);
+    if (gap == 0)
+        return;
+    lw_log(
+        LW_LOG_WARN, "lease.outage",
+        "tenant %s: no lease renewal or reaper could reach Redis for %.1f s (Redis stopped, restarting or unreachable); running jobs' leases were given that time back",
+        t->cfg->name, (double)gap / 1000.0);
 }
 
 static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
@@ -104,7 +115,8 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
         lease_log_outage(t, got.gap);
         for (size_t i = 0; i < c->n; i++) {
             attempt *a = w->slots[c->slots[i]];
-            if (!a || a->serial != c->serials[i]) continue; /* ended meanwhile */
+            if (!a || a->serial != c->serials[i])
+                continue; /* ended meanwhile */
             lw_renew_lease lease;
             lw_renew_lease_at(&got, i, &lease);
             long long v = lease.status;
@@ -116,7 +128,8 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
             }
             lease_proven(a, c->sent_mono);
             if (v == 2) {
-                lw_log_about(LW_LOG_INFO, "job.cancel", attempt_facts(a, 1), "cancel requested; stopping the attempt");
+                lw_log_about(LW_LOG_INFO, "job.cancel", attempt_facts(a, 1),
+                             "cancel requested; stopping the attempt");
                 dispatch_stop(a, STOP_CANCEL);
             }
         }
@@ -127,9 +140,11 @@ static void renew_reply(lw_redis *r, redisReply *reply, void *ud)
      * too late to prove anything (it sat in a stalled Redis): once more. */
     int again = t->renew_again;
     t->renew_again = 0;
-    if (reply && lw_mono_ms() - c->sent_mono > w->opt->lease_ms / 6) again = 1;
+    if (reply && lw_mono_ms() - c->sent_mono > w->opt->lease_ms / 6)
+        again = 1;
     renew_call_free(c);
-    if (again) lease_renew_tenant(t);
+    if (again)
+        lease_renew_tenant(t);
     tenant_unref(t);
 }
 
@@ -140,14 +155,19 @@ void lease_renew_tenant(tenant *t)
         t->renew_again = 1;
         return;
     }
-    if (!lw_redis_is_ready(t->link->r)) return;
+    if (!lw_redis_is_ready(t->link->r))
+        return;
     size_t n = 0;
     for (attempt *at = w->running; at; at = at->next)
-        if (at->tenant == t && at->phase != PHASE_ABANDONED && attempt_stop_reason(at) != STOP_LOST) n++;
-    if (n == 0) return;
+        if (at->tenant == t && at->phase != PHASE_ABANDONED && attempt_stop_reason(at) != STOP_LOST)
+            n++;
+    if (n == 0)
+        return;
     renew_call *c = calloc(1, sizeof *c);
-    if (!c || !(c->slots = calloc(n, sizeof *c->slots)) || !(c->serials = calloc(n, sizeof *c->serials))) {
-        if (c) renew_call_free(c);
+    if (!c || !(c->slots = calloc(n, sizeof *c->slots)) ||
+        !(c->serials = calloc(n, sizeof *c->serials))) {
+        if (c)
+            renew_call_free(c);
         return;
     }
     lw_argv a;
@@ -158,7 +178,8 @@ void lease_renew_tenant(tenant *t)
                                            .lease_ms = w->opt->lease_ms,
                                            .n = (int64_t)n});
     for (attempt *at = w->running; at; at = at->next) {
-        if (at->tenant != t || at->phase == PHASE_ABANDONED || attempt_stop_reason(at) == STOP_LOST) continue;
+        if (at->tenant != t || at->phase == PHASE_ABANDONED || attempt_stop_reason(at) == STOP_LOST)
+            continue;
         LW_ASSERT(at->token && at->token[0]); /* a renewal names the lease by its token */
         lw_renew_lease_argv_add(&a, &(lw_renew_lease_argv){.id = at->id, .token = at->token});
         c->slots[c->n] = at->slot;
@@ -182,9 +203,11 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     worker *w = arg;
     for (tenant *t = w->tenants; t; t = t->next)
-        if (t->running) lease_renew_tenant(t);
+        if (t->running)
+            lease_renew_tenant(t);
     for (tenant *t = w->retired; t; t = t->next)
-        if (t->running) lease_renew_tenant(t);
+        if (t->running)
+            lease_renew_tenant(t);
     presence_update(w);
 }
 
@@ -201,16 +224,19 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
             const char *id = taken.id.s, *what = taken.status.s;
             lw_log_facts job = {.job = id, .tenant = t->cfg->name};
             if (!strcmp(what, "queued"))
-                lw_log_about(LW_LOG_WARN, "job.lost", job, "its worker's lease expired; retrying it");
+                lw_log_about(LW_LOG_WARN, "job.lost", job,
+                             "its worker's lease expired; retrying it");
             else if (!strcmp(what, "failed"))
-                lw_log_about(LW_LOG_WARN, "job.lost", job, "its worker's lease expired on its last attempt; failed");
+                lw_log_about(LW_LOG_WARN, "job.lost", job,
+                             "its worker's lease expired on its last attempt; failed");
             else if (!strcmp(what, "cancelled"))
                 lw_log_about(LW_LOG_WARN, "job.lost", job,
                              "its worker's lease expired; its cancel was pending: cancelled");
             else if (strcmp(what, "missing"))
                 lw_log_about(LW_LOG_ERROR, "job.corrupt", job, "skipped by the reaper: %s", what);
         }
-        if (got.n_taken) tenant_work_maybe(t);
+        if (got.n_taken)
+            tenant_work_maybe(t);
     } else if (reply) {
         tenant_redis_error(t, "reaper", reply);
     }
@@ -221,7 +247,8 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
 static void reap_tenant(tenant *t)
 {
     worker *w = t->w;
-    if (!lw_redis_is_ready(t->link->r)) return;
+    if (!lw_redis_is_ready(t->link->r))
+        return;
     lw_argv a;
     lw_argv_init(&a);
     lw_reap_keys(&a, t->prefix);
@@ -231,7 +258,8 @@ static void reap_tenant(tenant *t)
                                          .limit = REAP_LIMIT,
                                          .lease_ms = w->opt->lease_ms});
     tenant_ref(t);
-    if (lw_redis_script(t->link->r, &lw_script_reap, LW_REAP_NKEYS, &a, reap_reply, t)) tenant_unref(t);
+    if (lw_redis_script(t->link->r, &lw_script_reap, LW_REAP_NKEYS, &a, reap_reply, t))
+        tenant_unref(t);
     lw_argv_clear(&a);
 }
 
@@ -250,7 +278,8 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     worker *w = arg;
-    for (tenant *t = w->tenants; t; t = t->next) reap_tenant(t);
+    for (tenant *t = w->tenants; t; t = t->next)
+        reap_tenant(t);
     schedule_reap(w);
 }
 
@@ -262,6 +291,8 @@ void lease_start(worker *w)
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     w->renew_timer = event_new(w->base, -1, EV_PERSIST, renew_cb, w);
     w->reap_timer = evtimer_new(w->base, reap_cb, w);
-    if (w->renew_timer) event_add(w->renew_timer, &tv);
-    if (w->reap_timer) schedule_reap(w);
+    if (w->renew_timer)
+        event_add(w->renew_timer, &tv);
+    if (w->reap_timer)
+        schedule_reap(w);
 }

@@ -24,7 +24,7 @@ typedef struct metric_jobs {
 } metric_jobs;
 
 typedef struct metric_hist {
-    char *tenant; /* owned */
+    char *tenant;                       /* owned */
     uint64_t buckets[METRICS_NBUCKETS]; /* cumulative counts are made at render time */
     uint64_t count;
     double sum;

@@ -14,18 +14,22 @@ static int *open_fds(size_t *n)
 {
     *n = 0;
     DIR *d = opendir("/proc/self/fd");
-    if (!d) return NULL;
+    if (!d)
+        return NULL;
     int dfd = dirfd(d);
     size_t cap = 64;
     int *fds = malloc(cap * sizeof *fds);
     struct dirent *e;
     while (fds && (e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
         int fd = atoi(e->d_name);
-        if (fd == dfd) continue;
+        if (fd == dfd)
+            continue;
         if (*n == cap) {
             int *grown = realloc(fds, cap * 2 * sizeof *fds);
-            if (!grown) break;
+            if (!grown)
+                break;
             fds = grown;
             cap *= 2;
         }
@@ -46,11 +50,14 @@ static void note_module_fds(module_binding *b, const int *before, size_t nbefore
 {
     size_t n;
     int *now = open_fds(&n);
-    if (!now) return;
+    if (!now)
+        return;
     size_t k = 0, j = 0;
     for (size_t i = 0; i < n; i++) {
-        while (j < nbefore && before[j] < now[i]) j++;
-        if (j < nbefore && before[j] == now[i]) continue;
+        while (j < nbefore && before[j] < now[i])
+            j++;
+        if (j < nbefore && before[j] == now[i])
+            continue;
         now[k++] = now[i];
     }
     b->fds = now;
@@ -89,8 +96,10 @@ module_binding *module_bind(const char *path, const char *tenant, const char *co
         goto fail;
     }
     if (b->mod->abi != LW_MODULE_ABI) {
-        snprintf(err, errlen, "%s: module abi %d, this worker needs abi %d (rebuild it against this lanework's module.h)",
-                 path, b->mod->abi, LW_MODULE_ABI);
+        snprintf(
+            err, errlen,
+            "%s: module abi %d, this worker needs abi %d (rebuild it against this lanework's module.h)",
+            path, b->mod->abi, LW_MODULE_ABI);
         goto fail;
     }
     if (!b->mod->handle) {
@@ -101,7 +110,8 @@ module_binding *module_bind(const char *path, const char *tenant, const char *co
     if (b->mod->init) {
         int rc = b->mod->init(&b->state, tenant, config_json ? config_json : "null");
         if (rc != 0) {
-            snprintf(err, errlen, "%s: module init for tenant %s failed (returned %d)", path, tenant, rc);
+            snprintf(err, errlen, "%s: module init for tenant %s failed (returned %d)", path,
+                     tenant, rc);
             b->mod = NULL; /* do not call fini for a failed init */
             goto fail;
         }
@@ -112,7 +122,8 @@ module_binding *module_bind(const char *path, const char *tenant, const char *co
 fail:
     free(before);
     if (b) {
-        if (b->dl) dlclose(b->dl);
+        if (b->dl)
+            dlclose(b->dl);
         free(b->path);
         free(b);
     }
@@ -126,7 +137,8 @@ void module_child_keep_only(const module_binding *b, int keep)
     size_t n = 0;
     stay[n++] = keep;
     for (size_t i = 0; b && i < b->nfds && n < sizeof stay / sizeof stay[0]; i++)
-        if (b->fds[i] > 2 && b->fds[i] != keep) stay[n++] = b->fds[i];
+        if (b->fds[i] > 2 && b->fds[i] != keep)
+            stay[n++] = b->fds[i];
     for (size_t i = 1; i < n; i++)
         for (size_t k = i; k > 0 && stay[k - 1] > stay[k]; k--) {
             int t = stay[k];
@@ -135,7 +147,8 @@ void module_child_keep_only(const module_binding *b, int keep)
         }
     unsigned int from = 3;
     for (size_t i = 0; i < n; i++) {
-        if ((unsigned int)stay[i] > from) close_range(from, (unsigned int)stay[i] - 1, 0);
+        if ((unsigned int)stay[i] > from)
+            close_range(from, (unsigned int)stay[i] - 1, 0);
         from = (unsigned int)stay[i] + 1;
     }
     close_range(from, ~0U, 0);
@@ -143,9 +156,12 @@ void module_child_keep_only(const module_binding *b, int keep)
 
 void module_unbind(module_binding *b)
 {
-    if (!b) return;
-    if (b->mod && b->mod->fini) b->mod->fini(b->state);
-    if (b->dl) dlclose(b->dl);
+    if (!b)
+        return;
+    if (b->mod && b->mod->fini)
+        b->mod->fini(b->state);
+    if (b->dl)
+        dlclose(b->dl);
     free(b->path);
     free(b->fds);
     free(b);
@@ -153,9 +169,12 @@ void module_unbind(module_binding *b)
 
 int module_handles(const module_binding *b, const char *kind)
 {
-    if (!b || !b->mod) return 0;
-    if (!b->mod->kinds) return 1;
+    if (!b || !b->mod)
+        return 0;
+    if (!b->mod->kinds)
+        return 1;
     for (const char *const *k = b->mod->kinds; *k; k++)
-        if (strcmp(*k, kind) == 0) return 1;
+        if (strcmp(*k, kind) == 0)
+            return 1;
     return 0;
 }

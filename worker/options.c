@@ -52,18 +52,22 @@ static const char USAGE[] =
 static int push(char ***list, const char *v)
 {
     size_t n = 0;
-    while (*list && (*list)[n]) n++;
+    while (*list && (*list)[n])
+        n++;
     char **grown = realloc(*list, (n + 2) * sizeof *grown);
-    if (!grown) return -1;
+    if (!grown)
+        return -1;
     *list = grown;
-    if (!(grown[n] = strdup(v))) return -1;
+    if (!(grown[n] = strdup(v)))
+        return -1;
     grown[n + 1] = NULL;
     return 0;
 }
 
 static void free_list(char **list)
 {
-    for (size_t i = 0; list && list[i]; i++) free(list[i]);
+    for (size_t i = 0; list && list[i]; i++)
+        free(list[i]);
     free(list);
 }
 
@@ -72,9 +76,12 @@ static void free_list(char **list)
 static const char *flag_value(int argc, char **argv, int *i, const char *flag, int *missing)
 {
     size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n) != 0) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0') return NULL;
+    if (strncmp(argv[*i], flag, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
     if (*i + 1 >= argc) {
         *missing = 1;
         return NULL;
@@ -86,9 +93,11 @@ static const char *flag_value(int argc, char **argv, int *i, const char *flag, i
 static int valid_worker_name(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 200) return 0;
+    if (n == 0 || n > 200)
+        return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f) return 0;
+        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return 0;
     return 1;
 }
 
@@ -106,7 +115,8 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (lw_config_from_env(&o->common, err, errlen)) return -1;
+    if (lw_config_from_env(&o->common, err, errlen))
+        return -1;
 
     for (int i = 1; i < argc; i++) {
         int missing = 0, used;
@@ -122,103 +132,137 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
             return 1;
         }
         used = lw_config_take_flag(&o->common, argc, argv, i, err, errlen);
-        if (used < 0) return -1;
+        if (used < 0)
+            return -1;
         if (used > 0) {
             i += used - 1;
             continue;
         }
 #define FLAG(name) ((v = flag_value(argc, argv, &i, name, &missing)) != NULL || missing)
         if (FLAG("--tenant")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (!lw_name_is_safe(v)) {
-                snprintf(err, errlen, "--tenant: \"%.100s\" is not a safe name (letters, digits, - _ .)", v);
+                snprintf(err, errlen,
+                         "--tenant: \"%.100s\" is not a safe name (letters, digits, - _ .)", v);
                 return -1;
             }
-            if (push(&o->tenants, v)) goto oom;
+            if (push(&o->tenants, v))
+                goto oom;
         } else if (FLAG("--queue")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (!lw_name_is_safe(v)) {
-                snprintf(err, errlen, "--queue: \"%.100s\" is not a safe name (letters, digits, - _ .)", v);
+                snprintf(err, errlen,
+                         "--queue: \"%.100s\" is not a safe name (letters, digits, - _ .)", v);
                 return -1;
             }
-            if (push(&o->queues, v)) goto oom;
+            if (push(&o->queues, v))
+                goto oom;
         } else if (FLAG("--concurrency")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (lw_parse_int(v, 1, 4096, &n)) {
-                snprintf(err, errlen, "--concurrency: \"%.100s\" is not an integer from 1 to 4096", v);
+                snprintf(err, errlen, "--concurrency: \"%.100s\" is not an integer from 1 to 4096",
+                         v);
                 return -1;
             }
             o->concurrency = (int)n;
         } else if (FLAG("--isolation")) {
-            if (missing) goto need_value;
-            if (!strcmp(v, "fork")) o->isolation = ISOLATION_FORK;
-            else if (!strcmp(v, "thread")) o->isolation = ISOLATION_THREAD;
+            if (missing)
+                goto need_value;
+            if (!strcmp(v, "fork"))
+                o->isolation = ISOLATION_FORK;
+            else if (!strcmp(v, "thread"))
+                o->isolation = ISOLATION_THREAD;
             else {
                 snprintf(err, errlen, "--isolation: \"%.100s\" is not fork or thread", v);
                 return -1;
             }
         } else if (FLAG("--name")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (!valid_worker_name(v)) {
-                snprintf(err, errlen, "--name: must be 1 to 200 characters without spaces or control characters");
+                snprintf(
+                    err, errlen,
+                    "--name: must be 1 to 200 characters without spaces or control characters");
                 return -1;
             }
             free(o->name);
-            if (!(o->name = strdup(v))) goto oom;
+            if (!(o->name = strdup(v)))
+                goto oom;
         } else if (FLAG("--http")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             const char *colon = strrchr(v, ':');
             if (!colon || colon == v || lw_parse_int(colon + 1, 0, 65535, &n)) {
                 snprintf(err, errlen, "--http: \"%.100s\" is not HOST:PORT", v);
                 return -1;
             }
             free(o->http);
-            if (!(o->http = strdup(v))) goto oom;
+            if (!(o->http = strdup(v)))
+                goto oom;
         } else if (!strcmp(argv[i], "--burst")) {
             o->burst = 1;
         } else if (FLAG("--max-jobs")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (lw_parse_int(v, 1, INT64_MAX, &o->max_jobs)) {
                 snprintf(err, errlen, "--max-jobs: \"%.100s\" is not a positive integer", v);
                 return -1;
             }
         } else if (FLAG("--lease")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (lw_parse_seconds_ms(v, 3600, &o->lease_ms) || o->lease_ms < 1000) {
-                snprintf(err, errlen, "--lease: \"%.100s\" is not a number of seconds from 1 to 3600", v);
+                snprintf(err, errlen,
+                         "--lease: \"%.100s\" is not a number of seconds from 1 to 3600", v);
                 return -1;
             }
         } else if (FLAG("--shutdown-timeout")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (lw_parse_seconds_ms(v, 86400, &o->shutdown_timeout_ms)) {
-                snprintf(err, errlen, "--shutdown-timeout: \"%.100s\" is not a number of seconds", v);
+                snprintf(err, errlen, "--shutdown-timeout: \"%.100s\" is not a number of seconds",
+                         v);
                 return -1;
             }
         } else if (FLAG("--poll")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (lw_parse_seconds_ms(v, 3600, &o->poll_ms) || o->poll_ms < 10) {
-                snprintf(err, errlen, "--poll: \"%.100s\" is not a number of seconds from 0.01 to 3600", v);
+                snprintf(err, errlen,
+                         "--poll: \"%.100s\" is not a number of seconds from 0.01 to 3600", v);
                 return -1;
             }
         } else if (FLAG("--spool-rescan")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (lw_parse_seconds_ms(v, 86400, &o->spool_rescan_ms) ||
                 (o->spool_rescan_ms > 0 && o->spool_rescan_ms < 100)) {
-                snprintf(err, errlen, "--spool-rescan: \"%.100s\" is not 0 or a number of seconds from 0.1 to 86400", v);
+                snprintf(
+                    err, errlen,
+                    "--spool-rescan: \"%.100s\" is not 0 or a number of seconds from 0.1 to 86400",
+                    v);
                 return -1;
             }
         } else if (FLAG("--log-format")) {
-            if (missing) goto need_value;
-            if (!strcmp(v, "json")) o->log_json = 1;
-            else if (!strcmp(v, "text")) o->log_json = 0;
+            if (missing)
+                goto need_value;
+            if (!strcmp(v, "json"))
+                o->log_json = 1;
+            else if (!strcmp(v, "text"))
+                o->log_json = 0;
             else {
                 snprintf(err, errlen, "--log-format: \"%.100s\" is not text or json", v);
                 return -1;
             }
         } else if (FLAG("--log-level")) {
-            if (missing) goto need_value;
+            if (missing)
+                goto need_value;
             if (lw_log_level_parse(v, &o->log_level)) {
-                snprintf(err, errlen, "--log-level: \"%.100s\" is not error, warn, info or debug", v);
+                snprintf(err, errlen, "--log-level: \"%.100s\" is not error, warn, info or debug",
+                         v);
                 return -1;
             }
         } else {
@@ -235,13 +279,15 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
         snprintf(err, errlen, "--registry: required (or LANEWORK_REGISTRY)");
         return -1;
     }
-    if (!o->queues && push(&o->queues, "default")) goto oom;
+    if (!o->queues && push(&o->queues, "default"))
+        goto oom;
     if (!o->name) {
         char host[256] = "localhost";
         char buf[300];
         gethostname(host, sizeof host - 1);
         snprintf(buf, sizeof buf, "%s:%ld", host, (long)getpid());
-        if (!(o->name = strdup(buf))) goto oom;
+        if (!(o->name = strdup(buf)))
+            goto oom;
     }
     return 0;
 oom:

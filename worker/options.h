@@ -10,20 +10,20 @@
 typedef enum { ISOLATION_FORK, ISOLATION_THREAD } isolation_kind;
 
 typedef struct worker_options {
-    lw_config common;      /* --redis --namespace --registry --max-payload --keep-* --events-max */
-    char **tenants;        /* --tenant, repeatable; NULL-terminated; empty: every tenant */
-    char **queues;         /* --queue, repeatable, in priority order; default {"default"} */
-    int concurrency;       /* --concurrency N (default 8) */
+    lw_config common; /* --redis --namespace --registry --max-payload --keep-* --events-max */
+    char **tenants;   /* --tenant, repeatable; NULL-terminated; empty: every tenant */
+    char **queues;    /* --queue, repeatable, in priority order; default {"default"} */
+    int concurrency;  /* --concurrency N (default 8) */
     isolation_kind isolation;
-    char *name;            /* --name, default host:pid */
-    char *http;            /* --http HOST:PORT or NULL */
-    int burst;             /* --burst */
-    int64_t max_jobs;      /* --max-jobs N, 0: unlimited */
-    int64_t lease_ms;      /* --lease SECONDS (default 15) */
+    char *name;                  /* --name, default host:pid */
+    char *http;                  /* --http HOST:PORT or NULL */
+    int burst;                   /* --burst */
+    int64_t max_jobs;            /* --max-jobs N, 0: unlimited */
+    int64_t lease_ms;            /* --lease SECONDS (default 15) */
     int64_t shutdown_timeout_ms; /* --shutdown-timeout SECONDS (default 30) */
-    int64_t poll_ms;       /* --poll SECONDS: claim interval of an idle tenant (default 0.25) */
+    int64_t poll_ms;         /* --poll SECONDS: claim interval of an idle tenant (default 0.25) */
     int64_t spool_rescan_ms; /* --spool-rescan SECONDS: full spool scans (default 30; 0: none) */
-    int log_json;          /* --log-format json */
+    int log_json;            /* --log-format json */
     lw_log_level log_level;
 } worker_options;
 

@@ -76,7 +76,8 @@ static void outcome_free(outcome *o)
 static outcome *outcome_new(const attempt *a, const char *word, const char *text)
 {
     outcome *o = calloc(1, sizeof *o);
-    if (!o) return NULL;
+    if (!o)
+        return NULL;
     o->word = word;
     o->id = strdup(a->id);
     LW_ASSERT(a->token && a->token[0]); /* claim.lua always issues one: no finish without it */
@@ -99,11 +100,14 @@ static void push(tenant *t, outcome *o)
 
 void outcome_event(attempt *a, const char *type, const char *data)
 {
-    if (attempt_stop_reason(a) == STOP_LOST) return;
+    if (attempt_stop_reason(a) == STOP_LOST)
+        return;
     outcome *o = outcome_new(a, "event", data ? data : "");
     if (!o || !(o->event_type = strdup(type))) {
-        if (o) outcome_free(o);
-        lw_log_about(LW_LOG_ERROR, "event.dropped", attempt_facts(a, 0), "out of memory, event %s dropped", type);
+        if (o)
+            outcome_free(o);
+        lw_log_about(LW_LOG_ERROR, "event.dropped", attempt_facts(a, 0),
+                     "out of memory, event %s dropped", type);
         return;
     }
     o->bytes += strlen(type);
@@ -118,8 +122,8 @@ void outcome_event(attempt *a, const char *type, const char *data)
  * conditions, retirement). */
 typedef struct status_task {
     spool_io_task io;
-    tenant *t;      /* holds a reference */
-    outcome *o;     /* owned until queued; NULL: out of memory for it */
+    tenant *t;                               /* holds a reference */
+    outcome *o;                              /* owned until queued; NULL: out of memory for it */
     char *job_dir, *status, *error, *job_id; /* owned copies */
     int rc;
     char err[512];
@@ -147,13 +151,16 @@ static void status_done(spool_io_task *task, int discarded)
     t->spool_writes--;
     LW_ASSERT(t->spool_writes >= 0);
     if (discarded) {
-        if (st->o) outcome_free(st->o);
+        if (st->o)
+            outcome_free(st->o);
     } else {
         if (st->rc) {
             lw_log_facts f = {.job = st->job_id, .tenant = t->cfg->name};
-            lw_log_about(LW_LOG_ERROR, "spool.write", f, "cannot mark %s %s: %s", st->job_dir, st->status, st->err);
+            lw_log_about(LW_LOG_ERROR, "spool.write", f, "cannot mark %s %s: %s", st->job_dir,
+                         st->status, st->err);
         }
-        if (st->o) push(t, st->o);
+        if (st->o)
+            push(t, st->o);
         worker_kick(t->w);
     }
     status_task_free(st);
@@ -174,11 +181,13 @@ static void spool_then_push(attempt *a, const char *status, const char *error, o
     if (!st || !st->job_dir || !st->status || (error && !st->error) || !st->job_id) {
         /* No memory for the task: write it here, the order kept. */
         char err[512];
-        if (st) status_task_free(st);
+        if (st)
+            status_task_free(st);
         if (lw_spool_set_status(a->spool_dir, status, error, err, sizeof err))
-            lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "cannot mark %s %s: %s", a->spool_dir,
-                         status, err);
-        if (o) push(t, o);
+            lw_log_about(LW_LOG_ERROR, "spool.write", attempt_facts(a, 0), "cannot mark %s %s: %s",
+                         a->spool_dir, status, err);
+        if (o)
+            push(t, o);
         return;
     }
     st->io.work = status_work;
@@ -194,7 +203,8 @@ void outcome_handback_unstarted(attempt *a)
 {
     outcome *o = outcome_new(a, "handback", "handed back at shutdown before it started");
     if (!o) {
-        lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0), "out of memory handing it back; its lease will expire");
+        lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0),
+                     "out of memory handing it back; its lease will expire");
         return;
     }
     push(a->tenant, o);
@@ -210,12 +220,13 @@ static void record_end(attempt *a, end_kind how, const char *text)
     w->ended_total++;
     double secs = (double)(lw_mono_ms() - a->started_mono) / 1000.0;
     char msg[600];
-    verdict v = attempt_verdict(attempt_stop_reason(a), how, text, a->attempt, a->attempts, a->timeout_ms, msg,
-                                sizeof msg);
+    verdict v = attempt_verdict(attempt_stop_reason(a), how, text, a->attempt, a->attempts,
+                                a->timeout_ms, msg, sizeof msg);
     metrics_attempt(&w->m, t->cfg->name, a->kind, v.metric, secs);
     if (v.kind == VERDICT_DISCARD) {
-        lw_log_about(LW_LOG_WARN, "job.lost_lease", attempt_facts(a, 1),
-                     "our lease was taken over (Redis unreachable for longer than --lease?); its outcome is discarded");
+        lw_log_about(
+            LW_LOG_WARN, "job.lost_lease", attempt_facts(a, 1),
+            "our lease was taken over (Redis unreachable for longer than --lease?); its outcome is discarded");
         return;
     }
     const char *word = v.word;
@@ -230,14 +241,15 @@ static void record_end(attempt *a, end_kind how, const char *text)
     if (v.kind == VERDICT_OK)
         lw_log_about(LW_LOG_DEBUG, "job.done", facts, "succeeded in %.3f s", secs);
     else
-        lw_log_about(v.kind == VERDICT_HANDBACK ? LW_LOG_INFO : LW_LOG_WARN, "job.done", facts, "%s after %.3f s: %s",
-                     word, secs, text);
+        lw_log_about(v.kind == VERDICT_HANDBACK ? LW_LOG_INFO : LW_LOG_WARN, "job.done", facts,
+                     "%s after %.3f s: %s", word, secs, text);
 
     outcome *o = outcome_new(a, word, text);
     if (!o)
         /* Without memory for the record the lease will expire and the reaper
          * will retry the job: nothing is lost, an attempt is. */
-        lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0), "out of memory recording its outcome");
+        lw_log_about(LW_LOG_ERROR, "job.unrecorded", attempt_facts(a, 0),
+                     "out of memory recording its outcome");
     else
         o->delay_ms = delay;
     const char *status = a->spool_dir ? v.spool_status : NULL;
@@ -250,9 +262,12 @@ static void record_end(attempt *a, end_kind how, const char *text)
 static void unlink_running(attempt *a)
 {
     worker *w = a->tenant->w;
-    if (a->prev) a->prev->next = a->next;
-    else w->running = a->next;
-    if (a->next) a->next->prev = a->prev;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        w->running = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
     a->next = a->prev = NULL;
 }
 
@@ -296,9 +311,11 @@ void outcome_release_abandoned(attempt *a)
 int outcomes_pending(const worker *w)
 {
     for (const tenant *t = w->tenants; t; t = t->next)
-        if (t->nout || t->finish_inflight || t->spool_writes) return 1;
+        if (t->nout || t->finish_inflight || t->spool_writes)
+            return 1;
     for (const tenant *t = w->retired; t; t = t->next)
-        if (t->nout || t->finish_inflight || t->spool_writes) return 1;
+        if (t->nout || t->finish_inflight || t->spool_writes)
+            return 1;
     return 0;
 }
 
@@ -306,9 +323,11 @@ int outcomes_pending(const worker *w)
 static void requeue(tenant *t, batch *b)
 {
     outcome *last = b->head;
-    while (last->next) last = last->next;
+    while (last->next)
+        last = last->next;
     last->next = t->out_head;
-    if (!t->out_head) t->out_tail = &last->next;
+    if (!t->out_head)
+        t->out_tail = &last->next;
     t->out_head = b->head;
     t->nout += b->n;
 }
@@ -318,8 +337,8 @@ static void requeue(tenant *t, batch *b)
 static int refusal_for_all(const redisReply *reply)
 {
     const char *e = reply->str;
-    return strncmp(e, "NOPERM", 6) == 0 || strstr(e, "The user executing the script can't") != NULL ||
-           strncmp(e, "OOM", 3) == 0;
+    return strncmp(e, "NOPERM", 6) == 0 ||
+           strstr(e, "The user executing the script can't") != NULL || strncmp(e, "OOM", 3) == 0;
 }
 
 /* Redis refused a batch of one entry. An outcome is replaced by a small
@@ -333,7 +352,8 @@ static int refused_alone(tenant *t, outcome *o, const char *why)
         snprintf(text, sizeof text, "Redis refused the outcome (%s): %.300s", o->word, why);
         char *copy = strdup(text);
         if (copy) {
-            lw_log_about(LW_LOG_ERROR, "job.refused", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+            lw_log_about(LW_LOG_ERROR, "job.refused",
+                         (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
                          "Redis refused its outcome %s: %s; recording it as failed", o->word, why);
             free(o->text);
             o->text = copy;
@@ -344,11 +364,14 @@ static int refused_alone(tenant *t, outcome *o, const char *why)
         }
     }
     if (strcmp(o->word, "event") == 0)
-        lw_log_about(LW_LOG_ERROR, "event.dropped", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
-                     "Redis refused event %s: %s; dropped", o->event_type ? o->event_type : "?", why);
+        lw_log_about(
+            LW_LOG_ERROR, "event.dropped", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+            "Redis refused event %s: %s; dropped", o->event_type ? o->event_type : "?", why);
     else
-        lw_log_about(LW_LOG_ERROR, "job.unrecorded", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
-                     "Redis refused even its failure record: %s; its lease will expire and the reaper will retry it", why);
+        lw_log_about(
+            LW_LOG_ERROR, "job.unrecorded", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+            "Redis refused even its failure record: %s; its lease will expire and the reaper will retry it",
+            why);
     outcome_free(o);
     return 1;
 }
@@ -373,10 +396,13 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
             t->finish_nulls = 0;
         } else if (b->n == 1 && t->finish_nulls >= 3 && b->head->bytes > SUSPECT_BYTES) {
             t->finish_nulls = 0;
-            if (refused_alone(t, b->head, "Redis closed the connection each time it was sent (larger than proto-max-bulk-len?)"))
+            if (refused_alone(
+                    t, b->head,
+                    "Redis closed the connection each time it was sent (larger than proto-max-bulk-len?)"))
                 b->head = NULL, b->n = 0;
         }
-        if (b->n) requeue(t, b);
+        if (b->n)
+            requeue(t, b);
     } else if (lw_finish_reply_read(reply, &got, NULL, 0) != 0 || got.n_entry != b->n) {
         tenant_redis_error(t, "recording outcomes", reply);
         if (reply->type == REDIS_REPLY_ERROR && !refusal_for_all(reply) && b->n > 1) {
@@ -384,8 +410,10 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
             t->finish_limit = (int)((b->n + 1) / 2);
             requeue(t, b);
         } else if (reply->type == REDIS_REPLY_ERROR && !refusal_for_all(reply)) {
-            if (refused_alone(t, b->head, reply->str)) b->head = NULL, b->n = 0;
-            if (b->n) requeue(t, b);
+            if (refused_alone(t, b->head, reply->str))
+                b->head = NULL, b->n = 0;
+            if (b->n)
+                requeue(t, b);
             t->finish_retry_at = 0;
         } else {
             requeue(t, b);
@@ -397,7 +425,8 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
         /* Back to full batches once Redis takes them again. */
         if (t->finish_limit) {
             t->finish_limit *= 2;
-            if (t->finish_limit >= FINISH_BATCH) t->finish_limit = 0;
+            if (t->finish_limit >= FINISH_BATCH)
+                t->finish_limit = 0;
         }
         size_t i = 0;
         for (outcome *o = b->head, *next; o; o = next, i++) {
@@ -405,8 +434,10 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
             lw_finish_entry e;
             lw_finish_entry_at(&got, i, &e);
             if (!strcmp(e.status.s, "stale") && strcmp(o->word, "event"))
-                lw_log_about(LW_LOG_WARN, "job.fenced", (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
-                             "outcome %s refused: the attempt no longer holds the job (lease lost)", o->word);
+                lw_log_about(LW_LOG_WARN, "job.fenced",
+                             (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
+                             "outcome %s refused: the attempt no longer holds the job (lease lost)",
+                             o->word);
             outcome_free(o);
         }
         /* Lanes may have moved on: the next claim may find work. */
@@ -420,10 +451,13 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
 void outcome_flush(tenant *t)
 {
     worker *w = t->w;
-    if (!t->nout || t->finish_inflight || !lw_redis_is_ready(t->link->r)) return;
-    if (t->finish_retry_at && lw_mono_ms() < t->finish_retry_at) return;
+    if (!t->nout || t->finish_inflight || !lw_redis_is_ready(t->link->r))
+        return;
+    if (t->finish_retry_at && lw_mono_ms() < t->finish_retry_at)
+        return;
     batch *b = calloc(1, sizeof *b);
-    if (!b) return;
+    if (!b)
+        return;
     lw_argv a;
     lw_argv_init(&a);
     lw_finish_keys(&a, t->prefix);
@@ -435,7 +469,8 @@ void outcome_flush(tenant *t)
                                              .n = 0 /* set below */});
     size_t limit = t->finish_limit > 0 ? (size_t)t->finish_limit : FINISH_BATCH, bytes = 0;
     outcome **tail = &b->head;
-    while (t->out_head && b->n < limit && (b->n == 0 || bytes + t->out_head->bytes <= FINISH_BYTES)) {
+    while (t->out_head && b->n < limit &&
+           (b->n == 0 || bytes + t->out_head->bytes <= FINISH_BYTES)) {
         outcome *o = t->out_head;
         t->out_head = o->next;
         o->next = NULL;
@@ -450,7 +485,8 @@ void outcome_flush(tenant *t)
                                                              .delay_ms = o->delay_ms,
                                                              .event_type = o->event_type});
     }
-    if (!t->out_head) t->out_tail = &t->out_head;
+    if (!t->out_head)
+        t->out_tail = &t->out_head;
     t->nout -= b->n;
     lw_finish_argv_set_n(&a, (int64_t)b->n);
     b->t = t;

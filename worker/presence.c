@@ -19,16 +19,17 @@
 #include "log.h"
 #include "timefmt.h"
 
-
 /* The directory is informational: a refusal (a tenant's ACL user without
  * the NS:worker* grants, deploy/redis-acl) is said once and tolerated. */
 static void presence_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     worker *w = ud;
-    if (!reply || reply->type != REDIS_REPLY_ERROR) return;
-    lw_log(lw_log_gate_level(&w->presence_gate, reply->str, LW_LOG_WARN, INT64_MAX), "presence.error",
-           "worker directory on %s not updated: %s; `lanework workers` will not list this worker (jobs are not affected)",
-           lw_redis_name(r), reply->str);
+    if (!reply || reply->type != REDIS_REPLY_ERROR)
+        return;
+    lw_log(
+        lw_log_gate_level(&w->presence_gate, reply->str, LW_LOG_WARN, INT64_MAX), "presence.error",
+        "worker directory on %s not updated: %s; `lanework workers` will not list this worker (jobs are not affected)",
+        lw_redis_name(r), reply->str);
 }
 
 static const char *state_name(worker_state s)
@@ -46,7 +47,8 @@ static const char *state_name(worker_state s)
  * old with its own clock, drop its peers from the directory. */
 static void presence_write(worker *w, int64_t now)
 {
-    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r)) return;
+    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r))
+        return;
     const worker_options *o = w->opt;
     char key[600], host[256] = "", tenants[2048] = "", queues[1024] = "";
     gethostname(host, sizeof host - 1);
@@ -58,7 +60,8 @@ static void presence_write(worker *w, int64_t now)
         size_t l = strlen(queues);
         snprintf(queues + l, sizeof queues - l, "%s%s", l ? "," : "", *q);
     }
-    if (!w->started_redis) w->started_redis = now - (lw_mono_ms() - w->started_mono);
+    if (!w->started_redis)
+        w->started_redis = now - (lw_mono_ms() - w->started_mono);
     lw_argv a;
     lw_argv_init(&a);
     lw_key_global(key, sizeof key, o->common.ns, "worker:");
@@ -71,7 +74,8 @@ static void presence_write(worker *w, int64_t now)
     lw_argv_adds(&a, "pid"), lw_argv_addi(&a, (int64_t)getpid());
     lw_argv_adds(&a, "started"), lw_argv_addi(&a, w->started_redis);
     lw_argv_adds(&a, "concurrency"), lw_argv_addi(&a, o->concurrency);
-    lw_argv_adds(&a, "isolation"), lw_argv_adds(&a, o->isolation == ISOLATION_FORK ? "fork" : "thread");
+    lw_argv_adds(&a, "isolation"),
+        lw_argv_adds(&a, o->isolation == ISOLATION_FORK ? "fork" : "thread");
     lw_argv_adds(&a, "tenants"), lw_argv_adds(&a, tenants);
     lw_argv_adds(&a, "queues"), lw_argv_adds(&a, queues);
     lw_argv_adds(&a, "active"), lw_argv_addi(&a, w->nrunning);
@@ -113,11 +117,14 @@ static void time_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     worker *w = ud;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING) {
-        if (reply) presence_reply(r, reply, ud);
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        if (reply)
+            presence_reply(r, reply, ud);
         return;
     }
-    int64_t now = strtoll(reply->element[0]->str, NULL, 10) * 1000 + strtoll(reply->element[1]->str, NULL, 10) / 1000;
+    int64_t now = strtoll(reply->element[0]->str, NULL, 10) * 1000 +
+                  strtoll(reply->element[1]->str, NULL, 10) / 1000;
     presence_write(w, now);
 }
 
@@ -128,7 +135,8 @@ void presence_update(worker *w)
      * Redis's clock, not ours. (Not a script: the per-tenant ACL users of
      * deploy/redis-acl may write the directory but not read it, and a
      * script's declared keys need both.) */
-    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r)) return;
+    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r))
+        return;
     lw_argv a;
     lw_argv_init(&a);
     lw_argv_adds(&a, "TIME");
@@ -146,10 +154,13 @@ static void presence_soon_cb(evutil_socket_t fd, short what, void *arg)
 
 void presence_soon(worker *w)
 {
-    if (w->shown_active == w->nrunning && w->shown_processed == w->ended_total && w->shown_state == (int)w->state)
+    if (w->shown_active == w->nrunning && w->shown_processed == w->ended_total &&
+        w->shown_state == (int)w->state)
         return;
-    if (!w->presence_timer) w->presence_timer = evtimer_new(w->base, presence_soon_cb, w);
-    if (!w->presence_timer || evtimer_pending(w->presence_timer, NULL)) return;
+    if (!w->presence_timer)
+        w->presence_timer = evtimer_new(w->base, presence_soon_cb, w);
+    if (!w->presence_timer || evtimer_pending(w->presence_timer, NULL))
+        return;
     struct timeval tv = {0, PRESENCE_SOON_MS * 1000};
     evtimer_add(w->presence_timer, &tv);
 }
@@ -163,7 +174,8 @@ static void presence_removed(lw_redis *r, redisReply *reply, void *ud)
 
 int presence_remove(worker *w)
 {
-    if (!w->home || !lw_redis_is_ready(w->home->r)) return 0;
+    if (!w->home || !lw_redis_is_ready(w->home->r))
+        return 0;
     const worker_options *o = w->opt;
     char key[600];
     lw_argv a;

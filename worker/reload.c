@@ -30,14 +30,16 @@
 static int resolve_user(tenant *t, char *err, size_t errlen)
 {
     const char *u = t->cfg->user;
-    if (!u) return 0;
+    if (!u)
+        return 0;
     char buf[16384];
     struct passwd pw, *found = NULL;
     int rc = getpwnam_r(u, &pw, buf, sizeof buf, &found);
     if (!found) {
         char *end;
         long uid = strtol(u, &end, 10);
-        if (*u && !*end && uid >= 0) rc = getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &found);
+        if (*u && !*end && uid >= 0)
+            rc = getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &found);
     }
     if (!found) {
         snprintf(err, errlen, "%s: tenant %s: user \"%s\": %s", t->cfg->source, t->cfg->name, u,
@@ -50,22 +52,25 @@ static int resolve_user(tenant *t, char *err, size_t errlen)
         return 0;
     }
     if (geteuid() != 0) {
-        snprintf(err, errlen,
-                 "%s: tenant %s: user \"%s\": handlers can run as another user only when the worker runs as root (it runs as uid %ld)",
-                 t->cfg->source, t->cfg->name, u, (long)geteuid());
+        snprintf(
+            err, errlen,
+            "%s: tenant %s: user \"%s\": handlers can run as another user only when the worker runs as root (it runs as uid %ld)",
+            t->cfg->source, t->cfg->name, u, (long)geteuid());
         return -1;
     }
     if (t->mod && t->w->opt->isolation == ISOLATION_THREAD) {
-        snprintf(err, errlen,
-                 "%s: tenant %s: user \"%s\" cannot apply to module handlers in --isolation thread (they run inside the worker); use --isolation fork",
-                 t->cfg->source, t->cfg->name, u);
+        snprintf(
+            err, errlen,
+            "%s: tenant %s: user \"%s\" cannot apply to module handlers in --isolation thread (they run inside the worker); use --isolation fork",
+            t->cfg->source, t->cfg->name, u);
         return -1;
     }
     int n = 64;
     gid_t *groups = NULL;
     for (int tries = 0; tries < 4; tries++) {
         gid_t *g = realloc(groups, (size_t)n * sizeof *g);
-        if (!g) break;
+        if (!g)
+            break;
         groups = g;
         int want = n;
         if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &want) >= 0) {
@@ -79,7 +84,8 @@ static int resolve_user(tenant *t, char *err, size_t errlen)
     }
     free(groups);
     if (!t->groups) {
-        snprintf(err, errlen, "%s: tenant %s: user \"%s\": cannot read its groups", t->cfg->source, t->cfg->name, u);
+        snprintf(err, errlen, "%s: tenant %s: user \"%s\": cannot read its groups", t->cfg->source,
+                 t->cfg->name, u);
         return -1;
     }
     const char *names[3] = {"HOME", "USER", "LOGNAME"};
@@ -100,9 +106,11 @@ static int resolve_user(tenant *t, char *err, size_t errlen)
 
 static int wanted(const worker *w, const char *name)
 {
-    if (!w->opt->tenants) return 1;
+    if (!w->opt->tenants)
+        return 1;
     for (char **p = w->opt->tenants; *p; p++)
-        if (!strcmp(*p, name)) return 1;
+        if (!strcmp(*p, name))
+            return 1;
     return 0;
 }
 
@@ -111,7 +119,8 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     const worker_options *o = w->opt;
     tenant *t = calloc(1, sizeof *t);
     size_t nq = 0;
-    while (o->queues[nq]) nq++;
+    while (o->queues[nq])
+        nq++;
     if (!t || !(t->caps = calloc(nq, sizeof *t->caps))) {
         free(t);
         snprintf(err, errlen, "out of memory");
@@ -126,7 +135,8 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     t->due_mono = -1;
     t->due_hint = -1;
     t->finish_limit = 0; /* outcome.c: the full batch */
-    for (size_t q = 0; q < nq; q++) t->caps[q] = lw_tenant_queue_cap(cfg, o->queues[q]);
+    for (size_t q = 0; q < nq; q++)
+        t->caps[q] = lw_tenant_queue_cap(cfg, o->queues[q]);
     lw_settings_resolve(&t->set, cfg, &o->common);
     if (lw_key_prefix(t->prefix, sizeof t->prefix, o->common.ns, cfg->name)) {
         snprintf(err, errlen, "tenant %s: name too long for a key prefix", cfg->name);
@@ -134,7 +144,8 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     }
     const char *url_text = cfg->redis_url ? cfg->redis_url : o->common.redis_url;
     lw_url *url = lw_url_parse(url_text, err, errlen);
-    if (!url) goto fail;
+    if (!url)
+        goto fail;
     t->link = link_get(w, url_text, url);
     lw_url_free(url);
     if (!t->link) {
@@ -143,9 +154,11 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     }
     if (cfg->module_path) {
         t->mod = module_bind(cfg->module_path, cfg->name, cfg->config_json, err, errlen);
-        if (!t->mod) goto fail;
+        if (!t->mod)
+            goto fail;
     }
-    if (resolve_user(t, err, errlen)) goto fail;
+    if (resolve_user(t, err, errlen))
+        goto fail;
     char channel[400];
     lw_key(channel, sizeof channel, t->prefix, "wake", NULL);
     lw_redis_subscribe(t->link->r, channel);
@@ -170,7 +183,8 @@ static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, te
     if (w->opt->tenants)
         for (char **p = w->opt->tenants; *p; p++)
             if (!lw_registry_find(reg, *p)) {
-                snprintf(err, errlen, "%s: --tenant %s: no such tenant in the registry", reg->path, *p);
+                snprintf(err, errlen, "%s: --tenant %s: no such tenant in the registry", reg->path,
+                         *p);
                 return -1;
             }
     tenant **fresh = calloc(reg->ntenants + 1, sizeof *fresh);
@@ -181,14 +195,17 @@ static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, te
     }
     for (size_t i = 0; i < reg->ntenants; i++) {
         const lw_tenant *cfg = &reg->tenants[i];
-        if (!wanted(w, cfg->name)) continue;
+        if (!wanted(w, cfg->name))
+            continue;
         tenant *t = NULL;
         for (size_t k = 0; k < nold && !t; k++)
-            if (lw_tenant_same_runtime(old[k]->cfg, cfg)) t = old[k];
+            if (lw_tenant_same_runtime(old[k]->cfg, cfg))
+                t = old[k];
         if (t) {
             tenant_ref(t);
         } else if (!(t = tenant_new(w, rr, cfg, err, errlen))) {
-            for (size_t k = 0; k < nfresh; k++) tenant_unref(fresh[k]);
+            for (size_t k = 0; k < nfresh; k++)
+                tenant_unref(fresh[k]);
             free(fresh);
             return -1;
         }
@@ -225,7 +242,8 @@ void tenants_reload(worker *w)
     }
     regref *rr = calloc(1, sizeof *rr);
     size_t nold = 0;
-    for (tenant *t = w->tenants; t; t = t->next) nold++;
+    for (tenant *t = w->tenants; t; t = t->next)
+        nold++;
     tenant **old = calloc(nold + 1, sizeof *old);
     if (!rr || !old) {
         free(rr);
@@ -237,7 +255,8 @@ void tenants_reload(worker *w)
     rr->reg = reg;
     rr->refs = 1;
     nold = 0;
-    for (tenant *t = w->tenants; t; t = t->next) old[nold++] = t;
+    for (tenant *t = w->tenants; t; t = t->next)
+        old[nold++] = t;
     tenant *fresh;
     if (build_list(w, rr, old, nold, &fresh, err, sizeof err)) {
         free(old);
@@ -250,7 +269,8 @@ void tenants_reload(worker *w)
         tenant *t = old[i];
         int still = 0;
         for (tenant *f = fresh; f; f = f->next)
-            if (f == t) still = 1;
+            if (f == t)
+                still = 1;
         if (still) {
             /* Same runtime, now described by the new registry. */
             regref *prev = t->reg;
@@ -270,8 +290,10 @@ void tenants_reload(worker *w)
     for (tenant *f = fresh; f; f = f->next) {
         int was = 0;
         for (size_t i = 0; i < nold; i++)
-            if (old[i] == f) was = 1;
-        if (!was) added++;
+            if (old[i] == f)
+                was = 1;
+        if (!was)
+            added++;
         if (f->cfg->nspools) {
             /* SIGHUP rescans every spool and reports every bad entry anew
              * (the operator may be checking a fix). */
@@ -279,7 +301,8 @@ void tenants_reload(worker *w)
             f->nseen = 0;
         }
         lw_settings_resolve(&f->set, f->cfg, &w->opt->common);
-        if (lw_redis_is_ready(f->link->r)) tenant_settings_publish(f);
+        if (lw_redis_is_ready(f->link->r))
+            tenant_settings_publish(f);
     }
     free(old);
     w->tenants = fresh;
@@ -287,7 +310,8 @@ void tenants_reload(worker *w)
     w->reg = rr;
     regref_unref(prev);
     spool_watch_sync(w->watch);
-    lw_log(LW_LOG_INFO, "registry.reload", "registry %s reloaded: %zu tenant(s) kept, %zu added, %zu retired",
-           reg->path, kept, added, retired);
+    lw_log(LW_LOG_INFO, "registry.reload",
+           "registry %s reloaded: %zu tenant(s) kept, %zu added, %zu retired", reg->path, kept,
+           added, retired);
     worker_kick(w);
 }

@@ -60,31 +60,37 @@ static char **build_env(const attempt *a)
 {
     const tenant *t = a->tenant;
     size_t n = 0;
-    while (environ[n]) n++;
+    while (environ[n])
+        n++;
     char **env = calloc(n + 10, sizeof *env);
-    if (!env) return NULL;
+    if (!env)
+        return NULL;
     size_t k = 0;
     /* LANEWORK_* of the worker (its Redis URL among them) are not the
      * command's business; a tenant "user" gets its own HOME and names. */
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "LANEWORK_", 9) != 0 && !(t->run_as && is_identity_var(environ[i])))
             env[k++] = strdup(environ[i]);
-    for (int i = 0; t->run_as && i < 3; i++) env[k++] = strdup(t->user_env[i]);
+    for (int i = 0; t->run_as && i < 3; i++)
+        env[k++] = strdup(t->user_env[i]);
     char buf[64];
-    const char *names[] = {"LANEWORK_JOB_ID", "LANEWORK_TENANT", "LANEWORK_KIND", "LANEWORK_LANE",
-                           "LANEWORK_ATTEMPT", "LANEWORK_SPOOL_DIR"};
+    const char *names[] = {"LANEWORK_JOB_ID", "LANEWORK_TENANT",  "LANEWORK_KIND",
+                           "LANEWORK_LANE",   "LANEWORK_ATTEMPT", "LANEWORK_SPOOL_DIR"};
     snprintf(buf, sizeof buf, "%d", a->attempt);
     const char *values[] = {a->id, a->tenant_name, a->kind, a->lane, buf, a->spool_dir};
     for (size_t i = 0; i < 6; i++) {
-        if (!values[i]) continue;
+        if (!values[i])
+            continue;
         size_t len = strlen(names[i]) + strlen(values[i]) + 2;
         char *e = malloc(len);
-        if (e) snprintf(e, len, "%s=%s", names[i], values[i]);
+        if (e)
+            snprintf(e, len, "%s=%s", names[i], values[i]);
         env[k++] = e;
     }
     for (size_t i = 0; i < k; i++)
         if (!env[i]) {
-            for (size_t j = 0; j < k; j++) free(env[j]);
+            for (size_t j = 0; j < k; j++)
+                free(env[j]);
             free(env);
             return NULL;
         }
@@ -93,7 +99,8 @@ static char **build_env(const attempt *a)
 
 static void free_env(char **env)
 {
-    for (size_t i = 0; env && env[i]; i++) free(env[i]);
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
     free(env);
 }
 
@@ -101,18 +108,23 @@ static void free_env(char **env)
  * execvp, is async-signal-safe). Caller frees. */
 static char *resolve_program(const char *prog)
 {
-    if (strchr(prog, '/')) return strdup(prog);
+    if (strchr(prog, '/'))
+        return strdup(prog);
     const char *path = getenv("PATH");
-    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
     while (*path) {
         const char *end = strchr(path, ':');
         size_t dlen = end ? (size_t)(end - path) : strlen(path);
         char *cand = malloc(dlen + strlen(prog) + 2);
-        if (!cand) return NULL;
+        if (!cand)
+            return NULL;
         snprintf(cand, dlen + strlen(prog) + 2, "%.*s/%s", (int)dlen, path, prog);
-        if (access(cand, X_OK) == 0) return cand;
+        if (access(cand, X_OK) == 0)
+            return cand;
         free(cand);
-        if (!end) break;
+        if (!end)
+            break;
         path = end + 1;
     }
     return strdup(prog); /* execve reports ENOENT in the child's stderr */
@@ -121,11 +133,13 @@ static char *resolve_program(const char *prog)
 static int payload_fd(const attempt *a)
 {
     int fd = memfd_create("lanework-payload", MFD_CLOEXEC);
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     size_t len = strlen(a->payload), off = 0;
     while (off < len) {
         ssize_t w = write(fd, a->payload + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0) {
             close(fd);
             return -1;
@@ -155,10 +169,14 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
     exec_state *es = a->runner_state;
     /* Something the command left behind still holds its output: stop
      * waiting and stop it. */
-    if (es->out.ev) event_del(es->out.ev);
-    if (es->err.ev) event_del(es->err.ev);
-    if (es->out.fd >= 0) close(es->out.fd);
-    if (es->err.fd >= 0) close(es->err.fd);
+    if (es->out.ev)
+        event_del(es->out.ev);
+    if (es->err.ev)
+        event_del(es->err.ev);
+    if (es->out.fd >= 0)
+        close(es->out.fd);
+    if (es->err.fd >= 0)
+        close(es->err.fd);
     es->out.fd = es->err.fd = -1;
     /* No kill here: the group was killed when its leader exited (child.c),
      * and what still holds the pipes left it; the sweep deals with that. */
@@ -169,12 +187,14 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
 static void maybe_complete(attempt *a)
 {
     exec_state *es = a->runner_state;
-    if (!es || !a->reaped) return;
+    if (!es || !a->reaped)
+        return;
     if (es->pipe_open) {
         if (!es->linger) {
             es->linger = evtimer_new(a->tenant->w->base, linger_cb, a);
             struct timeval tv = {PIPE_LINGER_MS / 1000, (PIPE_LINGER_MS % 1000) * 1000};
-            if (es->linger) evtimer_add(es->linger, &tv);
+            if (es->linger)
+                evtimer_add(es->linger, &tv);
         }
         return;
     }
@@ -186,33 +206,38 @@ static void maybe_complete(attempt *a)
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && es->out.truncated) {
         /* stdout is the result channel, bounded like every result. */
         how = END_FAIL;
-        snprintf(why, sizeof why,
-                 "result too large: stdout is more than --max-payload (%zu bytes); a result is JSON of at most that size (log to stderr)",
-                 a->max_payload);
+        snprintf(
+            why, sizeof why,
+            "result too large: stdout is more than --max-payload (%zu bytes); a result is JSON of at most that size (log to stderr)",
+            a->max_payload);
         text = why;
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         how = END_OK;
         /* stdout is the result when it is JSON, else there is none. */
-        if (es->out.buf && lw_json_valid(es->out.buf, es->out.len)) lw_job_set_result(a, es->out.buf);
+        if (es->out.buf && lw_json_valid(es->out.buf, es->out.len))
+            lw_job_set_result(a, es->out.buf);
         text = a->result;
     } else {
         how = WIFEXITED(st) && WEXITSTATUS(st) == EX_DATAERR_CODE ? END_FAIL : END_RETRY;
         char status[64];
         if (WIFSIGNALED(st))
-            snprintf(status, sizeof status, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+            snprintf(status, sizeof status, "killed by signal %d (%s)", WTERMSIG(st),
+                     strsignal(WTERMSIG(st)));
         else
             snprintf(status, sizeof status, "exit status %d", WEXITSTATUS(st));
         if (tail) {
             /* Trim the trailing newline: the error is one message. */
             size_t l = strlen(tail);
-            while (l > 0 && (tail[l - 1] == '\n' || tail[l - 1] == '\r')) l--;
+            while (l > 0 && (tail[l - 1] == '\n' || tail[l - 1] == '\r'))
+                l--;
             snprintf(why, sizeof why, "%s: %.*s", status, (int)l, tail);
         } else {
             snprintf(why, sizeof why, "%s", status);
         }
         text = why;
     }
-    if (es->linger) event_free(es->linger);
+    if (es->linger)
+        event_free(es->linger);
     fdreader_close(&es->out);
     fdreader_close(&es->err);
     a->runner_state = NULL;
@@ -225,8 +250,10 @@ static void reaped(attempt *a) { maybe_complete(a); }
 static void release(attempt *a)
 {
     exec_state *es = a->runner_state;
-    if (!es) return;
-    if (es->linger) event_free(es->linger);
+    if (!es)
+        return;
+    if (es->linger)
+        event_free(es->linger);
     fdreader_close(&es->out);
     fdreader_close(&es->err);
     free(es);
@@ -274,14 +301,16 @@ static int start(attempt *a)
     int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1};
     char **env = NULL, *prog = NULL;
     exec_state *es = calloc(1, sizeof *es);
-    if (!es) return -1;
+    if (!es)
+        return -1;
     es->out.fd = es->err.fd = -1;
     if ((in = payload_fd(a)) < 0 || lw_pipe2(out, O_CLOEXEC) < 0 || lw_pipe2(err, O_CLOEXEC) < 0 ||
         !(env = build_env(a)) || !(prog = resolve_program(ex->argv[0])))
         goto fail;
     pid_t parent = getpid();
     pid_t pid = child_fork_attempt(a->tenant->w);
-    if (pid < 0) goto fail;
+    if (pid < 0)
+        goto fail;
     if (pid == 0) {
         /* Signals stay blocked (sigfork) until the worker's handlers are
          * gone: a stop signal landing now must not reach them. */
@@ -299,7 +328,8 @@ static int start(attempt *a)
             _exit(127);
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */
-        if (getppid() != parent) _exit(127);
+        if (getppid() != parent)
+            _exit(127);
         sigfork_unblock_signals();
         execve(prog, ex->argv, env);
         int e = errno;
@@ -326,14 +356,19 @@ static int start(attempt *a)
     es->err.keep = STDERR_TAIL;
     es->out.on_eof = es->err.on_eof = on_eof;
     struct event_base *base = a->tenant->w->base;
-    if (fdreader_start(&es->out, base, out[0], a)) close(out[0]);
-    if (fdreader_start(&es->err, base, err[0], a)) close(err[0]);
+    if (fdreader_start(&es->out, base, out[0], a))
+        close(out[0]);
+    if (fdreader_start(&es->err, base, err[0], a))
+        close(err[0]);
     return 0;
 fail:
-    if (in >= 0) close(in);
+    if (in >= 0)
+        close(in);
     for (int i = 0; i < 2; i++) {
-        if (out[i] >= 0) close(out[i]);
-        if (err[i] >= 0) close(err[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
     }
     free_env(env);
     free(prog);

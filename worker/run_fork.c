@@ -37,10 +37,10 @@
 
 typedef struct fork_state {
     fdreader out;
-    size_t parsed;  /* bytes of out.buf already consumed as frames */
+    size_t parsed; /* bytes of out.buf already consumed as frames */
     int have_status;
     int status;
-    size_t oversize; /* a frame announced this many bytes, more than allowed */
+    size_t oversize;      /* a frame announced this many bytes, more than allowed */
     struct event *linger; /* the child exited but its pipe is still open */
     int pipe_open;        /* the result pipe is not at EOF yet */
 } fork_state;
@@ -65,8 +65,10 @@ static void write_all(int fd, const void *p, size_t n)
     const char *c = p;
     while (n > 0) {
         ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) _exit(3); /* the parent is gone: nothing left to report to */
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(3); /* the parent is gone: nothing left to report to */
         c += w;
         n -= (size_t)w;
     }
@@ -77,8 +79,10 @@ static void frame(char type, const char *a, size_t alen, const char *b, size_t b
     uint32_t len = (uint32_t)(alen + blen);
     write_all(g_fd, &type, 1);
     write_all(g_fd, &len, sizeof len);
-    if (alen) write_all(g_fd, a, alen);
-    if (blen) write_all(g_fd, b, blen);
+    if (alen)
+        write_all(g_fd, a, alen);
+    if (blen)
+        write_all(g_fd, b, blen);
 }
 
 static void child_emit(lw_job *job, const char *type, const char *data)
@@ -92,7 +96,8 @@ static void on_sigterm(int sig)
     (void)sig;
     /* Cooperative first: the handler sees lw_job_cancelled(); SIGKILL
      * follows after the grace if it does not return. */
-    if (g_job) atomic_store(&g_job->stop, STOP_TIMEOUT);
+    if (g_job)
+        atomic_store(&g_job->stop, STOP_TIMEOUT);
 }
 
 static void child_main(attempt *a, int fd, pid_t parent)
@@ -111,10 +116,13 @@ static void child_main(attempt *a, int fd, pid_t parent)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigterm;
     sigaction(SIGTERM, &sa, NULL);
-    if (child_drop_privileges(a->tenant) != 0) _exit(3);
-    for (int i = 0; a->tenant->run_as && i < 3; i++) putenv(a->tenant->user_env[i]);
+    if (child_drop_privileges(a->tenant) != 0)
+        _exit(3);
+    for (int i = 0; a->tenant->run_as && i < 3; i++)
+        putenv(a->tenant->user_env[i]);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */
-    if (getppid() != parent) _exit(3); /* the worker died while we were forking */
+    if (getppid() != parent)
+        _exit(3); /* the worker died while we were forking */
     /* Marks what this attempt starts, so that the worker can tell its
      * processes that escape the group (child.h, the sweep): the name
      * "lw:SERIAL" stays with what it forks until that execs, and then the
@@ -127,9 +135,12 @@ static void child_main(attempt *a, int fd, pid_t parent)
     a->emit = child_emit;
     module_binding *mb = a->tenant->mod;
     lw_status st = mb->mod->handle(mb->state, a);
-    if (a->oversize) st = LW_FAIL;
-    if (a->result) frame('R', a->result, strlen(a->result), NULL, 0);
-    if (a->error) frame('X', a->error, strlen(a->error), NULL, 0);
+    if (a->oversize)
+        st = LW_FAIL;
+    if (a->result)
+        frame('R', a->result, strlen(a->result), NULL, 0);
+    if (a->error)
+        frame('X', a->error, strlen(a->error), NULL, 0);
     char num[16];
     int n = snprintf(num, sizeof num, "%d", (int)st);
     frame('S', num, (size_t)n, NULL, 0);
@@ -141,7 +152,8 @@ static void child_main(attempt *a, int fd, pid_t parent)
 static void take_string(char **dst, const char *p, size_t n)
 {
     char *s = malloc(n + 1);
-    if (!s) return;
+    if (!s)
+        return;
     memcpy(s, p, n);
     s[n] = '\0';
     free(*dst);
@@ -154,9 +166,10 @@ static void parse_frames(fdreader *r, void *ud)
     fork_state *fs = a->runner_state;
     for (;;) {
         lw_frame f;
-        long took = lw_frame_next(r->buf + fs->parsed, r->len - fs->parsed, a->max_payload + FRAME_SLACK, &f,
-                                  &fs->oversize);
-        if (took == 0) break;
+        long took = lw_frame_next(r->buf + fs->parsed, r->len - fs->parsed,
+                                  a->max_payload + FRAME_SLACK, &f, &fs->oversize);
+        if (took == 0)
+            break;
         if (took < 0) {
             /* Not what our child code sends: stop reading it and stop it. */
             r->len = 0;
@@ -172,7 +185,8 @@ static void parse_frames(fdreader *r, void *ud)
             if (nul) {
                 char *data = NULL;
                 take_string(&data, nul + 1, len - (size_t)(nul + 1 - body));
-                if (data) outcome_event(a, body, data[0] ? data : NULL);
+                if (data)
+                    outcome_event(a, body, data[0] ? data : NULL);
                 free(data);
             }
             break;
@@ -182,14 +196,16 @@ static void parse_frames(fdreader *r, void *ud)
              * child writes frames of its own: checked again (JSON, size). */
             char *text = NULL;
             take_string(&text, body, len);
-            if (text) lw_job_set_result(a, text);
+            if (text)
+                lw_job_set_result(a, text);
             free(text);
             break;
         }
         case 'X': {
             char *text = NULL;
             take_string(&text, body, len);
-            if (text) lw_job_set_error(a, text); /* bounded again */
+            if (text)
+                lw_job_set_error(a, text); /* bounded again */
             free(text);
             break;
         }
@@ -219,7 +235,8 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
      * child.c, kills it). */
     if (fs->out.fd >= 0) {
         parse_frames(&fs->out, a);
-        if (fs->out.ev) event_free(fs->out.ev);
+        if (fs->out.ev)
+            event_free(fs->out.ev);
         fs->out.ev = NULL;
         close(fs->out.fd);
         fs->out.fd = -1;
@@ -231,7 +248,8 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
 static void maybe_complete(attempt *a)
 {
     fork_state *fs = a->runner_state;
-    if (!fs || !a->reaped) return;
+    if (!fs || !a->reaped)
+        return;
     if (fs->pipe_open) {
         if (!fs->linger && (fs->linger = evtimer_new(a->tenant->w->base, linger_cb, a))) {
             struct timeval tv = {PIPE_LINGER_MS / 1000, (PIPE_LINGER_MS % 1000) * 1000};
@@ -239,7 +257,8 @@ static void maybe_complete(attempt *a)
         }
         return;
     }
-    if (fs->linger) event_free(fs->linger);
+    if (fs->linger)
+        event_free(fs->linger);
     fs->linger = NULL;
     end_kind how = END_RETRY;
     char why[200];
@@ -247,8 +266,10 @@ static void maybe_complete(attempt *a)
     int st = a->exit_status;
     if (fs->oversize) {
         how = END_FAIL;
-        snprintf(why, sizeof why, "the handler process sent %zu bytes at once, more than --max-payload (%zu bytes) allows",
-                 fs->oversize, a->max_payload);
+        snprintf(
+            why, sizeof why,
+            "the handler process sent %zu bytes at once, more than --max-payload (%zu bytes) allows",
+            fs->oversize, a->max_payload);
         text = why;
     } else if (fs->have_status && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         how = attempt_end_kind(a, (lw_status)fs->status);
@@ -283,8 +304,10 @@ static void reaped(attempt *a) { maybe_complete(a); }
 static void release(attempt *a)
 {
     fork_state *fs = a->runner_state;
-    if (!fs) return;
-    if (fs->linger) event_free(fs->linger);
+    if (!fs)
+        return;
+    if (fs->linger)
+        event_free(fs->linger);
     fdreader_close(&fs->out);
     free(fs);
     a->runner_state = NULL;
@@ -294,7 +317,8 @@ static int start(attempt *a)
 {
     int fds[2];
     fork_state *fs = calloc(1, sizeof *fs);
-    if (!fs) return -1;
+    if (!fs)
+        return -1;
     if (lw_pipe2(fds, O_CLOEXEC) < 0) {
         free(fs);
         return -1;

@@ -34,7 +34,7 @@
 
 typedef struct msg {
     attempt *a;
-    char *type;  /* handler event type; NULL: the attempt ended */
+    char *type; /* handler event type; NULL: the attempt ended */
     char *data;
     struct msg *next;
 } msg;
@@ -43,14 +43,14 @@ struct thread_pool {
     worker *w;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    attempt **todo;       /* ring buffer of nthreads entries */
+    attempt **todo; /* ring buffer of nthreads entries */
     size_t head, count, cap;
     msg *done_head, **done_tail;
     int efd;
     struct event *ev;
     pthread_t *threads;
     int nthreads;
-    int busy;             /* threads inside a handler */
+    int busy; /* threads inside a handler */
     int stopping;
 };
 
@@ -71,7 +71,8 @@ static void post(struct thread_pool *p, msg *m)
 static void thread_emit(lw_job *job, const char *type, const char *data)
 {
     msg *m = calloc(1, sizeof *m);
-    if (!m) return;
+    if (!m)
+        return;
     m->a = job;
     m->type = strdup(type);
     m->data = data ? strdup(data) : NULL;
@@ -87,7 +88,8 @@ static void *thread_main(void *arg)
     struct thread_pool *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (p->count == 0 && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
+        while (p->count == 0 && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
         if (p->count == 0) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
@@ -128,7 +130,8 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         msg *next = m->next;
         attempt *a = m->a;
         if (m->type) {
-            if (a->phase != PHASE_ABANDONED) outcome_event(a, m->type, m->data);
+            if (a->phase != PHASE_ABANDONED)
+                outcome_event(a, m->type, m->data);
         } else if (a->phase == PHASE_ABANDONED) {
             /* Its outcome was recorded when we gave up on it; the slot is
              * free only now. */
@@ -152,31 +155,37 @@ static void pool_free(struct thread_pool *p, int wait_ms);
 static struct thread_pool *pool_new(worker *w, int nthreads)
 {
     struct thread_pool *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
+    if (!p)
+        return NULL;
     p->w = w;
     p->efd = -1;
     p->cap = (size_t)nthreads;
     p->done_tail = &p->done_head;
     p->todo = calloc(p->cap, sizeof *p->todo);
     p->threads = calloc((size_t)nthreads, sizeof *p->threads);
-    if (!p->todo || !p->threads) goto fail;
+    if (!p->todo || !p->threads)
+        goto fail;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (p->efd < 0) goto fail;
+    if (p->efd < 0)
+        goto fail;
     p->ev = event_new(w->base, p->efd, EV_READ | EV_PERSIST, done_cb, p);
-    if (!p->ev || event_add(p->ev, NULL)) goto fail;
+    if (!p->ev || event_add(p->ev, NULL))
+        goto fail;
     /* Handler threads take no signals: they all go to the loop thread,
      * and a handler's system calls are not interrupted by the worker's. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 0; i < nthreads; i++) {
-        if (pthread_create(&p->threads[i], NULL, thread_main, p)) break;
+        if (pthread_create(&p->threads[i], NULL, thread_main, p))
+            break;
         p->nthreads++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (p->nthreads < nthreads) goto fail;
+    if (p->nthreads < nthreads)
+        goto fail;
     return p;
 fail:
     pool_free(p, 0);
@@ -209,7 +218,8 @@ static int pool_submit(struct thread_pool *p, attempt *a)
  * `wait_ms`, then left behind (the process is exiting). */
 static void pool_free(struct thread_pool *p, int wait_ms)
 {
-    if (!p) return;
+    if (!p)
+        return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
     pthread_cond_broadcast(&p->cv);
@@ -220,7 +230,8 @@ static void pool_free(struct thread_pool *p, int wait_ms)
         pthread_mutex_lock(&p->mu);
         int busy = p->busy;
         pthread_mutex_unlock(&p->mu);
-        if (busy == 0) break;
+        if (busy == 0)
+            break;
         if (lw_mono_ms() >= deadline) {
             stuck = 1;
             break;
@@ -231,10 +242,13 @@ static void pool_free(struct thread_pool *p, int wait_ms)
     if (stuck) {
         /* A handler that never returns: joining would hang the exit. Its
          * job was handed back or recorded already. */
-        lw_log(LW_LOG_WARN, "pool.stuck", "%d handler thread(s) did not return; exiting without them", p->busy);
-        for (int i = 0; i < p->nthreads; i++) pthread_detach(p->threads[i]);
+        lw_log(LW_LOG_WARN, "pool.stuck",
+               "%d handler thread(s) did not return; exiting without them", p->busy);
+        for (int i = 0; i < p->nthreads; i++)
+            pthread_detach(p->threads[i]);
     } else {
-        for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+        for (int i = 0; i < p->nthreads; i++)
+            pthread_join(p->threads[i], NULL);
         msg *m = p->done_head;
         while (m) {
             msg *next = m->next;
@@ -244,8 +258,10 @@ static void pool_free(struct thread_pool *p, int wait_ms)
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->cv);
     }
-    if (p->ev) event_free(p->ev);
-    if (p->efd >= 0) close(p->efd);
+    if (p->ev)
+        event_free(p->ev);
+    if (p->efd >= 0)
+        close(p->efd);
     if (!stuck) {
         free(p->todo);
         free(p->threads);
@@ -263,8 +279,10 @@ static int handles(const attempt *a)
 
 static int open_pool(worker *w, char *err, size_t errlen)
 {
-    if (w->opt->isolation != ISOLATION_THREAD) return 0;
-    if ((w->pool = pool_new(w, w->opt->concurrency))) return 0;
+    if (w->opt->isolation != ISOLATION_THREAD)
+        return 0;
+    if ((w->pool = pool_new(w, w->opt->concurrency)))
+        return 0;
     snprintf(err, errlen, "cannot start %d handler threads", w->opt->concurrency);
     return -1;
 }
@@ -283,7 +301,8 @@ static int start(attempt *a) { return pool_submit(a->tenant->w->pool, a); }
 static void stop(attempt *a, int now)
 {
     if (now) {
-        if (a->phase != PHASE_ABANDONED) outcome_abandon(a, END_RETRY, NULL);
+        if (a->phase != PHASE_ABANDONED)
+            outcome_abandon(a, END_RETRY, NULL);
     } else if (attempt_stop_reason(a) != STOP_FENCE) {
         attempt_arm_grace(a);
     }
@@ -291,12 +310,16 @@ static void stop(attempt *a, int now)
 
 static void grace_over(attempt *a)
 {
-    if (a->phase == PHASE_ABANDONED) return;
+    if (a->phase == PHASE_ABANDONED)
+        return;
     stop_reason why = attempt_stop_reason(a);
-    lw_log_about(LW_LOG_ERROR, "job.abandoned", attempt_facts(a, 1),
-                 "the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)");
+    lw_log_about(
+        LW_LOG_ERROR, "job.abandoned", attempt_facts(a, 1),
+        "the handler ignores its stop request; abandoning the attempt (its thread stays busy until it returns)");
     outcome_abandon(a, END_RETRY,
-                    why == STOP_TIMEOUT ? "timed out; the handler did not stop (thread isolation cannot kill it)" : NULL);
+                    why == STOP_TIMEOUT
+                        ? "timed out; the handler did not stop (thread isolation cannot kill it)"
+                        : NULL);
 }
 
 /* A forced exit: the end message of an attempt no thread took (pool_free

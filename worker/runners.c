@@ -16,19 +16,22 @@ static const runner *const all[] = {
 const runner *runners_find(const attempt *a)
 {
     for (size_t i = 0; i < NRUNNERS; i++)
-        if (all[i]->handles(a)) return all[i];
+        if (all[i]->handles(a))
+            return all[i];
     return NULL;
 }
 
 int runners_open(worker *w, char *err, size_t errlen)
 {
     for (size_t i = 0; i < NRUNNERS; i++)
-        if (all[i]->open && all[i]->open(w, err, errlen)) return -1;
+        if (all[i]->open && all[i]->open(w, err, errlen))
+            return -1;
     return 0;
 }
 
 void runners_close(worker *w)
 {
     for (size_t i = 0; i < NRUNNERS; i++)
-        if (all[i]->close) all[i]->close(w);
+        if (all[i]->close)
+            all[i]->close(w);
 }

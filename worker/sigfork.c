@@ -31,7 +31,8 @@ void sigfork_reset_signals(void)
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &sa, NULL);
 }
 
 void sigfork_unblock_signals(void)

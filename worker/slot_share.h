@@ -21,8 +21,8 @@ typedef struct slot_share {
  * the slots reserved by claims in flight, and, with --max-jobs (0: none),
  * no more than the jobs still to start (*left, INT64_MAX without). May be
  * zero or negative: nothing to claim. */
-int64_t slot_share_free(int concurrency, int nrunning, int reserved, int64_t max_jobs, int64_t started,
-                        int64_t *left);
+int64_t slot_share_free(int concurrency, int nrunning, int reserved, int64_t max_jobs,
+                        int64_t started, int64_t *left);
 /* 1 when a round should wait for more slots to free (claim batching,
  * worker.c): attempts run or a claim is in flight (`busy`), and fewer than
  * a full batch -- every slot, at most SLOT_SHARE_CLAIM_MAX, at most `left`

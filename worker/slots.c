@@ -15,9 +15,11 @@ void slots_take(worker *w, attempt *a)
 void slots_release(attempt *a)
 {
     worker *w = a->tenant->w;
-    if (a->slot < 0) return;
+    if (a->slot < 0)
+        return;
     LW_ASSERT(w->slots[a->slot] == a && w->nfree < w->opt->concurrency); /* each slot freed once */
-    if (w->fence && a->pid > 0 && !a->reaped) fence_clear(w->fence, a->slot);
+    if (w->fence && a->pid > 0 && !a->reaped)
+        fence_clear(w->fence, a->slot);
     w->slots[a->slot] = NULL;
     w->free_slots[w->nfree++] = a->slot;
     a->slot = -1;

@@ -34,14 +34,14 @@ struct spool_io {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     fifo urgent, scans, done;
-    int working;   /* threads inside a task's work */
-    int scanning;  /* of them, on a scan */
+    int working;  /* threads inside a task's work */
+    int scanning; /* of them, on a scan */
     int stopping;
     int efd;
     struct event *ev;
     pthread_t threads[IO_THREADS];
     int nthreads;
-    int started;   /* thread creation was tried */
+    int started; /* thread creation was tried */
 };
 
 static void fifo_init(fifo *f)
@@ -60,7 +60,8 @@ static void fifo_push(fifo *f, spool_io_task *t)
 static spool_io_task *fifo_pop(fifo *f)
 {
     spool_io_task *t = f->head;
-    if (t && !(f->head = t->next)) f->tail = &f->head;
+    if (t && !(f->head = t->next))
+        f->tail = &f->head;
     return t;
 }
 
@@ -90,12 +91,15 @@ static void *io_main(void *arg)
     spool_io *io = arg;
     pthread_mutex_lock(&io->mu);
     for (;;) {
-        while (!io->urgent.head && !(io->scans.head && io->scanning < SCAN_THREADS) && !io->stopping)
+        while (!io->urgent.head && !(io->scans.head && io->scanning < SCAN_THREADS) &&
+               !io->stopping)
             pthread_cond_wait(&io->cv, &io->mu);
-        if (io->stopping) break;
+        if (io->stopping)
+            break;
         spool_io_task *t = fifo_pop(&io->urgent);
         int scan = !t;
-        if (scan) t = fifo_pop(&io->scans);
+        if (scan)
+            t = fifo_pop(&io->scans);
         io->working++;
         io->scanning += scan;
         pthread_mutex_unlock(&io->mu);
@@ -104,7 +108,8 @@ static void *io_main(void *arg)
         io->working--;
         io->scanning -= scan;
         /* A scan slot is free: a thread waiting for one may take it. */
-        if (scan && io->scans.head) pthread_cond_signal(&io->cv);
+        if (scan && io->scans.head)
+            pthread_cond_signal(&io->cv);
         int wake = post_done(io, t);
         if (wake) {
             pthread_mutex_unlock(&io->mu);
@@ -135,7 +140,8 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 spool_io *spool_io_new(struct event_base *base)
 {
     spool_io *io = calloc(1, sizeof *io);
-    if (!io) return NULL;
+    if (!io)
+        return NULL;
     fifo_init(&io->urgent);
     fifo_init(&io->scans);
     fifo_init(&io->done);
@@ -144,8 +150,10 @@ spool_io *spool_io_new(struct event_base *base)
     io->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (io->efd < 0 || !(io->ev = event_new(base, io->efd, EV_READ | EV_PERSIST, done_cb, io)) ||
         event_add(io->ev, NULL)) {
-        if (io->ev) event_free(io->ev);
-        if (io->efd >= 0) close(io->efd);
+        if (io->ev)
+            event_free(io->ev);
+        if (io->efd >= 0)
+            close(io->efd);
         pthread_mutex_destroy(&io->mu);
         pthread_cond_destroy(&io->cv);
         free(io);
@@ -162,21 +170,24 @@ static void start_threads(spool_io *io)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    while (io->nthreads < IO_THREADS && pthread_create(&io->threads[io->nthreads], NULL, io_main, io) == 0)
+    while (io->nthreads < IO_THREADS &&
+           pthread_create(&io->threads[io->nthreads], NULL, io_main, io) == 0)
         io->nthreads++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void spool_io_submit(spool_io *io, spool_io_task *task, int urgent)
 {
-    if (!io->started) start_threads(io);
+    if (!io->started)
+        start_threads(io);
     if (io->nthreads == 0) {
         /* No thread to be had: do it here, but still answer from the loop. */
         task->work(task);
         pthread_mutex_lock(&io->mu);
         int wake = post_done(io, task);
         pthread_mutex_unlock(&io->mu);
-        if (wake) wake_loop(io);
+        if (wake)
+            wake_loop(io);
         return;
     }
     pthread_mutex_lock(&io->mu);
@@ -196,7 +207,8 @@ static void discard(spool_io_task *t)
 
 void spool_io_free(spool_io *io, int wait_ms)
 {
-    if (!io) return;
+    if (!io)
+        return;
     pthread_mutex_lock(&io->mu);
     io->stopping = 1;
     pthread_cond_broadcast(&io->cv);
@@ -206,18 +218,21 @@ void spool_io_free(spool_io *io, int wait_ms)
         pthread_mutex_lock(&io->mu);
         int working = io->working;
         pthread_mutex_unlock(&io->mu);
-        if (!working) break;
+        if (!working)
+            break;
         if (lw_mono_ms() >= deadline) {
             /* A thread stuck in the file system: it still owns its task
              * and this structure. */
-            for (int i = 0; i < io->nthreads; i++) pthread_detach(io->threads[i]);
+            for (int i = 0; i < io->nthreads; i++)
+                pthread_detach(io->threads[i]);
             event_free(io->ev);
             return;
         }
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    for (int i = 0; i < io->nthreads; i++) pthread_join(io->threads[i], NULL);
+    for (int i = 0; i < io->nthreads; i++)
+        pthread_join(io->threads[i], NULL);
     discard(fifo_take_all(&io->done));
     discard(fifo_take_all(&io->urgent));
     discard(fifo_take_all(&io->scans));

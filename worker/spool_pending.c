@@ -13,7 +13,8 @@
 
 void spool_pending_clear(tenant *t)
 {
-    for (size_t i = 0; i < t->npend; i++) free(t->pend_names[i]);
+    for (size_t i = 0; i < t->npend; i++)
+        free(t->pend_names[i]);
     t->npend = 0;
 }
 
@@ -36,18 +37,19 @@ void spool_pending_name(tenant *t, size_t spool, const char *name)
     worker_kick(t->w);
 }
 
-
 void spool_pending_name_all(worker *w, const char *spool, const char *name)
 {
     for (tenant *t = w->tenants; t; t = t->next)
         for (size_t i = 0; i < t->cfg->nspools; i++)
-            if (!strcmp(t->cfg->spools[i].dir, spool)) spool_pending_name(t, i, name);
+            if (!strcmp(t->cfg->spools[i].dir, spool))
+                spool_pending_name(t, i, name);
 }
 
 void spool_pending_rescan_all(worker *w, int flags)
 {
     for (tenant *t = w->tenants; t; t = t->next)
-        if (t->cfg->nspools) t->spool_pending |= flags;
+        if (t->cfg->nspools)
+            t->spool_pending |= flags;
     worker_kick(w);
 }
 

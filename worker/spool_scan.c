@@ -60,19 +60,19 @@ typedef struct bad_entry {
 
 typedef struct scan_task {
     spool_io_task io;
-    tenant *t;            /* holds a reference; loop side only */
-    size_t spool;         /* index in t->cfg->spools */
-    char *dir;            /* owned copy of the spool's path */
-    char **names;         /* owned; NULL: the whole spool */
+    tenant *t;    /* holds a reference; loop side only */
+    size_t spool; /* index in t->cfg->spools */
+    char *dir;    /* owned copy of the spool's path */
+    char **names; /* owned; NULL: the whole spool */
     size_t nnames, ncap;
-    int loud;             /* the summary at info level */
-    int64_t max_payload;  /* --max-payload: bigger ones are refused here, not kept */
+    int loud;            /* the summary at info level */
+    int64_t max_payload; /* --max-payload: bigger ones are refused here, not kept */
     /* results, filled by the thread */
-    lw_spool_job *jobs;   /* pending (queued / processing) */
+    lw_spool_job *jobs; /* pending (queued / processing) */
     size_t njobs, jcap;
     bad_entry *bad;
     size_t nbad, bcap;
-    char **missing;       /* named reads: directories without job.json yet */
+    char **missing; /* named reads: directories without job.json yet */
     size_t nmissing, mcap;
     int failed;
     char err[512];
@@ -89,15 +89,16 @@ static void keep_bad(scan_task *s, const char *entry, const char *why);
 static void keep_job(scan_task *s, lw_spool_job *job)
 {
     /* done and failed are history (the parser refused any other status). */
-    if (strcmp(job->status, "queued") != 0 && strcmp(job->status, "processing") != 0) return;
+    if (strcmp(job->status, "queued") != 0 && strcmp(job->status, "processing") != 0)
+        return;
     /* Refused here, on the thread: a scan keeps what it found until the
      * loop sends it, and an oversized payload (up to the 16 MiB a job.json
      * may have) per entry would make one scan of a big spool hold it all. */
     size_t plen = job->payload ? strlen(job->payload) : 0;
     if (s->max_payload > 0 && plen > (uint64_t)s->max_payload) {
         char why[160];
-        snprintf(why, sizeof why, "payload: %zu bytes is over the limit of %lld (--max-payload)", plen,
-                 (long long)s->max_payload);
+        snprintf(why, sizeof why, "payload: %zu bytes is over the limit of %lld (--max-payload)",
+                 plen, (long long)s->max_payload);
         keep_bad(s, job->job_id, why);
         return;
     }
@@ -142,7 +143,9 @@ static void scan_work(spool_io_task *task)
 {
     scan_task *s = (scan_task *)task;
     if (!s->names) {
-        if (lw_spool_scan(s->dir, LW_SPOOL_FILE_MAX, on_visit, on_bad, s, s->err, sizeof s->err) < 0) s->failed = 1;
+        if (lw_spool_scan(s->dir, LW_SPOOL_FILE_MAX, on_visit, on_bad, s, s->err, sizeof s->err) <
+            0)
+            s->failed = 1;
         return;
     }
     for (size_t i = 0; i < s->nnames; i++) {
@@ -150,7 +153,8 @@ static void scan_work(spool_io_task *task)
         lw_spool_job job;
         char why[512];
         /* Still being built (enqueue --spool renames it into place). */
-        if (!strncmp(nm, ".tmp-", 5)) continue;
+        if (!strncmp(nm, ".tmp-", 5))
+            continue;
         if (lw_spool_read(s->dir, nm, LW_SPOOL_FILE_MAX, &job, why, sizeof why) == 0) {
             keep_job(s, &job);
             lw_spool_job_clear(&job);
@@ -173,13 +177,17 @@ static void scan_work(spool_io_task *task)
 static void scan_task_free(scan_task *s)
 {
     free(s->dir);
-    for (size_t i = 0; i < s->nnames; i++) free(s->names[i]);
+    for (size_t i = 0; i < s->nnames; i++)
+        free(s->names[i]);
     free(s->names);
-    for (size_t i = 0; i < s->njobs; i++) lw_spool_job_clear(&s->jobs[i]);
+    for (size_t i = 0; i < s->njobs; i++)
+        lw_spool_job_clear(&s->jobs[i]);
     free(s->jobs);
-    for (size_t i = 0; i < s->nbad; i++) free(s->bad[i].entry), free(s->bad[i].why);
+    for (size_t i = 0; i < s->nbad; i++)
+        free(s->bad[i].entry), free(s->bad[i].why);
     free(s->bad);
-    for (size_t i = 0; i < s->nmissing; i++) free(s->missing[i]);
+    for (size_t i = 0; i < s->nmissing; i++)
+        free(s->missing[i]);
     free(s->missing);
     free(s);
 }
@@ -188,7 +196,8 @@ static void scan_task_free(scan_task *s)
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return (h ^ 0xff) * 1099511628211ULL;
 }
 
@@ -199,15 +208,20 @@ static int first_report(tenant *t, const char *spool, const char *entry, const c
     size_t lo = 0, hi = t->nseen;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (t->spool_seen[mid] == h) return 0;
-        if (t->spool_seen[mid] < h) lo = mid + 1;
-        else hi = mid;
+        if (t->spool_seen[mid] == h)
+            return 0;
+        if (t->spool_seen[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (t->nseen >= SEEN_MAX) t->nseen = lo = 0;
+    if (t->nseen >= SEEN_MAX)
+        t->nseen = lo = 0;
     if (t->nseen == t->seen_cap) {
         size_t c = t->seen_cap ? t->seen_cap * 2 : 64;
         uint64_t *g = realloc(t->spool_seen, c * sizeof *g);
-        if (!g) return 1;
+        if (!g)
+            return 1;
         t->spool_seen = g;
         t->seen_cap = c;
     }
@@ -237,7 +251,8 @@ typedef struct scan_call {
 
 static void free_ids(char **ids, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(ids[i]);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
     free(ids);
 }
 
@@ -263,10 +278,12 @@ static void settle_done(spool_io_task *task, int discarded)
     settle_task *st = (settle_task *)task;
     if (!discarded) {
         if (st->rc)
-            lw_log(LW_LOG_ERROR, "spool.write", "cannot mark %s %s: %s", st->job_dir, st->status, st->err);
+            lw_log(LW_LOG_ERROR, "spool.write", "cannot mark %s %s: %s", st->job_dir, st->status,
+                   st->err);
         else
-            lw_log(LW_LOG_INFO, "spool.settled", "%s/job.json marked %s: the job ended in Redis (%s)", st->job_dir,
-                   st->status, st->error ? st->error : "succeeded");
+            lw_log(LW_LOG_INFO, "spool.settled",
+                   "%s/job.json marked %s: the job ended in Redis (%s)", st->job_dir, st->status,
+                   st->error ? st->error : "succeeded");
     }
     free(st->job_dir);
     free(st->error);
@@ -278,7 +295,8 @@ static void settle_done(spool_io_task *task, int discarded)
  * written into the entry -- or "held STATUS" -- its unique key is held by
  * job `holder`: deduplicated, so it is marked failed, saying by whom. A
  * lost write only leaves the entry for the next rescan to settle. */
-static void settle(tenant *t, const char *spool, const char *id, const char *why, const char *holder)
+static void settle(tenant *t, const char *spool, const char *id, const char *why,
+                   const char *holder)
 {
     static const char *const ENDS[] = {"succeeded", "failed", "cancelled", "expired"};
     size_t k = 0;
@@ -290,15 +308,18 @@ static void settle(tenant *t, const char *spool, const char *id, const char *why
         k = 1;
     } else if (!strncmp(why, "exists ", 7)) {
         error = why + 7;
-        while (k < 4 && strcmp(error, ENDS[k]) != 0) k++;
-        if (k == 4) return; /* waiting or running: its attempt writes the file */
+        while (k < 4 && strcmp(error, ENDS[k]) != 0)
+            k++;
+        if (k == 4)
+            return; /* waiting or running: its attempt writes the file */
     } else {
         return;
     }
     settle_task *st = calloc(1, sizeof *st);
     size_t n = strlen(spool) + strlen(id) + 2;
     if (!st || !(st->job_dir = malloc(n)) || (k > 0 && !(st->error = strdup(error)))) {
-        if (st) free(st->job_dir);
+        if (st)
+            free(st->job_dir);
         free(st);
         return;
     }
@@ -324,8 +345,10 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
             tenant_redis_error(t, what, reply);
             /* An error reply (an ACL denial, say) would come back at once:
              * rescan after a backoff, 1 s doubling to 60 s. */
-            if (t->spool_errors < 30) t->spool_errors++;
-            t->spool_retry_at = lw_mono_ms() + lw_backoff_ms(1000, t->spool_errors, 60000, lw_random64());
+            if (t->spool_errors < 30)
+                t->spool_errors++;
+            t->spool_retry_at =
+                lw_mono_ms() + lw_backoff_ms(1000, t->spool_errors, 60000, lw_random64());
         }
         t->spool_pending |= SPOOL_RESCAN; /* scanned again when Redis is ready */
     } else {
@@ -355,7 +378,8 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
 static void send_batch(scan_ctx *s)
 {
     tenant *t = s->t;
-    if (lw_enqueue_count(&s->batch) == 0) return;
+    if (lw_enqueue_count(&s->batch) == 0)
+        return;
     scan_call *c = malloc(sizeof *c);
     if (c && (c->spool = strdup(s->sp->dir))) {
         c->t = t;
@@ -364,7 +388,8 @@ static void send_batch(scan_ctx *s)
         s->ids = NULL;
         s->nids = s->idcap = 0;
         tenant_ref(t);
-        if (lw_redis_script(t->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &s->batch, scan_reply, c) == 0) {
+        if (lw_redis_script(t->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &s->batch, scan_reply,
+                            c) == 0) {
             t->spool_inflight++;
         } else {
             t->spool_pending |= SPOOL_RESCAN;
@@ -388,8 +413,9 @@ static void skip(scan_ctx *s, const char *entry, const char *why, int level)
 {
     s->skipped++;
     int first = first_report(s->t, s->sp->dir, entry, why);
-    lw_log_about(first ? level : LW_LOG_DEBUG, "spool.skip", (lw_log_facts){.tenant = s->t->cfg->name},
-                 "spool %s: entry %s skipped: %s", s->sp->dir, entry, why);
+    lw_log_about(first ? level : LW_LOG_DEBUG, "spool.skip",
+                 (lw_log_facts){.tenant = s->t->cfg->name}, "spool %s: entry %s skipped: %s",
+                 s->sp->dir, entry, why);
 }
 
 static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
@@ -414,8 +440,10 @@ static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
     spec.expires_ms = job->expires_ms;
     spec.unique_for_ms = job->unique_for_ms;
     spec.spool_dir = malloc(dlen);
-    if (spec.spool_dir) snprintf(spec.spool_dir, dlen, "%s/%s", spool, job->job_id);
-    if (!spec.tenant || !spec.kind || !spec.id || !spec.spool_dir || (job->unique && !spec.unique)) {
+    if (spec.spool_dir)
+        snprintf(spec.spool_dir, dlen, "%s/%s", spool, job->job_id);
+    if (!spec.tenant || !spec.kind || !spec.id || !spec.spool_dir ||
+        (job->unique && !spec.unique)) {
         lw_log(LW_LOG_ERROR, "spool.skip", "spool %s: entry %s: out of memory", spool, job->job_id);
         s->t->spool_pending |= SPOOL_RESCAN;
     } else if (lw_job_spec_validate(&spec, s->t->w->opt->common.max_payload, err, sizeof err)) {
@@ -431,7 +459,8 @@ static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
         s->nids++;
         lw_enqueue_add(&s->batch, &spec);
         s->found++;
-        if (lw_enqueue_count(&s->batch) >= SCAN_BATCH) send_batch(s);
+        if (lw_enqueue_count(&s->batch) >= SCAN_BATCH)
+            send_batch(s);
     }
     lw_job_spec_clear(&spec);
 }
@@ -441,15 +470,18 @@ static void scan_done(spool_io_task *task, int discarded)
     scan_task *st = (scan_task *)task;
     tenant *t = st->t;
     t->spool_scanning--;
-    if (discarded) goto out;
+    if (discarded)
+        goto out;
     scan_ctx s;
     memset(&s, 0, sizeof s);
     s.t = t;
     s.sp = &t->cfg->spools[st->spool];
     lw_argv_init(&s.batch);
     lw_enqueue_begin(&s.batch, t->prefix, t->set.events_max);
-    for (size_t i = 0; i < st->nbad; i++) skip(&s, st->bad[i].entry, st->bad[i].why, LW_LOG_WARN);
-    for (size_t i = 0; i < st->njobs; i++) enqueue_job(&s, &st->jobs[i]);
+    for (size_t i = 0; i < st->nbad; i++)
+        skip(&s, st->bad[i].entry, st->bad[i].why, LW_LOG_WARN);
+    for (size_t i = 0; i < st->njobs; i++)
+        enqueue_job(&s, &st->jobs[i]);
     send_batch(&s);
     lw_argv_clear(&s.batch);
     for (size_t i = 0; i < st->nmissing; i++)
@@ -459,16 +491,19 @@ static void scan_done(spool_io_task *task, int discarded)
             spool_pending_name(t, st->spool, st->missing[i]);
     if (st->failed) {
         /* Said once: the periodic rescan meets a missing spool each time. */
-        lw_log_about(first_report(t, s.sp->dir, "", st->err) ? LW_LOG_ERROR : LW_LOG_DEBUG, "spool.scan",
-                     (lw_log_facts){.tenant = t->cfg->name}, "spool %s: %s", s.sp->dir, st->err);
+        lw_log_about(first_report(t, s.sp->dir, "", st->err) ? LW_LOG_ERROR : LW_LOG_DEBUG,
+                     "spool.scan", (lw_log_facts){.tenant = t->cfg->name}, "spool %s: %s",
+                     s.sp->dir, st->err);
         /* A spool that cannot be read (yet): the periodic rescan tries
          * again; out of memory: a full scan once there is some. */
-        if (st->names) t->spool_pending |= SPOOL_RESCAN;
+        if (st->names)
+            t->spool_pending |= SPOOL_RESCAN;
     }
     if (!st->names)
-        lw_log_about(st->loud ? LW_LOG_INFO : LW_LOG_DEBUG, "spool.scan", (lw_log_facts){.tenant = t->cfg->name},
-                     "spool %s (kind %s): %zu pending job(s), %zu skipped", s.sp->dir, s.sp->kind, s.found,
-                     s.skipped);
+        lw_log_about(st->loud ? LW_LOG_INFO : LW_LOG_DEBUG, "spool.scan",
+                     (lw_log_facts){.tenant = t->cfg->name},
+                     "spool %s (kind %s): %zu pending job(s), %zu skipped", s.sp->dir, s.sp->kind,
+                     s.found, s.skipped);
     worker_kick(t->w);
 out:
     scan_task_free(st);
@@ -478,7 +513,8 @@ out:
 static scan_task *task_new(tenant *t, size_t spool)
 {
     scan_task *st = calloc(1, sizeof *st);
-    if (!st) return NULL;
+    if (!st)
+        return NULL;
     if (!(st->dir = strdup(t->cfg->spools[spool].dir))) {
         free(st);
         return NULL;
@@ -500,8 +536,10 @@ static void submit(tenant *t, scan_task *st)
 
 void spool_scan_tenant(tenant *t)
 {
-    if (t->spool_scanning || !lw_redis_is_ready(t->link->r)) return;
-    if (t->spool_pending && !t->spool_inflight && (!t->spool_retry_at || lw_mono_ms() >= t->spool_retry_at)) {
+    if (t->spool_scanning || !lw_redis_is_ready(t->link->r))
+        return;
+    if (t->spool_pending && !t->spool_inflight &&
+        (!t->spool_retry_at || lw_mono_ms() >= t->spool_retry_at)) {
         int loud = (t->spool_pending & SPOOL_RESCAN_LOUD) != 0;
         t->spool_pending = 0;
         spool_pending_clear(t); /* the full scan reads them too */
@@ -516,20 +554,26 @@ void spool_scan_tenant(tenant *t)
         }
         return;
     }
-    if (!t->npend) return;
+    if (!t->npend)
+        return;
     /* One task per spool with names, the names in the order seen. */
     for (size_t i = 0; i < t->cfg->nspools; i++) {
         scan_task *st = NULL;
         for (size_t k = 0; k < t->npend; k++) {
-            if (t->pend_spool[k] != i || !t->pend_names[k]) continue;
-            if (!st && !(st = task_new(t, i))) break;
-            if (lw_grow((void **)&st->names, &st->ncap, st->nnames, sizeof *st->names)) break;
+            if (t->pend_spool[k] != i || !t->pend_names[k])
+                continue;
+            if (!st && !(st = task_new(t, i)))
+                break;
+            if (lw_grow((void **)&st->names, &st->ncap, st->nnames, sizeof *st->names))
+                break;
             st->names[st->nnames++] = t->pend_names[k];
             t->pend_names[k] = NULL;
         }
-        if (st) submit(t, st);
+        if (st)
+            submit(t, st);
     }
     for (size_t k = 0; k < t->npend; k++)
-        if (t->pend_names[k]) t->spool_pending |= SPOOL_RESCAN; /* out of memory for it */
+        if (t->pend_names[k])
+            t->spool_pending |= SPOOL_RESCAN; /* out of memory for it */
     spool_pending_clear(t);
 }

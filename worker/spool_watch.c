@@ -36,16 +36,16 @@
 
 typedef struct watch_entry {
     int wd;
-    int used;      /* spools: still wanted by a tenant (sync) */
-    char *spool;   /* owned */
-    char *name;    /* owned: the job directory's name; NULL: the spool itself */
-    dev_t dev;     /* spools: the directory watched (a path may come to name another) */
+    int used;    /* spools: still wanted by a tenant (sync) */
+    char *spool; /* owned */
+    char *name;  /* owned: the job directory's name; NULL: the spool itself */
+    dev_t dev;   /* spools: the directory watched (a path may come to name another) */
     ino_t ino;
 } watch_entry;
 
 struct spool_watch {
     struct worker *w;
-    int fd;                 /* -1: no inotify */
+    int fd; /* -1: no inotify */
     struct event *ev;
     struct event *rescan;
     watch_entry *e;
@@ -56,7 +56,8 @@ struct spool_watch {
 
 static void entry_drop(spool_watch *sw, size_t i)
 {
-    if (sw->e[i].name) sw->njobdirs--;
+    if (sw->e[i].name)
+        sw->njobdirs--;
     free(sw->e[i].spool);
     free(sw->e[i].name);
     sw->e[i] = sw->e[--sw->n];
@@ -65,7 +66,8 @@ static void entry_drop(spool_watch *sw, size_t i)
 static int wd_shared(const spool_watch *sw, size_t skip, int wd)
 {
     for (size_t i = 0; i < sw->n; i++)
-        if (i != skip && sw->e[i].wd == wd) return 1;
+        if (i != skip && sw->e[i].wd == wd)
+            return 1;
     return 0;
 }
 
@@ -74,7 +76,8 @@ static int entry_add(spool_watch *sw, int wd, const char *spool, const char *nam
     if (sw->n == sw->cap) {
         size_t c = sw->cap ? sw->cap * 2 : 16;
         watch_entry *g = realloc(sw->e, c * sizeof *g);
-        if (!g) return -1;
+        if (!g)
+            return -1;
         sw->e = g;
         sw->cap = c;
     }
@@ -89,7 +92,8 @@ static int entry_add(spool_watch *sw, int wd, const char *spool, const char *nam
         free(x->spool), free(x->name);
         return -1;
     }
-    if (name) sw->njobdirs++;
+    if (name)
+        sw->njobdirs++;
     sw->n++;
     return 0;
 }
@@ -105,7 +109,8 @@ static void on_event(spool_watch *sw, const struct inotify_event *ev)
     }
     for (size_t i = 0; i < sw->n; i++) {
         watch_entry *x = &sw->e[i];
-        if (x->wd != ev->wd) continue;
+        if (x->wd != ev->wd)
+            continue;
         if (ev->mask & IN_IGNORED) {
             /* Its directory is gone (or the watch removed): spools are
              * watched again by the next sync. */
@@ -116,18 +121,21 @@ static void on_event(spool_watch *sw, const struct inotify_event *ev)
         if (!x->name && (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF))) {
             /* The spool's path may name a new directory already: watch
              * what it names now, and read it whole. */
-            if (!wd_shared(sw, i, x->wd)) inotify_rm_watch(sw->fd, x->wd);
+            if (!wd_shared(sw, i, x->wd))
+                inotify_rm_watch(sw->fd, x->wd);
             entry_drop(sw, i);
             spool_watch_sync(sw);
             spool_pending_rescan_all(w, SPOOL_RESCAN);
             return;
         }
-        if (!ev->len) continue;
+        if (!ev->len)
+            continue;
         if (!x->name) {
             spool_pending_name_all(w, x->spool, ev->name);
         } else if (!strcmp(ev->name, "job.json")) {
             spool_pending_name_all(w, x->spool, x->name);
-            if (!wd_shared(sw, i, x->wd)) inotify_rm_watch(sw->fd, x->wd);
+            if (!wd_shared(sw, i, x->wd))
+                inotify_rm_watch(sw->fd, x->wd);
             entry_drop(sw, i);
             i--;
         }
@@ -141,7 +149,8 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
     for (int rounds = 0; rounds < 16; rounds++) {
         ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) return;
+        if (n <= 0)
+            return;
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
             on_event(sw, ev);
@@ -152,19 +161,23 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 
 void spool_watch_sync(spool_watch *sw)
 {
-    if (!sw || sw->fd < 0) return;
+    if (!sw || sw->fd < 0)
+        return;
     for (size_t i = 0; i < sw->n; i++)
-        if (!sw->e[i].name) sw->e[i].used = 0;
+        if (!sw->e[i].name)
+            sw->e[i].used = 0;
     for (tenant *t = sw->w->tenants; t; t = t->next)
         for (size_t k = 0; k < t->cfg->nspools; k++) {
             const char *dir = t->cfg->spools[k].dir;
             size_t i = 0;
             struct stat st;
             int have = stat(dir, &st) == 0;
-            while (i < sw->n && (sw->e[i].name || strcmp(sw->e[i].spool, dir))) i++;
+            while (i < sw->n && (sw->e[i].name || strcmp(sw->e[i].spool, dir)))
+                i++;
             if (i < sw->n && have && (sw->e[i].dev != st.st_dev || sw->e[i].ino != st.st_ino)) {
                 /* The path names another directory now: re-watch. */
-                if (!wd_shared(sw, i, sw->e[i].wd)) inotify_rm_watch(sw->fd, sw->e[i].wd);
+                if (!wd_shared(sw, i, sw->e[i].wd))
+                    inotify_rm_watch(sw->fd, sw->e[i].wd);
                 entry_drop(sw, i);
                 i = sw->n;
             }
@@ -174,21 +187,26 @@ void spool_watch_sync(spool_watch *sw)
             }
             int wd = inotify_add_watch(sw->fd, dir, SPOOL_MASK);
             if (wd < 0) {
-                lw_log(lw_log_gate_level(&sw->gate, dir, LW_LOG_WARN, 3600000), "spool.watch",
-                       "tenant %s: spool %s: cannot watch it (%s); new entries are found by the rescan every %.0f s",
-                       t->cfg->name, dir, strerror(errno), (double)sw->w->opt->spool_rescan_ms / 1000.0);
+                lw_log(
+                    lw_log_gate_level(&sw->gate, dir, LW_LOG_WARN, 3600000), "spool.watch",
+                    "tenant %s: spool %s: cannot watch it (%s); new entries are found by the rescan every %.0f s",
+                    t->cfg->name, dir, strerror(errno),
+                    (double)sw->w->opt->spool_rescan_ms / 1000.0);
                 continue;
             }
             if (entry_add(sw, wd, dir, NULL)) {
-                if (!wd_shared(sw, sw->n, wd)) inotify_rm_watch(sw->fd, wd);
+                if (!wd_shared(sw, sw->n, wd))
+                    inotify_rm_watch(sw->fd, wd);
             } else if (have) {
                 sw->e[sw->n - 1].dev = st.st_dev;
                 sw->e[sw->n - 1].ino = st.st_ino;
             }
         }
     for (size_t i = 0; i < sw->n; i++) {
-        if (sw->e[i].name || sw->e[i].used) continue;
-        if (!wd_shared(sw, i, sw->e[i].wd)) inotify_rm_watch(sw->fd, sw->e[i].wd);
+        if (sw->e[i].name || sw->e[i].used)
+            continue;
+        if (!wd_shared(sw, i, sw->e[i].wd))
+            inotify_rm_watch(sw->fd, sw->e[i].wd);
         entry_drop(sw, i);
         i--;
     }
@@ -196,19 +214,25 @@ void spool_watch_sync(spool_watch *sw)
 
 int spool_watch_job_dir(spool_watch *sw, const char *spool, const char *name)
 {
-    if (!sw || sw->fd < 0) return -1;
+    if (!sw || sw->fd < 0)
+        return -1;
     for (size_t i = 0; i < sw->n; i++)
-        if (sw->e[i].name && !strcmp(sw->e[i].name, name) && !strcmp(sw->e[i].spool, spool)) return 0;
-    if (sw->njobdirs >= JOBDIRS_MAX) return -1;
+        if (sw->e[i].name && !strcmp(sw->e[i].name, name) && !strcmp(sw->e[i].spool, spool))
+            return 0;
+    if (sw->njobdirs >= JOBDIRS_MAX)
+        return -1;
     size_t len = strlen(spool) + strlen(name) + 2;
     char *path = malloc(len);
-    if (!path) return -1;
+    if (!path)
+        return -1;
     snprintf(path, len, "%s/%s", spool, name);
     int wd = inotify_add_watch(sw->fd, path, JOBDIR_MASK);
     free(path);
-    if (wd < 0) return -1;
+    if (wd < 0)
+        return -1;
     if (entry_add(sw, wd, spool, name)) {
-        if (!wd_shared(sw, sw->n, wd)) inotify_rm_watch(sw->fd, wd);
+        if (!wd_shared(sw, sw->n, wd))
+            inotify_rm_watch(sw->fd, wd);
         return -1;
     }
     return 1;
@@ -217,7 +241,8 @@ int spool_watch_job_dir(spool_watch *sw, const char *spool, const char *name)
 static void arm_rescan(spool_watch *sw)
 {
     int64_t ms = sw->w->opt->spool_rescan_ms;
-    if (ms <= 0) return;
+    if (ms <= 0)
+        return;
     /* Jitter: workers started together do not all scan the same spool at
      * the same instant, every time. */
     ms += (int64_t)(lw_random64() % (uint64_t)(ms / 4 + 1));
@@ -237,7 +262,8 @@ static void rescan_cb(evutil_socket_t fd, short what, void *arg)
 spool_watch *spool_watch_new(worker *w)
 {
     spool_watch *sw = calloc(1, sizeof *sw);
-    if (!sw) return NULL;
+    if (!sw)
+        return NULL;
     sw->w = w;
     if (!(sw->rescan = evtimer_new(w->base, rescan_cb, sw))) {
         free(sw);
@@ -245,10 +271,13 @@ spool_watch *spool_watch_new(worker *w)
     }
     sw->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (sw->fd < 0) {
-        lw_log(LW_LOG_WARN, "spool.watch", "inotify unavailable (%s): new spool entries are found by the rescan every %.0f s",
+        lw_log(LW_LOG_WARN, "spool.watch",
+               "inotify unavailable (%s): new spool entries are found by the rescan every %.0f s",
                strerror(errno), (double)w->opt->spool_rescan_ms / 1000.0);
-    } else if (!(sw->ev = event_new(w->base, sw->fd, EV_READ | EV_PERSIST, read_cb, sw)) || event_add(sw->ev, NULL)) {
-        if (sw->ev) event_free(sw->ev);
+    } else if (!(sw->ev = event_new(w->base, sw->fd, EV_READ | EV_PERSIST, read_cb, sw)) ||
+               event_add(sw->ev, NULL)) {
+        if (sw->ev)
+            event_free(sw->ev);
         sw->ev = NULL;
         close(sw->fd);
         sw->fd = -1;
@@ -259,11 +288,15 @@ spool_watch *spool_watch_new(worker *w)
 
 void spool_watch_free(spool_watch *sw)
 {
-    if (!sw) return;
-    if (sw->ev) event_free(sw->ev);
-    if (sw->fd >= 0) close(sw->fd);
+    if (!sw)
+        return;
+    if (sw->ev)
+        event_free(sw->ev);
+    if (sw->fd >= 0)
+        close(sw->fd);
     event_free(sw->rescan);
-    while (sw->n) entry_drop(sw, sw->n - 1);
+    while (sw->n)
+        entry_drop(sw, sw->n - 1);
     free(sw->e);
     free(sw);
 }

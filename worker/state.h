@@ -59,11 +59,11 @@ struct lw_job {
      * `error` says why, and the attempt fails without retry whatever the
      * handler returned (attempt_end_kind). */
     int oversize;
-    size_t max_payload;     /* --max-payload: results, errors and event data */
+    size_t max_payload; /* --max-payload: results, errors and event data */
     /* Handler events of this attempt (job_api.c bounds them). */
     int events_sent;
     size_t event_bytes;
-    long events_dropped;    /* >0 once the attempt's limit was reached */
+    long events_dropped; /* >0 once the attempt's limit was reached */
     /* Thread isolation: how the handler returned. */
     lw_status status;
 
@@ -75,24 +75,24 @@ struct lw_job {
     void (*emit)(lw_job *job, const char *type, const char *data);
 
     /* Worker side. */
-    struct tenant *tenant; /* holds a reference */
+    struct tenant *tenant;       /* holds a reference */
     const struct runner *runner; /* NULL until a runner took it (runner.h) */
-    uint64_t serial;        /* unique within the worker: renewals name (slot, serial) */
-    int slot;               /* index in worker.slots and the fence table; -1: none */
-    int64_t proof_mono;     /* lw_mono_ms() when the latest claim/renewal Redis
+    uint64_t serial;             /* unique within the worker: renewals name (slot, serial) */
+    int slot;                    /* index in worker.slots and the fence table; -1: none */
+    int64_t proof_mono;          /* lw_mono_ms() when the latest claim/renewal Redis
                                confirmed for this attempt was sent (fence.h) */
-    int64_t started_mono;   /* lw_mono_ms() at start */
-    int64_t timeout_at;     /* mono ms the timeout falls due; 0: no timeout.
+    int64_t started_mono;        /* lw_mono_ms() at start */
+    int64_t timeout_at;          /* mono ms the timeout falls due; 0: no timeout.
                                Moved later by the time spent frozen. */
-    struct event *timer;    /* the timeout, then the grace after a stop request;
+    struct event *timer;         /* the timeout, then the grace after a stop request;
                                always created before the attempt starts */
-    attempt_phase phase;    /* where it is in its life (attempt.h) */
-    pid_t pid;              /* fork/exec child, 0 when none */
-    int exit_status;        /* from waitpid, valid when reaped */
-    int reaped;             /* child collected */
-    void *runner_state;     /* owned by the runner that runs it */
-    struct lw_job *next, *prev; /* the worker's list of running attempts */
-    char *mem;              /* the block the const strings above point into */
+    attempt_phase phase;         /* where it is in its life (attempt.h) */
+    pid_t pid;                   /* fork/exec child, 0 when none */
+    int exit_status;             /* from waitpid, valid when reaped */
+    int reaped;                  /* child collected */
+    void *runner_state;          /* owned by the runner that runs it */
+    struct lw_job *next, *prev;  /* the worker's list of running attempts */
+    char *mem;                   /* the block the const strings above point into */
 };
 
 typedef struct lw_job attempt;
@@ -100,13 +100,13 @@ typedef struct lw_job attempt;
 /* One record on its way to finish.lua (outcome.h). */
 typedef struct outcome {
     struct outcome *next;
-    char *id, *token;       /* owned */
-    const char *word;       /* finish.lua's outcome: event ok retry fail cancelled handback */
-    char *text;             /* owned: result JSON, error, or event data; never NULL */
-    int64_t delay_ms;       /* retry backoff */
-    char *event_type;       /* owned, events only */
-    size_t bytes;           /* about what it adds to a finish.lua call */
-    int replaced;           /* a refused outcome already replaced by a failure */
+    char *id, *token; /* owned */
+    const char *word; /* finish.lua's outcome: event ok retry fail cancelled handback */
+    char *text;       /* owned: result JSON, error, or event data; never NULL */
+    int64_t delay_ms; /* retry backoff */
+    char *event_type; /* owned, events only */
+    size_t bytes;     /* about what it adds to a finish.lua call */
+    int replaced;     /* a refused outcome already replaced by a failure */
 } outcome;
 
 /* A registry shared by the tenants made from it. */
@@ -128,82 +128,82 @@ typedef struct rlink {
 typedef struct tenant {
     struct worker *w;
     int refs;
-    int retired;             /* removed or replaced by a reload */
-    regref *reg;             /* holds a reference */
-    const lw_tenant *cfg;    /* borrowed from reg */
-    rlink *link;             /* holds a reference */
-    char prefix[300];        /* "NS:{T}:" */
-    lw_tenant_settings set;  /* retention, events cap: what this worker publishes */
-    int *caps;               /* max_active of each of the worker's queues */
-    module_binding *mod;     /* NULL: no module */
+    int retired;            /* removed or replaced by a reload */
+    regref *reg;            /* holds a reference */
+    const lw_tenant *cfg;   /* borrowed from reg */
+    rlink *link;            /* holds a reference */
+    char prefix[300];       /* "NS:{T}:" */
+    lw_tenant_settings set; /* retention, events cap: what this worker publishes */
+    int *caps;              /* max_active of each of the worker's queues */
+    module_binding *mod;    /* NULL: no module */
     /* The registry's "user": the identity handler processes switch to.
      * Set by reload.c, read by the runners' children (tenants.c). */
-    int run_as;              /* 0: they run as the worker */
+    int run_as; /* 0: they run as the worker */
     uid_t uid;
     gid_t gid;
-    gid_t *groups;           /* owned: supplementary groups of that user */
+    gid_t *groups; /* owned: supplementary groups of that user */
     int ngroups;
-    char *user_env[3];       /* owned: HOME=, USER=, LOGNAME= for exec handlers */
+    char *user_env[3]; /* owned: HOME=, USER=, LOGNAME= for exec handlers */
 
     /* Claiming: claim.c's, read by the pump (worker.c) and kick.c. */
-    int claim_inflight;      /* slots reserved by the claim in flight, 0: none */
-    int claim_errors;        /* consecutive error replies to claims, for the backoff */
-    int idle;                /* the last claim found nothing to do (and nothing said
+    int claim_inflight; /* slots reserved by the claim in flight, 0: none */
+    int claim_errors;   /* consecutive error replies to claims, for the backoff */
+    int idle;           /* the last claim found nothing to do (and nothing said
                                 otherwise since it was sent) */
-    int backlog;             /* the last claim said more is ready: a drain, whose
+    int backlog;        /* the last claim said more is ready: a drain, whose
                                 claims may wait to be batched (worker.c) */
-    uint64_t work_seq;       /* bumped by whatever may make work claimable (wake-up,
+    uint64_t work_seq;  /* bumped by whatever may make work claimable (wake-up,
                                 outcome recorded, reap, reconnect): a claim reply
                                 that says "nothing" only makes the tenant idle if
                                 no such thing happened while it was in flight */
-    uint64_t claim_seq;      /* work_seq when the claim in flight was sent */
-    int64_t poll_at;         /* mono ms: claim again even if idle */
-    int64_t due_mono;        /* mono ms when the earliest scheduled job falls due
+    uint64_t claim_seq; /* work_seq when the claim in flight was sent */
+    int64_t poll_at;    /* mono ms: claim again even if idle */
+    int64_t due_mono;   /* mono ms when the earliest scheduled job falls due
                                 (Redis's delay, on our own clock), -1: none known */
-    int64_t due_hint;        /* mono ms: due times announced while a claim was in
+    int64_t due_hint;   /* mono ms: due times announced while a claim was in
                                 flight (its reply may predate them), -1: none */
-    int oom;                 /* claims are refused: Redis is at maxmemory */
+    int oom;            /* claims are refused: Redis is at maxmemory */
     lw_log_gate oom_gate;
 
     /* Outcomes waiting for finish.lua: outcome.c's. */
     struct outcome *out_head, **out_tail;
     size_t nout;
     int finish_inflight;
-    int64_t finish_retry_at;  /* mono ms: after an error reply, resend no sooner */
-    int finish_limit;         /* entries per finish.lua call; halved while Redis
+    int64_t finish_retry_at; /* mono ms: after an error reply, resend no sooner */
+    int finish_limit;        /* entries per finish.lua call; halved while Redis
                                  refuses a batch, to find the entry it refuses */
-    int finish_nulls;         /* consecutive lost replies to the head batch */
+    int finish_nulls;        /* consecutive lost replies to the head batch */
 
     /* Attempts and leases: dispatch.c and outcome.c count, lease.c renews;
      * the flags are kick.h's, read by the pump. */
-    int running;             /* attempts of this tenant running */
-    int link_fresh;          /* its link is (again) ready: the pump publishes the
+    int running;      /* attempts of this tenant running */
+    int link_fresh;   /* its link is (again) ready: the pump publishes the
                                 settings and renews the leases (kick.h) */
-    int renew_wanted;        /* a renewal asked for from below (kick.h) */
+    int renew_wanted; /* a renewal asked for from below (kick.h) */
     int renew_inflight;
-    int renew_again;         /* a renewal was wanted while one was in flight */
+    int renew_again; /* a renewal was wanted while one was in flight */
     /* Spools: spool_pending.c queues, spool_scan.c reads and enqueues. */
-    int spool_pending;       /* SPOOL_RESCAN*: a full scan once Redis is ready */
-    int spool_inflight;      /* enqueue calls of a scan in flight */
-    int spool_scanning;      /* scan tasks on the spool I/O threads */
-    int spool_writes;        /* job.json status writes whose outcome waits for them */
-    char **pend_names;       /* owned: entries the watcher saw appear, to read */
-    size_t *pend_spool;      /* the spool index of each */
+    int spool_pending;  /* SPOOL_RESCAN*: a full scan once Redis is ready */
+    int spool_inflight; /* enqueue calls of a scan in flight */
+    int spool_scanning; /* scan tasks on the spool I/O threads */
+    int spool_writes;   /* job.json status writes whose outcome waits for them */
+    char **pend_names;  /* owned: entries the watcher saw appear, to read */
+    size_t *pend_spool; /* the spool index of each */
     size_t npend, pend_cap, pend_scap;
-    uint64_t *spool_seen;    /* owned, sorted: bad entries already reported */
+    uint64_t *spool_seen; /* owned, sorted: bad entries already reported */
     size_t nseen, seen_cap;
-    int spool_errors;        /* consecutive scans whose enqueue got an error reply */
-    int64_t spool_retry_at;  /* mono ms: rescan no sooner (after an error reply) */
-    lw_log_gate err_gate;    /* error replies to its commands: one line a minute */
+    int spool_errors;       /* consecutive scans whose enqueue got an error reply */
+    int64_t spool_retry_at; /* mono ms: rescan no sooner (after an error reply) */
+    lw_log_gate err_gate;   /* error replies to its commands: one line a minute */
     struct tenant *next;
 } tenant;
 
 typedef enum {
-    W_RUNNING,   /* claiming */
-    W_QUIET,     /* SIGTSTP: no more claims, runs what it has */
-    W_DRAINING,  /* SIGTERM: no more claims, waits up to --shutdown-timeout */
-    W_HANDBACK,  /* timeout or second signal: stopping attempts, handing back */
-    W_EXITING    /* everything recorded (or given up on): leave the loop */
+    W_RUNNING,  /* claiming */
+    W_QUIET,    /* SIGTSTP: no more claims, runs what it has */
+    W_DRAINING, /* SIGTERM: no more claims, waits up to --shutdown-timeout */
+    W_HANDBACK, /* timeout or second signal: stopping attempts, handing back */
+    W_EXITING   /* everything recorded (or given up on): leave the loop */
 } worker_state;
 
 typedef struct worker {
@@ -213,23 +213,23 @@ typedef struct worker {
     int exit_code;
 
     regref *reg;
-    tenant *tenants;    /* serving, registry order */
-    tenant *retired;    /* finishing attempts after a reload */
-    size_t rr;          /* round-robin start for claims */
+    tenant *tenants; /* serving, registry order */
+    tenant *retired; /* finishing attempts after a reload */
+    size_t rr;       /* round-robin start for claims */
     rlink *links;
-    rlink *home;        /* the --redis server: worker presence */
-    lw_log_gate presence_gate; /* presence refused (an ACL without NS:worker*) */
+    rlink *home;                  /* the --redis server: worker presence */
+    lw_log_gate presence_gate;    /* presence refused (an ACL without NS:worker*) */
     struct event *presence_timer; /* a write soon: the counts changed */
-    int presence_wanted;        /* a write now, asked for from below (kick.h) */
-    int shown_active;           /* the counts and state of the last presence write */
+    int presence_wanted;          /* a write now, asked for from below (kick.h) */
+    int shown_active;             /* the counts and state of the last presence write */
     int64_t shown_processed;
     int shown_state;
 
-    attempt *running;   /* every attempt started and not yet ended */
-    int nrunning;       /* attempts occupying a slot (abandoned ones included) */
-    int reserved;       /* slots reserved by claims in flight */
-    attempt **slots;    /* --concurrency entries: the attempt in each slot, or NULL */
-    int *free_slots;    /* a stack of the free slot numbers */
+    attempt *running; /* every attempt started and not yet ended */
+    int nrunning;     /* attempts occupying a slot (abandoned ones included) */
+    int reserved;     /* slots reserved by claims in flight */
+    attempt **slots;  /* --concurrency entries: the attempt in each slot, or NULL */
+    int *free_slots;  /* a stack of the free slot numbers */
     int nfree;
     uint64_t next_serial;
     struct fence *fence;       /* freeze points of attempt processes (fence.h) */
@@ -238,8 +238,8 @@ typedef struct worker {
     int64_t claim_pause_until; /* mono ms: no claims (a handler could not start
                                   for want of fds or processes) */
     lw_log_gate resource_gate;
-    int64_t sweep_at;          /* mono ms of the next orphan sweep (child.c) */
-    int sweep_wanted;          /* a process attempt ended since the last sweep */
+    int64_t sweep_at;      /* mono ms of the next orphan sweep (child.c) */
+    int sweep_wanted;      /* a process attempt ended since the last sweep */
     int64_t started_total; /* attempts started, for --max-jobs */
     int64_t ended_total;   /* attempts ended (outcome recorded or discarded) */
     int64_t started_mono;  /* mono ms at start */
@@ -254,7 +254,7 @@ typedef struct worker {
     metrics m;
 
     struct event *pump_ev;
-    struct event *tick;         /* 100 ms housekeeping: polls, due timers, burst */
+    struct event *tick; /* 100 ms housekeeping: polls, due timers, burst */
     struct event *renew_timer;
     struct event *gather_timer; /* claim batching: ends a wait for more free slots */
     struct event *due_timer;    /* the earliest poll or due time of an idle tenant */
@@ -262,8 +262,8 @@ typedef struct worker {
     struct event *reap_timer;
     struct event *shutdown_timer;
     struct event *sigs[6];
-    int handback_immediate;     /* a second signal: kill at once, no grace */
-    int64_t handback_deadline;  /* mono ms after which we exit even if Redis is away */
+    int handback_immediate;    /* a second signal: kill at once, no grace */
+    int64_t handback_deadline; /* mono ms after which we exit even if Redis is away */
 } worker;
 
 #endif

@@ -42,7 +42,8 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
     if (!reply || lw_settings_reply_read(reply, &got, NULL, 0) != 0 || got.n_old != 3) {
         /* Scripts fall back to each caller's own values meanwhile; the next
          * link-ready publishes again. */
-        if (reply) tenant_redis_error(t, "publishing settings", reply);
+        if (reply)
+            tenant_redis_error(t, "publishing settings", reply);
         tenant_unref(t);
         return;
     }
@@ -52,14 +53,16 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
         const lw_rstr *old = &prev.value;
         char now[24];
         snprintf(now, sizeof now, "%lld", (long long)value_of(&t->set, i));
-        if (old->len == 0 || strcmp(old->s, now) == 0) continue;
+        if (old->len == 0 || strcmp(old->s, now) == 0)
+            continue;
         if (t->set.from_registry[i])
-            lw_log(LW_LOG_INFO, "tenant.settings", "tenant %s: %s is now %s (registry), was %s", t->cfg->name,
-                   NAMES[i], now, old->s);
+            lw_log(LW_LOG_INFO, "tenant.settings", "tenant %s: %s is now %s (registry), was %s",
+                   t->cfg->name, NAMES[i], now, old->s);
         else
-            lw_log(LW_LOG_WARN, "tenant.settings",
-                   "tenant %s: %s was %s (published by another worker), now %s from this worker's flags; set \"%s\" in the tenant's registry \"defaults\" to give every worker and the CLI one value",
-                   t->cfg->name, NAMES[i], old->s, now, NAMES[i]);
+            lw_log(
+                LW_LOG_WARN, "tenant.settings",
+                "tenant %s: %s was %s (published by another worker), now %s from this worker's flags; set \"%s\" in the tenant's registry \"defaults\" to give every worker and the CLI one value",
+                t->cfg->name, NAMES[i], old->s, now, NAMES[i]);
     }
     tenant_unref(t);
 }
@@ -69,9 +72,11 @@ void tenant_settings_publish(tenant *t)
     lw_argv a;
     lw_argv_init(&a);
     lw_settings_keys(&a, t->prefix);
-    lw_settings_argv_add(&a, &(lw_settings_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = 3});
+    lw_settings_argv_add(
+        &a, &(lw_settings_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = 3});
     for (int i = 0; i < 3; i++)
-        lw_settings_setting_argv_add(&a, &(lw_settings_setting_argv){.name = NAMES[i], .value = value_of(&t->set, i)});
+        lw_settings_setting_argv_add(
+            &a, &(lw_settings_setting_argv){.name = NAMES[i], .value = value_of(&t->set, i)});
     /* Exec keys need no publishing: the registry names them to the CLI. */
     if (t->mod && !t->mod->mod->kinds)
         lw_settings_kind_argv_add(&a, &(lw_settings_kind_argv){.name = "*"});
@@ -79,6 +84,7 @@ void tenant_settings_publish(tenant *t)
         for (const char *const *k = t->mod->mod->kinds; *k; k++)
             lw_settings_kind_argv_add(&a, &(lw_settings_kind_argv){.name = *k});
     tenant_ref(t);
-    if (lw_redis_script(t->link->r, &lw_script_settings, LW_SETTINGS_NKEYS, &a, publish_reply, t)) tenant_unref(t);
+    if (lw_redis_script(t->link->r, &lw_script_settings, LW_SETTINGS_NKEYS, &a, publish_reply, t))
+        tenant_unref(t);
     lw_argv_clear(&a);
 }

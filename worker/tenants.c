@@ -34,7 +34,8 @@
 void regref_unref(regref *r)
 {
     LW_ASSERT(!r || r->refs > 0); /* a reference given back twice */
-    if (!r || --r->refs > 0) return;
+    if (!r || --r->refs > 0)
+        return;
     lw_registry_free(r->reg);
     free(r);
 }
@@ -49,13 +50,15 @@ static void link_ready(lw_redis *r, void *ud)
     if (why)
         /* An ACL user is rightly denied CONFIG: say the check was skipped,
          * and go on. */
-        lw_log(lw_log_gate_level(&l->policy_gate, why, LW_LOG_WARN, 3600000), "redis.eviction",
-               "%s: could not check maxmemory-policy (CONFIG GET refused: %s); make sure it is noeviction, or Redis may evict queued jobs under memory pressure",
-               lw_redis_name(r), why);
+        lw_log(
+            lw_log_gate_level(&l->policy_gate, why, LW_LOG_WARN, 3600000), "redis.eviction",
+            "%s: could not check maxmemory-policy (CONFIG GET refused: %s); make sure it is noeviction, or Redis may evict queued jobs under memory pressure",
+            lw_redis_name(r), why);
     else if (strcmp(policy, "noeviction") != 0)
-        lw_log(lw_log_gate_level(&l->policy_gate, policy, LW_LOG_WARN, 3600000), "redis.eviction",
-               "%s: maxmemory-policy is %s, not noeviction: Redis may evict queued jobs under memory pressure",
-               lw_redis_name(r), policy[0] ? policy : "unknown");
+        lw_log(
+            lw_log_gate_level(&l->policy_gate, policy, LW_LOG_WARN, 3600000), "redis.eviction",
+            "%s: maxmemory-policy is %s, not noeviction: Redis may evict queued jobs under memory pressure",
+            lw_redis_name(r), policy[0] ? policy : "unknown");
     /* Back after an outage: our attempts may be frozen (fence.h) until a
      * renewal proves their leases, and work may be waiting. The pump
      * publishes the settings first (the claims apply them), then renews
@@ -65,20 +68,25 @@ static void link_ready(lw_redis *r, void *ud)
             tenant_link_ready(t);
             /* Jobs spooled while Redis was away (enqueue --spool accepts
              * them) are enqueued now, not at the next rescan. */
-            if (t->cfg->nspools) t->spool_pending |= SPOOL_RESCAN_LOUD;
+            if (t->cfg->nspools)
+                t->spool_pending |= SPOOL_RESCAN_LOUD;
         }
     for (tenant *t = w->retired; t; t = t->next)
-        if (t->link == l && t->running) tenant_renew_soon(t);
-    if (l == w->home) worker_presence_soon(w);
+        if (t->link == l && t->running)
+            tenant_renew_soon(t);
+    if (l == w->home)
+        worker_presence_soon(w);
     worker_kick(w);
 }
 
-static void link_message(lw_redis *r, const char *channel, const char *message, size_t len, void *ud)
+static void link_message(lw_redis *r, const char *channel, const char *message, size_t len,
+                         void *ud)
 {
     (void)r;
     rlink *l = ud;
     tenant *t = tenant_by_prefix(l->w, channel);
-    if (!t) return;
+    if (!t)
+        return;
     const char *suffix = channel + strlen(t->prefix);
     if (!strcmp(suffix, "wake")) {
         /* "@MS": a job falls due MS from now (lib.lua, publish_due); any
@@ -90,7 +98,8 @@ static void link_message(lw_redis *r, const char *channel, const char *message, 
             num[n] = '\0';
             char *end;
             long long ms = strtoll(num, &end, 10);
-            if (end != num && *end == '\0' && ms >= 0) tenant_due_in(t, ms);
+            if (end != num && *end == '\0' && ms >= 0)
+                tenant_due_in(t, ms);
         } else {
             tenant_work_maybe(t);
         }
@@ -141,7 +150,8 @@ static void link_free_cb(evutil_socket_t fd, short what, void *arg)
 void link_unref(rlink *l)
 {
     LW_ASSERT(!l || l->refs > 0);
-    if (!l || --l->refs > 0) return;
+    if (!l || --l->refs > 0)
+        return;
     worker *w = l->w;
     for (rlink **p = &w->links; *p; p = &(*p)->next)
         if (*p == l) {
@@ -149,7 +159,8 @@ void link_unref(rlink *l)
             break;
         }
     /* We may be inside one of this link's reply callbacks. */
-    if (event_base_once(w->base, -1, EV_TIMEOUT, link_free_cb, l, NULL) != 0) link_free_cb(-1, 0, l);
+    if (event_base_once(w->base, -1, EV_TIMEOUT, link_free_cb, l, NULL) != 0)
+        link_free_cb(-1, 0, l);
 }
 
 /* ---- tenants ---- */
@@ -159,7 +170,8 @@ void tenant_ref(tenant *t) { t->refs++; }
 void tenant_unref(tenant *t)
 {
     LW_ASSERT(!t || t->refs > 0);
-    if (!t || --t->refs > 0) return;
+    if (!t || --t->refs > 0)
+        return;
     while (t->out_head) {
         /* Only reachable when the worker gives up on Redis at exit. */
         outcome *o = t->out_head;
@@ -172,19 +184,24 @@ void tenant_unref(tenant *t)
     free(t->caps);
     free(t->groups);
     spool_pending_free(t);
-    for (int i = 0; i < 3; i++) free(t->user_env[i]);
+    for (int i = 0; i < 3; i++)
+        free(t->user_env[i]);
     free(t);
 }
 
 int child_drop_privileges(const tenant *t)
 {
-    if (!t->run_as) return 0;
+    if (!t->run_as)
+        return 0;
     /* Raw system calls: in a child forked from a threaded worker, glibc's
      * set*id wrappers would try to reach threads that are not there. The
      * group list and gid go first, while we may still change them. */
-    if (syscall(SYS_setgroups, (size_t)t->ngroups, t->groups) != 0) return -1;
-    if (syscall(SYS_setresgid, t->gid, t->gid, t->gid) != 0) return -1;
-    if (syscall(SYS_setresuid, t->uid, t->uid, t->uid) != 0) return -1;
+    if (syscall(SYS_setgroups, (size_t)t->ngroups, t->groups) != 0)
+        return -1;
+    if (syscall(SYS_setresgid, t->gid, t->gid, t->gid) != 0)
+        return -1;
+    if (syscall(SYS_setresuid, t->uid, t->uid, t->uid) != 0)
+        return -1;
     return 0;
 }
 
@@ -200,9 +217,10 @@ void tenant_redis_error(tenant *t, const char *what, const redisReply *reply)
     const char *why = reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
     char hint[600] = "";
     if (acl_denial(why))
-        snprintf(hint, sizeof hint,
-                 " (Redis ACL: the user of %s lacks a permission on %s* that lanework needs; see deploy/redis-acl/README.md)",
-                 lw_redis_name(t->link->r), t->prefix);
+        snprintf(
+            hint, sizeof hint,
+            " (Redis ACL: the user of %s lacks a permission on %s* that lanework needs; see deploy/redis-acl/README.md)",
+            lw_redis_name(t->link->r), t->prefix);
     /* Gated on the reply's text alone: the claim, the reaper and the rest
      * meeting the same refusal make one line a minute, not one each. */
     lw_log(lw_log_gate_level(&t->err_gate, why, LW_LOG_ERROR, 60000), "tenant.redis_error",
@@ -212,7 +230,7 @@ void tenant_redis_error(tenant *t, const char *what, const redisReply *reply)
 tenant *tenant_by_prefix(worker *w, const char *channel)
 {
     for (tenant *t = w->tenants; t; t = t->next)
-        if (!strncmp(channel, t->prefix, strlen(t->prefix))) return t;
+        if (!strncmp(channel, t->prefix, strlen(t->prefix)))
+            return t;
     return NULL;
 }
-

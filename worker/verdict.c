@@ -13,11 +13,13 @@
 static verdict make(verdict_kind kind, const char *text, int last_attempt)
 {
     static const char *const WORD[] = {NULL, "ok", "handback", "cancelled", "retry", "fail"};
-    static const char *const METRIC[] = {"lost", "succeeded", "handed_back", "cancelled", "retried", "failed"};
+    static const char *const METRIC[] = {"lost",      "succeeded", "handed_back",
+                                         "cancelled", "retried",   "failed"};
     verdict v = {kind, WORD[kind], METRIC[kind], text, NULL};
     if (kind == VERDICT_OK)
         v.spool_status = "done";
-    else if (kind == VERDICT_FAIL || kind == VERDICT_CANCELLED || (kind == VERDICT_RETRY && last_attempt))
+    else if (kind == VERDICT_FAIL || kind == VERDICT_CANCELLED ||
+             (kind == VERDICT_RETRY && last_attempt))
         v.spool_status = "failed"; /* the last retry fails the job */
     return v;
 }
@@ -31,21 +33,20 @@ verdict attempt_verdict(stop_reason why, end_kind how, const char *text, int att
     if (how == END_OK)
         return make(VERDICT_OK, text ? text : "null", last);
     switch (why) {
-    case STOP_HANDBACK:
-        return make(VERDICT_HANDBACK, "handed back at shutdown", last);
+    case STOP_HANDBACK: return make(VERDICT_HANDBACK, "handed back at shutdown", last);
     case STOP_FENCE:
-        return make(VERDICT_HANDBACK, "stopped: its lease could not be renewed (Redis unreachable); handed back",
+        return make(VERDICT_HANDBACK,
+                    "stopped: its lease could not be renewed (Redis unreachable); handed back",
                     last);
     case STOP_RESOURCE:
-        return make(VERDICT_HANDBACK, text ? text : "the worker could not start it; handed back", last);
-    case STOP_CANCEL:
-        return make(VERDICT_CANCELLED, "cancelled while running", last);
+        return make(VERDICT_HANDBACK, text ? text : "the worker could not start it; handed back",
+                    last);
+    case STOP_CANCEL: return make(VERDICT_CANCELLED, "cancelled while running", last);
     case STOP_TIMEOUT:
         snprintf(buf, buflen, "timed out after %.3g s", (double)timeout_ms / 1000.0);
         return make(VERDICT_RETRY, buf, last);
     case STOP_NONE:
-    case STOP_LOST:
-        break;
+    case STOP_LOST: break;
     }
     if (how == END_FAIL)
         return make(VERDICT_FAIL, text ? text : "handler returned LW_FAIL", last);

@@ -29,9 +29,9 @@ typedef enum {
 
 /* How the handler ended, as the runner saw it. */
 typedef enum {
-    END_OK,      /* LW_OK / exit 0 */
-    END_RETRY,   /* LW_RETRY, crash, other exit status: a failed attempt */
-    END_FAIL,    /* LW_FAIL / exit 65 / no handler: failed without retry */
+    END_OK,    /* LW_OK / exit 0 */
+    END_RETRY, /* LW_RETRY, crash, other exit status: a failed attempt */
+    END_FAIL,  /* LW_FAIL / exit 65 / no handler: failed without retry */
 } end_kind;
 
 typedef enum {
@@ -45,9 +45,9 @@ typedef enum {
 
 typedef struct verdict {
     verdict_kind kind;
-    const char *word;   /* finish.lua's name of it ("ok", "handback", ...); NULL: discard */
-    const char *metric; /* the outcome label of lanework_jobs_total */
-    const char *text;   /* the result (ok) or the error kept: the handler's,
+    const char *word;         /* finish.lua's name of it ("ok", "handback", ...); NULL: discard */
+    const char *metric;       /* the outcome label of lanework_jobs_total */
+    const char *text;         /* the result (ok) or the error kept: the handler's,
                            else a default; may point into the caller's buffer */
     const char *spool_status; /* job.json's status after it: "done", "failed",
                                  or NULL (a retry or hand-back leaves "processing") */

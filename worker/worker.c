@@ -58,9 +58,12 @@
  * our wall clock. */
 static int claimable(const tenant *t, int64_t mono)
 {
-    if (t->claim_inflight || !lw_redis_is_ready(t->link->r)) return 0;
-    if (!t->idle) return 1;
-    if (mono >= t->poll_at) return 1;
+    if (t->claim_inflight || !lw_redis_is_ready(t->link->r))
+        return 0;
+    if (!t->idle)
+        return 1;
+    if (mono >= t->poll_at)
+        return 1;
     return t->due_mono >= 0 && t->due_mono <= mono && !t->oom && !t->claim_errors;
 }
 
@@ -77,16 +80,23 @@ static void arm_due_timer(worker *w, int64_t mono)
 {
     int64_t next = -1;
     for (const tenant *t = w->tenants; t; t = t->next) {
-        if (!t->idle || t->claim_inflight) continue;
+        if (!t->idle || t->claim_inflight)
+            continue;
         int64_t at = t->poll_at;
-        if (t->due_mono >= 0 && t->due_mono < at && !t->oom && !t->claim_errors) at = t->due_mono;
-        if (next < 0 || at < next) next = at;
+        if (t->due_mono >= 0 && t->due_mono < at && !t->oom && !t->claim_errors)
+            at = t->due_mono;
+        if (next < 0 || at < next)
+            next = at;
     }
-    if (w->claim_pause_until > mono && (next < 0 || w->claim_pause_until > next)) next = w->claim_pause_until;
-    if (next < 0) return;
-    if (!w->due_timer && !(w->due_timer = evtimer_new(w->base, due_timeout_cb, w))) return;
+    if (w->claim_pause_until > mono && (next < 0 || w->claim_pause_until > next))
+        next = w->claim_pause_until;
+    if (next < 0)
+        return;
+    if (!w->due_timer && !(w->due_timer = evtimer_new(w->base, due_timeout_cb, w)))
+        return;
     int64_t ms = next - mono;
-    if (ms < 0) ms = 0;
+    if (ms < 0)
+        ms = 0;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(w->due_timer, &tv);
 }
@@ -115,16 +125,23 @@ static void gather_timeout_cb(evutil_socket_t fd, short what, void *arg)
  * start latency. */
 static int claim_gather(worker *w, int64_t free_slots, int64_t left, int64_t mono)
 {
-    if (!slot_share_should_gather(free_slots, left, w->opt->concurrency, w->nrunning > 0 || w->reserved > 0)) return 0;
+    if (!slot_share_should_gather(free_slots, left, w->opt->concurrency,
+                                  w->nrunning > 0 || w->reserved > 0))
+        return 0;
     for (const tenant *t = w->tenants; t; t = t->next)
-        if (!t->backlog && claimable(t, mono)) return 0;
-    if (w->gather_since < 0) w->gather_since = mono;
+        if (!t->backlog && claimable(t, mono))
+            return 0;
+    if (w->gather_since < 0)
+        w->gather_since = mono;
     int64_t wait = w->gather_since + CLAIM_GATHER_MS - mono;
-    if (wait <= 0) return 0;
-    if (!w->gather_timer && !(w->gather_timer = evtimer_new(w->base, gather_timeout_cb, w))) return 0;
+    if (wait <= 0)
+        return 0;
+    if (!w->gather_timer && !(w->gather_timer = evtimer_new(w->base, gather_timeout_cb, w)))
+        return 0;
     if (!evtimer_pending(w->gather_timer, NULL)) {
         struct timeval tv = {0, (suseconds_t)(wait * 1000)};
-        if (evtimer_add(w->gather_timer, &tv)) return 0;
+        if (evtimer_add(w->gather_timer, &tv))
+            return 0;
     }
     return 1;
 }
@@ -134,28 +151,35 @@ static int claim_gather(worker *w, int64_t free_slots, int64_t left, int64_t mon
 static void claim_round(worker *w)
 {
     int64_t left;
-    int64_t free_slots =
-        slot_share_free(w->opt->concurrency, w->nrunning, w->reserved, w->opt->max_jobs, w->started_total, &left);
+    int64_t free_slots = slot_share_free(w->opt->concurrency, w->nrunning, w->reserved,
+                                         w->opt->max_jobs, w->started_total, &left);
     if (free_slots <= 0) {
         w->gather_since = -1;
         return;
     }
     int64_t mono = lw_mono_ms();
-    if (mono < w->claim_pause_until) return;
-    if (claim_gather(w, free_slots, left, mono)) return;
+    if (mono < w->claim_pause_until)
+        return;
+    if (claim_gather(w, free_slots, left, mono))
+        return;
     size_t n = 0;
-    for (tenant *t = w->tenants; t; t = t->next) n++;
+    for (tenant *t = w->tenants; t; t = t->next)
+        n++;
     tenant **order = calloc(n ? n : 1, sizeof *order);
-    if (!order) return;
+    if (!order)
+        return;
     size_t k = 0, eligible = 0;
-    for (tenant *t = w->tenants; t; t = t->next, k++) order[k] = t;
+    for (tenant *t = w->tenants; t; t = t->next, k++)
+        order[k] = t;
     for (size_t i = 0; i < n; i++)
-        if (claimable(order[i], mono)) eligible++;
+        if (claimable(order[i], mono))
+            eligible++;
     slot_share share;
     slot_share_begin(&share, free_slots, (int64_t)eligible);
     for (size_t i = 0; i < n && share.free > 0 && share.eligible > 0; i++) {
         tenant *t = order[(w->rr + i) % n];
-        if (!claimable(t, mono)) continue;
+        if (!claimable(t, mono))
+            continue;
         int64_t want = slot_share_next(&share);
         if (t->idle) {
             /* A poll: if it finds nothing, the next one is a period away. */
@@ -168,7 +192,8 @@ static void claim_round(worker *w)
             w->gather_since = -1;
         }
     }
-    if (n) w->rr = (w->rr + 1) % n;
+    if (n)
+        w->rr = (w->rr + 1) % n;
     free(order);
 }
 
@@ -178,19 +203,22 @@ static int live_attempts(const worker *w)
 {
     int n = 0;
     for (const attempt *a = w->running; a; a = a->next)
-        if (a->phase != PHASE_ABANDONED) n++;
+        if (a->phase != PHASE_ABANDONED)
+            n++;
     return n;
 }
 
 static int burst_done(const worker *w)
 {
-    if (w->nrunning || w->reserved || outcomes_pending(w)) return 0;
+    if (w->nrunning || w->reserved || outcomes_pending(w))
+        return 0;
     int64_t mono = lw_mono_ms();
     for (const tenant *t = w->tenants; t; t = t->next) {
         if (!lw_redis_is_ready(t->link->r) || !t->idle || t->claim_inflight || t->spool_pending ||
             t->spool_inflight || t->spool_scanning || t->npend)
             return 0;
-        if (t->due_mono >= 0 && t->due_mono <= mono + BURST_HORIZON_MS) return 0;
+        if (t->due_mono >= 0 && t->due_mono <= mono + BURST_HORIZON_MS)
+            return 0;
     }
     return 1;
 }
@@ -203,7 +231,8 @@ static void exit_now(evutil_socket_t fd, short what, void *arg)
 
 static void begin_exit(worker *w, const char *why)
 {
-    if (w->state == W_EXITING) return;
+    if (w->state == W_EXITING)
+        return;
     w->state = W_EXITING;
     lw_log(LW_LOG_INFO, "worker.exit", "%s; exiting", why);
     if (!presence_remove(w)) {
@@ -213,37 +242,42 @@ static void begin_exit(worker *w, const char *why)
     /* Wait for the directory removal's reply, but not for a Redis that
      * stopped answering. */
     struct timeval tv = {2, 0};
-    if (event_base_once(w->base, -1, EV_TIMEOUT, exit_now, w, &tv) != 0) worker_exit_ready(w); /* no memory for the timer */
+    if (event_base_once(w->base, -1, EV_TIMEOUT, exit_now, w, &tv) != 0)
+        worker_exit_ready(w); /* no memory for the timer */
 }
 
 static void check_exit(worker *w)
 {
-    if (w->state == W_EXITING) return;
+    if (w->state == W_EXITING)
+        return;
     if (w->state == W_DRAINING || w->state == W_HANDBACK) {
         /* A claim in flight may bring jobs (handed back at once, claim.c):
          * leaving before its reply would leave them leased to nobody. */
         if (live_attempts(w) == 0 && !outcomes_pending(w) && w->reserved == 0) {
             begin_exit(w, "every attempt ended and was recorded");
         } else if (w->state == W_HANDBACK && lw_mono_ms() > w->handback_deadline) {
-            lw_log(LW_LOG_ERROR, "worker.exit",
-                   "could not record every outcome before the hand-back deadline (Redis unreachable?); their leases will expire and the reaper will retry those jobs");
+            lw_log(
+                LW_LOG_ERROR, "worker.exit",
+                "could not record every outcome before the hand-back deadline (Redis unreachable?); their leases will expire and the reaper will retry those jobs");
             begin_exit(w, "hand-back deadline passed");
         }
         return;
     }
-    if (w->opt->max_jobs && w->started_total >= w->opt->max_jobs && w->nrunning == 0 && !w->reserved &&
-        !outcomes_pending(w)) {
+    if (w->opt->max_jobs && w->started_total >= w->opt->max_jobs && w->nrunning == 0 &&
+        !w->reserved && !outcomes_pending(w)) {
         begin_exit(w, "--max-jobs reached");
         return;
     }
-    if (w->opt->burst && w->state == W_RUNNING && burst_done(w)) begin_exit(w, "--burst: nothing left to claim");
+    if (w->opt->burst && w->state == W_RUNNING && burst_done(w))
+        begin_exit(w, "--burst: nothing left to claim");
 }
 
 static void drop_idle_retired(worker *w)
 {
     for (tenant **p = &w->retired; *p;) {
         tenant *t = *p;
-        if (!t->running && !t->nout && !t->finish_inflight && !t->claim_inflight && !t->spool_writes) {
+        if (!t->running && !t->nout && !t->finish_inflight && !t->claim_inflight &&
+            !t->spool_writes) {
             *p = t->next;
             tenant_unref(t);
         } else {
@@ -259,8 +293,10 @@ static void tenant_flags(tenant *t, int serving)
 {
     if (t->link_fresh) {
         t->link_fresh = 0;
-        if (serving) tenant_settings_publish(t);
-        if (t->running) t->renew_wanted = 1;
+        if (serving)
+            tenant_settings_publish(t);
+        if (t->running)
+            t->renew_wanted = 1;
     }
     if (t->renew_wanted) {
         t->renew_wanted = 0;
@@ -270,8 +306,10 @@ static void tenant_flags(tenant *t, int serving)
 
 static void pump_flags(worker *w)
 {
-    for (tenant *t = w->tenants; t; t = t->next) tenant_flags(t, 1);
-    for (tenant *t = w->retired; t; t = t->next) tenant_flags(t, 0);
+    for (tenant *t = w->tenants; t; t = t->next)
+        tenant_flags(t, 1);
+    for (tenant *t = w->retired; t; t = t->next)
+        tenant_flags(t, 0);
     if (w->presence_wanted) {
         w->presence_wanted = 0;
         presence_update(w);
@@ -288,7 +326,8 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
         spool_scan_tenant(t);
         outcome_flush(t);
     }
-    for (tenant *t = w->retired; t; t = t->next) outcome_flush(t);
+    for (tenant *t = w->retired; t; t = t->next)
+        outcome_flush(t);
     drop_idle_retired(w);
     if (w->state == W_RUNNING) {
         claim_round(w);
@@ -318,7 +357,8 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     worker *w = arg;
     if (w->state == W_DRAINING) {
-        lw_log(LW_LOG_WARN, "worker.handback", "--shutdown-timeout passed with %d attempt(s) running; handing them back",
+        lw_log(LW_LOG_WARN, "worker.handback",
+               "--shutdown-timeout passed with %d attempt(s) running; handing them back",
                live_attempts(w));
         worker_begin_shutdown(w, 0);
     }
@@ -326,10 +366,12 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 void worker_begin_shutdown(worker *w, int immediate)
 {
-    if (w->state == W_EXITING) return;
+    if (w->state == W_EXITING)
+        return;
     if (w->state == W_RUNNING || w->state == W_QUIET) {
         w->state = W_DRAINING;
-        lw_log(LW_LOG_INFO, "worker.drain", "stopping: claiming nothing more; %d attempt(s) running, waiting up to %.0f s",
+        lw_log(LW_LOG_INFO, "worker.drain",
+               "stopping: claiming nothing more; %d attempt(s) running, waiting up to %.0f s",
                live_attempts(w), (double)w->opt->shutdown_timeout_ms / 1000.0);
         int64_t ms = w->opt->shutdown_timeout_ms;
         struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
@@ -342,11 +384,14 @@ void worker_begin_shutdown(worker *w, int immediate)
     int first = w->state != W_HANDBACK;
     w->state = W_HANDBACK;
     w->handback_immediate |= immediate;
-    if (first) w->handback_deadline = lw_mono_ms() + HANDBACK_WAIT_MS;
-    if (immediate) lw_log(LW_LOG_WARN, "worker.handback", "second signal: handing back every attempt now");
+    if (first)
+        w->handback_deadline = lw_mono_ms() + HANDBACK_WAIT_MS;
+    if (immediate)
+        lw_log(LW_LOG_WARN, "worker.handback", "second signal: handing back every attempt now");
     for (attempt *a = w->running, *next; a; a = next) {
         next = a->next; /* dispatch_stop may end (and free) a */
-        if (a->phase != PHASE_ABANDONED) dispatch_stop(a, STOP_HANDBACK);
+        if (a->phase != PHASE_ABANDONED)
+            dispatch_stop(a, STOP_HANDBACK);
     }
     worker_kick(w);
 }
@@ -357,25 +402,18 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     worker *w = arg;
     switch (sig) {
     case SIGTERM:
-    case SIGINT:
-        worker_begin_shutdown(w, w->state == W_DRAINING || w->state == W_HANDBACK);
-        break;
+    case SIGINT: worker_begin_shutdown(w, w->state == W_DRAINING || w->state == W_HANDBACK); break;
     case SIGTSTP:
         if (w->state == W_RUNNING) {
             w->state = W_QUIET;
-            lw_log(LW_LOG_INFO, "worker.quiet", "SIGTSTP: claiming nothing more; %d attempt(s) keep running",
-                   live_attempts(w));
+            lw_log(LW_LOG_INFO, "worker.quiet",
+                   "SIGTSTP: claiming nothing more; %d attempt(s) keep running", live_attempts(w));
             presence_update(w);
         }
         break;
-    case SIGHUP:
-        tenants_reload(w);
-        break;
-    case SIGCHLD:
-        dispatch_reap(w);
-        break;
-    default:
-        break;
+    case SIGHUP: tenants_reload(w); break;
+    case SIGCHLD: dispatch_reap(w); break;
+    default: break;
     }
 }
 
@@ -404,7 +442,8 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (int i = opt->concurrency - 1; i >= 0; i--) w->free_slots[w->nfree++] = i;
+    for (int i = opt->concurrency - 1; i >= 0; i--)
+        w->free_slots[w->nfree++] = i;
     /* Processes an attempt starts and orphans come back to us, so that
      * the sweep can kill what left its attempt's process group. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -418,9 +457,11 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         snprintf(err, errlen, "cannot create the event loop");
         goto fail;
     }
-    if (tenants_build(w, rr, &w->tenants, err, errlen)) goto fail;
+    if (tenants_build(w, rr, &w->tenants, err, errlen))
+        goto fail;
     lw_url *home = lw_url_parse(opt->common.redis_url, err, errlen);
-    if (!home) goto fail;
+    if (!home)
+        goto fail;
     w->home = link_get(w, opt->common.redis_url, home);
     lw_url_free(home);
     if (!w->home) {
@@ -432,8 +473,10 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         goto fail;
     }
     spool_watch_sync(w->watch);
-    if (runners_open(w, err, errlen)) goto fail;
-    if (opt->http && !(w->http = http_start(w, opt->http, err, errlen))) goto fail;
+    if (runners_open(w, err, errlen))
+        goto fail;
+    if (opt->http && !(w->http = http_start(w, opt->http, err, errlen)))
+        goto fail;
 
     w->pump_ev = event_new(w->base, -1, 0, pump_cb, w);
     w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
@@ -460,7 +503,8 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
     /* Held since main() started: deliver them to the handlers now. */
     sigset_t held;
     sigemptyset(&held);
-    for (int i = 0; sigs[i]; i++) sigaddset(&held, sigs[i]);
+    for (int i = 0; sigs[i]; i++)
+        sigaddset(&held, sigs[i]);
     sigprocmask(SIG_UNBLOCK, &held, NULL);
     lease_start(w);
     return w;
@@ -472,10 +516,12 @@ fail:
 int worker_run(worker *w)
 {
     size_t nt = 0;
-    for (tenant *t = w->tenants; t; t = t->next) nt++;
+    for (tenant *t = w->tenants; t; t = t->next)
+        nt++;
     lw_log(LW_LOG_INFO, "worker.start",
-           "worker %s: %zu tenant(s), concurrency %d, isolation %s, lease %.1f s, redis %s", w->opt->name, nt,
-           w->opt->concurrency, w->opt->isolation == ISOLATION_FORK ? "fork" : "thread",
+           "worker %s: %zu tenant(s), concurrency %d, isolation %s, lease %.1f s, redis %s",
+           w->opt->name, nt, w->opt->concurrency,
+           w->opt->isolation == ISOLATION_FORK ? "fork" : "thread",
            (double)w->opt->lease_ms / 1000.0, lw_redis_name(w->home->r));
     worker_kick(w);
     event_base_dispatch(w->base);
@@ -484,7 +530,8 @@ int worker_run(worker *w)
 
 void worker_free(worker *w)
 {
-    if (!w) return;
+    if (!w)
+        return;
     runners_close(w);
     /* Before the attempts and tenants its tasks point to are freed. */
     spool_io_free(w->spool_io, 2000);
@@ -500,11 +547,13 @@ void worker_free(worker *w)
          * processes die with the worker, PR_SET_PDEATHSIG). */
         attempt *a = w->running;
         w->running = a->next;
-        if (a->runner && a->runner->release) a->runner->release(a);
+        if (a->runner && a->runner->release)
+            a->runner->release(a);
         attempt_free(a);
     }
     fence_free(w->fence);
-    if (w->tty_fd >= 0) close(w->tty_fd);
+    if (w->tty_fd >= 0)
+        close(w->tty_fd);
     free(w->slots);
     free(w->free_slots);
     while (w->tenants) {
@@ -517,19 +566,29 @@ void worker_free(worker *w)
         w->retired = t->next;
         tenant_unref(t);
     }
-    if (w->home) link_unref(w->home);
+    if (w->home)
+        link_unref(w->home);
     http_free(w->http);
     for (int i = 0; i < 6; i++)
-        if (w->sigs[i]) event_free(w->sigs[i]);
-    if (w->pump_ev) event_free(w->pump_ev);
-    if (w->tick) event_free(w->tick);
-    if (w->renew_timer) event_free(w->renew_timer);
-    if (w->presence_timer) event_free(w->presence_timer);
-    if (w->reap_timer) event_free(w->reap_timer);
-    if (w->shutdown_timer) event_free(w->shutdown_timer);
-    if (w->gather_timer) event_free(w->gather_timer);
+        if (w->sigs[i])
+            event_free(w->sigs[i]);
+    if (w->pump_ev)
+        event_free(w->pump_ev);
+    if (w->tick)
+        event_free(w->tick);
+    if (w->renew_timer)
+        event_free(w->renew_timer);
+    if (w->presence_timer)
+        event_free(w->presence_timer);
+    if (w->reap_timer)
+        event_free(w->reap_timer);
+    if (w->shutdown_timer)
+        event_free(w->shutdown_timer);
+    if (w->gather_timer)
+        event_free(w->gather_timer);
     w->gather_timer = NULL;
-    if (w->due_timer) event_free(w->due_timer);
+    if (w->due_timer)
+        event_free(w->due_timer);
     w->due_timer = NULL;
     /* Links freed by link_unref wait in deferred callbacks: run them. */
     if (w->base) {

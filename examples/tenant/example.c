@@ -60,12 +60,12 @@
 /* Per-tenant state, made by ex_init from the tenant's "config" and read-only
  * until ex_fini frees it. */
 typedef struct ex_state {
-    char *tenant;           /* for messages */
-    char *greeting;         /* chat replies start with it */
-    double pass_mark;       /* exam: percent needed to pass, 0..100 */
-    long think_ms;          /* chat: default pause per step */
-    long upload_max_files;  /* upload: more files than this fails the job */
-    char **profile_fields;  /* profile_update: allowed field names, NULL-ended */
+    char *tenant;          /* for messages */
+    char *greeting;        /* chat replies start with it */
+    double pass_mark;      /* exam: percent needed to pass, 0..100 */
+    long think_ms;         /* chat: default pause per step */
+    long upload_max_files; /* upload: more files than this fails the job */
+    char **profile_fields; /* profile_update: allowed field names, NULL-ended */
 } ex_state;
 
 static const char *const DEFAULT_PROFILE_FIELDS[] = {
@@ -94,7 +94,8 @@ static const char *errtext(int e, char *buf, size_t n)
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
     return strerror_r(e, buf, n);
 #else
-    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "error %d", e);
+    if (strerror_r(e, buf, n) != 0)
+        snprintf(buf, n, "error %d", e);
     return buf;
 #endif
 }
@@ -105,7 +106,8 @@ static lw_status set_result(lw_job *job, cJSON *value)
 {
     char *text = value ? cJSON_PrintUnformatted(value) : NULL;
     cJSON_Delete(value);
-    if (!text) return job_error(job, LW_RETRY, "out of memory building the result");
+    if (!text)
+        return job_error(job, LW_RETRY, "out of memory building the result");
     lw_job_set_result(job, text);
     cJSON_free(text);
     return LW_OK;
@@ -119,7 +121,8 @@ static int emit(lw_job *job, const char *type, cJSON *value)
     if (value) {
         text = cJSON_PrintUnformatted(value);
         cJSON_Delete(value);
-        if (!text) return -1;
+        if (!text)
+            return -1;
     }
     lw_job_event(job, type, text);
     cJSON_free(text);
@@ -136,7 +139,9 @@ static cJSON *parse_payload(lw_job *job)
 {
     const char *text = lw_job_payload(job);
     cJSON *p = text ? cJSON_Parse(text) : NULL;
-    if (!p) lw_job_set_error(job, "cannot parse the payload (not JSON, nested too deep, or out of memory)");
+    if (!p)
+        lw_job_set_error(job,
+                         "cannot parse the payload (not JSON, nested too deep, or out of memory)");
     return p;
 }
 
@@ -149,7 +154,8 @@ static const cJSON *member(const cJSON *obj, const char *name)
 /* Nonzero when `v` is a JSON number that is a whole number in [lo, hi]. */
 static int whole_in(const cJSON *v, double lo, double hi)
 {
-    if (!cJSON_IsNumber(v)) return 0;
+    if (!cJSON_IsNumber(v))
+        return 0;
     double d = v->valuedouble;
     return d >= lo && d <= hi && d == (double)(long long)d;
 }
@@ -168,12 +174,15 @@ static int think(const lw_job *job, long ms)
 {
     long long deadline = mono_ms() + ms;
     for (;;) {
-        if (lw_job_cancelled(job)) return -1;
+        if (lw_job_cancelled(job))
+            return -1;
         long long left = deadline - mono_ms();
-        if (left <= 0) return 0;
+        if (left <= 0)
+            return 0;
         long slice = left < 5 ? (long)left : 5;
         struct timespec ts = {0, slice * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
     }
 }
 
@@ -181,8 +190,10 @@ static int think(const lw_job *job, long ms)
 
 static void free_state(ex_state *s)
 {
-    if (!s) return;
-    for (size_t i = 0; s->profile_fields && s->profile_fields[i]; i++) free(s->profile_fields[i]);
+    if (!s)
+        return;
+    for (size_t i = 0; s->profile_fields && s->profile_fields[i]; i++)
+        free(s->profile_fields[i]);
     free(s->profile_fields);
     free(s->greeting);
     free(s->tenant);
@@ -193,9 +204,11 @@ static void free_state(ex_state *s)
 static int set_profile_fields(ex_state *s, const char *const *names, size_t n)
 {
     s->profile_fields = calloc(n + 1, sizeof *s->profile_fields);
-    if (!s->profile_fields) return -2;
+    if (!s->profile_fields)
+        return -2;
     for (size_t i = 0; i < n; i++)
-        if (!(s->profile_fields[i] = strdup(names[i]))) return -2;
+        if (!(s->profile_fields[i] = strdup(names[i])))
+            return -2;
     return 0;
 }
 
@@ -217,7 +230,8 @@ static int config_error(const char *tenant, const char *fmt, ...)
  * -1 on a bad value (said on stderr), -2 out of memory. */
 static int load_profile_fields(ex_state *s, const cJSON *v)
 {
-    if (!v) return set_profile_fields(s, DEFAULT_PROFILE_FIELDS, 5);
+    if (!v)
+        return set_profile_fields(s, DEFAULT_PROFILE_FIELDS, 5);
     int n = cJSON_GetArraySize(v);
     if (!cJSON_IsArray(v) || n < 1 || n > PROFILE_FIELDS_MAX)
         return config_error(s->tenant, "profile_fields must be an array of 1 to %d field names",
@@ -225,7 +239,8 @@ static int load_profile_fields(ex_state *s, const cJSON *v)
     const char *names[PROFILE_FIELDS_MAX + 1];
     size_t i = 0;
     const cJSON *it;
-    cJSON_ArrayForEach(it, v) {
+    cJSON_ArrayForEach(it, v)
+    {
         if (!cJSON_IsString(it) || !*it->valuestring)
             return config_error(s->tenant, "profile_fields[%zu] must be a non-empty string", i);
         names[i++] = it->valuestring;
@@ -249,7 +264,8 @@ static int ex_init(void **out, const char *tenant, const char *config_json)
     ex_state *s = calloc(1, sizeof *s);
     cJSON *cfg = NULL;
     const cJSON *v;
-    if (!s || !(s->tenant = strdup(tenant ? tenant : "?"))) goto oom;
+    if (!s || !(s->tenant = strdup(tenant ? tenant : "?")))
+        goto oom;
     s->pass_mark = 60;
     s->think_ms = 5;
     s->upload_max_files = 1000;
@@ -269,7 +285,8 @@ static int ex_init(void **out, const char *tenant, const char *config_json)
         config_error(s->tenant, "greeting must be a string of at most %d bytes", GREETING_MAX);
         goto fail;
     }
-    if (!(s->greeting = strdup(v ? v->valuestring : "Hello, "))) goto oom;
+    if (!(s->greeting = strdup(v ? v->valuestring : "Hello, ")))
+        goto oom;
 
     v = member(cfg, "exam_pass_mark");
     if (v) {
@@ -283,7 +300,8 @@ static int ex_init(void **out, const char *tenant, const char *config_json)
     v = member(cfg, "chat_think_ms");
     if (v) {
         if (!whole_in(v, 0, THINK_MS_MAX)) {
-            config_error(s->tenant, "chat_think_ms must be a whole number from 0 to %d", THINK_MS_MAX);
+            config_error(s->tenant, "chat_think_ms must be a whole number from 0 to %d",
+                         THINK_MS_MAX);
             goto fail;
         }
         s->think_ms = (long)v->valuedouble;
@@ -292,7 +310,8 @@ static int ex_init(void **out, const char *tenant, const char *config_json)
     v = member(cfg, "upload_max_files");
     if (v) {
         if (!whole_in(v, 1, UPLOAD_FILES_MAX)) {
-            config_error(s->tenant, "upload_max_files must be a whole number from 1 to %d", UPLOAD_FILES_MAX);
+            config_error(s->tenant, "upload_max_files must be a whole number from 1 to %d",
+                         UPLOAD_FILES_MAX);
             goto fail;
         }
         s->upload_max_files = (long)v->valuedouble;
@@ -341,12 +360,15 @@ static int list_files(DIR *dir, long max, char ***names, size_t *n)
     struct dirent *de;
     for (errno = 0; (de = readdir(dir)) != NULL; errno = 0) {
         struct stat st;
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "job.json") == 0) continue;
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "job.json") == 0)
+            continue;
         if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT) continue; /* removed meanwhile */
+            if (errno == ENOENT)
+                continue; /* removed meanwhile */
             goto fail;
         }
-        if (!S_ISREG(st.st_mode)) continue;
+        if (!S_ISREG(st.st_mode))
+            continue;
         if ((long)len >= max) {
             errno = E2BIG;
             goto fail;
@@ -354,21 +376,26 @@ static int list_files(DIR *dir, long max, char ***names, size_t *n)
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             char **grown = realloc(v, ncap * sizeof *grown);
-            if (!grown) goto fail;
+            if (!grown)
+                goto fail;
             v = grown;
             cap = ncap;
         }
-        if (!(v[len] = strdup(de->d_name))) goto fail;
+        if (!(v[len] = strdup(de->d_name)))
+            goto fail;
         len++;
     }
-    if (errno != 0) goto fail;
-    if (len > 1) qsort(v, len, sizeof *v, by_name);
+    if (errno != 0)
+        goto fail;
+    if (len > 1)
+        qsort(v, len, sizeof *v, by_name);
     *names = v;
     *n = len;
     return 0;
-fail: {
+fail : {
     int e = errno;
-    for (size_t i = 0; i < len; i++) free(v[i]);
+    for (size_t i = 0; i < len; i++)
+        free(v[i]);
     free(v);
     errno = e;
     return -1;
@@ -378,11 +405,12 @@ fail: {
 /* Reads file `name` of directory `dfd` to its end: its size in *bytes and
  * its FNV-1a 64 hash in *hash. Polls lw_job_cancelled() between reads.
  * Returns 0; 1 when the job was asked to stop; -1 with errno set. */
-static int checksum_file(const lw_job *job, int dfd, const char *name, unsigned char *buf, size_t buflen,
-                         uint64_t *bytes, uint64_t *hash)
+static int checksum_file(const lw_job *job, int dfd, const char *name, unsigned char *buf,
+                         size_t buflen, uint64_t *bytes, uint64_t *hash)
 {
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     uint64_t h = FNV64_OFFSET, total = 0;
     for (;;) {
         if (lw_job_cancelled(job)) {
@@ -391,13 +419,15 @@ static int checksum_file(const lw_job *job, int dfd, const char *name, unsigned 
         }
         ssize_t got = read(fd, buf, buflen);
         if (got < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             int e = errno;
             close(fd);
             errno = e;
             return -1;
         }
-        if (got == 0) break;
+        if (got == 0)
+            break;
         for (ssize_t i = 0; i < got; i++) {
             h ^= buf[i];
             h *= FNV64_PRIME;
@@ -445,15 +475,17 @@ static lw_status checksum_files(lw_job *job, const char *dir, char **names, size
              * listing is the uploader's doing: fail. Anything else (EIO,
              * EMFILE, ...) may pass: retry. */
             int e = errno;
-            st = job_error(job, (e == ENOENT || e == ELOOP) ? LW_FAIL : LW_RETRY, "cannot read %s/%s: %s", dir,
-                           names[i], errtext(e, eb, sizeof eb));
+            st = job_error(job, (e == ENOENT || e == ELOOP) ? LW_FAIL : LW_RETRY,
+                           "cannot read %s/%s: %s", dir, names[i], errtext(e, eb, sizeof eb));
             goto done;
         }
         char hex[17];
         snprintf(hex, sizeof hex, "%016llx", (unsigned long long)hash);
         cJSON *f = cJSON_CreateObject();
-        if (!f || !cJSON_AddItemToArray(files, f) || !cJSON_AddStringToObject(f, "name", names[i]) ||
-            !cJSON_AddNumberToObject(f, "bytes", (double)bytes) || !cJSON_AddStringToObject(f, "fnv1a", hex)) {
+        if (!f || !cJSON_AddItemToArray(files, f) ||
+            !cJSON_AddStringToObject(f, "name", names[i]) ||
+            !cJSON_AddNumberToObject(f, "bytes", (double)bytes) ||
+            !cJSON_AddStringToObject(f, "fnv1a", hex)) {
             st = job_error(job, LW_RETRY, "out of memory");
             goto done;
         }
@@ -466,7 +498,8 @@ static lw_status checksum_files(lw_job *job, const char *dir, char **names, size
     st = set_result(job, result);
     result = NULL;
 done:
-    if (dfd >= 0) close(dfd);
+    if (dfd >= 0)
+        close(dfd);
     cJSON_Delete(result);
     free(buf);
     return st;
@@ -483,12 +516,14 @@ static lw_status do_upload(const ex_state *s, lw_job *job)
     const char *dir = lw_job_spool_dir(job);
     char eb[128];
     if (!dir)
-        return job_error(job, LW_FAIL,
-                         "upload jobs must come from a spool: enqueue with `lanework enqueue --spool DIR` "
-                         "or put the directory in the tenant's spool");
+        return job_error(
+            job, LW_FAIL,
+            "upload jobs must come from a spool: enqueue with `lanework enqueue --spool DIR` "
+            "or put the directory in the tenant's spool");
 
     cJSON *payload = parse_payload(job);
-    if (!payload) return LW_RETRY;
+    if (!payload)
+        return LW_RETRY;
     const cJSON *expect = member(payload, "files");
     if (expect && !cJSON_IsArray(expect)) {
         cJSON_Delete(payload);
@@ -499,8 +534,8 @@ static lw_status do_upload(const ex_state *s, lw_job *job)
     if (!d) {
         int e = errno;
         cJSON_Delete(payload);
-        return job_error(job, e == ENOENT || e == ENOTDIR ? LW_FAIL : LW_RETRY, "cannot open job directory %s: %s",
-                         dir, errtext(e, eb, sizeof eb));
+        return job_error(job, e == ENOENT || e == ENOTDIR ? LW_FAIL : LW_RETRY,
+                         "cannot open job directory %s: %s", dir, errtext(e, eb, sizeof eb));
     }
     char **names = NULL;
     size_t n = 0;
@@ -510,31 +545,38 @@ static lw_status do_upload(const ex_state *s, lw_job *job)
     lw_status st;
     if (rc != 0) {
         if (e == E2BIG)
-            st = job_error(job, LW_FAIL, "job directory %s holds more than %ld files (config.upload_max_files)", dir,
-                           s->upload_max_files);
+            st = job_error(job, LW_FAIL,
+                           "job directory %s holds more than %ld files (config.upload_max_files)",
+                           dir, s->upload_max_files);
         else
-            st = job_error(job, LW_RETRY, "cannot list job directory %s: %s", dir, errtext(e, eb, sizeof eb));
+            st = job_error(job, LW_RETRY, "cannot list job directory %s: %s", dir,
+                           errtext(e, eb, sizeof eb));
         cJSON_Delete(payload);
         return st;
     }
 
     st = LW_OK;
     const cJSON *it;
-    cJSON_ArrayForEach(it, expect) {
+    cJSON_ArrayForEach(it, expect)
+    {
         if (!cJSON_IsString(it)) {
             st = job_error(job, LW_FAIL, "payload.files must be an array of file names");
             break;
         }
         char *key = it->valuestring;
         if (n == 0 || !bsearch(&key, names, n, sizeof *names, by_name)) {
-            st = job_error(job, LW_FAIL, "expected file \"%.200s\" is not in %s", it->valuestring, dir);
+            st = job_error(job, LW_FAIL, "expected file \"%.200s\" is not in %s", it->valuestring,
+                           dir);
             break;
         }
     }
-    if (st == LW_OK && n == 0) st = job_error(job, LW_FAIL, "no uploaded files in %s", dir);
-    if (st == LW_OK) st = checksum_files(job, dir, names, n);
+    if (st == LW_OK && n == 0)
+        st = job_error(job, LW_FAIL, "no uploaded files in %s", dir);
+    if (st == LW_OK)
+        st = checksum_files(job, dir, names, n);
 
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     cJSON_Delete(payload);
     return st;
@@ -553,9 +595,12 @@ static int short_string(const cJSON *v, size_t max)
 static int string_array(const cJSON *v, int nulls)
 {
     const cJSON *it;
-    if (!cJSON_IsArray(v)) return 0;
-    cJSON_ArrayForEach(it, v) {
-        if (!cJSON_IsString(it) && !(nulls && cJSON_IsNull(it))) return 0;
+    if (!cJSON_IsArray(v))
+        return 0;
+    cJSON_ArrayForEach(it, v)
+    {
+        if (!cJSON_IsString(it) && !(nulls && cJSON_IsNull(it)))
+            return 0;
     }
     return 1;
 }
@@ -569,23 +614,28 @@ static int string_array(const cJSON *v, int nulls)
 static lw_status do_exam(const ex_state *s, lw_job *job)
 {
     cJSON *p = parse_payload(job);
-    if (!p) return LW_RETRY;
-    const cJSON *student = member(p, "student"), *answers = member(p, "answers"), *key = member(p, "key");
+    if (!p)
+        return LW_RETRY;
+    const cJSON *student = member(p, "student"), *answers = member(p, "answers"),
+                *key = member(p, "key");
     lw_status st;
     if (!short_string(student, USER_MAX))
-        st = job_error(job, LW_FAIL, "payload.student must be a non-empty string of at most %d bytes", USER_MAX);
+        st = job_error(job, LW_FAIL,
+                       "payload.student must be a non-empty string of at most %d bytes", USER_MAX);
     else if (!string_array(key, 0) || cJSON_GetArraySize(key) == 0)
         st = job_error(job, LW_FAIL, "payload.key must be a non-empty array of strings");
     else if (!string_array(answers, 1))
-        st = job_error(job, LW_FAIL, "payload.answers must be an array of strings (null: not answered)");
+        st = job_error(job, LW_FAIL,
+                       "payload.answers must be an array of strings (null: not answered)");
     else if (cJSON_GetArraySize(answers) > cJSON_GetArraySize(key))
-        st = job_error(job, LW_FAIL, "payload.answers has %d answers for %d questions", cJSON_GetArraySize(answers),
-                       cJSON_GetArraySize(key));
+        st = job_error(job, LW_FAIL, "payload.answers has %d answers for %d questions",
+                       cJSON_GetArraySize(answers), cJSON_GetArraySize(key));
     else {
         int score = 0, of = cJSON_GetArraySize(key);
         const cJSON *a = answers->child;
         for (const cJSON *k = key->child; k && a; k = k->next, a = a->next)
-            if (cJSON_IsString(a) && strcasecmp(a->valuestring, k->valuestring) == 0) score++;
+            if (cJSON_IsString(a) && strcasecmp(a->valuestring, k->valuestring) == 0)
+                score++;
         double percent = 100.0 * score / of;
         cJSON *r = cJSON_CreateObject();
         if (!r || !cJSON_AddStringToObject(r, "student", student->valuestring) ||
@@ -607,7 +657,8 @@ static lw_status do_exam(const ex_state *s, lw_job *job)
 static int allowed_field(const ex_state *s, const char *name)
 {
     for (size_t i = 0; s->profile_fields[i]; i++)
-        if (strcmp(s->profile_fields[i], name) == 0) return 1;
+        if (strcmp(s->profile_fields[i], name) == 0)
+            return 1;
     return 0;
 }
 
@@ -616,8 +667,8 @@ static int allowed_field(const ex_state *s, const char *name)
 static int valid_user(const char *user)
 {
     for (const char *c = user; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-              *c == '_' || *c == '.' || *c == '@'))
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.' || *c == '@'))
             return 0;
     return *user != '\0';
 }
@@ -626,27 +677,38 @@ static int valid_user(const char *user)
  * not (a static string). */
 static const char *check_field(const char *name, const cJSON *v)
 {
-    if (cJSON_IsNull(v)) return NULL; /* null clears the field */
-    if (!cJSON_IsString(v)) return "must be a string or null";
+    if (cJSON_IsNull(v))
+        return NULL; /* null clears the field */
+    if (!cJSON_IsString(v))
+        return "must be a string or null";
     const char *s = v->valuestring;
     size_t n = strlen(s);
-    if (n > FIELD_VALUE_MAX) return "is too long";
+    if (n > FIELD_VALUE_MAX)
+        return "is too long";
     for (const char *c = s; *c; c++)
-        if ((unsigned char)*c < 0x20 && *c != '\n' && *c != '\t') return "holds a control character";
+        if ((unsigned char)*c < 0x20 && *c != '\n' && *c != '\t')
+            return "holds a control character";
     if (strcmp(name, "email") == 0) {
         const char *at = strchr(s, '@');
-        if (!at || at == s || !at[1] || strchr(at + 1, '@') || !strchr(at + 1, '.') || strpbrk(s, " \t\n"))
+        if (!at || at == s || !at[1] || strchr(at + 1, '@') || !strchr(at + 1, '.') ||
+            strpbrk(s, " \t\n"))
             return "is not an email address";
     } else if (strcmp(name, "locale") == 0) {
         /* "en", "pt-BR", "zh_Hant": 2-3 letters, optional region/script. */
         size_t i = 0;
-        while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))) i++;
-        if (i < 2 || i > 3) return "is not a locale such as en or pt-BR";
-        if (i < n && s[i] != '-' && s[i] != '_') return "is not a locale such as en or pt-BR";
-        if (n - i > 9) return "is not a locale such as en or pt-BR";
+        while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+            i++;
+        if (i < 2 || i > 3)
+            return "is not a locale such as en or pt-BR";
+        if (i < n && s[i] != '-' && s[i] != '_')
+            return "is not a locale such as en or pt-BR";
+        if (n - i > 9)
+            return "is not a locale such as en or pt-BR";
     } else if (strcmp(name, "display_name") == 0) {
-        if (n == 0) return "must not be empty";
-        if (n > 100) return "is longer than 100 bytes";
+        if (n == 0)
+            return "must not be empty";
+        if (n > 100)
+            return "is longer than 100 bytes";
     }
     return NULL;
 }
@@ -660,25 +722,30 @@ static const char *check_field(const char *name, const cJSON *v)
 static lw_status do_profile_update(const ex_state *s, lw_job *job)
 {
     cJSON *p = parse_payload(job);
-    if (!p) return LW_RETRY;
+    if (!p)
+        return LW_RETRY;
     const cJSON *user = member(p, "user"), *fields = member(p, "fields"), *f;
     lw_status st = LW_OK;
     if (!short_string(user, USER_MAX) || !valid_user(user->valuestring))
-        st = job_error(job, LW_FAIL,
-                       "payload.user must be a user name (letters, digits, '-', '_', '.', '@'; at most %d bytes)",
-                       USER_MAX);
+        st = job_error(
+            job, LW_FAIL,
+            "payload.user must be a user name (letters, digits, '-', '_', '.', '@'; at most %d bytes)",
+            USER_MAX);
     else if (!cJSON_IsObject(fields) || !fields->child)
         st = job_error(job, LW_FAIL, "payload.fields must be a non-empty object of field: value");
     else {
-        cJSON_ArrayForEach(f, fields) {
+        cJSON_ArrayForEach(f, fields)
+        {
             const char *why = NULL;
             if (!allowed_field(s, f->string)) {
-                st = job_error(job, LW_FAIL, "field \"%.100s\" cannot be updated (not in config.profile_fields)",
+                st = job_error(job, LW_FAIL,
+                               "field \"%.100s\" cannot be updated (not in config.profile_fields)",
                                f->string);
                 break;
             }
             for (const cJSON *g = fields->child; g != f; g = g->next)
-                if (strcmp(g->string, f->string) == 0) why = "is given twice";
+                if (strcmp(g->string, f->string) == 0)
+                    why = "is given twice";
             if (why || (why = check_field(f->string, f)) != NULL) {
                 st = job_error(job, LW_FAIL, "field %s %s", f->string, why);
                 break;
@@ -689,7 +756,8 @@ static lw_status do_profile_update(const ex_state *s, lw_job *job)
         cJSON *r = cJSON_CreateObject(), *updated = NULL;
         int ok = r && cJSON_AddStringToObject(r, "user", user->valuestring) &&
                  (updated = cJSON_AddArrayToObject(r, "updated")) != NULL;
-        cJSON_ArrayForEach(f, fields) {
+        cJSON_ArrayForEach(f, fields)
+        {
             cJSON *name = ok ? cJSON_CreateString(f->string) : NULL;
             if (!name || !cJSON_AddItemToArray(updated, name)) {
                 cJSON_Delete(name);
@@ -715,8 +783,8 @@ static lw_status do_profile_update(const ex_state *s, lw_job *job)
 static cJSON *chat_data(const char *session, const char *k, const char *v)
 {
     cJSON *d = cJSON_CreateObject();
-    if (!d || !cJSON_AddNumberToObject(d, "step", 1) || !cJSON_AddStringToObject(d, "session", session) ||
-        !cJSON_AddStringToObject(d, k, v)) {
+    if (!d || !cJSON_AddNumberToObject(d, "step", 1) ||
+        !cJSON_AddStringToObject(d, "session", session) || !cJSON_AddStringToObject(d, k, v)) {
         cJSON_Delete(d);
         return NULL;
     }
@@ -742,7 +810,8 @@ static lw_status do_chat(const ex_state *s, lw_job *job)
         {"tool.succeeded", "output", 1},
     };
     cJSON *p = parse_payload(job), *r = NULL;
-    if (!p) return LW_RETRY;
+    if (!p)
+        return LW_RETRY;
     const cJSON *msg = member(p, "message"), *tm = member(p, "think_ms");
     const char *session = lw_job_lane(job) ? lw_job_lane(job) : lw_job_id(job);
     long think_ms = s->think_ms;
@@ -751,12 +820,14 @@ static lw_status do_chat(const ex_state *s, lw_job *job)
     size_t glen, mlen;
 
     if (!cJSON_IsString(msg) || strlen(msg->valuestring) > MESSAGE_MAX) {
-        st = job_error(job, LW_FAIL, "payload.message must be a string of at most %d bytes", MESSAGE_MAX);
+        st = job_error(job, LW_FAIL, "payload.message must be a string of at most %d bytes",
+                       MESSAGE_MAX);
         goto done;
     }
     if (tm) {
         if (!whole_in(tm, 0, THINK_MS_MAX)) {
-            st = job_error(job, LW_FAIL, "payload.think_ms must be a whole number from 0 to %d", THINK_MS_MAX);
+            st = job_error(job, LW_FAIL, "payload.think_ms must be a whole number from 0 to %d",
+                           THINK_MS_MAX);
             goto done;
         }
         think_ms = (long)tm->valuedouble;
@@ -772,12 +843,14 @@ static lw_status do_chat(const ex_state *s, lw_job *job)
             cJSON_Delete(d);
             d = NULL;
         }
-        if (!d || emit(job, steps[i].type, d) != 0) goto oom;
+        if (!d || emit(job, steps[i].type, d) != 0)
+            goto oom;
     }
 
     glen = strlen(s->greeting);
     mlen = strlen(msg->valuestring);
-    if (!(reply = malloc(glen + mlen + 1))) goto oom;
+    if (!(reply = malloc(glen + mlen + 1)))
+        goto oom;
     memcpy(reply, s->greeting, glen);
     memcpy(reply + glen, msg->valuestring, mlen + 1);
     if (!(r = cJSON_CreateObject()) || !cJSON_AddStringToObject(r, "reply", reply) ||
@@ -806,16 +879,19 @@ static lw_status do_flaky(const ex_state *s, lw_job *job)
 {
     (void)s;
     cJSON *p = parse_payload(job);
-    if (!p) return LW_RETRY;
+    if (!p)
+        return LW_RETRY;
     const cJSON *v = member(p, "succeed_on");
     int succeed_on = 2, attempt = lw_job_attempt(job);
     lw_status st;
     if (v && !whole_in(v, 1, INT_MAX)) {
         st = job_error(job, LW_FAIL, "payload.succeed_on must be a whole number of at least 1");
     } else {
-        if (v) succeed_on = (int)v->valuedouble;
+        if (v)
+            succeed_on = (int)v->valuedouble;
         if (attempt < succeed_on) {
-            st = job_error(job, LW_RETRY, "flaky: attempt %d fails on purpose (succeeds on attempt %d)", attempt,
+            st = job_error(job, LW_RETRY,
+                           "flaky: attempt %d fails on purpose (succeeds on attempt %d)", attempt,
                            succeed_on);
         } else {
             cJSON *r = cJSON_CreateObject();
@@ -837,7 +913,7 @@ static const struct {
     const char *kind;
     lw_status (*run)(const ex_state *s, lw_job *job);
 } HANDLERS[] = {
-    {"upload", do_upload}, {"exam", do_exam}, {"profile_update", do_profile_update},
+    {"upload", do_upload}, {"exam", do_exam},   {"profile_update", do_profile_update},
     {"chat", do_chat},     {"flaky", do_flaky},
 };
 
@@ -848,8 +924,10 @@ static lw_status ex_handle(void *state, lw_job *job)
 {
     const char *kind = lw_job_kind(job);
     for (size_t i = 0; kind && i < sizeof HANDLERS / sizeof HANDLERS[0]; i++)
-        if (strcmp(HANDLERS[i].kind, kind) == 0) return HANDLERS[i].run(state, job);
-    return job_error(job, LW_FAIL, "example module: no handler for kind %s", kind ? kind : "(null)");
+        if (strcmp(HANDLERS[i].kind, kind) == 0)
+            return HANDLERS[i].run(state, job);
+    return job_error(job, LW_FAIL, "example module: no handler for kind %s",
+                     kind ? kind : "(null)");
 }
 
 static const lw_module MODULE = {

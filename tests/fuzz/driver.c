@@ -63,10 +63,7 @@ static int run_file(const char *path)
     return 0;
 }
 
-static int skip_name(const char *name)
-{
-    return name[0] == '.' || strncmp(name, "README", 6) == 0;
-}
+static int skip_name(const char *name) { return name[0] == '.' || strncmp(name, "README", 6) == 0; }
 
 static int cmp_names(const struct dirent **a, const struct dirent **b)
 {

@@ -99,8 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (arr) {
         check_registry(arr);
         FUZZ_CHECK(fuzz_nul_escape(text, size) == NULL);
-    }
-    else
+    } else
         check_refusal(err, sizeof err);
 
     memset(err, 'x', sizeof err);

@@ -32,14 +32,12 @@ static gettimeofday_fn real_gettimeofday;
 static volatile int skew_ready;
 static long long skew_ms;
 
-static void *next_sym(const char *name)
-{
-    return dlsym(RTLD_NEXT, name);
-}
+static void *next_sym(const char *name) { return dlsym(RTLD_NEXT, name); }
 
 static void setup(void)
 {
-    if (skew_ready) return;
+    if (skew_ready)
+        return;
     void *p = next_sym("clock_gettime");
     /* POSIX: a dlsym result converts to a function pointer; memcpy keeps
      * -Wpedantic quiet. */
@@ -53,7 +51,8 @@ static void setup(void)
         int saved = errno;
         errno = 0;
         s = strtoll(v, &end, 10);
-        if (errno || *end) s = 0;
+        if (errno || *end)
+            s = 0;
         errno = saved;
     }
     skew_ms = s;
@@ -110,7 +109,9 @@ int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 time_t time(time_t *out)
 {
     struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return (time_t)-1;
-    if (out) *out = ts.tv_sec;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return (time_t)-1;
+    if (out)
+        *out = ts.tv_sec;
     return ts.tv_sec;
 }

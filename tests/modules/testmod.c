@@ -82,17 +82,19 @@ typedef struct state {
     char record_file[1024];
     char lifecycle_file[1024]; /* "INIT tenant pid" / "FINI tenant pid" lines */
     char tenant[128];
-    char tag[128];             /* config.tag, returned by kind whoami */
+    char tag[128];    /* config.tag, returned by kind whoami */
     pid_t worker_pid; /* init runs in the worker process itself */
 } state;
 
 static void lifecycle(const state *s, const char *what)
 {
-    if (!s->lifecycle_file[0]) return;
+    if (!s->lifecycle_file[0])
+        return;
     char line[256];
     int n = snprintf(line, sizeof line, "%s %s %ld\n", what, s->tenant, (long)getpid());
     int fd = open(s->lifecycle_file, O_WRONLY | O_APPEND | O_CREAT, 0644);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     (void)!write(fd, line, (size_t)n);
     close(fd);
 }
@@ -101,15 +103,19 @@ static int tm_init(void **out, const char *tenant, const char *config_json)
 {
     (void)tenant;
     state *s = calloc(1, sizeof *s);
-    if (!s) return -1;
+    if (!s)
+        return -1;
     s->worker_pid = getpid();
     cJSON *cfg = cJSON_Parse(config_json);
     const cJSON *rf = cJSON_GetObjectItemCaseSensitive(cfg, "record_file");
-    if (cJSON_IsString(rf)) snprintf(s->record_file, sizeof s->record_file, "%s", rf->valuestring);
+    if (cJSON_IsString(rf))
+        snprintf(s->record_file, sizeof s->record_file, "%s", rf->valuestring);
     const cJSON *lf = cJSON_GetObjectItemCaseSensitive(cfg, "lifecycle_file");
-    if (cJSON_IsString(lf)) snprintf(s->lifecycle_file, sizeof s->lifecycle_file, "%s", lf->valuestring);
+    if (cJSON_IsString(lf))
+        snprintf(s->lifecycle_file, sizeof s->lifecycle_file, "%s", lf->valuestring);
     const cJSON *tag = cJSON_GetObjectItemCaseSensitive(cfg, "tag");
-    if (cJSON_IsString(tag)) snprintf(s->tag, sizeof s->tag, "%s", tag->valuestring);
+    if (cJSON_IsString(tag))
+        snprintf(s->tag, sizeof s->tag, "%s", tag->valuestring);
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
     int refuse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "refuse_init"));
     const cJSON *slow = cJSON_GetObjectItemCaseSensitive(cfg, "init_sleep_ms");
@@ -181,9 +187,11 @@ static const char *path_arg(lw_job *job, const cJSON *p, const char *kind, const
  * concurrent attempts never interleave. */
 static void append_line(const char *path, const char *line, int n)
 {
-    if (!path[0] || n <= 0) return;
+    if (!path[0] || n <= 0)
+        return;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     (void)!write(fd, line, (size_t)n);
     close(fd);
 }
@@ -193,7 +201,8 @@ static void record(const state *s, const char *what, lw_job *job)
     char line[512];
     int n = snprintf(line, sizeof line, "%s %lld %s %s %ld\n", what, now_ms(), lw_job_id(job),
                      lw_job_lane(job), (long)getpid());
-    if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+    if (n >= (int)sizeof line)
+        n = (int)sizeof line - 1;
     append_line(s->record_file, line, n);
 }
 
@@ -214,9 +223,11 @@ static lw_status record_end(const state *s, lw_job *job)
  * OOM. */
 static char *x_string(long n)
 {
-    if (n < 0) n = 0;
+    if (n < 0)
+        n = 0;
     char *out = malloc((size_t)n + 3);
-    if (!out) return NULL;
+    if (!out)
+        return NULL;
     out[0] = '"';
     memset(out + 1, 'x', (size_t)n);
     out[n + 1] = '"';
@@ -227,7 +238,8 @@ static char *x_string(long n)
 /* Sets error "system() returned R (errno E: text)" unless r is 0. */
 static lw_status system_outcome(lw_job *job, int r, int e)
 {
-    if (r == 0) return LW_OK;
+    if (r == 0)
+        return LW_OK;
     char msg[256];
     snprintf(msg, sizeof msg, "system() returned %d (errno %d: %s)", r, e, strerror(e));
     lw_job_set_error(job, msg);
@@ -245,8 +257,10 @@ static size_t fmt_long(char *out, long v)
         tmp[n++] = (char)('0' + u % 10);
         u /= 10;
     } while (u && n < sizeof tmp);
-    if (v < 0) out[k++] = '-';
-    while (n) out[k++] = tmp[--n];
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
     out[k++] = '\n';
     return k;
 }
@@ -255,7 +269,8 @@ static size_t fmt_long(char *out, long v)
 static lw_status escape(lw_job *job, const cJSON *p)
 {
     const char *pidfile = path_arg(job, p, "escape", "pidfile");
-    if (!pidfile) return LW_FAIL;
+    if (!pidfile)
+        return LW_FAIL;
     char tmp[1100];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", pidfile) >= (int)sizeof tmp) {
         lw_job_set_error(job, "escape: payload.pidfile is too long");
@@ -284,9 +299,11 @@ static lw_status escape(lw_job *job, const cJSON *p)
     }
     /* Until the pidfile is there (at most 5 s), so a test reading it after
      * the job succeeded finds it. */
-    for (int i = 0; i < 5000 && access(pidfile, F_OK) != 0; i++) sleep_ms(1);
+    for (int i = 0; i < 5000 && access(pidfile, F_OK) != 0; i++)
+        sleep_ms(1);
     long hold = (long)num(p, "hold_ms", 0);
-    if (hold > 0) sleep_ms(hold);
+    if (hold > 0)
+        sleep_ms(hold);
     return LW_OK;
 }
 
@@ -301,30 +318,38 @@ static lw_status self_check(lw_job *job)
     struct dirent *e;
     while (d && (e = readdir(d))) {
         int fd = atoi(e->d_name);
-        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd <= 2 || fd == dirfd(d)) continue;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd <= 2 || fd == dirfd(d))
+            continue;
         char path[64], target[256];
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
         ssize_t l = readlink(path, target, sizeof target - 1);
         target[l > 0 ? l : 0] = '\0';
         for (char *c = target; *c; c++)
-            if (*c == '"' || *c == '\\') *c = '_';
+            if (*c == '"' || *c == '\\')
+                *c = '_';
         if (n < sizeof out - 400)
-            n += (size_t)snprintf(out + n, sizeof out - n, "%s[%d,\"%s\"]", first ? "" : ",", fd, target);
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s[%d,\"%s\"]", first ? "" : ",", fd,
+                                  target);
         first = 0;
     }
-    if (d) closedir(d);
+    if (d)
+        closedir(d);
     int shared_anon = 0;
     FILE *m = fopen("/proc/self/maps", "r");
     char line[512];
     while (m && fgets(line, sizeof line, m))
-        if (strstr(line, " rw-s ") && (strstr(line, "/dev/zero") || strstr(line, "[anon_shmem]"))) shared_anon = 1;
-    if (m) fclose(m);
+        if (strstr(line, " rw-s ") && (strstr(line, "/dev/zero") || strstr(line, "[anon_shmem]")))
+            shared_anon = 1;
+    if (m)
+        fclose(m);
     int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-    if (tty >= 0) close(tty);
+    if (tty >= 0)
+        close(tty);
     const char *home = getenv("HOME");
-    snprintf(out + n, sizeof out - n, "],\"shared_anon\":%s,\"own_group\":%s,\"tty\":%s,\"home\":\"%s\"}",
-             shared_anon ? "true" : "false", getpgrp() == getpid() ? "true" : "false", tty >= 0 ? "true" : "false",
-             home ? home : "");
+    snprintf(out + n, sizeof out - n,
+             "],\"shared_anon\":%s,\"own_group\":%s,\"tty\":%s,\"home\":\"%s\"}",
+             shared_anon ? "true" : "false", getpgrp() == getpid() ? "true" : "false",
+             tty >= 0 ? "true" : "false", home ? home : "");
     lw_job_set_result(job, out);
     return LW_OK;
 }
@@ -333,7 +358,8 @@ static lw_status self_check(lw_job *job)
 static lw_status fds(lw_job *job, const cJSON *p)
 {
     const char *out = path_arg(job, p, "fds", "out");
-    if (!out) return LW_FAIL;
+    if (!out)
+        return LW_FAIL;
     /* OUT in single quotes, each ' written as '\'' */
     size_t len = strlen(out);
     char *cmd = malloc(len * 4 + 64);
@@ -356,7 +382,8 @@ static lw_status fds(lw_job *job, const cJSON *p)
     int e = errno;
     free(cmd);
     lw_status rc = system_outcome(job, r, e);
-    if (rc != LW_OK) return rc;
+    if (rc != LW_OK)
+        return rc;
     FILE *f = fopen(out, "rb");
     if (!f) {
         lw_job_set_error(job, "fds: cannot read payload.out");
@@ -401,15 +428,18 @@ static lw_status tm_handle(void *st, lw_job *job)
     } else if (!strcmp(kind, "ticker")) {
         record(s, "START", job);
         long long every = (long long)num(p, "every_ms", 20);
-        if (every < 1) every = 1;
+        if (every < 1)
+            every = 1;
         long long t0 = now_ms(), end = t0 + (long long)num(p, "ms", 1000), next = t0 + every;
         while (!lw_job_cancelled(job)) {
             long long t = now_ms();
-            if (t >= end) break;
+            if (t >= end)
+                break;
             if (t >= next) {
                 record(s, "TICK", job);
                 next += every;
-                if (next <= t) next = t + every; /* fell behind (frozen): no burst */
+                if (next <= t)
+                    next = t + every; /* fell behind (frozen): no burst */
                 continue;
             }
             long long d = (next < end ? next : end) - t;
@@ -418,9 +448,10 @@ static lw_status tm_handle(void *st, lw_job *job)
         rc = record_end(s, job);
     } else if (!strcmp(kind, "stamp")) {
         char line[256];
-        int n = snprintf(line, sizeof line, "STAMP %lld %lld %s\n", now_us(), (long long)num(p, "t", 0),
-                         lw_job_id(job));
-        if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+        int n = snprintf(line, sizeof line, "STAMP %lld %lld %s\n", now_us(),
+                         (long long)num(p, "t", 0), lw_job_id(job));
+        if (n >= (int)sizeof line)
+            n = (int)sizeof line - 1;
         append_line(s->record_file, line, n);
     } else if (!strcmp(kind, "big_result") || !strcmp(kind, "big_event")) {
         char *data = x_string((long)num(p, "bytes", 1048576));
@@ -460,7 +491,8 @@ static lw_status tm_handle(void *st, lw_job *job)
             memset(data + 1, 'x', (size_t)bytes);
             data[bytes + 1] = '"';
             data[bytes + 2] = '\0';
-            for (long i = 0; i < count; i++) lw_job_event(job, "step.created", data);
+            for (long i = 0; i < count; i++)
+                lw_job_event(job, "step.created", data);
             free(data);
         }
     } else if (!strcmp(kind, "setsid_wait")) {
@@ -474,7 +506,8 @@ static lw_status tm_handle(void *st, lw_job *job)
         pid_t got = child > 0 ? waitpid(child, &wst, 0) : -1;
         if (got != child || !WIFEXITED(wst) || WEXITSTATUS(wst) != 7) {
             char e[160];
-            snprintf(e, sizeof e, "waitpid returned %d (errno %d: %s), status %d", (int)got, errno, strerror(errno), wst);
+            snprintf(e, sizeof e, "waitpid returned %d (errno %d: %s), status %d", (int)got, errno,
+                     strerror(errno), wst);
             lw_job_set_error(job, e);
             rc = LW_FAIL;
         }
@@ -530,9 +563,10 @@ static lw_status tm_handle(void *st, lw_job *job)
 }
 
 static const char *const kinds[] = {
-    "noop",   "echo",  "record", "sleep",      "sleep_hard", "crash",  "fail",   "retry",
-    "events", "whoami", "kill_worker", "ticker", "stamp",   "big_result", "big_event", "system",
-    "escape", "fds",   "self_check", "many_events", "setsid_wait", NULL,
+    "noop",       "echo",        "record",      "sleep",  "sleep_hard",  "crash",
+    "fail",       "retry",       "events",      "whoami", "kill_worker", "ticker",
+    "stamp",      "big_result",  "big_event",   "system", "escape",      "fds",
+    "self_check", "many_events", "setsid_wait", NULL,
 };
 
 static const lw_module module = {

@@ -41,9 +41,9 @@ START_TEST(seti)
     lw_argv_adds(&a, "x");
     lw_argv_addi(&a, 0);
     lw_argv_adds(&a, "tail");
-    lw_argv_seti(&a, 1, 7); /* same width: in place */
+    lw_argv_seti(&a, 1, 7);         /* same width: in place */
     lw_argv_seti(&a, 1, 123456789); /* wider: moved */
-    lw_argv_seti(&a, 5, 1);          /* no such argument: ignored */
+    lw_argv_seti(&a, 5, 1);         /* no such argument: ignored */
     const size_t *lens;
     const char **p = lw_argv_ptrs(&a, &lens);
     ck_assert_uint_eq(a.n, 3);

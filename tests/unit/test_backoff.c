@@ -27,7 +27,7 @@ START_TEST(cap)
 {
     ck_assert_int_eq(lw_backoff_ms(1000, 10, 5000, 2500), 5000);
     ck_assert_int_eq(lw_backoff_ms(1000, 10, 5000, 0), 2500);
-    ck_assert_int_eq(lw_backoff_ms(1000, 3, 3000, 1500), 3000); /* 4000 capped */
+    ck_assert_int_eq(lw_backoff_ms(1000, 3, 3000, 1500), 3000);  /* 4000 capped */
     ck_assert_int_eq(lw_backoff_ms(10000, 1, 3000, 1500), 3000); /* base over the cap */
     /* A huge try number is cheap and stays at the cap. */
     ck_assert_int_eq(lw_backoff_ms(1000, INT_MAX, 60000, 30000), 60000);
@@ -70,7 +70,8 @@ START_TEST(jitter_bounds)
         ck_assert_int_lt(lo, d / 2 + d / 8);
         ck_assert_int_gt(hi, d - d / 8);
     }
-    ck_assert_int_eq(lw_backoff_ms(1000, 5, 60000, 987654321), lw_backoff_ms(1000, 5, 60000, 987654321));
+    ck_assert_int_eq(lw_backoff_ms(1000, 5, 60000, 987654321),
+                     lw_backoff_ms(1000, 5, 60000, 987654321));
 }
 END_TEST
 

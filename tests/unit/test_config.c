@@ -8,9 +8,9 @@
 #include "settings.h"
 #include "tutil.h"
 
-static const char *const ENV[] = {"LANEWORK_REDIS_URL", "LANEWORK_NAMESPACE", "LANEWORK_REGISTRY",
-                                  "LANEWORK_MAX_PAYLOAD", "LANEWORK_KEEP_SUCCEEDED",
-                                  "LANEWORK_KEEP_FAILED", "LANEWORK_EVENTS_MAX"};
+static const char *const ENV[] = {
+    "LANEWORK_REDIS_URL",      "LANEWORK_NAMESPACE",   "LANEWORK_REGISTRY",  "LANEWORK_MAX_PAYLOAD",
+    "LANEWORK_KEEP_SUCCEEDED", "LANEWORK_KEEP_FAILED", "LANEWORK_EVENTS_MAX"};
 
 static void clean_env(void)
 {
@@ -58,9 +58,20 @@ START_TEST(env_then_flags)
     ck_assert_int_eq(c.keep_failed_s, 2); /* rounded up to whole seconds */
     ck_assert_int_eq(c.events_max, 500);
 
-    char *argv[] = {"prog", "--redis", "redis://flag-host/2", "--namespace=flagns", "--max-payload",
-                    "2M", "--registry=/r.json", "--keep-succeeded", "10", "--keep-failed=20",
-                    "--events-max", "7", "--other", NULL};
+    char *argv[] = {"prog",
+                    "--redis",
+                    "redis://flag-host/2",
+                    "--namespace=flagns",
+                    "--max-payload",
+                    "2M",
+                    "--registry=/r.json",
+                    "--keep-succeeded",
+                    "10",
+                    "--keep-failed=20",
+                    "--events-max",
+                    "7",
+                    "--other",
+                    NULL};
     int argc = 13;
     int want_used[] = {0, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 0};
     for (int i = 1; i < argc;) {
@@ -117,7 +128,8 @@ START_TEST(env_errors)
               "starting with '.')");
     env_fails("LANEWORK_REDIS_URL", "redis://:S3CRET@h:0",
               "LANEWORK_REDIS_URL: bad Redis URL \"redis://:***@h:0\": port must be 1..65535");
-    env_fails("LANEWORK_EVENTS_MAX", "0", "LANEWORK_EVENTS_MAX: \"0\" is not a whole number from 1 to 1000000000");
+    env_fails("LANEWORK_EVENTS_MAX", "0",
+              "LANEWORK_EVENTS_MAX: \"0\" is not a whole number from 1 to 1000000000");
     env_fails("LANEWORK_KEEP_FAILED", "-1",
               "LANEWORK_KEEP_FAILED: \"-1\" is not a number of seconds from 0.001 to 3153600000");
 }
@@ -138,7 +150,8 @@ START_TEST(flag_errors)
     char *a1[] = {"p", "--max-payload", "abc"};
     flag_fails(3, a1, "--max-payload: \"abc\" is not a size (bytes, or a number with k/M/G)");
     char *a2[] = {"p", "--max-payload=1G"};
-    flag_fails(2, a2, "--max-payload: 1G must be from 1 byte to 512M (Redis's limit for one value)");
+    flag_fails(2, a2,
+               "--max-payload: 1G must be from 1 byte to 512M (Redis's limit for one value)");
     char *a3[] = {"p", "--max-payload=0"};
     flag_fails(2, a3, "--max-payload: 0 must be from 1 byte to 512M (Redis's limit for one value)");
     char *a4[] = {"p", "--redis"};
@@ -148,14 +161,17 @@ START_TEST(flag_errors)
     char *a6[] = {"p", "--redis="};
     flag_fails(2, a6, "--redis: missing value");
     char *a7[] = {"p", "--redis=http://x"};
-    flag_fails(2, a7, "--redis: bad Redis URL \"http://x\": the URL must start with redis:// or unix://");
+    flag_fails(2, a7,
+               "--redis: bad Redis URL \"http://x\": the URL must start with redis:// or unix://");
     char *a8[] = {"p", "--keep-succeeded", "0"};
-    flag_fails(3, a8, "--keep-succeeded: \"0\" is not a number of seconds from 0.001 to 3153600000");
+    flag_fails(3, a8,
+               "--keep-succeeded: \"0\" is not a number of seconds from 0.001 to 3153600000");
     char *a9[] = {"p", "--events-max=1e3"};
     flag_fails(2, a9, "--events-max: \"1e3\" is not a whole number from 1 to 1000000000");
     char *a10[] = {"p", "--namespace=.x"};
-    flag_fails(2, a10, "--namespace: \".x\" is not a safe name (letters, digits, '-', '_', '.'; not "
-                       "starting with '.')");
+    flag_fails(2, a10,
+               "--namespace: \".x\" is not a safe name (letters, digits, '-', '_', '.'; not "
+               "starting with '.')");
 
     /* Not ours: left to the caller. */
     lw_config c;
@@ -181,7 +197,8 @@ START_TEST(password_scrubbed)
     ck_assert_msg(lw_config_from_env(&c, err, sizeof err) == 0, "%s", err);
     ck_assert_str_eq(c.redis_url, "redis://:envpw@h:1/0");
     ck_assert_str_eq(getenv("LANEWORK_REDIS_URL"), "redis://:*****@h:1/0");
-    char a1[] = "prog", a2[] = "--redis", a3[] = "unix://u:flagpw@/s.sock", a4[] = "--redis=redis://:x@h", a5[] = "--redis", a6[] = "redis://h";
+    char a1[] = "prog", a2[] = "--redis", a3[] = "unix://u:flagpw@/s.sock",
+         a4[] = "--redis=redis://:x@h", a5[] = "--redis", a6[] = "redis://h";
     char *argv[] = {a1, a2, a3, a4, a5, a6, NULL};
     ck_assert_int_eq(lw_config_take_flag(&c, 6, argv, 1, err, sizeof err), 2);
     ck_assert_str_eq(c.redis_url, "unix://u:flagpw@/s.sock");
@@ -214,8 +231,18 @@ START_TEST(parse_size)
     ck_assert_int_eq(lw_parse_size("1024", 1024, &v), 0);
     ck_assert_int_eq(lw_parse_size("1025", 1024, &v), -1);
     ck_assert_int_eq(lw_parse_size("2k", 2047, &v), -1);
-    static const char *const bad[] = {"", "abc", "-1", "+1", " 1", "1 ", "1.5M", "1MB", "1kk", "k",
-                                      "99999999999999999999", "9999999999999999G"};
+    static const char *const bad[] = {"",
+                                      "abc",
+                                      "-1",
+                                      "+1",
+                                      " 1",
+                                      "1 ",
+                                      "1.5M",
+                                      "1MB",
+                                      "1kk",
+                                      "k",
+                                      "99999999999999999999",
+                                      "9999999999999999G"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(lw_parse_size(bad[i], INT64_MAX, &v) == -1, "%s", bad[i]);
 }
@@ -226,8 +253,8 @@ START_TEST(parse_seconds)
     static const struct {
         const char *s;
         int64_t ms;
-    } ok[] = {{"0", 0}, {"1", 1000}, {"1.5", 1500}, {"0.25", 250}, {".5", 500}, {"2.", 2000},
-              {"0.0001", 1}, {"1.0001", 1001}, {"1.2340", 1234}, {"3600", 3600000}};
+    } ok[] = {{"0", 0},     {"1", 1000},   {"1.5", 1500},    {"0.25", 250},    {".5", 500},
+              {"2.", 2000}, {"0.0001", 1}, {"1.0001", 1001}, {"1.2340", 1234}, {"3600", 3600000}};
     int64_t v;
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         ck_assert_msg(lw_parse_seconds_ms(ok[i].s, 10000, &v) == 0, "%s", ok[i].s);
@@ -236,8 +263,8 @@ START_TEST(parse_seconds)
     ck_assert_int_eq(lw_parse_seconds_ms("10", 10, &v), 0);
     ck_assert_int_eq(lw_parse_seconds_ms("10.001", 10, &v), -1);
     ck_assert_int_eq(lw_parse_seconds_ms("11", 10, &v), -1);
-    static const char *const bad[] = {"", ".", "-1", "1e3", "1,5", " 1", "1s", "abc", "1..2",
-                                      "99999999999999999999"};
+    static const char *const bad[] = {"",   ".",  "-1",  "1e3",  "1,5",
+                                      " 1", "1s", "abc", "1..2", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(lw_parse_seconds_ms(bad[i], INT64_MAX, &v) == -1, "%s", bad[i]);
 }
@@ -256,7 +283,8 @@ START_TEST(parse_int)
     ck_assert_int_eq(v, INT64_MIN);
     ck_assert_int_eq(lw_parse_int("101", 0, 100, &v), -1);
     ck_assert_int_eq(lw_parse_int("-1", 0, 100, &v), -1);
-    static const char *const bad[] = {"", " 1", "1 ", "0x10", "1.0", "abc", "-", "9223372036854775808"};
+    static const char *const bad[] = {"",    " 1",  "1 ", "0x10",
+                                      "1.0", "abc", "-",  "9223372036854775808"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(lw_parse_int(bad[i], INT64_MIN, INT64_MAX, &v) == -1, "%s", bad[i]);
 }
@@ -264,9 +292,9 @@ END_TEST
 
 START_TEST(usage)
 {
-    static const char *const flags[] = {"--redis URL", "--namespace NS", "--registry PATH",
-                                        "--max-payload BYTES", "--keep-succeeded SECS",
-                                        "--keep-failed SECS", "--events-max N"};
+    static const char *const flags[] = {
+        "--redis URL",           "--namespace NS",     "--registry PATH", "--max-payload BYTES",
+        "--keep-succeeded SECS", "--keep-failed SECS", "--events-max N"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         ck_assert_msg(strstr(LW_CONFIG_USAGE, flags[i]) != NULL, "%s", flags[i]);
 }

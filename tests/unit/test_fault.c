@@ -25,10 +25,7 @@
 
 static char *dir;
 
-static void setup(void)
-{
-    dir = tu_tmpdir();
-}
+static void setup(void) { dir = tu_tmpdir(); }
 
 static void teardown(void)
 {
@@ -71,8 +68,9 @@ static void listing(const char *d, char *out, size_t outlen)
 START_TEST(spec_syntax)
 {
     char err[200];
-    static const char *const good[] = {"", "fork:1", "write:5+", "fork:3,write:5+,alloc:7", "fsync:2-4",
-                                       "open:1,fsync:2,rename:3,mkdir:4,pipe:5"};
+    static const char *const good[] = {"",          "fork:1",
+                                       "write:5+",  "fork:3,write:5+,alloc:7",
+                                       "fsync:2-4", "open:1,fsync:2,rename:3,mkdir:4,pipe:5"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         ck_assert_msg(lw_fault_configure(good[i], err, sizeof err) == 0, "%s: %s", good[i], err);
     static const struct {
@@ -87,8 +85,10 @@ START_TEST(spec_syntax)
         {"fork:x", "\"fork:x\": N must be a whole number >= 1"},
         {"fork:1++", "\"fork:1++\": N must be a whole number >= 1"},
         {"fork:-1", "\"fork:-1\": N must be a whole number >= 1"},
-        {"fork:99999999999999999999999", "\"fork:99999999999999999999999\": N must be a whole number >= 1"},
-        {"spoon:1", "unknown site \"spoon\" (alloc, fork, open, write, fsync, rename, mkdir, pipe)"},
+        {"fork:99999999999999999999999",
+         "\"fork:99999999999999999999999\": N must be a whole number >= 1"},
+        {"spoon:1",
+         "unknown site \"spoon\" (alloc, fork, open, write, fsync, rename, mkdir, pipe)"},
         {"fork:1,fork:2", "site fork given twice"},
         {"fork:1,", "empty entry after the last comma"},
         {",fork:1", "empty entry (entries are separated by one comma)"},
@@ -97,7 +97,8 @@ START_TEST(spec_syntax)
     ck_assert_int_eq(lw_fault_configure("open:1", err, sizeof err), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
-        ck_assert_msg(lw_fault_configure(bad[i].spec, err, sizeof err) == -1, "%s accepted", bad[i].spec);
+        ck_assert_msg(lw_fault_configure(bad[i].spec, err, sizeof err) == -1, "%s accepted",
+                      bad[i].spec);
         ck_assert_str_eq(err, bad[i].want);
     }
     /* A refused spec leaves the rules as they were. */
@@ -234,7 +235,8 @@ static void create_loop(const char *site)
         ck_assert_msg(rc == -1, "%s:%d: the fault was hit, yet the create succeeded", site, n);
         ck_assert_msg(err[0] != '\0', "%s:%d: no message", site, n);
         if (strcmp(names, "j1") == 0) {
-            ck_assert_msg(strstr(err, "cannot sync the spool"), "%s:%d: job left after: %s", site, n, err);
+            ck_assert_msg(strstr(err, "cannot sync the spool"), "%s:%d: job left after: %s", site,
+                          n, err);
             lw_spool_job j;
             ck_assert_int_eq(lw_spool_read(dir, "j1", LW_SPOOL_FILE_MAX, &j, err, sizeof err), 0);
             ck_assert_str_eq(j.status, "queued");
@@ -267,7 +269,8 @@ END_TEST
  * after), and no .job.json.tmp.* left. */
 static void set_status_loop(const char *site)
 {
-    static const char before[] = "{\"job_id\":\"j1\",\"status\":\"queued\",\"x\":12345678901234567891}\n";
+    static const char before[] =
+        "{\"job_id\":\"j1\",\"status\":\"queued\",\"x\":12345678901234567891}\n";
     static const char after[] =
         "{\"job_id\":\"j1\",\"status\":\"failed\",\"x\":12345678901234567891,\"error\":\"boom\"}\n";
     tu_mkdir(dir, "j1");
@@ -282,7 +285,8 @@ static void set_status_loop(const char *site)
         int e = errno, hit = lw_fault_injected() > 0;
         lw_fault_configure(NULL, NULL, 0);
         listing(jd, names, sizeof names);
-        ck_assert_msg(strcmp(names, "job.json") == 0, "%s:%d: left behind: %s (%s)", site, n, names, err);
+        ck_assert_msg(strcmp(names, "job.json") == 0, "%s:%d: left behind: %s (%s)", site, n, names,
+                      err);
         char *text = tu_read(jd, "job.json");
         if (!hit) {
             ck_assert_msg(rc == 0, "%s:%d: no fault hit, yet %s", site, n, err);
@@ -294,8 +298,8 @@ static void set_status_loop(const char *site)
         ck_assert_msg(err[0] != '\0', "%s:%d: no message", site, n);
         ck_assert_int_ne(e, 0);
         if (strcmp(text, after) == 0)
-            ck_assert_msg(strstr(err, "cannot sync the job directory"), "%s:%d: rewritten, yet: %s", site,
-                          n, err);
+            ck_assert_msg(strstr(err, "cannot sync the job directory"), "%s:%d: rewritten, yet: %s",
+                          site, n, err);
         else
             ck_assert_msg(strcmp(text, before) == 0, "%s:%d: job.json torn: %s", site, n, text);
         free(text);
@@ -316,10 +320,7 @@ END_TEST
 START_TEST(set_status_alloc) { set_status_loop("alloc"); }
 END_TEST
 
-static void scan_visit(void *ud, const char *spool, lw_spool_job *job)
-{
-    (*(int *)ud)++;
-}
+static void scan_visit(void *ud, const char *spool, lw_spool_job *job) { (*(int *)ud)++; }
 
 static void scan_bad(void *ud, const char *spool, const char *entry, const char *why)
 {
@@ -333,8 +334,10 @@ static void read_loop(const char *site)
     tu_mkdir(dir, "a");
     tu_mkdir(dir, "b");
     char *ja = tu_path(dir, "a"), *jb = tu_path(dir, "b");
-    tu_write(ja, "job.json", "{\"job_id\":\"a\",\"status\":\"queued\",\"lane\":\"L\",\"payload\":[1]}");
-    tu_write(jb, "job.json", "{\"job_id\":\"b\",\"status\":\"done\",\"error\":\"e\",\"unique\":\"u\"}");
+    tu_write(ja, "job.json",
+             "{\"job_id\":\"a\",\"status\":\"queued\",\"lane\":\"L\",\"payload\":[1]}");
+    tu_write(jb, "job.json",
+             "{\"job_id\":\"b\",\"status\":\"done\",\"error\":\"e\",\"unique\":\"u\"}");
     char err[512];
     int n;
     for (n = 1; n <= MAX_N; n++) {
@@ -352,7 +355,8 @@ static void read_loop(const char *site)
         }
         fail_nth(site, n);
         int counts = 0;
-        int visited = lw_spool_scan(dir, LW_SPOOL_FILE_MAX, scan_visit, scan_bad, &counts, err, sizeof err);
+        int visited =
+            lw_spool_scan(dir, LW_SPOOL_FILE_MAX, scan_visit, scan_bad, &counts, err, sizeof err);
         hit = hit || lw_fault_injected() > 0;
         lw_fault_configure(NULL, NULL, 0);
         if (!hit) {
@@ -377,9 +381,10 @@ END_TEST
 /* Parsers under allocation failure: NULL / -1 with a message, no leak. */
 START_TEST(jobspec_alloc)
 {
-    static const char line[] = "{\"tenant\":\"t1\",\"kind\":\"k\",\"lane\":\"L\",\"queue\":\"q\",\"id\":\"i\","
-                               "\"unique\":\"u\",\"payload\":{\"a\":[1,2,{\"b\":null}]},\"delay\":1,"
-                               "\"attempts\":2,\"timeout\":3,\"expires\":4,\"unique_for\":5}";
+    static const char line[] =
+        "{\"tenant\":\"t1\",\"kind\":\"k\",\"lane\":\"L\",\"queue\":\"q\",\"id\":\"i\","
+        "\"unique\":\"u\",\"payload\":{\"a\":[1,2,{\"b\":null}]},\"delay\":1,"
+        "\"attempts\":2,\"timeout\":3,\"expires\":4,\"unique_for\":5}";
     int n;
     for (n = 1; n <= MAX_N; n++) {
         lw_job_spec s;
@@ -425,7 +430,8 @@ START_TEST(registry_alloc)
             lw_registry_free(r);
             break;
         }
-        ck_assert_msg(r == NULL && err[0], "alloc:%d: %s, message \"%s\"", n, r ? "parsed" : "NULL", err);
+        ck_assert_msg(r == NULL && err[0], "alloc:%d: %s, message \"%s\"", n, r ? "parsed" : "NULL",
+                      err);
         ck_assert_msg(!strstr(err, "malformed"), "alloc:%d: out of memory called %s", n, err);
     }
     ck_assert_int_le(n, MAX_N);
@@ -458,7 +464,7 @@ START_TEST(read_file_faults)
         }
         ck_assert_int_le(n, MAX_N);
         ck_assert_int_gt(n, 1);
-    ck_assert_int_gt(n, 1); /* the 1st call at least was hit: the loop tested something */
+        ck_assert_int_gt(n, 1); /* the 1st call at least was hit: the loop tested something */
     }
     free(path);
 }
@@ -499,7 +505,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    return tu_run(suite());
-}
+int main(void) { return tu_run(suite()); }

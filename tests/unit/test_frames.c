@@ -51,7 +51,8 @@ START_TEST(oversize_is_refused_before_the_body)
     ck_assert_uint_eq(over, 0xffffffffu);
     uint32_t edge = 1024;
     memcpy(buf + 1, &edge, sizeof edge);
-    ck_assert_int_eq(lw_frame_next(buf, LW_FRAME_HEAD, 1024, &f, &over), 0); /* at the bound: fine, incomplete */
+    ck_assert_int_eq(lw_frame_next(buf, LW_FRAME_HEAD, 1024, &f, &over),
+                     0); /* at the bound: fine, incomplete */
     edge = 1025;
     memcpy(buf + 1, &edge, sizeof edge);
     ck_assert_int_eq(lw_frame_next(buf, LW_FRAME_HEAD, 1024, &f, &over), -1);

@@ -7,10 +7,7 @@
 #include "timefmt.h"
 #include "tutil.h"
 
-static int cmp(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
+static int cmp(const void *a, const void *b) { return strcmp(a, b); }
 
 START_TEST(shape_and_time)
 {

@@ -52,10 +52,11 @@ START_TEST(batch_line_all_fields)
     lw_job_spec s;
     char err[512] = "";
     lw_job_spec_init(&s);
-    const char *line = "{\"tenant\": \"acme\", \"kind\": \"thumb\", \"lane\": \"user-7\", \"queue\": \"chat\", "
-                       "\"id\": \"job-1\", \"unique\": \"upload 42\", \"payload\": { \"path\" : \"/a b\", "
-                       "\"n\" : [1, 2.50, 12345678901234567891] }, \"delay\": 1.5, \"timeout\": 0.0001, "
-                       "\"expires\": 60, \"attempts\": 4}";
+    const char *line =
+        "{\"tenant\": \"acme\", \"kind\": \"thumb\", \"lane\": \"user-7\", \"queue\": \"chat\", "
+        "\"id\": \"job-1\", \"unique\": \"upload 42\", \"payload\": { \"path\" : \"/a b\", "
+        "\"n\" : [1, 2.50, 12345678901234567891] }, \"delay\": 1.5, \"timeout\": 0.0001, "
+        "\"expires\": 60, \"attempts\": 4}";
     ck_assert_msg(from_line(&s, line, err, sizeof err) == 0, "%s", err);
     ck_assert_str_eq(s.tenant, "acme");
     ck_assert_str_eq(s.kind, "thumb");
@@ -82,12 +83,14 @@ START_TEST(batch_line_keeps_given)
     lw_job_spec_init(&s);
     s.tenant = strdup("from-flag");
     s.queue = strdup("q1");
-    ck_assert_int_eq(from_line(&s, "{\"kind\": \"k\", \"queue\": null, \"payload\": null}", err, sizeof err), 0);
+    ck_assert_int_eq(
+        from_line(&s, "{\"kind\": \"k\", \"queue\": null, \"payload\": null}", err, sizeof err), 0);
     ck_assert_str_eq(s.tenant, "from-flag");
     ck_assert_str_eq(s.queue, "q1"); /* null: not given */
     ck_assert_str_eq(s.kind, "k");
     ck_assert_str_eq(s.payload, "null");
-    ck_assert_int_eq(from_line(&s, "{\"tenant\": \"other\", \"payload\": \"text\"}", err, sizeof err), 0);
+    ck_assert_int_eq(
+        from_line(&s, "{\"tenant\": \"other\", \"payload\": \"text\"}", err, sizeof err), 0);
     ck_assert_str_eq(s.tenant, "other");
     ck_assert_str_eq(s.payload, "\"text\"");
     lw_job_spec_clear(&s);
@@ -99,14 +102,17 @@ START_TEST(batch_line_errors)
     line_fails("", "malformed JSON at column 1");
     line_fails("{\"kind\": \"k\",}", "malformed JSON at column 14");
     line_fails("[1]", "a batch line must be a JSON object (one job)");
-    line_fails("{\"kind\": \"k\", \"payload\": 01}",
-               "malformed JSON (strict JSON: no text after the object, numbers like 0.5 not .5 or 01, "
-               "UTF-8 only)");
-    line_fails("{\"kind\": \"k\"} {}", "malformed JSON (strict JSON: no text after the object, numbers "
-                                       "like 0.5 not .5 or 01, UTF-8 only)");
-    line_fails("{\"kind\": \"k\", \"paylod\": 1}",
-               "unknown field \"paylod\" (known: tenant, kind, lane, queue, id, unique, payload, delay, "
-               "attempts, timeout, expires, unique_for)");
+    line_fails(
+        "{\"kind\": \"k\", \"payload\": 01}",
+        "malformed JSON (strict JSON: no text after the object, numbers like 0.5 not .5 or 01, "
+        "UTF-8 only)");
+    line_fails("{\"kind\": \"k\"} {}",
+               "malformed JSON (strict JSON: no text after the object, numbers "
+               "like 0.5 not .5 or 01, UTF-8 only)");
+    line_fails(
+        "{\"kind\": \"k\", \"paylod\": 1}",
+        "unknown field \"paylod\" (known: tenant, kind, lane, queue, id, unique, payload, delay, "
+        "attempts, timeout, expires, unique_for)");
     line_fails("{\"kind\": \"k\", \"kind\": \"j\"}", "kind: given twice");
     line_fails("{\"kind\": 5}", "kind: must be a string");
     line_fails("{\"lane\": [\"x\"]}", "lane: must be a string");
@@ -140,16 +146,40 @@ static void invalid(void (*mutate)(lw_job_spec *), int64_t max, const char *want
     lw_job_spec_clear(&s);
 }
 
-static void no_tenant(lw_job_spec *s) { free(s->tenant); s->tenant = NULL; }
-static void no_kind(lw_job_spec *s) { free(s->kind); s->kind = NULL; }
-static void bad_tenant(lw_job_spec *s) { free(s->tenant); s->tenant = strdup("a:b"); }
-static void bad_kind(lw_job_spec *s) { free(s->kind); s->kind = strdup(".x"); }
+static void no_tenant(lw_job_spec *s)
+{
+    free(s->tenant);
+    s->tenant = NULL;
+}
+static void no_kind(lw_job_spec *s)
+{
+    free(s->kind);
+    s->kind = NULL;
+}
+static void bad_tenant(lw_job_spec *s)
+{
+    free(s->tenant);
+    s->tenant = strdup("a:b");
+}
+static void bad_kind(lw_job_spec *s)
+{
+    free(s->kind);
+    s->kind = strdup(".x");
+}
 static void bad_queue(lw_job_spec *s) { s->queue = strdup("q q"); }
 static void bad_lane(lw_job_spec *s) { s->lane = strdup("l/1"); }
 static void bad_id(lw_job_spec *s) { s->id = strdup("../../etc"); }
-static void long_id(lw_job_spec *s) { s->id = calloc(1, 202); memset(s->id, 'a', 201); }
+static void long_id(lw_job_spec *s)
+{
+    s->id = calloc(1, 202);
+    memset(s->id, 'a', 201);
+}
 static void empty_unique(lw_job_spec *s) { s->unique = strdup(""); }
-static void long_unique(lw_job_spec *s) { s->unique = calloc(1, 202); memset(s->unique, 'u', 201); }
+static void long_unique(lw_job_spec *s)
+{
+    s->unique = calloc(1, 202);
+    memset(s->unique, 'u', 201);
+}
 static void ctl_unique(lw_job_spec *s) { s->unique = strdup("a\nb"); }
 static void latin1_unique(lw_job_spec *s) { s->unique = strdup("k\xff\xfe"); }
 static void lonely_unique_for(lw_job_spec *s) { s->unique_for_ms = 1000; }
@@ -167,7 +197,8 @@ static void neg_backoff(lw_job_spec *s) { s->backoff_ms = -2; }
 static void neg_delay(lw_job_spec *s) { s->delay_ms = -1; }
 static void neg_expires(lw_job_spec *s) { s->expires_ms = -1; }
 
-#define SAFE "is not a safe name (letters, digits, '-', '_', '.'; not starting with '.'; at most 200 bytes)"
+#define SAFE                                                                                       \
+    "is not a safe name (letters, digits, '-', '_', '.'; not starting with '.'; at most 200 bytes)"
 
 START_TEST(validate_refuses)
 {
@@ -178,13 +209,15 @@ START_TEST(validate_refuses)
     invalid(bad_queue, 100, "queue: \"q q\" " SAFE);
     invalid(bad_lane, 100, "lane: \"l/1\" " SAFE);
     invalid(bad_id, 100, "id: \"../../etc\" " SAFE);
-    invalid(long_id, 100, "id: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" " SAFE);
+    invalid(long_id, 100,
+            "id: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" " SAFE);
     invalid(empty_unique, 100, "unique: must be 1 to 200 bytes");
     invalid(long_unique, 100, "unique: must be 1 to 200 bytes");
     invalid(ctl_unique, 100, "unique: must not hold control characters");
     invalid(latin1_unique, 100, "unique: must be UTF-8 text");
     invalid(lonely_unique_for, 100, "unique_for: needs a unique key (unique) to hold");
-    invalid(big_payload, 1048576, "payload: 2000000 bytes is over the limit of 1048576 (--max-payload)");
+    invalid(big_payload, 1048576,
+            "payload: 2000000 bytes is over the limit of 1048576 (--max-payload)");
     invalid(bad_payload, 100, "payload: not valid JSON");
     invalid(neg_attempts, 100, "attempts: must be an integer >= 1");
     invalid(neg_timeout, 100, "timeout: must be a number of seconds > 0");
@@ -205,7 +238,8 @@ START_TEST(validate_accepts)
     s.id = calloc(1, 201);
     memset(s.id, 'a', 200); /* exactly LW_NAME_MAX */
     s.lane = strdup("L-1_x.y");
-    ck_assert_int_eq(lw_job_spec_validate(&s, 15, err, sizeof err), 0); /* payload is exactly 15 bytes */
+    ck_assert_int_eq(lw_job_spec_validate(&s, 15, err, sizeof err),
+                     0); /* payload is exactly 15 bytes */
     ck_assert_int_eq(lw_job_spec_validate(&s, 14, err, sizeof err), -1);
     ck_assert_str_eq(err, "payload: 15 bytes is over the limit of 14 (--max-payload)");
     lw_job_spec_clear(&s);
@@ -277,8 +311,9 @@ START_TEST(batch_line_refuses_nul)
     char err[256] = "";
     lw_job_spec_init(&s);
     /* An escaped backslash followed by "u0000" is not U+0000. */
-    ck_assert_int_eq(from_line(&s, "{\"kind\": \"k\\\\u0000\", \"payload\": [\"a\\u0000b\"]}", err,
-                               sizeof err), 0);
+    ck_assert_int_eq(
+        from_line(&s, "{\"kind\": \"k\\\\u0000\", \"payload\": [\"a\\u0000b\"]}", err, sizeof err),
+        0);
     ck_assert_str_eq(s.kind, "k\\u0000");
     ck_assert_str_eq(s.payload, "[\"a\\u0000b\"]");
     lw_job_spec_clear(&s);

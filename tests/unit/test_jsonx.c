@@ -8,29 +8,65 @@
 #include "jsonx.h"
 #include "tutil.h"
 
-static int valid(const char *s)
-{
-    return lw_json_valid(s, strlen(s));
-}
+static int valid(const char *s) { return lw_json_valid(s, strlen(s)); }
 
 START_TEST(validity)
 {
     static const char *const ok[] = {
-        "null", "true", "false", "0", "-0", "1.5", "-12e+3", "1E-7", "\"\"", "\"a\\u00e9\\n\\\"\"",
-        "[]", "{}", " [1, {\"a\": [true, null]}] ", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
-        "12345678901234567891", "\n{\"a\":\r\n1}\t",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-0",
+        "1.5",
+        "-12e+3",
+        "1E-7",
+        "\"\"",
+        "\"a\\u00e9\\n\\\"\"",
+        "[]",
+        "{}",
+        " [1, {\"a\": [true, null]}] ",
+        "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+        "12345678901234567891",
+        "\n{\"a\":\r\n1}\t",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         ck_assert_msg(valid(ok[i]) == 1, "%s", ok[i]);
     static const char *const bad[] = {
-        "", " ", "01", "1.", ".5", "-", "+1", "1e", "0x10", "NaN", "nul", "tru", "[1,]", "{\"a\":}",
-        "{\"a\" 1}", "{1: 2}", "[1] x", "1 2", "\"unterminated", "\"tab\there\"", "\"bad \\x\"",
-        "\"\\u12\"", "\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xe2\x82\"", "'a'", "[", "{",
+        "",
+        " ",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "+1",
+        "1e",
+        "0x10",
+        "NaN",
+        "nul",
+        "tru",
+        "[1,]",
+        "{\"a\":}",
+        "{\"a\" 1}",
+        "{1: 2}",
+        "[1] x",
+        "1 2",
+        "\"unterminated",
+        "\"tab\there\"",
+        "\"bad \\x\"",
+        "\"\\u12\"",
+        "\"\xff\"",
+        "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xe2\x82\"",
+        "'a'",
+        "[",
+        "{",
         "{\"a\":1,}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(valid(bad[i]) == 0, "%s", bad[i]);
-    ck_assert_int_eq(lw_json_valid("[1]\0", 4), 0); /* a NUL byte is not whitespace */
+    ck_assert_int_eq(lw_json_valid("[1]\0", 4), 0);  /* a NUL byte is not whitespace */
     ck_assert_int_eq(lw_json_valid("[1]xyz", 3), 1); /* only len bytes are looked at */
     ck_assert_int_eq(lw_json_valid(NULL, 0), 0);
 
@@ -86,7 +122,8 @@ END_TEST
 
 START_TEST(members)
 {
-    const char *obj = " {\"a\": 1, \"b\" : {\"x\": [1, \"}\"]}, \"st\\u0061tus\": \"s\", \"e\": \"q\\\"\"} ";
+    const char *obj =
+        " {\"a\": 1, \"b\" : {\"x\": [1, \"}\"]}, \"st\\u0061tus\": \"s\", \"e\": \"q\\\"\"} ";
     size_t pos = 0, len = strlen(obj);
     lw_json_member m;
     ck_assert_int_eq(lw_json_next_member(obj, len, &pos, &m), 1);

@@ -33,10 +33,7 @@ static void teardown(void)
     free(dir);
 }
 
-static char *captured(void)
-{
-    return tu_read(dir, "stderr");
-}
+static char *captured(void) { return tu_read(dir, "stderr"); }
 
 START_TEST(text_lines)
 {
@@ -77,8 +74,11 @@ START_TEST(json_lines)
     ck_assert_str_eq(cJSON_GetObjectItem(j, "msg")->valuestring, "error=\"a\nb\\c\"");
     cJSON_Delete(j);
     ck_assert_int_eq(strncmp(out, "{\"ts\":\"", 7), 0);
-    ck_assert_str_eq(out + 31, "\",\"level\":\"debug\",\"event\":\"job.failed\",\"msg\":\"error=\\\"a\\nb\\\\c\\\"\"}");
-    ck_assert_ptr_nonnull(strstr(nl + 1, "\"level\":\"warn\",\"event\":\"w\",\"msg\":\"bad byte \\ufffd\"}\n"));
+    ck_assert_str_eq(
+        out + 31,
+        "\",\"level\":\"debug\",\"event\":\"job.failed\",\"msg\":\"error=\\\"a\\nb\\\\c\\\"\"}");
+    ck_assert_ptr_nonnull(
+        strstr(nl + 1, "\"level\":\"warn\",\"event\":\"w\",\"msg\":\"bad byte \\ufffd\"}\n"));
     free(out);
 }
 END_TEST
@@ -129,18 +129,28 @@ END_TEST
 START_TEST(text_facts)
 {
     lw_log_setup(LW_LOG_INFO, 0);
-    lw_log_facts f = {.job = "abc", .tenant = "acme", .kind = "exam", .queue = "default", .lane = "a b",
-                      .worker = "w=1", .attempt = 1, .attempts = 3, .has_duration = 1, .duration_s = 2.0014};
+    lw_log_facts f = {.job = "abc",
+                      .tenant = "acme",
+                      .kind = "exam",
+                      .queue = "default",
+                      .lane = "a b",
+                      .worker = "w=1",
+                      .attempt = 1,
+                      .attempts = 3,
+                      .has_duration = 1,
+                      .duration_s = 2.0014};
     lw_log_about(LW_LOG_WARN, "job.done", f, "failed after %.1f s: %s", 2.0, "boom");
     /* Only the facts that are set; a reaper line knows job and tenant. */
-    lw_log_about(LW_LOG_INFO, "job.lost", (lw_log_facts){.job = "x\ny", .tenant = "t\"1"}, "retrying");
+    lw_log_about(LW_LOG_INFO, "job.lost", (lw_log_facts){.job = "x\ny", .tenant = "t\"1"},
+                 "retrying");
     char *out = captured();
     char *l2 = strchr(out, '\n') + 1;
-    ck_assert_int_eq(strncmp(out + 24,
-                             " warn  job.done job=abc tenant=acme kind=exam queue=default lane=\"a b\" attempt=1"
-                             " attempts=3 worker=\"w=1\" duration_s=2.001 failed after 2.0 s: boom\n",
-                             l2 - out - 24),
-                     0);
+    ck_assert_int_eq(
+        strncmp(out + 24,
+                " warn  job.done job=abc tenant=acme kind=exam queue=default lane=\"a b\" attempt=1"
+                " attempts=3 worker=\"w=1\" duration_s=2.001 failed after 2.0 s: boom\n",
+                l2 - out - 24),
+        0);
     ck_assert_str_eq(l2 + 24, " info  job.lost job=\"x\\ny\" tenant=\"t\\\"1\" retrying\n");
     free(out);
 }
@@ -149,18 +159,29 @@ END_TEST
 START_TEST(json_facts)
 {
     lw_log_setup(LW_LOG_INFO, 1);
-    lw_log_facts f = {.job = "abc", .tenant = "acme", .kind = "exam", .queue = "default", .lane = "L\"1",
-                      .worker = "w1", .attempt = 2, .attempts = 3, .has_duration = 1, .duration_s = 0.25};
+    lw_log_facts f = {.job = "abc",
+                      .tenant = "acme",
+                      .kind = "exam",
+                      .queue = "default",
+                      .lane = "L\"1",
+                      .worker = "w1",
+                      .attempt = 2,
+                      .attempts = 3,
+                      .has_duration = 1,
+                      .duration_s = 0.25};
     lw_log_about(LW_LOG_WARN, "job.done", f, "retry after %.3f s: %s", 0.25, "boom");
-    lw_log_about(LW_LOG_INFO, "job.lost", (lw_log_facts){.job = "j2", .tenant = "acme"}, "retrying");
+    lw_log_about(LW_LOG_INFO, "job.lost", (lw_log_facts){.job = "j2", .tenant = "acme"},
+                 "retrying");
     char *out = captured();
     char *nl = strchr(out, '\n');
     ck_assert_ptr_nonnull(nl);
     *nl = '\0';
     cJSON *j = cJSON_Parse(out);
     ck_assert_ptr_nonnull(j);
-    const char *strs[][2] = {{"event", "job.done"}, {"job", "abc"},   {"tenant", "acme"}, {"kind", "exam"},
-                             {"queue", "default"},  {"lane", "L\"1"}, {"worker", "w1"},   {"msg", "retry after 0.250 s: boom"}};
+    const char *strs[][2] = {{"event", "job.done"}, {"job", "abc"},
+                             {"tenant", "acme"},    {"kind", "exam"},
+                             {"queue", "default"},  {"lane", "L\"1"},
+                             {"worker", "w1"},      {"msg", "retry after 0.250 s: boom"}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         cJSON *v = cJSON_GetObjectItem(j, strs[i][0]);
         ck_assert_msg(cJSON_IsString(v), "field %s", strs[i][0]);

@@ -7,8 +7,8 @@
 
 START_TEST(safe)
 {
-    static const char *const ok[] = {"a", "acme", "A-b_c.d", "0", "x.", "-lead", "_x", "job-1.2",
-                                     "0123456789abcdef0123abcd"};
+    static const char *const ok[] = {
+        "a", "acme", "A-b_c.d", "0", "x.", "-lead", "_x", "job-1.2", "0123456789abcdef0123abcd"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         ck_assert_msg(lw_name_is_safe(ok[i]) == 1, "%s", ok[i]);
     char max[LW_NAME_MAX + 2];
@@ -23,8 +23,9 @@ END_TEST
 
 START_TEST(unsafe)
 {
-    static const char *const bad[] = {"", ".", "..", ".hidden", "a/b", "../x", "a b", "a:b", "{t}",
-                                      "a*", "tab\t", "nl\n", "caf\xc3\xa9", "a\\b", "semi;", "q?"};
+    static const char *const bad[] = {
+        "",    ".",  "..",    ".hidden", "a/b",         "../x", "a b",   "a:b",
+        "{t}", "a*", "tab\t", "nl\n",    "caf\xc3\xa9", "a\\b", "semi;", "q?"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(lw_name_is_safe(bad[i]) == 0, "%s", bad[i]);
     ck_assert_int_eq(lw_name_is_safe(NULL), 0);

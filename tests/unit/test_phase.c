@@ -9,7 +9,8 @@
 
 START_TEST(moves)
 {
-    static const attempt_phase all[] = {PHASE_STARTING, PHASE_RUNNING, PHASE_GRACE, PHASE_ABANDONED};
+    static const attempt_phase all[] = {PHASE_STARTING, PHASE_RUNNING, PHASE_GRACE,
+                                        PHASE_ABANDONED};
     /* [from][to] */
     static const int want[4][4] = {
         /* STARTING */ {0, 1, 0, 0},

@@ -12,7 +12,7 @@
 #include "registry.h"
 #include "tutil.h"
 
-static char *dir;      /* this test's temp dir (its real path) */
+static char *dir; /* this test's temp dir (its real path) */
 
 static void setup(void)
 {
@@ -262,27 +262,34 @@ START_TEST(malformed)
                "malformed JSON at line 1, column 19: unexpected text after the JSON value");
     load_fails("empty.json", " \n", "is empty (expected a JSON array of tenant objects)");
     load_fails("num.json", "42", "must hold a JSON array of tenant objects");
-    load_fails("elem.json", "[{\"tenant\": \"a\"}, 7]", "tenant #2: must be a JSON object (one tenant)");
+    load_fails("elem.json", "[{\"tenant\": \"a\"}, 7]",
+               "tenant #2: must be a JSON object (one tenant)");
 }
 END_TEST
 
 START_TEST(tenant_errors)
 {
-    load_fails("r.json", "[{\"module\": \"x.so\"}]", "tenant #1: \"tenant\" is missing (the tenant's name)");
+    load_fails("r.json", "[{\"module\": \"x.so\"}]",
+               "tenant #1: \"tenant\" is missing (the tenant's name)");
     load_fails("r.json", "[{\"tenant\": 5}]", "tenant #1: tenant must be a string");
-    load_fails("r.json", "[{\"tenant\": \"../etc\"}]",
-               "tenant #1: tenant \"../etc\" is not a safe name (letters, digits, '-', '_', '.'; not "
-               "starting with '.'; at most 200 bytes)");
-    load_fails("r.json", "[{\"tenant\": \".hidden\"}]",
-               "tenant #1: tenant \".hidden\" is not a safe name (letters, digits, '-', '_', '.'; not "
-               "starting with '.'; at most 200 bytes)");
-    load_fails("r.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"acme\", \"spool\": {}}]",
-               "tenant #2 (\"acme\"): unknown field \"spool\" (known: tenant, module, config, exec, "
-               "spools, queues, redis, defaults, user)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"user\": \"x y\"}]",
-               "tenant #1 (\"a\"): user \"x y\" is not a user name (letters, digits, _ - . and a final $)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"user\": 7}]",
-               "tenant #1 (\"a\"): user must be a user name or uid (a string of 1 to 64 characters)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"../etc\"}]",
+        "tenant #1: tenant \"../etc\" is not a safe name (letters, digits, '-', '_', '.'; not "
+        "starting with '.'; at most 200 bytes)");
+    load_fails(
+        "r.json", "[{\"tenant\": \".hidden\"}]",
+        "tenant #1: tenant \".hidden\" is not a safe name (letters, digits, '-', '_', '.'; not "
+        "starting with '.'; at most 200 bytes)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"acme\", \"spool\": {}}]",
+        "tenant #2 (\"acme\"): unknown field \"spool\" (known: tenant, module, config, exec, "
+        "spools, queues, redis, defaults, user)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"user\": \"x y\"}]",
+        "tenant #1 (\"a\"): user \"x y\" is not a user name (letters, digits, _ - . and a final $)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"user\": 7}]",
+        "tenant #1 (\"a\"): user must be a user name or uid (a string of 1 to 64 characters)");
     load_fails("r.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"b\"}, {\"tenant\": \"a\"}]",
                "tenant #3 (\"a\"): tenant \"a\" is defined twice (also tenant #1)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"module\": \"x\", \"module\": \"y\"}]",
@@ -305,7 +312,8 @@ START_TEST(refuses_nul)
     load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": [\"/bin/x\\u0000y\"]}}]", want);
 
     /* An escaped backslash followed by "u0000" is not U+0000. */
-    lw_registry *r = load_ok("ok.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": [\"/bin/x\\\\u0000\"]}}]");
+    lw_registry *r =
+        load_ok("ok.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": [\"/bin/x\\\\u0000\"]}}]");
     ck_assert_str_eq(r->tenants[0].execs[0].argv[0], "/bin/x\\u0000");
     lw_registry_free(r);
 }
@@ -319,27 +327,34 @@ START_TEST(type_errors)
                "tenant #1 (\"a\"): module must be a path (a non-empty string)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": [\"x\"]}]",
                "tenant #1 (\"a\"): exec must be an object (kind -> [\"program\", \"arg\", ...])");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": []}}]",
-               "tenant #1 (\"a\"): exec.k must be a non-empty array of strings (the program and its "
-               "arguments)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": [\"/bin/x\", 1]}}]",
-               "tenant #1 (\"a\"): exec.k must be a non-empty array of strings (the program and its "
-               "arguments)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": \"/bin/x\"}}]",
-               "tenant #1 (\"a\"): exec.k must be a non-empty array of strings (the program and its "
-               "arguments)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": {\"a/b\": [\"x\"]}}]",
-               "tenant #1 (\"a\"): exec: kind \"a/b\" is not a safe name (letters, digits, '-', '_', "
-               "'.'; not starting with '.'; at most 200 bytes)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": []}}]",
+        "tenant #1 (\"a\"): exec.k must be a non-empty array of strings (the program and its "
+        "arguments)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": [\"/bin/x\", 1]}}]",
+        "tenant #1 (\"a\"): exec.k must be a non-empty array of strings (the program and its "
+        "arguments)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": \"/bin/x\"}}]",
+        "tenant #1 (\"a\"): exec.k must be a non-empty array of strings (the program and its "
+        "arguments)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"exec\": {\"a/b\": [\"x\"]}}]",
+        "tenant #1 (\"a\"): exec: kind \"a/b\" is not a safe name (letters, digits, '-', '_', "
+        "'.'; not starting with '.'; at most 200 bytes)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"spools\": {\"up\": 1}}]",
                "tenant #1 (\"a\"): spools.up must be a directory (a non-empty string)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"spools\": {\"u p\": \"/x\"}}]",
-               "tenant #1 (\"a\"): spools: kind \"u p\" is not a safe name (letters, digits, '-', '_', "
-               "'.'; not starting with '.'; at most 200 bytes)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"spools\": {\"u p\": \"/x\"}}]",
+        "tenant #1 (\"a\"): spools: kind \"u p\" is not a safe name (letters, digits, '-', '_', "
+        "'.'; not starting with '.'; at most 200 bytes)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"queues\": {\"chat\": 3}}]",
                "tenant #1 (\"a\"): queues.chat must be an object ({} or {\"max_active\": N})");
-    load_fails("r.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"acme\", \"queues\": {\"chat\": {\"max_active\": -1}}}]",
-               "tenant #2 (\"acme\"): queues.chat.max_active must be a non-negative integer");
+    load_fails(
+        "r.json",
+        "[{\"tenant\": \"a\"}, {\"tenant\": \"acme\", \"queues\": {\"chat\": {\"max_active\": -1}}}]",
+        "tenant #2 (\"acme\"): queues.chat.max_active must be a non-negative integer");
     load_fails("r.json", "[{\"tenant\": \"a\", \"queues\": {\"chat\": {\"max_active\": \"8\"}}}]",
                "tenant #1 (\"a\"): queues.chat.max_active must be a non-negative integer");
     load_fails("r.json", "[{\"tenant\": \"a\", \"queues\": {\"chat\": {\"max\": 1}}}]",
@@ -353,21 +368,27 @@ START_TEST(type_errors)
                "tenant #1 (\"a\"): defaults.attempts must be an integer >= 1");
     load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"attempts\": 2.5}}]",
                "tenant #1 (\"a\"): defaults.attempts must be an integer >= 1");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"timeout\": 0}}]",
-               "tenant #1 (\"a\"): defaults.timeout must be a number of seconds > 0 (at most 10 years)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"backoff\": -1}}]",
-               "tenant #1 (\"a\"): defaults.backoff must be a number of seconds >= 0 (at most 10 years)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"retries\": 1}}]",
-               "tenant #1 (\"a\"): defaults: unknown field \"retries\" (known: attempts, timeout, backoff, "
-               "keep_succeeded, keep_failed, events_max)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": 3}]",
-               "tenant #1 (\"a\"): defaults must be an object (attempts, timeout, backoff, keep_succeeded, "
-               "keep_failed, events_max)");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"keep_failed\": 0}}]",
-               "tenant #1 (\"a\"): defaults.keep_failed must be a whole number of seconds from 1 to "
-               "3153600000");
-    load_fails("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"events_max\": 1.5}}]",
-               "tenant #1 (\"a\"): defaults.events_max must be a whole number from 1 to 1000000000");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"defaults\": {\"timeout\": 0}}]",
+        "tenant #1 (\"a\"): defaults.timeout must be a number of seconds > 0 (at most 10 years)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"defaults\": {\"backoff\": -1}}]",
+        "tenant #1 (\"a\"): defaults.backoff must be a number of seconds >= 0 (at most 10 years)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"defaults\": {\"retries\": 1}}]",
+        "tenant #1 (\"a\"): defaults: unknown field \"retries\" (known: attempts, timeout, backoff, "
+        "keep_succeeded, keep_failed, events_max)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"defaults\": 3}]",
+        "tenant #1 (\"a\"): defaults must be an object (attempts, timeout, backoff, keep_succeeded, "
+        "keep_failed, events_max)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"defaults\": {\"keep_failed\": 0}}]",
+        "tenant #1 (\"a\"): defaults.keep_failed must be a whole number of seconds from 1 to "
+        "3153600000");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"defaults\": {\"events_max\": 1.5}}]",
+        "tenant #1 (\"a\"): defaults.events_max must be a whole number from 1 to 1000000000");
 }
 END_TEST
 
@@ -384,10 +405,12 @@ END_TEST
  * claim uses is. */
 START_TEST(same_runtime)
 {
-    static const char BASE[] = "{\"tenant\": \"a\", \"module\": \"/m.so\", \"config\": {\"k\": 1}, "
-                               "\"exec\": {\"x\": [\"/bin/x\", \"-f\"]}, \"queues\": {\"q\": {\"max_active\": 2}}, "
-                               "\"defaults\": {\"attempts\": 2%s}%s}";
-    static const char *const SAME[] = {", \"keep_failed\": 60", ", \"events_max\": 10, \"keep_succeeded\": 5"};
+    static const char BASE[] =
+        "{\"tenant\": \"a\", \"module\": \"/m.so\", \"config\": {\"k\": 1}, "
+        "\"exec\": {\"x\": [\"/bin/x\", \"-f\"]}, \"queues\": {\"q\": {\"max_active\": 2}}, "
+        "\"defaults\": {\"attempts\": 2%s}%s}";
+    static const char *const SAME[] = {", \"keep_failed\": 60",
+                                       ", \"events_max\": 10, \"keep_succeeded\": 5"};
     static const char *const OTHER[][2] = {
         {"", ", \"redis\": \"redis://h:1/0\""},
         {"", ", \"user\": \"nobody\""},
@@ -413,15 +436,18 @@ START_TEST(same_runtime)
         ck_assert_msg(!lw_tenant_same_runtime(&base->tenants[0], &r->tenants[0]), "%s", text);
         lw_registry_free(r);
     }
-    static const char *const EDITS[][2] = {
-        {"\"/m.so\"", "\"/n.so\""}, {"{\"k\": 1}", "{\"k\": 2}"}, {"\"-f\"", "\"-g\""},
-        {"\"max_active\": 2", "\"max_active\": 3"}, {"\"attempts\": 2", "\"attempts\": 3"}};
+    static const char *const EDITS[][2] = {{"\"/m.so\"", "\"/n.so\""},
+                                           {"{\"k\": 1}", "{\"k\": 2}"},
+                                           {"\"-f\"", "\"-g\""},
+                                           {"\"max_active\": 2", "\"max_active\": 3"},
+                                           {"\"attempts\": 2", "\"attempts\": 3"}};
     for (size_t i = 0; i < sizeof EDITS / sizeof EDITS[0]; i++) {
         char edited[1024];
         snprintf(text, sizeof text, BASE, "", "");
         char *at = strstr(text, EDITS[i][0]);
         ck_assert_ptr_nonnull(at);
-        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, EDITS[i][1], at + strlen(EDITS[i][0]));
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, EDITS[i][1],
+                 at + strlen(EDITS[i][0]));
         lw_registry *r = lw_registry_parse(edited, strlen(edited), "r.json", 1, err, sizeof err);
         ck_assert_msg(r != NULL, "%s", err);
         ck_assert_msg(!lw_tenant_same_runtime(&base->tenants[0], &r->tenants[0]), "%s", edited);
@@ -437,20 +463,24 @@ START_TEST(spools_shared)
     tu_mkdir(dir, "sp");
     char *sp = tu_path(dir, "sp");
     char text[2048], want[2048];
-    snprintf(text, sizeof text,
-             "[{\"tenant\": \"a\", \"spools\": {\"k\": \"%s\"}}, {\"tenant\": \"b\", \"spools\": {\"k\": \"%s/\"}}]",
-             sp, sp);
-    snprintf(want, sizeof want,
-             "tenant \"a\" spool of kind k and tenant \"b\" spool of kind k are one directory (%s): each "
-             "would run its jobs",
-             sp);
+    snprintf(
+        text, sizeof text,
+        "[{\"tenant\": \"a\", \"spools\": {\"k\": \"%s\"}}, {\"tenant\": \"b\", \"spools\": {\"k\": \"%s/\"}}]",
+        sp, sp);
+    snprintf(
+        want, sizeof want,
+        "tenant \"a\" spool of kind k and tenant \"b\" spool of kind k are one directory (%s): each "
+        "would run its jobs",
+        sp);
     load_fails("shared.json", text, want);
-    snprintf(text, sizeof text, "[{\"tenant\": \"a\", \"spools\": {\"k\": \"%s\", \"j\": \"%s/sub/..\"}}]", sp, sp);
+    snprintf(text, sizeof text,
+             "[{\"tenant\": \"a\", \"spools\": {\"k\": \"%s\", \"j\": \"%s/sub/..\"}}]", sp, sp);
     tu_mkdir(sp, "sub");
-    snprintf(want, sizeof want,
-             "tenant \"a\" spool of kind k and tenant \"a\" spool of kind j are one directory (%s): each "
-             "would run its jobs",
-             sp);
+    snprintf(
+        want, sizeof want,
+        "tenant \"a\" spool of kind k and tenant \"a\" spool of kind j are one directory (%s): each "
+        "would run its jobs",
+        sp);
     load_fails("one.json", text, want);
     free(sp);
 }
@@ -458,7 +488,8 @@ END_TEST
 
 START_TEST(defaults_zero_backoff)
 {
-    lw_registry *r = load_ok("r.json", "[{\"tenant\": \"a\", \"defaults\": {\"backoff\": 0, \"timeout\": 0.0001}}]");
+    lw_registry *r = load_ok(
+        "r.json", "[{\"tenant\": \"a\", \"defaults\": {\"backoff\": 0, \"timeout\": 0.0001}}]");
     ck_assert_int_eq(r->tenants[0].defaults.backoff_ms, 0);
     ck_assert_int_eq(r->tenants[0].defaults.timeout_ms, 1); /* rounded up, never 0 */
     ck_assert_int_eq(r->tenants[0].defaults.attempts, LW_DEFAULT_ATTEMPTS);

@@ -48,7 +48,7 @@ typedef struct claim_fixture {
 static void claim_fixture_init(claim_fixture *f, size_t njobfields)
 {
     const char *v[LW_CLAIM_JOB_FIELDS] = {"j1", "7-123", "email", "default", "lane1", "{\"a\":1}",
-                                          "3", "5", "30000", "1000", ""};
+                                          "3",  "5",     "30000", "1000",    ""};
     for (size_t i = 0; i < LW_CLAIM_JOB_FIELDS; i++) {
         f->job[i] = str_(v[i]);
         f->jobp[i] = &f->job[i];
@@ -172,7 +172,8 @@ START_TEST(flat_groups_and_scalars)
     /* enqueue: groups of (id, created, why) at the top level */
     redisReply el[6] = {str_("a"), int_(1), str_(""), str_("b"), int_(0), str_("exists queued")};
     redisReply *elp[6];
-    for (int i = 0; i < 6; i++) elp[i] = &el[i];
+    for (int i = 0; i < 6; i++)
+        elp[i] = &el[i];
     redisReply top = arr_(elp, 6);
     lw_enqueue_reply got;
     ck_assert_int_eq(lw_enqueue_reply_read(&top, &got, NULL, 0), 0);
@@ -220,8 +221,13 @@ START_TEST(claim_builders_follow_the_block)
     lw_claim_queue_keys(&a, "lw:{t}:", "hi");
     lw_claim_queue_keys(&a, "lw:{t}:", "lo");
     ck_assert_uint_eq(a.n, (size_t)lw_claim_nkeys(2));
-    lw_claim_argv_add(&a, &(lw_claim_argv){.prefix = "lw:{t}:", .events_cap = 100, .worker = "w1",
-                                           .lease_ms = 30000, .want = 4, .keep_failed_s = 60, .nq = 2});
+    lw_claim_argv_add(&a, &(lw_claim_argv){.prefix = "lw:{t}:",
+                                           .events_cap = 100,
+                                           .worker = "w1",
+                                           .lease_ms = 30000,
+                                           .want = 4,
+                                           .keep_failed_s = 60,
+                                           .nq = 2});
     lw_claim_queue_argv_add(&a, &(lw_claim_queue_argv){.name = "hi", .max_active = 0});
     lw_claim_queue_argv_add(&a, &(lw_claim_queue_argv){.name = "lo", .max_active = 3});
     const char **p = lw_argv_ptrs(&a, NULL);
@@ -249,7 +255,8 @@ START_TEST(finish_count_rewritten)
     lw_finish_keys(&a, "p:");
     lw_finish_argv_add(&a, &(lw_finish_argv){.prefix = "p:", .n = 0});
     for (int i = 0; i < 12; i++)
-        lw_finish_entry_argv_add(&a, &(lw_finish_entry_argv){.id = "j", .token = "t", .outcome = "ok"});
+        lw_finish_entry_argv_add(&a,
+                                 &(lw_finish_entry_argv){.id = "j", .token = "t", .outcome = "ok"});
     lw_finish_argv_set_n(&a, 12);
     const char **p = lw_argv_ptrs(&a, NULL);
     ck_assert_str_eq(p[LW_FINISH_NKEYS + LW_FINISH_ARGV_N], "12");

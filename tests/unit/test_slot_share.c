@@ -39,8 +39,10 @@ START_TEST(even_split_rounds_up_and_never_overshoots)
             int64_t sum = 0, lo = INT64_MAX, hi = 0;
             for (int64_t i = 0; i < n; i++) {
                 sum += got[i];
-                if (got[i] < lo) lo = got[i];
-                if (got[i] > hi) hi = got[i];
+                if (got[i] < lo)
+                    lo = got[i];
+                if (got[i] > hi)
+                    hi = got[i];
             }
             ck_assert_int_eq(sum, free_slots); /* every slot given, once */
             ck_assert_int_le(hi - lo, 1);      /* fair within one slot */

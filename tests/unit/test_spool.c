@@ -14,10 +14,7 @@
 
 static char *dir; /* this test's temp dir */
 
-static void setup(void)
-{
-    dir = tu_tmpdir();
-}
+static void setup(void) { dir = tu_tmpdir(); }
 
 static void teardown(void)
 {
@@ -76,9 +73,10 @@ START_TEST(parse_fields)
     ck_assert_ptr_null(j.error);
     lw_spool_job_clear(&j);
 
-    const char *full = "{\"job_id\": \"j2\", \"status\": \"failed\", \"lane\": \"L\", \"queue\": \"Q\",\n"
-                       " \"payload\": {\"big\": 12345678901234567891, \"s\": \"a b\"}, \"error\": \"boom\",\n"
-                       " \"owner\": \"someone\"}";
+    const char *full =
+        "{\"job_id\": \"j2\", \"status\": \"failed\", \"lane\": \"L\", \"queue\": \"Q\",\n"
+        " \"payload\": {\"big\": 12345678901234567891, \"s\": \"a b\"}, \"error\": \"boom\",\n"
+        " \"owner\": \"someone\"}";
     ck_assert_int_eq(lw_spool_job_parse(full, strlen(full), NULL, &j, err, sizeof err), 0);
     ck_assert_str_eq(j.job_id, "j2");
     ck_assert_str_eq(j.status, "failed");
@@ -97,12 +95,16 @@ START_TEST(parse_errors)
     parse_fails("{\"job_id\": 7, \"status\": \"queued\"}", NULL, "job_id must be a string");
     parse_fails("{\"job_id\": \"j1\"}", "j1", "status is missing");
     parse_fails("{\"job_id\": \"j1\", \"status\": 1}", "j1", "status must be a string");
-    parse_fails("{\"job_id\": \"j1\", \"status\": \"exploded\"}", "j1", "unknown status \"exploded\" (queued, processing, done or failed)");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"exploded\"}", "j1",
+                "unknown status \"exploded\" (queued, processing, done or failed)");
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\"}", "j2",
                 "job_id \"j1\" does not match the directory name \"j2\"");
-    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"lane\": 3}", NULL, "lane must be a string");
-    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"queue\": {}}", NULL, "queue must be a string");
-    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"error\": false}", NULL, "error must be a string");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"lane\": 3}", NULL,
+                "lane must be a string");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"queue\": {}}", NULL,
+                "queue must be a string");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"error\": false}", NULL,
+                "error must be a string");
     parse_fails("[\"j1\"]", NULL, "not a JSON object");
     parse_fails("{\n\"job_id\": \"j1\",\n\"status\" 1}", NULL, "malformed JSON at line 3");
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"n\": 01}", NULL,
@@ -116,8 +118,10 @@ END_TEST
  * fields are kept as text and may hold it. */
 START_TEST(parse_refuses_nul)
 {
-    parse_fails("{\"job_id\": \"j1\", \"status\": \"done\\u0000x\"}", "j1", "status must not hold \\u0000");
-    parse_fails("{\"job_id\": \"j1\\u0000x\", \"status\": \"queued\"}", "j1", "job_id must not hold \\u0000");
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"done\\u0000x\"}", "j1",
+                "status must not hold \\u0000");
+    parse_fails("{\"job_id\": \"j1\\u0000x\", \"status\": \"queued\"}", "j1",
+                "job_id must not hold \\u0000");
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"lane\": \"\\u0000\"}", NULL,
                 "lane must not hold \\u0000");
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"error\": \"a\\u0000\"}", NULL,
@@ -171,7 +175,8 @@ START_TEST(read_refuses)
     ck_assert_int_eq(symlink(target, link), 0);
     read_fails("alias", 4096, "is a symlink (job directories must be real directories)");
     read_fails("../x", 4096, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
-    read_fails(".real", 4096, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
+    read_fails(".real", 4096,
+               "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
     read_fails("", 4096, "unsafe name (letters, digits, '-', '_', '.'; not starting with '.')");
     read_fails("nope", 4096, "no such job directory");
     tu_write(dir, "plain", "x");
@@ -191,7 +196,8 @@ START_TEST(read_refuses)
     tu_mkdir(djdir, "job.json");
     read_fails("dj", 4096, "job.json is not a regular file");
     make_job("other", "{\"job_id\": \"real\", \"status\": \"queued\"}");
-    read_fails("other", 4096, "job.json: job_id \"real\" does not match the directory name \"other\"");
+    read_fails("other", 4096,
+               "job.json: job_id \"real\" does not match the directory name \"other\"");
     make_job("broken", "{\"job_id\": ");
     read_fails("broken", 4096, "job.json: malformed JSON at line 1");
     free(djdir);
@@ -205,18 +211,22 @@ END_TEST
 START_TEST(set_status_keeps_fields)
 {
     char err[256] = "", names[256];
-    make_job("j1", "{\n  \"job_id\": \"j1\",\n  \"status\": \"queued\",\n  \"extra\": {\"n\": 12345678901234567891},\n"
-                   "  \"payload\": [1, 2],\n  \"error\": \"old\"\n}\n");
+    make_job(
+        "j1",
+        "{\n  \"job_id\": \"j1\",\n  \"status\": \"queued\",\n  \"extra\": {\"n\": 12345678901234567891},\n"
+        "  \"payload\": [1, 2],\n  \"error\": \"old\"\n}\n");
     char *jd = tu_path(dir, "j1");
     char *jf = tu_path(jd, "job.json");
     ck_assert_int_eq(chmod(jf, 0640), 0);
     struct stat before, after;
     ck_assert_int_eq(stat(jf, &before), 0);
 
-    ck_assert_msg(lw_spool_set_status(jd, "failed", "boom\n\"quoted\"", err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(lw_spool_set_status(jd, "failed", "boom\n\"quoted\"", err, sizeof err) == 0, "%s",
+                  err);
     char *text = tu_read(jd, "job.json");
-    ck_assert_str_eq(text, "{\"job_id\":\"j1\",\"status\":\"failed\",\"extra\":{\"n\": 12345678901234567891},"
-                           "\"payload\":[1, 2],\"error\":\"boom\\n\\\"quoted\\\"\"}\n");
+    ck_assert_str_eq(
+        text, "{\"job_id\":\"j1\",\"status\":\"failed\",\"extra\":{\"n\": 12345678901234567891},"
+              "\"payload\":[1, 2],\"error\":\"boom\\n\\\"quoted\\\"\"}\n");
     free(text);
     ck_assert_int_eq(stat(jf, &after), 0);
     ck_assert_int_ne(before.st_ino, after.st_ino); /* a new file renamed over the old one */
@@ -227,8 +237,9 @@ START_TEST(set_status_keeps_fields)
     /* error NULL removes it; a missing status is added. */
     ck_assert_int_eq(lw_spool_set_status(jd, "done", NULL, err, sizeof err), 0);
     text = tu_read(jd, "job.json");
-    ck_assert_str_eq(text, "{\"job_id\":\"j1\",\"status\":\"done\",\"extra\":{\"n\": 12345678901234567891},"
-                           "\"payload\":[1, 2]}\n");
+    ck_assert_str_eq(
+        text, "{\"job_id\":\"j1\",\"status\":\"done\",\"extra\":{\"n\": 12345678901234567891},"
+              "\"payload\":[1, 2]}\n");
     free(text);
     free(jf);
     free(jd);
@@ -278,8 +289,10 @@ START_TEST(create)
     ck_assert_msg(lw_spool_create(dir, &s, err, sizeof err) == 0, "%s", err);
     char *jd = tu_path(dir, "job-1");
     char *text = tu_read(jd, "job.json");
-    ck_assert_str_eq(text, "{\"job_id\":\"job-1\",\"status\":\"queued\",\"lane\":\"lane \\\"x\\\"\",\"queue\":\"q\","
-                           "\"payload\":{\"a\":[1,2]}}\n");
+    ck_assert_str_eq(
+        text,
+        "{\"job_id\":\"job-1\",\"status\":\"queued\",\"lane\":\"lane \\\"x\\\"\",\"queue\":\"q\","
+        "\"payload\":{\"a\":[1,2]}}\n");
     free(text);
     listing(dir, names, sizeof names);
     ck_assert_str_eq(names, "job-1"); /* the .tmp- directory was renamed */
@@ -361,7 +374,9 @@ START_TEST(scan)
     tu_mkdir(dir, "nojson");
     make_job("malformed", "{\"job_id\": \"malformed\", ");
     make_job("mismatch", "{\"job_id\": \"other\", \"status\": \"queued\"}");
-    make_job("zbig", "{\"job_id\": \"zbig\", \"status\": \"queued\", \"payload\": \"................................\"}");
+    make_job(
+        "zbig",
+        "{\"job_id\": \"zbig\", \"status\": \"queued\", \"payload\": \"................................\"}");
     char *good = tu_path(dir, "a-good");
     char *in = tu_path(dir, "link-in");
     char *out = tu_path(dir, "link-out");

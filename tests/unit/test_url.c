@@ -182,7 +182,8 @@ START_TEST(bad_inputs)
     bad("redis://h/-1", "bad Redis URL \"redis://h/-1\": db must be a non-negative integer");
     bad("redis://h/2147483648",
         "bad Redis URL \"redis://h/2147483648\": db must be a non-negative integer");
-    bad("redis://[::1", "bad Redis URL \"redis://[::1\": unterminated IPv6 address (missing \"]\")");
+    bad("redis://[::1",
+        "bad Redis URL \"redis://[::1\": unterminated IPv6 address (missing \"]\")");
     bad("redis://[zz]", "bad Redis URL \"redis://[zz]\": bad IPv6 address \"zz\"");
     bad("redis://h b", "bad Redis URL \"redis://h b\": bad host name \"h b\"");
     bad("redis://h?db=1",
@@ -190,7 +191,8 @@ START_TEST(bad_inputs)
         "path: redis://[[user]:password@]host[:port][/db])");
     bad("unix://tmp/r.sock",
         "bad Redis URL \"unix://tmp/r.sock\": the socket path must be absolute (unix:///path/to.sock)");
-    bad("unix:///tmp/r.sock?db=x", "bad Redis URL \"unix:///tmp/r.sock?db=x\": db must be a non-negative integer");
+    bad("unix:///tmp/r.sock?db=x",
+        "bad Redis URL \"unix:///tmp/r.sock?db=x\": db must be a non-negative integer");
     bad("unix:///tmp/r.sock?timeout=1",
         "bad Redis URL \"unix:///tmp/r.sock?timeout=***\": unknown parameter \"timeout\" (only db=N is known)");
     bad("redis://:@h", "bad Redis URL \"redis://:***@h\": the password is empty");

@@ -32,13 +32,17 @@ static void is(verdict v, verdict_kind kind, const char *word, const char *metri
 
 START_TEST(handler_words)
 {
-    is(judge(STOP_NONE, END_OK, "{\"n\":1}", 1, 3), VERDICT_OK, "ok", "succeeded", "{\"n\":1}", "done");
+    is(judge(STOP_NONE, END_OK, "{\"n\":1}", 1, 3), VERDICT_OK, "ok", "succeeded", "{\"n\":1}",
+       "done");
     is(judge(STOP_NONE, END_OK, NULL, 1, 3), VERDICT_OK, "ok", "succeeded", "null", "done");
     is(judge(STOP_NONE, END_RETRY, "boom", 1, 3), VERDICT_RETRY, "retry", "retried", "boom", NULL);
-    is(judge(STOP_NONE, END_RETRY, NULL, 2, 3), VERDICT_RETRY, "retry", "retried", "handler returned LW_RETRY", NULL);
+    is(judge(STOP_NONE, END_RETRY, NULL, 2, 3), VERDICT_RETRY, "retry", "retried",
+       "handler returned LW_RETRY", NULL);
     /* The last attempt's retry fails the job: its file says failed. */
-    is(judge(STOP_NONE, END_RETRY, "boom", 3, 3), VERDICT_RETRY, "retry", "retried", "boom", "failed");
-    is(judge(STOP_NONE, END_FAIL, NULL, 1, 3), VERDICT_FAIL, "fail", "failed", "handler returned LW_FAIL", "failed");
+    is(judge(STOP_NONE, END_RETRY, "boom", 3, 3), VERDICT_RETRY, "retry", "retried", "boom",
+       "failed");
+    is(judge(STOP_NONE, END_FAIL, NULL, 1, 3), VERDICT_FAIL, "fail", "failed",
+       "handler returned LW_FAIL", "failed");
 }
 END_TEST
 
@@ -54,13 +58,16 @@ START_TEST(stops)
        "handed back at shutdown", NULL);
     is(judge(STOP_FENCE, END_RETRY, NULL, 1, 3), VERDICT_HANDBACK, "handback", "handed_back",
        "stopped: its lease could not be renewed (Redis unreachable); handed back", NULL);
-    is(judge(STOP_RESOURCE, END_RETRY, "no fds", 1, 1), VERDICT_HANDBACK, "handback", "handed_back", "no fds", NULL);
+    is(judge(STOP_RESOURCE, END_RETRY, "no fds", 1, 1), VERDICT_HANDBACK, "handback", "handed_back",
+       "no fds", NULL);
     is(judge(STOP_RESOURCE, END_RETRY, NULL, 1, 1), VERDICT_HANDBACK, "handback", "handed_back",
        "the worker could not start it; handed back", NULL);
-    is(judge(STOP_CANCEL, END_FAIL, "x", 1, 3), VERDICT_CANCELLED, "cancelled", "cancelled", "cancelled while running",
-       "failed");
-    is(judge(STOP_TIMEOUT, END_RETRY, "x", 1, 3), VERDICT_RETRY, "retry", "retried", "timed out after 2.5 s", NULL);
-    is(judge(STOP_TIMEOUT, END_FAIL, "x", 2, 2), VERDICT_RETRY, "retry", "retried", "timed out after 2.5 s", "failed");
+    is(judge(STOP_CANCEL, END_FAIL, "x", 1, 3), VERDICT_CANCELLED, "cancelled", "cancelled",
+       "cancelled while running", "failed");
+    is(judge(STOP_TIMEOUT, END_RETRY, "x", 1, 3), VERDICT_RETRY, "retry", "retried",
+       "timed out after 2.5 s", NULL);
+    is(judge(STOP_TIMEOUT, END_FAIL, "x", 2, 2), VERDICT_RETRY, "retry", "retried",
+       "timed out after 2.5 s", "failed");
 }
 END_TEST
 

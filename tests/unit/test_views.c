@@ -32,17 +32,33 @@ static char *event_view(const char *id, const char *const *pairs)
 START_TEST(job_every_field)
 {
     const char *rec[] = {
-        "id", "j1", "kind", "thumb", "queue", "chat", "lane", "user-7",
-        "payload", "{ \"path\" : \"/a b\", \"n\" : 12345678901234567891 }",
-        "status", "failed", "attempt", "3", "attempts", "3", "timeout", "180000", "backoff", "1000",
-        "enqueued", "1795338223308", "started", "1795338224000", "finished", "1795338225001",
-        "run_at", "1795338223999", "expires", "1795338283308",
-        "result", "[1, 2]", "error", "exit 1: \"bad\"\n", "worker", "w-1", "token", "42",
-        "unique", "upload-42", "spool", "/var/spool/j1", "cancel", "1",
+        "id",       "j1",
+        "kind",     "thumb",
+        "queue",    "chat",
+        "lane",     "user-7",
+        "payload",  "{ \"path\" : \"/a b\", \"n\" : 12345678901234567891 }",
+        "status",   "failed",
+        "attempt",  "3",
+        "attempts", "3",
+        "timeout",  "180000",
+        "backoff",  "1000",
+        "enqueued", "1795338223308",
+        "started",  "1795338224000",
+        "finished", "1795338225001",
+        "run_at",   "1795338223999",
+        "expires",  "1795338283308",
+        "result",   "[1, 2]",
+        "error",    "exit 1: \"bad\"\n",
+        "worker",   "w-1",
+        "token",    "42",
+        "unique",   "upload-42",
+        "spool",    "/var/spool/j1",
+        "cancel",   "1",
         NULL,
     };
     char *v = job_view("acme", rec);
-    ck_assert_str_eq(v,
+    ck_assert_str_eq(
+        v,
         "{\"id\":\"j1\",\"tenant\":\"acme\",\"kind\":\"thumb\",\"queue\":\"chat\",\"lane\":\"user-7\","
         "\"status\":\"failed\",\"payload\":{\"path\":\"/a b\",\"n\":12345678901234567891},"
         "\"attempt\":3,\"attempts\":3,\"timeout\":180,"
@@ -57,14 +73,15 @@ END_TEST
 START_TEST(job_missing_fields)
 {
     const char *rec[] = {
-        "id", "j2", "kind", "k", "queue", "default", "lane", "j2", "payload", "not json",
-        "status", "queued", "attempt", "0", "attempts", "3", "timeout", "1500",
-        "enqueued", "1795338223308", "worker", "", "error", "", "unique", "", "spool", "",
-        "result", "",
-        NULL,
+        "id",       "j2",      "kind",     "k",      "queue",    "default",       "lane",
+        "j2",       "payload", "not json", "status", "queued",   "attempt",       "0",
+        "attempts", "3",       "timeout",  "1500",   "enqueued", "1795338223308", "worker",
+        "",         "error",   "",         "unique", "",         "spool",         "",
+        "result",   "",        NULL,
     };
     char *v = job_view("t", rec);
-    ck_assert_str_eq(v,
+    ck_assert_str_eq(
+        v,
         "{\"id\":\"j2\",\"tenant\":\"t\",\"kind\":\"k\",\"queue\":\"default\",\"lane\":\"j2\","
         "\"status\":\"queued\",\"payload\":\"not json\",\"attempt\":0,\"attempts\":3,\"timeout\":1.5,"
         "\"enqueued_at\":\"2026-11-22T09:03:43.308Z\",\"started_at\":null,\"finished_at\":null,"
@@ -75,7 +92,8 @@ START_TEST(job_missing_fields)
     /* Only the id: everything else null. */
     const char *bare[] = {"id", "j3", NULL};
     v = job_view("t", bare);
-    ck_assert_str_eq(v,
+    ck_assert_str_eq(
+        v,
         "{\"id\":\"j3\",\"tenant\":\"t\",\"kind\":null,\"queue\":null,\"lane\":null,\"status\":null,"
         "\"payload\":null,\"attempt\":null,\"attempts\":null,\"timeout\":null,\"enqueued_at\":null,"
         "\"started_at\":null,\"finished_at\":null,\"result\":null,\"error\":null,\"worker\":null,"
@@ -89,12 +107,13 @@ START_TEST(job_odd_values)
     /* Corrupt numbers print as null, invalid JSON results as strings, bytes
      * that are not UTF-8 as U+FFFD: the output stays valid JSON. */
     const char *rec[] = {
-        "id", "j4", "attempt", "x1", "attempts", "", "timeout", "-5", "enqueued", "0",
-        "started", "soon", "result", "{\"a\":", "error", "bad \xff byte", "payload", "01",
-        NULL,
+        "id",       "j4", "attempt", "x1",   "attempts", "",        "timeout", "-5",
+        "enqueued", "0",  "started", "soon", "result",   "{\"a\":", "error",   "bad \xff byte",
+        "payload",  "01", NULL,
     };
     char *v = job_view("t", rec);
-    ck_assert_str_eq(v,
+    ck_assert_str_eq(
+        v,
         "{\"id\":\"j4\",\"tenant\":\"t\",\"kind\":null,\"queue\":null,\"lane\":null,\"status\":null,"
         "\"payload\":\"01\",\"attempt\":null,\"attempts\":null,\"timeout\":null,\"enqueued_at\":null,"
         "\"started_at\":null,\"finished_at\":null,\"result\":\"{\\\"a\\\":\",\"error\":\"bad \\ufffd byte\","
@@ -106,7 +125,8 @@ END_TEST
 START_TEST(job_timeouts)
 {
     static const char *const cases[][2] = {
-        {"180000", "180"}, {"1500", "1.5"}, {"1", "0.001"}, {"1010", "1.01"}, {"0", "0"}, {"999", "0.999"},
+        {"180000", "180"}, {"1500", "1.5"}, {"1", "0.001"},
+        {"1010", "1.01"},  {"0", "0"},      {"999", "0.999"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *rec[] = {"id", "j", "timeout", cases[i][0], NULL};
@@ -130,33 +150,38 @@ END_TEST
 
 START_TEST(event_fields)
 {
-    const char *ev[] = {"type", "job.failed", "job", "j1", "kind", "thumb", "lane", "user-7",
-                        "attempt", "2", "worker", "w-1", "data", "{\"lost\": true}", NULL};
+    const char *ev[] = {"type", "job.failed",       "job",     "j1", "kind",   "thumb",
+                        "lane", "user-7",           "attempt", "2",  "worker", "w-1",
+                        "data", "{\"lost\": true}", NULL};
     char *v = event_view("1795338223308-1", ev);
-    ck_assert_str_eq(v, "{\"id\":\"1795338223308-1\",\"type\":\"job.failed\",\"job\":\"j1\",\"kind\":\"thumb\","
-                        "\"lane\":\"user-7\",\"attempt\":2,\"worker\":\"w-1\","
-                        "\"ts\":\"2026-11-22T09:03:43.308Z\",\"data\":{\"lost\":true}}");
+    ck_assert_str_eq(
+        v, "{\"id\":\"1795338223308-1\",\"type\":\"job.failed\",\"job\":\"j1\",\"kind\":\"thumb\","
+           "\"lane\":\"user-7\",\"attempt\":2,\"worker\":\"w-1\","
+           "\"ts\":\"2026-11-22T09:03:43.308Z\",\"data\":{\"lost\":true}}");
     free(v);
 
-    const char *ev2[] = {"type", "job.queued", "job", "j2", "kind", "k", "lane", "j2",
-                         "attempt", "0", "worker", "", "data", "", NULL};
+    const char *ev2[] = {"type",    "job.queued", "job",    "j2", "kind", "k", "lane", "j2",
+                         "attempt", "0",          "worker", "",   "data", "",  NULL};
     v = event_view("1700000000123-0", ev2);
-    ck_assert_str_eq(v, "{\"id\":\"1700000000123-0\",\"type\":\"job.queued\",\"job\":\"j2\",\"kind\":\"k\","
-                        "\"lane\":\"j2\",\"attempt\":0,\"worker\":null,\"ts\":\"2023-11-14T22:13:20.123Z\","
-                        "\"data\":null}");
+    ck_assert_str_eq(
+        v, "{\"id\":\"1700000000123-0\",\"type\":\"job.queued\",\"job\":\"j2\",\"kind\":\"k\","
+           "\"lane\":\"j2\",\"attempt\":0,\"worker\":null,\"ts\":\"2023-11-14T22:13:20.123Z\","
+           "\"data\":null}");
     free(v);
 
     const char *ev3[] = {"type", "step.created", "data", "not json", NULL};
     v = event_view("1-0", ev3);
-    ck_assert_str_eq(v, "{\"id\":\"1-0\",\"type\":\"step.created\",\"job\":null,\"kind\":null,\"lane\":null,"
-                        "\"attempt\":null,\"worker\":null,\"ts\":\"1970-01-01T00:00:00.001Z\","
-                        "\"data\":\"not json\"}");
+    ck_assert_str_eq(
+        v, "{\"id\":\"1-0\",\"type\":\"step.created\",\"job\":null,\"kind\":null,\"lane\":null,"
+           "\"attempt\":null,\"worker\":null,\"ts\":\"1970-01-01T00:00:00.001Z\","
+           "\"data\":\"not json\"}");
     free(v);
 
     const char *ev4[] = {NULL};
     v = event_view("garbage", ev4);
-    ck_assert_str_eq(v, "{\"id\":\"garbage\",\"type\":null,\"job\":null,\"kind\":null,\"lane\":null,"
-                        "\"attempt\":null,\"worker\":null,\"ts\":null,\"data\":null}");
+    ck_assert_str_eq(v,
+                     "{\"id\":\"garbage\",\"type\":null,\"job\":null,\"kind\":null,\"lane\":null,"
+                     "\"attempt\":null,\"worker\":null,\"ts\":null,\"data\":null}");
     free(v);
 }
 END_TEST
