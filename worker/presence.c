@@ -21,6 +21,14 @@
 
 /* The directory is informational: a refusal (a tenant's ACL user without
  * the NS:worker* grants, deploy/redis-acl) is said once and tolerated. */
+/* NS:worker:NAME, this worker's entry. */
+static void entry_key(const worker_options *o, char *key, size_t keylen)
+{
+    lw_key_global(key, keylen, o->common.ns, "worker:");
+    size_t kl = strlen(key);
+    snprintf(key + kl, keylen - kl, "%s", o->name);
+}
+
 static void presence_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     worker *w = ud;
@@ -64,9 +72,7 @@ static void presence_write(worker *w, int64_t now)
         w->started_redis = now - (lw_mono_ms() - w->started_mono);
     lw_argv a;
     lw_argv_init(&a);
-    lw_key_global(key, sizeof key, o->common.ns, "worker:");
-    size_t kl = strlen(key);
-    snprintf(key + kl, sizeof key - kl, "%s", o->name);
+    entry_key(o, key, sizeof key);
     lw_argv_adds(&a, "HSET");
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, "name"), lw_argv_adds(&a, o->name);
@@ -180,9 +186,7 @@ int presence_remove(worker *w)
     char key[600];
     lw_argv a;
     lw_argv_init(&a);
-    lw_key_global(key, sizeof key, o->common.ns, "worker:");
-    size_t kl = strlen(key);
-    snprintf(key + kl, sizeof key - kl, "%s", o->name);
+    entry_key(o, key, sizeof key);
     lw_argv_adds(&a, "DEL");
     lw_argv_adds(&a, key);
     lw_redis_command(w->home->r, &a, presence_reply, w);

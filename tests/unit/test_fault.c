@@ -47,24 +47,6 @@ static void fail_nth(const char *site, int n)
         ck_abort_msg("%s: %s", spec, err);
 }
 
-/* The entry names of d, sorted, space-separated. */
-static void listing(const char *d, char *out, size_t outlen)
-{
-    struct dirent **ents;
-    int n = scandir(d, &ents, NULL, alphasort);
-    ck_assert_int_ge(n, 0);
-    out[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..")) {
-            if (out[0])
-                strncat(out, " ", outlen - strlen(out) - 1);
-            strncat(out, ents[i]->d_name, outlen - strlen(out) - 1);
-        }
-        free(ents[i]);
-    }
-    free(ents);
-}
-
 START_TEST(spec_syntax)
 {
     char err[200];
@@ -226,7 +208,7 @@ static void create_loop(const char *site)
         int rc = lw_spool_create(dir, &s, err, sizeof err);
         int hit = lw_fault_injected() > 0;
         lw_fault_configure(NULL, NULL, 0);
-        listing(dir, names, sizeof names);
+        tu_listing(dir, names, sizeof names);
         if (!hit) {
             ck_assert_msg(rc == 0, "%s:%d: no fault hit, yet %s", site, n, err);
             ck_assert_str_eq(names, "j1");
@@ -284,7 +266,7 @@ static void set_status_loop(const char *site)
         int rc = lw_spool_set_status(jd, "failed", "boom", err, sizeof err);
         int e = errno, hit = lw_fault_injected() > 0;
         lw_fault_configure(NULL, NULL, 0);
-        listing(jd, names, sizeof names);
+        tu_listing(jd, names, sizeof names);
         ck_assert_msg(strcmp(names, "job.json") == 0, "%s:%d: left behind: %s (%s)", site, n, names,
                       err);
         char *text = tu_read(jd, "job.json");

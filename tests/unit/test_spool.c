@@ -32,24 +32,6 @@ static void make_job(const char *id, const char *text)
     free(jd);
 }
 
-/* The names in directory d, sorted, joined by spaces (for exact checks). */
-static void listing(const char *d, char *out, size_t outlen)
-{
-    struct dirent **ents;
-    int n = scandir(d, &ents, NULL, alphasort);
-    ck_assert_int_ge(n, 0);
-    out[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..")) {
-            if (out[0])
-                strncat(out, " ", outlen - strlen(out) - 1);
-            strncat(out, ents[i]->d_name, outlen - strlen(out) - 1);
-        }
-        free(ents[i]);
-    }
-    free(ents);
-}
-
 static void parse_fails(const char *text, const char *expect_id, const char *want)
 {
     lw_spool_job j;
@@ -231,7 +213,7 @@ START_TEST(set_status_keeps_fields)
     ck_assert_int_eq(stat(jf, &after), 0);
     ck_assert_int_ne(before.st_ino, after.st_ino); /* a new file renamed over the old one */
     ck_assert_int_eq(after.st_mode & 07777, 0640);
-    listing(jd, names, sizeof names);
+    tu_listing(jd, names, sizeof names);
     ck_assert_str_eq(names, "job.json"); /* no temp file left */
 
     /* error NULL removes it; a missing status is added. */
@@ -294,9 +276,9 @@ START_TEST(create)
         "{\"job_id\":\"job-1\",\"status\":\"queued\",\"lane\":\"lane \\\"x\\\"\",\"queue\":\"q\","
         "\"payload\":{\"a\":[1,2]}}\n");
     free(text);
-    listing(dir, names, sizeof names);
+    tu_listing(dir, names, sizeof names);
     ck_assert_str_eq(names, "job-1"); /* the .tmp- directory was renamed */
-    listing(jd, names, sizeof names);
+    tu_listing(jd, names, sizeof names);
     ck_assert_str_eq(names, "job.json");
 
     lw_spool_job j;
@@ -311,7 +293,7 @@ START_TEST(create)
     char want[512];
     snprintf(want, sizeof want, "%s/job-1 exists already", dir);
     ck_assert_str_eq(err, want);
-    listing(dir, names, sizeof names);
+    tu_listing(dir, names, sizeof names);
     ck_assert_str_eq(names, "job-1");
 
     /* Minimal spec: no lane, no queue, no payload. */
@@ -333,7 +315,7 @@ START_TEST(create)
     s.payload = strdup("{bad");
     ck_assert_int_eq(lw_spool_create(dir, &s, err, sizeof err), -1);
     ck_assert_str_eq(err, "payload: not valid JSON");
-    listing(dir, names, sizeof names);
+    tu_listing(dir, names, sizeof names);
     ck_assert_str_eq(names, "job-1 job-2");
     lw_job_spec_clear(&s);
     free(jd);

@@ -1,6 +1,7 @@
 /* tutil.c — shared unit test helpers (tutil.h). */
 #include "tutil.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,4 +74,21 @@ int tu_run(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
+}
+
+void tu_listing(const char *d, char *out, size_t outlen)
+{
+    struct dirent **ents;
+    int n = scandir(d, &ents, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..")) {
+            if (out[0])
+                strncat(out, " ", outlen - strlen(out) - 1);
+            strncat(out, ents[i]->d_name, outlen - strlen(out) - 1);
+        }
+        free(ents[i]);
+    }
+    free(ents);
 }

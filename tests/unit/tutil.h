@@ -23,6 +23,10 @@ void tu_mkdir(const char *dir, const char *name);
 /* Returns the malloc'ed contents of dir/name (caller frees). */
 char *tu_read(const char *dir, const char *name);
 
+/* The entry names of directory d (not . and ..), sorted, joined by single
+ * spaces into out (truncated to outlen), for exact checks. */
+void tu_listing(const char *d, char *out, size_t outlen);
+
 /* Runs the suite; returns the process exit status (0: every test passed). */
 int tu_run(Suite *s);
 
