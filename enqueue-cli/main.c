@@ -11,31 +11,36 @@
 
 typedef int (*cmd_fn)(cli *c, int argc, char **argv);
 
+/* Every command: a new one is its cmd_X.c, its prototype in cli.h and one
+ * line here (the --help list is made from this table). */
 static const struct {
     const char *name;
     cmd_fn fn;
+    const char *usage; /* its lines of `lanework --help` */
 } commands[] = {
-    {"enqueue", cmd_enqueue}, {"status", cmd_status}, {"wait", cmd_wait},
-    {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"stats", cmd_stats},
-    {"workers", cmd_workers}, {"events", cmd_events}, {"fsck", cmd_fsck},
+    {"enqueue", cmd_enqueue,
+     "  enqueue --tenant T --kind K [...]   enqueue one job; prints its id\n"
+     "  enqueue --batch FILE|-              one JSON job per line; prints one id per line\n"},
+    {"status", cmd_status, "  status  --tenant T ID               the job as one JSON object\n"},
+    {"wait", cmd_wait, "  wait    --tenant T ID... [--timeout S]  wait until the jobs end\n"},
+    {"cancel", cmd_cancel, "  cancel  --tenant T ID               cancel a job\n"},
+    {"retry", cmd_retry,
+     "  retry   --tenant T (ID... | --all-failed)  give jobs a fresh set of attempts\n"},
+    {"stats", cmd_stats, "  stats   [--tenant T] [--json]       counts per tenant and queue\n"},
+    {"workers", cmd_workers, "  workers [--json]                    the workers of the fleet\n"},
+    {"events", cmd_events,
+     "  events  --tenant T [--follow] [--since EVENT_ID]  the event stream, one JSON object per line\n"},
+    {"fsck", cmd_fsck,
+     "  fsck    --tenant T [--repair]      check (and repair) every invariant of the tenant's keys\n"},
 };
 
-static const char USAGE[] =
-    "Usage: lanework [OPTIONS] COMMAND [ARGS]\n"
-    "\n"
-    "Enqueue lanework jobs and look at and steer them.\n"
-    "\n"
-    "Commands:\n"
-    "  enqueue --tenant T --kind K [...]   enqueue one job; prints its id\n"
-    "  enqueue --batch FILE|-              one JSON job per line; prints one id per line\n"
-    "  status  --tenant T ID               the job as one JSON object\n"
-    "  wait    --tenant T ID... [--timeout S]  wait until the jobs end\n"
-    "  cancel  --tenant T ID               cancel a job\n"
-    "  retry   --tenant T (ID... | --all-failed)  give jobs a fresh set of attempts\n"
-    "  stats   [--tenant T] [--json]       counts per tenant and queue\n"
-    "  workers [--json]                    the workers of the fleet\n"
-    "  events  --tenant T [--follow] [--since EVENT_ID]  the event stream, one JSON object per line\n"
-    "  fsck    --tenant T [--repair]      check (and repair) every invariant of the tenant's keys\n"
+static const char USAGE_HEAD[] = "Usage: lanework [OPTIONS] COMMAND [ARGS]\n"
+                                 "\n"
+                                 "Enqueue lanework jobs and look at and steer them.\n"
+                                 "\n"
+                                 "Commands:\n";
+
+static const char USAGE_TAIL[] =
     "\n"
     "`lanework COMMAND --help` describes a command.\n"
     "\n"
@@ -53,6 +58,14 @@ static const char USAGE[] =
     "  -h, --help   this text\n"
     "  --version    print the version\n";
 
+static void print_usage(void)
+{
+    fputs(USAGE_HEAD, stdout);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fputs(commands[i].usage, stdout);
+    fputs(USAGE_TAIL, stdout);
+}
+
 static int run(cli *c, int argc, char **argv)
 {
     char err[512], env_err[512];
@@ -61,7 +74,7 @@ static int run(cli *c, int argc, char **argv)
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(USAGE, stdout);
+            print_usage();
             fputs(LW_CONFIG_USAGE, stdout);
             return cli_flush(c);
         }
