@@ -58,6 +58,8 @@
 #define FRAME_SLACK 4096
 /* Housekeeping: children of retired tenants, reaping without pidfds. */
 #define POOL_TICK_MS 1000
+/* The input buffer an idle child keeps between attempts, at most. */
+#define IN_KEEP (64 * 1024)
 /* At the worker's exit, how long children get to run fini and exit. */
 #define CLOSE_WAIT_MS 2000
 
@@ -323,6 +325,12 @@ static void end_attempt(pool_child *pc, int child_dead)
     pc->have_status = 0;
     pc->oversize = 0;
     pc->acked = 0;
+    if (pc->in_cap > IN_KEEP) {
+        /* A big result passed: an idle child keeps no megabyte buffer. */
+        free(pc->in);
+        pc->in = NULL;
+        pc->in_cap = pc->in_len = pc->parsed = 0;
+    }
     if (child_dead) {
         pc_free(pc);
     } else if (pc->retire || pc->eof || attempt_stop_reason(a) != STOP_NONE || pc->served >= max_jobs(pc)) {

@@ -209,6 +209,32 @@ def test_sigterm_hands_back(env):
         check(not alive(p), 'pool child %d outlived its worker' % p)
 
 
+def test_busy_child_is_frozen_while_cut_off(env):
+    # The child running an attempt is the attempt's process group: the fence
+    # freezes it when the lease goes unproven and thaws it when Redis
+    # confirms the lease again; it then serves on (a freeze is no stop).
+    env.write_registry([pool_tenant(env)])
+    p = env.proxy()
+    w = env.worker('--lease', '2', '--concurrency', '1', *POOL, redis_url=p.url)
+    jid = env.enqueue('acme', 'ticker', {'ms': 2500, 'every_ms': 20})
+    wait_until(lambda: env.runs().get(jid), what='the ticker to start')
+    kid = env.runs()[jid][0][0]
+    check(kid in pool_pids(w.pid), 'the ticker (pid %d) is not a pool child of the worker' % kid)
+    p.cut()
+    wait_until(lambda: proc_state(kid) == 'T', timeout=5, what='the fence to freeze the pool child')
+    time.sleep(0.5)
+    p.heal()
+    wait_until(lambda: proc_state(kid) not in ('T', None), timeout=10, what='the pool child to be thawed')
+    wait_until(lambda: env.statuses('acme', [jid])[0] == 'succeeded', timeout=15, what='the ticker to succeed')
+    check(env.status('acme', jid)['attempt'] == 1, 'a freeze cost an attempt: %s' % env.status('acme', jid))
+    j2 = env.enqueue('acme', 'pid', {})
+    env.wait_all('acme', [j2], timeout=10)
+    check(pid_of(env, j2)[0] == kid, 'the thawed child did not serve on')
+    w.signal(signal.SIGTERM)
+    check(w.wait(timeout=15) == 0, 'exit status after SIGTERM')
+    check(not alive(kid), 'pool child %d outlived its worker' % kid)
+
+
 if __name__ == '__main__':
     run([test_jobs_events_and_state_reuse, test_bad_attempts_replace_their_child, test_pool_max_jobs,
-         test_idle_child_killed_and_reload, test_sigterm_hands_back])
+         test_idle_child_killed_and_reload, test_sigterm_hands_back, test_busy_child_is_frozen_while_cut_off])
