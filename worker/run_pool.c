@@ -333,7 +333,8 @@ static void end_attempt(pool_child *pc, int child_dead)
     }
     if (child_dead) {
         pc_free(pc);
-    } else if (pc->retire || pc->eof || attempt_stop_reason(a) != STOP_NONE || pc->served >= max_jobs(pc)) {
+    } else if (pc->retire || pc->eof || attempt_stop_reason(a) != STOP_NONE || pc->served >= max_jobs(pc) ||
+               pc->t->retired) {
         pc_quit(pc);
     } else {
         pc->state = PC_IDLE;
@@ -460,6 +461,8 @@ static pool_child *spawn(struct fork_pool *p, tenant *t)
     if (p->head) p->head->prev = pc;
     p->head = pc;
     p->live++;
+    lw_log(LW_LOG_DEBUG, "pool.start", "started pool process %d for tenant %s (%d live)", (int)pid, t->cfg->name,
+           p->live);
     int fl = fcntl(pc->sock, F_GETFL);
     pc->rd = event_new(w->base, pc->sock, EV_READ | EV_PERSIST, read_cb, pc);
     pc->wr = event_new(w->base, pc->sock, EV_WRITE | EV_PERSIST, write_cb, pc);
