@@ -5,11 +5,14 @@
  * What lives on between two attempts of one child is the module's state
  * (what its init made and its handlers changed), the heap, threads the
  * module started and fds it opened: that is what --isolation pool trades
- * for skipping a fork per attempt. What does not: processes. The child is
- * a child subreaper, so everything an attempt starts stays its descendant;
- * when one of them is still alive after the handler returned, the child
- * says so ('Q') and exits, and the worker kills what is left of its group
- * and, through its sweep, whatever left the group (named lw:SERIAL).
+ * for skipping a fork per attempt. What does not: processes, the process
+ * group, and the SIGTERM handler and signal mask a stop relies on (reset
+ * before each attempt). The child is a child subreaper, so everything an
+ * attempt starts stays its descendant; when one of them is still alive
+ * after the handler returned, or the handler left the child's process
+ * group, the child says so ('Q') and exits, and the worker kills what is
+ * left of its group and, through its sweep, whatever left the group (named
+ * lw:SERIAL).
  */
 #include "pool_child.h"
 
@@ -37,6 +40,7 @@ static int g_sock = -1;
 static attempt *g_job;             /* the attempt running, NULL while idle */
 static volatile sig_atomic_t g_term; /* SIGTERM came: exit after this attempt */
 static const module_binding *g_mod;
+static struct sigaction g_term_action; /* on_sigterm, no SA_RESTART */
 static void *g_state;              /* what the module's init made in this child */
 /* LANEWORK_JOB_ID=ID for what the handler execs; putenv keeps the buffer,
  * so each attempt rewrites it in place instead of allocating. */
@@ -159,13 +163,19 @@ static void serve(char *body, size_t len)
     snprintf(name, sizeof name, "lw:%llu", (unsigned long long)serial);
     prctl(PR_SET_NAME, name);
     snprintf(g_job_env + 16, sizeof g_job_env - 16, "%s", a.id);
+    /* What a stop relies on, as the previous handler may have left it:
+     * our SIGTERM handler and no signal blocked. */
+    sigaction(SIGTERM, &g_term_action, NULL);
+    sigfork_unblock_signals();
     g_job = &a;
     if (g_term) atomic_store(&a.stop, STOP_TIMEOUT);
     lw_status st = g_mod->mod->handle(g_state, &a);
     g_job = NULL;
     prctl(PR_SET_NAME, "lw:pool");
     if (a.oversize) st = LW_FAIL;
-    int quit = left_processes() || g_term;
+    /* A handler that left our process group (setsid, setpgid) would take
+     * the next attempts out of reach of group signals and the fence. */
+    int quit = left_processes() || g_term || getpgrp() != getpid();
     outbuf o = {0};
     if (quit) put_frame(&o, 'Q', NULL, 0, NULL, 0);
     if (a.result) put_frame(&o, 'R', a.result, strlen(a.result), NULL, 0);
@@ -189,10 +199,9 @@ _Noreturn void pool_child_main(const tenant *t, int sock, pid_t parent)
     fence_child_detach(t->w->fence);
     g_sock = sock;
     g_mod = t->mod;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigterm; /* no SA_RESTART: an idle read sees it */
-    sigaction(SIGTERM, &sa, NULL);
+    g_term_action.sa_handler = on_sigterm; /* no SA_RESTART: an idle read sees it */
+    sigemptyset(&g_term_action.sa_mask);
+    sigaction(SIGTERM, &g_term_action, NULL);
     if (child_drop_privileges(t) != 0) _exit(3);
     for (int i = 0; t->run_as && i < 3; i++) putenv(t->user_env[i]);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */

@@ -6,10 +6,10 @@
  * Over its socket it reads job frames (pool_wire.h) and answers each with
  * frames.h's frames: 'A' at once (it took the job: a death before that is
  * not the job's), then any 'V' events while the handler runs, and at the
- * end, in one write, 'Q' when it will exit after this attempt (the
- * handler left processes behind, or it was sent SIGTERM), 'R' the result,
- * 'X' the error and last 'S' the lw_status. A module init that fails sends
- * 'X' with why and exits with status 4.
+ * end, in one write, 'Q' when it will exit after this attempt (the handler
+ * left processes behind or its process group, or it was sent SIGTERM), 'R'
+ * the result, 'X' the error and last 'S' the lw_status. A module init that
+ * fails sends 'X' with why and exits with status 4.
  */
 #ifndef LW_POOL_CHILD_H
 #define LW_POOL_CHILD_H
