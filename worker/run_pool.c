@@ -574,7 +574,7 @@ static void reaped(attempt *a)
     if (!pc) return;
     if (drain(pc)) pc->have_status = 0;
     int had_served = pc->served > 1; /* past init, and past an attempt */
-    if (!pc->acked && !pc->have_status && had_served && !pc->oversize) {
+    if (!pc->acked && !pc->have_status && had_served && !pc->oversize && attempt_stop_reason(a) == STOP_NONE) {
         /* It died between attempts, before it took this one: not the
          * job's doing. Once more on a fresh child. */
         pc->a = NULL;
