@@ -5,6 +5,7 @@ that attempt only, and the child is replaced after it, after
 when a reload retires its tenant. An idle child that dies costs no job
 anything; the worker leaves no child behind."""
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -235,6 +236,24 @@ def test_busy_child_is_frozen_while_cut_off(env):
     check(not alive(kid), 'pool child %d outlived its worker' % kid)
 
 
+def test_children_run_as_the_tenant_user(env):
+    if os.geteuid() != 0:
+        print('skip: needs root')
+        return
+    nobody = pwd.getpwnam('nobody')
+    env.write_registry([env.tenant('acme', user='nobody', defaults={'attempts': 1, 'timeout': 30, 'backoff': 0})])
+    uid = env.enqueue('acme', 'system', {'cmd': 'test "$(id -u)" = %d' % nobody.pw_uid}, lane='L')
+    home = env.enqueue('acme', 'self_check', {}, lane='L')
+    again = env.enqueue('acme', 'system', {'cmd': 'test "$(id -u)" = %d' % nobody.pw_uid}, lane='L')
+    w = env.worker('--burst', '--concurrency', '1', *POOL)
+    check(w.wait(timeout=30) == 0, 'burst worker exit status')
+    env.wait_all('acme', [uid, home, again], timeout=5)
+    r = env.status('acme', home)['result']
+    check(r['home'] == nobody.pw_dir and r['own_group'], 'a pool child as nobody: %s' % r)
+    check(not r['shared_anon'], 'a pool child can reach the fence table: %s' % r)
+
+
 if __name__ == '__main__':
     run([test_jobs_events_and_state_reuse, test_bad_attempts_replace_their_child, test_pool_max_jobs,
-         test_idle_child_killed_and_reload, test_sigterm_hands_back, test_busy_child_is_frozen_while_cut_off])
+         test_idle_child_killed_and_reload, test_sigterm_hands_back, test_busy_child_is_frozen_while_cut_off,
+         test_children_run_as_the_tenant_user])

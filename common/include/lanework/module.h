@@ -17,7 +17,8 @@
  * `state`, and a timeout can only be honoured cooperatively (poll
  * lw_job_cancelled()). With `--isolation pool`, `handle` runs in a
  * pre-forked child that serves one attempt after another: each such child
- * calls `init` once itself (as the tenant's registry "user"), keeps what
+ * calls `init` once itself (as the tenant's registry "user"; the worker's
+ * own call at load still checks the config), keeps what
  * `handle` changes in `state` for its next attempts, and calls `fini`
  * when it is retired; a crash or a timeout kill still costs that attempt
  * only, and the next one gets a fresh child.
