@@ -253,7 +253,44 @@ def test_children_run_as_the_tenant_user(env):
     check(not r['shared_anon'], 'a pool child can reach the fence table: %s' % r)
 
 
+def test_children_are_per_tenant(env):
+    # --concurrency 1 and two tenants: each attempt runs in a child of its
+    # own tenant (its init, its state), and a tenant that needs a child
+    # retires the other's idle one (fini) rather than exceed --concurrency.
+    env.lifecycle = os.path.join(env.dir, 'lifecycle.log')
+    cfg = {'record_file': env.record_file, 'lifecycle_file': env.lifecycle}
+    d = {'attempts': 1, 'timeout': 30, 'backoff': 0}
+    env.write_registry([env.tenant('acme', config=cfg, defaults=d), env.tenant('globex', config=cfg, defaults=d)])
+    jobs = [(t, env.enqueue(t, 'pid', {}, lane='L')) for _ in range(3) for t in ('acme', 'globex')]
+    w = env.worker('--burst', '--concurrency', '1', *POOL)
+    check(w.wait(timeout=30) == 0, 'burst worker exit status')
+    life = lifecycle(env)
+    init_of = {p: t for what, t, p in life if what == 'INIT' and p != w.pid}
+    served_by = {}
+    for t, jid in jobs:
+        st = env.status(t, jid)
+        check(st['status'] == 'succeeded', 'job of %s: %s' % (t, st))
+        r = st['result']
+        check(r['tenant'] == t and init_of.get(r['pid']) == t,
+              'a job of %s ran in a child of %s (pid %d): %s' % (t, init_of.get(r['pid']), r['pid'], life))
+        served_by.setdefault(r['pid'], set()).add(t)
+    check(all(len(ts) == 1 for ts in served_by.values()), 'a child served two tenants: %s' % served_by)
+    check({t for ts in served_by.values() for t in ts} == {'acme', 'globex'}, 'tenants served: %s' % served_by)
+    # Children alive at once never exceeded one: each INIT of a child
+    # after the first comes after the FINI of the one before it.
+    alive_now, most = set(), 0
+    for what, _, p in life:
+        if p == w.pid:
+            continue
+        if what == 'INIT':
+            alive_now.add(p)
+        else:
+            alive_now.discard(p)
+        most = max(most, len(alive_now))
+    check(most == 1, 'more pool children at once than --concurrency 1: %s' % life)
+
+
 if __name__ == '__main__':
     run([test_jobs_events_and_state_reuse, test_bad_attempts_replace_their_child, test_pool_max_jobs,
          test_idle_child_killed_and_reload, test_sigterm_hands_back, test_busy_child_is_frozen_while_cut_off,
-         test_children_run_as_the_tenant_user])
+         test_children_run_as_the_tenant_user, test_children_are_per_tenant])

@@ -59,7 +59,8 @@
  *                 "home": $HOME}
  *   many_events   lw_job_event "step.created" payload.count times (default
  *                 2000), each with payload.bytes (default 10) of data
- *   pid           succeed with {"pid": getpid(), "served": N, "init_pid": P}:
+ *   pid           succeed with {"pid": getpid(), "served": N, "init_pid": P,
+ *                 "tenant": T (the tenant its init was for)}:
  *                 N counts the attempts this process's module state handled
  *                 (1 in fork isolation; it grows in a pool child), P is the
  *                 process init ran in (the worker, or the pool child)
@@ -469,9 +470,9 @@ static lw_status tm_handle(void *st, lw_job *job)
             free(data);
         }
     } else if (!strcmp(kind, "pid")) {
-        char r[128];
-        snprintf(r, sizeof r, "{\"pid\":%ld,\"served\":%ld,\"init_pid\":%ld}", (long)getpid(), ++s->served,
-                 (long)s->worker_pid);
+        char r[256];
+        snprintf(r, sizeof r, "{\"pid\":%ld,\"served\":%ld,\"init_pid\":%ld,\"tenant\":\"%s\"}", (long)getpid(),
+                 ++s->served, (long)s->worker_pid, s->tenant);
         lw_job_set_result(job, r);
     } else if (!strcmp(kind, "setsid_wait")) {
         pid_t child = fork();
