@@ -4,10 +4,11 @@
  *
  * Children are per tenant (each runs its tenant's module init, as the
  * tenant's user) and forked on demand: an attempt goes to an idle child of
- * its tenant, else to a new one. At most --concurrency children live at
- * once, whatever the tenants: when a tenant needs one more and the worker
- * has that many, the idle child of another tenant idle the longest is
- * retired for it. So one tenant may use every slot, as in fork isolation,
+ * its tenant, else to a new one. At most --concurrency children serve
+ * (idle or busy) at once, whatever the tenants: when a tenant needs one
+ * more and the worker has that many, the child of another tenant idle the
+ * longest is retired for it (it may still be running its fini while the
+ * new one starts). So one tenant may use every slot, as in fork isolation,
  * and the steady state of a busy worker is one child per slot. Lazily
  * rather than all at start: which tenants will have work is not known, and
  * --concurrency children for each of N tenants would be N times the
