@@ -216,14 +216,17 @@ def test_busy_child_is_frozen_while_cut_off(env):
     # confirms the lease again; it then serves on (a freeze is no stop).
     env.write_registry([pool_tenant(env)])
     p = env.proxy()
-    w = env.worker('--lease', '2', '--concurrency', '1', *POOL, redis_url=p.url)
-    jid = env.enqueue('acme', 'ticker', {'ms': 2500, 'every_ms': 20})
+    # --lease 3: frozen at 0.65 of it, healed well before the lease could
+    # run out in Redis even on a busy machine.
+    w = env.worker('--lease', '3', '--concurrency', '1', *POOL, redis_url=p.url)
+    jid = env.enqueue('acme', 'ticker', {'ms': 3000, 'every_ms': 20})
     wait_until(lambda: env.runs().get(jid), what='the ticker to start')
     kid = env.runs()[jid][0][0]
     check(kid in pool_pids(w.pid), 'the ticker (pid %d) is not a pool child of the worker' % kid)
     p.cut()
     wait_until(lambda: proc_state(kid) == 'T', timeout=5, what='the fence to freeze the pool child')
-    time.sleep(0.5)
+    time.sleep(0.2)
+    check(proc_state(kid) == 'T', 'the frozen pool child was thawed while cut off')
     p.heal()
     wait_until(lambda: proc_state(kid) not in ('T', None), timeout=10, what='the pool child to be thawed')
     wait_until(lambda: env.statuses('acme', [jid])[0] == 'succeeded', timeout=15, what='the ticker to succeed')
