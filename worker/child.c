@@ -384,11 +384,11 @@ void children_sweep(worker *w, int64_t now)
             continue;
         if (state == 'Z') {
             /* A zombie we killed, or one an attempt left (lw:), is ours to
-             * reap; others too in fork isolation, where no module code runs
-             * in the worker. In thread isolation an unmarked zombie may be
-             * a module's own child, which the module will wait for. */
+             * reap; others too in fork and pool isolation, where no module
+             * code runs in the worker. In thread isolation an unmarked zombie
+             * may be a module's own child, which the module will wait for. */
             if (was_killed(pid) || strncmp(comm, "lw:", 3) == 0 ||
-                w->opt->isolation == ISOLATION_FORK)
+                w->opt->isolation != ISOLATION_THREAD)
                 waitpid(pid, NULL, WNOHANG);
             continue;
         }

@@ -10,7 +10,8 @@
 
 static const char USAGE[] =
     "usage: lanework-worker --registry PATH [--redis URL] [--tenant T]... [--queue Q]...\n"
-    "                       [--concurrency N] [--isolation fork|thread] [--name NAME]\n"
+    "                       [--concurrency N] [--isolation fork|thread|pool]\n"
+    "                       [--pool-max-jobs N] [--name NAME]\n"
     "                       [--http HOST:PORT] [--burst] [--max-jobs N] [--lease SECONDS]\n"
     "                       [--shutdown-timeout SECONDS] [--poll SECONDS]\n"
     "                       [--spool-rescan SECONDS]\n"
@@ -26,6 +27,11 @@ static const char USAGE[] =
     "                        hard timeout fails that attempt only\n"
     "  --isolation thread    handlers on N threads in the worker: trusted modules,\n"
     "                        highest throughput; timeouts are cooperative\n"
+    "  --isolation pool      handlers in pre-forked children that serve attempts one\n"
+    "                        at a time (module state lives on between them); a crash\n"
+    "                        or a hard timeout still fails that attempt only, and the\n"
+    "                        child is replaced\n"
+    "  --pool-max-jobs N     replace a pool child after N attempts (default 1000)\n"
     "  --name NAME           worker name in events and `lanework workers` (default host:pid)\n"
     "  --http HOST:PORT      serve GET /healthz (ready), /livez (loop turns), /metrics\n"
     "  --burst               exit 0 once nothing it could claim is queued or due within 1 s\n"
@@ -106,6 +112,7 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
     memset(o, 0, sizeof *o);
     o->concurrency = 8;
     o->isolation = ISOLATION_FORK;
+    o->pool_max_jobs = 1000;
     o->lease_ms = 15000;
     o->shutdown_timeout_ms = 30000;
     o->poll_ms = 250;
@@ -175,8 +182,17 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
                 o->isolation = ISOLATION_FORK;
             else if (!strcmp(v, "thread"))
                 o->isolation = ISOLATION_THREAD;
+            else if (!strcmp(v, "pool"))
+                o->isolation = ISOLATION_POOL;
             else {
-                snprintf(err, errlen, "--isolation: \"%.100s\" is not fork or thread", v);
+                snprintf(err, errlen, "--isolation: \"%.100s\" is not fork, thread or pool", v);
+                return -1;
+            }
+        } else if (FLAG("--pool-max-jobs")) {
+            if (missing)
+                goto need_value;
+            if (lw_parse_int(v, 1, INT64_MAX, &o->pool_max_jobs)) {
+                snprintf(err, errlen, "--pool-max-jobs: \"%.100s\" is not a positive integer", v);
                 return -1;
             }
         } else if (FLAG("--name")) {
@@ -293,6 +309,16 @@ int options_parse(worker_options *o, int argc, char **argv, char *err, size_t er
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
+}
+
+const char *options_isolation_name(isolation_kind k)
+{
+    switch (k) {
+    case ISOLATION_THREAD: return "thread";
+    case ISOLATION_POOL: return "pool";
+    case ISOLATION_FORK: break;
+    }
+    return "fork";
 }
 
 void options_clear(worker_options *o)

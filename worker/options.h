@@ -7,7 +7,7 @@
 #include "config.h"
 #include "log.h"
 
-typedef enum { ISOLATION_FORK, ISOLATION_THREAD } isolation_kind;
+typedef enum { ISOLATION_FORK, ISOLATION_THREAD, ISOLATION_POOL } isolation_kind;
 
 typedef struct worker_options {
     lw_config common; /* --redis --namespace --registry --max-payload --keep-* --events-max */
@@ -15,6 +15,8 @@ typedef struct worker_options {
     char **queues;    /* --queue, repeatable, in priority order; default {"default"} */
     int concurrency;  /* --concurrency N (default 8) */
     isolation_kind isolation;
+    int64_t pool_max_jobs;       /* --pool-max-jobs N: attempts a pool child serves before
+                              it is replaced (default 1000) */
     char *name;                  /* --name, default host:pid */
     char *http;                  /* --http HOST:PORT or NULL */
     int burst;                   /* --burst */
@@ -30,6 +32,8 @@ typedef struct worker_options {
 /* Parses argv. Returns 0; 1 when --help/--version was printed (exit 0); -1
  * with "why" in err (exit 2). Free with options_clear. */
 int options_parse(worker_options *o, int argc, char **argv, char *err, size_t errlen);
+/* "fork", "thread" or "pool": logs and the worker directory. */
+const char *options_isolation_name(isolation_kind k);
 /* Frees what options_parse allocated in o (o itself is the caller's). */
 void options_clear(worker_options *o);
 

@@ -80,8 +80,7 @@ static void presence_write(worker *w, int64_t now)
     lw_argv_adds(&a, "pid"), lw_argv_addi(&a, (int64_t)getpid());
     lw_argv_adds(&a, "started"), lw_argv_addi(&a, w->started_redis);
     lw_argv_adds(&a, "concurrency"), lw_argv_addi(&a, o->concurrency);
-    lw_argv_adds(&a, "isolation"),
-        lw_argv_adds(&a, o->isolation == ISOLATION_FORK ? "fork" : "thread");
+    lw_argv_adds(&a, "isolation"), lw_argv_adds(&a, options_isolation_name(o->isolation));
     lw_argv_adds(&a, "tenants"), lw_argv_adds(&a, tenants);
     lw_argv_adds(&a, "queues"), lw_argv_adds(&a, queues);
     lw_argv_adds(&a, "active"), lw_argv_addi(&a, w->nrunning);

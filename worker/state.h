@@ -40,6 +40,7 @@ struct event_base;
 struct event;
 struct runner;
 struct thread_pool;
+struct fork_pool;
 struct http_server;
 struct fence;
 struct spool_io;
@@ -247,9 +248,10 @@ typedef struct worker {
                               heartbeat's reply), 0 until known */
     int64_t last_pump_mono;
 
-    struct thread_pool *pool;  /* --isolation thread */
-    struct spool_io *spool_io; /* job.json reads, writes and scans (spool_io.h) */
-    struct spool_watch *watch; /* inotify on the spools, the periodic rescan */
+    struct thread_pool *pool;    /* --isolation thread */
+    struct fork_pool *fork_pool; /* --isolation pool: the pre-forked children (run_pool.c) */
+    struct spool_io *spool_io;   /* job.json reads, writes and scans (spool_io.h) */
+    struct spool_watch *watch;   /* inotify on the spools, the periodic rescan */
     struct http_server *http;
     metrics m;
 

@@ -520,8 +520,7 @@ int worker_run(worker *w)
         nt++;
     lw_log(LW_LOG_INFO, "worker.start",
            "worker %s: %zu tenant(s), concurrency %d, isolation %s, lease %.1f s, redis %s",
-           w->opt->name, nt, w->opt->concurrency,
-           w->opt->isolation == ISOLATION_FORK ? "fork" : "thread",
+           w->opt->name, nt, w->opt->concurrency, options_isolation_name(w->opt->isolation),
            (double)w->opt->lease_ms / 1000.0, lw_redis_name(w->home->r));
     worker_kick(w);
     event_base_dispatch(w->base);

@@ -59,6 +59,11 @@
  *                 "home": $HOME}
  *   many_events   lw_job_event "step.created" payload.count times (default
  *                 2000), each with payload.bytes (default 10) of data
+ *   pid           succeed with {"pid": getpid(), "served": N, "init_pid": P,
+ *                 "tenant": T (the tenant its init was for)}:
+ *                 N counts the attempts this process's module state handled
+ *                 (1 in fork isolation; it grows in a pool child), P is the
+ *                 process init ran in (the worker, or the pool child)
  *   setsid_wait   fork a child that calls setsid() and _exit(7); wait
  *                 payload.ms (default 600) before waitpid(): LW_FAIL when
  *                 waitpid does not return that child with status 7 (something
@@ -83,7 +88,8 @@ typedef struct state {
     char lifecycle_file[1024]; /* "INIT tenant pid" / "FINI tenant pid" lines */
     char tenant[128];
     char tag[128];    /* config.tag, returned by kind whoami */
-    pid_t worker_pid; /* init runs in the worker process itself */
+    pid_t worker_pid; /* the process init ran in: the worker, or a pool child */
+    long served;      /* attempts kind pid handled with this state */
 } state;
 
 static void lifecycle(const state *s, const char *what)
@@ -495,6 +501,11 @@ static lw_status tm_handle(void *st, lw_job *job)
                 lw_job_event(job, "step.created", data);
             free(data);
         }
+    } else if (!strcmp(kind, "pid")) {
+        char r[256];
+        snprintf(r, sizeof r, "{\"pid\":%ld,\"served\":%ld,\"init_pid\":%ld,\"tenant\":\"%s\"}",
+                 (long)getpid(), ++s->served, (long)s->worker_pid, s->tenant);
+        lw_job_set_result(job, r);
     } else if (!strcmp(kind, "setsid_wait")) {
         pid_t child = fork();
         if (child == 0) {
@@ -566,7 +577,7 @@ static const char *const kinds[] = {
     "noop",       "echo",        "record",      "sleep",  "sleep_hard",  "crash",
     "fail",       "retry",       "events",      "whoami", "kill_worker", "ticker",
     "stamp",      "big_result",  "big_event",   "system", "escape",      "fds",
-    "self_check", "many_events", "setsid_wait", NULL,
+    "self_check", "many_events", "setsid_wait", "pid",    NULL,
 };
 
 static const lw_module module = {

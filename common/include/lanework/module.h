@@ -15,7 +15,13 @@
  * exits. With `--isolation thread`, `handle` runs on one of `--concurrency`
  * threads of the worker at once, so it must be thread-safe with respect to
  * `state`, and a timeout can only be honoured cooperatively (poll
- * lw_job_cancelled()).
+ * lw_job_cancelled()). With `--isolation pool`, `handle` runs in a
+ * pre-forked child that serves one attempt after another: each such child
+ * calls `init` once itself (as the tenant's registry "user"; the worker's
+ * own call at load still checks the config), keeps what
+ * `handle` changes in `state` for its next attempts, and calls `fini`
+ * when it is retired; a crash or a timeout kill still costs that attempt
+ * only, and the next one gets a fresh child.
  *
  * Build against it with `pkg-config --cflags lanework-module`.
  */
