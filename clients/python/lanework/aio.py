@@ -1,0 +1,78 @@
+"""lanework.AsyncClient: the same methods as Client, as coroutines on
+redis.asyncio, for asyncio applications (FastAPI and the like)."""
+import redis.asyncio
+
+from . import driver, ops
+from .config import Config, redact
+from .errors import InvalidInput
+
+
+class AsyncClient:
+    """Client's methods as coroutines (events: an async iterator). Create
+    it anywhere; connections are made in the running loop at first use."""
+
+    def __init__(self, url=None, namespace=None, *, max_payload=None):
+        self._cfg = Config(url, namespace, max_payload)
+        self._url_shown = redact(self._cfg.url)
+        try:
+            self._redis = redis.asyncio.Redis.from_url(self._cfg.url, **driver.connect_kwargs(self._cfg.url))
+        except ValueError as e:
+            raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
+        self._protocol_ok = False
+
+    @property
+    def namespace(self):
+        return self._cfg.namespace
+
+    async def _check(self):
+        if not self._protocol_ok:
+            await driver.run_async(self._redis, self._url_shown, ops.protocol_check(self._cfg, self._url_shown))
+            self._protocol_ok = True
+
+    async def _run(self, gen):
+        await self._check()
+        return await driver.run_async(self._redis, self._url_shown, gen)
+
+    async def enqueue(self, tenant, kind, payload=None, *, lane=None, queue=None, id=None, unique=None,
+                      delay=None, attempts=None, timeout=None, expires=None, unique_for=None):
+        """See Client.enqueue."""
+        opts = dict(lane=lane, queue=queue, id=id, unique=unique, delay=delay, attempts=attempts,
+                    timeout=timeout, expires=expires, unique_for=unique_for)
+        return await self._run(ops.enqueue(self._cfg, tenant, kind, payload, opts))
+
+    async def enqueue_many(self, tenant, jobs):
+        """See Client.enqueue_many."""
+        return await self._run(ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
+
+    async def status(self, tenant, job_id):
+        """See Client.status."""
+        return await self._run(ops.status(self._cfg, tenant, job_id))
+
+    async def wait(self, tenant, job_id, timeout=None):
+        """See Client.wait."""
+        return await self._run(ops.wait(self._cfg, tenant, job_id, timeout))
+
+    async def cancel(self, tenant, job_id):
+        """See Client.cancel."""
+        return await self._run(ops.cancel(self._cfg, tenant, job_id))
+
+    async def retry(self, tenant, job_id):
+        """See Client.retry."""
+        return await self._run(ops.retry(self._cfg, tenant, job_id))
+
+    async def events(self, tenant, since=None, follow=False):
+        """See Client.events: `async for ev in c.events(...)`."""
+        await self._check()
+        async for ev in driver.iter_async(self._redis, self._url_shown, ops.events(self._cfg, tenant, since, follow)):
+            yield ev
+
+    async def close(self):
+        """Closes the connections."""
+        await self._redis.close()
+        await self._redis.connection_pool.disconnect()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
