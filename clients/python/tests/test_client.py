@@ -127,9 +127,11 @@ def test_wait(client):
     with pytest.raises(lanework.WaitTimeout) as e:
         client.wait('t1', jid, timeout=0.3)
     assert e.value.code == 124
-    threading.Timer(0.2, client.cancel, ('t1', jid)).start()
+    t = threading.Timer(0.2, client.cancel, ('t1', jid))
+    t.start()
     with pytest.raises(lanework.JobFailed) as e:
         client.wait('t1', jid, timeout=5)
+    t.join()
     assert e.value.code == 1 and e.value.job['status'] == 'cancelled' and 'ended cancelled' in str(e.value)
     with pytest.raises(lanework.NoSuchJob):
         client.wait('t1', 'nope', timeout=1)
@@ -142,8 +144,10 @@ def test_events_since_and_follow(client):
     assert set(evs[0]) == {'id', 'type', 'job', 'kind', 'lane', 'attempt', 'worker', 'ts', 'data'}
     assert list(client.events('t1', since=evs[0]['id'])) == []
     it = client.events('t1', since=evs[0]['id'], follow=True)
-    threading.Timer(0.2, client.enqueue, ('t1', 'noop'), {'id': 'later'}).start()
+    t = threading.Timer(0.2, client.enqueue, ('t1', 'noop'), {'id': 'later'})
+    t.start()
     ev = next(it)
+    t.join()
     assert (ev['type'], ev['job']) == ('job.queued', 'later')
 
 
