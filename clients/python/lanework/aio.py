@@ -1,8 +1,11 @@
 """lanework.AsyncClient: the same methods as Client, as coroutines on
 redis.asyncio, for asyncio applications (FastAPI and the like)."""
+from typing import Any, AsyncIterator, Dict, Iterable, List, Optional
+
 import redis.asyncio
 
 from . import driver, ops
+from .jobs import JobId
 from .config import Config, redact
 from .errors import InvalidInput
 
@@ -11,7 +14,8 @@ class AsyncClient:
     """Client's methods as coroutines (events: an async iterator). Create
     it anywhere; connections are made in the running loop at first use."""
 
-    def __init__(self, url=None, namespace=None, *, max_payload=None):
+    def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
+                 max_payload: Optional[int] = None) -> None:
         self._cfg = Config(url, namespace, max_payload)
         self._url_shown = redact(self._cfg.url)
         try:
@@ -21,7 +25,7 @@ class AsyncClient:
         self._protocol_ok = False
 
     @property
-    def namespace(self):
+    def namespace(self) -> str:
         return self._cfg.namespace
 
     async def _check(self):
@@ -33,40 +37,43 @@ class AsyncClient:
         await self._check()
         return await driver.run_async(self._redis, self._url_shown, gen)
 
-    async def enqueue(self, tenant, kind, payload=None, *, lane=None, queue=None, id=None, unique=None,
-                      delay=None, attempts=None, timeout=None, expires=None, unique_for=None):
+    async def enqueue(self, tenant: str, kind: str, payload: Any = None, *, lane: Optional[str] = None,
+                queue: Optional[str] = None, id: Optional[str] = None, unique: Optional[str] = None,
+                delay: Optional[float] = None, attempts: Optional[int] = None,
+                timeout: Optional[float] = None, expires: Optional[float] = None,
+                unique_for: Optional[float] = None) -> JobId:
         """See Client.enqueue."""
         opts = dict(lane=lane, queue=queue, id=id, unique=unique, delay=delay, attempts=attempts,
                     timeout=timeout, expires=expires, unique_for=unique_for)
         return await self._run(ops.enqueue(self._cfg, tenant, kind, payload, opts))
 
-    async def enqueue_many(self, tenant, jobs):
+    async def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
         """See Client.enqueue_many."""
         return await self._run(ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
 
-    async def status(self, tenant, job_id):
+    async def status(self, tenant: str, job_id: str) -> Dict[str, Any]:
         """See Client.status."""
         return await self._run(ops.status(self._cfg, tenant, job_id))
 
-    async def wait(self, tenant, job_id, timeout=None):
+    async def wait(self, tenant: str, job_id: str, timeout: Optional[float] = None) -> Dict[str, Any]:
         """See Client.wait."""
         return await self._run(ops.wait(self._cfg, tenant, job_id, timeout))
 
-    async def cancel(self, tenant, job_id):
+    async def cancel(self, tenant: str, job_id: str) -> str:
         """See Client.cancel."""
         return await self._run(ops.cancel(self._cfg, tenant, job_id))
 
-    async def retry(self, tenant, job_id):
+    async def retry(self, tenant: str, job_id: str) -> str:
         """See Client.retry."""
         return await self._run(ops.retry(self._cfg, tenant, job_id))
 
-    async def events(self, tenant, since=None, follow=False):
+    async def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> AsyncIterator[Dict[str, Any]]:
         """See Client.events: `async for ev in c.events(...)`."""
         await self._check()
         async for ev in driver.iter_async(self._redis, self._url_shown, ops.events(self._cfg, tenant, since, follow)):
             yield ev
 
-    async def close(self):
+    async def close(self) -> None:
         """Closes the connections."""
         await self._redis.close()
         await self._redis.connection_pool.disconnect()

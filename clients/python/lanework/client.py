@@ -1,7 +1,10 @@
 """lanework.Client: enqueue and steer jobs from blocking Python code."""
+from typing import Any, Dict, Iterable, Iterator, List, Optional
+
 import redis
 
 from . import driver, ops
+from .jobs import JobId
 from .config import Config, redact
 from .errors import InvalidInput
 
@@ -16,7 +19,8 @@ class Client:
     this client's lanework protocol (ProtocolMismatch otherwise).
     Thread-safe, like the redis-py client under it."""
 
-    def __init__(self, url=None, namespace=None, *, max_payload=None):
+    def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
+                 max_payload: Optional[int] = None) -> None:
         self._cfg = Config(url, namespace, max_payload)
         self._url_shown = redact(self._cfg.url)
         try:
@@ -26,7 +30,7 @@ class Client:
         self._protocol_ok = False
 
     @property
-    def namespace(self):
+    def namespace(self) -> str:
         return self._cfg.namespace
 
     def _run(self, gen):
@@ -35,8 +39,11 @@ class Client:
             self._protocol_ok = True
         return driver.run(self._redis, self._url_shown, gen)
 
-    def enqueue(self, tenant, kind, payload=None, *, lane=None, queue=None, id=None, unique=None,
-                delay=None, attempts=None, timeout=None, expires=None, unique_for=None):
+    def enqueue(self, tenant: str, kind: str, payload: Any = None, *, lane: Optional[str] = None,
+                queue: Optional[str] = None, id: Optional[str] = None, unique: Optional[str] = None,
+                delay: Optional[float] = None, attempts: Optional[int] = None,
+                timeout: Optional[float] = None, expires: Optional[float] = None,
+                unique_for: Optional[float] = None) -> JobId:
         """Enqueues one job; returns its id (a str; a JobId whose .created
         is False when an existing job was returned: `id` exists, or
         `unique` is held -- CONTRACT 4.5).
@@ -51,7 +58,7 @@ class Client:
                     timeout=timeout, expires=expires, unique_for=unique_for)
         return self._run(ops.enqueue(self._cfg, tenant, kind, payload, opts))
 
-    def enqueue_many(self, tenant, jobs):
+    def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
         """Enqueues a list of job dicts (keys as enqueue's arguments: kind,
         payload, lane, queue, id, unique, delay, attempts, timeout, expires,
         unique_for), pipelined, 256 per script call. Every job is checked
@@ -59,31 +66,31 @@ class Client:
         enqueue)."""
         return self._run(ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
 
-    def status(self, tenant, job_id):
+    def status(self, tenant: str, job_id: str) -> Dict[str, Any]:
         """The job as a dict: what `lanework status` prints. NoSuchJob when
         there is none; JobFailed (job None) when its record is corrupt."""
         return self._run(ops.status(self._cfg, tenant, job_id))
 
-    def wait(self, tenant, job_id, timeout=None):
+    def wait(self, tenant: str, job_id: str, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Waits until the job ends; returns its status dict when it
         succeeded. JobFailed (with .job) when it ended failed, cancelled or
         expired; WaitTimeout after `timeout` seconds (None: no limit); a
         lost connection is waited out within the timeout."""
         return self._run(ops.wait(self._cfg, tenant, job_id, timeout))
 
-    def cancel(self, tenant, job_id):
+    def cancel(self, tenant: str, job_id: str) -> str:
         """Cancels the job: "cancelled" (it was waiting), or "requested" (it
         is running: its worker stops it). JobFailed when it had ended
         already; NoSuchJob."""
         return self._run(ops.cancel(self._cfg, tenant, job_id))
 
-    def retry(self, tenant, job_id):
+    def retry(self, tenant: str, job_id: str) -> str:
         """Queues a failed, cancelled or expired job again with a fresh set
         of attempts; returns its id. InvalidInput when the job is in
         another status; NoSuchJob."""
         return self._run(ops.retry(self._cfg, tenant, job_id))
 
-    def events(self, tenant, since=None, follow=False):
+    def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> Iterator[Dict[str, Any]]:
         """Iterates over the tenant's events (dicts as `lanework events`
         prints), oldest first, after event id `since` when given; with
         follow, then waits for new ones for ever."""
@@ -92,7 +99,7 @@ class Client:
             self._protocol_ok = True
         return driver.iterate(self._redis, self._url_shown, ops.events(self._cfg, tenant, since, follow))
 
-    def close(self):
+    def close(self) -> None:
         """Closes the connections (the client can not be used after)."""
         self._redis.close()
         self._redis.connection_pool.disconnect()
