@@ -1,6 +1,7 @@
 """Client (blocking): every method, its validation and its errors, against
 a real Redis (no worker: statuses are driven through the scripts)."""
 import threading
+import time
 
 import pytest
 
@@ -185,3 +186,31 @@ def test_namespace(env):
     c = lanework.Client(env.redis.url, namespace='other')
     jid = c.enqueue('t1', 'noop')
     assert env.redis.call('EXISTS', 'other:{t1}:job:' + jid) == 1
+
+
+def test_wait_outlives_a_redis_restart():
+    """A lost connection is waited out: after Redis comes back (AOF), the
+    job's status is read again and wait ends with it."""
+    import lwtest
+    env = lwtest.Env('wait-restart', aof=True)
+    try:
+        c = lanework.Client(env.redis.url)
+        jid = c.enqueue('t1', 'noop')
+        result = {}
+
+        def waiter():
+            try:
+                c.wait('t1', jid, timeout=15)
+            except lanework.LaneworkError as e:
+                result['error'] = e
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.3)
+        env.redis.restart()
+        lanework.Client(env.redis.url).cancel('t1', jid)
+        t.join(20)
+        assert isinstance(result.get('error'), lanework.JobFailed), result
+        assert result['error'].job['status'] == 'cancelled'
+    finally:
+        env.close(True)
