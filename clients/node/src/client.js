@@ -20,6 +20,24 @@ function envInt(name, dflt) {
   return Number(v);
 }
 
+/** Runs fn; an InvalidInput it throws gets "lanework: CMD: " in front, the
+ * shape of every CLI error line. */
+function named(cmd, fn, where = '') {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof InvalidInput && !e.message.startsWith('lanework:')) throw new InvalidInput(`lanework: ${cmd}: ${where}${e.message}`);
+    throw e;
+  }
+}
+
+function checkIds(cmd, tenant, id) {
+  named(cmd, () => {
+    checkName('tenant', tenant, true);
+    checkName('id', id, true);
+  });
+}
+
 function isNoscript(e) {
   return e && String(e.message).startsWith('NOSCRIPT');
 }
@@ -141,7 +159,7 @@ export class Client {
    */
   async enqueue(tenant, kind, payload = null, opts = {}) {
     const { details, ...rest } = opts;
-    const [one] = await this.enqueueMany(tenant, [{ ...rest, kind, payload }], { details });
+    const [one] = await this.#enqueue(tenant, [{ ...rest, kind, payload }], details, true);
     return one;
   }
 
@@ -152,16 +170,15 @@ export class Client {
    * the ids in order ({id, created, why} each with `details: true`).
    */
   async enqueueMany(tenant, jobs, { details = false } = {}) {
-    if (!Array.isArray(jobs)) throw new InvalidInput('jobs: must be an array of job objects');
-    const resolved = jobs.map((j, i) => {
-      if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new InvalidInput(`jobs[${i}]: must be an object`);
-      try {
-        return resolve(tenant, j, this.maxPayload);
-      } catch (e) {
-        if (e instanceof InvalidInput) throw new InvalidInput(`jobs[${i}]: ${e.message}`);
-        throw e;
-      }
-    });
+    return this.#enqueue(tenant, jobs, details, false);
+  }
+
+  async #enqueue(tenant, jobs, details, single) {
+    if (!Array.isArray(jobs)) throw new InvalidInput('lanework: enqueue: jobs: must be an array of job objects');
+    const resolved = jobs.map((j, i) => named('enqueue', () => {
+      if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new InvalidInput('must be an object');
+      return resolve(tenant, j, this.maxPayload);
+    }, single ? '' : `jobs[${i}]: `));
     if (!resolved.length) return [];
     await this.#checkProtocol();
     const s = script('enqueue');
@@ -204,8 +221,7 @@ export class Client {
 
   /** The job as an object: what `lanework status` prints. */
   async status(tenant, id) {
-    checkName('tenant', tenant, true);
-    checkName('id', id, true);
+    checkIds('status', tenant, id);
     return this.#status(this.redis, tenant, id);
   }
 
@@ -233,9 +249,8 @@ export class Client {
    * second, so no event can be missed.
    */
   async wait(tenant, id, { timeout } = {}) {
-    checkName('tenant', tenant, true);
-    checkName('id', id, true);
-    const timeoutMs = timeout == null ? null : secondsMs('timeout', timeout, true);
+    checkIds('wait', tenant, id);
+    const timeoutMs = timeout == null ? null : named('wait', () => secondsMs('timeout', timeout, true));
     const deadline = timeoutMs == null ? null : Date.now() + timeoutMs;
     const timedOut = (why = '') => new WaitTimeout(`lanework: wait: timed out after ${timeoutMs / 1000}s: job ${id} not ended${why}`);
     await this.#checkProtocol();
@@ -293,8 +308,7 @@ export class Client {
   /** Cancels the job: "cancelled" (it was waiting) or "requested" (it is
    * running: its worker stops it). JobFailed when it had ended already. */
   async cancel(tenant, id) {
-    checkName('tenant', tenant, true);
-    checkName('id', id, true);
+    checkIds('cancel', tenant, id);
     const prefix = this.#prefix(tenant);
     // cancel.lua answers "cancelled" also for a job cancelled before: ask
     // first, so a second cancel is told apart (as the CLI does).
@@ -315,8 +329,7 @@ export class Client {
   /** Queues a failed, cancelled or expired job again with a fresh set of
    * attempts; resolves to its id. */
   async retry(tenant, id) {
-    checkName('tenant', tenant, true);
-    checkName('id', id, true);
+    checkIds('retry', tenant, id);
     const prefix = this.#prefix(tenant);
     // retry.lua answers "queued" also for a job that was queued already.
     const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
@@ -339,7 +352,7 @@ export class Client {
    * ones as they come, until the loop is left. An async iterator.
    */
   async *events(tenant, { since, follow = false } = {}) {
-    checkName('tenant', tenant, true);
+    named('events', () => checkName('tenant', tenant, true));
     if (since != null && !isStreamId(since))
       throw new InvalidInput(`lanework: events: since: "${String(since).slice(0, 64)}" is not an event id (like 1700000000000-0)`);
     const key = this.#prefix(tenant) + 'events';

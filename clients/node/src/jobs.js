@@ -70,7 +70,7 @@ export function encodePayload(payload, maxPayload) {
   if (text === undefined) throw new InvalidInput('payload: not valid JSON (not a JSON value)');
   const n = Buffer.byteLength(text, 'utf8');
   if (maxPayload > 0 && n > maxPayload)
-    throw new InvalidInput(`payload: ${n} bytes is over the limit of ${maxPayload} (--max-payload)`);
+    throw new InvalidInput(`payload: ${n} bytes is over the limit of ${maxPayload} (maxPayload, LANEWORK_MAX_PAYLOAD)`);
   if (depth(text) > MAX_DEPTH) throw new InvalidInput(`payload: JSON nested deeper than ${MAX_DEPTH} levels`);
   return text;
 }

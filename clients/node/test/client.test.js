@@ -135,3 +135,11 @@ test('Node enqueues, the CLI reads it (and the reverse)', async () => {
   assert.equal(cli(redis, 'cancel', '--tenant', 't1', id).rc, 0);
   await assert.rejects(c.wait('t1', id), JobFailed);
 });
+
+test('input is checked before Redis is asked', async () => {
+  const bad = new Client({ url: 'unix://' + redis.dir + '/nothing.sock' });
+  await assert.rejects(bad.enqueue('t1', 'bad kind'), InvalidInput);
+  await assert.rejects(bad.enqueueMany('t1', [{ kind: 'k', delay: 'soon' }]), /jobs\[0\]: delay/);
+  await assert.rejects(bad.cancel('t1', ''), InvalidInput);
+  await bad.close();
+});

@@ -22,20 +22,17 @@ class AsyncClient:
             self._redis = redis.asyncio.Redis.from_url(self._cfg.url, **driver.connect_kwargs(self._cfg.url))
         except ValueError as e:
             raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
-        self._protocol_ok = False
+        self._protocol = ops.ProtocolState()
 
     @property
     def namespace(self) -> str:
         return self._cfg.namespace
 
-    async def _check(self):
-        if not self._protocol_ok:
-            await driver.run_async(self._redis, self._url_shown, ops.protocol_check(self._cfg, self._url_shown))
-            self._protocol_ok = True
+    def _checked(self, gen):
+        return ops.checked(self._cfg, self._url_shown, self._protocol, gen)
 
     async def _run(self, gen):
-        await self._check()
-        return await driver.run_async(self._redis, self._url_shown, gen)
+        return await driver.run_async(self._redis, self._url_shown, self._checked(gen))
 
     async def enqueue(self, tenant: str, kind: str, payload: Any = None, *, lane: Optional[str] = None,
                 queue: Optional[str] = None, id: Optional[str] = None, unique: Optional[str] = None,
@@ -69,8 +66,8 @@ class AsyncClient:
 
     async def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> AsyncIterator[Dict[str, Any]]:
         """See Client.events: `async for ev in c.events(...)`."""
-        await self._check()
-        async for ev in driver.iter_async(self._redis, self._url_shown, ops.events(self._cfg, tenant, since, follow)):
+        async for ev in driver.iter_async(self._redis, self._url_shown,
+                                          self._checked(ops.events(self._cfg, tenant, since, follow))):
             yield ev
 
     async def close(self) -> None:

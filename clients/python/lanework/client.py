@@ -27,17 +27,17 @@ class Client:
             self._redis = redis.Redis.from_url(self._cfg.url, **driver.connect_kwargs(self._cfg.url))
         except ValueError as e:
             raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
-        self._protocol_ok = False
+        self._protocol = ops.ProtocolState()
 
     @property
     def namespace(self) -> str:
         return self._cfg.namespace
 
     def _run(self, gen):
-        if not self._protocol_ok:
-            driver.run(self._redis, self._url_shown, ops.protocol_check(self._cfg, self._url_shown))
-            self._protocol_ok = True
-        return driver.run(self._redis, self._url_shown, gen)
+        return driver.run(self._redis, self._url_shown, self._checked(gen))
+
+    def _checked(self, gen):
+        return ops.checked(self._cfg, self._url_shown, self._protocol, gen)
 
     def enqueue(self, tenant: str, kind: str, payload: Any = None, *, lane: Optional[str] = None,
                 queue: Optional[str] = None, id: Optional[str] = None, unique: Optional[str] = None,
@@ -94,10 +94,7 @@ class Client:
         """Iterates over the tenant's events (dicts as `lanework events`
         prints), oldest first, after event id `since` when given; with
         follow, then waits for new ones for ever."""
-        if not self._protocol_ok:
-            driver.run(self._redis, self._url_shown, ops.protocol_check(self._cfg, self._url_shown))
-            self._protocol_ok = True
-        return driver.iterate(self._redis, self._url_shown, ops.events(self._cfg, tenant, since, follow))
+        return driver.iterate(self._redis, self._url_shown, self._checked(ops.events(self._cfg, tenant, since, follow)))
 
     def close(self) -> None:
         """Closes the connections (the client can not be used after)."""

@@ -65,7 +65,7 @@ def encode_payload(payload, max_payload):
         raise InvalidInput('payload: not valid JSON (%s)' % e) from None
     n = len(text.encode('utf-8'))
     if max_payload > 0 and n > max_payload:
-        raise InvalidInput('payload: %d bytes is over the limit of %d (--max-payload)' % (n, max_payload))
+        raise InvalidInput('payload: %d bytes is over the limit of %d (max_payload, LANEWORK_MAX_PAYLOAD)' % (n, max_payload))
     if _depth(text) > MAX_DEPTH:
         raise InvalidInput('payload: JSON nested deeper than %d levels' % MAX_DEPTH)
     return text

@@ -57,24 +57,39 @@ def _job_key(cfg, tenant, job_id):
     return cfg.prefix(tenant) + 'job:' + job_id
 
 
-def _check_tenant_id(tenant, job_id):
-    jobs.check_name('tenant', tenant, required=True)
-    jobs.check_name('id', job_id, required=True)
+class _named:
+    """Prefixes an InvalidInput raised inside with "lanework: CMD: ", the
+    shape of every CLI error line."""
+
+    def __init__(self, cmd, where=''):
+        self.prefix = 'lanework: %s: %s' % (cmd, where)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, e, tb):
+        if typ is InvalidInput and not str(e).startswith('lanework:'):
+            raise InvalidInput(self.prefix + str(e)) from None
+        return False
 
 
-def enqueue_many(cfg, tenant, specs):
+def _check_tenant_id(cmd, tenant, job_id):
+    with _named(cmd):
+        jobs.check_name('tenant', tenant, required=True)
+        jobs.check_name('id', job_id, required=True)
+
+
+def enqueue_many(cfg, tenant, specs, single=False):
     """Validates every job first (nothing is sent if one is bad), then
     enqueues them in pipelined calls of CALL_JOBS. Returns [JobId]."""
     if isinstance(specs, (str, bytes, dict)):
-        raise InvalidInput('jobs: must be a list of job dicts')
+        raise InvalidInput('lanework: enqueue: jobs: must be a list of job dicts')
     resolved = []
     for i, spec in enumerate(specs):
-        if not isinstance(spec, dict):
-            raise InvalidInput('jobs[%d]: must be a dict' % i)
-        try:
+        with _named('enqueue', '' if single else 'jobs[%d]: ' % i):
+            if not isinstance(spec, dict):
+                raise InvalidInput('must be a dict')
             resolved.append(jobs.resolve(tenant, spec, cfg.max_payload))
-        except InvalidInput as e:
-            raise InvalidInput('jobs[%d]: %s' % (i, e)) from None
     prefix = cfg.prefix(tenant)
     calls = []
     for i in range(0, len(resolved), CALL_JOBS):
@@ -100,12 +115,12 @@ def enqueue(cfg, tenant, kind, payload, options):
     spec = {k: v for k, v in options.items() if v is not None}
     spec['kind'] = kind
     spec['payload'] = payload
-    ids = yield from enqueue_many(cfg, tenant, [spec])
+    ids = yield from enqueue_many(cfg, tenant, [spec], single=True)
     return ids[0]
 
 
 def status(cfg, tenant, job_id):
-    _check_tenant_id(tenant, job_id)
+    _check_tenant_id('status', tenant, job_id)
     r = yield Cmd('HGETALL', _job_key(cfg, tenant, job_id), errors_ok=True)
     if isinstance(r, Exception):
         if str(r).startswith('WRONGTYPE'):
@@ -124,8 +139,9 @@ def wait(cfg, tenant, job_id, timeout):
     at most CHECK_MS between two reads of the record. A lost connection is
     waited out within the deadline; then position and status are read
     again."""
-    _check_tenant_id(tenant, job_id)
-    timeout_ms = None if timeout is None else jobs.seconds_ms('timeout', timeout, True)
+    _check_tenant_id('wait', tenant, job_id)
+    with _named('wait'):
+        timeout_ms = None if timeout is None else jobs.seconds_ms('timeout', timeout, True)
     deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
     ev = cfg.prefix(tenant) + 'events'
     tries = 0
@@ -184,7 +200,7 @@ def _names_job(xread_reply, job_id):
 def cancel(cfg, tenant, job_id):
     """As `lanework cancel`: returns "cancelled" or "requested" (an active
     job: its worker stops it)."""
-    _check_tenant_id(tenant, job_id)
+    _check_tenant_id('cancel', tenant, job_id)
     # cancel.lua answers "cancelled" also for a job cancelled before: ask
     # first, so a second cancel is told apart (as the CLI does).
     before = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
@@ -209,7 +225,7 @@ def cancel(cfg, tenant, job_id):
 def retry(cfg, tenant, job_id):
     """As `lanework retry ID`: a failed, cancelled or expired job is queued
     again with a fresh set of attempts. Returns the id."""
-    _check_tenant_id(tenant, job_id)
+    _check_tenant_id('retry', tenant, job_id)
     # retry.lua answers "queued" also for a job that was queued already.
     before = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
     prefix = cfg.prefix(tenant)
@@ -233,7 +249,8 @@ def events(cfg, tenant, since, follow):
     """As `lanework events [--since ID] [--follow]`: what the stream holds
     (pages of XRANGE), then with follow new events as they come (XREAD
     BLOCK), forever."""
-    jobs.check_name('tenant', tenant, required=True)
+    with _named('events'):
+        jobs.check_name('tenant', tenant, required=True)
     if since is not None and not views.is_stream_id(since):
         raise InvalidInput('lanework: events: since: "%.64s" is not an event id (like 1700000000000-0)'
                            % since)
@@ -272,3 +289,35 @@ def protocol_check(cfg, url_shown):
         raise ProtocolMismatch('lanework: protocol: this client speaks lanework protocol %s, the Redis at %s '
                                'holds protocol %s (key %s): upgrade the older side'
                                % (ours, url_shown, theirs, key))
+
+
+class ProtocolState:
+    """Whether a client's Redis passed protocol_check (once per client)."""
+
+    ok = False
+
+
+def checked(cfg, url_shown, state, gen):
+    """Runs operation `gen` with protocol_check before its first request to
+    Redis -- after its validation, so bad input is InvalidInput whatever
+    the state of Redis, as with the CLI."""
+    try:
+        op = next(gen)
+    except StopIteration as stop:
+        return stop.value
+    if not state.ok:
+        yield from protocol_check(cfg, url_shown)
+        state.ok = True
+    while True:
+        try:
+            reply = yield op
+        except Exception as e:  # noqa: BLE001 - what the driver threw in: the op's to handle
+            try:
+                op = gen.throw(e)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        try:
+            op = gen.send(reply)
+        except StopIteration as stop:
+            return stop.value

@@ -214,3 +214,14 @@ def test_wait_outlives_a_redis_restart():
         assert result['error'].job['status'] == 'cancelled'
     finally:
         env.close(True)
+
+
+def test_input_checked_before_redis(env):
+    """As the CLI: bad input is InvalidInput (2) even with Redis away."""
+    c = lanework.Client('unix://' + env.dir + '/nothing.sock')
+    with pytest.raises(lanework.InvalidInput, match='^lanework: enqueue: kind: '):
+        c.enqueue('t1', 'bad kind')
+    with pytest.raises(lanework.InvalidInput, match=r'^lanework: enqueue: jobs\[0\]: '):
+        c.enqueue_many('t1', [{'kind': 'k', 'delay': 'soon'}])
+    with pytest.raises(lanework.InvalidInput, match='^lanework: cancel: id: '):
+        c.cancel('t1', '')
