@@ -201,8 +201,8 @@ export class Client {
       todo.forEach((i, k) => {
         const [err, rep] = got[k];
         if (err && isNoscript(err) && round === 0) again.push(i);
-        else if (err) throw this.#fail(err, 'enqueue');
-        else replies[i] = rep;
+        else if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
+        else replies[i] = err || rep;
       });
       if (again.length) {
         try {
@@ -214,8 +214,21 @@ export class Client {
       todo = again;
     }
     const out = [];
-    for (const rep of replies)
+    let refused = null;
+    for (const rep of replies) {
+      if (rep instanceof Error) {
+        refused = refused || rep;
+        continue;
+      }
       for (const j of s.read(rep)) out.push(details ? { id: j.id, created: j.created === 1, why: j.why } : j.id);
+    }
+    if (refused) {
+      // The calls of a pipeline run independently: say how many went in,
+      // and which (e.ids), so the caller can re-send only the others.
+      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${out.length} of ${resolved.length} jobs enqueued)`);
+      e.ids = out;
+      throw e;
+    }
     return out;
   }
 

@@ -143,3 +143,11 @@ test('input is checked before Redis is asked', async () => {
   await assert.rejects(bad.cancel('t1', ''), InvalidInput);
   await bad.close();
 });
+
+test('a refusal says how many jobs went in', async () => {
+  await c.enqueue('t1', 'noop');
+  await redis.raw.config('SET', 'maxmemory', '1');
+  await assert.rejects(c.enqueueMany('t1', Array(300).fill({ kind: 'noop' })),
+    (e) => e instanceof RedisUnavailable && /OOM/.test(e.message) && /0 of 300 jobs enqueued/.test(e.message) && e.ids.length === 0 && !e.outage);
+  await assert.rejects(c.enqueue('t1', 'noop'), (e) => e instanceof RedisUnavailable && /OOM/.test(e.message));
+});

@@ -21,8 +21,6 @@ def unavailable(url_shown, e):
     return err
 
 
-RedisUnavailable.outage = False
-
 
 def _is_noscript(r):
     return isinstance(r, rx.NoScriptError) or (isinstance(r, rx.ResponseError) and str(r).startswith('NOSCRIPT'))

@@ -29,9 +29,13 @@ class InvalidInput(LaneworkError):
 
 class RedisUnavailable(LaneworkError):
     """Redis is unreachable or refused the command (exit 3): connection
-    refused, timeout, OOM, READONLY, NOPERM..."""
+    refused, timeout, OOM, READONLY, NOPERM... `.outage` is True for a lost
+    connection (worth retrying) rather than a refusal. From enqueue_many,
+    `.ids` lists the jobs that did go in (its calls run independently)."""
 
     code = 3
+    outage = False
+    ids = None
 
 
 class ProtocolMismatch(LaneworkError):

@@ -101,13 +101,20 @@ def enqueue_many(cfg, tenant, specs, single=False):
     replies = yield Pipe(calls) if len(calls) > 1 else calls[0]
     if len(calls) == 1:
         replies = [replies]
-    out = []
+    out, refused = [], None
     for call, reply in zip(calls, replies):
         if isinstance(reply, Exception):
-            raise RedisUnavailable('lanework: enqueue: redis refused: %s (%d job(s) enqueued before)'
-                                   % (reply, len(out)))
+            refused = refused or reply
+            continue
         for j in call.script.read(reply):
             out.append(jobs.JobId(j['id'], j['created'] == 1, j['why']))
+    if refused is not None:
+        # The calls of a pipeline run independently: say how many went in,
+        # and which (e.ids), so the caller can re-send only the others.
+        e = RedisUnavailable('lanework: enqueue: redis refused: %s (%d of %d jobs enqueued)'
+                             % (str(refused).splitlines()[0], len(out), len(resolved)))
+        e.ids = out
+        raise e
     return out
 
 

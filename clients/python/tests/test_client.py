@@ -225,3 +225,16 @@ def test_input_checked_before_redis(env):
         c.enqueue_many('t1', [{'kind': 'k', 'delay': 'soon'}])
     with pytest.raises(lanework.InvalidInput, match='^lanework: cancel: id: '):
         c.cancel('t1', '')
+
+
+def test_refusal_names_what_went_in(client, env):
+    """At maxmemory enqueue.lua is refused (no allow-oom): RedisUnavailable,
+    saying how many jobs went in, and which."""
+    client.enqueue('t1', 'noop')
+    env.redis.call('CONFIG', 'SET', 'maxmemory', '1')
+    with pytest.raises(lanework.RedisUnavailable) as e:
+        client.enqueue_many('t1', [{'kind': 'noop'}] * 300)
+    assert 'OOM' in str(e.value) and '0 of 300 jobs enqueued' in str(e.value) and e.value.ids == []
+    assert not e.value.outage
+    with pytest.raises(lanework.RedisUnavailable, match='OOM'):
+        client.enqueue('t1', 'noop')
