@@ -1,11 +1,11 @@
-"""Carrying out the requests of ops.py on redis-py, blocking (run,
-iterate) or on redis.asyncio (run_async, iter_async), and turning redis-py's exceptions into
-lanework's: a lost connection or a refusal is RedisUnavailable, with
-`.outage` telling the two apart."""
+"""Carrying out the requests of ops.py on redis-py: blocking (run,
+iterate) or on redis.asyncio (run_async, iter_async). redis-py's exceptions
+become lanework's: a lost connection or a refusal is RedisUnavailable, with
+`.outage` telling the two apart, thrown into the operation so that it can
+wait an outage out (wait) or let it go up."""
 import asyncio
 import time
 
-import redis
 import redis.exceptions as rx
 
 from . import ops
@@ -19,7 +19,6 @@ def unavailable(url_shown, e):
     err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, why))
     err.outage = outage
     return err
-
 
 
 def _is_noscript(r):
@@ -214,6 +213,3 @@ def connect_kwargs(url):
     if url.startswith('redis://'):  # a unix socket connects at once or not at all
         kw['socket_connect_timeout'] = 5
     return kw
-
-
-__all__ = ['run', 'iterate', 'run_async', 'iter_async', 'unavailable', 'connect_kwargs', 'redis']
