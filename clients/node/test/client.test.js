@@ -151,3 +151,17 @@ test('a refusal says how many jobs went in', async () => {
     (e) => e instanceof RedisUnavailable && /OOM/.test(e.message) && /0 of 300 jobs enqueued/.test(e.message) && e.ids.length === 0 && !e.outage);
   await assert.rejects(c.enqueue('t1', 'noop'), (e) => e instanceof RedisUnavailable && /OOM/.test(e.message));
 });
+
+test('the record is the one the CLI writes, field for field', async () => {
+  const flags = ['--lane', 'L', '--queue', 'q', '--delay', '30', '--attempts', '4', '--timeout', '2.5', '--expires', '90'];
+  const r = cli(redis, 'enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{"x":[1,2.5]}', '--unique', 'u', ...flags);
+  assert.equal(r.rc, 0, r.err);
+  const id = await c.enqueue('t1', 'noop', { x: [1, 2.5] }, { lane: 'L', queue: 'q', delay: 30, attempts: 4, timeout: 2.5, expires: 90, unique: 'u2' });
+  const a = await redis.raw.hgetall('lw:{t1}:job:' + r.out.trim());
+  const b = await redis.raw.hgetall('lw:{t1}:job:' + id);
+  for (const f of ['id', 'enqueued', 'run_at', 'expires', 'unique']) {
+    delete a[f];
+    delete b[f];
+  }
+  assert.deepEqual(b, a);
+});
