@@ -116,7 +116,6 @@ def main():
             for m, n, lw_fn, rq_fn in measures:
                 for who, fn in (('lanework', lw_fn), ('rq', rq_fn)):
                     raw.flushall()
-                    raw.set('lw:protocol', str(lanework.protocol()))
                     rate = n / timed(fn)
                     rates[(m, who)].append(rate)
                     say('run %d %-4s %-8s %9.0f jobs/s' % (run + 1, m, who, rate))

@@ -2,7 +2,7 @@
 // the very Lua scripts of the C fleet (common/scripts/) with the CLI's
 // validation and defaults.
 import Redis from 'ioredis';
-import { InvalidInput, JobFailed, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
+import { InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
 import { protocol, script } from './interface.js';
 import { checkName, resolve, secondsMs } from './jobs.js';
 import { parseUrl } from './url.js';
@@ -70,7 +70,7 @@ export class Client {
       retryStrategy: (times) => Math.min(50 * times, 1000),
     };
     this.redis = this.#connection();
-    this.protocolChecked = null;
+    this.protocolChecked = new Map(); // tenant -> Promise of the check
   }
 
   #connection() {
@@ -80,14 +80,13 @@ export class Client {
   }
 
   #fail(e, what = 'redis') {
-    if (e instanceof RedisUnavailable || e instanceof InvalidInput) return e;
+    if (e instanceof LaneworkError) return e;
     if (e && e.name === 'ReplyError') return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`);
     const why = (this.lastError && this.lastError.message) || (e && e.message) || String(e);
     return new RedisUnavailable(`lanework: redis ${this.shown}: ${why.split('\n')[0]}`, true);
   }
 
   async #call(conn, ...args) {
-    await this.#checkProtocol();
     try {
       return await conn.call(...args);
     } catch (e) {
@@ -95,13 +94,17 @@ export class Client {
     }
   }
 
-  /** Refuses a Redis whose lanework protocol differs (`NS:protocol`; one
-   * that has none yet gets ours). Once per client, before anything else. */
-  #checkProtocol() {
-    if (!this.protocolChecked) {
-      this.protocolChecked = (async () => {
+  /** Refuses a Redis whose lanework protocol differs from the scripts'.
+   * The version sits in the tenant's own key `NS:{T}:protocol` (a Redis ACL
+   * user limited to `~NS:{T}:*` can read it; in a Cluster it lives on the
+   * tenant's slot); one that has none yet gets ours. Once per client and
+   * tenant, before anything else is sent for it. */
+  #checkProtocol(tenant) {
+    let p = this.protocolChecked.get(tenant);
+    if (!p) {
+      p = (async () => {
         const ours = String(protocol());
-        const key = `${this.namespace}:protocol`;
+        const key = `${this.#prefix(tenant)}protocol`;
         try {
           let theirs = await this.redis.get(key);
           if (theirs === null) {
@@ -115,17 +118,17 @@ export class Client {
         }
         return null;
       })();
+      this.protocolChecked.set(tenant, p);
     }
-    return this.protocolChecked.then((err) => {
+    return p.then((err) => {
       if (err) {
-        if (!(err instanceof ProtocolMismatch)) this.protocolChecked = null; // an outage: ask again next time
+        if (!(err instanceof ProtocolMismatch)) this.protocolChecked.delete(tenant); // an outage: ask again next time
         throw err;
       }
     });
   }
 
   async #script(conn, name, keys, argv) {
-    await this.#checkProtocol();
     const s = script(name);
     try {
       try {
@@ -180,7 +183,7 @@ export class Client {
       return resolve(tenant, j, this.maxPayload);
     }, single ? '' : `jobs[${i}]: `));
     if (!resolved.length) return [];
-    await this.#checkProtocol();
+    await this.#checkProtocol(tenant);
     const s = script('enqueue');
     const prefix = this.#prefix(tenant);
     const calls = [];
@@ -239,9 +242,9 @@ export class Client {
   }
 
   async #status(conn, tenant, id) {
+    await this.#checkProtocol(tenant);
     let f;
     try {
-      await this.#checkProtocol();
       f = await conn.hgetall(this.#prefix(tenant) + 'job:' + id);
     } catch (e) {
       if (e && e.name === 'ReplyError' && e.message.startsWith('WRONGTYPE'))
@@ -266,7 +269,7 @@ export class Client {
     const timeoutMs = timeout == null ? null : named('wait', () => secondsMs('timeout', timeout, true));
     const deadline = timeoutMs == null ? null : Date.now() + timeoutMs;
     const timedOut = (why = '') => new WaitTimeout(`lanework: wait: timed out after ${timeoutMs / 1000}s: job ${id} not ended${why}`);
-    await this.#checkProtocol();
+    await this.#checkProtocol(tenant);
     const conn = this.redis.duplicate();
     conn.on('error', (e) => { this.lastError = e; });
     const ev = this.#prefix(tenant) + 'events';
@@ -322,6 +325,7 @@ export class Client {
    * running: its worker stops it). JobFailed when it had ended already. */
   async cancel(tenant, id) {
     checkIds('cancel', tenant, id);
+    await this.#checkProtocol(tenant);
     const prefix = this.#prefix(tenant);
     // cancel.lua answers "cancelled" also for a job cancelled before: ask
     // first, so a second cancel is told apart (as the CLI does).
@@ -343,6 +347,7 @@ export class Client {
    * attempts; resolves to its id. */
   async retry(tenant, id) {
     checkIds('retry', tenant, id);
+    await this.#checkProtocol(tenant);
     const prefix = this.#prefix(tenant);
     // retry.lua answers "queued" also for a job that was queued already.
     const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
@@ -368,6 +373,7 @@ export class Client {
     named('events', () => checkName('tenant', tenant, true));
     if (since != null && !isStreamId(since))
       throw new InvalidInput(`lanework: events: since: "${String(since).slice(0, 64)}" is not an event id (like 1700000000000-0)`);
+    await this.#checkProtocol(tenant);
     const key = this.#prefix(tenant) + 'events';
     let last = since || '';
     for (;;) {

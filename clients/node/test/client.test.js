@@ -115,10 +115,10 @@ test('Redis unreachable: RedisUnavailable (code 3), no password shown', async ()
 });
 
 test('protocol mismatch refused, naming both versions', async () => {
-  await redis.raw.set('lw:protocol', '999');
+  await redis.raw.set('lw:{t1}:protocol', '999');
   await assert.rejects(c.enqueue('t1', 'noop'), (e) => e instanceof ProtocolMismatch && e.code === 3 &&
     e.message.includes(`protocol ${protocol()}`) && e.message.includes('protocol 999'));
-  assert.deepEqual(await redis.raw.keys('lw:{t1}:*'), []);
+  assert.deepEqual(await redis.raw.keys('lw:{t1}:*'), ['lw:{t1}:protocol']); // nothing written but the test's key
 });
 
 test('Node enqueues, the CLI reads it (and the reverse)', async () => {

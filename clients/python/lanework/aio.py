@@ -28,11 +28,11 @@ class AsyncClient:
     def namespace(self) -> str:
         return self._cfg.namespace
 
-    def _checked(self, gen):
-        return ops.checked(self._cfg, self._url_shown, self._protocol, gen)
+    def _checked(self, tenant, gen):
+        return ops.checked(self._cfg, self._url_shown, self._protocol, tenant, gen)
 
-    async def _run(self, gen):
-        return await driver.run_async(self._redis, self._url_shown, self._checked(gen))
+    async def _run(self, tenant, gen):
+        return await driver.run_async(self._redis, self._url_shown, self._checked(tenant, gen))
 
     async def enqueue(self, tenant: str, kind: str, payload: Any = None, *, lane: Optional[str] = None,
                 queue: Optional[str] = None, id: Optional[str] = None, unique: Optional[str] = None,
@@ -42,32 +42,32 @@ class AsyncClient:
         """See Client.enqueue."""
         opts = dict(lane=lane, queue=queue, id=id, unique=unique, delay=delay, attempts=attempts,
                     timeout=timeout, expires=expires, unique_for=unique_for)
-        return await self._run(ops.enqueue(self._cfg, tenant, kind, payload, opts))
+        return await self._run(tenant, ops.enqueue(self._cfg, tenant, kind, payload, opts))
 
     async def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
         """See Client.enqueue_many."""
-        return await self._run(ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
+        return await self._run(tenant, ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
 
     async def status(self, tenant: str, job_id: str) -> Dict[str, Any]:
         """See Client.status."""
-        return await self._run(ops.status(self._cfg, tenant, job_id))
+        return await self._run(tenant, ops.status(self._cfg, tenant, job_id))
 
     async def wait(self, tenant: str, job_id: str, timeout: Optional[float] = None) -> Dict[str, Any]:
         """See Client.wait."""
-        return await self._run(ops.wait(self._cfg, tenant, job_id, timeout))
+        return await self._run(tenant, ops.wait(self._cfg, tenant, job_id, timeout))
 
     async def cancel(self, tenant: str, job_id: str) -> str:
         """See Client.cancel."""
-        return await self._run(ops.cancel(self._cfg, tenant, job_id))
+        return await self._run(tenant, ops.cancel(self._cfg, tenant, job_id))
 
     async def retry(self, tenant: str, job_id: str) -> str:
         """See Client.retry."""
-        return await self._run(ops.retry(self._cfg, tenant, job_id))
+        return await self._run(tenant, ops.retry(self._cfg, tenant, job_id))
 
     async def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> AsyncIterator[Dict[str, Any]]:
         """See Client.events: `async for ev in c.events(...)`."""
         async for ev in driver.iter_async(self._redis, self._url_shown,
-                                          self._checked(ops.events(self._cfg, tenant, since, follow))):
+                                          self._checked(tenant, ops.events(self._cfg, tenant, since, follow))):
             yield ev
 
     async def close(self) -> None:

@@ -12,10 +12,21 @@ from . import ops
 from .errors import RedisUnavailable
 
 
+# redis-py turns these error replies into classes and drops the code from
+# the text; put it back, it is what an operator searches for.
+_CODES = [(getattr(rx, name), code) for name, code in (
+    ('NoPermissionError', 'NOPERM'), ('ReadOnlyError', 'READONLY'), ('BusyLoadingError', 'LOADING'),
+    ('OutOfMemoryError', 'OOM'), ('AuthenticationError', 'WRONGPASS')) if hasattr(rx, name)]
+
+
 def unavailable(url_shown, e):
     """The RedisUnavailable for redis-py exception e (one line, no password)."""
     outage = isinstance(e, (rx.ConnectionError, rx.TimeoutError)) and not isinstance(e, rx.AuthenticationError)
     why = str(e).splitlines()[0] if str(e) else type(e).__name__
+    for cls, code in _CODES:
+        if isinstance(e, cls) and not why.startswith(code):
+            why = '%s %s' % (code, why)
+            break
     err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, why))
     err.outage = outage
     return err
@@ -102,20 +113,29 @@ def _pipe(r, items):
         for i in todo:
             _queue(p, items[i])
         got = p.execute(raise_on_error=False)
-        again = []
-        for i, rep in zip(todo, got):
-            if _is_noscript(rep) and round_ == 0:
-                again.append(i)
-            elif isinstance(rep, (rx.ConnectionError, rx.TimeoutError)):
-                raise rep
-            else:
-                replies[i] = rep
+        again = _sort(todo, got, round_, replies)
         if not again:
             break
         for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():
             _load_checked(sha, r.script_load(body))
         todo = again
     return replies
+
+
+def _sort(todo, got, round_, replies):
+    """Files the replies `got` of calls `todo` into `replies`; returns the
+    calls to send again (NOSCRIPT: they did not run). A lost connection is
+    raised; a refusal stays a value, its text with its Redis code (the
+    other calls of the pipeline ran)."""
+    again = []
+    for i, rep in zip(todo, got):
+        if _is_noscript(rep) and round_ == 0:
+            again.append(i)
+        elif isinstance(rep, (rx.ConnectionError, rx.TimeoutError)):
+            raise rep
+        else:
+            replies[i] = rx.ResponseError(why(rep)) if isinstance(rep, rx.RedisError) else rep
+    return again
 
 
 def _queue(p, item):
@@ -184,14 +204,7 @@ async def _do_async(r, op):
             for i in todo:
                 _queue(p, items[i])
             got = await p.execute(raise_on_error=False)
-            again = []
-            for i, rep in zip(todo, got):
-                if _is_noscript(rep) and round_ == 0:
-                    again.append(i)
-                elif isinstance(rep, (rx.ConnectionError, rx.TimeoutError)):
-                    raise rep
-                else:
-                    replies[i] = rep
+            again = _sort(todo, got, round_, replies)
             if not again:
                 break
             for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():

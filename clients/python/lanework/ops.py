@@ -281,13 +281,15 @@ def events(cfg, tenant, since, follow):
                 last = eid
 
 
-def protocol_check(cfg, url_shown):
-    """Refuses a Redis whose lanework protocol differs from the scripts'
-    (`NS:protocol`; a Redis that has none yet gets ours, first writer
-    wins). Run once per client, before its first command."""
+def protocol_check(cfg, url_shown, tenant):
+    """Refuses a Redis whose lanework protocol differs from the scripts'.
+    The version sits in the tenant's own key `NS:{T}:protocol` (a Redis ACL
+    user limited to `~NS:{T}:*` can read it, and in a Cluster it lives on
+    the tenant's slot); one that has none yet gets ours, first writer
+    wins. Run once per client and tenant, before the first request."""
     from .errors import ProtocolMismatch
     ours = str(interface.protocol())
-    key = cfg.namespace + ':protocol'
+    key = cfg.prefix(tenant) + 'protocol'
     theirs = yield Cmd('GET', key)
     if theirs is None:
         yield Cmd('SET', key, ours, 'NX')
@@ -299,22 +301,23 @@ def protocol_check(cfg, url_shown):
 
 
 class ProtocolState:
-    """Whether a client's Redis passed protocol_check (once per client)."""
+    """The tenants whose protocol_check passed, per client."""
 
-    ok = False
+    def __init__(self):
+        self.ok = set()
 
 
-def checked(cfg, url_shown, state, gen):
-    """Runs operation `gen` with protocol_check before its first request to
-    Redis -- after its validation, so bad input is InvalidInput whatever
-    the state of Redis, as with the CLI."""
+def checked(cfg, url_shown, state, tenant, gen):
+    """Runs operation `gen` (on `tenant`) with protocol_check before its
+    first request to Redis -- after its validation, so bad input is
+    InvalidInput whatever the state of Redis, as with the CLI."""
     try:
         op = next(gen)
     except StopIteration as stop:
         return stop.value
-    if not state.ok:
-        yield from protocol_check(cfg, url_shown)
-        state.ok = True
+    if tenant not in state.ok:
+        yield from protocol_check(cfg, url_shown, tenant)
+        state.ok.add(tenant)
     while True:
         try:
             reply = yield op

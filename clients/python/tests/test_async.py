@@ -50,7 +50,7 @@ def test_errors(env, run):
         bad = lanework.AsyncClient('unix://' + env.dir + '/nothing.sock')
         with pytest.raises(lanework.RedisUnavailable):
             await bad.enqueue('t1', 'noop')
-        env.redis.call('SET', 'other:protocol', '0')
+        env.redis.call('SET', 'other:{t1}:protocol', '0')
         mismatch = lanework.AsyncClient(env.redis.url, namespace='other')
         with pytest.raises(lanework.ProtocolMismatch, match='protocol 0'):
             await mismatch.status('t1', 'x')

@@ -168,18 +168,18 @@ def test_password_never_shown(env):
 
 
 def test_protocol_mismatch_refused(env):
-    env.redis.call('SET', 'lw:protocol', '999')
+    env.redis.call('SET', 'lw:{t1}:protocol', '999')
     c = lanework.Client(env.redis.url)
     with pytest.raises(lanework.ProtocolMismatch) as e:
         c.enqueue('t1', 'noop')
     msg = str(e.value)
     assert 'protocol %d' % lanework.protocol() in msg and 'protocol 999' in msg and e.value.code == 3
-    assert env.redis.call('KEYS', 'lw:{t1}:*') == []
+    assert env.redis.call('KEYS', 'lw:{t1}:*') == ['lw:{t1}:protocol']  # nothing written but the test's key
 
 
 def test_protocol_claimed_on_first_use(client, env):
     client.enqueue('t1', 'noop')
-    assert env.redis.call('GET', 'lw:protocol') == str(lanework.protocol())
+    assert env.redis.call('GET', 'lw:{t1}:protocol') == str(lanework.protocol())
 
 
 def test_namespace(env):
