@@ -19,15 +19,19 @@ _CODES = [(getattr(rx, name), code) for name, code in (
     ('OutOfMemoryError', 'OOM'), ('AuthenticationError', 'WRONGPASS')) if hasattr(rx, name)]
 
 
+def why(e):
+    """One line saying what redis-py exception e is, with its Redis code."""
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    for cls, code in _CODES:
+        if isinstance(e, cls) and not text.startswith(code):
+            return '%s %s' % (code, text)
+    return text
+
+
 def unavailable(url_shown, e):
     """The RedisUnavailable for redis-py exception e (one line, no password)."""
     outage = isinstance(e, (rx.ConnectionError, rx.TimeoutError)) and not isinstance(e, rx.AuthenticationError)
-    why = str(e).splitlines()[0] if str(e) else type(e).__name__
-    for cls, code in _CODES:
-        if isinstance(e, cls) and not why.startswith(code):
-            why = '%s %s' % (code, why)
-            break
-    err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, why))
+    err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, why(e)))
     err.outage = outage
     return err
 
