@@ -23,7 +23,7 @@ The bundle:
   (key items are [KEYNAME, "key"]).
 
 PROTOCOL is the lanework protocol these scripts speak, checked against the
-`NS:protocol` key of the Redis a client talks to (a mismatch is refused
+`NS:{TENANT}:protocol` key of the Redis a client talks to (a mismatch is refused
 before any write). Bump it when a change to the scripts or the job record
 would let an older client and a newer fleet misread each other.
 """
