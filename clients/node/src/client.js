@@ -74,9 +74,15 @@ export class Client {
   }
 
   #connection() {
-    const r = new Redis(this.options);
-    r.on('error', (e) => { this.lastError = e; }); // reported by the command that fails
-    return r;
+    return this.#watch(new Redis(this.options));
+  }
+
+  /** Keeps the last connection error of `conn` (reported by the command
+   * that fails: ioredis emits it apart), forgotten once connected again. */
+  #watch(conn) {
+    conn.on('error', (e) => { this.lastError = e; });
+    conn.on('ready', () => { this.lastError = null; });
+    return conn;
   }
 
   #fail(e, what = 'redis') {
@@ -270,8 +276,7 @@ export class Client {
     const deadline = timeoutMs == null ? null : Date.now() + timeoutMs;
     const timedOut = (why = '') => new WaitTimeout(`lanework: wait: timed out after ${timeoutMs / 1000}s: job ${id} not ended${why}`);
     await this.#checkProtocol(tenant);
-    const conn = this.redis.duplicate();
-    conn.on('error', (e) => { this.lastError = e; });
+    const conn = this.#watch(this.redis.duplicate());
     const ev = this.#prefix(tenant) + 'events';
     const key = this.#prefix(tenant) + 'job:' + id;
     let tries = 0;
@@ -386,8 +391,8 @@ export class Client {
     }
     if (!follow) return;
     last = last || '0-0';
-    const conn = this.redis.duplicate(); // XREAD BLOCK must not hold up this client's other calls
-    conn.on('error', (e) => { this.lastError = e; });
+    // XREAD BLOCK must not hold up this client's other calls.
+    const conn = this.#watch(this.redis.duplicate());
     try {
       for (;;) {
         const r = await this.#call(conn, 'XREAD', 'COUNT', String(EVENTS_PAGE), 'BLOCK', String(FOLLOW_BLOCK_MS), 'STREAMS', key, last);
