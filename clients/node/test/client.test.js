@@ -165,3 +165,21 @@ test('the record is the one the CLI writes, field for field', async () => {
   }
   assert.deepEqual(b, a);
 });
+
+test('wait outlives a Redis restart', async () => {
+  const r2 = await startRedis({ aof: true });
+  const c2 = new Client({ url: r2.url });
+  try {
+    const id = await c2.enqueue('t1', 'noop');
+    const waiting = c2.wait('t1', id, { timeout: 15 });
+    await new Promise((r) => setTimeout(r, 300));
+    await r2.restart();
+    const other = new Client({ url: r2.url });
+    assert.equal(await other.cancel('t1', id), 'cancelled');
+    await other.close();
+    await assert.rejects(waiting, (e) => e instanceof JobFailed && e.job.status === 'cancelled');
+  } finally {
+    await c2.close();
+    await r2.stop();
+  }
+});
