@@ -75,8 +75,10 @@ export function encodePayload(payload, maxPayload) {
   return text;
 }
 
+// No lone surrogate (String.prototype.isWellFormed, from Node 20 on).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 function wellFormed(s) {
-  return typeof s.isWellFormed === 'function' ? s.isWellFormed() : !/[\uD800-\uDFFF]/.test(s);
+  return typeof s.isWellFormed === 'function' ? s.isWellFormed() : !LONE_SURROGATE.test(s);
 }
 
 /** One job (an object with FIELDS, kind required) as enqueue.lua's group

@@ -35,8 +35,9 @@ test('enqueue with every option', async () => {
 test('an existing job is returned, with details', async () => {
   await c.enqueue('t1', 'noop', null, { id: 'same' });
   assert.deepEqual(await c.enqueue('t1', 'noop', null, { id: 'same', details: true }), { id: 'same', created: false, why: 'exists queued' });
-  const a = await c.enqueue('t1', 'noop', null, { unique: 'k' });
-  assert.equal(await c.enqueue('t1', 'noop', null, { unique: 'k' }), a);
+  const a = await c.enqueue('t1', 'noop', null, { unique: 'k\u{1F600}' });
+  assert.equal(await c.enqueue('t1', 'noop', null, { unique: 'k\u{1F600}' }), a);
+  assert.equal((await c.status('t1', a)).unique, 'k\u{1F600}');
 });
 
 test('validation: InvalidInput (code 2), nothing written', async () => {
@@ -52,6 +53,7 @@ test('validation: InvalidInput (code 2), nothing written', async () => {
     [() => c.enqueue('t1', 'k', null, { delay: -1 }), /delay: must be a number of seconds >= 0/],
     [() => c.enqueue('t1', 'k', null, { unique: 'a\nb' }), /unique: must not hold control characters/],
     [() => c.enqueue('t1', 'k', null, { uniqueFor: 3 }), /unique_for: needs a unique key/],
+    [() => c.enqueue('t1', 'k', null, { unique: 'a\uD800' }), /unique: must be UTF-8 text/],
     [() => c.enqueueMany('t1', [{ kind: 'k' }, { kind: 'k', colour: 1 }]), /jobs\[1\]: unknown field "colour"/],
     [() => c.status('t1', '../x'), /id: /],
     [async () => { for await (const e of c.events('t1', { since: 'x' })) void e; }, /is not an event id/],

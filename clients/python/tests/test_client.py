@@ -54,6 +54,7 @@ def test_existing_job_is_returned(client):
     (lambda c: c.enqueue('t1', 'k', unique=''), 'unique: must be 1 to 200 bytes'),
     (lambda c: c.enqueue('t1', 'k', unique='a\nb'), 'unique: must not hold control characters'),
     (lambda c: c.enqueue('t1', 'k', unique_for=5), 'unique_for: needs a unique key'),
+    (lambda c: c.enqueue('t1', 'k', unique='a\ud800'), 'unique: must be UTF-8 text'),
     (lambda c: c.enqueue_many('t1', [{'kind': 'k'}, {'kind': 'k', 'colour': 1}]), 'jobs[1]: unknown field'),
     (lambda c: c.enqueue_many('t1', [{'payload': 1}]), 'jobs[0]: kind: missing'),
     (lambda c: c.status('t1', '../x'), 'id: "../x" is not a safe name'),
