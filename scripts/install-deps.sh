@@ -5,7 +5,12 @@
 #
 #   scripts/install-deps.sh             build and test: compiler, Meson, the
 #                                       libraries' -dev packages, Check,
-#                                       redis-server, python3
+#                                       redis-server, python3, and for the
+#                                       clients' tests (clients/) redis-py,
+#                                       pytest, RQ (the benchmark's yardstick),
+#                                       node and npm, then `npm ci` in
+#                                       clients/node (ioredis, from the npm
+#                                       registry, pinned by package-lock.json)
 #   scripts/install-deps.sh --dev       the same plus valgrind, gcovr (the
 #                                       coverage report, README "Coverage")
 #                                       and clang-format (scripts/format.sh)
@@ -30,7 +35,12 @@ me=scripts/install-deps.sh
 # libc6-dev: gcc only recommends it, and recommends are not installed.
 compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev"
 # What the unit and integration tests need on top.
-test_pkgs="check redis-server redis-tools python3"
+test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq"
+# node and npm: asked of apt only when missing from PATH -- a node installed
+# another way (NodeSource's nodejs bundles npm) must not meet Debian's npm.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  test_pkgs="$test_pkgs nodejs npm"
+fi
 dev_pkgs="valgrind gcovr clang-format"
 runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1"
 
@@ -87,8 +97,24 @@ for p in $wanted; do
 done
 missing=${missing# }
 
+# clients/node's modules (ioredis) for the clients' tests: `npm ci` when
+# node_modules is missing or older than package-lock.json.
+node_modules() {
+  dir=$(dirname "$0")/../clients/node
+  case $mode in compile | runtime) return 0 ;; esac
+  if [ ! -f "$dir/package-lock.json" ] || [ "$check_only" = 1 ]; then return 0; fi
+  if [ -d "$dir/node_modules/ioredis" ] && [ ! "$dir/package-lock.json" -nt "$dir/node_modules" ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "$me: npm missing: clients/node's modules not installed" >&2
+    return 1
+  fi
+  echo "$me: npm ci in clients/node"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
+}
+
 if [ -z "$missing" ]; then
   echo "$me: all $(echo "$wanted" | wc -w | tr -d ' ') packages already installed"
+  node_modules
   exit 0
 fi
 if [ "$check_only" = 1 ]; then
@@ -130,4 +156,5 @@ if [ -n "$still" ]; then
   echo "$me: still not installed:$still" >&2
   exit 1
 fi
+node_modules
 echo "$me: done"

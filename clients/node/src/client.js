@@ -1,0 +1,416 @@
+// lanework's Client for Node: enqueue and steer jobs, on ioredis, running
+// the very Lua scripts of the C fleet (common/scripts/) with the CLI's
+// validation and defaults.
+import Redis from 'ioredis';
+import { InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
+import { protocol, script } from './interface.js';
+import { checkName, resolve, secondsMs } from './jobs.js';
+import { parseUrl } from './url.js';
+import { TERMINAL, eventView, isStreamId, jobView } from './views.js';
+
+const CALL_JOBS = 256; // jobs per enqueue.lua call, as the CLI's --batch
+const CHECK_MS = 1000; // wait: the record is read again at least this often
+const EVENTS_PAGE = 1000;
+const FOLLOW_BLOCK_MS = 5000;
+
+function envInt(name, dflt) {
+  const v = process.env[name];
+  if (!v) return dflt;
+  if (!/^\d+$/.test(v)) throw new InvalidInput(`lanework: ${name}: "${v}" is not an integer`);
+  return Number(v);
+}
+
+/** Runs fn; an InvalidInput it throws gets "lanework: CMD: " in front, the
+ * shape of every CLI error line. */
+function named(cmd, fn, where = '') {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof InvalidInput && !e.message.startsWith('lanework:')) throw new InvalidInput(`lanework: ${cmd}: ${where}${e.message}`);
+    throw e;
+  }
+}
+
+function checkIds(cmd, tenant, id) {
+  named(cmd, () => {
+    checkName('tenant', tenant, true);
+    checkName('id', id, true);
+  });
+}
+
+function isNoscript(e) {
+  return e && String(e.message).startsWith('NOSCRIPT');
+}
+
+/** A connection to one lanework Redis. */
+export class Client {
+  /**
+   * @param {{url?: string, namespace?: string, maxPayload?: number}} [opts]
+   * url, namespace default as for the CLI: LANEWORK_REDIS_URL (else
+   * redis://127.0.0.1:6379/0), LANEWORK_NAMESPACE (else lw); maxPayload:
+   * LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit).
+   */
+  constructor({ url, namespace, maxPayload } = {}) {
+    this.url = url || process.env.LANEWORK_REDIS_URL || 'redis://127.0.0.1:6379/0';
+    this.namespace = namespace || process.env.LANEWORK_NAMESPACE || 'lw';
+    this.maxPayload = maxPayload ?? envInt('LANEWORK_MAX_PAYLOAD', 1024 * 1024);
+    // Fallbacks the scripts use only while no worker has published the
+    // tenant's settings (lib.lua `setting`), as the CLI passes them.
+    this.eventsMax = envInt('LANEWORK_EVENTS_MAX', 100000);
+    this.keepFailed = envInt('LANEWORK_KEEP_FAILED', 7 * 24 * 3600);
+    const { options, shown } = parseUrl(this.url);
+    this.shown = shown;
+    this.options = {
+      ...options,
+      lazyConnect: true,
+      connectTimeout: 5000,
+      // A command fails soon when Redis is away (RedisUnavailable), while
+      // the connection keeps trying to come back for the next one.
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+    };
+    this.redis = this.#connection();
+    this.protocolChecked = new Map(); // tenant -> Promise of the check
+  }
+
+  #connection() {
+    return this.#watch(new Redis(this.options));
+  }
+
+  /** Keeps the last connection error of `conn` (reported by the command
+   * that fails: ioredis emits it apart), forgotten once connected again. */
+  #watch(conn) {
+    conn.on('error', (e) => { this.lastError = e; });
+    conn.on('ready', () => { this.lastError = null; });
+    return conn;
+  }
+
+  #fail(e, what = 'redis') {
+    if (e instanceof LaneworkError) return e;
+    if (e && e.name === 'ReplyError') return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`);
+    const why = (this.lastError && this.lastError.message) || (e && e.message) || String(e);
+    return new RedisUnavailable(`lanework: redis ${this.shown}: ${why.split('\n')[0]}`, true);
+  }
+
+  async #call(conn, ...args) {
+    try {
+      return await conn.call(...args);
+    } catch (e) {
+      throw this.#fail(e);
+    }
+  }
+
+  /** Refuses a Redis whose lanework protocol differs from the scripts'.
+   * The version sits in the tenant's own key `NS:{T}:protocol` (a Redis ACL
+   * user limited to `~NS:{T}:*` can read it; in a Cluster it lives on the
+   * tenant's slot); one that has none yet gets ours. Once per client and
+   * tenant, before anything else is sent for it. */
+  #checkProtocol(tenant) {
+    let p = this.protocolChecked.get(tenant);
+    if (!p) {
+      p = (async () => {
+        const ours = String(protocol());
+        const key = `${this.#prefix(tenant)}protocol`;
+        try {
+          let theirs = await this.redis.get(key);
+          if (theirs === null) {
+            await this.redis.set(key, ours, 'NX');
+            theirs = await this.redis.get(key);
+          }
+          if (theirs !== ours)
+            return new ProtocolMismatch(`lanework: protocol: this client speaks lanework protocol ${ours}, the Redis at ${this.shown} holds protocol ${theirs} (key ${key}): upgrade the older side`);
+        } catch (e) {
+          return this.#fail(e);
+        }
+        return null;
+      })();
+      this.protocolChecked.set(tenant, p);
+    }
+    return p.then((err) => {
+      if (err) {
+        if (!(err instanceof ProtocolMismatch)) this.protocolChecked.delete(tenant); // an outage: ask again next time
+        throw err;
+      }
+    });
+  }
+
+  async #script(conn, name, keys, argv) {
+    const s = script(name);
+    try {
+      try {
+        return await conn.evalsha(s.sha1, keys.length, ...keys, ...argv);
+      } catch (e) {
+        if (!isNoscript(e)) throw e;
+        // Not run (Redis restarted, SCRIPT FLUSH): load it, call again.
+        await this.#load(conn, s);
+        return await conn.evalsha(s.sha1, keys.length, ...keys, ...argv);
+      }
+    } catch (e) {
+      throw this.#fail(e, name);
+    }
+  }
+
+  async #load(conn, s) {
+    const sha = await conn.script('LOAD', s.body);
+    if (sha !== s.sha1) throw new RedisUnavailable(`lanework: redis: SCRIPT LOAD answered ${sha}, not ${s.sha1}`);
+  }
+
+  #prefix(tenant) {
+    return `${this.namespace}:{${tenant}}:`;
+  }
+
+  /**
+   * Enqueues one job; resolves to its id. An existing job returned instead
+   * (`id` exists, `unique` held: CONTRACT 4.5) gives its id too; with
+   * `details: true` the result is {id, created, why}.
+   * @param {string} tenant @param {string} kind @param {*} payload any JSON value
+   * @param {{lane?, queue?, id?, unique?, delay?, attempts?, timeout?, expires?, uniqueFor?, details?}} [opts]
+   */
+  async enqueue(tenant, kind, payload = null, opts = {}) {
+    const { details, ...rest } = opts;
+    const [one] = await this.#enqueue(tenant, [{ ...rest, kind, payload }], details, true);
+    return one;
+  }
+
+  /**
+   * Enqueues an array of jobs ({kind, payload, lane, queue, id, unique,
+   * delay, attempts, timeout, expires, uniqueFor}), pipelined, 256 per
+   * script call; every job is checked before anything is sent. Resolves to
+   * the ids in order ({id, created, why} each with `details: true`).
+   */
+  async enqueueMany(tenant, jobs, { details = false } = {}) {
+    return this.#enqueue(tenant, jobs, details, false);
+  }
+
+  async #enqueue(tenant, jobs, details, single) {
+    if (!Array.isArray(jobs)) throw new InvalidInput('lanework: enqueue: jobs: must be an array of job objects');
+    const resolved = jobs.map((j, i) => named('enqueue', () => {
+      if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new InvalidInput('must be an object');
+      return resolve(tenant, j, this.maxPayload);
+    }, single ? '' : `jobs[${i}]: `));
+    if (!resolved.length) return [];
+    await this.#checkProtocol(tenant);
+    const s = script('enqueue');
+    const prefix = this.#prefix(tenant);
+    const calls = [];
+    for (let i = 0; i < resolved.length; i += CALL_JOBS)
+      calls.push(s.callArgs(prefix, { prefix, events_cap: this.eventsMax }, { job: resolved.slice(i, i + CALL_JOBS) }));
+    const replies = new Array(calls.length);
+    let todo = calls.map((_, i) => i);
+    for (let round = 0; round < 2 && todo.length; round++) {
+      const p = this.redis.pipeline();
+      for (const i of todo) p.evalsha(s.sha1, calls[i].keys.length, ...calls[i].keys, ...calls[i].argv);
+      let got;
+      try {
+        got = await p.exec();
+      } catch (e) {
+        throw this.#fail(e, 'enqueue');
+      }
+      const again = [];
+      todo.forEach((i, k) => {
+        const [err, rep] = got[k];
+        if (err && isNoscript(err) && round === 0) again.push(i);
+        else if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
+        else replies[i] = err || rep;
+      });
+      if (again.length) {
+        try {
+          await this.#load(this.redis, s);
+        } catch (e) {
+          throw this.#fail(e, 'enqueue');
+        }
+      }
+      todo = again;
+    }
+    const out = [];
+    let refused = null;
+    for (const rep of replies) {
+      if (rep instanceof Error) {
+        refused = refused || rep;
+        continue;
+      }
+      for (const j of s.read(rep)) out.push(details ? { id: j.id, created: j.created === 1, why: j.why } : j.id);
+    }
+    if (refused) {
+      // The calls of a pipeline run independently: say how many went in,
+      // and which (e.ids), so the caller can re-send only the others.
+      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${out.length} of ${resolved.length} jobs enqueued)`);
+      e.ids = out;
+      throw e;
+    }
+    return out;
+  }
+
+  /** The job as an object: what `lanework status` prints. */
+  async status(tenant, id) {
+    checkIds('status', tenant, id);
+    return this.#status(this.redis, tenant, id);
+  }
+
+  async #status(conn, tenant, id) {
+    await this.#checkProtocol(tenant);
+    let f;
+    try {
+      f = await conn.hgetall(this.#prefix(tenant) + 'job:' + id);
+    } catch (e) {
+      if (e && e.name === 'ReplyError' && e.message.startsWith('WRONGTYPE'))
+        throw new JobFailed(`lanework: status: job ${id}: corrupt record (not a hash)`);
+      throw this.#fail(e, 'status');
+    }
+    if (!Object.keys(f).length) throw new NoSuchJob(`lanework: status: no such job ${id}`);
+    if (!('id' in f)) throw new JobFailed(`lanework: status: job ${id}: corrupt record (no id field)`);
+    return jobView(tenant, f);
+  }
+
+  /**
+   * Waits until the job ends; resolves to its status object when it
+   * succeeded. JobFailed (`.job`) when it ended failed, cancelled or
+   * expired; WaitTimeout after `timeout` seconds; a lost connection is
+   * waited out within it. As the CLI: XREAD BLOCK on the tenant's events
+   * (on a connection of its own), and the record read at least once a
+   * second, so no event can be missed.
+   */
+  async wait(tenant, id, { timeout } = {}) {
+    checkIds('wait', tenant, id);
+    const timeoutMs = timeout == null ? null : named('wait', () => secondsMs('timeout', timeout, true));
+    const deadline = timeoutMs == null ? null : Date.now() + timeoutMs;
+    const timedOut = (why = '') => new WaitTimeout(`lanework: wait: timed out after ${timeoutMs / 1000}s: job ${id} not ended${why}`);
+    await this.#checkProtocol(tenant);
+    const conn = this.#watch(this.redis.duplicate());
+    const ev = this.#prefix(tenant) + 'events';
+    const key = this.#prefix(tenant) + 'job:' + id;
+    let tries = 0;
+    try {
+      for (;;) {
+        try {
+          const top = await this.#call(conn, 'XREVRANGE', ev, '+', '-', 'COUNT', '1');
+          let last = top.length ? top[0][0] : '0-0';
+          for (;;) {
+            let st;
+            try {
+              st = await conn.hget(key, 'status');
+            } catch (e) {
+              if (!(e.name === 'ReplyError' && e.message.startsWith('WRONGTYPE'))) throw this.#fail(e, 'wait');
+              st = 'corrupt';
+            }
+            tries = 0;
+            if (st === null) throw new NoSuchJob(`lanework: wait: no such job ${id}`);
+            if (TERMINAL.has(st) || st === 'corrupt') {
+              const job = await this.#status(conn, tenant, id);
+              if (job.status === 'succeeded') return job;
+              throw new JobFailed(`lanework: wait: job ${id} ended ${job.status}: ${job.error || 'no error recorded'}`, job);
+            }
+            const checked = Date.now();
+            for (;;) {
+              const now = Date.now();
+              if (deadline !== null && now >= deadline) throw timedOut();
+              let block = CHECK_MS - (now - checked);
+              if (deadline !== null) block = Math.min(block, deadline - now);
+              if (block < 1) break;
+              const r = await this.#call(conn, 'XREAD', 'COUNT', '1000', 'BLOCK', String(Math.floor(block)), 'STREAMS', ev, last);
+              if (!r) continue;
+              const entries = r[0][1];
+              last = entries[entries.length - 1][0];
+              if (entries.some(([, f]) => f.some((v, i) => i % 2 === 0 && v === 'job' && f[i + 1] === id))) break;
+            }
+          }
+        } catch (e) {
+          if (!(e instanceof RedisUnavailable) || !e.outage) throw e;
+          const pause = Math.min(50 * 2 ** ++tries, 1000);
+          if (deadline !== null && Date.now() + pause >= deadline) throw timedOut(` (${e.message})`);
+          await new Promise((res) => setTimeout(res, pause));
+        }
+      }
+    } finally {
+      conn.disconnect();
+    }
+  }
+
+  /** Cancels the job: "cancelled" (it was waiting) or "requested" (it is
+   * running: its worker stops it). JobFailed when it had ended already. */
+  async cancel(tenant, id) {
+    checkIds('cancel', tenant, id);
+    await this.#checkProtocol(tenant);
+    const prefix = this.#prefix(tenant);
+    // cancel.lua answers "cancelled" also for a job cancelled before: ask
+    // first, so a second cancel is told apart (as the CLI does).
+    const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
+      if (e.message.includes('WRONGTYPE')) return null;
+      throw e;
+    });
+    if (before === 'cancelled')
+      throw new JobFailed(`lanework: cancel: job ${id} already cancelled`, await this.#status(this.redis, tenant, id));
+    const { keys, argv } = script('cancel').callArgs(prefix, { prefix, events_cap: this.eventsMax, keep_failed_s: this.keepFailed, id });
+    const r = await this.#script(this.redis, 'cancel', keys, argv);
+    if (r === 'cancelled' || r === 'requested') return r;
+    if (r === 'missing') throw new NoSuchJob(`lanework: cancel: no such job ${id}`);
+    if (String(r).startsWith('corrupt')) throw new JobFailed(`lanework: cancel: job ${id}: ${r}`);
+    throw new JobFailed(`lanework: cancel: job ${id} already ${r}`, await this.#status(this.redis, tenant, id));
+  }
+
+  /** Queues a failed, cancelled or expired job again with a fresh set of
+   * attempts; resolves to its id. */
+  async retry(tenant, id) {
+    checkIds('retry', tenant, id);
+    await this.#checkProtocol(tenant);
+    const prefix = this.#prefix(tenant);
+    // retry.lua answers "queued" also for a job that was queued already.
+    const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
+      if (e.message.includes('WRONGTYPE')) return null;
+      throw e;
+    });
+    const s = script('retry');
+    const { keys, argv } = s.callArgs(prefix, { prefix, events_cap: this.eventsMax, mode: 'ids' }, { arg: [{ value: id }] });
+    const what = s.read(await this.#script(this.redis, 'retry', keys, argv))[0].status;
+    if (what === 'queued' && before !== 'queued') return id;
+    if (what === 'missing') throw new NoSuchJob(`lanework: retry: no such job ${id}`);
+    if (what.startsWith('corrupt')) throw new JobFailed(`lanework: retry: job ${id}: ${what}`);
+    if (what.startsWith('held: ')) throw new InvalidInput(`lanework: retry: job ${id} is not retried: its unique key is held by job ${what.slice(6)}`);
+    throw new InvalidInput(`lanework: retry: job ${id} is ${what}, not failed, cancelled or expired`);
+  }
+
+  /**
+   * The tenant's events, oldest first (objects as `lanework events`
+   * prints), after event id `since` when given; with `follow`, then new
+   * ones as they come, until the loop is left. An async iterator.
+   */
+  async *events(tenant, { since, follow = false } = {}) {
+    named('events', () => checkName('tenant', tenant, true));
+    if (since != null && !isStreamId(since))
+      throw new InvalidInput(`lanework: events: since: "${String(since).slice(0, 64)}" is not an event id (like 1700000000000-0)`);
+    await this.#checkProtocol(tenant);
+    const key = this.#prefix(tenant) + 'events';
+    let last = since || '';
+    for (;;) {
+      const page = await this.#call(this.redis, 'XRANGE', key, last ? '(' + last : '-', '+', 'COUNT', String(EVENTS_PAGE));
+      for (const [id, f] of page) {
+        last = id;
+        yield eventView(id, f);
+      }
+      if (page.length < EVENTS_PAGE) break;
+    }
+    if (!follow) return;
+    last = last || '0-0';
+    // XREAD BLOCK must not hold up this client's other calls.
+    const conn = this.#watch(this.redis.duplicate());
+    try {
+      for (;;) {
+        const r = await this.#call(conn, 'XREAD', 'COUNT', String(EVENTS_PAGE), 'BLOCK', String(FOLLOW_BLOCK_MS), 'STREAMS', key, last);
+        for (const [, entries] of r || []) {
+          for (const [id, f] of entries) {
+            last = id;
+            yield eventView(id, f);
+          }
+        }
+      }
+    } finally {
+      conn.disconnect();
+    }
+  }
+
+  /** Closes the connection. */
+  async close() {
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
+  }
+}

@@ -1,0 +1,63 @@
+// A private redis-server per test on a unix socket in a temp dir (as
+// tests/integration/lwtest.py starts them), and the CLI built by meson.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Redis from 'ioredis';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const CLI = process.env.LANEWORK_BIN || join(REPO, 'build', 'enqueue-cli', 'lanework');
+
+/** A redis-server on a unix socket in a new temp dir; `aof`: every write
+ * fsynced to an append-only file, so restart() keeps the data. */
+export async function startRedis({ aof = false } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'lw-node-'));
+  const sock = join(dir, 'redis.sock');
+  const args = ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700', '--dir', dir,
+    '--save', '', '--maxmemory-policy', 'noeviction'];
+  if (aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+  const boot = async () => {
+    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    for (let i = 0; i < 250; i++) {
+      if (existsSync(sock)) {
+        const probe = new Redis({ path: sock, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => {});
+        const up = await probe.ping().then(() => true, () => false);
+        probe.disconnect();
+        if (up) break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return proc;
+  };
+  let proc = await boot();
+  const raw = new Redis({ path: sock });
+  raw.on('error', () => {});
+  const kill = async () => {
+    proc.kill('SIGKILL');
+    await new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r() : proc.once('exit', r)));
+  };
+  return {
+    dir, sock, url: 'unix://' + sock, raw,
+    /** kill -9, then start again on the same socket and files. */
+    async restart() {
+      await kill();
+      proc = await boot();
+    },
+    async stop() {
+      raw.disconnect();
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the CLI on this Redis, without a registry: {rc, out, err}. */
+export function cli(redis, ...args) {
+  const env = { ...process.env, LANEWORK_NAMESPACE: 'lw' };
+  delete env.LANEWORK_REGISTRY;
+  const p = spawnSync(CLI, [...args, '--redis', redis.url], { env, encoding: 'utf8' });
+  return { rc: p.status, out: p.stdout, err: p.stderr };
+}

@@ -1,0 +1,108 @@
+"""lanework.Client: enqueue and steer jobs from blocking Python code."""
+from typing import Any, Dict, Iterable, Iterator, List, Optional
+
+import redis
+
+from . import driver, ops
+from .jobs import JobId
+from .config import Config, redact
+from .errors import InvalidInput
+
+
+class Client:
+    """A connection pool to one lanework Redis.
+
+    url and namespace default as for the CLI: LANEWORK_REDIS_URL (else
+    redis://127.0.0.1:6379/0) and LANEWORK_NAMESPACE (else lw);
+    max_payload: LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit). Nothing is
+    sent before the first call, which first checks that the Redis speaks
+    this client's lanework protocol (ProtocolMismatch otherwise).
+    Thread-safe, like the redis-py client under it."""
+
+    def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
+                 max_payload: Optional[int] = None) -> None:
+        self._cfg = Config(url, namespace, max_payload)
+        self._url_shown = redact(self._cfg.url)
+        try:
+            self._redis = redis.Redis.from_url(self._cfg.url, **driver.connect_kwargs(self._cfg.url))
+        except ValueError as e:
+            raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
+        self._protocol = ops.ProtocolState()
+
+    @property
+    def namespace(self) -> str:
+        return self._cfg.namespace
+
+    def _run(self, tenant, gen):
+        return driver.run(self._redis, self._url_shown, self._checked(tenant, gen))
+
+    def _checked(self, tenant, gen):
+        return ops.checked(self._cfg, self._url_shown, self._protocol, tenant, gen)
+
+    def enqueue(self, tenant: str, kind: str, payload: Any = None, *, lane: Optional[str] = None,
+                queue: Optional[str] = None, id: Optional[str] = None, unique: Optional[str] = None,
+                delay: Optional[float] = None, attempts: Optional[int] = None,
+                timeout: Optional[float] = None, expires: Optional[float] = None,
+                unique_for: Optional[float] = None) -> JobId:
+        """Enqueues one job; returns its id (a str; a JobId whose .created
+        is False when an existing job was returned: `id` exists, or
+        `unique` is held -- CONTRACT 4.5).
+
+        payload: any JSON-serialisable value (None: null). lane: jobs of
+        one lane run one at a time, in order (default: the job's own id).
+        queue: default "default". delay, timeout, expires, unique_for:
+        seconds. attempts: the maximum (default 3; timeout 180 s).
+        Raises InvalidInput (nothing sent), RedisUnavailable,
+        ProtocolMismatch."""
+        opts = dict(lane=lane, queue=queue, id=id, unique=unique, delay=delay, attempts=attempts,
+                    timeout=timeout, expires=expires, unique_for=unique_for)
+        return self._run(tenant, ops.enqueue(self._cfg, tenant, kind, payload, opts))
+
+    def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
+        """Enqueues a list of job dicts (keys as enqueue's arguments: kind,
+        payload, lane, queue, id, unique, delay, attempts, timeout, expires,
+        unique_for), pipelined, 256 per script call. Every job is checked
+        before anything is sent. Returns the ids in order (JobId, as
+        enqueue)."""
+        return self._run(tenant, ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
+
+    def status(self, tenant: str, job_id: str) -> Dict[str, Any]:
+        """The job as a dict: what `lanework status` prints. NoSuchJob when
+        there is none; JobFailed (job None) when its record is corrupt."""
+        return self._run(tenant, ops.status(self._cfg, tenant, job_id))
+
+    def wait(self, tenant: str, job_id: str, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Waits until the job ends; returns its status dict when it
+        succeeded. JobFailed (with .job) when it ended failed, cancelled or
+        expired; WaitTimeout after `timeout` seconds (None: no limit); a
+        lost connection is waited out within the timeout."""
+        return self._run(tenant, ops.wait(self._cfg, tenant, job_id, timeout))
+
+    def cancel(self, tenant: str, job_id: str) -> str:
+        """Cancels the job: "cancelled" (it was waiting), or "requested" (it
+        is running: its worker stops it). JobFailed when it had ended
+        already; NoSuchJob."""
+        return self._run(tenant, ops.cancel(self._cfg, tenant, job_id))
+
+    def retry(self, tenant: str, job_id: str) -> str:
+        """Queues a failed, cancelled or expired job again with a fresh set
+        of attempts; returns its id. InvalidInput when the job is in
+        another status; NoSuchJob."""
+        return self._run(tenant, ops.retry(self._cfg, tenant, job_id))
+
+    def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> Iterator[Dict[str, Any]]:
+        """Iterates over the tenant's events (dicts as `lanework events`
+        prints), oldest first, after event id `since` when given; with
+        follow, then waits for new ones for ever."""
+        return driver.iterate(self._redis, self._url_shown, self._checked(tenant, ops.events(self._cfg, tenant, since, follow)))
+
+    def close(self) -> None:
+        """Closes the connections (the client can not be used after)."""
+        self._redis.close()
+        self._redis.connection_pool.disconnect()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,333 @@
+"""What each client method does, written once for both Client (blocking)
+and AsyncClient (asyncio).
+
+Every operation is a generator that yields the Redis work it needs as
+small request objects (Cmd, Script, Pipe, Sleep) and receives each reply;
+errors come back into it as exceptions (RedisUnavailable, whose `.outage`
+is True for a lost connection rather than a refusal). Client and
+AsyncClient only carry the requests out (drive() / drive_async()), so the
+two cannot drift apart in what they send or how they read it. Events to
+hand to the caller are yielded as Emit."""
+import time
+
+from . import interface, jobs, views
+from .errors import InvalidInput, JobFailed, NoSuchJob, RedisUnavailable, WaitTimeout
+
+# As the CLI: enqueue.lua calls of at most this many jobs (cmd_batch.c).
+CALL_JOBS = 256
+# wait: statuses are read again at least this often (the stream only cuts latency).
+CHECK_MS = 1000
+EVENTS_PAGE = 1000
+FOLLOW_BLOCK_MS = 5000
+
+
+class Cmd:
+    """One Redis command. errors_ok: a refusal is returned, not raised."""
+
+    def __init__(self, *args, errors_ok=False):
+        self.args, self.errors_ok = args, errors_ok
+
+
+class Script:
+    """One script call (EVALSHA, loading the script on NOSCRIPT)."""
+
+    def __init__(self, name, keys, argv):
+        self.script, self.keys, self.argv = interface.script(name), keys, argv
+
+
+class Pipe:
+    """Scripts or commands pipelined; replies in order, refusals as
+    exception objects (a NOSCRIPT is handled by the driver)."""
+
+    def __init__(self, items):
+        self.items = items
+
+
+class Sleep:
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+
+class Emit:
+    def __init__(self, value):
+        self.value = value
+
+
+def _job_key(cfg, tenant, job_id):
+    return cfg.prefix(tenant) + 'job:' + job_id
+
+
+class _named:
+    """Prefixes an InvalidInput raised inside with "lanework: CMD: ", the
+    shape of every CLI error line."""
+
+    def __init__(self, cmd, where=''):
+        self.prefix = 'lanework: %s: %s' % (cmd, where)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, e, tb):
+        if typ is InvalidInput and not str(e).startswith('lanework:'):
+            raise InvalidInput(self.prefix + str(e)) from None
+        return False
+
+
+def _check_tenant_id(cmd, tenant, job_id):
+    with _named(cmd):
+        jobs.check_name('tenant', tenant, required=True)
+        jobs.check_name('id', job_id, required=True)
+
+
+def enqueue_many(cfg, tenant, specs, single=False):
+    """Validates every job first (nothing is sent if one is bad), then
+    enqueues them in pipelined calls of CALL_JOBS. Returns [JobId]."""
+    if isinstance(specs, (str, bytes, dict)):
+        raise InvalidInput('lanework: enqueue: jobs: must be a list of job dicts')
+    resolved = []
+    for i, spec in enumerate(specs):
+        with _named('enqueue', '' if single else 'jobs[%d]: ' % i):
+            if not isinstance(spec, dict):
+                raise InvalidInput('must be a dict')
+            resolved.append(jobs.resolve(tenant, spec, cfg.max_payload))
+    prefix = cfg.prefix(tenant)
+    calls = []
+    for i in range(0, len(resolved), CALL_JOBS):
+        keys, argv = interface.script('enqueue').call_args(
+            prefix, {'prefix': prefix, 'events_cap': cfg.events_max}, {'job': resolved[i:i + CALL_JOBS]})
+        calls.append(Script('enqueue', keys, argv))
+    if not calls:
+        return []
+    replies = yield Pipe(calls) if len(calls) > 1 else calls[0]
+    if len(calls) == 1:
+        replies = [replies]
+    out, refused = [], None
+    for call, reply in zip(calls, replies):
+        if isinstance(reply, Exception):
+            refused = refused or reply
+            continue
+        for j in call.script.read(reply):
+            out.append(jobs.JobId(j['id'], j['created'] == 1, j['why']))
+    if refused is not None:
+        # The calls of a pipeline run independently: say how many went in,
+        # and which (e.ids), so the caller can re-send only the others.
+        e = RedisUnavailable('lanework: enqueue: redis refused: %s (%d of %d jobs enqueued)'
+                             % (str(refused).splitlines()[0], len(out), len(resolved)))
+        e.ids = out
+        raise e
+    return out
+
+
+def enqueue(cfg, tenant, kind, payload, options):
+    spec = {k: v for k, v in options.items() if v is not None}
+    spec['kind'] = kind
+    spec['payload'] = payload
+    ids = yield from enqueue_many(cfg, tenant, [spec], single=True)
+    return ids[0]
+
+
+def status(cfg, tenant, job_id):
+    _check_tenant_id('status', tenant, job_id)
+    r = yield Cmd('HGETALL', _job_key(cfg, tenant, job_id), errors_ok=True)
+    if isinstance(r, Exception):
+        if str(r).startswith('WRONGTYPE'):
+            raise JobFailed('lanework: status: job %s: corrupt record (not a hash)' % job_id)
+        raise RedisUnavailable('lanework: status: redis refused: %s' % r)
+    if not r:
+        raise NoSuchJob('lanework: status: no such job %s' % job_id)
+    if 'id' not in r:
+        raise JobFailed('lanework: status: job %s: corrupt record (no id field)' % job_id)
+    return views.job(tenant, r)
+
+
+def wait(cfg, tenant, job_id, timeout):
+    """Not a busy poll, as the CLI (cmd_wait.c): the stream position is read
+    before the status, then XREAD BLOCK waits for an event naming the job,
+    at most CHECK_MS between two reads of the record. A lost connection is
+    waited out within the deadline; then position and status are read
+    again."""
+    _check_tenant_id('wait', tenant, job_id)
+    with _named('wait'):
+        timeout_ms = None if timeout is None else jobs.seconds_ms('timeout', timeout, True)
+    deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+    ev = cfg.prefix(tenant) + 'events'
+    tries = 0
+    while True:
+        try:
+            last = '0-0'
+            top = yield Cmd('XREVRANGE', ev, '+', '-', 'COUNT', '1')
+            if top:
+                last = top[0][0]
+            while True:
+                st = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
+                tries = 0
+                if isinstance(st, Exception) and not str(st).startswith('WRONGTYPE'):
+                    raise RedisUnavailable('lanework: wait: redis refused: %s' % st)
+                if st is None:
+                    raise NoSuchJob('lanework: wait: no such job %s' % job_id)
+                if isinstance(st, Exception) or st in views.TERMINAL:
+                    job = yield from status(cfg, tenant, job_id)
+                    if job['status'] == 'succeeded':
+                        return job
+                    raise JobFailed('lanework: wait: job %s ended %s: %s'
+                                    % (job_id, job['status'], job['error'] or 'no error recorded'), job)
+                checked = time.monotonic()
+                while True:
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        raise WaitTimeout('lanework: wait: timed out after %gs: job %s not ended'
+                                          % (timeout_ms / 1000, job_id))
+                    block = CHECK_MS - (now - checked) * 1000
+                    if deadline is not None:
+                        block = min(block, (deadline - now) * 1000)
+                    if block < 1:
+                        break
+                    r = yield Cmd('XREAD', 'COUNT', '1000', 'BLOCK', str(int(block)), 'STREAMS', ev, last)
+                    if r and any(_names_job(r, job_id)):
+                        break
+                    if r:
+                        last = r[0][1][-1][0]
+        except RedisUnavailable as e:
+            if not e.outage:
+                raise
+            tries += 1
+            pause = min(0.05 * 2 ** tries, 1.0)
+            if deadline is not None and time.monotonic() + pause >= deadline:
+                raise WaitTimeout('lanework: wait: timed out after %gs: job %s not ended (%s)'
+                                  % (timeout_ms / 1000, job_id, e)) from None
+            yield Sleep(pause)
+
+
+def _names_job(xread_reply, job_id):
+    for _stream, entries in xread_reply:
+        for _eid, fields in entries:
+            yield fields.get('job') == job_id
+
+
+def cancel(cfg, tenant, job_id):
+    """As `lanework cancel`: returns "cancelled" or "requested" (an active
+    job: its worker stops it)."""
+    _check_tenant_id('cancel', tenant, job_id)
+    # cancel.lua answers "cancelled" also for a job cancelled before: ask
+    # first, so a second cancel is told apart (as the CLI does).
+    before = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
+    if before == 'cancelled':
+        job = yield from status(cfg, tenant, job_id)
+        raise JobFailed('lanework: cancel: job %s already cancelled' % job_id, job)
+    prefix = cfg.prefix(tenant)
+    keys, argv = interface.script('cancel').call_args(
+        prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'keep_failed_s': cfg.keep_failed_s,
+                 'id': job_id})
+    r = yield Script('cancel', keys, argv)
+    if r in ('cancelled', 'requested'):
+        return r
+    if r == 'missing':
+        raise NoSuchJob('lanework: cancel: no such job %s' % job_id)
+    if str(r).startswith('corrupt'):
+        raise JobFailed('lanework: cancel: job %s: %s' % (job_id, r))
+    job = yield from status(cfg, tenant, job_id)
+    raise JobFailed('lanework: cancel: job %s already %s' % (job_id, r), job)
+
+
+def retry(cfg, tenant, job_id):
+    """As `lanework retry ID`: a failed, cancelled or expired job is queued
+    again with a fresh set of attempts. Returns the id."""
+    _check_tenant_id('retry', tenant, job_id)
+    # retry.lua answers "queued" also for a job that was queued already.
+    before = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
+    prefix = cfg.prefix(tenant)
+    keys, argv = interface.script('retry').call_args(
+        prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'mode': 'ids'}, {'arg': [{'value': job_id}]})
+    r = yield Script('retry', keys, argv)
+    what = interface.script('retry').read(r)[0]['status']
+    if what == 'queued' and before != 'queued':
+        return job_id
+    if what == 'missing':
+        raise NoSuchJob('lanework: retry: no such job %s' % job_id)
+    if what.startswith('corrupt'):
+        raise JobFailed('lanework: retry: job %s: %s' % (job_id, what))
+    if what.startswith('held: '):
+        raise InvalidInput('lanework: retry: job %s is not retried: its unique key is held by job %s'
+                           % (job_id, what[6:]))
+    raise InvalidInput('lanework: retry: job %s is %s, not failed, cancelled or expired' % (job_id, what))
+
+
+def events(cfg, tenant, since, follow):
+    """As `lanework events [--since ID] [--follow]`: what the stream holds
+    (pages of XRANGE), then with follow new events as they come (XREAD
+    BLOCK), forever."""
+    with _named('events'):
+        jobs.check_name('tenant', tenant, required=True)
+    if since is not None and not views.is_stream_id(since):
+        raise InvalidInput('lanework: events: since: "%.64s" is not an event id (like 1700000000000-0)'
+                           % since)
+    key = cfg.prefix(tenant) + 'events'
+    last = since or ''
+    while True:
+        page = yield Cmd('XRANGE', key, '(' + last if last else '-', '+', 'COUNT', str(EVENTS_PAGE))
+        for eid, fields in page:
+            yield Emit(views.event(eid, fields))
+            last = eid
+        if len(page) < EVENTS_PAGE:
+            break
+    if not follow:
+        return
+    last = last or '0-0'
+    while True:
+        r = yield Cmd('XREAD', 'COUNT', str(EVENTS_PAGE), 'BLOCK', str(FOLLOW_BLOCK_MS), 'STREAMS', key, last)
+        for _stream, entries in r or ():
+            for eid, fields in entries:
+                yield Emit(views.event(eid, fields))
+                last = eid
+
+
+def protocol_check(cfg, url_shown, tenant):
+    """Refuses a Redis whose lanework protocol differs from the scripts'.
+    The version sits in the tenant's own key `NS:{T}:protocol` (a Redis ACL
+    user limited to `~NS:{T}:*` can read it, and in a Cluster it lives on
+    the tenant's slot); one that has none yet gets ours, first writer
+    wins. Run once per client and tenant, before the first request."""
+    from .errors import ProtocolMismatch
+    ours = str(interface.protocol())
+    key = cfg.prefix(tenant) + 'protocol'
+    theirs = yield Cmd('GET', key)
+    if theirs is None:
+        yield Cmd('SET', key, ours, 'NX')
+        theirs = yield Cmd('GET', key)
+    if theirs != ours:
+        raise ProtocolMismatch('lanework: protocol: this client speaks lanework protocol %s, the Redis at %s '
+                               'holds protocol %s (key %s): upgrade the older side'
+                               % (ours, url_shown, theirs, key))
+
+
+class ProtocolState:
+    """The tenants whose protocol_check passed, per client."""
+
+    def __init__(self):
+        self.ok = set()
+
+
+def checked(cfg, url_shown, state, tenant, gen):
+    """Runs operation `gen` (on `tenant`) with protocol_check before its
+    first request to Redis -- after its validation, so bad input is
+    InvalidInput whatever the state of Redis, as with the CLI."""
+    try:
+        op = next(gen)
+    except StopIteration as stop:
+        return stop.value
+    if tenant not in state.ok:
+        yield from protocol_check(cfg, url_shown, tenant)
+        state.ok.add(tenant)
+    while True:
+        try:
+            reply = yield op
+        except Exception as e:  # noqa: BLE001 - what the driver threw in: the op's to handle
+            try:
+                op = gen.throw(e)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        try:
+            op = gen.send(reply)
+        except StopIteration as stop:
+            return stop.value
