@@ -169,6 +169,45 @@ def test_kill9_random_workers_every_second(env):
     fsck_clean(env, 't1')
 
 
+def children_of(pid):
+    try:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def test_kill9_pool_workers_and_children(env):
+    """--isolation pool: kill -9 of workers and of their pre-forked
+    children, in turn, every half second under load. A killed child fails
+    or hands back only the attempt it ran (retried), a killed worker's
+    children go with it; nothing is lost, lanes keep their order, fsck is
+    clean."""
+    use_aof_redis(env)
+    env.write_registry([env.tenant('t1', defaults={'attempts': 20, 'timeout': 30, 'backoff': 0.05})])
+    ids, lanes = lane_jobs(env, 't1', nlanes=16, per_lane=20, ms=80, attempts=20)
+    fleet = Fleet(env, 2, ['--isolation', 'pool', '--concurrency', '4', '--lease', '1'])
+    kills = child_kills = 0
+    t_end = time.monotonic() + 6
+    while time.monotonic() < t_end:
+        time.sleep(0.5)
+        kids = [c for w in fleet.live if w.running() for c in children_of(w.pid)]
+        if kids and child_kills <= kills:
+            try:
+                os.kill(random.choice(kids), signal.SIGKILL)
+                child_kills += 1
+            except ProcessLookupError:
+                pass
+        else:
+            fleet.kill9_random()
+            kills += 1
+    check(child_kills > 0, 'no pool child was there to kill: the test did not bite')
+    all_succeeded_in_lane_order(env, 'kill -9 pool workers and children', ids, lanes, kills + child_kills,
+                                'not every job succeeded')
+    fleet.stop()
+    fsck_clean(env, 't1')
+
+
 def test_redis_kill9_and_aof_restart(env):
     use_aof_redis(env)
     env.write_registry([env.tenant('t1', defaults={'attempts': 5, 'timeout': 30, 'backoff': 0.05})])
@@ -244,5 +283,6 @@ def test_poison_jobs(env):
 
 
 if __name__ == '__main__':
-    lwtest.run([test_kill9_random_workers_every_second, test_redis_kill9_and_aof_restart,
+    lwtest.run([test_kill9_random_workers_every_second,
+                test_kill9_pool_workers_and_children, test_redis_kill9_and_aof_restart,
                 test_sigterm_handback_under_load, test_poison_jobs])
