@@ -142,6 +142,14 @@ unsigned long lw_fault_injected(void) { return atomic_load(&injected); }
  * program passes, its own start-up included, without a line in each
  * main(). A malformed value stops the program (a test that meant to inject
  * a fault must not pass by injecting none). */
+/* At exit the faults end: what runs after main returns is not the program
+ * under test but its runtime's -- a coverage build's gcov dump, which
+ * allocates and crashed when its malloc was made to fail. */
+static void fault_disarm(void)
+{
+    atomic_store(&armed, 0);
+}
+
 __attribute__((constructor)) static void fault_from_env(void)
 {
     const char *spec = getenv(LW_FAULT_ENV);
@@ -151,4 +159,6 @@ __attribute__((constructor)) static void fault_from_env(void)
                 program_invocation_short_name, spec, why);
         exit(2);
     }
+    if (spec)
+        atexit(fault_disarm);
 }
