@@ -145,10 +145,7 @@ unsigned long lw_fault_injected(void) { return atomic_load(&injected); }
 /* At exit the faults end: what runs after main returns is not the program
  * under test but its runtime's -- a coverage build's gcov dump, which
  * allocates and crashed when its malloc was made to fail. */
-static void fault_disarm(void)
-{
-    atomic_store(&armed, 0);
-}
+static void fault_disarm(void) { atomic_store(&armed, 0); }
 
 __attribute__((constructor)) static void fault_from_env(void)
 {
