@@ -135,7 +135,8 @@ int lw_job_spec_from_json(lw_job_spec *s, const char *line, size_t len, char *er
     cJSON *root = cJSON_ParseWithLengthOpts(line, len, &stop, 0);
     int rc = -1;
     if (!root) {
-        if (lw_json_valid(line, len)) /* valid text cJSON could not hold */
+        /* Valid text cJSON could not hold (but for a surrogate it refuses). */
+        if (lw_json_valid(line, len) && !lw_json_unpaired_surrogate(line, len))
             return lw_fail(err, errlen, "out of memory");
         size_t off = stop >= line && stop <= line + len ? (size_t)(stop - line) : 0;
         return lw_fail(err, errlen, "malformed JSON at column %zu", off + 1);

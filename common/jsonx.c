@@ -244,6 +244,52 @@ int lw_json_check(const char *text, size_t len)
 
 int lw_json_valid(const char *text, size_t len) { return lw_json_check(text, len) == LW_JSON_OK; }
 
+static int hex4(const char *p, const char *end, unsigned *out)
+{
+    unsigned v = 0;
+    if (end - p < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!is_hex(c))
+            return -1;
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    *out = v;
+    return 0;
+}
+
+int lw_json_unpaired_surrogate(const char *text, size_t len)
+{
+    /* In valid JSON every backslash opens an escape inside a string. */
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        if (*p != '\\') {
+            p++;
+            continue;
+        }
+        if (end - p < 2)
+            return 0;
+        if (p[1] != 'u') {
+            p += 2;
+            continue;
+        }
+        unsigned u, v;
+        if (hex4(p + 2, end, &u) != 0)
+            return 0; /* not valid JSON: not ours to say */
+        p += 6;
+        if (u >= 0xDC00 && u <= 0xDFFF)
+            return 1;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, end, &v) != 0 ||
+                v < 0xDC00 || v > 0xDFFF)
+                return 1;
+            p += 6;
+        }
+    }
+    return 0;
+}
+
 /* --- quoting ----------------------------------------------------------- */
 
 /* Writes the quoted form of s into out when out is not NULL; returns its

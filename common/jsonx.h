@@ -24,6 +24,12 @@ int lw_json_valid(const char *text, size_t len);
 enum { LW_JSON_OK = 0, LW_JSON_INVALID = -1, LW_JSON_TOO_DEEP = -2 };
 int lw_json_check(const char *text, size_t len);
 
+/* 1 when text[0..len), valid JSON (lw_json_valid), has a \u escape of a
+ * UTF-16 surrogate without its pair: RFC 8259's grammar allows it, cJSON
+ * refuses the text. So a valid text cJSON did not parse ran out of memory
+ * only when this says 0. */
+int lw_json_unpaired_surrogate(const char *text, size_t len);
+
 /* 1 when s[0..len) is well-formed UTF-8 (RFC 3629), else 0. */
 int lw_utf8_valid(const char *s, size_t len);
 

@@ -439,8 +439,9 @@ lw_registry *lw_registry_parse(const char *text, size_t len, const char *source,
     root = cJSON_ParseWithLengthOpts(text, len, &stop, 0);
     if (!root) {
         /* cJSON says NULL for a failed allocation too: strict-valid text
-         * that did not parse ran out of memory. */
-        if (lw_json_valid(text, len))
+         * that did not parse ran out of memory -- unless it holds a lone
+         * UTF-16 surrogate, which cJSON refuses. */
+        if (lw_json_valid(text, len) && !lw_json_unpaired_surrogate(text, len))
             fail(&c, "out of memory");
         else
             malformed(&c, text, len, stop, "malformed JSON", "");

@@ -124,7 +124,8 @@ int lw_spool_job_parse(const char *text, size_t len, const char *expect_id, lw_s
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &stop, 0);
     int rc = -1;
     int valid = lw_json_valid(text, len);
-    if (!root && valid) { /* valid text cJSON could not hold */
+    /* Valid text cJSON could not hold (but for a surrogate it refuses). */
+    if (!root && valid && !lw_json_unpaired_surrogate(text, len)) {
         lw_fail(err, errlen, "out of memory");
         goto out;
     }

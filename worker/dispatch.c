@@ -34,6 +34,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     attempt *a = arg;
     worker *w = a->tenant->w;
+    /* Its outcome is recorded; only its thread's return is awaited. (A
+     * second signal may abandon it while its grace runs.) */
+    if (a->phase == PHASE_ABANDONED)
+        return;
     if (a->phase != PHASE_GRACE) {
         /* Time spent frozen (fence.h) moved the timeout later; a frozen
          * attempt is not stopped for a timeout it could not use. */

@@ -281,11 +281,10 @@ void outcome_finished(attempt *a, end_kind how, const char *text)
     w->nrunning--;
     t->running--;
     LW_ASSERT(w->nrunning >= 0 && t->running >= 0);
-    tenant *keep = t;
-    tenant_ref(keep); /* the tenant must outlive attempt_free for the kick */
+    /* attempt_free may drop the tenant's last reference: nothing below
+     * reads the tenant (w was read above), so no pin is needed. */
     attempt_free(a);
     worker_kick(w);
-    tenant_unref(keep);
 }
 
 void outcome_abandon(attempt *a, end_kind how, const char *text)

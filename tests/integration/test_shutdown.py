@@ -102,6 +102,26 @@ def test_sigterm_during_start_up_exits_0(env):
     check(all(c == 0 for c in codes), 'exit statuses of workers stopped at start-up: %s' % codes)
 
 
+def test_attempt_abandoned_in_its_grace_is_not_timed_out(env):
+    """A second signal abandons a thread attempt whose hand-back grace is
+    running: its outcome is recorded, so its timer must neither count the
+    timeout on nor stop it again (the worker waits for Redis here)."""
+    env.write_registry([env.tenant('acme')])
+    p = env.proxy()
+    jid = env.enqueue('acme', 'sleep_hard', {'ms': 60000}, timeout=4)
+    w = env.worker('--shutdown-timeout', '0.3', '--isolation', 'thread', redis_url=p.url)
+    wait_until(lambda: started(env, jid), what='job to start')
+    w.signal(signal.SIGTERM)
+    wait_until(lambda: 'handing them back' in w.log(), what='the hand-back')
+    p.cut()  # the outcome cannot be recorded: the worker stays
+    w.signal(signal.SIGTERM)
+    wait_until(lambda: 'second signal' in w.log(), what='the second signal')
+    time.sleep(5)  # past the grace and the 4 s timeout
+    check('job.timeout' not in w.log(), 'an abandoned attempt was timed out:\n%s' % w.log()[-2000:])
+    w.signal(signal.SIGKILL)
+
+
 if __name__ == '__main__':
     run([test_sigterm_drains_running_job, test_handback_fork, test_handback_thread,
-         test_second_signal_hands_back_at_once, test_sigtstp_quiet, test_sigterm_during_start_up_exits_0])
+         test_second_signal_hands_back_at_once, test_sigtstp_quiet, test_sigterm_during_start_up_exits_0,
+         test_attempt_abandoned_in_its_grace_is_not_timed_out])

@@ -102,6 +102,8 @@ START_TEST(batch_line_errors)
     line_fails("", "malformed JSON at column 1");
     line_fails("{\"kind\": \"k\",}", "malformed JSON at column 14");
     line_fails("[1]", "a batch line must be a JSON object (one job)");
+    /* Valid by RFC 8259's grammar, refused by cJSON: not "out of memory". */
+    line_fails("{\"kind\": \"k\", \"payload\": \"\\ud800\"}", "malformed JSON at column 27");
     line_fails(
         "{\"kind\": \"k\", \"payload\": 01}",
         "malformed JSON (strict JSON: no text after the object, numbers like 0.5 not .5 or 01, "

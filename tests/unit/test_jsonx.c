@@ -91,6 +91,19 @@ static void quote_is(const char *s, size_t len, const char *want)
     free(q);
 }
 
+START_TEST(unpaired_surrogates)
+{
+#define UNPAIRED(t) lw_json_unpaired_surrogate(t, strlen(t))
+    ck_assert_int_eq(UNPAIRED("\"\\ud83d\\ude00\""), 0);    /* a pair */
+    ck_assert_int_eq(UNPAIRED("\"\\u00e9 \\\\ud800\""), 0); /* an escaped backslash, then text */
+    ck_assert_int_eq(UNPAIRED("\"\\ud800\""), 1);
+    ck_assert_int_eq(UNPAIRED("\"\\ud800x\""), 1);
+    ck_assert_int_eq(UNPAIRED("\"\\ud800\\u0041\""), 1);
+    ck_assert_int_eq(UNPAIRED("[\"\\udc00\"]"), 1);
+#undef UNPAIRED
+}
+END_TEST
+
 START_TEST(quoting)
 {
     quote_is("", 0, "\"\"");
@@ -188,6 +201,7 @@ int main(void)
     Suite *s = suite_create("jsonx");
     TCase *tc = tcase_create("jsonx");
     tcase_add_test(tc, validity);
+    tcase_add_test(tc, unpaired_surrogates);
     tcase_add_test(tc, quoting);
     tcase_add_test(tc, compacting);
     tcase_add_test(tc, members);

@@ -260,6 +260,9 @@ START_TEST(malformed)
 
     load_fails("trail.json", "[{\"tenant\": \"a\"}] x",
                "malformed JSON at line 1, column 19: unexpected text after the JSON value");
+    /* Valid by RFC 8259's grammar, refused by cJSON: not "out of memory". */
+    load_fails("surrogate.json", "[{\"tenant\": \"a\", \"config\": {\"s\": \"\\ud800x\"}}]",
+               "malformed JSON at line 1, column 35");
     load_fails("empty.json", " \n", "is empty (expected a JSON array of tenant objects)");
     load_fails("num.json", "42", "must hold a JSON array of tenant objects");
     load_fails("elem.json", "[{\"tenant\": \"a\"}, 7]",

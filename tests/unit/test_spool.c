@@ -88,6 +88,9 @@ START_TEST(parse_errors)
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"error\": false}", NULL,
                 "error must be a string");
     parse_fails("[\"j1\"]", NULL, "not a JSON object");
+    /* Valid by RFC 8259's grammar, refused by cJSON: not "out of memory". */
+    parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"s\": \"\\udc00\"}", NULL,
+                "malformed JSON at line 1");
     parse_fails("{\n\"job_id\": \"j1\",\n\"status\" 1}", NULL, "malformed JSON at line 3");
     parse_fails("{\"job_id\": \"j1\", \"status\": \"queued\", \"n\": 01}", NULL,
                 "malformed JSON (not strict JSON: numbers like 01 or 1., or not UTF-8)");
