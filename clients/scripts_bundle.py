@@ -22,10 +22,10 @@ The bundle:
   GROUP = {"name": G, "count": COUNT-or-null, "items": [[NAME, TYPE]...]}
   (key items are [KEYNAME, "key"]).
 
-PROTOCOL is the lanework protocol these scripts speak, checked against the
-`NS:{TENANT}:protocol` key of the Redis a client talks to (a mismatch is refused
-before any write). Bump it when a change to the scripts or the job record
-would let an older client and a newer fleet misread each other.
+"protocol" is the lanework protocol these scripts speak, read from lib.lua's
+`local PROTOCOL = 'N'` line (lib.lua checks it against `NS:{TENANT}:protocol`
+in every script call; the clients also check it before their first request
+for a tenant, to refuse with their own exception).
 """
 import hashlib
 import importlib.util
@@ -33,7 +33,13 @@ import json
 import os
 import sys
 
-PROTOCOL = 1
+def protocol_of(lib_text):
+    """The N of lib.lua's `local PROTOCOL = 'N'` line."""
+    import re
+    m = re.search(r"^local PROTOCOL = '(\d+)'$", lib_text, re.M)
+    if not m:
+        raise SystemExit("lib.lua: no \"local PROTOCOL = 'N'\" line")
+    return int(m.group(1))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DIR = os.path.join(HERE, '..', 'common', 'scripts')
@@ -78,7 +84,7 @@ def build(scripts_dir=DEFAULT_DIR):
         else:
             entry['result'] = list(f_.sections['result'].fixed_items()[0])
         out[name] = entry
-    return {'protocol': PROTOCOL, 'scripts': out}
+    return {'protocol': protocol_of(lib), 'scripts': out}
 
 
 def main():

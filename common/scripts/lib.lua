@@ -25,6 +25,24 @@
 local P = ARGV[1]
 local K_EVENTS, K_STATS, K_SCHEDULE = P .. 'events', P .. 'stats', P .. 'schedule'
 
+-- The lanework protocol these scripts speak: the job record, the keys and
+-- the scripts' interfaces as they are. P..'protocol' says which one the
+-- tenant's keys were written with; a script of another protocol refuses the
+-- whole call, before any write, naming both (CONTRACT section 10). Every
+-- caller -- the worker, the CLI, the Python and Node clients -- runs these
+-- scripts, so this is the one check (clients/scripts_bundle.py reads the
+-- number from this line). Bump it when a change would let an older client
+-- and a newer fleet misread each other.
+local PROTOCOL = '1'
+do
+    local have = redis.call('GET', P .. 'protocol')
+    if have and have ~= PROTOCOL then
+        return redis.error_reply('LWPROTOCOL tenant keys under ' .. P .. ' are of lanework protocol ' .. have ..
+            '; this client speaks protocol ' .. PROTOCOL .. ' (upgrade the older side)')
+    end
+    if not have then redis.call('SET', P .. 'protocol', PROTOCOL) end
+end
+
 -- Numbers and texts. Each conversion costs a libc strtod or printf: Redis
 -- 7.0 formats every Lua number handed to redis.call with "%.17g", and
 -- tonumber/tostring are no cheaper. The same few values (a timestamp,

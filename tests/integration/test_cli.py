@@ -232,8 +232,33 @@ def test_spool_that_no_worker_reads_or_redis_refuses(env):
         check('refused-' + word.lower() in os.listdir(spool), '%s removed the spool entry' % word)
 
 
+def test_protocol_mismatch_is_refused(env):
+    """Tenant keys of another lanework protocol (NS:{T}:protocol, set by
+    the first script that ran there) are refused by every script before
+    it writes: the CLI says so in one line naming both versions (exit 3),
+    and a worker claims nothing there -- one log line -- while it serves
+    the other tenants."""
+    env.write_registry([env.tenant('t1'), env.tenant('t2')])
+    jid = env.enqueue('t1', 'noop')
+    check(env.redis.call('GET', 'lw:{t1}:protocol') == '1', 'the first enqueue wrote no protocol key')
+    env.redis.call('SET', 'lw:{t1}:protocol', '2')
+    rc, out, err = env.cli('enqueue', '--tenant', 't1', '--kind', 'noop')
+    check(rc == 3 and not out and 'lanework protocol 2' in err and 'speaks protocol 1' in err,
+          'enqueue: %d %r %r' % (rc, out, err))
+    one_line_error(err, 'protocol')
+    other = env.enqueue('t2', 'noop')
+    w = env.worker()
+    env.wait_all('t2', [other], timeout=20)
+    wait_until(lambda: 'LWPROTOCOL' in w.log(), timeout=10, what='the refusal logged')
+    check(env.redis.call('HGET', 'lw:{t1}:job:' + jid, 'status') == 'queued', 't1 job was claimed')
+    w.signal(signal.SIGTERM)
+    check(w.wait() == 0, 'worker exit')
+    lines = [l for l in w.log().splitlines() if 'LWPROTOCOL' in l]
+    check(len(lines) == 1 and 'tenant t1' in lines[0], 'refusal lines: %s' % lines)
+
+
 if __name__ == '__main__':
     run([test_enqueue_prints_only_the_id_and_is_idempotent, test_enqueue_wait_exit_codes, test_wait_command,
          test_batch, test_error_exit_statuses, test_spool_enqueue_while_redis_down,
          test_input_edge_cases, test_kind_is_checked_at_enqueue,
-         test_spool_that_no_worker_reads_or_redis_refuses])
+         test_spool_that_no_worker_reads_or_redis_refuses, test_protocol_mismatch_is_refused])
