@@ -3,10 +3,12 @@
 #include "runners.h"
 
 #include "run_exec.h"
+#include "run_persistent.h"
 #include "run_fork.h"
 #include "run_thread.h"
 
 static const runner *const all[] = {
+    &run_persistent_runner, /* persistent exec entries; before run_exec, which takes every exec entry */
     &run_exec_runner,
     &run_fork_runner,
     &run_thread_runner,

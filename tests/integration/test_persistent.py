@@ -1,0 +1,187 @@
+"""Persistent exec handlers (CONTRACT section 11) with the Python handler
+side, lanework.handler (clients/python): the protocol, what a bad handler
+costs (its attempt only), cancel, max_jobs, idle_exit, protocol versions and
+hand-back."""
+import os
+import signal
+import sys
+import time
+
+from lwtest import check, run, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PERSIST = os.path.join(HERE, 'handlers', 'persist.py')
+RAW = os.path.join(HERE, 'handlers', 'rawproto.py')
+CLIENTS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'clients', 'python')
+KINDS = ['noop', 'steps', 'boom', 'fail', 'crash', 'hang', 'exit_after', 'cancellable']
+
+
+def setup(env, max_jobs=0, idle_exit=0, command=None, raw=False, attempts=3, timeout=20):
+    env.extra_env['PYTHONPATH'] = CLIENTS
+    entry = {'command': command or [sys.executable, RAW if raw else PERSIST], 'persistent': True}
+    if max_jobs:
+        entry['max_jobs'] = max_jobs
+    if idle_exit:
+        entry['idle_exit'] = idle_exit
+    kinds = ['raw'] if raw else KINDS
+    env.write_registry([{'tenant': 'acme', 'exec': {k: entry for k in kinds},
+                         'defaults': {'attempts': attempts, 'timeout': timeout, 'backoff': 0.05}}])
+
+
+def alive(pid):
+    try:  # a zombie is not alive
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def finished(env, ids, timeout=20):
+    env.wait_all('acme', ids, statuses=('succeeded', 'failed', 'cancelled'), timeout=timeout)
+    return [env.status('acme', i) for i in ids]
+
+
+def test_events_then_result(env):
+    setup(env)
+    w = env.worker('--concurrency', '1')
+    ids = [env.enqueue('acme', 'steps', {'n': 3}, lane='L'), env.enqueue('acme', 'steps', {'n': 1}, lane='L')]
+    a, b = finished(env, ids)
+    check(a['status'] == 'succeeded', a)
+    r = a['result']
+    check(r['id'] == ids[0] and r['tenant'] == 'acme' and r['kind'] == 'steps' and r['lane'] == 'L'
+          and r['attempt'] == 1 and r['payload'] == {'n': 3}, r)
+    check(b['result']['pid'] == r['pid'], 'the second job should reuse the process: %s %s' % (a, b))
+    ev = [e for e in env.events('acme') if e['job'] == ids[0]]
+    types = [e['type'] for e in ev]
+    steps = [e['data']['i'] for e in ev if e['type'] == 'step.created']
+    check(steps == [0, 1, 2], 'events in order: %s' % types)
+    check(types.index('job.started') < types.index('step.created') < types.index('job.succeeded'), types)
+    check('this print goes to stderr' in w.log(), 'a print() should reach the worker log')
+
+
+def test_exception_retried_fail_not(env):
+    setup(env)
+    env.worker('--concurrency', '2')
+    ids = [env.enqueue('acme', 'boom', {'ok_at': 2}), env.enqueue('acme', 'boom', {}),
+           env.enqueue('acme', 'fail', {'why': 'bad input'})]
+    ok, bad, fail = finished(env, ids)
+    check(ok['status'] == 'succeeded' and ok['attempt'] == 2, ok)
+    check(bad['status'] == 'failed' and bad['attempt'] == 3, bad)
+    check(bad['error'] == 'ValueError: boom on attempt 3', bad)
+    check(fail['status'] == 'failed' and fail['attempt'] == 1 and fail['error'] == 'nope: bad input', fail)
+
+
+def test_bad_handlers_fail_their_attempt_only(env):
+    setup(env, timeout=1)
+    w = env.worker('--concurrency', '1')
+    crash = env.enqueue('acme', 'crash', {}, lane='L')
+    hang = env.enqueue('acme', 'hang', {}, lane='L', attempts=1)
+    after = env.enqueue('acme', 'exit_after', {}, lane='L')
+    c, h, a = finished(env, [crash, hang, after], timeout=20)
+    wait_until(lambda: not alive(a['result']['pid']), timeout=5, what='the handler to exit')
+    nxt = env.enqueue('acme', 'noop', {}, lane='L')
+    n, = finished(env, [nxt])
+    check(c['status'] == 'succeeded' and c['attempt'] == 2, 'a crash fails one attempt, retried: %s' % c)
+    check(h['status'] == 'failed' and h['attempt'] == 1, 'a hang is ended by its timeout: %s' % h)
+    check(a['status'] == 'succeeded' and n['status'] == 'succeeded', (a, n))
+    check(n['result']['pid'] != a['result']['pid'], 'exited between jobs: a new process for the next')
+    check(not alive(a['result']['pid']), 'the process that exited is reaped')
+    log = w.log()
+    check('exit status 3' in log, 'the crash is logged with its status')
+    check('ended between attempts (exit status 0)' in log, 'the exit between jobs is logged')
+
+
+def test_garbage_on_stdout(env):
+    setup(env, raw=True)
+    w = env.worker('--concurrency', '1')
+    modes = ['garbage', 'unknown', 'close', 'twice', 'ok']
+    ids = [env.enqueue('acme', 'raw', {'mode': m}, lane='L', attempts=1) for m in modes]
+    big = env.enqueue('acme', 'raw', {'mode': 'oversize', 'bytes': 1200000}, lane='L', attempts=1)
+    last = env.enqueue('acme', 'raw', {'mode': 'ok'}, lane='L')
+    st = finished(env, ids + [big, last], timeout=20)
+    byname = dict(zip(modes + ['big', 'last'], st))
+    for m in ('garbage', 'unknown', 'close'):
+        check(byname[m]['status'] == 'failed', '%s: %s' % (m, byname[m]))
+    check('not JSON' in byname['garbage']['error'], byname['garbage'])
+    check('unknown type "progress"' in byname['unknown']['error'], byname['unknown'])
+    check('closed its stdout' in byname['close']['error'], byname['close'])
+    check(byname['twice']['status'] == 'succeeded' and byname['twice']['result'] == 1, byname['twice'])
+    check(byname['ok']['status'] == 'succeeded', 'a second result replaces the process, nothing more')
+    check(byname['big']['status'] == 'failed' and 'longer than --max-payload' in byname['big']['error'],
+          byname['big'])
+    check(byname['last']['status'] == 'succeeded', byname['last'])
+    check('wrote to stdout while it had no job' in w.log(), 'the second result is logged')
+
+
+def test_cancel_running(env):
+    setup(env)
+    w = env.worker('--concurrency', '1')
+    jid = env.enqueue('acme', 'cancellable', {}, lane='L')
+    nxt = env.enqueue('acme', 'noop', {}, lane='L')
+    wait_until(lambda: any(e['type'] == 'step.created' for e in env.events('acme')), what='the job to wait')
+    t0 = time.monotonic()
+    rc, out, err = env.cli('cancel', '--tenant', 'acme', jid)
+    check(rc == 0, err)
+    c, n = finished(env, [jid, nxt])
+    check(c['status'] == 'cancelled', c)
+    check(time.monotonic() - t0 < 2.5, 'the handler saw job.cancelled (no TERM grace was needed)')
+    check(n['status'] == 'succeeded', n)
+    pid = n['result']['pid']
+    check(alive(pid), 'the process that answered the cancel serves the next job, and stays')
+    kids = [int(p) for p in open('/proc/%d/task/%d/children' % (w.pid, w.pid)).read().split()]
+    check(pid in kids, 'one process for every kind of the same command: %s %s' % (pid, kids))
+
+
+def test_cancel_ignored_is_stopped(env):
+    setup(env)
+    env.worker('--concurrency', '1')
+    jid = env.enqueue('acme', 'hang', {}, lane='L')
+    wait_until(lambda: env.statuses('acme', [jid])[0] == 'active', what='start')
+    time.sleep(0.3)
+    env.cli('cancel', '--tenant', 'acme', jid)
+    c, = finished(env, [jid], timeout=15)
+    check(c['status'] == 'cancelled', c)
+
+
+def test_max_jobs_and_idle_exit(env):
+    setup(env, max_jobs=2, idle_exit=1)
+    w = env.worker('--concurrency', '1')
+    ids = [env.enqueue('acme', 'noop', {}, lane='L') for _ in range(5)]
+    pids = [s['result']['pid'] for s in finished(env, ids)]
+    check(pids[0] == pids[1] and pids[2] == pids[3] and pids[4] != pids[3] and pids[1] != pids[2],
+          'max_jobs 2: %s' % pids)
+    wait_until(lambda: not alive(pids[4]), timeout=5, what='idle_exit to stop the process')
+    check('idle_exit' in w.log(), 'the stop is logged')
+    again = env.enqueue('acme', 'noop', {})
+    s, = finished(env, [again])
+    check(s['status'] == 'succeeded' and s['result']['pid'] not in pids, s)
+
+
+def test_protocol_mismatch(env):
+    setup(env, command=['env', 'LANEWORK_PROTOCOL=2', sys.executable, PERSIST])
+    w = env.worker('--concurrency', '1')
+    jid = env.enqueue('acme', 'noop', {})
+    s, = finished(env, [jid])
+    check(s['status'] == 'failed' and s['attempt'] == 1, 'a protocol refusal is not retried: %s' % s)
+    check('refused LANEWORK_PROTOCOL=1' in s['error'] and 'speaks 1 only' in s['error'], s['error'])
+    check('refused LANEWORK_PROTOCOL=1' in w.log(), 'logged')
+
+
+def test_sigterm_hands_back(env):
+    setup(env)
+    w = env.worker('--concurrency', '1', '--shutdown-timeout', '0.5')
+    jid = env.enqueue('acme', 'hang', {})
+    wait_until(lambda: env.statuses('acme', [jid])[0] == 'active', what='start')
+    time.sleep(0.3)
+    kids = [int(p) for p in open('/proc/%d/task/%d/children' % (w.pid, w.pid)).read().split()]
+    w.signal(signal.SIGTERM)
+    check(w.wait(timeout=15) == 0, 'exit status')
+    s = env.status('acme', jid)
+    check(s['status'] == 'queued' and s['attempt'] == 0, 'handed back: %s' % s)
+    check(not any(alive(k) for k in kids), 'no handler process outlives the worker')
+
+
+if __name__ == '__main__':
+    run([test_events_then_result, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
+         test_garbage_on_stdout, test_cancel_running, test_cancel_ignored_is_stopped, test_max_jobs_and_idle_exit,
+         test_protocol_mismatch, test_sigterm_hands_back])
