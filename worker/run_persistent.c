@@ -82,6 +82,7 @@ typedef struct pproc {
     int64_t idle_since;      /* mono ms */
     int retiring;            /* being stopped; takes no more work */
     int64_t kill_at;         /* retiring: SIGKILL then, 0: sent */
+    int64_t killed_at;       /* retiring: when SIGKILL was sent */
     int cancel_sent, termed; /* this attempt: a cancel line / SIGTERM was sent */
     int reaping;             /* reaped() is reading what it left: reaped() frees it */
     char why[600];           /* the attempt fails with this once reaped; "": none */
@@ -751,6 +752,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             if (p->kill_at && now >= p->kill_at && p->pid) {
                 kill(-p->pid, SIGKILL);
                 p->kill_at = 0;
+                p->killed_at = now;
+            } else if (!p->kill_at && now >= p->killed_at + 1000) {
+                /* Killed a second ago and its stdout is still open: held by
+                 * a process that left its group (the orphan sweep's). */
+                if (p->out_fd >= 0) {
+                    event_del(p->oev);
+                    close(p->out_fd);
+                    p->out_fd = -1;
+                }
+                proc_reap_idle(p);
             }
         } else if (!p->a && p->t->retired) {
             proc_retire(p, "its tenant was changed or removed by a reload");
@@ -791,7 +802,7 @@ static int start(attempt *a)
     for (pproc *q = P.list, *next; q; q = next) {
         next = q->next;
         if (q->retiring || q->a || q->t != a->tenant || !same_command(q->ex, ex)) continue;
-        if (q->out_fd < 0 || !q->pid || child_exited(q->pid)) {
+        if (q->out_fd < 0 || !q->pid || child_exited(q->pid) || (kill(q->pid, 0) < 0 && errno == ESRCH)) {
             /* It died between attempts and we have not seen it yet. */
             if (q->out_fd >= 0) {
                 event_del(q->oev);
