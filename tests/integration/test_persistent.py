@@ -167,6 +167,19 @@ def test_protocol_mismatch(env):
     check('refused LANEWORK_PROTOCOL=1' in w.log(), 'logged')
 
 
+def test_reload_retires_idle_processes(env):
+    setup(env)
+    w = env.worker('--concurrency', '1')
+    a, = finished(env, [env.enqueue('acme', 'noop', {})])
+    old = a['result']['pid']
+    setup(env, max_jobs=5)  # a change of the entry: the tenant's runtime changes
+    w.signal(signal.SIGHUP)
+    wait_until(lambda: not alive(old), timeout=5, what='the retired tenant\'s idle process to stop')
+    b, = finished(env, [env.enqueue('acme', 'noop', {})])
+    check(b['status'] == 'succeeded' and b['result']['pid'] != old, b)
+    check('its tenant was changed or removed by a reload' in w.log(), 'logged')
+
+
 def test_sigterm_hands_back(env):
     setup(env)
     w = env.worker('--concurrency', '1', '--shutdown-timeout', '0.5')
@@ -184,4 +197,4 @@ def test_sigterm_hands_back(env):
 if __name__ == '__main__':
     run([test_events_then_result, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
          test_garbage_on_stdout, test_cancel_running, test_cancel_ignored_is_stopped, test_max_jobs_and_idle_exit,
-         test_protocol_mismatch, test_sigterm_hands_back])
+         test_protocol_mismatch, test_reload_retires_idle_processes, test_sigterm_hands_back])

@@ -47,7 +47,7 @@ def kind(name):
 class Job:
     """One attempt, as the worker described it."""
 
-    def __init__(self, msg, emit):
+    def __init__(self, msg, emit, cancel=None):
         self.id = msg.get("id")
         self.kind = msg.get("kind")
         self.tenant = msg.get("tenant")
@@ -59,7 +59,7 @@ class Job:
         self.timeout = msg.get("timeout")
         self.spool_dir = msg.get("spool_dir")
         self._emit = emit
-        self._cancel = threading.Event()
+        self._cancel = cancel or threading.Event()
 
     @property
     def cancelled(self):
@@ -75,9 +75,10 @@ class Job:
         self._emit({"type": "event", "event": str(type), "data": data})
 
 
-def _reader(stream, jobs, current):
-    """stdin: job lines go to the queue, cancel lines set the running job's
-    flag at once. EOF (the worker closed stdin to stop us) ends the queue."""
+def _reader(stream, jobs, flags):
+    """stdin: job lines go to the queue with a cancel flag made here, so a
+    cancel that follows its job at once is not lost; cancel lines set it.
+    EOF (the worker closed stdin to stop us) ends the queue."""
     for raw in stream:
         try:
             msg = json.loads(raw)
@@ -85,11 +86,12 @@ def _reader(stream, jobs, current):
             sys.stderr.write("lanework.handler: ignoring a line that is not JSON from the worker\n")
             continue
         if msg.get("type") == "cancel":
-            job = current.get("job")
-            if job is not None and job.id == msg.get("id"):
-                job._cancel.set()
+            flag = flags.get(msg.get("id"))
+            if flag is not None:
+                flag.set()
         elif msg.get("type") == "job":
-            jobs.put(msg)
+            flag = flags[msg.get("id")] = threading.Event()
+            jobs.put((msg, flag))
     jobs.put(None)
 
 
@@ -124,15 +126,15 @@ def run(kinds=None):
         emit_line(json.dumps(obj, separators=(",", ":"), default=str))
 
     jobs = queue.Queue()
-    current = {}
+    flags = {}
     stdin = os.fdopen(os.dup(0), "r", buffering=1, encoding="utf-8")
-    threading.Thread(target=_reader, args=(stdin, jobs, current), daemon=True).start()
+    threading.Thread(target=_reader, args=(stdin, jobs, flags), daemon=True).start()
     while True:
-        msg = jobs.get()
-        if msg is None:
+        item = jobs.get()
+        if item is None:
             return
-        job = Job(msg, emit)
-        current["job"] = job
+        msg, flag = item
+        job = Job(msg, emit, flag)
         fn = table.get(job.kind)
         try:
             if fn is None:
@@ -148,6 +150,6 @@ def run(kinds=None):
             traceback.print_exc(file=sys.stderr)
             answer = {"type": "error", "error": _error_text(e), "retry": True}
         finally:
-            current["job"] = None
+            flags.pop(job.id, None)
         sys.stderr.flush()
         emit_line(answer if isinstance(answer, str) else json.dumps(answer, separators=(",", ":")))
