@@ -85,6 +85,7 @@ typedef struct pproc {
     int64_t killed_at;       /* retiring: when SIGKILL was sent */
     int cancel_sent, termed; /* this attempt: a cancel line / SIGTERM was sent */
     int reaping;             /* reaped() is reading what it left: reaped() frees it */
+    int eof_killed;          /* stdout ended mid-attempt and we killed it */
     char why[600];           /* the attempt fails with this once reaped; "": none */
     int64_t err_window;      /* stderr bound */
     int err_lines;
@@ -541,6 +542,12 @@ static void parse_lines(pproc *p)
         memmove(p->obuf, p->obuf + start, p->olen - start);
         p->olen -= start;
     }
+    if (p->olen == 0 && p->ocap > 4 * 65536) {
+        /* A big answer is over: an idle process keeps no large buffer. */
+        free(p->obuf);
+        p->obuf = NULL;
+        p->ocap = 0;
+    }
     size_t limit = P.w->opt->common.max_payload + LINE_SLACK;
     if (p->olen > limit) {
         if (p->a) {
@@ -568,8 +575,12 @@ static void out_eof(pproc *p)
     }
     /* Serving an attempt: dispatch_reap collects it. One that closed its
      * stdout but lives on could only hang the slot: kill it. */
-    if (p->pid && !child_exited(p->pid))
-        broken(p, "closed its stdout before answering");
+    if (p->pid && !child_exited(p->pid) && !p->why[0]) {
+        /* Perhaps only because it is exiting: reaped() tells which from
+         * the exit status. */
+        p->eof_killed = 1;
+        child_signal(p->a, SIGKILL);
+    }
 }
 
 /* Reads stdout; `p` may be freed when this returns. */
@@ -835,7 +846,7 @@ static int start(attempt *a)
     }
     p->a = a;
     p->why[0] = '\0';
-    p->cancel_sent = p->termed = 0;
+    p->cancel_sent = p->termed = p->eof_killed = 0;
     a->pid = p->pid;
     a->runner_state = p;
     a->emit = pp_emit;
@@ -914,6 +925,12 @@ static void reaped(attempt *a)
         lw_log_about(LW_LOG_ERROR, "handler.protocol", attempt_facts(a, 1), "%s", why);
     } else if (p->why[0]) {
         snprintf(why, sizeof why, "persistent handler: %s", p->why);
+    } else if (p->eof_killed && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+        snprintf(why, sizeof why, "persistent handler: closed its stdout before answering%s%s",
+                 p->last_err[0] ? "; its last stderr line: " : "", p->last_err);
+        lw_log_about(LW_LOG_ERROR, "handler.protocol", attempt_facts(a, 1),
+                     "persistent handler process: closed its stdout before answering; failing this attempt and "
+                     "replacing the process");
     } else {
         snprintf(why, sizeof why, "persistent handler process ended during the attempt (%s)%s%s", status,
                  p->last_err[0] ? ": " : "", p->last_err);
