@@ -12,16 +12,21 @@
 
 The worker starts this process with LANEWORK_PROTOCOL=1 and writes one JSON
 line per attempt on its stdin; run() answers each on stdout with "event"
-lines, then one "result" or "error" line. stdout is the protocol, so while a
-function runs, sys.stdout points at stderr: its print() calls land in the
-worker's log instead of corrupting the protocol. An exception is an error
-the worker retries (its text: the traceback's last line); Fail is one it
-does not retry. A cancel line from the worker sets job.cancelled; stdin is
-read on a thread so that it is seen while the function runs.
+lines, then one "result" or "error" line. The protocol's pipes are moved to
+private descriptors: while a function runs, fd 0 is /dev/null and fd 1 and
+sys.stdout are stderr, so its print() calls (and its child processes) land
+in the worker's log instead of corrupting the protocol. An exception is an
+error the worker retries (its text: the traceback's last line); Fail is one
+it does not retry.
+
+Cancellation: the worker may send a cancel line while a function runs.
+job.cancelled reads what has arrived (without waiting); job.wait_cancelled
+starts a watcher thread. A function that never asks pays no thread hand-off
+per job: the main thread reads the next job itself.
 """
 import json
 import os
-import queue
+import select
 import sys
 import threading
 import traceback
@@ -44,10 +49,65 @@ def kind(name):
     return register
 
 
+class _Input:
+    """The worker's lines on a private non-blocking descriptor. Both the
+    main thread (between jobs) and a job's cancel watcher read it; the lock
+    guards the buffer, never a blocking call."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.buf = b""
+        self.eof = False
+        self.lock = threading.Lock()
+
+    def _fill(self):
+        """Reads what is there (under the lock): bytes read, 0 when none
+        are waiting, -1 at EOF."""
+        if self.eof:
+            return -1
+        try:
+            chunk = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return 0
+        if not chunk:
+            self.eof = True
+            return -1
+        self.buf += chunk
+        return len(chunk)
+
+    def take(self, want_job):
+        """The next whole line as a dict, or None. want_job False: only
+        cancel lines are taken (a job line stays for the main thread)."""
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl < 0:
+                return None
+            line = self.buf[:nl]
+            try:
+                msg = json.loads(line) if line.strip() else None
+            except ValueError:
+                msg = "bad"
+            if not want_job and isinstance(msg, dict) and msg.get("type") == "job":
+                return None
+            self.buf = self.buf[nl + 1:]
+            if msg == "bad":
+                sys.stderr.write("lanework.handler: ignoring a line that is not JSON from the worker\n")
+            elif isinstance(msg, dict):
+                return msg
+
+    def wait(self, timeout):
+        """Until readable or `timeout` (None: forever)."""
+        try:
+            select.select([self.fd], [], [], timeout)
+        except InterruptedError:
+            pass
+
+
 class Job:
     """One attempt, as the worker described it."""
 
-    def __init__(self, msg, emit, cancel=None):
+    def __init__(self, msg, emit, inp=None):
         self.id = msg.get("id")
         self.kind = msg.get("kind")
         self.tenant = msg.get("tenant")
@@ -59,15 +119,64 @@ class Job:
         self.timeout = msg.get("timeout")
         self.spool_dir = msg.get("spool_dir")
         self._emit = emit
-        self._cancel = cancel or threading.Event()
+        self._inp = inp
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self._watcher = None
+        self._watch_lock = threading.Lock()
+
+    def _poll(self):
+        """Takes the cancel lines that have arrived, without waiting.
+        -1 at EOF, else the bytes read (0: nothing new). Under the lock, and
+        only while the job runs: once it is done, a cancel in the buffer may
+        be the next job's."""
+        inp = self._inp
+        with inp.lock:
+            if self._done.is_set():
+                return -1
+            got = 0
+            while True:
+                msg = inp.take(False)
+                while msg is not None:
+                    if msg.get("type") == "cancel" and msg.get("id") == self.id:
+                        self._cancel.set()
+                    msg = inp.take(False)
+                if got != 0:
+                    return got
+                got = inp._fill()
+                if got <= 0:
+                    return got
+
+    def _watch(self):
+        while not self._cancel.is_set():
+            got = self._poll()
+            if got < 0:
+                if not self._done.is_set():
+                    # The worker closed stdin (it wants us gone): a function
+                    # that listens for a cancel should hear it too.
+                    self._cancel.set()
+                return
+            if got == 0:
+                self._inp.wait(0.05)
+
+    def _ensure_watcher(self):
+        if self._inp is None or self._watcher is not None:
+            return
+        with self._watch_lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name="lanework-cancel", daemon=True)
+                self._watcher.start()
 
     @property
     def cancelled(self):
         """True once the worker asked this attempt to stop (a cancel)."""
+        if self._inp is not None and not self._cancel.is_set():
+            self._poll()
         return self._cancel.is_set()
 
     def wait_cancelled(self, timeout=None):
         """Sleeps until cancelled or `timeout` seconds; returns .cancelled."""
+        self._ensure_watcher()
         return self._cancel.wait(timeout)
 
     def event(self, type, data=None):
@@ -75,29 +184,26 @@ class Job:
         self._emit({"type": "event", "event": str(type), "data": data})
 
 
-def _reader(stream, jobs, flags):
-    """stdin: job lines go to the queue with a cancel flag made here, so a
-    cancel that follows its job at once is not lost; cancel lines set it.
-    EOF (the worker closed stdin to stop us) ends the queue."""
-    for raw in stream:
-        try:
-            msg = json.loads(raw)
-        except ValueError:
-            sys.stderr.write("lanework.handler: ignoring a line that is not JSON from the worker\n")
-            continue
-        if msg.get("type") == "cancel":
-            flag = flags.get(msg.get("id"))
-            if flag is not None:
-                flag.set()
-        elif msg.get("type") == "job":
-            flag = flags[msg.get("id")] = threading.Event()
-            jobs.put((msg, flag))
-    jobs.put(None)
-
-
 def _error_text(exc):
     lines = traceback.format_exception_only(type(exc), exc)
     return lines[-1].strip() if lines else type(exc).__name__
+
+
+def _next_job(inp):
+    """The next job line (cancel lines of jobs already over are dropped),
+    or None at EOF: the worker closed stdin to stop us."""
+    while True:
+        with inp.lock:
+            msg = inp.take(True)
+            while msg is not None and msg.get("type") != "job":
+                msg = inp.take(True)
+            if msg is not None:
+                return msg
+            got = inp._fill()
+            if got < 0:
+                return None
+        if got == 0:
+            inp.wait(None)
 
 
 def run(kinds=None):
@@ -111,30 +217,31 @@ def run(kinds=None):
                          "upgrade lanework on one side\n" % (got, PROTOCOL))
         sys.stderr.flush()
         sys.exit(EX_PROTOCOL)
-    # The protocol channel is our own duplicate of fd 1; fd 1 and sys.stdout
-    # become stderr, so print() and child processes cannot write into it.
-    out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    # The protocol keeps private duplicates of fds 0 and 1; the function
+    # and its children get /dev/null and stderr there instead.
+    out_fd, in_fd = os.dup(1), os.dup(0)
     os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     sys.stdout = sys.stderr
+    inp = _Input(in_fd)
     lock = threading.Lock()
 
     def emit_line(line):
+        data = (line + "\n").encode("utf-8")
         with lock:
-            out.write(line + "\n")
+            while data:
+                data = data[os.write(out_fd, data):]
 
     def emit(obj):
         emit_line(json.dumps(obj, separators=(",", ":"), default=str))
 
-    jobs = queue.Queue()
-    flags = {}
-    stdin = os.fdopen(os.dup(0), "r", buffering=1, encoding="utf-8")
-    threading.Thread(target=_reader, args=(stdin, jobs, flags), daemon=True).start()
     while True:
-        item = jobs.get()
-        if item is None:
+        msg = _next_job(inp)
+        if msg is None:
             return
-        msg, flag = item
-        job = Job(msg, emit, flag)
+        job = Job(msg, emit, inp)
         fn = table.get(job.kind)
         try:
             if fn is None:
@@ -150,6 +257,6 @@ def run(kinds=None):
             traceback.print_exc(file=sys.stderr)
             answer = {"type": "error", "error": _error_text(e), "retry": True}
         finally:
-            flags.pop(job.id, None)
+            job._done.set()
         sys.stderr.flush()
         emit_line(answer if isinstance(answer, str) else json.dumps(answer, separators=(",", ":")))

@@ -31,6 +31,22 @@ SCRIPT = textwrap.dedent('''
     def wait(job):
         return {"cancelled": job.wait_cancelled(10)}
 
+    @lanework.handler.kind("late")
+    def late(job):
+        import time
+        time.sleep(0.3)          # the cancel arrives before anyone asks
+        return {"cancelled": job.cancelled}
+
+    @lanework.handler.kind("fds")
+    def fds(job):
+        import subprocess
+        subprocess.run(["echo", "child output"])   # fd 1 is stderr: not the protocol
+        try:
+            input()
+            return "read the protocol"
+        except EOFError:
+            return "stdin is /dev/null"
+
     @lanework.handler.kind("notjson")
     def notjson(job):
         return object()
@@ -82,6 +98,19 @@ class HandlerTest(unittest.TestCase):
         self.assertEqual(self.answers(p, 1), [{'type': 'result', 'result': {'cancelled': True}}])
         p.stdin.close()
         p.wait(5)
+
+    def test_cancel_before_asked_and_private_fds(self):
+        p = self.start()
+        p.stdin.write(job('late', id='l1') + json.dumps({'type': 'cancel', 'id': 'l1'}) + '\n')
+        self.assertEqual(self.answers(p, 1), [{'type': 'result', 'result': {'cancelled': True}}])
+        # a stale cancel between jobs is dropped; the next job runs as usual
+        p.stdin.write(json.dumps({'type': 'cancel', 'id': 'l1'}) + '\n' + job('late', id='l2'))
+        self.assertEqual(self.answers(p, 1), [{'type': 'result', 'result': {'cancelled': False}}])
+        p.stdin.write(job('fds', id='f1'))
+        self.assertEqual(self.answers(p, 1), [{'type': 'result', 'result': 'stdin is /dev/null'}])
+        p.stdin.close()
+        self.assertEqual(p.wait(5), 0)
+        self.assertIn('child output', p.stderr.read())
 
     def test_protocol_refused(self):
         p = self.start(protocol='2')
