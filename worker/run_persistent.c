@@ -53,6 +53,9 @@
 #define ERR_BURST 50
 #define ERR_WINDOW_MS 10000
 #define TICK_MS 250
+/* An attempt that answers this close to its freeze point retires its
+ * process (answered()). */
+#define FREEZE_MARGIN_MS 200
 /* Exit status of a handler that does not speak the worker's
  * LANEWORK_PROTOCOL (EX_CONFIG): not retried, another attempt would meet
  * the same handler. */
@@ -424,9 +427,12 @@ static void answered(pproc *p, end_kind how, const char *text)
 {
     attempt *a = p->a;
     worker *w = a->tenant->w;
-    /* Frozen at the fence after it wrote its answer: it must not run on
-     * unseen once the slot forgets it. */
-    int frozen = a->slot >= 0 && w->fence && fence_frozen(w->fence, a->slot);
+    /* Frozen at the fence after it wrote its answer, or so close to its
+     * freeze point that the keeper may freeze it in the instant before the
+     * slot forgets it (fence_check races fence_clear): not reused, so an
+     * idle process is never a stopped one and needs no SIGCONT. */
+    int frozen = a->slot >= 0 && w->fence &&
+                 (fence_frozen(w->fence, a->slot) || lw_mono_ms() + FREEZE_MARGIN_MS >= attempt_freeze_at(a));
     p->a = NULL;
     p->jobs++;
     p->idle_since = lw_mono_ms();
@@ -434,7 +440,7 @@ static void answered(pproc *p, end_kind how, const char *text)
     outcome_finished(a, how, text);
     if (p->reaping) return; /* it answered, then died: reaped() frees it */
     if (frozen || p->termed)
-        proc_retire(p, "it was stopped during its attempt");
+        proc_retire(p, frozen ? "its lease went unproven (fence) during its attempt" : "it was stopped during its attempt");
     else if (p->t->retired)
         proc_retire(p, "its tenant was changed or removed by a reload");
     else if (p->max_jobs > 0 && p->jobs >= p->max_jobs)
@@ -795,6 +801,16 @@ static pproc *lru_idle(void)
     return best;
 }
 
+/* 1 when our child `pid` has exited (a zombie), or is no longer our child
+ * at all (the orphan sweep reaped its zombie): one waitid either way. */
+static int proc_exited(pid_t pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+    return si.si_pid == pid;
+}
+
 /* Kinds whose entries run the same command share processes: a handler
  * program usually serves several kinds (lanework.handler.kind). */
 static int same_command(const lw_exec_handler *x, const lw_exec_handler *y)
@@ -813,7 +829,7 @@ static int start(attempt *a)
     for (pproc *q = P.list, *next; q; q = next) {
         next = q->next;
         if (q->retiring || q->a || q->t != a->tenant || !same_command(q->ex, ex)) continue;
-        if (q->out_fd < 0 || !q->pid || child_exited(q->pid) || (kill(q->pid, 0) < 0 && errno == ESRCH)) {
+        if (q->out_fd < 0 || !q->pid || proc_exited(q->pid)) {
             /* It died between attempts and we have not seen it yet. */
             if (q->out_fd >= 0) {
                 event_del(q->oev);
@@ -832,10 +848,6 @@ static int start(attempt *a)
         pproc *old;
         if (P.live >= P.w->opt->concurrency && (old = lru_idle())) proc_retire(old, "its slot is needed by another kind");
         if (!(p = proc_spawn(a, ex))) return -1;
-    } else {
-        /* The fence may have stopped it in the instant its last attempt
-         * ended (fence.c races the slot's clear); a SIGCONT costs nothing. */
-        kill(-p->pid, SIGCONT);
     }
     if (strcmp(p->kind, a->kind)) {
         char *k = strdup(a->kind);
