@@ -383,8 +383,12 @@ static int send_job(pproc *p, const attempt *a)
     sb_field(&b, "kind", a->kind);
     sb_field(&b, "queue", a->queue);
     sb_field(&b, "lane", a->lane);
-    snprintf(num, sizeof num, ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%.3f,\"payload\":", a->attempt,
-             a->attempts, (double)a->timeout_ms / 1000.0);
+    if (a->timeout_ms % 1000 == 0)
+        snprintf(num, sizeof num, ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%lld,\"payload\":", a->attempt,
+                 a->attempts, (long long)(a->timeout_ms / 1000));
+    else
+        snprintf(num, sizeof num, ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%.3f,\"payload\":", a->attempt,
+                 a->attempts, (double)a->timeout_ms / 1000.0);
     sb_str(&b, num);
     size_t plen = strlen(a->payload);
     if (memchr(a->payload, '\n', plen) || memchr(a->payload, '\r', plen)) {

@@ -2,6 +2,7 @@
 side, lanework.handler (clients/python): the protocol, what a bad handler
 costs (its attempt only), cancel, max_jobs, idle_exit, protocol versions and
 hand-back."""
+import json
 import os
 import signal
 import sys
@@ -49,7 +50,8 @@ def test_events_then_result(env):
     check(a['status'] == 'succeeded', a)
     r = a['result']
     check(r['id'] == ids[0] and r['tenant'] == 'acme' and r['kind'] == 'steps' and r['lane'] == 'L'
-          and r['attempt'] == 1 and r['payload'] == {'n': 3}, r)
+          and r['attempt'] == 1 and r['payload'] == {'n': 3} and r['attempts'] == 3 and r['timeout'] == 20
+          and r['queue'] == 'default' and r['spool_dir'] is None, r)
     check(b['result']['pid'] == r['pid'], 'the second job should reuse the process: %s %s' % (a, b))
     ev = [e for e in env.events('acme') if e['job'] == ids[0]]
     types = [e['type'] for e in ev]
@@ -57,6 +59,22 @@ def test_events_then_result(env):
     check(steps == [0, 1, 2], 'events in order: %s' % types)
     check(types.index('job.started') < types.index('step.created') < types.index('job.succeeded'), types)
     check('this print goes to stderr' in w.log(), 'a print() should reach the worker log')
+
+
+def test_spooled_job(env):
+    setup(env)
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(os.path.join(spool, 'sp1'))
+    with open(os.path.join(spool, 'sp1', 'job.json'), 'w') as f:
+        json.dump({'job_id': 'sp1', 'status': 'queued', 'payload': {'n': 1}}, f)
+    reg = json.load(open(env.registry))
+    reg[0]['spools'] = {'steps': spool}
+    env.write_registry(reg)
+    env.worker('--concurrency', '1')
+    s, = finished(env, ['sp1'])
+    check(s['status'] == 'succeeded' and s['result']['spool_dir'] == os.path.join(spool, 'sp1'), s)
+    wait_until(lambda: json.load(open(os.path.join(spool, 'sp1', 'job.json')))['status'] == 'done',
+               what='job.json to say done')
 
 
 def test_exception_retried_fail_not(env):
@@ -195,6 +213,6 @@ def test_sigterm_hands_back(env):
 
 
 if __name__ == '__main__':
-    run([test_events_then_result, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
+    run([test_events_then_result, test_spooled_job, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
          test_garbage_on_stdout, test_cancel_running, test_cancel_ignored_is_stopped, test_max_jobs_and_idle_exit,
          test_protocol_mismatch, test_reload_retires_idle_processes, test_sigterm_hands_back])

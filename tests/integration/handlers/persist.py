@@ -18,7 +18,8 @@ def steps(job):
     for i in range(job.payload.get("n", 3)):
         job.event("step.created", {"i": i})
     return {"pid": os.getpid(), "attempt": job.attempt, "id": job.id, "lane": job.lane, "tenant": job.tenant,
-            "kind": job.kind, "payload": job.payload}
+            "kind": job.kind, "payload": job.payload, "attempts": job.attempts, "timeout": job.timeout,
+            "queue": job.queue, "spool_dir": job.spool_dir}
 
 
 @lanework.handler.kind("boom")
