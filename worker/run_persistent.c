@@ -644,11 +644,16 @@ static void err_line(pproc *p)
         p->err_lines = 0;
         p->err_dropped = 0;
     }
-    if (p->err_lines++ < ERR_BURST)
+    if (p->err_lines++ < ERR_BURST) {
         lw_log_about(LW_LOG_INFO, "handler.stderr", proc_facts(p), "handler %d stderr: %s%s", (int)p->pid, p->ebuf,
                      p->ecut ? " [line cut]" : "");
-    else
-        p->err_dropped++;
+    } else {
+        if (!p->err_dropped++)
+            lw_log_about(LW_LOG_WARN, "handler.stderr", proc_facts(p),
+                         "persistent handler process %d writes more than %d stderr lines in %d s; not logging the "
+                         "rest of them",
+                         (int)p->pid, ERR_BURST, ERR_WINDOW_MS / 1000);
+    }
     p->elen = 0;
     p->ecut = 0;
 }

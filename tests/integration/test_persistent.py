@@ -14,7 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PERSIST = os.path.join(HERE, 'handlers', 'persist.py')
 RAW = os.path.join(HERE, 'handlers', 'rawproto.py')
 CLIENTS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'clients', 'python')
-KINDS = ['noop', 'steps', 'boom', 'fail', 'crash', 'hang', 'exit_after', 'cancellable']
+KINDS = ['noop', 'steps', 'chatty', 'boom', 'fail', 'crash', 'hang', 'exit_after', 'cancellable']
 
 
 def setup(env, max_jobs=0, idle_exit=0, command=None, raw=False, attempts=3, timeout=20):
@@ -75,6 +75,20 @@ def test_spooled_job(env):
     check(s['status'] == 'succeeded' and s['result']['spool_dir'] == os.path.join(spool, 'sp1'), s)
     wait_until(lambda: json.load(open(os.path.join(spool, 'sp1', 'job.json')))['status'] == 'done',
                what='job.json to say done')
+
+
+def test_stderr_bounded(env):
+    setup(env)
+    w = env.worker('--concurrency', '1')
+    s, = finished(env, [env.enqueue('acme', 'chatty', {})])
+    check(s['status'] == 'succeeded', s)
+    wait_until(lambda: 'not logging the rest' in w.log(), timeout=5, what='the stderr bound to be logged')
+    log = w.log()
+    lines = [l for l in log.splitlines() if 'chatty line' in l]
+    check(len(lines) == 49, '%d stderr lines logged, want 49 (and the long one)' % len(lines))
+    check('chatty line 48' in log and 'chatty line 49' not in log, 'the first 50 are the ones logged')
+    check('x' * 1000 + ' [line cut]' in log and 'x' * 1001 not in log, 'a long line is cut at 1000 bytes')
+    check('job=%s' % s['id'] in lines[0], 'a stderr line names its job: %s' % lines[0])
 
 
 def test_exception_retried_fail_not(env):
@@ -213,6 +227,6 @@ def test_sigterm_hands_back(env):
 
 
 if __name__ == '__main__':
-    run([test_events_then_result, test_spooled_job, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
+    run([test_events_then_result, test_spooled_job, test_stderr_bounded, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
          test_garbage_on_stdout, test_cancel_running, test_cancel_ignored_is_stopped, test_max_jobs_and_idle_exit,
          test_protocol_mismatch, test_reload_retires_idle_processes, test_sigterm_hands_back])

@@ -22,6 +22,16 @@ def steps(job):
             "queue": job.queue, "spool_dir": job.spool_dir}
 
 
+@lanework.handler.kind("chatty")
+def chatty(job):
+    import sys
+    sys.stderr.write("x" * 5000 + "\n")
+    for i in range(200):
+        sys.stderr.write("chatty line %d\n" % i)
+    sys.stderr.flush()
+    return {"pid": os.getpid()}
+
+
 @lanework.handler.kind("boom")
 def boom(job):
     if job.attempt < job.payload.get("ok_at", 99):
