@@ -14,7 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PERSIST = os.path.join(HERE, 'handlers', 'persist.py')
 RAW = os.path.join(HERE, 'handlers', 'rawproto.py')
 CLIENTS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'clients', 'python')
-KINDS = ['noop', 'steps', 'chatty', 'boom', 'fail', 'crash', 'hang', 'exit_after', 'cancellable']
+KINDS = ['noop', 'steps', 'chatty', 'nap', 'boom', 'fail', 'crash', 'hang', 'exit_after', 'cancellable']
 
 
 def setup(env, max_jobs=0, idle_exit=0, command=None, raw=False, attempts=3, timeout=20):
@@ -89,6 +89,20 @@ def test_stderr_bounded(env):
     check('chatty line 48' in log and 'chatty line 49' not in log, 'the first 50 are the ones logged')
     check('x' * 1000 + ' [line cut]' in log and 'x' * 1001 not in log, 'a long line is cut at 1000 bytes')
     check('job=%s' % s['id'] in lines[0], 'a stderr line names its job: %s' % lines[0])
+
+
+def test_parallel_slots_and_big_payload(env):
+    setup(env)
+    env.worker('--concurrency', '4')
+    t0 = time.monotonic()
+    ids = [env.enqueue('acme', 'nap', {'s': 0.5}) for _ in range(4)]
+    big, = env.enqueue_batch([{'kind': 'nap', 'payload': {'s': 0, 'blob': 'y' * 600000}}], tenant='acme')
+    # (ten times a pipe's buffer)
+    st = finished(env, ids + [big])
+    check(all(s['status'] == 'succeeded' for s in st), st)
+    check(len({s['result']['pid'] for s in st[:4]}) == 4, 'one process per busy slot: %s' % [s['result'] for s in st])
+    check(time.monotonic() - t0 < 1.9, 'four 0.5 s jobs on four slots ran in parallel')
+    check(st[4]['result']['size'] == 600000, 'a payload larger than the pipe arrives whole: %s' % st[4]['result'])
 
 
 def test_exception_retried_fail_not(env):
@@ -227,6 +241,6 @@ def test_sigterm_hands_back(env):
 
 
 if __name__ == '__main__':
-    run([test_events_then_result, test_spooled_job, test_stderr_bounded, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
+    run([test_events_then_result, test_spooled_job, test_stderr_bounded, test_parallel_slots_and_big_payload, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
          test_garbage_on_stdout, test_cancel_running, test_cancel_ignored_is_stopped, test_max_jobs_and_idle_exit,
          test_protocol_mismatch, test_reload_retires_idle_processes, test_sigterm_hands_back])

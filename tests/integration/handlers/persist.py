@@ -32,6 +32,12 @@ def chatty(job):
     return {"pid": os.getpid()}
 
 
+@lanework.handler.kind("nap")
+def nap(job):
+    time.sleep(job.payload.get("s", 0.3))
+    return {"pid": os.getpid(), "size": len(job.payload.get("blob", ""))}
+
+
 @lanework.handler.kind("boom")
 def boom(job):
     if job.attempt < job.payload.get("ok_at", 99):
