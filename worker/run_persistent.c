@@ -32,15 +32,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cJSON.h>
-
 #include "run_persistent.h"
 
 #include "attempt.h"
 #include "child.h"
 #include "fence.h"
-#include "jsonx.h"
 #include "outcome.h"
+#include "persist_proto.h"
 #include "sigfork.h"
 #include "tenants.h"
 #include "timefmt.h"
@@ -325,84 +323,16 @@ static int queue_input(pproc *p, const char *s, size_t len)
     return 0;
 }
 
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t len)
-{
-    if (b->oom) return;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + len + 1) cap *= 2;
-        char *grown = realloc(b->s, cap);
-        if (!grown) {
-            b->oom = 1;
-            return;
-        }
-        b->s = grown;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, len);
-    b->len += len;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-/* "name": followed by s as a JSON string, or null. */
-static void sb_field(strbuf *b, const char *name, const char *s)
-{
-    sb_str(b, ",\"");
-    sb_str(b, name);
-    sb_str(b, "\":");
-    if (!s) {
-        sb_str(b, "null");
-        return;
-    }
-    char *q = lw_json_quote(s, strlen(s));
-    if (!q) {
-        b->oom = 1;
-        return;
-    }
-    sb_str(b, q);
-    free(q);
-}
-
-/* The job line of CONTRACT section 11. The payload is compacted: JSON may
- * hold raw newlines between tokens, and the line must stay one line. */
+/* The job line of CONTRACT section 11 (persist_proto.h) to its stdin. */
 static int send_job(pproc *p, const attempt *a)
 {
-    strbuf b = {0};
-    char num[96];
-    sb_str(&b, "{\"type\":\"job\"");
-    sb_field(&b, "id", a->id);
-    sb_field(&b, "tenant", a->tenant_name);
-    sb_field(&b, "kind", a->kind);
-    sb_field(&b, "queue", a->queue);
-    sb_field(&b, "lane", a->lane);
-    if (a->timeout_ms % 1000 == 0)
-        snprintf(num, sizeof num, ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%lld,\"payload\":", a->attempt,
-                 a->attempts, (long long)(a->timeout_ms / 1000));
-    else
-        snprintf(num, sizeof num, ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%.3f,\"payload\":", a->attempt,
-                 a->attempts, (double)a->timeout_ms / 1000.0);
-    sb_str(&b, num);
-    size_t plen = strlen(a->payload);
-    if (memchr(a->payload, '\n', plen) || memchr(a->payload, '\r', plen)) {
-        char *c = lw_json_valid(a->payload, plen) ? lw_json_compact(a->payload, plen) : NULL;
-        sb_str(&b, c ? c : "null");
-        b.oom |= !c;
-        free(c);
-    } else {
-        sb_add(&b, a->payload, plen);
-    }
-    sb_field(&b, "spool_dir", a->spool_dir);
-    sb_str(&b, "}\n");
-    int rc = b.oom ? -1 : queue_input(p, b.s, b.len);
-    free(b.s);
+    persist_job j = {.id = a->id, .tenant = a->tenant_name, .kind = a->kind, .queue = a->queue, .lane = a->lane,
+                     .payload = a->payload, .spool_dir = a->spool_dir, .attempt = a->attempt,
+                     .attempts = a->attempts, .timeout_ms = a->timeout_ms};
+    size_t len;
+    char *line = persist_job_line(&j, &len);
+    int rc = line ? queue_input(p, line, len) : -1;
+    free(line);
     if (rc == 0) flush_input(p);
     return rc;
 }
@@ -451,21 +381,15 @@ static void answered(pproc *p, end_kind how, const char *text)
         proc_retire(p, "it served max_jobs attempts");
 }
 
-/* One JSON string member's value, decoded; NULL when it is not a string. */
-static char *member_string(const lw_json_member *m)
-{
-    cJSON *v = cJSON_ParseWithLength(m->val, m->vlen);
-    char *s = cJSON_IsString(v) && !lw_json_nul_escape(m->val, m->vlen) ? strdup(v->valuestring) : NULL;
-    cJSON_Delete(v);
-    return s;
-}
-
 /* A line of the protocol from the process serving p->a. */
 static void handle_line(pproc *p, const char *line, size_t len)
 {
-    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t')) len--;
-    if (len == 0) return; /* blank lines are harmless */
+    persist_msg m;
+    char why[300];
+    int rc = persist_parse_line(line, len, &m, why, sizeof why);
+    if (rc == 1) return; /* blank lines are harmless */
     if (!p->a) {
+        if (rc == 0) persist_msg_clear(&m);
         if (p->retiring) return;
         lw_log_about(LW_LOG_ERROR, "handler.protocol", proc_facts(p),
                      "persistent handler process %d wrote to stdout while it had no job (%.80s); replacing it",
@@ -473,67 +397,27 @@ static void handle_line(pproc *p, const char *line, size_t len)
         proc_retire(p, NULL);
         return;
     }
-    if (p->why[0]) return; /* already failing */
-    if (!lw_json_valid(line, len)) {
-        broken(p, "wrote a line that is not JSON on stdout (%.80s); stdout is the protocol, log to stderr", line);
+    if (p->why[0]) { /* already failing */
+        if (rc == 0) persist_msg_clear(&m);
         return;
     }
-    char *type = NULL, *event = NULL, *error = NULL, *data = NULL, *result = NULL;
-    int retry = 1, bad_retry = 0, have_result = 0;
-    size_t pos = 0;
-    lw_json_member m;
-    int r;
-    while ((r = lw_json_next_member(line, len, &pos, &m)) == 1) {
-        if (lw_json_key_is(&m, "type") && !type) {
-            type = member_string(&m);
-        } else if (lw_json_key_is(&m, "event") && !event) {
-            event = member_string(&m);
-        } else if (lw_json_key_is(&m, "error") && !error) {
-            error = member_string(&m);
-            if (!error) error = lw_json_compact(m.val, m.vlen); /* not text: keep it as written */
-        } else if (lw_json_key_is(&m, "data") && !data) {
-            data = lw_json_compact(m.val, m.vlen);
-        } else if (lw_json_key_is(&m, "result") && !have_result) {
-            have_result = 1;
-            result = lw_json_compact(m.val, m.vlen);
-        } else if (lw_json_key_is(&m, "retry")) {
-            if (m.vlen == 4 && !memcmp(m.val, "true", 4))
-                retry = 1;
-            else if (m.vlen == 5 && !memcmp(m.val, "false", 5))
-                retry = 0;
-            else
-                bad_retry = 1;
-        }
+    if (rc < 0) {
+        broken(p, "%s", why);
+        return;
     }
-    if (r < 0) {
-        broken(p, "wrote a JSON line that is not an object (%.80s)", line);
-    } else if (!type) {
-        broken(p, "wrote a line without a \"type\" (%.80s)", line);
-    } else if (!strcmp(type, "event")) {
-        if (!event || !event[0])
-            broken(p, "wrote an event line without an \"event\" name (%.80s)", line);
-        else
-            lw_job_event(p->a, event, data && strcmp(data, "null") ? data : NULL);
-    } else if (!strcmp(type, "result")) {
-        lw_job_set_result(p->a, result ? result : "null");
-        attempt *a = p->a;
+    attempt *a = p->a;
+    switch (m.type) {
+    case PERSIST_EVENT: lw_job_event(a, m.event, m.data); break;
+    case PERSIST_RESULT:
+        lw_job_set_result(a, m.result);
         answered(p, a->oversize ? END_FAIL : END_OK, a->oversize ? a->error : a->result);
-    } else if (!strcmp(type, "error")) {
-        if (bad_retry) {
-            broken(p, "wrote an error line whose \"retry\" is not true or false (%.80s)", line);
-        } else {
-            attempt *a = p->a;
-            lw_job_set_error(a, error ? error : "the handler reported an error without text");
-            answered(p, retry ? END_RETRY : END_FAIL, a->error);
-        }
-    } else {
-        broken(p, "wrote a line of unknown type \"%.40s\" (known: event, result, error)", type);
+        break;
+    case PERSIST_ERROR:
+        lw_job_set_error(a, m.error ? m.error : "the handler reported an error without text");
+        answered(p, m.retry ? END_RETRY : END_FAIL, a->error);
+        break;
     }
-    free(type);
-    free(event);
-    free(error);
-    free(data);
-    free(result);
+    persist_msg_clear(&m);
 }
 
 /* Parses the complete lines read so far. */
@@ -890,11 +774,11 @@ static void stop(attempt *a, int now)
     if (!now && !frozen && !p->cancel_sent && attempt_stop_reason(a) == STOP_CANCEL && p->in_fd >= 0) {
         /* A handler told to cancel may answer and stay for the next job;
          * if it does not within the grace, it is stopped (grace_over). */
-        char line[600];
-        char *q = lw_json_quote(a->id, strlen(a->id));
-        int n = snprintf(line, sizeof line, "{\"type\":\"cancel\",\"id\":%s}\n", q ? q : "null");
-        free(q);
-        if (n > 0 && (size_t)n < sizeof line && queue_input(p, line, (size_t)n) == 0) {
+        size_t len;
+        char *line = persist_cancel_line(a->id, &len);
+        int queued = line && queue_input(p, line, len) == 0;
+        free(line);
+        if (queued) {
             p->cancel_sent = 1;
             flush_input(p);
             attempt_arm_grace(a);
