@@ -16,10 +16,12 @@ typedef struct strbuf {
 
 static void sb_add(strbuf *b, const char *s, size_t len)
 {
-    if (b->oom) return;
+    if (b->oom)
+        return;
     if (b->len + len + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + len + 1) cap *= 2;
+        while (cap < b->len + len + 1)
+            cap *= 2;
         char *grown = realloc(b->s, cap);
         if (!grown) {
             b->oom = 1;
@@ -60,7 +62,8 @@ static char *sb_done(strbuf *b, size_t *len)
         free(b->s);
         return NULL;
     }
-    if (len) *len = b->len;
+    if (len)
+        *len = b->len;
     return b->s;
 }
 
@@ -75,10 +78,12 @@ char *persist_job_line(const persist_job *j, size_t *len)
     sb_field(&b, "queue", j->queue);
     sb_field(&b, "lane", j->lane);
     if (j->timeout_ms % 1000 == 0)
-        snprintf(num, sizeof num, ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%lld,\"payload\":", j->attempt,
+        snprintf(num, sizeof num,
+                 ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%lld,\"payload\":", j->attempt,
                  j->attempts, (long long)(j->timeout_ms / 1000));
     else
-        snprintf(num, sizeof num, ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%.3f,\"payload\":", j->attempt,
+        snprintf(num, sizeof num,
+                 ",\"attempt\":%d,\"attempts\":%d,\"timeout\":%.3f,\"payload\":", j->attempt,
                  j->attempts, (double)j->timeout_ms / 1000.0);
     sb_str(&b, num);
     const char *payload = j->payload ? j->payload : "null";
@@ -110,7 +115,8 @@ char *persist_cancel_line(const char *id, size_t *len)
  * (or holds U+0000, which would cut it short). */
 static char *member_string(const lw_json_member *m)
 {
-    if (lw_json_nul_escape(m->val, m->vlen)) return NULL;
+    if (lw_json_nul_escape(m->val, m->vlen))
+        return NULL;
     cJSON *v = cJSON_ParseWithLength(m->val, m->vlen);
     char *s = cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
     cJSON_Delete(v);
@@ -129,14 +135,19 @@ void persist_msg_clear(persist_msg *m)
 int persist_parse_line(const char *line, size_t len, persist_msg *m, char *why, size_t whylen)
 {
     memset(m, 0, sizeof *m);
-    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t')) len--;
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+        len--;
     size_t lead = 0;
-    while (lead < len && (line[lead] == ' ' || line[lead] == '\t')) lead++;
-    if (lead == len) return 1;
+    while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
+        lead++;
+    if (lead == len)
+        return 1;
     int shown = len > 80 ? 80 : (int)len;
     if (!lw_json_valid(line, len)) {
-        snprintf(why, whylen, "wrote a line that is not JSON on stdout (%.*s); stdout is the protocol, log to stderr",
-                 shown, line);
+        snprintf(
+            why, whylen,
+            "wrote a line that is not JSON on stdout (%.*s); stdout is the protocol, log to stderr",
+            shown, line);
         return -1;
     }
     char *type = NULL;
@@ -150,7 +161,8 @@ int persist_parse_line(const char *line, size_t len, persist_msg *m, char *why, 
         } else if (!m->event && lw_json_key_is(&f, "event")) {
             m->event = member_string(&f);
         } else if (!m->error && lw_json_key_is(&f, "error")) {
-            if (!(m->error = member_string(&f))) m->error = lw_json_compact(f.val, f.vlen);
+            if (!(m->error = member_string(&f)))
+                m->error = lw_json_compact(f.val, f.vlen);
         } else if (!m->data && lw_json_key_is(&f, "data")) {
             m->data = lw_json_compact(f.val, f.vlen);
         } else if (!have_result && lw_json_key_is(&f, "result")) {
@@ -173,21 +185,28 @@ int persist_parse_line(const char *line, size_t len, persist_msg *m, char *why, 
     else if (!strcmp(type, "event") && (!m->event || !m->event[0]))
         snprintf(why, whylen, "wrote an event line without an \"event\" name (%.*s)", shown, line);
     else if (!strcmp(type, "error") && bad_retry)
-        snprintf(why, whylen, "wrote an error line whose \"retry\" is not true or false (%.*s)", shown, line);
+        snprintf(why, whylen, "wrote an error line whose \"retry\" is not true or false (%.*s)",
+                 shown, line);
     else if (strcmp(type, "event") && strcmp(type, "result") && strcmp(type, "error"))
-        snprintf(why, whylen, "wrote a line of unknown type \"%.40s\" (known: event, result, error)", type);
+        snprintf(why, whylen,
+                 "wrote a line of unknown type \"%.40s\" (known: event, result, error)", type);
     else
         rc = 0;
     if (rc == 0) {
-        m->type = !strcmp(type, "event") ? PERSIST_EVENT : !strcmp(type, "result") ? PERSIST_RESULT : PERSIST_ERROR;
+        m->type = !strcmp(type, "event")    ? PERSIST_EVENT
+                  : !strcmp(type, "result") ? PERSIST_RESULT
+                                            : PERSIST_ERROR;
         if (m->data && !strcmp(m->data, "null")) {
             free(m->data);
             m->data = NULL;
         }
-        if (m->type == PERSIST_RESULT && !m->result && !(m->result = strdup("null"))) rc = -1;
-        if (rc && whylen) snprintf(why, whylen, "the worker is out of memory");
+        if (m->type == PERSIST_RESULT && !m->result && !(m->result = strdup("null")))
+            rc = -1;
+        if (rc && whylen)
+            snprintf(why, whylen, "the worker is out of memory");
     }
     free(type);
-    if (rc) persist_msg_clear(m);
+    if (rc)
+        persist_msg_clear(m);
     return rc;
 }

@@ -64,16 +64,16 @@ extern char **environ;
 
 typedef struct pproc {
     struct pproc *next;
-    tenant *t;               /* holds a reference */
-    char *kind;              /* owned: of the latest attempt (logs) */
+    tenant *t;                 /* holds a reference */
+    char *kind;                /* owned: of the latest attempt (logs) */
     const lw_exec_handler *ex; /* borrowed from t->cfg (t is held): its command */
-    int max_jobs, idle_exit; /* the entry's, when it was started */
-    pid_t pid;               /* 0 once reaped */
+    int max_jobs, idle_exit;   /* the entry's, when it was started */
+    pid_t pid;                 /* 0 once reaped */
     int in_fd, out_fd, err_fd;
     struct event *wev, *oev, *eev;
-    char *wbuf;              /* owned: what is still to be written to stdin */
+    char *wbuf; /* owned: what is still to be written to stdin */
     size_t wlen, woff;
-    char *obuf;              /* owned: stdout not yet parsed (no newline yet) */
+    char *obuf; /* owned: stdout not yet parsed (no newline yet) */
     size_t olen, ocap;
     char ebuf[ERR_LINE_MAX + 1]; /* the stderr line being read */
     size_t elen;
@@ -97,7 +97,7 @@ typedef struct pproc {
 static struct {
     worker *w;
     pproc *list;
-    int live;                /* processes not retiring */
+    int live; /* processes not retiring */
     struct event *tick;
 } P;
 
@@ -107,7 +107,8 @@ static void proc_reap_idle(pproc *p);
 
 static lw_log_facts proc_facts(const pproc *p)
 {
-    if (p->a) return attempt_facts(p->a, 1);
+    if (p->a)
+        return attempt_facts(p->a, 1);
     return (lw_log_facts){.tenant = p->t->cfg->name, .kind = p->kind, .worker = p->t->w->opt->name};
 }
 
@@ -126,21 +127,26 @@ static int is_identity_var(const char *e)
 static char **build_env(const tenant *t)
 {
     size_t n = 0;
-    while (environ[n]) n++;
+    while (environ[n])
+        n++;
     char **env = calloc(n + 6, sizeof *env);
-    if (!env) return NULL;
+    if (!env)
+        return NULL;
     size_t k = 0;
     int bad = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "LANEWORK_", 9) != 0 && !(t->run_as && is_identity_var(environ[i])))
             bad |= !(env[k++] = strdup(environ[i]));
-    for (int i = 0; t->run_as && i < 3; i++) bad |= !(env[k++] = strdup(t->user_env[i]));
+    for (int i = 0; t->run_as && i < 3; i++)
+        bad |= !(env[k++] = strdup(t->user_env[i]));
     size_t len = strlen(t->cfg->name) + sizeof "LANEWORK_TENANT=";
-    if ((env[k] = malloc(len))) snprintf(env[k], len, "LANEWORK_TENANT=%s", t->cfg->name);
+    if ((env[k] = malloc(len)))
+        snprintf(env[k], len, "LANEWORK_TENANT=%s", t->cfg->name);
     bad |= !env[k++];
     bad |= !(env[k++] = strdup("LANEWORK_PROTOCOL=" PROTOCOL_VERSION));
     if (bad) {
-        for (size_t i = 0; i < k; i++) free(env[i]);
+        for (size_t i = 0; i < k; i++)
+            free(env[i]);
         free(env);
         return NULL;
     }
@@ -149,7 +155,8 @@ static char **build_env(const tenant *t)
 
 static void free_env(char **env)
 {
-    for (size_t i = 0; env && env[i]; i++) free(env[i]);
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
     free(env);
 }
 
@@ -157,19 +164,24 @@ static void free_env(char **env)
  * async-signal-safe, execvp is not). Caller frees. */
 static char *resolve_program(const char *prog)
 {
-    if (strchr(prog, '/')) return strdup(prog);
+    if (strchr(prog, '/'))
+        return strdup(prog);
     const char *path = getenv("PATH");
-    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
     while (*path) {
         const char *end = strchr(path, ':');
         size_t dlen = end ? (size_t)(end - path) : strlen(path);
         size_t len = dlen + strlen(prog) + 2;
         char *cand = malloc(len);
-        if (!cand) return NULL;
+        if (!cand)
+            return NULL;
         snprintf(cand, len, "%.*s/%s", (int)dlen, path, prog);
-        if (access(cand, X_OK) == 0) return cand;
+        if (access(cand, X_OK) == 0)
+            return cand;
         free(cand);
-        if (!end) break;
+        if (!end)
+            break;
         path = end + 1;
     }
     return strdup(prog); /* execve's ENOENT reaches the log through stderr */
@@ -195,10 +207,12 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     char **env = NULL, *prog = NULL;
     pproc *p = calloc(1, sizeof *p);
-    if (!p || !(p->kind = strdup(a->kind)) || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
-        pipe2(err, O_CLOEXEC) < 0 || !(env = build_env(t)) || !(prog = resolve_program(ex->argv[0])))
+    if (!p || !(p->kind = strdup(a->kind)) || pipe2(in, O_CLOEXEC) < 0 ||
+        pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || !(env = build_env(t)) ||
+        !(prog = resolve_program(ex->argv[0])))
         goto fail;
-    if (set_nonblock(in[1]) || set_nonblock(out[0]) || set_nonblock(err[0])) goto fail;
+    if (set_nonblock(in[1]) || set_nonblock(out[0]) || set_nonblock(err[0]))
+        goto fail;
     p->oev = event_new(w->base, out[0], EV_READ | EV_PERSIST, on_out, p);
     p->eev = event_new(w->base, err[0], EV_READ | EV_PERSIST, on_err, p);
     if (!p->oev || !p->eev) {
@@ -211,7 +225,8 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
     }
     pid_t parent = getpid();
     pid_t pid = child_fork_attempt(w);
-    if (pid < 0) goto fail;
+    if (pid < 0)
+        goto fail;
     if (pid == 0) {
         sigfork_reset_signals();
         dup2(in[0], 0);
@@ -223,12 +238,13 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
             _exit(127);
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the uid change, which clears it */
-        if (getppid() != parent) _exit(127);
+        if (getppid() != parent)
+            _exit(127);
         sigfork_unblock_signals();
         execve(prog, ex->argv, env);
         child_write("lanework: cannot execute the handler command: ");
         child_write(prog);
-        child_write(errno == ENOENT ? ": No such file or directory\n"
+        child_write(errno == ENOENT   ? ": No such file or directory\n"
                     : errno == EACCES ? ": Permission denied\n"
                                       : ": exec failed\n");
         _exit(127);
@@ -256,19 +272,24 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
         struct timeval tv = {0, TICK_MS * 1000};
         event_add(P.tick, &tv);
     }
-    lw_log_about(LW_LOG_DEBUG, "handler.started", attempt_facts(a, 0), "persistent handler process %d started",
-                 (int)pid);
+    lw_log_about(LW_LOG_DEBUG, "handler.started", attempt_facts(a, 0),
+                 "persistent handler process %d started", (int)pid);
     return p;
 fail:;
     int e = errno;
     for (int i = 0; i < 2; i++) {
-        if (in[i] >= 0) close(in[i]);
-        if (out[i] >= 0) close(out[i]);
-        if (err[i] >= 0) close(err[i]);
+        if (in[i] >= 0)
+            close(in[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
     }
     if (p) {
-        if (p->oev) event_free(p->oev);
-        if (p->eev) event_free(p->eev);
+        if (p->oev)
+            event_free(p->oev);
+        if (p->eev)
+            event_free(p->eev);
         free(p->kind);
         free(p);
     }
@@ -292,10 +313,13 @@ static void flush_input(pproc *p)
             p->woff += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!p->wev) p->wev = event_new(P.w->base, p->in_fd, EV_WRITE, on_writable, p);
-            if (p->wev) event_add(p->wev, NULL);
+            if (!p->wev)
+                p->wev = event_new(P.w->base, p->in_fd, EV_WRITE, on_writable, p);
+            if (p->wev)
+                event_add(p->wev, NULL);
             return;
         }
         /* EPIPE: it closed its stdin, or died; its stdout will tell. */
@@ -314,9 +338,11 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 /* Appends s[0..len) to what goes to the process's stdin. */
 static int queue_input(pproc *p, const char *s, size_t len)
 {
-    if (p->woff == p->wlen) p->woff = p->wlen = 0;
+    if (p->woff == p->wlen)
+        p->woff = p->wlen = 0;
     char *grown = realloc(p->wbuf, p->wlen + len + 1);
-    if (!grown) return -1;
+    if (!grown)
+        return -1;
     p->wbuf = grown;
     memcpy(p->wbuf + p->wlen, s, len);
     p->wlen += len;
@@ -326,14 +352,22 @@ static int queue_input(pproc *p, const char *s, size_t len)
 /* The job line of CONTRACT section 11 (persist_proto.h) to its stdin. */
 static int send_job(pproc *p, const attempt *a)
 {
-    persist_job j = {.id = a->id, .tenant = a->tenant_name, .kind = a->kind, .queue = a->queue, .lane = a->lane,
-                     .payload = a->payload, .spool_dir = a->spool_dir, .attempt = a->attempt,
-                     .attempts = a->attempts, .timeout_ms = a->timeout_ms};
+    persist_job j = {.id = a->id,
+                     .tenant = a->tenant_name,
+                     .kind = a->kind,
+                     .queue = a->queue,
+                     .lane = a->lane,
+                     .payload = a->payload,
+                     .spool_dir = a->spool_dir,
+                     .attempt = a->attempt,
+                     .attempts = a->attempts,
+                     .timeout_ms = a->timeout_ms};
     size_t len;
     char *line = persist_job_line(&j, &len);
     int rc = line ? queue_input(p, line, len) : -1;
     free(line);
-    if (rc == 0) flush_input(p);
+    if (rc == 0)
+        flush_input(p);
     return rc;
 }
 
@@ -344,14 +378,16 @@ static int send_job(pproc *p, const attempt *a)
 static void broken(pproc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void broken(pproc *p, const char *fmt, ...)
 {
-    if (!p->a || p->why[0]) return;
+    if (!p->a || p->why[0])
+        return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->why, sizeof p->why, fmt, ap);
     va_end(ap);
-    lw_log_about(LW_LOG_ERROR, "handler.protocol", attempt_facts(p->a, 1),
-                 "persistent handler process %d: %s; failing this attempt and replacing the process", (int)p->pid,
-                 p->why);
+    lw_log_about(
+        LW_LOG_ERROR, "handler.protocol", attempt_facts(p->a, 1),
+        "persistent handler process %d: %s; failing this attempt and replacing the process",
+        (int)p->pid, p->why);
     child_signal(p->a, SIGKILL);
 }
 
@@ -366,15 +402,18 @@ static void answered(pproc *p, end_kind how, const char *text)
      * slot forgets it (fence_check races fence_clear): not reused, so an
      * idle process is never a stopped one and needs no SIGCONT. */
     int frozen = a->slot >= 0 && w->fence &&
-                 (fence_frozen(w->fence, a->slot) || lw_mono_ms() + FREEZE_MARGIN_MS >= attempt_freeze_at(a));
+                 (fence_frozen(w->fence, a->slot) ||
+                  lw_mono_ms() + FREEZE_MARGIN_MS >= attempt_freeze_at(a));
     p->a = NULL;
     p->jobs++;
     p->idle_since = lw_mono_ms();
     a->runner_state = NULL;
     outcome_finished(a, how, text);
-    if (p->reaping) return; /* it answered, then died: reaped() frees it */
+    if (p->reaping)
+        return; /* it answered, then died: reaped() frees it */
     if (frozen || p->termed)
-        proc_retire(p, frozen ? "its lease went unproven (fence) during its attempt" : "it was stopped during its attempt");
+        proc_retire(p, frozen ? "its lease went unproven (fence) during its attempt"
+                              : "it was stopped during its attempt");
     else if (p->t->retired)
         proc_retire(p, "its tenant was changed or removed by a reload");
     else if (p->max_jobs > 0 && p->jobs >= p->max_jobs)
@@ -387,18 +426,23 @@ static void handle_line(pproc *p, const char *line, size_t len)
     persist_msg m;
     char why[300];
     int rc = persist_parse_line(line, len, &m, why, sizeof why);
-    if (rc == 1) return; /* blank lines are harmless */
+    if (rc == 1)
+        return; /* blank lines are harmless */
     if (!p->a) {
-        if (rc == 0) persist_msg_clear(&m);
-        if (p->retiring) return;
+        if (rc == 0)
+            persist_msg_clear(&m);
+        if (p->retiring)
+            return;
         lw_log_about(LW_LOG_ERROR, "handler.protocol", proc_facts(p),
-                     "persistent handler process %d wrote to stdout while it had no job (%.80s); replacing it",
+                     "persistent handler process %d wrote to stdout while it had no job (%.80s); "
+                     "replacing it",
                      (int)p->pid, line);
         proc_retire(p, NULL);
         return;
     }
     if (p->why[0]) { /* already failing */
-        if (rc == 0) persist_msg_clear(&m);
+        if (rc == 0)
+            persist_msg_clear(&m);
         return;
     }
     if (rc < 0) {
@@ -426,7 +470,8 @@ static void parse_lines(pproc *p)
     size_t start = 0;
     for (;;) {
         char *nl = memchr(p->obuf + start, '\n', p->olen - start);
-        if (!nl) break;
+        if (!nl)
+            break;
         size_t len = (size_t)(nl - (p->obuf + start));
         *nl = '\0';
         handle_line(p, p->obuf + start, len);
@@ -445,10 +490,12 @@ static void parse_lines(pproc *p)
     size_t limit = P.w->opt->common.max_payload + LINE_SLACK;
     if (p->olen > limit) {
         if (p->a) {
-            broken(p, "wrote a line longer than --max-payload (%zu bytes) allows", (size_t)P.w->opt->common.max_payload);
+            broken(p, "wrote a line longer than --max-payload (%zu bytes) allows",
+                   (size_t)P.w->opt->common.max_payload);
         } else if (!p->retiring) {
             lw_log_about(LW_LOG_ERROR, "handler.protocol", proc_facts(p),
-                         "persistent handler process %d wrote an overlong line while it had no job; replacing it",
+                         "persistent handler process %d wrote an overlong line while it had no "
+                         "job; replacing it",
                          (int)p->pid);
             proc_retire(p, NULL);
         }
@@ -462,7 +509,8 @@ static void out_eof(pproc *p)
     event_del(p->oev);
     close(p->out_fd);
     p->out_fd = -1;
-    if (p->reaping) return;
+    if (p->reaping)
+        return;
     if (!p->a) {
         proc_reap_idle(p);
         return;
@@ -495,11 +543,14 @@ static int read_out(pproc *p)
         if (n > 0) {
             p->olen += (size_t)n;
             parse_lines(p);
-            if (p->out_fd < 0) return 0;
+            if (p->out_fd < 0)
+                return 0;
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
         out_eof(p);
         return 1;
     }
@@ -516,25 +567,28 @@ static void on_out(evutil_socket_t fd, short what, void *arg)
 static void err_line(pproc *p)
 {
     p->ebuf[p->elen] = '\0';
-    while (p->elen > 0 && (p->ebuf[p->elen - 1] == '\r')) p->ebuf[--p->elen] = '\0';
+    while (p->elen > 0 && (p->ebuf[p->elen - 1] == '\r'))
+        p->ebuf[--p->elen] = '\0';
     memcpy(p->last_err, p->ebuf, p->elen + 1);
     int64_t now = lw_mono_ms();
     if (now - p->err_window >= ERR_WINDOW_MS) {
         if (p->err_dropped)
-            lw_log_about(LW_LOG_WARN, "handler.stderr", proc_facts(p),
-                         "persistent handler process %d: %ld stderr lines not logged (more than %d in %d s)",
-                         (int)p->pid, p->err_dropped, ERR_BURST, ERR_WINDOW_MS / 1000);
+            lw_log_about(
+                LW_LOG_WARN, "handler.stderr", proc_facts(p),
+                "persistent handler process %d: %ld stderr lines not logged (more than %d in %d s)",
+                (int)p->pid, p->err_dropped, ERR_BURST, ERR_WINDOW_MS / 1000);
         p->err_window = now;
         p->err_lines = 0;
         p->err_dropped = 0;
     }
     if (p->err_lines++ < ERR_BURST) {
-        lw_log_about(LW_LOG_INFO, "handler.stderr", proc_facts(p), "handler %d stderr: %s%s", (int)p->pid, p->ebuf,
-                     p->ecut ? " [line cut]" : "");
+        lw_log_about(LW_LOG_INFO, "handler.stderr", proc_facts(p), "handler %d stderr: %s%s",
+                     (int)p->pid, p->ebuf, p->ecut ? " [line cut]" : "");
     } else {
         if (!p->err_dropped++)
             lw_log_about(LW_LOG_WARN, "handler.stderr", proc_facts(p),
-                         "persistent handler process %d writes more than %d stderr lines in %d s; not logging the "
+                         "persistent handler process %d writes more than %d stderr lines in %d s; "
+                         "not logging the "
                          "rest of them",
                          (int)p->pid, ERR_BURST, ERR_WINDOW_MS / 1000);
     }
@@ -559,9 +613,12 @@ static void read_err(pproc *p)
             }
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (p->elen) err_line(p);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (p->elen)
+            err_line(p);
         event_del(p->eev);
         close(p->err_fd);
         p->err_fd = -1;
@@ -584,24 +641,32 @@ static void proc_unlink(pproc *p)
             *pp = p->next;
             break;
         }
-    if (!p->retiring) P.live--;
+    if (!p->retiring)
+        P.live--;
 }
 
 static void proc_free(pproc *p)
 {
     proc_unlink(p);
-    if (p->wev) event_free(p->wev);
-    if (p->oev) event_free(p->oev);
-    if (p->eev) event_free(p->eev);
-    if (p->in_fd >= 0) close(p->in_fd);
-    if (p->out_fd >= 0) close(p->out_fd);
-    if (p->err_fd >= 0) close(p->err_fd);
+    if (p->wev)
+        event_free(p->wev);
+    if (p->oev)
+        event_free(p->oev);
+    if (p->eev)
+        event_free(p->eev);
+    if (p->in_fd >= 0)
+        close(p->in_fd);
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    if (p->err_fd >= 0)
+        close(p->err_fd);
     free(p->wbuf);
     free(p->obuf);
     free(p->kind);
     tenant_unref(p->t);
     free(p);
-    if (!P.list && P.tick) event_del(P.tick);
+    if (!P.list && P.tick)
+        event_del(P.tick);
 }
 
 /* Stops an idle process: stdin closed (a handler's read loop ends), its
@@ -609,15 +674,19 @@ static void proc_free(pproc *p)
  * when its stdout ends. */
 static void proc_retire(pproc *p, const char *why)
 {
-    if (p->retiring) return;
+    if (p->retiring)
+        return;
     p->retiring = 1;
     P.live--;
     if (why)
         lw_log_about(LW_LOG_INFO, "handler.stopping", proc_facts(p),
-                     "stopping persistent handler process %d after %d attempts: %s", (int)p->pid, p->jobs, why);
-    if (p->in_fd >= 0) close(p->in_fd);
+                     "stopping persistent handler process %d after %d attempts: %s", (int)p->pid,
+                     p->jobs, why);
+    if (p->in_fd >= 0)
+        close(p->in_fd);
     p->in_fd = -1;
-    if (p->wev) event_del(p->wev);
+    if (p->wev)
+        event_del(p->wev);
     p->kill_at = lw_mono_ms() + KILL_GRACE_MS;
     if (p->pid) {
         kill(-p->pid, SIGTERM);
@@ -639,16 +708,19 @@ static void proc_reap_idle(pproc *p)
         if (!p->retiring && r == p->pid) {
             char how[96];
             if (WIFSIGNALED(status))
-                snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+                snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
             else
                 snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
             lw_log_about(LW_LOG_WARN, "handler.exited", proc_facts(p),
-                         "persistent handler process %d ended between attempts (%s)%s%s", (int)p->pid, how,
-                         p->last_err[0] ? "; its last stderr line: " : "", p->last_err);
+                         "persistent handler process %d ended between attempts (%s)%s%s",
+                         (int)p->pid, how, p->last_err[0] ? "; its last stderr line: " : "",
+                         p->last_err);
         }
         p->pid = 0;
     }
-    if (p->err_fd >= 0) read_err(p);
+    if (p->err_fd >= 0)
+        read_err(p);
     proc_free(p);
 }
 
@@ -675,7 +747,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             }
         } else if (!p->a && p->t->retired) {
             proc_retire(p, "its tenant was changed or removed by a reload");
-        } else if (!p->a && p->idle_exit > 0 && now - p->idle_since >= (int64_t)p->idle_exit * 1000) {
+        } else if (!p->a && p->idle_exit > 0 &&
+                   now - p->idle_since >= (int64_t)p->idle_exit * 1000) {
             proc_retire(p, "idle_exit");
         }
     }
@@ -683,14 +756,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the runner ---- */
 
-static void pp_emit(lw_job *job, const char *type, const char *data) { outcome_event(job, type, data); }
+static void pp_emit(lw_job *job, const char *type, const char *data)
+{
+    outcome_event(job, type, data);
+}
 
 /* The least recently used idle process, to make room. */
 static pproc *lru_idle(void)
 {
     pproc *best = NULL;
     for (pproc *p = P.list; p; p = p->next)
-        if (!p->retiring && !p->a && (!best || p->idle_since < best->idle_since)) best = p;
+        if (!p->retiring && !p->a && (!best || p->idle_since < best->idle_since))
+            best = p;
     return best;
 }
 
@@ -700,7 +777,8 @@ static int proc_exited(pid_t pid)
 {
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return errno == ECHILD;
     return si.si_pid == pid;
 }
 
@@ -708,10 +786,13 @@ static int proc_exited(pid_t pid)
  * program usually serves several kinds (lanework.handler.kind). */
 static int same_command(const lw_exec_handler *x, const lw_exec_handler *y)
 {
-    if (x == y) return 1;
-    if (x->argc != y->argc || x->max_jobs != y->max_jobs || x->idle_exit != y->idle_exit) return 0;
+    if (x == y)
+        return 1;
+    if (x->argc != y->argc || x->max_jobs != y->max_jobs || x->idle_exit != y->idle_exit)
+        return 0;
     for (size_t i = 0; i < x->argc; i++)
-        if (strcmp(x->argv[i], y->argv[i])) return 0;
+        if (strcmp(x->argv[i], y->argv[i]))
+            return 0;
     return 1;
 }
 
@@ -721,7 +802,8 @@ static int start(attempt *a)
     pproc *p = NULL;
     for (pproc *q = P.list, *next; q; q = next) {
         next = q->next;
-        if (q->retiring || q->a || q->t != a->tenant || !same_command(q->ex, ex)) continue;
+        if (q->retiring || q->a || q->t != a->tenant || !same_command(q->ex, ex))
+            continue;
         if (q->out_fd < 0 || !q->pid || proc_exited(q->pid)) {
             /* It died between attempts and we have not seen it yet. */
             if (q->out_fd >= 0) {
@@ -739,8 +821,10 @@ static int start(attempt *a)
         /* One process per slot at most: make room by stopping the idle
          * process that waited longest (another kind's, or tenant's). */
         pproc *old;
-        if (P.live >= P.w->opt->concurrency && (old = lru_idle())) proc_retire(old, "its slot is needed by another kind");
-        if (!(p = proc_spawn(a, ex))) return -1;
+        if (P.live >= P.w->opt->concurrency && (old = lru_idle()))
+            proc_retire(old, "its slot is needed by another kind");
+        if (!(p = proc_spawn(a, ex)))
+            return -1;
     }
     if (strcmp(p->kind, a->kind)) {
         char *k = strdup(a->kind);
@@ -768,10 +852,12 @@ static int start(attempt *a)
 static void stop(attempt *a, int now)
 {
     pproc *p = a->runner_state;
-    if (!p) return;
+    if (!p)
+        return;
     worker *w = a->tenant->w;
     int frozen = a->slot >= 0 && w->fence && fence_frozen(w->fence, a->slot);
-    if (!now && !frozen && !p->cancel_sent && attempt_stop_reason(a) == STOP_CANCEL && p->in_fd >= 0) {
+    if (!now && !frozen && !p->cancel_sent && attempt_stop_reason(a) == STOP_CANCEL &&
+        p->in_fd >= 0) {
         /* A handler told to cancel may answer and stay for the next job;
          * if it does not within the grace, it is stopped (grace_over). */
         size_t len;
@@ -803,13 +889,16 @@ static void grace_over(attempt *a)
 static void reaped(attempt *a)
 {
     pproc *p = a->runner_state;
-    if (!p) return;
+    if (!p)
+        return;
     /* child_reap_leader reaped it: its pid is free, never signal it. */
     p->pid = 0;
     /* An answer it wrote just before it died counts: read what is left. */
     p->reaping = 1;
-    if (p->out_fd >= 0) read_out(p);
-    if (p->err_fd >= 0) read_err(p);
+    if (p->out_fd >= 0)
+        read_out(p);
+    if (p->err_fd >= 0)
+        read_err(p);
     if (p->a != a) {
         /* answered() ended the attempt (a is gone). */
         proc_free(p);
@@ -819,13 +908,15 @@ static void reaped(attempt *a)
     end_kind how = END_RETRY;
     char why[1200], status[96];
     if (WIFSIGNALED(st))
-        snprintf(status, sizeof status, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        snprintf(status, sizeof status, "killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
     else
         snprintf(status, sizeof status, "exit status %d", WEXITSTATUS(st));
     if (WIFEXITED(st) && WEXITSTATUS(st) == EX_PROTOCOL) {
         how = END_FAIL;
         snprintf(why, sizeof why,
-                 "the persistent handler refused LANEWORK_PROTOCOL=" PROTOCOL_VERSION " (exit status %d)%s%s",
+                 "the persistent handler refused LANEWORK_PROTOCOL=" PROTOCOL_VERSION
+                 " (exit status %d)%s%s",
                  EX_PROTOCOL, p->last_err[0] ? ": " : "", p->last_err);
         lw_log_about(LW_LOG_ERROR, "handler.protocol", attempt_facts(a, 1), "%s", why);
     } else if (p->why[0]) {
@@ -834,14 +925,15 @@ static void reaped(attempt *a)
         snprintf(why, sizeof why, "persistent handler: closed its stdout before answering%s%s",
                  p->last_err[0] ? "; its last stderr line: " : "", p->last_err);
         lw_log_about(LW_LOG_ERROR, "handler.protocol", attempt_facts(a, 1),
-                     "persistent handler process: closed its stdout before answering; failing this attempt and "
+                     "persistent handler process: closed its stdout before answering; failing this "
+                     "attempt and "
                      "replacing the process");
     } else {
-        snprintf(why, sizeof why, "persistent handler process ended during the attempt (%s)%s%s", status,
-                 p->last_err[0] ? ": " : "", p->last_err);
+        snprintf(why, sizeof why, "persistent handler process ended during the attempt (%s)%s%s",
+                 status, p->last_err[0] ? ": " : "", p->last_err);
         if (attempt_stop_reason(a) == STOP_NONE)
-            lw_log_about(LW_LOG_ERROR, "handler.exited", attempt_facts(a, 1), "%s; the process will be replaced",
-                         why);
+            lw_log_about(LW_LOG_ERROR, "handler.exited", attempt_facts(a, 1),
+                         "%s; the process will be replaced", why);
     }
     p->a = NULL;
     a->runner_state = NULL;
@@ -852,7 +944,8 @@ static void reaped(attempt *a)
 static void release(attempt *a)
 {
     pproc *p = a->runner_state;
-    if (!p) return;
+    if (!p)
+        return;
     p->a = NULL;
     a->runner_state = NULL;
 }
@@ -871,7 +964,8 @@ static void close_runner(worker *w)
     (void)w;
     while (P.list) {
         pproc *p = P.list;
-        if (p->a) release(p->a);
+        if (p->a)
+            release(p->a);
         if (p->pid > 0) {
             kill(-p->pid, SIGKILL);
             while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
@@ -880,7 +974,8 @@ static void close_runner(worker *w)
         }
         proc_free(p);
     }
-    if (P.tick) event_free(P.tick);
+    if (P.tick)
+        event_free(P.tick);
     P.tick = NULL;
 }
 
