@@ -189,18 +189,30 @@ def test_cancel_ignored_is_stopped(env):
     check(c['status'] == 'cancelled', c)
 
 
-def test_max_jobs_and_idle_exit(env):
+def max_jobs_and_idle_exit(env, isolation):
     setup(env, max_jobs=2, idle_exit=1)
-    w = env.worker('--concurrency', '1')
+    w = env.worker('--concurrency', '1', '--isolation', isolation)
     ids = [env.enqueue('acme', 'noop', {}, lane='L') for _ in range(5)]
     pids = [s['result']['pid'] for s in finished(env, ids)]
     check(pids[0] == pids[1] and pids[2] == pids[3] and pids[4] != pids[3] and pids[1] != pids[2],
           'max_jobs 2: %s' % pids)
     wait_until(lambda: not alive(pids[4]), timeout=5, what='idle_exit to stop the process')
+    # stopped means reaped too: no zombie is left behind
+    wait_until(lambda: not any(os.path.exists('/proc/%d' % p) for p in pids), timeout=3,
+               what='every stopped handler process to be reaped')
     check('idle_exit' in w.log(), 'the stop is logged')
     again = env.enqueue('acme', 'noop', {})
     s, = finished(env, [again])
     check(s['status'] == 'succeeded' and s['result']['pid'] not in pids, s)
+
+
+def test_max_jobs_and_idle_exit(env):
+    max_jobs_and_idle_exit(env, 'fork')
+
+
+def test_thread_isolation_reaps_too(env):
+    # no orphan sweep reaps unmarked zombies in thread isolation: the runner does
+    max_jobs_and_idle_exit(env, 'thread')
 
 
 def test_protocol_mismatch(env):
@@ -243,4 +255,5 @@ def test_sigterm_hands_back(env):
 if __name__ == '__main__':
     run([test_events_then_result, test_spooled_job, test_stderr_bounded, test_parallel_slots_and_big_payload, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
          test_garbage_on_stdout, test_cancel_running, test_cancel_ignored_is_stopped, test_max_jobs_and_idle_exit,
+         test_thread_isolation_reaps_too,
          test_protocol_mismatch, test_reload_retires_idle_processes, test_sigterm_hands_back])
