@@ -215,6 +215,35 @@ def test_thread_isolation_reaps_too(env):
     max_jobs_and_idle_exit(env, 'thread')
 
 
+def proc_state(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_fence_freezes_and_thaws_the_process(env):
+    setup(env)
+    p = env.proxy()
+    w = env.worker('--concurrency', '1', '--lease', '2', redis_url=p.url)
+    first, = finished(env, [env.enqueue('acme', 'noop', {})])
+    pid = first['result']['pid']
+    check(proc_state(pid) in ('S', 'R'), 'an idle process is not frozen')
+    jid = env.enqueue('acme', 'nap', {'s': 2.5})
+    wait_until(lambda: env.statuses('acme', [jid])[0] == 'active', what='start')
+    time.sleep(0.2)
+    p.cut()
+    wait_until(lambda: proc_state(pid) == 'T', timeout=4, what='the fence to freeze the busy process (0.65 lease)')
+    time.sleep(0.5)
+    p.heal()
+    s, = finished(env, [jid], timeout=20)
+    check(s['status'] == 'succeeded' and s['result']['pid'] == pid and s['attempt'] == 1,
+          'thawed, the same process finished the same attempt: %s' % s)
+    check(proc_state(pid) != 'T', 'not left frozen')
+    check(w.running(), 'worker alive')
+
+
 def test_protocol_mismatch(env):
     setup(env, command=['env', 'LANEWORK_PROTOCOL=2', sys.executable, PERSIST])
     w = env.worker('--concurrency', '1')
@@ -255,5 +284,5 @@ def test_sigterm_hands_back(env):
 if __name__ == '__main__':
     run([test_events_then_result, test_spooled_job, test_stderr_bounded, test_parallel_slots_and_big_payload, test_exception_retried_fail_not, test_bad_handlers_fail_their_attempt_only,
          test_garbage_on_stdout, test_cancel_running, test_cancel_ignored_is_stopped, test_max_jobs_and_idle_exit,
-         test_thread_isolation_reaps_too,
+         test_thread_isolation_reaps_too, test_fence_freezes_and_thaws_the_process,
          test_protocol_mismatch, test_reload_retires_idle_processes, test_sigterm_hands_back])
