@@ -235,7 +235,7 @@ def run(kinds=None):
                 data = data[os.write(out_fd, data):]
 
     def emit(obj):
-        emit_line(json.dumps(obj, separators=(",", ":"), default=str))
+        emit_line(json.dumps(obj, separators=(",", ":"), default=str, allow_nan=False))
 
     while True:
         msg = _next_job(inp)
@@ -248,7 +248,7 @@ def run(kinds=None):
                 raise Fail("this handler has no function for kind %r (has: %s)" % (job.kind, ", ".join(sorted(table))))
             result = fn(job)
             try:
-                answer = json.dumps({"type": "result", "result": result}, separators=(",", ":"))
+                answer = json.dumps({"type": "result", "result": result}, separators=(",", ":"), allow_nan=False)
             except (TypeError, ValueError) as e:
                 raise Fail("the result is not JSON: %s" % e)
         except Fail as e:

@@ -51,6 +51,10 @@ SCRIPT = textwrap.dedent('''
     def notjson(job):
         return object()
 
+    @lanework.handler.kind("nan")
+    def nan(job):
+        return float("nan")
+
     lanework.handler.run()
 ''')
 
@@ -76,8 +80,9 @@ class HandlerTest(unittest.TestCase):
         self.assertEqual(ev, {'type': 'event', 'event': 'step.created', 'data': {'n': 7}})
         self.assertEqual(res, {'type': 'result', 'result': {'id': 'j1', 'n': 7, 'attempt': 1, 'lane': 'L',
                                                             'tenant': 't', 'spool_dir': None}})
-        p.stdin.write(job('boom') + job('fail') + job('nope') + job('notjson'))
-        boom, fail, nope, notjson = self.answers(p, 4)
+        p.stdin.write(job('boom') + job('fail') + job('nope') + job('notjson') + job('nan'))
+        boom, fail, nope, notjson, nan = self.answers(p, 5)
+        self.assertFalse(nan['retry'])  # NaN is not JSON: never written as a result
         self.assertEqual(boom, {'type': 'error', 'error': "KeyError: 'missing'", 'retry': True})
         self.assertEqual(fail, {'type': 'error', 'error': 'no way', 'retry': False})
         self.assertFalse(nope['retry'])
