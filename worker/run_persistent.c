@@ -242,11 +242,12 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
             _exit(127);
         sigfork_unblock_signals();
         execve(prog, ex->argv, env);
+        int e = errno; /* strerror is not async-signal-safe */
         child_write("lanework: cannot execute the handler command: ");
         child_write(prog);
-        child_write(errno == ENOENT   ? ": No such file or directory\n"
-                    : errno == EACCES ? ": Permission denied\n"
-                                      : ": exec failed\n");
+        child_write(e == ENOENT   ? ": No such file or directory\n"
+                    : e == EACCES ? ": Permission denied\n"
+                                  : ": exec failed\n");
         _exit(127);
     }
     close(in[0]);
@@ -526,14 +527,21 @@ static void out_eof(pproc *p)
 }
 
 /* Reads stdout; `p` may be freed when this returns. */
-static int read_out(pproc *p)
+static int read_out(pproc *p, size_t budget)
 {
-    for (;;) {
+    /* At most `budget` bytes a call: a process flooding its stdout must
+     * not keep the loop from everything else (EV_PERSIST calls again). */
+    size_t took = 0;
+    while (took < budget) {
         if (p->ocap - p->olen < 16384) {
             size_t cap = p->ocap ? p->ocap * 2 : 65536;
             char *grown = realloc(p->obuf, cap);
             if (!grown) {
-                broken(p, "the worker is out of memory reading its stdout");
+                if (p->a)
+                    broken(p, "the worker is out of memory reading its stdout");
+                else
+                    proc_retire(p, "the worker is out of memory reading its stdout");
+                p->olen = 0;
                 return 0;
             }
             p->obuf = grown;
@@ -541,6 +549,7 @@ static int read_out(pproc *p)
         }
         ssize_t n = read(p->out_fd, p->obuf + p->olen, p->ocap - p->olen - 1);
         if (n > 0) {
+            took += (size_t)n;
             p->olen += (size_t)n;
             parse_lines(p);
             if (p->out_fd < 0)
@@ -554,12 +563,13 @@ static int read_out(pproc *p)
         out_eof(p);
         return 1;
     }
+    return 0;
 }
 
 static void on_out(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    read_out(arg);
+    read_out(arg, 256 * 1024);
 }
 
 /* ---- stderr: to the worker's log, bounded ---- */
@@ -587,9 +597,8 @@ static void err_line(pproc *p)
     } else {
         if (!p->err_dropped++)
             lw_log_about(LW_LOG_WARN, "handler.stderr", proc_facts(p),
-                         "persistent handler process %d writes more than %d stderr lines in %d s; "
-                         "not logging the "
-                         "rest of them",
+                         "persistent handler process %d writes more than %d stderr lines in "
+                         "%d s; not logging the rest of them",
                          (int)p->pid, ERR_BURST, ERR_WINDOW_MS / 1000);
     }
     p->elen = 0;
@@ -599,7 +608,7 @@ static void err_line(pproc *p)
 static void read_err(pproc *p)
 {
     char chunk[8192];
-    for (;;) {
+    for (int round = 0; round < 8; round++) { /* 64 KiB a call, as read_out */
         ssize_t n = read(p->err_fd, chunk, sizeof chunk);
         if (n > 0) {
             for (ssize_t i = 0; i < n; i++) {
@@ -896,7 +905,7 @@ static void reaped(attempt *a)
     /* An answer it wrote just before it died counts: read what is left. */
     p->reaping = 1;
     if (p->out_fd >= 0)
-        read_out(p);
+        read_out(p, 4 * 1024 * 1024); /* a pipe holds far less; an escapee may write on */
     if (p->err_fd >= 0)
         read_err(p);
     if (p->a != a) {
