@@ -16,7 +16,8 @@ Redis counts N succeeded; its utime+stime (/proc/PID/stat, its own, not its
 children's: the handler's CPU is not the worker's) over N is the CPU per
 attempt, start-up included. RQ: N jobs enqueued in one pipeline, then
 `rq worker --burst --worker-class rq.worker.SimpleWorker` timed to exit.
-Runs interleave; medians are printed.
+Runs interleave; medians are printed. BENCH_WRAP="perf record -g -o F --"
+runs the worker under a profiler (its CPU figure is then the wrapper's).
 """
 import argparse
 import json
