@@ -136,9 +136,87 @@ static char *resolve_path(const ctx *c, const char *p)
 
 /* --- the parts of a tenant ----------------------------------------------- */
 
+/* argv of exec.KIND from a JSON array of strings (the array form, or the
+ * object form's "command"). */
+static int parse_command(ctx *c, const cJSON *e, const char *kind, const char *where,
+                         lw_exec_handler *h)
+{
+    int argc = cJSON_IsArray(e) ? cJSON_GetArraySize(e) : 0;
+    int ok = argc > 0;
+    for (const cJSON *a = ok ? e->child : NULL; a; a = a->next)
+        ok = ok && cJSON_IsString(a);
+    if (!ok || !e->child->valuestring[0])
+        return fail(
+            c, "exec.%s%s must be a non-empty array of strings (the program and its arguments)",
+            kind, where);
+    h->argv = calloc((size_t)argc + 1, sizeof *h->argv);
+    if (!h->argv)
+        return fail(c, "out of memory");
+    for (const cJSON *a = e->child; a; a = a->next) {
+        if (!(h->argv[h->argc++] = strdup(a->valuestring)))
+            return fail(c, "out of memory");
+    }
+    return 0;
+}
+
+/* The object form: {"command": [...], "persistent": bool, "max_jobs": N,
+ * "idle_exit": S}. max_jobs and idle_exit only mean something for a
+ * persistent process, so they are refused without "persistent": true
+ * rather than silently ignored. */
+static int parse_exec_object(ctx *c, const cJSON *e, lw_exec_handler *h)
+{
+    const char *k = e->string;
+    const char *dup = duplicate_member(e);
+    if (dup)
+        return fail(c, "exec.%s: field \"%.64s\" is given twice", k, dup);
+    const cJSON *cmd = NULL, *max_jobs = NULL, *idle_exit = NULL;
+    for (const cJSON *f = e->child; f; f = f->next) {
+        if (strcmp(f->string, "command") == 0) {
+            cmd = f;
+        } else if (strcmp(f->string, "persistent") == 0) {
+            if (!cJSON_IsBool(f))
+                return fail(c, "exec.%s.persistent must be true or false", k);
+            h->persistent = cJSON_IsTrue(f);
+        } else if (strcmp(f->string, "max_jobs") == 0) {
+            max_jobs = f;
+        } else if (strcmp(f->string, "idle_exit") == 0) {
+            idle_exit = f;
+        } else {
+            return fail(
+                c,
+                "exec.%s: unknown field \"%.64s\" (known: command, persistent, max_jobs, idle_exit)",
+                k, f->string);
+        }
+    }
+    if (!cmd)
+        return fail(c, "exec.%s: \"command\" is missing (the program and its arguments)", k);
+    int64_t n;
+    if (max_jobs) {
+        if (whole_number(max_jobs, 0, 1e9, &n))
+            return fail(
+                c,
+                "exec.%s.max_jobs must be a whole number of attempts from 0 (no limit) to 1000000000",
+                k);
+        h->max_jobs = (int)n;
+    }
+    if (idle_exit) {
+        if (whole_number(idle_exit, 0, 86400 * 365, &n))
+            return fail(
+                c, "exec.%s.idle_exit must be a whole number of seconds from 0 (never) to 31536000",
+                k);
+        h->idle_exit = (int)n;
+    }
+    if (!h->persistent && (max_jobs || idle_exit))
+        return fail(c, "exec.%s: %s only applies with \"persistent\": true", k,
+                    max_jobs ? "max_jobs" : "idle_exit");
+    return parse_command(c, cmd, k, ".command", h);
+}
+
 static int parse_exec(ctx *c, const cJSON *v, lw_tenant *t)
 {
-    if (check_object(c, v, "exec", "kind -> [\"program\", \"arg\", ...]"))
+    if (check_object(
+            c, v, "exec",
+            "kind -> [\"program\", \"arg\", ...] or {\"command\": [...], \"persistent\": true}"))
         return -1;
     int n = cJSON_GetArraySize(v);
     t->execs = calloc((size_t)n + 1, sizeof *t->execs);
@@ -147,23 +225,11 @@ static int parse_exec(ctx *c, const cJSON *v, lw_tenant *t)
     for (const cJSON *e = v->child; e; e = e->next) {
         if (!lw_name_is_safe(e->string))
             return fail(c, "exec: kind \"%.64s\" is not a safe name (" SAFE_RULE ")", e->string);
-        int argc = cJSON_IsArray(e) ? cJSON_GetArraySize(e) : 0;
-        int ok = argc > 0;
-        for (const cJSON *a = ok ? e->child : NULL; a; a = a->next)
-            ok = ok && cJSON_IsString(a);
-        if (!ok || !e->child->valuestring[0])
-            return fail(
-                c, "exec.%s must be a non-empty array of strings (the program and its arguments)",
-                e->string);
         lw_exec_handler *h = &t->execs[t->nexecs++];
-        h->kind = strdup(e->string);
-        h->argv = calloc((size_t)argc + 1, sizeof *h->argv);
-        if (!h->kind || !h->argv)
+        if (!(h->kind = strdup(e->string)))
             return fail(c, "out of memory");
-        for (const cJSON *a = e->child; a; a = a->next) {
-            if (!(h->argv[h->argc++] = strdup(a->valuestring)))
-                return fail(c, "out of memory");
-        }
+        if (cJSON_IsObject(e) ? parse_exec_object(c, e, h) : parse_command(c, e, e->string, "", h))
+            return -1;
     }
     return 0;
 }
@@ -736,7 +802,10 @@ int lw_tenant_same_runtime(const lw_tenant *a, const lw_tenant *b)
         a->defaults.backoff_ms != b->defaults.backoff_ms)
         return 0;
     for (size_t i = 0; i < a->nexecs; i++) {
-        if (!str_eq(a->execs[i].kind, b->execs[i].kind) || a->execs[i].argc != b->execs[i].argc)
+        if (!str_eq(a->execs[i].kind, b->execs[i].kind) || a->execs[i].argc != b->execs[i].argc ||
+            a->execs[i].persistent != b->execs[i].persistent ||
+            a->execs[i].max_jobs != b->execs[i].max_jobs ||
+            a->execs[i].idle_exit != b->execs[i].idle_exit)
             return 0;
         for (size_t k = 0; k < a->execs[i].argc; k++)
             if (!str_eq(a->execs[i].argv[k], b->execs[i].argv[k]))

@@ -23,6 +23,11 @@ typedef struct lw_exec_handler {
     char *kind;  /* owned */
     char **argv; /* owned, NULL-terminated, argv[0] is the program */
     size_t argc;
+    /* The object form {"command": [...], "persistent": true, ...}
+     * (CONTRACT section 11): one process serves attempts one after another. */
+    int persistent;
+    int max_jobs;  /* persistent: replaced after this many attempts; 0: never */
+    int idle_exit; /* persistent: stopped after this many seconds idle; 0: never */
 } lw_exec_handler;
 
 typedef struct lw_spool_cfg {

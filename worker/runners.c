@@ -3,15 +3,14 @@
 #include "runners.h"
 
 #include "run_exec.h"
+#include "run_persistent.h"
 #include "run_fork.h"
 #include "run_pool.h"
 #include "run_thread.h"
 
 static const runner *const all[] = {
-    &run_exec_runner,
-    &run_fork_runner,
-    &run_pool_runner,
-    &run_thread_runner,
+    &run_persistent_runner, /* persistent exec entries; before run_exec, which takes every exec entry */
+    &run_exec_runner,       &run_fork_runner, &run_pool_runner, &run_thread_runner,
 };
 #define NRUNNERS (sizeof all / sizeof all[0])
 

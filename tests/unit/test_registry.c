@@ -322,6 +322,95 @@ START_TEST(refuses_nul)
 }
 END_TEST
 
+/* The object form of an exec entry (CONTRACT section 11). */
+START_TEST(exec_object_form)
+{
+    lw_registry *r = load_ok(
+        "p.json", "[{\"tenant\": \"a\", \"exec\": {"
+                  "\"exam\": {\"command\": [\"python3\", \"-m\", \"app\"], \"persistent\": true, "
+                  "\"max_jobs\": 1000, \"idle_exit\": 60},"
+                  "\"plain\": {\"command\": [\"/bin/true\"]},"
+                  "\"arr\": [\"/bin/x\"]}}]");
+    const lw_tenant *t = &r->tenants[0];
+    const lw_exec_handler *h = lw_tenant_exec(t, "exam");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->persistent, 1);
+    ck_assert_int_eq(h->max_jobs, 1000);
+    ck_assert_int_eq(h->idle_exit, 60);
+    ck_assert_uint_eq(h->argc, 3);
+    ck_assert_str_eq(h->argv[2], "app");
+    ck_assert_ptr_null(h->argv[3]);
+    h = lw_tenant_exec(t, "plain");
+    ck_assert_int_eq(h->persistent, 0);
+    ck_assert_str_eq(h->argv[0], "/bin/true");
+    ck_assert_int_eq(lw_tenant_exec(t, "arr")->persistent, 0);
+    lw_registry_free(r);
+
+    /* Changing only a persistent setting is a runtime change (a reload
+     * replaces the processes). */
+    char err[256];
+    static const char *const V[] = {
+        "{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"persistent\": true, \"max_jobs\": 5}}}",
+        "{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"persistent\": true, \"max_jobs\": 6}}}",
+        "{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"persistent\": true, \"max_jobs\": 5, "
+        "\"idle_exit\": 3}}}",
+    };
+    lw_registry *v[3];
+    for (int i = 0; i < 3; i++) {
+        v[i] = lw_registry_parse(V[i], strlen(V[i]), "r.json", 1, err, sizeof err);
+        ck_assert_msg(v[i] != NULL, "%s", err);
+    }
+    ck_assert(lw_tenant_same_runtime(&v[0]->tenants[0], &v[0]->tenants[0]));
+    ck_assert(!lw_tenant_same_runtime(&v[0]->tenants[0], &v[1]->tenants[0]));
+    ck_assert(!lw_tenant_same_runtime(&v[0]->tenants[0], &v[2]->tenants[0]));
+    for (int i = 0; i < 3; i++)
+        lw_registry_free(v[i]);
+}
+END_TEST
+
+START_TEST(exec_object_errors)
+{
+    load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"persistent\": true}}}]",
+               "tenant #1 (\"a\"): exec.k: \"command\" is missing (the program and its arguments)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": []}}}]",
+        "tenant #1 (\"a\"): exec.k.command must be a non-empty array of strings (the program and its "
+        "arguments)");
+    load_fails(
+        "r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": \"/x\"}}}]",
+        "tenant #1 (\"a\"): exec.k.command must be a non-empty array of strings (the program and its "
+        "arguments)");
+    load_fails(
+        "r.json",
+        "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"persistent\": 1}}}]",
+        "tenant #1 (\"a\"): exec.k.persistent must be true or false");
+    load_fails(
+        "r.json",
+        "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"persistent\": true, "
+        "\"max_jobs\": -1}}}]",
+        "tenant #1 (\"a\"): exec.k.max_jobs must be a whole number of attempts from 0 (no limit) to "
+        "1000000000");
+    load_fails(
+        "r.json",
+        "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"persistent\": true, "
+        "\"idle_exit\": 1.5}}}]",
+        "tenant #1 (\"a\"): exec.k.idle_exit must be a whole number of seconds from 0 (never) to 31536000");
+    load_fails("r.json",
+               "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"max_jobs\": 3}}}]",
+               "tenant #1 (\"a\"): exec.k: max_jobs only applies with \"persistent\": true");
+    load_fails(
+        "r.json",
+        "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"persistent\": true, "
+        "\"max_job\": 3}}}]",
+        "tenant #1 (\"a\"): exec.k: unknown field \"max_job\" (known: command, persistent, max_jobs, "
+        "idle_exit)");
+    load_fails(
+        "r.json",
+        "[{\"tenant\": \"a\", \"exec\": {\"k\": {\"command\": [\"/x\"], \"command\": [\"/y\"]}}}]",
+        "tenant #1 (\"a\"): exec.k: field \"command\" is given twice");
+}
+END_TEST
+
 START_TEST(type_errors)
 {
     load_fails("r.json", "[{\"tenant\": \"a\", \"module\": 5}]",
@@ -329,7 +418,8 @@ START_TEST(type_errors)
     load_fails("r.json", "[{\"tenant\": \"a\", \"module\": \"\"}]",
                "tenant #1 (\"a\"): module must be a path (a non-empty string)");
     load_fails("r.json", "[{\"tenant\": \"a\", \"exec\": [\"x\"]}]",
-               "tenant #1 (\"a\"): exec must be an object (kind -> [\"program\", \"arg\", ...])");
+               "tenant #1 (\"a\"): exec must be an object (kind -> [\"program\", \"arg\", ...] or "
+               "{\"command\": [...], \"persistent\": true})");
     load_fails(
         "r.json", "[{\"tenant\": \"a\", \"exec\": {\"k\": []}}]",
         "tenant #1 (\"a\"): exec.k must be a non-empty array of strings (the program and its "
@@ -439,11 +529,13 @@ START_TEST(same_runtime)
         ck_assert_msg(!lw_tenant_same_runtime(&base->tenants[0], &r->tenants[0]), "%s", text);
         lw_registry_free(r);
     }
-    static const char *const EDITS[][2] = {{"\"/m.so\"", "\"/n.so\""},
-                                           {"{\"k\": 1}", "{\"k\": 2}"},
-                                           {"\"-f\"", "\"-g\""},
-                                           {"\"max_active\": 2", "\"max_active\": 3"},
-                                           {"\"attempts\": 2", "\"attempts\": 3"}};
+    static const char *const EDITS[][2] = {
+        {"\"/m.so\"", "\"/n.so\""},
+        {"{\"k\": 1}", "{\"k\": 2}"},
+        {"\"-f\"", "\"-g\""},
+        {"\"max_active\": 2", "\"max_active\": 3"},
+        {"\"attempts\": 2", "\"attempts\": 3"},
+        {"[\"/bin/x\", \"-f\"]", "{\"command\": [\"/bin/x\", \"-f\"], \"persistent\": true}"}};
     for (size_t i = 0; i < sizeof EDITS / sizeof EDITS[0]; i++) {
         char edited[1024];
         snprintf(text, sizeof text, BASE, "", "");
@@ -532,6 +624,8 @@ int main(void)
     tcase_add_test(tc, defaults_zero_backoff);
     tcase_add_test(tc, spools_shared);
     tcase_add_test(tc, same_runtime);
+    tcase_add_test(tc, exec_object_form);
+    tcase_add_test(tc, exec_object_errors);
     tcase_add_test(tc, parse_text);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -12,8 +12,6 @@ validation and defaults: a job enqueued here is indistinguishable from one
 `lanework enqueue` made. Errors are LaneworkError subclasses, one per CLI
 exit status (`.code`).
 """
-import importlib.util as _util
-
 from .aio import AsyncClient
 from .client import Client
 from .errors import (InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch,
@@ -29,12 +27,7 @@ __all__ = [
     'WaitTimeout',
 ]
 
-# Handlers written in Python (lanework.handler, with its Fail exception) are
-# another part of the package, added in their own module: exported here once
-# that module is there, so adding it needs no edit to this file. Only its
-# presence is checked: an error inside it is not hidden.
-if _util.find_spec(__name__ + '.handler') is not None:
-    from . import handler  # noqa: E402
-    from .handler import Fail  # noqa: E402
-    __all__ += ['handler', 'Fail']
+from . import handler  # noqa: E402  (the handler side: CONTRACT section 11)
+from .handler import Fail  # noqa: E402
 
+__all__ += ['handler', 'Fail']
