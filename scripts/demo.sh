@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh — the README's first command: install what is missing, build, and
 # run a small lanework fleet (3 worker processes) on the example tenant
-# (examples/tenant/), showing jobs being enqueued and finishing.
+# (examples/tenant/, a C module and an exec handler) and, beside it, the
+# Python app (examples/python-app/, a persistent Python handler enqueued
+# with lanework.Client), showing jobs being enqueued and finishing.
 #
 #   scripts/demo.sh              use LANEWORK_REDIS_URL when set, otherwise
 #                                start a private redis-server on a unix
@@ -65,11 +67,24 @@ export LANEWORK_NAMESPACE=${LANEWORK_NAMESPACE:-lwdemo$$}
 
 spool=$tmp/uploads
 mkdir -p "$spool"
+# Beside it, the Python app (examples/python-app): tenant "school", its job
+# code one persistent Python handler (lanework.handler).
+school_spool=$tmp/school-uploads
+mkdir -p "$school_spool"
+pypath=$root/clients/python:$root/examples/python-app
+python=$(command -v python3)
+"$python" -c 'import redis' 2>/dev/null || python=/usr/bin/python3 # a venv or pyenv python may lack redis-py
 sed -e "s|@MODULE@|$root/build/examples/tenant/example.so|" \
     -e "s|@THUMBNAIL@|$root/examples/tenant/thumbnail.sh|" \
     -e "s|@SPOOL@|$spool|" \
-    examples/tenant/registry.json.in > "$tmp/registry.json"
-export LANEWORK_REGISTRY=$tmp/registry.json
+    examples/tenant/registry.json.in > "$tmp/acme.json"
+sed -e "s|@HANDLER@|[\"env\", \"PYTHONPATH=$pypath\", \"$python\", \"-m\", \"school.jobs\"]|" \
+    -e "s|@SPOOL@|$school_spool|" \
+    examples/python-app/registry.json.in > "$tmp/school.json"
+# A registry directory: one tenant per file.
+mkdir "$tmp/registry"
+mv "$tmp/acme.json" "$tmp/school.json" "$tmp/registry/"
+export LANEWORK_REGISTRY=$tmp/registry
 
 say "an application spools two uploads while no worker runs"
 for n in 1 2; do
@@ -132,6 +147,9 @@ for line in sys.stdin:
     e = json.loads(line)
     if e["lane"] == "session-ann":
         print("  %-16s %-20s attempt %s worker %s" % (e["type"], e["job"], e["attempt"], e["worker"]))'
+
+say "the Python app (examples/python-app): spools an upload, enqueues with lanework.Client; one persistent Python handler serves it"
+PYTHONPATH=$pypath "$python" -m school.app "$school_spool"
 
 say "the fleet (lanework workers) and the counts (lanework stats)"
 "$cli" workers

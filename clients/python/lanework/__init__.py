@@ -12,22 +12,39 @@ validation and defaults: a job enqueued here is indistinguishable from one
 `lanework enqueue` made. Errors are LaneworkError subclasses, one per CLI
 exit status (`.code`).
 """
-from .aio import AsyncClient
-from .client import Client
-from .errors import (InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch,
-                     RedisUnavailable, WaitTimeout)
-from .interface import protocol
-from .jobs import JobId
+# The handler side (lanework.handler, Fail: CONTRACT section 11) needs the
+# standard library only: a handler process imports no redis-py. The client
+# side is imported on first use of one of its names (PEP 562), so
+# `from lanework import handler` works where redis-py is not installed.
+from typing import TYPE_CHECKING
+
+from . import handler
+from .handler import Fail
+
+if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
+    from .aio import AsyncClient
+    from .client import Client
+    from .errors import (InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch,
+                         RedisUnavailable, WaitTimeout)
+    from .interface import protocol
+    from .jobs import JobId
 
 __version__ = '0.1.0'
 
-__all__ = [
-    'AsyncClient', 'Client', 'JobId', 'protocol',
-    'LaneworkError', 'JobFailed', 'InvalidInput', 'RedisUnavailable', 'ProtocolMismatch', 'NoSuchJob',
-    'WaitTimeout',
-]
+_CLIENT_NAMES = {
+    'AsyncClient': 'aio', 'Client': 'client', 'JobId': 'jobs', 'protocol': 'interface',
+    'LaneworkError': 'errors', 'JobFailed': 'errors', 'InvalidInput': 'errors', 'RedisUnavailable': 'errors',
+    'ProtocolMismatch': 'errors', 'NoSuchJob': 'errors', 'WaitTimeout': 'errors',
+}
 
-from . import handler  # noqa: E402  (the handler side: CONTRACT section 11)
-from .handler import Fail  # noqa: E402
+__all__ = sorted(_CLIENT_NAMES) + ['handler', 'Fail']
 
-__all__ += ['handler', 'Fail']
+
+def __getattr__(name):
+    mod = _CLIENT_NAMES.get(name)
+    if mod is None:
+        raise AttributeError('module %r has no attribute %r' % (__name__, name))
+    import importlib
+    value = getattr(importlib.import_module('.' + mod, __name__), name)
+    globals()[name] = value
+    return value
