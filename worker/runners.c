@@ -8,10 +8,16 @@
 #include "run_pool.h"
 #include "run_thread.h"
 
+/* One line per runner: adding an isolation mode is adding its line. */
+/* clang-format off */
 static const runner *const all[] = {
-    &run_persistent_runner, /* persistent exec entries; before run_exec, which takes every exec entry */
-    &run_exec_runner,       &run_fork_runner, &run_pool_runner, &run_thread_runner,
+    &run_persistent_runner, /* persistent exec entries: before run_exec, which takes every exec entry */
+    &run_exec_runner,
+    &run_fork_runner,       /* --isolation fork */
+    &run_pool_runner,       /* --isolation pool */
+    &run_thread_runner,     /* --isolation thread */
 };
+/* clang-format on */
 #define NRUNNERS (sizeof all / sizeof all[0])
 
 const runner *runners_find(const attempt *a)
