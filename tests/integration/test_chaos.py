@@ -145,6 +145,12 @@ class Fleet:
         self.live.append(self.spawn())
 
     def stop(self):
+        # A worker spawned a moment ago may not have reached main() yet
+        # (slow under ASan): a SIGTERM then meets the default action. Its
+        # handlers are in place once it logged worker.start.
+        for w in self.live:
+            wait_until(lambda: 'worker.start' in w.log() or not w.running(), timeout=30,
+                       what='%s started' % w.name)
         for w in self.live:
             w.signal(signal.SIGTERM)
         for w in self.live:
