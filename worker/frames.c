@@ -3,7 +3,9 @@
  */
 #include "frames.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 long lw_frame_next(const char *buf, size_t avail, size_t max_len, lw_frame *out, size_t *oversize)
 {
@@ -29,4 +31,18 @@ int lw_frame_status(const lw_frame *f)
     for (size_t i = 0; i < f->len && i < 3 && f->body[i] >= '0' && f->body[i] <= '9'; i++)
         status = status * 10 + (f->body[i] - '0');
     return status;
+}
+
+void lw_frame_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(3); /* the worker is gone: nothing left to report to */
+        c += w;
+        n -= (size_t)w;
+    }
 }

@@ -30,4 +30,9 @@ long lw_frame_next(const char *buf, size_t avail, size_t max_len, lw_frame *out,
  * exit status is 0..255), 0 when there are none. */
 int lw_frame_status(const lw_frame *f);
 
+/* In a handler child (fork or pool): writes all n bytes of p to fd,
+ * retrying EINTR; a write that fails means the worker is gone, and the
+ * child _exits(3), having nothing left to report to. Async-signal-safe. */
+void lw_frame_write_all(int fd, const void *p, size_t n);
+
 #endif

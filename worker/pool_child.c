@@ -53,20 +53,6 @@ static void leave(int status)
     _exit(status);
 }
 
-static void write_all(const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(g_sock, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            _exit(3); /* the worker is gone: nothing left to report to */
-        c += w;
-        n -= (size_t)w;
-    }
-}
-
 /* Appends frame [type][len][a][b] to *buf (grown as needed); on OOM the
  * frame is dropped and the buffer left as it was. */
 typedef struct outbuf {
@@ -103,7 +89,7 @@ static void send_frame(char type, const char *a, size_t alen, const char *b, siz
     outbuf o = {0};
     put_frame(&o, type, a, alen, b, blen);
     if (o.len)
-        write_all(o.p, o.len);
+        lw_frame_write_all(g_sock, o.p, o.len);
     free(o.p);
 }
 
@@ -203,7 +189,7 @@ static void serve(char *body, size_t len)
     char num[16];
     int n = snprintf(num, sizeof num, "%d", (int)st);
     put_frame(&o, 'S', num, (size_t)n, NULL, 0);
-    write_all(o.p, o.len);
+    lw_frame_write_all(g_sock, o.p, o.len);
     free(o.p);
     free(a.result);
     free(a.error);

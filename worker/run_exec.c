@@ -26,6 +26,7 @@
 #include "run_exec.h"
 
 #include "child.h"
+#include "exec_util.h"
 #include "jsonx.h"
 #include "outcome.h"
 #include "seams.h"
@@ -95,39 +96,6 @@ static char **build_env(const attempt *a)
             return NULL;
         }
     return env;
-}
-
-static void free_env(char **env)
-{
-    for (size_t i = 0; env && env[i]; i++)
-        free(env[i]);
-    free(env);
-}
-
-/* The program's path, searched in PATH when it has no slash (execve, unlike
- * execvp, is async-signal-safe). Caller frees. */
-static char *resolve_program(const char *prog)
-{
-    if (strchr(prog, '/'))
-        return strdup(prog);
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        const char *end = strchr(path, ':');
-        size_t dlen = end ? (size_t)(end - path) : strlen(path);
-        char *cand = malloc(dlen + strlen(prog) + 2);
-        if (!cand)
-            return NULL;
-        snprintf(cand, dlen + strlen(prog) + 2, "%.*s/%s", (int)dlen, path, prog);
-        if (access(cand, X_OK) == 0)
-            return cand;
-        free(cand);
-        if (!end)
-            break;
-        path = end + 1;
-    }
-    return strdup(prog); /* execve reports ENOENT in the child's stderr */
 }
 
 static int payload_fd(const attempt *a)
@@ -305,7 +273,7 @@ static int start(attempt *a)
         return -1;
     es->out.fd = es->err.fd = -1;
     if ((in = payload_fd(a)) < 0 || lw_pipe2(out, O_CLOEXEC) < 0 || lw_pipe2(err, O_CLOEXEC) < 0 ||
-        !(env = build_env(a)) || !(prog = resolve_program(ex->argv[0])))
+        !(env = build_env(a)) || !(prog = exec_resolve_program(ex->argv[0])))
         goto fail;
     pid_t parent = getpid();
     pid_t pid = child_fork_attempt(a->tenant->w);
@@ -347,7 +315,7 @@ static int start(attempt *a)
     close(in);
     close(out[1]);
     close(err[1]);
-    free_env(env);
+    exec_free_env(env);
     free(prog);
     a->pid = pid;
     a->runner_state = es;
@@ -370,7 +338,7 @@ fail:
         if (err[i] >= 0)
             close(err[i]);
     }
-    free_env(env);
+    exec_free_env(env);
     free(prog);
     free(es);
     return -1;

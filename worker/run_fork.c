@@ -60,29 +60,15 @@ typedef struct fork_state {
 static int g_fd = -1;
 static attempt *g_job;
 
-static void write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            _exit(3); /* the parent is gone: nothing left to report to */
-        c += w;
-        n -= (size_t)w;
-    }
-}
-
 static void frame(char type, const char *a, size_t alen, const char *b, size_t blen)
 {
     uint32_t len = (uint32_t)(alen + blen);
-    write_all(g_fd, &type, 1);
-    write_all(g_fd, &len, sizeof len);
+    lw_frame_write_all(g_fd, &type, 1);
+    lw_frame_write_all(g_fd, &len, sizeof len);
     if (alen)
-        write_all(g_fd, a, alen);
+        lw_frame_write_all(g_fd, a, alen);
     if (blen)
-        write_all(g_fd, b, blen);
+        lw_frame_write_all(g_fd, b, blen);
 }
 
 static void child_emit(lw_job *job, const char *type, const char *data)

@@ -36,6 +36,7 @@
 
 #include "attempt.h"
 #include "child.h"
+#include "exec_util.h"
 #include "fence.h"
 #include "outcome.h"
 #include "persist_proto.h"
@@ -123,7 +124,7 @@ static int is_identity_var(const char *e)
  * threaded worker may only call async-signal-safe functions): the worker's
  * own without LANEWORK_* (its Redis URL is not the handler's business),
  * LANEWORK_TENANT and LANEWORK_PROTOCOL; per-job values travel in the job
- * line. Caller frees with free_env. */
+ * line. Caller frees with exec_free_env. */
 static char **build_env(const tenant *t)
 {
     size_t n = 0;
@@ -153,40 +154,6 @@ static char **build_env(const tenant *t)
     return env;
 }
 
-static void free_env(char **env)
-{
-    for (size_t i = 0; env && env[i]; i++)
-        free(env[i]);
-    free(env);
-}
-
-/* The program's path, searched in PATH when it has no slash (execve is
- * async-signal-safe, execvp is not). Caller frees. */
-static char *resolve_program(const char *prog)
-{
-    if (strchr(prog, '/'))
-        return strdup(prog);
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        const char *end = strchr(path, ':');
-        size_t dlen = end ? (size_t)(end - path) : strlen(path);
-        size_t len = dlen + strlen(prog) + 2;
-        char *cand = malloc(len);
-        if (!cand)
-            return NULL;
-        snprintf(cand, len, "%.*s/%s", (int)dlen, path, prog);
-        if (access(cand, X_OK) == 0)
-            return cand;
-        free(cand);
-        if (!end)
-            break;
-        path = end + 1;
-    }
-    return strdup(prog); /* execve's ENOENT reaches the log through stderr */
-}
-
 static void child_write(const char *s) { (void)!write(2, s, strlen(s)); }
 
 static void on_out(evutil_socket_t fd, short what, void *arg);
@@ -209,7 +176,7 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
     pproc *p = calloc(1, sizeof *p);
     if (!p || !(p->kind = strdup(a->kind)) || pipe2(in, O_CLOEXEC) < 0 ||
         pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || !(env = build_env(t)) ||
-        !(prog = resolve_program(ex->argv[0])))
+        !(prog = exec_resolve_program(ex->argv[0])))
         goto fail;
     if (set_nonblock(in[1]) || set_nonblock(out[0]) || set_nonblock(err[0]))
         goto fail;
@@ -253,7 +220,7 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
     close(in[0]);
     close(out[1]);
     close(err[1]);
-    free_env(env);
+    exec_free_env(env);
     free(prog);
     p->pid = pid;
     p->in_fd = in[1];
@@ -294,7 +261,7 @@ fail:;
         free(p->kind);
         free(p);
     }
-    free_env(env);
+    exec_free_env(env);
     free(prog);
     errno = e;
     return NULL;
