@@ -15,12 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "attempt.h"
 #include "fence.h"
 #include "log.h"
 #include "seams.h"
 #include "sigfork.h"
 #include "timefmt.h"
-#include "attempt.h"
 
 #define SWEEP_EVERY_MS 200
 #define SWEEP_MAX_CHILDREN 4096

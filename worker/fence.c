@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sigfork.h"
 #include "log.h"
+#include "sigfork.h"
 #include "timefmt.h"
 
 /* Slots are shared with another process: the atomics must not hide a lock

@@ -37,10 +37,10 @@
 #include <sys/socket.h>
 
 #include "lease.h"
-#include "log.h"
-#include "timefmt.h"
-#include "state.h"
 #include "lease_rules.h"
+#include "log.h"
+#include "state.h"
+#include "timefmt.h"
 
 #define HTTP_MAX_CONNS 32
 #define HTTP_MAX_HEAD 8192

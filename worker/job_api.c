@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state.h"
 #include "jsonx.h"
+#include "state.h"
 
 const char *lw_job_id(const lw_job *job) { return job->id; }
 const char *lw_job_kind(const lw_job *job) { return job->kind; }

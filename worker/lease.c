@@ -21,23 +21,23 @@
 #include <unistd.h>
 
 #include "argv.h"
-#include "backoff.h"
 #include "attempt.h"
+#include "backoff.h"
 #include "dispatch.h"
-#include "kick.h"
-#include "invariant.h"
 #include "fence.h"
+#include "invariant.h"
 #include "keys.h"
+#include "kick.h"
 #include "lease.h"
 #include "lease_rules.h"
-#include "presence.h"
 #include "log.h"
+#include "presence.h"
 #include "script_args.h"
 #include "script_replies.h"
 #include "scripts.h"
+#include "state.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "state.h"
 
 #define REAP_LIMIT 200
 

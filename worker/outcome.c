@@ -36,21 +36,21 @@
 #include <string.h>
 
 #include "argv.h"
+#include "attempt.h"
 #include "backoff.h"
 #include "invariant.h"
 #include "keys.h"
+#include "kick.h"
 #include "log.h"
 #include "script_args.h"
 #include "script_replies.h"
 #include "scripts.h"
+#include "slots.h"
 #include "spool.h"
 #include "spool_io.h"
+#include "state.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "state.h"
-#include "attempt.h"
-#include "slots.h"
-#include "kick.h"
 
 #define FINISH_BATCH 1000
 #define FINISH_BYTES (8 * 1024 * 1024)

@@ -24,6 +24,7 @@
 
 #include "run_fork.h"
 
+#include "attempt.h"
 #include "child.h"
 #include "fence.h"
 #include "frames.h"
@@ -33,7 +34,6 @@
 #include "seams.h"
 #include "sigfork.h"
 #include "tenants.h"
-#include "attempt.h"
 
 typedef struct fork_state {
     fdreader out;

@@ -3,8 +3,8 @@
 #include "runners.h"
 
 #include "run_exec.h"
-#include "run_persistent.h"
 #include "run_fork.h"
+#include "run_persistent.h"
 #include "run_pool.h"
 #include "run_thread.h"
 

@@ -43,9 +43,9 @@
 #include "grow.h"
 #include "kick.h"
 #include "spool_watch.h"
+#include "state.h"
 #include "tenants.h"
 #include "timefmt.h"
-#include "state.h"
 
 #define SCAN_BATCH 256
 /* Bad entries remembered as reported; beyond that the memory is reset

@@ -24,8 +24,8 @@
 #include "script_replies.h"
 #include "scripts.h"
 #include "tenant_settings.h"
-#include "tenants.h"
 #include "state.h"
+#include "tenants.h"
 
 static const char *const NAMES[3] = {"keep_succeeded", "keep_failed", "events_max"};
 

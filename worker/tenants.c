@@ -13,21 +13,19 @@
  */
 #include <errno.h>
 #include <event2/event.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "invariant.h"
 #include "tenants.h"
 
+#include "invariant.h"
 #include "kick.h"
+#include "lease_rules.h"
 #include "log.h"
 #include "spool_pending.h"
-#include "lease_rules.h"
 
 /* ---- registries ---- */
 
@@ -62,7 +60,7 @@ static void link_ready(lw_redis *r, void *ud)
     /* Back after an outage: our attempts may be frozen (fence.h) until a
      * renewal proves their leases, and work may be waiting. The pump
      * publishes the settings first (the claims apply them), then renews
-     * (worker.c, pump_link_flags). */
+     * (worker.c, tenant_flags). */
     for (tenant *t = w->tenants; t; t = t->next)
         if (t->link == l) {
             tenant_link_ready(t);
