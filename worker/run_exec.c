@@ -39,8 +39,6 @@
  * by a background grandchild) before we stop waiting for them. */
 #define PIPE_LINGER_MS 1000
 
-extern char **environ;
-
 typedef struct exec_state {
     fdreader out, err;
     struct event *linger; /* the command exited but its output is still open */
@@ -49,50 +47,22 @@ typedef struct exec_state {
 
 static void maybe_complete(attempt *a);
 
-/* Builds the child's environment before fork (the child of a threaded
- * worker may only call async-signal-safe functions). Caller frees with
- * free_env. */
-static int is_identity_var(const char *e)
-{
-    return !strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) || !strncmp(e, "LOGNAME=", 8);
-}
-
+/* The command's environment: the tenant's base (exec_util.h) and the job's
+ * LANEWORK_* variables. Caller frees with exec_free_env; NULL on OOM. */
 static char **build_env(const attempt *a)
 {
-    const tenant *t = a->tenant;
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = calloc(n + 10, sizeof *env);
+    size_t k;
+    char **env = exec_env_base(a->tenant, 6, &k);
     if (!env)
         return NULL;
-    size_t k = 0;
-    /* LANEWORK_* of the worker (its Redis URL among them) are not the
-     * command's business; a tenant "user" gets its own HOME and names. */
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "LANEWORK_", 9) != 0 && !(t->run_as && is_identity_var(environ[i])))
-            env[k++] = strdup(environ[i]);
-    for (int i = 0; t->run_as && i < 3; i++)
-        env[k++] = strdup(t->user_env[i]);
     char buf[64];
     const char *names[] = {"LANEWORK_JOB_ID", "LANEWORK_TENANT",  "LANEWORK_KIND",
                            "LANEWORK_LANE",   "LANEWORK_ATTEMPT", "LANEWORK_SPOOL_DIR"};
     snprintf(buf, sizeof buf, "%d", a->attempt);
     const char *values[] = {a->id, a->tenant_name, a->kind, a->lane, buf, a->spool_dir};
-    for (size_t i = 0; i < 6; i++) {
-        if (!values[i])
-            continue;
-        size_t len = strlen(names[i]) + strlen(values[i]) + 2;
-        char *e = malloc(len);
-        if (e)
-            snprintf(e, len, "%s=%s", names[i], values[i]);
-        env[k++] = e;
-    }
-    for (size_t i = 0; i < k; i++)
-        if (!env[i]) {
-            for (size_t j = 0; j < k; j++)
-                free(env[j]);
-            free(env);
+    for (size_t i = 0; i < 6; i++)
+        if (values[i] && exec_env_add(env, &k, names[i], values[i])) {
+            exec_free_env(env);
             return NULL;
         }
     return env;

@@ -61,8 +61,6 @@
 #define EX_PROTOCOL 78
 #define PROTOCOL_VERSION "1"
 
-extern char **environ;
-
 typedef struct pproc {
     struct pproc *next;
     tenant *t;                 /* holds a reference */
@@ -115,11 +113,6 @@ static lw_log_facts proc_facts(const pproc *p)
 
 /* ---- starting a process ---- */
 
-static int is_identity_var(const char *e)
-{
-    return !strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) || !strncmp(e, "LOGNAME=", 8);
-}
-
 /* The process's environment, built before the fork (the child of a
  * threaded worker may only call async-signal-safe functions): the worker's
  * own without LANEWORK_* (its Redis URL is not the handler's business),
@@ -127,28 +120,11 @@ static int is_identity_var(const char *e)
  * line. Caller frees with exec_free_env. */
 static char **build_env(const tenant *t)
 {
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = calloc(n + 6, sizeof *env);
-    if (!env)
-        return NULL;
-    size_t k = 0;
-    int bad = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "LANEWORK_", 9) != 0 && !(t->run_as && is_identity_var(environ[i])))
-            bad |= !(env[k++] = strdup(environ[i]));
-    for (int i = 0; t->run_as && i < 3; i++)
-        bad |= !(env[k++] = strdup(t->user_env[i]));
-    size_t len = strlen(t->cfg->name) + sizeof "LANEWORK_TENANT=";
-    if ((env[k] = malloc(len)))
-        snprintf(env[k], len, "LANEWORK_TENANT=%s", t->cfg->name);
-    bad |= !env[k++];
-    bad |= !(env[k++] = strdup("LANEWORK_PROTOCOL=" PROTOCOL_VERSION));
-    if (bad) {
-        for (size_t i = 0; i < k; i++)
-            free(env[i]);
-        free(env);
+    size_t k;
+    char **env = exec_env_base(t, 2, &k);
+    if (env && (exec_env_add(env, &k, "LANEWORK_TENANT", t->cfg->name) ||
+                exec_env_add(env, &k, "LANEWORK_PROTOCOL", PROTOCOL_VERSION))) {
+        exec_free_env(env);
         return NULL;
     }
     return env;
