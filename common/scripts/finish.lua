@@ -41,7 +41,7 @@ local keep_failed = setting('keep_failed', tonumber(ARGV[5]))
 local n = tonumber(ARGV[6])
 -- 'error' only to know whether a success has an earlier attempt's error to
 -- clear (most jobs have none: no HDEL then).
-local FIELDS = job_fields('token', 'unique', 'cancel', 'error')
+local FIELDS = claimed_fields('token', 'unique', 'cancel', 'error')
 
 return run(function()
     local now = now_ms()
