@@ -50,6 +50,7 @@ local want, KEEP_FAILED_ARG = tonumber(ARGV[5]), tonumber(ARGV[6])
 local function keep_failed() return setting('keep_failed', KEEP_FAILED_ARG) end
 local nq = tonumber(ARGV[7])
 local SWEEP = '256'
+local FENCE_RESERVE = 256
 local K_EXPIRING = P .. 'expiring'
 local FIELDS = job_fields('cancel', 'payload', 'timeout', 'backoff', 'spool')
 
@@ -131,8 +132,12 @@ return run(function()
                         -- may still claim with one INCRBY; numbers left over
                         -- are never issued (a token must be unique, not dense).
                         if fence_next > fence_last then
-                            fence_last = redis.call('INCRBY', P .. 'fence', num_s(want - got))
-                            fence_next = fence_last - (want - got) + 1
+                            -- At most FENCE_RESERVE at a time: a caller's `want`
+                            -- must not push the counter towards 2^53, where
+                            -- numbers stop being exact.
+                            local k = math.min(want - got, FENCE_RESERVE)
+                            fence_last = redis.call('INCRBY', P .. 'fence', num_s(k))
+                            fence_next = fence_last - k + 1
                         end
                         -- One text for the record and the reply (exact up to 2^53).
                         local token = string.format('%d', fence_next) .. token_sfx
