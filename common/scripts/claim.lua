@@ -20,9 +20,8 @@
 --  1. heads in schedule whose run_at has come go to ready:Q (job.queued);
 --  2. waiting jobs whose expiry has come end `expired` (job.expired);
 --  3. claim: pop lane heads from ready:Q while the queue is under its cap;
---     each claimed job gets attempt+1, a fresh fencing token (a number of
---     fence, reserved by one INCRBY per call, and the claim's Redis time in
---     us: unique across restores), a lease
+--     each claimed job gets attempt+1, a fresh fencing token (INCR fence and
+--     the claim's Redis time in us: unique across restores), a lease
 --     (active:Q scored by now+lease_ms) and a job.started event.
 --     Entries that are tombstones are dropped; unreadable records are
 --     dropped and reported. A queued job whose cancel is still pending (set
@@ -50,7 +49,6 @@ local want, KEEP_FAILED_ARG = tonumber(ARGV[5]), tonumber(ARGV[6])
 local function keep_failed() return setting('keep_failed', KEEP_FAILED_ARG) end
 local nq = tonumber(ARGV[7])
 local SWEEP = '256'
-local FENCE_RESERVE = 256
 local K_EXPIRING = P .. 'expiring'
 local FIELDS = job_fields('cancel', 'payload', 'timeout', 'backoff', 'spool')
 
@@ -62,7 +60,6 @@ return run(function()
     -- value, and a reissued token would let a stale attempt renew and finish
     -- the new one. The claim's Redis time in microseconds makes them differ.
     local token_sfx = '-' .. NOW_US
-    local fence_next, fence_last = 1, 0 -- fence numbers reserved and not yet issued
     -- Leases made after an outage must not be moved as if they predated it.
     local gap, unrecorded = outage_before_claim(now, lease)
 
@@ -128,20 +125,8 @@ return run(function()
                         emit('job.cancelled', j, '', '')
                     else
                         local jk = P .. 'job:' .. id
-                        -- Fence numbers are reserved for every job this run
-                        -- may still claim with one INCRBY; numbers left over
-                        -- are never issued (a token must be unique, not dense).
-                        if fence_next > fence_last then
-                            -- At most FENCE_RESERVE at a time: a caller's `want`
-                            -- must not push the counter towards 2^53, where
-                            -- numbers stop being exact.
-                            local k = math.min(want - got, FENCE_RESERVE)
-                            fence_last = redis.call('INCRBY', P .. 'fence', num_s(k))
-                            fence_next = fence_last - k + 1
-                        end
                         -- One text for the record and the reply (exact up to 2^53).
-                        local token = string.format('%d', fence_next) .. token_sfx
-                        fence_next = fence_next + 1
+                        local token = string.format('%d', redis.call('INCR', P .. 'fence')) .. token_sfx
                         j.attempt = j.attempt + 1
                         redis.call('HSET', jk, 'status', 'active', 'attempt', num_s(j.attempt),
                             'started', num_s(now), 'worker', worker, 'token', token)

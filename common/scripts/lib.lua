@@ -174,32 +174,24 @@ local function setting(name, fallback)
     return SETTINGS[name] or fallback
 end
 
--- emit appends one event to the tenant's capped stream. Under run() the cap
--- is applied once, when the run ends (trim_events): a MAXLEN on every XADD
--- costs about a sixth of the XADD, and a run adds at most one batch of
--- events beyond the cap, which the trim at its end takes off again.
-local EVMAX_S
-local EMITTED -- under run(): whether an event was added; nil: trim per XADD
+-- emit appends one event to the tenant's capped stream. Only the first event
+-- of a run trims the stream (MAXLEN ~): a MAXLEN on every XADD costs about a
+-- fifth of the XADD, and the stream then holds at most the cap plus one
+-- run's events. (XTRIM at the end would trim exactly, but tenant ACL users
+-- are allowed XADD, not XTRIM: deploy/redis-acl/users.acl.)
+local TRIMMED = false -- this run's first event trimmed the stream
 local function emit(typ, j, worker, data)
-    if not EVMAX_S then EVMAX_S = num_s(setting('events_max', tonumber(ARGV[2]) or 100000)) end
-    if EMITTED == nil then
-        redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVMAX_S, '*',
+    if TRIMMED then
+        redis.call('XADD', K_EVENTS, '*',
             'type', typ, 'job', j.id, 'kind', j.kind or '', 'lane', j.lane or '',
             'attempt', str(j.attempt or 0), 'worker', worker or '', 'data', data or '')
         return
     end
-    EMITTED = true
-    redis.call('XADD', K_EVENTS, '*',
+    TRIMMED = true
+    local cap = num_s(setting('events_max', tonumber(ARGV[2]) or 100000))
+    redis.call('XADD', K_EVENTS, 'MAXLEN', '~', cap, '*',
         'type', typ, 'job', j.id, 'kind', j.kind or '', 'lane', j.lane or '',
         'attempt', str(j.attempt or 0), 'worker', worker or '', 'data', data or '')
-end
-
--- trim_events: the cap applied to what this run appended (flush_deferred).
-local function trim_events()
-    if EMITTED then
-        EMITTED = false
-        redis.call('XTRIM', K_EVENTS, 'MAXLEN', '~', EVMAX_S)
-    end
 end
 
 -- Deferred writes. A script body run through run() (below) does not make
@@ -289,7 +281,6 @@ local function flush_deferred(key)
     for _, e in ipairs(order) do
         if DEFERRED[e.key] == e then write_deferred(e) end
     end
-    trim_events()
 end
 
 -- POPPED: list entries a script popped ahead of use (claim.lua takes a
@@ -304,7 +295,6 @@ local POPPED
 -- and the state must be the one of writing each in place.
 local function run(body)
     COUNTS, COUNT_FIELDS, DEFERRED, DEFER_ORDER = {}, {}, {}, {}
-    EMITTED = false
     local ok, res = pcall(body)
     if not ok then
         local p = POPPED
