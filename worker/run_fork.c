@@ -142,7 +142,17 @@ static void child_main(attempt *a, int fd, pid_t parent)
     size_t dl = (size_t)(digits + sizeof digits - d);
     memcpy(name + 3, d, dl < 12 ? dl : 12); /* as snprintf would cut it: 15 characters */
     prctl(PR_SET_NAME, name);
-    setenv("LANEWORK_JOB_ID", a->id, 1);
+    /* putenv of our own copy rather than setenv, which also files the
+     * value in a search tree: pages every child would copy again. */
+    static const char key[] = "LANEWORK_JOB_ID=";
+    size_t idlen = strlen(a->id);
+    char *var = malloc(sizeof key + idlen);
+    if (var) {
+        memcpy(var, key, sizeof key - 1);
+        memcpy(var + sizeof key - 1, a->id, idlen + 1);
+    }
+    if (!var || putenv(var) != 0)
+        setenv("LANEWORK_JOB_ID", a->id, 1);
     sigfork_unblock_signals();
     a->emit = child_emit;
     module_binding *mb = a->tenant->mod;
