@@ -46,3 +46,30 @@ void lw_frame_write_all(int fd, const void *p, size_t n)
         n -= (size_t)w;
     }
 }
+
+void lw_frame_writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(3);
+        size_t left = (size_t)w;
+        while (n > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+}
+
+void lw_frame_head(char *head, char type, uint32_t len)
+{
+    head[0] = type;
+    memcpy(head + 1, &len, sizeof len);
+}

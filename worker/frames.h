@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define LW_FRAME_HEAD 5
 
@@ -34,5 +35,13 @@ int lw_frame_status(const lw_frame *f);
  * retrying EINTR; a write that fails means the worker is gone, and the
  * child _exits(3), having nothing left to report to. Async-signal-safe. */
 void lw_frame_write_all(int fd, const void *p, size_t n);
+/* The same for the n pieces of iov, in one writev(2) where the pipe takes
+ * them all: the frames of one report cost the child one system call and
+ * the worker one wake-up. iov is used up (advanced past what was written).
+ * Async-signal-safe. */
+void lw_frame_writev_all(int fd, struct iovec *iov, int n);
+/* The header of a frame of `type` with a body of len bytes, into head
+ * (LW_FRAME_HEAD bytes). */
+void lw_frame_head(char *head, char type, uint32_t len);
 
 #endif

@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "kick.h"
 #include "log.h"
+#include "sigfork.h"
 #include "spool_pending.h"
 #include "spool_watch.h"
 #include "tenant_settings.h"
@@ -154,6 +155,9 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     }
     if (cfg->module_path) {
         t->mod = module_bind(cfg->module_path, cfg->name, cfg->config_json, err, errlen);
+        /* Its constructors and init may have set dispositions, even if the
+         * init failed: what fork children reset (sigfork.h). */
+        sigfork_note_dispositions();
         if (!t->mod)
             goto fail;
     }

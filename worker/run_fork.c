@@ -60,15 +60,37 @@ typedef struct fork_state {
 static int g_fd = -1;
 static attempt *g_job;
 
+/* Adds frame [type][len][a][b] to iov at *n (up to 3 pieces); head is its
+ * header's storage, LW_FRAME_HEAD bytes that must live until the write. */
+static void add_frame(struct iovec *iov, int *n, char *head, char type, const char *a, size_t alen,
+                      const char *b, size_t blen)
+{
+    lw_frame_head(head, type, (uint32_t)(alen + blen));
+    iov[(*n)++] = (struct iovec){head, LW_FRAME_HEAD};
+    if (alen)
+        iov[(*n)++] = (struct iovec){(void *)a, alen};
+    if (blen)
+        iov[(*n)++] = (struct iovec){(void *)b, blen};
+}
+
 static void frame(char type, const char *a, size_t alen, const char *b, size_t blen)
 {
-    uint32_t len = (uint32_t)(alen + blen);
-    lw_frame_write_all(g_fd, &type, 1);
-    lw_frame_write_all(g_fd, &len, sizeof len);
-    if (alen)
-        lw_frame_write_all(g_fd, a, alen);
-    if (blen)
-        lw_frame_write_all(g_fd, b, blen);
+    struct iovec iov[3];
+    char head[LW_FRAME_HEAD];
+    int n = 0;
+    add_frame(iov, &n, head, type, a, alen, b, blen);
+    lw_frame_writev_all(g_fd, iov, n);
+}
+
+/* u in decimal, ending at end (20 digits at most); returns its start. Not
+ * snprintf: every child would fault in printf's text pages again. */
+static char *decimal(char *end, unsigned long long u)
+{
+    char *p = end;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    return p;
 }
 
 static void child_emit(lw_job *job, const char *type, const char *data)
@@ -89,8 +111,10 @@ static void on_sigterm(int sig)
 static void child_main(attempt *a, int fd, pid_t parent)
 {
     /* Signals are blocked (sigfork) until our own handler is in place;
-     * child_fork_attempt made our group and left the terminal. */
-    sigfork_reset_signals();
+     * child_fork_attempt made our group and left the terminal. Only the
+     * noted dispositions need resetting: in fork isolation no tenant code
+     * runs in the worker but a module's load and unload, which note. */
+    sigfork_reset_noted_signals();
     /* Nothing of the worker's stays within reach: not its fds (Redis
      * connections, the signal pipe, the HTTP listener, other attempts'
      * pipes), not the fence table. */
@@ -113,23 +137,43 @@ static void child_main(attempt *a, int fd, pid_t parent)
      * processes that escape the group (child.h, the sweep): the name
      * "lw:SERIAL" stays with what it forks until that execs, and then the
      * environment says LANEWORK_JOB_ID. */
-    char name[16];
-    snprintf(name, sizeof name, "lw:%llu", (unsigned long long)a->serial);
+    char digits[24], name[16] = "lw:";
+    char *d = decimal(digits + sizeof digits, a->serial);
+    size_t dl = (size_t)(digits + sizeof digits - d);
+    memcpy(name + 3, d, dl < 12 ? dl : 12); /* as snprintf would cut it: 15 characters */
     prctl(PR_SET_NAME, name);
-    setenv("LANEWORK_JOB_ID", a->id, 1);
+    /* putenv of our own copy rather than setenv, which also files the
+     * value in a search tree: pages every child would copy again. */
+    static const char key[] = "LANEWORK_JOB_ID=";
+    size_t idlen = strlen(a->id);
+    char *var = malloc(sizeof key + idlen);
+    if (var) {
+        memcpy(var, key, sizeof key - 1);
+        memcpy(var + sizeof key - 1, a->id, idlen + 1);
+    }
+    if (!var || putenv(var) != 0)
+        setenv("LANEWORK_JOB_ID", a->id, 1);
     sigfork_unblock_signals();
     a->emit = child_emit;
     module_binding *mb = a->tenant->mod;
     lw_status st = mb->mod->handle(mb->state, a);
     if (a->oversize)
         st = LW_FAIL;
+    /* Result, error and status in one write: one wake-up of the worker. */
+    struct iovec iov[9];
+    char heads[3][LW_FRAME_HEAD], num[24];
+    int n = 0;
     if (a->result)
-        frame('R', a->result, strlen(a->result), NULL, 0);
+        add_frame(iov, &n, heads[0], 'R', a->result, strlen(a->result), NULL, 0);
     if (a->error)
-        frame('X', a->error, strlen(a->error), NULL, 0);
-    char num[16];
-    int n = snprintf(num, sizeof num, "%d", (int)st);
-    frame('S', num, (size_t)n, NULL, 0);
+        add_frame(iov, &n, heads[1], 'X', a->error, strlen(a->error), NULL, 0);
+    /* As "%d" would write it (a module may return anything). */
+    int sv = (int)st;
+    char *st_text = decimal(num + sizeof num, sv < 0 ? 0U - (unsigned)sv : (unsigned)sv);
+    if (sv < 0)
+        *--st_text = '-';
+    add_frame(iov, &n, heads[2], 'S', st_text, (size_t)(num + sizeof num - st_text), NULL, 0);
+    lw_frame_writev_all(g_fd, iov, n);
     _exit(0);
 }
 
@@ -341,6 +385,19 @@ static int start(attempt *a)
     return 0;
 }
 
+/* Once at start. libc grows the environment (setenv in every child) with
+ * realloc through a slot of its own that is bound lazily: bound here, in
+ * the worker, the children inherit it bound. Unbound, each child would
+ * look realloc up again and copy the page of libc's table it writes (a
+ * few faults in ld.so and libc, ~10 us per attempt). reallocarray calls
+ * realloc through that slot; it changes nothing else. */
+static int open_runner(worker *w, char *err, size_t errlen)
+{
+    (void)w, (void)err, (void)errlen;
+    free(reallocarray(NULL, 1, 1));
+    return 0;
+}
+
 static int handles(const attempt *a)
 {
     const tenant *t = a->tenant;
@@ -350,6 +407,7 @@ static int handles(const attempt *a)
 const runner run_fork_runner = {
     .name = "fork",
     .handles = handles,
+    .open = open_runner,
     .start = start,
     .stop = child_stop,
     .grace_over = child_kill,

@@ -25,6 +25,7 @@
 #include "kick.h"
 #include "lease_rules.h"
 #include "log.h"
+#include "sigfork.h"
 #include "spool_pending.h"
 
 /* ---- registries ---- */
@@ -176,7 +177,10 @@ void tenant_unref(tenant *t)
         t->out_head = o->next;
         free(o->id), free(o->token), free(o->text), free(o->event_type), free(o);
     }
-    module_unbind(t->mod);
+    if (t->mod) {
+        module_unbind(t->mod);
+        sigfork_note_dispositions(); /* fini and destructors may have changed some */
+    }
     link_unref(t->link);
     regref_unref(t->reg);
     free(t->caps);

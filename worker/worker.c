@@ -40,6 +40,7 @@
 #include "presence.h"
 #include "reload.h"
 #include "runners.h"
+#include "sigfork.h"
 #include "slot_share.h"
 #include "spool_io.h"
 #include "spool_scan.h"
@@ -500,6 +501,7 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
      * writing its log there (attempts give the terminal up: child.h). */
     signal(SIGTTOU, SIG_IGN);
     signal(SIGTTIN, SIG_IGN);
+    sigfork_note_dispositions(); /* what fork children reset (run_fork.c) */
     /* Held since main() started: deliver them to the handlers now. */
     sigset_t held;
     sigemptyset(&held);

@@ -411,6 +411,34 @@ def test_emfile_hands_the_job_back(env):
     stop(w)
 
 
+def test_fork_handlers_start_with_default_signal_dispositions(env):
+    # The worker handles SIGTERM, SIGINT, SIGTSTP, SIGHUP and SIGCHLD and
+    # ignores SIGPIPE, SIGTTOU and SIGTTIN; a module's init may change more.
+    # A fork child resets only the dispositions the worker noted (at start,
+    # after each module load and unload): a handler must find every signal
+    # at its default but the SIGTERM handler of its own runner -- also for
+    # a module loaded by a reload, after the worker started.
+    env.write_registry([env.tenant('t1', config={'init_ignore': [signal.SIGUSR1]})])
+    w = env.worker('--isolation', 'fork', '--concurrency', '2')
+    first = env.enqueue('t1', 'self_check', {})
+    env.wait_all('t1', [first], timeout=20)
+    want = [int(signal.SIGTERM)]
+    got = env.status('t1', first)['result']['handled']
+    check(got == want, 'a fork handler inherited the dispositions of signals %s' % got)
+    env.write_registry([env.tenant('t1', config={'init_ignore': [signal.SIGUSR1]}),
+                        env.tenant('t2', config={'init_ignore': [signal.SIGUSR2, signal.SIGWINCH]})])
+    w.signal(signal.SIGHUP)
+    wait_until(lambda: 'registry.reload' in w.log(), what='the reload')
+    ids = [env.enqueue('t2', 'self_check', {}), env.enqueue('t1', 'self_check', {})]
+    env.wait_all('t1', ids[1:], timeout=20)
+    env.wait_all('t2', ids[:1], timeout=20)
+    for tenant, jid in (('t2', ids[0]), ('t1', ids[1])):
+        got = env.status(tenant, jid)['result']['handled']
+        check(got == want, 'after a reload, a fork handler of %s inherited the dispositions of signals %s'
+              % (tenant, got))
+    stop(w)
+
+
 if __name__ == '__main__':
     lwtest.run([test_tiny_timeouts_leave_the_worker_alone, test_programs_started_by_modules_inherit_no_worker_fds,
                 test_credentials_stay_out_of_reach, test_tenant_user_runs_handlers_as_that_user,
@@ -418,4 +446,5 @@ if __name__ == '__main__':
                 test_modules_reap_their_own_children_in_thread_isolation, test_fork_handlers_hold_nothing_of_the_worker,
                 test_modules_children_that_leave_their_group_stay_theirs, test_events_of_one_attempt_are_bounded,
                 test_fifo_registry_is_refused, test_outputs_are_bounded,
-                test_an_outcome_redis_refuses_does_not_block_the_others, test_emfile_hands_the_job_back])
+                test_an_outcome_redis_refuses_does_not_block_the_others, test_emfile_hands_the_job_back,
+                test_fork_handlers_start_with_default_signal_dispositions])

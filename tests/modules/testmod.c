@@ -2,7 +2,9 @@
  * testmod.c — the tenant module the integration tests drive. Each kind does
  * one observable thing; payloads are JSON objects with optional fields.
  * config: record_file, lifecycle_file (INIT/FINI lines), tag, refuse_init,
- * init_sleep_ms (a slow init: a worker still starting up).
+ * init_sleep_ms (a slow init: a worker still starting up), init_ignore (an
+ * array of signal numbers init sets to SIG_IGN: module code that changes
+ * the worker's dispositions).
  *
  * Times written to record_file are CLOCK_MONOTONIC (ms, or us for STAMP):
  * on Linux that clock is system-wide, so lines of different processes
@@ -56,7 +58,8 @@
  *                 a shared anonymous mapping is in /proc/self/maps, "own_group":
  *                 true when the process leads its process group, "tty": true
  *                 when it has a controlling terminal (/dev/tty opens),
- *                 "home": $HOME}
+ *                 "home": $HOME, "handled": [the signals whose disposition is
+ *                 not SIG_DFL]}
  *   many_events   lw_job_event "step.created" payload.count times (default
  *                 2000), each with payload.bytes (default 10) of data
  *   pid           succeed with {"pid": getpid(), "served": N, "init_pid": P,
@@ -126,6 +129,12 @@ static int tm_init(void **out, const char *tenant, const char *config_json)
     int refuse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "refuse_init"));
     const cJSON *slow = cJSON_GetObjectItemCaseSensitive(cfg, "init_sleep_ms");
     long slow_ms = cJSON_IsNumber(slow) ? (long)slow->valuedouble : 0;
+    const cJSON *ign;
+    cJSON_ArrayForEach(ign, cJSON_GetObjectItemCaseSensitive(cfg, "init_ignore"))
+    {
+        if (cJSON_IsNumber(ign))
+            signal((int)ign->valuedouble, SIG_IGN);
+    }
     cJSON_Delete(cfg);
     if (slow_ms > 0) {
         struct timespec ts = {slow_ms / 1000, (slow_ms % 1000) * 1000000L};
@@ -352,10 +361,21 @@ static lw_status self_check(lw_job *job)
     if (tty >= 0)
         close(tty);
     const char *home = getenv("HOME");
-    snprintf(out + n, sizeof out - n,
-             "],\"shared_anon\":%s,\"own_group\":%s,\"tty\":%s,\"home\":\"%s\"}",
-             shared_anon ? "true" : "false", getpgrp() == getpid() ? "true" : "false",
-             tty >= 0 ? "true" : "false", home ? home : "");
+    n += (size_t)snprintf(
+        out + n, sizeof out - n,
+        "],\"shared_anon\":%s,\"own_group\":%s,\"tty\":%s,\"home\":\"%s\",\"handled\":[",
+        shared_anon ? "true" : "false", getpgrp() == getpid() ? "true" : "false",
+        tty >= 0 ? "true" : "false", home ? home : "");
+    first = 1;
+    for (int sig = 1; sig < NSIG && n < sizeof out - 16; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 &&
+            ((sa.sa_flags & SA_SIGINFO) || sa.sa_handler != SIG_DFL)) {
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s%d", first ? "" : ",", sig);
+            first = 0;
+        }
+    }
+    snprintf(out + n, sizeof out - n, "]}");
     lw_job_set_result(job, out);
     return LW_OK;
 }
