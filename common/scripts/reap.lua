@@ -38,11 +38,13 @@
 -- Every worker calls this for every tenant; one run per sixth of the
 -- shortest lease is all the fleet needs (expired leases are found that
 -- often, and P alive keeps the cadence observe_outage relies on). So a run
--- sets P reaped to expire a sixth of the shortest lease later, and a call
--- that finds it still there returns at once with its time to live: the
--- worker asks again only then (plus its jitter), and the first caller
--- after it expired reaps. A time to live longer than the caller's own
--- period is not one this script set (Redis's clock went back): reap.
+-- sets P reaped to the Redis time a sixth of the shortest lease later (and
+-- to expire then), and a call before that time returns at once with the ms
+-- left: the worker asks again only then (plus its jitter), and the first
+-- caller after it reaps. More left than the caller's own period is not
+-- what this script set (Redis's clock went back): reap. (The time is the
+-- value, not read with PTTL: the ACL users of deploy/redis-acl may lack
+-- PTTL, and a command refused inside a script fails the whole reap.)
 -- In an idle tenant nothing has expired and there was no outage, and the
 -- full path's only effect is observe_outage's bookkeeping: P alive and the
 -- caller's entry in P leases. This block does exactly that before lib.lua's
@@ -55,17 +57,18 @@
 -- OUTAGE_FRACTION and its trim of P leases.
 do
     local P, lease = ARGV[1], tonumber(ARGV[5])
-    local wait = redis.call('PTTL', P .. 'reaped')
-    if wait > 0 and wait <= lease / 6 then return { {}, 0, wait } end
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local due = tonumber(redis.call('GET', P .. 'reaped') or '')
+    if due and due > now and due - now <= lease / 6 then return { {}, 0, due - now } end
     if redis.call('GET', P .. 'protocol') == '@PROTOCOL@' then
         local shortest = lease
         for _, l in ipairs(redis.call('ZRANGE', P .. 'leases', '0', '-1')) do
             l = tonumber(l)
             if l and l < shortest then shortest = l end
         end
-        redis.call('SET', P .. 'reaped', '1', 'PX', string.format('%d', math.max(1, math.floor(shortest / 6))))
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local period = math.max(1, math.floor(shortest / 6))
+        redis.call('SET', P .. 'reaped', string.format('%d', now + period), 'PX', string.format('%d', period))
         local last = tonumber(redis.call('GET', P .. 'alive') or '')
         local gap, quiet = last and now - last, true
         if gap and gap <= shortest * 0.3 and gap >= -shortest * 0.3 then
