@@ -137,6 +137,8 @@ struct lw_redis {
     void *ready_ud;
     lw_redis_message_fn on_message;
     void *message_ud;
+    lw_redis_subscribed_fn on_subscribed;
+    void *subscribed_ud;
     channel *channels;
     size_t nchannels;
     uint64_t errors;
@@ -260,6 +262,10 @@ static void conn_lost(conn *c, const char *why)
     if (c->r->closing)
         return;
     c->r->errors++;
+    /* Messages published from now until the next confirmations are lost:
+     * the owner stops counting on them (its idle polls go back to fast). */
+    if (c->role == ROLE_SUB && c->r->on_subscribed)
+        c->r->on_subscribed(c->r, NULL, c->r->subscribed_ud);
     if (subscribe_refused(c, why))
         ; /* said above; the next connection leaves that channel out */
     else if (said)
@@ -423,6 +429,8 @@ static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
             ch->acked = 1;
             ch->refused_until = 0;
             ch->refusal_logged = 0;
+            if (c->r->on_subscribed)
+                c->r->on_subscribed(c->r, ch->name, c->r->subscribed_ud);
         }
         return;
     }
@@ -755,6 +763,20 @@ void lw_redis_on_message(lw_redis *r, lw_redis_message_fn fn, void *ud)
 {
     r->on_message = fn;
     r->message_ud = ud;
+}
+
+void lw_redis_on_subscribed(lw_redis *r, lw_redis_subscribed_fn fn, void *ud)
+{
+    r->on_subscribed = fn;
+    r->subscribed_ud = ud;
+}
+
+int lw_redis_subscribed(const lw_redis *r, const char *name)
+{
+    for (size_t i = 0; i < r->nchannels; i++)
+        if (strcmp(r->channels[i].name, name) == 0)
+            return r->sub.state == CONN_READY && r->channels[i].acked;
+    return 0;
 }
 
 int lw_redis_subscribe(lw_redis *r, const char *name)

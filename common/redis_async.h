@@ -48,6 +48,15 @@ void lw_redis_free(lw_redis *r);
 void lw_redis_on_ready(lw_redis *r, lw_redis_ready_fn fn, void *ud);
 /* Called for every message on a channel added with lw_redis_subscribe. */
 void lw_redis_on_message(lw_redis *r, lw_redis_message_fn fn, void *ud);
+/* Subscriptions coming and going: called with the channel once the server
+ * confirmed its SUBSCRIBE (from then on no message on it is missed while the
+ * connection lasts), and with NULL when the pub/sub connection was lost
+ * (every channel is unconfirmed until it is confirmed again). */
+typedef void (*lw_redis_subscribed_fn)(lw_redis *r, const char *channel, void *ud);
+void lw_redis_on_subscribed(lw_redis *r, lw_redis_subscribed_fn fn, void *ud);
+/* 1 when the server confirmed the channel on the pub/sub connection it has
+ * now (see lw_redis_on_subscribed). */
+int lw_redis_subscribed(const lw_redis *r, const char *channel);
 /* Adds a channel to the subscriber connection (kept across reconnects). */
 int lw_redis_subscribe(lw_redis *r, const char *channel);
 

@@ -145,6 +145,8 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
         t->due_mono = t->due_hint;
     t->due_hint = -1;
     t->backlog = more != 0;
+    if (njobs || more)
+        t->poll_ivl = 0; /* busy again: the next idle poll is --poll away */
     /* Nothing more to take now: wait for a wake-up, the poll or the due
      * time rather than asking again at once -- unless something that may
      * have made work claimable happened while this claim was in flight. */

@@ -166,6 +166,8 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     char channel[400];
     lw_key(channel, sizeof channel, t->prefix, "wake", NULL);
     lw_redis_subscribe(t->link->r, channel);
+    /* A tenant rebuilt by a reload finds its channel confirmed already. */
+    t->wake_live = lw_redis_subscribed(t->link->r, channel);
     lw_key(channel, sizeof channel, t->prefix, "cancel", NULL);
     lw_redis_subscribe(t->link->r, channel);
     t->spool_pending = cfg->nspools > 0 ? SPOOL_RESCAN_LOUD : 0;

@@ -159,11 +159,21 @@ typedef struct tenant {
                                 no such thing happened while it was in flight */
     uint64_t claim_seq; /* work_seq when the claim in flight was sent */
     int64_t poll_at;    /* mono ms: claim again even if idle */
-    int64_t due_mono;   /* mono ms when the earliest scheduled job falls due
+    int64_t poll_ivl;   /* the idle poll period now, ms (0: none yet): --poll,
+                                doubled after each poll while wake_live, up to
+                                POLL_CAP_MS (worker.c) */
+    int wake_live;      /* its wake channel is confirmed subscribed on a live
+                                pub/sub connection (tenants.c): a wake-up
+                                would reach us, so idle polls back off */
+    int64_t reap_at;    /* mono ms of its next reap.lua call (lease.c) */
+    int reap_inflight;
+    int reap_skipped;  /* the last reap.lua call found another worker had reaped */
+    int reap_no_check; /* PTTL of P reaped was refused: reap.lua decides alone */
+    int64_t due_mono;  /* mono ms when the earliest scheduled job falls due
                                 (Redis's delay, on our own clock), -1: none known */
-    int64_t due_hint;   /* mono ms: due times announced while a claim was in
+    int64_t due_hint;  /* mono ms: due times announced while a claim was in
                                 flight (its reply may predate them), -1: none */
-    int oom;            /* claims are refused: Redis is at maxmemory */
+    int oom;           /* claims are refused: Redis is at maxmemory */
     lw_log_gate oom_gate;
 
     /* Outcomes waiting for finish.lua: outcome.c's. */
@@ -262,6 +272,7 @@ typedef struct worker {
     struct event *due_timer;    /* the earliest poll or due time of an idle tenant */
     int64_t gather_since;       /* mono ms free slots were first seen unclaimed; -1: none */
     struct event *reap_timer;
+    int64_t reap_next; /* mono ms the reap timer fires (lease.c) */
     struct event *shutdown_timer;
     struct event *sigs[6];
     int handback_immediate;    /* a second signal: kill at once, no grace */

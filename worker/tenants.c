@@ -27,6 +27,7 @@
 #include "log.h"
 #include "sigfork.h"
 #include "spool_pending.h"
+#include "timefmt.h"
 
 /* ---- registries ---- */
 
@@ -109,6 +110,36 @@ static void link_message(lw_redis *r, const char *channel, const char *message, 
     }
 }
 
+/* A SUBSCRIBE confirmed, or (channel NULL) the pub/sub connection lost.
+ * Confirmed: from now on no wake-up of the tenant is missed, but one sent
+ * before may have been -- so it claims once now, which finds whatever that
+ * wake-up was about, and its idle polls may back off (worker.c). Lost:
+ * wake-ups may be missed from now on; every tenant of the link goes back
+ * to polling every --poll, starting within one. */
+static void link_subscribed(lw_redis *r, const char *channel, void *ud)
+{
+    (void)r;
+    rlink *l = ud;
+    worker *w = l->w;
+    if (!channel) {
+        int64_t soon = lw_mono_ms() + w->opt->poll_ms;
+        for (tenant *t = w->tenants; t; t = t->next)
+            if (t->link == l && t->wake_live) {
+                t->wake_live = 0;
+                t->poll_ivl = 0;
+                if (t->poll_at > soon)
+                    t->poll_at = soon;
+            }
+        worker_kick(w);
+        return;
+    }
+    tenant *t = tenant_by_prefix(w, channel);
+    if (!t || t->link != l || strcmp(channel + strlen(t->prefix), "wake"))
+        return;
+    t->wake_live = 1;
+    tenant_work_maybe(t);
+}
+
 rlink *link_get(worker *w, const char *url_text, const lw_url *url)
 {
     for (rlink *l = w->links; l; l = l->next)
@@ -132,6 +163,7 @@ rlink *link_get(worker *w, const char *url_text, const lw_url *url)
     lw_redis_set_reply_timeout(l->r, lease_rules_reply_timeout_ms(w->opt->lease_ms));
     lw_redis_on_ready(l->r, link_ready, l);
     lw_redis_on_message(l->r, link_message, l);
+    lw_redis_on_subscribed(l->r, link_subscribed, l);
     l->next = w->links;
     w->links = l;
     return l;

@@ -10,6 +10,12 @@ with the shebang `#!lua flags=...` built from it: a script without
 maxmemory (claims and enqueues stop), while one with it (outcomes, lease
 renewals, the reaper) still runs, so attempts that ran are recorded.
 
+A script may also hold one block between the lines `-- {{ before lib.lua`
+and `-- }} before lib.lua`: that block goes in front of lib.lua instead
+(an idle fast path that answers before lib.lua's ~100 functions are built,
+which is most of the cost of a call that finds nothing to do). It sees none
+of lib.lua's names; `'@PROTOCOL@'` in it becomes lib.lua's protocol text.
+
 Tests and benchmarks that send the scripts themselves import body() from
 here, so a body is built in one place only."""
 import hashlib
@@ -18,6 +24,9 @@ import re
 import sys
 
 FLAGS_RE = re.compile(r'^-- script-flags:[ \t]*([a-z,-]*)[ \t]*$', re.M)
+BEFORE_LIB_RE = re.compile(r'^-- \{\{ before lib\.lua[^\n]*\n(.*?)^-- \}\} before lib\.lua[^\n]*\n',
+                           re.M | re.S)
+PROTOCOL_RE = re.compile(r"^local PROTOCOL = '([^']*)'", re.M)
 KNOWN_FLAGS = {'allow-oom', 'no-writes', 'allow-stale', 'no-cluster', 'allow-cross-slot-keys'}
 
 
@@ -31,7 +40,15 @@ def body(lib, script, name='script'):
     if bad:
         raise SystemExit('%s: unknown script flag(s) %s' % (name, ','.join(bad)))
     shebang = '#!lua' + (' flags=' + ','.join(flags) if flags else '')
-    return shebang + '\n' + lib + '\n' + script
+    before = ''
+    b = BEFORE_LIB_RE.search(script)
+    if b:
+        proto = PROTOCOL_RE.search(lib)
+        if not proto:
+            raise SystemExit("%s: lib.lua has no \"local PROTOCOL = 'N'\" line" % name)
+        before = b.group(1).replace("'@PROTOCOL@'", "'%s'" % proto.group(1))
+        script = script[:b.start()] + script[b.end():]
+    return shebang + '\n' + before + lib + '\n' + script
 
 
 def load(name, scripts_dir=os.path.dirname(os.path.abspath(__file__))):

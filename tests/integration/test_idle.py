@@ -1,0 +1,205 @@
+"""What an idle fleet costs Redis, and that it still starts work at once.
+
+  idle polls back off   while a tenant's wake channel is confirmed on a live
+                        pub/sub connection, its idle claims double their
+                        period up to 8 s; a job enqueued then still starts
+                        at once (its wake-up)
+  a lost pub/sub connection   brings the polls back to --poll, and the
+                        re-subscription claims once: a job whose wake-up
+                        went nowhere does not wait for the backed-off poll
+  one reaper a period   reap.lua does the work for the first caller of each
+                        period, the others only ask when the next is due;
+                        a dead worker's job is taken back within its lease
+                        all the same
+  fast paths            the idle answers of claim.lua and reap.lua before
+                        lib.lua are the full paths' answers (a body without
+                        the block is the reference)
+"""
+import os
+import re
+import sys
+import time
+
+import lwtest
+from lwtest import check, wait_until
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'common', 'scripts'))
+import embed  # noqa: E402 - the script bodies, built as the binaries build them
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'common', 'scripts')
+
+
+def calls(c, name):
+    """Calls of command `name` since the last CONFIG RESETSTAT (scripts' own
+    redis.call()s included)."""
+    m = re.search(r'cmdstat_%s:calls=(\d+)' % name, c.call('INFO', 'commandstats'))
+    return int(m.group(1)) if m else 0
+
+
+def subscribed(env, channel, n=1):
+    c = env.redis.client()
+    try:
+        return int(c.call('PUBSUB', 'NUMSUB', channel)[1]) >= n
+    finally:
+        c.close()
+
+
+def start_delay_ms(env, tenant, jid):
+    """ms from enqueue to first start (Redis's clock), once it started."""
+    c = env.redis.client()
+    try:
+        def started():
+            return c.call('HGET', 'lw:{%s}:job:%s' % (tenant, jid), 'started')
+        wait_until(started, timeout=20, what='job %s to start' % jid)
+        enq, st = c.call('HMGET', 'lw:{%s}:job:%s' % (tenant, jid), 'enqueued', 'started')
+        return int(st) - int(enq)
+    finally:
+        c.close()
+
+
+def test_idle_polls_back_off_and_wakeups_still_start_jobs(env):
+    env.write_registry([env.tenant('t1')])
+    # --lease 60: one reap every 10 s, so the window counts claims.
+    env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2')
+    wait_until(lambda: subscribed(env, 'lw:{t1}:wake'), what='the wake-up subscription')
+    time.sleep(6)
+    c = env.redis.client()
+    try:
+        c.call('CONFIG', 'RESETSTAT')
+        time.sleep(6)
+        n = calls(c, 'evalsha')
+    finally:
+        c.close()
+    # Every 50-75 ms that would be ~100 claims; backed off, after 6 s of
+    # polls every 3.2 s and more, at most a few.
+    check(n <= 6, 'an idle tenant was asked %d times in 6 s after 6 s idle (--poll 0.05)' % n)
+    jid = env.enqueue('t1', 'noop')
+    d = start_delay_ms(env, 't1', jid)
+    check(d < 1000, 'a job enqueued into the backed-off tenant started %d ms after its enqueue' % d)
+
+
+def test_lost_pubsub_connection_does_not_wait_for_the_backed_off_poll(env):
+    env.write_registry([env.tenant('t1')])
+    env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2')
+    wait_until(lambda: subscribed(env, 'lw:{t1}:wake'), what='the wake-up subscription')
+    time.sleep(8)
+    c = env.redis.client()
+    try:
+        # Right after a poll (claim.lua's idle path runs LLEN; nothing else
+        # here does), the next one is 3.2 s or more away.
+        c.call('CONFIG', 'RESETSTAT')
+        wait_until(lambda: calls(c, 'llen') > 0, timeout=15, interval=0.01, what='an idle poll')
+        # Gone by the time CLIENT KILL returns: the wake-up of the job
+        # enqueued next goes to nobody.
+        check(c.call('CLIENT', 'KILL', 'TYPE', 'pubsub') >= 1, 'no pub/sub connection to kill')
+        jid = env.enqueue('t1', 'noop')
+    finally:
+        c.close()
+    d = start_delay_ms(env, 't1', jid)
+    check(d < 2000, 'a job whose wake-up was lost with the pub/sub connection waited %d ms' % d)
+
+
+def test_one_reaper_per_period_and_deaths_still_found(env):
+    env.write_registry([env.tenant('t1')])
+    a = env.worker('--lease', '3', '--isolation', 'fork', '--concurrency', '2', name='a')
+    jid = env.enqueue('t1', 'sleep', {'ms': 60000})
+    c = env.redis.client()
+    try:
+        wait_until(lambda: c.call('HGET', 'lw:{t1}:job:' + jid, 'worker') == 'a', what='worker a to run the job')
+        others = [env.worker('--lease', '3', '--isolation', 'fork', '--concurrency', '2', name=n)
+                  for n in ('b', 'c')]
+        wait_until(lambda: subscribed(env, 'lw:{t1}:wake', 3), what='three subscriptions')
+        time.sleep(2)
+        c.call('CONFIG', 'RESETSTAT')
+        time.sleep(5)
+        # SMEMBERS of P queues: once per reap that does the work, nowhere
+        # else while nothing fails over. Three workers each reaping every
+        # 0.4-0.6 s would make ~30 in 5 s; one per period ~10.
+        n = calls(c, 'smembers')
+        check(n <= 16, '%d reaps did the work in 5 s with 3 workers and a 0.5 s period' % n)
+        a.kill9()
+        t_kill = time.monotonic()
+
+        def retried():
+            w, att = c.call('HMGET', 'lw:{t1}:job:' + jid, 'worker', 'attempt')
+            return w in ('b', 'c') and att == '2'
+        wait_until(retried, timeout=15, what='the dead worker\'s job to run again')
+        took = time.monotonic() - t_kill
+        # Its lease ran out at most 3 s after the kill (renewed every 0.5 s);
+        # the reaper of the period after that takes it back.
+        check(took < 4.5, 'the job of a killed worker (--lease 3) ran again %.1f s after the kill' % took)
+        for w in others:
+            check(w.running(), 'worker %s exited' % w.name)
+    finally:
+        c.close()
+
+
+def without_fast_path(name):
+    """The body of NAME.lua with its before-lib.lua block left out: the
+    full path only, the reference the fast path must agree with."""
+    with open(os.path.join(SCRIPTS, 'lib.lua'), encoding='utf-8') as f:
+        lib = f.read()
+    with open(os.path.join(SCRIPTS, name + '.lua'), encoding='utf-8') as f:
+        text = f.read()
+    text = embed.BEFORE_LIB_RE.sub('', text)
+    return embed.body(lib, text, name)
+
+
+def test_fast_paths_answer_as_the_full_paths(env):
+    c = env.redis.client()
+    try:
+        fast = {n: c.call('SCRIPT', 'LOAD', embed.load(n)) for n in ('claim', 'reap')}
+        full = {n: c.call('SCRIPT', 'LOAD', without_fast_path(n)) for n in ('claim', 'reap')}
+        check(fast['claim'] != full['claim'] and fast['reap'] != full['reap'], 'no fast path found')
+
+        def claim(sha, t):
+            p = 'lw:{%s}:' % t
+            keys = [p + k for k in ('events', 'schedule', 'stats', 'expiring', 'fence', 'ready:default',
+                                    'active:default')]
+            return c.call('EVALSHA', sha, len(keys), *keys, p, '1000', 'w', '15000', '4', '600', '1',
+                          'default', '0')
+
+        # Each state in two tenants, one per body.
+        for t in ('f', 'r'):
+            c.call('SET', 'lw:{%s}:protocol' % t, '1')
+        for label, setup in (('empty', None),
+                             ('scheduled later', ('ZADD', 'schedule', '99999999999999', 'x')),
+                             ('expiry later', ('ZADD', 'expiring', '99999999999999', 'y'))):
+            if setup:
+                for t in ('f', 'r'):
+                    c.call(setup[0], 'lw:{%s}:%s' % (t, setup[1]), setup[2], setup[3])
+            got, want = claim(fast['claim'], 'f'), claim(full['claim'], 'r')
+            # due_in: both computed from Redis's clock a moment apart.
+            check(got[:2] == want[:2] and got[3:] == want[3:] and abs(got[2] - want[2]) < 1000,
+                  'claim.lua, %s: fast path %r, full path %r' % (label, got, want))
+
+        def reap(sha, t, lease='15000'):
+            p = 'lw:{%s}:' % t
+            return c.call('EVALSHA', sha, 4, p + 'events', p + 'queues', p + 'stats', p + 'failed', p,
+                          '1000', '600', '200', lease)
+
+        # The first run of each starts P alive; the second is idle in both.
+        for t, sha in (('f', fast['reap']), ('r', full['reap'])):
+            reap(sha, t)
+            c.call('DEL', 'lw:{%s}:reaped' % t)
+            check(reap(sha, t) == [[], 0, 0], 'an idle reap did not answer "nothing, no gap"')
+            check(c.call('ZRANGE', 'lw:{%s}:leases' % t, '0', '-1') == ['15000'], 'P leases not kept')
+        # A second call within the period is told when the next is due.
+        wait = reap(fast['reap'], 'f')[2]
+        check(0 < wait <= 2500, 'a reap within the period answered wait %r' % wait)
+        # An expired lease, in both: taken back the same way.
+        for t in ('f', 'r'):
+            p = 'lw:{%s}:' % t
+            c.call('DEL', p + 'reaped')
+            c.call('SADD', p + 'queues', 'default')
+            c.call('ZADD', p + 'active:default', '1', 'gone')
+        got, want = reap(fast['reap'], 'f'), reap(full['reap'], 'r')
+        check(got == want and got[0] == ['gone', 'missing'], 'expired lease: fast %r, full %r' % (got, want))
+    finally:
+        c.close()
+
+
+if __name__ == '__main__':
+    lwtest.run([test_idle_polls_back_off_and_wakeups_still_start_jobs,
+                test_lost_pubsub_connection_does_not_wait_for_the_backed_off_poll,
+                test_one_reaper_per_period_and_deaths_still_found, test_fast_paths_answer_as_the_full_paths])
