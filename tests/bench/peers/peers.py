@@ -490,15 +490,16 @@ def report(b, plan, peers_missing, args, load0):
     for line in peers_missing:
         print('skipped: ' + line)
     print()
-    print('| drain | N | jobs/s | jobs/s per rep | Redis µs/job | worker CPU µs/job | worker peak RSS MiB (sum) '
-          '| bulk enqueue jobs/s | Redis µs/enqueued job |')
-    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    print('| drain | N | jobs/s | jobs/s per rep | Redis µs/job | Redis busy | worker CPU µs/job '
+          '| worker peak RSS MiB (sum) | bulk enqueue jobs/s | Redis µs/enqueued job |')
+    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for k in keys:
         if k.startswith('latency') or k not in meta:
             continue
         reps = ' / '.join(fmt_rate(s['jobs_s']) for s in S if s['key'] == k)
-        print('| %s | %s | %s | %s | %.1f | %.1f | %.1f | %s | %.1f |'
-              % (k, fmt_rate(meta[k]['jobs']), fmt_rate(m(k, 'jobs_s')), reps, m(k, 'redis_us'), m(k, 'worker_cpu_us'),
+        print('| %s | %s | %s | %s | %.1f | %.0f %% | %.1f | %.1f | %s | %.1f |'
+              % (k, fmt_rate(meta[k]['jobs']), fmt_rate(m(k, 'jobs_s')), reps, m(k, 'redis_us'),
+                 m(k, 'redis_busy') * 100, m(k, 'worker_cpu_us'),
                  m(k, 'worker_rss_mib'), fmt_rate(m(k, 'enq_jobs_s')), m(k, 'enq_redis_us')))
     enq_rows = [(sy, enq_median(S, sy)) for sy in ENQ_METHOD]
     if any(v for _, v in enq_rows):
