@@ -514,13 +514,13 @@ def report(b, plan, peers_missing, args, load0):
     if lat_keys:
         print()
         print('| start latency, %g single enqueues/s for %g s | p50 ms | p99 ms | max ms | p99 per rep '
-              '| sent > 1 ms late |' % (args.rate, args.seconds))
-        print('|---|---:|---:|---:|---:|---:|')
+              '| jobs/s sent | sent > 1 ms late |' % (args.rate, args.seconds))
+        print('|---|---:|---:|---:|---:|---:|---:|')
         for k in lat_keys:
             reps = ' / '.join('%.2f' % s['p99'] for s in S if s['key'] == k)
-            print('| %s (%s) | %.2f | %.2f | %.2f | %s | %.1f %% |'
+            print('| %s (%s) | %.2f | %.2f | %.2f | %s | %s | %.1f %% |'
                   % (k[len('latency '):], meta[k]['setting'], m(k, 'p50'), m(k, 'p99'), m(k, 'max'), reps,
-                     m(k, 'late') / meta[k]['jobs'] * 100))
+                     fmt_rate(m(k, 'rate')), m(k, 'late') / meta[k]['jobs'] * 100))
 
     def best(cands, field, low=False):
         """(value, key) of the best of cands by median field."""
@@ -584,6 +584,8 @@ def report(b, plan, peers_missing, args, load0):
     row('enqueue→start p99 at %g single jobs/s (thread; lower is better)' % args.rate,
         best(['latency lanework thread'], 'p99', low=True),
         best(['latency bullmq', 'latency sidekiq'], 'p99', low=True), ms, low=True)
+    row('enqueue→start p99, thread, vs BullMQ c50', best(['latency lanework thread'], 'p99', low=True),
+        best(['latency bullmq'], 'p99', low=True), ms, low=True)
     row('enqueue→start p99 (fork; lower is better)', best(['latency lanework fork'], 'p99', low=True),
         best(['latency bullmq', 'latency sidekiq'], 'p99', low=True), ms, low=True)
     lk = 'lanework thread c128 10 lanes 1p'
@@ -707,7 +709,8 @@ def main():
         stop_all()
         out = args.out or os.path.join(args.dir, 'peers.json')
         with open(out, 'w') as f:
-            json.dump({'args': vars(args), 'skipped': missing, 'samples': b.samples}, f, indent=1)
+            json.dump({'args': vars(args), 'skipped': missing, 'load_start': load0, 'load_end': os.getloadavg()[0],
+                       'samples': b.samples}, f, indent=1)
         say('peers: raw samples in %s' % out)
     return rc
 
