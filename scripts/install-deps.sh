@@ -14,6 +14,13 @@
 #   scripts/install-deps.sh --dev       the same plus valgrind, gcovr (the
 #                                       coverage report, README "Coverage")
 #                                       and clang-format (scripts/format.sh)
+#   scripts/install-deps.sh --bench     the same plus the peers of the
+#                                       side-by-side benchmark
+#                                       (tests/bench/peers/run.sh): Sidekiq
+#                                       (Debian ruby-sidekiq) and `npm ci` in
+#                                       tests/bench/peers (BullMQ, pinned by
+#                                       its package-lock.json); RQ is already
+#                                       among the test packages
 #   scripts/install-deps.sh --build     only what building needs (no Check,
 #                                       Redis or python3: meson -Dtests=false,
 #                                       for deploy/Dockerfile's build stage)
@@ -42,6 +49,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   test_pkgs="$test_pkgs nodejs npm"
 fi
 dev_pkgs="valgrind gcovr clang-format"
+# The benchmark's peers (tests/bench/peers/): Sidekiq; BullMQ comes from npm.
+bench_pkgs="ruby-sidekiq"
 runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1"
 
 usage() {
@@ -50,11 +59,13 @@ usage() {
 
 mode=build
 dev=0
+bench=0
 check_only=0
 list_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --dev) dev=1 ;;
+    --bench) bench=1 ;;
     --runtime) mode=runtime ;;
     --build) mode=compile ;;
     --check) check_only=1 ;;
@@ -72,6 +83,9 @@ case $mode in
 esac
 if [ "$dev" = 1 ]; then
   wanted="$wanted $dev_pkgs"
+fi
+if [ "$bench" = 1 ]; then
+  wanted="$wanted $bench_pkgs"
 fi
 
 if [ "$list_only" = 1 ]; then
@@ -97,19 +111,26 @@ for p in $wanted; do
 done
 missing=${missing# }
 
-# clients/node's modules (ioredis) for the clients' tests: `npm ci` when
-# node_modules is missing or older than package-lock.json.
-node_modules() {
-  dir=$(dirname "$0")/../clients/node
-  case $mode in compile | runtime) return 0 ;; esac
+# npm_ci DIR MODULE: `npm ci` in DIR when DIR/node_modules/MODULE is missing
+# or older than package-lock.json.
+npm_ci() {
+  dir=$(dirname "$0")/../$1
   if [ ! -f "$dir/package-lock.json" ] || [ "$check_only" = 1 ]; then return 0; fi
-  if [ -d "$dir/node_modules/ioredis" ] && [ ! "$dir/package-lock.json" -nt "$dir/node_modules" ]; then return 0; fi
+  if [ -d "$dir/node_modules/$2" ] && [ ! "$dir/package-lock.json" -nt "$dir/node_modules" ]; then return 0; fi
   if ! command -v npm >/dev/null 2>&1; then
-    echo "$me: npm missing: clients/node's modules not installed" >&2
+    echo "$me: npm missing: $1's modules not installed" >&2
     return 1
   fi
-  echo "$me: npm ci in clients/node"
+  echo "$me: npm ci in $1"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
+}
+
+# clients/node's modules (ioredis) for the clients' tests; with --bench,
+# tests/bench/peers' (BullMQ).
+node_modules() {
+  case $mode in compile | runtime) return 0 ;; esac
+  npm_ci clients/node ioredis || return 1
+  if [ "$bench" = 1 ]; then npm_ci tests/bench/peers bullmq || return 1; fi
 }
 
 if [ -z "$missing" ]; then
