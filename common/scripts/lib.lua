@@ -140,19 +140,19 @@ local function job_get(id, fields)
             or status == 'failed' or status == 'cancelled' or status == 'expired') then
         return nil, 'corrupt: unknown status'
     end
+    local checked = fields.checked
+    local times = checked == 8
     local j = {
         id = id, status = status, queue = r[2], lane = r[3], kind = r[4],
         attempt = r[5] and num(r[5]), attempts = r[6] and num(r[6]),
+        run_at = times and (not r[7] and 0 or num(r[7])) or nil,
+        expires = times and (not r[8] and 0 or num(r[8])) or nil,
     }
     if not j.queue or j.queue == '' then return nil, 'corrupt: no queue' end
     if not j.lane or j.lane == '' then return nil, 'corrupt: no lane' end
     if not j.kind or j.kind == '' then return nil, 'corrupt: no kind' end
     if not j.attempt or not j.attempts then return nil, 'corrupt: bad attempt counters' end
-    local checked = fields.checked
-    if checked == 8 then
-        j.run_at, j.expires = not r[7] and 0 or num(r[7]), not r[8] and 0 or num(r[8])
-        if not j.run_at or not j.expires then return nil, 'corrupt: bad times' end
-    end
+    if times and (not j.run_at or not j.expires) then return nil, 'corrupt: bad times' end
     for k = checked + 1, #fields do
         local f, v = fields[k], r[k]
         if not v and (f == 'token' or f == 'worker' or f == 'unique') then v = '' end
@@ -174,22 +174,15 @@ local function setting(name, fallback)
     return SETTINGS[name] or fallback
 end
 
--- emit appends one event to the tenant's capped stream. Only the first event
--- of a run trims the stream (MAXLEN ~): a MAXLEN on every XADD costs about a
--- fifth of the XADD, and the stream then holds at most the cap plus one
--- run's events. (XTRIM at the end would trim exactly, but tenant ACL users
--- are allowed XADD, not XTRIM: deploy/redis-acl/users.acl.)
-local TRIMMED = false -- this run's first event trimmed the stream
+-- emit appends one event to the tenant's capped stream. Every XADD trims
+-- (MAXLEN ~): trimming only at a run's first event would save a fifth of
+-- each later XADD, but let the stream hold a whole batch (up to 1,000
+-- outcomes) beyond the cap, long enough for a follower to read what a
+-- stricter cap would have trimmed past it (test_reconnect's follower).
+local EVMAX_S
 local function emit(typ, j, worker, data)
-    if TRIMMED then
-        redis.call('XADD', K_EVENTS, '*',
-            'type', typ, 'job', j.id, 'kind', j.kind or '', 'lane', j.lane or '',
-            'attempt', str(j.attempt or 0), 'worker', worker or '', 'data', data or '')
-        return
-    end
-    TRIMMED = true
-    local cap = num_s(setting('events_max', tonumber(ARGV[2]) or 100000))
-    redis.call('XADD', K_EVENTS, 'MAXLEN', '~', cap, '*',
+    if not EVMAX_S then EVMAX_S = num_s(setting('events_max', tonumber(ARGV[2]) or 100000)) end
+    redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVMAX_S, '*',
         'type', typ, 'job', j.id, 'kind', j.kind or '', 'lane', j.lane or '',
         'attempt', str(j.attempt or 0), 'worker', worker or '', 'data', data or '')
 end

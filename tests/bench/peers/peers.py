@@ -42,6 +42,12 @@ class Proc:
         self.argv = argv
         self.log = log
         self.out_path = stdout_path or log + '.out'
+        # The peak RSS is the process's VmHWM, sampled at each poll: a
+        # process forked from this Python and exec'd keeps Python's
+        # high-water mark in its ru_maxrss (Linux carries it over exec),
+        # ~18 MiB here, which would hide a small worker's own few MiB;
+        # VmHWM belongs to the memory of the program exec'd.
+        self.hwm_kib = 0
         with open(log, 'ab') as lf, open(self.out_path, 'wb') as of:
             self.p = subprocess.Popen(argv, stdout=of, stderr=lf, env=env, cwd=cwd,
                                       start_new_session=True, preexec_fn=lat._die_with_parent)
@@ -49,8 +55,24 @@ class Proc:
         self.rusage = None
         ALL.append(self)
 
+    def max_rss_kib(self):
+        """Peak RSS of the process itself (KiB) as last sampled, else
+        wait4's figure (which may be this Python's)."""
+        return self.hwm_kib or self.rusage.ru_maxrss
+
+    def sample_hwm(self):
+        try:
+            with open('/proc/%d/status' % self.p.pid) as f:
+                for line in f:
+                    if line.startswith('VmHWM:'):
+                        self.hwm_kib = max(self.hwm_kib, int(line.split()[1]))
+                        break
+        except (OSError, ValueError, IndexError):
+            pass
+
     def poll(self):
         if self.rc is None:
+            self.sample_hwm()
             pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
             if pid:
                 self.rc = os.waitstatus_to_exitcode(status)
@@ -260,7 +282,7 @@ class Bench:
         s['redis_us'] = (c1 - c0) / n * 1e6
         s['redis_busy'] = (c1 - c0) / secs
         s['worker_cpu_us'] = sum(cpu_s(p.rusage) for p in procs) / n * 1e6
-        s['worker_rss_mib'] = sum(p.rusage.ru_maxrss for p in procs) / 1024.0
+        s['worker_rss_mib'] = sum(p.max_rss_kib() for p in procs) / 1024.0
         s['load'] = os.getloadavg()[0]
         self.samples.append(s)
         say('  %-28s %7d jobs %9.0f jobs/s  redis %6.1f us/job (%3.0f%% busy)  worker %6.1f us/job '
