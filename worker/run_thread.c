@@ -54,18 +54,29 @@ struct thread_pool {
     int stopping;
 };
 
-static void post(struct thread_pool *p, msg *m)
+/* Appends m to `done`; the caller holds p->mu. Returns 1 when `done` was
+ * empty: the caller then wakes the loop (wake_loop), after unlocking. */
+static int post_locked(struct thread_pool *p, msg *m)
 {
-    int was_empty;
-    pthread_mutex_lock(&p->mu);
-    was_empty = p->done_head == NULL;
+    int was_empty = p->done_head == NULL;
     *p->done_tail = m;
     p->done_tail = &m->next;
+    return was_empty;
+}
+
+static void wake_loop(struct thread_pool *p)
+{
+    uint64_t one = 1;
+    (void)!write(p->efd, &one, sizeof one);
+}
+
+static void post(struct thread_pool *p, msg *m)
+{
+    pthread_mutex_lock(&p->mu);
+    int was_empty = post_locked(p, m);
     pthread_mutex_unlock(&p->mu);
-    if (was_empty) {
-        uint64_t one = 1;
-        (void)!write(p->efd, &one, sizeof one);
-    }
+    if (was_empty)
+        wake_loop(p);
 }
 
 static void thread_emit(lw_job *job, const char *type, const char *data)
@@ -83,11 +94,16 @@ static void thread_emit(lw_job *job, const char *type, const char *data)
     post(job->tenant->w->pool, m);
 }
 
+/* One lock per attempt in the steady state: the end of one attempt, the
+ * thread's return to idle and the taking of the next queued attempt share a
+ * critical section. With a thread per slot on few cores, every extra lock
+ * round was a futex wait and a context switch per job (perf: most of a
+ * no-op drain's worker CPU was the kernel scheduling these threads). */
 static void *thread_main(void *arg)
 {
     struct thread_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
     for (;;) {
-        pthread_mutex_lock(&p->mu);
         while (p->count == 0 && !p->stopping)
             pthread_cond_wait(&p->cv, &p->mu);
         if (p->count == 0) {
@@ -108,10 +124,15 @@ static void *thread_main(void *arg)
         /* Posted before the thread counts as idle: pool_free must not
          * join a thread that still has an end to report. */
         m->a = a;
-        post(p, m);
         pthread_mutex_lock(&p->mu);
+        int was_empty = post_locked(p, m);
         p->busy--;
-        pthread_mutex_unlock(&p->mu);
+        if (was_empty) {
+            /* The loop's wake-up is a system call: not under the lock. */
+            pthread_mutex_unlock(&p->mu);
+            wake_loop(p);
+            pthread_mutex_lock(&p->mu);
+        }
     }
 }
 
@@ -209,8 +230,11 @@ static int pool_submit(struct thread_pool *p, attempt *a)
      * as many ring entries as slots. */
     p->todo[(p->head + p->count) % p->cap] = a;
     p->count++;
-    pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    /* Signalled after unlocking, so the thread woken does not at once block
+     * on the mutex this thread still holds (no lost wake-up: a thread
+     * checks `count` under the mutex before it waits). */
+    pthread_cond_signal(&p->cv);
     return 0;
 }
 
