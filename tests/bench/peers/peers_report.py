@@ -157,8 +157,8 @@ def report(S, keys, peers_missing, args, load0):
     print('bulk enqueue: lanework = `lanework enqueue --batch FILE` timed from exec to exit (start-up, file '
           'read included); peers timed inside their process from the first call to the last reply.')
     print('drain jobs/s: from the first job taken to the last one done, polled every 2 ms (process '
-          'start-up not included: startup_s in the JSON); CPU and RSS are whole-process (wait4 rusage, '
-          'children included), summed over the worker processes.')
+          'start-up not included: startup_s in the JSON); CPU is each worker process\'s wait4 rusage, '
+          'children included; RSS its own peak (VmHWM); both summed over the worker processes.')
     print('guarantees differ: lanework leases and fences every job, keeps its record and appends an event '
           'per transition; BullMQ locks each job and keeps it (keep) or deletes it (remove); Sidekiq OSS '
           'pops with BRPOP (a job in hand is lost if its process dies) and keeps no record; RQ keeps a '
