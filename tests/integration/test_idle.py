@@ -134,6 +134,37 @@ def test_one_reaper_per_period_and_deaths_still_found(env):
         c.close()
 
 
+def test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll(env):
+    # A claim refused by max_active answers "nothing", like an empty tenant,
+    # and a slot freed by another worker's finish announces nothing: the
+    # waiting job is found by a poll only.
+    env.write_registry([env.tenant('t1', queues={'default': {'max_active': 1}})])
+    a = env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', name='a')
+    b = env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', name='b')
+    wait_until(lambda: subscribed(env, 'lw:{t1}:wake', 2), what='two wake-up subscriptions')
+    time.sleep(8)
+    c = env.redis.client()
+    try:
+        s = env.enqueue('t1', 'sleep', {'ms': 3000})
+        wait_until(lambda: c.call('HGET', 'lw:{t1}:job:' + s, 'worker') in ('a', 'b'), what='the sleep job to start')
+        runner = a if c.call('HGET', 'lw:{t1}:job:' + s, 'worker') == 'a' else b
+        other = b if runner is a else a
+        jid = env.enqueue('t1', 'noop')
+        time.sleep(0.3)
+        check(c.call('HGET', 'lw:{t1}:job:' + jid, 'status') == 'queued', 'the cap did not hold the second job')
+        # The runner finishes its job and leaves: only the other can take it.
+        runner.signal(15)
+        wait_until(lambda: c.call('HGET', 'lw:{t1}:job:' + s, 'status') == 'succeeded', timeout=10,
+                   what='the sleep job to end')
+        fin = int(c.call('HGET', 'lw:{t1}:job:' + s, 'finished'))
+        start_delay_ms(env, 't1', jid)
+        st = int(c.call('HGET', 'lw:{t1}:job:' + jid, 'started'))
+        check(c.call('HGET', 'lw:{t1}:job:' + jid, 'worker') == other.name, 'the job did not go to the other worker')
+        check(st - fin < 2000, 'a job held by max_active started %d ms after the slot freed' % (st - fin))
+    finally:
+        c.close()
+
+
 def without_fast_path(name):
     """The body of NAME.lua with its before-lib.lua block left out: the
     full path only, the reference the fast path must agree with."""
@@ -202,4 +233,6 @@ def test_fast_paths_answer_as_the_full_paths(env):
 if __name__ == '__main__':
     lwtest.run([test_idle_polls_back_off_and_wakeups_still_start_jobs,
                 test_lost_pubsub_connection_does_not_wait_for_the_backed_off_poll,
-                test_one_reaper_per_period_and_deaths_still_found, test_fast_paths_answer_as_the_full_paths])
+                test_one_reaper_per_period_and_deaths_still_found,
+                test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll,
+                test_fast_paths_answer_as_the_full_paths])
