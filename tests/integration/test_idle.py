@@ -165,6 +165,31 @@ def test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll(env):
         c.close()
 
 
+def test_expiry_in_a_backed_off_tenant_is_on_time(env):
+    # Jobs waiting behind a running lane head, with --expires: nothing but a
+    # claim expires them, and their expiry is no due time of the schedule.
+    env.write_registry([env.tenant('t1')])
+    env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2')
+    wait_until(lambda: subscribed(env, 'lw:{t1}:wake'), what='the wake-up subscription')
+    c = env.redis.client()
+    try:
+        h = env.enqueue('t1', 'sleep', {'ms': 30000}, lane='L')
+        wait_until(lambda: c.call('HGET', 'lw:{t1}:job:' + h, 'status') == 'active', what='the lane head to start')
+        time.sleep(8)
+        # Right after an idle poll: the next one is 3.2 s or more away.
+        c.call('CONFIG', 'RESETSTAT')
+        wait_until(lambda: calls(c, 'llen') > 0, timeout=15, interval=0.01, what='an idle poll')
+        ids = [env.enqueue('t1', 'noop', lane='L', expires=e) for e in (1, 2)]
+        for jid, e in zip(ids, (1, 2)):
+            k = 'lw:{t1}:job:' + jid
+            wait_until(lambda: c.call('HGET', k, 'status') == 'expired', timeout=20, what='job %s to expire' % jid)
+            enq, fin = (int(v) for v in c.call('HMGET', k, 'enqueued', 'finished'))
+            late = fin - enq - e * 1000
+            check(late < 1000, 'a job with --expires %d in a backed-off tenant expired %d ms late' % (e, late))
+    finally:
+        c.close()
+
+
 def without_fast_path(name):
     """The body of NAME.lua with its before-lib.lua block left out: the
     full path only, the reference the fast path must agree with."""
@@ -235,4 +260,5 @@ if __name__ == '__main__':
                 test_lost_pubsub_connection_does_not_wait_for_the_backed_off_poll,
                 test_one_reaper_per_period_and_deaths_still_found,
                 test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll,
+                test_expiry_in_a_backed_off_tenant_is_on_time,
                 test_fast_paths_answer_as_the_full_paths])
