@@ -190,6 +190,33 @@ def test_expiry_in_a_backed_off_tenant_is_on_time(env):
         c.close()
 
 
+def test_a_mass_death_is_reaped_at_once_not_200_a_period(env):
+    # reap.lua takes back at most 200 leases per queue and call, and now one
+    # call per period does the work: a worker that died holding more than
+    # that must not have its jobs trickle back 200 a period.
+    env.write_registry([env.tenant('t1', defaults={'attempts': 3, 'timeout': 120, 'backoff': 0.05})])
+    n = 650
+    a = env.worker('--lease', '3', '--isolation', 'thread', '--concurrency', str(n), name='a')
+    # b reaps the tenant but claims nothing of it (another queue).
+    env.worker('--lease', '3', '--isolation', 'thread', '--concurrency', '2', '--queue', 'other', name='b')
+    ids = env.enqueue_batch([{'tenant': 't1', 'kind': 'sleep', 'payload': {'ms': 120000}} for _ in range(n)])
+    c = env.redis.client()
+    try:
+        wait_until(lambda: c.call('ZCARD', 'lw:{t1}:active:default') == n, timeout=30, what='%d jobs running' % n)
+        time.sleep(1)
+        a.kill9()
+
+        def lost():
+            return [e for e in c.call('XRANGE', 'lw:{t1}:events', '-', '+')
+                    if 'job.lost' in e[1]]
+        wait_until(lambda: len(lost()) == n, timeout=20, what='every job of the dead worker to be taken back')
+        ms = [int(e[0].split('-')[0]) for e in lost()]
+        spread = max(ms) - min(ms)
+        check(spread < 400, 'the %d jobs of a dead worker came back over %d ms (a 500 ms reap period)' % (n, spread))
+    finally:
+        c.close()
+
+
 def without_fast_path(name):
     """The body of NAME.lua with its before-lib.lua block left out: the
     full path only, the reference the fast path must agree with."""
@@ -261,4 +288,5 @@ if __name__ == '__main__':
                 test_one_reaper_per_period_and_deaths_still_found,
                 test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll,
                 test_expiry_in_a_backed_off_tenant_is_on_time,
+                test_a_mass_death_is_reaped_at_once_not_200_a_period,
                 test_fast_paths_answer_as_the_full_paths])
