@@ -266,7 +266,9 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
          * did: ours is due a little after its period is over, so that it
          * stays the one that reaps while it lives. */
         t->reap_skipped = got.wait > 0;
-        if (got.wait > 0 && got.wait <= reap_period(w))
+        if (got.n_taken >= REAP_LIMIT)
+            t->reap_at = now; /* a call's worth: maybe more expired (reap.lua let go of the period) */
+        else if (got.wait > 0 && got.wait <= reap_period(w))
             t->reap_at = now + got.wait + reap_jitter(w);
         else
             t->reap_at = now + reap_period(w);

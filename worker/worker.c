@@ -167,13 +167,24 @@ static int claim_gather(worker *w, int64_t free_slots, int64_t left, int64_t mon
  * calls a second, a quarter of a core of Redis. Without a live
  * subscription (connecting, lost, refused) it stays at --poll, and a lost
  * pub/sub connection brings every tenant of it back to --poll at once
- * (tenants.c). Work found resets it (claim.c). */
+ * (tenants.c). Work found resets it (claim.c). A tenant with a max_active
+ * cap on one of our queues stays at --poll: a claim the cap refused answers
+ * "nothing", as an empty tenant does, and the slot another worker's finish
+ * frees announces nothing, so only a poll finds the job that waited. */
 #define POLL_CAP_MS 8000
+
+static int capped(const worker *w, const tenant *t)
+{
+    for (size_t q = 0; w->opt->queues[q]; q++)
+        if (t->caps[q] > 0)
+            return 1;
+    return 0;
+}
 
 static int64_t next_poll_ms(const worker *w, tenant *t)
 {
     int64_t base = w->opt->poll_ms, cap = base > POLL_CAP_MS ? base : POLL_CAP_MS;
-    if (!t->wake_live || t->poll_ivl <= 0)
+    if (!t->wake_live || t->poll_ivl <= 0 || capped(w, t))
         t->poll_ivl = base;
     else
         t->poll_ivl = t->poll_ivl * 2 > cap ? cap : t->poll_ivl * 2;

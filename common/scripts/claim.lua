@@ -30,8 +30,9 @@
 --   jobs: 11 entries per claimed job: id token kind queue lane payload
 --         attempt attempts timeout_ms backoff_ms spool
 --   bad: 2 entries per unreadable record: id, reason
---   due_in: ms from now until the earliest run_at in schedule, or -1 when
---         nothing is scheduled (a delay, so that no worker compares Redis
+--   due_in: ms from now until the earliest run_at in schedule or expiry in
+--         P expiring (whichever comes first: both need a claim then), or -1
+--         when there is neither (a delay, so that no worker compares Redis
 --         time with its own clock)
 --   more: 1 when a ready list still holds jobs the caps would allow
 --   gap: an outage this call noticed first (lib.lua observe_outage), ms; 0
@@ -70,7 +71,10 @@ do
             local t = redis.call('TIME')
             local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
             if (not e[2] or tonumber(e[2]) > now) and (not s[2] or tonumber(s[2]) > now) then
-                return { {}, {}, s[2] and tonumber(s[2]) - now or -1, 0, 0 }
+                -- An expiry is a due time too (the full path's due_in).
+                local due = s[2] and tonumber(s[2])
+                if e[2] and (not due or tonumber(e[2]) < due) then due = tonumber(e[2]) end
+                return { {}, {}, due and due - now or -1, 0, 0 }
             end
         end
     end
@@ -217,9 +221,15 @@ return run(function()
     if not first or SCHEDULE_WRITES ~= schedule_writes then
         first = redis.call('ZRANGE', K_SCHEDULE, '0', '0', 'WITHSCORES')
     end
+    local due = first[2] and tonumber(first[2])
+    -- The next expiry is a due time too: only a claim ends a job that waited
+    -- too long, and an idle tenant's polls back off to seconds (the reply
+    -- replaces what the worker knew of due times, publish_due's included).
+    local e = redis.call('ZRANGE', K_EXPIRING, '0', '0', 'WITHSCORES')
+    if e[2] and (not due or tonumber(e[2]) < due) then due = tonumber(e[2]) end
     local due_in = -1
-    if first[2] then
-        due_in = tonumber(first[2]) - now
+    if due then
+        due_in = due - now
         if due_in < 0 then due_in = 0 end
     end
     publish_due(now)

@@ -33,7 +33,6 @@
 -- a head is in exactly one of ready:Q / schedule; counters match statuses.
 
 local n = tonumber(ARGV[3])
-local K_EXPIRING = P .. 'expiring'
 
 return run(function()
     -- Nothing here reads a ready list: the new heads go in with one RPUSH per
@@ -80,7 +79,7 @@ return run(function()
             if expires > 0 then
                 rec[#rec + 1] = 'expires'
                 rec[#rec + 1] = num_s(now + expires)
-                redis.call('ZADD', K_EXPIRING, num_s(now + expires), id)
+                expiring_add(id, now + expires)
             end
             if unique ~= '' then
                 rec[#rec + 1] = 'unique'

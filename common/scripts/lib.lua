@@ -343,20 +343,39 @@ local function schedule_add(id, run_at)
     if not SCHEDULED_MIN or run_at < SCHEDULED_MIN then SCHEDULED_MIN = run_at end
 end
 
--- publish_due: when this run scheduled the schedule's earliest entry, say
--- on P.."wake" how far away it is ("@MS", a delay rather than a time, so
--- that no worker compares Redis time with its own clock). Without it an
--- idle worker learns a new due time only from its next poll. Each script
--- that may schedule calls it once, at its end.
+-- expiring_add puts a waiting job in the expiry index (enqueue.lua). An
+-- expiry is a due time too: only a claim ends a job that waited too long,
+-- so idle workers are told of it as of a scheduled job (publish_due) and
+-- claim.lua's due_in counts it.
+local EXPIRING_MIN
+local function expiring_add(id, at)
+    redis.call('ZADD', P .. 'expiring', num_s(at), id)
+    if not EXPIRING_MIN or at < EXPIRING_MIN then EXPIRING_MIN = at end
+end
+
+-- publish_due: when this run scheduled the schedule's earliest entry (or
+-- added the expiry index's earliest), say on P.."wake" how far away it is
+-- ("@MS", a delay rather than a time, so that no worker compares Redis time
+-- with its own clock). Without it an idle worker learns a new due time only
+-- from its next poll, which backs off to seconds. Each script that may
+-- schedule calls it once, at its end.
 local function publish_due(now)
-    if not SCHEDULED_MIN then return end
-    local first = redis.call('ZRANGE', K_SCHEDULE, '0', '0', 'WITHSCORES')
-    if first[2] and tonumber(first[2]) == SCHEDULED_MIN then
-        local delay = SCHEDULED_MIN - now
-        if delay < 0 then delay = 0 end
-        redis.call('PUBLISH', P .. 'wake', '@' .. num_s(delay))
+    local due
+    if SCHEDULED_MIN then
+        local first = redis.call('ZRANGE', K_SCHEDULE, '0', '0', 'WITHSCORES')
+        if first[2] and tonumber(first[2]) == SCHEDULED_MIN then due = SCHEDULED_MIN end
     end
-    SCHEDULED_MIN = nil
+    if EXPIRING_MIN then
+        local first = redis.call('ZRANGE', P .. 'expiring', '0', '0', 'WITHSCORES')
+        if first[2] and tonumber(first[2]) == EXPIRING_MIN and (not due or EXPIRING_MIN < due) then
+            due = EXPIRING_MIN
+        end
+    end
+    SCHEDULED_MIN, EXPIRING_MIN = nil, nil
+    if not due then return end
+    local delay = due - now
+    if delay < 0 then delay = 0 end
+    redis.call('PUBLISH', P .. 'wake', '@' .. num_s(delay))
 end
 
 -- make_head_ready places the head of a lane: scheduled (in schedule) until

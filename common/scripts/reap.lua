@@ -28,7 +28,9 @@
 -- status (queued/failed/cancelled), or id and "corrupt: ..." for unreadable
 -- records; gap: the outage observed in ms (0: none); wait: 0 when this call
 -- reaped, else the ms until the next reap of the tenant is due (another
--- caller reaped within the period: the block below).
+-- caller reaped within the period: the block below). A call that took
+-- `limit` leases of a queue deletes P reaped, so the next caller reaps
+-- again at once instead of waiting a period (the worker calls again then).
 --
 -- Allowed at maxmemory (allow-oom): taking back the jobs of dead workers
 -- must go on under memory pressure.
@@ -96,10 +98,15 @@ local function keep_failed() return setting('keep_failed', KEEP_FAILED_ARG) end
 local now = now_ms()
 local gap = observe_outage(now, tonumber(ARGV[5]))
 local out = {}
+local more = false
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
     local ak = P .. 'active:' .. q
     local woke = false
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', ak, '-inf', now, 'LIMIT', 0, limit)) do
+    local ids = redis.call('ZRANGEBYSCORE', ak, '-inf', now, 'LIMIT', 0, limit)
+    -- More may have expired than one call takes (a worker that died holding
+    -- more than `limit`): the next caller must not be told to wait a period.
+    if #ids >= limit then more = true end
+    for _, id in ipairs(ids) do
         redis.call('ZREM', ak, id)
         local j, why = job_get(id)
         if not j then
@@ -131,5 +138,6 @@ for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
         end
     end
 end
+if more then redis.call('DEL', P .. 'reaped') end
 publish_due(now)
 return { out, gap, 0 }

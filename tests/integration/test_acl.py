@@ -277,6 +277,44 @@ def test_wrong_password_and_no_directory_grant(env):
     check_no_password(env)
 
 
+def test_reaper_without_pttl_falls_back_to_the_script(env):
+    # users.acl before the reaper's PTTL: a worker told another reaped asks
+    # reap.lua instead, and a dead worker's job is still taken back in time.
+    use_acl_redis(env)
+    a = env.redis.client()
+    try:
+        a.call('ACL', 'SETUSER', 'acme', '-pttl')
+    finally:
+        a.close()
+    env.write_registry([env.tenant('acme')])
+    ws = [env.worker('--tenant', 'acme', '--concurrency', '2', '--lease', '3', '--isolation', 'fork', name=n)
+          for n in ('a', 'b')]
+    rc, out, err = cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'sleep', '--payload', '{"ms":60000}')
+    check(rc == 0, 'enqueue as acme: %d %r' % (rc, err))
+    jid = out.strip()
+    k = 'lw:{acme}:job:' + jid
+    wait_until(lambda: env.redis.call('HGET', k, 'worker') in ('a', 'b'), what='the job to start')
+    time.sleep(3)  # six periods: the other worker was told to wait, and asked again
+    first = env.redis.call('HGET', k, 'worker')
+    dead = ws[0] if first == 'a' else ws[1]
+    other = ws[1] if dead is ws[0] else ws[0]
+    dead.kill9()
+    t_kill = time.monotonic()
+    wait_until(lambda: env.redis.call('HMGET', k, 'worker', 'attempt') == [other.name, '2'], timeout=15,
+               what='the dead worker\'s job to run again')
+    took = time.monotonic() - t_kill
+    check(took < 4.5, 'without PTTL, the job of a killed worker (--lease 3) ran again %.1f s after the kill' % took)
+    check("'pttl'" not in other.log(), 'the refused PTTL was logged: %s' % other.log()[-2000:])
+    # The fallback was taken: Redis refused the worker's PTTL at least once.
+    a = env.redis.client()
+    try:
+        log = a.call('ACL', 'LOG')
+    finally:
+        a.close()
+    check(any('pttl' in e for e in log), 'no PTTL was refused (ACL LOG %r): the fallback was not exercised' % log)
+
+
 if __name__ == '__main__':
     run([test_acme_user_runs_acme, test_acme_user_refused_for_globex,
-         test_worker_with_acme_credentials_for_globex, test_wrong_password_and_no_directory_grant])
+         test_worker_with_acme_credentials_for_globex, test_wrong_password_and_no_directory_grant,
+         test_reaper_without_pttl_falls_back_to_the_script])

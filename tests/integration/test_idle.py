@@ -134,6 +134,89 @@ def test_one_reaper_per_period_and_deaths_still_found(env):
         c.close()
 
 
+def test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll(env):
+    # A claim refused by max_active answers "nothing", like an empty tenant,
+    # and a slot freed by another worker's finish announces nothing: the
+    # waiting job is found by a poll only.
+    env.write_registry([env.tenant('t1', queues={'default': {'max_active': 1}})])
+    a = env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', name='a')
+    b = env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', name='b')
+    wait_until(lambda: subscribed(env, 'lw:{t1}:wake', 2), what='two wake-up subscriptions')
+    time.sleep(8)
+    c = env.redis.client()
+    try:
+        s = env.enqueue('t1', 'sleep', {'ms': 3000})
+        wait_until(lambda: c.call('HGET', 'lw:{t1}:job:' + s, 'worker') in ('a', 'b'), what='the sleep job to start')
+        runner = a if c.call('HGET', 'lw:{t1}:job:' + s, 'worker') == 'a' else b
+        other = b if runner is a else a
+        jid = env.enqueue('t1', 'noop')
+        time.sleep(0.3)
+        check(c.call('HGET', 'lw:{t1}:job:' + jid, 'status') == 'queued', 'the cap did not hold the second job')
+        # The runner finishes its job and leaves: only the other can take it.
+        runner.signal(15)
+        wait_until(lambda: c.call('HGET', 'lw:{t1}:job:' + s, 'status') == 'succeeded', timeout=10,
+                   what='the sleep job to end')
+        fin = int(c.call('HGET', 'lw:{t1}:job:' + s, 'finished'))
+        start_delay_ms(env, 't1', jid)
+        st = int(c.call('HGET', 'lw:{t1}:job:' + jid, 'started'))
+        check(c.call('HGET', 'lw:{t1}:job:' + jid, 'worker') == other.name, 'the job did not go to the other worker')
+        check(st - fin < 2000, 'a job held by max_active started %d ms after the slot freed' % (st - fin))
+    finally:
+        c.close()
+
+
+def test_expiry_in_a_backed_off_tenant_is_on_time(env):
+    # Jobs waiting behind a running lane head, with --expires: nothing but a
+    # claim expires them, and their expiry is no due time of the schedule.
+    env.write_registry([env.tenant('t1')])
+    env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2')
+    wait_until(lambda: subscribed(env, 'lw:{t1}:wake'), what='the wake-up subscription')
+    c = env.redis.client()
+    try:
+        h = env.enqueue('t1', 'sleep', {'ms': 30000}, lane='L')
+        wait_until(lambda: c.call('HGET', 'lw:{t1}:job:' + h, 'status') == 'active', what='the lane head to start')
+        time.sleep(8)
+        # Right after an idle poll: the next one is 3.2 s or more away.
+        c.call('CONFIG', 'RESETSTAT')
+        wait_until(lambda: calls(c, 'llen') > 0, timeout=15, interval=0.01, what='an idle poll')
+        ids = [env.enqueue('t1', 'noop', lane='L', expires=e) for e in (1, 2)]
+        for jid, e in zip(ids, (1, 2)):
+            k = 'lw:{t1}:job:' + jid
+            wait_until(lambda: c.call('HGET', k, 'status') == 'expired', timeout=20, what='job %s to expire' % jid)
+            enq, fin = (int(v) for v in c.call('HMGET', k, 'enqueued', 'finished'))
+            late = fin - enq - e * 1000
+            check(late < 1000, 'a job with --expires %d in a backed-off tenant expired %d ms late' % (e, late))
+    finally:
+        c.close()
+
+
+def test_a_mass_death_is_reaped_at_once_not_200_a_period(env):
+    # reap.lua takes back at most 200 leases per queue and call, and now one
+    # call per period does the work: a worker that died holding more than
+    # that must not have its jobs trickle back 200 a period.
+    env.write_registry([env.tenant('t1', defaults={'attempts': 3, 'timeout': 120, 'backoff': 0.05})])
+    n = 650
+    a = env.worker('--lease', '3', '--isolation', 'thread', '--concurrency', str(n), name='a')
+    # b reaps the tenant but claims nothing of it (another queue).
+    env.worker('--lease', '3', '--isolation', 'thread', '--concurrency', '2', '--queue', 'other', name='b')
+    ids = env.enqueue_batch([{'tenant': 't1', 'kind': 'sleep', 'payload': {'ms': 120000}} for _ in range(n)])
+    c = env.redis.client()
+    try:
+        wait_until(lambda: c.call('ZCARD', 'lw:{t1}:active:default') == n, timeout=30, what='%d jobs running' % n)
+        time.sleep(1)
+        a.kill9()
+
+        def lost():
+            return [e for e in c.call('XRANGE', 'lw:{t1}:events', '-', '+')
+                    if 'job.lost' in e[1]]
+        wait_until(lambda: len(lost()) == n, timeout=20, what='every job of the dead worker to be taken back')
+        ms = [int(e[0].split('-')[0]) for e in lost()]
+        spread = max(ms) - min(ms)
+        check(spread < 400, 'the %d jobs of a dead worker came back over %d ms (a 500 ms reap period)' % (n, spread))
+    finally:
+        c.close()
+
+
 def without_fast_path(name):
     """The body of NAME.lua with its before-lib.lua block left out: the
     full path only, the reference the fast path must agree with."""
@@ -202,4 +285,8 @@ def test_fast_paths_answer_as_the_full_paths(env):
 if __name__ == '__main__':
     lwtest.run([test_idle_polls_back_off_and_wakeups_still_start_jobs,
                 test_lost_pubsub_connection_does_not_wait_for_the_backed_off_poll,
-                test_one_reaper_per_period_and_deaths_still_found, test_fast_paths_answer_as_the_full_paths])
+                test_one_reaper_per_period_and_deaths_still_found,
+                test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll,
+                test_expiry_in_a_backed_off_tenant_is_on_time,
+                test_a_mass_death_is_reaped_at_once_not_200_a_period,
+                test_fast_paths_answer_as_the_full_paths])
