@@ -266,8 +266,10 @@ static void reap_reply(lw_redis *r, redisReply *reply, void *ud)
          * did: ours is due a little after its period is over, so that it
          * stays the one that reaps while it lives. */
         t->reap_skipped = got.wait > 0;
+        /* A call's worth taken: maybe more expired (reap.lua let go of the
+         * period), so again in the next round. */
         if (got.n_taken >= REAP_LIMIT)
-            t->reap_at = now; /* a call's worth: maybe more expired (reap.lua let go of the period) */
+            t->reap_at = now;
         else if (got.wait > 0 && got.wait <= reap_period(w))
             t->reap_at = now + got.wait + reap_jitter(w);
         else
