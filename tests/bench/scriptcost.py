@@ -70,6 +70,22 @@ def script_body(name):
         sys.path.remove(SCRIPTS)
 
 
+def enqueue_calls(P, ev, n):
+    """(keys, argv) of each enqueue.lua call that enqueues n no-op jobs, 256
+    per call, as the CLI's --batch sends them: 9 in 10 jobs on their own
+    lane, 1 in 10 on one of n/200 shared lanes."""
+    lanes = max(1, n // 200)
+    keys = [P + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
+    for start in range(0, n, 256):
+        batch = range(start, min(n, start + 256))
+        argv = [P, ev, len(batch)]
+        for i in batch:
+            jid = 'j%09d' % i
+            lane = 'shared-%d' % ((i // 10) % lanes) if i % 10 == 0 else jid
+            argv += [jid, 'noop', 'default', lane, '{"i":%d}' % i, 3, 60000, 100, 0, 0, '', '', 0]
+        yield keys, argv
+
+
 def cmdstats(r):
     """{command: (calls, usec)} from INFO commandstats."""
     out = {}
@@ -123,19 +139,11 @@ def main():
     P = '%s:{%s}:' % (args.ns, args.tenant)
     ev = args.events_max
     n = args.jobs
-    lanes = max(1, n // 200)
     best = {}  # (script, batch) -> row with the fewest us/job over the repeats
     drain_best = None  # (us/job, commands) of the cheapest claim+finish pass of batches of 8
 
     def enqueue_all():
-        keys = [P + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
-        for start in range(0, n, 256):
-            batch = range(start, min(n, start + 256))
-            argv = [P, ev, len(batch)]
-            for i in batch:
-                jid = 'j%09d' % i
-                lane = 'shared-%d' % ((i // 10) % lanes) if i % 10 == 0 else jid
-                argv += [jid, 'noop', 'default', lane, '{"i":%d}' % i, 3, 60000, 100, 0, 0, '', '', 0]
+        for keys, argv in enqueue_calls(P, ev, n):
             r.call('EVALSHA', sha['enqueue'], len(keys), *keys, *argv)
 
     def claim(want):

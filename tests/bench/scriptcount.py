@@ -88,16 +88,8 @@ def drain(c, sha, jobs, batch, rounds):
     up. 1 in 10 jobs is on a shared lane, as in scriptcost.py."""
     r = c.r
     r.call('FLUSHALL')
-    lanes = max(1, jobs // 200)
-    keys = [P + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
     c.total()
-    for start in range(0, jobs, 256):
-        part = range(start, min(jobs, start + 256))
-        argv = [P, EV, len(part)]
-        for i in part:
-            jid = 'j%09d' % i
-            lane = 'shared-%d' % ((i // 10) % lanes) if i % 10 == 0 else jid
-            argv += [jid, 'noop', 'default', lane, '{"i":%d}' % i, 3, 60000, 100, 0, 0, '', '', 0]
+    for keys, argv in scriptcost.enqueue_calls(P, EV, jobs):
         r.call('EVALSHA', sha['enqueue'], len(keys), *keys, *argv)
     enq = c.total() / jobs
     ck = [P + k for k in ('events', 'schedule', 'stats', 'expiring', 'fence')]

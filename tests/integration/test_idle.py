@@ -57,10 +57,16 @@ def start_delay_ms(env, tenant, jid):
         c.close()
 
 
+def idle_worker(env, name=None):
+    """A worker that polls every 0.05 s until its polls back off; --lease 60
+    (one reap every 10 s), so a window of a few seconds counts claims."""
+    kw = {'name': name} if name else {}
+    return env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', **kw)
+
+
 def test_idle_polls_back_off_and_wakeups_still_start_jobs(env):
     env.write_registry([env.tenant('t1')])
-    # --lease 60: one reap every 10 s, so the window counts claims.
-    env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2')
+    idle_worker(env)
     wait_until(lambda: subscribed(env, 'lw:{t1}:wake'), what='the wake-up subscription')
     time.sleep(6)
     c = env.redis.client()
@@ -80,7 +86,7 @@ def test_idle_polls_back_off_and_wakeups_still_start_jobs(env):
 
 def test_lost_pubsub_connection_does_not_wait_for_the_backed_off_poll(env):
     env.write_registry([env.tenant('t1')])
-    env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2')
+    idle_worker(env)
     wait_until(lambda: subscribed(env, 'lw:{t1}:wake'), what='the wake-up subscription')
     time.sleep(8)
     c = env.redis.client()
@@ -139,8 +145,8 @@ def test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll(env):
     # and a slot freed by another worker's finish announces nothing: the
     # waiting job is found by a poll only.
     env.write_registry([env.tenant('t1', queues={'default': {'max_active': 1}})])
-    a = env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', name='a')
-    b = env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', name='b')
+    a = idle_worker(env, 'a')
+    b = idle_worker(env, 'b')
     wait_until(lambda: subscribed(env, 'lw:{t1}:wake', 2), what='two wake-up subscriptions')
     time.sleep(8)
     c = env.redis.client()
@@ -169,7 +175,7 @@ def test_expiry_in_a_backed_off_tenant_is_on_time(env):
     # Jobs waiting behind a running lane head, with --expires: nothing but a
     # claim expires them, and their expiry is no due time of the schedule.
     env.write_registry([env.tenant('t1')])
-    env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2')
+    idle_worker(env)
     wait_until(lambda: subscribed(env, 'lw:{t1}:wake'), what='the wake-up subscription')
     c = env.redis.client()
     try:
