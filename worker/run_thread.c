@@ -125,14 +125,15 @@ static void *thread_main(void *arg)
          * join a thread that still has an end to report. */
         m->a = a;
         pthread_mutex_lock(&p->mu);
-        int was_empty = post_locked(p, m);
-        p->busy--;
-        if (was_empty) {
-            /* The loop's wake-up is a system call: not under the lock. */
+        if (post_locked(p, m)) {
+            /* The loop's wake-up is a system call: not under the lock, but
+             * still counted busy, so pool_free closes no eventfd this
+             * thread is about to write. */
             pthread_mutex_unlock(&p->mu);
             wake_loop(p);
             pthread_mutex_lock(&p->mu);
         }
+        p->busy--;
     }
 }
 
