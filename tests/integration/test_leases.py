@@ -132,6 +132,7 @@ def test_restore_from_older_data_reissues_no_token(env):
     stop(w1, w2)
 
 
+@lwtest.plain_only
 def test_mixed_lease_fleet_outage_is_an_outage(env):
     """A fleet with --lease 2 and --lease 20 workers loses Redis for 6 s; the
     long-lease worker's link comes back first. Its reaper must take the gap
@@ -195,6 +196,7 @@ def clock_step(env, step_ms, lease):
     stop(w1, w2)
 
 
+@lwtest.plain_only
 def test_redis_clock_steps_do_not_break_the_fence(env):
     # --lease 5: 1.4 s is below what the outage check notices (0.3 lease =
     # 1.5 s) and above the first version's fence margin (lease/4 = 1.25 s);

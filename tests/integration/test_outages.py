@@ -94,6 +94,7 @@ def no_rerun_checks(env, name, ids, workers, extra=''):
     return rs
 
 
+@lwtest.plain_only
 def test_redis_stopped_for_2_5_leases(env):
     registry(env)
     # 12 slots, 12 lanes x 3 jobs: short ones that end while Redis is
@@ -123,6 +124,7 @@ def test_redis_stopped_for_2_5_leases(env):
     fsck_clean(env)
 
 
+@lwtest.plain_only
 def test_redis_restarted_after_3_leases(env):
     env.redis.stop()
     env.redis = Redis(env.dir, name='redis-aof', aof=True)
