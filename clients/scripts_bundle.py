@@ -13,7 +13,8 @@ body, one parser of the "--@" syntax, for the C code and both clients.
 
 The bundle:
   {"protocol": N,
-   "scripts": {NAME: {"body": TEXT, "sha1": HEX,
+   "library": {"name": "lanework_HASH", "text": TEXT},   (FUNCTION LOAD)
+   "scripts": {NAME: {"body": TEXT, "sha1": HEX, "function": "lw_HASH_NAME",
                       "keys":  {"fixed": [KEY...], "groups": [GROUP...]},
                       "argv":  {"fixed": [[NAME, TYPE]...], "groups": [...]},
                       "reply": {"fixed": [...], "groups": [...]} | absent,
@@ -65,7 +66,7 @@ def build(scripts_dir=DEFAULT_DIR):
     iface, embed = _module(scripts_dir, 'iface'), _module(scripts_dir, 'embed')
     with open(os.path.join(scripts_dir, 'lib.lua'), encoding='utf-8') as f:
         lib = f.read()
-    out = {}
+    out, texts = {}, []
     for fn in sorted(os.listdir(scripts_dir)):
         if not fn.endswith('.lua') or fn == 'lib.lua':
             continue
@@ -75,6 +76,7 @@ def build(scripts_dir=DEFAULT_DIR):
         f_ = iface.parse(name, text)
         iface.check_body(f_, text, lib)
         body = embed.body(lib, text, name)
+        texts.append((name, text))
         entry = {'body': body, 'sha1': hashlib.sha1(body.encode('utf-8')).hexdigest(),
                  'keys': _section(f_.sections.get('keys')), 'argv': _section(f_.sections.get('argv'))}
         if 'reply' in f_.sections:
@@ -84,7 +86,11 @@ def build(scripts_dir=DEFAULT_DIR):
         else:
             entry['result'] = list(f_.sections['result'].fixed_items()[0])
         out[name] = entry
-    return {'protocol': protocol_of(lib), 'scripts': out}
+    lib_text, h = embed.library(lib, texts)
+    for name in out:
+        out[name]['function'] = embed.function_name(h, name)
+    return {'protocol': protocol_of(lib), 'library': {'name': 'lanework_' + h, 'text': lib_text},
+            'scripts': out}
 
 
 def main():

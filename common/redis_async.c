@@ -51,6 +51,10 @@
  *   - ROLE refused (an ACL user without @admin): the link works, the
  *     replica check is skipped; READONLY replies still reset the
  *     connection, on the growing backoff.
+ *   - FUNCTION LOAD refused (an ACL user without it, a Redis before 7): the
+ *     link works, its scripts run by EVALSHA; said once per link at info.
+ *     "Function not found" later (FUNCTION FLUSH) is transient: the link is
+ *     rebuilt and its handshake loads the library again.
  *   - AUTH, SELECT, SCRIPT LOAD refused: the link cannot work; it retries on
  *     the capped backoff and the refusal is logged once a minute, not once
  *     a retry (lw_log_gate). A transient reply to the handshake (LOADING
@@ -80,6 +84,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "redis_errors.h"
 #include "timefmt.h"
 
 #define RECONNECT_BASE_MS 100
@@ -145,6 +150,9 @@ struct lw_redis {
     int closing; /* lw_redis_free in progress: no logs, no reconnects */
     char policy[64];
     char policy_err[160];    /* why CONFIG GET maxmemory-policy failed, "" if it did not */
+    int fcall;               /* the command connection's server has lw_library */
+    int fcall_refusal_said;  /* that it has not was logged */
+    char fload_refusal[160]; /* the handshake's FUNCTION LOAD refusal, "" if none */
     lw_log_gate refusal;     /* handshake refusals, shared by both connections */
     lw_log_gate transient;   /* transient error replies, by error code */
     lw_log_gate reconnected; /* "connected to" after a failure */
@@ -188,7 +196,7 @@ static int transient_error(const char *s)
     for (int i = 0; prefixes[i]; i++)
         if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
             return 1;
-    return 0;
+    return lw_redis_no_function(s); /* the library is gone: the handshake loads it */
 }
 
 /* Logs a transient error reply (WARN) at most once a minute per error code
@@ -343,7 +351,28 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
     c->last_progress = lw_mono_ms();
     if (!reply)
         return; /* connection going away: disconnect_cb handles it */
-    if (reply->type == REDIS_REPLY_ERROR) {
+    if (strcmp(what, "FUNCTION LOAD") == 0 &&
+        (reply->type != REDIS_REPLY_ERROR || !transient_error(reply->str))) {
+        /* Not a reason to refuse the link: the probe after it says whether
+         * the library is there (an operator may have loaded it), else
+         * scripts run by EVALSHA. */
+        c->r->fload_refusal[0] = '\0';
+        if (!lw_redis_library_taken(reply->type == REDIS_REPLY_ERROR ? reply->str : NULL))
+            snprintf(c->r->fload_refusal, sizeof c->r->fload_refusal, "%s", reply->str);
+    } else if (strcmp(what, "FCALL probe") == 0 &&
+               (reply->type != REDIS_REPLY_ERROR || !transient_error(reply->str) ||
+                lw_redis_no_function(reply->str))) {
+        c->r->fcall = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+        if (!c->r->fcall && !c->r->fcall_refusal_said) {
+            c->r->fcall_refusal_said = 1;
+            lw_log(
+                LW_LOG_INFO, "redis.handshake",
+                "%s: no lanework function library (FUNCTION LOAD: %s; FCALL: %s): scripts run by "
+                "EVALSHA (more Redis CPU per call)",
+                c->r->url->redacted, c->r->fload_refusal[0] ? c->r->fload_refusal : "loaded",
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        }
+    } else if (reply->type == REDIS_REPLY_ERROR) {
         if (strcmp(what, "CONFIG GET") == 0) {
             /* ACL users should not read the config (it holds secrets): not
              * a reason to refuse the link; the owner says it is unchecked. */
@@ -452,11 +481,13 @@ static void send_subscribe(conn *c, channel *ch)
 }
 
 /* Sends AUTH, SELECT and, on the command connection, CONFIG GET
- * maxmemory-policy, ROLE and SCRIPT LOAD of every script, all pipelined. */
+ * maxmemory-policy, ROLE, FUNCTION LOAD of the library and SCRIPT LOAD of
+ * every script (what runs them if the library is refused), all pipelined. */
 static void start_handshake(conn *c)
 {
     static char s_auth[] = "AUTH", s_select[] = "SELECT", s_config[] = "CONFIG GET",
-                s_role[] = "ROLE", s_load[] = "SCRIPT LOAD", s_ping[] = "PING";
+                s_role[] = "ROLE", s_load[] = "SCRIPT LOAD", s_ping[] = "PING",
+                s_fload[] = "FUNCTION LOAD", s_probe[] = "FCALL probe";
     lw_redis *r = c->r;
     set_state(c, CONN_HANDSHAKE);
     c->handshake_left = 0;
@@ -478,6 +509,13 @@ static void start_handshake(conn *c)
         const char *role[1] = {"ROLE"};
         redisAsyncCommandArgv(c->ac, handshake_reply, s_role, 1, role, NULL);
         c->handshake_left += 3;
+        r->fcall = 0;
+        const char *fload[3] = {"FUNCTION", "LOAD", lw_library.text};
+        size_t flens[3] = {8, 4, lw_library.len};
+        redisAsyncCommandArgv(c->ac, handshake_reply, s_fload, 3, fload, flens);
+        const char *probe[3] = {"FCALL", lw_library.probe, "0"};
+        redisAsyncCommandArgv(c->ac, handshake_reply, s_probe, 3, probe, NULL);
+        c->handshake_left += 2;
         for (const lw_script *const *s = lw_scripts_all; *s; s++) {
             const char *load[3] = {"SCRIPT", "LOAD", (*s)->body};
             size_t lens[3] = {6, 4, (*s)->len};
@@ -918,8 +956,8 @@ int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_r
 {
     char nk[16];
     int l = snprintf(nk, sizeof nk, "%d", nkeys);
-    const char *prefix[3] = {"EVALSHA", s->sha1, nk};
-    size_t lens[3] = {7, 40, (size_t)l};
+    const char *prefix[3] = {r->fcall ? "FCALL" : "EVALSHA", r->fcall ? s->function : s->sha1, nk};
+    size_t lens[3] = {strlen(prefix[0]), strlen(prefix[1]), (size_t)l};
     return send_argv(r, prefix, lens, 3, a, fn, ud);
 }
 

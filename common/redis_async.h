@@ -85,9 +85,11 @@ const char *lw_redis_maxmemory_policy(const lw_redis *r);
  * config access, typically), or NULL when it did not. Borrowed. */
 const char *lw_redis_maxmemory_policy_error(const lw_redis *r);
 
-/* Sends `s` with the first nkeys entries of `a` as KEYS, by EVALSHA: the
- * handshake loaded every script, and a NOSCRIPT (SCRIPT FLUSH behind our back)
- * is handled like the transient errors above: NULL reply, reconnect, reload.
+/* Sends `s` with the first nkeys entries of `a` as KEYS: by FCALL when the
+ * handshake's FUNCTION LOAD left the server with the library, else by
+ * EVALSHA (the handshake loaded every script too). A "Function not found"
+ * or NOSCRIPT (FUNCTION FLUSH, SCRIPT FLUSH behind our back) is handled like
+ * the transient errors above: NULL reply, reconnect, reload.
  * `a` is copied by hiredis; the caller may reuse it at once. fn gets the
  * reply borrowed (hiredis frees it after fn; read it with script_replies.h)
  * or NULL when the connection failed. Returns 0, or -1 when not ready (fn

@@ -6,14 +6,20 @@
  * connecting and the handshake only, so a command that blocks on purpose
  * (XREAD BLOCK) is not cut short by a socket timeout.
  *
- * Scripts run by EVALSHA. A NOSCRIPT error reply (the server restarted, or
- * SCRIPT FLUSH) is answered by SCRIPT LOAD and one more EVALSHA: NOSCRIPT
- * means the script did not run, so the retry cannot run it twice.
+ * Scripts run by FCALL of the function library (scripts.h) while the server
+ * has it, else by EVALSHA. "Function not found" (the server restarted
+ * empty, FUNCTION FLUSH) is answered by FUNCTION LOAD and one more FCALL; a
+ * refused FUNCTION LOAD or FCALL (an ACL user without them, a Redis before
+ * 7) turns the connection to EVALSHA for good. A NOSCRIPT error reply is
+ * answered by SCRIPT LOAD and one more EVALSHA. Each of these errors means
+ * the script did not run, so the retry cannot run it twice.
  *
  * The socket is close-on-exec (hiredis 0.14 does not ask for it): a program
  * started from this process must not inherit an authenticated connection.
  */
 #include "redis_sync.h"
+
+#include "redis_errors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,10 +144,11 @@ fail:
     return NULL;
 }
 
-/* The argument vector of "EVALSHA sha nkeys <a...>", in one allocation the
- * caller frees (*pv). Returns the argument count, or -1 on OOM. */
-static int evalsha_argv(const lw_script *s, int nkeys, lw_argv *a, const char ***pv, size_t **lv,
-                        char nk[24])
+/* The argument vector of "FCALL function nkeys <a...>" (fcall) or "EVALSHA
+ * sha nkeys <a...>", in one allocation the caller frees (*pv). Returns the
+ * argument count, or -1 on OOM. */
+static int script_argv(const lw_script *s, int fcall, int nkeys, lw_argv *a, const char ***pv,
+                       size_t **lv, char nk[24])
 {
     const size_t *lens = NULL;
     const char **ptrs = lw_argv_ptrs(a, &lens);
@@ -156,10 +163,10 @@ static int evalsha_argv(const lw_script *s, int nkeys, lw_argv *a, const char **
     const char **v = mem;
     size_t *l = (size_t *)(v + n);
     snprintf(nk, 24, "%d", nkeys);
-    v[0] = "EVALSHA";
-    l[0] = 7;
-    v[1] = s->sha1;
-    l[1] = strlen(s->sha1);
+    v[0] = fcall ? "FCALL" : "EVALSHA";
+    l[0] = strlen(v[0]);
+    v[1] = fcall ? s->function : s->sha1;
+    l[1] = strlen(v[1]);
     v[2] = nk;
     l[2] = strlen(nk);
     for (size_t i = 0; i < a->n; i++) {
@@ -174,6 +181,48 @@ static int evalsha_argv(const lw_script *s, int nkeys, lw_argv *a, const char **
 static int is_noscript(const redisReply *r)
 {
     return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/* An FCALL refused as a command (not by what the function ran): an ACL user
+ * without +fcall, or a server without FCALL. */
+static int fcall_refused(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR &&
+           ((strncmp(r->str, "NOPERM", 6) == 0 && strstr(r->str, "'fcall' command")) ||
+            strncmp(r->str, "ERR unknown command", 19) == 0);
+}
+
+int lw_redis_load_functions(redisContext *c, char *err, size_t errlen)
+{
+    const char *argv[3] = {"FUNCTION", "LOAD", lw_library.text};
+    size_t lens[3] = {8, 4, lw_library.len};
+    redisReply *r = redisCommandArgv(c, 3, argv, lens);
+    if (!r) {
+        set_err(err, errlen, c->errstr);
+        return -1;
+    }
+    int rc = 1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = lw_redis_library_taken(r->str) ? 1 : 0;
+        if (rc == 0 && lw_redis_error_is_transient(r->str, r->len)) {
+            set_reply_err(err, errlen, "FUNCTION LOAD", r);
+            rc = -1;
+        }
+    }
+    freeReplyObject(r);
+    if (rc != 0)
+        return rc;
+    /* Refused: an operator may have loaded it (a tenant's ACL user may
+     * FCALL but not FUNCTION LOAD). */
+    const char *probe[3] = {"FCALL", lw_library.probe, "0"};
+    r = redisCommandArgv(c, 3, probe, NULL);
+    if (!r) {
+        set_err(err, errlen, c->errstr);
+        return -1;
+    }
+    rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return rc;
 }
 
 int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t errlen)
@@ -200,17 +249,10 @@ int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t 
     return rc;
 }
 
-redisReply *lw_redis_script_sync(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
-                                 char *err, size_t errlen)
+/* EVALSHA, and SCRIPT LOAD and EVALSHA again on NOSCRIPT. */
+static redisReply *evalsha_sync(redisContext *c, const lw_script *s, int n, const char **v,
+                                const size_t *l, char *err, size_t errlen)
 {
-    const char **v;
-    size_t *l;
-    char nk[24];
-    int n = evalsha_argv(s, nkeys, a, &v, &l, nk);
-    if (n < 0) {
-        set_err(err, errlen, NULL);
-        return NULL;
-    }
     redisReply *r = redisCommandArgv(c, n, v, l);
     if (is_noscript(r)) {
         freeReplyObject(r);
@@ -233,16 +275,71 @@ redisReply *lw_redis_script_sync(redisContext *c, const lw_script *s, int nkeys,
     } else if (!r) {
         set_err(err, errlen, c->errstr);
     }
-    free(v);
     return r;
 }
 
-int lw_redis_append_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a)
+/* FCALL; FUNCTION LOAD and FCALL again when the function is missing.
+ * Returns the reply, or NULL: with *evalsha_only set when the server will
+ * not take FCALL or the library (run it by EVALSHA), else with err. */
+static redisReply *fcall_sync(redisContext *c, int *evalsha_only, int n, const char **v,
+                              const size_t *l, char *err, size_t errlen)
+{
+    redisReply *r = redisCommandArgv(c, n, v, l);
+    if (r && r->type == REDIS_REPLY_ERROR && lw_redis_no_function(r->str)) {
+        freeReplyObject(r);
+        r = NULL;
+        int loaded = lw_redis_load_functions(c, err, errlen);
+        if (loaded == 0)
+            *evalsha_only = 1;
+        if (loaded != 1)
+            return NULL;
+        r = redisCommandArgv(c, n, v, l);
+    }
+    if (fcall_refused(r)) {
+        freeReplyObject(r);
+        *evalsha_only = 1;
+        return NULL;
+    }
+    if (!r)
+        set_err(err, errlen, c->errstr);
+    return r;
+}
+
+redisReply *lw_redis_script_sync(redisContext *c, int *evalsha_only, const lw_script *s, int nkeys,
+                                 lw_argv *a, char *err, size_t errlen)
 {
     const char **v;
     size_t *l;
     char nk[24];
-    int n = evalsha_argv(s, nkeys, a, &v, &l, nk);
+    redisReply *r = NULL;
+    if (!*evalsha_only) {
+        int n = script_argv(s, 1, nkeys, a, &v, &l, nk);
+        if (n < 0) {
+            set_err(err, errlen, NULL);
+            return NULL;
+        }
+        r = fcall_sync(c, evalsha_only, n, v, l, err, errlen);
+        free(v);
+        if (r || !*evalsha_only)
+            return r;
+    }
+    int n = script_argv(s, 0, nkeys, a, &v, &l, nk);
+    if (n < 0) {
+        set_err(err, errlen, NULL);
+        return NULL;
+    }
+    r = evalsha_sync(c, s, n, v, l, err, errlen);
+    free(v);
+    return r;
+}
+
+int lw_redis_append_script(redisContext *c, int evalsha_only, const lw_script *s, int nkeys,
+                           lw_argv *a)
+{
+    const char **v;
+    size_t *l;
+    char nk[24];
+    int n = script_argv(s, !evalsha_only, nkeys, a, &v, &l, nk);
     if (n < 0)
         return -1;
     int rc = redisAppendCommandArgv(c, n, v, l) == REDIS_OK ? 0 : -1;

@@ -1,6 +1,6 @@
 /*
  * redis_sync.h — blocking Redis access for the CLI: connect from a lw_url
- * (AUTH, SELECT), run scripts with EVALSHA and pipeline them.
+ * (AUTH, SELECT), run scripts with FCALL or EVALSHA and pipeline them.
  */
 #ifndef LW_REDIS_SYNC_H
 #define LW_REDIS_SYNC_H
@@ -28,18 +28,29 @@ int lw_redis_error_is_transient(const char *s, size_t len);
 
 /* Runs `s` with the first nkeys entries of `a` as KEYS and waits for its
  * reply (the blocking twin of redis_async.h's lw_redis_script; "_sync"
- * because both layers are linked into tests side by side). EVALSHA first,
- * EVAL on NOSCRIPT. Returns the reply (caller frees with freeReplyObject;
- * it may be an error reply: read it with script_replies.h), or NULL with
- * the connection error in err. */
-redisReply *lw_redis_script_sync(redisContext *c, const lw_script *s, int nkeys, lw_argv *a,
-                                 char *err, size_t errlen);
+ * because both layers are linked into tests side by side). *evalsha_only is
+ * the connection's: 0 (a fresh one) tries FCALL of lw_library first,
+ * loading it when missing; a server that refuses FCALL or the library sets
+ * it to 1, and from then on the script runs by EVALSHA (EVAL on NOSCRIPT).
+ * Returns the reply (caller frees with freeReplyObject; it may be an error
+ * reply: read it with script_replies.h), or NULL with the connection error
+ * in err. */
+redisReply *lw_redis_script_sync(redisContext *c, int *evalsha_only, const lw_script *s, int nkeys,
+                                 lw_argv *a, char *err, size_t errlen);
+
+/* FUNCTION LOAD of lw_library; when refused, its probe tells whether it is
+ * there all the same (loaded by an operator). Returns 1 when the server has
+ * it now, 0 when not (run scripts by EVALSHA), -1 with err when the
+ * connection failed or the server was only busy. */
+int lw_redis_load_functions(redisContext *c, char *err, size_t errlen);
 
 /* Makes sure the server has `s` cached (SCRIPT LOAD), for pipelined EVALSHA
  * through lw_redis_append_script(). Returns 0 or -1 with err. */
 int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t errlen);
-/* Queues EVALSHA without reading its reply. Returns 0 or -1 (OOM). */
-int lw_redis_append_script(redisContext *c, const lw_script *s, int nkeys, lw_argv *a);
+/* Queues FCALL (evalsha_only 0: after lw_redis_load_functions() said 1) or
+ * EVALSHA without reading its reply. Returns 0 or -1 (OOM). */
+int lw_redis_append_script(redisContext *c, int evalsha_only, const lw_script *s, int nkeys,
+                           lw_argv *a);
 
 /* Runs one command given as a lw_argv; same reply rules as lw_redis_script_sync. */
 redisReply *lw_redis_argv(redisContext *c, lw_argv *a, char *err, size_t errlen);

@@ -1,8 +1,12 @@
 /*
  * scripts.h — the Lua scripts, one per job state change (common/scripts/).
- * Each is embedded at build time with common/scripts/lib.lua in front of it
- * and its SHA1 computed then, so callers can EVALSHA first and fall back to
- * EVAL (or SCRIPT LOAD) on NOSCRIPT. KEYS/ARGV/reply of each are declared
+ * Each is embedded at build time twice: as an EVAL body (lib.lua in front,
+ * its SHA1 computed then, so callers can EVALSHA and SCRIPT LOAD on
+ * NOSCRIPT) and as a function of the one function library (lib.lua once,
+ * then every script: FUNCTION LOAD once per server, then FCALL, which skips
+ * building lib.lua's closures on every call). Callers FCALL where the
+ * server took the library, and EVALSHA where FUNCTION LOAD is refused (an
+ * ACL user without it, a Redis before 7): the same code either way. KEYS/ARGV/reply of each are declared
  * in the "--@" interface block at the top of its .lua file; callers build
  * and read them only through what is generated from it (script_args.h,
  * script_replies.h), never by position.
@@ -16,8 +20,21 @@ typedef struct lw_script {
     const char *name; /* "claim" */
     const char *body; /* Lua source, lib.lua included */
     size_t len;
-    const char *sha1; /* 40 hex digits */
+    const char *sha1;     /* 40 hex digits */
+    const char *function; /* its FCALL name in lw_library: "lw_<hash>_claim" */
 } lw_script;
+
+/* The function library of every script. Its name and every function's
+ * carry the hash of its text: two versions of lanework loaded side by side
+ * (an upgrade in progress) never replace each other's functions. */
+typedef struct lw_function_library {
+    const char *name; /* "lanework_<hash>" */
+    const char *text; /* "#!lua name=..." */
+    size_t len;
+    const char *probe; /* "lw_<hash>_loaded": FCALL probe 0 answers 1 where it is loaded */
+} lw_function_library;
+
+extern const lw_function_library lw_library;
 
 extern const lw_script lw_script_enqueue;
 extern const lw_script lw_script_claim;

@@ -383,6 +383,7 @@ static int connect_ms(cli_conn *k, int quiet, char *why, size_t whylen, int ms)
         return k->ctx->err ? CLI_REDIS : 0;
     char err[256];
     k->ctx = lw_redis_connect_sync(k->url, ms, NULL, err, sizeof err);
+    k->evalsha_only = 0; /* a new connection tries FCALL again */
     if (!k->ctx) {
         if (why)
             snprintf(why, whylen, "%s", err);
@@ -423,8 +424,14 @@ int cli_load_scripts(cli_conn *k)
         return CLI_REDIS;
     if (k->scripts_loaded)
         return 0;
-    for (const lw_script *const *s = lw_scripts_all; *s; s++) {
-        char err[256];
+    char err[256];
+    int fn = k->evalsha_only ? 0 : lw_redis_load_functions(k->ctx, err, sizeof err);
+    if (fn < 0) {
+        cli_redis_err(k, NULL, err);
+        return CLI_REDIS;
+    }
+    k->evalsha_only = !fn;
+    for (const lw_script *const *s = lw_scripts_all; !fn && *s; s++) {
         if (lw_redis_load_script(k->ctx, *s, err, sizeof err) != 0) {
             cli_redis_err(k, NULL, err);
             return CLI_REDIS;

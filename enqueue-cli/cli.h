@@ -41,6 +41,7 @@ typedef struct cli_conn {
     lw_url *url;       /* owned */
     redisContext *ctx; /* owned; NULL until connected */
     int scripts_loaded;
+    int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
 } cli_conn;
 

@@ -149,7 +149,8 @@ static void emit_call(batch *b, tgroup *g)
         w->calls = nc;
         w->capcalls = cap;
     }
-    if (lw_redis_append_script(g->t.conn->ctx, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &g->a) != 0) {
+    if (lw_redis_append_script(g->t.conn->ctx, g->t.conn->evalsha_only, &lw_script_enqueue,
+                               LW_ENQUEUE_NKEYS, &g->a) != 0) {
         oom(b);
         return;
     }

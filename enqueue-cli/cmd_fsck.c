@@ -1053,8 +1053,8 @@ static int verify_some(fsck *x, const char *mode, size_t from, size_t n, int sho
                                                        .b = x->sus[i].b,
                                                        .c = x->sus[i].c});
     char err[256];
-    redisReply *r =
-        lw_redis_script_sync(x->t->conn->ctx, &lw_script_fsck, LW_FSCK_NKEYS, &a, err, sizeof err);
+    redisReply *r = lw_redis_script_sync(x->t->conn->ctx, &x->t->conn->evalsha_only,
+                                         &lw_script_fsck, LW_FSCK_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(x->t->conn, NULL, err);

@@ -62,6 +62,7 @@ int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli
         redisFree(k->ctx);
     k->ctx = NULL;
     k->scripts_loaded = 0; /* a restarted server has none cached */
+    k->evalsha_only = 0;   /* nor, maybe, the library: try FCALL again */
     for (;;) {
         int64_t pause = lw_backoff_ms(RETRY_BASE_MS, ++o->tries, RETRY_CAP_MS, lw_random64());
         int64_t now = lw_mono_ms();

@@ -1,5 +1,6 @@
 -- lib.lua: helpers shared by every lanework script. embed.py puts this file
--- in front of each script, so each script is one self-contained EVAL body.
+-- in front of each script, so each script is one self-contained EVAL body,
+-- and in front of all of them in the one function library (begin(), below).
 --
 -- Conventions of every script:
 --   ARGV[1] is the tenant prefix P = "NS:{TENANT}:", ARGV[2] the event stream
@@ -22,33 +23,33 @@
 -- Finished jobs left behind inside a lane or a ready list are tombstones:
 -- every reader skips an entry whose job is not in the state it expects.
 
-local P = ARGV[1]
-local K_EVENTS, K_STATS, K_SCHEDULE = P .. 'events', P .. 'stats', P .. 'schedule'
+-- How a call runs: the same text serves two ways of running it (embed.py).
+-- As an EVAL body, lib.lua comes first and begin(ARGV) runs before the
+-- script's own code. In the function library (FUNCTION LOAD once, FCALL per
+-- call), lib.lua's functions are built once per load and each script is a
+-- function that calls begin(ARGV) first. So nothing at lib.lua's top level
+-- may depend on a call: every value that belongs to one call is declared
+-- here or next to its helper, and begin() below (re)sets each of them. Redis
+-- runs one script at a time, so one call's values never meet another's.
+local P, K_EVENTS, K_STATS, K_SCHEDULE
+local EVENTS_CAP_ARG -- ARGV[2]: the caller's event stream cap (emit)
 
 -- The lanework protocol these scripts speak: the job record, the keys and
 -- the scripts' interfaces as they are. P..'protocol' says which one the
 -- tenant's keys were written with; a script of another protocol refuses the
 -- whole call, before any write, naming both (CONTRACT section 10). Every
 -- caller -- the worker, the CLI, the Python and Node clients -- runs these
--- scripts, so this is the one check (clients/scripts_bundle.py reads the
--- number from this line). Bump it when a change would let an older client
--- and a newer fleet misread each other.
+-- scripts, so this is the one check (begin(), below; clients/scripts_bundle.py
+-- reads the number from this line). Bump it when a change would let an
+-- older client and a newer fleet misread each other.
 local PROTOCOL = '1'
-do
-    local have = redis.call('GET', P .. 'protocol')
-    if have and have ~= PROTOCOL then
-        return redis.error_reply('LWPROTOCOL tenant keys under ' .. P .. ' are of lanework protocol ' .. have ..
-            '; this client speaks protocol ' .. PROTOCOL .. ' (upgrade the older side)')
-    end
-    if not have then redis.call('SET', P .. 'protocol', PROTOCOL) end
-end
 
 -- Numbers and texts. Each conversion costs a libc strtod or printf: Redis
 -- 7.0 formats every Lua number handed to redis.call with "%.17g", and
 -- tonumber/tostring are no cheaper. The same few values (a timestamp,
 -- attempt counters, small constants) recur all through a run, so each
 -- conversion is made once per distinct value and script run.
-local NUM_S, NUM_OF = {}, {}
+local NUM_S, NUM_OF
 
 -- num_s(x): the argument text Redis makes of number x. For integers below
 -- 2^53 "%d" prints the same digits as "%.17g"; anything else (-0, fractions,
@@ -112,7 +113,9 @@ local function claimed_fields(...)
     f.checked = 6
     return f
 end
-local JOB_FIELDS  -- the default: token, worker, unique and cancel too
+-- Built at first use, never changed: the same for every call (so a loaded
+-- library keeps them; an EVAL body builds them only if it needs them).
+local JOB_FIELDS  -- job_get's default: token, worker, unique and cancel too
 local HEAD_FIELDS -- what placing a lane's next head needs (lane_advance)
 
 -- job_get(id[, fields]) -> job table, or nil and a reason ("missing",
@@ -181,7 +184,7 @@ end
 -- stricter cap would have trimmed past it (test_reconnect's follower).
 local EVMAX_S
 local function emit(typ, j, worker, data)
-    if not EVMAX_S then EVMAX_S = num_s(setting('events_max', tonumber(ARGV[2]) or 100000)) end
+    if not EVMAX_S then EVMAX_S = num_s(setting('events_max', tonumber(EVENTS_CAP_ARG) or 100000)) end
     redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVMAX_S, '*',
         'type', typ, 'job', j.id, 'kind', j.kind or '', 'lane', j.lane or '',
         'attempt', str(j.attempt or 0), 'worker', worker or '', 'data', data or '')
@@ -195,7 +198,7 @@ end
 -- reads back are deferred, so the result is the one of writing in place.
 local COUNTS, COUNT_FIELDS -- nil: not under run(), write in place
 local DEFERRED, DEFER_ORDER
-local DEFER_READY = false  -- push_ready defers its tail pushes (enqueue.lua)
+local DEFER_READY -- push_ready defers its tail pushes (enqueue.lua)
 
 -- count keeps the per-queue counters of the stats hash: current numbers for
 -- queued/scheduled, running totals for the terminal statuses.
@@ -312,7 +315,7 @@ end
 -- always: publish even when the list was not empty (a job handed back or
 -- lost: whoever watched the list so far may be idle at its cap, and the
 -- job already waited once).
-local READY_PUSHES = 0
+local READY_PUSHES
 local function push_ready(queue, id, front, always)
     local rk = P .. 'ready:' .. queue
     READY_PUSHES = READY_PUSHES + 1
@@ -331,7 +334,7 @@ end
 
 -- SCHEDULE_WRITES counts the writes of this run to the schedule (claim.lua:
 -- its earliest entry read before is still the earliest if none happened).
-local SCHEDULE_WRITES = 0
+local SCHEDULE_WRITES
 
 -- schedule_add puts a head in the schedule until run_at. The earliest
 -- run_at this run added is remembered so that publish_due can tell idle
@@ -604,4 +607,26 @@ local function outage_before_claim(now, lease)
     local gap = now - last
     if gap <= lease * OUTAGE_FRACTION and gap >= -lease * OUTAGE_FRACTION then return 0, false end
     return observe_outage(now, lease), false
+end
+
+-- begin(argv): the start of every call, before anything else of lib.lua is
+-- used: sets what belongs to this call (all of it: a value left from the
+-- previous call of a loaded library would leak into this one) and checks the
+-- tenant's protocol. Returns an error reply to return at once, or nil.
+local function begin(argv)
+    P = argv[1]
+    K_EVENTS, K_STATS, K_SCHEDULE = P .. 'events', P .. 'stats', P .. 'schedule'
+    EVENTS_CAP_ARG = argv[2]
+    NUM_S, NUM_OF = {}, {}
+    NOW_US, SETTINGS, EVMAX_S, POPPED = nil, nil, nil, nil
+    COUNTS, COUNT_FIELDS, DEFERRED, DEFER_ORDER = nil, nil, nil, nil
+    DEFER_READY, READY_PUSHES, SCHEDULE_WRITES = false, 0, 0
+    SCHEDULED_MIN, EXPIRING_MIN = nil, nil
+    local have = redis.call('GET', P .. 'protocol')
+    if have and have ~= PROTOCOL then
+        return redis.error_reply('LWPROTOCOL tenant keys under ' .. P .. ' are of lanework protocol ' .. have ..
+            '; this client speaks protocol ' .. PROTOCOL .. ' (upgrade the older side)')
+    end
+    if not have then redis.call('SET', P .. 'protocol', PROTOCOL) end
+    return nil
 end

@@ -9,6 +9,12 @@ dir, --save '', --appendonly no, noeviction), from one Python process:
         RQ one pipeline of its per-job commands)
   one   lanework Client.enqueue() N times               vs  RQ Queue.enqueue() N times
         (one round trip per job for lanework; what RQ does per job)
+  async lanework AsyncClient.enqueue() N times from 64 coroutines at once
+        (an asyncio app enqueueing one job per request under load: the
+        waiting enqueues share calls)  vs  RQ Queue.enqueue() N times (RQ
+        has no asyncio client; one by one is what an app gets from it)
+  ping  a redis-py PING N times, for scale: the round trip every
+        one-by-one enqueue pays before any work
 
 Each job is a small payload ({"i": I} for lanework; args (I,) of a function
 given by name for RQ). Runs are interleaved (lanework, RQ, lanework, ...)
@@ -20,8 +26,10 @@ Needs redis-py and RQ (Debian python3-redis python3-rq, scripts/install-deps.sh)
 when the python running this lacks them, /usr/bin/python3 is used.
 
 usage: tests/bench/clients.py [--runs N] [--many N] [--one N] [--quick] [--keep]
+(--one N: jobs of the one-by-one, async and ping measures)
 """
 import argparse
+import asyncio
 import os
 import shutil
 import statistics
@@ -105,7 +113,24 @@ def main():
             for i in range(a.one):
                 q.enqueue('math.sqrt', i)
 
-        measures = [('many', a.many, lw_many, rq_many), ('one', a.one, lw_one, rq_one)]
+        def lw_async():
+            async def go():
+                c = lanework.AsyncClient('unix://' + sock)
+                per = a.one // 64
+
+                async def one_by_one(k):
+                    for i in range(per):
+                        await c.enqueue('bench', 'noop', {'i': k * per + i})
+                await asyncio.gather(*[one_by_one(k) for k in range(64)])
+                await c.close()
+            asyncio.run(go())
+
+        def ping():
+            for _ in range(a.one):
+                raw.ping()
+
+        measures = [('many', a.many, lw_many, rq_many), ('one', a.one, lw_one, rq_one),
+                    ('async', a.one // 64 * 64, lw_async, rq_one), ('ping', a.one, ping, None)]
         rates = {(m, who): [] for m, *_ in measures for who in ('lanework', 'rq')}
         say('load average: %s' % ' '.join('%.2f' % x for x in os.getloadavg()))
         say('redis-server %s, redis-py %s, rq %s, %d runs' % (
@@ -115,15 +140,22 @@ def main():
         for run in range(a.runs):
             for m, n, lw_fn, rq_fn in measures:
                 for who, fn in (('lanework', lw_fn), ('rq', rq_fn)):
+                    if fn is None:
+                        continue
                     raw.flushall()
                     rate = n / timed(fn)
                     rates[(m, who)].append(rate)
                     say('run %d %-4s %-8s %9.0f jobs/s' % (run + 1, m, who, rate))
         print('%-34s %12s %12s %7s' % ('measure (median of %d runs)' % a.runs, 'lanework/s', 'rq/s', 'ratio'))
+        labels = {'many': 'enqueue_many, %d jobs', 'one': 'enqueue one by one, %d jobs',
+                  'async': 'AsyncClient, 64 callers, %d jobs'}
         for m, n, *_ in measures:
-            lwr, rqr = statistics.median(rates[(m, 'lanework')]), statistics.median(rates[(m, 'rq')])
-            label = 'enqueue_many, %d jobs' % n if m == 'many' else 'enqueue one by one, %d jobs' % n
-            print('%-34s %12.0f %12.0f %6.2fx' % (label, lwr, rqr, lwr / rqr))
+            lwr = statistics.median(rates[(m, 'lanework')])
+            if m == 'ping':
+                print('%-34s %12.0f %12s  (%.0f us per round trip)' % ('redis-py PING, %d' % n, lwr, '', 1e6 / lwr))
+                continue
+            rqr = statistics.median(rates[(m, 'rq')])
+            print('%-34s %12.0f %12.0f %6.2fx' % (labels[m] % n, lwr, rqr, lwr / rqr))
     finally:
         proc.terminate()
         proc.wait()

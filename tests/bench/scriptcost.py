@@ -70,14 +70,32 @@ def script_body(name):
         sys.path.remove(SCRIPTS)
 
 
-def enqueue_calls(P, ev, n):
-    """(keys, argv) of each enqueue.lua call that enqueues n no-op jobs, 256
-    per call, as the CLI's --batch sends them: 9 in 10 jobs on their own
-    lane, 1 in 10 on one of n/200 shared lanes."""
+def library():
+    """(text, hash) of the function library of every script, as the binaries
+    FUNCTION LOAD it (common/scripts/embed.py)."""
+    sys.path.insert(0, SCRIPTS)
+    try:
+        import embed  # noqa: E402
+        with open(os.path.join(SCRIPTS, 'lib.lua'), encoding='utf-8') as f:
+            lib = f.read()
+        scripts = []
+        for fn in sorted(os.listdir(SCRIPTS)):
+            if fn.endswith('.lua') and fn != 'lib.lua':
+                with open(os.path.join(SCRIPTS, fn), encoding='utf-8') as f:
+                    scripts.append((fn[:-4], f.read()))
+        return embed.library(lib, scripts)
+    finally:
+        sys.path.remove(SCRIPTS)
+
+
+def enqueue_calls(P, ev, n, per_call=256):
+    """(keys, argv) of each enqueue.lua call that enqueues n no-op jobs,
+    `per_call` per call (256: as the CLI's --batch sends them): 9 in 10 jobs
+    on their own lane, 1 in 10 on one of n/200 shared lanes."""
     lanes = max(1, n // 200)
     keys = [P + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
-    for start in range(0, n, 256):
-        batch = range(start, min(n, start + 256))
+    for start in range(0, n, per_call):
+        batch = range(start, min(n, start + per_call))
         argv = [P, ev, len(batch)]
         for i in batch:
             jid = 'j%09d' % i

@@ -4,11 +4,13 @@
 The same calls as scriptcost.py (enqueue.lua, claim.lua, finish.lua, with the
 KEYS/ARGV the binaries send), on a private redis-server run under
 `valgrind --tool=callgrind`, collecting only inside EVAL/EVALSHA
-(evalGenericCommand). Instruction counts do not depend on the machine's load,
+(evalGenericCommand) and FCALL (fcallCommand). Each figure is
+given for both ways of calling: EVALSHA of the scripts' bodies, and FCALL
+of the function library (docs/DESIGN.md section 10). Instruction counts do not depend on the machine's load,
 so two versions of the scripts can be compared on a busy machine, where
 microseconds move by +-25 % from run to run.
 
-    tests/bench/scriptcount.py [--scripts DIR] [--batch 8 --batch 64] [--costs]
+    tests/bench/scriptcount.py [--scripts DIR] [--batch 8 --batch 64] [--costs] [--evalsha-only]
 
 --scripts DIR measures the scripts of another checkout (a directory holding
 lib.lua, embed.py and the scripts), e.g. to compare with an older commit:
@@ -47,6 +49,7 @@ class Counted:
         self.sock = os.path.join(tmp, 'redis.sock')
         self.proc = subprocess.Popen(
             ['valgrind', '--tool=callgrind', '--toggle-collect=evalGenericCommand',
+             '--toggle-collect=fcallCommand',
              '--callgrind-out-file=' + os.path.join(tmp, 'cg.out'),
              'redis-server', '--port', '0', '--unixsocket', self.sock, '--save', '', '--appendonly', 'no'],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,7 +85,34 @@ class Counted:
             self.proc.kill()
 
 
-def drain(c, sha, jobs, batch, rounds):
+class Caller:
+    """Calls a script by EVALSHA of its body or by FCALL of its function."""
+
+    def __init__(self, r, fcall):
+        self.r, self.fcall = r, fcall
+        if fcall:
+            text, self.h = scriptcost.library()
+            r.call('FUNCTION', 'LOAD', 'REPLACE', text)
+        else:
+            self.sha = {n: r.call('SCRIPT', 'LOAD', scriptcost.script_body(n)) for n in ('enqueue', 'claim', 'finish')}
+
+    def __call__(self, name, keys, argv):
+        if self.fcall:
+            return self.r.call('FCALL', 'lw_%s_%s' % (self.h, name), len(keys), *keys, *argv)
+        return self.r.call('EVALSHA', self.sha[name], len(keys), *keys, *argv)
+
+
+def enqueue_one(c, call, jobs):
+    """Ir per job of enqueue.lua called with one job per call (a client's
+    enqueue())."""
+    c.r.call('FLUSHALL')
+    c.total()
+    for keys, argv in scriptcost.enqueue_calls(P, EV, jobs, per_call=1):
+        call('enqueue', keys, argv)
+    return c.total() / jobs
+
+
+def drain(c, call, jobs, batch, rounds):
     """Ir per job: enqueue (batches of 256), then claim and finish in turns
     (batches of `batch`), counted over `rounds` turns after as many to warm
     up. 1 in 10 jobs is on a shared lane, as in scriptcost.py."""
@@ -90,15 +120,14 @@ def drain(c, sha, jobs, batch, rounds):
     r.call('FLUSHALL')
     c.total()
     for keys, argv in scriptcost.enqueue_calls(P, EV, jobs):
-        r.call('EVALSHA', sha['enqueue'], len(keys), *keys, *argv)
+        call('enqueue', keys, argv)
     enq = c.total() / jobs
     ck = [P + k for k in ('events', 'schedule', 'stats', 'expiring', 'fence')]
     ck += [P + 'ready:default', P + 'active:default']
     fk = [P + k for k in ('events', 'schedule', 'stats', 'failed')]
 
     def claim():
-        rep = r.call('EVALSHA', sha['claim'], len(ck), *ck, P, EV, 'scriptcount', 15000, batch, 604800, 1,
-                     'default', 0)
+        rep = call('claim', ck, [P, EV, 'scriptcount', 15000, batch, 604800, 1, 'default', 0])
         js = rep[0]
         return [(js[k], js[k + 1]) for k in range(0, len(js), 11)]
 
@@ -106,7 +135,7 @@ def drain(c, sha, jobs, batch, rounds):
         argv = [P, EV, 'scriptcount', 3600, 604800, len(part)]
         for jid, tok in part:
             argv += [jid, tok, 'ok', '', 0, '']
-        out = r.call('EVALSHA', sha['finish'], len(fk), *fk, *argv)
+        out = call('finish', fk, argv)
         if any(x != 'succeeded' for x in out):
             raise SystemExit('scriptcount.py: finish.lua said %s' % out[:3])
 
@@ -206,6 +235,7 @@ def main():
     ap.add_argument('--batch', type=int, action='append', help='claim/finish batch (default 8 and 64)')
     ap.add_argument('--rounds', type=int, default=8, help='claim+finish turns counted (after as many to warm up)')
     ap.add_argument('--costs', action='store_true', help='also the cost of single commands and of set-up')
+    ap.add_argument('--evalsha-only', action='store_true', help='skip the FCALL figures (scripts of an older checkout)')
     args = ap.parse_args()
     if not shutil.which('valgrind') or not shutil.which('callgrind_control'):
         print('scriptcount.py: valgrind is not installed (scripts/install-deps.sh --dev)', file=sys.stderr)
@@ -214,12 +244,15 @@ def main():
     tmp = tempfile.mkdtemp(prefix='lw-scriptcount-')
     c = Counted(tmp)
     try:
-        sha = {n: c.r.call('SCRIPT', 'LOAD', scriptcost.script_body(n)) for n in ('enqueue', 'claim', 'finish')}
-        print('Instructions Redis ran per job inside EVALSHA (callgrind; scripts of %s):' % args.scripts)
-        print('  batch   enqueue.lua (256)   claim.lua   finish.lua   drained job')
-        for b in args.batch or [8, 64]:
-            e, cl, fi = drain(c, sha, args.jobs, b, args.rounds)
-            print('  %5d   %17.0f   %9.0f   %10.0f   %11.0f' % (b, e, cl, fi, cl + fi))
+        for fcall in ([False] if args.evalsha_only else [False, True]):
+            call = Caller(c.r, fcall)
+            how = 'FCALL of the function library' if fcall else 'EVALSHA of the bodies'
+            print('Instructions Redis ran per job, %s (callgrind; scripts of %s):' % (how, args.scripts))
+            print('  enqueue.lua, 1 job per call: %.0f' % enqueue_one(c, call, 500))
+            print('  batch   enqueue.lua (256)   claim.lua   finish.lua   drained job')
+            for b in args.batch or [8, 64]:
+                e, cl, fi = drain(c, call, args.jobs, b, args.rounds)
+                print('  %5d   %17.0f   %9.0f   %10.0f   %11.0f' % (b, e, cl, fi, cl + fi))
         if args.costs:
             costs(c)
     finally:

@@ -216,6 +216,21 @@ class Redis:
         finally:
             c.close()
 
+    def commandstats(self):
+        """{command: calls that ran and did not fail} (a rejected call is
+        not in `calls`; a failed one is)."""
+        out = {}
+        for line in self.call('INFO', 'commandstats').splitlines():
+            if line.startswith('cmdstat_'):
+                name, _, rest = line[len('cmdstat_'):].partition(':')
+                f = dict(kv.split('=') for kv in rest.split(','))
+                out[name] = int(f['calls']) - int(f.get('failed_calls', 0))
+        return out
+
+    def libraries(self):
+        """Names of the function libraries loaded on the server."""
+        return [dict(zip(lib[::2], lib[1::2]))['library_name'] for lib in self.call('FUNCTION', 'LIST')]
+
     def kill9(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()

@@ -177,6 +177,55 @@ def test_acme_user_runs_acme(env):
     check_no_password(env)
 
 
+def test_tenants_fcall_the_library_only_an_operator_loads(env):
+    # A function library is code every tenant's calls would run: a tenant
+    # may call it, never load, replace or delete it.
+    use_acl_redis(env)
+    env.write_registry([env.tenant('acme', defaults={'attempts': 1, 'timeout': 30, 'backoff': 0})])
+    c = Client(env.redis.sock)
+    try:
+        c.call('AUTH', 'acme', env.passwords['acme'])
+        for cmd in (['FUNCTION', 'LOAD', "#!lua name=mine\nredis.register_function('lw_mine', function() return 1 end)"],
+                    ['FUNCTION', 'FLUSH'], ['FUNCTION', 'DELETE', 'mine'], ['FUNCTION', 'RESTORE', 'x']):
+            try:
+                c.call(*cmd)
+                check(False, 'acme ran %s' % ' '.join(cmd[:2]))
+            except RespError as e:
+                check('NOPERM' in str(e), '%s as acme: %s' % (' '.join(cmd[:2]), e))
+    finally:
+        c.close()
+    # Not loaded yet: acme's worker says so once and runs EVALSHA.
+    w = env.worker('--tenant', 'acme', '--concurrency', '2', '--shutdown-timeout', '0.5', name='before')
+    rc, out, err = cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'echo', '--payload', '{"n":1}', '--wait',
+                       '--wait-timeout', '30')
+    check(rc == 0, 'enqueue --wait as acme, no library: %d %r' % (rc, err))
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+    check('no lanework function library' in w.log(), 'the worker did not say it runs EVALSHA:\n' + w.log())
+    check(not [l for l in env.redis.libraries() if l.startswith('lanework_')], 'acme loaded the library')
+    # The operator loads it: any lanework command as admin that runs a script.
+    rc, out, err = cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'noop', url=env.redis.url_for('admin'))
+    check(rc == 0, 'enqueue as admin: %d %r' % (rc, err))
+    check(len([l for l in env.redis.libraries() if l.startswith('lanework_')]) == 1, 'admin did not load it')
+    # From then on acme's worker and CLI FCALL it.
+    env.redis.call('CONFIG', 'RESETSTAT')
+    w = env.worker('--tenant', 'acme', '--concurrency', '2', '--shutdown-timeout', '0.5', name='after')
+    rc, out, err = cli(env, 'enqueue', '--tenant', 'acme', '--kind', 'echo', '--payload', '{"n":2}', '--wait',
+                       '--wait-timeout', '30')
+    check(rc == 0 and out.splitlines()[1:] == ['{"n":2}'], 'enqueue --wait as acme: %d %r %r' % (rc, out, err))
+    rc, out, err = cli(env, 'enqueue', '--tenant', 'acme', '--batch', '-', input='{"kind":"noop"}\n' * 300)
+    check(rc == 0 and len(out.split()) == 300, 'enqueue --batch as acme: %d %r' % (rc, err))
+    rc, _, err = cli(env, 'wait', '--tenant', 'acme', *out.split(), '--timeout', '30')
+    check(rc == 0, 'wait: %d %r' % (rc, err))
+    stats = env.redis.commandstats()
+    check(stats.get('fcall', 0) > 0 and stats.get('evalsha', 0) == 0,
+          'acme should FCALL the library the operator loaded: %r' % stats)
+    w.signal(signal.SIGTERM)
+    check(w.wait(30) == 0, 'worker exit')
+    check('no lanework function library' not in w.log(), 'the worker runs EVALSHA:\n' + w.log())
+    check_no_password(env)
+
+
 def test_acme_user_refused_for_globex(env):
     use_acl_redis(env)
     env.write_registry([env.tenant('acme'), env.tenant('globex')])
@@ -315,6 +364,7 @@ def test_reaper_without_pttl_falls_back_to_the_script(env):
 
 
 if __name__ == '__main__':
-    run([test_acme_user_runs_acme, test_acme_user_refused_for_globex,
+    run([test_acme_user_runs_acme, test_tenants_fcall_the_library_only_an_operator_loads,
+         test_acme_user_refused_for_globex,
          test_worker_with_acme_credentials_for_globex, test_wrong_password_and_no_directory_grant,
          test_reaper_without_pttl_falls_back_to_the_script])

@@ -1,6 +1,6 @@
 /* test_redis_argv.c — a command whose arguments could not all be built is
  * never sent (common/redis_sync.c): with the first append failed, an
- * EVALSHA would otherwise go out with no ARGV at all -- a different command
+ * FCALL or EVALSHA would otherwise go out with no ARGV at all -- a different command
  * from the one the caller built. No server: the calls must refuse before
  * touching the connection (NULL here). */
 #include <check.h>
@@ -21,10 +21,16 @@ START_TEST(an_argv_that_ran_out_of_memory_is_not_sent)
     lw_fault_configure(NULL, NULL, 0);
     ck_assert_int_eq(a.oom, 1);
     ck_assert_uint_eq(a.n, 0);
+    for (int evalsha_only = 0; evalsha_only < 2; evalsha_only++) { /* FCALL, EVALSHA */
+        char err[128] = "";
+        int mode = evalsha_only;
+        ck_assert_ptr_null(
+            lw_redis_script_sync(NULL, &mode, &lw_script_claim, 0, &a, err, sizeof err));
+        ck_assert_str_eq(err, "out of memory");
+        ck_assert_int_eq(mode, evalsha_only);
+        ck_assert_int_eq(lw_redis_append_script(NULL, evalsha_only, &lw_script_claim, 0, &a), -1);
+    }
     char err[128] = "";
-    ck_assert_ptr_null(lw_redis_script_sync(NULL, &lw_script_claim, 0, &a, err, sizeof err));
-    ck_assert_str_eq(err, "out of memory");
-    ck_assert_int_eq(lw_redis_append_script(NULL, &lw_script_claim, 0, &a), -1);
     ck_assert_ptr_null(lw_redis_argv(NULL, &a, err, sizeof err));
     lw_argv_clear(&a);
 }

@@ -3,7 +3,7 @@
 // validation and defaults.
 import Redis from 'ioredis';
 import { InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
-import { protocol, script } from './interface.js';
+import { library, protocol, script } from './interface.js';
 import { checkName, resolve, secondsMs } from './jobs.js';
 import { parseUrl } from './url.js';
 import { TERMINAL, eventView, isStreamId, jobView } from './views.js';
@@ -38,8 +38,38 @@ function checkIds(cmd, tenant, id) {
   });
 }
 
+// How a script runs (as the C code and the Python client do): FCALL of the
+// function library (lib.lua's closures built once per load, not once per
+// call) while the server has it; "Function not found" (the server restarted
+// empty, FUNCTION FLUSH) is answered by FUNCTION LOAD and the call is sent
+// again. A server that refuses FCALL or FUNCTION LOAD (an ACL user without
+// them, a Redis before 7) makes that connection run the scripts by EVALSHA
+// from then on; NOSCRIPT is answered by SCRIPT LOAD. Each of these errors
+// means the script did not run, so sending it again cannot run it twice.
+const evalshaOnly = new WeakSet(); // connections that run scripts by EVALSHA
+
 function isNoscript(e) {
   return e && String(e.message).startsWith('NOSCRIPT');
+}
+
+function noFunction(e) {
+  return e && String(e.message).startsWith('ERR Function not found');
+}
+
+// FCALL refused as a command (not by what the function ran).
+function fcallRefused(e) {
+  const m = String(e && e.message);
+  return Boolean(e) && (m.includes("'fcall' command") || m.startsWith('ERR unknown command'));
+}
+
+function notRun(e) {
+  return noFunction(e) || fcallRefused(e) || isNoscript(e);
+}
+
+// Queues (on a pipeline) or sends script s in conn's current mode.
+function sendScript(target, conn, s, keys, argv) {
+  if (evalshaOnly.has(conn)) return target.evalsha(s.sha1, keys.length, ...keys, ...argv);
+  return target.fcall(s.function, keys.length, ...keys, ...argv);
 }
 
 /** A connection to one lanework Redis. */
@@ -137,16 +167,33 @@ export class Client {
   async #script(conn, name, keys, argv) {
     const s = script(name);
     try {
-      try {
-        return await conn.evalsha(s.sha1, keys.length, ...keys, ...argv);
-      } catch (e) {
-        if (!isNoscript(e)) throw e;
-        // Not run (Redis restarted, SCRIPT FLUSH): load it, call again.
-        await this.#load(conn, s);
-        return await conn.evalsha(s.sha1, keys.length, ...keys, ...argv);
+      for (let tries = 0; ; tries++) {
+        try {
+          return await sendScript(conn, conn, s, keys, argv);
+        } catch (e) {
+          if (!notRun(e) || tries === 2) throw e;
+          await this.#mend(conn, e, [s]);
+        }
       }
     } catch (e) {
       throw this.#fail(e, name);
+    }
+  }
+
+  // Makes ready to send again calls of `scripts` that did not run (err):
+  // loads the library or the scripts, or turns conn to EVALSHA.
+  async #mend(conn, err, scripts) {
+    if (fcallRefused(err)) {
+      evalshaOnly.add(conn);
+    } else if (noFunction(err)) {
+      try {
+        await conn.function('LOAD', library());
+      } catch (e) {
+        if (e.name !== 'ReplyError') throw e;
+        if (!e.message.includes('already exists')) evalshaOnly.add(conn);
+      }
+    } else {
+      for (const s of scripts) await this.#load(conn, s);
     }
   }
 
@@ -197,9 +244,9 @@ export class Client {
       calls.push(s.callArgs(prefix, { prefix, events_cap: this.eventsMax }, { job: resolved.slice(i, i + CALL_JOBS) }));
     const replies = new Array(calls.length);
     let todo = calls.map((_, i) => i);
-    for (let round = 0; round < 2 && todo.length; round++) {
+    for (let round = 0; round < 3 && todo.length; round++) {
       const p = this.redis.pipeline();
-      for (const i of todo) p.evalsha(s.sha1, calls[i].keys.length, ...calls[i].keys, ...calls[i].argv);
+      for (const i of todo) sendScript(p, this.redis, s, calls[i].keys, calls[i].argv);
       let got;
       try {
         got = await p.exec();
@@ -207,15 +254,18 @@ export class Client {
         throw this.#fail(e, 'enqueue');
       }
       const again = [];
+      let notRunErr = null;
       todo.forEach((i, k) => {
         const [err, rep] = got[k];
-        if (err && isNoscript(err) && round === 0) again.push(i);
-        else if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
+        if (err && notRun(err) && round < 2) {
+          again.push(i);
+          notRunErr = notRunErr || err;
+        } else if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
         else replies[i] = err || rep;
       });
       if (again.length) {
         try {
-          await this.#load(this.redis, s);
+          await this.#mend(this.redis, notRunErr, [s]);
         } catch (e) {
           throw this.#fail(e, 'enqueue');
         }

@@ -32,6 +32,7 @@ export class Script {
     this.name = name;
     this.body = entry.body;
     this.sha1 = entry.sha1;
+    this.function = entry.function; // its FCALL name in library()
     this.entry = entry;
   }
 
@@ -72,6 +73,11 @@ export function script(name) {
 }
 
 /** The lanework protocol version these scripts speak. */
+/** The text of the function library of every script (FUNCTION LOAD). */
+export function library() {
+  return load().library.text;
+}
+
 export function protocol() {
   return load().protocol;
 }

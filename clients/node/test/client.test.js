@@ -62,15 +62,41 @@ test('validation: InvalidInput (code 2), nothing written', async () => {
   assert.deepEqual(await redis.raw.keys('lw:{t1}:*'), []);
 });
 
-test('enqueueMany is pipelined and survives SCRIPT FLUSH', async () => {
+function callsOf(info, cmd) {
+  const m = info.match(new RegExp(`^cmdstat_${cmd}:calls=(\\d+),.*failed_calls=(\\d+)`, 'm'));
+  return m ? Number(m[1]) - Number(m[2]) : 0;
+}
+
+test('enqueueMany is pipelined and survives FUNCTION FLUSH', async () => {
+  await redis.raw.config('RESETSTAT');
   const ids = await c.enqueueMany('t1', Array.from({ length: 700 }, (_, i) => ({ kind: 'noop', payload: i, lane: 'L' + (i % 5) })));
   assert.equal(new Set(ids).size, 700);
   assert.equal((await c.status('t1', ids[699])).payload, 699);
-  await redis.raw.script('FLUSH');
+  await redis.raw.function('FLUSH');
   assert.equal((await c.enqueueMany('t1', Array(300).fill({ kind: 'noop' }))).length, 300);
-  await redis.raw.script('FLUSH');
+  await redis.raw.function('FLUSH');
   assert.equal((await c.enqueue('t1', 'noop')).length, 24);
   assert.deepEqual(await c.enqueueMany('t1', []), []);
+  const info = await redis.raw.info('commandstats');
+  assert.ok(callsOf(info, 'fcall') >= 5 && callsOf(info, 'evalsha') === 0, info);
+});
+
+test('a user without FUNCTION and FCALL runs EVALSHA and survives SCRIPT FLUSH', async () => {
+  await redis.raw.acl('SETUSER', 'nofn', 'on', '>nofnpw', '~*', '&*', '+@all', '-function', '-fcall');
+  const n = new Client({ url: `unix://nofn:nofnpw@${redis.sock}` });
+  try {
+    await redis.raw.config('RESETSTAT');
+    await redis.raw.script('FLUSH');
+    assert.equal((await n.enqueueMany('t1', Array(300).fill({ kind: 'noop' }))).length, 300);
+    await redis.raw.script('FLUSH');
+    assert.equal((await n.enqueue('t1', 'noop')).length, 24);
+    await redis.raw.script('FLUSH');
+    assert.equal((await n.status('t1', (await n.enqueue('t1', 'noop')))).status, 'queued');
+    const info = await redis.raw.info('commandstats');
+    assert.ok(callsOf(info, 'evalsha') >= 3 && callsOf(info, 'fcall') === 0, info);
+  } finally {
+    await n.close();
+  }
 });
 
 test('status, cancel, retry errors', async () => {

@@ -1,5 +1,6 @@
 """lanework.AsyncClient: the same methods as Client, as coroutines on
 redis.asyncio, for asyncio applications (FastAPI and the like)."""
+import asyncio
 from typing import Any, AsyncIterator, Dict, Iterable, List, Optional
 
 import redis.asyncio
@@ -12,7 +13,15 @@ from .errors import InvalidInput
 
 class AsyncClient:
     """Client's methods as coroutines (events: an async iterator). Create
-    it anywhere; connections are made in the running loop at first use."""
+    it anywhere; connections are made in the running loop at first use.
+
+    Concurrent enqueue() calls of one tenant share round trips: while one
+    call of the tenant is in flight, the enqueues that come meanwhile wait
+    and then go out together, up to 256 in one enqueue.lua call (atomic:
+    all of them went in, or the exception is each caller's). Each caller
+    still gets its own JobId from Redis's reply, so an app enqueueing one
+    job per request gets enqueue_many's throughput under load and one
+    round trip when idle."""
 
     def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
                  max_payload: Optional[int] = None) -> None:
@@ -23,6 +32,9 @@ class AsyncClient:
         except ValueError as e:
             raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
         self._protocol = ops.ProtocolState()
+        self._inflight = set()  # tenants with an enqueue call in flight
+        self._waiting = {}      # tenant -> [(checked spec, future)] for the next call
+        self._tasks = set()     # the calls sending them
 
     @property
     def namespace(self) -> str:
@@ -42,7 +54,47 @@ class AsyncClient:
         """See Client.enqueue."""
         opts = dict(lane=lane, queue=queue, id=id, unique=unique, delay=delay, attempts=attempts,
                     timeout=timeout, expires=expires, unique_for=unique_for)
-        return await self._run(tenant, ops.enqueue(self._cfg, tenant, kind, payload, opts))
+        spec = ops.resolve_one(self._cfg, tenant, kind, payload, opts)  # InvalidInput: nothing sent
+        if tenant in self._inflight:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(tenant, []).append((spec, fut))
+            return await fut
+        self._inflight.add(tenant)
+        try:
+            ids = await self._run(tenant, ops.enqueue_resolved(self._cfg, tenant, [spec]))
+            return ids[0]
+        finally:
+            self._next_call(tenant)
+
+    def _next_call(self, tenant):
+        """After a call of tenant's: the next one for those who waited."""
+        if self._waiting.get(tenant):
+            task = asyncio.get_running_loop().create_task(self._send_waiting(tenant))
+            self._tasks.add(task)  # a task nothing refers to may be collected mid-call
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._inflight.discard(tenant)
+
+    async def _send_waiting(self, tenant):
+        batch = self._waiting[tenant][:ops.CALL_JOBS]
+        del self._waiting[tenant][:ops.CALL_JOBS]
+        try:
+            ids = await self._run(tenant, ops.enqueue_resolved(self._cfg, tenant, [spec for spec, _ in batch]))
+            for (_, fut), jid in zip(batch, ids):
+                if not fut.done():
+                    fut.set_result(jid)
+        except BaseException as e:  # noqa: B902 - every waiter learns what this call met
+            for _, fut in batch:
+                if fut.done():
+                    continue
+                if isinstance(e, asyncio.CancelledError):
+                    fut.cancel()
+                else:
+                    fut.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            self._next_call(tenant)
 
     async def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
         """See Client.enqueue_many."""

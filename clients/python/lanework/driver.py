@@ -8,7 +8,7 @@ import time
 
 import redis.exceptions as rx
 
-from . import ops
+from . import interface, ops
 from .errors import RedisUnavailable
 
 
@@ -36,13 +36,73 @@ def unavailable(url_shown, e):
     return err
 
 
+# How a script runs. FCALL of the function library (interface.library():
+# lib.lua's closures built once per load, not once per call) while the server
+# has it; "Function not found" (the server restarted empty, FUNCTION FLUSH)
+# is answered by FUNCTION LOAD and the call is sent again. A server that
+# refuses FCALL or FUNCTION LOAD (an ACL user without them, a Redis before 7)
+# makes the client run the scripts by EVALSHA from then on, as the C code
+# does; NOSCRIPT is answered by SCRIPT LOAD. Each of these errors means the
+# script did not run, so sending it again cannot run it twice. The choice is
+# kept on the redis-py client object: one per Client, one server.
+_MODE = '_lanework_evalsha_only'
+
+
+def _evalsha_only(r):
+    return getattr(r, _MODE, False)
+
+
 def _is_noscript(r):
     return isinstance(r, rx.NoScriptError) or (isinstance(r, rx.ResponseError) and str(r).startswith('NOSCRIPT'))
+
+
+def _no_function(r):
+    return isinstance(r, rx.ResponseError) and str(r).startswith('Function not found')
+
+
+def _fcall_refused(r):
+    """FCALL refused as a command (not by what the function ran)."""
+    return isinstance(r, rx.ResponseError) and (
+        "'fcall' command" in str(r) or str(r).startswith('unknown command'))
+
+
+def _library_taken(e):
+    """After FUNCTION LOAD answered e (None: no error): the server has the
+    library (loaded now or before)."""
+    return e is None or 'already exists' in str(e)
+
+
+def _not_run(rep):
+    """1 when reply rep says the script did not run, and why."""
+    return _no_function(rep) or _fcall_refused(rep) or _is_noscript(rep)
 
 
 def _load_checked(sha, loaded):
     if loaded != sha:
         raise RedisUnavailable('lanework: redis: SCRIPT LOAD answered %s, not %s' % (loaded, sha))
+
+
+def _script_cmd(r, s, keys, argv):
+    """The command that runs script s in r's current mode."""
+    if _evalsha_only(r):
+        return ('EVALSHA', s.sha1, len(keys), *keys, *argv)
+    return ('FCALL', s.function, len(keys), *keys, *argv)
+
+
+def _after_load(r, e):
+    """Files the answer to FUNCTION LOAD (e: its ResponseError, or None)."""
+    if not _library_taken(e):
+        setattr(r, _MODE, True)
+
+
+def _mend(r, rep):
+    """What to do before sending again a call whose reply rep said it did
+    not run: 'library' (FUNCTION LOAD first), 'script' (SCRIPT LOAD first)
+    or None (the mode changed: just send again)."""
+    if _fcall_refused(rep):
+        setattr(r, _MODE, True)
+        return None
+    return 'library' if _no_function(rep) else 'script'
 
 
 def run(r, url_shown, gen):
@@ -98,53 +158,73 @@ def _do(r, op):
     raise TypeError(op)
 
 
+def _load_library(r):
+    try:
+        r.execute_command('FUNCTION', 'LOAD', interface.library())
+        _after_load(r, None)
+    except rx.ResponseError as e:
+        if isinstance(e, (rx.BusyLoadingError, rx.ReadOnlyError)):
+            raise
+        _after_load(r, e)
+
+
 def _script(r, op):
     s = op.script
-    try:
-        return r.evalsha(s.sha1, len(op.keys), *op.keys, *op.argv)
-    except rx.NoScriptError:
-        # The script did not run (Redis restarted, SCRIPT FLUSH): load it
-        # and call again -- it cannot run twice.
-        _load_checked(s.sha1, r.script_load(s.body))
-        return r.evalsha(s.sha1, len(op.keys), *op.keys, *op.argv)
+    for _ in range(3):  # FCALL, then FCALL or EVALSHA after a mend, then once more
+        try:
+            return r.execute_command(*_script_cmd(r, s, op.keys, op.argv))
+        except rx.ResponseError as e:
+            if not _not_run(e):
+                raise
+            how = _mend(r, e)
+            if how == 'library':
+                _load_library(r)
+            elif how == 'script':
+                _load_checked(s.sha1, r.script_load(s.body))
+    return r.execute_command(*_script_cmd(r, s, op.keys, op.argv))
 
 
 def _pipe(r, items):
     replies = [None] * len(items)
     todo = list(range(len(items)))
-    for round_ in range(2):
+    for round_ in range(3):
         p = r.pipeline(transaction=False)
         for i in todo:
-            _queue(p, items[i])
+            _queue(r, p, items[i])
         got = p.execute(raise_on_error=False)
-        again = _sort(todo, got, round_, replies)
+        again, how = _sort(r, todo, got, round_, replies)
         if not again:
             break
-        for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():
-            _load_checked(sha, r.script_load(body))
+        if 'library' in how:
+            _load_library(r)
+        if 'script' in how:
+            for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():
+                _load_checked(sha, r.script_load(body))
         todo = again
     return replies
 
 
-def _sort(todo, got, round_, replies):
+def _sort(r, todo, got, round_, replies):
     """Files the replies `got` of calls `todo` into `replies`; returns the
-    calls to send again (NOSCRIPT: they did not run). A lost connection is
-    raised; a refusal stays a value, its text with its Redis code (the
-    other calls of the pipeline ran)."""
-    again = []
+    calls to send again (they did not run: _not_run) and what to mend
+    first (a set of _mend's answers). A lost connection is raised; a
+    refusal stays a value, its text with its Redis code (the other calls of
+    the pipeline ran)."""
+    again, how = [], set()
     for i, rep in zip(todo, got):
-        if _is_noscript(rep) and round_ == 0:
+        if _not_run(rep) and round_ < 2:
             again.append(i)
+            how.add(_mend(r, rep))
         elif isinstance(rep, (rx.ConnectionError, rx.TimeoutError)):
             raise rep
         else:
             replies[i] = rx.ResponseError(why(rep)) if isinstance(rep, rx.RedisError) else rep
-    return again
+    return again, how
 
 
-def _queue(p, item):
+def _queue(r, p, item):
     if isinstance(item, ops.Script):
-        p.evalsha(item.script.sha1, len(item.keys), *item.keys, *item.argv)
+        p.execute_command(*_script_cmd(r, item.script, item.keys, item.argv))
     else:
         p.execute_command(*item.args)
 
@@ -184,6 +264,16 @@ async def iter_async(r, url_shown, gen):
             exc = unavailable(url_shown, e)
 
 
+async def _load_library_async(r):
+    try:
+        await r.execute_command('FUNCTION', 'LOAD', interface.library())
+        _after_load(r, None)
+    except rx.ResponseError as e:
+        if isinstance(e, (rx.BusyLoadingError, rx.ReadOnlyError)):
+            raise
+        _after_load(r, e)
+
+
 async def _do_async(r, op):
     if isinstance(op, ops.Cmd):
         try:
@@ -194,25 +284,35 @@ async def _do_async(r, op):
             raise
     if isinstance(op, ops.Script):
         s = op.script
-        try:
-            return await r.evalsha(s.sha1, len(op.keys), *op.keys, *op.argv)
-        except rx.NoScriptError:
-            _load_checked(s.sha1, await r.script_load(s.body))
-            return await r.evalsha(s.sha1, len(op.keys), *op.keys, *op.argv)
+        for _ in range(3):
+            try:
+                return await r.execute_command(*_script_cmd(r, s, op.keys, op.argv))
+            except rx.ResponseError as e:
+                if not _not_run(e):
+                    raise
+                how = _mend(r, e)
+                if how == 'library':
+                    await _load_library_async(r)
+                elif how == 'script':
+                    _load_checked(s.sha1, await r.script_load(s.body))
+        return await r.execute_command(*_script_cmd(r, s, op.keys, op.argv))
     if isinstance(op, ops.Pipe):
         items = op.items
         replies = [None] * len(items)
         todo = list(range(len(items)))
-        for round_ in range(2):
+        for round_ in range(3):
             p = r.pipeline(transaction=False)
             for i in todo:
-                _queue(p, items[i])
+                _queue(r, p, items[i])
             got = await p.execute(raise_on_error=False)
-            again = _sort(todo, got, round_, replies)
+            again, how = _sort(r, todo, got, round_, replies)
             if not again:
                 break
-            for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():
-                _load_checked(sha, await r.script_load(body))
+            if 'library' in how:
+                await _load_library_async(r)
+            if 'script' in how:
+                for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():
+                    _load_checked(sha, await r.script_load(body))
             todo = again
         return replies
     if isinstance(op, ops.Sleep):

@@ -7,12 +7,14 @@ from . import _bundle
 
 
 class Script:
-    """One script of common/scripts/: its body, SHA1 and interface."""
+    """One script of common/scripts/: its body, SHA1, function name (in
+    library()) and interface."""
 
     def __init__(self, name, entry):
         self.name = name
         self.body = entry['body']
         self.sha1 = entry['sha1']
+        self.function = entry['function']
         self._keys = entry['keys']
         self._argv = entry['argv']
         self._reply = entry.get('reply')
@@ -81,6 +83,11 @@ def script(name):
     if s is None:
         s = _scripts[name] = Script(name, _bundle.load()['scripts'][name])
     return s
+
+
+def library():
+    """The text of the function library of every script (FUNCTION LOAD)."""
+    return _bundle.load()['library']['text']
 
 
 def protocol():

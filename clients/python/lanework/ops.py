@@ -29,7 +29,7 @@ class Cmd:
 
 
 class Script:
-    """One script call (EVALSHA, loading the script on NOSCRIPT)."""
+    """One script call (FCALL or EVALSHA: driver.py)."""
 
     def __init__(self, name, keys, argv):
         self.script, self.keys, self.argv = interface.script(name), keys, argv
@@ -37,7 +37,8 @@ class Script:
 
 class Pipe:
     """Scripts or commands pipelined; replies in order, refusals as
-    exception objects (a NOSCRIPT is handled by the driver)."""
+    exception objects (a script that did not run is sent again by the
+    driver)."""
 
     def __init__(self, items):
         self.items = items
@@ -79,6 +80,15 @@ def _check_tenant_id(cmd, tenant, job_id):
         jobs.check_name('id', job_id, required=True)
 
 
+def resolve_one(cfg, tenant, kind, payload, options):
+    """The checked spec of one enqueue(): InvalidInput now, nothing sent."""
+    spec = {k: v for k, v in options.items() if v is not None}
+    spec['kind'] = kind
+    spec['payload'] = payload
+    with _named('enqueue'):
+        return jobs.resolve(tenant, spec, cfg.max_payload)
+
+
 def enqueue_many(cfg, tenant, specs, single=False):
     """Validates every job first (nothing is sent if one is bad), then
     enqueues them in pipelined calls of CALL_JOBS. Returns [JobId]."""
@@ -90,6 +100,12 @@ def enqueue_many(cfg, tenant, specs, single=False):
             if not isinstance(spec, dict):
                 raise InvalidInput('must be a dict')
             resolved.append(jobs.resolve(tenant, spec, cfg.max_payload))
+    return (yield from enqueue_resolved(cfg, tenant, resolved))
+
+
+def enqueue_resolved(cfg, tenant, resolved):
+    """Enqueues checked specs (jobs.resolve) in pipelined calls of
+    CALL_JOBS; returns [JobId] in their order."""
     prefix = cfg.prefix(tenant)
     calls = []
     for i in range(0, len(resolved), CALL_JOBS):
@@ -119,10 +135,7 @@ def enqueue_many(cfg, tenant, specs, single=False):
 
 
 def enqueue(cfg, tenant, kind, payload, options):
-    spec = {k: v for k, v in options.items() if v is not None}
-    spec['kind'] = kind
-    spec['payload'] = payload
-    ids = yield from enqueue_many(cfg, tenant, [spec], single=True)
+    ids = yield from enqueue_resolved(cfg, tenant, [resolve_one(cfg, tenant, kind, payload, options)])
     return ids[0]
 
 

@@ -44,8 +44,18 @@ def test_errors(env, run):
             await c.enqueue('t1', 'bad kind')
         with pytest.raises(lanework.NoSuchJob):
             await c.status('t1', 'nope')
+        env.redis.call('FUNCTION', 'FLUSH')
+        assert (await c.enqueue('t1', 'noop')).created  # no function: loaded again
+        env.redis.call('FUNCTION', 'FLUSH')
+        assert len(await c.enqueue_many('t1', [{'kind': 'noop'}] * 300)) == 300
+        await c.close()
+        # A user without FUNCTION and FCALL: EVALSHA, NOSCRIPT loaded again.
+        env.redis.call('ACL', 'SETUSER', 'nofn', 'on', '>nofnpw', '~*', '&*', '+@all', '-function', '-fcall')
+        c = lanework.AsyncClient(env.redis.url.replace('unix://', 'unix://nofn:nofnpw@'))
         env.redis.call('SCRIPT', 'FLUSH')
-        assert (await c.enqueue('t1', 'noop')).created  # NOSCRIPT: loaded again
+        assert len(await c.enqueue_many('t1', [{'kind': 'noop'}] * 300)) == 300
+        env.redis.call('SCRIPT', 'FLUSH')
+        assert (await c.enqueue('t1', 'noop')).created
         await c.close()
         bad = lanework.AsyncClient('unix://' + env.dir + '/nothing.sock')
         with pytest.raises(lanework.RedisUnavailable):
@@ -54,4 +64,30 @@ def test_errors(env, run):
         mismatch = lanework.AsyncClient(env.redis.url, namespace='other')
         with pytest.raises(lanework.ProtocolMismatch, match='protocol 0'):
             await mismatch.status('t1', 'x')
+    run(main())
+
+
+def test_concurrent_enqueues_share_calls(env, run):
+    async def main():
+        c = lanework.AsyncClient(env.redis.url)
+        await c.enqueue('t1', 'noop')  # the protocol checked: not counted
+        env.redis.call('CONFIG', 'RESETSTAT')
+        ids = await asyncio.gather(*[c.enqueue('t1', 'noop', {'i': i}, lane='L%d' % (i % 3)) for i in range(600)])
+        assert len(set(ids)) == 600 and all(i.created for i in ids)
+        calls = env.redis.commandstats().get('fcall', 0)
+        assert 3 <= calls <= 12, calls  # one, then the waiters 256 at a time
+        for i in (0, 1, 299, 599):  # each caller got its own job
+            assert (await c.status('t1', ids[i]))['payload'] == {'i': i}
+        for lane in range(3):  # and each lane keeps the callers' order
+            assert env.redis.call('LRANGE', 'lw:{t1}:lane:L%d' % lane, '0', '-1') == ids[lane::3]
+        # Bad input fails its own caller only, before anything is sent.
+        got = await asyncio.gather(c.enqueue('t1', 'noop'), c.enqueue('t1', 'bad kind'), c.enqueue('t1', 'noop'),
+                                   return_exceptions=True)
+        assert isinstance(got[1], lanework.InvalidInput) and got[0].created and got[2].created
+        # Waiters of one call share its fate: Redis gone, every one is told.
+        env.redis.stop()
+        got = await asyncio.gather(*[c.enqueue('t1', 'noop') for _ in range(5)], return_exceptions=True)
+        assert all(isinstance(g, lanework.RedisUnavailable) for g in got), got
+        assert not c._inflight and not any(c._waiting.values())  # nothing left behind
+        await c.close()
     run(main())

@@ -91,12 +91,43 @@ def test_enqueue_many_pipelined(client, env):
     assert client.enqueue_many('t1', []) == []
 
 
-def test_noscript_is_loaded_again(client, env):
+def lanework_libraries(env):
+    return [n for n in env.redis.libraries() if n.startswith('lanework_')]
+
+
+def test_library_is_loaded_again(client, env):
+    # FCALL of the function library; "Function not found" loads it again.
     client.enqueue('t1', 'noop')
-    env.redis.call('SCRIPT', 'FLUSH')
+    assert len(lanework_libraries(env)) == 1
+    env.redis.call('FUNCTION', 'FLUSH')
     assert client.enqueue('t1', 'noop').created
-    env.redis.call('SCRIPT', 'FLUSH')
+    env.redis.call('FUNCTION', 'FLUSH')
     assert len(client.enqueue_many('t1', [{'kind': 'noop'}] * 600)) == 600
+    assert len(lanework_libraries(env)) == 1
+    stats = env.redis.commandstats()
+    assert stats.get('fcall', 0) >= 5 and stats.get('evalsha', 0) == 0
+
+
+@pytest.mark.parametrize('first', ['enqueue', 'enqueue_many'])
+def test_evalsha_for_a_user_without_functions(env, first):
+    # An ACL user without FUNCTION and FCALL (or a Redis before 7): every
+    # call goes by EVALSHA, NOSCRIPT loads the script again, nothing is lost.
+    env.redis.call('ACL', 'SETUSER', 'nofn', 'on', '>nofnpw', '~*', '&*', '+@all', '-function', '-fcall')
+    c = lanework.Client(env.redis.url.replace('unix://', 'unix://nofn:nofnpw@'), namespace=env.ns)
+    env.redis.call('CONFIG', 'RESETSTAT')
+    if first == 'enqueue':
+        assert c.enqueue('t1', 'noop').created
+    else:  # the pipeline sends FCALL, then EVALSHA, then loads the script
+        assert len(c.enqueue_many('t1', [{'kind': 'noop'}] * 600)) == 600
+    env.redis.call('SCRIPT', 'FLUSH')
+    assert c.enqueue('t1', 'noop').created
+    env.redis.call('SCRIPT', 'FLUSH')
+    assert len(c.enqueue_many('t1', [{'kind': 'noop'}] * 600)) == 600
+    stats = env.redis.commandstats()
+    assert stats.get('evalsha', 0) >= 5 and stats.get('fcall', 0) == 0
+    assert lanework_libraries(env) == []
+    assert env.redis.call('HGET', 'lw:{t1}:stats', 'queued:default') == str(601 + (600 if first != 'enqueue' else 1))
+    c.close()
 
 
 def test_status_errors(client, env):

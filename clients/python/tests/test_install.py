@@ -36,10 +36,12 @@ def test_built_package_works_outside_the_repo(env, tmp_path):
 
 
 def test_same_sha1_as_the_c_build():
-    """Every script's SHA1 is the one the C binaries EVALSHA (the bodies
-    are built by the same embed.py)."""
+    """Every script's SHA1 is the one the C binaries EVALSHA, and its
+    function name the one they FCALL (the bodies and the library are built
+    by the same embed.py)."""
     build = os.path.dirname(os.path.dirname(os.environ['LANEWORK_BIN']))
     with open(os.path.join(build, 'common', 'scripts_data.c'), encoding='utf-8') as f:
         c_text = f.read()
     for name in ('enqueue', 'cancel', 'retry', 'claim', 'finish'):
         assert '"%s",' % interface.script(name).sha1 in c_text, name
+        assert '"%s",' % interface.script(name).function in c_text, name
