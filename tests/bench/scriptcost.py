@@ -60,6 +60,16 @@ class Redis:
         raise RuntimeError('bad reply %r' % line)
 
 
+def embed_module():
+    """common/scripts/embed.py of SCRIPTS."""
+    sys.path.insert(0, SCRIPTS)
+    try:
+        import embed  # noqa: E402
+        return embed
+    finally:
+        sys.path.remove(SCRIPTS)
+
+
 def script_body(name):
     """The script as the binaries send it (common/scripts/embed.py)."""
     sys.path.insert(0, SCRIPTS)

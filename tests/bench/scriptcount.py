@@ -44,14 +44,15 @@ class Counted:
     """A redis-server under callgrind; total() is the instruction count
     inside EVAL since the previous total()."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, extra=()):
         self.tmp = tmp
         self.sock = os.path.join(tmp, 'redis.sock')
         self.proc = subprocess.Popen(
             ['valgrind', '--tool=callgrind', '--toggle-collect=evalGenericCommand',
              '--toggle-collect=fcallCommand',
              '--callgrind-out-file=' + os.path.join(tmp, 'cg.out'),
-             'redis-server', '--port', '0', '--unixsocket', self.sock, '--save', '', '--appendonly', 'no'],
+             'redis-server', '--port', '0', '--unixsocket', self.sock, '--save', '', '--appendonly', 'no']
+            + list(extra),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not os.path.exists(self.sock):
@@ -122,17 +123,25 @@ def drain(c, call, jobs, batch, rounds):
     for keys, argv in scriptcost.enqueue_calls(P, EV, jobs):
         call('enqueue', keys, argv)
     enq = c.total() / jobs
-    ck = [P + k for k in ('events', 'schedule', 'stats', 'expiring', 'fence')]
-    ck += [P + 'ready:default', P + 'active:default']
-    fk = [P + k for k in ('events', 'schedule', 'stats', 'failed')]
+    ci, fi = turns(c, call, batch, rounds)
+    return enq, ci, fi
+
+
+def turns(c, call, batch, rounds, prefix=P):
+    """Ir per job of claim.lua and of finish.lua over `rounds` claim+finish
+    turns of `batch` jobs on what the tenant holds, after as many turns to
+    warm up."""
+    ck = [prefix + k for k in ('events', 'schedule', 'stats', 'expiring', 'fence')]
+    ck += [prefix + 'ready:default', prefix + 'active:default']
+    fk = [prefix + k for k in ('events', 'schedule', 'stats', 'failed')]
 
     def claim():
-        rep = call('claim', ck, [P, EV, 'scriptcount', 15000, batch, 604800, 1, 'default', 0])
+        rep = call('claim', ck, [prefix, EV, 'scriptcount', 15000, batch, 604800, 1, 'default', 0])
         js = rep[0]
         return [(js[k], js[k + 1]) for k in range(0, len(js), 11)]
 
     def finish(part):
-        argv = [P, EV, 'scriptcount', 3600, 604800, len(part)]
+        argv = [prefix, EV, 'scriptcount', 3600, 604800, len(part)]
         for jid, tok in part:
             argv += [jid, tok, 'ok', '', 0, '']
         out = call('finish', fk, argv)
@@ -151,7 +160,7 @@ def drain(c, call, jobs, batch, rounds):
         n += len(got)
     if not n:
         raise SystemExit('scriptcount.py: nothing was claimed')
-    return enq, ci / n, fi / n
+    return ci / n, fi / n
 
 
 def costs(c):
@@ -216,12 +225,18 @@ def costs(c):
     empty = per_call('return 1')
     keys7 = [P + 'k%d' % i for i in range(7)]
     args9 = [P, EV, 'w', 15000, 8, 604800, 1, 'default', 0]
-    lib = scriptcost.script_body('claim').split('\n', 1)[1]
-    lib = lib[:lib.index('-- claim.lua')]
+    # lib.lua and the begin() every call runs first (embed.py), without a
+    # script's idle fast path, which may answer before lib.lua is reached.
+    with open(os.path.join(scriptcost.SCRIPTS, 'lib.lua'), encoding='utf-8') as f:
+        closures = f.read() + '\n'
+    lib = closures + scriptcost.embed_module().BEGIN
     rows += [
         ('EVALSHA of "return 1" (per call)', empty),
         ('each KEYS/ARGV entry (per call, 16 entries)', (per_call('return 1', keys7, args9) - empty) / 16),
-        ('lib.lua set-up: its closures and the protocol check (per call)', per_call(lib + '\nreturn 1', (), args9) - per_call('return 1', (), args9)),
+        ('lib.lua set-up: its closures and begin() (per EVAL call)',
+         per_call(lib + 'return 1', (), args9) - per_call('return 1', (), args9)),
+        ('  of which begin(): per-call values, protocol check (FCALL too)',
+         per_call(lib + 'return 1', (), args9) - per_call(closures + 'return 1', (), args9)),
     ]
     print('\nWhat pieces cost inside EVAL (instructions; per command unless marked):')
     for name, v in rows:
