@@ -95,8 +95,9 @@
 #define WATCHDOG_MAX_MS 1000
 #define WATCHDOG_MIN_MS 50
 #define REFUSAL_LOG_EVERY_MS 60000
-#define PROVEN_MS 10000   /* READY this long: the failure count starts again from zero */
-#define MAX_FAILURES 1000 /* far past the cap; keeps the counter from overflowing */
+#define PROVEN_MS 10000    /* READY this long: the failure count starts again from zero */
+#define MAX_FAILURES 1000  /* far past the cap; keeps the counter from overflowing */
+#define FCALL_MISSES_MAX 3 /* FCALLs in a row finding no function before EVALSHA for good */
 #define SUBSCRIBE_RETRY_MS 300000
 
 typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state;
@@ -152,6 +153,7 @@ struct lw_redis {
     char policy_err[160];    /* why CONFIG GET maxmemory-policy failed, "" if it did not */
     int fcall;               /* the command connection's server has lw_library */
     int fcall_refusal_said;  /* that it has not was logged */
+    int fcall_misses;        /* FCALLs in a row that found no function */
     char fload_refusal[160]; /* the handshake's FUNCTION LOAD refusal, "" if none */
     lw_log_gate refusal;     /* handshake refusals, shared by both connections */
     lw_log_gate transient;   /* transient error replies, by error code */
@@ -167,6 +169,7 @@ typedef struct call {
     conn *c;
     lw_redis_reply_fn fn;
     void *ud;
+    int fcall; /* an FCALL: its reply counts for fcall_misses */
 } call;
 
 static void conn_start(conn *c);
@@ -362,15 +365,27 @@ static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
     } else if (strcmp(what, "FCALL probe") == 0 &&
                (reply->type != REDIS_REPLY_ERROR || !transient_error(reply->str) ||
                 lw_redis_no_function(reply->str))) {
-        c->r->fcall = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
-        if (!c->r->fcall && !c->r->fcall_refusal_said) {
-            c->r->fcall_refusal_said = 1;
-            lw_log(
-                LW_LOG_INFO, "redis.handshake",
-                "%s: no lanework function library (FUNCTION LOAD: %s; FCALL: %s): scripts run by "
-                "EVALSHA (more Redis CPU per call)",
-                c->r->url->redacted, c->r->fload_refusal[0] ? c->r->fload_refusal : "loaded",
-                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        lw_redis *r = c->r;
+        int there =
+            lw_redis_probe_says_loaded(reply->type == REDIS_REPLY_STRING, reply->str, reply->len);
+        /* A library the probe finds but whose functions keep going missing
+         * (flushed again and again, or names held by another library) would
+         * rebuild the link on every call: past FCALL_MISSES_MAX, EVALSHA. */
+        r->fcall = there && r->fcall_misses < FCALL_MISSES_MAX;
+        if (!r->fcall && !r->fcall_refusal_said) {
+            r->fcall_refusal_said = 1;
+            if (there)
+                lw_log(LW_LOG_WARN, "redis.handshake",
+                       "%s: the lanework function library lost its functions %d times in a row: "
+                       "scripts run by EVALSHA from now on",
+                       r->url->redacted, r->fcall_misses);
+            else
+                lw_log(
+                    LW_LOG_INFO, "redis.handshake",
+                    "%s: no lanework function library (FUNCTION LOAD: %s; FCALL: %s): scripts run "
+                    "by EVALSHA (more Redis CPU per call)",
+                    r->url->redacted, r->fload_refusal[0] ? r->fload_refusal : "loaded",
+                    reply->type == REDIS_REPLY_ERROR ? reply->str : "another library's answer");
         }
     } else if (reply->type == REDIS_REPLY_ERROR) {
         if (strcmp(what, "CONFIG GET") == 0) {
@@ -880,6 +895,10 @@ static void call_reply(redisAsyncContext *ac, void *replyp, void *priv)
     if (c->outstanding > 0)
         c->outstanding--;
     c->last_progress = lw_mono_ms();
+    if (k->fcall && reply) /* NULL: the link went, nothing learnt */
+        c->r->fcall_misses = reply->type == REDIS_REPLY_ERROR && lw_redis_no_function(reply->str)
+                                 ? c->r->fcall_misses + 1
+                                 : 0;
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         c->r->errors++;
         if (transient_error(reply->str)) {
@@ -912,7 +931,7 @@ static int grow_scratch(lw_redis *r, size_t n)
 
 /* Sends prefix[0..nprefix) followed by every entry of a. */
 static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefix_len,
-                     size_t nprefix, lw_argv *a, lw_redis_reply_fn fn, void *ud)
+                     size_t nprefix, lw_argv *a, int fcall, lw_redis_reply_fn fn, void *ud)
 {
     conn *c = &r->cmd;
     const size_t *lens;
@@ -940,6 +959,7 @@ static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefi
     k->c = c;
     k->fn = fn;
     k->ud = ud;
+    k->fcall = fcall;
     if (redisAsyncCommandArgv(c->ac, call_reply, k, (int)(nprefix + a->n), r->scratch,
                               r->scratch_len) != REDIS_OK) {
         free(k);
@@ -958,10 +978,10 @@ int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_r
     int l = snprintf(nk, sizeof nk, "%d", nkeys);
     const char *prefix[3] = {r->fcall ? "FCALL" : "EVALSHA", r->fcall ? s->function : s->sha1, nk};
     size_t lens[3] = {strlen(prefix[0]), strlen(prefix[1]), (size_t)l};
-    return send_argv(r, prefix, lens, 3, a, fn, ud);
+    return send_argv(r, prefix, lens, 3, a, r->fcall, fn, ud);
 }
 
 int lw_redis_command(lw_redis *r, lw_argv *a, lw_redis_reply_fn fn, void *ud)
 {
-    return send_argv(r, NULL, NULL, 0, a, fn, ud);
+    return send_argv(r, NULL, NULL, 0, a, 0, fn, ud);
 }

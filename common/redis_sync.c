@@ -220,7 +220,7 @@ int lw_redis_load_functions(redisContext *c, char *err, size_t errlen)
         set_err(err, errlen, c->errstr);
         return -1;
     }
-    rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    rc = lw_redis_probe_says_loaded(r->type == REDIS_REPLY_STRING, r->str, r->len);
     freeReplyObject(r);
     return rc;
 }
@@ -295,7 +295,9 @@ static redisReply *fcall_sync(redisContext *c, int *evalsha_only, int n, const c
             return NULL;
         r = redisCommandArgv(c, n, v, l);
     }
-    if (fcall_refused(r)) {
+    /* Still no function where the library was said to be (another library
+     * answering for ours): refused as much as a refused FCALL. */
+    if (fcall_refused(r) || (r && r->type == REDIS_REPLY_ERROR && lw_redis_no_function(r->str))) {
         freeReplyObject(r);
         *evalsha_only = 1;
         return NULL;

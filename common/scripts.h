@@ -31,7 +31,7 @@ typedef struct lw_function_library {
     const char *name; /* "lanework_<hash>" */
     const char *text; /* "#!lua name=..." */
     size_t len;
-    const char *probe; /* "lw_<hash>_loaded": FCALL probe 0 answers 1 where it is loaded */
+    const char *probe; /* "lw_<hash>_loaded": FCALL probe 0 answers `name` where it is loaded */
 } lw_function_library;
 
 extern const lw_function_library lw_library;

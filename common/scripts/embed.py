@@ -84,11 +84,13 @@ def library(lib, scripts):
         out.append('local function script_%s(KEYS, ARGV)\n%s%s%s\nend' % (name, before, BEGIN, script))
         out.append("redis.register_function{function_name = 'lw_%s_%s', callback = script_%s, flags = {%s}}"
                    % (HASH_MARK, name, name, ', '.join("'%s'" % f for f in flags)))
-    # The probe: FCALL lw_HASH_loaded 0 answers 1 where the library is
-    # loaded. A caller whose own FUNCTION LOAD is refused (a tenant's ACL
-    # user) learns so whether an operator loaded it; it reads no key.
-    out.append("redis.register_function{function_name = 'lw_%s_loaded', callback = function() return 1 end, "
-               "flags = {'no-writes'}}" % HASH_MARK)
+    # The probe: FCALL lw_HASH_loaded 0 answers the library's name where it
+    # is loaded. A caller whose own FUNCTION LOAD is refused (a tenant's ACL
+    # user) learns so whether an operator loaded it; it reads no key. The
+    # name, not just "yes": a function of that name in another library
+    # (it would make our load fail) does not pass for ours.
+    out.append("redis.register_function{function_name = 'lw_%s_loaded', "
+               "callback = function() return 'lanework_%s' end, flags = {'no-writes'}}" % (HASH_MARK, HASH_MARK))
     text = '\n'.join(out) + '\n'
     h = hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]
     return text.replace(HASH_MARK, h), h

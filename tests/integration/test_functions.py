@@ -125,6 +125,49 @@ def test_an_older_library_is_left_alone(env):
     stop(w)
 
 
+def test_a_function_of_our_name_in_another_library(env):
+    # Another library holds our probe's name (only a user allowed FUNCTION
+    # LOAD can do that): our load fails, the probe answers something else,
+    # and the worker runs every script by EVALSHA instead of rebuilding its
+    # link at every call (found by the review of the library).
+    env.write_registry([env.tenant('t1')])
+    jid = env.enqueue('t1', 'noop', {})  # the CLI loads the library
+    libs = [l for l in env.redis.libraries() if l.startswith('lanework_')]
+    h = libs[0][len('lanework_'):]
+    env.redis.call('FUNCTION', 'DELETE', libs[0])
+    env.redis.call('FUNCTION', 'LOAD', "#!lua name=squat\nredis.register_function{function_name='lw_%s_loaded', "
+                   "callback=function() return 1 end, flags={'no-writes'}}\n" % h)
+    w = env.worker('--concurrency', '2', '--poll', '0.2')
+    env.wait_all('t1', [jid], timeout=20)
+    jid = env.enqueue('t1', 'noop', {})  # and the CLI
+    env.wait_all('t1', [jid], timeout=20)
+    stop(w)
+    check('Function not found' not in w.log(), 'the worker looked for functions that are not there:\n' + w.log())
+    check('another library' in w.log(), 'the worker did not say why it runs EVALSHA:\n' + w.log())
+
+
+def test_functions_that_keep_going_missing(env):
+    # A probe that passes while the functions are not there (another
+    # library answers for ours): every FCALL finds no function and rebuilds
+    # the link; after a few in a row the worker turns to EVALSHA for good.
+    env.write_registry([env.tenant('t1')])
+    jid = env.enqueue('t1', 'noop', {})
+    lib = [l for l in env.redis.libraries() if l.startswith('lanework_')][0]
+    env.redis.call('FUNCTION', 'DELETE', lib)
+    h = lib[len('lanework_'):]
+    env.redis.call('FUNCTION', 'LOAD', "#!lua name=liar\nredis.register_function{function_name='lw_%s_loaded', "
+                   "callback=function() return '%s' end, flags={'no-writes'}}\n" % (h, lib))
+    w = env.worker('--concurrency', '2', '--poll', '0.2')
+    env.wait_all('t1', [jid], timeout=30)
+    ids = [env.enqueue('t1', 'noop', {'i': i}) for i in range(5)]  # the CLI: load refused, EVALSHA
+    env.wait_all('t1', ids, timeout=30)
+    stop(w)
+    said = [l for l in w.log().splitlines() if 'lost its functions' in l]
+    check(len(said) == 1, 'the worker should say once that it turned to EVALSHA:\n' + w.log()[-3000:])
+    check(w.log().count('Function not found') <= 4, 'the link was rebuilt too often:\n' + w.log()[-3000:])
+
+
 if __name__ == '__main__':
     lwtest.run([test_worker_and_cli_run_the_library, test_library_flushed_under_a_running_worker,
-                test_a_user_without_function_load_runs_evalsha, test_an_older_library_is_left_alone])
+                test_a_user_without_function_load_runs_evalsha, test_an_older_library_is_left_alone,
+                test_a_function_of_our_name_in_another_library, test_functions_that_keep_going_missing])

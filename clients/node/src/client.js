@@ -44,9 +44,20 @@ function checkIds(cmd, tenant, id) {
 // empty, FUNCTION FLUSH) is answered by FUNCTION LOAD and the call is sent
 // again. A server that refuses FCALL or FUNCTION LOAD (an ACL user without
 // them, a Redis before 7) makes that connection run the scripts by EVALSHA
-// from then on; NOSCRIPT is answered by SCRIPT LOAD. Each of these errors
-// means the script did not run, so sending it again cannot run it twice.
-const evalshaOnly = new WeakSet(); // connections that run scripts by EVALSHA
+// for EVALSHA_FOR_MS (then FCALL is tried again, so a long-lived app finds
+// a library an operator loaded after it started); NOSCRIPT is answered by
+// SCRIPT LOAD. Each of these errors means the script did not run, so
+// sending it again cannot run it twice.
+const EVALSHA_FOR_MS = 300000;
+const evalshaUntil = new WeakMap(); // connection -> until when it runs scripts by EVALSHA
+
+function evalshaOnly(conn) {
+  return (evalshaUntil.get(conn) || 0) > Date.now();
+}
+
+function setEvalshaOnly(conn) {
+  evalshaUntil.set(conn, Date.now() + EVALSHA_FOR_MS);
+}
 
 function isNoscript(e) {
   return e && String(e.message).startsWith('NOSCRIPT');
@@ -68,7 +79,7 @@ function notRun(e) {
 
 // Queues (on a pipeline) or sends script s in conn's current mode.
 function sendScript(target, conn, s, keys, argv) {
-  if (evalshaOnly.has(conn)) return target.evalsha(s.sha1, keys.length, ...keys, ...argv);
+  if (evalshaOnly(conn)) return target.evalsha(s.sha1, keys.length, ...keys, ...argv);
   return target.fcall(s.function, keys.length, ...keys, ...argv);
 }
 
@@ -184,13 +195,14 @@ export class Client {
   // loads the library or the scripts, or turns conn to EVALSHA.
   async #mend(conn, err, scripts) {
     if (fcallRefused(err)) {
-      evalshaOnly.add(conn);
+      setEvalshaOnly(conn);
     } else if (noFunction(err)) {
       try {
-        await conn.function('LOAD', library());
+        await conn.function('LOAD', library().text);
       } catch (e) {
         if (e.name !== 'ReplyError') throw e;
-        if (!e.message.includes('already exists')) evalshaOnly.add(conn);
+        // "Function ... already exists" is not ours: another library holds one of our names.
+        if (e.message !== `ERR Library '${library().name}' already exists`) setEvalshaOnly(conn);
       }
     } else {
       for (const s of scripts) await this.#load(conn, s);

@@ -73,9 +73,9 @@ export function script(name) {
 }
 
 /** The lanework protocol version these scripts speak. */
-/** The text of the function library of every script (FUNCTION LOAD). */
+/** The function library of every script: {name, text} (FUNCTION LOAD text). */
 export function library() {
-  return load().library.text;
+  return load().library;
 }
 
 export function protocol() {

@@ -1,6 +1,7 @@
 """lanework.AsyncClient: the same methods as Client, as coroutines on
 redis.asyncio, for asyncio applications (FastAPI and the like)."""
 import asyncio
+import time
 from typing import Any, AsyncIterator, Dict, Iterable, List, Optional
 
 import redis.asyncio
@@ -8,7 +9,27 @@ import redis.asyncio
 from . import driver, ops
 from .jobs import JobId
 from .config import Config, redact
-from .errors import InvalidInput
+from .errors import InvalidInput, RedisUnavailable
+
+
+# An enqueue waits behind its tenant's call in flight for at most this
+# long (a healthy call takes a millisecond or so); past it that call is
+# taken for stuck -- a connection gone silent, there is no read timeout --
+# and the enqueue goes alone, on another connection.
+STALL_S = 0.25
+
+
+def _settle(batch, exc, value=None):
+    """Gives each waiter of batch the call's answer (exc, else value)."""
+    for _, fut in batch:
+        if fut.done():
+            continue
+        if exc is None:
+            fut.set_result(value)
+        elif isinstance(exc, asyncio.CancelledError):
+            fut.cancel()
+        else:
+            fut.set_exception(exc)
 
 
 class AsyncClient:
@@ -17,11 +38,13 @@ class AsyncClient:
 
     Concurrent enqueue() calls of one tenant share round trips: while one
     call of the tenant is in flight, the enqueues that come meanwhile wait
-    and then go out together, up to 256 in one enqueue.lua call (atomic:
-    all of them went in, or the exception is each caller's). Each caller
-    still gets its own JobId from Redis's reply, so an app enqueueing one
-    job per request gets enqueue_many's throughput under load and one
-    round trip when idle."""
+    and then go out together, up to 256 in one enqueue.lua call. Each
+    caller still gets its own JobId from Redis's reply, or its own
+    exception: a call Redis refuses is sent again job by job, a caller
+    cancelled while it waits is left out, and a waiter whose call does not
+    leave within STALL_S (a connection gone silent) goes alone. So an app
+    enqueueing one job per request gets enqueue_many's throughput under
+    load and one round trip when idle."""
 
     def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
                  max_payload: Optional[int] = None) -> None:
@@ -32,7 +55,7 @@ class AsyncClient:
         except ValueError as e:
             raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
         self._protocol = ops.ProtocolState()
-        self._inflight = set()  # tenants with an enqueue call in flight
+        self._inflight = {}     # tenant -> monotonic time its enqueue call in flight left
         self._waiting = {}      # tenant -> [(checked spec, future)] for the next call
         self._tasks = set()     # the calls sending them
 
@@ -55,46 +78,83 @@ class AsyncClient:
         opts = dict(lane=lane, queue=queue, id=id, unique=unique, delay=delay, attempts=attempts,
                     timeout=timeout, expires=expires, unique_for=unique_for)
         spec = ops.resolve_one(self._cfg, tenant, kind, payload, opts)  # InvalidInput: nothing sent
-        if tenant in self._inflight:
-            fut = asyncio.get_running_loop().create_future()
-            self._waiting.setdefault(tenant, []).append((spec, fut))
-            return await fut
-        self._inflight.add(tenant)
-        try:
-            ids = await self._run(tenant, ops.enqueue_resolved(self._cfg, tenant, [spec]))
-            return ids[0]
-        finally:
-            self._next_call(tenant)
+        since = self._inflight.get(tenant)
+        if since is None:
+            self._inflight[tenant] = time.monotonic()
+            try:
+                return (await self._send(tenant, [spec]))[0]
+            finally:
+                self._next_call(tenant)
+        if time.monotonic() - since < STALL_S:
+            entry = (spec, asyncio.get_running_loop().create_future())
+            self._waiting.setdefault(tenant, []).append(entry)
+            try:
+                return await asyncio.wait_for(asyncio.shield(entry[1]), STALL_S)
+            except asyncio.TimeoutError:
+                if not self._take_back(tenant, entry):
+                    return await entry[1]  # in a call already: its answer comes from there
+            except asyncio.CancelledError:
+                self._take_back(tenant, entry)  # not sent yet: never will be
+                raise
+        # The call in flight seems stuck (a connection gone silent: there is
+        # no read timeout): this job goes alone, on another connection.
+        return (await self._send(tenant, [spec]))[0]
+
+    async def _send(self, tenant, specs):
+        return await self._run(tenant, ops.enqueue_resolved(self._cfg, tenant, specs))
+
+    def _take_back(self, tenant, entry):
+        """Removes a waiter not yet taken into a call; False if it was."""
+        waiting = self._waiting.get(tenant, [])
+        for i, e in enumerate(waiting):
+            if e is entry:
+                del waiting[i]
+                return True
+        return False
 
     def _next_call(self, tenant):
         """After a call of tenant's: the next one for those who waited."""
         if self._waiting.get(tenant):
+            self._inflight[tenant] = time.monotonic()
             task = asyncio.get_running_loop().create_task(self._send_waiting(tenant))
             self._tasks.add(task)  # a task nothing refers to may be collected mid-call
             task.add_done_callback(self._tasks.discard)
         else:
-            self._inflight.discard(tenant)
+            self._inflight.pop(tenant, None)
 
     async def _send_waiting(self, tenant):
-        batch = self._waiting[tenant][:ops.CALL_JOBS]
-        del self._waiting[tenant][:ops.CALL_JOBS]
+        waiting = self._waiting[tenant]
+        batch = [e for e in waiting[:ops.CALL_JOBS] if not e[1].done()]
+        del waiting[:ops.CALL_JOBS]
         try:
-            ids = await self._run(tenant, ops.enqueue_resolved(self._cfg, tenant, [spec for spec, _ in batch]))
-            for (_, fut), jid in zip(batch, ids):
-                if not fut.done():
-                    fut.set_result(jid)
-        except BaseException as e:  # noqa: B902 - every waiter learns what this call met
-            for _, fut in batch:
-                if fut.done():
-                    continue
-                if isinstance(e, asyncio.CancelledError):
-                    fut.cancel()
-                else:
-                    fut.set_exception(e)
-            if not isinstance(e, Exception):
-                raise
+            if batch:
+                await self._send_batch(tenant, batch)
         finally:
             self._next_call(tenant)
+
+    async def _send_batch(self, tenant, batch):
+        try:
+            ids = await self._send(tenant, [spec for spec, _ in batch])
+        except RedisUnavailable as e:
+            if e.outage or len(batch) == 1:
+                _settle(batch, e)
+                return
+            # Refused: a call of several jobs may fail on one of them
+            # half-way, and Redis keeps what it wrote before. Each job goes
+            # again alone, so each caller learns what its own job met (one
+            # that went in already comes back as existing: created False).
+            for spec, fut in batch:
+                try:
+                    _settle([(spec, fut)], None, (await self._send(tenant, [spec]))[0])
+                except Exception as e1:  # noqa: BLE001 - that caller's own answer
+                    _settle([(spec, fut)], e1)
+        except BaseException as e:  # noqa: B902 - every waiter learns what this call met
+            _settle(batch, e)
+            if not isinstance(e, Exception):
+                raise
+        else:
+            for entry, jid in zip(batch, ids):
+                _settle([entry], None, jid)
 
     async def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
         """See Client.enqueue_many."""

@@ -44,12 +44,19 @@ def unavailable(url_shown, e):
 # makes the client run the scripts by EVALSHA from then on, as the C code
 # does; NOSCRIPT is answered by SCRIPT LOAD. Each of these errors means the
 # script did not run, so sending it again cannot run it twice. The choice is
-# kept on the redis-py client object: one per Client, one server.
-_MODE = '_lanework_evalsha_only'
+# kept on the redis-py client object (one per Client, one server), for
+# EVALSHA_FOR_S: then FCALL is tried again, so a long-lived app finds a
+# library an operator loaded after it started.
+_MODE = '_lanework_evalsha_until'
+EVALSHA_FOR_S = 300
 
 
 def _evalsha_only(r):
-    return getattr(r, _MODE, False)
+    return getattr(r, _MODE, 0) > time.monotonic()
+
+
+def _set_evalsha_only(r):
+    setattr(r, _MODE, time.monotonic() + EVALSHA_FOR_S)
 
 
 def _is_noscript(r):
@@ -68,8 +75,9 @@ def _fcall_refused(r):
 
 def _library_taken(e):
     """After FUNCTION LOAD answered e (None: no error): the server has the
-    library (loaded now or before)."""
-    return e is None or 'already exists' in str(e)
+    library (loaded now or before). "Function ... already exists" is not
+    ours: another library holds one of our names."""
+    return e is None or str(e) == "Library '%s' already exists" % interface.library_name()
 
 
 def _not_run(rep):
@@ -92,7 +100,7 @@ def _script_cmd(r, s, keys, argv):
 def _after_load(r, e):
     """Files the answer to FUNCTION LOAD (e: its ResponseError, or None)."""
     if not _library_taken(e):
-        setattr(r, _MODE, True)
+        _set_evalsha_only(r)
 
 
 def _mend(r, rep):
@@ -100,7 +108,7 @@ def _mend(r, rep):
     not run: 'library' (FUNCTION LOAD first), 'script' (SCRIPT LOAD first)
     or None (the mode changed: just send again)."""
     if _fcall_refused(rep):
-        setattr(r, _MODE, True)
+        _set_evalsha_only(r)
         return None
     return 'library' if _no_function(rep) else 'script'
 

@@ -90,6 +90,11 @@ def library():
     return _bundle.load()['library']['text']
 
 
+def library_name():
+    """Its name: lanework_HASH."""
+    return _bundle.load()['library']['name']
+
+
 def protocol():
     """The lanework protocol version these scripts speak."""
     return _bundle.load()['protocol']

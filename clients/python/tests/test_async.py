@@ -91,3 +91,109 @@ def test_concurrent_enqueues_share_calls(env, run):
         assert not c._inflight and not any(c._waiting.values())  # nothing left behind
         await c.close()
     run(main())
+
+
+# From the review of the coalescing: each fails without its fix.
+def kinds(env):
+    c = env.redis.client()
+    try:
+        keys = [k for k in c.call('KEYS', 'lw:{t1}:job:*')]
+        return sorted(c.call('HGET', k, 'kind') for k in keys)
+    finally:
+        c.close()
+
+
+def test_cancelled_waiter_is_not_enqueued(env, run):
+    # A caller cancelled (asyncio.wait_for timeout, request aborted) while it
+    # waits behind another call of its tenant -- nothing of it was sent yet --
+    # must not have its job enqueued afterwards: it was told CancelledError
+    # and may well enqueue again.
+    async def main():
+        c = lanework.AsyncClient(env.redis.url)
+        await c.enqueue('t1', 'warm')
+        env.redis.call('CLIENT', 'PAUSE', '500', 'WRITE')  # the next call stays in flight
+        first = asyncio.ensure_future(c.enqueue('t1', 'first'))
+        await asyncio.sleep(0.1)
+        late = asyncio.ensure_future(c.enqueue('t1', 'cancelled'))
+        await asyncio.sleep(0.05)
+        late.cancel()
+        try:
+            await late
+        except asyncio.CancelledError:
+            pass
+        await first
+        await asyncio.sleep(0.3)
+        await c.close()
+    run(main())
+    assert 'cancelled' not in kinds(env), kinds(env)
+
+
+def test_a_failing_job_does_not_fail_the_callers_it_was_coalesced_with(env, run):
+    # enqueue.lua fails half-way on one caller's job (a corrupt lane key):
+    # Redis keeps the writes made before, so the other callers' jobs are in,
+    # yet each of them is told RedisUnavailable (and would enqueue again).
+    async def main():
+        c = lanework.AsyncClient(env.redis.url)
+        await c.enqueue('t1', 'warm')
+        env.redis.call('SET', 'lw:{t1}:lane:broken', 'x')
+        env.redis.call('CLIENT', 'PAUSE', '300', 'WRITE')
+        first = asyncio.ensure_future(c.enqueue('t1', 'first'))
+        await asyncio.sleep(0.05)
+        got = await asyncio.gather(c.enqueue('t1', 'innocent', lane='good'),
+                                   c.enqueue('t1', 'bad', lane='broken'), return_exceptions=True)
+        await first
+        await c.close()
+        return got
+    got = run(main())
+    assert 'innocent' in kinds(env)
+    assert not isinstance(got[0], Exception), 'told %r though its job is in Redis' % got[0]
+
+
+def test_one_stuck_call_does_not_block_every_enqueue_of_the_tenant(env, run):
+    # No read timeout (driver.connect_kwargs): a call on a connection that
+    # went silent (half-open TCP, a partition) waits forever. Before the
+    # coalescing only that caller waited; now every later enqueue() of the
+    # tenant waits behind it, while enqueue_many() on a fresh connection
+    # still gets through at once.
+    async def main():
+        frozen = []
+        path = env.redis.url[len('unix://'):]
+
+        async def pipe(src, dst, conn):
+            try:
+                while True:
+                    data = await src.read(65536)
+                    if not data:
+                        break
+                    while conn['frozen']:
+                        await asyncio.sleep(0.05)
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+
+        async def handle(cr, cw):
+            ur, uw = await asyncio.open_unix_connection(path)
+            conn = {'frozen': False}
+            frozen.append(conn)
+            await asyncio.gather(pipe(cr, uw, conn), pipe(ur, cw, conn))
+
+        server = await asyncio.start_server(handle, '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        c = lanework.AsyncClient('redis://127.0.0.1:%d' % port)
+        await c.enqueue('t1', 'warm')
+        for conn in frozen:
+            conn['frozen'] = True  # the pooled connection goes silent
+        stuck = asyncio.ensure_future(c.enqueue('t1', 'stuck'))
+        await asyncio.sleep(0.2)
+        many = await asyncio.wait_for(c.enqueue_many('t1', [{'kind': 'other'}]), 3)  # a new connection: fine
+        try:
+            one = await asyncio.wait_for(c.enqueue('t1', 'later'), 3)
+        except asyncio.TimeoutError:
+            one = None
+        stuck.cancel()
+        server.close()
+        return many, one
+    many, one = run(main())
+    assert many and many[0].created
+    assert one is not None, 'enqueue() of the tenant waited behind the stuck call (3 s timeout)'

@@ -1,11 +1,14 @@
 """Client (blocking): every method, its validation and its errors, against
 a real Redis (no worker: statuses are driven through the scripts)."""
+import os
+import subprocess
 import threading
 import time
 
 import pytest
 
 import lanework
+from lanework import interface
 
 
 def test_enqueue_defaults_and_status(client):
@@ -270,3 +273,17 @@ def test_refusal_names_what_went_in(client, env):
     assert not e.value.outage
     with pytest.raises(lanework.RedisUnavailable, match='OOM'):
         client.enqueue('t1', 'noop')
+
+
+def test_a_foreign_function_of_our_name_is_not_taken_for_the_library(env, client):
+    # FUNCTION LOAD refused with "Function lw_HASH_loaded already exists"
+    # (another library holds one of our names) is taken as "the library is
+    # there": every FCALL then finds no function, forever, and no caller
+    # turns to EVALSHA (the worker reconnects in a loop).
+    h = interface.script('enqueue').function.split('_')[1]
+    env.redis.call('FUNCTION', 'LOAD', "#!lua name=squat\nredis.register_function{function_name='lw_%s_loaded', "
+                   "callback=function() return 1 end, flags={'no-writes'}}\n" % h)
+    assert client.enqueue('t1', 'noop').created  # Python client
+    p = subprocess.run([os.environ['LANEWORK_BIN'], '--redis', env.redis.url, 'enqueue', '--tenant', 't1',
+                        '--kind', 'noop'], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr  # CLI
