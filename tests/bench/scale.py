@@ -29,6 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import latency  # noqa: E402 (its RESP encoder)
 import scriptcost  # noqa: E402
 import scriptcount  # noqa: E402
 
@@ -47,14 +48,6 @@ def fill_calls(n, lanes):
             lane = jid if lanes is None else 'lane-%d' % (i % lanes)
             argv += [jid, 'noop', 'default', lane, '{"i":%d}' % i, 3, 60000, 100, 0, 0, '', '', 0]
         yield keys, argv
-
-
-def resp(args):
-    out = [b'*%d\r\n' % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
-    return b''.join(out)
 
 
 def fill(tmp, n, lanes):
@@ -84,7 +77,7 @@ def fill(tmp, n, lanes):
             pending.clear()
 
         for keys, argv in fill_calls(n, lanes):
-            r.s.sendall(resp(['FCALL', fn, len(keys)] + keys + argv))
+            r.s.sendall(latency.Redis.encode(['FCALL', fn, len(keys)] + keys + argv))
             pending.append(1)
             if len(pending) == 32:
                 drain_replies()
