@@ -41,8 +41,7 @@ def unavailable(url_shown, e):
 # has it; "Function not found" (the server restarted empty, FUNCTION FLUSH)
 # is answered by FUNCTION LOAD and the call is sent again. A server that
 # refuses FCALL or FUNCTION LOAD (an ACL user without them, a Redis before 7)
-# makes the client run the scripts by EVALSHA from then on, as the C code
-# does; NOSCRIPT is answered by SCRIPT LOAD. Each of these errors means the
+# makes the client run the scripts by EVALSHA, as the C code does; NOSCRIPT is answered by SCRIPT LOAD. Each of these errors means the
 # script did not run, so sending it again cannot run it twice. The choice is
 # kept on the redis-py client object (one per Client, one server), for
 # EVALSHA_FOR_S: then FCALL is tried again, so a long-lived app finds a
