@@ -143,11 +143,17 @@ class AsyncClient:
             # half-way, and Redis keeps what it wrote before. Each job goes
             # again alone, so each caller learns what its own job met (one
             # that went in already comes back as existing: created False).
-            for spec, fut in batch:
-                try:
-                    _settle([(spec, fut)], None, (await self._send(tenant, [spec]))[0])
-                except Exception as e1:  # noqa: BLE001 - that caller's own answer
-                    _settle([(spec, fut)], e1)
+            rest = list(batch)
+            try:
+                while rest:
+                    entry = rest.pop(0)
+                    try:
+                        _settle([entry], None, (await self._send(tenant, [entry[0]]))[0])
+                    except Exception as e1:  # noqa: BLE001 - that caller's own answer
+                        _settle([entry], e1)
+            except BaseException as e2:  # noqa: B902 - cancelled: the others are told too
+                _settle(rest, e2)
+                raise
         except BaseException as e:  # noqa: B902 - every waiter learns what this call met
             _settle(batch, e)
             if not isinstance(e, Exception):
