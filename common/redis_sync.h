@@ -30,8 +30,9 @@ int lw_redis_error_is_transient(const char *s, size_t len);
  * reply (the blocking twin of redis_async.h's lw_redis_script; "_sync"
  * because both layers are linked into tests side by side). *evalsha_only is
  * the connection's: 0 (a fresh one) tries FCALL of lw_library first,
- * loading it when missing; a server that refuses FCALL or the library sets
- * it to 1, and from then on the script runs by EVALSHA (EVAL on NOSCRIPT).
+ * loading it when missing; a server that refuses FCALL or the library (or
+ * has no function even after the load) sets it to 1, and from then on the
+ * connection runs scripts by EVALSHA (SCRIPT LOAD on NOSCRIPT).
  * Returns the reply (caller frees with freeReplyObject; it may be an error
  * reply: read it with script_replies.h), or NULL with the connection error
  * in err. */
