@@ -22,6 +22,14 @@ Chaos tooling (tests of it: test_tooling.py):
                                     paths, half-open TCP)
   TICKER                            [sys.executable, TICKER] in a registry's
                                     "exec" runs testmod's ticker as a command
+
+TLS (test_tls.py):
+  TlsCA(dir)                        a CA made by `openssl` now, a server
+                                    certificate for localhost/127.0.0.1 and a
+                                    client certificate signed by it
+  Redis(..., tls=ca)                that server also listens with TLS on
+                                    127.0.0.1 (Redis.tls_url(...)); its unix
+                                    socket stays plain for the test's own use
 """
 import errno
 import json
@@ -166,9 +174,13 @@ class Client:
 class Redis:
     """A private redis-server on a unix socket in `dir`."""
 
-    def __init__(self, dir, name='redis', aof=False, extra=None, password=None):
+    def __init__(self, dir, name='redis', aof=False, extra=None, password=None, tls=None,
+                 tls_auth_clients='optional'):
         self.dir = os.path.join(dir, name)
         self.password = password
+        self.tls = tls
+        self.tls_auth_clients = tls_auth_clients
+        self.tls_port = free_port() if tls else 0
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, 'redis.sock')
         self.url = 'unix://' + self.sock
@@ -186,6 +198,11 @@ class Redis:
         args += self.extra
         if self.password:
             args += ['--requirepass', self.password]
+        if self.tls:
+            args += ['--tls-port', str(self.tls_port), '--bind', '127.0.0.1',
+                     '--tls-cert-file', self.tls.server_cert, '--tls-key-file', self.tls.server_key,
+                     '--tls-ca-cert-file', self.tls.ca_cert,
+                     '--tls-auth-clients', self.tls_auth_clients]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._up, timeout=10, what='redis-server to accept connections')
 
@@ -202,6 +219,17 @@ class Redis:
                 c.close()
         except OSError:
             return False
+
+    def tls_url(self, host='127.0.0.1', db=0, **query):
+        """rediss:// to this server's TLS port; query: ca=, cert=, key=,
+        sni=, insecure= (ca defaults to the fixture's CA; ca=None leaves
+        it out)."""
+        q = dict(query)
+        q.setdefault('ca', self.tls.ca_cert)
+        parts = ['%s=%s' % (k, v) for k, v in q.items() if v is not None]
+        auth = ':%s@' % self.password if self.password else ''
+        return 'rediss://%s%s:%d/%d%s' % (auth, host, self.tls_port, db,
+                                          ('?' + '&'.join(parts)) if parts else '')
 
     def client(self):
         c = Client(self.sock)
@@ -248,6 +276,49 @@ class Redis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class TlsCA:
+    """Certificates made with `openssl` at test time, in dir/tls: a CA, a
+    server certificate (localhost, 127.0.0.1, ::1) and a client certificate
+    it signed, and an unrelated CA (`other_ca_cert`) a client should refuse
+    the server with."""
+
+    def __init__(self, dir, server_names=('localhost',), server_ips=('127.0.0.1', '::1')):
+        self.dir = os.path.join(dir, 'tls')
+        os.makedirs(self.dir, exist_ok=True)
+        f = lambda n: os.path.join(self.dir, n)  # noqa: E731
+        self.ca_cert, self.ca_key = f('ca.crt'), f('ca.key')
+        self.other_ca_cert, other_key = f('other-ca.crt'), f('other-ca.key')
+        self.server_cert, self.server_key = f('server.crt'), f('server.key')
+        self.client_cert, self.client_key = f('client.crt'), f('client.key')
+        self._ca(self.ca_cert, self.ca_key, 'lanework test CA')
+        self._ca(self.other_ca_cert, other_key, 'some other CA')
+        san = ','.join(['DNS:%s' % n for n in server_names] + ['IP:%s' % i for i in server_ips])
+        self._leaf(self.server_cert, self.server_key, 'lanework test server', san, 'serverAuth')
+        self._leaf(self.client_cert, self.client_key, 'lanework test client', None, 'clientAuth')
+
+    def _openssl(self, *args):
+        p = subprocess.run(['openssl'] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        check(p.returncode == 0, 'openssl %s: %s' % (args[0], p.stderr.decode(errors='replace')))
+
+    def _ca(self, cert, key, cn):
+        self._openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+                      '-days', '2', '-subj', '/CN=' + cn,
+                      '-addext', 'basicConstraints=critical,CA:TRUE',
+                      '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+
+    def _leaf(self, cert, key, cn, san, usage):
+        csr = cert + '.csr'
+        ext = cert + '.ext'
+        self._openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr,
+                      '-subj', '/CN=' + cn)
+        with open(ext, 'w') as e:
+            e.write('basicConstraints=CA:FALSE\nextendedKeyUsage=%s\n' % usage)
+            if san:
+                e.write('subjectAltName=%s\n' % san)
+        self._openssl('x509', '-req', '-in', csr, '-CA', self.ca_cert, '-CAkey', self.ca_key,
+                      '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext)
 
 
 # ------------------------------------------------------------ processes --
