@@ -16,8 +16,8 @@
  * at the base delay forever. A connection proves itself by staying READY for
  * PROVEN_MS; only then does its failure count go back to zero. A watchdog
  * kills a connection that makes no progress (connect hanging, or replies
- * outstanding with none arriving for the reply timeout) because hiredis
- * 0.14's async API has no timeouts of its own and a half-open TCP
+ * outstanding with none arriving for the reply timeout) because the
+ * transport (resp_async.h) has no timeouts of its own and a half-open TCP
  * connection would otherwise stall the claim loop forever.
  *
  * Two timeouts, because a silent connection means one of two things. Its
@@ -40,9 +40,12 @@
  * pointing elsewhere). Transient errors are logged once a minute per link
  * and error code (lw_log_gate), as is "connected to" after a failure.
  *
- * Every socket is made close-on-exec as soon as hiredis has created it
- * (hiredis 0.14 does not): a program a tenant module starts with system()
- * must not inherit the worker's authenticated connections.
+ * Every socket is close-on-exec from its creation (sock.h): a program a
+ * tenant module starts with system() must not inherit the worker's
+ * authenticated connections. rediss:// links build their TLS context
+ * (tls.h) at the first connection attempt; a CA or key file that cannot be
+ * read is a refusal like AUTH's (retried on the backoff, said once a
+ * minute), so a certificate mounted late is picked up.
  *
  * Refusals (a Redis ACL user without some permission) are not transient and
  * must not turn into a reconnect loop that floods the log:
@@ -59,25 +62,20 @@
  *     the capped backoff and the refusal is logged once a minute, not once
  *     a retry (lw_log_gate). A transient reply to the handshake (LOADING
  *     after a restart) is not a refusal: same retry, logged as transient.
- *   - SUBSCRIBE refused: hiredis 0.14 drops a subscribed connection on any
- *     error reply. The refused channel is the first one sent and not yet
- *     confirmed (replies come in order); it is logged once, left out of the
- *     next connections, and asked again only every SUBSCRIBE_RETRY_MS. Wake-
- *     ups are an optimisation (the worker polls), the other channels keep
- *     theirs.
+ *   - SUBSCRIBE refused: the error reply no command waits for names no
+ *     channel; the refused one is the first sent and not yet confirmed
+ *     (replies come in order). It is logged once, left out of the next
+ *     connections, and asked again only every SUBSCRIBE_RETRY_MS; the
+ *     connection and its other channels stay. Wake-ups are an optimisation
+ *     (the worker polls).
  *
- * hiredis frees a context right after its connect-failure or disconnect
- * callback, and must not be freed from inside its own callbacks: every
- * teardown we start is therefore deferred to a zero-delay event
- * (conn_kill), and the context pointer is dropped in the disconnect
- * callback.
+ * Teardowns we start are deferred to a zero-delay event (conn_kill): they
+ * complete the commands waiting with NULL, and the owner's reply callbacks
+ * must not find the link half torn down under them.
  */
 #include "redis_async.h"
 
-#include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <hiredis/adapters/libevent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +83,9 @@
 #include "backoff.h"
 #include "log.h"
 #include "redis_errors.h"
+#include "resp_async.h"
 #include "timefmt.h"
+#include "tls.h"
 
 #define RECONNECT_BASE_MS 100
 #define RECONNECT_CAP_MS 2000 /* workers holding leases must be back soon after Redis is */
@@ -107,7 +107,8 @@ typedef struct conn {
     lw_redis *r;
     conn_role role;
     conn_state state;
-    redisAsyncContext *ac; /* owned by hiredis once connected; NULL when DOWN */
+    lw_resp *ac;           /* owned; NULL when DOWN */
+    unsigned attempts;     /* connection attempts, to try each address of a name in turn */
     int failures;          /* consecutive failed attempts, for the backoff */
     struct event *retry;   /* reconnect timer */
     struct event *killer;  /* deferred teardown */
@@ -135,7 +136,8 @@ struct lw_redis {
     struct event *watchdog;
     int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
     int64_t reply_timeout_ms;
-    redisAsyncContext *probe; /* a PING on a fresh connection, or NULL */
+    SSL_CTX *tls;             /* rediss://: built at the first attempt; owned */
+    lw_resp *probe;           /* a PING on a fresh connection, or NULL */
     int64_t probe_started;    /* mono ms */
     int64_t probe_answered;   /* mono ms the probe got a reply, 0: not yet */
     struct event *probe_verdict;
@@ -164,7 +166,7 @@ struct lw_redis {
 };
 
 /* A command in flight: who to tell. Freed in its reply callback, which
- * hiredis calls exactly once (with NULL when the connection goes away). */
+ * the transport calls exactly once (with NULL when the connection goes). */
 typedef struct call {
     conn *c;
     lw_redis_reply_fn fn;
@@ -174,12 +176,6 @@ typedef struct call {
 
 static void conn_start(conn *c);
 static void conn_kill(conn *c, const char *why, int said);
-
-static int set_cloexec(int fd)
-{
-    int fl = fcntl(fd, F_GETFD);
-    return fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
-}
 
 static const char *role_name(const conn *c) { return c->role == ROLE_CMD ? "commands" : "pub/sub"; }
 
@@ -231,10 +227,9 @@ static void schedule_retry(conn *c)
     evtimer_add(c->retry, &tv);
 }
 
-/* hiredis dropped the pub/sub connection for an error reply that is not a
- * reply to a command of ours: a refused SUBSCRIBE. Marks the refused channel
- * (the first one sent and not confirmed) and logs it once. Returns 1 when one
- * was found. */
+/* An error reply on the pub/sub connection no command waits for: a refused
+ * SUBSCRIBE. Marks the refused channel (the first one sent and not
+ * confirmed) and logs it once. Returns 1 when one was found. */
 static int subscribe_refused(conn *c, const char *why)
 {
     lw_redis *r = c->r;
@@ -255,13 +250,13 @@ static int subscribe_refused(conn *c, const char *why)
     return 0;
 }
 
-/* The context is gone (hiredis frees it after this point): back to DOWN. */
+/* The connection is gone (freed by the caller): back to DOWN. */
 static void conn_lost(conn *c, const char *why)
 {
     int was_ready = c->state == CONN_READY, said = 0;
     char killed[sizeof c->kill_why];
     if (c->kill_why[0]) {
-        /* We closed it: hiredis says "closed", the reason is ours. */
+        /* We closed it: the reason is ours. */
         snprintf(killed, sizeof killed, "%s", c->kill_why);
         why = killed;
         said = c->kill_said;
@@ -277,9 +272,7 @@ static void conn_lost(conn *c, const char *why)
      * the owner stops counting on them (its idle polls go back to fast). */
     if (c->role == ROLE_SUB && c->r->on_subscribed)
         c->r->on_subscribed(c->r, NULL, c->r->subscribed_ud);
-    if (subscribe_refused(c, why))
-        ; /* said above; the next connection leaves that channel out */
-    else if (said)
+    if (said)
         lw_log(LW_LOG_DEBUG, "redis.down", "%s connection to %s reset: %s", role_name(c),
                c->r->url->redacted, why);
     else if (was_ready || c->failures == 0)
@@ -291,30 +284,33 @@ static void conn_lost(conn *c, const char *why)
     schedule_retry(c);
 }
 
-static void disconnect_cb(const redisAsyncContext *ac, int status)
+/* The transport's word: connected (the handshake starts) or gone. */
+static void start_handshake(conn *c);
+static void transport_event(lw_resp *ac, int up, const char *why, void *ud)
 {
-    conn *c = ac->data;
-    if (!c)
+    conn *c = ud;
+    if (up) {
+        start_handshake(c);
         return;
-    conn_lost(c, status == REDIS_OK ? "closed" : (ac->errstr ? ac->errstr : "error"));
+    }
+    c->ac = NULL;
+    lw_resp_free(ac); /* allowed here; the waiting commands had their NULL */
+    conn_lost(c, why);
 }
 
 static void kill_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     conn *c = arg;
-    if (!c->ac)
+    lw_resp *ac = c->ac;
+    if (!ac)
         return;
-    /* hiredis calls the disconnect callback only for a connected context:
-     * a connect that timed out must be taken back to DOWN here, or c->ac
-     * would dangle and nothing would reconnect. */
-    int connected = (c->ac->c.flags & REDIS_CONNECTED) != 0;
-    redisAsyncFree(c->ac); /* runs pending callbacks with NULL, then disconnect_cb */
-    if (!connected)
-        conn_lost(c, "closed");
+    c->ac = NULL;
+    lw_resp_free(ac); /* the waiting commands get NULL */
+    conn_lost(c, "closed");
 }
 
-/* Tears the connection down from anywhere, including hiredis callbacks.
+/* Tears the connection down from anywhere, including its own callbacks.
  * `said`: `why` was logged already; the teardown itself is then debug. */
 static void conn_kill(conn *c, const char *why, int said)
 {
@@ -343,17 +339,15 @@ static void became_ready(conn *c)
     }
 }
 
-static void handshake_reply(redisAsyncContext *ac, void *replyp, void *priv)
+static void handshake_reply(lw_resp *ac, redisReply *reply, void *priv)
 {
-    conn *c = ac->data;
-    redisReply *reply = replyp;
+    conn *c = lw_resp_ud(ac);
     const char *what = priv;
-    if (!c)
-        return;
-    c->outstanding--;
+    if (c->outstanding > 0)
+        c->outstanding--;
     c->last_progress = lw_mono_ms();
     if (!reply)
-        return; /* connection going away: disconnect_cb handles it */
+        return; /* connection going away: conn_lost follows */
     if (strcmp(what, "FUNCTION LOAD") == 0 &&
         (reply->type != REDIS_REPLY_ERROR || !transient_error(reply->str))) {
         /* Not a reason to refuse the link: the probe after it says whether
@@ -453,14 +447,18 @@ static channel *find_channel(lw_redis *r, const char *name)
     return NULL;
 }
 
-static void message_cb(redisAsyncContext *ac, void *replyp, void *priv)
+/* A reply no command waits for, on the pub/sub connection: a push, or the
+ * error refusing a SUBSCRIBE. */
+static void message_cb(lw_resp *ac, redisReply *reply, void *ud)
 {
-    (void)priv;
-    conn *c = ac->data;
-    redisReply *reply = replyp;
-    if (!c || !reply)
-        return;
+    (void)ac;
+    conn *c = ud;
     c->last_progress = lw_mono_ms();
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (!subscribe_refused(c, reply->str))
+            conn_kill(c, reply->str, 0);
+        return;
+    }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
         return;
     if (reply->element[0]->type != REDIS_REPLY_STRING ||
@@ -491,7 +489,7 @@ static void send_subscribe(conn *c, channel *ch)
     const char *argv[2] = {"SUBSCRIBE", ch->name};
     if (ch->sent || (ch->refused_until && lw_mono_ms() < ch->refused_until))
         return;
-    if (redisAsyncCommandArgv(c->ac, message_cb, NULL, 2, argv, NULL) == REDIS_OK)
+    if (lw_resp_send(c->ac, 2, argv, NULL, NULL, NULL) == 0)
         ch->sent = 1;
 }
 
@@ -511,37 +509,37 @@ static void start_handshake(conn *c)
         const char *argv[3] = {"AUTH", r->url->user ? r->url->user : r->url->password,
                                r->url->password};
         int argc = r->url->user ? 3 : 2;
-        redisAsyncCommandArgv(c->ac, handshake_reply, s_auth, argc, argv, NULL);
+        lw_resp_send(c->ac, argc, argv, NULL, handshake_reply, s_auth);
         c->handshake_left++;
     }
     if (c->role == ROLE_CMD) {
         char db[16];
         snprintf(db, sizeof db, "%d", r->url->db);
         const char *sel[2] = {"SELECT", db};
-        redisAsyncCommandArgv(c->ac, handshake_reply, s_select, 2, sel, NULL);
+        lw_resp_send(c->ac, 2, sel, NULL, handshake_reply, s_select);
         const char *cfg[3] = {"CONFIG", "GET", "maxmemory-policy"};
-        redisAsyncCommandArgv(c->ac, handshake_reply, s_config, 3, cfg, NULL);
+        lw_resp_send(c->ac, 3, cfg, NULL, handshake_reply, s_config);
         const char *role[1] = {"ROLE"};
-        redisAsyncCommandArgv(c->ac, handshake_reply, s_role, 1, role, NULL);
+        lw_resp_send(c->ac, 1, role, NULL, handshake_reply, s_role);
         c->handshake_left += 3;
         r->fcall = 0;
         const char *fload[3] = {"FUNCTION", "LOAD", lw_library.text};
         size_t flens[3] = {8, 4, lw_library.len};
-        redisAsyncCommandArgv(c->ac, handshake_reply, s_fload, 3, fload, flens);
+        lw_resp_send(c->ac, 3, fload, flens, handshake_reply, s_fload);
         const char *probe[3] = {"FCALL", lw_library.probe, "0"};
-        redisAsyncCommandArgv(c->ac, handshake_reply, s_probe, 3, probe, NULL);
+        lw_resp_send(c->ac, 3, probe, NULL, handshake_reply, s_probe);
         c->handshake_left += 2;
         for (const lw_script *const *s = lw_scripts_all; *s; s++) {
             const char *load[3] = {"SCRIPT", "LOAD", (*s)->body};
             size_t lens[3] = {6, 4, (*s)->len};
-            redisAsyncCommandArgv(c->ac, handshake_reply, s_load, 3, load, lens);
+            lw_resp_send(c->ac, 3, load, lens, handshake_reply, s_load);
             c->handshake_left++;
         }
     } else {
         /* PING gives the pub/sub connection a reply to wait for, so an AUTH
          * failure is seen before SUBSCRIBE. */
         const char *ping[1] = {"PING"};
-        redisAsyncCommandArgv(c->ac, handshake_reply, s_ping, 1, ping, NULL);
+        lw_resp_send(c->ac, 1, ping, NULL, handshake_reply, s_ping);
         c->handshake_left++;
         for (size_t i = 0; i < r->nchannels; i++)
             r->channels[i].sent = r->channels[i].acked = 0;
@@ -551,97 +549,69 @@ static void start_handshake(conn *c)
     c->outstanding += (size_t)c->handshake_left;
 }
 
-static void connect_cb(const redisAsyncContext *cac, int status)
+/* The link's TLS context, built at the first need. NULL with err when a
+ * file of the URL cannot be used. */
+static SSL_CTX *tls_context(lw_redis *r, char *err, size_t errlen)
 {
-    conn *c = cac->data;
-    if (!c)
-        return;
-    if (status != REDIS_OK) {
-        conn_lost(c, cac->errstr ? cac->errstr : "connect failed");
-        return;
-    }
-    start_handshake(c);
+    if (!r->tls)
+        r->tls = lw_tls_context_new(r->url, NULL, err, errlen);
+    return r->tls;
 }
 
 static void conn_start(conn *c)
 {
     lw_redis *r = c->r;
-    redisAsyncContext *ac;
+    char why[256];
     if (c->ac)
         return;
-    if (r->url->kind == LW_URL_UNIX)
-        ac = redisAsyncConnectUnix(r->url->path);
-    else
-        ac = redisAsyncConnect(r->url->host, r->url->port);
-    if (!ac) {
-        c->r->errors++;
-        schedule_retry(c);
-        return;
-    }
-    /* hiredis 0.14 opens the socket without SOCK_CLOEXEC: close it on exec
-     * before the loop can fork, or tenant programs inherit the connection. */
-    int cloexec_failed = !ac->err && ac->c.fd >= 0 && set_cloexec(ac->c.fd) != 0;
-    if (ac->err || cloexec_failed) {
-        char why[128];
-        if (cloexec_failed)
-            snprintf(why, sizeof why, "FD_CLOEXEC: %s", strerror(errno));
-        else
-            snprintf(why, sizeof why, "%s", ac->errstr);
-        redisAsyncFree(ac);
-        c->ac = NULL;
-        set_state(c, CONN_CONNECTING);
+    set_state(c, CONN_CONNECTING);
+    c->outstanding = 0;
+    c->last_progress = lw_mono_ms();
+    if (r->url->tls && !tls_context(r, why, sizeof why)) {
+        /* A configuration mistake, not a network one: said like a refused
+         * AUTH, once a minute, and tried again on the backoff. */
+        lw_log(lw_log_gate_level(&r->refusal, why, LW_LOG_ERROR, REFUSAL_LOG_EVERY_MS),
+               "redis.tls", "%s: %s", r->url->redacted, why);
         conn_lost(c, why);
         return;
     }
-    if (r->url->kind == LW_URL_TCP)
-        redisEnableKeepAlive(&ac->c); /* half-open TCP is noticed */
-    ac->data = c;
-    c->ac = ac;
-    c->outstanding = 0;
-    c->last_progress = lw_mono_ms();
-    set_state(c, CONN_CONNECTING);
-    redisLibeventAttach(ac, r->base);
-    redisAsyncSetConnectCallback(ac, connect_cb);
-    redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+    c->ac = lw_resp_open(r->base, r->url, r->tls, c->attempts++, c->role == ROLE_SUB,
+                         transport_event, message_cb, c, why, sizeof why);
+    if (!c->ac)
+        conn_lost(c, why);
 }
 
 /* ---- probing a silent command connection (see the top) ---- */
 
 static void probe_stop(lw_redis *r)
 {
-    redisAsyncContext *ac = r->probe;
+    lw_resp *ac = r->probe;
     if (!ac)
         return;
     r->probe = NULL;
-    ac->data = NULL; /* its callbacks, run by the free, do nothing */
-    redisAsyncFree(ac);
+    lw_resp_free(ac); /* probe_reply gets NULL and ignores it */
 }
 
-static void probe_connect_cb(const redisAsyncContext *ac, int status)
+static void probe_reply(lw_resp *ac, redisReply *reply, void *priv)
 {
-    lw_redis *r = ac->data;
-    if (r && status != REDIS_OK)
-        r->probe = NULL; /* hiredis frees it */
-}
-
-static void probe_disconnect_cb(const redisAsyncContext *ac, int status)
-{
-    (void)status;
-    lw_redis *r = ac->data;
-    if (r)
-        r->probe = NULL;
-}
-
-static void probe_reply(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)priv;
-    lw_redis *r = ac->data;
-    if (!r || !reply)
+    (void)ac;
+    lw_redis *r = priv;
+    if (!reply)
         return;
     r->probe_answered = lw_mono_ms();
     struct timeval tv = {0, PROBE_VERDICT_MS * 1000};
     evtimer_add(r->probe_verdict, &tv);
-    redisAsyncDisconnect(ac); /* after this callback; disconnect_cb clears r->probe */
+    probe_stop(r);
+}
+
+static void probe_event(lw_resp *ac, int up, const char *why, void *ud)
+{
+    (void)why;
+    lw_redis *r = ud;
+    static const char *const ping[1] = {"PING"};
+    if (up && lw_resp_send(ac, 1, (const char **)ping, NULL, probe_reply, r) == 0)
+        return;
+    probe_stop(r);
 }
 
 /* The server answered the probe: a command connection still silent since
@@ -661,23 +631,12 @@ static void probe_verdict_cb(evutil_socket_t fd, short what, void *arg)
 
 static void probe_start(lw_redis *r, int64_t now)
 {
-    redisAsyncContext *ac = r->url->kind == LW_URL_UNIX
-                                ? redisAsyncConnectUnix(r->url->path)
-                                : redisAsyncConnect(r->url->host, r->url->port);
+    char why[256];
     r->probe_started = now;
-    if (!ac)
-        return;
-    if (ac->err || (ac->c.fd >= 0 && set_cloexec(ac->c.fd) != 0)) {
-        redisAsyncFree(ac);
-        return;
-    }
-    ac->data = r;
-    r->probe = ac;
-    redisLibeventAttach(ac, r->base);
-    redisAsyncSetConnectCallback(ac, probe_connect_cb);
-    redisAsyncSetDisconnectCallback(ac, probe_disconnect_cb);
-    if (redisAsyncCommand(ac, probe_reply, NULL, "PING") != REDIS_OK)
-        probe_stop(r);
+    if (r->url->tls && !r->tls)
+        return; /* the command connection never got this far either */
+    r->probe = lw_resp_open(r->base, r->url, r->tls, r->cmd.attempts, 0, probe_event, NULL, r, why,
+                            sizeof why);
 }
 
 /* From the watchdog: a probe per reply timeout while the command
@@ -740,17 +699,8 @@ lw_redis *lw_redis_new(struct event_base *base, const lw_url *url)
         return NULL;
     r->base = base;
     /* Our own copy of the URL: the caller's registry may be reloaded. */
-    r->url = calloc(1, sizeof *r->url);
+    r->url = lw_url_dup(url);
     if (!r->url)
-        goto fail;
-    r->url->kind = url->kind;
-    r->url->port = url->port;
-    r->url->db = url->db;
-    if ((url->host && !(r->url->host = strdup(url->host))) ||
-        (url->path && !(r->url->path = strdup(url->path))) ||
-        (url->user && !(r->url->user = strdup(url->user))) ||
-        (url->password && !(r->url->password = strdup(url->password))) ||
-        !(r->url->redacted = strdup(url->redacted ? url->redacted : "redis")))
         goto fail;
     snprintf(r->policy, sizeof r->policy, "%s", "");
     if (conn_init(r, &r->cmd, ROLE_CMD) || conn_init(r, &r->sub, ROLE_SUB))
@@ -771,9 +721,9 @@ fail:
 static void conn_free(conn *c)
 {
     if (c->ac) {
-        redisAsyncContext *ac = c->ac;
-        redisAsyncFree(ac); /* pending callbacks get NULL; disconnect_cb clears c->ac */
+        lw_resp *ac = c->ac;
         c->ac = NULL;
+        lw_resp_free(ac); /* the waiting commands get NULL */
     }
     if (c->retry)
         event_free(c->retry);
@@ -802,6 +752,8 @@ void lw_redis_free(lw_redis *r)
     free(r->channels);
     free(r->scratch);
     free(r->scratch_len);
+    if (r->tls)
+        SSL_CTX_free(r->tls);
     lw_url_free(r->url);
     free(r);
 }
@@ -886,11 +838,10 @@ const char *lw_redis_maxmemory_policy_error(const lw_redis *r)
     return r->policy_err[0] ? r->policy_err : NULL;
 }
 
-static void call_reply(redisAsyncContext *ac, void *replyp, void *priv)
+static void call_reply(lw_resp *ac, redisReply *reply, void *priv)
 {
     call *k = priv;
     conn *c = k->c;
-    redisReply *reply = replyp;
     (void)ac;
     if (c->outstanding > 0)
         c->outstanding--;
@@ -960,8 +911,8 @@ static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefi
     k->fn = fn;
     k->ud = ud;
     k->fcall = fcall;
-    if (redisAsyncCommandArgv(c->ac, call_reply, k, (int)(nprefix + a->n), r->scratch,
-                              r->scratch_len) != REDIS_OK) {
+    if (lw_resp_send(c->ac, (int)(nprefix + a->n), r->scratch, r->scratch_len, call_reply, k) !=
+        0) {
         free(k);
         return -1;
     }

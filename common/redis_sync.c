@@ -14,21 +14,19 @@
  * answered by SCRIPT LOAD and one more EVALSHA. Each of these errors means
  * the script did not run, so the retry cannot run it twice.
  *
- * The socket is close-on-exec (hiredis 0.14 does not ask for it): a program
- * started from this process must not inherit an authenticated connection.
+ * The connection is resp_sync.h's (plain, unix or TLS); its socket is
+ * close-on-exec: a program started from this process must not inherit an
+ * authenticated connection.
  */
 #include "redis_sync.h"
 
 #include "redis_errors.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-/* Copies a hiredis error string into err, naming an OOM when there is none. */
+/* Copies a connection's error string into err, naming an OOM when there is none. */
 static void set_err(char *err, size_t errlen, const char *why)
 {
     if (err && errlen)
@@ -44,10 +42,10 @@ static void set_reply_err(char *err, size_t errlen, const char *what, const redi
 /* Runs a command given as plain strings during the handshake. Returns 0, or
  * -1 with "WHAT: why" in err (never the arguments: AUTH carries the
  * password). */
-static int handshake_cmd(redisContext *c, const char *what, int argc, const char **argv,
+static int handshake_cmd(lw_sconn *c, const char *what, int argc, const char **argv,
                          int *refused, char *err, size_t errlen)
 {
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    redisReply *r = lw_sconn_command(c, argc, argv, NULL);
     if (!r) {
         set_err(err, errlen, c->errstr);
         return -1;
@@ -78,41 +76,16 @@ int lw_redis_error_is_transient(const char *s, size_t len)
     return len >= sizeof FULL - 1 && memcmp(s, FULL, sizeof FULL - 1) == 0;
 }
 
-redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
+lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
                                     size_t errlen)
 {
     if (refused)
         *refused = 0;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    redisContext *c;
-    if (u->kind == LW_URL_UNIX)
-        c = redisConnectUnixWithTimeout(u->path, tv);
-    else
-        c = redisConnectWithTimeout(u->host, u->port, tv);
-    if (!c) {
-        set_err(err, errlen, NULL);
+    /* The timeout bounds connecting, TLS and the handshake below; then it
+     * is lifted. */
+    lw_sconn *c = lw_sconn_open(u, timeout_ms, refused, err, errlen);
+    if (!c)
         return NULL;
-    }
-    if (c->err) {
-        set_err(err, errlen, c->errstr);
-        redisFree(c);
-        return NULL;
-    }
-    /* Before anything else runs: nothing we exec may inherit this socket. */
-    int fl = fcntl(c->fd, F_GETFD);
-    if (fl < 0 || fcntl(c->fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
-        if (err && errlen)
-            snprintf(err, errlen, "FD_CLOEXEC: %s", strerror(errno));
-        redisFree(c);
-        return NULL;
-    }
-    /* hiredis 0.14 applies the timeout to connect(2) only: bound the
-     * handshake too, then lift it. */
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        set_err(err, errlen, c->errstr);
-        redisFree(c);
-        return NULL;
-    }
     if (u->password) {
         const char *argv[3] = {"AUTH", u->user ? u->user : u->password, u->password};
         if (handshake_cmd(c, "AUTH", u->user ? 3 : 2, argv, refused, err, errlen) != 0)
@@ -133,14 +106,10 @@ redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refuse
         if (handshake_cmd(c, "PING", 1, argv, refused, err, errlen) != 0)
             goto fail;
     }
-    struct timeval none = {0, 0};
-    if (redisSetTimeout(c, none) != REDIS_OK) {
-        set_err(err, errlen, c->errstr);
-        goto fail;
-    }
+    lw_sconn_set_timeout(c, 0);
     return c;
 fail:
-    redisFree(c);
+    lw_sconn_free(c);
     return NULL;
 }
 
@@ -192,11 +161,11 @@ static int fcall_refused(const redisReply *r)
             strncmp(r->str, "ERR unknown command", 19) == 0);
 }
 
-int lw_redis_load_functions(redisContext *c, char *err, size_t errlen)
+int lw_redis_load_functions(lw_sconn *c, char *err, size_t errlen)
 {
     const char *argv[3] = {"FUNCTION", "LOAD", lw_library.text};
     size_t lens[3] = {8, 4, lw_library.len};
-    redisReply *r = redisCommandArgv(c, 3, argv, lens);
+    redisReply *r = lw_sconn_command(c, 3, argv, lens);
     if (!r) {
         set_err(err, errlen, c->errstr);
         return -1;
@@ -215,7 +184,7 @@ int lw_redis_load_functions(redisContext *c, char *err, size_t errlen)
     /* Refused: an operator may have loaded it (a tenant's ACL user may
      * FCALL but not FUNCTION LOAD). */
     const char *probe[3] = {"FCALL", lw_library.probe, "0"};
-    r = redisCommandArgv(c, 3, probe, NULL);
+    r = lw_sconn_command(c, 3, probe, NULL);
     if (!r) {
         set_err(err, errlen, c->errstr);
         return -1;
@@ -225,11 +194,11 @@ int lw_redis_load_functions(redisContext *c, char *err, size_t errlen)
     return rc;
 }
 
-int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t errlen)
+int lw_redis_load_script(lw_sconn *c, const lw_script *s, char *err, size_t errlen)
 {
     const char *argv[3] = {"SCRIPT", "LOAD", s->body};
     size_t lens[3] = {6, 4, s->len};
-    redisReply *r = redisCommandArgv(c, 3, argv, lens);
+    redisReply *r = lw_sconn_command(c, 3, argv, lens);
     if (!r) {
         set_err(err, errlen, c->errstr);
         return -1;
@@ -250,23 +219,23 @@ int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t 
 }
 
 /* EVALSHA, and SCRIPT LOAD and EVALSHA again on NOSCRIPT. */
-static redisReply *evalsha_sync(redisContext *c, const lw_script *s, int n, const char **v,
+static redisReply *evalsha_sync(lw_sconn *c, const lw_script *s, int n, const char **v,
                                 const size_t *l, char *err, size_t errlen)
 {
-    redisReply *r = redisCommandArgv(c, n, v, l);
+    redisReply *r = lw_sconn_command(c, n, v, l);
     if (is_noscript(r)) {
         freeReplyObject(r);
         r = NULL;
         const char *argv[3] = {"SCRIPT", "LOAD", s->body};
         size_t lens[3] = {6, 4, s->len};
-        redisReply *lr = redisCommandArgv(c, 3, argv, lens);
+        redisReply *lr = lw_sconn_command(c, 3, argv, lens);
         if (!lr) {
             set_err(err, errlen, c->errstr);
         } else if (lr->type == REDIS_REPLY_ERROR) {
             r = lr; /* the caller sees why the server refused */
             lr = NULL;
         } else {
-            r = redisCommandArgv(c, n, v, l);
+            r = lw_sconn_command(c, n, v, l);
             if (!r)
                 set_err(err, errlen, c->errstr);
         }
@@ -281,10 +250,10 @@ static redisReply *evalsha_sync(redisContext *c, const lw_script *s, int n, cons
 /* FCALL; FUNCTION LOAD and FCALL again when the function is missing.
  * Returns the reply, or NULL: with *evalsha_only set when the server will
  * not take FCALL or the library (run it by EVALSHA), else with err. */
-static redisReply *fcall_sync(redisContext *c, int *evalsha_only, int n, const char **v,
+static redisReply *fcall_sync(lw_sconn *c, int *evalsha_only, int n, const char **v,
                               const size_t *l, char *err, size_t errlen)
 {
-    redisReply *r = redisCommandArgv(c, n, v, l);
+    redisReply *r = lw_sconn_command(c, n, v, l);
     if (r && r->type == REDIS_REPLY_ERROR && lw_redis_no_function(r->str)) {
         freeReplyObject(r);
         r = NULL;
@@ -293,7 +262,7 @@ static redisReply *fcall_sync(redisContext *c, int *evalsha_only, int n, const c
             *evalsha_only = 1;
         if (loaded != 1)
             return NULL;
-        r = redisCommandArgv(c, n, v, l);
+        r = lw_sconn_command(c, n, v, l);
     }
     /* Still no function where the library was said to be (another library
      * answering for ours): refused as much as a refused FCALL. */
@@ -307,7 +276,7 @@ static redisReply *fcall_sync(redisContext *c, int *evalsha_only, int n, const c
     return r;
 }
 
-redisReply *lw_redis_script_sync(redisContext *c, int *evalsha_only, const lw_script *s, int nkeys,
+redisReply *lw_redis_script_sync(lw_sconn *c, int *evalsha_only, const lw_script *s, int nkeys,
                                  lw_argv *a, char *err, size_t errlen)
 {
     const char **v;
@@ -335,7 +304,7 @@ redisReply *lw_redis_script_sync(redisContext *c, int *evalsha_only, const lw_sc
     return r;
 }
 
-int lw_redis_append_script(redisContext *c, int evalsha_only, const lw_script *s, int nkeys,
+int lw_redis_append_script(lw_sconn *c, int evalsha_only, const lw_script *s, int nkeys,
                            lw_argv *a)
 {
     const char **v;
@@ -344,12 +313,12 @@ int lw_redis_append_script(redisContext *c, int evalsha_only, const lw_script *s
     int n = script_argv(s, !evalsha_only, nkeys, a, &v, &l, nk);
     if (n < 0)
         return -1;
-    int rc = redisAppendCommandArgv(c, n, v, l) == REDIS_OK ? 0 : -1;
+    int rc = lw_sconn_append(c, n, v, l);
     free(v);
     return rc;
 }
 
-redisReply *lw_redis_argv(redisContext *c, lw_argv *a, char *err, size_t errlen)
+redisReply *lw_redis_argv(lw_sconn *c, lw_argv *a, char *err, size_t errlen)
 {
     const size_t *lens = NULL;
     const char **ptrs = lw_argv_ptrs(a, &lens);
@@ -357,7 +326,7 @@ redisReply *lw_redis_argv(redisContext *c, lw_argv *a, char *err, size_t errlen)
         set_err(err, errlen, a->n == 0 && ptrs ? "empty command" : NULL);
         return NULL;
     }
-    redisReply *r = redisCommandArgv(c, (int)a->n, ptrs, lens);
+    redisReply *r = lw_sconn_command(c, (int)a->n, ptrs, lens);
     if (!r)
         set_err(err, errlen, c->errstr);
     return r;

@@ -8,16 +8,18 @@
 #include <hiredis/hiredis.h>
 
 #include "argv.h"
+#include "resp_sync.h"
 #include "scripts.h"
 #include "url.h"
 
-/* Connects, authenticates and selects the database. Returns a context the
- * caller frees with redisFree(), or NULL with "why" in err (no password)
- * and, when `refused` is not NULL, *refused set when the server answered
- * the handshake with an error a retry would get again (WRONGPASS, NOAUTH,
- * NOPERM, a bad db), clear when it could not be reached or was only busy
- * (lw_redis_error_is_transient). */
-redisContext *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
+/* Connects (TLS for rediss://), authenticates and selects the database.
+ * Returns a connection the caller frees with lw_sconn_free(), or NULL with
+ * "why" in err (no password) and, when `refused` is not NULL, *refused set
+ * when a retry would fail the same way: the server answered the handshake
+ * with an error (WRONGPASS, NOAUTH, NOPERM, a bad db), a TLS file of the URL
+ * is unusable or the server's certificate did not verify; clear when it
+ * could not be reached or was only busy (lw_redis_error_is_transient). */
+lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
                                     size_t errlen);
 
 /* 1 when the error reply s[0..len) says the server cannot answer now but
@@ -36,24 +38,24 @@ int lw_redis_error_is_transient(const char *s, size_t len);
  * Returns the reply (caller frees with freeReplyObject; it may be an error
  * reply: read it with script_replies.h), or NULL with the connection error
  * in err. */
-redisReply *lw_redis_script_sync(redisContext *c, int *evalsha_only, const lw_script *s, int nkeys,
+redisReply *lw_redis_script_sync(lw_sconn *c, int *evalsha_only, const lw_script *s, int nkeys,
                                  lw_argv *a, char *err, size_t errlen);
 
 /* FUNCTION LOAD of lw_library; when refused, its probe tells whether it is
  * there all the same (loaded by an operator). Returns 1 when the server has
  * it now, 0 when not (run scripts by EVALSHA), -1 with err when the
  * connection failed or the server was only busy. */
-int lw_redis_load_functions(redisContext *c, char *err, size_t errlen);
+int lw_redis_load_functions(lw_sconn *c, char *err, size_t errlen);
 
 /* Makes sure the server has `s` cached (SCRIPT LOAD), for pipelined EVALSHA
  * through lw_redis_append_script(). Returns 0 or -1 with err. */
-int lw_redis_load_script(redisContext *c, const lw_script *s, char *err, size_t errlen);
+int lw_redis_load_script(lw_sconn *c, const lw_script *s, char *err, size_t errlen);
 /* Queues FCALL (evalsha_only 0: after lw_redis_load_functions() said 1) or
  * EVALSHA without reading its reply. Returns 0 or -1 (OOM). */
-int lw_redis_append_script(redisContext *c, int evalsha_only, const lw_script *s, int nkeys,
+int lw_redis_append_script(lw_sconn *c, int evalsha_only, const lw_script *s, int nkeys,
                            lw_argv *a);
 
 /* Runs one command given as a lw_argv; same reply rules as lw_redis_script_sync. */
-redisReply *lw_redis_argv(redisContext *c, lw_argv *a, char *err, size_t errlen);
+redisReply *lw_redis_argv(lw_sconn *c, lw_argv *a, char *err, size_t errlen);
 
 #endif

@@ -2,6 +2,7 @@
  * url.c — Redis URLs (url.h).
  *
  *   redis://[[user]:password@]host[:port][/db]
+ *   rediss://[[user]:password@]host[:port][/db][?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1]
  *   unix://[[user]:password@]/path/to.sock[?db=N]
  *
  * Where the user info ends: for redis:// at the last '@' (a host, port or db
@@ -59,6 +60,10 @@ static const char *scheme_rest(const char *text, int *unix_kind)
         *unix_kind = 0;
         return text + 8;
     }
+    if (strncmp(text, "rediss://", 9) == 0) {
+        *unix_kind = 0;
+        return text + 9;
+    }
     if (strncmp(text, "unix://", 7) == 0) {
         *unix_kind = 1;
         return text + 7;
@@ -88,9 +93,20 @@ static void url_parts(const char *text, const char **ui, const char **ui_end, co
 /* The next part of `text` at or after `pos` that may hide a secret, as
  * [*from, *to); returns 0 when there is none. The secrets: the password of
  * the user info (after "user:"; without a colon, the whole user info), and
- * every URL parameter's value but db's (`?password=...`: other clients
- * take a password there; a parameter without '=' may be a secret alone, and
- * is hidden whole). Parameter names stay: they say what was wrong. */
+ * every URL parameter's value but those of the parameters we know to hold
+ * none (db and the TLS file names: an operator reading a log needs to see
+ * which CA was used). `?password=...`: other clients take a password there;
+ * a parameter without '=' may be a secret alone, and is hidden whole.
+ * Parameter names stay: they say what was wrong. */
+static int param_is_public(const char *p, size_t name_len)
+{
+    static const char *const names[] = {"db", "ca", "cert", "key", "sni", "insecure", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == name_len && memcmp(p, names[i], name_len) == 0)
+            return 1;
+    return 0;
+}
+
 static int next_secret(const char *text, const char *pos, const char **from, const char **to)
 {
     const char *ui, *ui_end, *params;
@@ -106,7 +122,7 @@ static int next_secret(const char *text, const char *pos, const char **from, con
         size_t n = strcspn(p, "&");
         const char *eq = memchr(p, '=', n);
         const char *f = eq ? eq + 1 : p;
-        if (n == 0 || f >= p + n || f < pos || (eq && eq - p == 2 && memcmp(p, "db", 2) == 0))
+        if (n == 0 || f >= p + n || f < pos || (eq && param_is_public(p, (size_t)(eq - p))))
             continue;
         *from = f;
         *to = p + n;
@@ -155,6 +171,10 @@ void lw_url_free(lw_url *u)
     free(u->host);
     free(u->path);
     free(u->user);
+    free(u->tls_ca);
+    free(u->tls_cert);
+    free(u->tls_key);
+    free(u->tls_sni);
     if (u->password) {
         /* Do not leave the secret lying in freed heap memory. */
         volatile char *p = u->password;
@@ -164,6 +184,32 @@ void lw_url_free(lw_url *u)
     }
     free(u->redacted);
     free(u);
+}
+
+static int dup_field(char **to, const char *from)
+{
+    return from && !(*to = strdup(from)) ? -1 : 0;
+}
+
+lw_url *lw_url_dup(const lw_url *u)
+{
+    lw_url *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->kind = u->kind;
+    d->port = u->port;
+    d->db = u->db;
+    d->tls = u->tls;
+    d->tls_insecure = u->tls_insecure;
+    if (dup_field(&d->host, u->host) || dup_field(&d->path, u->path) ||
+        dup_field(&d->user, u->user) || dup_field(&d->password, u->password) ||
+        dup_field(&d->redacted, u->redacted ? u->redacted : "redis") ||
+        dup_field(&d->tls_ca, u->tls_ca) || dup_field(&d->tls_cert, u->tls_cert) ||
+        dup_field(&d->tls_key, u->tls_key) || dup_field(&d->tls_sni, u->tls_sni)) {
+        lw_url_free(d);
+        return NULL;
+    }
+    return d;
 }
 
 __attribute__((format(printf, 4, 5))) static lw_url *fail(lw_url *u, char *err, size_t errlen,
@@ -269,6 +315,56 @@ static int ipv6_ok(const char *h, size_t n)
     return 1;
 }
 
+/* rediss:// parameters: ca, cert, key, sni (file names and a host name,
+ * %-decoded) and insecure (0 or 1). */
+static lw_url *parse_tls_params(lw_url *u, const char *q, char *err, size_t errlen)
+{
+    static const char known[] = "(rediss:// knows ca=, cert=, key=, sni= and insecure=1)";
+    while (q) {
+        const char *param = q;
+        q = strchr(param, '&');
+        size_t plen = q ? (size_t)(q - param) : strlen(param);
+        if (q)
+            q++;
+        if (!plen)
+            continue;
+        const char *eq = memchr(param, '=', plen);
+        if (!eq) /* not named: a bare word may be a secret */
+            return fail(u, err, errlen, "a parameter without a value %s", known);
+        size_t nl = (size_t)(eq - param), vl = plen - nl - 1;
+        const char *v = eq + 1;
+        char **field = NULL;
+        if (nl == 2 && memcmp(param, "ca", 2) == 0)
+            field = &u->tls_ca;
+        else if (nl == 4 && memcmp(param, "cert", 4) == 0)
+            field = &u->tls_cert;
+        else if (nl == 3 && memcmp(param, "key", 3) == 0)
+            field = &u->tls_key;
+        else if (nl == 3 && memcmp(param, "sni", 3) == 0)
+            field = &u->tls_sni;
+        else if (nl == 8 && memcmp(param, "insecure", 8) == 0) {
+            if (vl != 1 || (v[0] != '0' && v[0] != '1'))
+                return fail(u, err, errlen, "insecure must be 0 or 1");
+            u->tls_insecure = v[0] == '1';
+            continue;
+        } else
+            return fail(u, err, errlen, "unknown parameter \"%.*s\" %s", (int)(nl > 40 ? 40 : nl),
+                        param, known);
+        int bad = 0;
+        if (vl == 0)
+            return fail(u, err, errlen, "%.*s= is empty", (int)nl, param);
+        if (*field)
+            return fail(u, err, errlen, "%.*s= is given twice", (int)nl, param);
+        if (!(*field = pct_decode(v, vl, &bad)))
+            return fail(u, err, errlen, bad ? "bad %%-encoding in %.*s=" : "out of memory", (int)nl,
+                        param);
+    }
+    if (!u->tls_cert != !u->tls_key)
+        return fail(u, err, errlen, "%s", u->tls_cert ? "cert= needs key= (the client certificate's private key)"
+                                              : "key= needs cert= (the client certificate)");
+    return u;
+}
+
 static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
 {
     const char *h, *hend;
@@ -317,10 +413,13 @@ static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
             return fail(u, err, errlen, "db must be a non-negative integer");
         p += n;
     }
+    if (*p == '?' && u->tls)
+        return parse_tls_params(u, p + 1, err, errlen);
     if (*p == '?' || *p == '#')
         return fail(u, err, errlen,
                     "redis:// URLs take no parameters (the db goes in the path: "
-                    "redis://[[user]:password@]host[:port][/db])");
+                    "redis://[[user]:password@]host[:port][/db]; ca=, cert=, key=, sni= and "
+                    "insecure= need rediss://)");
     if (*p) {
         /* Never past a '?' or '#': what follows may be a secret. */
         int n = (int)strcspn(p, "?#");
@@ -379,11 +478,9 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
     int unix_kind = 0, bad = 0;
     const char *rest = scheme_rest(text, &unix_kind);
     if (!rest)
-        return fail(u, err, errlen,
-                    strncmp(text, "rediss://", 9) == 0
-                        ? "TLS (rediss://) is not supported"
-                        : "the URL must start with redis:// or unix://");
+        return fail(u, err, errlen, "the URL must start with redis://, rediss:// or unix://");
     u->kind = unix_kind ? LW_URL_UNIX : LW_URL_TCP;
+    u->tls = strncmp(text, "rediss://", 9) == 0;
     const char *ui, *ui_end;
     find_userinfo(rest, unix_kind, &ui, &ui_end);
     if (ui) {

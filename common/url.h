@@ -2,7 +2,13 @@
  * url.h — Redis URLs (CONTRACT section 2).
  *
  *   redis://[[user]:password@]host[:port][/db]
+ *   rediss://[[user]:password@]host[:port][/db][?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1]
  *   unix://[[user]:password@]/path/to.sock[?db=N]
+ *
+ * rediss:// is TLS (CONTRACT section 12): the server's certificate is
+ * verified against `ca` (else the system's store) and must name the host
+ * (or `sni`, which is also sent as the TLS server name); cert and key, given
+ * together, are a client certificate; insecure=1 skips verification.
  *
  * The password is kept only in `password`; `redacted` is the text to show in
  * any log line, error or metric.
@@ -25,6 +31,12 @@ typedef struct lw_url {
     char *user;     /* NULL when absent (AUTH with password only) */
     char *password; /* NULL when absent; never printed */
     int db;         /* 0..(INT_MAX) */
+    int tls;        /* rediss:// */
+    char *tls_ca;   /* CA file; NULL: the system's store */
+    char *tls_cert; /* client certificate file, or NULL (then tls_key is NULL too) */
+    char *tls_key;  /* its private key file */
+    char *tls_sni;  /* server name to send and verify; NULL: the host */
+    int tls_insecure; /* 1: the server's certificate is not verified */
     char *redacted; /* the URL with the password shown as "***" */
 } lw_url;
 
@@ -44,6 +56,10 @@ char *lw_url_redact(const char *text);
  * its argv and environment, which `ps` and /proc/PID/environ show. NULL is
  * ignored. Cannot fail. */
 void lw_url_scrub(char *text);
+
+/* Returns a deep copy of `u` the caller frees with lw_url_free(), or NULL
+ * on OOM. */
+lw_url *lw_url_dup(const lw_url *u);
 
 /* Frees `u` and its strings, zeroing the password's bytes first so the
  * secret does not linger in freed heap memory. NULL is ignored. */

@@ -412,9 +412,7 @@ int cli_set_reply_timeout(cli_conn *k, int ms)
     k->reply_timeout_ms = ms;
     if (!k->ctx)
         return 0;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    if (redisSetTimeout(k->ctx, tv) != REDIS_OK)
-        return cli_redis_err(k, NULL, k->ctx->errstr);
+    lw_sconn_set_timeout(k->ctx, ms);
     return 0;
 }
 
@@ -445,7 +443,7 @@ redisReply *cli_cmd(cli_conn *k, int argc, const char **argv)
 {
     if (cli_connect(k, 0, NULL, 0))
         return NULL;
-    redisReply *r = redisCommandArgv(k->ctx, argc, argv, NULL);
+    redisReply *r = lw_sconn_command(k->ctx, argc, argv, NULL);
     if (!r)
         cli_redis_err(k, NULL, k->ctx->errstr);
     return r;
@@ -455,7 +453,7 @@ int cli_append(cli_conn *k, int argc, const char **argv)
 {
     if (cli_connect(k, 0, NULL, 0))
         return CLI_REDIS;
-    if (redisAppendCommandArgv(k->ctx, argc, argv, NULL) != REDIS_OK)
+    if (lw_sconn_append(k->ctx, argc, argv, NULL) != 0)
         return cli_redis_err(k, NULL, k->ctx->errstr);
     return 0;
 }
@@ -463,7 +461,7 @@ int cli_append(cli_conn *k, int argc, const char **argv)
 redisReply *cli_next_reply(cli_conn *k)
 {
     void *r = NULL;
-    if (redisGetReply(k->ctx, &r) != REDIS_OK || !r) {
+    if (lw_sconn_get_reply(k->ctx, (redisReply **)&r) != 0 || !r) {
         cli_redis_err(k, NULL, k->ctx->errstr);
         return NULL;
     }
@@ -484,7 +482,7 @@ void cli_clear(cli *c)
 {
     for (size_t i = 0; i < c->nconns; i++) {
         if (c->conns[i].ctx)
-            redisFree(c->conns[i].ctx);
+            lw_sconn_free(c->conns[i].ctx);
         lw_url_free(c->conns[i].url);
         free(c->conns[i].url_text);
     }

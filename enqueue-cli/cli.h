@@ -18,6 +18,7 @@
 #include "config.h"
 #include "jobspec.h"
 #include "registry.h"
+#include "resp_sync.h"
 #include "settings.h"
 #include "url.h"
 
@@ -39,7 +40,7 @@ enum {
 typedef struct cli_conn {
     char *url_text;    /* owned; as configured */
     lw_url *url;       /* owned */
-    redisContext *ctx; /* owned; NULL until connected */
+    lw_sconn *ctx; /* owned; NULL until connected */
     int scripts_loaded;
     int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */

@@ -173,15 +173,11 @@ static void send_all(batch *b)
 {
     for (size_t i = 0; i < b->c->nconns; i++) {
         cli_conn *k = &b->c->conns[i];
-        int done = 0;
         if (!k->ctx || k->ctx->err)
             continue;
-        while (!done) {
-            if (redisBufferWrite(k->ctx, &done) != REDIS_OK) {
-                cli_redis_err(k, NULL, k->ctx->errstr);
-                b->redis_failed = 1;
-                break;
-            }
+        if (lw_sconn_flush(k->ctx) != 0) {
+            cli_redis_err(k, NULL, k->ctx->errstr);
+            b->redis_failed = 1;
         }
     }
 }

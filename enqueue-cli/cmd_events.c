@@ -101,7 +101,7 @@ static void warn_if_trimmed(cli *c, cli_tenant *t, const char *key, const char *
     if (!last[0])
         return;
     const char *xr[6] = {"XRANGE", key, "-", "+", "COUNT", "1"};
-    redisReply *r = redisCommandArgv(t->conn->ctx, 6, xr, NULL);
+    redisReply *r = lw_sconn_command(t->conn->ctx, 6, xr, NULL);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
         r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
@@ -124,7 +124,7 @@ static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, co
                             const char *last, int argc, const char **argv, int *rc)
 {
     for (;;) {
-        redisReply *r = redisCommandArgv(t->conn->ctx, argc, argv, NULL);
+        redisReply *r = lw_sconn_command(t->conn->ctx, argc, argv, NULL);
         if (r && r->type != REDIS_REPLY_ERROR) {
             o->tries = o->warned = 0;
             return r;

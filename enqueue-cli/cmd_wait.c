@@ -70,7 +70,7 @@ static int check(cli *c, cli_tenant *t, const char **pend, size_t *npend, int *w
     size_t keep = 0;
     for (size_t i = 0; i < *npend; i++) {
         void *rv = NULL;
-        if (redisGetReply(t->conn->ctx, &rv) != REDIS_OK)
+        if (lw_sconn_get_reply(t->conn->ctx, (redisReply **)&rv) != 0)
             rv = NULL;
         redisReply *r = rv;
         if (cli_is_outage(r)) {
@@ -117,7 +117,7 @@ static int await_events(cli_tenant *t, const char *ev, char last[64], int64_t bl
     char block[24];
     snprintf(block, sizeof block, "%" PRId64, block_ms);
     const char *argv[8] = {"XREAD", "COUNT", "1000", "BLOCK", block, "STREAMS", ev, last};
-    redisReply *r = redisCommandArgv(t->conn->ctx, 8, argv, NULL);
+    redisReply *r = lw_sconn_command(t->conn->ctx, 8, argv, NULL);
     if (cli_is_outage(r)) {
         cli_outage_why(t->conn, r, why, whylen);
         if (r)
@@ -166,7 +166,7 @@ static int await_events(cli_tenant *t, const char *ev, char last[64], int64_t bl
 static int stream_position(cli_tenant *t, const char *ev, char last[64], char *why, size_t whylen)
 {
     const char *rev[6] = {"XREVRANGE", ev, "+", "-", "COUNT", "1"};
-    redisReply *r = redisCommandArgv(t->conn->ctx, 6, rev, NULL);
+    redisReply *r = lw_sconn_command(t->conn->ctx, 6, rev, NULL);
     if (cli_is_outage(r)) {
         cli_outage_why(t->conn, r, why, whylen);
         if (r)

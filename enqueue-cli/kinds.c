@@ -56,13 +56,12 @@ static const redisReply *published(const cli_tenant *t, int shared)
         if (cli_connect(t->conn, 1, NULL, 0) == 0)
             r = cli_cmd(t->conn, 2, sm);
     } else {
-        redisContext *ctx =
+        lw_sconn *ctx =
             lw_redis_connect_sync(t->conn->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
         if (ctx) {
-            struct timeval tv = {CLI_CONNECT_TIMEOUT_MS / 1000, 0};
-            redisSetTimeout(ctx, tv);
-            r = redisCommandArgv(ctx, 2, sm, NULL);
-            redisFree(ctx);
+            lw_sconn_set_timeout(ctx, CLI_CONNECT_TIMEOUT_MS);
+            r = lw_sconn_command(ctx, 2, sm, NULL);
+            lw_sconn_free(ctx);
         }
     }
     if (r && r->type != REDIS_REPLY_ARRAY) {

@@ -59,7 +59,7 @@ int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli
         o->warned = 1;
     }
     if (k->ctx)
-        redisFree(k->ctx);
+        lw_sconn_free(k->ctx);
     k->ctx = NULL;
     k->scripts_loaded = 0; /* a restarted server has none cached */
     k->evalsha_only = 0;   /* nor, maybe, the library: try FCALL again */

@@ -166,9 +166,8 @@ END_TEST
 
 START_TEST(bad_inputs)
 {
-    bad("", "bad Redis URL \"\": the URL must start with redis:// or unix://");
-    bad("http://h", "bad Redis URL \"http://h\": the URL must start with redis:// or unix://");
-    bad("rediss://h", "bad Redis URL \"rediss://h\": TLS (rediss://) is not supported");
+    bad("", "bad Redis URL \"\": the URL must start with redis://, rediss:// or unix://");
+    bad("http://h", "bad Redis URL \"http://h\": the URL must start with redis://, rediss:// or unix://");
     bad("redis://", "bad Redis URL \"redis://\": host is missing");
     bad("redis://:6379", "bad Redis URL \"redis://:6379\": host is missing");
     bad("redis://::1",
@@ -188,7 +187,8 @@ START_TEST(bad_inputs)
     bad("redis://h b", "bad Redis URL \"redis://h b\": bad host name \"h b\"");
     bad("redis://h?db=1",
         "bad Redis URL \"redis://h?db=1\": redis:// URLs take no parameters (the db goes in the "
-        "path: redis://[[user]:password@]host[:port][/db])");
+        "path: redis://[[user]:password@]host[:port][/db]; ca=, cert=, key=, sni= and insecure= "
+        "need rediss://)");
     bad("unix://tmp/r.sock",
         "bad Redis URL \"unix://tmp/r.sock\": the socket path must be absolute (unix:///path/to.sock)");
     bad("unix:///tmp/r.sock?db=x",
@@ -203,6 +203,61 @@ START_TEST(bad_inputs)
     char err[512];
     ck_assert_ptr_null(lw_url_parse(longpath, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, ": the socket path is longer than 107 bytes"));
+}
+END_TEST
+
+START_TEST(tls)
+{
+    lw_url *u = ok("rediss://u:pw@cache.example.com:6380/2?ca=/etc/ca%20x.pem&cert=/c.pem&key=/k.pem"
+                   "&sni=redis.internal");
+    ck_assert_int_eq(u->kind, LW_URL_TCP);
+    ck_assert_int_eq(u->tls, 1);
+    ck_assert_str_eq(u->host, "cache.example.com");
+    ck_assert_int_eq(u->port, 6380);
+    ck_assert_int_eq(u->db, 2);
+    ck_assert_str_eq(u->tls_ca, "/etc/ca x.pem");
+    ck_assert_str_eq(u->tls_cert, "/c.pem");
+    ck_assert_str_eq(u->tls_key, "/k.pem");
+    ck_assert_str_eq(u->tls_sni, "redis.internal");
+    ck_assert_int_eq(u->tls_insecure, 0);
+    /* File names are not secrets: an operator must see which CA was used. */
+    ck_assert_str_eq(u->redacted, "rediss://u:***@cache.example.com:6380/2?ca=/etc/ca%20x.pem&cert=/"
+                                  "c.pem&key=/k.pem&sni=redis.internal");
+    lw_url *d = lw_url_dup(u);
+    ck_assert_str_eq(d->tls_key, "/k.pem");
+    ck_assert_str_eq(d->password, "pw");
+    ck_assert_int_eq(d->tls, 1);
+    lw_url_free(d);
+    lw_url_free(u);
+
+    u = ok("rediss://h");
+    ck_assert_int_eq(u->tls, 1);
+    ck_assert_ptr_null(u->tls_ca);
+    ck_assert_int_eq(u->port, 6379);
+    lw_url_free(u);
+    u = ok("rediss://h?insecure=1");
+    ck_assert_int_eq(u->tls_insecure, 1);
+    lw_url_free(u);
+    u = ok("redis://h");
+    ck_assert_int_eq(u->tls, 0);
+    lw_url_free(u);
+
+    bad("rediss://h?cert=/c.pem",
+        "bad Redis URL \"rediss://h?cert=/c.pem\": cert= needs key= (the client certificate's "
+        "private key)");
+    bad("rediss://h?key=/k.pem",
+        "bad Redis URL \"rediss://h?key=/k.pem\": key= needs cert= (the client certificate)");
+    bad("rediss://h?insecure=yes", "bad Redis URL \"rediss://h?insecure=yes\": insecure must be 0 or 1");
+    bad("rediss://h?ca=", "bad Redis URL \"rediss://h?ca=\": ca= is empty");
+    bad("rediss://h?ca=/a&ca=/b", "bad Redis URL \"rediss://h?ca=/a&ca=/b\": ca= is given twice");
+    bad("rediss://h?ca", "bad Redis URL \"rediss://h?***\": a parameter without a value (rediss:// "
+                         "knows ca=, cert=, key=, sni= and insecure=1)");
+    bad("rediss://h?ca=%zz", "bad Redis URL \"rediss://h?ca=%zz\": bad %-encoding in ca=");
+    bad("rediss://h?db=1", "bad Redis URL \"rediss://h?db=1\": unknown parameter \"db\" (rediss:// "
+                           "knows ca=, cert=, key=, sni= and insecure=1)");
+    bad("redis://h?ca=/x", "bad Redis URL \"redis://h?ca=/x\": redis:// URLs take no parameters (the "
+                           "db goes in the path: redis://[[user]:password@]host[:port][/db]; ca=, "
+                           "cert=, key=, sni= and insecure= need rediss://)");
 }
 END_TEST
 
@@ -228,6 +283,9 @@ START_TEST(password_hidden)
         "redis://h:6379?password=S3CRET",
         "redis://h/0?password=S3CRET",
         "redis://hx:6379/0#S3CRET",
+        "rediss://:S3CRET@h?ca=",
+        "rediss://h?ca=/x&password=S3CRET",
+        "rediss://h?S3CRET",
     };
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         char err[256] = "";
@@ -248,7 +306,11 @@ START_TEST(password_hidden)
         "known)");
     bad("redis://h/0?password=S3CRET",
         "bad Redis URL \"redis://h/0?password=***\": redis:// URLs take no parameters (the db goes "
-        "in the path: redis://[[user]:password@]host[:port][/db])");
+        "in the path: redis://[[user]:password@]host[:port][/db]; ca=, cert=, key=, sni= and "
+        "insecure= need rediss://)");
+    bad("rediss://h/0?password=S3CRET",
+        "bad Redis URL \"rediss://h/0?password=***\": unknown parameter \"password\" (rediss:// "
+        "knows ca=, cert=, key=, sni= and insecure=1)");
 
     lw_url *u = ok("redis://u:S3CRET@h");
     ck_assert_ptr_null(strstr(u->redacted, "S3CRET"));
@@ -317,6 +379,7 @@ int main(void)
     tcase_add_test(tc, tcp_ipv6);
     tcase_add_test(tc, unix_forms);
     tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, tls);
     tcase_add_test(tc, password_hidden);
     tcase_add_test(tc, redact);
     tcase_add_test(tc, scrub);
