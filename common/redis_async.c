@@ -294,6 +294,16 @@ static void transport_event(lw_resp *ac, int up, const char *why, void *ud)
         return;
     }
     c->ac = NULL;
+    if (c->state == CONN_CONNECTING && strncmp(why, "TLS: ", 5) == 0) {
+        /* A certificate that does not verify is a configuration matter,
+         * like a refused AUTH: an error, said once a minute per link. */
+        char text[320];
+        snprintf(text, sizeof text, "%s: %s", c->r->url->redacted, why);
+        lw_log(lw_log_gate_level(&c->r->refusal, text, LW_LOG_ERROR, REFUSAL_LOG_EVERY_MS),
+               "redis.tls", "%s", text);
+        snprintf(c->kill_why, sizeof c->kill_why, "%s", why);
+        c->kill_said = 1;
+    }
     lw_resp_free(ac); /* allowed here; the waiting commands had their NULL */
     conn_lost(c, why);
 }
@@ -710,6 +720,9 @@ lw_redis *lw_redis_new(struct event_base *base, const lw_url *url)
     if (!r->watchdog || !r->probe_verdict)
         goto fail;
     lw_redis_set_reply_timeout(r, SILENCE_CAP_MS);
+    char warning[512];
+    if (lw_tls_insecure_warning(r->url, warning, sizeof warning))
+        lw_log(LW_LOG_WARN, "redis.tls", "%s", warning);
     conn_start(&r->cmd);
     conn_start(&r->sub);
     return r;

@@ -16,18 +16,28 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The first OpenSSL error's reason, or the errno text when OpenSSL says it
- * was a system error (a missing file). */
+/* Why OpenSSL failed, emptying its error queue: the system's reason when
+ * one of the errors is a system error (a missing file: "No such file or
+ * directory", where OpenSSL's own last word is "system lib"), else the last
+ * error's text. */
 static const char *first_reason(char *buf, size_t n)
 {
-    unsigned long e = ERR_peek_last_error();
-    if (!e)
-        return errno ? strerror(errno) : "unknown error";
-    if (ERR_GET_LIB(e) == ERR_LIB_SYS)
-        snprintf(buf, n, "%s", strerror(ERR_GET_REASON(e)));
+    unsigned long e, last = 0;
+    int sys = 0;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_GET_LIB(e) == ERR_LIB_SYS && !sys)
+            sys = ERR_GET_REASON(e);
+        last = e;
+    }
+    const char *reason = last ? ERR_reason_error_string(last) : NULL;
+    if (sys)
+        snprintf(buf, n, "%s", strerror(sys));
+    else if (reason)
+        snprintf(buf, n, "%s", reason);
+    else if (last)
+        ERR_error_string_n(last, buf, n);
     else
-        ERR_error_string_n(e, buf, n);
-    ERR_clear_error();
+        snprintf(buf, n, "%s", errno ? strerror(errno) : "unknown error");
     return buf;
 }
 
@@ -134,10 +144,14 @@ void lw_tls_failure(SSL *ssl, unsigned long e, const char *fallback, char *out, 
                  X509_verify_cert_error_string(v));
         ERR_clear_error();
     } else if (e) {
-        ERR_error_string_n(e, why, sizeof why);
+        const char *reason = ERR_reason_error_string(e);
+        if (reason)
+            snprintf(why, sizeof why, "%s", reason);
+        else
+            ERR_error_string_n(e, why, sizeof why);
         snprintf(out, outlen, "TLS: %s", why);
         ERR_clear_error();
-    } else if (ERR_peek_last_error()) {
+    } else if (ERR_peek_error()) {
         snprintf(out, outlen, "TLS: %s", first_reason(why, sizeof why));
     } else {
         snprintf(out, outlen, "TLS: %s", fallback);

@@ -3,6 +3,7 @@
  * parsing, tenants, connections, stdout.
  */
 #include "cli.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -390,6 +391,11 @@ static int connect_ms(cli_conn *k, int quiet, char *why, size_t whylen, int ms)
         if (!quiet)
             cli_redis_err(k, NULL, err);
         return CLI_REDIS;
+    }
+    char warning[512];
+    if (!k->warned && lw_tls_insecure_warning(k->url, warning, sizeof warning)) {
+        k->warned = 1; /* once per server, whatever the reconnects */
+        cli_err("redis", "warning: %s", warning);
     }
     return cli_set_reply_timeout(k, k->reply_timeout_ms);
 }

@@ -44,6 +44,7 @@ typedef struct cli_conn {
     int scripts_loaded;
     int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
+    int warned;           /* the insecure=1 warning was printed */
 } cli_conn;
 
 typedef struct cli {
