@@ -22,8 +22,9 @@
 #define MAX_EVENTS LW_MAX_EVENTS
 
 const char LW_CONFIG_USAGE[] =
-    "  --redis URL            Redis server: redis://[[user]:password@]host[:port][/db] or\n"
-    "                         unix://[[user]:password@]/path/to.sock[?db=N]\n"
+    "  --redis URL            Redis server: redis://[[user]:password@]host[:port][/db],\n"
+    "                         rediss://...[?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1] (TLS)\n"
+    "                         or unix://[[user]:password@]/path/to.sock[?db=N]\n"
     "                         (env LANEWORK_REDIS_URL, default " LW_DEFAULT_REDIS_URL ")\n"
     "  --namespace NS         prefix of every Redis key (env LANEWORK_NAMESPACE, default " LW_DEFAULT_NAMESPACE
     ")\n"
@@ -38,7 +39,9 @@ const char LW_CONFIG_USAGE[] =
     "                         (env LANEWORK_EVENTS_MAX, default 100000)\n"
     "                         These three are fallbacks: a tenant's registry \"defaults\"\n"
     "                         (keep_succeeded, keep_failed, events_max) win, and what the\n"
-    "                         workers published to Redis is what every writer applies.\n";
+    "                         workers published to Redis is what every writer applies.\n"
+    "  --min-replicas N       a change counts as done only once WAIT says N replicas hold it\n"
+    "                         (within 1 s; env LANEWORK_MIN_REPLICAS, default 0)\n";
 
 int lw_config_init(lw_config *c)
 {
@@ -174,7 +177,8 @@ typedef enum {
     OPT_MAX_PAYLOAD,
     OPT_KEEP_SUCCEEDED,
     OPT_KEEP_FAILED,
-    OPT_EVENTS_MAX
+    OPT_EVENTS_MAX,
+    OPT_MIN_REPLICAS
 } opt_id;
 
 static const struct {
@@ -187,6 +191,7 @@ static const struct {
     [OPT_KEEP_SUCCEEDED] = {"--keep-succeeded", "LANEWORK_KEEP_SUCCEEDED"},
     [OPT_KEEP_FAILED] = {"--keep-failed", "LANEWORK_KEEP_FAILED"},
     [OPT_EVENTS_MAX] = {"--events-max", "LANEWORK_EVENTS_MAX"},
+    [OPT_MIN_REPLICAS] = {"--min-replicas", "LANEWORK_MIN_REPLICAS"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -266,6 +271,14 @@ static int apply(lw_config *c, opt_id id, const char *v, const char *what, char 
             return -1;
         }
         c->events_max = n;
+        return 0;
+    case OPT_MIN_REPLICAS:
+        if (lw_parse_int(v, 0, LW_MAX_MIN_REPLICAS, &n) != 0) {
+            snprintf(err, errlen, "%s: \"%.64s\" is not a whole number from 0 to %d", what, v,
+                     LW_MAX_MIN_REPLICAS);
+            return -1;
+        }
+        c->min_replicas = n;
         return 0;
     }
     return -1;

@@ -9,6 +9,7 @@
  *   --keep-succeeded SECS  LANEWORK_KEEP_SUCCEEDED 3600     retention of succeeded jobs
  *   --keep-failed SECS     LANEWORK_KEEP_FAILED    604800   retention of failed/cancelled/expired jobs
  *   --events-max N         LANEWORK_EVENTS_MAX     100000   approximate cap of each tenant's event stream
+ *   --min-replicas N       LANEWORK_MIN_REPLICAS   0        replicas that must hold a change (WAIT)
  *
  * Usage: lw_config_init(), lw_config_from_env(), then offer each argument to
  * lw_config_take_flag() while parsing the command line.
@@ -29,6 +30,11 @@
  * extra steps) and of the event stream cap. */
 #define LW_MAX_KEEP_S (INT64_C(100) * 365 * 24 * 3600)
 #define LW_MAX_EVENTS INT64_C(1000000000)
+/* --min-replicas: at most this many (more replicas than any deployment
+ * has), and how long each WAIT may take before the change counts as not
+ * confirmed. */
+#define LW_MAX_MIN_REPLICAS 100
+#define LW_MIN_REPLICAS_WAIT_MS 1000
 
 /* Built-in job defaults, used when neither the job nor its tenant's registry
  * entry ("defaults") says otherwise. */
@@ -44,6 +50,7 @@ typedef struct lw_config {
     int64_t keep_succeeded_s;
     int64_t keep_failed_s;
     int64_t events_max;
+    int64_t min_replicas;
 } lw_config;
 
 /* Fills the defaults into `c` (whatever it held is overwritten, not freed);

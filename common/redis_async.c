@@ -136,10 +136,10 @@ struct lw_redis {
     struct event *watchdog;
     int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
     int64_t reply_timeout_ms;
-    SSL_CTX *tls;             /* rediss://: built at the first attempt; owned */
-    lw_resp *probe;           /* a PING on a fresh connection, or NULL */
-    int64_t probe_started;    /* mono ms */
-    int64_t probe_answered;   /* mono ms the probe got a reply, 0: not yet */
+    SSL_CTX *tls;           /* rediss://: built at the first attempt; owned */
+    lw_resp *probe;         /* a PING on a fresh connection, or NULL */
+    int64_t probe_started;  /* mono ms */
+    int64_t probe_answered; /* mono ms the probe got a reply, 0: not yet */
     struct event *probe_verdict;
     lw_redis_ready_fn on_ready;
     void *ready_ud;
@@ -160,7 +160,11 @@ struct lw_redis {
     lw_log_gate refusal;     /* handshake refusals, shared by both connections */
     lw_log_gate transient;   /* transient error replies, by error code */
     lw_log_gate reconnected; /* "connected to" after a failure */
-    const char **scratch;    /* argv pointers for one command */
+    int min_replicas;        /* lw_redis_set_min_replicas */
+    int wait_ms;
+    int unconfirmed;        /* inside a durable call's fn: its NULL is WAIT's shortfall */
+    lw_log_gate durability; /* shortfalls and refused WAITs, once a minute */
+    const char **scratch;   /* argv pointers for one command */
     size_t *scratch_len;
     size_t scratch_cap;
 };
@@ -580,8 +584,8 @@ static void conn_start(conn *c)
     if (r->url->tls && !tls_context(r, why, sizeof why)) {
         /* A configuration mistake, not a network one: said like a refused
          * AUTH, once a minute, and tried again on the backoff. */
-        lw_log(lw_log_gate_level(&r->refusal, why, LW_LOG_ERROR, REFUSAL_LOG_EVERY_MS),
-               "redis.tls", "%s: %s", r->url->redacted, why);
+        lw_log(lw_log_gate_level(&r->refusal, why, LW_LOG_ERROR, REFUSAL_LOG_EVERY_MS), "redis.tls",
+               "%s: %s", r->url->redacted, why);
         conn_lost(c, why);
         return;
     }
@@ -948,4 +952,136 @@ int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_r
 int lw_redis_command(lw_redis *r, lw_argv *a, lw_redis_reply_fn fn, void *ud)
 {
     return send_argv(r, NULL, NULL, 0, a, 0, fn, ud);
+}
+
+/* ---- durable calls: the script, then WAIT on the same connection ---- */
+
+typedef struct durable {
+    lw_redis_reply_fn fn;
+    void *ud;
+    redisReply *kept; /* the script's reply, owned, until WAIT answers */
+    int answered;     /* fn was called already (an error reply) */
+    int no_wait;      /* the WAIT could not be sent */
+} durable;
+
+/* A deep copy of a reply, freeable by freeReplyObject (hiredis 0.14 frees
+ * with free()); NULL on OOM. */
+static redisReply *reply_dup(const redisReply *src)
+{
+    redisReply *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->type = src->type;
+    d->integer = src->integer;
+    if (src->str) {
+        d->len = src->len;
+        if (!(d->str = malloc(src->len + 1))) {
+            free(d);
+            return NULL;
+        }
+        memcpy(d->str, src->str, src->len + 1);
+    }
+    if (src->type == REDIS_REPLY_ARRAY && src->elements) {
+        if (!(d->element = calloc(src->elements, sizeof *d->element))) {
+            freeReplyObject(d);
+            return NULL;
+        }
+        d->elements = src->elements;
+        for (size_t i = 0; i < src->elements; i++)
+            if (!(d->element[i] = reply_dup(src->element[i]))) {
+                freeReplyObject(d);
+                return NULL;
+            }
+    }
+    return d;
+}
+
+static void durable_answer_null(lw_redis *r, durable *d, int unconfirmed)
+{
+    r->unconfirmed = unconfirmed;
+    d->fn(r, NULL, d->ud);
+    r->unconfirmed = 0;
+}
+
+static void durable_script_reply(lw_redis *r, redisReply *reply, void *ud)
+{
+    durable *d = ud;
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        d->answered = 1; /* refused: nothing to confirm */
+        d->fn(r, reply, d->ud);
+    } else if (reply && !(d->kept = reply_dup(reply))) {
+        d->answered = 1;
+        durable_answer_null(r, d, 0);
+    }
+    if (d->no_wait) {
+        if (!d->answered)
+            durable_answer_null(r, d, reply != NULL);
+        freeReplyObject(d->kept);
+        free(d);
+    }
+}
+
+static void durable_wait_reply(lw_redis *r, redisReply *reply, void *ud)
+{
+    durable *d = ud;
+    if (!d->answered) {
+        if (d->kept && reply && reply->type == REDIS_REPLY_INTEGER &&
+            reply->integer >= r->min_replicas) {
+            d->fn(r, d->kept, d->ud);
+        } else {
+            if (d->kept && reply) {
+                char text[256];
+                if (reply->type == REDIS_REPLY_INTEGER)
+                    snprintf(text, sizeof text,
+                             "%s: %lld of %d replicas confirmed a change within %d ms: it is "
+                             "sent again",
+                             r->url->redacted, reply->integer, r->min_replicas, r->wait_ms);
+                else
+                    snprintf(text, sizeof text, "%s: WAIT refused (%s): no change can be confirmed",
+                             r->url->redacted, reply->str ? reply->str : "?");
+                lw_log(lw_log_gate_level(
+                           &r->durability,
+                           reply->type == REDIS_REPLY_INTEGER ? "shortfall" : "refused",
+                           reply->type == REDIS_REPLY_INTEGER ? LW_LOG_WARN : LW_LOG_ERROR,
+                           REFUSAL_LOG_EVERY_MS),
+                       "redis.durability", "%s", text);
+            }
+            durable_answer_null(r, d, d->kept && reply);
+        }
+    }
+    freeReplyObject(d->kept);
+    free(d);
+}
+
+void lw_redis_set_min_replicas(lw_redis *r, int n, int wait_ms)
+{
+    r->min_replicas = n;
+    r->wait_ms = wait_ms;
+}
+
+int lw_redis_unconfirmed(const lw_redis *r) { return r->unconfirmed; }
+
+int lw_redis_script_durable(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a,
+                            lw_redis_reply_fn fn, void *ud)
+{
+    if (r->min_replicas <= 0)
+        return lw_redis_script(r, s, nkeys, a, fn, ud);
+    durable *d = calloc(1, sizeof *d);
+    if (!d)
+        return -1;
+    d->fn = fn;
+    d->ud = ud;
+    if (lw_redis_script(r, s, nkeys, a, durable_script_reply, d) != 0) {
+        free(d);
+        return -1;
+    }
+    lw_argv w;
+    lw_argv_init(&w);
+    lw_argv_adds(&w, "WAIT");
+    lw_argv_addi(&w, r->min_replicas);
+    lw_argv_addi(&w, r->wait_ms);
+    if (send_argv(r, NULL, NULL, 0, &w, 0, durable_wait_reply, d) != 0)
+        d->no_wait = 1; /* the script's reply answers, unconfirmed */
+    lw_argv_clear(&w);
+    return 0;
 }

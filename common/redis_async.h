@@ -96,6 +96,22 @@ const char *lw_redis_maxmemory_policy_error(const lw_redis *r);
  * is then not called). The blocking CLI's version is lw_redis_script_sync. */
 int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_redis_reply_fn fn,
                     void *ud);
+/* Durability (CONTRACT section 12, --min-replicas): from now on
+ * lw_redis_script_durable() follows each script with WAIT n wait_ms on the
+ * same connection. n 0 (the default): it is lw_redis_script(). */
+void lw_redis_set_min_replicas(lw_redis *r, int n, int wait_ms);
+/* lw_redis_script() for a state change someone is told about (an outcome,
+ * a spool's job enqueued): fn gets the script's reply only once WAIT says
+ * at least n replicas hold it, and NULL ("may or may not have run; retry")
+ * when fewer did within wait_ms -- then lw_redis_unconfirmed() is 1 inside
+ * fn. An error reply (the script changed nothing) comes at once. */
+int lw_redis_script_durable(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a,
+                            lw_redis_reply_fn fn, void *ud);
+/* 1 inside the fn of lw_redis_script_durable() when its NULL means the
+ * replicas did not confirm in time (the link itself is fine: a retry soon
+ * would meet the same replicas), 0 everywhere else. */
+int lw_redis_unconfirmed(const lw_redis *r);
+
 /* Sends a plain command. Same rules. */
 int lw_redis_command(lw_redis *r, lw_argv *a, lw_redis_reply_fn fn, void *ud);
 

@@ -42,8 +42,8 @@ static void set_reply_err(char *err, size_t errlen, const char *what, const redi
 /* Runs a command given as plain strings during the handshake. Returns 0, or
  * -1 with "WHAT: why" in err (never the arguments: AUTH carries the
  * password). */
-static int handshake_cmd(lw_sconn *c, const char *what, int argc, const char **argv,
-                         int *refused, char *err, size_t errlen)
+static int handshake_cmd(lw_sconn *c, const char *what, int argc, const char **argv, int *refused,
+                         char *err, size_t errlen)
 {
     redisReply *r = lw_sconn_command(c, argc, argv, NULL);
     if (!r) {
@@ -77,7 +77,7 @@ int lw_redis_error_is_transient(const char *s, size_t len)
 }
 
 lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
-                                    size_t errlen)
+                                size_t errlen)
 {
     if (refused)
         *refused = 0;
@@ -304,8 +304,7 @@ redisReply *lw_redis_script_sync(lw_sconn *c, int *evalsha_only, const lw_script
     return r;
 }
 
-int lw_redis_append_script(lw_sconn *c, int evalsha_only, const lw_script *s, int nkeys,
-                           lw_argv *a)
+int lw_redis_append_script(lw_sconn *c, int evalsha_only, const lw_script *s, int nkeys, lw_argv *a)
 {
     const char **v;
     size_t *l;

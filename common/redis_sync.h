@@ -20,7 +20,7 @@
  * is unusable or the server's certificate did not verify; clear when it
  * could not be reached or was only busy (lw_redis_error_is_transient). */
 lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
-                                    size_t errlen);
+                                size_t errlen);
 
 /* 1 when the error reply s[0..len) says the server cannot answer now but
  * will (LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, maxclients

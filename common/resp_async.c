@@ -41,16 +41,16 @@ typedef struct waiting {
 
 struct lw_resp {
     struct event_base *base;
-    int fd;                    /* ours until the bufferevent takes it; -1 after */
-    struct event *connect_ev;  /* connect(2) in progress */
-    SSL *ssl;                  /* ours until the bufferevent takes it */
-    struct bufferevent *bev;   /* owns fd and ssl once made */
+    int fd;                   /* ours until the bufferevent takes it; -1 after */
+    struct event *connect_ev; /* connect(2) in progress */
+    SSL *ssl;                 /* ours until the bufferevent takes it */
+    struct bufferevent *bev;  /* owns fd and ssl once made */
     redisReader *reader;
-    waiting *q;                /* ring of commands waiting for their reply */
+    waiting *q; /* ring of commands waiting for their reply */
     size_t head, n, cap;
     int up, dead, subscriber;
-    int depth;        /* callbacks of ours running */
-    int freed;        /* lw_resp_free was called inside one of them */
+    int depth; /* callbacks of ours running */
+    int freed; /* lw_resp_free was called inside one of them */
     lw_resp_event_fn event_fn;
     lw_resp_push_fn push_fn;
     void *ud;
@@ -115,7 +115,7 @@ static void fail(lw_resp *c, const char *why)
 
 static int is_push(const redisReply *r)
 {
-    static const char *const kinds[] = {"message",   "pmessage",  "subscribe", "unsubscribe",
+    static const char *const kinds[] = {"message",    "pmessage",     "subscribe", "unsubscribe",
                                         "psubscribe", "punsubscribe", NULL};
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_STRING)

@@ -22,10 +22,10 @@ typedef struct lw_sconn {
     int err;          /* set after a failure: the connection is unusable */
     char errstr[256]; /* why, one line */
     int fd;
-    SSL *ssl;         /* rediss://: the session; else NULL */
-    SSL_CTX *tls;     /* owned: the context the session came from */
+    SSL *ssl;     /* rediss://: the session; else NULL */
+    SSL_CTX *tls; /* owned: the context the session came from */
     redisReader *reader;
-    char *out;        /* commands appended, not written yet */
+    char *out; /* commands appended, not written yet */
     size_t out_len, out_cap, out_sent;
     int timeout_ms;
 } lw_sconn;

@@ -186,10 +186,7 @@ void lw_url_free(lw_url *u)
     free(u);
 }
 
-static int dup_field(char **to, const char *from)
-{
-    return from && !(*to = strdup(from)) ? -1 : 0;
-}
+static int dup_field(char **to, const char *from) { return from && !(*to = strdup(from)) ? -1 : 0; }
 
 lw_url *lw_url_dup(const lw_url *u)
 {
@@ -360,8 +357,9 @@ static lw_url *parse_tls_params(lw_url *u, const char *q, char *err, size_t errl
                         param);
     }
     if (!u->tls_cert != !u->tls_key)
-        return fail(u, err, errlen, "%s", u->tls_cert ? "cert= needs key= (the client certificate's private key)"
-                                              : "key= needs cert= (the client certificate)");
+        return fail(u, err, errlen, "%s",
+                    u->tls_cert ? "cert= needs key= (the client certificate's private key)"
+                                : "key= needs cert= (the client certificate)");
     return u;
 }
 

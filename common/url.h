@@ -25,19 +25,19 @@ typedef enum {
 
 typedef struct lw_url {
     lw_url_kind kind;
-    char *host;     /* TCP: host name or address (IPv6 without brackets); UNIX: NULL */
-    int port;       /* TCP: 1..65535, default 6379; UNIX: 0 */
-    char *path;     /* UNIX: socket path; TCP: NULL */
-    char *user;     /* NULL when absent (AUTH with password only) */
-    char *password; /* NULL when absent; never printed */
-    int db;         /* 0..(INT_MAX) */
-    int tls;        /* rediss:// */
-    char *tls_ca;   /* CA file; NULL: the system's store */
-    char *tls_cert; /* client certificate file, or NULL (then tls_key is NULL too) */
-    char *tls_key;  /* its private key file */
-    char *tls_sni;  /* server name to send and verify; NULL: the host */
+    char *host;       /* TCP: host name or address (IPv6 without brackets); UNIX: NULL */
+    int port;         /* TCP: 1..65535, default 6379; UNIX: 0 */
+    char *path;       /* UNIX: socket path; TCP: NULL */
+    char *user;       /* NULL when absent (AUTH with password only) */
+    char *password;   /* NULL when absent; never printed */
+    int db;           /* 0..(INT_MAX) */
+    int tls;          /* rediss:// */
+    char *tls_ca;     /* CA file; NULL: the system's store */
+    char *tls_cert;   /* client certificate file, or NULL (then tls_key is NULL too) */
+    char *tls_key;    /* its private key file */
+    char *tls_sni;    /* server name to send and verify; NULL: the host */
     int tls_insecure; /* 1: the server's certificate is not verified */
-    char *redacted; /* the URL with the password shown as "***" */
+    char *redacted;   /* the URL with the password shown as "***" */
 } lw_url;
 
 /* Parses `text` (borrowed; NULL reads as ""). Returns a new lw_url the caller

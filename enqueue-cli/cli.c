@@ -445,6 +445,50 @@ int cli_load_scripts(cli_conn *k)
     return 0;
 }
 
+int cli_append_wait(const cli *c, cli_conn *k)
+{
+    char n[24], ms[24];
+    snprintf(n, sizeof n, "%lld", (long long)c->cfg.min_replicas);
+    snprintf(ms, sizeof ms, "%d", LW_MIN_REPLICAS_WAIT_MS);
+    const char *argv[3] = {"WAIT", n, ms};
+    return cli_append(k, 3, argv);
+}
+
+int cli_confirmed(const cli *c, const cli_conn *k, const redisReply *r, char *why, size_t whylen)
+{
+    if (!r) {
+        snprintf(why, whylen, "%s",
+                 k->ctx && k->ctx->errstr[0] ? k->ctx->errstr : "connection lost");
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_INTEGER) {
+        snprintf(why, whylen, "WAIT: %.*s", (int)(r->len > 200 ? 200 : r->len),
+                 r->str ? r->str : "unexpected reply");
+        return 1;
+    }
+    if (r->integer >= c->cfg.min_replicas)
+        return 0;
+    snprintf(why, whylen,
+             "only %lld of %lld replicas confirmed it within %d ms: it may be lost in a failover",
+             r->integer, (long long)c->cfg.min_replicas, LW_MIN_REPLICAS_WAIT_MS);
+    return 1;
+}
+
+int cli_confirm(const cli *c, cli_conn *k, char *why, size_t whylen)
+{
+    if (c->cfg.min_replicas <= 0)
+        return 0;
+    char n[24], ms[24];
+    snprintf(n, sizeof n, "%lld", (long long)c->cfg.min_replicas);
+    snprintf(ms, sizeof ms, "%d", LW_MIN_REPLICAS_WAIT_MS);
+    const char *argv[3] = {"WAIT", n, ms};
+    redisReply *r = k->ctx ? lw_sconn_command(k->ctx, 3, argv, NULL) : NULL;
+    int rc = cli_confirmed(c, k, r, why, whylen);
+    if (r)
+        freeReplyObject(r);
+    return rc;
+}
+
 redisReply *cli_cmd(cli_conn *k, int argc, const char **argv)
 {
     if (cli_connect(k, 0, NULL, 0))

@@ -38,9 +38,9 @@ enum {
 
 /* One Redis server in use (connected on first use). */
 typedef struct cli_conn {
-    char *url_text;    /* owned; as configured */
-    lw_url *url;       /* owned */
-    lw_sconn *ctx; /* owned; NULL until connected */
+    char *url_text; /* owned; as configured */
+    lw_url *url;    /* owned */
+    lw_sconn *ctx;  /* owned; NULL until connected */
     int scripts_loaded;
     int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
@@ -216,6 +216,20 @@ void cli_outage_why(const cli_conn *k, const redisReply *r, char *why, size_t wh
  * it (a restarted server has none); after CLI_TIMEOUT or a refusal k has
  * no connection. */
 int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli_outage *o);
+
+/* --min-replicas (CONTRACT section 12): WAIT on k for what this connection
+ * wrote. Returns 0 when at least cfg.min_replicas replicas hold it (at once
+ * when that is 0); 1 when fewer did within LW_MIN_REPLICAS_WAIT_MS, or -1
+ * when the connection failed -- each with why in why[0..whylen) ("only 0 of
+ * 1 replicas confirmed it within 1000 ms: it may be lost in a failover").
+ * Prints nothing. */
+int cli_confirm(const cli *c, cli_conn *k, char *why, size_t whylen);
+/* The WAIT command cli_confirm sends, for a pipeline: appends it to k.
+ * Returns 0 or CLI_REDIS (printed). */
+int cli_append_wait(const cli *c, cli_conn *k);
+/* Reads a WAIT reply (cli_append_wait's); same results as cli_confirm.
+ * Borrows r (NULL: the connection failed). */
+int cli_confirmed(const cli *c, const cli_conn *k, const redisReply *r, char *why, size_t whylen);
 
 /* Makes sure every script is cached on `k`'s server, for pipelined EVALSHA;
  * connects first if needed, and loads once per connection. Returns 0 or

@@ -47,6 +47,7 @@ typedef struct slot {
 typedef struct call {
     cli_conn *conn;
     uint32_t njobs;
+    int is_wait;       /* --min-replicas: the WAIT after the window's calls on conn */
     redisReply *reply; /* NULL until read, or when it could not be */
 } call;
 
@@ -157,6 +158,7 @@ static void emit_call(batch *b, tgroup *g)
     uint32_t ci = (uint32_t)w->ncalls++;
     w->calls[ci].conn = g->t.conn;
     w->calls[ci].njobs = g->n;
+    w->calls[ci].is_wait = 0;
     w->calls[ci].reply = NULL;
     for (uint32_t i = 0; i < g->n; i++) {
         w->slots[g->slots[i]].call = ci;
@@ -182,6 +184,57 @@ static void send_all(batch *b)
     }
 }
 
+/* --min-replicas: one WAIT per connection the window wrote to, after its
+ * calls there (replies come in order, so collect reads it last). */
+static void emit_waits(batch *b)
+{
+    window *w = &b->w[b->cur];
+    size_t n = w->ncalls;
+    if (b->c->cfg.min_replicas <= 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = w->calls[j].conn == w->calls[i].conn;
+        if (seen)
+            continue;
+        if (w->ncalls == w->capcalls) {
+            call *nc = realloc(w->calls, w->capcalls * 2 * sizeof *nc);
+            if (!nc) {
+                oom(b);
+                return;
+            }
+            w->calls = nc;
+            w->capcalls *= 2;
+        }
+        if (cli_append_wait(b->c, w->calls[i].conn) != 0) {
+            b->redis_failed = 1;
+            return;
+        }
+        w->calls[w->ncalls++] = (call){w->calls[i].conn, 0, 1, NULL};
+    }
+}
+
+/* A WAIT said the replicas do not hold what the window wrote on k's
+ * connection: none of those jobs is acknowledged (no id printed). */
+static void unconfirmed(batch *b, window *w, const call *k)
+{
+    char why[256];
+    if (cli_confirmed(b->c, k->conn, k->reply, why, sizeof why) == 0)
+        return;
+    if (!b->redis_failed) {
+        char line[400];
+        snprintf(line, sizeof line, "enqueued on the primary, but %s", why);
+        cli_redis_err(k->conn, NULL, line);
+    }
+    b->redis_failed = 1;
+    for (size_t i = 0; i < w->ncalls; i++)
+        if (!w->calls[i].is_wait && w->calls[i].conn == k->conn && w->calls[i].reply) {
+            freeReplyObject(w->calls[i].reply);
+            w->calls[i].reply = NULL;
+        }
+}
+
 /* Reads k's reply into *got; 1 when it is one well-formed entry per job. */
 static int reply_ok(const call *k, lw_enqueue_reply *got)
 {
@@ -201,7 +254,9 @@ static void collect(batch *b, window *w)
             continue;
         }
         k->reply = cli_next_reply(k->conn);
-        if (!k->reply) {
+        if (k->is_wait) {
+            unconfirmed(b, w, k);
+        } else if (!k->reply) {
             b->redis_failed = 1;
         } else if (!reply_ok(k, &got)) {
             if (!b->redis_failed) /* the first refusal says why; the summary counts */
@@ -240,6 +295,7 @@ static void window_end(batch *b)
 {
     for (size_t i = 0; i < b->ngroups; i++)
         emit_call(b, b->groups[i]);
+    emit_waits(b);
     send_all(b);
     b->cur ^= 1;
     collect(b, &b->w[b->cur]);

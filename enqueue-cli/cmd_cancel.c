@@ -59,6 +59,12 @@ int cmd_cancel(cli *c, int argc, char **argv)
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(t.conn, NULL, err);
+    char line[400];
+    if (r->type != REDIS_REPLY_ERROR && cli_confirm(c, t.conn, err, sizeof err) != 0) {
+        snprintf(line, sizeof line, "cancel of job %s recorded on the primary, but %s", id, err);
+        freeReplyObject(r);
+        return cli_redis_err(t.conn, NULL, line);
+    }
     lw_cancel_reply got;
     if (lw_cancel_reply_read(r, &got, err, sizeof err) != 0) {
         rc = cli_redis_err(t.conn, r, NULL);

@@ -396,6 +396,18 @@ static int enqueue_one(cli *c, const enq_opts *o)
         goto out;
     }
     lw_enqueue_job_at(&got, 0, &job);
+    if (cli_confirm(c, t.conn, why, sizeof why) != 0) {
+        /* On the primary, not on enough replicas: not acknowledged. With
+         * --spool the job file stays for a worker to enqueue again (the
+         * same id: no duplicate). */
+        char line[512];
+        snprintf(line, sizeof line, "job %s enqueued on the primary, but %s", job.id.s, why);
+        if (o->spool)
+            rc = spool_fallback(c, &t, o, &s, NULL, line);
+        else
+            rc = cli_redis_err(t.conn, NULL, line);
+        goto out;
+    }
     char *id = cli_strdup(job.id.s);
     if (job.why.len > 0)
         existing_job(c, o, &s, id, job.why.s, spool_wrote);

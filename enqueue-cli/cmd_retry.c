@@ -67,6 +67,13 @@ static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char
         freeReplyObject(r);
         return NULL;
     }
+    char why[256], line[400];
+    if (cli_confirm(c, t->conn, why, sizeof why) != 0) {
+        snprintf(line, sizeof line, "retry recorded on the primary, but %s", why);
+        cli_redis_err(t->conn, NULL, line);
+        freeReplyObject(r);
+        return NULL;
+    }
     return r;
 }
 

@@ -377,7 +377,6 @@ static int refused_alone(tenant *t, outcome *o, const char *why)
 
 static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
 {
-    (void)r;
     batch *b = ud;
     tenant *t = b->t;
     t->finish_inflight = 0;
@@ -389,6 +388,14 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
          * often before its error reply can be read): try smaller ones; and
          * an entry too big to be anything but that (no limit of Redis is
          * below 1 MiB), alone and lost three times, is refused. */
+        if (lw_redis_unconfirmed(r)) {
+            /* Recorded, but not yet on --min-replicas replicas: sent again
+             * (finish.lua takes a repeat as the same outcome) until they
+             * confirm; the link and the batch are fine. */
+            requeue(t, b);
+            t->finish_retry_at = lw_mono_ms() + 200;
+            return;
+        }
         t->finish_nulls++;
         if (b->n > 1 && t->finish_nulls >= 2) {
             t->finish_limit = (int)((b->n + 1) / 2);
@@ -491,7 +498,8 @@ void outcome_flush(tenant *t)
     b->t = t;
     tenant_ref(t);
     t->finish_inflight = 1;
-    if (lw_redis_script(t->link->r, &lw_script_finish, LW_FINISH_NKEYS, &a, finish_reply, b)) {
+    if (lw_redis_script_durable(t->link->r, &lw_script_finish, LW_FINISH_NKEYS, &a, finish_reply,
+                                b)) {
         /* Not ready after all (or OOM): undo; the next pump retries. */
         t->finish_inflight = 0;
         requeue(t, b);

@@ -388,8 +388,8 @@ static void send_batch(scan_ctx *s)
         s->ids = NULL;
         s->nids = s->idcap = 0;
         tenant_ref(t);
-        if (lw_redis_script(t->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &s->batch, scan_reply,
-                            c) == 0) {
+        if (lw_redis_script_durable(t->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &s->batch,
+                                    scan_reply, c) == 0) {
             t->spool_inflight++;
         } else {
             t->spool_pending |= SPOOL_RESCAN;

@@ -160,7 +160,14 @@ rlink *link_get(worker *w, const char *url_text, const lw_url *url)
         free(l);
         return NULL;
     }
-    lw_redis_set_reply_timeout(l->r, lease_rules_reply_timeout_ms(w->opt->lease_ms));
+    int64_t reply_ms = lease_rules_reply_timeout_ms(w->opt->lease_ms);
+    lw_redis_set_reply_timeout(l->r, reply_ms);
+    /* A WAIT holds the connection's replies back: it must end well before
+     * the watchdog takes the silence for a dead path. */
+    int64_t wait_ms =
+        reply_ms / 2 < LW_MIN_REPLICAS_WAIT_MS ? reply_ms / 2 : LW_MIN_REPLICAS_WAIT_MS;
+    lw_redis_set_min_replicas(l->r, (int)w->opt->common.min_replicas,
+                              (int)(wait_ms > 1 ? wait_ms : 1));
     lw_redis_on_ready(l->r, link_ready, l);
     lw_redis_on_message(l->r, link_message, l);
     lw_redis_on_subscribed(l->r, link_subscribed, l);

@@ -167,7 +167,8 @@ END_TEST
 START_TEST(bad_inputs)
 {
     bad("", "bad Redis URL \"\": the URL must start with redis://, rediss:// or unix://");
-    bad("http://h", "bad Redis URL \"http://h\": the URL must start with redis://, rediss:// or unix://");
+    bad("http://h",
+        "bad Redis URL \"http://h\": the URL must start with redis://, rediss:// or unix://");
     bad("redis://", "bad Redis URL \"redis://\": host is missing");
     bad("redis://:6379", "bad Redis URL \"redis://:6379\": host is missing");
     bad("redis://::1",
@@ -208,8 +209,9 @@ END_TEST
 
 START_TEST(tls)
 {
-    lw_url *u = ok("rediss://u:pw@cache.example.com:6380/2?ca=/etc/ca%20x.pem&cert=/c.pem&key=/k.pem"
-                   "&sni=redis.internal");
+    lw_url *u =
+        ok("rediss://u:pw@cache.example.com:6380/2?ca=/etc/ca%20x.pem&cert=/c.pem&key=/k.pem"
+           "&sni=redis.internal");
     ck_assert_int_eq(u->kind, LW_URL_TCP);
     ck_assert_int_eq(u->tls, 1);
     ck_assert_str_eq(u->host, "cache.example.com");
@@ -221,8 +223,9 @@ START_TEST(tls)
     ck_assert_str_eq(u->tls_sni, "redis.internal");
     ck_assert_int_eq(u->tls_insecure, 0);
     /* File names are not secrets: an operator must see which CA was used. */
-    ck_assert_str_eq(u->redacted, "rediss://u:***@cache.example.com:6380/2?ca=/etc/ca%20x.pem&cert=/"
-                                  "c.pem&key=/k.pem&sni=redis.internal");
+    ck_assert_str_eq(u->redacted,
+                     "rediss://u:***@cache.example.com:6380/2?ca=/etc/ca%20x.pem&cert=/"
+                     "c.pem&key=/k.pem&sni=redis.internal");
     lw_url *d = lw_url_dup(u);
     ck_assert_str_eq(d->tls_key, "/k.pem");
     ck_assert_str_eq(d->password, "pw");
@@ -247,7 +250,8 @@ START_TEST(tls)
         "private key)");
     bad("rediss://h?key=/k.pem",
         "bad Redis URL \"rediss://h?key=/k.pem\": key= needs cert= (the client certificate)");
-    bad("rediss://h?insecure=yes", "bad Redis URL \"rediss://h?insecure=yes\": insecure must be 0 or 1");
+    bad("rediss://h?insecure=yes",
+        "bad Redis URL \"rediss://h?insecure=yes\": insecure must be 0 or 1");
     bad("rediss://h?ca=", "bad Redis URL \"rediss://h?ca=\": ca= is empty");
     bad("rediss://h?ca=/a&ca=/b", "bad Redis URL \"rediss://h?ca=/a&ca=/b\": ca= is given twice");
     bad("rediss://h?ca", "bad Redis URL \"rediss://h?***\": a parameter without a value (rediss:// "
@@ -255,9 +259,10 @@ START_TEST(tls)
     bad("rediss://h?ca=%zz", "bad Redis URL \"rediss://h?ca=%zz\": bad %-encoding in ca=");
     bad("rediss://h?db=1", "bad Redis URL \"rediss://h?db=1\": unknown parameter \"db\" (rediss:// "
                            "knows ca=, cert=, key=, sni= and insecure=1)");
-    bad("redis://h?ca=/x", "bad Redis URL \"redis://h?ca=/x\": redis:// URLs take no parameters (the "
-                           "db goes in the path: redis://[[user]:password@]host[:port][/db]; ca=, "
-                           "cert=, key=, sni= and insecure= need rediss://)");
+    bad("redis://h?ca=/x",
+        "bad Redis URL \"redis://h?ca=/x\": redis:// URLs take no parameters (the "
+        "db goes in the path: redis://[[user]:password@]host[:port][/db]; ca=, "
+        "cert=, key=, sni= and insecure= need rediss://)");
 }
 END_TEST
 
