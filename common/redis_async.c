@@ -84,6 +84,7 @@
 #include "log.h"
 #include "redis_errors.h"
 #include "resp_async.h"
+#include "sentinel.h"
 #include "timefmt.h"
 #include "tls.h"
 
@@ -108,6 +109,10 @@ typedef struct conn {
     conn_role role;
     conn_state state;
     lw_resp *ac;           /* owned; NULL when DOWN */
+    lw_resp *disc;         /* sentinel links: the sentinel being asked, or NULL */
+    size_t disc_tried;     /* sentinels asked in this attempt */
+    lw_url *target;        /* sentinel links: the master they named; owned */
+    char disc_why[256];    /* why the last sentinel did not help */
     unsigned attempts;     /* connection attempts, to try each address of a name in turn */
     int failures;          /* consecutive failed attempts, for the backoff */
     struct event *retry;   /* reconnect timer */
@@ -137,6 +142,7 @@ struct lw_redis {
     int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
     int64_t reply_timeout_ms;
     SSL_CTX *tls;           /* rediss://: built at the first attempt; owned */
+    size_t sentinel_first;  /* the sentinel asked first: the last that answered */
     lw_resp *probe;         /* a PING on a fresh connection, or NULL */
     int64_t probe_started;  /* mono ms */
     int64_t probe_answered; /* mono ms the probe got a reply, 0: not yet */
@@ -316,11 +322,14 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     conn *c = arg;
-    lw_resp *ac = c->ac;
-    if (!ac)
+    lw_resp *ac = c->ac, *disc = c->disc;
+    if (!ac && !disc)
         return;
-    c->ac = NULL;
+    c->ac = c->disc = NULL;
+    lw_resp_free(disc);
     lw_resp_free(ac); /* the waiting commands get NULL */
+    if (disc) /* a sentinel that stalls: the next attempt asks the next one */
+        c->r->sentinel_first = (c->r->sentinel_first + 1) % c->r->url->nnodes;
     conn_lost(c, "closed");
 }
 
@@ -328,7 +337,7 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
  * `said`: `why` was logged already; the teardown itself is then debug. */
 static void conn_kill(conn *c, const char *why, int said)
 {
-    if (!c->ac || event_pending(c->killer, EV_TIMEOUT, NULL))
+    if ((!c->ac && !c->disc) || event_pending(c->killer, EV_TIMEOUT, NULL))
         return;
     snprintf(c->kill_why, sizeof c->kill_why, "%s", why);
     c->kill_said = said;
@@ -347,7 +356,8 @@ static void became_ready(conn *c)
         lw_log_level lvl = c->failures > 0 ? lw_log_gate_level(&r->reconnected, text, LW_LOG_WARN,
                                                                REFUSAL_LOG_EVERY_MS)
                                            : LW_LOG_INFO;
-        lw_log(lvl, "redis.ready", "%s %s", text, r->url->redacted);
+        lw_log(lvl, "redis.ready", "%s %s", text,
+               c->target ? c->target->redacted : r->url->redacted);
         if (r->on_ready)
             r->on_ready(r, r->ready_ud);
     }
@@ -572,6 +582,117 @@ static SSL_CTX *tls_context(lw_redis *r, char *err, size_t errlen)
     return r->tls;
 }
 
+/* Opens the connection proper, to u (the URL, or the master a sentinel
+ * named). */
+static void open_target(conn *c, const lw_url *u)
+{
+    char why[256];
+    c->ac = lw_resp_open(c->r->base, u, c->r->tls, c->attempts++, c->role == ROLE_SUB,
+                         transport_event, message_cb, c, why, sizeof why);
+    if (!c->ac)
+        conn_lost(c, why);
+}
+
+/* ---- Sentinel: ask the sentinels in turn for the master, then connect to
+ * it (DESIGN.md section 11). Each connection asks for itself at each
+ * attempt, so a failover is followed by the next reconnect: READONLY from a
+ * demoted master, the connection lost with a dead one, or the handshake's
+ * ROLE finding a replica all end in a new attempt. ---- */
+
+static void ask_sentinel(conn *c);
+
+static void sentinel_failed(conn *c, const char *why)
+{
+    lw_redis *r = c->r;
+    lw_resp *d = c->disc;
+    c->disc = NULL;
+    lw_resp_free(d);
+    snprintf(c->disc_why, sizeof c->disc_why, "%s", why);
+    r->sentinel_first = (r->sentinel_first + 1) % r->url->nnodes;
+    c->disc_tried++;
+    ask_sentinel(c);
+}
+
+static void sentinel_addr_reply(lw_resp *d, redisReply *reply, void *priv)
+{
+    conn *c = priv;
+    char host[256], why[200];
+    int port = 0;
+    (void)d;
+    if (!reply || c->disc != d)
+        return; /* the sentinel's connection went: its event says why */
+    if (lw_sentinel_read_addr(reply, c->r->url->master_name, host, sizeof host, &port, why,
+                              sizeof why) != 0) {
+        sentinel_failed(c, why);
+        return;
+    }
+    lw_url *mu = lw_sentinel_master_url(c->r->url, host, port);
+    c->disc = NULL;
+    lw_resp_free(d);
+    if (!mu) {
+        conn_lost(c, "out of memory");
+        return;
+    }
+    lw_url_free(c->target);
+    c->target = mu;
+    open_target(c, mu);
+}
+
+static void sentinel_auth_reply(lw_resp *d, redisReply *reply, void *priv)
+{
+    conn *c = priv;
+    char why[200];
+    if (reply && reply->type == REDIS_REPLY_ERROR && c->disc == d) {
+        snprintf(why, sizeof why, "AUTH: %.150s", reply->str);
+        sentinel_failed(c, why);
+    }
+}
+
+static void sentinel_event(lw_resp *d, int up, const char *why, void *ud)
+{
+    conn *c = ud;
+    const lw_url *u = c->r->url;
+    if (c->disc != d)
+        return;
+    if (!up) {
+        sentinel_failed(c, why);
+        return;
+    }
+    if (u->sentinel_password) {
+        const char *auth[3] = {"AUTH", u->sentinel_user ? u->sentinel_user : u->sentinel_password,
+                               u->sentinel_password};
+        lw_resp_send(d, u->sentinel_user ? 3 : 2, auth, NULL, sentinel_auth_reply, c);
+    }
+    const char *ask[3] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", u->master_name};
+    if (lw_resp_send(d, 3, ask, NULL, sentinel_addr_reply, c) != 0)
+        sentinel_failed(c, "out of memory");
+}
+
+static void ask_sentinel(conn *c)
+{
+    lw_redis *r = c->r;
+    char why[256];
+    while (c->disc_tried < r->url->nnodes) {
+        size_t i = (r->sentinel_first + c->disc_tried) % r->url->nnodes;
+        lw_url *su = lw_sentinel_url(r->url, i);
+        if (!su) {
+            conn_lost(c, "out of memory");
+            return;
+        }
+        c->disc = lw_resp_open(r->base, su, r->tls, 0, 0, sentinel_event, NULL, c, why, sizeof why);
+        lw_url_free(su);
+        if (c->disc)
+            return;
+        snprintf(c->disc_why, sizeof c->disc_why, "%s", why);
+        r->sentinel_first = (r->sentinel_first + 1) % r->url->nnodes;
+        c->disc_tried++;
+    }
+    char text[400];
+    snprintf(text, sizeof text, "no sentinel named master \"%s\" (last: %s)", r->url->master_name,
+             c->disc_why);
+    conn_lost(c, text);
+}
+
 static void conn_start(conn *c)
 {
     lw_redis *r = c->r;
@@ -589,10 +710,12 @@ static void conn_start(conn *c)
         conn_lost(c, why);
         return;
     }
-    c->ac = lw_resp_open(r->base, r->url, r->tls, c->attempts++, c->role == ROLE_SUB,
-                         transport_event, message_cb, c, why, sizeof why);
-    if (!c->ac)
-        conn_lost(c, why);
+    if (r->url->kind == LW_URL_SENTINEL) {
+        c->disc_tried = 0;
+        ask_sentinel(c);
+        return;
+    }
+    open_target(c, r->url);
 }
 
 /* ---- probing a silent command connection (see the top) ---- */
@@ -647,9 +770,10 @@ static void probe_start(lw_redis *r, int64_t now)
 {
     char why[256];
     r->probe_started = now;
-    if (r->url->tls && !r->tls)
+    const lw_url *u = r->url->kind == LW_URL_SENTINEL ? r->cmd.target : r->url;
+    if ((r->url->tls && !r->tls) || !u)
         return; /* the command connection never got this far either */
-    r->probe = lw_resp_open(r->base, r->url, r->tls, r->cmd.attempts, 0, probe_event, NULL, r, why,
+    r->probe = lw_resp_open(r->base, u, r->tls, r->cmd.attempts, 0, probe_event, NULL, r, why,
                             sizeof why);
 }
 
@@ -742,6 +866,10 @@ static void conn_free(conn *c)
         c->ac = NULL;
         lw_resp_free(ac); /* the waiting commands get NULL */
     }
+    lw_resp_free(c->disc);
+    c->disc = NULL;
+    lw_url_free(c->target);
+    c->target = NULL;
     if (c->retry)
         event_free(c->retry);
     if (c->killer)

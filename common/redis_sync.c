@@ -21,6 +21,7 @@
 #include "redis_sync.h"
 
 #include "redis_errors.h"
+#include "sentinel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +77,8 @@ int lw_redis_error_is_transient(const char *s, size_t len)
     return len >= sizeof FULL - 1 && memcmp(s, FULL, sizeof FULL - 1) == 0;
 }
 
-lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
-                                size_t errlen)
+static lw_sconn *connect_one(const lw_url *u, int timeout_ms, int *refused, char *err,
+                             size_t errlen)
 {
     if (refused)
         *refused = 0;
@@ -329,4 +330,84 @@ redisReply *lw_redis_argv(lw_sconn *c, lw_argv *a, char *err, size_t errlen)
     if (!r)
         set_err(err, errlen, c->errstr);
     return r;
+}
+
+/* 1 when ROLE on c says it is a replica (an ACL user may not ask: then 0,
+ * and a write there is refused with READONLY anyway). */
+static int is_replica(lw_sconn *c, char *role, size_t rolelen)
+{
+    const char *argv[1] = {"ROLE"};
+    redisReply *r = lw_sconn_command(c, 1, argv, NULL);
+    int replica = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                  r->element[0]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[0]->str, "master") != 0;
+    if (replica)
+        snprintf(role, rolelen, "%s", r->element[0]->str);
+    if (r)
+        freeReplyObject(r);
+    return replica;
+}
+
+/* Sentinel i's answer: the master's address in host and *port, or 0 in *port
+ * with why. */
+static void ask_sentinel(const lw_url *u, size_t i, int timeout_ms, char *host, size_t hostlen,
+                         int *port, char *why, size_t whylen)
+{
+    *port = 0;
+    lw_url *su = lw_sentinel_url(u, i);
+    lw_sconn *s = su ? connect_one(su, timeout_ms, NULL, why, whylen) : NULL;
+    if (!su)
+        set_err(why, whylen, NULL);
+    if (s) {
+        const char *argv[3] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", u->master_name};
+        redisReply *r = lw_sconn_command(s, 3, argv, NULL);
+        if (!r)
+            set_err(why, whylen, s->errstr);
+        else if (lw_sentinel_read_addr(r, u->master_name, host, hostlen, port, why, whylen) != 0)
+            *port = 0;
+        if (r)
+            freeReplyObject(r);
+        lw_sconn_free(s);
+    }
+    lw_url_free(su);
+}
+
+/* Asks the sentinels of u in turn for the master, connects to it and checks
+ * it is one. The timeout bounds each step. */
+static lw_sconn *connect_via_sentinels(const lw_url *u, int timeout_ms, int *refused, char *err,
+                                       size_t errlen)
+{
+    char why[400] = "no sentinel", host[256];
+    for (size_t i = 0; i < u->nnodes; i++) {
+        int port;
+        ask_sentinel(u, i, timeout_ms, host, sizeof host, &port, why, sizeof why);
+        if (port) {
+            lw_url *mu = lw_sentinel_master_url(u, host, port);
+            lw_sconn *c = mu ? connect_one(mu, timeout_ms, refused, why, sizeof why) : NULL;
+            char role[32];
+            if (c && is_replica(c, role, sizeof role)) {
+                /* The sentinels have not finished a failover yet. */
+                snprintf(why, sizeof why, "%s:%d, named by the sentinel, is a %s", host, port,
+                         role);
+                lw_sconn_free(c);
+                c = NULL;
+            }
+            lw_url_free(mu);
+            if (c)
+                return c;
+        }
+        if (err && errlen)
+            snprintf(err, errlen, "sentinel %s:%d: %s", u->nodes[i].host, u->nodes[i].port, why);
+    }
+    return NULL;
+}
+
+lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
+                                size_t errlen)
+{
+    if (refused)
+        *refused = 0;
+    if (u->kind == LW_URL_SENTINEL)
+        return connect_via_sentinels(u, timeout_ms, refused, err, errlen);
+    return connect_one(u, timeout_ms, refused, err, errlen);
 }

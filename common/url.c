@@ -19,6 +19,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,21 +55,41 @@ static void find_userinfo(const char *rest, int unix_kind, const char **ui, cons
     }
 }
 
-static const char *scheme_rest(const char *text, int *unix_kind)
+/* The schemes, longest first where one is a prefix of another. */
+static const struct {
+    const char *prefix;
+    lw_url_kind kind;
+    int tls;
+} schemes[] = {
+    {"redis://", LW_URL_TCP, 0},
+    {"rediss://", LW_URL_TCP, 1},
+    {"unix://", LW_URL_UNIX, 0},
+    {"redis-sentinel://", LW_URL_SENTINEL, 0},
+    {"rediss-sentinel://", LW_URL_SENTINEL, 1},
+};
+
+/* The text after the scheme, with its kind and TLS flag; NULL for a scheme
+ * we do not know. */
+static const char *scheme_of(const char *text, lw_url_kind *kind, int *tls)
 {
-    if (strncmp(text, "redis://", 8) == 0) {
-        *unix_kind = 0;
-        return text + 8;
-    }
-    if (strncmp(text, "rediss://", 9) == 0) {
-        *unix_kind = 0;
-        return text + 9;
-    }
-    if (strncmp(text, "unix://", 7) == 0) {
-        *unix_kind = 1;
-        return text + 7;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t n = strlen(schemes[i].prefix);
+        if (strncmp(text, schemes[i].prefix, n) == 0) {
+            *kind = schemes[i].kind;
+            *tls = schemes[i].tls;
+            return text + n;
+        }
     }
     return NULL;
+}
+
+static const char *scheme_rest(const char *text, int *unix_kind)
+{
+    lw_url_kind kind;
+    int tls;
+    const char *rest = scheme_of(text, &kind, &tls);
+    *unix_kind = rest && kind == LW_URL_UNIX;
+    return rest;
 }
 
 /* Where the user info and the parameters of `text` lie: ui and ui_end as
@@ -100,7 +121,8 @@ static void url_parts(const char *text, const char **ui, const char **ui_end, co
  * Parameter names stay: they say what was wrong. */
 static int param_is_public(const char *p, size_t name_len)
 {
-    static const char *const names[] = {"db", "ca", "cert", "key", "sni", "insecure", NULL};
+    static const char *const names[] = {"db",       "ca",           "cert", "key", "sni",
+                                        "insecure", "sentinel_user", NULL};
     for (int i = 0; names[i]; i++)
         if (strlen(names[i]) == name_len && memcmp(p, names[i], name_len) == 0)
             return 1;
@@ -164,6 +186,17 @@ void lw_url_scrub(char *text)
     }
 }
 
+/* Zeroes a secret's bytes, then frees it. */
+static void wipe_free(char *secret)
+{
+    if (!secret)
+        return;
+    volatile char *p = secret;
+    while (*p)
+        *p++ = '\0';
+    free(secret);
+}
+
 void lw_url_free(lw_url *u)
 {
     if (!u)
@@ -175,6 +208,11 @@ void lw_url_free(lw_url *u)
     free(u->tls_cert);
     free(u->tls_key);
     free(u->tls_sni);
+    for (size_t i = 0; i < u->nnodes; i++)
+        free(u->nodes[i].host);
+    free(u->master_name);
+    free(u->sentinel_user);
+    wipe_free(u->sentinel_password);
     if (u->password) {
         /* Do not leave the secret lying in freed heap memory. */
         volatile char *p = u->password;
@@ -202,9 +240,19 @@ lw_url *lw_url_dup(const lw_url *u)
         dup_field(&d->user, u->user) || dup_field(&d->password, u->password) ||
         dup_field(&d->redacted, u->redacted ? u->redacted : "redis") ||
         dup_field(&d->tls_ca, u->tls_ca) || dup_field(&d->tls_cert, u->tls_cert) ||
-        dup_field(&d->tls_key, u->tls_key) || dup_field(&d->tls_sni, u->tls_sni)) {
+        dup_field(&d->tls_key, u->tls_key) || dup_field(&d->tls_sni, u->tls_sni) ||
+        dup_field(&d->master_name, u->master_name) ||
+        dup_field(&d->sentinel_user, u->sentinel_user) ||
+        dup_field(&d->sentinel_password, u->sentinel_password)) {
         lw_url_free(d);
         return NULL;
+    }
+    for (size_t i = 0; i < u->nnodes; i++, d->nnodes++) {
+        d->nodes[i].port = u->nodes[i].port;
+        if (!(d->nodes[i].host = strdup(u->nodes[i].host))) {
+            lw_url_free(d);
+            return NULL;
+        }
     }
     return d;
 }
@@ -312,11 +360,30 @@ static int ipv6_ok(const char *h, size_t n)
     return 1;
 }
 
-/* rediss:// parameters: ca, cert, key, sni (file names and a host name,
- * %-decoded) and insecure (0 or 1). */
-static lw_url *parse_tls_params(lw_url *u, const char *q, char *err, size_t errlen)
+/* Parameters each scheme takes. */
+enum { P_TLS = 1, P_DB = 2, P_SENTINEL = 4 };
+
+/* The parameters after '?': for rediss* the TLS ones -- ca, cert, key, sni
+ * (file names and a host name, %-decoded), insecure (0 or 1) --, for the
+ * sentinel schemes db, sentinel_user and sentinel_password too. `known`
+ * lists them for the message about one we do not know. */
+static lw_url *parse_params(lw_url *u, const char *q, int allowed, const char *known, char *err,
+                            size_t errlen)
 {
-    static const char known[] = "(rediss:// knows ca=, cert=, key=, sni= and insecure=1)";
+    static const struct {
+        const char *name;
+        int need;
+        size_t field; /* offsetof the char * in lw_url; 0: special */
+    } names[] = {
+        {"ca", P_TLS, offsetof(lw_url, tls_ca)},
+        {"cert", P_TLS, offsetof(lw_url, tls_cert)},
+        {"key", P_TLS, offsetof(lw_url, tls_key)},
+        {"sni", P_TLS, offsetof(lw_url, tls_sni)},
+        {"insecure", P_TLS, 0},
+        {"db", P_DB, 0},
+        {"sentinel_user", P_SENTINEL, offsetof(lw_url, sentinel_user)},
+        {"sentinel_password", P_SENTINEL, offsetof(lw_url, sentinel_password)},
+    };
     while (q) {
         const char *param = q;
         q = strchr(param, '&');
@@ -330,23 +397,26 @@ static lw_url *parse_tls_params(lw_url *u, const char *q, char *err, size_t errl
             return fail(u, err, errlen, "a parameter without a value %s", known);
         size_t nl = (size_t)(eq - param), vl = plen - nl - 1;
         const char *v = eq + 1;
-        char **field = NULL;
-        if (nl == 2 && memcmp(param, "ca", 2) == 0)
-            field = &u->tls_ca;
-        else if (nl == 4 && memcmp(param, "cert", 4) == 0)
-            field = &u->tls_cert;
-        else if (nl == 3 && memcmp(param, "key", 3) == 0)
-            field = &u->tls_key;
-        else if (nl == 3 && memcmp(param, "sni", 3) == 0)
-            field = &u->tls_sni;
-        else if (nl == 8 && memcmp(param, "insecure", 8) == 0) {
+        size_t k = 0;
+        while (k < sizeof names / sizeof names[0] &&
+               !((names[k].need & allowed) && strlen(names[k].name) == nl &&
+                 memcmp(param, names[k].name, nl) == 0))
+            k++;
+        if (k == sizeof names / sizeof names[0])
+            return fail(u, err, errlen, "unknown parameter \"%.*s\" %s", (int)(nl > 40 ? 40 : nl),
+                        param, known);
+        if (strcmp(names[k].name, "insecure") == 0) {
             if (vl != 1 || (v[0] != '0' && v[0] != '1'))
                 return fail(u, err, errlen, "insecure must be 0 or 1");
             u->tls_insecure = v[0] == '1';
             continue;
-        } else
-            return fail(u, err, errlen, "unknown parameter \"%.*s\" %s", (int)(nl > 40 ? 40 : nl),
-                        param, known);
+        }
+        if (strcmp(names[k].name, "db") == 0) {
+            if (parse_db(v, vl, &u->db) != 0)
+                return fail(u, err, errlen, "db must be a non-negative integer");
+            continue;
+        }
+        char **field = (char **)(void *)((char *)u + names[k].field);
         int bad = 0;
         if (vl == 0)
             return fail(u, err, errlen, "%.*s= is empty", (int)nl, param);
@@ -363,47 +433,65 @@ static lw_url *parse_tls_params(lw_url *u, const char *q, char *err, size_t errl
     return u;
 }
 
-static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
+/* One host[:port] at *pp (stopping at any of `stops`), into *host / *port
+ * (default_port when absent). Returns NULL, or the reason it is bad. *pp is
+ * moved past it. *host is new (caller frees) on success. */
+static const char *parse_hostport(const char **pp, const char *stops, int default_port,
+                                  char **host, int *port, char *why, size_t whylen)
 {
-    const char *h, *hend;
+    const char *p = *pp, *h, *hend;
+    char stopset[16];
+    snprintf(stopset, sizeof stopset, ":%s", stops);
     if (*p == '[') {
         h = p + 1;
         hend = strchr(h, ']');
         if (!hend)
-            return fail(u, err, errlen, "unterminated IPv6 address (missing \"]\")");
-        if (!ipv6_ok(h, (size_t)(hend - h)))
-            return fail(u, err, errlen, "bad IPv6 address \"%.*s\"", (int)(hend - h), h);
+            return "unterminated IPv6 address (missing \"]\")";
+        if (!ipv6_ok(h, (size_t)(hend - h))) {
+            snprintf(why, whylen, "bad IPv6 address \"%.*s\"", (int)(hend - h), h);
+            return why;
+        }
         p = hend + 1;
     } else {
         h = p;
-        hend = p + strcspn(p, ":/?#");
+        hend = p + strcspn(p, stopset);
         if (hend == h)
-            return fail(u, err, errlen,
-                        *hend == ':' && hend[1] == ':'
-                            ? "host is missing (an IPv6 address goes in brackets: [::1])"
-                            : "host is missing");
+            return *hend == ':' && hend[1] == ':'
+                       ? "host is missing (an IPv6 address goes in brackets: [::1])"
+                       : "host is missing";
         for (const char *c = h; c < hend; c++) {
-            if (!host_char(*c))
-                return fail(u, err, errlen, "bad host name \"%.*s\"", (int)(hend - h), h);
+            if (!host_char(*c)) {
+                snprintf(why, whylen, "bad host name \"%.*s\"", (int)(hend - h), h);
+                return why;
+            }
         }
         p = hend;
     }
-    u->host = strndup(h, (size_t)(hend - h));
-    if (!u->host)
-        return fail(u, err, errlen, "out of memory");
-    u->port = DEFAULT_PORT;
+    *port = default_port;
     if (*p == ':') {
         size_t n = strspn(++p, "0123456789");
-        int port = 0;
-        if (n == 0 || n > 5 || (p[n] && !strchr("/?#", p[n])))
-            return fail(u, err, errlen, "port must be 1..65535");
+        int v = 0;
+        if (n == 0 || n > 5 || (p[n] && !strchr(stops, p[n])))
+            return "port must be 1..65535";
         for (size_t i = 0; i < n; i++)
-            port = port * 10 + (p[i] - '0');
-        if (port < 1 || port > 65535)
-            return fail(u, err, errlen, "port must be 1..65535");
-        u->port = port;
+            v = v * 10 + (p[i] - '0');
+        if (v < 1 || v > 65535)
+            return "port must be 1..65535";
+        *port = v;
         p += n;
     }
+    if (!(*host = strndup(h, (size_t)(hend - h))))
+        return "out of memory";
+    *pp = p;
+    return NULL;
+}
+
+static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
+{
+    char why[128];
+    const char *bad = parse_hostport(&p, "/?#", DEFAULT_PORT, &u->host, &u->port, why, sizeof why);
+    if (bad)
+        return fail(u, err, errlen, "%s", bad);
     if (*p == '/') {
         p++;
         size_t n = strcspn(p, "?#");
@@ -412,7 +500,8 @@ static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
         p += n;
     }
     if (*p == '?' && u->tls)
-        return parse_tls_params(u, p + 1, err, errlen);
+        return parse_params(u, p + 1, P_TLS,
+                            "(rediss:// knows ca=, cert=, key=, sni= and insecure=1)", err, errlen);
     if (*p == '?' || *p == '#')
         return fail(u, err, errlen,
                     "redis:// URLs take no parameters (the db goes in the path: "
@@ -424,6 +513,45 @@ static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
         return fail(u, err, errlen, "unexpected \"%.*s\" after the host (redis://host:port/db)",
                     n > 40 ? 40 : n, p);
     }
+    return u;
+}
+
+/* redis-sentinel://[[user]:password@]host:port[,host:port...]/MASTER[?db=N&sentinel_user=U&
+ * sentinel_password=P] (and rediss-sentinel://, with the TLS parameters). */
+static lw_url *parse_sentinel(lw_url *u, const char *p, char *err, size_t errlen)
+{
+    char why[128];
+    for (;;) {
+        if (u->nnodes == LW_URL_MAX_NODES)
+            return fail(u, err, errlen, "more than %d sentinels", LW_URL_MAX_NODES);
+        lw_node *n = &u->nodes[u->nnodes];
+        const char *bad = parse_hostport(&p, ",/?#", 26379, &n->host, &n->port, why, sizeof why);
+        if (bad)
+            return fail(u, err, errlen, "sentinel %zu: %s", u->nnodes + 1, bad);
+        u->nnodes++;
+        if (*p != ',')
+            break;
+        p++;
+    }
+    if (*p != '/' || !p[1] || strchr("?#", p[1]))
+        return fail(u, err, errlen, "the master's name is missing (redis-sentinel://host:port/MASTER)");
+    p++;
+    size_t n = strcspn(p, "?#");
+    for (size_t i = 0; i < n; i++)
+        if (!host_char(p[i]))
+            return fail(u, err, errlen, "bad master name \"%.*s\"", (int)(n > 40 ? 40 : n), p);
+    if (!(u->master_name = strndup(p, n)))
+        return fail(u, err, errlen, "out of memory");
+    p += n;
+    if (*p == '#')
+        return fail(u, err, errlen, "unexpected \"#\"");
+    if (*p == '?')
+        return parse_params(u, p + 1, P_DB | P_SENTINEL | (u->tls ? P_TLS : 0),
+                            u->tls ? "(rediss-sentinel:// knows db=, sentinel_user=, "
+                                     "sentinel_password=, ca=, cert=, key=, sni= and insecure=1)"
+                                   : "(redis-sentinel:// knows db=, sentinel_user= and "
+                                     "sentinel_password=)",
+                            err, errlen);
     return u;
 }
 
@@ -474,11 +602,12 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
     if (!u->redacted)
         return fail(u, err, errlen, "out of memory");
     int unix_kind = 0, bad = 0;
-    const char *rest = scheme_rest(text, &unix_kind);
+    const char *rest = scheme_of(text, &u->kind, &u->tls);
     if (!rest)
-        return fail(u, err, errlen, "the URL must start with redis://, rediss:// or unix://");
-    u->kind = unix_kind ? LW_URL_UNIX : LW_URL_TCP;
-    u->tls = strncmp(text, "rediss://", 9) == 0;
+        return fail(u, err, errlen,
+                    "the URL must start with redis://, rediss://, unix://, redis-sentinel:// or "
+                    "rediss-sentinel://");
+    unix_kind = u->kind == LW_URL_UNIX;
     const char *ui, *ui_end;
     find_userinfo(rest, unix_kind, &ui, &ui_end);
     if (ui) {
@@ -495,5 +624,7 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
             return fail(u, err, errlen, bad ? "bad %%-encoding in the password" : "out of memory");
         rest = ui_end + 1;
     }
+    if (u->kind == LW_URL_SENTINEL)
+        return parse_sentinel(u, rest, err, errlen);
     return unix_kind ? parse_unix(u, rest, err, errlen) : parse_tcp(u, rest, err, errlen);
 }

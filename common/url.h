@@ -4,6 +4,9 @@
  *   redis://[[user]:password@]host[:port][/db]
  *   rediss://[[user]:password@]host[:port][/db][?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1]
  *   unix://[[user]:password@]/path/to.sock[?db=N]
+ *   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER
+ *       [?db=N&sentinel_user=U&sentinel_password=P]   (sentinel port default 26379)
+ *   rediss-sentinel://... the same over TLS, with the rediss:// parameters
  *
  * rediss:// is TLS (CONTRACT section 12): the server's certificate is
  * verified against `ca` (else the system's store) and must name the host
@@ -19,9 +22,17 @@
 #include <stddef.h>
 
 typedef enum {
-    LW_URL_TCP, /* redis:// */
-    LW_URL_UNIX /* unix:// */
+    LW_URL_TCP,     /* redis://, rediss:// */
+    LW_URL_UNIX,    /* unix:// */
+    LW_URL_SENTINEL /* redis-sentinel://, rediss-sentinel://: host/port unset; nodes are the sentinels */
 } lw_url_kind;
+
+#define LW_URL_MAX_NODES 16
+
+typedef struct lw_node {
+    char *host;
+    int port;
+} lw_node;
 
 typedef struct lw_url {
     lw_url_kind kind;
@@ -37,6 +48,11 @@ typedef struct lw_url {
     char *tls_key;    /* its private key file */
     char *tls_sni;    /* server name to send and verify; NULL: the host */
     int tls_insecure; /* 1: the server's certificate is not verified */
+    lw_node nodes[LW_URL_MAX_NODES]; /* SENTINEL: the sentinels, in the URL's order */
+    size_t nnodes;
+    char *master_name;       /* SENTINEL: the master the sentinels are asked for */
+    char *sentinel_user;     /* SENTINEL: the sentinels' own credentials, or NULL */
+    char *sentinel_password; /* never printed */
     char *redacted;   /* the URL with the password shown as "***" */
 } lw_url;
 

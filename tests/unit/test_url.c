@@ -166,9 +166,9 @@ END_TEST
 
 START_TEST(bad_inputs)
 {
-    bad("", "bad Redis URL \"\": the URL must start with redis://, rediss:// or unix://");
+    bad("", "bad Redis URL \"\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
     bad("http://h",
-        "bad Redis URL \"http://h\": the URL must start with redis://, rediss:// or unix://");
+        "bad Redis URL \"http://h\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
     bad("redis://", "bad Redis URL \"redis://\": host is missing");
     bad("redis://:6379", "bad Redis URL \"redis://:6379\": host is missing");
     bad("redis://::1",
@@ -263,6 +263,57 @@ START_TEST(tls)
         "bad Redis URL \"redis://h?ca=/x\": redis:// URLs take no parameters (the "
         "db goes in the path: redis://[[user]:password@]host[:port][/db]; ca=, "
         "cert=, key=, sni= and insecure= need rediss://)");
+}
+END_TEST
+
+START_TEST(sentinel)
+{
+    lw_url *u = ok("redis-sentinel://app:pw@s1:26380,[::1],s3.example.com:5000/mymaster?db=3&"
+                   "sentinel_user=sen&sentinel_password=SPW");
+    ck_assert_int_eq(u->kind, LW_URL_SENTINEL);
+    ck_assert_int_eq(u->tls, 0);
+    ck_assert_uint_eq(u->nnodes, 3);
+    ck_assert_str_eq(u->nodes[0].host, "s1");
+    ck_assert_int_eq(u->nodes[0].port, 26380);
+    ck_assert_str_eq(u->nodes[1].host, "::1");
+    ck_assert_int_eq(u->nodes[1].port, 26379);
+    ck_assert_str_eq(u->nodes[2].host, "s3.example.com");
+    ck_assert_int_eq(u->nodes[2].port, 5000);
+    ck_assert_str_eq(u->master_name, "mymaster");
+    ck_assert_int_eq(u->db, 3);
+    ck_assert_str_eq(u->user, "app");
+    ck_assert_str_eq(u->password, "pw");
+    ck_assert_str_eq(u->sentinel_user, "sen");
+    ck_assert_str_eq(u->sentinel_password, "SPW");
+    ck_assert_ptr_null(strstr(u->redacted, "SPW"));
+    ck_assert_ptr_null(strstr(u->redacted, ":pw@"));
+    ck_assert_ptr_nonnull(strstr(u->redacted, "sentinel_user=sen"));
+    lw_url *d = lw_url_dup(u);
+    ck_assert_uint_eq(d->nnodes, 3);
+    ck_assert_str_eq(d->nodes[2].host, "s3.example.com");
+    ck_assert_str_eq(d->sentinel_password, "SPW");
+    lw_url_free(d);
+    lw_url_free(u);
+
+    u = ok("rediss-sentinel://h:1/m?ca=/ca.pem&insecure=1");
+    ck_assert_int_eq(u->tls, 1);
+    ck_assert_str_eq(u->tls_ca, "/ca.pem");
+    ck_assert_int_eq(u->tls_insecure, 1);
+    lw_url_free(u);
+
+    bad("redis-sentinel://h:1",
+        "bad Redis URL \"redis-sentinel://h:1\": the master's name is missing "
+        "(redis-sentinel://host:port/MASTER)");
+    bad("redis-sentinel://h:1,/m", "bad Redis URL \"redis-sentinel://h:1,/m\": sentinel 2: host is missing");
+    bad("redis-sentinel://h:0/m", "bad Redis URL \"redis-sentinel://h:0/m\": sentinel 1: port must be 1..65535");
+    bad("redis-sentinel://h/m?ca=/x",
+        "bad Redis URL \"redis-sentinel://h/m?ca=/x\": unknown parameter \"ca\" (redis-sentinel:// "
+        "knows db=, sentinel_user= and sentinel_password=)");
+    bad("redis-sentinel://h/m?db=x", "bad Redis URL \"redis-sentinel://h/m?db=x\": db must be a non-negative integer");
+    bad("redis-sentinel://h/m m", "bad Redis URL \"redis-sentinel://h/m m\": bad master name \"m m\"");
+    char err[256];
+    ck_assert_ptr_null(lw_url_parse("redis-sentinel://h/m?sentinel_password=S3CRET&x=1", err, sizeof err));
+    ck_assert_ptr_null(strstr(err, "S3CRET"));
 }
 END_TEST
 
@@ -385,6 +436,7 @@ int main(void)
     tcase_add_test(tc, unix_forms);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, tls);
+    tcase_add_test(tc, sentinel);
     tcase_add_test(tc, password_hidden);
     tcase_add_test(tc, redact);
     tcase_add_test(tc, scrub);

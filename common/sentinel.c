@@ -1,0 +1,88 @@
+/*
+ * sentinel.c — Sentinel URLs and answers (sentinel.h).
+ */
+#include "sentinel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* u's TLS settings and nothing else, as a TCP URL for host:port. */
+static lw_url *tcp_like(const lw_url *u, const char *host, int port)
+{
+    lw_url *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->kind = LW_URL_TCP;
+    d->port = port;
+    d->tls = u->tls;
+    d->tls_insecure = u->tls_insecure;
+    if (!(d->host = strdup(host)) || (u->tls_ca && !(d->tls_ca = strdup(u->tls_ca))) ||
+        (u->tls_cert && !(d->tls_cert = strdup(u->tls_cert))) ||
+        (u->tls_key && !(d->tls_key = strdup(u->tls_key))) ||
+        (u->tls_sni && !(d->tls_sni = strdup(u->tls_sni)))) {
+        lw_url_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+lw_url *lw_sentinel_url(const lw_url *u, size_t i)
+{
+    lw_url *d = tcp_like(u, u->nodes[i].host, u->nodes[i].port);
+    char shown[600];
+    snprintf(shown, sizeof shown, "%s (sentinel %s:%d)", u->redacted, u->nodes[i].host,
+             u->nodes[i].port);
+    if (d && ((u->sentinel_user && !(d->user = strdup(u->sentinel_user))) ||
+              (u->sentinel_password && !(d->password = strdup(u->sentinel_password))) ||
+              !(d->redacted = strdup(shown)))) {
+        lw_url_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+lw_url *lw_sentinel_master_url(const lw_url *u, const char *host, int port)
+{
+    lw_url *d = tcp_like(u, host, port);
+    char shown[600];
+    snprintf(shown, sizeof shown, "%s (master %s:%d)", u->redacted, host, port);
+    if (d) {
+        d->db = u->db;
+        if ((u->user && !(d->user = strdup(u->user))) ||
+            (u->password && !(d->password = strdup(u->password))) ||
+            !(d->redacted = strdup(shown))) {
+            lw_url_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+int lw_sentinel_read_addr(const redisReply *r, const char *master, char *host, size_t hostlen,
+                          int *port, char *why, size_t whylen)
+{
+    if (r->type == REDIS_REPLY_NIL || (r->type == REDIS_REPLY_ARRAY && r->elements == 0)) {
+        snprintf(why, whylen, "the sentinel knows no master named \"%s\"", master);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(why, whylen, "SENTINEL GET-MASTER-ADDR-BY-NAME: %.200s", r->str);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[0]->len == 0 || r->element[0]->len >= hostlen) {
+        snprintf(why, whylen, "the sentinel's answer for \"%s\" is not an address", master);
+        return -1;
+    }
+    char *end = NULL;
+    long p = strtol(r->element[1]->str, &end, 10);
+    if (!end || *end || p < 1 || p > 65535) {
+        snprintf(why, whylen, "the sentinel's port for \"%s\" is not a port", master);
+        return -1;
+    }
+    memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+    *port = (int)p;
+    return 0;
+}
