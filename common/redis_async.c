@@ -328,7 +328,7 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
     c->ac = c->disc = NULL;
     lw_resp_free(disc);
     lw_resp_free(ac); /* the waiting commands get NULL */
-    if (disc) /* a sentinel that stalls: the next attempt asks the next one */
+    if (disc)         /* a sentinel that stalls: the next attempt asks the next one */
         c->r->sentinel_first = (c->r->sentinel_first + 1) % c->r->url->nnodes;
     conn_lost(c, "closed");
 }
@@ -773,8 +773,8 @@ static void probe_start(lw_redis *r, int64_t now)
     const lw_url *u = r->url->kind == LW_URL_SENTINEL ? r->cmd.target : r->url;
     if ((r->url->tls && !r->tls) || !u)
         return; /* the command connection never got this far either */
-    r->probe = lw_resp_open(r->base, u, r->tls, r->cmd.attempts, 0, probe_event, NULL, r, why,
-                            sizeof why);
+    r->probe =
+        lw_resp_open(r->base, u, r->tls, r->cmd.attempts, 0, probe_event, NULL, r, why, sizeof why);
 }
 
 /* From the watchdog: a probe per reply timeout while the command

@@ -121,8 +121,8 @@ static void url_parts(const char *text, const char **ui, const char **ui_end, co
  * Parameter names stay: they say what was wrong. */
 static int param_is_public(const char *p, size_t name_len)
 {
-    static const char *const names[] = {"db",       "ca",           "cert", "key", "sni",
-                                        "insecure", "sentinel_user", NULL};
+    static const char *const names[] = {"db",  "ca",       "cert",          "key",
+                                        "sni", "insecure", "sentinel_user", NULL};
     for (int i = 0; names[i]; i++)
         if (strlen(names[i]) == name_len && memcmp(p, names[i], name_len) == 0)
             return 1;
@@ -436,8 +436,8 @@ static lw_url *parse_params(lw_url *u, const char *q, int allowed, const char *k
 /* One host[:port] at *pp (stopping at any of `stops`), into *host / *port
  * (default_port when absent). Returns NULL, or the reason it is bad. *pp is
  * moved past it. *host is new (caller frees) on success. */
-static const char *parse_hostport(const char **pp, const char *stops, int default_port,
-                                  char **host, int *port, char *why, size_t whylen)
+static const char *parse_hostport(const char **pp, const char *stops, int default_port, char **host,
+                                  int *port, char *why, size_t whylen)
 {
     const char *p = *pp, *h, *hend;
     char stopset[16];
@@ -534,7 +534,8 @@ static lw_url *parse_sentinel(lw_url *u, const char *p, char *err, size_t errlen
         p++;
     }
     if (*p != '/' || !p[1] || strchr("?#", p[1]))
-        return fail(u, err, errlen, "the master's name is missing (redis-sentinel://host:port/MASTER)");
+        return fail(u, err, errlen,
+                    "the master's name is missing (redis-sentinel://host:port/MASTER)");
     p++;
     size_t n = strcspn(p, "?#");
     for (size_t i = 0; i < n; i++)

@@ -22,8 +22,8 @@
 #include <stddef.h>
 
 typedef enum {
-    LW_URL_TCP,     /* redis://, rediss:// */
-    LW_URL_UNIX,    /* unix:// */
+    LW_URL_TCP,  /* redis://, rediss:// */
+    LW_URL_UNIX, /* unix:// */
     LW_URL_SENTINEL /* redis-sentinel://, rediss-sentinel://: host/port unset; nodes are the sentinels */
 } lw_url_kind;
 
@@ -53,7 +53,7 @@ typedef struct lw_url {
     char *master_name;       /* SENTINEL: the master the sentinels are asked for */
     char *sentinel_user;     /* SENTINEL: the sentinels' own credentials, or NULL */
     char *sentinel_password; /* never printed */
-    char *redacted;   /* the URL with the password shown as "***" */
+    char *redacted;          /* the URL with the password shown as "***" */
 } lw_url;
 
 /* Parses `text` (borrowed; NULL reads as ""). Returns a new lw_url the caller

@@ -942,7 +942,10 @@ class SentinelSet:
         port = free_port()
         args = ['--bind', '127.0.0.1', '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0']
         if self.tls:
-            args += ['--tls-replication', 'yes']
+            # A replica connects as a TLS client: with the client certificate
+            # (the server one is for serverAuth only, which the master refuses).
+            args += ['--tls-replication', 'yes', '--tls-client-cert-file', self.tls.client_cert,
+                     '--tls-client-key-file', self.tls.client_key]
         else:
             args += ['--port', str(port)]
         if master is not None:
@@ -961,7 +964,8 @@ class SentinelSet:
         if self.tls:
             lines += ['port 0', 'tls-port %d' % port, 'tls-replication yes',
                       'tls-cert-file ' + self.tls.server_cert, 'tls-key-file ' + self.tls.server_key,
-                      'tls-ca-cert-file ' + self.tls.ca_cert, 'tls-auth-clients optional']
+                      'tls-ca-cert-file ' + self.tls.ca_cert, 'tls-auth-clients optional',
+                      'tls-client-cert-file ' + self.tls.client_cert, 'tls-client-key-file ' + self.tls.client_key]
         else:
             lines.append('port %d' % port)
         m = self.master_name

@@ -166,7 +166,8 @@ END_TEST
 
 START_TEST(bad_inputs)
 {
-    bad("", "bad Redis URL \"\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
+    bad("",
+        "bad Redis URL \"\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
     bad("http://h",
         "bad Redis URL \"http://h\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
     bad("redis://", "bad Redis URL \"redis://\": host is missing");
@@ -304,15 +305,20 @@ START_TEST(sentinel)
     bad("redis-sentinel://h:1",
         "bad Redis URL \"redis-sentinel://h:1\": the master's name is missing "
         "(redis-sentinel://host:port/MASTER)");
-    bad("redis-sentinel://h:1,/m", "bad Redis URL \"redis-sentinel://h:1,/m\": sentinel 2: host is missing");
-    bad("redis-sentinel://h:0/m", "bad Redis URL \"redis-sentinel://h:0/m\": sentinel 1: port must be 1..65535");
+    bad("redis-sentinel://h:1,/m",
+        "bad Redis URL \"redis-sentinel://h:1,/m\": sentinel 2: host is missing");
+    bad("redis-sentinel://h:0/m",
+        "bad Redis URL \"redis-sentinel://h:0/m\": sentinel 1: port must be 1..65535");
     bad("redis-sentinel://h/m?ca=/x",
         "bad Redis URL \"redis-sentinel://h/m?ca=/x\": unknown parameter \"ca\" (redis-sentinel:// "
         "knows db=, sentinel_user= and sentinel_password=)");
-    bad("redis-sentinel://h/m?db=x", "bad Redis URL \"redis-sentinel://h/m?db=x\": db must be a non-negative integer");
-    bad("redis-sentinel://h/m m", "bad Redis URL \"redis-sentinel://h/m m\": bad master name \"m m\"");
+    bad("redis-sentinel://h/m?db=x",
+        "bad Redis URL \"redis-sentinel://h/m?db=x\": db must be a non-negative integer");
+    bad("redis-sentinel://h/m m",
+        "bad Redis URL \"redis-sentinel://h/m m\": bad master name \"m m\"");
     char err[256];
-    ck_assert_ptr_null(lw_url_parse("redis-sentinel://h/m?sentinel_password=S3CRET&x=1", err, sizeof err));
+    ck_assert_ptr_null(
+        lw_url_parse("redis-sentinel://h/m?sentinel_password=S3CRET&x=1", err, sizeof err));
     ck_assert_ptr_null(strstr(err, "S3CRET"));
 }
 END_TEST
