@@ -445,9 +445,19 @@ int cli_load_scripts(cli_conn *k)
     return 0;
 }
 
-int cli_append_wait(const cli *c, cli_conn *k)
+/* The channel of cli_confirm's PUBLISH: PREFIXsync. */
+static void sync_channel(const char *prefix, char *out, size_t outlen)
 {
-    char n[24], ms[24];
+    snprintf(out, outlen, "%ssync", prefix);
+}
+
+int cli_append_wait(const cli *c, cli_conn *k, const char *prefix)
+{
+    char n[24], ms[24], ch[CLI_PREFIX_MAX + 8];
+    sync_channel(prefix, ch, sizeof ch);
+    const char *pub[3] = {"PUBLISH", ch, ""};
+    if (cli_append(k, 3, pub) != 0)
+        return CLI_REDIS;
     snprintf(n, sizeof n, "%lld", (long long)c->cfg.min_replicas);
     snprintf(ms, sizeof ms, "%d", LW_MIN_REPLICAS_WAIT_MS);
     const char *argv[3] = {"WAIT", n, ms};
@@ -474,16 +484,16 @@ int cli_confirmed(const cli *c, const cli_conn *k, const redisReply *r, char *wh
     return 1;
 }
 
-int cli_confirm(const cli *c, cli_conn *k, char *why, size_t whylen)
+int cli_confirm(const cli *c, cli_conn *k, const char *prefix, char *why, size_t whylen)
 {
     if (c->cfg.min_replicas <= 0)
         return 0;
-    char n[24], ms[24];
-    snprintf(n, sizeof n, "%lld", (long long)c->cfg.min_replicas);
-    snprintf(ms, sizeof ms, "%d", LW_MIN_REPLICAS_WAIT_MS);
-    const char *argv[3] = {"WAIT", n, ms};
-    redisReply *r = k->ctx ? lw_sconn_command(k->ctx, 3, argv, NULL) : NULL;
+    redisReply *pub = NULL, *r = NULL;
+    if (k->ctx && cli_append_wait(c, k, prefix) == 0 && lw_sconn_get_reply(k->ctx, &pub) == 0)
+        lw_sconn_get_reply(k->ctx, &r);
     int rc = cli_confirmed(c, k, r, why, whylen);
+    if (pub)
+        freeReplyObject(pub);
     if (r)
         freeReplyObject(r);
     return rc;

@@ -218,15 +218,19 @@ void cli_outage_why(const cli_conn *k, const redisReply *r, char *why, size_t wh
 int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli_outage *o);
 
 /* --min-replicas (CONTRACT section 12): WAIT on k for what this connection
- * wrote. Returns 0 when at least cfg.min_replicas replicas hold it (at once
- * when that is 0); 1 when fewer did within LW_MIN_REPLICAS_WAIT_MS, or -1
- * when the connection failed -- each with why in why[0..whylen) ("only 0 of
- * 1 replicas confirmed it within 1000 ms: it may be lost in a failover").
- * Prints nothing. */
-int cli_confirm(const cli *c, cli_conn *k, char *why, size_t whylen);
-/* The WAIT command cli_confirm sends, for a pipeline: appends it to k.
+ * wrote, after a PUBLISH on `prefix`'s channel "sync" (replicated: it
+ * takes the connection's offset past every earlier write, so a repeat that
+ * wrote nothing is not confirmed before the first try's write is; DESIGN.md
+ * section 11). Returns 0 when at least cfg.min_replicas replicas hold it (at
+ * once when that is 0); 1 when fewer did within LW_MIN_REPLICAS_WAIT_MS, or
+ * -1 when the connection failed -- each with why in why[0..whylen) ("only 0
+ * of 1 replicas confirmed it within 1000 ms: it may be lost in a
+ * failover"). Prints nothing. */
+int cli_confirm(const cli *c, cli_conn *k, const char *prefix, char *why, size_t whylen);
+/* The PUBLISH and WAIT cli_confirm sends, for a pipeline: appends them to k
+ * (two replies: read the PUBLISH's and hand the WAIT's to cli_confirmed).
  * Returns 0 or CLI_REDIS (printed). */
-int cli_append_wait(const cli *c, cli_conn *k);
+int cli_append_wait(const cli *c, cli_conn *k, const char *prefix);
 /* Reads a WAIT reply (cli_append_wait's); same results as cli_confirm.
  * Borrows r (NULL: the connection failed). */
 int cli_confirmed(const cli *c, const cli_conn *k, const redisReply *r, char *why, size_t whylen);

@@ -47,8 +47,10 @@ typedef struct slot {
 typedef struct call {
     cli_conn *conn;
     uint32_t njobs;
-    int is_wait;       /* --min-replicas: the WAIT after the window's calls on conn */
-    redisReply *reply; /* NULL until read, or when it could not be */
+    const char *prefix; /* the tenant's (borrowed from its group) */
+    int is_wait;        /* --min-replicas: the WAIT after the window's calls on conn */
+    int is_publish;     /* ...and the PUBLISH before it */
+    redisReply *reply;  /* NULL until read, or when it could not be */
 } call;
 
 typedef struct window {
@@ -158,7 +160,8 @@ static void emit_call(batch *b, tgroup *g)
     uint32_t ci = (uint32_t)w->ncalls++;
     w->calls[ci].conn = g->t.conn;
     w->calls[ci].njobs = g->n;
-    w->calls[ci].is_wait = 0;
+    w->calls[ci].prefix = g->t.prefix;
+    w->calls[ci].is_wait = w->calls[ci].is_publish = 0;
     w->calls[ci].reply = NULL;
     for (uint32_t i = 0; i < g->n; i++) {
         w->slots[g->slots[i]].call = ci;
@@ -198,7 +201,7 @@ static void emit_waits(batch *b)
             seen = w->calls[j].conn == w->calls[i].conn;
         if (seen)
             continue;
-        if (w->ncalls == w->capcalls) {
+        if (w->ncalls + 2 > w->capcalls) {
             call *nc = realloc(w->calls, w->capcalls * 2 * sizeof *nc);
             if (!nc) {
                 oom(b);
@@ -207,11 +210,12 @@ static void emit_waits(batch *b)
             w->calls = nc;
             w->capcalls *= 2;
         }
-        if (cli_append_wait(b->c, w->calls[i].conn) != 0) {
+        if (cli_append_wait(b->c, w->calls[i].conn, w->calls[i].prefix) != 0) {
             b->redis_failed = 1;
             return;
         }
-        w->calls[w->ncalls++] = (call){w->calls[i].conn, 0, 1, NULL};
+        w->calls[w->ncalls++] = (call){w->calls[i].conn, 0, w->calls[i].prefix, 0, 1, NULL};
+        w->calls[w->ncalls++] = (call){w->calls[i].conn, 0, w->calls[i].prefix, 1, 0, NULL};
     }
 }
 
@@ -229,7 +233,8 @@ static void unconfirmed(batch *b, window *w, const call *k)
     }
     b->redis_failed = 1;
     for (size_t i = 0; i < w->ncalls; i++)
-        if (!w->calls[i].is_wait && w->calls[i].conn == k->conn && w->calls[i].reply) {
+        if (!w->calls[i].is_wait && !w->calls[i].is_publish && w->calls[i].conn == k->conn &&
+            w->calls[i].reply) {
             freeReplyObject(w->calls[i].reply);
             w->calls[i].reply = NULL;
         }
@@ -254,7 +259,9 @@ static void collect(batch *b, window *w)
             continue;
         }
         k->reply = cli_next_reply(k->conn);
-        if (k->is_wait) {
+        if (k->is_publish) {
+            /* nothing to read in it: a refusal shows in the WAIT after */
+        } else if (k->is_wait) {
             unconfirmed(b, w, k);
         } else if (!k->reply) {
             b->redis_failed = 1;

@@ -60,7 +60,7 @@ int cmd_cancel(cli *c, int argc, char **argv)
     if (!r)
         return cli_redis_err(t.conn, NULL, err);
     char line[400];
-    if (r->type != REDIS_REPLY_ERROR && cli_confirm(c, t.conn, err, sizeof err) != 0) {
+    if (r->type != REDIS_REPLY_ERROR && cli_confirm(c, t.conn, t.prefix, err, sizeof err) != 0) {
         snprintf(line, sizeof line, "cancel of job %s recorded on the primary, but %s", id, err);
         freeReplyObject(r);
         return cli_redis_err(t.conn, NULL, line);

@@ -396,7 +396,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
         goto out;
     }
     lw_enqueue_job_at(&got, 0, &job);
-    if (cli_confirm(c, t.conn, why, sizeof why) != 0) {
+    if (cli_confirm(c, t.conn, t.prefix, why, sizeof why) != 0) {
         /* On the primary, not on enough replicas: not acknowledged. With
          * --spool the job file stays for a worker to enqueue again (the
          * same id: no duplicate). */

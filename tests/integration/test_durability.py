@@ -7,6 +7,8 @@ once WAIT says N replicas hold it. A primary and a real replica
   CLI unconfirmed    the replica stopped: an enqueue exits 3 with one line
                      (nothing on stdout), --batch prints no id and exits 3,
                      --spool keeps the job file for a worker (exit 0)
+  repeats            a repeat of an unconfirmed enqueue (same --id) is not
+                     confirmed by a stalled replica's old offset
   worker outcomes    the replica stopped under a worker: the outcome is sent
                      again (and said) until the replica is back, then the
                      job has succeeded, its handler ran once
@@ -14,6 +16,7 @@ once WAIT says N replicas hold it. A primary and a real replica
 """
 import json
 import os
+import signal
 
 import lwtest
 from lwtest import check, wait_until
@@ -87,6 +90,43 @@ def test_cli_unconfirmed_is_not_acknowledged(env):
     check(rc == 2 and 'LANEWORK_MIN_REPLICAS' in err, 'a bad value: %d %s' % (rc, err))
 
 
+def test_a_repeat_is_not_confirmed_before_the_first_try(env):
+    # The replica is stopped (SIGSTOP), not gone: the primary still counts
+    # it, at the offset it acknowledged last. A repeat of an unconfirmed
+    # enqueue (the same --id: the job is on the primary, enqueue.lua writes
+    # nothing) must not be confirmed by that stale offset: the PUBLISH
+    # before WAIT moves the connection's offset past the first try's write.
+    with_replica(env)
+    os.kill(env.replica.proc.pid, signal.SIGSTOP)
+    try:
+        # Why the PUBLISH: on this server, a connection that wrote nothing
+        # has WAIT confirmed at once by the stopped replica's old offset.
+        c = env.redis.client()
+        try:
+            c.call('SET', 'lw:{t1}:probe-write', '1')
+            fresh = env.redis.client()
+            try:
+                check(fresh.call('WAIT', '1', '200') == 1, 'a fresh connection was not confirmed at once')
+                fresh.call('PUBLISH', 'lw:{t1}:sync', '')
+                check(fresh.call('WAIT', '1', '200') == 0, 'PUBLISH did not move the offset')
+            finally:
+                fresh.close()
+            c.call('DEL', 'lw:{t1}:probe-write')
+        finally:
+            c.close()
+        for attempt in range(3):
+            rc, out, err = env.cli('enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{}',
+                                   '--id', 'fixed-1', '--min-replicas', '1')
+            check(rc == 3 and out == '' and 'only 0 of 1' in err,
+                  'try %d was confirmed by a stopped replica: %d %r %s' % (attempt + 1, rc, out, err))
+    finally:
+        os.kill(env.replica.proc.pid, signal.SIGCONT)
+    rc, out, err = env.cli('enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{}',
+                           '--id', 'fixed-1', '--min-replicas', '1')
+    check(rc == 0 and out.strip() == 'fixed-1', 'once the replica caught up: %d %r %s' % (rc, out, err))
+    check(job_on_replica(env, 'fixed-1'), 'confirmed but not on the replica')
+
+
 def test_worker_outcomes_wait_for_the_replica(env):
     with_replica(env)
     w = env.worker('--concurrency', '2', '--min-replicas', '1', '--poll', '0.2')
@@ -119,4 +159,5 @@ def test_zero_sends_no_wait(env):
 
 if __name__ == '__main__':
     lwtest.run([test_cli_confirmed_by_the_replica, test_cli_unconfirmed_is_not_acknowledged,
+                test_a_repeat_is_not_confirmed_before_the_first_try,
                 test_worker_outcomes_wait_for_the_replica, test_zero_sends_no_wait])
