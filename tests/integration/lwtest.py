@@ -1112,3 +1112,381 @@ class _SentinelProc:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+# -------------------------------------------------------------- cluster --
+
+def _crc16_table():
+    t = []
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        t.append(c & 0xFFFF)
+    return t
+
+
+_CRC16 = _crc16_table()
+
+
+def crc16_xmodem(data):
+    """CRC16-CCITT (XMODEM: polynomial 0x1021, initial value 0), the one
+    Redis Cluster hashes keys with."""
+    crc = 0
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ b) & 0xFF]
+    return crc
+
+
+def key_slot(key):
+    """The cluster slot of `key` (str or bytes): CRC16 of its hash tag (what
+    is between the first '{' and the first '}' after it, when not empty),
+    else of the whole key, mod 16384."""
+    k = key.encode() if isinstance(key, str) else bytes(key)
+    s = k.find(b'{')
+    if s >= 0:
+        e = k.find(b'}', s + 1)
+        if e > s + 1:
+            k = k[s + 1:e]
+    return crc16_xmodem(k) % 16384
+
+
+class ClusterSet:
+    """A Redis Cluster of `masters` masters with `replicas` replicas each
+    (redis-server --cluster-enabled, made by `redis-cli --cluster create`),
+    in dir/cluster, for tests of redis-cluster:// URLs, slot migrations and
+    failovers.
+
+        cs = ClusterSet(env.dir)                  # tls=TlsCA(...): data, bus and replication speak TLS
+        url = cs.url()                            # redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...
+        n = cs.node_for_slot(cs.slot_of('{t1}'))  # the master serving that slot now
+        cs.migrate_slot(slot, other_master)       # one slot and its keys moved (IMPORTING/MIGRATING/MIGRATE)
+        cs.reshard(100, a, b)                     # redis-cli --cluster reshard
+        cs.wait_synced(n)                         # its replicas have every write made so far
+        old = cs.kill_master(n)                   # kill -9
+        new = cs.wait_failover(old, timeout=20)   # its replica serves its slots, cluster_state:ok
+        cs.rejoin(old)                            # restarted: it comes back as a replica
+        cs.close()
+
+    Every node is a `Redis` (its plain unix socket for the test's own calls,
+    `.call()`) with `.data_port` (the TCP port, a TLS one with tls=, that
+    the cluster announces and clients connect to) and `.node_id`. The
+    cluster bus port is chosen free too (not port+10000, which can be past
+    65535). NODE_TIMEOUT_MS is short, so a master is failed over 2-3 s after
+    it dies. Every wait is bounded."""
+
+    NODE_TIMEOUT_MS = 1000
+    SLOTS = 16384
+
+    def __init__(self, dir, masters=3, replicas=1, tls=None):
+        self.dir = os.path.join(dir, 'cluster')
+        os.makedirs(self.dir, exist_ok=True)
+        self.tls = tls
+        self.nodes, self.killed = [], set()
+        self.n_masters, self.n_replicas = masters, replicas
+        try:
+            for i in range(masters * (1 + replicas)):
+                self.nodes.append(self._node('node%d' % i))
+            self._create()
+            self.wait_ok(timeout=30)
+            self.wait_replicas(timeout=20)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- processes
+    def _node(self, name):
+        port, bus = free_port(), free_port()
+        args = ['--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
+                '--cluster-node-timeout', str(self.NODE_TIMEOUT_MS), '--cluster-port', str(bus),
+                '--appendonly', 'no', '--save', '',
+                '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0']
+        if self.tls:
+            # Bus, replication and MIGRATE connect as TLS clients: with the
+            # client certificate (the server one is for serverAuth only).
+            args += ['--tls-cluster', 'yes', '--tls-replication', 'yes',
+                     '--tls-client-cert-file', self.tls.client_cert,
+                     '--tls-client-key-file', self.tls.client_key]
+        else:
+            args += ['--port', str(port)]
+        r = Redis(self.dir, name=name, tls=self.tls, extra=args)
+        r.data_port = r.tls_port if self.tls else port
+        r.bus_port = bus
+        r.node_id = r.call('CLUSTER', 'MYID')
+        return r
+
+    def cli_args(self):
+        """redis-cli's TLS options for this cluster ([] without tls)."""
+        if not self.tls:
+            return []
+        return ['--tls', '--cacert', self.tls.ca_cert, '--cert', self.tls.client_cert,
+                '--key', self.tls.client_key]
+
+    def _redis_cli(self, args, timeout, what):
+        try:
+            p = subprocess.run(['redis-cli'] + self.cli_args() + args, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise TestFailure('%s: redis-cli did not finish within %.0f s:\n%s'
+                              % (what, timeout, (e.output or b'').decode(errors='replace')[-3000:]))
+        out = p.stdout.decode(errors='replace')
+        check(p.returncode == 0 and '[ERR]' not in out,
+              '%s: redis-cli exited %d:\n%s' % (what, p.returncode, out[-3000:]))
+        return out
+
+    def _create(self):
+        addrs = ['127.0.0.1:%d' % n.data_port for n in self.nodes]
+        self._redis_cli(['--cluster', 'create'] + addrs +
+                        ['--cluster-replicas', str(self.n_replicas), '--cluster-yes'],
+                        timeout=60, what='cluster create')
+
+    # -- what the nodes say
+    def live(self):
+        """The nodes not killed (by kill_master or kill9)."""
+        return [n for n in self.nodes if n not in self.killed and n.proc and n.proc.poll() is None]
+
+    def by_id(self, node_id):
+        return next((n for n in self.nodes if n.node_id == node_id), None)
+
+    def by_port(self, port):
+        return next((n for n in self.nodes if n.data_port == int(port)), None)
+
+    @staticmethod
+    def info(node):
+        """CLUSTER INFO of node as a dict (None when it does not answer)."""
+        try:
+            text = node.call('CLUSTER', 'INFO')
+        except (OSError, RespError):
+            return None
+        return dict(l.split(':', 1) for l in text.splitlines() if ':' in l)
+
+    def slot_map(self, node):
+        """{slot: master node} as `node` sees it (CLUSTER SLOTS); None when
+        it does not answer."""
+        try:
+            ranges = node.call('CLUSTER', 'SLOTS')
+        except (OSError, RespError):
+            return None
+        out = {}
+        for r in ranges:
+            owner = self.by_port(r[2][1])
+            for s in range(int(r[0]), int(r[1]) + 1):
+                out[s] = owner
+        return out
+
+    def _owner_in_view(self, node, slot):
+        try:
+            for r in node.call('CLUSTER', 'SLOTS'):
+                if int(r[0]) <= slot <= int(r[1]):
+                    return self.by_port(r[2][1])
+        except (OSError, RespError):
+            return None
+        return None
+
+    def slot_of(self, key):
+        """The slot of key (key_slot: CRC16 of the hash tag or key)."""
+        return key_slot(key)
+
+    def node_for_slot(self, slot):
+        """The master serving `slot` now: named by a live node and agreeing
+        that it owns it itself (during a failover or a migration the nodes'
+        views can differ for a moment)."""
+        for n in self.live():
+            owner = self._owner_in_view(n, slot)
+            if owner is not None and owner in self.live() and \
+                    self._owner_in_view(owner, slot) is owner:
+                return owner
+        raise TestFailure('no live node names a live owner of slot %d' % slot)
+
+    def node_for_key(self, key):
+        return self.node_for_slot(self.slot_of(key))
+
+    def role(self, node):
+        try:
+            return node.call('ROLE')
+        except (OSError, RespError):
+            return None
+
+    def masters(self):
+        """The live nodes that answer ROLE master."""
+        return [n for n in self.live() if (self.role(n) or [None])[0] == 'master']
+
+    def replicas(self, of=None):
+        """The live nodes that answer ROLE slave (of node `of` only, if given)."""
+        out = []
+        for n in self.live():
+            r = self.role(n)
+            if r and r[0] == 'slave' and (of is None or int(r[2]) == of.data_port):
+                out.append(n)
+        return out
+
+    def slots_of(self, node):
+        """The slots `node` serves, as a live node that owns slots sees it."""
+        view = next((v for v in (self.slot_map(n) for n in self.live()) if v), None) or {}
+        return sorted(s for s, o in view.items() if o is node)
+
+    # -- waiting
+    def _consistent(self):
+        """True when every live node says cluster_state:ok with all slots
+        assigned, knows every node not killed, and all of them map the
+        slots to the same masters; every replica's link is up."""
+        live = self.live()
+        views = []
+        for n in live:
+            i = self.info(n)
+            if not i or i.get('cluster_state') != 'ok' or \
+                    int(i.get('cluster_slots_assigned', 0)) != self.SLOTS or \
+                    int(i.get('cluster_known_nodes', 0)) < len(live):
+                return False
+            v = self.slot_map(n)
+            if v is None or len(v) != self.SLOTS:
+                return False
+            views.append(v)
+        if any(v != views[0] for v in views[1:]):
+            return False
+        for n in live:
+            r = self.role(n)
+            if not r:
+                return False
+            if r[0] == 'slave' and r[3] != 'connected':
+                return False
+        return True
+
+    def wait_ok(self, timeout=20):
+        """Until the cluster is consistent (see _consistent)."""
+        wait_until(self._consistent, timeout=timeout, interval=0.1,
+                   what='every live cluster node to say cluster_state:ok and agree on the slots')
+
+    def wait_replicas(self, timeout=20):
+        """Until every live master has its replicas connected."""
+        def ok():
+            return all(len(self.replicas(of=m)) >= self.n_replicas for m in self.masters())
+        wait_until(ok, timeout=timeout, interval=0.1, what='every master to have its replicas')
+
+    def wait_synced(self, master, timeout=10):
+        """Until every replica of `master` has replicated all it had
+        written when called (replication is asynchronous: a master killed
+        right after a write or a migration may take it with it)."""
+        def offset(n, field):
+            for line in n.call('INFO', 'replication').splitlines():
+                if line.startswith(field + ':'):
+                    return int(line.split(':', 1)[1])
+            return -1
+        target = offset(master, 'master_repl_offset')
+        reps = self.replicas(of=master)
+        check(reps, 'wait_synced: node %d has no replica' % master.data_port)
+        wait_until(lambda: all(offset(r, 'slave_repl_offset') >= target for r in reps), timeout=timeout,
+                   what='the replicas of node %d to reach offset %d' % (master.data_port, target))
+
+    # -- what tests use
+    def url(self, scheme=None, auth='', **query):
+        """redis-cluster:// (rediss-cluster:// with tls) to every node:
+        redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...; query: URL
+        parameters (with tls, ca defaults to the fixture's CA; ca=None
+        leaves it out)."""
+        scheme = scheme or ('rediss-cluster' if self.tls else 'redis-cluster')
+        q = dict(query)
+        if scheme.startswith('rediss'):
+            q.setdefault('ca', self.tls.ca_cert)
+        parts = ['%s=%s' % (k, v) for k, v in q.items() if v is not None]
+        return '%s://%s%s%s' % (scheme, auth, ','.join('127.0.0.1:%d' % n.data_port for n in self.nodes),
+                                ('?' + '&'.join(parts)) if parts else '')
+
+    def kill_master(self, node=None):
+        """kill -9 of a master (default: the one serving slot 0); returns
+        its Redis, whose replicas and slots wait_failover checks. Writes
+        not yet replicated are lost, as in production: wait_synced first
+        where a test needs them on the promoted replica."""
+        node = node or self.node_for_slot(0)
+        node.failover_from = ([r for r in self.replicas(of=node)], self.slots_of(node))
+        node.kill9()
+        self.killed.add(node)
+        return node
+
+    def wait_failover(self, old, timeout=20):
+        """Until a replica of `old` (killed by kill_master) is master of all
+        its slots and every live node says cluster_state:ok and agrees;
+        returns the new master."""
+        reps, slots = old.failover_from
+        check(reps and slots, 'node %s had no replica or no slot when killed' % old.node_id)
+
+        def done():
+            if not self._consistent():
+                return None
+            new = self._owner_in_view(self.live()[0], slots[0])
+            if new not in reps or (self.role(new) or [None])[0] != 'master':
+                return None
+            return new if all(self._owner_in_view(new, s) is new for s in (slots[0], slots[-1])) \
+                and self.slots_of(new) == slots else None
+        return wait_until(done, timeout=timeout, interval=0.1, what='a replica to take over the slots of a killed master')
+
+    def rejoin(self, node, timeout=20):
+        """Starts a killed node again (its nodes.conf kept): it rejoins as a
+        replica of the master that took its slots; waits until the cluster
+        is consistent and it is connected."""
+        node.start()
+        self.killed.discard(node)
+
+        def back():
+            r = self.role(node)
+            return r and r[0] == 'slave' and r[3] == 'connected' and self._consistent()
+        wait_until(back, timeout=timeout, interval=0.1, what='node %s to rejoin as a replica' % node.node_id)
+
+    def migrate_slot(self, slot, to_node, timeout=30, batch=100):
+        """Moves one slot and its keys from its owner to master `to_node`
+        the way `redis-cli --cluster reshard` does: CLUSTER SETSLOT
+        IMPORTING on the target, MIGRATING on the source, MIGRATE of keys
+        in batches (CLUSTER GETKEYSINSLOT, MIGRATE ... KEYS) until none
+        is left, then SETSLOT NODE on the target, the source and the other
+        masters; waits until every live node agrees. Clients meanwhile get
+        ASK (and TRYAGAIN for multi-key calls over keys split between the
+        two), as in production. Returns (source, keys moved)."""
+        deadline = time.monotonic() + timeout
+        src = self.node_for_slot(slot)
+        if src is to_node:
+            return src, 0
+        check((self.role(to_node) or [None])[0] == 'master', 'migrate_slot: the target is not a master')
+        to_node.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', src.node_id)
+        src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to_node.node_id)
+        moved = 0
+        while True:
+            keys = src.call('CLUSTER', 'GETKEYSINSLOT', slot, batch)
+            if not keys:
+                break
+            check(time.monotonic() < deadline, 'migrate_slot %d: keys still on the source after %.0f s'
+                  % (slot, timeout))
+            try:
+                src.call('MIGRATE', '127.0.0.1', to_node.data_port, '', 0, 5000, 'KEYS', *keys)
+            except RespError as e:
+                raise TestFailure('migrate_slot %d: MIGRATE of %d keys to %d: %s'
+                                  % (slot, len(keys), to_node.data_port, e))
+            moved += len(keys)
+        to_node.call('CLUSTER', 'SETSLOT', slot, 'NODE', to_node.node_id)
+        src.call('CLUSTER', 'SETSLOT', slot, 'NODE', to_node.node_id)
+        for m in self.masters():
+            if m is not src and m is not to_node:
+                try:
+                    m.call('CLUSTER', 'SETSLOT', slot, 'NODE', to_node.node_id)
+                except (OSError, RespError):
+                    pass  # gossip tells it anyway (the target bumped its epoch)
+
+        def agreed():
+            return all(self._owner_in_view(n, slot) is to_node for n in self.live()) and self._consistent()
+        wait_until(agreed, timeout=max(1.0, deadline - time.monotonic()), interval=0.05,
+                   what='every node to see slot %d on its new master' % slot)
+        return src, moved
+
+    def reshard(self, slot_count, from_node, to_node, timeout=120):
+        """`redis-cli --cluster reshard` of slot_count slots from one master
+        to another (keys too); waits until every live node agrees.
+        Returns redis-cli's output."""
+        out = self._redis_cli(['--cluster', 'reshard', '127.0.0.1:%d' % to_node.data_port,
+                               '--cluster-from', from_node.node_id, '--cluster-to', to_node.node_id,
+                               '--cluster-slots', str(slot_count), '--cluster-yes'],
+                              timeout=timeout, what='cluster reshard')
+        self.wait_ok(timeout=20)
+        return out
+
+    def close(self):
+        for n in self.nodes:
+            n.stop()
