@@ -892,3 +892,219 @@ def run(tests):
         finally:
             env.close(ok)
     sys.exit(1 if failed else 0)
+
+
+# ------------------------------------------------------------- sentinel --
+
+class SentinelSet:
+    """A master, `replicas` replicas (redis-server --replicaof) and
+    `sentinels` sentinels (redis-server --sentinel) watching it, in
+    dir/sentinel, for tests of redis-sentinel:// URLs and failovers.
+
+        ss = SentinelSet(env.dir)                 # tls=TlsCA(...): data and sentinel ports speak TLS
+        url = ss.url()                           # redis-sentinel://127.0.0.1:P,...,/lwmaster
+        ss.master()                              # the Redis the sentinels name as master now
+        old = ss.kill_master()                   # kill -9
+        new = ss.wait_failover(timeout=20)       # a replica promoted, answering ROLE master
+        ss.rejoin(old)                           # restarted as a replica of the new master
+        ss.close()
+
+    Data nodes listen on 127.0.0.1 TCP ports (TLS ones with tls=) and keep
+    their plain unix socket for the test's own use (`.call()`); the
+    sentinels do too. The sentinels declare a master down after
+    DOWN_AFTER_MS and retry a failed election after 2 x FAILOVER_TIMEOUT_MS,
+    so a failover takes a few seconds. Every wait is bounded."""
+
+    DOWN_AFTER_MS = 500
+    FAILOVER_TIMEOUT_MS = 2000
+    master_name = 'lwmaster'
+
+    def __init__(self, dir, replicas=1, sentinels=3, tls=None):
+        self.dir = os.path.join(dir, 'sentinel')
+        os.makedirs(self.dir, exist_ok=True)
+        self.tls = tls
+        self.nodes, self.sentinels, self.killed = [], [], set()
+        try:
+            self.nodes.append(self._node('node0', None))
+            for i in range(replicas):
+                self.nodes.append(self._node('node%d' % (i + 1), self.nodes[0]))
+            self.wait_replicas(self.nodes[0], replicas)
+            for i in range(sentinels):
+                self.sentinels.append(self._sentinel('sentinel%d' % i))
+            self._wait_sentinels(replicas, sentinels)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- processes
+    def _node(self, name, master, extra=()):
+        """A data node: master None, else a replica of that node."""
+        port = free_port()
+        args = ['--bind', '127.0.0.1', '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0']
+        if self.tls:
+            args += ['--tls-replication', 'yes']
+        else:
+            args += ['--port', str(port)]
+        if master is not None:
+            args += ['--replicaof', '127.0.0.1', str(master.data_port)]
+        r = Redis(self.dir, name=name, tls=self.tls, extra=args + list(extra))
+        r.data_port = r.tls_port if self.tls else port
+        return r
+
+    def _sentinel(self, name):
+        d = os.path.join(self.dir, name)
+        os.makedirs(d, exist_ok=True)
+        port = free_port()
+        conf = os.path.join(d, 'sentinel.conf')
+        lines = ['bind 127.0.0.1', 'dir ' + d, 'logfile ' + os.path.join(d, 'sentinel.log'),
+                 'unixsocket ' + os.path.join(d, 'sentinel.sock'), 'unixsocketperm 700']
+        if self.tls:
+            lines += ['port 0', 'tls-port %d' % port, 'tls-replication yes',
+                      'tls-cert-file ' + self.tls.server_cert, 'tls-key-file ' + self.tls.server_key,
+                      'tls-ca-cert-file ' + self.tls.ca_cert, 'tls-auth-clients optional']
+        else:
+            lines.append('port %d' % port)
+        m = self.master_name
+        lines += ['sentinel monitor %s 127.0.0.1 %d 2' % (m, self.nodes[0].data_port),
+                  'sentinel down-after-milliseconds %s %d' % (m, self.DOWN_AFTER_MS),
+                  'sentinel failover-timeout %s %d' % (m, self.FAILOVER_TIMEOUT_MS),
+                  'sentinel parallel-syncs %s 1' % m]
+        with open(conf, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        proc = subprocess.Popen(['redis-server', conf, '--sentinel'], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        s = _SentinelProc(proc, port, os.path.join(d, 'sentinel.sock'), d)
+        wait_until(lambda: s.ping(), timeout=10, what='sentinel %s to start' % name)
+        return s
+
+    # -- waiting
+    def wait_replicas(self, master, n, timeout=15):
+        """Until `master` has n replicas online (synced)."""
+        def online():
+            info = master.call('INFO', 'replication')
+            return info.count(',state=online,') >= n
+        wait_until(online, timeout=timeout, what='%d replica(s) online' % n)
+
+    def _wait_sentinels(self, replicas, sentinels, timeout=20):
+        """Until every sentinel knows the master, its replicas and the
+        other sentinels (hello messages every 2 s): a failover needs them."""
+        def known(s):
+            st = s.master_state(self.master_name)
+            return (st and int(st['num-slaves']) >= replicas
+                    and int(st['num-other-sentinels']) >= sentinels - 1)
+        wait_until(lambda: all(known(s) for s in self.sentinels), timeout=timeout,
+                   what='the sentinels to know the master, its replicas and each other')
+
+    # -- what tests use
+    def url(self, scheme=None, auth='', **query):
+        """redis-sentinel:// (rediss-sentinel:// with tls) to all sentinels;
+        query: URL parameters (with tls, ca defaults to the fixture's CA;
+        ca=None leaves it out)."""
+        scheme = scheme or ('rediss-sentinel' if self.tls else 'redis-sentinel')
+        q = dict(query)
+        if scheme.startswith('rediss'):
+            q.setdefault('ca', self.tls.ca_cert)
+        parts = ['%s=%s' % (k, v) for k, v in q.items() if v is not None]
+        return '%s://%s%s/%s%s' % (scheme, auth, ','.join('127.0.0.1:%d' % s.port for s in self.sentinels),
+                                   self.master_name, ('?' + '&'.join(parts)) if parts else '')
+
+    def master_port(self):
+        """The data port the first answering sentinel names as master."""
+        for s in self.sentinels:
+            try:
+                return int(s.call('SENTINEL', 'get-master-addr-by-name', self.master_name)[1])
+            except (OSError, RespError, TypeError):
+                continue
+        raise TestFailure('no sentinel answers')
+
+    def master(self):
+        port = self.master_port()
+        for n in self.nodes:
+            if n.data_port == port:
+                return n
+        raise TestFailure('the sentinels name port %d as master: not a node of this set' % port)
+
+    @property
+    def replicas(self):
+        """The nodes other than the master, as the sentinels see it."""
+        m = self.master()
+        return [n for n in self.nodes if n is not m]
+
+    def kill_master(self):
+        """kill -9 of the master; returns its Redis (for rejoin)."""
+        m = self.master()
+        m.kill9()
+        self.killed.add(m)
+        return m
+
+    def wait_failover(self, timeout=20):
+        """Until every sentinel names a new master (not one killed) and it
+        answers ROLE master; returns it."""
+        def done():
+            ports = set()
+            for s in self.sentinels:
+                try:
+                    ports.add(int(s.call('SENTINEL', 'get-master-addr-by-name', self.master_name)[1]))
+                except (OSError, RespError, TypeError):
+                    return None
+            if len(ports) != 1:
+                return None
+            node = next((n for n in self.nodes if n.data_port in ports), None)
+            if node is None or node in self.killed:
+                return None
+            try:
+                return node if node.call('ROLE')[0] == 'master' else None
+            except (OSError, RespError):
+                return None
+        return wait_until(done, timeout=timeout, interval=0.1, what='the sentinels to fail over')
+
+    def rejoin(self, node, timeout=15):
+        """Starts a killed node again, as a replica of the current master,
+        and waits until that master has it online."""
+        m = self.master()
+        node.extra = [a for a in node.extra]
+        if '--replicaof' in node.extra:
+            i = node.extra.index('--replicaof')
+            del node.extra[i:i + 3]
+        node.extra += ['--replicaof', '127.0.0.1', str(m.data_port)]
+        node.start()
+        self.killed.discard(node)
+        self.wait_replicas(m, len(self.nodes) - 1, timeout)
+
+    def close(self):
+        for s in self.sentinels:
+            s.stop()
+        for n in self.nodes:
+            n.stop()
+
+
+class _SentinelProc:
+    """One sentinel process; its unix socket (plain) is for the fixture."""
+
+    def __init__(self, proc, port, sock, dir):
+        self.proc, self.port, self.sock, self.dir = proc, port, sock, dir
+
+    def call(self, *args):
+        c = Client(self.sock, timeout=2)
+        try:
+            return c.call(*args)
+        finally:
+            c.close()
+
+    def ping(self):
+        try:
+            return self.call('PING') == 'PONG'
+        except (OSError, RespError):
+            return False
+
+    def master_state(self, name):
+        try:
+            r = self.call('SENTINEL', 'master', name)
+        except (OSError, RespError):
+            return None
+        return dict(zip(r[::2], r[1::2]))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
