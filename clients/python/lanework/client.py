@@ -1,12 +1,9 @@
 """lanework.Client: enqueue and steer jobs from blocking Python code."""
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
-import redis
-
-from . import driver, ops
+from . import driver, ops, target
 from .jobs import JobId
 from .config import Config, redact
-from .errors import InvalidInput
 
 
 class Client:
@@ -20,13 +17,10 @@ class Client:
     Thread-safe, like the redis-py client under it."""
 
     def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
-                 max_payload: Optional[int] = None) -> None:
-        self._cfg = Config(url, namespace, max_payload)
+                 max_payload: Optional[int] = None, min_replicas: Optional[int] = None) -> None:
+        self._cfg = Config(url, namespace, max_payload, min_replicas)
         self._url_shown = redact(self._cfg.url)
-        try:
-            self._redis = redis.Redis.from_url(self._cfg.url, **driver.connect_kwargs(self._cfg.url))
-        except ValueError as e:
-            raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
+        self._redis = target.connect(self._cfg.url, driver.connect_kwargs(self._cfg.url), asyncio=False)
         self._protocol = ops.ProtocolState()
 
     @property
