@@ -12,6 +12,28 @@ const CALL_JOBS = 256; // jobs per enqueue.lua call, as the CLI's --batch
 const CHECK_MS = 1000; // wait: the record is read again at least this often
 const EVENTS_PAGE = 1000;
 const FOLLOW_BLOCK_MS = 5000;
+const WAIT_MS = 1000; // minReplicas: how long WAIT gives the replicas to confirm a change
+const SENTINEL_TIMEOUT_MS = 2000; // a sentinel that does not answer within this is skipped
+
+// TLS failures worded for a user (Node's codes for a certificate that did
+// not verify, and the alert of a server that wants a client certificate).
+const CERT_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+
+function tlsWhy(e) {
+  if (!e) return null;
+  if (CERT_CODES.has(e.code)) return `TLS: the server's certificate did not verify: ${e.message.split('\n')[0]}`;
+  if (/certificate required/i.test(String(e.message)) || e.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED')
+    return 'TLS: the server requires a client certificate (cert= and key= in the URL)';
+  return null;
+}
+
+function minReplicasOf(v) {
+  if (v == null) return envInt('LANEWORK_MIN_REPLICAS', 0);
+  if (!Number.isInteger(v) || v < 0) throw new InvalidInput(`lanework: minReplicas: ${JSON.stringify(v)} is not a non-negative integer`);
+  return v;
+}
 
 function envInt(name, dflt) {
   const v = process.env[name];
@@ -86,12 +108,14 @@ function sendScript(target, conn, s, keys, argv) {
 /** A connection to one lanework Redis. */
 export class Client {
   /**
-   * @param {{url?: string, namespace?: string, maxPayload?: number}} [opts]
+   * @param {{url?: string, namespace?: string, maxPayload?: number, minReplicas?: number}} [opts]
    * url, namespace default as for the CLI: LANEWORK_REDIS_URL (else
    * redis://127.0.0.1:6379/0), LANEWORK_NAMESPACE (else lw); maxPayload:
-   * LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit).
+   * LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit); minReplicas:
+   * LANEWORK_MIN_REPLICAS, else 0 (every state change WAITs for that many
+   * replicas; RedisUnavailable when fewer confirm it).
    */
-  constructor({ url, namespace, maxPayload } = {}) {
+  constructor({ url, namespace, maxPayload, minReplicas } = {}) {
     this.url = url || process.env.LANEWORK_REDIS_URL || 'redis://127.0.0.1:6379/0';
     this.namespace = namespace || process.env.LANEWORK_NAMESPACE || 'lw';
     this.maxPayload = maxPayload ?? envInt('LANEWORK_MAX_PAYLOAD', 1024 * 1024);
@@ -99,8 +123,10 @@ export class Client {
     // tenant's settings (lib.lua `setting`), as the CLI passes them.
     this.eventsMax = envInt('LANEWORK_EVENTS_MAX', 100000);
     this.keepFailed = envInt('LANEWORK_KEEP_FAILED', 7 * 24 * 3600);
-    const { options, shown } = parseUrl(this.url);
+    this.minReplicas = minReplicasOf(minReplicas);
+    const { options, shown, insecure } = parseUrl(this.url);
     this.shown = shown;
+    this.sentinel = Boolean(options.sentinels);
     this.options = {
       ...options,
       lazyConnect: true,
@@ -110,8 +136,28 @@ export class Client {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(50 * times, 1000),
     };
+    if (this.sentinel) {
+      Object.assign(this.options, {
+        sentinelCommandTimeout: SENTINEL_TIMEOUT_MS,
+        // READONLY: the node this connection reached was the master and is
+        // a replica now (a failover). Reconnect, which asks the sentinels
+        // for the new master. 1, not 2: the command is failed (outage),
+        // never resent alone on the new connection -- a pipelined WAIT
+        // would then have gone before the write it was to confirm.
+        reconnectOnError: (e) => (String(e.message).startsWith('READONLY') ? 1 : false),
+      });
+    }
+    if (insecure)
+      process.emitWarning(`lanework: redis ${shown}: insecure=1: the server's certificate is not verified (anyone on the path can read and change the traffic)`,
+        { type: 'LaneworkWarning', code: 'LANEWORK_TLS_INSECURE' });
     this.redis = this.#connection();
     this.protocolChecked = new Map(); // tenant -> Promise of the check
+  }
+
+  // What console.log and util.inspect show of a client: never the URL's
+  // password (this.url and this.options hold it).
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return `Client { url: '${this.shown}', namespace: '${this.namespace}', minReplicas: ${this.minReplicas} }`;
   }
 
   #connection() {
@@ -121,16 +167,59 @@ export class Client {
   /** Keeps the last connection error of `conn` (reported by the command
    * that fails: ioredis emits it apart), forgotten once connected again. */
   #watch(conn) {
-    conn.on('error', (e) => { this.lastError = e; });
-    conn.on('ready', () => { this.lastError = null; });
+    // A TLS failure is kept apart: the reset that follows a server's
+    // alert would otherwise hide what went wrong.
+    conn.on('error', (e) => {
+      this.lastError = e;
+      if (tlsWhy(e)) this.lastTlsError = e;
+    });
+    conn.on('ready', () => {
+      this.lastError = this.lastTlsError = null;
+      this.everReady = true;
+    });
     return conn;
   }
 
   #fail(e, what = 'redis') {
     if (e instanceof LaneworkError) return e;
-    if (e && e.name === 'ReplyError') return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`);
-    const why = (this.lastError && this.lastError.message) || (e && e.message) || String(e);
+    if (e && e.name === 'ReplyError') {
+      // READONLY under Sentinel: a failover; the connection is being
+      // re-made to the new master, so this is an outage to wait out.
+      const failover = this.sentinel && e.message.startsWith('READONLY');
+      return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`, failover);
+    }
+    const why = tlsWhy(this.lastTlsError) || tlsWhy(e) || this.#resetHint() || (this.lastError && this.lastError.message) || (e && e.message) || String(e);
     return new RedisUnavailable(`lanework: redis ${this.shown}: ${why.split('\n')[0]}`, true);
+  }
+
+  /** A TLS 1.3 server that wants a client certificate alerts after the
+   * handshake, and the client, already writing, often sees only the reset
+   * that follows: say so while no connection of this client was ever
+   * accepted and it sends no certificate. */
+  #resetHint() {
+    const e = this.lastError;
+    if (!e || !['ECONNRESET', 'EPIPE'].includes(e.code) || this.everReady || !this.options.tls || this.options.tls.cert) return null;
+    return `TLS: the server reset the connection (${e.message}): if it requires a client certificate, give cert= and key= in the URL`;
+  }
+
+  /** Queues WAIT on pipeline p after its writes (same connection, same
+   * round trip), when minReplicas asks for it. */
+  #queueWait(p) {
+    if (this.minReplicas) p.call('WAIT', this.minReplicas, WAIT_MS);
+  }
+
+  /** Takes WAIT's reply off the end of pipeline replies `got` (when sent);
+   * RedisUnavailable (.unconfirmed) when fewer replicas confirmed. */
+  #confirmed(got, what) {
+    if (!this.minReplicas) return got;
+    const [err, n] = got[got.length - 1];
+    if (err) throw this.#fail(err, what);
+    if (n < this.minReplicas) {
+      const e = new RedisUnavailable(`lanework: ${what}: ${n} of ${this.minReplicas} replicas confirmed the change within ${WAIT_MS} ms: it may be lost in a failover`);
+      e.unconfirmed = true;
+      throw e;
+    }
+    return got.slice(0, -1);
   }
 
   async #call(conn, ...args) {
@@ -176,6 +265,7 @@ export class Client {
   }
 
   async #script(conn, name, keys, argv) {
+    if (this.minReplicas) return this.#scriptWaited(conn, name, keys, argv);
     const s = script(name);
     try {
       for (let tries = 0; ; tries++) {
@@ -188,6 +278,30 @@ export class Client {
       }
     } catch (e) {
       throw this.#fail(e, name);
+    }
+  }
+
+  // #script with minReplicas: the call and its WAIT in one pipeline.
+  async #scriptWaited(conn, name, keys, argv) {
+    const s = script(name);
+    for (let tries = 0; ; tries++) {
+      const p = conn.pipeline();
+      sendScript(p, conn, s, keys, argv);
+      this.#queueWait(p);
+      let got;
+      try {
+        got = await p.exec();
+      } catch (e) {
+        throw this.#fail(e, name);
+      }
+      const [err, rep] = got[0];
+      if (err && notRun(err) && tries < 2) {
+        await this.#mend(conn, err, [s]).catch((e) => { throw this.#fail(e, name); });
+        continue;
+      }
+      if (err) throw this.#fail(err, name);
+      this.#confirmed(got, name);
+      return rep;
     }
   }
 
@@ -259,6 +373,7 @@ export class Client {
     for (let round = 0; round < 3 && todo.length; round++) {
       const p = this.redis.pipeline();
       for (const i of todo) sendScript(p, this.redis, s, calls[i].keys, calls[i].argv);
+      this.#queueWait(p);
       let got;
       try {
         got = await p.exec();
@@ -275,6 +390,7 @@ export class Client {
         } else if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
         else replies[i] = err || rep;
       });
+      this.#confirmed(got, 'enqueue');
       if (again.length) {
         try {
           await this.#mend(this.redis, notRunErr, [s]);

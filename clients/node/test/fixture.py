@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""The servers of tests/integration/lwtest.py for the Node tests, so both
+clients are tested against the very same fixtures (TlsCA, Redis(tls=...),
+SentinelSet) rather than a second copy in JavaScript.
+
+    fixture.py DIR tls        a CA, a TLS server `plain` and one requiring
+                              client certificates, `mutual`
+    fixture.py DIR sentinel   a SentinelSet: a master, a replica, three sentinels
+
+Prints one JSON line describing what it made, then answers commands, one
+JSON array a line on stdin ([name, args...]), with one JSON line each:
+{"ok": value} or {"error": text}. stdin closed: everything is stopped."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'tests', 'integration'))
+import lwtest  # noqa: E402
+
+
+def node(r):
+    return {'sock': r.sock, 'port': getattr(r, 'data_port', r.tls_port)}
+
+
+def tls(d):
+    ca = lwtest.TlsCA(d)
+    plain = lwtest.Redis(d, name='plain', tls=ca)
+    mutual = lwtest.Redis(d, name='mutual', tls=ca, tls_auth_clients='yes')
+    info = {'ca': ca.ca_cert, 'other_ca': ca.other_ca_cert, 'cert': ca.client_cert, 'key': ca.client_key,
+            'plain': node(plain), 'mutual': node(mutual)}
+    return info, {}, [plain.stop, mutual.stop]
+
+
+def sentinel(d):
+    ss = lwtest.SentinelSet(d, replicas=1)
+    killed = []
+
+    def kill_master():
+        killed.append(ss.kill_master())
+        return node(killed[-1])
+
+    def kill_replica():
+        r = ss.replicas[0]
+        r.kill9()
+        killed.append(r)
+        return node(r)
+
+    commands = {
+        'master': lambda: node(ss.master()),
+        'kill_master': kill_master,
+        'kill_replica': kill_replica,
+        'wait_failover': lambda timeout=20: node(ss.wait_failover(timeout)),
+        'rejoin': lambda: ss.rejoin(killed.pop()),
+    }
+    return {'url': ss.url(), 'master_name': ss.master_name}, commands, [ss.close]
+
+
+def main():
+    d, kind = sys.argv[1], sys.argv[2]
+    info, commands, stops = {'tls': tls, 'sentinel': sentinel}[kind](d)
+    print(json.dumps(info), flush=True)
+    try:
+        for line in sys.stdin:
+            name, *args = json.loads(line)
+            try:
+                out = {'ok': commands[name](*args)}
+            except Exception as e:  # noqa: BLE001 - the test reports it
+                out = {'error': '%s: %s' % (type(e).__name__, e)}
+            print(json.dumps(out), flush=True)
+    finally:
+        for stop in stops:
+            stop()
+
+
+if __name__ == '__main__':
+    main()

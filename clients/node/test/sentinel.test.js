@@ -1,0 +1,107 @@
+// redis-sentinel:// URLs and minReplicas against real processes: a master,
+// a replica and three sentinels (lwtest.SentinelSet through fixture.py),
+// the master killed with kill -9 under load.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Redis from 'ioredis';
+import { Client, RedisUnavailable } from '../src/index.js';
+import { startFixture } from './helpers.js';
+
+let fx;
+before(async () => { fx = await startFixture('sentinel'); });
+after(async () => fx && fx.stop());
+
+async function onNode(node, fn) {
+  const raw = new Redis({ path: node.sock });
+  try {
+    return await fn(raw);
+  } finally {
+    raw.disconnect();
+  }
+}
+
+const exists = (raw, id) => raw.exists(`lw:{t1}:job:${id}`);
+
+test('enqueue, cancel, retry through the sentinels, confirmed by the replica', async () => {
+  const c = new Client({ url: fx.info.url, minReplicas: 1 });
+  try {
+    const id = await c.enqueue('t1', 'k', { via: 'sentinel' });
+    assert.deepEqual((await c.status('t1', id)).payload, { via: 'sentinel' });
+    assert.equal(await c.cancel('t1', id), 'cancelled');
+    assert.equal(await c.retry('t1', id), id);
+    assert.equal((await c.enqueueMany('t1', Array.from({ length: 300 }, () => ({ kind: 'k' })))).length, 300);
+    const master = await fx.call('master');
+    assert.equal(await onNode(master, (r) => exists(r, id)), 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test('minReplicas 1 with the replica stopped: RedisUnavailable within about 1 s', async () => {
+  await fx.call('kill_replica');
+  const c = new Client({ url: fx.info.url, minReplicas: 1 });
+  const plain = new Client({ url: fx.info.url });
+  try {
+    await c.status('t1', 'x').catch(() => {}); // connected (and the protocol checked) before the clock starts
+    const t0 = Date.now();
+    const e = await c.enqueue('t1', 'k').catch((err) => err);
+    const took = Date.now() - t0;
+    assert.ok(e instanceof RedisUnavailable, String(e));
+    assert.match(e.message, /0 of 1 replicas confirmed the change within 1000 ms: it may be lost in a failover/);
+    assert.equal(e.unconfirmed, true);
+    assert.ok(took < 2500, `took ${took} ms`);
+    await assert.rejects(c.enqueueMany('t1', [{ kind: 'k' }, { kind: 'k' }]), /0 of 1 replicas/);
+    assert.equal((await plain.enqueue('t1', 'k')).length, 24); // without minReplicas: done at once
+  } finally {
+    await c.close();
+    await plain.close();
+    await fx.call('rejoin');
+  }
+});
+
+test('failover under load: every accepted enqueue is on the new master', async () => {
+  const c = new Client({ url: fx.info.url, minReplicas: 1 });
+  const accepted = [];
+  const errors = [];
+  let stop = false;
+  const load = (async () => {
+    while (!stop) {
+      try {
+        accepted.push(await c.enqueue('t1', 'k', accepted.length));
+      } catch (e) {
+        if (!(e instanceof RedisUnavailable)) throw e;
+        errors.push(e.message);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  })();
+  const until = async (pred, ms, what) => {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    await until(() => accepted.length >= 50, 10000, 'enqueues before the kill');
+    await fx.call('kill_master');
+    const newMaster = await fx.call('wait_failover', 20);
+    await fx.call('rejoin'); // a replica again, so WAIT 1 can be met on the new master
+    const before = accepted.length;
+    await until(() => accepted.length >= before + 50, 15000, 'enqueues on the new master');
+    stop = true;
+    await load;
+    const lost = [];
+    await onNode(newMaster, async (r) => {
+      for (const id of accepted) if (!(await exists(r, id))) lost.push(id);
+    });
+    console.log(`failover: accepted ${accepted.length} / lost ${lost.length} / errors ${errors.length}`);
+    console.log([...new Set(errors.map((m) => m.split(': ').slice(2).join(': ').slice(0, 90)))]);
+    assert.ok(errors.length > 0, 'no enqueue failed while the master was down');
+    assert.deepEqual(lost, []);
+  } finally {
+    stop = true;
+    await load.catch(() => {});
+    await c.close();
+  }
+});
