@@ -230,12 +230,68 @@ class AsyncSentinelTlsConnection(redis.asyncio.sentinel.SentinelManagedConnectio
     pass
 
 
+# ---- Sentinel ----------------------------------------------------------------
+# redis-py's discover_master skips a sentinel it cannot reach and then says
+# only "No master found": when every sentinel failed, ask one again for the
+# reason (a certificate that did not verify, a refused connection) and
+# raise from it, so the user learns that rather than a riddle.
+
+def _sentinel_refused(e):
+    """A sentinel's refusal of the client (redis-py lets the sentinels'
+    WRONGPASS / NOAUTH out as a bare ResponseError, which reads as the
+    master's): said to be the sentinels', as an AuthenticationError (not
+    an outage); None for another refusal."""
+    text = str(e).splitlines()[0] if str(e) else ''
+    code = text.split(' ', 1)[0]
+    if code not in ('WRONGPASS', 'NOAUTH'):
+        return None
+    return redis.exceptions.AuthenticationError('%s from the sentinels (sentinel_user/sentinel_password): %s'
+                                                % (code, text[len(code):].strip()))
+
+
+def _why_none(e, probe_error):
+    if probe_error is None:
+        return e  # the sentinels answer: they know no usable master (a failover in progress)
+    err = redis.sentinel.MasterNotFoundError('%s (sentinel %s)' % (e, str(probe_error).splitlines()[0]))
+    err.__cause__ = probe_error
+    return err
+
+
+class Sentinel(redis.sentinel.Sentinel):
+    def discover_master(self, service_name):
+        try:
+            return super().discover_master(service_name)
+        except redis.ResponseError as e:
+            raise _sentinel_refused(e) or e
+        except redis.sentinel.MasterNotFoundError as e:
+            try:
+                self.sentinels[0].ping()
+                probe = None
+            except redis.RedisError as p:
+                probe = p
+            raise _why_none(e, probe)
+
+
+class AsyncSentinel(redis.asyncio.sentinel.Sentinel):
+    async def discover_master(self, service_name):
+        try:
+            return await super().discover_master(service_name)
+        except redis.ResponseError as e:
+            raise _sentinel_refused(e) or e
+        except redis.asyncio.sentinel.MasterNotFoundError as e:
+            try:
+                await self.sentinels[0].ping()
+                probe = None
+            except redis.RedisError as p:
+                probe = p
+            raise _why_none(e, probe)
+
+
 # ---- clients ---------------------------------------------------------------
 
 _KINDS = {  # blocking / asyncio: the redis-py module and classes each uses
-    False: (redis, TlsConnection, SentinelTlsConnection, redis.sentinel, redis.connection),
-    True: (redis.asyncio, AsyncTlsConnection, AsyncSentinelTlsConnection, redis.asyncio.sentinel,
-           redis.asyncio.connection),
+    False: (redis, TlsConnection, SentinelTlsConnection, Sentinel, redis.connection),
+    True: (redis.asyncio, AsyncTlsConnection, AsyncSentinelTlsConnection, AsyncSentinel, redis.asyncio.connection),
 }
 
 
@@ -243,7 +299,7 @@ def connect(url, base_kwargs, asyncio=False):
     """The redis-py client (redis.Redis, or redis.asyncio.Redis) for URL;
     base_kwargs: the options of every connection (decoding...)."""
     t = Target(url)
-    mod, tls_conn, sentinel_tls_conn, sentinel_mod, conn_mod = _KINDS[asyncio]
+    mod, tls_conn, sentinel_tls_conn, sentinel_cls, conn_mod = _KINDS[asyncio]
     if t.scheme in ('redis', 'unix'):
         # As before TLS and Sentinel came: redis-py reads these URLs itself.
         try:
@@ -258,15 +314,15 @@ def connect(url, base_kwargs, asyncio=False):
         pool = mod.ConnectionPool(connection_class=tls_conn, host=host, port=port, db=db,
                                   socket_connect_timeout=CONNECT_TIMEOUT_S, **auth, **tls_kw, **base_kwargs)
         return mod.Redis(connection_pool=pool)
-    return _sentinel(t, mod, sentinel_mod, conn_mod, tls_conn if ctx else None,
+    return _sentinel(t, mod, sentinel_cls, conn_mod, tls_conn if ctx else None,
                      sentinel_tls_conn if ctx else None, auth, tls_kw, base_kwargs)
 
 
-def _sentinel(t, mod, sentinel_mod, conn_mod, tls_conn, sentinel_tls_conn, auth, tls_kw, base_kwargs):
+def _sentinel(t, mod, sentinel_cls, conn_mod, tls_conn, sentinel_tls_conn, auth, tls_kw, base_kwargs):
     """master_for(MASTER) of a Sentinel on t's sentinels. The sentinels get
     the sentinel_user/sentinel_password of the query; the master the
     authority's credentials. Both get the TLS settings."""
-    s = sentinel_mod.Sentinel([], sentinel_kwargs={})
+    s = sentinel_cls([], sentinel_kwargs={})
     node_kw = dict(base_kwargs, username=t.query.get('sentinel_user'), password=t.query.get('sentinel_password'),
                    socket_connect_timeout=SENTINEL_TIMEOUT_S, socket_timeout=SENTINEL_TIMEOUT_S, **tls_kw)
     node_class = tls_conn or conn_mod.Connection

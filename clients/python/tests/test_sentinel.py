@@ -108,3 +108,31 @@ def test_failover_under_load_loses_no_accepted_job(tmp_path):
         c.close()
     finally:
         ss.close()
+
+
+def test_tls_sentinels_with_passwords(tmp_path):
+    """rediss-sentinel://: TLS to the sentinels and to the master, the
+    master's password in the authority, the sentinels' in
+    sentinel_password; neither in any error."""
+    ca = lwtest.TlsCA(str(tmp_path))
+    ss = lwtest.SentinelSet(str(tmp_path), replicas=1, tls=ca, password='data-pw-1', sentinel_password='sent-pw-2')
+    try:
+        with lanework.Client(ss.url(), min_replicas=1) as c:
+            jid = c.enqueue('t1', 'k', {'via': 'tls sentinel'})
+            assert c.status('t1', jid)['payload'] == {'via': 'tls sentinel'}
+        assert _exists(ss.replicas[0], 't1', jid)
+
+        async def aio():
+            async with lanework.AsyncClient(ss.url(sni='localhost'), min_replicas=1) as c:
+                return await c.enqueue('t1', 'k')
+        assert _exists(ss.master(), 't1', asyncio.run(aio()))
+        for url, says in ((ss.url(ca=ca.other_ca_cert), 'certificate did not verify'),
+                          (ss.url(sentinel_password='wrong-pw-3'), 'WRONGPASS from the sentinels'),
+                          (ss.url(auth=':wrong-pw-4@'), 'WRONGPASS')):
+            with lanework.Client(url) as c:
+                with pytest.raises(lanework.RedisUnavailable) as e:
+                    c.enqueue('t1', 'k')
+            msg = str(e.value)
+            assert says in msg and not any(p in msg for p in ('data-pw-1', 'sent-pw-2', 'wrong-pw')), msg
+    finally:
+        ss.close()
