@@ -1,6 +1,8 @@
 // lanework's Client for Node: enqueue and steer jobs, on ioredis, running
 // the very Lua scripts of the C fleet (common/scripts/) with the CLI's
 // validation and defaults.
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import Redis from 'ioredis';
 import { InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
 import { library, protocol, script } from './interface.js';
@@ -14,6 +16,11 @@ const EVENTS_PAGE = 1000;
 const FOLLOW_BLOCK_MS = 5000;
 const WAIT_MS = 1000; // minReplicas: how long WAIT gives the replicas to confirm a change
 const SENTINEL_TIMEOUT_MS = 2000; // a sentinel that does not answer within this is skipped
+// After this many rounds of sentinels that all fail (down, a certificate
+// that does not verify, a wrong sentinel_password), the calls waiting for
+// the connection fail with RedisUnavailable; the connection keeps trying.
+const SENTINEL_ROUNDS = 3;
+const PROBE_MS = 100; // rediss-sentinel://: how long a TLS handshake with a sentinel gets to tell why it failed
 
 // TLS failures worded for a user (Node's codes for a certificate that did
 // not verify, and the alert of a server that wants a client certificate).
@@ -21,9 +28,13 @@ const CERT_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED
   'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
   'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID']);
 
+// The same failures as words only: ioredis's sentinel connector rewraps
+// them ("All sentinels are unreachable... Last error: ...") without the code.
+const CERT_TEXT = /self-signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match|certificate has expired/i;
+
 function tlsWhy(e) {
   if (!e) return null;
-  if (CERT_CODES.has(e.code)) return `TLS: the server's certificate did not verify: ${e.message.split('\n')[0]}`;
+  if (CERT_CODES.has(e.code) || CERT_TEXT.test(String(e.message))) return `TLS: the server's certificate did not verify: ${e.message.split('\n')[0].replace(/^.*Last error: /, '')}`;
   if (/certificate required/i.test(String(e.message)) || e.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED')
     return 'TLS: the server requires a client certificate (cert= and key= in the URL)';
   return null;
@@ -139,6 +150,15 @@ export class Client {
     if (this.sentinel) {
       Object.assign(this.options, {
         sentinelCommandTimeout: SENTINEL_TIMEOUT_MS,
+        // When no sentinel answers, ioredis tries them all again after this
+        // (for ever: giving up would end the connection for good, see
+        // SENTINEL_ROUNDS for what the calls waiting meanwhile get). Over
+        // TLS the first round also has #probeSentinel learn why (ioredis
+        // keeps no TLS error of a sentinel's).
+        sentinelRetryStrategy: (times) => {
+          if (times === 1 && options.sentinelTLS) this.#probeSentinel();
+          return Math.min(100 * times, 1000);
+        },
         // READONLY: the node this connection reached was the master and is
         // a replica now (a failover). Reconnect, which asks the sentinels
         // for the new master. 1, not 2: the command is failed (outage),
@@ -169,13 +189,21 @@ export class Client {
   #watch(conn) {
     // A TLS failure is kept apart: the reset that follows a server's
     // alert would otherwise hide what went wrong.
+    let rounds = 0;
     conn.on('error', (e) => {
       this.lastError = e;
       if (tlsWhy(e)) this.lastTlsError = e;
+      // ioredis keeps the calls queued while its sentinel connector loops;
+      // flushQueue (ioredis 5's own way to fail them) lets them go.
+      if (String(e.message).startsWith('All sentinels are unreachable') && ++rounds >= SENTINEL_ROUNDS && typeof conn.flushQueue === 'function') {
+        rounds = 0;
+        conn.flushQueue(e);
+      }
     });
     conn.on('ready', () => {
       this.lastError = this.lastTlsError = null;
       this.everReady = true;
+      rounds = 0;
     });
     return conn;
   }
@@ -189,7 +217,33 @@ export class Client {
       return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`, failover);
     }
     const why = tlsWhy(this.lastTlsError) || tlsWhy(e) || this.#resetHint() || (this.lastError && this.lastError.message) || (e && e.message) || String(e);
+    // The sentinels refusing the client: their password, not an outage.
+    const refused = /^All sentinels are unreachable.*Last error: (WRONGPASS|NOAUTH) (.*)/.exec(why);
+    const none = /^All sentinels are unreachable.*(Last error: .*)/.exec(why);
+    if (refused)
+      return new RedisUnavailable(`lanework: redis ${this.shown}: ${refused[1]} from the sentinels (sentinel_user/sentinel_password): ${refused[2].split('\n')[0]}`);
+    if (none) return new RedisUnavailable(`lanework: redis ${this.shown}: no sentinel answers (${none[1].split('\n')[0]})`, true);
     return new RedisUnavailable(`lanework: redis ${this.shown}: ${why.split('\n')[0]}`, true);
+  }
+
+  /** ioredis reports sentinels it could not reach as "Connection is
+   * closed", the TLS error gone: one handshake with the first sentinel
+   * finds it (a certificate that did not verify), for #fail to report. */
+  #probeSentinel() {
+    if (this.probing) return;
+    this.probing = true;
+    const { host, port } = this.options.sentinels[0];
+    const sock = tlsConnect({ ...this.options.sentinelTLS, host, port, servername: this.options.sentinelTLS.servername || (isIP(host) ? undefined : host) });
+    const done = () => {
+      this.probing = false;
+      sock.destroy();
+    };
+    sock.once('secureConnect', done);
+    sock.once('error', (e) => {
+      if (tlsWhy(e)) this.lastTlsError = e;
+      done();
+    });
+    sock.setTimeout(PROBE_MS, done);
   }
 
   /** A TLS 1.3 server that wants a client certificate alerts after the

@@ -6,6 +6,8 @@ SentinelSet) rather than a second copy in JavaScript.
     fixture.py DIR tls        a CA, a TLS server `plain` and one requiring
                               client certificates, `mutual`
     fixture.py DIR sentinel   a SentinelSet: a master, a replica, three sentinels
+    fixture.py DIR tls-sentinel  the same over TLS, with a password on the
+                              data nodes and another on the sentinels
 
 Prints one JSON line describing what it made, then answers commands, one
 JSON array a line on stdin ([name, args...]), with one JSON line each:
@@ -31,8 +33,10 @@ def tls(d):
     return info, {}, [plain.stop, mutual.stop]
 
 
-def sentinel(d):
-    ss = lwtest.SentinelSet(d, replicas=1)
+def sentinel(d, tls=False):
+    ca = lwtest.TlsCA(d) if tls else None
+    ss = (lwtest.SentinelSet(d, replicas=1, tls=ca, password='data-pw-1', sentinel_password='sent-pw-2') if tls
+          else lwtest.SentinelSet(d, replicas=1))
     killed = []
 
     def kill_master():
@@ -52,12 +56,17 @@ def sentinel(d):
         'wait_failover': lambda timeout=20: node(ss.wait_failover(timeout)),
         'rejoin': lambda: ss.rejoin(killed.pop()),
     }
-    return {'url': ss.url(), 'master_name': ss.master_name}, commands, [ss.close]
+    info = {'url': ss.url(), 'master_name': ss.master_name}
+    if tls:  # URLs with what the tests vary (lwtest builds them)
+        info.update(ca=ca.ca_cert, other_ca_url=ss.url(ca=ca.other_ca_cert), sni_url=ss.url(sni='localhost'),
+                    bad_sentinel_pw_url=ss.url(sentinel_password='wrong-pw-3'), bad_pw_url=ss.url(auth=':wrong-pw-4@'))
+    return info, commands, [ss.close]
 
 
 def main():
     d, kind = sys.argv[1], sys.argv[2]
-    info, commands, stops = {'tls': tls, 'sentinel': sentinel}[kind](d)
+    kinds = {'tls': tls, 'sentinel': sentinel, 'tls-sentinel': lambda d: sentinel(d, tls=True)}
+    info, commands, stops = kinds[kind](d)
     print(json.dumps(info), flush=True)
     try:
         for line in sys.stdin:

@@ -88,7 +88,7 @@ test('failover under load: every accepted enqueue is on the new master', async (
     const newMaster = await fx.call('wait_failover', 20);
     await fx.call('rejoin'); // a replica again, so WAIT 1 can be met on the new master
     const before = accepted.length;
-    await until(() => accepted.length >= before + 50, 15000, 'enqueues on the new master');
+    await until(() => accepted.length >= before + 50, 15000, 'enqueues on the new master').catch((e) => { console.log([...new Set(errors)].slice(-5), accepted.length, before); throw e; });
     stop = true;
     await load;
     const lost = [];
@@ -103,5 +103,32 @@ test('failover under load: every accepted enqueue is on the new master', async (
     stop = true;
     await load.catch(() => {});
     await c.close();
+  }
+});
+
+test('rediss-sentinel://: TLS to sentinels and master, both passwords, none in any error', async () => {
+  const tfx = await startFixture('tls-sentinel');
+  try {
+    const { info } = tfx;
+    const c = new Client({ url: info.sni_url, minReplicas: 1 });
+    try {
+      const id = await c.enqueue('t1', 'k', { via: 'tls sentinel' });
+      assert.deepEqual((await c.status('t1', id)).payload, { via: 'tls sentinel' });
+    } finally {
+      await c.close();
+    }
+    for (const [url, says] of [[info.other_ca_url, /certificate did not verify/], [info.bad_sentinel_pw_url, /WRONGPASS from the sentinels/], [info.bad_pw_url, /WRONGPASS/]]) {
+      const bad = new Client({ url });
+      try {
+        const e = await bad.enqueue('t1', 'k').catch((err) => err);
+        assert.ok(e instanceof RedisUnavailable, String(e));
+        assert.match(e.message, says);
+        assert.ok(!/data-pw-1|sent-pw-2|wrong-pw/.test(e.message), e.message);
+      } finally {
+        await bad.close();
+      }
+    }
+  } finally {
+    await tfx.stop();
   }
 });
