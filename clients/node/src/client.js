@@ -219,10 +219,10 @@ export class Client {
     const why = tlsWhy(this.lastTlsError) || tlsWhy(e) || this.#resetHint() || (this.lastError && this.lastError.message) || (e && e.message) || String(e);
     // The sentinels refusing the client: their password, not an outage.
     const refused = /^All sentinels are unreachable.*Last error: (WRONGPASS|NOAUTH) (.*)/.exec(why);
-    const none = /^All sentinels are unreachable.*(Last error: .*)/.exec(why);
+    const none = /^All sentinels are unreachable[^]*?(?:Last error: (.*))?$/.exec(why);
     if (refused)
       return new RedisUnavailable(`lanework: redis ${this.shown}: ${refused[1]} from the sentinels (sentinel_user/sentinel_password): ${refused[2].split('\n')[0]}`);
-    if (none) return new RedisUnavailable(`lanework: redis ${this.shown}: no sentinel answers (${none[1].split('\n')[0]})`, true);
+    if (none) return new RedisUnavailable(`lanework: redis ${this.shown}: no sentinel names a master${none[1] ? ` (last error: ${none[1].split('\n')[0]})` : ''}`, true);
     return new RedisUnavailable(`lanework: redis ${this.shown}: ${why.split('\n')[0]}`, true);
   }
 
@@ -466,7 +466,10 @@ export class Client {
     if (refused) {
       // The calls of a pipeline run independently: say how many went in,
       // and which (e.ids), so the caller can re-send only the others.
-      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${out.length} of ${resolved.length} jobs enqueued)`);
+      // READONLY under Sentinel: a failover (the connection is being
+      // re-made to the new master): an outage, as in #fail.
+      const failover = this.sentinel && refused.message.startsWith('READONLY');
+      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${out.length} of ${resolved.length} jobs enqueued)`, failover);
       e.ids = out;
       throw e;
     }

@@ -49,7 +49,25 @@ def sentinel(d, tls=False):
         killed.append(r)
         return node(r)
 
+    outsiders = []
+
+    def demote_master():
+        """The master made a replica of an outsider node, with no failover
+        (so no CLIENT KILL): clients' open connections meet READONLY."""
+        o = lwtest.Redis(d, name='outsider%d' % len(outsiders), extra=['--port', str(lwtest.free_port()), '--bind', '127.0.0.1'])
+        outsiders.append((ss.master(), o))
+        outsiders[-1][0].call('REPLICAOF', '127.0.0.1', int(o.call('CONFIG', 'GET', 'port')[1]))
+        return node(outsiders[-1][0])
+
+    def restore_master():
+        m, o = outsiders.pop()
+        m.call('REPLICAOF', 'NO', 'ONE')
+        o.stop()
+        return node(m)
+
     commands = {
+        'demote_master': demote_master,
+        'restore_master': restore_master,
         'master': lambda: node(ss.master()),
         'kill_master': kill_master,
         'kill_replica': kill_replica,

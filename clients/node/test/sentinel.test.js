@@ -106,6 +106,29 @@ test('failover under load: every accepted enqueue is on the new master', async (
   }
 });
 
+test('READONLY (the master made a replica under an open connection): an outage, then a new connection', async () => {
+  const c = new Client({ url: fx.info.url });
+  try {
+    await c.enqueue('t1', 'k'); // connected to the master
+    let reconnects = 0;
+    c.redis.on('reconnecting', () => reconnects++);
+    await fx.call('demote_master');
+    let e;
+    try {
+      e = await c.enqueue('t1', 'k').catch((err) => err);
+    } finally {
+      await fx.call('restore_master');
+    }
+    assert.ok(e instanceof RedisUnavailable && e.outage, String(e));
+    assert.match(e.message, /READONLY/);
+    const id = await c.enqueue('t1', 'k'); // on the master the sentinels name
+    assert.ok(reconnects >= 1, 'no reconnection after READONLY');
+    assert.equal(await onNode(await fx.call('master'), (r) => exists(r, id)), 1);
+  } finally {
+    await c.close();
+  }
+});
+
 test('rediss-sentinel://: TLS to sentinels and master, both passwords, none in any error', async () => {
   const tfx = await startFixture('tls-sentinel');
   try {

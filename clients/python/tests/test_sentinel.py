@@ -136,3 +136,27 @@ def test_tls_sentinels_with_passwords(tmp_path):
             assert says in msg and not any(p in msg for p in ('data-pw-1', 'sent-pw-2', 'wrong-pw')), msg
     finally:
         ss.close()
+
+
+def test_readonly_after_a_role_change_is_an_outage_then_reconnects(ss, tmp_path):
+    """The master turned replica under a client's open connection (REPLICAOF
+    without a failover's CLIENT KILL): the write is refused (READONLY, an
+    outage), the connection dropped, and the next call asks the sentinels
+    again. Last in the module: the master's data is replaced by the
+    outsider's."""
+    with lanework.Client(ss.url()) as c:
+        c.enqueue('t1', 'k')  # connected to the master
+        m = ss.master()
+        outsider = lwtest.Redis(str(tmp_path), name='outsider', extra=['--port', str(lwtest.free_port()), '--bind', '127.0.0.1'])
+        try:
+            port = int(outsider.call('CONFIG', 'GET', 'port')[1])
+            m.call('REPLICAOF', '127.0.0.1', port)
+            with pytest.raises(lanework.RedisUnavailable) as e:
+                c.enqueue('t1', 'k')
+            assert e.value.outage and 'previous master is now a slave' in str(e.value), str(e.value)
+            m.call('REPLICAOF', 'NO', 'ONE')
+            jid = c.enqueue('t1', 'k')  # a new connection, to the master the sentinels name
+            assert _exists(m, 't1', jid)
+        finally:
+            m.call('REPLICAOF', 'NO', 'ONE')
+            outsider.stop()
