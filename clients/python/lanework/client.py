@@ -11,7 +11,11 @@ class Client:
 
     url and namespace default as for the CLI: LANEWORK_REDIS_URL (else
     redis://127.0.0.1:6379/0) and LANEWORK_NAMESPACE (else lw);
-    max_payload: LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit). Nothing is
+    max_payload: LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit);
+    min_replicas: LANEWORK_MIN_REPLICAS, else 0 (N: every state change is
+    followed by WAIT N 1000, and RedisUnavailable when fewer confirm it).
+    url may be redis://, unix://, rediss:// (TLS: ca, cert, key, sni,
+    insecure) or redis-sentinel:// / rediss-sentinel:// (README). Nothing is
     sent before the first call, which first checks that the Redis speaks
     this client's lanework protocol (ProtocolMismatch otherwise).
     Thread-safe, like the redis-py client under it."""
