@@ -147,6 +147,10 @@ export class Client {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(50 * times, 1000),
     };
+    // A WAIT in flight when the connection drops must not be resent alone
+    // on the next one: there it would confirm nothing (that connection
+    // wrote nothing) and could count replicas that never got the change.
+    if (this.minReplicas) this.options.autoResendUnfulfilledCommands = false;
     if (this.sentinel) {
       Object.assign(this.options, {
         sentinelCommandTimeout: SENTINEL_TIMEOUT_MS,

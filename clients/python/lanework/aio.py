@@ -190,6 +190,8 @@ class AsyncClient:
         """Closes the connections."""
         await self._redis.close()
         await self._redis.connection_pool.disconnect()
+        for node in target.sentinel_nodes(self._redis):
+            await node.connection_pool.disconnect()
 
     async def __aenter__(self):
         return self

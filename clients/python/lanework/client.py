@@ -98,6 +98,8 @@ class Client:
         """Closes the connections (the client can not be used after)."""
         self._redis.close()
         self._redis.connection_pool.disconnect()
+        for node in target.sentinel_nodes(self._redis):
+            node.connection_pool.disconnect()
 
     def __enter__(self):
         return self

@@ -332,3 +332,9 @@ def _sentinel(t, mod, sentinel_cls, conn_mod, tls_conn, sentinel_tls_conn, auth,
     if sentinel_tls_conn:
         kw['connection_class'] = sentinel_tls_conn
     return s.master_for(t.master, redis_class=mod.Redis, **kw)
+
+
+def sentinel_nodes(r):
+    """The redis-py clients of the sentinels behind r (none for the other
+    forms), for close(): a master's pool does not close them."""
+    return list(getattr(getattr(r.connection_pool, 'sentinel_manager', None), 'sentinels', ()))
