@@ -37,6 +37,28 @@ test('enqueue, cancel, retry through the sentinels, confirmed by the replica', a
   }
 });
 
+test('minReplicas 0 sends no WAIT; 1 sends one per state-changing call', async () => {
+  const master = await fx.call('master');
+  const waits = () => onNode(master, async (r) => Number((/cmdstat_wait:calls=(\d+)/.exec(await r.info('commandstats')) || [0, 0])[1]));
+  const before = await waits();
+  const c0 = new Client({ url: fx.info.url });
+  const c1 = new Client({ url: fx.info.url, minReplicas: 1 });
+  try {
+    const id = await c0.enqueue('t1', 'k');
+    await c0.cancel('t1', id);
+    await c0.enqueueMany('t1', Array.from({ length: 300 }, () => ({ kind: 'k' })));
+    assert.equal(await waits(), before);
+    await c1.status('t1', id); // read-only: no WAIT
+    assert.equal(await waits(), before);
+    await c1.retry('t1', id);
+    await c1.enqueueMany('t1', Array.from({ length: 300 }, () => ({ kind: 'k' }))); // two script calls, one pipeline
+    assert.equal(await waits(), before + 2);
+  } finally {
+    await c0.close();
+    await c1.close();
+  }
+});
+
 test('minReplicas 1 with the replica stopped: RedisUnavailable within about 1 s', async () => {
   await fx.call('kill_replica');
   const c = new Client({ url: fx.info.url, minReplicas: 1 });

@@ -106,6 +106,8 @@ const BAD = [
   ['rediss://127.0.0.1:1/0?key=/x.key', 'key= without cert='],
   ['rediss://127.0.0.1:1/0?insecure=yes', 'insecure must be 1 or 0'],
   ['rediss://127.0.0.1:1/0?ca=/no/such/ca.crt', 'ca=/no/such/ca.crt: No such file'],
+  ['rediss://:pw@127.0.0.1:1/x', 'db "x" is not a non-negative integer'],
+  ['rediss://:pw@127.0.0.1:1:2/0', 'expected host[:port][/db]'],
   ['redis-sentinel://127.0.0.1:1', 'the master name is missing'],
   ['redis-sentinel://127.0.0.1/m', 'sentinel "127.0.0.1" is not host:port'],
   ['redis-sentinel://127.0.0.1:1/m?ca=/x', 'parameter ca is for TLS URLs only'],

@@ -113,7 +113,7 @@ class Target:
 
     def host_port_db(self):
         """(host, port, db) of a rediss:// URL."""
-        m = re.fullmatch(r'(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?(?:/(\d*))?', self.rest)
+        m = re.fullmatch(r'(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?(?:/([^/]*))?', self.rest)
         if not m:
             raise self.bad('expected host[:port][/db] after the scheme')
         port = int(m.group(2) or 6379)

@@ -43,6 +43,23 @@ def test_async_enqueue_through_the_sentinels(ss, run):
     assert first == 0 and all(_exists(ss.replicas[0], 't1', j) for j in ids)
 
 
+def test_min_replicas_0_sends_no_wait_and_1_one_per_call(ss):
+    m = ss.master()
+    waits = lambda: m.commandstats().get('wait', 0)  # noqa: E731
+    with lanework.Client(ss.url(), min_replicas=0) as c:
+        before = waits()
+        jid = c.enqueue('t1', 'k')
+        c.cancel('t1', jid)
+        c.enqueue_many('t1', [{'kind': 'k'}] * 300)
+        assert waits() == before
+    with lanework.Client(ss.url(), min_replicas=1) as c:
+        c.status('t1', jid)  # read-only: no WAIT
+        assert waits() == before
+        c.retry('t1', jid)
+        c.enqueue_many('t1', [{'kind': 'k'}] * 300)  # two script calls, one pipeline: one WAIT
+        assert waits() == before + 2
+
+
 def test_min_replicas_with_the_replica_stopped(ss, run):
     replica = ss.replicas[0]
     replica.kill9()
