@@ -68,6 +68,7 @@ test('minReplicas 1 with the replica stopped: RedisUnavailable within about 1 s'
     const t0 = Date.now();
     const e = await c.enqueue('t1', 'k').catch((err) => err);
     const took = Date.now() - t0;
+    console.log(`minReplicas=1, replica stopped: RedisUnavailable after ${took} ms`);
     assert.ok(e instanceof RedisUnavailable, String(e));
     assert.match(e.message, /0 of 1 replicas confirmed the change within 1000 ms: it may be lost in a failover/);
     assert.equal(e.unconfirmed, true);

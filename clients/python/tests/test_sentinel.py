@@ -70,6 +70,7 @@ def test_min_replicas_with_the_replica_stopped(ss, run):
             with pytest.raises(lanework.RedisUnavailable) as e:
                 c.enqueue('t1', 'k')
             took = time.monotonic() - t0
+            print('min_replicas=1, replica stopped: RedisUnavailable after %.2f s' % took)
             assert '0 of 1 replicas confirmed the change within 1000 ms' in str(e.value), str(e.value)
             assert 'may be lost in a failover' in str(e.value) and e.value.unconfirmed
             assert took < 2.5, took
