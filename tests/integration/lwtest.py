@@ -901,7 +901,8 @@ class SentinelSet:
     `sentinels` sentinels (redis-server --sentinel) watching it, in
     dir/sentinel, for tests of redis-sentinel:// URLs and failovers.
 
-        ss = SentinelSet(env.dir)                 # tls=TlsCA(...): data and sentinel ports speak TLS
+        ss = SentinelSet(env.dir)                 # tls=TlsCA(...): data and sentinel ports speak TLS;
+                                                 # password=, sentinel_password=: requirepass of each
         url = ss.url()                           # redis-sentinel://127.0.0.1:P,...,/lwmaster
         ss.master()                              # the Redis the sentinels name as master now
         old = ss.kill_master()                   # kill -9
@@ -919,10 +920,11 @@ class SentinelSet:
     FAILOVER_TIMEOUT_MS = 2000
     master_name = 'lwmaster'
 
-    def __init__(self, dir, replicas=1, sentinels=3, tls=None):
+    def __init__(self, dir, replicas=1, sentinels=3, tls=None, password=None, sentinel_password=None):
         self.dir = os.path.join(dir, 'sentinel')
         os.makedirs(self.dir, exist_ok=True)
         self.tls = tls
+        self.password, self.sentinel_password = password, sentinel_password
         self.nodes, self.sentinels, self.killed = [], [], set()
         try:
             self.nodes.append(self._node('node0', None))
@@ -948,9 +950,11 @@ class SentinelSet:
                      '--tls-client-key-file', self.tls.client_key]
         else:
             args += ['--port', str(port)]
+        if self.password:
+            args += ['--masterauth', self.password]
         if master is not None:
             args += ['--replicaof', '127.0.0.1', str(master.data_port)]
-        r = Redis(self.dir, name=name, tls=self.tls, extra=args + list(extra))
+        r = Redis(self.dir, name=name, tls=self.tls, extra=args + list(extra), password=self.password)
         r.data_port = r.tls_port if self.tls else port
         return r
 
@@ -973,11 +977,15 @@ class SentinelSet:
                   'sentinel down-after-milliseconds %s %d' % (m, self.DOWN_AFTER_MS),
                   'sentinel failover-timeout %s %d' % (m, self.FAILOVER_TIMEOUT_MS),
                   'sentinel parallel-syncs %s 1' % m]
+        if self.password:
+            lines.append('sentinel auth-pass %s %s' % (m, self.password))
+        if self.sentinel_password:  # clients and the other sentinels must give it
+            lines += ['requirepass ' + self.sentinel_password, 'sentinel sentinel-pass ' + self.sentinel_password]
         with open(conf, 'w') as f:
             f.write('\n'.join(lines) + '\n')
         proc = subprocess.Popen(['redis-server', conf, '--sentinel'], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        s = _SentinelProc(proc, port, os.path.join(d, 'sentinel.sock'), d)
+        s = _SentinelProc(proc, port, os.path.join(d, 'sentinel.sock'), d, self.sentinel_password)
         wait_until(lambda: s.ping(), timeout=10, what='sentinel %s to start' % name)
         return s
 
@@ -1000,12 +1008,17 @@ class SentinelSet:
                    what='the sentinels to know the master, its replicas and each other')
 
     # -- what tests use
-    def url(self, scheme=None, auth='', **query):
+    def url(self, scheme=None, auth=None, **query):
         """redis-sentinel:// (rediss-sentinel:// with tls) to all sentinels;
-        query: URL parameters (with tls, ca defaults to the fixture's CA;
-        ca=None leaves it out)."""
+        auth: what goes before '@' (default: the set's password);
+        query: URL parameters (with tls, ca defaults to the fixture's CA,
+        sentinel_password to the set's; None leaves one out)."""
         scheme = scheme or ('rediss-sentinel' if self.tls else 'redis-sentinel')
+        if auth is None:
+            auth = ':%s@' % self.password if self.password else ''
         q = dict(query)
+        if self.sentinel_password:
+            q.setdefault('sentinel_password', self.sentinel_password)
         if scheme.startswith('rediss'):
             q.setdefault('ca', self.tls.ca_cert)
         parts = ['%s=%s' % (k, v) for k, v in q.items() if v is not None]
@@ -1085,12 +1098,14 @@ class SentinelSet:
 class _SentinelProc:
     """One sentinel process; its unix socket (plain) is for the fixture."""
 
-    def __init__(self, proc, port, sock, dir):
-        self.proc, self.port, self.sock, self.dir = proc, port, sock, dir
+    def __init__(self, proc, port, sock, dir, password=None):
+        self.proc, self.port, self.sock, self.dir, self.password = proc, port, sock, dir, password
 
     def call(self, *args):
         c = Client(self.sock, timeout=2)
         try:
+            if self.password:
+                c.call('AUTH', self.password)
             return c.call(*args)
         finally:
             c.close()

@@ -1,6 +1,8 @@
 // lanework's Client for Node: enqueue and steer jobs, on ioredis, running
 // the very Lua scripts of the C fleet (common/scripts/) with the CLI's
 // validation and defaults.
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import Redis from 'ioredis';
 import { InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
 import { library, protocol, script } from './interface.js';
@@ -12,6 +14,37 @@ const CALL_JOBS = 256; // jobs per enqueue.lua call, as the CLI's --batch
 const CHECK_MS = 1000; // wait: the record is read again at least this often
 const EVENTS_PAGE = 1000;
 const FOLLOW_BLOCK_MS = 5000;
+const WAIT_MS = 1000; // minReplicas: how long WAIT gives the replicas to confirm a change
+const SENTINEL_TIMEOUT_MS = 2000; // a sentinel that does not answer within this is skipped
+// After this many rounds of sentinels that all fail (down, a certificate
+// that does not verify, a wrong sentinel_password), the calls waiting for
+// the connection fail with RedisUnavailable; the connection keeps trying.
+const SENTINEL_ROUNDS = 3;
+const PROBE_MS = 100; // rediss-sentinel://: how long a TLS handshake with a sentinel gets to tell why it failed
+
+// TLS failures worded for a user (Node's codes for a certificate that did
+// not verify, and the alert of a server that wants a client certificate).
+const CERT_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+
+// The same failures as words only: ioredis's sentinel connector rewraps
+// them ("All sentinels are unreachable... Last error: ...") without the code.
+const CERT_TEXT = /self-signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match|certificate has expired/i;
+
+function tlsWhy(e) {
+  if (!e) return null;
+  if (CERT_CODES.has(e.code) || CERT_TEXT.test(String(e.message))) return `TLS: the server's certificate did not verify: ${e.message.split('\n')[0].replace(/^.*Last error: /, '')}`;
+  if (/certificate required/i.test(String(e.message)) || e.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED')
+    return 'TLS: the server requires a client certificate (cert= and key= in the URL)';
+  return null;
+}
+
+function minReplicasOf(v) {
+  if (v == null) return envInt('LANEWORK_MIN_REPLICAS', 0);
+  if (!Number.isInteger(v) || v < 0) throw new InvalidInput(`lanework: minReplicas: ${JSON.stringify(v)} is not a non-negative integer`);
+  return v;
+}
 
 function envInt(name, dflt) {
   const v = process.env[name];
@@ -86,12 +119,14 @@ function sendScript(target, conn, s, keys, argv) {
 /** A connection to one lanework Redis. */
 export class Client {
   /**
-   * @param {{url?: string, namespace?: string, maxPayload?: number}} [opts]
+   * @param {{url?: string, namespace?: string, maxPayload?: number, minReplicas?: number}} [opts]
    * url, namespace default as for the CLI: LANEWORK_REDIS_URL (else
    * redis://127.0.0.1:6379/0), LANEWORK_NAMESPACE (else lw); maxPayload:
-   * LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit).
+   * LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit); minReplicas:
+   * LANEWORK_MIN_REPLICAS, else 0 (every state change WAITs for that many
+   * replicas; RedisUnavailable when fewer confirm it).
    */
-  constructor({ url, namespace, maxPayload } = {}) {
+  constructor({ url, namespace, maxPayload, minReplicas } = {}) {
     this.url = url || process.env.LANEWORK_REDIS_URL || 'redis://127.0.0.1:6379/0';
     this.namespace = namespace || process.env.LANEWORK_NAMESPACE || 'lw';
     this.maxPayload = maxPayload ?? envInt('LANEWORK_MAX_PAYLOAD', 1024 * 1024);
@@ -99,8 +134,10 @@ export class Client {
     // tenant's settings (lib.lua `setting`), as the CLI passes them.
     this.eventsMax = envInt('LANEWORK_EVENTS_MAX', 100000);
     this.keepFailed = envInt('LANEWORK_KEEP_FAILED', 7 * 24 * 3600);
-    const { options, shown } = parseUrl(this.url);
+    this.minReplicas = minReplicasOf(minReplicas);
+    const { options, shown, insecure } = parseUrl(this.url);
     this.shown = shown;
+    this.sentinel = Boolean(options.sentinels);
     this.options = {
       ...options,
       lazyConnect: true,
@@ -110,8 +147,41 @@ export class Client {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(50 * times, 1000),
     };
+    // A WAIT in flight when the connection drops must not be resent alone
+    // on the next one: there it would confirm nothing (that connection
+    // wrote nothing) and could count replicas that never got the change.
+    if (this.minReplicas) this.options.autoResendUnfulfilledCommands = false;
+    if (this.sentinel) {
+      Object.assign(this.options, {
+        sentinelCommandTimeout: SENTINEL_TIMEOUT_MS,
+        // When no sentinel answers, ioredis tries them all again after this
+        // (for ever: giving up would end the connection for good, see
+        // SENTINEL_ROUNDS for what the calls waiting meanwhile get). Over
+        // TLS the first round also has #probeSentinel learn why (ioredis
+        // keeps no TLS error of a sentinel's).
+        sentinelRetryStrategy: (times) => {
+          if (times === 1 && options.sentinelTLS) this.#probeSentinel();
+          return Math.min(100 * times, 1000);
+        },
+        // READONLY: the node this connection reached was the master and is
+        // a replica now (a failover). Reconnect, which asks the sentinels
+        // for the new master. 1, not 2: the command is failed (outage),
+        // never resent alone on the new connection -- a pipelined WAIT
+        // would then have gone before the write it was to confirm.
+        reconnectOnError: (e) => (String(e.message).startsWith('READONLY') ? 1 : false),
+      });
+    }
+    if (insecure)
+      process.emitWarning(`lanework: redis ${shown}: insecure=1: the server's certificate is not verified (anyone on the path can read and change the traffic)`,
+        { type: 'LaneworkWarning', code: 'LANEWORK_TLS_INSECURE' });
     this.redis = this.#connection();
     this.protocolChecked = new Map(); // tenant -> Promise of the check
+  }
+
+  // What console.log and util.inspect show of a client: never the URL's
+  // password (this.url and this.options hold it).
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return `Client { url: '${this.shown}', namespace: '${this.namespace}', minReplicas: ${this.minReplicas} }`;
   }
 
   #connection() {
@@ -121,16 +191,93 @@ export class Client {
   /** Keeps the last connection error of `conn` (reported by the command
    * that fails: ioredis emits it apart), forgotten once connected again. */
   #watch(conn) {
-    conn.on('error', (e) => { this.lastError = e; });
-    conn.on('ready', () => { this.lastError = null; });
+    // A TLS failure is kept apart: the reset that follows a server's
+    // alert would otherwise hide what went wrong.
+    let rounds = 0;
+    conn.on('error', (e) => {
+      this.lastError = e;
+      if (tlsWhy(e)) this.lastTlsError = e;
+      // ioredis keeps the calls queued while its sentinel connector loops;
+      // flushQueue (ioredis 5's own way to fail them) lets them go.
+      if (String(e.message).startsWith('All sentinels are unreachable') && ++rounds >= SENTINEL_ROUNDS && typeof conn.flushQueue === 'function') {
+        rounds = 0;
+        conn.flushQueue(e);
+      }
+    });
+    conn.on('ready', () => {
+      this.lastError = this.lastTlsError = null;
+      this.everReady = true;
+      rounds = 0;
+    });
     return conn;
   }
 
   #fail(e, what = 'redis') {
     if (e instanceof LaneworkError) return e;
-    if (e && e.name === 'ReplyError') return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`);
-    const why = (this.lastError && this.lastError.message) || (e && e.message) || String(e);
+    if (e && e.name === 'ReplyError') {
+      // READONLY under Sentinel: a failover; the connection is being
+      // re-made to the new master, so this is an outage to wait out.
+      const failover = this.sentinel && e.message.startsWith('READONLY');
+      return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`, failover);
+    }
+    const why = tlsWhy(this.lastTlsError) || tlsWhy(e) || this.#resetHint() || (this.lastError && this.lastError.message) || (e && e.message) || String(e);
+    // The sentinels refusing the client: their password, not an outage.
+    const refused = /^All sentinels are unreachable.*Last error: (WRONGPASS|NOAUTH) (.*)/.exec(why);
+    const none = /^All sentinels are unreachable[^]*?(?:Last error: (.*))?$/.exec(why);
+    if (refused)
+      return new RedisUnavailable(`lanework: redis ${this.shown}: ${refused[1]} from the sentinels (sentinel_user/sentinel_password): ${refused[2].split('\n')[0]}`);
+    if (none) return new RedisUnavailable(`lanework: redis ${this.shown}: no sentinel names a master${none[1] ? ` (last error: ${none[1].split('\n')[0]})` : ''}`, true);
     return new RedisUnavailable(`lanework: redis ${this.shown}: ${why.split('\n')[0]}`, true);
+  }
+
+  /** ioredis reports sentinels it could not reach as "Connection is
+   * closed", the TLS error gone: one handshake with the first sentinel
+   * finds it (a certificate that did not verify), for #fail to report. */
+  #probeSentinel() {
+    if (this.probing) return;
+    this.probing = true;
+    const { host, port } = this.options.sentinels[0];
+    const sock = tlsConnect({ ...this.options.sentinelTLS, host, port, servername: this.options.sentinelTLS.servername || (isIP(host) ? undefined : host) });
+    const done = () => {
+      this.probing = false;
+      sock.destroy();
+    };
+    sock.once('secureConnect', done);
+    sock.once('error', (e) => {
+      if (tlsWhy(e)) this.lastTlsError = e;
+      done();
+    });
+    sock.setTimeout(PROBE_MS, done);
+  }
+
+  /** A TLS 1.3 server that wants a client certificate alerts after the
+   * handshake, and the client, already writing, often sees only the reset
+   * that follows: say so while no connection of this client was ever
+   * accepted and it sends no certificate. */
+  #resetHint() {
+    const e = this.lastError;
+    if (!e || !['ECONNRESET', 'EPIPE'].includes(e.code) || this.everReady || !this.options.tls || this.options.tls.cert) return null;
+    return `TLS: the server reset the connection (${e.message}): if it requires a client certificate, give cert= and key= in the URL`;
+  }
+
+  /** Queues WAIT on pipeline p after its writes (same connection, same
+   * round trip), when minReplicas asks for it. */
+  #queueWait(p) {
+    if (this.minReplicas) p.call('WAIT', this.minReplicas, WAIT_MS);
+  }
+
+  /** Takes WAIT's reply off the end of pipeline replies `got` (when sent);
+   * RedisUnavailable (.unconfirmed) when fewer replicas confirmed. */
+  #confirmed(got, what) {
+    if (!this.minReplicas) return got;
+    const [err, n] = got[got.length - 1];
+    if (err) throw this.#fail(err, what);
+    if (n < this.minReplicas) {
+      const e = new RedisUnavailable(`lanework: ${what}: ${n} of ${this.minReplicas} replicas confirmed the change within ${WAIT_MS} ms: it may be lost in a failover`);
+      e.unconfirmed = true;
+      throw e;
+    }
+    return got.slice(0, -1);
   }
 
   async #call(conn, ...args) {
@@ -176,6 +323,7 @@ export class Client {
   }
 
   async #script(conn, name, keys, argv) {
+    if (this.minReplicas) return this.#scriptWaited(conn, name, keys, argv);
     const s = script(name);
     try {
       for (let tries = 0; ; tries++) {
@@ -188,6 +336,30 @@ export class Client {
       }
     } catch (e) {
       throw this.#fail(e, name);
+    }
+  }
+
+  // #script with minReplicas: the call and its WAIT in one pipeline.
+  async #scriptWaited(conn, name, keys, argv) {
+    const s = script(name);
+    for (let tries = 0; ; tries++) {
+      const p = conn.pipeline();
+      sendScript(p, conn, s, keys, argv);
+      this.#queueWait(p);
+      let got;
+      try {
+        got = await p.exec();
+      } catch (e) {
+        throw this.#fail(e, name);
+      }
+      const [err, rep] = got[0];
+      if (err && notRun(err) && tries < 2) {
+        await this.#mend(conn, err, [s]).catch((e) => { throw this.#fail(e, name); });
+        continue;
+      }
+      if (err) throw this.#fail(err, name);
+      this.#confirmed(got, name);
+      return rep;
     }
   }
 
@@ -259,6 +431,7 @@ export class Client {
     for (let round = 0; round < 3 && todo.length; round++) {
       const p = this.redis.pipeline();
       for (const i of todo) sendScript(p, this.redis, s, calls[i].keys, calls[i].argv);
+      this.#queueWait(p);
       let got;
       try {
         got = await p.exec();
@@ -275,6 +448,7 @@ export class Client {
         } else if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
         else replies[i] = err || rep;
       });
+      this.#confirmed(got, 'enqueue');
       if (again.length) {
         try {
           await this.#mend(this.redis, notRunErr, [s]);
@@ -296,7 +470,10 @@ export class Client {
     if (refused) {
       // The calls of a pipeline run independently: say how many went in,
       // and which (e.ids), so the caller can re-send only the others.
-      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${out.length} of ${resolved.length} jobs enqueued)`);
+      // READONLY under Sentinel: a failover (the connection is being
+      // re-made to the new master): an outage, as in #fail.
+      const failover = this.sentinel && refused.message.startsWith('READONLY');
+      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${out.length} of ${resolved.length} jobs enqueued)`, failover);
       e.ids = out;
       throw e;
     }

@@ -1,12 +1,22 @@
 // Types of the lanework Node client (src/index.js), for editors and TypeScript.
 
 export interface ClientOptions {
-  /** redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path?db=N; default LANEWORK_REDIS_URL, else redis://127.0.0.1:6379/0 */
+  /**
+   * default LANEWORK_REDIS_URL, else redis://127.0.0.1:6379/0. One of:
+   * redis://[[user]:password@]host[:port][/db],
+   * unix://[[user]:password@]/path/to.sock[?db=N],
+   * rediss://[[user]:password@]host[:port][/db][?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1],
+   * redis-sentinel://[[user]:password@]host:port[,host:port...]/MASTER[?db=N&sentinel_user=U&sentinel_password=P],
+   * rediss-sentinel://... (the TLS parameters too)
+   */
   url?: string;
   /** key prefix; default LANEWORK_NAMESPACE, else lw */
   namespace?: string;
   /** payload limit in bytes (0: none); default LANEWORK_MAX_PAYLOAD, else 1 MiB */
   maxPayload?: number;
+  /** replicas that must confirm every state change (WAIT N 1000 after it; RedisUnavailable with
+   * `unconfirmed` when fewer do); a non-negative integer, default LANEWORK_MIN_REPLICAS, else 0 */
+  minReplicas?: number;
 }
 
 export interface JobOptions {
@@ -57,6 +67,8 @@ export interface JobEvent {
 
 export class Client {
   constructor(options?: ClientOptions);
+  readonly namespace: string;
+  readonly minReplicas: number;
   enqueue(tenant: string, kind: string, payload?: unknown, options?: JobOptions & { details?: false }): Promise<string>;
   enqueue(tenant: string, kind: string, payload: unknown, options: JobOptions & { details: true }): Promise<Enqueued>;
   enqueueMany(tenant: string, jobs: Job[], options?: { details?: false }): Promise<string[]>;
@@ -72,7 +84,14 @@ export class Client {
 export class LaneworkError extends Error { code: number; }
 export class JobFailed extends LaneworkError { code: 1; job: JobStatus | null; }
 export class InvalidInput extends LaneworkError { code: 2; }
-export class RedisUnavailable extends LaneworkError { code: 3; outage: boolean; ids?: string[] | Enqueued[]; }
+export class RedisUnavailable extends LaneworkError {
+  code: 3;
+  /** the connection was lost (or, under Sentinel, the node turned replica): worth trying again */
+  outage: boolean;
+  ids?: string[] | Enqueued[];
+  /** true: the change is on the master but fewer than minReplicas replicas confirmed it */
+  unconfirmed?: boolean;
+}
 export class ProtocolMismatch extends LaneworkError { code: 3; }
 export class NoSuchJob extends LaneworkError { code: 4; }
 export class WaitTimeout extends LaneworkError { code: 124; }

@@ -61,3 +61,49 @@ export function cli(redis, ...args) {
   const p = spawnSync(CLI, [...args, '--redis', redis.url], { env, encoding: 'utf8' });
   return { rc: p.status, out: p.stdout, err: p.stderr };
 }
+
+/**
+ * The servers of tests/integration/lwtest.py (TlsCA and Redis(tls=...), or
+ * a SentinelSet), run by fixture.py: `kind` 'tls' or 'sentinel'. Resolves
+ * to {info, call(name, ...args), stop()}: info is what fixture.py made,
+ * call() runs one of its commands (kill_master, wait_failover, rejoin...).
+ */
+export async function startFixture(kind) {
+  const dir = mkdtempSync(join(tmpdir(), `lw-node-${kind}-`));
+  const py = spawn(process.env.LANEWORK_PYTHON || 'python3', [join(dirname(fileURLToPath(import.meta.url)), 'fixture.py'), dir, kind],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = [];
+  const waiting = [];
+  let buf = '';
+  py.stdout.setEncoding('utf8');
+  py.stdout.on('data', (d) => {
+    buf += d;
+    for (let nl; (nl = buf.indexOf('\n')) >= 0;) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (waiting.length) waiting.shift()(line);
+      else lines.push(line);
+    }
+  });
+  const exited = new Promise((r) => py.once('exit', r));
+  const next = () => new Promise((resolve, reject) => {
+    if (lines.length) return resolve(lines.shift());
+    waiting.push(resolve);
+    exited.then(() => reject(new Error(`fixture.py ${kind} exited`)));
+  });
+  const info = JSON.parse(await next());
+  return {
+    info,
+    async call(name, ...args) {
+      py.stdin.write(JSON.stringify([name, ...args]) + '\n');
+      const r = JSON.parse(await next());
+      if ('error' in r) throw new Error(`fixture.py ${name}: ${r.error}`);
+      return r.ok;
+    },
+    async stop() {
+      py.stdin.end();
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -4,12 +4,10 @@ import asyncio
 import time
 from typing import Any, AsyncIterator, Dict, Iterable, List, Optional
 
-import redis.asyncio
-
-from . import driver, ops
+from . import driver, ops, target
 from .jobs import JobId
 from .config import Config, redact
-from .errors import InvalidInput, RedisUnavailable
+from .errors import RedisUnavailable
 
 
 # An enqueue waits behind its tenant's call in flight for at most this
@@ -47,13 +45,10 @@ class AsyncClient:
     load and one round trip when idle."""
 
     def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
-                 max_payload: Optional[int] = None) -> None:
-        self._cfg = Config(url, namespace, max_payload)
+                 max_payload: Optional[int] = None, min_replicas: Optional[int] = None) -> None:
+        self._cfg = Config(url, namespace, max_payload, min_replicas)
         self._url_shown = redact(self._cfg.url)
-        try:
-            self._redis = redis.asyncio.Redis.from_url(self._cfg.url, **driver.connect_kwargs(self._cfg.url))
-        except ValueError as e:
-            raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
+        self._redis = target.connect(self._cfg.url, driver.connect_kwargs(self._cfg.url), asyncio=True)
         self._protocol = ops.ProtocolState()
         self._inflight = {}     # tenant -> monotonic time its enqueue call in flight left
         self._waiting = {}      # tenant -> [(checked spec, future)] for the next call
@@ -136,7 +131,10 @@ class AsyncClient:
         try:
             ids = await self._send(tenant, [spec for spec, _ in batch])
         except RedisUnavailable as e:
-            if e.outage or len(batch) == 1:
+            # Unconfirmed by the replicas (min_replicas): the whole call was
+            # written and not confirmed, so every waiter gets that answer
+            # (sent again job by job, each would wait WAIT's second again).
+            if e.outage or e.unconfirmed or len(batch) == 1:
                 _settle(batch, e)
                 return
             # Refused: a call of several jobs may fail on one of them
@@ -192,6 +190,8 @@ class AsyncClient:
         """Closes the connections."""
         await self._redis.close()
         await self._redis.connection_pool.disconnect()
+        for node in target.sentinel_nodes(self._redis):
+            await node.connection_pool.disconnect()
 
     async def __aenter__(self):
         return self

@@ -1,12 +1,9 @@
 """lanework.Client: enqueue and steer jobs from blocking Python code."""
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
-import redis
-
-from . import driver, ops
+from . import driver, ops, target
 from .jobs import JobId
 from .config import Config, redact
-from .errors import InvalidInput
 
 
 class Client:
@@ -14,19 +11,20 @@ class Client:
 
     url and namespace default as for the CLI: LANEWORK_REDIS_URL (else
     redis://127.0.0.1:6379/0) and LANEWORK_NAMESPACE (else lw);
-    max_payload: LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit). Nothing is
+    max_payload: LANEWORK_MAX_PAYLOAD, else 1 MiB (0: no limit);
+    min_replicas: LANEWORK_MIN_REPLICAS, else 0 (N: every state change is
+    followed by WAIT N 1000, and RedisUnavailable when fewer confirm it).
+    url may be redis://, unix://, rediss:// (TLS: ca, cert, key, sni,
+    insecure) or redis-sentinel:// / rediss-sentinel:// (README). Nothing is
     sent before the first call, which first checks that the Redis speaks
     this client's lanework protocol (ProtocolMismatch otherwise).
     Thread-safe, like the redis-py client under it."""
 
     def __init__(self, url: Optional[str] = None, namespace: Optional[str] = None, *,
-                 max_payload: Optional[int] = None) -> None:
-        self._cfg = Config(url, namespace, max_payload)
+                 max_payload: Optional[int] = None, min_replicas: Optional[int] = None) -> None:
+        self._cfg = Config(url, namespace, max_payload, min_replicas)
         self._url_shown = redact(self._cfg.url)
-        try:
-            self._redis = redis.Redis.from_url(self._cfg.url, **driver.connect_kwargs(self._cfg.url))
-        except ValueError as e:
-            raise InvalidInput('lanework: redis: %s: %s' % (self._url_shown, e)) from None
+        self._redis = target.connect(self._cfg.url, driver.connect_kwargs(self._cfg.url), asyncio=False)
         self._protocol = ops.ProtocolState()
 
     @property
@@ -100,6 +98,8 @@ class Client:
         """Closes the connections (the client can not be used after)."""
         self._redis.close()
         self._redis.connection_pool.disconnect()
+        for node in target.sentinel_nodes(self._redis):
+            node.connection_pool.disconnect()
 
     def __enter__(self):
         return self

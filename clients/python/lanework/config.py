@@ -20,7 +20,7 @@ DEFAULT_BACKOFF_MS = 1000
 class Config:
     """The resolved settings of one client."""
 
-    def __init__(self, url=None, namespace=None, max_payload=None):
+    def __init__(self, url=None, namespace=None, max_payload=None, min_replicas=None):
         self.url = url or os.environ.get('LANEWORK_REDIS_URL') or DEFAULT_URL
         self.namespace = namespace or os.environ.get('LANEWORK_NAMESPACE') or DEFAULT_NAMESPACE
         if max_payload is None:
@@ -28,8 +28,12 @@ class Config:
         self.max_payload = max_payload
         self.events_max = _env_int('LANEWORK_EVENTS_MAX', DEFAULT_EVENTS_MAX)
         self.keep_failed_s = _env_int('LANEWORK_KEEP_FAILED', DEFAULT_KEEP_FAILED)
-        if not (self.url.startswith('redis://') or self.url.startswith('unix://')):
-            raise InvalidInput('lanework: redis: %s is not a redis:// or unix:// URL' % redact(self.url))
+        # WAIT for this many replicas after every state change (0: none).
+        if min_replicas is None:
+            min_replicas = _env_int('LANEWORK_MIN_REPLICAS', 0)
+        elif isinstance(min_replicas, bool) or not isinstance(min_replicas, int) or min_replicas < 0:
+            raise InvalidInput('lanework: min_replicas: %r is not a non-negative integer' % (min_replicas,))
+        self.min_replicas = min_replicas
 
     def prefix(self, tenant):
         """The key prefix of a tenant: NS:{TENANT}: (a Cluster hash tag)."""
@@ -49,11 +53,4 @@ def _env_int(name, default):
     return n
 
 
-def redact(url):
-    """The URL without its password: a password never appears in an error."""
-    scheme, sep, rest = url.partition('://')
-    at, slash = rest.find('@'), rest.find('/')
-    if not sep or at < 0 or 0 <= slash < at:
-        return url
-    cred = rest[:at]
-    return '%s://%s%s@%s' % (scheme, cred.split(':', 1)[0], ':***' if ':' in cred else '', rest[at + 1:])
+from .target import redact  # noqa: E402,F401 - where it always was; URLs are target.py's now

@@ -4,12 +4,16 @@ become lanework's: a lost connection or a refusal is RedisUnavailable, with
 `.outage` telling the two apart, thrown into the operation so that it can
 wait an outage out (wait) or let it go up."""
 import asyncio
+import ssl
 import time
 
 import redis.exceptions as rx
 
 from . import interface, ops
 from .errors import RedisUnavailable
+
+# min_replicas: how long WAIT gives the replicas to confirm a state change.
+WAIT_MS = 1000
 
 
 # redis-py turns these error replies into classes and drops the code from
@@ -28,10 +32,36 @@ def why(e):
     return text
 
 
+def _causes(e):
+    """e and the exceptions it was raised from or while handling."""
+    seen = []
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    return seen
+
+
+def tls_why(e):
+    """What a TLS failure under redis-py exception e was, in words a user
+    can act on (redis-py words it "Error connecting to HOST:PORT. [SSL:
+    ...]"), or None when e is no TLS failure."""
+    for c in _causes(e):
+        if isinstance(c, ssl.SSLCertVerificationError):
+            return "TLS: the server's certificate did not verify: %s" % (c.verify_message or c.reason)
+        if isinstance(c, ssl.SSLError) and 'CERTIFICATE_REQUIRED' in str(c).upper():
+            return 'TLS: the server requires a client certificate (cert= and key= in the URL)'
+    text = str(e)
+    if 'CERTIFICATE_VERIFY_FAILED' in text:
+        return "TLS: the server's certificate did not verify: %s" % text.splitlines()[0]
+    if 'certificate required' in text.lower():
+        return 'TLS: the server requires a client certificate (cert= and key= in the URL)'
+    return None
+
+
 def unavailable(url_shown, e):
     """The RedisUnavailable for redis-py exception e (one line, no password)."""
     outage = isinstance(e, (rx.ConnectionError, rx.TimeoutError)) and not isinstance(e, rx.AuthenticationError)
-    err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, why(e)))
+    err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, tls_why(e) or why(e)))
     err.outage = outage
     return err
 
@@ -145,6 +175,8 @@ def _answer(r, url_shown, op):
         return _do(r, op), None
     except rx.RedisError as e:
         return None, unavailable(url_shown, e)
+    except RedisUnavailable as e:  # a change the replicas did not confirm
+        return None, e
 
 
 def _do(r, op):
@@ -156,9 +188,9 @@ def _do(r, op):
                 return e
             raise
     if isinstance(op, ops.Script):
-        return _script(r, op)
+        return _script(r, op) if not op.replicas else _one(_pipe(r, [op], op.replicas, op.name))
     if isinstance(op, ops.Pipe):
-        return _pipe(r, op.items)
+        return _pipe(r, op.items, op.replicas, _name(op))
     if isinstance(op, ops.Sleep):
         time.sleep(op.seconds)
         return None
@@ -191,15 +223,53 @@ def _script(r, op):
     return r.execute_command(*_script_cmd(r, s, op.keys, op.argv))
 
 
-def _pipe(r, items):
+def _name(pipe):
+    """What a pipeline does, for the message of an unconfirmed change."""
+    return getattr(pipe.items[0], 'name', None) or 'redis'
+
+
+def _one(replies):
+    """The reply of a script sent alone through _pipe (with its WAIT): a
+    refusal raised, as _script raises it."""
+    if isinstance(replies[0], Exception):
+        raise replies[0]
+    return replies[0]
+
+
+def _queue_wait(p, replicas):
+    """WAIT after the calls, in the same round trip and on the same
+    connection (a pipeline holds one), so it waits for exactly their writes."""
+    if replicas:
+        p.execute_command('WAIT', replicas, WAIT_MS)
+
+
+def _confirmed(got, replicas, name):
+    """Takes WAIT's reply off the end of `got` (when sent) and raises
+    RedisUnavailable when fewer than `replicas` replicas confirmed."""
+    if not replicas:
+        return got
+    n = got[-1]
+    if isinstance(n, Exception):
+        raise n
+    if n < replicas:
+        e = RedisUnavailable('lanework: %s: %d of %d replicas confirmed the change within %d ms: '
+                             'it may be lost in a failover' % (name, n, replicas, WAIT_MS))
+        e.unconfirmed = True
+        raise e
+    return got[:-1]
+
+
+def _pipe(r, items, replicas=0, name=None):
     replies = [None] * len(items)
     todo = list(range(len(items)))
     for round_ in range(3):
         p = r.pipeline(transaction=False)
         for i in todo:
             _queue(r, p, items[i])
+        _queue_wait(p, replicas)
         got = p.execute(raise_on_error=False)
-        again, how = _sort(r, todo, got, round_, replies)
+        again, how = _sort(r, todo, got[:len(todo)], round_, replies)
+        _confirmed(got, replicas, name)
         if not again:
             break
         if 'library' in how:
@@ -251,6 +321,8 @@ async def run_async(r, url_shown, gen):
             send, exc = await _do_async(r, op), None
         except rx.RedisError as e:
             send, exc = None, unavailable(url_shown, e)
+        except RedisUnavailable as e:  # a change the replicas did not confirm
+            send, exc = None, e
 
 
 async def iter_async(r, url_shown, gen):
@@ -289,6 +361,8 @@ async def _do_async(r, op):
             if op.errors_ok and not isinstance(e, rx.NoScriptError):
                 return e
             raise
+    if isinstance(op, ops.Script) and op.replicas:
+        return _one(await _pipe_async(r, [op], op.replicas, op.name))
     if isinstance(op, ops.Script):
         s = op.script
         for _ in range(3):
@@ -304,28 +378,33 @@ async def _do_async(r, op):
                     _load_checked(s.sha1, await r.script_load(s.body))
         return await r.execute_command(*_script_cmd(r, s, op.keys, op.argv))
     if isinstance(op, ops.Pipe):
-        items = op.items
-        replies = [None] * len(items)
-        todo = list(range(len(items)))
-        for round_ in range(3):
-            p = r.pipeline(transaction=False)
-            for i in todo:
-                _queue(r, p, items[i])
-            got = await p.execute(raise_on_error=False)
-            again, how = _sort(r, todo, got, round_, replies)
-            if not again:
-                break
-            if 'library' in how:
-                await _load_library_async(r)
-            if 'script' in how:
-                for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():
-                    _load_checked(sha, await r.script_load(body))
-            todo = again
-        return replies
+        return await _pipe_async(r, op.items, op.replicas, _name(op))
     if isinstance(op, ops.Sleep):
         await asyncio.sleep(op.seconds)
         return None
     raise TypeError(op)
+
+
+async def _pipe_async(r, items, replicas=0, name=None):
+    replies = [None] * len(items)
+    todo = list(range(len(items)))
+    for round_ in range(3):
+        p = r.pipeline(transaction=False)
+        for i in todo:
+            _queue(r, p, items[i])
+        _queue_wait(p, replicas)
+        got = await p.execute(raise_on_error=False)
+        again, how = _sort(r, todo, got[:len(todo)], round_, replies)
+        _confirmed(got, replicas, name)
+        if not again:
+            break
+        if 'library' in how:
+            await _load_library_async(r)
+        if 'script' in how:
+            for sha, body in {items[i].script.sha1: items[i].script.body for i in again}.items():
+                _load_checked(sha, await r.script_load(body))
+        todo = again
+    return replies
 
 
 def connect_kwargs(url):

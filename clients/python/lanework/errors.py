@@ -31,10 +31,15 @@ class RedisUnavailable(LaneworkError):
     """Redis is unreachable or refused the command (exit 3): connection
     refused, timeout, OOM, READONLY, NOPERM... `.outage` is True for a lost
     connection (worth retrying) rather than a refusal. From enqueue_many,
-    `.ids` lists the jobs that did go in (its calls run independently)."""
+    `.ids` lists the jobs that did go in (its calls run independently).
+    `.unconfirmed` is True when the change was made on the master but
+    fewer replicas than min_replicas confirmed it (it may be lost in a
+    failover; sending it again is safe: an id or unique key returns the
+    existing job)."""
 
     code = 3
     outage = False
+    unconfirmed = False
     ids = None
 
 

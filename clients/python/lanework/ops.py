@@ -29,19 +29,22 @@ class Cmd:
 
 
 class Script:
-    """One script call (FCALL or EVALSHA: driver.py)."""
+    """One script call (FCALL or EVALSHA: driver.py). replicas: a state
+    change the caller is told about, confirmed by WAIT for that many
+    replicas (cfg.min_replicas; 0: no WAIT)."""
 
-    def __init__(self, name, keys, argv):
+    def __init__(self, name, keys, argv, replicas=0):
         self.script, self.keys, self.argv = interface.script(name), keys, argv
+        self.name, self.replicas = name, replicas
 
 
 class Pipe:
     """Scripts or commands pipelined; replies in order, refusals as
     exception objects (a script that did not run is sent again by the
-    driver)."""
+    driver). replicas: as Script's, for the whole pipeline."""
 
-    def __init__(self, items):
-        self.items = items
+    def __init__(self, items, replicas=0):
+        self.items, self.replicas = items, replicas
 
 
 class Sleep:
@@ -111,10 +114,10 @@ def enqueue_resolved(cfg, tenant, resolved):
     for i in range(0, len(resolved), CALL_JOBS):
         keys, argv = interface.script('enqueue').call_args(
             prefix, {'prefix': prefix, 'events_cap': cfg.events_max}, {'job': resolved[i:i + CALL_JOBS]})
-        calls.append(Script('enqueue', keys, argv))
+        calls.append(Script('enqueue', keys, argv, cfg.min_replicas))
     if not calls:
         return []
-    replies = yield Pipe(calls) if len(calls) > 1 else calls[0]
+    replies = yield Pipe(calls, cfg.min_replicas) if len(calls) > 1 else calls[0]
     if len(calls) == 1:
         replies = [replies]
     out, refused = [], None
@@ -231,7 +234,7 @@ def cancel(cfg, tenant, job_id):
     keys, argv = interface.script('cancel').call_args(
         prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'keep_failed_s': cfg.keep_failed_s,
                  'id': job_id})
-    r = yield Script('cancel', keys, argv)
+    r = yield Script('cancel', keys, argv, cfg.min_replicas)
     if r in ('cancelled', 'requested'):
         return r
     if r == 'missing':
@@ -251,7 +254,7 @@ def retry(cfg, tenant, job_id):
     prefix = cfg.prefix(tenant)
     keys, argv = interface.script('retry').call_args(
         prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'mode': 'ids'}, {'arg': [{'value': job_id}]})
-    r = yield Script('retry', keys, argv)
+    r = yield Script('retry', keys, argv, cfg.min_replicas)
     what = interface.script('retry').read(r)[0]['status']
     if what == 'queued' and before != 'queued':
         return job_id
