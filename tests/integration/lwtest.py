@@ -303,7 +303,7 @@ class TlsCA:
         check(p.returncode == 0, 'openssl %s: %s' % (args[0], p.stderr.decode(errors='replace')))
 
     def _ca(self, cert, key, cn):
-        self._openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+        self._openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
                       '-days', '2', '-subj', '/CN=' + cn,
                       '-addext', 'basicConstraints=critical,CA:TRUE',
                       '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
@@ -311,7 +311,7 @@ class TlsCA:
     def _leaf(self, cert, key, cn, san, usage):
         csr = cert + '.csr'
         ext = cert + '.ext'
-        self._openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr,
+        self._openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr,
                       '-subj', '/CN=' + cn)
         with open(ext, 'w') as e:
             e.write('basicConstraints=CA:FALSE\nextendedKeyUsage=%s\n' % usage)

@@ -83,6 +83,7 @@ def keyslot(node, key):
     return node.call('CLUSTER', 'KEYSLOT', key)
 
 
+@lwtest.plain_only
 def test_cluster_slots_migration_failover(env):
     cs = cluster_env(env)
     try:
@@ -169,6 +170,7 @@ def test_cluster_slots_migration_failover(env):
         cs.close()
 
 
+@lwtest.plain_only
 def test_tls_cluster(env):
     ca = lwtest.TlsCA(env.dir)
     cs = cluster_env(env, tls=ca)

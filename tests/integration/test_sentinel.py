@@ -54,6 +54,7 @@ def test_worker_and_cli_through_sentinels(env):
         ss.close()
 
 
+@lwtest.plain_only
 def test_tls_sentinels(env):
     ca = lwtest.TlsCA(env.dir)
     ss = sentinel_env(env, tls=ca)
