@@ -76,6 +76,7 @@
 #include "redis_async.h"
 
 #include <event2/event.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,7 @@ struct lw_redis {
     struct event *watchdog;
     int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
     int64_t reply_timeout_ms;
-    SSL_CTX *tls;           /* rediss://: built at the first attempt; owned */
+    lw_tls_ctx *tls;        /* rediss://: built at the first attempt; owned */
     size_t sentinel_first;  /* the sentinel asked first: the last that answered */
     lw_resp *probe;         /* a PING on a fresh connection, or NULL */
     int64_t probe_started;  /* mono ms */
@@ -349,6 +350,10 @@ static void became_ready(conn *c)
 {
     lw_redis *r = c->r;
     set_state(c, CONN_READY);
+    /* The handshake formatted every script and the library at once (a few
+     * hundred KiB, each piece below malloc's mmap threshold): give those
+     * pages back, or each worker keeps them resident for nothing. */
+    malloc_trim(0);
     if (c->role == ROLE_CMD) {
         /* The handshake passed: the next refusal is news. */
         lw_log_gate_reset(&r->refusal);
@@ -575,7 +580,7 @@ static void start_handshake(conn *c)
 
 /* The link's TLS context, built at the first need. NULL with err when a
  * file of the URL cannot be used. */
-static SSL_CTX *tls_context(lw_redis *r, char *err, size_t errlen)
+static lw_tls_ctx *tls_context(lw_redis *r, char *err, size_t errlen)
 {
     if (!r->tls)
         r->tls = lw_tls_context_new(r->url, NULL, err, errlen);
@@ -897,8 +902,7 @@ void lw_redis_free(lw_redis *r)
     free(r->channels);
     free(r->scratch);
     free(r->scratch_len);
-    if (r->tls)
-        SSL_CTX_free(r->tls);
+    lw_tls_context_free(r->tls);
     lw_url_free(r->url);
     free(r);
 }

@@ -21,9 +21,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +41,7 @@ struct lw_resp {
     struct event_base *base;
     int fd;                   /* ours until the bufferevent takes it; -1 after */
     struct event *connect_ev; /* connect(2) in progress */
-    SSL *ssl;                 /* ours until the bufferevent takes it */
+    lw_tls_ssl *ssl;          /* ours until the bufferevent takes it */
     struct bufferevent *bev;  /* owns fd and ssl once made */
     redisReader *reader;
     waiting *q; /* ring of commands waiting for their reply */
@@ -63,8 +61,7 @@ static void destroy(lw_resp *c)
     if (c->bev)
         bufferevent_free(c->bev); /* closes the fd, frees the SSL */
     else {
-        if (c->ssl)
-            SSL_free(c->ssl);
+        lw_tls_session_free(c->ssl);
         if (c->fd >= 0)
             close(c->fd);
     }
@@ -198,7 +195,7 @@ static void bev_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (c->ssl) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
+        unsigned long e = lw_tls_bufferevent_error(bev);
         int se = EVUTIL_SOCKET_ERROR();
         lw_tls_failure(c->ssl, e, se ? strerror(se) : "connection error", why, sizeof why);
     } else {
@@ -220,10 +217,9 @@ static void connect_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (c->ssl) {
-        c->bev = bufferevent_openssl_socket_new(c->base, fd, c->ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                BEV_OPT_CLOSE_ON_FREE);
-        if (c->bev)
-            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        c->bev = lw_tls_bufferevent(c->base, fd, c->ssl);
+        if (!c->bev) /* fd and ssl went with it */
+            c->fd = -1, c->ssl = NULL;
     } else {
         c->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
@@ -239,7 +235,7 @@ static void connect_cb(evutil_socket_t fd, short what, void *arg)
         went_up(c);
 }
 
-lw_resp *lw_resp_open(struct event_base *base, const lw_url *u, SSL_CTX *tls, unsigned attempt,
+lw_resp *lw_resp_open(struct event_base *base, const lw_url *u, lw_tls_ctx *tls, unsigned attempt,
                       int subscriber, lw_resp_event_fn event_fn, lw_resp_push_fn push_fn, void *ud,
                       char *err, size_t errlen)
 {

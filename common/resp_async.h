@@ -19,9 +19,9 @@
 #define LW_RESP_ASYNC_H
 
 #include <hiredis/hiredis.h>
-#include <openssl/ssl.h>
 #include <stddef.h>
 
+#include "tls.h"
 #include "url.h"
 
 struct event_base;
@@ -44,7 +44,7 @@ typedef void (*lw_resp_event_fn)(lw_resp *c, int up, const char *why, void *ud);
  * `subscriber`: replies that are pub/sub pushes go to push_fn, not to the
  * command queue. Returns the connection, or NULL with err when it could not
  * even start (the name does not resolve, no socket, OOM). */
-lw_resp *lw_resp_open(struct event_base *base, const lw_url *u, SSL_CTX *tls, unsigned attempt,
+lw_resp *lw_resp_open(struct event_base *base, const lw_url *u, lw_tls_ctx *tls, unsigned attempt,
                       int subscriber, lw_resp_event_fn event_fn, lw_resp_push_fn push_fn, void *ud,
                       char *err, size_t errlen);
 

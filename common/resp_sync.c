@@ -8,7 +8,6 @@
 #include "resp_sync.h"
 
 #include <errno.h>
-#include <openssl/err.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,22 +60,22 @@ static int wait_fd(lw_sconn *c, short events, int64_t deadline)
  * to try again, or -1 with err. */
 static int tls_retry(lw_sconn *c, int rc, int64_t deadline, const char *what)
 {
-    int e = SSL_get_error(c->ssl, rc);
-    if (e == SSL_ERROR_WANT_READ)
+    int e = lw_tls_want(c->ssl, rc);
+    if (e == LW_TLS_WANT_READ)
         return wait_fd(c, POLLIN, deadline);
-    if (e == SSL_ERROR_WANT_WRITE)
+    if (e == LW_TLS_WANT_WRITE)
         return wait_fd(c, POLLOUT, deadline);
-    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+    if (e == LW_TLS_CLOSED)
         return failed(c, "Server closed the connection");
     char why[256];
-    lw_tls_failure(c->ssl, 0, e == SSL_ERROR_SYSCALL ? strerror(errno) : what, why, sizeof why);
+    lw_tls_failure(c->ssl, 0, e == LW_TLS_SYSCALL ? strerror(errno) : what, why, sizeof why);
     return failed(c, "%s", why);
 }
 
 static int tls_handshake(lw_sconn *c, int64_t deadline)
 {
     for (;;) {
-        int rc = SSL_connect(c->ssl);
+        int rc = lw_tls_connect(c->ssl);
         if (rc == 1)
             return 0;
         if (tls_retry(c, rc, deadline, "handshake failed") != 0)
@@ -119,10 +118,13 @@ lw_sconn *lw_sconn_open(const lw_url *u, int timeout_ms, int *config_error, char
         goto fail;
     }
     if (c->ssl) {
-        SSL_set_fd(c->ssl, c->fd);
+        if (!lw_tls_attach(c->ssl, c->fd)) {
+            snprintf(err, errlen, "TLS: cannot attach the socket");
+            goto fail;
+        }
         if (tls_handshake(c, deadline) != 0) {
             snprintf(err, errlen, "%s", c->errstr);
-            if (config_error && SSL_get_verify_result(c->ssl) != X509_V_OK)
+            if (config_error && lw_tls_verify_failed(c->ssl))
                 *config_error = 1;
             goto fail;
         }
@@ -168,7 +170,7 @@ int lw_sconn_flush(lw_sconn *c)
     while (c->out_sent < c->out_len) {
         size_t n = c->out_len - c->out_sent;
         if (c->ssl) {
-            int rc = SSL_write(c->ssl, c->out + c->out_sent, n > (1 << 30) ? 1 << 30 : (int)n);
+            int rc = lw_tls_write(c->ssl, c->out + c->out_sent, n > (1 << 30) ? 1 << 30 : (int)n);
             if (rc > 0)
                 c->out_sent += (size_t)rc;
             else if (tls_retry(c, rc, deadline, "write failed") != 0)
@@ -195,7 +197,7 @@ static int fill(lw_sconn *c, int64_t deadline)
     for (;;) {
         ssize_t n;
         if (c->ssl) {
-            int rc = SSL_read(c->ssl, buf, sizeof buf);
+            int rc = lw_tls_read(c->ssl, buf, sizeof buf);
             if (rc <= 0) {
                 if (tls_retry(c, rc, deadline, "read failed") != 0)
                     return -1;
@@ -252,10 +254,8 @@ void lw_sconn_free(lw_sconn *c)
 {
     if (!c)
         return;
-    if (c->ssl)
-        SSL_free(c->ssl);
-    if (c->tls)
-        SSL_CTX_free(c->tls);
+    lw_tls_session_free(c->ssl);
+    lw_tls_context_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);
     if (c->reader)

@@ -13,17 +13,17 @@
 #define LW_RESP_SYNC_H
 
 #include <hiredis/hiredis.h>
-#include <openssl/ssl.h>
 #include <stddef.h>
 
+#include "tls.h"
 #include "url.h"
 
 typedef struct lw_sconn {
     int err;          /* set after a failure: the connection is unusable */
     char errstr[256]; /* why, one line */
     int fd;
-    SSL *ssl;     /* rediss://: the session; else NULL */
-    SSL_CTX *tls; /* owned: the context the session came from */
+    lw_tls_ssl *ssl; /* rediss://: the session; else NULL */
+    lw_tls_ctx *tls; /* owned: the context the session came from */
     redisReader *reader;
     char *out; /* commands appended, not written yet */
     size_t out_len, out_cap, out_sent;

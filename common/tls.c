@@ -1,162 +1,145 @@
 /*
- * tls.c — TLS contexts and sessions for rediss:// (tls.h).
+ * tls.c — finding and loading lanework-tls.so (tls.h), and the calls into
+ * it.
  *
- * Verification is on unless the URL says insecure=1, and it means two
- * checks: the chain ends at a trusted CA, and the certificate names the
- * server we meant (SAN, by OpenSSL's rules: a DNS name against a host name,
- * an IP address against an address). Without the second, any certificate
- * the CA ever signed -- another team's Redis, say -- would be accepted.
+ * Where it is looked for, first found wins: $LANEWORK_TLS_MODULE (a path:
+ * for packagers and tests), the install location meson compiled in
+ * (LW_TLS_MODULE_PATH), then beside the build tree's binaries
+ * (EXE_DIR/../common/lanework-tls.so: a binary run from its build
+ * directory). Loaded once per process; a failure is kept and said again on
+ * every later try (the files do not appear by themselves).
  */
 #include "tls.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* Why OpenSSL failed, emptying its error queue: the system's reason when
- * one of the errors is a system error (a missing file: "No such file or
- * directory", where OpenSSL's own last word is "system lib"), else the last
- * error's text. */
-static const char *first_reason(char *buf, size_t n)
+#ifndef LW_TLS_MODULE_PATH
+#define LW_TLS_MODULE_PATH ""
+#endif
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const lw_tls_module *mod;
+static char load_error[512];
+
+/* Tries one path; 1 when the module is loaded from it. */
+static int try_path(const char *path)
 {
-    unsigned long e, last = 0;
-    int sys = 0;
-    while ((e = ERR_get_error()) != 0) {
-        if (ERR_GET_LIB(e) == ERR_LIB_SYS && !sys)
-            sys = ERR_GET_REASON(e);
-        last = e;
+    if (!path || !*path)
+        return 0;
+    if (access(path, R_OK) != 0) {
+        snprintf(load_error, sizeof load_error, "TLS: cannot load %s: not found", path);
+        return 0;
     }
-    const char *reason = last ? ERR_reason_error_string(last) : NULL;
-    if (sys)
-        snprintf(buf, n, "%s", strerror(sys));
-    else if (reason)
-        snprintf(buf, n, "%s", reason);
-    else if (last)
-        ERR_error_string_n(last, buf, n);
-    else
-        snprintf(buf, n, "%s", errno ? strerror(errno) : "unknown error");
-    return buf;
+    /* RTLD_LOCAL: OpenSSL's symbols stay the module's. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(load_error, sizeof load_error, "TLS: cannot load %s: %s", path, e ? e : "?");
+        return 0;
+    }
+    const lw_tls_module *m = dlsym(h, "lw_tls_module_v1");
+    if (!m || m->version != LW_TLS_MODULE_VERSION) {
+        snprintf(load_error, sizeof load_error,
+                 "TLS: %s is not this lanework's TLS module (reinstall lanework)", path);
+        dlclose(h);
+        return 0;
+    }
+    mod = m;
+    return 1;
 }
 
-/* Says which file of the URL failed, and why. Returns NULL. */
-static SSL_CTX *file_failed(SSL_CTX *ctx, int *file_error, const char *param, const char *file,
-                            char *err, size_t errlen)
+static void load(void)
 {
-    char why[256];
-    snprintf(err, errlen, "TLS: %s=%s: %s", param, file, first_reason(why, sizeof why));
-    if (file_error)
-        *file_error = 1;
-    SSL_CTX_free(ctx);
-    return NULL;
+    const char *env = getenv("LANEWORK_TLS_MODULE");
+    if (env && *env) {
+        try_path(env); /* named: nothing else is tried */
+        return;
+    }
+    if (try_path(LW_TLS_MODULE_PATH))
+        return;
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(path, sizeof path, "%s/../common/lanework-tls.so", exe);
+            if (try_path(path))
+                return;
+        }
+    }
+    if (!load_error[0])
+        snprintf(load_error, sizeof load_error, "TLS: lanework-tls.so not found");
 }
 
-SSL_CTX *lw_tls_context_new(const lw_url *u, int *file_error, char *err, size_t errlen)
+/* The module, or NULL with why in err. */
+static const lw_tls_module *module(char *err, size_t errlen)
 {
-    char why[256];
+    pthread_once(&once, load);
+    if (!mod && err && errlen)
+        snprintf(err, errlen, "%s", load_error);
+    return mod;
+}
+
+lw_tls_ctx *lw_tls_context_new(const lw_url *u, int *file_error, char *err, size_t errlen)
+{
+    const lw_tls_module *m = module(err, errlen);
     if (file_error)
         *file_error = 0;
-    ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) {
-        snprintf(err, errlen, "TLS: %s", first_reason(why, sizeof why));
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* A Redis connection lives long; a session cache would only keep
-     * tickets nobody resumes. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    if (u->tls_insecure) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        errno = 0;
-        if (u->tls_ca) {
-            if (SSL_CTX_load_verify_locations(ctx, u->tls_ca, NULL) != 1)
-                return file_failed(ctx, file_error, "ca", u->tls_ca, err, errlen);
-        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-            snprintf(err, errlen, "TLS: the system's CA store: %s", first_reason(why, sizeof why));
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-    }
-    if (u->tls_cert) {
-        errno = 0;
-        if (SSL_CTX_use_certificate_chain_file(ctx, u->tls_cert) != 1)
-            return file_failed(ctx, file_error, "cert", u->tls_cert, err, errlen);
-        errno = 0;
-        if (SSL_CTX_use_PrivateKey_file(ctx, u->tls_key, SSL_FILETYPE_PEM) != 1)
-            return file_failed(ctx, file_error, "key", u->tls_key, err, errlen);
-        if (SSL_CTX_check_private_key(ctx) != 1) {
-            ERR_clear_error();
-            snprintf(err, errlen, "TLS: key=%s is not the private key of cert=%s", u->tls_key,
-                     u->tls_cert);
-            if (file_error)
-                *file_error = 1;
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-    }
-    return ctx;
+    return m ? m->context_new(u, file_error, err, errlen) : NULL;
 }
 
-static int is_ip_address(const char *h)
+void lw_tls_context_free(lw_tls_ctx *ctx)
 {
-    unsigned char buf[16];
-    return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+    if (ctx && mod)
+        mod->context_free(ctx);
 }
 
-SSL *lw_tls_session_new(SSL_CTX *ctx, const lw_url *u, char *err, size_t errlen)
+lw_tls_ssl *lw_tls_session_new(lw_tls_ctx *ctx, const lw_url *u, char *err, size_t errlen)
 {
-    char why[256];
-    ERR_clear_error();
-    SSL *ssl = SSL_new(ctx);
-    if (!ssl) {
-        snprintf(err, errlen, "TLS: %s", first_reason(why, sizeof why));
-        return NULL;
-    }
-    const char *name = u->tls_sni ? u->tls_sni : u->host;
-    int ip = is_ip_address(name);
-    /* RFC 6066: no IP addresses in SNI. */
-    int ok = ip || SSL_set_tlsext_host_name(ssl, name) == 1;
-    if (ok && !u->tls_insecure) {
-        X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
-        X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(p, name) == 1
-                : X509_VERIFY_PARAM_set1_host(p, name, 0) == 1;
-    }
-    if (!ok) {
-        snprintf(err, errlen, "TLS: server name \"%s\": %s", name, first_reason(why, sizeof why));
-        SSL_free(ssl);
-        return NULL;
-    }
-    return ssl;
+    const lw_tls_module *m = module(err, errlen);
+    return m ? m->session_new(ctx, u, err, errlen) : NULL;
 }
 
-void lw_tls_failure(SSL *ssl, unsigned long e, const char *fallback, char *out, size_t outlen)
+void lw_tls_session_free(lw_tls_ssl *ssl)
 {
-    char why[256];
-    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-    if (v != X509_V_OK) {
-        snprintf(out, outlen, "TLS: certificate verify failed: %s",
-                 X509_verify_cert_error_string(v));
-        ERR_clear_error();
-    } else if (e) {
-        const char *reason = ERR_reason_error_string(e);
-        if (reason)
-            snprintf(why, sizeof why, "%s", reason);
-        else
-            ERR_error_string_n(e, why, sizeof why);
-        snprintf(out, outlen, "TLS: %s", why);
-        ERR_clear_error();
-    } else if (ERR_peek_error()) {
-        snprintf(out, outlen, "TLS: %s", first_reason(why, sizeof why));
-    } else {
+    if (ssl && mod)
+        mod->session_free(ssl);
+}
+
+void lw_tls_failure(lw_tls_ssl *ssl, unsigned long e, const char *fallback, char *out,
+                    size_t outlen)
+{
+    if (mod)
+        mod->failure(ssl, e, fallback, out, outlen);
+    else
         snprintf(out, outlen, "TLS: %s", fallback);
-    }
 }
+
+int lw_tls_verify_failed(lw_tls_ssl *ssl) { return mod && ssl && mod->verify_failed(ssl); }
+
+struct bufferevent *lw_tls_bufferevent(struct event_base *base, int fd, lw_tls_ssl *ssl)
+{
+    return mod->bufferevent(base, fd, ssl); /* ssl came from the module */
+}
+
+unsigned long lw_tls_bufferevent_error(struct bufferevent *bev)
+{
+    return mod ? mod->bufferevent_error(bev) : 0;
+}
+
+int lw_tls_attach(lw_tls_ssl *ssl, int fd) { return mod->attach(ssl, fd); }
+int lw_tls_connect(lw_tls_ssl *ssl) { return mod->connect(ssl); }
+int lw_tls_read(lw_tls_ssl *ssl, void *buf, int n) { return mod->read(ssl, buf, n); }
+int lw_tls_write(lw_tls_ssl *ssl, const void *buf, int n) { return mod->write(ssl, buf, n); }
+int lw_tls_want(lw_tls_ssl *ssl, int rc) { return mod->want(ssl, rc); }
 
 const char *lw_tls_insecure_warning(const lw_url *u, char *buf, size_t buflen)
 {

@@ -40,9 +40,11 @@ set -eu
 me=scripts/install-deps.sh
 
 # libc6-dev: gcc only recommends it, and recommends are not installed.
-compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev"
+# libssl-dev: lanework-tls.so (rediss://) links OpenSSL.
+compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev libssl-dev"
 # What the unit and integration tests need on top.
-test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq"
+# openssl: the TLS tests make their CA and certificates with it.
+test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq openssl"
 # node and npm: asked of apt only when missing from PATH -- a node installed
 # another way (NodeSource's nodejs bundles npm) must not meet Debian's npm.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -51,7 +53,7 @@ fi
 dev_pkgs="valgrind gcovr clang-format"
 # The benchmark's peers (tests/bench/peers/): Sidekiq; BullMQ comes from npm.
 bench_pkgs="ruby-sidekiq"
-runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1"
+runtime_pkgs="libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-openssl-2.1-7 libssl3 libcjson1 ca-certificates"
 
 usage() {
   sed -n '2,/^set -eu/{ /^#/s/^# \{0,1\}//p; }' "$0"

@@ -14,6 +14,9 @@ openssl at test time (lwtest.TlsCA).
                     once, in the CLI and in the worker
   bad files         a CA, certificate or key file that cannot be used is one
                     line naming the file; cert= without key= is a bad URL
+  OpenSSL on demand a worker without a rediss:// link never maps libcrypto
+                    (lanework-tls.so is loaded at the first TLS connection);
+                    a TLS module that cannot be loaded is one line naming it
 """
 import lwtest
 from lwtest import check, wait_until
@@ -160,6 +163,32 @@ def test_bad_files(env):
     check(len(said) == 1, 'the missing CA should be said once at error level:\n' + w.log()[-3000:])
 
 
+def mapped(pid, name):
+    with open('/proc/%d/maps' % pid) as f:
+        return any(name in line for line in f)
+
+
+def test_openssl_only_when_tls_is_used(env):
+    r = tls_env(env)
+    plain = env.worker('--concurrency', '2', name='plain')
+    jid = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [jid], timeout=20)
+    check(not mapped(plain.pid, 'libcrypto'), 'a worker without TLS mapped libcrypto')
+    tls = env.worker('--concurrency', '2', name='tls', redis_url=r.tls_url())
+    wait_until(lambda: len(tls_clients(r)) >= 2, timeout=10, what='the TLS worker connected')
+    check(mapped(tls.pid, 'lanework-tls.so') and mapped(tls.pid, 'libcrypto'), 'the TLS worker has no OpenSSL')
+    # A module that is not there: one line naming it, exit 3.
+    env.extra_env['LANEWORK_TLS_MODULE'] = env.dir + '/missing-tls.so'
+    rc, out, err = enqueue(env, r.tls_url())
+    line = one_line(err)
+    check(rc == 3 and 'cannot load %s/missing-tls.so: not found' % env.dir in line, '%d %s' % (rc, line))
+    # A file that is not a module.
+    env.extra_env['LANEWORK_TLS_MODULE'] = env.ca.ca_cert
+    rc, out, err = enqueue(env, r.tls_url())
+    check(rc == 3 and 'cannot load %s' % env.ca.ca_cert in one_line(err), '%d %s' % (rc, err))
+
+
 if __name__ == '__main__':
     lwtest.run([test_worker_and_cli_verified, test_wrong_ca_is_refused, test_client_certificates,
-                test_names_are_checked, test_insecure_skips_verification_and_says_so, test_bad_files])
+                test_names_are_checked, test_insecure_skips_verification_and_says_so, test_bad_files,
+                test_openssl_only_when_tls_is_used])
