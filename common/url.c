@@ -66,6 +66,8 @@ static const struct {
     {"unix://", LW_URL_UNIX, 0},
     {"redis-sentinel://", LW_URL_SENTINEL, 0},
     {"rediss-sentinel://", LW_URL_SENTINEL, 1},
+    {"redis-cluster://", LW_URL_CLUSTER, 0},
+    {"rediss-cluster://", LW_URL_CLUSTER, 1},
 };
 
 /* The text after the scheme, with its kind and TLS flag; NULL for a scheme
@@ -516,23 +518,66 @@ static lw_url *parse_tcp(lw_url *u, const char *p, char *err, size_t errlen)
     return u;
 }
 
+/* host[:port][,host[:port]...] at *pp into u->nodes, stopping at any of
+ * `stops`. Returns NULL, or the reason it is bad (naming the node by its
+ * place: `what` "sentinel" or "seed"). */
+static const char *parse_nodes(lw_url *u, const char **pp, const char *stops, int default_port,
+                               const char *what, char *why, size_t whylen)
+{
+    char sub[128], all[16];
+    snprintf(all, sizeof all, ",%s", stops);
+    for (;;) {
+        if (u->nnodes == LW_URL_MAX_NODES) {
+            snprintf(why, whylen, "more than %d %ss", LW_URL_MAX_NODES, what);
+            return why;
+        }
+        lw_node *n = &u->nodes[u->nnodes];
+        const char *bad =
+            parse_hostport(pp, all, default_port, &n->host, &n->port, sub, sizeof sub);
+        if (bad) {
+            snprintf(why, whylen, "%s %zu: %s", what, u->nnodes + 1, bad);
+            return why;
+        }
+        u->nnodes++;
+        if (**pp != ',')
+            return NULL;
+        (*pp)++;
+    }
+}
+
+/* redis-cluster://[[user]:password@]host[:port][,host[:port]...] (and
+ * rediss-cluster://, with the TLS parameters). A cluster has database 0
+ * only: no path. */
+static lw_url *parse_cluster(lw_url *u, const char *p, char *err, size_t errlen)
+{
+    char why[160];
+    if (parse_nodes(u, &p, "/?#", DEFAULT_PORT, "seed", why, sizeof why))
+        return fail(u, err, errlen, "%s", why);
+    if (*p == '/' && p[1] && !strchr("?#", p[1]))
+        return fail(u, err, errlen,
+                    "a cluster has no databases: no /db (redis-cluster://host:port,...)");
+    if (*p == '/')
+        p++;
+    if (*p == '?' && u->tls)
+        return parse_params(u, p + 1, P_TLS,
+                            "(rediss-cluster:// knows ca=, cert=, key=, sni= and insecure=1)", err,
+                            errlen);
+    if (*p == '?' || *p == '#')
+        return fail(u, err, errlen,
+                    "redis-cluster:// URLs take no parameters (TLS ones need "
+                    "rediss-cluster://)");
+    if (*p)
+        return fail(u, err, errlen, "unexpected text after the seeds");
+    return u;
+}
+
 /* redis-sentinel://[[user]:password@]host:port[,host:port...]/MASTER[?db=N&sentinel_user=U&
  * sentinel_password=P] (and rediss-sentinel://, with the TLS parameters). */
 static lw_url *parse_sentinel(lw_url *u, const char *p, char *err, size_t errlen)
 {
-    char why[128];
-    for (;;) {
-        if (u->nnodes == LW_URL_MAX_NODES)
-            return fail(u, err, errlen, "more than %d sentinels", LW_URL_MAX_NODES);
-        lw_node *n = &u->nodes[u->nnodes];
-        const char *bad = parse_hostport(&p, ",/?#", 26379, &n->host, &n->port, why, sizeof why);
-        if (bad)
-            return fail(u, err, errlen, "sentinel %zu: %s", u->nnodes + 1, bad);
-        u->nnodes++;
-        if (*p != ',')
-            break;
-        p++;
-    }
+    char why[160];
+    if (parse_nodes(u, &p, "/?#", 26379, "sentinel", why, sizeof why))
+        return fail(u, err, errlen, "%s", why);
     if (*p != '/' || !p[1] || strchr("?#", p[1]))
         return fail(u, err, errlen,
                     "the master's name is missing (redis-sentinel://host:port/MASTER)");
@@ -606,8 +651,8 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
     const char *rest = scheme_of(text, &u->kind, &u->tls);
     if (!rest)
         return fail(u, err, errlen,
-                    "the URL must start with redis://, rediss://, unix://, redis-sentinel:// or "
-                    "rediss-sentinel://");
+                    "the URL must start with redis://, rediss://, unix://, redis-sentinel://, "
+                    "rediss-sentinel://, redis-cluster:// or rediss-cluster://");
     unix_kind = u->kind == LW_URL_UNIX;
     const char *ui, *ui_end;
     find_userinfo(rest, unix_kind, &ui, &ui_end);
@@ -627,5 +672,7 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
     }
     if (u->kind == LW_URL_SENTINEL)
         return parse_sentinel(u, rest, err, errlen);
+    if (u->kind == LW_URL_CLUSTER)
+        return parse_cluster(u, rest, err, errlen);
     return unix_kind ? parse_unix(u, rest, err, errlen) : parse_tcp(u, rest, err, errlen);
 }

@@ -7,6 +7,8 @@
  *   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER
  *       [?db=N&sentinel_user=U&sentinel_password=P]   (sentinel port default 26379)
  *   rediss-sentinel://... the same over TLS, with the rediss:// parameters
+ *   redis-cluster://[[user]:password@]host[:port][,host[:port]...]   (seed nodes)
+ *   rediss-cluster://... the same over TLS, with the rediss:// parameters
  *
  * rediss:// is TLS (CONTRACT section 12): the server's certificate is
  * verified against `ca` (else the system's store) and must name the host
@@ -24,7 +26,8 @@
 typedef enum {
     LW_URL_TCP,  /* redis://, rediss:// */
     LW_URL_UNIX, /* unix:// */
-    LW_URL_SENTINEL /* redis-sentinel://, rediss-sentinel://: host/port unset; nodes are the sentinels */
+    LW_URL_SENTINEL, /* redis-sentinel://, rediss-sentinel://: host/port unset; nodes are the sentinels */
+    LW_URL_CLUSTER /* redis-cluster://, rediss-cluster://: host/port unset; nodes are the seeds */
 } lw_url_kind;
 
 #define LW_URL_MAX_NODES 16
@@ -48,7 +51,7 @@ typedef struct lw_url {
     char *tls_key;    /* its private key file */
     char *tls_sni;    /* server name to send and verify; NULL: the host */
     int tls_insecure; /* 1: the server's certificate is not verified */
-    lw_node nodes[LW_URL_MAX_NODES]; /* SENTINEL: the sentinels, in the URL's order */
+    lw_node nodes[LW_URL_MAX_NODES]; /* SENTINEL: the sentinels; CLUSTER: the seeds; in order */
     size_t nnodes;
     char *master_name;       /* SENTINEL: the master the sentinels are asked for */
     char *sentinel_user;     /* SENTINEL: the sentinels' own credentials, or NULL */

@@ -227,7 +227,7 @@ static void unconfirmed(batch *b, window *w, const call *k)
     if (cli_confirmed(b->c, k->conn, k->reply, why, sizeof why) == 0)
         return;
     if (!b->redis_failed) {
-        char line[400];
+        char line[600];
         snprintf(line, sizeof line, "enqueued on the primary, but %s", why);
         cli_redis_err(k->conn, NULL, line);
     }

@@ -59,7 +59,7 @@ int cmd_cancel(cli *c, int argc, char **argv)
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(t.conn, NULL, err);
-    char line[400];
+    char line[600];
     if (r->type != REDIS_REPLY_ERROR && cli_confirm(c, t.conn, t.prefix, err, sizeof err) != 0) {
         snprintf(line, sizeof line, "cancel of job %s recorded on the primary, but %s", id, err);
         freeReplyObject(r);

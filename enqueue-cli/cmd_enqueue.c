@@ -400,7 +400,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
         /* On the primary, not on enough replicas: not acknowledged. With
          * --spool the job file stays for a worker to enqueue again (the
          * same id: no duplicate). */
-        char line[512];
+        char line[1100];
         snprintf(line, sizeof line, "job %s enqueued on the primary, but %s", job.id.s, why);
         if (o->spool)
             rc = spool_fallback(c, &t, o, &s, NULL, line);

@@ -67,7 +67,7 @@ static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char
         freeReplyObject(r);
         return NULL;
     }
-    char why[256], line[400];
+    char why[256], line[600];
     if (cli_confirm(c, t->conn, t->prefix, why, sizeof why) != 0) {
         snprintf(line, sizeof line, "retry recorded on the primary, but %s", why);
         cli_redis_err(t->conn, NULL, line);

@@ -163,7 +163,7 @@ START_TEST(flag_errors)
     char *a7[] = {"p", "--redis=http://x"};
     flag_fails(
         2, a7,
-        "--redis: bad Redis URL \"http://x\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
+        "--redis: bad Redis URL \"http://x\": the URL must start with redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://");
     char *a8[] = {"p", "--keep-succeeded", "0"};
     flag_fails(3, a8,
                "--keep-succeeded: \"0\" is not a number of seconds from 0.001 to 3153600000");

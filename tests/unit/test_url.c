@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tutil.h"
+#include "slot.h"
 #include "url.h"
 
 static lw_url *ok(const char *text)
@@ -167,9 +168,9 @@ END_TEST
 START_TEST(bad_inputs)
 {
     bad("",
-        "bad Redis URL \"\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
+        "bad Redis URL \"\": the URL must start with redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://");
     bad("http://h",
-        "bad Redis URL \"http://h\": the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://");
+        "bad Redis URL \"http://h\": the URL must start with redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://");
     bad("redis://", "bad Redis URL \"redis://\": host is missing");
     bad("redis://:6379", "bad Redis URL \"redis://:6379\": host is missing");
     bad("redis://::1",
@@ -323,6 +324,41 @@ START_TEST(sentinel)
 }
 END_TEST
 
+START_TEST(cluster)
+{
+    lw_url *u = ok("redis-cluster://app:pw@n1:7000,n2,[::1]:7002");
+    ck_assert_int_eq(u->kind, LW_URL_CLUSTER);
+    ck_assert_uint_eq(u->nnodes, 3);
+    ck_assert_str_eq(u->nodes[0].host, "n1");
+    ck_assert_int_eq(u->nodes[0].port, 7000);
+    ck_assert_int_eq(u->nodes[1].port, 6379);
+    ck_assert_str_eq(u->nodes[2].host, "::1");
+    ck_assert_str_eq(u->password, "pw");
+    ck_assert_ptr_null(strstr(u->redacted, "pw@"));
+    lw_url_free(u);
+    u = ok("rediss-cluster://n1:7000/?ca=/ca.pem");
+    ck_assert_int_eq(u->tls, 1);
+    ck_assert_str_eq(u->tls_ca, "/ca.pem");
+    lw_url_free(u);
+    bad("redis-cluster://n1:7000/3",
+        "bad Redis URL \"redis-cluster://n1:7000/3\": a cluster has no "
+        "databases: no /db (redis-cluster://host:port,...)");
+    bad("redis-cluster://n1,", "bad Redis URL \"redis-cluster://n1,\": seed 2: host is missing");
+    bad("redis-cluster://n1?ca=/x",
+        "bad Redis URL \"redis-cluster://n1?ca=/x\": redis-cluster:// URLs "
+        "take no parameters (TLS ones need rediss-cluster://)");
+
+    /* Slots as CLUSTER KEYSLOT gives them (redis-server 7.0). */
+    static const struct {
+        const char *key;
+        int slot;
+    } k[] = {{"foo", 12182},          {"bar", 5061},  {"somekey", 11058}, {"{foo}mykey", 12182},
+             {"lw:{t1}:job:x", 8943}, {"{}x", 10595}, {"a{}b{c}", 7353},  {"x{y", 2740}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        ck_assert_int_eq(lw_key_slot(k[i].key, strlen(k[i].key)), k[i].slot);
+}
+END_TEST
+
 START_TEST(password_hidden)
 {
     /* The password must not appear in any message, whatever is wrong. */
@@ -443,6 +479,7 @@ int main(void)
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, tls);
     tcase_add_test(tc, sentinel);
+    tcase_add_test(tc, cluster);
     tcase_add_test(tc, password_hidden);
     tcase_add_test(tc, redact);
     tcase_add_test(tc, scrub);

@@ -1,0 +1,17 @@
+/*
+ * slot.h — Redis Cluster's hash slot of a key (CRC16/XMODEM of the key, or
+ * of its hash tag -- the text between the first '{' and the next '}' when
+ * that is not empty -- modulo 16384). Every key of a tenant is under
+ * NS:{TENANT}:, so a tenant is one slot (DESIGN.md section 2).
+ */
+#ifndef LW_SLOT_H
+#define LW_SLOT_H
+
+#include <stddef.h>
+
+#define LW_SLOTS 16384
+
+/* The slot of key[0..len). Pure; cannot fail. */
+int lw_key_slot(const char *key, size_t len);
+
+#endif
