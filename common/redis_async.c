@@ -250,6 +250,10 @@ static int subscribe_refused(conn *c, const char *why)
         if (!ch->sent || ch->acked)
             continue;
         ch->refused_until = lw_mono_ms() + SUBSCRIBE_RETRY_MS;
+        /* Not sent any more: the next refusal is another channel's, and the
+         * watchdog asks this one again on this very connection (it is kept
+         * now; before, the reconnect cleared `sent`). */
+        ch->sent = 0;
         lw_log(ch->refusal_logged ? LW_LOG_DEBUG : LW_LOG_ERROR, "redis.subscribe",
                "%s: SUBSCRIBE %s refused: %s; no wake-ups on that channel (its tenant is polled "
                "instead), asked again every %d s",
