@@ -36,5 +36,24 @@ def test_every_refused_subscribe_is_named(env):
           'the refusal of lw:{t1}:cancel is never named (blamed on wake):\n' + log)
 
 
+def test_insecure_failure_is_not_a_verify_failure(env):
+    # insecure=1 turns verification off, yet OpenSSL still records the
+    # chain's verdict (no CA loaded: "unable to get local issuer
+    # certificate"). lw_tls_failure() reads that verdict first, so any
+    # later TLS failure -- here the server demanding a client certificate
+    # -- is reported as "certificate verify failed", and the CLI marks it
+    # a configuration error of the CA (resp_sync.c: config_error).
+    env.redis.stop()
+    env.ca = lwtest.TlsCA(env.dir)
+    env.redis = lwtest.Redis(env.dir, name='tls-redis', tls=env.ca, tls_auth_clients='yes')
+    env.write_registry([env.tenant('t1')])
+    url = env.redis.tls_url(ca=None, insecure=1)
+    rc, out, err = env.cli('enqueue', '--tenant', 't1', '--kind', 'noop', '--payload', '{}',
+                           '--redis', url, redis=False)
+    check(rc != 0, 'enqueue without the demanded client certificate passed: %r' % err)
+    check('certificate verify failed' not in err,
+          'insecure=1, yet the failure is blamed on verification: %r' % err)
+
+
 if __name__ == '__main__':
-    lwtest.run([test_every_refused_subscribe_is_named])
+    lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure])
