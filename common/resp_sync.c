@@ -122,7 +122,8 @@ lw_sconn *lw_sconn_open(const lw_url *u, int timeout_ms, int *config_error, char
         SSL_set_fd(c->ssl, c->fd);
         if (tls_handshake(c, deadline) != 0) {
             snprintf(err, errlen, "%s", c->errstr);
-            if (config_error && SSL_get_verify_result(c->ssl) != X509_V_OK)
+            if (config_error && (SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER) &&
+                SSL_get_verify_result(c->ssl) != X509_V_OK)
                 *config_error = 1;
             goto fail;
         }

@@ -138,7 +138,10 @@ SSL *lw_tls_session_new(SSL_CTX *ctx, const lw_url *u, char *err, size_t errlen)
 void lw_tls_failure(SSL *ssl, unsigned long e, const char *fallback, char *out, size_t outlen)
 {
     char why[256];
-    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    /* With insecure=1 (SSL_VERIFY_NONE) OpenSSL still records the chain's
+     * verdict; it is not why the connection failed. */
+    long v = ssl && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) ? SSL_get_verify_result(ssl)
+                                                                 : X509_V_OK;
     if (v != X509_V_OK) {
         snprintf(out, outlen, "TLS: certificate verify failed: %s",
                  X509_verify_cert_error_string(v));
