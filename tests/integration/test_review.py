@@ -15,6 +15,52 @@ def acl_user(env, name, password, *rules):
     return 'unix://%s:%s@%s' % (name, password, env.redis.sock)
 
 
+class FakeSentinel:
+    """Answers every command with the address it is given: a sentinel whose
+    view is stale (it names a master that is gone)."""
+
+    def __init__(self, host, port):
+        self.answer = ('*2\r\n$%d\r\n%s\r\n$%d\r\n%d\r\n' % (len(host), host, len(str(port)), port)).encode()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.asked = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b''
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+                # one reply per complete command (*N ... with N bulk strings)
+                while buf.startswith(b'*'):
+                    head, _, rest = buf.partition(b'\r\n')
+                    n = int(head[1:])
+                    parts = rest.split(b'\r\n')
+                    if len(parts) < 2 * n + 1:
+                        break
+                    buf = b'\r\n'.join(parts[2 * n:])
+                    self.asked += 1
+                    c.sendall(self.answer)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
 def test_every_refused_subscribe_is_named(env):
     # A tenant subscribes to two channels (wake, cancel). The user may use
     # every key but no channel: both SUBSCRIBEs are refused on the kept
@@ -55,5 +101,31 @@ def test_insecure_failure_is_not_a_verify_failure(env):
           'insecure=1, yet the failure is blamed on verification: %r' % err)
 
 
+def test_worker_moves_past_a_sentinel_naming_a_dead_master(env):
+    # Two sentinels: the first has a stale view (it names a port nobody
+    # listens on), the second names the real master. The CLI moves on to
+    # the second sentinel when the first one's master cannot be reached;
+    # the worker asks "the last that answered first" -- the stale one, which
+    # did answer -- at every attempt, and never reaches the master.
+    env.redis.stop()
+    port = lwtest.free_port()
+    env.redis = lwtest.Redis(env.dir, name='master', extra=['--port', str(port), '--bind', '127.0.0.1'])
+    env.write_registry([env.tenant('t1')])
+    stale = FakeSentinel('127.0.0.1', lwtest.free_port())
+    good = FakeSentinel('127.0.0.1', port)
+    url = 'redis-sentinel://127.0.0.1:%d,127.0.0.1:%d/mymaster' % (stale.port, good.port)
+    rc, out, err = env.cli('stats', '--tenant', 't1', '--redis', url, redis=False)
+    check(rc == 0, 'the CLI did not move past the stale sentinel: %d %s' % (rc, err))
+    w = env.worker('--concurrency', '1', redis_url=url)
+    jid = env.enqueue('t1', 'noop', {})
+    try:
+        env.wait_all('t1', [jid], timeout=15)
+    except Exception:
+        raise lwtest.TestFailure('the worker never reached the master the second sentinel names '
+                                 '(stale sentinel asked %d times, the good one %d):\n%s'
+                                 % (stale.asked, good.asked, w.log()[-1500:]))
+
+
 if __name__ == '__main__':
-    lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure])
+    lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
+                test_worker_moves_past_a_sentinel_naming_a_dead_master])
