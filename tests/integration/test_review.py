@@ -126,6 +126,29 @@ def test_worker_moves_past_a_sentinel_naming_a_dead_master(env):
                                  % (stale.asked, good.asked, w.log()[-1500:]))
 
 
+def test_worker_bounded_by_a_blackholed_sentinel(env):
+    # Coverage (passes before and after the fixes): a sentinel that accepts
+    # and never answers holds the attempt only until the watchdog's connect
+    # timeout (5 s); the next attempt asks the next sentinel. Also the CLI.
+    env.redis.stop()
+    port = lwtest.free_port()
+    env.redis = lwtest.Redis(env.dir, name='master', extra=['--port', str(port), '--bind', '127.0.0.1'])
+    env.write_registry([env.tenant('t1')])
+    hole = socket.socket()
+    hole.bind(('127.0.0.1', 0))
+    hole.listen(64)  # accepted by the kernel, never read
+    good = FakeSentinel('127.0.0.1', port)
+    url = 'redis-sentinel://127.0.0.1:%d,127.0.0.1:%d/mymaster' % (hole.getsockname()[1], good.port)
+    t0 = time.monotonic()
+    rc, out, err = env.cli('stats', '--tenant', 't1', '--redis', url, redis=False, timeout=30)
+    check(rc == 0 and time.monotonic() - t0 < 8, 'CLI: %d after %.1f s: %s' % (rc, time.monotonic() - t0, err))
+    w = env.worker('--concurrency', '1', redis_url=url)
+    jid = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [jid], timeout=15)
+    hole.close()
+
+
 if __name__ == '__main__':
     lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
-                test_worker_moves_past_a_sentinel_naming_a_dead_master])
+                test_worker_moves_past_a_sentinel_naming_a_dead_master,
+                test_worker_bounded_by_a_blackholed_sentinel])
