@@ -148,7 +148,47 @@ def test_worker_bounded_by_a_blackholed_sentinel(env):
     hole.close()
 
 
+def test_shortfall_resends_are_not_lease_losses(env):
+    # --min-replicas 1, the replica stopped (SIGSTOP) for 7 s under six
+    # tenants' traffic, lease 3 s. Two defects show:
+    #  - every outcome resent after a shortfall was recorded on the primary
+    #    the first time: finish.lua answers the repeat 'stale' and the
+    #    worker logs "job.fenced ... refused: the attempt no longer holds
+    #    the job (lease lost)" for jobs that succeeded (outcome.c's comment
+    #    "finish.lua takes a repeat as the same outcome" is not so);
+    #  - each WAIT holds the shared command connection for wait_ms (lease/8):
+    #    renewals queue behind them and the worker reports "no lease renewal
+    #    or reaper could reach Redis" while Redis answers at once.
+    from test_durability import with_replica
+    with_replica(env)
+    env.write_registry([env.tenant('t%d' % i) for i in range(1, 7)])
+    w = env.worker('--concurrency', '8', '--min-replicas', '1', '--lease', '3', '--poll', '0.2')
+    long_id = env.enqueue('t1', 'sleep', {'ms': 9000})
+    time.sleep(1)
+    os.kill(env.replica.proc.pid, signal.SIGSTOP)
+    ids = {}
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 7:
+            for i in range(2, 7):
+                ids.setdefault('t%d' % i, []).append(env.enqueue('t%d' % i, 'noop', {}))
+            time.sleep(0.3)
+    finally:
+        os.kill(env.replica.proc.pid, signal.SIGCONT)
+    env.wait_all('t1', [long_id], timeout=40)
+    for t, l in ids.items():
+        env.wait_all(t, l, timeout=40)
+    log = w.log()
+    fenced = [l for l in log.splitlines() if 'job.fenced' in l]
+    outage = [l for l in log.splitlines() if 'lease.outage' in l]
+    check(not fenced, '%d succeeded jobs logged as "lease lost" after a shortfall resend, e.g.\n%s'
+          % (len(fenced), fenced[0] if fenced else ''))
+    check(not outage, 'Redis answered, yet %d "could not reach Redis" lines, e.g.\n%s'
+          % (len(outage), outage[0] if outage else ''))
+
+
 if __name__ == '__main__':
     lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
                 test_worker_moves_past_a_sentinel_naming_a_dead_master,
-                test_worker_bounded_by_a_blackholed_sentinel])
+                test_worker_bounded_by_a_blackholed_sentinel,
+                test_shortfall_resends_are_not_lease_losses])
