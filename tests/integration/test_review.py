@@ -194,9 +194,31 @@ def test_shortfall_waits_do_not_starve_renewals(env):
           % (len(outage), outage[0] if outage else ''))
 
 
+def test_wakeups_over_tls(env):
+    # Coverage (no test had it): the pub/sub connection over rediss://
+    # subscribes, and a wake-up on it starts a job on an idle worker long
+    # before its next poll (--poll 20).
+    env.redis.stop()
+    env.ca = lwtest.TlsCA(env.dir)
+    env.redis = lwtest.Redis(env.dir, name='tls-redis', tls=env.ca)
+    env.write_registry([env.tenant('t1')])
+    url = env.redis.tls_url()
+    w = env.worker('--poll', '20', '--isolation', 'thread', '--concurrency', '2', redis_url=url)
+    wait_until(lambda: env.redis.call('PUBSUB', 'NUMSUB', 'lw:{t1}:wake')[1] >= 1, timeout=10,
+               what='the wake-up subscription over TLS')
+    time.sleep(1)  # the first claims are behind it
+    t0 = time.monotonic()
+    jid = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [jid], timeout=10)
+    dt = time.monotonic() - t0
+    check(dt < 3, 'the job waited %.1f s: no wake-up over TLS' % dt)
+    check(w.running(), w.log())
+
+
 if __name__ == '__main__':
     lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
                 test_worker_moves_past_a_sentinel_naming_a_dead_master,
                 test_worker_bounded_by_a_blackholed_sentinel,
                 test_shortfall_resends_are_not_lease_losses,
-                test_shortfall_waits_do_not_starve_renewals])
+                test_shortfall_waits_do_not_starve_renewals,
+                test_wakeups_over_tls])
