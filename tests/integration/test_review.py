@@ -244,6 +244,29 @@ def test_more_replicas_than_there_are_is_bounded(env):
     check(grown < 8000, 'worker RSS grew %d kB holding outcomes it can never confirm' % grown)
 
 
+def test_shortfall_outcome_is_sent_again(env):
+    # test_durability's worker test passes when a shortfall is logged and
+    # the outcome then taken as confirmed (never sent again: checked by
+    # mutating durable_wait_reply): it only looks for the log line, and the
+    # restarted replica resyncs the outcome anyway. Here: while the replica
+    # is stopped, the outcome keeps coming (WAITs go on being sent).
+    from test_durability import with_replica
+    with_replica(env)
+    w = env.worker('--concurrency', '2', '--min-replicas', '1', '--poll', '0.2')
+    os.kill(env.replica.proc.pid, signal.SIGSTOP)
+    try:
+        jid = env.enqueue('t1', 'noop', {})
+        wait_until(lambda: 'replicas confirmed a change' in w.log(), timeout=15,
+                   what='the shortfall to be said')
+        env.redis.call('CONFIG', 'RESETSTAT')
+        time.sleep(2.5)
+        waits = env.redis.commandstats().get('wait', 0)
+    finally:
+        os.kill(env.replica.proc.pid, signal.SIGCONT)
+    check(waits >= 2, 'the unconfirmed outcome was not sent again (%d WAITs in 2.5 s)' % waits)
+    env.wait_all('t1', [jid], timeout=20)
+
+
 if __name__ == '__main__':
     lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
                 test_worker_moves_past_a_sentinel_naming_a_dead_master,
@@ -251,4 +274,5 @@ if __name__ == '__main__':
                 test_shortfall_resends_are_not_lease_losses,
                 test_shortfall_waits_do_not_starve_renewals,
                 test_wakeups_over_tls,
-                test_more_replicas_than_there_are_is_bounded])
+                test_more_replicas_than_there_are_is_bounded,
+                test_shortfall_outcome_is_sent_again])
