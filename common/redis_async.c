@@ -112,6 +112,9 @@ typedef struct conn {
     lw_resp *ac;           /* owned; NULL when DOWN */
     lw_resp *disc;         /* sentinel links: the sentinel being asked, or NULL */
     size_t disc_tried;     /* sentinels asked in this attempt */
+    size_t disc_start;     /* sentinel_first when this attempt began (cmd and sub share it) */
+    size_t disc_index;     /* the sentinel being asked, or the one that named target */
+    int via_sentinel;      /* this attempt's target was named by sentinel disc_index */
     lw_url *target;        /* sentinel links: the master they named; owned */
     char disc_why[256];    /* why the last sentinel did not help */
     unsigned attempts;     /* connection attempts, to try each address of a name in turn */
@@ -251,6 +254,10 @@ static int subscribe_refused(conn *c, const char *why)
         if (!ch->sent || ch->acked)
             continue;
         ch->refused_until = lw_mono_ms() + SUBSCRIBE_RETRY_MS;
+        /* Not sent any more: the next refusal is another channel's, and the
+         * watchdog asks this one again on this very connection (it is kept
+         * now; before, the reconnect cleared `sent`). */
+        ch->sent = 0;
         lw_log(ch->refusal_logged ? LW_LOG_DEBUG : LW_LOG_ERROR, "redis.subscribe",
                "%s: SUBSCRIBE %s refused: %s; no wake-ups on that channel (its tenant is polled "
                "instead), asked again every %d s",
@@ -276,6 +283,13 @@ static void conn_lost(conn *c, const char *why)
     c->ac = NULL;
     c->outstanding = 0;
     set_state(c, CONN_DOWN);
+    if (c->via_sentinel && !was_ready) {
+        /* The master that sentinel named could not be used (unreachable,
+         * a replica, refused): its view may be stale; the next attempt
+         * asks the next sentinel first. */
+        c->r->sentinel_first = (c->disc_index + 1) % c->r->url->nnodes;
+    }
+    c->via_sentinel = 0;
     if (c->r->closing)
         return;
     c->r->errors++;
@@ -329,8 +343,8 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
     c->ac = c->disc = NULL;
     lw_resp_free(disc);
     lw_resp_free(ac); /* the waiting commands get NULL */
-    if (disc)         /* a sentinel that stalls: the next attempt asks the next one */
-        c->r->sentinel_first = (c->r->sentinel_first + 1) % c->r->url->nnodes;
+    if (disc) /* a sentinel that stalls: the next attempt asks the next one */
+        c->r->sentinel_first = (c->disc_index + 1) % c->r->url->nnodes;
     conn_lost(c, "closed");
 }
 
@@ -608,13 +622,11 @@ static void ask_sentinel(conn *c);
 
 static void sentinel_failed(conn *c, const char *why)
 {
-    lw_redis *r = c->r;
     lw_resp *d = c->disc;
     c->disc = NULL;
     lw_resp_free(d);
     snprintf(c->disc_why, sizeof c->disc_why, "%s", why);
-    r->sentinel_first = (r->sentinel_first + 1) % r->url->nnodes;
-    c->disc_tried++;
+    c->disc_tried++; /* the next in turn: (disc_start + disc_tried) % n */
     ask_sentinel(c);
 }
 
@@ -640,6 +652,8 @@ static void sentinel_addr_reply(lw_resp *d, redisReply *reply, void *priv)
     }
     lw_url_free(c->target);
     c->target = mu;
+    c->r->sentinel_first = c->disc_index; /* the last that answered is asked first */
+    c->via_sentinel = 1;
     open_target(c, mu);
 }
 
@@ -678,7 +692,8 @@ static void ask_sentinel(conn *c)
     lw_redis *r = c->r;
     char why[256];
     while (c->disc_tried < r->url->nnodes) {
-        size_t i = (r->sentinel_first + c->disc_tried) % r->url->nnodes;
+        size_t i = (c->disc_start + c->disc_tried) % r->url->nnodes;
+        c->disc_index = i;
         lw_url *su = lw_sentinel_url(r->url, i);
         if (!su) {
             conn_lost(c, "out of memory");
@@ -689,7 +704,6 @@ static void ask_sentinel(conn *c)
         if (c->disc)
             return;
         snprintf(c->disc_why, sizeof c->disc_why, "%s", why);
-        r->sentinel_first = (r->sentinel_first + 1) % r->url->nnodes;
         c->disc_tried++;
     }
     char text[400];
@@ -715,8 +729,10 @@ static void conn_start(conn *c)
         conn_lost(c, why);
         return;
     }
+    c->via_sentinel = 0;
     if (r->url->kind == LW_URL_SENTINEL) {
         c->disc_tried = 0;
+        c->disc_start = r->sentinel_first;
         ask_sentinel(c);
         return;
     }

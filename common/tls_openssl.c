@@ -141,10 +141,19 @@ static SSL *session_new(SSL_CTX *ctx, const lw_url *u, char *err, size_t errlen)
     return ssl;
 }
 
+/* The certificate check failed: verification was on (not insecure=1) and
+ * its verdict is not "ok". */
+static int verify_failed(SSL *ssl)
+{
+    return (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) && SSL_get_verify_result(ssl) != X509_V_OK;
+}
+
 static void failure(SSL *ssl, unsigned long e, const char *fallback, char *out, size_t outlen)
 {
     char why[256];
-    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    /* With insecure=1 (SSL_VERIFY_NONE) OpenSSL still records the chain's
+     * verdict; it is not why the connection failed. */
+    long v = ssl && verify_failed(ssl) ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (v != X509_V_OK) {
         snprintf(out, outlen, "TLS: certificate verify failed: %s",
                  X509_verify_cert_error_string(v));
@@ -164,7 +173,7 @@ static void failure(SSL *ssl, unsigned long e, const char *fallback, char *out, 
     }
 }
 
-static int verify_failed(SSL *ssl) { return SSL_get_verify_result(ssl) != X509_V_OK; }
+
 
 static struct bufferevent *tls_bufferevent(struct event_base *base, int fd, SSL *ssl)
 {

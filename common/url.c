@@ -97,7 +97,8 @@ static const char *scheme_rest(const char *text, int *unix_kind)
 /* Where the user info and the parameters of `text` lie: ui and ui_end as
  * find_userinfo says, *params at the first '?' or '#' after the user info
  * (NULL when none). */
-static void url_parts(const char *text, const char **ui, const char **ui_end, const char **params)
+static void url_parts(const char *text, int first, const char **ui, const char **ui_end,
+                      const char **params)
 {
     int unix_kind = 0;
     const char *rest = scheme_rest(text, &unix_kind);
@@ -107,7 +108,10 @@ static void url_parts(const char *text, const char **ui, const char **ui_end, co
         rest = sep ? sep + 3 : text;
         unix_kind = 0;
     }
-    find_userinfo(rest, unix_kind, ui, ui_end);
+    if (first) /* the other reading: no user info, parameters from the first '?' */
+        *ui = *ui_end = NULL;
+    else
+        find_userinfo(rest, unix_kind, ui, ui_end);
     const char *after = *ui ? *ui_end + 1 : rest;
     after += strcspn(after, "?#");
     *params = *after ? after : NULL;
@@ -131,10 +135,11 @@ static int param_is_public(const char *p, size_t name_len)
     return 0;
 }
 
-static int next_secret(const char *text, const char *pos, const char **from, const char **to)
+static int next_secret(const char *text, int first, const char *pos, const char **from,
+                       const char **to)
 {
     const char *ui, *ui_end, *params;
-    url_parts(text, &ui, &ui_end, &params);
+    url_parts(text, first, &ui, &ui_end, &params);
     if (ui && pos <= ui) {
         const char *colon = memchr(ui, ':', (size_t)(ui_end - ui));
         *from = colon ? colon + 1 : ui;
@@ -155,37 +160,82 @@ static int next_secret(const char *text, const char *pos, const char **from, con
     return 0;
 }
 
+/* Marks in hide[] the bytes of text that may be secret, and in empty[] the
+ * places of empty secrets (shown as "***" all the same). Two readings,
+ * both hidden: the user info ending at the last '@' (a password may hold
+ * '@'), and no user info at all, the parameters starting at the first '?'
+ * (a secret parameter may hold an '@' -- sentinel_password=P@ss -- whose
+ * tail the first reading alone would show as a host). */
+static void mark_secrets(const char *text, unsigned char *hide, unsigned char *empty)
+{
+    for (int first = 0; first < 2; first++) {
+        const char *pos = text, *from, *to;
+        while (next_secret(text, first, pos, &from, &to)) {
+            if (to > from)
+                memset(hide + (from - text), 1, (size_t)(to - from));
+            else
+                empty[from - text] = 1;
+            pos = to;
+        }
+    }
+}
+
 char *lw_url_redact(const char *text)
 {
     if (!text)
         text = "";
+    size_t len = strlen(text);
     /* Each secret becomes "***": never longer than 3 + what it replaces. */
-    char *out = malloc(strlen(text) * 4 + 4);
-    if (!out)
+    char *out = malloc(len * 4 + 4);
+    unsigned char *hide = calloc(len + 1, 2);
+    if (!out || !hide) {
+        free(out);
+        free(hide);
         return NULL;
-    const char *pos = text, *from, *to;
-    size_t o = 0;
-    while (next_secret(text, pos, &from, &to)) {
-        memcpy(out + o, pos, (size_t)(from - pos));
-        o += (size_t)(from - pos);
-        memcpy(out + o, "***", 3);
-        o += 3;
-        pos = to;
     }
-    memcpy(out + o, pos, strlen(pos) + 1);
+    unsigned char *empty = hide + len + 1;
+    mark_secrets(text, hide, empty);
+    size_t o = 0;
+    for (size_t i = 0; i <= len;) {
+        if (empty[i] && !hide[i] && (i == 0 || !hide[i - 1])) {
+            memcpy(out + o, "***", 3);
+            o += 3;
+        }
+        if (i == len)
+            break;
+        if (hide[i]) {
+            memcpy(out + o, "***", 3);
+            o += 3;
+            while (i < len && hide[i])
+                i++;
+            continue;
+        }
+        out[o++] = text[i++];
+    }
+    out[o] = '\0';
+    free(hide);
     return out;
 }
 
 void lw_url_scrub(char *text)
 {
-    const char *pos = text, *from, *to;
     if (!text)
         return;
-    /* The same parts lw_url_redact hides, overwritten where they lie. */
-    while (next_secret(text, pos, &from, &to)) {
-        memset(text + (from - text), '*', (size_t)(to - from));
-        pos = to;
+    size_t len = strlen(text);
+    unsigned char *hide = calloc(len + 1, 2);
+    if (!hide) {
+        /* Cannot fail: without memory, hide everything after the scheme. */
+        char *sep = strstr(text, "://");
+        for (char *p = sep ? sep + 3 : text; *p; p++)
+            *p = '*';
+        return;
     }
+    /* The same parts lw_url_redact hides, overwritten where they lie. */
+    mark_secrets(text, hide, hide + len + 1);
+    for (size_t i = 0; i < len; i++)
+        if (hide[i])
+            text[i] = '*';
+    free(hide);
 }
 
 /* Zeroes a secret's bytes, then frees it. */
@@ -670,9 +720,24 @@ lw_url *lw_url_parse(const char *text, char *err, size_t errlen)
             return fail(u, err, errlen, bad ? "bad %%-encoding in the password" : "out of memory");
         rest = ui_end + 1;
     }
+    /* User info holding '?' or '#': a password may, but so may a secret
+     * parameter holding an '@' (sentinel_password=P@ss), and then what
+     * follows that '@' -- the secret's tail -- would be quoted as a host. */
+    int ambiguous = ui && strcspn(ui, "?#") < (size_t)(ui_end - ui);
+    lw_url *res;
     if (u->kind == LW_URL_SENTINEL)
-        return parse_sentinel(u, rest, err, errlen);
-    if (u->kind == LW_URL_CLUSTER)
-        return parse_cluster(u, rest, err, errlen);
-    return unix_kind ? parse_unix(u, rest, err, errlen) : parse_tcp(u, rest, err, errlen);
+        res = parse_sentinel(u, rest, err, errlen);
+    else if (u->kind == LW_URL_CLUSTER)
+        res = parse_cluster(u, rest, err, errlen);
+    else
+        res = unix_kind ? parse_unix(u, rest, err, errlen) : parse_tcp(u, rest, err, errlen);
+    if (!res && ambiguous && err && errlen) {
+        char *shown = lw_url_redact(text);
+        snprintf(err, errlen,
+                 "bad Redis URL \"%s\": it does not parse with the user info ending at the last "
+                 "'@' (an '@' in a parameter is written %%40)",
+                 shown ? shown : "***");
+        free(shown);
+    }
+    return res;
 }

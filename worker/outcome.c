@@ -390,8 +390,11 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
          * below 1 MiB), alone and lost three times, is refused. */
         if (lw_redis_unconfirmed(r)) {
             /* Recorded, but not yet on --min-replicas replicas: sent again
-             * (finish.lua takes a repeat as the same outcome) until they
-             * confirm; the link and the batch are fine. */
+             * until they confirm; the link and the batch are fine. The
+             * repeat of an outcome the primary took finds the job ended:
+             * finish.lua answers 'stale', which is then no lost lease. */
+            for (outcome *o = b->head; o; o = o->next)
+                o->resent = 1;
             requeue(t, b);
             t->finish_retry_at = lw_mono_ms() + 200;
             return;
@@ -440,7 +443,7 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
             lw_finish_entry e;
             lw_finish_entry_at(&got, i, &e);
             if (!strcmp(e.status.s, "stale") && strcmp(o->word, "event"))
-                lw_log_about(LW_LOG_WARN, "job.fenced",
+                lw_log_about(o->resent ? LW_LOG_DEBUG : LW_LOG_WARN, "job.fenced",
                              (lw_log_facts){.job = o->id, .tenant = t->cfg->name},
                              "outcome %s refused: the attempt no longer holds the job (lease lost)",
                              o->word);

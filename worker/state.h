@@ -108,6 +108,8 @@ typedef struct outcome {
     char *event_type; /* owned, events only */
     size_t bytes;     /* about what it adds to a finish.lua call */
     int replaced;     /* a refused outcome already replaced by a failure */
+    int resent;       /* --min-replicas: sent again after a shortfall; the primary may have
+                       * it already (a 'stale' answer is then its own first try) */
 } outcome;
 
 /* A registry shared by the tenants made from it. */
