@@ -85,7 +85,7 @@
 #include "log.h"
 #include "redis_errors.h"
 #include "resp_async.h"
-#include "sentinel.h"
+#include "discovery.h"
 #include "timefmt.h"
 #include "tls.h"
 
@@ -343,7 +343,7 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
     c->ac = c->disc = NULL;
     lw_resp_free(disc);
     lw_resp_free(ac); /* the waiting commands get NULL */
-    if (disc) /* a sentinel that stalls: the next attempt asks the next one */
+    if (disc)         /* a sentinel that stalls: the next attempt asks the next one */
         c->r->sentinel_first = (c->disc_index + 1) % c->r->url->nnodes;
     conn_lost(c, "closed");
 }

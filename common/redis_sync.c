@@ -21,7 +21,7 @@
 #include "redis_sync.h"
 
 #include "redis_errors.h"
-#include "sentinel.h"
+#include "discovery.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -173,8 +173,6 @@ static void failure(SSL *ssl, unsigned long e, const char *fallback, char *out, 
     }
 }
 
-
-
 static struct bufferevent *tls_bufferevent(struct event_base *base, int fd, SSL *ssl)
 {
     struct bufferevent *bev = bufferevent_openssl_socket_new(

@@ -1,7 +1,7 @@
 /*
- * sentinel.c — Sentinel URLs and answers (sentinel.h).
+ * discovery.c — Sentinel's and Cluster's URLs and answers (discovery.h).
  */
-#include "sentinel.h"
+#include "discovery.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +85,72 @@ int lw_sentinel_read_addr(const redisReply *r, const char *master, char *host, s
     memcpy(host, r->element[0]->str, r->element[0]->len + 1);
     *port = (int)p;
     return 0;
+}
+
+/* A TCP URL for host:port with u's credentials, TLS settings and db, shown
+ * as "URL (WHAT host:port)". */
+static lw_url *with_credentials(const lw_url *u, const char *host, int port, const char *what)
+{
+    lw_url *d = tcp_like(u, host, port);
+    char shown[600];
+    snprintf(shown, sizeof shown, "%s (%s %s:%d)", u->redacted, what, host, port);
+    if (d) {
+        d->db = u->db;
+        if ((u->user && !(d->user = strdup(u->user))) ||
+            (u->password && !(d->password = strdup(u->password))) ||
+            !(d->redacted = strdup(shown))) {
+            lw_url_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+lw_url *lw_cluster_seed_url(const lw_url *u, size_t i)
+{
+    return with_credentials(u, u->nodes[i].host, u->nodes[i].port, "seed");
+}
+
+lw_url *lw_cluster_node_url(const lw_url *u, const char *host, int port)
+{
+    return with_credentials(u, host, port, "node");
+}
+
+static int is_int(const redisReply *r) { return r->type == REDIS_REPLY_INTEGER; }
+
+int lw_cluster_read_owner(const redisReply *r, int slot, const char *asked_host, char *host,
+                          size_t hostlen, int *port, char *why, size_t whylen)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(why, whylen, "CLUSTER SLOTS: %.200s", r->str);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(why, whylen, "CLUSTER SLOTS: not an array");
+        return -1;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || !is_int(e->element[0]) ||
+            !is_int(e->element[1]) || e->element[2]->type != REDIS_REPLY_ARRAY ||
+            e->element[2]->elements < 2)
+            continue;
+        if (slot < e->element[0]->integer || slot > e->element[1]->integer)
+            continue;
+        const redisReply *m = e->element[2];
+        if (m->element[0]->type != REDIS_REPLY_STRING || !is_int(m->element[1]) ||
+            m->element[1]->integer < 1 || m->element[1]->integer > 65535)
+            break;
+        /* "" or "?": the node does not know its own address; the seed's
+         * host reaches it. */
+        const char *h =
+            m->element[0]->len && strcmp(m->element[0]->str, "?") ? m->element[0]->str : asked_host;
+        if (strlen(h) >= hostlen)
+            break;
+        snprintf(host, hostlen, "%s", h);
+        *port = (int)m->element[1]->integer;
+        return 0;
+    }
+    snprintf(why, whylen, "no node serves slot %d (the cluster is incomplete or resharding)", slot);
+    return -1;
 }
