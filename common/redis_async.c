@@ -103,7 +103,10 @@
 #define SUBSCRIBE_RETRY_MS 300000
 
 typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state;
-typedef enum { ROLE_CMD, ROLE_SUB } conn_role;
+/* ROLE_DUR: with --min-replicas, the changes that are waited for (script,
+ * PUBLISH, WAIT) go on a command connection of their own, so a WAIT that
+ * takes its time never holds renewals and claims behind it. */
+typedef enum { ROLE_CMD, ROLE_SUB, ROLE_DUR } conn_role;
 
 typedef struct conn {
     lw_redis *r;
@@ -141,7 +144,8 @@ typedef struct channel {
 struct lw_redis {
     struct event_base *base;
     lw_url *url;
-    conn cmd, sub;
+    conn cmd, sub, dur;
+    int has_dur; /* dur was started (lw_redis_set_min_replicas) */
     struct event *watchdog;
     int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
     int64_t reply_timeout_ms;
@@ -191,7 +195,10 @@ typedef struct call {
 static void conn_start(conn *c);
 static void conn_kill(conn *c, const char *why, int said);
 
-static const char *role_name(const conn *c) { return c->role == ROLE_CMD ? "commands" : "pub/sub"; }
+static const char *role_name(const conn *c)
+{
+    return c->role == ROLE_CMD ? "commands" : c->role == ROLE_SUB ? "pub/sub" : "durable changes";
+}
 
 static void set_state(conn *c, conn_state s)
 {
@@ -555,7 +562,7 @@ static void start_handshake(conn *c)
         lw_resp_send(c->ac, argc, argv, NULL, handshake_reply, s_auth);
         c->handshake_left++;
     }
-    if (c->role == ROLE_CMD) {
+    if (c->role != ROLE_SUB) {
         char db[16];
         snprintf(db, sizeof db, "%d", r->url->db);
         const char *sel[2] = {"SELECT", db};
@@ -565,7 +572,8 @@ static void start_handshake(conn *c)
         const char *role[1] = {"ROLE"};
         lw_resp_send(c->ac, 1, role, NULL, handshake_reply, s_role);
         c->handshake_left += 3;
-        r->fcall = 0;
+        if (c->role == ROLE_CMD)
+            r->fcall = 0; /* until its probe says */
         const char *fload[3] = {"FUNCTION", "LOAD", lw_library.text};
         size_t flens[3] = {8, 4, lw_library.len};
         lw_resp_send(c->ac, 3, fload, flens, handshake_reply, s_fload);
@@ -819,8 +827,8 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
      * waiting in the socket behind this very timer. Judge them next round. */
     int late = now - r->watchdog_last > 2 * r->watchdog_tick_ms;
     r->watchdog_last = now;
-    conn *conns[2] = {&r->cmd, &r->sub};
-    for (int i = 0; i < 2; i++) {
+    conn *conns[3] = {&r->cmd, &r->sub, &r->dur};
+    for (int i = 0; i < 2 + r->has_dur; i++) {
         conn *c = conns[i];
         if (c->state == CONN_CONNECTING && now - c->state_since > CONNECT_TIMEOUT_MS)
             conn_kill(c, "connect timed out", 0);
@@ -909,6 +917,8 @@ void lw_redis_free(lw_redis *r)
     probe_stop(r);
     conn_free(&r->cmd);
     conn_free(&r->sub);
+    if (r->has_dur)
+        conn_free(&r->dur);
     if (r->watchdog)
         event_free(r->watchdog);
     if (r->probe_verdict)
@@ -1046,10 +1056,9 @@ static int grow_scratch(lw_redis *r, size_t n)
 }
 
 /* Sends prefix[0..nprefix) followed by every entry of a. */
-static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefix_len,
+static int send_argv(lw_redis *r, conn *c, const char *const *prefix, const size_t *prefix_len,
                      size_t nprefix, lw_argv *a, int fcall, lw_redis_reply_fn fn, void *ud)
 {
-    conn *c = &r->cmd;
     const size_t *lens;
     const char **ptrs;
     if (c->state != CONN_READY || !c->ac)
@@ -1087,19 +1096,25 @@ static int send_argv(lw_redis *r, const char *const *prefix, const size_t *prefi
     return 0;
 }
 
-int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_redis_reply_fn fn,
-                    void *ud)
+static int script_on(lw_redis *r, conn *c, const lw_script *s, int nkeys, lw_argv *a,
+                     lw_redis_reply_fn fn, void *ud)
 {
     char nk[16];
     int l = snprintf(nk, sizeof nk, "%d", nkeys);
     const char *prefix[3] = {r->fcall ? "FCALL" : "EVALSHA", r->fcall ? s->function : s->sha1, nk};
     size_t lens[3] = {strlen(prefix[0]), strlen(prefix[1]), (size_t)l};
-    return send_argv(r, prefix, lens, 3, a, r->fcall, fn, ud);
+    return send_argv(r, c, prefix, lens, 3, a, r->fcall, fn, ud);
+}
+
+int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_redis_reply_fn fn,
+                    void *ud)
+{
+    return script_on(r, &r->cmd, s, nkeys, a, fn, ud);
 }
 
 int lw_redis_command(lw_redis *r, lw_argv *a, lw_redis_reply_fn fn, void *ud)
 {
-    return send_argv(r, NULL, NULL, 0, a, 0, fn, ud);
+    return send_argv(r, &r->cmd, NULL, NULL, 0, a, 0, fn, ud);
 }
 
 /* ---- durable calls: the script, then WAIT on the same connection ---- */
@@ -1194,7 +1209,12 @@ static void durable_wait_reply(lw_redis *r, redisReply *reply, void *ud)
                            REFUSAL_LOG_EVERY_MS),
                        "redis.durability", "%s", text);
             }
-            durable_answer_null(r, d, d->kept && reply);
+            /* 1: too few replicas, soon worth another try; 2: WAIT itself
+             * refused (an ACL without +wait), a configuration matter. */
+            durable_answer_null(r, d,
+                                !d->kept || !reply                   ? 0
+                                : reply->type == REDIS_REPLY_INTEGER ? 1
+                                                                     : 2);
         }
     }
     freeReplyObject(d->kept);
@@ -1205,6 +1225,10 @@ void lw_redis_set_min_replicas(lw_redis *r, int n, int wait_ms)
 {
     r->min_replicas = n;
     r->wait_ms = wait_ms;
+    if (n > 0 && !r->has_dur && conn_init(r, &r->dur, ROLE_DUR) == 0) {
+        r->has_dur = 1;
+        conn_start(&r->dur);
+    }
 }
 
 int lw_redis_unconfirmed(const lw_redis *r) { return r->unconfirmed; }
@@ -1219,7 +1243,11 @@ int lw_redis_script_durable(lw_redis *r, const lw_script *s, int nkeys, lw_argv 
         return -1;
     d->fn = fn;
     d->ud = ud;
-    if (lw_redis_script(r, s, nkeys, a, durable_script_reply, d) != 0) {
+    /* Its own connection while that one is up; else the command
+     * connection (renewals then wait behind the WAIT, but nothing waits
+     * for the durable connection to come back). */
+    conn *c = r->has_dur && r->dur.state == CONN_READY ? &r->dur : &r->cmd;
+    if (script_on(r, c, s, nkeys, a, durable_script_reply, d) != 0) {
         free(d);
         return -1;
     }
@@ -1237,14 +1265,14 @@ int lw_redis_script_durable(lw_redis *r, const lw_script *s, int nkeys, lw_argv 
         lw_argv_adds(&w, "PUBLISH");
         lw_argv_add(&w, keys[0], klens[0]);
         lw_argv_adds(&w, "");
-        if (send_argv(r, NULL, NULL, 0, &w, 0, NULL, NULL) != 0)
+        if (send_argv(r, c, NULL, NULL, 0, &w, 0, NULL, NULL) != 0)
             d->no_wait = 1;
         lw_argv_reset(&w);
     }
     lw_argv_adds(&w, "WAIT");
     lw_argv_addi(&w, r->min_replicas);
     lw_argv_addi(&w, r->wait_ms);
-    if (d->no_wait || send_argv(r, NULL, NULL, 0, &w, 0, durable_wait_reply, d) != 0)
+    if (d->no_wait || send_argv(r, c, NULL, NULL, 0, &w, 0, durable_wait_reply, d) != 0)
         d->no_wait = 1; /* the script's reply answers, unconfirmed */
     lw_argv_clear(&w);
     return 0;

@@ -107,9 +107,10 @@ void lw_redis_set_min_replicas(lw_redis *r, int n, int wait_ms);
  * fn. An error reply (the script changed nothing) comes at once. */
 int lw_redis_script_durable(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a,
                             lw_redis_reply_fn fn, void *ud);
-/* 1 inside the fn of lw_redis_script_durable() when its NULL means the
- * replicas did not confirm in time (the link itself is fine: a retry soon
- * would meet the same replicas), 0 everywhere else. */
+/* Inside the fn of lw_redis_script_durable(), when its NULL is not the
+ * link's: 1 when too few replicas confirmed in time (worth another try
+ * soon), 2 when WAIT itself was refused (an ACL user without +wait: said at
+ * error; a retry can only wait for the operator). 0 everywhere else. */
 int lw_redis_unconfirmed(const lw_redis *r);
 
 /* Sends a plain command. Same rules. */

@@ -396,7 +396,7 @@ static void finish_reply(lw_redis *r, redisReply *reply, void *ud)
             for (outcome *o = b->head; o; o = o->next)
                 o->resent = 1;
             requeue(t, b);
-            t->finish_retry_at = lw_mono_ms() + 200;
+            t->finish_retry_at = lw_mono_ms() + (lw_redis_unconfirmed(r) == 2 ? 5000 : 200);
             return;
         }
         t->finish_nulls++;

@@ -332,7 +332,6 @@ static void settle(tenant *t, const char *spool, const char *id, const char *why
 
 static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
 {
-    (void)r;
     scan_call *c = ud;
     tenant *t = c->t;
     t->spool_inflight--;
@@ -343,8 +342,11 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
             char what[600];
             snprintf(what, sizeof what, "enqueue from spool %s", c->spool);
             tenant_redis_error(t, what, reply);
-            /* An error reply (an ACL denial, say) would come back at once:
-             * rescan after a backoff, 1 s doubling to 60 s. */
+        }
+        if (reply || lw_redis_unconfirmed(r)) {
+            /* An error reply (an ACL denial, say) would come back at once,
+             * and replicas not confirming (--min-replicas) answer within a
+             * WAIT: rescan after a backoff, 1 s doubling to 60 s. */
             if (t->spool_errors < 30)
                 t->spool_errors++;
             t->spool_retry_at =

@@ -181,6 +181,7 @@ typedef struct tenant {
     /* Outcomes waiting for finish.lua: outcome.c's. */
     struct outcome *out_head, **out_tail;
     size_t nout;
+    int backlog_said; /* the claim pause for an outcome backlog was logged */
     int finish_inflight;
     int64_t finish_retry_at; /* mono ms: after an error reply, resend no sooner */
     int finish_limit;        /* entries per finish.lua call; halved while Redis

@@ -66,9 +66,34 @@ static int64_t poll_slack(const tenant *t)
 /* 1 when t may be asked for work now. All times are our monotonic clock:
  * due times come from Redis as delays, never as Redis time to compare with
  * our wall clock. */
+/* Outcomes waiting to be recorded past which a tenant claims nothing more:
+ * normally they go out within a round trip, so a backlog means Redis takes
+ * claims but not outcomes (replicas not confirming them under
+ * --min-replicas, a refused finish.lua); without this bound every job run
+ * meanwhile would stay in memory. */
+static size_t backlog_max(const worker *w) { return 256 + 4 * (size_t)w->opt->concurrency; }
+
+/* Says once when a tenant stops claiming for its backlog (claimable), and
+ * when it claims again. */
+static void backlog_notice(tenant *t)
+{
+    int over = t->nout >= backlog_max(t->w);
+    if (over && !t->backlog_said)
+        lw_log(LW_LOG_WARN, "outcome.backlog",
+               "tenant %s: %zu outcomes not recorded yet (Redis takes claims but not outcomes: "
+               "replicas not confirming them?): no new claims until they are",
+               t->cfg->name, t->nout);
+    else if (!over && t->backlog_said)
+        lw_log(LW_LOG_INFO, "outcome.backlog", "tenant %s: outcomes recorded again: claims resume",
+               t->cfg->name);
+    t->backlog_said = over;
+}
+
 static int claimable(const tenant *t, int64_t mono)
 {
     if (t->claim_inflight || !lw_redis_is_ready(t->link->r))
+        return 0;
+    if (t->nout >= backlog_max(t->w))
         return 0;
     if (!t->idle)
         return 1;
@@ -216,9 +241,11 @@ static void claim_round(worker *w)
     size_t k = 0, eligible = 0;
     for (tenant *t = w->tenants; t; t = t->next, k++)
         order[k] = t;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        backlog_notice(order[i]);
         if (claimable(order[i], mono))
             eligible++;
+    }
     slot_share share;
     slot_share_begin(&share, free_slots, (int64_t)eligible);
     for (size_t i = 0; i < n && share.free > 0 && share.eligible > 0; i++) {

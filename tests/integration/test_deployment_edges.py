@@ -1,5 +1,19 @@
-"""Reproductions from the review of the transport change (0f00215..): each
-test fails on the code as reviewed and names the defect it shows."""
+"""The edges of Redis deployments (CONTRACT section 12), found by a hostile
+review of the transport change: each test failed on the code as reviewed.
+
+  refused SUBSCRIBEs     each refusal on the kept pub/sub connection names its
+                         own channel, and is asked again
+  insecure=1 failures    not reported as "certificate verify failed"
+  stale sentinels        a sentinel naming a dead master is moved past; a
+                         blackholed one holds worker and CLI only for the
+                         connect timeout
+  replica shortfalls     (--min-replicas) outcomes are sent again until
+                         confirmed, resends are not "lease lost", WAITs do not
+                         hold renewals back (their own connection), and more
+                         replicas than there are pauses claims instead of
+                         piling outcomes up in memory
+  pub/sub over TLS       wake-ups arrive over rediss://
+"""
 import os
 import signal
 import socket
@@ -126,6 +140,7 @@ def test_worker_moves_past_a_sentinel_naming_a_dead_master(env):
                                  % (stale.asked, good.asked, w.log()[-1500:]))
 
 
+@lwtest.plain_only
 def test_worker_bounded_by_a_blackholed_sentinel(env):
     # Coverage (passes before and after the fixes): a sentinel that accepts
     # and never answers holds the attempt only until the watchdog's connect
@@ -173,6 +188,7 @@ def shortfall_run(env):
     return w.log()
 
 
+@lwtest.plain_only
 def test_shortfall_resends_are_not_lease_losses(env):
     # Every outcome resent after a shortfall was recorded on the primary the
     # first time: finish.lua answers the repeat 'stale', and the reviewed
@@ -184,11 +200,13 @@ def test_shortfall_resends_are_not_lease_losses(env):
           % (len(fenced), fenced[0] if fenced else ''))
 
 
+@lwtest.plain_only
 def test_shortfall_waits_do_not_starve_renewals(env):
-    # NOT FIXED on review: each WAIT holds the shared command connection for
-    # wait_ms (lease/8); renewals queue behind one WAIT per tenant and the
-    # worker reports "no lease renewal or reaper could reach Redis" (giving
-    # leases time back) while Redis answers at once.
+    # On the reviewed code each WAIT held the shared command connection for
+    # wait_ms (lease/8); renewals queued behind one WAIT per tenant and the
+    # worker reported "no lease renewal or reaper could reach Redis" (giving
+    # leases time back) while Redis answered at once. Durable changes now
+    # have a connection of their own.
     outage = [l for l in shortfall_run(env).splitlines() if 'lease.outage' in l]
     check(not outage, 'Redis answered, yet %d "could not reach Redis" lines, e.g.\n%s'
           % (len(outage), outage[0] if outage else ''))
@@ -223,12 +241,13 @@ def vm_rss_kb(pid):
     return 0
 
 
+@lwtest.plain_only
 def test_more_replicas_than_there_are_is_bounded(env):
-    # NOT FIXED on review: --min-replicas 2 with one replica. Nothing is
-    # said at start; claims go on (they are not waited for), every outcome
-    # stays in the worker's memory, resent forever behind a 1 s WAIT on the
-    # shared command connection. RSS grows ~2 kB per job of 2 kB results,
-    # without bound (12000 jobs: ~25 MB here; a day's traffic: OOM).
+    # --min-replicas 2 with one replica. On the reviewed code claims went on
+    # (they are not waited for) and every outcome stayed in the worker's
+    # memory, resent forever: RSS grew ~2 kB per job of 2 kB results, without
+    # bound (12000 jobs: ~25 MB). Now a tenant whose outcomes back up past
+    # 256 + 4 x concurrency claims nothing more, and says so.
     from test_durability import with_replica
     with_replica(env)
     w = env.worker('--concurrency', '8', '--min-replicas', '2', '--isolation', 'thread',
@@ -242,6 +261,7 @@ def test_more_replicas_than_there_are_is_bounded(env):
         time.sleep(3)
     grown = vm_rss_kb(w.pid) - r0
     check(grown < 8000, 'worker RSS grew %d kB holding outcomes it can never confirm' % grown)
+    check('no new claims until they are' in w.log(), 'the claim pause was not said:\n' + w.log()[-2000:])
 
 
 def test_shortfall_outcome_is_sent_again(env):
@@ -268,15 +288,8 @@ def test_shortfall_outcome_is_sent_again(env):
 
 
 if __name__ == '__main__':
-    import sys
-    # Reproductions of defects the review did not fix: they fail by design.
-    # Run them by name, or all with LW_REVIEW_UNFIXED=1; the default run (meson)
-    # is the fixed ones and coverage.
-    unfixed = [test_shortfall_waits_do_not_starve_renewals, test_more_replicas_than_there_are_is_bounded]
-    tests = [test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
-             test_worker_moves_past_a_sentinel_naming_a_dead_master,
-             test_worker_bounded_by_a_blackholed_sentinel, test_shortfall_resends_are_not_lease_losses,
-             test_wakeups_over_tls, test_shortfall_outcome_is_sent_again]
-    if os.environ.get('LW_REVIEW_UNFIXED') or sys.argv[1:]:
-        tests += unfixed
-    lwtest.run(tests)
+    lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
+                test_worker_moves_past_a_sentinel_naming_a_dead_master,
+                test_worker_bounded_by_a_blackholed_sentinel, test_shortfall_resends_are_not_lease_losses,
+                test_wakeups_over_tls, test_shortfall_outcome_is_sent_again,
+                test_shortfall_waits_do_not_starve_renewals, test_more_replicas_than_there_are_is_bounded])
