@@ -150,7 +150,8 @@ struct lw_redis {
     int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
     int64_t reply_timeout_ms;
     lw_tls_ctx *tls;        /* rediss://: built at the first attempt; owned */
-    size_t sentinel_first;  /* the sentinel asked first: the last that answered */
+    size_t sentinel_first;  /* the sentinel (or seed) asked first: the last that answered */
+    int slot;               /* cluster links: the hash slot they serve; else -1 */
     lw_resp *probe;         /* a PING on a fresh connection, or NULL */
     int64_t probe_started;  /* mono ms */
     int64_t probe_answered; /* mono ms the probe got a reply, 0: not yet */
@@ -211,11 +212,18 @@ static void set_state(conn *c, conn_state s)
  * we talk to a replica after a failover and must find the new primary. */
 static int transient_error(const char *s)
 {
+    /* MOVED, ASK: a cluster slot moved (or is moving) to another node; the
+     * next connection asks the seeds where it is now. */
     static const char *const prefixes[] = {"LOADING",  "READONLY",    "MASTERDOWN", "BUSY",
-                                           "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT",   NULL};
+                                           "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT",   "MOVED ",
+                                           "ASK ",     NULL};
     for (int i = 0; prefixes[i]; i++)
         if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
             return 1;
+    /* A script on a node whose slot is migrating, touching a key already
+     * moved: not run; the next connection asks the seeds again. */
+    if (strstr(s, "Script attempted to access a non local key"))
+        return 1;
     return lw_redis_no_function(s); /* the library is gone: the handshake loads it */
 }
 
@@ -620,13 +628,18 @@ static void open_target(conn *c, const lw_url *u)
         conn_lost(c, why);
 }
 
-/* ---- Sentinel: ask the sentinels in turn for the master, then connect to
- * it (DESIGN.md section 11). Each connection asks for itself at each
- * attempt, so a failover is followed by the next reconnect: READONLY from a
- * demoted master, the connection lost with a dead one, or the handshake's
- * ROLE finding a replica all end in a new attempt. ---- */
+/* ---- Discovery: for a Sentinel URL, ask the sentinels in turn for the
+ * master; for a Cluster URL, ask the seeds in turn which node serves the
+ * link's slot; then connect to it (DESIGN.md section 11). Each connection
+ * asks for itself at each attempt, so a failover or a slot moving is
+ * followed by the next reconnect: READONLY from a demoted master, MOVED or
+ * ASK from a node that no longer serves the slot, the connection lost with
+ * a dead node, or the handshake's ROLE finding a replica all end in a new
+ * attempt. ---- */
 
 static void ask_sentinel(conn *c);
+
+static int is_sentinel(const lw_redis *r) { return r->url->kind == LW_URL_SENTINEL; }
 
 static void sentinel_failed(conn *c, const char *why)
 {
@@ -646,12 +659,18 @@ static void sentinel_addr_reply(lw_resp *d, redisReply *reply, void *priv)
     (void)d;
     if (!reply || c->disc != d)
         return; /* the sentinel's connection went: its event says why */
-    if (lw_sentinel_read_addr(reply, c->r->url->master_name, host, sizeof host, &port, why,
-                              sizeof why) != 0) {
+    lw_redis *r = c->r;
+    int bad = is_sentinel(r)
+                  ? lw_sentinel_read_addr(reply, r->url->master_name, host, sizeof host, &port, why,
+                                          sizeof why)
+                  : lw_cluster_read_owner(reply, r->slot, r->url->nodes[c->disc_index].host, host,
+                                          sizeof host, &port, why, sizeof why);
+    if (bad) {
         sentinel_failed(c, why);
         return;
     }
-    lw_url *mu = lw_sentinel_master_url(c->r->url, host, port);
+    lw_url *mu = is_sentinel(r) ? lw_sentinel_master_url(r->url, host, port)
+                                : lw_cluster_node_url(r->url, host, port);
     c->disc = NULL;
     lw_resp_free(d);
     if (!mu) {
@@ -685,13 +704,19 @@ static void sentinel_event(lw_resp *d, int up, const char *why, void *ud)
         sentinel_failed(c, why);
         return;
     }
-    if (u->sentinel_password) {
-        const char *auth[3] = {"AUTH", u->sentinel_user ? u->sentinel_user : u->sentinel_password,
-                               u->sentinel_password};
-        lw_resp_send(d, u->sentinel_user ? 3 : 2, auth, NULL, sentinel_auth_reply, c);
+    /* Sentinels have credentials of their own; cluster seeds are data
+     * nodes. */
+    const char *user = is_sentinel(c->r) ? u->sentinel_user : u->user;
+    const char *password = is_sentinel(c->r) ? u->sentinel_password : u->password;
+    if (password) {
+        const char *auth[3] = {"AUTH", user ? user : password, password};
+        lw_resp_send(d, user ? 3 : 2, auth, NULL, sentinel_auth_reply, c);
     }
-    const char *ask[3] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", u->master_name};
-    if (lw_resp_send(d, 3, ask, NULL, sentinel_addr_reply, c) != 0)
+    const char *ask_master[3] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", u->master_name};
+    const char *ask_slots[2] = {"CLUSTER", "SLOTS"};
+    int sent = is_sentinel(c->r) ? lw_resp_send(d, 3, ask_master, NULL, sentinel_addr_reply, c)
+                                 : lw_resp_send(d, 2, ask_slots, NULL, sentinel_addr_reply, c);
+    if (sent != 0)
         sentinel_failed(c, "out of memory");
 }
 
@@ -702,7 +727,7 @@ static void ask_sentinel(conn *c)
     while (c->disc_tried < r->url->nnodes) {
         size_t i = (c->disc_start + c->disc_tried) % r->url->nnodes;
         c->disc_index = i;
-        lw_url *su = lw_sentinel_url(r->url, i);
+        lw_url *su = is_sentinel(r) ? lw_sentinel_url(r->url, i) : lw_cluster_seed_url(r->url, i);
         if (!su) {
             conn_lost(c, "out of memory");
             return;
@@ -715,8 +740,12 @@ static void ask_sentinel(conn *c)
         c->disc_tried++;
     }
     char text[400];
-    snprintf(text, sizeof text, "no sentinel named master \"%s\" (last: %s)", r->url->master_name,
-             c->disc_why);
+    if (is_sentinel(r))
+        snprintf(text, sizeof text, "no sentinel named master \"%s\" (last: %s)",
+                 r->url->master_name, c->disc_why);
+    else
+        snprintf(text, sizeof text, "no seed named the node serving slot %d (last: %s)", r->slot,
+                 c->disc_why);
     conn_lost(c, text);
 }
 
@@ -738,7 +767,7 @@ static void conn_start(conn *c)
         return;
     }
     c->via_sentinel = 0;
-    if (r->url->kind == LW_URL_SENTINEL) {
+    if (r->url->kind == LW_URL_SENTINEL || r->url->kind == LW_URL_CLUSTER) {
         c->disc_tried = 0;
         c->disc_start = r->sentinel_first;
         ask_sentinel(c);
@@ -799,7 +828,8 @@ static void probe_start(lw_redis *r, int64_t now)
 {
     char why[256];
     r->probe_started = now;
-    const lw_url *u = r->url->kind == LW_URL_SENTINEL ? r->cmd.target : r->url;
+    const lw_url *u =
+        r->url->kind == LW_URL_SENTINEL || r->url->kind == LW_URL_CLUSTER ? r->cmd.target : r->url;
     if ((r->url->tls && !r->tls) || !u)
         return; /* the command connection never got this far either */
     r->probe =
@@ -859,12 +889,13 @@ static int conn_init(lw_redis *r, conn *c, conn_role role)
     return c->retry && c->killer ? 0 : -1;
 }
 
-lw_redis *lw_redis_new(struct event_base *base, const lw_url *url)
+lw_redis *lw_redis_new(struct event_base *base, const lw_url *url, int slot)
 {
     lw_redis *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     r->base = base;
+    r->slot = slot;
     /* Our own copy of the URL: the caller's registry may be reloaded. */
     r->url = lw_url_dup(url);
     if (!r->url)

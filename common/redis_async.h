@@ -38,9 +38,11 @@ typedef void (*lw_redis_ready_fn)(lw_redis *r, void *ud);
 typedef void (*lw_redis_message_fn)(lw_redis *r, const char *channel, const char *message,
                                     size_t len, void *ud);
 
-/* Creates the link and starts connecting. `url` is copied. `label` names it
- * in logs. Returns NULL on OOM. */
-lw_redis *lw_redis_new(struct event_base *base, const lw_url *url);
+/* Creates the link and starts connecting. `url` is copied. For a Cluster
+ * URL the link serves hash slot `slot` (slot.h): it connects to the node
+ * serving it, and follows the slot when it moves; other URLs ignore it
+ * (pass -1). Returns NULL on OOM. */
+lw_redis *lw_redis_new(struct event_base *base, const lw_url *url, int slot);
 /* Disconnects and frees, completing pending commands with NULL. */
 void lw_redis_free(lw_redis *r);
 

@@ -64,8 +64,10 @@ static int handshake_cmd(lw_sconn *c, const char *what, int argc, const char **a
 
 int lw_redis_error_is_transient(const char *s, size_t len)
 {
-    static const char *const words[] = {"LOADING",  "BUSY",        "MASTERDOWN",
-                                        "TRYAGAIN", "CLUSTERDOWN", NULL};
+    /* MOVED and ASK: a cluster slot moving; a new connection asks the seeds
+     * where it is (the command did not run). */
+    static const char *const words[] = {"LOADING",     "BUSY",  "MASTERDOWN", "TRYAGAIN",
+                                        "CLUSTERDOWN", "MOVED", "ASK",        NULL};
     for (const char *const *w = words; *w; w++) {
         size_t n = strlen(*w);
         if (len >= n && memcmp(s, *w, n) == 0 && (len == n || s[n] == ' '))
@@ -402,12 +404,55 @@ static lw_sconn *connect_via_sentinels(const lw_url *u, int timeout_ms, int *ref
     return NULL;
 }
 
-lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
+/* Asks the seeds of u in turn which master serves `slot` and connects to
+ * it; slot -1: the first seed that answers. A refusal of a seed (WRONGPASS)
+ * is the same at every node: it ends the search. */
+static lw_sconn *connect_via_seeds(const lw_url *u, int slot, int timeout_ms, int *refused,
+                                   char *err, size_t errlen)
+{
+    char why[400] = "no seed", host[256];
+    for (size_t i = 0; i < u->nnodes; i++) {
+        lw_url *su = lw_cluster_seed_url(u, i);
+        lw_sconn *s = su ? connect_one(su, timeout_ms, refused, why, sizeof why) : NULL;
+        lw_url_free(su);
+        if (s && slot < 0)
+            return s;
+        int port = 0;
+        if (s) {
+            const char *argv[2] = {"CLUSTER", "SLOTS"};
+            redisReply *r = lw_sconn_command(s, 2, argv, NULL);
+            if (!r)
+                set_err(why, sizeof why, s->errstr);
+            else if (lw_cluster_read_owner(r, slot, u->nodes[i].host, host, sizeof host, &port, why,
+                                           sizeof why) != 0)
+                port = 0;
+            if (r)
+                freeReplyObject(r);
+            lw_sconn_free(s);
+        }
+        if (port) {
+            lw_url *nu = lw_cluster_node_url(u, host, port);
+            lw_sconn *c = nu ? connect_one(nu, timeout_ms, refused, why, sizeof why) : NULL;
+            lw_url_free(nu);
+            if (c)
+                return c;
+        }
+        if (err && errlen)
+            snprintf(err, errlen, "seed %s:%d: %s", u->nodes[i].host, u->nodes[i].port, why);
+        if (refused && *refused)
+            break;
+    }
+    return NULL;
+}
+
+lw_sconn *lw_redis_connect_sync(const lw_url *u, int slot, int timeout_ms, int *refused, char *err,
                                 size_t errlen)
 {
     if (refused)
         *refused = 0;
     if (u->kind == LW_URL_SENTINEL)
         return connect_via_sentinels(u, timeout_ms, refused, err, errlen);
+    if (u->kind == LW_URL_CLUSTER)
+        return connect_via_seeds(u, slot, timeout_ms, refused, err, errlen);
     return connect_one(u, timeout_ms, refused, err, errlen);
 }

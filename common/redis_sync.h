@@ -18,8 +18,11 @@
  * when a retry would fail the same way: the server answered the handshake
  * with an error (WRONGPASS, NOAUTH, NOPERM, a bad db), a TLS file of the URL
  * is unusable or the server's certificate did not verify; clear when it
- * could not be reached or was only busy (lw_redis_error_is_transient). */
-lw_sconn *lw_redis_connect_sync(const lw_url *u, int timeout_ms, int *refused, char *err,
+ * could not be reached or was only busy (lw_redis_error_is_transient).
+ * On a Cluster URL it connects to the master serving hash `slot` (asking
+ * the seeds in turn: CLUSTER SLOTS), or to the first seed that answers for
+ * slot -1; other URLs ignore `slot`. */
+lw_sconn *lw_redis_connect_sync(const lw_url *u, int slot, int timeout_ms, int *refused, char *err,
                                 size_t errlen);
 
 /* 1 when the error reply s[0..len) says the server cannot answer now but

@@ -16,6 +16,7 @@
 
 #include "keys.h"
 #include "names.h"
+#include "slot.h"
 #include "redis_sync.h"
 #include "seams.h"
 #include "timefmt.h"
@@ -315,7 +316,7 @@ int cli_tenant_get(cli *c, const char *name, cli_tenant *out)
         cli_err(c->cmd, "tenant \"%s\": name too long", cli_show(name));
         return CLI_USAGE;
     }
-    out->conn = cli_conn_for(c, out->reg ? out->reg->redis_url : NULL);
+    out->conn = cli_conn_for(c, out->reg ? out->reg->redis_url : NULL, out->prefix);
     return out->conn ? 0 : CLI_USAGE;
 }
 
@@ -345,11 +346,14 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
     return *rc == 0;
 }
 
-cli_conn *cli_conn_for(cli *c, const char *url_text)
+cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key)
 {
     const char *text = url_text ? url_text : c->cfg.redis_url;
+    int cluster =
+        strncmp(text, "redis-cluster://", 16) == 0 || strncmp(text, "rediss-cluster://", 17) == 0;
+    int slot = cluster && key ? lw_key_slot(key, strlen(key)) : -1;
     for (size_t i = 0; i < c->nconns; i++)
-        if (strcmp(c->conns[i].url_text, text) == 0)
+        if (strcmp(c->conns[i].url_text, text) == 0 && c->conns[i].slot == slot)
             return &c->conns[i];
     char err[512];
     lw_url *u = lw_url_parse(text, err, sizeof err);
@@ -375,6 +379,7 @@ cli_conn *cli_conn_for(cli *c, const char *url_text)
     cli_conn *k = &c->conns[c->nconns++];
     k->url_text = cli_strdup(text);
     k->url = u;
+    k->slot = slot;
     return k;
 }
 
@@ -383,7 +388,7 @@ static int connect_ms(cli_conn *k, int quiet, char *why, size_t whylen, int ms)
     if (k->ctx)
         return k->ctx->err ? CLI_REDIS : 0;
     char err[256];
-    k->ctx = lw_redis_connect_sync(k->url, ms, NULL, err, sizeof err);
+    k->ctx = lw_redis_connect_sync(k->url, k->slot, ms, NULL, err, sizeof err);
     k->evalsha_only = 0; /* a new connection tries FCALL again */
     if (!k->ctx) {
         if (why)

@@ -45,6 +45,7 @@ typedef struct cli_conn {
     int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
     int warned;           /* the insecure=1 warning was printed */
+    int slot;             /* Cluster URLs: the hash slot this connection serves, or -1 */
 } cli_conn;
 
 typedef struct cli {
@@ -169,11 +170,13 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
                      cli_tenant *t, int *rc);
 
 /* The connection for a URL (the default when url_text is NULL), created on
- * first use but not connected; the same one for the same URL text. Owned by
- * `c` (at most 64 servers; the pointer stays valid until cli_clear).
- * Returns NULL after printing why (exit 2: a bad URL, too many servers,
- * OOM). */
-cli_conn *cli_conn_for(cli *c, const char *url_text);
+ * first use but not connected; the same one for the same URL text -- and,
+ * on a Cluster URL, for keys in the same hash slot as `key` (the node
+ * serving that slot; NULL: any node, for commands that name no key of a
+ * tenant). Owned by `c` (at most 64; the pointer stays valid until
+ * cli_clear). Returns NULL after printing why (exit 2: a bad URL, too many
+ * servers, OOM). */
+cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key);
 
 /* Connects `k` if needed (CLI_CONNECT_TIMEOUT_MS), applying its reply
  * timeout. Returns 0, or CLI_REDIS after printing why unless `quiet` (`why`

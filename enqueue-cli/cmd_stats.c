@@ -316,7 +316,7 @@ static int cmp_str(const void *a, const void *b)
  * NS:{T}:queues. Fills a sorted, de-duplicated, malloc'ed list. */
 static int discover(cli *c, char ***out, size_t *nout)
 {
-    cli_conn *k = cli_conn_for(c, NULL);
+    cli_conn *k = cli_conn_for(c, NULL, NULL);
     if (!k)
         return CLI_USAGE;
     char pattern[CLI_KEY_MAX];

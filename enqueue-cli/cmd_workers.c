@@ -124,7 +124,7 @@ int cmd_workers(cli *c, int argc, char **argv)
     int rc;
     if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         return rc;
-    cli_conn *k = cli_conn_for(c, NULL);
+    cli_conn *k = cli_conn_for(c, NULL, NULL);
     if (!k)
         return CLI_USAGE;
     char key[CLI_KEY_MAX];

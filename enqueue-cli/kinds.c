@@ -56,8 +56,8 @@ static const redisReply *published(const cli_tenant *t, int shared)
         if (cli_connect(t->conn, 1, NULL, 0) == 0)
             r = cli_cmd(t->conn, 2, sm);
     } else {
-        lw_sconn *ctx =
-            lw_redis_connect_sync(t->conn->url, CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
+        lw_sconn *ctx = lw_redis_connect_sync(t->conn->url, t->conn->slot, CLI_CONNECT_TIMEOUT_MS,
+                                              NULL, err, sizeof err);
         if (ctx) {
             lw_sconn_set_timeout(ctx, CLI_CONNECT_TIMEOUT_MS);
             r = lw_sconn_command(ctx, 2, sm, NULL);

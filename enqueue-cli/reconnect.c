@@ -78,7 +78,7 @@ int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli
             tmo = 1;
         char err[256];
         int refused = 0;
-        k->ctx = lw_redis_connect_sync(k->url, (int)tmo, &refused, err, sizeof err);
+        k->ctx = lw_redis_connect_sync(k->url, k->slot, (int)tmo, &refused, err, sizeof err);
         if (k->ctx)
             return cli_set_reply_timeout(k, k->reply_timeout_ms);
         if (refused)

@@ -50,12 +50,21 @@ static const char *state_name(worker_state s)
     }
 }
 
+/* The two presence keys are in two hash slots (NS:worker:NAME and
+ * NS:workers): on a Cluster URL each has a link of its own (w->home and
+ * w->home_set); elsewhere they are one link. */
+static int presence_links_ready(const worker *w)
+{
+    return w->home && w->home_set && lw_redis_is_ready(w->home->r) &&
+           lw_redis_is_ready(w->home_set->r);
+}
+
 /* Writes the directory entry, scored on Redis time `now` (ms): a worker
  * whose clock is off must neither look stale nor, trimming names a day
  * old with its own clock, drop its peers from the directory. */
 static void presence_write(worker *w, int64_t now)
 {
-    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r))
+    if (w->state == W_EXITING || !presence_links_ready(w))
         return;
     const worker_options *o = w->opt;
     char key[600], host[256] = "", tenants[2048] = "", queues[1024] = "";
@@ -106,7 +115,7 @@ static void presence_write(worker *w, int64_t now)
     lw_argv_adds(&a, key);
     lw_argv_addi(&a, now);
     lw_argv_adds(&a, o->name);
-    lw_redis_command(w->home->r, &a, presence_reply, w);
+    lw_redis_command(w->home_set->r, &a, presence_reply, w);
 
     /* Dead workers' names fall out after a day: the set stays bounded. */
     lw_argv_reset(&a);
@@ -114,7 +123,7 @@ static void presence_write(worker *w, int64_t now)
     lw_argv_adds(&a, key);
     lw_argv_adds(&a, "-inf");
     lw_argv_addi(&a, now - 24LL * 3600 * 1000);
-    lw_redis_command(w->home->r, &a, presence_reply, w);
+    lw_redis_command(w->home_set->r, &a, presence_reply, w);
     lw_argv_clear(&a);
 }
 
@@ -140,7 +149,7 @@ void presence_update(worker *w)
      * Redis's clock, not ours. (Not a script: the per-tenant ACL users of
      * deploy/redis-acl may write the directory but not read it, and a
      * script's declared keys need both.) */
-    if (w->state == W_EXITING || !w->home || !lw_redis_is_ready(w->home->r))
+    if (w->state == W_EXITING || !presence_links_ready(w))
         return;
     lw_argv a;
     lw_argv_init(&a);
@@ -179,7 +188,7 @@ static void presence_removed(lw_redis *r, redisReply *reply, void *ud)
 
 int presence_remove(worker *w)
 {
-    if (!w->home || !lw_redis_is_ready(w->home->r))
+    if (!presence_links_ready(w))
         return 0;
     const worker_options *o = w->opt;
     char key[600];
@@ -196,7 +205,7 @@ int presence_remove(worker *w)
     lw_argv_adds(&a, o->name);
     /* Only a command that was sent will call presence_removed: one that
      * could not be (out of memory) must not leave the exit waiting. */
-    int sent = lw_redis_command(w->home->r, &a, presence_removed, w) == 0;
+    int sent = lw_redis_command(w->home_set->r, &a, presence_removed, w) == 0;
     lw_argv_clear(&a);
     return sent;
 }

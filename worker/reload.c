@@ -147,7 +147,7 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     lw_url *url = lw_url_parse(url_text, err, errlen);
     if (!url)
         goto fail;
-    t->link = link_get(w, url_text, url);
+    t->link = link_get(w, url_text, url, link_slot(url, t->prefix));
     lw_url_free(url);
     if (!t->link) {
         snprintf(err, errlen, "out of memory");

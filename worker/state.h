@@ -122,7 +122,8 @@ typedef struct regref {
 typedef struct rlink {
     struct worker *w;
     lw_redis *r;
-    char *url_text; /* as configured: the key that makes tenants share a link */
+    char *url_text; /* as configured: with slot, the key that makes tenants share a link */
+    int slot;       /* Cluster URLs: the hash slot served; else -1 */
     int refs;
     lw_log_gate policy_gate; /* the eviction-policy warning: once an hour, not each reconnect */
     struct rlink *next;
@@ -231,7 +232,8 @@ typedef struct worker {
     tenant *retired; /* finishing attempts after a reload */
     size_t rr;       /* round-robin start for claims */
     rlink *links;
-    rlink *home;                  /* the --redis server: worker presence */
+    rlink *home;                  /* the --redis server: worker presence (NS:worker:NAME) */
+    rlink *home_set;              /* ...and its NS:workers; == home but on a Cluster URL */
     lw_log_gate presence_gate;    /* presence refused (an ACL without NS:worker*) */
     struct event *presence_timer; /* a write soon: the counts changed */
     int presence_wanted;          /* a write now, asked for from below (kick.h) */

@@ -22,6 +22,7 @@
 #include "tenants.h"
 
 #include "invariant.h"
+#include "slot.h"
 #include "kick.h"
 #include "lease_rules.h"
 #include "log.h"
@@ -74,7 +75,7 @@ static void link_ready(lw_redis *r, void *ud)
     for (tenant *t = w->retired; t; t = t->next)
         if (t->link == l && t->running)
             tenant_renew_soon(t);
-    if (l == w->home)
+    if (l == w->home || l == w->home_set)
         worker_presence_soon(w);
     worker_kick(w);
 }
@@ -140,10 +141,17 @@ static void link_subscribed(lw_redis *r, const char *channel, void *ud)
     tenant_work_maybe(t);
 }
 
-rlink *link_get(worker *w, const char *url_text, const lw_url *url)
+/* The hash slot a link to `url` serves for keys like `key`: on a Cluster
+ * URL the key's, elsewhere -1 (one link serves every key). */
+int link_slot(const lw_url *url, const char *key)
+{
+    return url->kind == LW_URL_CLUSTER ? lw_key_slot(key, strlen(key)) : -1;
+}
+
+rlink *link_get(worker *w, const char *url_text, const lw_url *url, int slot)
 {
     for (rlink *l = w->links; l; l = l->next)
-        if (!strcmp(l->url_text, url_text)) {
+        if (!strcmp(l->url_text, url_text) && l->slot == slot) {
             l->refs++;
             return l;
         }
@@ -154,7 +162,8 @@ rlink *link_get(worker *w, const char *url_text, const lw_url *url)
     }
     l->w = w;
     l->refs = 1;
-    l->r = lw_redis_new(w->base, url);
+    l->slot = slot;
+    l->r = lw_redis_new(w->base, url, slot);
     if (!l->r) {
         free(l->url_text);
         free(l);

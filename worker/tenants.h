@@ -23,9 +23,13 @@ tenant *tenant_by_prefix(worker *w, const char *channel);
  * that persists (an ACL denial) does not flood the log. */
 void tenant_redis_error(tenant *t, const char *what, const redisReply *reply);
 
-/* The link to `url_text` (the configured text is the sharing key), shared
- * or new; one reference for the caller. NULL on OOM. */
-rlink *link_get(worker *w, const char *url_text, const lw_url *url);
+/* The hash slot a link to `url` serves for keys like `key`: on a Cluster
+ * URL the key's (slot.h), elsewhere -1 (one link serves every key). */
+int link_slot(const lw_url *url, const char *key);
+/* The link to `url_text` for `slot` (link_slot; the configured text and the
+ * slot are the sharing key), shared or new; one reference for the caller.
+ * NULL on OOM. */
+rlink *link_get(worker *w, const char *url_text, const lw_url *url, int slot);
 /* Drops a reference; the last frees the link on the next loop turn (never
  * inside one of its own callbacks). NULL is ignored. */
 void link_unref(rlink *l);

@@ -37,6 +37,7 @@
 #include "lease.h"
 #include "log.h"
 #include "outcome.h"
+#include "keys.h"
 #include "presence.h"
 #include "reload.h"
 #include "runners.h"
@@ -534,9 +535,14 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
     lw_url *home = lw_url_parse(opt->common.redis_url, err, errlen);
     if (!home)
         goto fail;
-    w->home = link_get(w, opt->common.redis_url, home);
+    char entry[600], set[600];
+    lw_key_global(entry, sizeof entry, opt->common.ns, "worker:");
+    snprintf(entry + strlen(entry), sizeof entry - strlen(entry), "%s", opt->name);
+    lw_key_global(set, sizeof set, opt->common.ns, "workers");
+    w->home = link_get(w, opt->common.redis_url, home, link_slot(home, entry));
+    w->home_set = link_get(w, opt->common.redis_url, home, link_slot(home, set));
     lw_url_free(home);
-    if (!w->home) {
+    if (!w->home || !w->home_set) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -640,6 +646,8 @@ void worker_free(worker *w)
     }
     if (w->home)
         link_unref(w->home);
+    if (w->home_set)
+        link_unref(w->home_set);
     http_free(w->http);
     for (int i = 0; i < 6; i++)
         if (w->sigs[i])

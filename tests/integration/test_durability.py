@@ -135,7 +135,9 @@ def test_worker_outcomes_wait_for_the_replica(env):
     w = env.worker('--concurrency', '2', '--min-replicas', '1', '--poll', '0.2')
     jid = env.enqueue('t1', 'noop', {})
     env.wait_all('t1', [jid], timeout=20)
-    check(job_on_replica(env, jid), 'replica lacks the job')
+    # The primary says "succeeded" as soon as finish.lua ran; the WAIT that
+    # confirms it to the worker follows.
+    wait_until(lambda: job_on_replica(env, jid), timeout=5, what='the replica to hold the job')
     env.replica.stop()
     jid2 = env.enqueue('t1', 'record', {})
     wait_until(lambda: 'replicas confirmed a change' in w.log(), timeout=15,

@@ -1,0 +1,177 @@
+"""Redis Cluster (redis-cluster://; CONTRACT section 12) for the worker and
+the CLI: a 3-master cluster with a replica each, made by redis-cli --cluster
+create (lwtest.ClusterSet).
+
+  slot routing      tenants in different slots: each tenant's keys live on
+                    the master serving its slot, and its jobs run (worker
+                    and CLI reach that node through the seeds)
+  slot migration    a busy tenant's slot moved to another master while the
+                    worker runs (MIGRATE key by key; MOVED/ASK/TRYAGAIN on the
+                    way): every accepted job runs, the keys are all on the
+                    new owner, fsck clean
+  failover          the master of a busy tenant killed -9 under load: its
+                    replica takes over, the worker follows; prints accepted /
+                    executions / lost / duplicates and fsck is clean (without
+                    --min-replicas: the figure is measured, not asserted)
+"""
+import threading
+import time
+
+import lwtest
+from lwtest import check, wait_until
+
+TENANTS = ['t1', 't2', 't3', 't4']
+
+
+def cluster_env(env):
+    env.redis.stop()
+    env.cs = lwtest.ClusterSet(env.dir, masters=3, replicas=1)
+    env.write_registry([env.tenant(t) for t in TENANTS])
+    return env.cs
+
+
+def cli(env, *args, input=None, timeout=60):
+    return env.cli(*(list(args) + ['--redis', env.cs.url()]), redis=False, input=input, timeout=timeout)
+
+
+def batch(env, tenant, n, tag):
+    lines = ''.join('{"kind":"record","payload":{"tag":"%s","i":%d}}\n' % (tag, i) for i in range(n))
+    rc, out, err = cli(env, 'enqueue', '--tenant', tenant, '--batch', '-', input=lines)
+    return rc, out.split(), err
+
+
+def statuses(env, tenant, ids):
+    """{id: status} read from the node serving the tenant's slot."""
+    node = env.cs.node_for_key('lw:{%s}:x' % tenant)
+    c = node.client()
+    try:
+        got = c.pipeline([['HGET', 'lw:{%s}:job:%s' % (tenant, i), 'status'] for i in ids])
+    finally:
+        c.close()
+    return dict(zip(ids, got))
+
+
+def wait_done(env, tenant, ids, timeout=60):
+    def done():
+        try:
+            st = statuses(env, tenant, ids)
+        except (OSError, lwtest.RespError, lwtest.TestFailure):
+            return False
+        return all(v == 'succeeded' for v in st.values())
+    wait_until(done, timeout=timeout, what='%d jobs of %s to succeed' % (len(ids), tenant))
+
+
+def fsck(env, tenant):
+    rc, out, err = cli(env, 'fsck', '--tenant', tenant)
+    check(rc == 0, 'fsck %s: %s %s' % (tenant, out, err))
+
+
+def test_tenants_routed_to_their_slots(env):
+    cs = cluster_env(env)
+    try:
+        nodes = {t: cs.node_for_key('lw:{%s}:x' % t).data_port for t in TENANTS}
+        check(len(set(nodes.values())) >= 2, 'the tenants should span masters: %r' % nodes)
+        w = env.worker('--concurrency', '4', redis_url=cs.url())
+        ids = {}
+        for t in TENANTS:
+            rc, got, err = batch(env, t, 20, 'a')
+            check(rc == 0 and len(got) == 20, 'enqueue %s through the cluster: %d %s' % (t, rc, err))
+            ids[t] = got
+        for t in TENANTS:
+            wait_done(env, t, ids[t])
+            node = cs.node_for_key('lw:{%s}:x' % t)
+            check(node.call('EXISTS', 'lw:{%s}:job:%s' % (t, ids[t][0])) == 1,
+                  '%s: the job is not on the node serving its slot' % t)
+            rc, out, err = cli(env, 'status', '--tenant', t, ids[t][0])
+            check(rc == 0 and 'succeeded' in out, 'status %s: %d %s' % (t, rc, err))
+            fsck(env, t)
+        check(w.running(), w.log())
+        libs = [n.call('FUNCTION', 'LIST') for n in cs.masters()]
+        check(all(libs), 'the function library is missing on a master')
+    finally:
+        cs.close()
+
+
+def test_slot_migrated_while_workers_run(env):
+    cs = cluster_env(env)
+    try:
+        w = env.worker('--concurrency', '4', redis_url=cs.url())
+        slot = cs.slot_of('lw:{t1}:x')
+        accepted, errors, stop = [], [0], threading.Event()
+
+        def load():
+            while not stop.is_set():
+                rc, got, err = batch(env, 't1', 10, 'm')
+                accepted.extend(got)  # ids printed were acknowledged
+                if rc != 0:
+                    errors[0] += 1
+                    time.sleep(0.05)
+
+        th = threading.Thread(target=load, daemon=True)
+        th.start()
+        wait_until(lambda: len(accepted) >= 100, timeout=30, what='jobs before the migration')
+        owner = cs.node_for_slot(slot)
+        target = next(m for m in cs.masters() if m is not owner)
+        src, moved = cs.migrate_slot(slot, target)
+        wait_until(lambda: cs.node_for_slot(slot) is target, timeout=10, what='the slot on its new owner')
+        n_then = len(accepted)
+        wait_until(lambda: len(accepted) >= n_then + 100, timeout=30, what='enqueues after the migration')
+        stop.set()
+        th.join(30)
+        wait_done(env, 't1', accepted, timeout=90)
+        runs = env.runs()
+        dups = sum(1 for i in accepted if len(runs.get(i, [])) > 1)
+        print('slot migration: accepted %d / keys moved %d / duplicates %d / refused batches %d'
+              % (len(accepted), moved, dups, errors[0]), flush=True)
+        check(owner.call('CLUSTER', 'COUNTKEYSINSLOT', str(slot)) == 0, 'keys stayed on the old owner')
+        check(target.call('EXISTS', 'lw:{t1}:job:' + accepted[0]) == 1, 'the new owner lacks the jobs')
+        fsck(env, 't1')
+        check(w.running(), w.log())
+    finally:
+        cs.close()
+
+
+@lwtest.plain_only
+def test_master_killed_under_load(env):
+    cs = cluster_env(env)
+    try:
+        w = env.worker('--concurrency', '4', '--lease', '5', redis_url=cs.url())
+        accepted, stop = [], threading.Event()
+
+        def load():
+            while not stop.is_set():
+                rc, got, err = batch(env, 't1', 10, 'k')
+                accepted.extend(got)
+                if rc != 0:
+                    time.sleep(0.05)
+
+        th = threading.Thread(target=load, daemon=True)
+        th.start()
+        wait_until(lambda: len(accepted) >= 100, timeout=30, what='jobs before the kill')
+        owner = cs.node_for_key('lw:{t1}:x')
+        cs.wait_synced(owner)
+        cs.kill_master(owner)
+        t0 = time.monotonic()
+        cs.wait_failover(owner, timeout=30)
+        took = time.monotonic() - t0
+        n_then = len(accepted)
+        wait_until(lambda: len(accepted) >= n_then + 100, timeout=30, what='enqueues after the failover')
+        stop.set()
+        th.join(30)
+        node = cs.node_for_key('lw:{t1}:x')
+        lost = [i for i in accepted if node.call('EXISTS', 'lw:{t1}:job:' + i) != 1]
+        present = [i for i in accepted if i not in set(lost)]
+        wait_done(env, 't1', present, timeout=90)
+        runs = env.runs()
+        print('cluster failover: accepted %d / executions %d / lost %d / duplicates %d (failover %.1f s)'
+              % (len(accepted), sum(len(runs.get(i, [])) for i in accepted), len(lost),
+                 sum(1 for i in accepted if len(runs.get(i, [])) > 1), took), flush=True)
+        fsck(env, 't1')
+        check(w.running(), w.log())
+    finally:
+        cs.close()
+
+
+if __name__ == '__main__':
+    lwtest.run([test_tenants_routed_to_their_slots, test_slot_migrated_while_workers_run,
+                test_master_killed_under_load])
