@@ -42,21 +42,11 @@ lw_url *lw_sentinel_url(const lw_url *u, size_t i)
     return d;
 }
 
+static lw_url *with_credentials(const lw_url *u, const char *host, int port, const char *what);
+
 lw_url *lw_sentinel_master_url(const lw_url *u, const char *host, int port)
 {
-    lw_url *d = tcp_like(u, host, port);
-    char shown[600];
-    snprintf(shown, sizeof shown, "%s (master %s:%d)", u->redacted, host, port);
-    if (d) {
-        d->db = u->db;
-        if ((u->user && !(d->user = strdup(u->user))) ||
-            (u->password && !(d->password = strdup(u->password))) ||
-            !(d->redacted = strdup(shown))) {
-            lw_url_free(d);
-            return NULL;
-        }
-    }
-    return d;
+    return with_credentials(u, host, port, "master");
 }
 
 int lw_sentinel_read_addr(const redisReply *r, const char *master, char *host, size_t hostlen,
