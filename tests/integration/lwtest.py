@@ -408,6 +408,7 @@ class Env:
         self.record_file = os.path.join(self.dir, 'record.log')
         self.extra_env = {}
         self.proxies = []
+        self.owned = []  # more servers a test started (replicas...), stopped with the Env
 
     # registry
     def write_registry(self, tenants):
@@ -588,11 +589,19 @@ class Env:
               'lane overlaps (lane, (start, last, job, pid) x2): %s' % ov[:3])
         return counts, execs, dups
 
+    def own(self, thing):
+        """Stops `thing` (anything with .stop() or .close()) when the Env
+        closes, whether the test passed or not; returns it."""
+        self.owned.append(thing)
+        return thing
+
     def close(self, ok):
         for w in self.workers:
             w.close()
         for p in self.proxies:
             p.close()
+        for o in self.owned:
+            (getattr(o, 'stop', None) or o.close)()
         self.redis.stop()
         if ok and not os.environ.get('LW_KEEP'):
             shutil.rmtree(self.dir, ignore_errors=True)

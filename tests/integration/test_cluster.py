@@ -25,7 +25,7 @@ TENANTS = ['t1', 't2', 't3', 't4']
 
 def cluster_env(env):
     env.redis.stop()
-    env.cs = lwtest.ClusterSet(env.dir, masters=3, replicas=1)
+    env.cs = env.own(lwtest.ClusterSet(env.dir, masters=3, replicas=1))
     env.write_registry([env.tenant(t) for t in TENANTS])
     return env.cs
 

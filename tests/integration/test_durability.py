@@ -29,9 +29,9 @@ def with_replica(env):
     # Diskless sync without its default 5 s delay: the replica is up at once.
     fast = ['--bind', '127.0.0.1', '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0']
     env.redis = lwtest.Redis(env.dir, name='primary', extra=['--port', str(port)] + fast)
-    env.replica = lwtest.Redis(env.dir, name='replica',
+    env.replica = env.own(lwtest.Redis(env.dir, name='replica',
                                extra=['--port', str(lwtest.free_port()), '--replicaof', '127.0.0.1',
-                                      str(port)] + fast)
+                                      str(port)] + fast))
     wait_until(lambda: 'master_link_status:up' in env.replica.call('INFO', 'replication'),
                timeout=10, what='the replica to sync')
     env.write_registry([env.tenant('t1')])

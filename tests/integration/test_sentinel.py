@@ -26,7 +26,7 @@ from lwtest import check, wait_until
 
 def sentinel_env(env, tls=None, replicas=1):
     env.redis.stop()
-    env.ss = lwtest.SentinelSet(env.dir, replicas=replicas, tls=tls)
+    env.ss = env.own(lwtest.SentinelSet(env.dir, replicas=replicas, tls=tls))
     env.redis = env.ss.nodes[0]  # the Env's helpers read the master's unix socket
     env.write_registry([env.tenant('t1')])
     return env.ss
