@@ -199,7 +199,8 @@ static void bev_event_cb(struct bufferevent *bev, short what, void *arg)
         int se = EVUTIL_SOCKET_ERROR();
         lw_tls_failure(c->ssl, e, se ? strerror(se) : "connection error", why, sizeof why);
     } else {
-        snprintf(why, sizeof why, "%s", strerror(EVUTIL_SOCKET_ERROR()));
+        int se = EVUTIL_SOCKET_ERROR();
+        snprintf(why, sizeof why, "%s", se ? strerror(se) : "connection error");
     }
     fail(c, why);
 }

@@ -3,7 +3,8 @@ Env.worker(skew_ms=...)), the partitioning Proxy (Env.worker(redis_url=...)),
 the ticker exec handler (handlers/ticker.py) and testmod's kinds for hostile
 tenant code and benchmarks (ticker, stamp, big_result, big_event, system,
 escape, fds). If one of these fails, the chaos tests built on it prove
-nothing."""
+nothing. And that meson runs every test file there is (a file left out of
+tests/integration/meson.build passes by never running)."""
 import datetime
 import os
 import signal
@@ -309,6 +310,16 @@ def test_escape(env):
                 pass
 
 
+def test_every_test_file_is_run(env):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, 'meson.build')) as f:
+        build = f.read()
+    names = sorted(n[len('test_'):-len('.py')] for n in os.listdir(here)
+                   if n.startswith('test_') and n.endswith('.py'))
+    missing = [n for n in names if "'%s'" % n not in build]
+    check(not missing, 'test files meson never runs: %s' % ', '.join('test_%s.py' % n for n in missing))
+
+
 if __name__ == '__main__':
-    lwtest.run([test_clock_skew, test_proxy_raw, test_proxy_stall, test_proxy_partition_worker, test_ticker_module,
+    lwtest.run([test_every_test_file_is_run, test_clock_skew, test_proxy_raw, test_proxy_stall, test_proxy_partition_worker, test_ticker_module,
                 test_ticker_exec, test_kinds, test_escape])
