@@ -276,7 +276,8 @@ static int read_tenant(cli *c, const char *name, trow *tr)
         cli_err(c->cmd, "out of memory");
         goto out;
     }
-    qsort(tr->q, tr->nq, sizeof *tr->q, cmp_queue);
+    if (tr->nq) /* a tenant with no queue yet has no array: qsort(NULL) is undefined */
+        qsort(tr->q, tr->nq, sizeof *tr->q, cmp_queue);
     for (size_t i = 0; i < tr->nq; i++) {
         lw_key(ka, sizeof ka, t.prefix, "active:", tr->q[i].queue);
         const char *zcard[2] = {"ZCARD", ka};
