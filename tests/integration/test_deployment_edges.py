@@ -201,7 +201,12 @@ def test_shortfall_resends_and_renewals(env):
     #   back) while Redis answered at once. Durable changes now have a
     #   connection of their own.
     log = shortfall_run(env).splitlines()
-    fenced = [l for l in log if 'job.fenced' in l]
+    # A job the reaper really took back (job.lost: its lease ran out while
+    # its outcome waited; see the stop note of 2026-12-02) is rightly
+    # fenced; a resend of an outcome the primary took is not.
+    lost = {w[len('job='):] for l in log if 'job.lost' in l for w in l.split() if w.startswith('job=')}
+    fenced = [l for l in log if 'job.fenced' in l
+              and not any(w[len('job='):] in lost for w in l.split() if w.startswith('job='))]
     check(not fenced, '%d succeeded jobs logged as "lease lost" after a shortfall resend, e.g.\n%s'
           % (len(fenced), fenced[0] if fenced else ''))
     outage = [l for l in log if 'lease.outage' in l]
