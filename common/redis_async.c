@@ -103,9 +103,9 @@
 #define SUBSCRIBE_RETRY_MS 300000
 
 typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state;
-/* ROLE_DUR: with --min-replicas, the changes that are waited for (script,
- * PUBLISH, WAIT) go on a command connection of their own, so a WAIT that
- * takes its time never holds renewals and claims behind it. */
+/* ROLE_DUR: with --min-replicas, the confirmations of changes (PUBLISH,
+ * WAIT) go on a command connection of their own, so a WAIT that takes its
+ * time never holds scripts, renewals and claims behind it. */
 typedef enum { ROLE_CMD, ROLE_SUB, ROLE_DUR } conn_role;
 
 typedef struct conn {
@@ -1148,15 +1148,31 @@ int lw_redis_command(lw_redis *r, lw_argv *a, lw_redis_reply_fn fn, void *ud)
     return send_argv(r, &r->cmd, NULL, NULL, 0, a, 0, fn, ud);
 }
 
-/* ---- durable calls: the script, then WAIT on the same connection ---- */
+/* ---- durable calls (DESIGN.md section 11): the script on the command
+ * connection, then, once it ran, PUBLISH + WAIT on the durable one ----
+ *
+ * The script goes where claims and renewals go, so it is applied at once
+ * (a job's lease is no longer at stake once its outcome is on the primary).
+ * Only the confirmation waits, on a connection of its own: WAITs of several
+ * tenants queue there, each up to wait_ms when replicas lag, and nothing
+ * else may queue behind them. WAIT counts what *its* connection wrote: the
+ * PUBLISH, sent after the script's reply, moves that connection's offset
+ * past the script's write (and every other before it). */
 
 typedef struct durable {
     lw_redis_reply_fn fn;
     void *ud;
     redisReply *kept; /* the script's reply, owned, until WAIT answers */
+    char *channel;    /* the PUBLISH's: the script's first key; owned */
     int answered;     /* fn was called already (an error reply) */
-    int no_wait;      /* the WAIT could not be sent */
 } durable;
+
+static void durable_free(durable *d)
+{
+    freeReplyObject(d->kept);
+    free(d->channel);
+    free(d);
+}
 
 /* A deep copy of a reply, freeable by freeReplyObject (hiredis 0.14 frees
  * with free()); NULL on OOM. */
@@ -1197,21 +1213,59 @@ static void durable_answer_null(lw_redis *r, durable *d, int unconfirmed)
     r->unconfirmed = 0;
 }
 
+static void durable_wait_reply(lw_redis *r, redisReply *reply, void *ud);
+
+/* Where the confirmation goes: the durable connection when it is up and
+ * talks to the server the command connection does (after a failover the
+ * two may briefly be on different ones, and a WAIT there would confirm
+ * nothing of ours); else the command connection itself. */
+static conn *confirm_conn(lw_redis *r)
+{
+    if (!r->has_dur || r->dur.state != CONN_READY)
+        return &r->cmd;
+    const lw_url *a = r->cmd.target, *b = r->dur.target;
+    if (!a != !b || (a && (strcmp(a->host, b->host) != 0 || a->port != b->port)))
+        return &r->cmd;
+    return &r->dur;
+}
+
 static void durable_script_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     durable *d = ud;
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        d->answered = 1; /* refused: nothing to confirm */
-        d->fn(r, reply, d->ud);
-    } else if (reply && !(d->kept = reply_dup(reply))) {
-        d->answered = 1;
+    if (!reply) { /* the link went: may or may not have run */
         durable_answer_null(r, d, 0);
+        durable_free(d);
+        return;
     }
-    if (d->no_wait) {
-        if (!d->answered)
-            durable_answer_null(r, d, reply != NULL);
-        freeReplyObject(d->kept);
-        free(d);
+    if (reply->type == REDIS_REPLY_ERROR) { /* refused: nothing to confirm */
+        d->fn(r, reply, d->ud);
+        durable_free(d);
+        return;
+    }
+    if (!(d->kept = reply_dup(reply))) {
+        durable_answer_null(r, d, 0);
+        durable_free(d);
+        return;
+    }
+    conn *c = confirm_conn(r);
+    lw_argv w;
+    lw_argv_init(&w);
+    int sent = 1;
+    if (d->channel) {
+        lw_argv_adds(&w, "PUBLISH");
+        lw_argv_adds(&w, d->channel);
+        lw_argv_adds(&w, "");
+        sent = send_argv(r, c, NULL, NULL, 0, &w, 0, NULL, NULL) == 0;
+        lw_argv_reset(&w);
+    }
+    lw_argv_adds(&w, "WAIT");
+    lw_argv_addi(&w, r->min_replicas);
+    lw_argv_addi(&w, r->wait_ms);
+    sent = sent && send_argv(r, c, NULL, NULL, 0, &w, 0, durable_wait_reply, d) == 0;
+    lw_argv_clear(&w);
+    if (!sent) { /* applied, not confirmed: sent again by the caller */
+        durable_answer_null(r, d, 1);
+        durable_free(d);
     }
 }
 
@@ -1248,8 +1302,7 @@ static void durable_wait_reply(lw_redis *r, redisReply *reply, void *ud)
                                                                      : 2);
         }
     }
-    freeReplyObject(d->kept);
-    free(d);
+    durable_free(d);
 }
 
 void lw_redis_set_min_replicas(lw_redis *r, int n, int wait_ms)
@@ -1274,37 +1327,19 @@ int lw_redis_script_durable(lw_redis *r, const lw_script *s, int nkeys, lw_argv 
         return -1;
     d->fn = fn;
     d->ud = ud;
-    /* Its own connection while that one is up; else the command
-     * connection (renewals then wait behind the WAIT, but nothing waits
-     * for the durable connection to come back). */
-    conn *c = r->has_dur && r->dur.state == CONN_READY ? &r->dur : &r->cmd;
-    if (script_on(r, c, s, nkeys, a, durable_script_reply, d) != 0) {
-        free(d);
-        return -1;
-    }
-    lw_argv w;
-    lw_argv_init(&w);
     /* A repeat that changes nothing (the first try's change is there)
-     * writes nothing, and WAIT would confirm it at once on a connection
-     * that wrote nothing before: a PUBLISH is replicated, so it moves this
-     * connection's replication offset to the server's, past every earlier
-     * write of anyone. Its channel is the script's first key (under the
+     * writes nothing: the PUBLISH, replicated, is what moves the durable
+     * connection's offset. Its channel is the script's first key (under the
      * tenant's prefix, as its ACL user's channels are); nobody listens. */
     const size_t *klens = NULL;
     const char **keys = lw_argv_ptrs(a, &klens);
-    if (keys && nkeys > 0) {
-        lw_argv_adds(&w, "PUBLISH");
-        lw_argv_add(&w, keys[0], klens[0]);
-        lw_argv_adds(&w, "");
-        if (send_argv(r, c, NULL, NULL, 0, &w, 0, NULL, NULL) != 0)
-            d->no_wait = 1;
-        lw_argv_reset(&w);
+    if (keys && nkeys > 0 && !(d->channel = strndup(keys[0], klens[0]))) {
+        free(d);
+        return -1;
     }
-    lw_argv_adds(&w, "WAIT");
-    lw_argv_addi(&w, r->min_replicas);
-    lw_argv_addi(&w, r->wait_ms);
-    if (d->no_wait || send_argv(r, c, NULL, NULL, 0, &w, 0, durable_wait_reply, d) != 0)
-        d->no_wait = 1; /* the script's reply answers, unconfirmed */
-    lw_argv_clear(&w);
+    if (lw_redis_script(r, s, nkeys, a, durable_script_reply, d) != 0) {
+        durable_free(d);
+        return -1;
+    }
     return 0;
 }

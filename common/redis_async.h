@@ -99,8 +99,9 @@ const char *lw_redis_maxmemory_policy_error(const lw_redis *r);
 int lw_redis_script(lw_redis *r, const lw_script *s, int nkeys, lw_argv *a, lw_redis_reply_fn fn,
                     void *ud);
 /* Durability (CONTRACT section 12, --min-replicas): from now on
- * lw_redis_script_durable() follows each script with WAIT n wait_ms on the
- * same connection. n 0 (the default): it is lw_redis_script(). */
+ * lw_redis_script_durable() confirms each script, once it ran, with PUBLISH
+ * + WAIT n wait_ms on a connection of the link's own (a WAIT blocks its
+ * connection). n 0 (the default): it is lw_redis_script(). */
 void lw_redis_set_min_replicas(lw_redis *r, int n, int wait_ms);
 /* lw_redis_script() for a state change someone is told about (an outcome,
  * a spool's job enqueued): fn gets the script's reply only once WAIT says
