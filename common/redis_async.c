@@ -1164,7 +1164,6 @@ typedef struct durable {
     void *ud;
     redisReply *kept; /* the script's reply, owned, until WAIT answers */
     char *channel;    /* the PUBLISH's: the script's first key; owned */
-    int answered;     /* fn was called already (an error reply) */
 } durable;
 
 static void durable_free(durable *d)
@@ -1271,37 +1270,30 @@ static void durable_script_reply(lw_redis *r, redisReply *reply, void *ud)
 
 static void durable_wait_reply(lw_redis *r, redisReply *reply, void *ud)
 {
-    durable *d = ud;
-    if (!d->answered) {
-        if (d->kept && reply && reply->type == REDIS_REPLY_INTEGER &&
-            reply->integer >= r->min_replicas) {
-            d->fn(r, d->kept, d->ud);
-        } else {
-            if (d->kept && reply) {
-                char text[256];
-                if (reply->type == REDIS_REPLY_INTEGER)
-                    snprintf(text, sizeof text,
-                             "%s: %lld of %d replicas confirmed a change within %d ms: it is "
-                             "sent again",
-                             r->url->redacted, reply->integer, r->min_replicas, r->wait_ms);
-                else
-                    snprintf(text, sizeof text, "%s: WAIT refused (%s): no change can be confirmed",
-                             r->url->redacted, reply->str ? reply->str : "?");
-                lw_log(lw_log_gate_level(
-                           &r->durability,
-                           reply->type == REDIS_REPLY_INTEGER ? "shortfall" : "refused",
-                           reply->type == REDIS_REPLY_INTEGER ? LW_LOG_WARN : LW_LOG_ERROR,
-                           REFUSAL_LOG_EVERY_MS),
-                       "redis.durability", "%s", text);
-            }
-            /* 1: too few replicas, soon worth another try; 2: WAIT itself
-             * refused (an ACL without +wait), a configuration matter. */
-            durable_answer_null(r, d,
-                                !d->kept || !reply                   ? 0
-                                : reply->type == REDIS_REPLY_INTEGER ? 1
-                                                                     : 2);
-        }
+    durable *d = ud; /* the script ran: its reply is kept */
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer >= r->min_replicas) {
+        d->fn(r, d->kept, d->ud);
+        durable_free(d);
+        return;
     }
+    if (reply) {
+        char text[256];
+        int shortfall = reply->type == REDIS_REPLY_INTEGER;
+        if (shortfall)
+            snprintf(text, sizeof text,
+                     "%s: %lld of %d replicas confirmed a change within %d ms: it is sent again",
+                     r->url->redacted, reply->integer, r->min_replicas, r->wait_ms);
+        else
+            snprintf(text, sizeof text, "%s: WAIT refused (%s): no change can be confirmed",
+                     r->url->redacted, reply->str ? reply->str : "?");
+        lw_log(lw_log_gate_level(&r->durability, shortfall ? "shortfall" : "refused",
+                                 shortfall ? LW_LOG_WARN : LW_LOG_ERROR, REFUSAL_LOG_EVERY_MS),
+               "redis.durability", "%s", text);
+    }
+    /* 1: too few replicas, or the confirming connection went -- soon worth
+     * another try; 2: WAIT itself refused (an ACL without +wait), a
+     * configuration matter. */
+    durable_answer_null(r, d, reply && reply->type == REDIS_REPLY_ERROR ? 2 : 1);
     durable_free(d);
 }
 
