@@ -349,18 +349,20 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
 cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key)
 {
     const char *text = url_text ? url_text : c->cfg.redis_url;
-    int cluster =
-        strncmp(text, "redis-cluster://", 16) == 0 || strncmp(text, "rediss-cluster://", 17) == 0;
-    int slot = cluster && key ? lw_key_slot(key, strlen(key)) : -1;
-    for (size_t i = 0; i < c->nconns; i++)
-        if (strcmp(c->conns[i].url_text, text) == 0 && c->conns[i].slot == slot)
-            return &c->conns[i];
+    /* Parsed first: the URL's kind says whether the slot matters (only
+     * url.c knows the schemes). A command asks for a few connections. */
     char err[512];
     lw_url *u = lw_url_parse(text, err, sizeof err);
     if (!u) {
         cli_err("redis", "%s", err);
         return NULL;
     }
+    int slot = u->kind == LW_URL_CLUSTER && key ? lw_key_slot(key, strlen(key)) : -1;
+    for (size_t i = 0; i < c->nconns; i++)
+        if (strcmp(c->conns[i].url_text, text) == 0 && c->conns[i].slot == slot) {
+            lw_url_free(u);
+            return &c->conns[i];
+        }
     /* Connections are few (one per Redis server) and handed out by pointer:
      * the array is allocated once with room for many, never moved. */
     if (!c->conns) {
