@@ -5,11 +5,13 @@
  */
 #include "enqueue_args.h"
 
-void lw_enqueue_begin(lw_argv *a, const char *prefix, int64_t events_max)
+void lw_enqueue_begin(lw_argv *a, const char *prefix, int64_t events_max, int partitions)
 {
     lw_argv_reset(a);
     lw_enqueue_keys(a, prefix);
-    lw_enqueue_argv_add(a, &(lw_enqueue_argv){.prefix = prefix, .events_cap = events_max, .n = 0});
+    lw_enqueue_argv_add(
+        a, &(lw_enqueue_argv){
+               .prefix = prefix, .events_cap = events_max, .n = 0, .partitions = partitions});
 }
 
 void lw_enqueue_add(lw_argv *a, const lw_job_spec *s)

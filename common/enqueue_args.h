@@ -22,11 +22,13 @@
 #define LW_ENQUEUE_STRIDE LW_ENQUEUE_JOB_NARGV
 #define LW_ENQUEUE_REPLY LW_ENQUEUE_JOB_FIELDS
 
-/* Starts a batch for tenant prefix `prefix` ("NS:{T}:") in `a` (initialised
+/* Starts a batch for tenant prefix `prefix` ("NS:{T}:", or a partition's:
+ * partition.h) in `a`, routed by `partitions` -- the count the caller read
+ * from partition 0, which enqueue.lua checks there (initialised
  * with lw_argv_init; emptied here, its memory and a past OOM forgotten).
  * Everything is copied in. Cannot fail as such: an allocation failure is
  * kept in `a` and shows as lw_argv_ptrs() returning NULL. */
-void lw_enqueue_begin(lw_argv *a, const char *prefix, int64_t events_max);
+void lw_enqueue_begin(lw_argv *a, const char *prefix, int64_t events_max, int partitions);
 /* Adds one resolved spec (id, attempts, timeout, backoff set: see
  * lw_job_spec_resolve) after lw_enqueue_begin(); `s` is copied in, not kept.
  * OOM as for lw_enqueue_begin(). */

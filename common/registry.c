@@ -422,11 +422,16 @@ static int parse_tenant(ctx *c, const cJSON *obj, int index, const char *source,
             rc = parse_defaults(c, f, t);
         } else if (strcmp(k, "user") == 0) {
             rc = parse_user(c, f, t);
+        } else if (strcmp(k, "partitions") == 0) {
+            int64_t n;
+            if (whole_number(f, 1, LW_PARTITIONS_MAX, &n) != 0)
+                return fail(c, "partitions must be an integer from 1 to %d", LW_PARTITIONS_MAX);
+            t->partitions = (int)n;
         } else {
             return fail(
                 c,
                 "unknown field \"%.64s\" (known: tenant, module, config, exec, spools, queues, "
-                "redis, defaults, user)",
+                "redis, defaults, user, partitions)",
                 k);
         }
         if (rc)
@@ -434,6 +439,16 @@ static int parse_tenant(ctx *c, const cJSON *obj, int index, const char *source,
     }
     if (!t->config_json && !(t->config_json = strdup("null")))
         return fail(c, "out of memory");
+    if (t->partitions < 1)
+        t->partitions = 1;
+    /* A cap is shared out over the partitions (DESIGN.md section 13): one
+     * with less than a job per partition would leave some never running. */
+    for (size_t i = 0; i < t->nqueues; i++)
+        if (t->queues[i].max_active > 0 && t->queues[i].max_active < t->partitions)
+            return fail(c,
+                        "queues.%s.max_active (%d) is below partitions (%d): each partition "
+                        "needs a share of at least 1",
+                        t->queues[i].name, t->queues[i].max_active, t->partitions);
     return 0;
 }
 
@@ -799,7 +814,7 @@ int lw_tenant_same_runtime(const lw_tenant *a, const lw_tenant *b)
         !str_eq(a->user, b->user) || a->nexecs != b->nexecs || a->nspools != b->nspools ||
         a->nqueues != b->nqueues || a->defaults.attempts != b->defaults.attempts ||
         a->defaults.timeout_ms != b->defaults.timeout_ms ||
-        a->defaults.backoff_ms != b->defaults.backoff_ms)
+        a->defaults.backoff_ms != b->defaults.backoff_ms || a->partitions != b->partitions)
         return 0;
     for (size_t i = 0; i < a->nexecs; i++) {
         if (!str_eq(a->execs[i].kind, b->execs[i].kind) || a->execs[i].argc != b->execs[i].argc ||

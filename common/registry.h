@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "partition.h"
+
 typedef struct lw_exec_handler {
     char *kind;  /* owned */
     char **argv; /* owned, NULL-terminated, argv[0] is the program */
@@ -65,7 +67,8 @@ typedef struct lw_tenant {
                         user (name or uid) exec handlers and fork-isolation
                         handler processes switch to (a worker run as root) */
     lw_job_defaults defaults;
-    char *source; /* owned: the file this tenant came from, for messages */
+    int partitions; /* >= 1: the keyspaces its lanes are spread over (partition.h) */
+    char *source;   /* owned: the file this tenant came from, for messages */
 } lw_tenant;
 
 typedef struct lw_registry {

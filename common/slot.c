@@ -8,7 +8,7 @@
 
 /* CRC16/XMODEM (poly 0x1021, init 0), bit by bit: keys are short, and a
  * table would be 512 bytes of data for a hash computed once per tenant. */
-static uint16_t crc16(const char *p, size_t n)
+unsigned lw_crc16(const char *p, size_t n)
 {
     uint16_t crc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -26,7 +26,7 @@ int lw_key_slot(const char *key, size_t len)
         size_t from = (size_t)(open - key) + 1;
         const char *close = memchr(key + from, '}', len - from);
         if (close && close > key + from)
-            return crc16(key + from, (size_t)(close - key - from)) & (LW_SLOTS - 1);
+            return lw_crc16(key + from, (size_t)(close - key - from)) & (LW_SLOTS - 1);
     }
-    return crc16(key, len) & (LW_SLOTS - 1);
+    return lw_crc16(key, len) & (LW_SLOTS - 1);
 }

@@ -11,6 +11,9 @@
 
 #define LW_SLOTS 16384
 
+/* CRC16/XMODEM of p[0..n): the slot hash, and partition.h's. Pure. */
+unsigned lw_crc16(const char *p, size_t n);
+
 /* The slot of key[0..len). Pure; cannot fail. */
 int lw_key_slot(const char *key, size_t len);
 

@@ -342,8 +342,15 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
         return 0;
     *id = args.pos[0];
     cli_args_free(&args);
-    *rc = cli_tenant_open(c, tenant, id, 1, t);
-    return *rc == 0;
+    cli_tenant base;
+    if ((*rc = cli_tenant_open(c, tenant, id, 1, &base)) != 0)
+        return 0;
+    /* The partition that holds it (none: the id's own, where the command
+     * finds no job and says so). */
+    *rc = cli_job_partition(c, &base, *id, t);
+    if (*rc == CLI_NOJOB)
+        *rc = 0;
+    return *rc == 0 && (*rc = cli_connect(t->conn, 0, NULL, 0)) == 0;
 }
 
 cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key)
@@ -366,16 +373,16 @@ cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key)
     /* Connections are few (one per Redis server) and handed out by pointer:
      * the array is allocated once with room for many, never moved. */
     if (!c->conns) {
-        c->conns = calloc(64, sizeof *c->conns);
+        c->conns = calloc(CLI_CONNS_MAX, sizeof *c->conns);
         if (!c->conns) {
             lw_url_free(u);
             cli_err("error", "out of memory");
             return NULL;
         }
     }
-    if (c->nconns == 64) {
+    if (c->nconns == CLI_CONNS_MAX) {
         lw_url_free(u);
-        cli_err("redis", "too many different Redis servers (64 at most)");
+        cli_err("redis", "too many different Redis servers (%d at most)", CLI_CONNS_MAX);
         return NULL;
     }
     cli_conn *k = &c->conns[c->nconns++];

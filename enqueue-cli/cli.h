@@ -35,6 +35,9 @@ enum {
 #define CLI_CONNECT_TIMEOUT_MS 5000
 #define CLI_PREFIX_MAX 512
 #define CLI_KEY_MAX 1024
+/* Connections one command may hold: a Cluster URL has one per slot used, and
+ * a tenant may have LW_PARTITIONS_MAX partitions. */
+#define CLI_CONNS_MAX 160
 
 /* One Redis server in use (connected on first use). */
 typedef struct cli_conn {
@@ -63,7 +66,9 @@ typedef struct cli_tenant {
     const char *name;
     const lw_tenant *reg;        /* the registry entry; NULL without a registry */
     cli_conn *conn;              /* its Redis (not connected yet) */
-    char prefix[CLI_PREFIX_MAX]; /* "NS:{T}:" */
+    char prefix[CLI_PREFIX_MAX]; /* "NS:{T}:", or partition part's (partition.h) */
+    int part;                    /* the partition these are of */
+    int nparts;                  /* the count in force (cli_partitions; 0: not read) */
     /* Retention and events cap from the registry, else our flags: only the
      * scripts' fallback while no worker published the tenant's settings. */
     lw_tenant_settings set;
@@ -169,11 +174,26 @@ int cli_tenant_open(cli *c, const char *name, const char *const *ids, size_t nid
 int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const char **id,
                      cli_tenant *t, int *rc);
 
+/* ---- partitions (partitions.c; partition.h) ---- */
+
+/* Reads the partition count in force for tenant t (partition 0's settings)
+ * into t->nparts, once. Returns 0, or CLI_REDIS (printed). */
+int cli_partitions(cli *c, cli_tenant *t);
+/* Fills *out with partition p of tenant t (t of any partition; nparts
+ * read): its prefix and connection (not connected). Returns 0 or CLI_USAGE
+ * (printed: too many servers, OOM). */
+int cli_tenant_part(cli *c, const cli_tenant *t, int p, cli_tenant *out);
+/* Finds the partition of t holding job `id`: the id's own partition first
+ * (lw_partition_of), then the others. Returns 0 with it in *out; CLI_NOJOB
+ * (not printed) with the id's own partition in *out when none holds it; or
+ * CLI_REDIS / CLI_USAGE (printed). Reads t's partition count first. */
+int cli_job_partition(cli *c, cli_tenant *t, const char *id, cli_tenant *out);
+
 /* The connection for a URL (the default when url_text is NULL), created on
  * first use but not connected; the same one for the same URL text -- and,
  * on a Cluster URL, for keys in the same hash slot as `key` (the node
  * serving that slot; NULL: any node, for commands that name no key of a
- * tenant). Owned by `c` (at most 64; the pointer stays valid until
+ * tenant). Owned by `c` (at most CLI_CONNS_MAX; the pointer stays valid until
  * cli_clear). Returns NULL after printing why (exit 2: a bad URL, too many
  * servers, OOM). */
 cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key);

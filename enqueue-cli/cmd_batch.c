@@ -31,6 +31,7 @@
 
 #include "cli.h"
 #include "enqueue_args.h"
+#include "partition.h"
 #include "redis_sync.h"
 #include "script_replies.h"
 #include "seams.h"
@@ -63,6 +64,7 @@ typedef struct window {
 /* One tenant met in the input, and the call being built for it. */
 typedef struct tgroup {
     char *name;
+    int part; /* the tenant's partition its calls go to */
     cli_tenant t;
     lw_argv a;
     uint32_t n;                /* jobs in a */
@@ -90,29 +92,36 @@ static void oom(batch *b)
     b->redis_failed = 1;
 }
 
-/* Finds or makes the group of tenant `name`; NULL when the tenant is
- * refused (reported with the line's WHAT) or its Redis fails. */
-static tgroup *group_get(batch *b, const char *name, int *redis_rc)
+static tgroup *group_find(batch *b, const char *name, int part)
 {
-    if (b->last && strcmp(b->last->name, name) == 0)
-        return b->last;
-    for (size_t i = 0; i < b->ngroups; i++) {
-        if (strcmp(b->groups[i]->name, name) == 0)
-            return b->last = b->groups[i];
-    }
+    for (size_t i = 0; i < b->ngroups; i++)
+        if (b->groups[i]->part == part && strcmp(b->groups[i]->name, name) == 0)
+            return b->groups[i];
+    return NULL;
+}
+
+/* Makes the group of partition `part` of tenant `name` (base: its partition
+ * 0's group, NULL for partition 0 itself, which reads the count in force);
+ * NULL when the tenant is refused (reported with the line's WHAT) or its
+ * Redis fails (*redis_rc set). */
+static tgroup *group_make(batch *b, const char *name, int part, const tgroup *base, int *redis_rc)
+{
     tgroup *g = calloc(1, sizeof *g);
     if (!g) {
         oom(b);
         return NULL;
     }
     g->name = cli_strdup(name);
-    if (cli_tenant_get(b->c, g->name, &g->t) != 0) {
+    g->part = part;
+    int rc =
+        base ? cli_tenant_part(b->c, &base->t, part, &g->t) : cli_tenant_get(b->c, g->name, &g->t);
+    if (rc != 0) {
         free(g->name);
         free(g);
         return NULL;
     }
     g->t.name = g->name;
-    if (cli_load_scripts(g->t.conn) != 0) {
+    if (cli_load_scripts(g->t.conn) != 0 || (!base && cli_partitions(b->c, &g->t) != 0)) {
         *redis_rc = CLI_REDIS;
         free(g->name);
         free(g);
@@ -133,7 +142,34 @@ static tgroup *group_get(batch *b, const char *name, int *redis_rc)
         b->capgroups = cap;
     }
     b->groups[b->ngroups++] = g;
-    return b->last = g;
+    return g;
+}
+
+/* The group of tenant `name`'s partition 0 (b->last: lines of one tenant
+ * come in runs); NULL as group_make. */
+static tgroup *group_get(batch *b, const char *name, int *redis_rc)
+{
+    if (b->last && strcmp(b->last->name, name) == 0)
+        return b->last;
+    tgroup *g = group_find(b, name, 0);
+    if (!g)
+        g = group_make(b, name, 0, NULL, redis_rc);
+    return g ? b->last = g : NULL;
+}
+
+/* The group job `s` goes to among base's partitions (partition.h), with an
+ * id made for it when it has none; NULL as group_make. */
+static tgroup *group_place(batch *b, tgroup *base, lw_job_spec *s, int *redis_rc)
+{
+    int part = lw_job_spec_place(s, base->t.nparts);
+    if (part < 0) {
+        oom(b);
+        return NULL;
+    }
+    if (part == 0)
+        return base;
+    tgroup *g = group_find(b, base->name, part);
+    return g ? g : group_make(b, base->name, part, base, redis_rc);
 }
 
 /* Appends g's pending jobs as one call of the current window. */
@@ -483,6 +519,9 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
                 b.redis_failed = 1;
         } else if (cli_check_kind(c, &g->t, s.kind, 0) != 0) {
             g = NULL; /* reported, with the line's WHAT */
+        } else if ((g = group_place(&b, g, &s, &redis_rc)) == NULL) {
+            if (redis_rc)
+                b.redis_failed = 1;
         } else if (lw_job_spec_resolve(&s, g->t.reg ? &g->t.reg->defaults : NULL) != 0) {
             oom(&b);
             g = NULL;
@@ -495,7 +534,7 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         }
         window *w = &b.w[b.cur];
         if (g->n == 0)
-            lw_enqueue_begin(&g->a, g->t.prefix, g->t.set.events_max);
+            lw_enqueue_begin(&g->a, g->t.prefix, g->t.set.events_max, g->t.nparts);
         lw_enqueue_add(&g->a, &s);
         lw_job_spec_clear(&s);
         if (g->a.oom) {

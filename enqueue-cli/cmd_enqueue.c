@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "partition.h"
 #include "enqueue_args.h"
 #include "jsonx.h"
 #include "keys.h"
@@ -367,19 +368,33 @@ static int enqueue_one(cli *c, const enq_opts *o)
         cli_err(c->cmd, "%s", err);
         goto out;
     }
-    if (lw_job_spec_resolve(&s, t.reg ? &t.reg->defaults : NULL) != 0) {
+    /* The partition count in force decides where the job goes; with --spool
+     * and Redis unreachable the job file is enough (a worker routes it). */
+    why[0] = '\0';
+    int conn_rc = cli_connect(t.conn, o->spool != NULL, why, sizeof why);
+    if (conn_rc == 0 && (rc = cli_partitions(c, &t)) != 0)
+        goto out;
+    if (conn_rc != 0 && !o->spool) {
+        rc = conn_rc;
+        goto out;
+    }
+    int part = lw_job_spec_place(&s, t.nparts);
+    cli_tenant pt;
+    rc = CLI_USAGE;
+    if (part < 0 || lw_job_spec_resolve(&s, t.reg ? &t.reg->defaults : NULL) != 0) {
         cli_err(c->cmd, "out of memory");
         goto out;
     }
+    if ((rc = cli_tenant_part(c, &t, part, &pt)) != 0)
+        goto out;
     int spool_wrote = 0;
     if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_wrote)) != 0)
         goto out;
 
-    lw_enqueue_begin(&a, t.prefix, t.set.events_max);
+    lw_enqueue_begin(&a, pt.prefix, t.set.events_max, t.nparts > 0 ? t.nparts : 1);
     lw_enqueue_add(&a, &s);
-    why[0] = '\0';
-    if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)
-        r = lw_redis_script_sync(t.conn->ctx, &t.conn->evalsha_only, &lw_script_enqueue,
+    if (conn_rc == 0 && cli_connect(pt.conn, o->spool != NULL, why, sizeof why) == 0)
+        r = lw_redis_script_sync(pt.conn->ctx, &pt.conn->evalsha_only, &lw_script_enqueue,
                                  LW_ENQUEUE_NKEYS, &a, why, sizeof why);
     lw_enqueue_reply got;
     lw_enqueue_job job;
@@ -388,15 +403,15 @@ static int enqueue_one(cli *c, const enq_opts *o)
         if (o->spool)
             rc = spool_fallback(c, &t, o, &s, r, why);
         else if (r)
-            rc = cli_redis_err(t.conn, r, NULL);
-        else if (t.conn->ctx)
-            rc = cli_redis_err(t.conn, NULL, why);
+            rc = cli_redis_err(pt.conn, r, NULL);
+        else if (pt.conn->ctx)
+            rc = cli_redis_err(pt.conn, NULL, why);
         else
             rc = CLI_REDIS; /* cli_connect said why */
         goto out;
     }
     lw_enqueue_job_at(&got, 0, &job);
-    if (cli_confirm(c, t.conn, t.prefix, why, sizeof why) != 0) {
+    if (cli_confirm(c, pt.conn, pt.prefix, why, sizeof why) != 0) {
         /* On the primary, not on enough replicas: not acknowledged. With
          * --spool the job file stays for a worker to enqueue again (the
          * same id: no duplicate). */
@@ -405,7 +420,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
         if (o->spool)
             rc = spool_fallback(c, &t, o, &s, NULL, line);
         else
-            rc = cli_redis_err(t.conn, NULL, line);
+            rc = cli_redis_err(pt.conn, NULL, line);
         goto out;
     }
     char *id = cli_strdup(job.id.s);
@@ -415,9 +430,9 @@ static int enqueue_one(cli *c, const enq_opts *o)
     rc = cli_flush(c);
     if (rc == CLI_OK && o->wait) {
         const char *ids[1] = {id};
-        rc = cli_wait_jobs(c, &t, ids, 1, wait_ms);
+        rc = cli_wait_jobs(c, &pt, ids, 1, wait_ms);
         if (rc == CLI_OK)
-            rc = print_result(c, &t, id);
+            rc = print_result(c, &pt, id);
     }
     free(id);
 out:

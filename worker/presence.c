@@ -70,6 +70,8 @@ static void presence_write(worker *w, int64_t now)
     char key[600], host[256] = "", tenants[2048] = "", queues[1024] = "";
     gethostname(host, sizeof host - 1);
     for (tenant *t = w->tenants; t; t = t->next) {
+        if (t->lead)
+            continue; /* a partition: the tenant is named once */
         size_t l = strlen(tenants);
         snprintf(tenants + l, sizeof tenants - l, "%s%s", l ? "," : "", t->cfg->name);
     }

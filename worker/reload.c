@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "kick.h"
 #include "log.h"
+#include "partition.h"
 #include "sigfork.h"
 #include "spool_pending.h"
 #include "spool_watch.h"
@@ -115,7 +116,19 @@ static int wanted(const worker *w, const char *name)
     return 0;
 }
 
-static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err, size_t errlen)
+/* Partition p's share of a cap of `cap` over k partitions: the shares add
+ * up to the cap, so it holds fleet-wide (DESIGN.md section 13); 0: none. */
+static int cap_share(int cap, int k, int p)
+{
+    if (cap <= 0 || k < 2)
+        return cap;
+    return cap / k + (p < cap % k ? 1 : 0);
+}
+
+/* The struct of partition `part` of tenant `cfg`; lead: partition 0's (NULL
+ * for partition 0 itself), whose module the others use. */
+static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, int part, tenant *lead,
+                          char *err, size_t errlen)
 {
     const worker_options *o = w->opt;
     tenant *t = calloc(1, sizeof *t);
@@ -136,10 +149,15 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     t->due_mono = -1;
     t->due_hint = -1;
     t->finish_limit = 0; /* outcome.c: the full batch */
+    t->part = part;
+    if (lead) {
+        t->lead = lead;
+        tenant_ref(lead);
+    }
     for (size_t q = 0; q < nq; q++)
-        t->caps[q] = lw_tenant_queue_cap(cfg, o->queues[q]);
+        t->caps[q] = cap_share(lw_tenant_queue_cap(cfg, o->queues[q]), cfg->partitions, part);
     lw_settings_resolve(&t->set, cfg, &o->common);
-    if (lw_key_prefix(t->prefix, sizeof t->prefix, o->common.ns, cfg->name)) {
+    if (lw_partition_prefix(t->prefix, sizeof t->prefix, o->common.ns, cfg->name, part)) {
         snprintf(err, errlen, "tenant %s: name too long for a key prefix", cfg->name);
         goto fail;
     }
@@ -153,7 +171,9 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (cfg->module_path) {
+    if (lead) {
+        t->mod = lead->mod; /* borrowed: the lead holds it */
+    } else if (cfg->module_path) {
         t->mod = module_bind(cfg->module_path, cfg->name, cfg->config_json, err, errlen);
         /* Its constructors and init may have set dispositions, even if the
          * init failed: what fork children reset (sigfork.h). */
@@ -170,7 +190,7 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, char *err
     t->wake_live = lw_redis_subscribed(t->link->r, channel);
     lw_key(channel, sizeof channel, t->prefix, "cancel", NULL);
     lw_redis_subscribe(t->link->r, channel);
-    t->spool_pending = cfg->nspools > 0 ? SPOOL_RESCAN_LOUD : 0;
+    t->spool_pending = tenant_nspools(t) > 0 ? SPOOL_RESCAN_LOUD : 0;
     return t;
 fail:
     tenant_unref(t);
@@ -199,23 +219,41 @@ static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, te
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    size_t nslots = 0;
+    for (size_t i = 0; i < reg->ntenants; i++)
+        nslots += (size_t)reg->tenants[i].partitions;
+    if (nslots > reg->ntenants) {
+        tenant **more = realloc(fresh, (nslots + 1) * sizeof *more);
+        if (!more) {
+            free(fresh);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        fresh = more;
+    }
     for (size_t i = 0; i < reg->ntenants; i++) {
         const lw_tenant *cfg = &reg->tenants[i];
         if (!wanted(w, cfg->name))
             continue;
-        tenant *t = NULL;
-        for (size_t k = 0; k < nold && !t; k++)
-            if (lw_tenant_same_runtime(old[k]->cfg, cfg))
-                t = old[k];
-        if (t) {
-            tenant_ref(t);
-        } else if (!(t = tenant_new(w, rr, cfg, err, errlen))) {
-            for (size_t k = 0; k < nfresh; k++)
-                tenant_unref(fresh[k]);
-            free(fresh);
-            return -1;
+        tenant *lead = NULL;
+        for (int p = 0; p < cfg->partitions; p++) {
+            tenant *t = NULL;
+            for (size_t k = 0; k < nold && !t; k++)
+                if (old[k]->part == p && lw_tenant_same_runtime(old[k]->cfg, cfg) &&
+                    (p == 0 || old[k]->lead == lead))
+                    t = old[k];
+            if (t) {
+                tenant_ref(t);
+            } else if (!(t = tenant_new(w, rr, cfg, p, lead, err, errlen))) {
+                for (size_t k = 0; k < nfresh; k++)
+                    tenant_unref(fresh[k]);
+                free(fresh);
+                return -1;
+            }
+            fresh[nfresh++] = t;
+            if (p == 0)
+                lead = t;
         }
-        fresh[nfresh++] = t;
     }
     if (nfresh == 0) {
         free(fresh);
@@ -300,7 +338,7 @@ void tenants_reload(worker *w)
                 was = 1;
         if (!was)
             added++;
-        if (f->cfg->nspools) {
+        if (tenant_nspools(f)) {
             /* SIGHUP rescans every spool and reports every bad entry anew
              * (the operator may be checking a fix). */
             f->spool_pending |= SPOOL_RESCAN_LOUD;

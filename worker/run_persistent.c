@@ -145,7 +145,7 @@ static int set_nonblock(int fd)
 /* A new process for a's tenant and kind, or NULL with errno set. */
 static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
 {
-    tenant *t = a->tenant;
+    tenant *t = tenant_lead(a->tenant); /* one set of processes per tenant, not per partition */
     worker *w = t->w;
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     char **env = NULL, *prog = NULL;
@@ -754,7 +754,7 @@ static int start(attempt *a)
     pproc *p = NULL;
     for (pproc *q = P.list, *next; q; q = next) {
         next = q->next;
-        if (q->retiring || q->a || q->t != a->tenant || !same_command(q->ex, ex))
+        if (q->retiring || q->a || q->t != tenant_lead(a->tenant) || !same_command(q->ex, ex))
             continue;
         if (q->out_fd < 0 || !q->pid || proc_exited(q->pid)) {
             /* It died between attempts and we have not seen it yet. */

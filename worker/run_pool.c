@@ -568,11 +568,13 @@ static int assign(attempt *a)
         errno = ENOMEM;
         return -1;
     }
-    pool_child *pc = idle_child(p, a->tenant);
+    /* Processes are the tenant's, whichever partition the job came from. */
+    tenant *t = tenant_lead(a->tenant);
+    pool_child *pc = idle_child(p, t);
     if (!pc) {
         if (p->live >= w->opt->concurrency)
             make_room(p);
-        if (!(pc = spawn(p, a->tenant)))
+        if (!(pc = spawn(p, t)))
             return -1;
     }
     size_t len;

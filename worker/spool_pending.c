@@ -40,7 +40,7 @@ void spool_pending_name(tenant *t, size_t spool, const char *name)
 void spool_pending_name_all(worker *w, const char *spool, const char *name)
 {
     for (tenant *t = w->tenants; t; t = t->next)
-        for (size_t i = 0; i < t->cfg->nspools; i++)
+        for (size_t i = 0; i < tenant_nspools(t); i++)
             if (!strcmp(t->cfg->spools[i].dir, spool))
                 spool_pending_name(t, i, name);
 }
@@ -48,7 +48,7 @@ void spool_pending_name_all(worker *w, const char *spool, const char *name)
 void spool_pending_rescan_all(worker *w, int flags)
 {
     for (tenant *t = w->tenants; t; t = t->next)
-        if (t->cfg->nspools)
+        if (tenant_nspools(t))
             t->spool_pending |= flags;
     worker_kick(w);
 }

@@ -42,6 +42,7 @@
 #include "spool_scan.h"
 #include "grow.h"
 #include "kick.h"
+#include "partition.h"
 #include "spool_watch.h"
 #include "state.h"
 #include "tenants.h"
@@ -234,7 +235,9 @@ static int first_report(tenant *t, const char *spool, const char *entry, const c
 /* ---- enqueueing: on the loop ---- */
 
 typedef struct scan_ctx {
-    tenant *t;
+    tenant *t;    /* the spool's: partition 0 */
+    tenant *dest; /* the partition the batch goes to (t, or one of its others) */
+    int nparts;   /* the count the jobs are routed by */
     const lw_spool_cfg *sp;
     lw_argv batch;
     char **ids; /* owned: the entries in `batch`, in order */
@@ -243,7 +246,8 @@ typedef struct scan_ctx {
 } scan_ctx;
 
 typedef struct scan_call {
-    tenant *t;
+    tenant *t;    /* holds a reference: the spool's */
+    tenant *dest; /* holds a reference: whose link it went on */
     char *spool;
     char **ids; /* owned: the entries enqueued, in the reply's order */
     size_t nids;
@@ -372,6 +376,7 @@ static void scan_reply(lw_redis *r, redisReply *reply, void *ud)
     }
     free(c->spool);
     free_ids(c->ids, c->nids);
+    tenant_unref(c->dest);
     free(c);
     worker_kick(t->w);
     tenant_unref(t);
@@ -385,17 +390,20 @@ static void send_batch(scan_ctx *s)
     scan_call *c = malloc(sizeof *c);
     if (c && (c->spool = strdup(s->sp->dir))) {
         c->t = t;
+        c->dest = s->dest;
         c->ids = s->ids; /* the call owns them now */
         c->nids = s->nids;
         s->ids = NULL;
         s->nids = s->idcap = 0;
         tenant_ref(t);
-        if (lw_redis_script_durable(t->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &s->batch,
-                                    scan_reply, c) == 0) {
+        tenant_ref(c->dest);
+        if (lw_redis_script_durable(c->dest->link->r, &lw_script_enqueue, LW_ENQUEUE_NKEYS,
+                                    &s->batch, scan_reply, c) == 0) {
             t->spool_inflight++;
         } else {
             t->spool_pending |= SPOOL_RESCAN;
             tenant_unref(t);
+            tenant_unref(c->dest);
             free(c->spool);
             free_ids(c->ids, c->nids);
             free(c);
@@ -408,7 +416,7 @@ static void send_batch(scan_ctx *s)
     s->ids = NULL;
     s->nids = s->idcap = 0;
     lw_argv_reset(&s->batch);
-    lw_enqueue_begin(&s->batch, t->prefix, t->set.events_max);
+    lw_enqueue_begin(&s->batch, s->dest->prefix, t->set.events_max, s->nparts);
 }
 
 static void skip(scan_ctx *s, const char *entry, const char *why, int level)
@@ -467,6 +475,53 @@ static void enqueue_job(scan_ctx *s, const lw_spool_job *job)
     lw_job_spec_clear(&spec);
 }
 
+/* The routing key of a spool job (partition.h): its lane, else its unique
+ * key, else its id. */
+static const char *route_key(const lw_spool_job *job)
+{
+    return job->lane ? job->lane : job->unique ? job->unique : job->job_id;
+}
+
+/* The struct of partition p of the spool's tenant t (partition 0), or NULL
+ * when this worker has none (the count in force is past the registry's). */
+static tenant *partition_struct(tenant *t, int p)
+{
+    if (p == 0)
+        return t;
+    for (tenant *x = t->w->tenants; x; x = x->next)
+        if (x->lead == t && x->part == p)
+            return x;
+    return NULL;
+}
+
+/* Enqueues the jobs a scan found, partition by partition: a stable pass per
+ * partition keeps each lane's jobs in the spool's order (a lane lives in
+ * one partition). */
+static void enqueue_found(scan_ctx *s, scan_task *st)
+{
+    tenant *t = s->t;
+    s->nparts = t->nparts > 0 ? t->nparts : t->cfg->partitions;
+    for (int p = 0; p < s->nparts; p++) {
+        s->dest = partition_struct(t, p);
+        int any = 0;
+        for (size_t i = 0; i < st->njobs && !any; i++)
+            any = lw_partition_of(route_key(&st->jobs[i]), s->nparts) == p;
+        if (!any)
+            continue;
+        if (!s->dest) {
+            /* Said by tenant_settings.c: left for a worker that serves it. */
+            t->spool_pending |= SPOOL_RESCAN;
+            t->spool_retry_at = lw_mono_ms() + 5000;
+            continue;
+        }
+        lw_enqueue_begin(&s->batch, s->dest->prefix, t->set.events_max, s->nparts);
+        for (size_t i = 0; i < st->njobs; i++)
+            if (lw_partition_of(route_key(&st->jobs[i]), s->nparts) == p)
+                enqueue_job(s, &st->jobs[i]);
+        send_batch(s);
+    }
+}
+
 static void scan_done(spool_io_task *task, int discarded)
 {
     scan_task *st = (scan_task *)task;
@@ -479,12 +534,9 @@ static void scan_done(spool_io_task *task, int discarded)
     s.t = t;
     s.sp = &t->cfg->spools[st->spool];
     lw_argv_init(&s.batch);
-    lw_enqueue_begin(&s.batch, t->prefix, t->set.events_max);
     for (size_t i = 0; i < st->nbad; i++)
         skip(&s, st->bad[i].entry, st->bad[i].why, LW_LOG_WARN);
-    for (size_t i = 0; i < st->njobs; i++)
-        enqueue_job(&s, &st->jobs[i]);
-    send_batch(&s);
+    enqueue_found(&s, st);
     lw_argv_clear(&s.batch);
     for (size_t i = 0; i < st->nmissing; i++)
         /* Watched from now on; read once more, as job.json may have come

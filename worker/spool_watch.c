@@ -167,7 +167,7 @@ void spool_watch_sync(spool_watch *sw)
         if (!sw->e[i].name)
             sw->e[i].used = 0;
     for (tenant *t = sw->w->tenants; t; t = t->next)
-        for (size_t k = 0; k < t->cfg->nspools; k++) {
+        for (size_t k = 0; k < tenant_nspools(t); k++) {
             const char *dir = t->cfg->spools[k].dir;
             size_t i = 0;
             struct stat st;

@@ -132,11 +132,20 @@ typedef struct rlink {
 typedef struct tenant {
     struct worker *w;
     int refs;
-    int retired;            /* removed or replaced by a reload */
-    regref *reg;            /* holds a reference */
-    const lw_tenant *cfg;   /* borrowed from reg */
-    rlink *link;            /* holds a reference */
-    char prefix[300];       /* "NS:{T}:" */
+    int retired;          /* removed or replaced by a reload */
+    regref *reg;          /* holds a reference */
+    const lw_tenant *cfg; /* borrowed from reg */
+    rlink *link;          /* holds a reference */
+    char prefix[300];     /* "NS:{T}:", or partition `part`'s "NS:{T#p}:" */
+    /* Partitions (partition.h): one tenant struct per partition, each its
+     * own keyspace with its own claims, reaper, outcomes and link. What is
+     * the tenant's as a whole -- its module, spools, process pools -- is
+     * partition 0's (tenant_lead). */
+    int part;
+    struct tenant *lead;    /* holds a reference; NULL: this is partition 0 */
+    lw_log_gate parts_gate; /* partition 0: the count in force differs from the registry's */
+    int nparts;             /* partition 0: the count in force, as settings.lua said (0:
+                               not known yet: the registry's is used) */
     lw_tenant_settings set; /* retention, events cap: what this worker publishes */
     int *caps;              /* max_active of each of the worker's queues */
     module_binding *mod;    /* NULL: no module */
@@ -212,6 +221,14 @@ typedef struct tenant {
     lw_log_gate err_gate;   /* error replies to its commands: one line a minute */
     struct tenant *next;
 } tenant;
+
+/* The struct of t's partition 0, which holds what is the tenant's as a
+ * whole (module, spools, pools); t itself when it is partition 0. */
+static inline tenant *tenant_lead(tenant *t) { return t->lead ? t->lead : t; }
+
+/* The spools t scans: its registry's, for partition 0 only (the jobs found
+ * go to their own partitions: spool_scan.c). */
+static inline size_t tenant_nspools(const tenant *t) { return t->lead ? 0 : t->cfg->nspools; }
 
 typedef enum {
     W_RUNNING,  /* claiming */

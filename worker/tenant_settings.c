@@ -20,6 +20,7 @@
 #include "argv.h"
 #include "keys.h"
 #include "log.h"
+#include "partition.h"
 #include "script_args.h"
 #include "script_replies.h"
 #include "scripts.h"
@@ -34,12 +35,37 @@ static int64_t value_of(const lw_tenant_settings *s, int i)
     return i == 0 ? s->keep_succeeded_s : i == 1 ? s->keep_failed_s : s->events_max;
 }
 
+/* settings.lua's last entry for partition 0: the partition count in force
+ * (it changes only on an empty tenant). A count other than the registry's
+ * is said at error, once a minute while it lasts: enqueuers route by the
+ * one in force, so partitions this worker has no struct for are not served
+ * by it. */
+static void partitions_in_force(tenant *t, const lw_settings_reply *got)
+{
+    lw_settings_old prev;
+    lw_settings_old_at(got, 3, &prev);
+    long k = strtol(prev.value.s, NULL, 10);
+    t->nparts = k >= 1 && k <= LW_PARTITIONS_MAX ? (int)k : 1;
+    if (t->nparts == t->cfg->partitions)
+        return;
+    char why[64];
+    snprintf(why, sizeof why, "%d/%d", t->nparts, t->cfg->partitions);
+    lw_log(
+        lw_log_gate_level(&t->parts_gate, why, LW_LOG_ERROR, 60000), "tenant.partitions",
+        "tenant %s: the registry says partitions %d, but its jobs are routed over %d: the count changes only while the tenant has no unfinished job (drain it; DESIGN.md section 11)%s",
+        t->cfg->name, t->cfg->partitions, t->nparts,
+        t->nparts > t->cfg->partitions
+            ? "; partitions past the registry's are not served by this worker"
+            : "");
+}
+
 static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
 {
     (void)r;
     tenant *t = ud;
     lw_settings_reply got;
-    if (!reply || lw_settings_reply_read(reply, &got, NULL, 0) != 0 || got.n_old != 3) {
+    size_t want = t->part == 0 ? 4 : 3;
+    if (!reply || lw_settings_reply_read(reply, &got, NULL, 0) != 0 || got.n_old != want) {
         /* Scripts fall back to each caller's own values meanwhile; the next
          * link-ready publishes again. */
         if (reply)
@@ -64,6 +90,8 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
                 "tenant %s: %s was %s (published by another worker), now %s from this worker's flags; set \"%s\" in the tenant's registry \"defaults\" to give every worker and the CLI one value",
                 t->cfg->name, NAMES[i], old->s, now, NAMES[i]);
     }
+    if (want == 4)
+        partitions_in_force(t, &got);
     tenant_unref(t);
 }
 
@@ -72,11 +100,16 @@ void tenant_settings_publish(tenant *t)
     lw_argv a;
     lw_argv_init(&a);
     lw_settings_keys(&a, t->prefix);
-    lw_settings_argv_add(
-        &a, &(lw_settings_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = 3});
+    lw_settings_argv_add(&a, &(lw_settings_argv){.prefix = t->prefix,
+                                                 .events_cap = t->set.events_max,
+                                                 .n = t->part == 0 ? 4 : 3});
     for (int i = 0; i < 3; i++)
         lw_settings_setting_argv_add(
             &a, &(lw_settings_setting_argv){.name = NAMES[i], .value = value_of(&t->set, i)});
+    /* Partition 0 holds the count enqueuers route by (settings.lua). */
+    if (t->part == 0)
+        lw_settings_setting_argv_add(
+            &a, &(lw_settings_setting_argv){.name = "partitions", .value = t->cfg->partitions});
     /* Exec keys need no publishing: the registry names them to the CLI. */
     if (t->mod && !t->mod->mod->kinds)
         lw_settings_kind_argv_add(&a, &(lw_settings_kind_argv){.name = "*"});

@@ -69,7 +69,7 @@ static void link_ready(lw_redis *r, void *ud)
             tenant_link_ready(t);
             /* Jobs spooled while Redis was away (enqueue --spool accepts
              * them) are enqueued now, not at the next rescan. */
-            if (t->cfg->nspools)
+            if (tenant_nspools(t))
                 t->spool_pending |= SPOOL_RESCAN_LOUD;
         }
     for (tenant *t = w->retired; t; t = t->next)
@@ -225,12 +225,13 @@ void tenant_unref(tenant *t)
         t->out_head = o->next;
         free(o->id), free(o->token), free(o->text), free(o->event_type), free(o);
     }
-    if (t->mod) {
+    if (t->mod && !t->lead) {
         module_unbind(t->mod);
         sigfork_note_dispositions(); /* fini and destructors may have changed some */
     }
     link_unref(t->link);
     regref_unref(t->reg);
+    tenant_unref(t->lead);
     free(t->caps);
     free(t->groups);
     spool_pending_free(t);

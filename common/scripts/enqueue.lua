@@ -3,12 +3,13 @@
 --
 -- Interface (syntax: common/scripts/iface.py; the prose below explains it):
 --@ keys: events schedule stats queues expiring
---@ argv: prefix:str events_cap:int n:int
+--@ argv: prefix:str events_cap:int n:int partitions:int
 --@ argv job*n: id:str kind:str queue:str lane:str payload:json attempts:int timeout_ms:ms backoff_ms:ms delay_ms:ms expires_ms:ms unique:str spool:str unique_for_ms:ms
 --@ reply job*: id:str created:int why:str
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 queues, 5 expiring
--- ARGV: 1 prefix, 2 events cap, 3 n, then n groups of 13:
+-- ARGV: 1 prefix, 2 events cap, 3 n, 4 the partition count the caller
+--       routed the jobs by (1: unpartitioned), then n groups of 13:
 --       id kind queue lane payload attempts timeout_ms backoff_ms delay_ms
 --       expires_ms unique spool unique_for_ms
 --
@@ -26,6 +27,12 @@
 -- unique_for lets it expire unique_for after the enqueue (the record's
 -- `unique_until`). A key that is not held (unique_holder) is taken over.
 --
+-- Partitions (DESIGN.md section 11): partition 0 of a tenant (the prefix
+-- NS:{T}:, no '#') holds the count in force, settings.partitions (absent: 1).
+-- A caller that routed by another count is refused before anything is
+-- written, with `LWPARTITIONS K`: it routes again by K. Partitions >= 1
+-- (NS:{T#p}:) are only reached by a caller that read K from partition 0.
+--
 -- Refused at maxmemory (no allow-oom): the caller is told (the CLI exits 3)
 -- rather than Redis growing past its limit.
 --
@@ -33,6 +40,14 @@
 -- a head is in exactly one of ready:Q / schedule; counters match statuses.
 
 local n = tonumber(ARGV[3])
+
+if not string.find(P, '#', 1, true) then
+    local have = redis.call('HGET', P .. 'settings', 'partitions') or '1'
+    if have ~= ARGV[4] then
+        return redis.error_reply('LWPARTITIONS ' .. have .. ' tenant keys under ' .. P ..
+            ' are in ' .. have .. ' partition(s); this call routed its jobs by ' .. ARGV[4])
+    end
+end
 
 return run(function()
     -- Nothing here reads a ready list: the new heads go in with one RPUSH per
@@ -43,7 +58,7 @@ return run(function()
     local known_queues = {} -- queues already SADDed by this call
     local out = {}
     for i = 0, n - 1 do
-        local b = 4 + i * 13
+        local b = 5 + i * 13
         local id, kind, queue, lane = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
         local payload = ARGV[b + 4]
         local delay = num(ARGV[b + 8])

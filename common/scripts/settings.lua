@@ -21,14 +21,44 @@
 -- worker serves, so a rolling upgrade never makes a new kind look unserved.
 -- Returns the value each setting had before, in order ('' when unset), so
 -- that a worker whose flags disagree with what another published can say
--- so. allow-oom: a few small fields, and an outcome recorded with a stale
+-- so. `partitions` (sent for partition 0 only) is the exception: the count
+-- enqueuers route by (enqueue.lua) changes only from absent/1 to another
+-- value, and only while no job of the partition waits or runs -- routing
+-- by a new count would split a lane with jobs across two partitions. Its
+-- entry in the reply is the value in force after the call, so a worker
+-- whose registry asks for another count can say that it was not applied.
+-- allow-oom: a few small fields, and an outcome recorded with a stale
 -- retention would be worse.
 
 local n = tonumber(ARGV[3])
+local P = ARGV[1]
+
+-- No job of this keyspace waits or runs (the counters every transition keeps).
+local function unfinished()
+    for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+        local c = redis.call('HMGET', P .. 'stats', 'queued:' .. q, 'scheduled:' .. q)
+        if (tonumber(c[1]) or 0) > 0 or (tonumber(c[2]) or 0) > 0 or
+            redis.call('ZCARD', P .. 'active:' .. q) > 0 then
+            return true
+        end
+    end
+    return false
+end
+
 local out = {}
 for i = 4, 3 + 2 * n, 2 do
-    out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i]) or ''
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    local old = redis.call('HGET', KEYS[1], ARGV[i]) or ''
+    if ARGV[i] == 'partitions' then
+        local want = ARGV[i + 1]
+        if want ~= (old ~= '' and old or '1') and (old == '' or old == '1') and not unfinished() then
+            redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+            old = ARGV[i + 1]
+        end
+        out[#out + 1] = old ~= '' and old or '1'
+    else
+        out[#out + 1] = old
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
 end
 if #ARGV > 3 + 2 * n then
     redis.call('SADD', KEYS[2], unpack(ARGV, 4 + 2 * n))

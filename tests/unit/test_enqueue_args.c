@@ -10,7 +10,7 @@ START_TEST(layout)
 {
     lw_argv a;
     lw_argv_init(&a);
-    lw_enqueue_begin(&a, "lw:{acme}:", 5000);
+    lw_enqueue_begin(&a, "lw:{acme}:", 5000, 4);
     ck_assert_uint_eq(lw_enqueue_count(&a), 0);
 
     lw_job_spec s;
@@ -49,6 +49,7 @@ START_TEST(layout)
         "lw:{acme}:",
         "5000",
         "2",
+        "4", /* the partition count the jobs were routed by */
         "j1",
         "thumb",
         "chat",
@@ -79,14 +80,14 @@ START_TEST(layout)
     const size_t *lens;
     const char **p = lw_argv_ptrs(&a, &lens);
     ck_assert_uint_eq(a.n, sizeof want / sizeof want[0]);
-    ck_assert_uint_eq(a.n, LW_ENQUEUE_NKEYS + 3 + 2 * LW_ENQUEUE_STRIDE);
+    ck_assert_uint_eq(a.n, LW_ENQUEUE_NKEYS + LW_ENQUEUE_NARGV + 2 * LW_ENQUEUE_STRIDE);
     for (size_t i = 0; i < a.n; i++) {
         ck_assert_msg(strcmp(p[i], want[i]) == 0, "arg %zu: %s != %s", i, p[i], want[i]);
         ck_assert_uint_eq(lens[i], strlen(want[i]));
     }
 
     /* n keeps counting past a change of its digit count. */
-    lw_enqueue_begin(&a, "lw:{b}:", 1);
+    lw_enqueue_begin(&a, "lw:{b}:", 1, 1);
     for (int i = 0; i < 12; i++) {
         lw_job_spec_init(&s);
         s.id = strdup("x");

@@ -270,6 +270,34 @@ START_TEST(malformed)
 }
 END_TEST
 
+START_TEST(partitions)
+{
+    lw_registry *r =
+        load_ok("p.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"b\", \"partitions\": 8, "
+                          "\"queues\": {\"q\": {\"max_active\": 8}}}]");
+    ck_assert_int_eq(r->tenants[0].partitions, 1);
+    ck_assert_int_eq(r->tenants[1].partitions, 8);
+    lw_registry *r2 = load_ok("p2.json", "[{\"tenant\": \"b\", \"partitions\": 4, "
+                                         "\"queues\": {\"q\": {\"max_active\": 8}}}]");
+    /* Another count is another runtime: its lanes route elsewhere. */
+    ck_assert_int_eq(lw_tenant_same_runtime(&r->tenants[1], &r2->tenants[0]), 0);
+    lw_registry_free(r);
+    lw_registry_free(r2);
+    load_fails("p.json", "[{\"tenant\": \"a\", \"partitions\": 0}]",
+               "tenant #1 (\"a\"): partitions must be an integer from 1 to 64");
+    load_fails("p.json", "[{\"tenant\": \"a\", \"partitions\": 65}]",
+               "tenant #1 (\"a\"): partitions must be an integer from 1 to 64");
+    load_fails("p.json", "[{\"tenant\": \"a\", \"partitions\": \"8\"}]",
+               "tenant #1 (\"a\"): partitions must be an integer from 1 to 64");
+    load_fails("p.json", "[{\"tenant\": \"a\", \"partitions\": 2.5}]",
+               "tenant #1 (\"a\"): partitions must be an integer from 1 to 64");
+    load_fails("p.json",
+               "[{\"tenant\": \"a\", \"partitions\": 4, \"queues\": {\"q\": {\"max_active\": 3}}}]",
+               "tenant #1 (\"a\"): queues.q.max_active (3) is below partitions (4): each partition "
+               "needs a share of at least 1");
+}
+END_TEST
+
 START_TEST(tenant_errors)
 {
     load_fails("r.json", "[{\"module\": \"x.so\"}]",
@@ -286,7 +314,7 @@ START_TEST(tenant_errors)
     load_fails(
         "r.json", "[{\"tenant\": \"a\"}, {\"tenant\": \"acme\", \"spool\": {}}]",
         "tenant #2 (\"acme\"): unknown field \"spool\" (known: tenant, module, config, exec, "
-        "spools, queues, redis, defaults, user)");
+        "spools, queues, redis, defaults, user, partitions)");
     load_fails(
         "r.json", "[{\"tenant\": \"a\", \"user\": \"x y\"}]",
         "tenant #1 (\"a\"): user \"x y\" is not a user name (letters, digits, _ - . and a final $)");
@@ -627,6 +655,7 @@ int main(void)
     tcase_add_test(tc, exec_object_form);
     tcase_add_test(tc, exec_object_errors);
     tcase_add_test(tc, parse_text);
+    tcase_add_test(tc, partitions);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -1,0 +1,94 @@
+/*
+ * partitions.c — the CLI's view of a partitioned tenant (cli.h,
+ * partition.h): the count in force, a partition's prefix and connection,
+ * and which partition holds a job.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "partition.h"
+
+int cli_partitions(cli *c, cli_tenant *t)
+{
+    if (t->nparts > 0)
+        return 0;
+    char key[CLI_KEY_MAX];
+    if (lw_key(key, sizeof key, t->prefix, "settings", NULL) != 0)
+        return CLI_USAGE;
+    const char *cmd[3] = {"HGET", key, "partitions"};
+    redisReply *r = cli_cmd(t->conn, 3, cmd);
+    if (!r)
+        return CLI_REDIS;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_NIL) {
+        t->nparts = 1;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        long k = strtol(r->str, NULL, 10);
+        t->nparts = k >= 1 && k <= LW_PARTITIONS_MAX ? (int)k : 1;
+    } else {
+        rc = cli_redis_err(t->conn, r, NULL);
+    }
+    freeReplyObject(r);
+    (void)c;
+    return rc;
+}
+
+int cli_tenant_part(cli *c, const cli_tenant *t, int p, cli_tenant *out)
+{
+    *out = *t;
+    out->part = p;
+    if (lw_partition_prefix(out->prefix, sizeof out->prefix, c->cfg.ns, t->name, p) != 0) {
+        cli_err(c->cmd, "tenant \"%s\": name too long", cli_show(t->name));
+        return CLI_USAGE;
+    }
+    out->conn = cli_conn_for(c, t->reg ? t->reg->redis_url : NULL, out->prefix);
+    return out->conn ? 0 : CLI_USAGE;
+}
+
+/* 1 when p's keyspace holds job:ID, 0 when not, or an exit status + 1 << 8. */
+static int holds(cli_tenant *p, const char *id)
+{
+    char key[CLI_KEY_MAX];
+    if (lw_key(key, sizeof key, p->prefix, "job:", id) != 0)
+        return CLI_USAGE << 8;
+    const char *cmd[2] = {"EXISTS", key};
+    redisReply *r = cli_cmd(p->conn, 2, cmd);
+    if (!r)
+        return CLI_REDIS << 8;
+    int got = r->type == REDIS_REPLY_INTEGER ? r->integer > 0 : -1;
+    if (got < 0)
+        got = cli_redis_err(p->conn, r, NULL) << 8;
+    freeReplyObject(r);
+    return got;
+}
+
+int cli_job_partition(cli *c, cli_tenant *t, const char *id, cli_tenant *out)
+{
+    int rc = cli_partitions(c, t);
+    if (rc)
+        return rc;
+    int own = lw_partition_of(id, t->nparts);
+    if ((rc = cli_tenant_part(c, t, own, out)) != 0)
+        return rc;
+    if (t->nparts == 1)
+        return 0; /* one keyspace: the command itself says "no such job" */
+    int got = holds(out, id);
+    if (got)
+        return got == 1 ? 0 : got >> 8;
+    for (int p = 0; p < t->nparts; p++) {
+        cli_tenant cand;
+        if (p == own)
+            continue;
+        if ((rc = cli_tenant_part(c, t, p, &cand)) != 0)
+            return rc;
+        if ((got = holds(&cand, id)) == 1) {
+            *out = cand;
+            return 0;
+        }
+        if (got)
+            return got >> 8;
+    }
+    return CLI_NOJOB;
+}
