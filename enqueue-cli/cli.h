@@ -189,6 +189,18 @@ int cli_tenant_part(cli *c, const cli_tenant *t, int p, cli_tenant *out);
  * CLI_REDIS / CLI_USAGE (printed). Reads t's partition count first. */
 int cli_job_partition(cli *c, cli_tenant *t, const char *id, cli_tenant *out);
 
+/* What a command does with the ids of one partition (pt: that partition,
+ * connected), returning an exit status; ud is the caller's. */
+typedef int (*cli_ids_fn)(cli *c, cli_tenant *pt, const char *const *ids, size_t n, void *ud);
+/* Runs fn once per partition of t that holds some of ids[0..n) (an id none
+ * holds goes with its own partition, where fn finds no such job), in
+ * partition order, each partition's ids in their order; an unpartitioned
+ * tenant is one call with every id and no lookup. Stops at CLI_REDIS or
+ * CLI_TIMEOUT and returns it; else returns the first status other than
+ * CLI_OK (as one call over every id would). */
+int cli_each_partition(cli *c, cli_tenant *t, const char *const *ids, size_t n, cli_ids_fn fn,
+                       void *ud);
+
 /* The connection for a URL (the default when url_text is NULL), created on
  * first use but not connected; the same one for the same URL text -- and,
  * on a Cluster URL, for keys in the same hash slot as `key` (the node
@@ -229,6 +241,8 @@ int cli_is_outage(const redisReply *r);
 /* Writes what went wrong into why (r's error text, else k's connection
  * error, else "connection lost"), as one line cut to fit. */
 void cli_outage_why(const cli_conn *k, const redisReply *r, char *why, size_t whylen);
+/* Sleeps ms milliseconds (signals do not cut it short). */
+void cli_sleep_ms(int64_t ms);
 /* Drops k's connection and connects again, pausing between tries with
  * capped, jittered backoff. Prints one warning line per outage (`lanework:
  * CMD: warning: redis URL: WHY; reconnecting`). Returns 0 once connected;

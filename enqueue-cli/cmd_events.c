@@ -8,11 +8,15 @@
 
 #include "cli.h"
 #include "keys.h"
+#include "partition.h"
 #include "redis_sync.h"
 #include "views.h"
 
 #define PAGE "1000"
 #define FOLLOW_BLOCK_MS "5000"
+/* --follow on a partitioned tenant: how often every partition is read
+ * while nothing new came. */
+#define FOLLOW_POLL_MS 200
 
 static const char USAGE[] =
     "Usage: lanework events --tenant T [--follow] [--since EVENT_ID]\n"
@@ -33,11 +37,19 @@ static const char USAGE[] =
     "Exit status: 0 printed (or the reader went away); 2 usage error; 3 Redis\n"
     "unreachable or refused.\n";
 
-/* 1 when s looks like a stream id: MS or MS-SEQ, decimal. */
+/* 1 when s looks like a stream id: MS or MS-SEQ, decimal, with "#P" after
+ * it for an event of a partition P >= 1 (events of partitioned tenants). */
 static int is_stream_id(const char *s)
 {
     int digits = 0, dash = 0;
-    for (; *s; s++) {
+    const char *hash = strchr(s, '#');
+    if (hash) {
+        char *end;
+        long p = strtol(hash + 1, &end, 10);
+        if (hash[1] < '1' || hash[1] > '9' || *end || p >= LW_PARTITIONS_MAX)
+            return 0;
+    }
+    for (; *s && s != hash; s++) {
         if (*s >= '0' && *s <= '9')
             digits++;
         else if (*s == '-' && digits && !dash) {
@@ -49,11 +61,22 @@ static int is_stream_id(const char *s)
     return digits > 0;
 }
 
+/* The id an event is shown with: the stream's, and "#P" for partition P >= 1
+ * (part < 0: an unpartitioned tenant). Returns id or buf. */
+static const char *shown_id(const char *id, int part, char *buf, size_t len)
+{
+    if (part < 1)
+        return id;
+    snprintf(buf, len, "%s#%d", id, part);
+    return buf;
+}
+
 /* Prints the entries of an XRANGE-shaped reply (array of [id, [f, v...]]),
  * remembers the last id, and flushes them: a follower sees each batch as it
  * comes. Returns 0 or an exit status (printed). */
-static int print_entries(cli *c, const redisReply *entries, char last[64])
+static int print_entries(cli *c, const redisReply *entries, char last[64], int part)
 {
+    char idbuf[80];
     const char *fv[64];
     size_t fl[64];
     for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
@@ -67,7 +90,8 @@ static int print_entries(cli *c, const redisReply *entries, char last[64])
             fv[nf] = f->element[k]->str ? f->element[k]->str : "";
             fl[nf++] = f->element[k]->str ? f->element[k]->len : 0;
         }
-        char *json = lw_view_event(e->element[0]->str, fv, fl, nf & ~(size_t)1);
+        char *json = lw_view_event(shown_id(e->element[0]->str, part, idbuf, sizeof idbuf), fv, fl,
+                                   nf & ~(size_t)1);
         if (!json) {
             cli_err(c->cmd, "out of memory");
             return CLI_USAGE;
@@ -145,6 +169,139 @@ static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, co
     }
 }
 
+/* One event of a partitioned tenant on its way to stdout. */
+typedef struct pevent {
+    const redisReply *entry; /* borrowed from its page's reply */
+    int part;
+} pevent;
+
+static int pevent_cmp(const void *a, const void *b)
+{
+    const pevent *x = a, *y = b;
+    int k = id_cmp(x->entry->element[0]->str, y->entry->element[0]->str);
+    return k ? k : (x->part > y->part) - (x->part < y->part);
+}
+
+/* Reads every partition's events after its cursor (last[p]; "" : all;
+ * incl[p]: the cursor's own id too) into *pages (one reply per read, kept)
+ * and prints them merged in (id, partition) order, moving the cursors.
+ * Returns 0 or an exit status (printed). */
+static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int *incl, int follow,
+                        cli_outage *o, size_t *printed)
+{
+    redisReply **pages = NULL;
+    pevent *ev = NULL;
+    size_t npages = 0, nev = 0, evcap = 0;
+    int rc = 0;
+    for (int p = 0; p < n && rc == 0; p++) {
+        char key[CLI_KEY_MAX], start[70];
+        lw_key(key, sizeof key, parts[p].prefix, "events", NULL);
+        for (;;) {
+            if (last[p][0])
+                snprintf(start, sizeof start, "%s%s", incl[p] ? "" : "(", last[p]);
+            else
+                snprintf(start, sizeof start, "-");
+            const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
+            redisReply *r = read_cmd(c, &parts[p], follow, o, key, last[p], 6, xr, &rc);
+            if (!r)
+                break;
+            redisReply **np = realloc(pages, (npages + 1) * sizeof *np);
+            if (!np || r->type != REDIS_REPLY_ARRAY) {
+                rc = np ? cli_redis_err(parts[p].conn, r, NULL) : CLI_USAGE;
+                if (!np)
+                    cli_err(c->cmd, "out of memory");
+                pages = np ? np : pages;
+                freeReplyObject(r);
+                break;
+            }
+            pages = np;
+            pages[npages++] = r;
+            for (size_t i = 0; i < r->elements; i++) {
+                const redisReply *e = r->element[i];
+                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                    e->element[0]->type != REDIS_REPLY_STRING)
+                    continue;
+                if (nev == evcap) {
+                    size_t cap = evcap ? evcap * 2 : 256;
+                    pevent *ne = realloc(ev, cap * sizeof *ne);
+                    if (!ne) {
+                        cli_err(c->cmd, "out of memory");
+                        rc = CLI_USAGE;
+                        break;
+                    }
+                    ev = ne, evcap = cap;
+                }
+                ev[nev++] = (pevent){e, p};
+                snprintf(last[p], 64, "%s", e->element[0]->str);
+                incl[p] = 0;
+            }
+            if (rc || r->elements < (size_t)atoi(PAGE))
+                break;
+        }
+    }
+    if (rc == 0 && nev) {
+        qsort(ev, nev, sizeof *ev, pevent_cmp);
+        /* One entry at a time through print_entries: an XRANGE-shaped array
+         * of one. */
+        char scratch[64];
+        for (size_t i = 0; i < nev && rc == 0; i++) {
+            redisReply one = {
+                .type = REDIS_REPLY_ARRAY, .elements = 1, .element = (redisReply **)&ev[i].entry};
+            rc = print_entries(c, &one, scratch, ev[i].part);
+        }
+        *printed += nev;
+    }
+    for (size_t i = 0; i < npages; i++)
+        freeReplyObject(pages[i]);
+    free(pages);
+    free(ev);
+    return rc;
+}
+
+/* `events` of a tenant over several partitions (partition.h): each
+ * partition's stream read after its own cursor, merged by (id, partition),
+ * ids shown as ID#P. --since ID#P resumes exactly after that event of the
+ * merged order (same-id events of later partitions are still to come).
+ * --follow polls every partition (a cluster cannot block on several
+ * slots at once); the order across partitions is that of their ids, which
+ * on a cluster are different servers' clocks. */
+static int events_partitioned(cli *c, cli_tenant *t, const char *since, int follow)
+{
+    int n = t->nparts, rc = 0;
+    cli_tenant parts[LW_PARTITIONS_MAX];
+    char last[LW_PARTITIONS_MAX][64];
+    int incl[LW_PARTITIONS_MAX];
+    int since_part = 0;
+    char since_id[64] = "";
+    if (since) {
+        snprintf(since_id, sizeof since_id, "%s", since);
+        char *hash = strchr(since_id, '#');
+        if (hash) {
+            since_part = atoi(hash + 1);
+            *hash = '\0';
+        }
+    }
+    for (int p = 0; p < n && rc == 0; p++) {
+        if ((rc = cli_tenant_part(c, t, p, &parts[p])) == 0)
+            rc = cli_connect(parts[p].conn, 0, NULL, 0);
+        if (rc == 0 && follow)
+            rc = cli_set_reply_timeout(parts[p].conn, CLI_CONNECT_TIMEOUT_MS * 2);
+        snprintf(last[p], sizeof last[p], "%s", since_id);
+        incl[p] = since_id[0] && p > since_part;
+    }
+    cli_outage o = {0, 0};
+    size_t printed = 0;
+    if (rc == 0)
+        rc = events_round(c, parts, n, last, incl, follow, &o, &printed);
+    while (rc == 0 && follow) {
+        size_t before = printed;
+        rc = events_round(c, parts, n, last, incl, follow, &o, &printed);
+        if (rc == 0 && printed == before)
+            cli_sleep_ms(FOLLOW_POLL_MS);
+    }
+    return rc;
+}
+
 int cmd_events(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL, *since = NULL;
@@ -162,8 +319,15 @@ int cmd_events(cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     cli_tenant t;
-    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
         return rc;
+    if (t.nparts > 1)
+        return events_partitioned(c, &t, since, follow);
+    if (since && strchr(since, '#')) {
+        cli_err(c->cmd, "--since: \"%s\" names a partition, but tenant %s is not partitioned",
+                cli_show(since), cli_show(t.name));
+        return CLI_USAGE;
+    }
     /* A server that stays silent past the block time is as good as gone. */
     if (follow &&
         (rc = cli_set_reply_timeout(t.conn, atoi(FOLLOW_BLOCK_MS) + CLI_CONNECT_TIMEOUT_MS)) != 0)
@@ -188,7 +352,7 @@ int cmd_events(cli *c, int argc, char **argv)
             freeReplyObject(r);
             return rc;
         }
-        rc = print_entries(c, r, last);
+        rc = print_entries(c, r, last, -1);
         size_t got = r->elements;
         freeReplyObject(r);
         if (rc)
@@ -222,7 +386,7 @@ int cmd_events(cli *c, int argc, char **argv)
         for (size_t s = 0; s < r->elements && rc == 0; s++) {
             const redisReply *st = r->element[s];
             if (st->type == REDIS_REPLY_ARRAY && st->elements == 2)
-                rc = print_entries(c, st->element[1], last);
+                rc = print_entries(c, st->element[1], last, -1);
         }
         freeReplyObject(r);
         if (rc)

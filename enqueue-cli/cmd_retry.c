@@ -238,6 +238,25 @@ static int retry_all_failed(cli *c, cli_tenant *t)
     return CLI_OK;
 }
 
+static int retry_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n, void *ud)
+{
+    (void)ud;
+    return retry_ids(c, pt, ids, n);
+}
+
+/* --all-failed in every partition (an unpartitioned tenant is one). */
+static int retry_all_parts(cli *c, cli_tenant *t)
+{
+    int rc = cli_partitions(c, t);
+    for (int p = 0; rc == 0 && p < t->nparts; p++) {
+        cli_tenant pt;
+        if ((rc = cli_tenant_part(c, t, p, &pt)) == 0 &&
+            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
+            rc = retry_all_failed(c, &pt);
+    }
+    return rc;
+}
+
 int cmd_retry(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL;
@@ -266,7 +285,8 @@ int cmd_retry(cli *c, int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
-    rc = all ? retry_all_failed(c, &t) : retry_ids(c, &t, args.pos, args.npos);
+    rc = all ? retry_all_parts(c, &t)
+             : cli_each_partition(c, &t, args.pos, args.npos, retry_part, NULL);
 out:
     cli_args_free(&args);
     return rc;

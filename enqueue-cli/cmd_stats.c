@@ -170,10 +170,22 @@ static int read_oldest_of(cli_tenant *t, qrow *q, int64_t now)
     return CLI_OK;
 }
 
+/* The older of two partitions' oldest waits: a known age over "none" and
+ * over "unknown" (then it is at least that old). */
+static long long older(long long a, long long b)
+{
+    if (a >= 0 || b >= 0)
+        return a > b ? a : b;
+    return a == OLDEST_UNKNOWN || b == OLDEST_UNKNOWN ? OLDEST_UNKNOWN : -1;
+}
+
 static int read_oldest(cli_tenant *t, trow *tr, int64_t now)
 {
     for (size_t i = 0; i < tr->nq; i++) {
+        long long before = tr->q[i].oldest_ms; /* earlier partitions' */
+        tr->q[i].oldest_ms = -1;
         int rc = read_oldest_of(t, &tr->q[i], now);
+        tr->q[i].oldest_ms = older(before, tr->q[i].oldest_ms);
         if (rc)
             return rc;
     }
@@ -208,7 +220,7 @@ static int read_failed_kept(cli_tenant *t, trow *tr, int64_t now)
         return CLI_REDIS;
     int rc = CLI_OK;
     if (r->type == REDIS_REPLY_INTEGER)
-        tr->failed_kept = r->integer;
+        tr->failed_kept += r->integer;
     else
         rc = cli_redis_err(t->conn, r, NULL);
     freeReplyObject(r);
@@ -225,13 +237,12 @@ static int read_now(cli_tenant *t, trow *tr)
     return rc ? rc : read_failed_kept(t, tr, now);
 }
 
-/* Reads one tenant's numbers into tr. Returns 0 or an exit status. */
-static int read_tenant(cli *c, const char *name, trow *tr)
+/* Adds one partition's numbers (t: connected) to tr. Returns 0 or an exit
+ * status. */
+static int read_part(cli *c, cli_tenant *tp, trow *tr)
 {
-    cli_tenant t;
-    int rc = cli_tenant_open(c, name, NULL, 0, &t);
-    if (rc)
-        return rc;
+    cli_tenant t = *tp;
+    int rc;
     char kq[CLI_KEY_MAX], ks[CLI_KEY_MAX], ka[CLI_KEY_MAX];
     lw_key(kq, sizeof kq, t.prefix, "queues", NULL);
     lw_key(ks, sizeof ks, t.prefix, "stats", NULL);
@@ -269,7 +280,7 @@ static int read_tenant(cli *c, const char *name, trow *tr)
                 continue;
             qrow *row = queue_row(tr, colon + 1, f->len - slen - 1);
             if (row)
-                row->v[k] = strtoll(v->str, NULL, 10);
+                row->v[k] += strtoll(v->str, NULL, 10);
         }
     }
     if (rc) {
@@ -293,7 +304,7 @@ static int read_tenant(cli *c, const char *name, trow *tr)
             goto out;
         }
         if (r->type == REDIS_REPLY_INTEGER)
-            tr->q[i].v[COL_ACTIVE] = r->integer;
+            tr->q[i].v[COL_ACTIVE] += r->integer;
         else if (rc == CLI_OK)
             rc = cli_redis_err(t.conn, r, NULL);
         freeReplyObject(r);
@@ -305,6 +316,23 @@ out:
         freeReplyObject(qs);
     if (st)
         freeReplyObject(st);
+    return rc;
+}
+
+/* Reads one tenant's numbers into tr, summed over its partitions. Returns
+ * 0 or an exit status. */
+static int read_tenant(cli *c, const char *name, trow *tr)
+{
+    cli_tenant t;
+    int rc = cli_tenant_open(c, name, NULL, 0, &t);
+    if (rc == 0)
+        rc = cli_partitions(c, &t);
+    for (int p = 0; rc == 0 && p < t.nparts; p++) {
+        cli_tenant pt;
+        if ((rc = cli_tenant_part(c, &t, p, &pt)) == 0 &&
+            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
+            rc = read_part(c, &pt, tr);
+    }
     return rc;
 }
 

@@ -290,6 +290,19 @@ out:
     return rc ? rc : worst;
 }
 
+/* cli_each_partition's step: waits for one partition's ids within what is
+ * left of the deadline (ud: mono ms, -1: none). */
+static int wait_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n, void *ud)
+{
+    int64_t deadline = *(int64_t *)ud, left = -1;
+    if (deadline >= 0) {
+        left = deadline - lw_mono_ms();
+        if (left < 0)
+            left = 0;
+    }
+    return cli_wait_jobs(c, pt, ids, n, left);
+}
+
 int cmd_wait(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL, *timeout = NULL;
@@ -304,8 +317,10 @@ int cmd_wait(cli *c, int argc, char **argv)
     cli_tenant t;
     if (timeout && cli_seconds(c, "--timeout", timeout, 1, &timeout_ms))
         rc = CLI_USAGE;
-    else if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) == 0)
-        rc = cli_wait_jobs(c, &t, args.pos, args.npos, timeout_ms);
+    else if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) == 0) {
+        int64_t deadline = timeout_ms < 0 ? -1 : lw_mono_ms() + timeout_ms;
+        rc = cli_each_partition(c, &t, args.pos, args.npos, wait_part, &deadline);
+    }
     cli_args_free(&args);
     return rc;
 }

@@ -92,3 +92,48 @@ int cli_job_partition(cli *c, cli_tenant *t, const char *id, cli_tenant *out)
     }
     return CLI_NOJOB;
 }
+
+int cli_each_partition(cli *c, cli_tenant *t, const char *const *ids, size_t n, cli_ids_fn fn,
+                       void *ud)
+{
+    int rc = cli_partitions(c, t);
+    if (rc)
+        return rc;
+    if (t->nparts == 1)
+        return fn(c, t, ids, n, ud);
+    int *part = malloc((n + 1) * sizeof *part);
+    const char **mine = malloc((n + 1) * sizeof *mine);
+    if (!part || !mine) {
+        free(part);
+        free(mine);
+        cli_err(c->cmd, "out of memory");
+        return CLI_USAGE;
+    }
+    cli_tenant pt;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = cli_job_partition(c, t, ids[i], &pt);
+        if (rc == CLI_NOJOB)
+            rc = 0;
+        part[i] = pt.part;
+    }
+    int worst = CLI_OK;
+    for (int p = 0; p < t->nparts && rc == 0; p++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (part[i] == p)
+                mine[k++] = ids[i];
+        if (k == 0)
+            continue;
+        if ((rc = cli_tenant_part(c, t, p, &pt)) != 0 ||
+            (rc = cli_connect(pt.conn, 0, NULL, 0)) != 0)
+            break;
+        int got = fn(c, &pt, mine, k, ud);
+        if (got == CLI_REDIS || got == CLI_TIMEOUT)
+            rc = got;
+        else if (worst == CLI_OK)
+            worst = got;
+    }
+    free(part);
+    free(mine);
+    return rc ? rc : worst;
+}

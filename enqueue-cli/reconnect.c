@@ -41,7 +41,7 @@ void cli_outage_why(const cli_conn *k, const redisReply *r, char *why, size_t wh
                  k->ctx && k->ctx->errstr[0] ? k->ctx->errstr : "connection lost");
 }
 
-static void sleep_ms(int64_t ms)
+void cli_sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (ms > 0 && nanosleep(&ts, &ts) != 0)
@@ -67,10 +67,10 @@ int cli_reconnect(cli *c, cli_conn *k, const char *why, int64_t deadline_ms, cli
         int64_t pause = lw_backoff_ms(RETRY_BASE_MS, ++o->tries, RETRY_CAP_MS, lw_random64());
         int64_t now = lw_mono_ms();
         if (deadline_ms >= 0 && now + pause >= deadline_ms) {
-            sleep_ms(deadline_ms - now);
+            cli_sleep_ms(deadline_ms - now);
             return CLI_TIMEOUT;
         }
-        sleep_ms(pause);
+        cli_sleep_ms(pause);
         int64_t tmo = CLI_CONNECT_TIMEOUT_MS;
         if (deadline_ms >= 0 && deadline_ms - lw_mono_ms() < tmo)
             tmo = deadline_ms - lw_mono_ms();
