@@ -391,11 +391,25 @@ static int enqueue_one(cli *c, const enq_opts *o)
     if (o->spool && (rc = spool_write(c, &t, o->spool, &s, o->id != NULL, &spool_wrote)) != 0)
         goto out;
 
-    lw_enqueue_begin(&a, pt.prefix, t.set.events_max, t.nparts > 0 ? t.nparts : 1);
-    lw_enqueue_add(&a, &s);
-    if (conn_rc == 0 && cli_connect(pt.conn, o->spool != NULL, why, sizeof why) == 0)
-        r = lw_redis_script_sync(pt.conn->ctx, &pt.conn->evalsha_only, &lw_script_enqueue,
-                                 LW_ENQUEUE_NKEYS, &a, why, sizeof why);
+    for (int tries = 0;; tries++) {
+        lw_enqueue_begin(&a, pt.prefix, t.set.events_max, t.nparts > 0 ? t.nparts : 1);
+        lw_enqueue_add(&a, &s);
+        if (conn_rc == 0 && cli_connect(pt.conn, o->spool != NULL, why, sizeof why) == 0)
+            r = lw_redis_script_sync(pt.conn->ctx, &pt.conn->evalsha_only, &lw_script_enqueue,
+                                     LW_ENQUEUE_NKEYS, &a, why, sizeof why);
+        /* The count changed between our read and the call (a worker applied
+         * its registry's on the empty tenant): nothing was written; route
+         * again, once, by the count the refusal names. */
+        if (tries > 0 || !r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "LWPARTITIONS ", 13))
+            break;
+        t.nparts = atoi(r->str + 13);
+        if (t.nparts < 1 || t.nparts > LW_PARTITIONS_MAX)
+            break;
+        freeReplyObject(r);
+        r = NULL;
+        if ((rc = cli_tenant_part(c, &t, lw_job_spec_place(&s, t.nparts), &pt)) != 0)
+            goto out;
+    }
     lw_enqueue_reply got;
     lw_enqueue_job job;
     int ok = r && lw_enqueue_reply_read(r, &got, NULL, 0) == 0 && got.n_job == 1;

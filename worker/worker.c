@@ -594,12 +594,15 @@ fail:
 
 int worker_run(worker *w)
 {
-    size_t nt = 0;
+    size_t nt = 0, np = 0;
     for (tenant *t = w->tenants; t; t = t->next)
-        nt++;
+        t->lead ? np++ : nt++;
+    char parts[64] = "";
+    if (np)
+        snprintf(parts, sizeof parts, " (%zu partitions)", nt + np);
     lw_log(LW_LOG_INFO, "worker.start",
-           "worker %s: %zu tenant(s), concurrency %d, isolation %s, lease %.1f s, redis %s",
-           w->opt->name, nt, w->opt->concurrency, options_isolation_name(w->opt->isolation),
+           "worker %s: %zu tenant(s)%s, concurrency %d, isolation %s, lease %.1f s, redis %s",
+           w->opt->name, nt, parts, w->opt->concurrency, options_isolation_name(w->opt->isolation),
            (double)w->opt->lease_ms / 1000.0, lw_redis_name(w->home->r));
     worker_kick(w);
     event_base_dispatch(w->base);
