@@ -144,6 +144,7 @@ typedef struct tenant {
     int part;
     struct tenant *lead;    /* holds a reference; NULL: this is partition 0 */
     lw_log_gate parts_gate; /* partition 0: the count in force differs from the registry's */
+    size_t part_rr;         /* partition 0: where its next claim turn starts (worker.c) */
     int nparts;             /* partition 0: the count in force, as settings.lua said (0:
                                not known yet: the registry's is used) */
     lw_tenant_settings set; /* retention, events cap: what this worker publishes */

@@ -36,6 +36,7 @@
 #include "kick.h"
 #include "lease.h"
 #include "log.h"
+#include "partition.h"
 #include "outcome.h"
 #include "keys.h"
 #include "presence.h"
@@ -217,6 +218,63 @@ static int64_t next_poll_ms(const worker *w, tenant *t)
     return t->poll_ivl;
 }
 
+/* Sends t a claim for `want` slots (a poll when it is idle), promising them
+ * in `share` when it went. */
+static void claim_one(worker *w, tenant *t, int64_t want, int64_t mono, slot_share *share)
+{
+    if (t->idle) {
+        /* A poll: if it finds nothing, the next one is a period away. */
+        int64_t poll = next_poll_ms(w, t);
+        t->poll_at = mono + poll + (int64_t)(lw_random64() % (uint64_t)(poll / 2 + 1));
+    }
+    claim_send(t, (int)want);
+    if (t->claim_inflight) {
+        slot_share_used(share, want);
+        w->gather_since = -1;
+    }
+}
+
+/* A tenant's turn in a round: `want` slots, which a partitioned tenant
+ * shares between its claimable partitions (order[0..n): the round's
+ * structs) from a rotating one, so it takes one tenant's share of the
+ * round whatever its partition count (DESIGN.md section 7). Returns the
+ * slots promised. */
+static int64_t claim_tenant(worker *w, tenant *lead, tenant **order, size_t n, int64_t want,
+                            int64_t mono)
+{
+    slot_share mine;
+    if (lead->cfg->partitions < 2) {
+        slot_share_begin(&mine, want, 1);
+        claim_one(w, lead, want, mono, &mine);
+        return want - mine.free;
+    }
+    tenant *parts[LW_PARTITIONS_MAX];
+    int m = 0;
+    for (size_t i = 0; i < n && m < LW_PARTITIONS_MAX; i++)
+        if (tenant_lead(order[i]) == lead && claimable(order[i], mono))
+            parts[m++] = order[i];
+    slot_share_begin(&mine, want, m);
+    for (int i = 0; i < m && mine.free > 0; i++) {
+        tenant *t = parts[(lead->part_rr + (size_t)i) % (size_t)m];
+        int64_t each = slot_share_next(&mine);
+        if (each > 0)
+            claim_one(w, t, each, mono, &mine);
+    }
+    lead->part_rr++;
+    return want - mine.free;
+}
+
+/* 1 when the tenant of t (its lead) has a partition that may claim now. */
+static int tenant_claimable(tenant *lead, tenant **order, size_t n, int64_t mono)
+{
+    if (lead->cfg->partitions < 2)
+        return claimable(lead, mono);
+    for (size_t i = 0; i < n; i++)
+        if (tenant_lead(order[i]) == lead && claimable(order[i], mono))
+            return 1;
+    return 0;
+}
+
 /* Shares the free slots among the tenants that may have work, starting at a
  * rotating tenant so no tenant is always served first. */
 static void claim_round(worker *w)
@@ -244,26 +302,17 @@ static void claim_round(worker *w)
         order[k] = t;
     for (size_t i = 0; i < n; i++) {
         backlog_notice(order[i]);
-        if (claimable(order[i], mono))
+        if (!order[i]->lead && tenant_claimable(order[i], order, n, mono))
             eligible++;
     }
     slot_share share;
     slot_share_begin(&share, free_slots, (int64_t)eligible);
     for (size_t i = 0; i < n && share.free > 0 && share.eligible > 0; i++) {
         tenant *t = order[(w->rr + i) % n];
-        if (!claimable(t, mono))
+        if (t->lead || !tenant_claimable(t, order, n, mono))
             continue;
         int64_t want = slot_share_next(&share);
-        if (t->idle) {
-            /* A poll: if it finds nothing, the next one is a period away. */
-            int64_t poll = next_poll_ms(w, t);
-            t->poll_at = mono + poll + (int64_t)(lw_random64() % (uint64_t)(poll / 2 + 1));
-        }
-        claim_send(t, (int)want);
-        if (t->claim_inflight) {
-            slot_share_used(&share, want);
-            w->gather_since = -1;
-        }
+        slot_share_used(&share, claim_tenant(w, t, order, n, want, mono));
     }
     if (n)
         w->rr = (w->rr + 1) % n;

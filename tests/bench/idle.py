@@ -157,7 +157,7 @@ def measure(world, r, sha, build_dir, args, run_no):
             keys = [p + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
             jid = latency.new_id()
             ts = time.monotonic_ns() // 1000
-            rep = r.call('EVALSHA', sha, len(keys), *keys, p, EVENTS_MAX, 1, jid, 'stamp', 'default',
+            rep = r.call('EVALSHA', sha, len(keys), *keys, p, EVENTS_MAX, 1, 1, jid, 'stamp', 'default',
                          jid, '{"t":%d}' % ts, 3, 60000, 100, 0, 0, '', '', 0)
             if not (isinstance(rep, list) and rep[0] == jid and rep[1] == 1):
                 raise latency.Fatal('enqueue.lua replied %r' % (rep,))

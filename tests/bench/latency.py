@@ -263,7 +263,7 @@ def measure(world, r, sha, worker_bin, testmod, iso, run_no):
                     'defaults': {'attempts': 3, 'timeout': 60, 'backoff': 0.1}}], f)
     world.start_worker(worker_bin, registry, iso, 'latency-%s-%d' % (iso, run_no))
     keys = [P + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
-    head = ['EVALSHA', sha, len(keys)] + keys + [P, EVENTS_MAX, 1]
+    head = ['EVALSHA', sha, len(keys)] + keys + [P, EVENTS_MAX, 1, 1]
 
     def enqueue_one():
         jid = new_id()

@@ -42,7 +42,7 @@ def fill_calls(n, lanes):
     keys = [P + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
     for start in range(0, n, 256):
         batch = range(start, min(n, start + 256))
-        argv = [P, EV, len(batch)]
+        argv = [P, EV, len(batch), 1]  # 1: unpartitioned
         for i in batch:
             jid = 'j%09d' % i
             lane = jid if lanes is None else 'lane-%d' % (i % lanes)

@@ -106,7 +106,7 @@ def enqueue_calls(P, ev, n, per_call=256):
     keys = [P + k for k in ('events', 'schedule', 'stats', 'queues', 'expiring')]
     for start in range(0, n, per_call):
         batch = range(start, min(n, start + per_call))
-        argv = [P, ev, len(batch)]
+        argv = [P, ev, len(batch), 1]  # 1: unpartitioned
         for i in batch:
             jid = 'j%09d' % i
             lane = 'shared-%d' % ((i // 10) % lanes) if i % 10 == 0 else jid

@@ -69,7 +69,7 @@ def test_single_enqueues_start_at_once(env):
         t0 = time.monotonic()
         for n in range(300):
             jid = 'single-%03d' % n
-            c.call('EVALSHA', sha, '5', *keys, 'lw:{t1}:', '100000', '1',
+            c.call('EVALSHA', sha, '5', *keys, 'lw:{t1}:', '100000', '1', '1',
                    jid, 'noop', 'default', jid, '{}', '1', '30000', '0', '0', '0', '', '', '0')
             ids.append(jid)
             time.sleep(max(0, t0 + (n + 1) * 0.01 - time.monotonic()))
