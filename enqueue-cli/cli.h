@@ -45,8 +45,17 @@ typedef struct cli_conn {
     int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
     int warned;           /* the insecure=1 warning was printed */
-    int slot;             /* Cluster URLs: the hash slot this connection serves, or -1 */
+    /* Cluster URLs: the node this connection reaches is the master serving
+     * this hash slot (asked again at every reconnect), or any node for -1.
+     * Once the URL's masters are known (cli_cluster_map) it is the first
+     * slot of its master: one connection serves all of that master's keys. */
+    int slot;
 } cli_conn;
+
+/* Connections one `lanework` process may hold (cli_conn_for). */
+#define CLI_CONNS_MAX 64
+
+struct cli_slotmap;
 
 typedef struct cli {
     lw_config cfg;
@@ -56,6 +65,8 @@ typedef struct cli {
     int reg_loaded;
     cli_conn *conns;
     size_t nconns;
+    struct cli_slotmap *maps; /* owned; Cluster URLs' masters (cli_cluster_map) */
+    size_t nmaps;
 } cli;
 
 /* A tenant as the commands use it. Borrowed pointers into `cli`. */
@@ -173,10 +184,27 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
  * first use but not connected; the same one for the same URL text -- and,
  * on a Cluster URL, for keys in the same hash slot as `key` (the node
  * serving that slot; NULL: any node, for commands that name no key of a
- * tenant). Owned by `c` (at most 64; the pointer stays valid until
+ * tenant; after cli_cluster_map, the node serving the key's master).
+ * Owned by `c` (at most CLI_CONNS_MAX; the pointer stays valid until
  * cli_clear). Returns NULL after printing why (exit 2: a bad URL, too many
  * servers, OOM). */
 cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key);
+
+/* On a Cluster URL (the default when url_text is NULL), reads which
+ * master serves which slot (CLUSTER SLOTS through any node), once per
+ * process: from then on cli_conn_for gives every key of one master the
+ * same connection, so a command reading keys in many slots (a worker's
+ * NS:worker:NAME each has its own) holds one connection per master, not
+ * one per slot. A slot no master serves keeps its own. Another URL: 0, at
+ * once. Returns 0, CLI_USAGE (a bad URL, OOM) or CLI_REDIS (printed). */
+int cli_cluster_map(cli *c, const char *url_text);
+
+/* The connections to every server behind a URL (the default when url_text
+ * is NULL), for commands that look at all of its keys (SCAN): on a Cluster
+ * URL one per master (cli_cluster_map first), else the one server. Fills
+ * out[0..*n) (room for CLI_CONNS_MAX; the connections are c's, not
+ * connected yet). Returns 0, CLI_USAGE or CLI_REDIS (printed). */
+int cli_nodes(cli *c, const char *url_text, cli_conn **out, size_t *n);
 
 /* Connects `k` if needed (CLI_CONNECT_TIMEOUT_MS), applying its reply
  * timeout. Returns 0, or CLI_REDIS after printing why unless `quiet` (`why`

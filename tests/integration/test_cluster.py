@@ -13,7 +13,11 @@ create (lwtest.ClusterSet).
                     replica takes over, the worker follows; prints accepted /
                     executions / lost / duplicates and fsck is clean (without
                     --min-replicas: the figure is measured, not asserted)
+  fleet-wide reads  `lanework workers` reads NS:workers and every
+                    NS:worker:NAME from the master owning it (one connection
+                    per master: 100 workers in 100 slots list fine)
 """
+import json
 import threading
 import time
 
@@ -172,6 +176,76 @@ def test_master_killed_under_load(env):
         cs.close()
 
 
+def names_on_masters(cs, fmt, per_master=1):
+    """Names NAME whose keys fmt % NAME fall on each master, per_master of
+    each: {name: master}."""
+    got, count = {}, {}
+    for i in range(10000):
+        name = 'f%d' % i
+        node = cs.node_for_key(fmt % name)
+        if count.get(node.data_port, 0) < per_master:
+            count[node.data_port] = count.get(node.data_port, 0) + 1
+            got[name] = node
+        if len(count) == cs.n_masters and all(v == per_master for v in count.values()):
+            return got
+    raise lwtest.TestFailure('no names for every master: %r' % count)
+
+
+def test_workers_listed_from_every_master(env):
+    cs = cluster_env(env)
+    try:
+        names = names_on_masters(cs, 'lw:worker:%s', per_master=1)
+        check(len({n.data_port for n in names.values()}) == 3, 'names on 3 masters: %r' % names)
+        ws = {n: env.worker('--concurrency', '2', '--lease', '10', name=n, redis_url=cs.url())
+              for n in names}
+        for n, node in names.items():
+            wait_until(lambda: node.call('EXISTS', 'lw:worker:' + n) == 1, timeout=10,
+                       what='%s in the directory' % n)
+        rc, out, err = env.cli('workers', '--json', '--redis', cs.url(), redis=False, registry=False)
+        check(rc == 0, 'workers --json through the cluster: %d %s' % (rc, err))
+        got = {w['name']: w for w in json.loads(out)}
+        check(set(got) == set(names), 'listed %r, expected %r' % (sorted(got), sorted(names)))
+        for n in names:
+            w = got[n]
+            check(w['pid'] == ws[n].pid and w['concurrency'] == 2 and w['lease'] == 10000 and
+                  w['state'] == 'running' and w['tenants'] == ','.join(TENANTS),
+                  '%s: fields %r' % (n, w))
+        rc, out, err = env.cli('workers', '--redis', cs.url(), redis=False, registry=False)
+        check(rc == 0, 'workers through the cluster: %d %s' % (rc, err))
+        rows = {l.split()[0]: l.split() for l in out.splitlines()[1:]}
+        check(set(rows) == set(names) and all(r[3] == 'running' for r in rows.values()),
+              'the table: %r' % out)
+        for w in ws.values():
+            check(w.running(), w.log())
+    finally:
+        cs.close()
+
+
+def test_workers_many_slots_one_connection_per_master(env):
+    # 100 directory entries in (about) 100 slots, written straight to their
+    # masters: one connection per slot would pass the CLI's 64.
+    cs = cluster_env(env)
+    try:
+        names = names_on_masters(cs, 'lw:worker:%s', per_master=34)
+        home = cs.node_for_key('lw:workers')
+        t = home.call('TIME')
+        now = int(t[0]) * 1000 + int(t[1]) // 1000
+        for i, (n, node) in enumerate(sorted(names.items())):
+            node.call('HSET', 'lw:worker:' + n, 'name', n, 'host', 'h%d' % i, 'pid', str(1000 + i),
+                      'concurrency', '3', 'state', 'running', 'lease', '60000')
+            home.call('ZADD', 'lw:workers', str(now - i), n)
+        rc, out, err = env.cli('workers', '--json', '--redis', cs.url(), redis=False, registry=False)
+        check(rc == 0, 'workers --json, %d entries: %d %s' % (len(names), rc, err))
+        got = {w['name']: w for w in json.loads(out)}
+        check(set(got) == set(names), 'listed %d of %d' % (len(set(got) & set(names)), len(names)))
+        for i, n in enumerate(sorted(names)):
+            check(got[n]['host'] == 'h%d' % i and got[n]['pid'] == 1000 + i and
+                  got[n]['state'] == 'running', '%s: %r' % (n, got[n]))
+    finally:
+        cs.close()
+
+
 if __name__ == '__main__':
     lwtest.run([test_tenants_routed_to_their_slots, test_slot_migrated_while_workers_run,
-                test_master_killed_under_load])
+                test_master_killed_under_load, test_workers_listed_from_every_master,
+                test_workers_many_slots_one_connection_per_master])
