@@ -15,7 +15,9 @@ create (lwtest.ClusterSet).
                     --min-replicas: the figure is measured, not asserted)
   fleet-wide reads  `lanework workers` reads NS:workers and every
                     NS:worker:NAME from the master owning it (one connection
-                    per master: 100 workers in 100 slots list fine)
+                    per master: 100 workers in 100 slots list fine);
+                    `lanework stats` without --tenant or --registry finds the
+                    tenants of every master
 """
 import json
 import threading
@@ -245,7 +247,28 @@ def test_workers_many_slots_one_connection_per_master(env):
         cs.close()
 
 
+def test_stats_finds_the_tenants_of_every_master(env):
+    cs = cluster_env(env)
+    try:
+        masters = {t: cs.node_for_key('lw:{%s}:x' % t).data_port for t in TENANTS}
+        check(len(set(masters.values())) >= 2, 'the tenants should span masters: %r' % masters)
+        for t in TENANTS:
+            rc, got, err = batch(env, t, 3, 's')
+            check(rc == 0 and len(got) == 3, 'enqueue %s: %d %s' % (t, rc, err))
+        # No --tenant, no --registry: the tenants are found by SCAN.
+        rc, out, err = env.cli('stats', '--json', '--redis', cs.url(), redis=False, registry=False)
+        check(rc == 0, 'stats --json through the cluster: %d %s' % (rc, err))
+        got = json.loads(out)['tenants']
+        check(set(got) == set(TENANTS), 'stats listed %r, expected %r (masters %r)'
+              % (sorted(got), TENANTS, masters))
+        rc, out, err = env.cli('stats', '--redis', cs.url(), redis=False, registry=False)
+        check(rc == 0 and all(t in out for t in TENANTS), 'stats: %d %s %s' % (rc, out, err))
+    finally:
+        cs.close()
+
+
 if __name__ == '__main__':
     lwtest.run([test_tenants_routed_to_their_slots, test_slot_migrated_while_workers_run,
                 test_master_killed_under_load, test_workers_listed_from_every_master,
-                test_workers_many_slots_one_connection_per_master])
+                test_workers_many_slots_one_connection_per_master,
+                test_stats_finds_the_tenants_of_every_master])
