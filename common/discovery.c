@@ -212,3 +212,34 @@ int lw_cluster_read_masters(const redisReply *r, int16_t *first, char *why, size
     }
     return masters;
 }
+
+int lw_cluster_read_moved(const char *s, size_t len, char *host, size_t hostlen, int *port)
+{
+    static const char MOVED[] = "MOVED ";
+    if (len < sizeof MOVED - 1 || memcmp(s, MOVED, sizeof MOVED - 1) != 0)
+        return 0;
+    const char *end = s + len;
+    const char *addr = memchr(s + sizeof MOVED - 1, ' ', (size_t)(end - s) - (sizeof MOVED - 1));
+    if (!addr)
+        return 0;
+    addr++;
+    /* The port is after the last ':' (an IPv6 host has more). */
+    const char *colon = NULL;
+    for (const char *p = addr; p < end; p++)
+        if (*p == ':')
+            colon = p;
+    if (!colon || colon == addr || (size_t)(colon - addr) >= hostlen || colon + 1 == end)
+        return 0;
+    long p = 0;
+    for (const char *d = colon + 1; d < end; d++) {
+        if (*d < '0' || *d > '9' || p > 65535)
+            return 0;
+        p = p * 10 + (*d - '0');
+    }
+    if (p < 1 || p > 65535)
+        return 0;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)p;
+    return 1;
+}

@@ -56,4 +56,9 @@ int lw_cluster_read_owner(const redisReply *r, int slot, const char *asked_host,
  * something else than CLUSTER SLOTS' answer). */
 int lw_cluster_read_masters(const redisReply *r, int16_t *first, char *why, size_t whylen);
 
+/* Reads an error reply s[0..len) "MOVED SLOT HOST:PORT": 1 with the node
+ * named in host[0..hostlen) and *port; 0 for any other text, or a node
+ * announced without an address (":PORT"). */
+int lw_cluster_read_moved(const char *s, size_t len, char *host, size_t hostlen, int *port);
+
 #endif

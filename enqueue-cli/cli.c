@@ -608,6 +608,44 @@ int cli_confirm(const cli *c, cli_conn *k, const char *prefix, char *why, size_t
     return rc;
 }
 
+/* Replaces k's connection by one to host:port, the node a MOVED reply
+ * named. Returns 0, or -1 with err (k keeps its connection). */
+static int move_to(cli_conn *k, const char *host, int port, char *err, size_t errlen)
+{
+    lw_url *nu = lw_cluster_node_url(k->url, host, port);
+    if (!nu) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    lw_sconn *n = lw_redis_connect_sync(nu, -1, CLI_CONNECT_TIMEOUT_MS, NULL, err, errlen);
+    lw_url_free(nu);
+    if (!n)
+        return -1;
+    /* k->slot stays: a reconnect asks the seeds for it again. */
+    lw_sconn_free(k->ctx);
+    k->ctx = n;
+    k->scripts_loaded = 0;
+    k->evalsha_only = 0;
+    lw_sconn_set_timeout(k->ctx, k->reply_timeout_ms);
+    return 0;
+}
+
+redisReply *cli_script(cli_conn *k, const lw_script *s, int nkeys, lw_argv *a, char *err,
+                       size_t errlen)
+{
+    redisReply *r = lw_redis_script_sync(k->ctx, &k->evalsha_only, s, nkeys, a, err, errlen);
+    char host[256];
+    int port;
+    if (!r || k->url->kind != LW_URL_CLUSTER || r->type != REDIS_REPLY_ERROR ||
+        !lw_cluster_read_moved(r->str, r->len, host, sizeof host, &port))
+        return r;
+    char why[256];
+    if (move_to(k, host, port, why, sizeof why) != 0)
+        return r;
+    freeReplyObject(r);
+    return lw_redis_script_sync(k->ctx, &k->evalsha_only, s, nkeys, a, err, errlen);
+}
+
 redisReply *cli_cmd(cli_conn *k, int argc, const char **argv)
 {
     if (cli_connect(k, 0, NULL, 0))

@@ -19,6 +19,7 @@
 #include "jobspec.h"
 #include "registry.h"
 #include "resp_sync.h"
+#include "scripts.h"
 #include "settings.h"
 #include "url.h"
 
@@ -270,6 +271,18 @@ int cli_confirmed(const cli *c, const cli_conn *k, const redisReply *r, char *wh
  * connects first if needed, and loads once per connection. Returns 0 or
  * CLI_REDIS (printed). */
 int cli_load_scripts(cli_conn *k);
+
+/* Runs script `s` on connected `k` (lw_redis_script_sync: its reply or NULL
+ * with err). On a Cluster URL a `MOVED SLOT HOST:PORT` reply means the slot
+ * map changed since k connected (a resharding) and that the script did not
+ * run (Redis routes a script by its declared keys before running it): k is
+ * then connected to the node named and the script sent once more there --
+ * that second reply is the answer. When that node cannot be reached, the
+ * MOVED reply is returned (the caller's exit 3). ASK is not followed:
+ * our scripts touch several keys of the slot, and the importing node
+ * answers TRYAGAIN to those until every key has moved. */
+redisReply *cli_script(cli_conn *k, const lw_script *s, int nkeys, lw_argv *a, char *err,
+                       size_t errlen);
 
 /* Runs a command given as strings (argc of them; borrowed), connecting first
  * if needed, and returns its reply, or NULL after printing the connection

@@ -379,8 +379,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
     lw_enqueue_add(&a, &s);
     why[0] = '\0';
     if (cli_connect(t.conn, o->spool != NULL, why, sizeof why) == 0)
-        r = lw_redis_script_sync(t.conn->ctx, &t.conn->evalsha_only, &lw_script_enqueue,
-                                 LW_ENQUEUE_NKEYS, &a, why, sizeof why);
+        r = cli_script(t.conn, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why, sizeof why);
     lw_enqueue_reply got;
     lw_enqueue_job job;
     int ok = r && lw_enqueue_reply_read(r, &got, NULL, 0) == 0 && got.n_job == 1;

@@ -18,8 +18,12 @@ create (lwtest.ClusterSet).
                     per master: 100 workers in 100 slots list fine);
                     `lanework stats` without --tenant or --registry finds the
                     tenants of every master
+  MOVED followed    a seed with a stale slot map sends the CLI to a master
+                    that answers MOVED: enqueue, cancel and retry follow it
+                    once to the owner instead of exiting 3
 """
 import json
+import socket
 import threading
 import time
 
@@ -267,8 +271,107 @@ def test_stats_finds_the_tenants_of_every_master(env):
         cs.close()
 
 
+class StaleSeed:
+    """A fake cluster seed on 127.0.0.1 whose CLUSTER SLOTS says that one
+    master (`node`) serves every slot, as a seed with an old map would; PING
+    is PONG, anything else an error. Serves until close()."""
+
+    def __init__(self, node):
+        self.slots = [[0, 16383, ['127.0.0.1', node.data_port, node.node_id]]]
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(('127.0.0.1', 0))
+        self.lsock.listen(8)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _enc(v):
+        if isinstance(v, list):
+            return b'*%d\r\n' % len(v) + b''.join(StaleSeed._enc(x) for x in v)
+        if isinstance(v, int):
+            return b':%d\r\n' % v
+        return b'$%d\r\n%s\r\n' % (len(v.encode()), v.encode())
+
+    def _commands(self, f):
+        """Each command (a RESP array of bulk strings) read from file f."""
+        while True:
+            line = f.readline()
+            if not line.startswith(b'*'):
+                return
+            args = []
+            for _ in range(int(line[1:])):
+                n = int(f.readline()[1:])
+                args.append(f.read(n + 2)[:-2].decode())
+            yield args
+
+    def _client(self, conn):
+        with conn, conn.makefile('rb') as f:
+            conn.settimeout(10)
+            try:
+                for args in self._commands(f):
+                    name = ' '.join(args[:2]).upper()
+                    if name == 'CLUSTER SLOTS':
+                        conn.sendall(self._enc(self.slots))
+                    elif args[0].upper() == 'PING':
+                        conn.sendall(b'+PONG\r\n')
+                    else:
+                        conn.sendall(b'-ERR the stale seed answers only PING and CLUSTER SLOTS\r\n')
+            except OSError:
+                pass
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.lsock.close()
+
+
+def test_moved_is_followed_once(env):
+    cs = cluster_env(env)
+    seed = None
+    try:
+        names = names_on_masters(cs, 'lw:{%s}:x', per_master=1)
+        tenant, owner = sorted(names.items())[0]
+        wrong = next(m for m in cs.masters() if m is not owner)
+        seed = StaleSeed(wrong)
+        url = 'redis-cluster://127.0.0.1:%d' % seed.port
+
+        def run(*args):
+            return env.cli(*(list(args) + ['--redis', url]), redis=False, registry=False)
+
+        # --min-replicas 1: the WAIT goes where the job was written.
+        rc, out, err = run('enqueue', '--tenant', tenant, '--kind', 'noop', '--min-replicas', '1')
+        check(rc == 0, 'enqueue through a stale seed: %d %s' % (rc, err))
+        jid = out.strip()
+        check(owner.call('EXISTS', 'lw:{%s}:job:%s' % (tenant, jid)) == 1, 'the job is not on its owner')
+        slot = str(cs.slot_of('lw:{%s}:x' % tenant))
+        check(wrong.call('CLUSTER', 'COUNTKEYSINSLOT', slot) == 0, 'keys on the wrong master')
+        rc, out, err = run('cancel', '--tenant', tenant, jid)
+        check(rc == 0 and out.strip() == 'cancelled', 'cancel through a stale seed: %d %r %s' % (rc, out, err))
+        rc, out, err = run('retry', '--tenant', tenant, jid)
+        check(rc == 0 and out.strip() == jid, 'retry through a stale seed: %d %r %s' % (rc, out, err))
+        check(owner.call('HGET', 'lw:{%s}:job:%s' % (tenant, jid), 'status') == 'queued',
+              'the retried job is not queued on its owner')
+    finally:
+        if seed:
+            seed.close()
+        cs.close()
+
+
 if __name__ == '__main__':
     lwtest.run([test_tenants_routed_to_their_slots, test_slot_migrated_while_workers_run,
                 test_master_killed_under_load, test_workers_listed_from_every_master,
                 test_workers_many_slots_one_connection_per_master,
-                test_stats_finds_the_tenants_of_every_master])
+                test_stats_finds_the_tenants_of_every_master, test_moved_is_followed_once])

@@ -133,6 +133,30 @@ START_TEST(errors_are_said)
 }
 END_TEST
 
+static int moved(const char *s, char *host, int *port)
+{
+    return lw_cluster_read_moved(s, strlen(s), host, 64, port);
+}
+
+START_TEST(moved_names_the_node)
+{
+    char host[64];
+    int port = 0;
+    ck_assert_int_eq(moved("MOVED 3999 127.0.0.1:6381", host, &port), 1);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_int_eq(port, 6381);
+    ck_assert_int_eq(moved("MOVED 12 ::1:7000", host, &port), 1);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_int_eq(port, 7000);
+    ck_assert_int_eq(moved("MOVED 12 :7000", host, &port), 0); /* no address announced */
+    ck_assert_int_eq(moved("ASK 12 h:7000", host, &port), 0);
+    ck_assert_int_eq(moved("MOVED 12 h:70000", host, &port), 0);
+    ck_assert_int_eq(moved("MOVED 12 h:", host, &port), 0);
+    ck_assert_int_eq(moved("MOVED 12", host, &port), 0);
+    ck_assert_int_eq(moved("MOVEDX 12 h:1", host, &port), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("discovery");
@@ -141,6 +165,7 @@ int main(void)
     tcase_add_test(tc, a_master_of_several_ranges_is_one);
     tcase_add_test(tc, addresses_without_ids_and_unserved_slots);
     tcase_add_test(tc, errors_are_said);
+    tcase_add_test(tc, moved_names_the_node);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
