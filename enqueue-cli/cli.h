@@ -274,8 +274,8 @@ int cli_load_scripts(cli_conn *k);
 
 /* Runs script `s` on connected `k` (lw_redis_script_sync: its reply or NULL
  * with err). On a Cluster URL a `MOVED SLOT HOST:PORT` reply means the slot
- * map changed since k connected (a resharding) and that the script did not
- * run (Redis routes a script by its declared keys before running it): k is
+ * moved since k connected, or the seed asked then had an old map, and that
+ * the script did not run (Redis routes a script by its declared keys before running it): k is
  * then connected to the node named and the script sent once more there --
  * that second reply is the answer. When that node cannot be reached, the
  * MOVED reply is returned (the caller's exit 3). ASK is not followed:
