@@ -11,6 +11,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "url.h"
 
@@ -46,5 +47,18 @@ lw_url *lw_cluster_node_url(const lw_url *u, const char *host, int port);
  * else). */
 int lw_cluster_read_owner(const redisReply *r, int slot, const char *asked_host, char *host,
                           size_t hostlen, int *port, char *why, size_t whylen);
+
+/* Reads the reply to CLUSTER SLOTS into first[0..LW_SLOTS): for each slot,
+ * the first slot its master serves (the lowest of its ranges; so every slot
+ * of one master has the same value, naming that master), or -1 when no node
+ * serves it. A master is told by its node id, else by its address. Returns
+ * the number of masters, or -1 with one line in why (an error reply,
+ * something else than CLUSTER SLOTS' answer). */
+int lw_cluster_read_masters(const redisReply *r, int16_t *first, char *why, size_t whylen);
+
+/* Reads an error reply s[0..len) "MOVED SLOT HOST:PORT": 1 with the node
+ * named in host[0..hostlen) and *port; 0 for any other text, or a node
+ * announced without an address (":PORT"). */
+int lw_cluster_read_moved(const char *s, size_t len, char *host, size_t hostlen, int *port);
 
 #endif

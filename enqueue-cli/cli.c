@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "discovery.h"
 #include "keys.h"
 #include "names.h"
 #include "slot.h"
@@ -353,25 +354,33 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
     return *rc == 0 && (*rc = cli_connect(t->conn, 0, NULL, 0)) == 0;
 }
 
-cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key)
+/* A Cluster URL's masters, as read once (cli_cluster_map): for each slot,
+ * the first slot of the master serving it (the slot that master's one
+ * connection is for), -1 when no master serves it. */
+struct cli_slotmap {
+    char *url_text; /* owned */
+    int16_t first[LW_SLOTS];
+};
+
+static const struct cli_slotmap *slotmap_of(const cli *c, const char *text)
 {
-    const char *text = url_text ? url_text : c->cfg.redis_url;
-    /* Parsed first: the URL's kind says whether the slot matters (only
-     * url.c knows the schemes). A command asks for a few connections. */
-    char err[512];
-    lw_url *u = lw_url_parse(text, err, sizeof err);
-    if (!u) {
-        cli_err("redis", "%s", err);
-        return NULL;
-    }
-    int slot = u->kind == LW_URL_CLUSTER && key ? lw_key_slot(key, strlen(key)) : -1;
+    for (size_t i = 0; i < c->nmaps; i++)
+        if (strcmp(c->maps[i].url_text, text) == 0)
+            return &c->maps[i];
+    return NULL;
+}
+
+/* The connection for `text` (parsed: u, owned and taken) serving `slot`.
+ * A command asks for a few connections: a linear look is enough. */
+static cli_conn *conn_for_slot(cli *c, const char *text, lw_url *u, int slot)
+{
     for (size_t i = 0; i < c->nconns; i++)
         if (strcmp(c->conns[i].url_text, text) == 0 && c->conns[i].slot == slot) {
             lw_url_free(u);
             return &c->conns[i];
         }
-    /* Connections are few (one per Redis server) and handed out by pointer:
-     * the array is allocated once with room for many, never moved. */
+    /* Handed out by pointer: the array is allocated once with room for
+     * them all, never moved. */
     if (!c->conns) {
         c->conns = calloc(CLI_CONNS_MAX, sizeof *c->conns);
         if (!c->conns) {
@@ -390,6 +399,99 @@ cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key)
     k->url = u;
     k->slot = slot;
     return k;
+}
+
+/* url_text (NULL: the default) parsed, or NULL after printing why. */
+static lw_url *parse_url(const cli *c, const char *url_text)
+{
+    char err[512];
+    lw_url *u = lw_url_parse(url_text ? url_text : c->cfg.redis_url, err, sizeof err);
+    if (!u)
+        cli_err("redis", "%s", err);
+    return u;
+}
+
+cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key)
+{
+    const char *text = url_text ? url_text : c->cfg.redis_url;
+    /* Parsed first: the URL's kind says whether the slot matters (only
+     * url.c knows the schemes). */
+    lw_url *u = parse_url(c, text);
+    if (!u)
+        return NULL;
+    int slot = u->kind == LW_URL_CLUSTER && key ? lw_key_slot(key, strlen(key)) : -1;
+    const struct cli_slotmap *m = slot >= 0 ? slotmap_of(c, text) : NULL;
+    if (m && m->first[slot] >= 0)
+        slot = m->first[slot];
+    return conn_for_slot(c, text, u, slot);
+}
+
+/* Reads `text`'s masters through any of its nodes into a new c->maps
+ * entry. */
+static int slotmap_load(cli *c, const char *text)
+{
+    cli_conn *any = cli_conn_for(c, text, NULL);
+    if (!any)
+        return CLI_USAGE;
+    const char *argv[2] = {"CLUSTER", "SLOTS"};
+    redisReply *r = cli_cmd(any, 2, argv);
+    if (!r)
+        return CLI_REDIS;
+    struct cli_slotmap *maps = realloc(c->maps, (c->nmaps + 1) * sizeof *maps);
+    if (!maps) {
+        freeReplyObject(r);
+        cli_err("error", "out of memory");
+        return CLI_USAGE;
+    }
+    c->maps = maps;
+    struct cli_slotmap *m = &maps[c->nmaps];
+    char why[256];
+    int rc = CLI_OK;
+    if (lw_cluster_read_masters(r, m->first, why, sizeof why) < 0)
+        rc = cli_redis_err(any, NULL, why);
+    else {
+        m->url_text = cli_strdup(text);
+        c->nmaps++;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int cli_cluster_map(cli *c, const char *url_text)
+{
+    const char *text = url_text ? url_text : c->cfg.redis_url;
+    lw_url *u = parse_url(c, text);
+    if (!u)
+        return CLI_USAGE;
+    int cluster = u->kind == LW_URL_CLUSTER;
+    lw_url_free(u);
+    return cluster && !slotmap_of(c, text) ? slotmap_load(c, text) : CLI_OK;
+}
+
+int cli_nodes(cli *c, const char *url_text, cli_conn **out, size_t *n)
+{
+    *n = 0;
+    int rc = cli_cluster_map(c, url_text);
+    if (rc)
+        return rc;
+    const char *text = url_text ? url_text : c->cfg.redis_url;
+    const struct cli_slotmap *m = slotmap_of(c, text);
+    if (!m) {
+        out[0] = cli_conn_for(c, text, NULL);
+        *n = out[0] != NULL;
+        return out[0] ? CLI_OK : CLI_USAGE;
+    }
+    /* A master's slots all name its first one: that slot is the master. */
+    for (int s = 0; s < LW_SLOTS; s++) {
+        if (m->first[s] != s)
+            continue;
+        lw_url *u = parse_url(c, text);
+        cli_conn *k = u ? conn_for_slot(c, text, u, s) : NULL;
+        if (!k)
+            return CLI_USAGE;
+        out[(*n)++] = k;
+    }
+    return CLI_OK;
 }
 
 static int connect_ms(cli_conn *k, int quiet, char *why, size_t whylen, int ms)
@@ -513,6 +615,57 @@ int cli_confirm(const cli *c, cli_conn *k, const char *prefix, char *why, size_t
     return rc;
 }
 
+/* Replaces k's connection by one to host:port, the node a MOVED reply
+ * named. Returns 0, or -1 with err (k keeps its connection). */
+static int move_to(cli_conn *k, const char *host, int port, char *err, size_t errlen)
+{
+    lw_url *nu = lw_cluster_node_url(k->url, host, port);
+    if (!nu) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    lw_sconn *n = lw_redis_connect_sync(nu, -1, CLI_CONNECT_TIMEOUT_MS, NULL, err, errlen);
+    lw_url_free(nu);
+    if (!n)
+        return -1;
+    /* k->slot stays: a reconnect asks the seeds for it again. */
+    lw_sconn_free(k->ctx);
+    k->ctx = n;
+    k->scripts_loaded = 0;
+    k->evalsha_only = 0;
+    lw_sconn_set_timeout(k->ctx, k->reply_timeout_ms);
+    return 0;
+}
+
+redisReply *cli_script(cli_conn *k, const lw_script *s, int nkeys, lw_argv *a, char *err,
+                       size_t errlen)
+{
+    redisReply *r = lw_redis_script_sync(k->ctx, &k->evalsha_only, s, nkeys, a, err, errlen);
+    char host[256];
+    int port;
+    if (!r || k->url->kind != LW_URL_CLUSTER || r->type != REDIS_REPLY_ERROR ||
+        !lw_cluster_read_moved(r->str, r->len, host, sizeof host, &port))
+        return r;
+    char why[256];
+    if (move_to(k, host, port, why, sizeof why) != 0)
+        return r;
+    freeReplyObject(r);
+    return lw_redis_script_sync(k->ctx, &k->evalsha_only, s, nkeys, a, err, errlen);
+}
+
+redisReply *cli_cmd_moved(cli_conn *k, int argc, const char **argv)
+{
+    redisReply *r = cli_cmd(k, argc, argv);
+    char host[256], why[256];
+    int port;
+    if (!r || k->url->kind != LW_URL_CLUSTER || r->type != REDIS_REPLY_ERROR ||
+        !lw_cluster_read_moved(r->str, r->len, host, sizeof host, &port) ||
+        move_to(k, host, port, why, sizeof why) != 0)
+        return r;
+    freeReplyObject(r);
+    return cli_cmd(k, argc, argv);
+}
+
 redisReply *cli_cmd(cli_conn *k, int argc, const char **argv)
 {
     if (cli_connect(k, 0, NULL, 0))
@@ -563,6 +716,11 @@ void cli_clear(cli *c)
     free(c->conns);
     c->conns = NULL;
     c->nconns = 0;
+    for (size_t i = 0; i < c->nmaps; i++)
+        free(c->maps[i].url_text);
+    free(c->maps);
+    c->maps = NULL;
+    c->nmaps = 0;
     if (c->reg)
         lw_registry_free(c->reg);
     c->reg = NULL;

@@ -19,6 +19,7 @@
 #include "jobspec.h"
 #include "registry.h"
 #include "resp_sync.h"
+#include "scripts.h"
 #include "settings.h"
 #include "url.h"
 
@@ -48,8 +49,14 @@ typedef struct cli_conn {
     int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
     int warned;           /* the insecure=1 warning was printed */
-    int slot;             /* Cluster URLs: the hash slot this connection serves, or -1 */
+    /* Cluster URLs: the node this connection reaches is the master serving
+     * this hash slot (asked again at every reconnect), or any node for -1.
+     * Once the URL's masters are known (cli_cluster_map) it is the first
+     * slot of its master: one connection serves all of that master's keys. */
+    int slot;
 } cli_conn;
+
+struct cli_slotmap;
 
 typedef struct cli {
     lw_config cfg;
@@ -59,6 +66,8 @@ typedef struct cli {
     int reg_loaded;
     cli_conn *conns;
     size_t nconns;
+    struct cli_slotmap *maps; /* owned; Cluster URLs' masters (cli_cluster_map) */
+    size_t nmaps;
 } cli;
 
 /* A tenant as the commands use it. Borrowed pointers into `cli`. */
@@ -177,8 +186,12 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
 /* ---- partitions (partitions.c; partition.h) ---- */
 
 /* Reads the partition count in force for tenant t (partition 0's settings)
- * into t->nparts, once. Returns 0, or CLI_REDIS (printed). */
+ * into t->nparts, once, on t's connection (nothing pipelined on it may be
+ * waiting: the reply would be taken out of turn) / on a connection of its
+ * own (--batch, whose connections carry pipelined calls). Returns 0, or
+ * CLI_REDIS (printed). */
 int cli_partitions(cli *c, cli_tenant *t);
+int cli_partitions_apart(cli *c, cli_tenant *t);
 /* Fills *out with partition p of tenant t (t of any partition; nparts
  * read): its prefix and connection (not connected). Returns 0 or CLI_USAGE
  * (printed: too many servers, OOM). */
@@ -205,10 +218,27 @@ int cli_each_partition(cli *c, cli_tenant *t, const char *const *ids, size_t n, 
  * first use but not connected; the same one for the same URL text -- and,
  * on a Cluster URL, for keys in the same hash slot as `key` (the node
  * serving that slot; NULL: any node, for commands that name no key of a
- * tenant). Owned by `c` (at most CLI_CONNS_MAX; the pointer stays valid until
+ * tenant; after cli_cluster_map, the node serving the key's master).
+ * Owned by `c` (at most CLI_CONNS_MAX; the pointer stays valid until
  * cli_clear). Returns NULL after printing why (exit 2: a bad URL, too many
  * servers, OOM). */
 cli_conn *cli_conn_for(cli *c, const char *url_text, const char *key);
+
+/* On a Cluster URL (the default when url_text is NULL), reads which
+ * master serves which slot (CLUSTER SLOTS through any node), once per
+ * process: from then on cli_conn_for gives every key of one master the
+ * same connection, so a command reading keys in many slots (a worker's
+ * NS:worker:NAME each has its own) holds one connection per master, not
+ * one per slot. A slot no master serves keeps its own. Another URL: 0, at
+ * once. Returns 0, CLI_USAGE (a bad URL, OOM) or CLI_REDIS (printed). */
+int cli_cluster_map(cli *c, const char *url_text);
+
+/* The connections to every server behind a URL (the default when url_text
+ * is NULL), for commands that look at all of its keys (SCAN): on a Cluster
+ * URL one per master (cli_cluster_map first), else the one server. Fills
+ * out[0..*n) (room for CLI_CONNS_MAX; the connections are c's, not
+ * connected yet). Returns 0, CLI_USAGE or CLI_REDIS (printed). */
+int cli_nodes(cli *c, const char *url_text, cli_conn **out, size_t *n);
 
 /* Connects `k` if needed (CLI_CONNECT_TIMEOUT_MS), applying its reply
  * timeout. Returns 0, or CLI_REDIS after printing why unless `quiet` (`why`
@@ -277,11 +307,27 @@ int cli_confirmed(const cli *c, const cli_conn *k, const redisReply *r, char *wh
  * CLI_REDIS (printed). */
 int cli_load_scripts(cli_conn *k);
 
+/* Runs script `s` on connected `k` (lw_redis_script_sync: its reply or NULL
+ * with err). On a Cluster URL a `MOVED SLOT HOST:PORT` reply means the slot
+ * moved since k connected, or the seed asked then had an old map, and that
+ * the script did not run (Redis routes a script by its declared keys before running it): k is
+ * then connected to the node named and the script sent once more there --
+ * that second reply is the answer. When that node cannot be reached, the
+ * MOVED reply is returned (the caller's exit 3). ASK is not followed:
+ * our scripts touch several keys of the slot, and the importing node
+ * answers TRYAGAIN to those until every key has moved. */
+redisReply *cli_script(cli_conn *k, const lw_script *s, int nkeys, lw_argv *a, char *err,
+                       size_t errlen);
+
 /* Runs a command given as strings (argc of them; borrowed), connecting first
  * if needed, and returns its reply, or NULL after printing the connection
  * error. The reply may be an error reply; the caller frees it
  * (freeReplyObject). */
 redisReply *cli_cmd(cli_conn *k, int argc, const char **argv);
+
+/* cli_cmd for a one-key read, following one MOVED as cli_script does (a
+ * read that moved did not run). */
+redisReply *cli_cmd_moved(cli_conn *k, int argc, const char **argv);
 
 /* Appends a command to `k`'s pipeline (connecting first if needed; the
  * strings are copied), 0 or CLI_REDIS (printed) / reads the next reply of a

@@ -121,7 +121,7 @@ static tgroup *group_make(batch *b, const char *name, int part, const tgroup *ba
         return NULL;
     }
     g->t.name = g->name;
-    if (cli_load_scripts(g->t.conn) != 0 || (!base && cli_partitions(b->c, &g->t) != 0)) {
+    if (cli_load_scripts(g->t.conn) != 0 || (!base && cli_partitions_apart(b->c, &g->t) != 0)) {
         *redis_rc = CLI_REDIS;
         free(g->name);
         free(g);

@@ -54,8 +54,7 @@ int cmd_cancel(cli *c, int argc, char **argv)
                                              .keep_failed_s = t.set.keep_failed_s,
                                              .id = id});
     char err[256];
-    redisReply *r = lw_redis_script_sync(t.conn->ctx, &t.conn->evalsha_only, &lw_script_cancel,
-                                         LW_CANCEL_NKEYS, &a, err, sizeof err);
+    redisReply *r = cli_script(t.conn, &lw_script_cancel, LW_CANCEL_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
         return cli_redis_err(t.conn, NULL, err);

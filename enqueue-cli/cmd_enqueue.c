@@ -395,8 +395,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
         lw_enqueue_begin(&a, pt.prefix, t.set.events_max, t.nparts > 0 ? t.nparts : 1);
         lw_enqueue_add(&a, &s);
         if (conn_rc == 0 && cli_connect(pt.conn, o->spool != NULL, why, sizeof why) == 0)
-            r = lw_redis_script_sync(pt.conn->ctx, &pt.conn->evalsha_only, &lw_script_enqueue,
-                                     LW_ENQUEUE_NKEYS, &a, why, sizeof why);
+            r = cli_script(pt.conn, &lw_script_enqueue, LW_ENQUEUE_NKEYS, &a, why, sizeof why);
         /* The count changed between our read and the call (a worker applied
          * its registry's on the empty tenant): nothing was written; route
          * again, once, by the count the refusal names. */

@@ -55,8 +55,7 @@ static redisReply *run_retry(cli *c, cli_tenant *t, const char *mode, const char
     for (size_t i = 0; i < nargs; i++)
         lw_retry_arg_argv_add(&a, &(lw_retry_arg_argv){.value = args[i]});
     char err[256];
-    redisReply *r = lw_redis_script_sync(t->conn->ctx, &t->conn->evalsha_only, &lw_script_retry,
-                                         LW_RETRY_NKEYS, &a, err, sizeof err);
+    redisReply *r = cli_script(t->conn, &lw_script_retry, LW_RETRY_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r) {
         cli_redis_err(t->conn, NULL, err);

@@ -31,8 +31,8 @@ static const char USAGE[] =
     "retry --all-failed` would retry; the FAILED total also counts those whose\n"
     "record has expired). Tenants: those given with --tenant (repeatable), else\n"
     "every tenant of the registry, else every tenant found in Redis (SCAN of\n"
-    "NS:{*}:queues on the default Redis). Queues: every queue the tenant ever\n"
-    "used, and those of its registry entry.\n"
+    "NS:{*}:queues on the default Redis; on a Cluster, on every master).\n"
+    "Queues: every queue the tenant ever used, and those of its registry entry.\n"
     "\n"
     "  --json   one JSON object: {\"tenants\": {T: {\"failed_kept\": N, \"queues\":\n"
     "           {Q: {\"queued\": N, ..., \"oldest_waiting_s\": S or null}}}}}\n"
@@ -341,19 +341,32 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Finds the tenants that have keys on the default Redis: SCAN for
- * NS:{T}:queues. Fills a sorted, de-duplicated, malloc'ed list. */
-static int discover(cli *c, char ***out, size_t *nout)
+/* Adds the tenant named by `key` (NS:{T}:queues) to names[0..*n) (malloc'ed,
+ * grown here), when its name is safe. Returns 0 or CLI_USAGE (OOM). */
+static int add_found(const redisReply *key, size_t nslen, char ***names, size_t *n)
 {
-    cli_conn *k = cli_conn_for(c, NULL, NULL);
-    if (!k)
+    if (key->type != REDIS_REPLY_STRING || key->len < nslen + 10)
+        return 0;
+    size_t tlen = key->len - nslen - 2 - 8;
+    char *name = strndup(key->str + nslen + 2, tlen);
+    char **nn = name ? realloc(*names, (*n + 1) * sizeof *nn) : NULL;
+    if (!nn) {
+        free(name);
+        cli_err("stats", "out of memory");
         return CLI_USAGE;
-    char pattern[CLI_KEY_MAX];
-    snprintf(pattern, sizeof pattern, "%s:{*}:queues", c->cfg.ns);
-    size_t nslen = strlen(c->cfg.ns);
+    }
+    *names = nn;
+    if (lw_name_is_safe(name))
+        nn[(*n)++] = name;
+    else
+        free(name);
+    return 0;
+}
+
+/* SCANs one server for NS:{T}:queues, adding each tenant to names. */
+static int scan_node(cli_conn *k, const char *pattern, size_t nslen, char ***names, size_t *n)
+{
     char cursor[32] = "0";
-    char **names = NULL;
-    size_t n = 0;
     int rc = CLI_OK;
     do {
         const char *scan[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
@@ -368,27 +381,30 @@ static int discover(cli *c, char ***out, size_t *nout)
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *keys = r->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            const redisReply *key = keys->element[i];
-            /* NS:{T}:queues */
-            if (key->type != REDIS_REPLY_STRING || key->len < nslen + 10)
-                continue;
-            size_t tlen = key->len - nslen - 2 - 8;
-            char *name = strndup(key->str + nslen + 2, tlen);
-            char **nn = name ? realloc(names, (n + 1) * sizeof *nn) : NULL;
-            if (!nn) {
-                free(name);
-                rc = CLI_USAGE;
-                break;
-            }
-            names = nn;
-            if (lw_name_is_safe(name))
-                names[n++] = name;
-            else
-                free(name);
-        }
+        for (size_t i = 0; rc == CLI_OK && i < keys->elements; i++)
+            rc = add_found(keys->element[i], nslen, names, n);
         freeReplyObject(r);
     } while (rc == CLI_OK && strcmp(cursor, "0") != 0);
+    return rc;
+}
+
+/* Finds the tenants that have keys on the default Redis -- on a Cluster,
+ * on every master (each holds its slots' tenants) -- by SCAN for
+ * NS:{T}:queues. Fills a sorted, de-duplicated, malloc'ed list. */
+static int discover(cli *c, char ***out, size_t *nout)
+{
+    cli_conn *nodes[CLI_CONNS_MAX];
+    size_t nnodes;
+    int rc = cli_nodes(c, NULL, nodes, &nnodes);
+    if (rc)
+        return rc;
+    char pattern[CLI_KEY_MAX];
+    snprintf(pattern, sizeof pattern, "%s:{*}:queues", c->cfg.ns);
+    size_t nslen = strlen(c->cfg.ns);
+    char **names = NULL;
+    size_t n = 0;
+    for (size_t i = 0; rc == CLI_OK && i < nnodes; i++)
+        rc = scan_node(nodes[i], pattern, nslen, &names, &n);
     if (n > 0)
         qsort(names, n, sizeof *names, cmp_str);
     size_t u = 0;

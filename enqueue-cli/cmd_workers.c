@@ -1,6 +1,8 @@
 /*
  * cmd_workers.c — `lanework workers [--json]`: the fleet's workers, from
  * NS:workers (name -> last heartbeat ms) and each NS:worker:NAME hash.
+ * On a Cluster URL those keys are in as many slots as there are workers:
+ * each is read from its master, pipelined on one connection per master.
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -124,11 +126,13 @@ int cmd_workers(cli *c, int argc, char **argv)
     int rc;
     if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         return rc;
-    cli_conn *k = cli_conn_for(c, NULL, NULL);
-    if (!k)
-        return CLI_USAGE;
+    if ((rc = cli_cluster_map(c, NULL)) != 0)
+        return rc;
     char key[CLI_KEY_MAX];
     lw_key_global(key, sizeof key, c->cfg.ns, "workers");
+    cli_conn *k = cli_conn_for(c, NULL, key);
+    if (!k)
+        return CLI_USAGE;
     const char *zr[5] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
     const char *tm[1] = {"TIME"};
     if (cli_append(k, 5, zr) || cli_append(k, 1, tm))
@@ -136,6 +140,7 @@ int cmd_workers(cli *c, int argc, char **argv)
     redisReply *z = cli_next_reply(k);
     redisReply *t = z ? cli_next_reply(k) : NULL;
     redisReply **h = NULL;
+    cli_conn **on = NULL; /* on[i]: the connection holding worker i's hash (c's) */
     size_t n = 0;
     if (!z || !t) {
         rc = CLI_REDIS;
@@ -149,7 +154,9 @@ int cmd_workers(cli *c, int argc, char **argv)
         strtoll(t->element[0]->str, NULL, 10) * 1000 + strtoll(t->element[1]->str, NULL, 10) / 1000;
     n = z->elements / 2;
     h = calloc(n + 1, sizeof *h);
-    if (!h) {
+    on = calloc(n + 1, sizeof *on);
+    if (!h || !on) {
+        cli_err(c->cmd, "out of memory");
         rc = CLI_USAGE;
         goto out;
     }
@@ -159,19 +166,25 @@ int cmd_workers(cli *c, int argc, char **argv)
         snprintf(sub, sizeof sub, "worker:%s", z->element[2 * i]->str);
         lw_key_global(wk, sizeof wk, c->cfg.ns, sub);
         const char *hg[2] = {"HGETALL", wk};
-        if (cli_append(k, 2, hg)) {
+        if (!(on[i] = cli_conn_for(c, NULL, wk))) {
+            rc = CLI_USAGE;
+            goto out;
+        }
+        if (cli_append(on[i], 2, hg)) {
             rc = CLI_REDIS;
             goto out;
         }
     }
+    /* Each connection answers in the order it was asked: reading in the
+     * workers' order takes every connection's replies in its own order. */
     for (size_t i = 0; i < n; i++) {
-        h[i] = cli_next_reply(k);
+        h[i] = cli_next_reply(on[i]);
         if (!h[i]) {
             rc = CLI_REDIS;
             goto out;
         }
         if (h[i]->type == REDIS_REPLY_ERROR && rc == CLI_OK)
-            rc = cli_redis_err(k, h[i], NULL);
+            rc = cli_redis_err(on[i], h[i], NULL);
     }
     if (rc)
         goto out;
@@ -253,6 +266,7 @@ out:
         if (h[i])
             freeReplyObject(h[i]);
     free(h);
+    free(on);
     if (z)
         freeReplyObject(z);
     if (t)

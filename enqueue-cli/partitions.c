@@ -8,19 +8,14 @@
 
 #include "cli.h"
 #include "keys.h"
+#include "redis_sync.h"
 #include "partition.h"
 
-int cli_partitions(cli *c, cli_tenant *t)
+/* The count in reply r (NULL: the read failed), into t->nparts. */
+static int read_count(cli *c, cli_tenant *t, redisReply *r, const char *why)
 {
-    if (t->nparts > 0)
-        return 0;
-    char key[CLI_KEY_MAX];
-    if (lw_key(key, sizeof key, t->prefix, "settings", NULL) != 0)
-        return CLI_USAGE;
-    const char *cmd[3] = {"HGET", key, "partitions"};
-    redisReply *r = cli_cmd(t->conn, 3, cmd);
     if (!r)
-        return CLI_REDIS;
+        return why ? cli_redis_err(t->conn, NULL, why) : CLI_REDIS;
     int rc = 0;
     if (r->type == REDIS_REPLY_NIL) {
         t->nparts = 1;
@@ -31,8 +26,43 @@ int cli_partitions(cli *c, cli_tenant *t)
         rc = cli_redis_err(t->conn, r, NULL);
     }
     freeReplyObject(r);
-    (void)c;
+    /* On a Cluster URL the partitions are slots on a few masters: one
+     * connection per master, not per partition. */
+    if (rc == 0 && t->nparts > 1)
+        rc = cli_cluster_map(c, t->reg ? t->reg->redis_url : NULL);
     return rc;
+}
+
+int cli_partitions(cli *c, cli_tenant *t)
+{
+    if (t->nparts > 0)
+        return 0;
+    char key[CLI_KEY_MAX];
+    if (lw_key(key, sizeof key, t->prefix, "settings", NULL) != 0)
+        return CLI_USAGE;
+    const char *cmd[3] = {"HGET", key, "partitions"};
+    return read_count(c, t, cli_cmd_moved(t->conn, 3, cmd), NULL);
+}
+
+int cli_partitions_apart(cli *c, cli_tenant *t)
+{
+    if (t->nparts > 0)
+        return 0;
+    char key[CLI_KEY_MAX], err[256] = "";
+    if (lw_key(key, sizeof key, t->prefix, "settings", NULL) != 0)
+        return CLI_USAGE;
+    const char *cmd[3] = {"HGET", key, "partitions"};
+    redisReply *r = NULL;
+    lw_sconn *ctx = lw_redis_connect_sync(t->conn->url, t->conn->slot, CLI_CONNECT_TIMEOUT_MS, NULL,
+                                          err, sizeof err);
+    if (ctx) {
+        lw_sconn_set_timeout(ctx, CLI_CONNECT_TIMEOUT_MS);
+        r = lw_sconn_command(ctx, 3, cmd, NULL);
+        if (!r)
+            snprintf(err, sizeof err, "%s", ctx->errstr);
+        lw_sconn_free(ctx);
+    }
+    return read_count(c, t, r, err[0] ? err : "connection lost");
 }
 
 int cli_tenant_part(cli *c, const cli_tenant *t, int p, cli_tenant *out)
