@@ -242,3 +242,25 @@ def test_cli_and_client_agree(p8_idle, client):
     rc, out, err = p8_idle.cli('cancel', '--tenant', 'p8', mine[3])
     assert rc == 0, err
     assert client.status('p8', mine[3])['status'] == 'cancelled'
+
+
+def test_async_client_in_partitions(p8_idle, run):
+    """AsyncClient runs the same operations (ops.py) on redis.asyncio: its
+    pipelined lookups and merged events too."""
+    lane = lane_in(4)
+    jid = next('aj-%d' % i for i in range(1000) if where('aj-%d' % i) not in (4, 0))
+
+    async def go():
+        async with lanework.AsyncClient(p8_idle.redis.url, namespace=p8_idle.ns) as ac:
+            a = await ac.enqueue('p8', 'noop', lane=lane, id=jid)
+            b = await ac.enqueue_many('p8', [{'kind': 'noop', 'lane': lane_in(p)} for p in range(K)])
+            st = await ac.status('p8', jid)
+            with pytest.raises(lanework.WaitTimeout):
+                await ac.wait('p8', jid, timeout=0.2)
+            c = await ac.cancel('p8', jid)
+            evs = [e async for e in ac.events('p8')]
+            return a, b, st, c, evs
+    a, b, st, c, evs = run(go())
+    assert a == jid and holders(p8_idle, jid) == [4] and st['lane'] == lane and c == 'cancelled'
+    assert [holders(p8_idle, j) for j in b] == [[p] for p in range(K)]
+    assert sorted(e['job'] for e in evs) == sorted([jid, jid] + list(b))  # queued + cancelled
