@@ -7,6 +7,7 @@ import Redis from 'ioredis';
 import { InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
 import { library, protocol, script } from './interface.js';
 import { checkName, resolve, secondsMs } from './jobs.js';
+import { parseCount, partitionOf, partitionPrefix, place, refusedCount } from './partition.js';
 import { parseUrl } from './url.js';
 import { TERMINAL, eventView, isStreamId, jobView } from './views.js';
 
@@ -62,6 +63,13 @@ function named(cmd, fn, where = '') {
     if (e instanceof InvalidInput && !e.message.startsWith('lanework:')) throw new InvalidInput(`lanework: ${cmd}: ${where}${e.message}`);
     throw e;
   }
+}
+
+// a < b for stream entry ids "MS-SEQ".
+function eidLess(a, b) {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  return am < bm || (am === bm && as < bs);
 }
 
 function checkIds(cmd, tenant, id) {
@@ -176,6 +184,7 @@ export class Client {
         { type: 'LaneworkWarning', code: 'LANEWORK_TLS_INSECURE' });
     this.redis = this.#connection();
     this.protocolChecked = new Map(); // tenant -> Promise of the check
+    this.partitionCounts = new Map(); // tenant -> its partition count, read once
   }
 
   // What console.log and util.inspect show of a client: never the URL's
@@ -413,19 +422,85 @@ export class Client {
     return this.#enqueue(tenant, jobs, details, false);
   }
 
-  async #enqueue(tenant, jobs, details, single) {
-    if (!Array.isArray(jobs)) throw new InvalidInput('lanework: enqueue: jobs: must be an array of job objects');
-    const resolved = jobs.map((j, i) => named('enqueue', () => {
-      if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new InvalidInput('must be an object');
-      return resolve(tenant, j, this.maxPayload);
-    }, single ? '' : `jobs[${i}]: `));
-    if (!resolved.length) return [];
-    await this.#checkProtocol(tenant);
+  /** The partition count in force for tenant (cached for the client's
+   * life): partition 0's settings field `partitions`, absent 1 -- as the
+   * CLI reads it (enqueue-cli/partitions.c). */
+  async #partitions(tenant) {
+    let k = this.partitionCounts.get(tenant);
+    if (k === undefined) {
+      k = parseCount(await this.#call(this.redis, 'HGET', `${this.#prefix(tenant)}settings`, 'partitions'));
+      this.partitionCounts.set(tenant, k);
+    }
+    return k;
+  }
+
+  /** The key prefix of the partition holding job `id`: the id's own
+   * partition first, then the others (one pipelined round trip), as the
+   * CLI's cli_job_partition; none holding it: the id's own, where the
+   * command finds no job and says so. */
+  async #jobPrefix(conn, tenant, id, cmd) {
+    const k = await this.#partitions(tenant);
+    const own = partitionOf(id, k);
+    const mine = partitionPrefix(this.namespace, tenant, own);
+    if (k === 1) return mine;
+    const refused = (e) => {
+      if (e && e.name === 'ReplyError') return new RedisUnavailable(`lanework: ${cmd}: redis refused: ${e.message.split('\n')[0]}`);
+      return this.#fail(e, cmd);
+    };
+    let n;
+    try {
+      n = await conn.exists(`${mine}job:${id}`);
+    } catch (e) {
+      throw refused(e);
+    }
+    if (n === 1) return mine;
+    const others = [];
+    for (let p = 0; p < k; p++) if (p !== own) others.push(p);
+    const pipe = conn.pipeline();
+    for (const p of others) pipe.exists(`${partitionPrefix(this.namespace, tenant, p)}job:${id}`);
+    let got;
+    try {
+      got = await pipe.exec();
+    } catch (e) {
+      throw refused(e);
+    }
+    for (let i = 0; i < others.length; i++) {
+      const [err, has] = got[i];
+      if (err) throw refused(err);
+      if (has === 1) return partitionPrefix(this.namespace, tenant, others[i]);
+    }
+    return mine;
+  }
+
+  // The enqueue.lua calls of specs resolved[i] for i in todo, routed among
+  // k partitions: [{keys, argv, idx: [i...]}], each partition's jobs in
+  // their input order, CALL_JOBS a call.
+  #enqueueCalls(tenant, resolved, todo, k) {
+    const byPart = new Map();
+    for (const i of todo) {
+      const p = place(resolved[i], k);
+      if (!byPart.has(p)) byPart.set(p, []);
+      byPart.get(p).push(i);
+    }
     const s = script('enqueue');
-    const prefix = this.#prefix(tenant);
     const calls = [];
-    for (let i = 0; i < resolved.length; i += CALL_JOBS)
-      calls.push(s.callArgs(prefix, { prefix, events_cap: this.eventsMax }, { job: resolved.slice(i, i + CALL_JOBS) }));
+    for (const p of [...byPart.keys()].sort((a, b) => a - b)) {
+      const prefix = partitionPrefix(this.namespace, tenant, p);
+      const idx = byPart.get(p);
+      for (let n = 0; n < idx.length; n += CALL_JOBS) {
+        const part = idx.slice(n, n + CALL_JOBS);
+        const { keys, argv } = s.callArgs(prefix, { prefix, events_cap: this.eventsMax, partitions: k }, { job: part.map((i) => resolved[i]) });
+        calls.push({ keys, argv, idx: part });
+      }
+    }
+    return calls;
+  }
+
+  // Sends enqueue calls pipelined (with their WAIT); a call that did not
+  // run (notRun) is sent again after the mend. Resolves to each call's
+  // reply, or its refusal (a ReplyError).
+  async #sendEnqueues(calls) {
+    const s = script('enqueue');
     const replies = new Array(calls.length);
     let todo = calls.map((_, i) => i);
     for (let round = 0; round < 3 && todo.length; round++) {
@@ -458,23 +533,57 @@ export class Client {
       }
       todo = again;
     }
-    const out = [];
+    return replies;
+  }
+
+  async #enqueue(tenant, jobs, details, single) {
+    if (!Array.isArray(jobs)) throw new InvalidInput('lanework: enqueue: jobs: must be an array of job objects');
+    const resolved = jobs.map((j, i) => named('enqueue', () => {
+      if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new InvalidInput('must be an object');
+      return resolve(tenant, j, this.maxPayload);
+    }, single ? '' : `jobs[${i}]: `));
+    if (!resolved.length) return [];
+    await this.#checkProtocol(tenant);
+    const s = script('enqueue');
+    let k = await this.#partitions(tenant);
+    const out = new Array(resolved.length).fill(null);
+    let todo = resolved.map((_, i) => i);
     let refused = null;
-    for (const rep of replies) {
-      if (rep instanceof Error) {
-        refused = refused || rep;
-        continue;
-      }
-      for (const j of s.read(rep)) out.push(details ? { id: j.id, created: j.created === 1, why: j.why } : j.id);
+    // A call refused with LWPARTITIONS K (the count changed since it was
+    // read: nothing was written) is routed again by K and sent once more.
+    for (let round = 0; round < 2; round++) {
+      const calls = this.#enqueueCalls(tenant, resolved, todo, k);
+      const replies = await this.#sendEnqueues(calls);
+      let moved = null;
+      todo = [];
+      calls.forEach((call, n) => {
+        const rep = replies[n];
+        if (rep instanceof Error) {
+          const got = refusedCount(rep);
+          if (got !== null && round === 0) {
+            moved = got;
+            todo.push(...call.idx);
+          } else refused = refused || rep;
+          return;
+        }
+        s.read(rep).forEach((j, m) => {
+          out[call.idx[m]] = details ? { id: j.id, created: j.created === 1, why: j.why } : j.id;
+        });
+      });
+      if (moved === null) break;
+      k = moved;
+      this.partitionCounts.set(tenant, k);
+      todo.sort((a, b) => a - b);
     }
     if (refused) {
       // The calls of a pipeline run independently: say how many went in,
       // and which (e.ids), so the caller can re-send only the others.
       // READONLY under Sentinel: a failover (the connection is being
       // re-made to the new master): an outage, as in #fail.
+      const done = out.filter((x) => x !== null);
       const failover = this.sentinel && refused.message.startsWith('READONLY');
-      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${out.length} of ${resolved.length} jobs enqueued)`, failover);
-      e.ids = out;
+      const e = new RedisUnavailable(`lanework: enqueue: redis refused: ${refused.message.split('\n')[0]} (${done.length} of ${resolved.length} jobs enqueued)`, failover);
+      e.ids = done;
       throw e;
     }
     return out;
@@ -483,14 +592,14 @@ export class Client {
   /** The job as an object: what `lanework status` prints. */
   async status(tenant, id) {
     checkIds('status', tenant, id);
-    return this.#status(this.redis, tenant, id);
+    await this.#checkProtocol(tenant);
+    return this.#status(this.redis, await this.#jobPrefix(this.redis, tenant, id, 'status'), tenant, id);
   }
 
-  async #status(conn, tenant, id) {
-    await this.#checkProtocol(tenant);
+  async #status(conn, prefix, tenant, id) {
     let f;
     try {
-      f = await conn.hgetall(this.#prefix(tenant) + 'job:' + id);
+      f = await conn.hgetall(prefix + 'job:' + id);
     } catch (e) {
       if (e && e.name === 'ReplyError' && e.message.startsWith('WRONGTYPE'))
         throw new JobFailed(`lanework: status: job ${id}: corrupt record (not a hash)`);
@@ -505,9 +614,9 @@ export class Client {
    * Waits until the job ends; resolves to its status object when it
    * succeeded. JobFailed (`.job`) when it ended failed, cancelled or
    * expired; WaitTimeout after `timeout` seconds; a lost connection is
-   * waited out within it. As the CLI: XREAD BLOCK on the tenant's events
-   * (on a connection of its own), and the record read at least once a
-   * second, so no event can be missed.
+   * waited out within it. As the CLI: XREAD BLOCK on the events of the
+   * job's partition (on a connection of its own), and the record read at
+   * least once a second, so no event can be missed.
    */
   async wait(tenant, id, { timeout } = {}) {
     checkIds('wait', tenant, id);
@@ -516,12 +625,14 @@ export class Client {
     const timedOut = (why = '') => new WaitTimeout(`lanework: wait: timed out after ${timeoutMs / 1000}s: job ${id} not ended${why}`);
     await this.#checkProtocol(tenant);
     const conn = this.#watch(this.redis.duplicate());
-    const ev = this.#prefix(tenant) + 'events';
-    const key = this.#prefix(tenant) + 'job:' + id;
+    let prefix = null;
     let tries = 0;
     try {
       for (;;) {
         try {
+          if (prefix === null) prefix = await this.#jobPrefix(conn, tenant, id, 'wait');
+          const ev = prefix + 'events';
+          const key = prefix + 'job:' + id;
           const top = await this.#call(conn, 'XREVRANGE', ev, '+', '-', 'COUNT', '1');
           let last = top.length ? top[0][0] : '0-0';
           for (;;) {
@@ -535,7 +646,7 @@ export class Client {
             tries = 0;
             if (st === null) throw new NoSuchJob(`lanework: wait: no such job ${id}`);
             if (TERMINAL.has(st) || st === 'corrupt') {
-              const job = await this.#status(conn, tenant, id);
+              const job = await this.#status(conn, prefix, tenant, id);
               if (job.status === 'succeeded') return job;
               throw new JobFailed(`lanework: wait: job ${id} ended ${job.status}: ${job.error || 'no error recorded'}`, job);
             }
@@ -570,7 +681,7 @@ export class Client {
   async cancel(tenant, id) {
     checkIds('cancel', tenant, id);
     await this.#checkProtocol(tenant);
-    const prefix = this.#prefix(tenant);
+    const prefix = await this.#jobPrefix(this.redis, tenant, id, 'cancel');
     // cancel.lua answers "cancelled" also for a job cancelled before: ask
     // first, so a second cancel is told apart (as the CLI does).
     const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
@@ -578,13 +689,13 @@ export class Client {
       throw e;
     });
     if (before === 'cancelled')
-      throw new JobFailed(`lanework: cancel: job ${id} already cancelled`, await this.#status(this.redis, tenant, id));
+      throw new JobFailed(`lanework: cancel: job ${id} already cancelled`, await this.#status(this.redis, prefix, tenant, id));
     const { keys, argv } = script('cancel').callArgs(prefix, { prefix, events_cap: this.eventsMax, keep_failed_s: this.keepFailed, id });
     const r = await this.#script(this.redis, 'cancel', keys, argv);
     if (r === 'cancelled' || r === 'requested') return r;
     if (r === 'missing') throw new NoSuchJob(`lanework: cancel: no such job ${id}`);
     if (String(r).startsWith('corrupt')) throw new JobFailed(`lanework: cancel: job ${id}: ${r}`);
-    throw new JobFailed(`lanework: cancel: job ${id} already ${r}`, await this.#status(this.redis, tenant, id));
+    throw new JobFailed(`lanework: cancel: job ${id} already ${r}`, await this.#status(this.redis, prefix, tenant, id));
   }
 
   /** Queues a failed, cancelled or expired job again with a fresh set of
@@ -592,7 +703,7 @@ export class Client {
   async retry(tenant, id) {
     checkIds('retry', tenant, id);
     await this.#checkProtocol(tenant);
-    const prefix = this.#prefix(tenant);
+    const prefix = await this.#jobPrefix(this.redis, tenant, id, 'retry');
     // retry.lua answers "queued" also for a job that was queued already.
     const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
       if (e.message.includes('WRONGTYPE')) return null;
@@ -611,36 +722,66 @@ export class Client {
   /**
    * The tenant's events, oldest first (objects as `lanework events`
    * prints), after event id `since` when given; with `follow`, then new
-   * ones as they come, until the loop is left. An async iterator.
+   * ones as they come, until the loop is left. An async iterator. A
+   * partitioned tenant has a stream per partition: they are read together
+   * and merged by entry id -- exact within a partition, approximate across
+   * them (each stream's ids come from its own last id and the clock of the
+   * server that wrote it).
    */
   async *events(tenant, { since, follow = false } = {}) {
     named('events', () => checkName('tenant', tenant, true));
     if (since != null && !isStreamId(since))
       throw new InvalidInput(`lanework: events: since: "${String(since).slice(0, 64)}" is not an event id (like 1700000000000-0)`);
     await this.#checkProtocol(tenant);
-    const key = this.#prefix(tenant) + 'events';
-    let last = since || '';
+    const k = await this.#partitions(tenant);
+    const keys = [];
+    for (let p = 0; p < k; p++) keys.push(`${partitionPrefix(this.namespace, tenant, p)}events`);
+    const last = keys.map(() => since || '');
+    const pending = keys.map(() => []); // entries read, not yet given, per partition
+    const more = keys.map(() => true); // the partition's stream may hold more
     for (;;) {
-      const page = await this.#call(this.redis, 'XRANGE', key, last ? '(' + last : '-', '+', 'COUNT', String(EVENTS_PAGE));
-      for (const [id, f] of page) {
-        last = id;
-        yield eventView(id, f);
+      const need = [];
+      for (let p = 0; p < k; p++) if (more[p] && !pending[p].length) need.push(p);
+      if (need.length) {
+        const pipe = this.redis.pipeline();
+        for (const p of need) pipe.call('XRANGE', keys[p], last[p] ? '(' + last[p] : '-', '+', 'COUNT', String(EVENTS_PAGE));
+        let got;
+        try {
+          got = await pipe.exec();
+        } catch (e) {
+          throw this.#fail(e, 'events');
+        }
+        need.forEach((p, i) => {
+          const [err, page] = got[i];
+          if (err) throw this.#fail(err, 'events');
+          pending[p] = page;
+          more[p] = page.length === EVENTS_PAGE;
+        });
       }
-      if (page.length < EVENTS_PAGE) break;
+      let best = -1;
+      for (let p = 0; p < k; p++) if (pending[p].length && (best < 0 || eidLess(pending[p][0][0], pending[best][0][0]))) best = p;
+      if (best < 0) break;
+      const [id, f] = pending[best].shift();
+      last[best] = id;
+      yield eventView(id, f);
     }
     if (!follow) return;
-    last = last || '0-0';
+    for (let p = 0; p < k; p++) last[p] = last[p] || '0-0';
     // XREAD BLOCK must not hold up this client's other calls.
     const conn = this.#watch(this.redis.duplicate());
     try {
       for (;;) {
-        const r = await this.#call(conn, 'XREAD', 'COUNT', String(EVENTS_PAGE), 'BLOCK', String(FOLLOW_BLOCK_MS), 'STREAMS', key, last);
-        for (const [, entries] of r || []) {
+        const r = await this.#call(conn, 'XREAD', 'COUNT', String(EVENTS_PAGE), 'BLOCK', String(FOLLOW_BLOCK_MS), 'STREAMS', ...keys, ...last);
+        const got = [];
+        for (const [stream, entries] of r || []) {
+          const p = keys.indexOf(stream);
           for (const [id, f] of entries) {
-            last = id;
-            yield eventView(id, f);
+            got.push([id, f]);
+            last[p] = id;
           }
         }
+        got.sort((a, b) => (eidLess(a[0], b[0]) ? -1 : eidLess(b[0], a[0]) ? 1 : 0));
+        for (const [id, f] of got) yield eventView(id, f);
       }
     } finally {
       conn.disconnect();

@@ -82,7 +82,8 @@ function wellFormed(s) {
 }
 
 /** One job (an object with FIELDS, kind required) as enqueue.lua's group
- * items. Throws InvalidInput, naming the field, before anything is sent. */
+ * items, with what partition.js place() routes it by. Throws InvalidInput,
+ * naming the field, before anything is sent. */
 export function resolve(tenant, job, maxPayload) {
   const unknown = Object.keys(job).filter((k) => !FIELDS.includes(k) && job[k] !== undefined);
   if (unknown.length) throw new InvalidInput(`unknown field "${unknown[0].slice(0, 64)}" (known: ${FIELDS.join(', ')})`);
@@ -107,6 +108,13 @@ export function resolve(tenant, job, maxPayload) {
   const payload = encodePayload(job.payload, maxPayload);
   const id = job.id || newId();
   return {
+    // Where it goes (partition.js place): the routing key -- the lane given,
+    // else the unique key, else the id given; null for a generated id
+    // routed by itself -- and what place() may draw again.
+    route: job.lane || unique || job.id || null,
+    idGenerated: !job.id,
+    laneIsId: !job.lane,
+    // enqueue.lua's group items.
     id,
     kind: job.kind,
     queue: job.queue || 'default',

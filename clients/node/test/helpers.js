@@ -1,7 +1,7 @@
 // A private redis-server per test on a unix socket in a temp dir (as
 // tests/integration/lwtest.py starts them), and the CLI built by meson.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,8 @@ import Redis from 'ioredis';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = process.env.LANEWORK_BIN || join(REPO, 'build', 'enqueue-cli', 'lanework');
+export const WORKER = process.env.LANEWORK_WORKER_BIN || join(REPO, 'build', 'worker', 'lanework-worker');
+export const TESTMOD = process.env.LANEWORK_TESTMOD || join(REPO, 'build', 'tests', 'modules', 'testmod.so');
 
 /** A redis-server on a unix socket in a new temp dir; `aof`: every write
  * fsynced to an append-only file, so restart() keeps the data. */
@@ -56,10 +58,59 @@ export async function startRedis({ aof = false } = {}) {
 
 /** Runs the CLI on this Redis, without a registry: {rc, out, err}. */
 export function cli(redis, ...args) {
+  return cliInput(redis, undefined, ...args);
+}
+
+/** cli() with `input` on its stdin (enqueue --batch -). */
+export function cliInput(redis, input, ...args) {
   const env = { ...process.env, LANEWORK_NAMESPACE: 'lw' };
   delete env.LANEWORK_REGISTRY;
-  const p = spawnSync(CLI, [...args, '--redis', redis.url], { env, encoding: 'utf8' });
+  const p = spawnSync(CLI, [...args, '--redis', redis.url], { env, encoding: 'utf8', input });
   return { rc: p.status, out: p.stdout, err: p.stderr };
+}
+
+/**
+ * A lanework-worker on this Redis serving `tenants` (registry entries,
+ * e.g. {tenant: 'p8', partitions: 8}) with the test module; jobs of kind
+ * "record" write START/END lines to `recordFile`. Resolves to {records(),
+ * stop()}: records() is [[what, ms, id, lane, pid]...].
+ */
+export function startWorker(redis, tenants, ...args) {
+  const recordFile = join(redis.dir, 'record.log');
+  const registry = join(redis.dir, 'registry.json');
+  writeFileSync(registry, JSON.stringify(tenants.map((t) => ({
+    module: TESTMOD, config: { record_file: recordFile }, defaults: { attempts: 3, timeout: 30, backoff: 0.05 }, ...t,
+  }))));
+  const env = { ...process.env, LANEWORK_NAMESPACE: 'lw' };
+  delete env.LANEWORK_REDIS_URL;
+  delete env.LANEWORK_REGISTRY;
+  const proc = spawn(WORKER, ['--registry', registry, '--redis', redis.url, '--name', 'w1', ...args],
+    { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => { log += d; });
+  return {
+    log: () => log,
+    records() {
+      if (!existsSync(recordFile)) return [];
+      return readFileSync(recordFile, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await new Promise((r) => proc.once('exit', r));
+      }
+    },
+  };
+}
+
+/** Resolves once pred() (maybe async) is true; throws after timeoutMs. */
+export async function waitUntil(pred, what, timeoutMs = 10000) {
+  const until = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /**

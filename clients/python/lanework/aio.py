@@ -4,7 +4,7 @@ import asyncio
 import time
 from typing import Any, AsyncIterator, Dict, Iterable, List, Optional
 
-from . import driver, ops, target
+from . import driver, ops, partition, target
 from .jobs import JobId
 from .config import Config, redact
 from .errors import RedisUnavailable
@@ -50,6 +50,7 @@ class AsyncClient:
         self._url_shown = redact(self._cfg.url)
         self._redis = target.connect(self._cfg.url, driver.connect_kwargs(self._cfg.url), asyncio=True)
         self._protocol = ops.ProtocolState()
+        self._counts = partition.Counts()  # tenant -> its partition count, read once
         self._inflight = {}     # tenant -> monotonic time its enqueue call in flight left
         self._waiting = {}      # tenant -> [(checked spec, future)] for the next call
         self._tasks = set()     # the calls sending them
@@ -96,7 +97,7 @@ class AsyncClient:
         return (await self._send(tenant, [spec]))[0]
 
     async def _send(self, tenant, specs):
-        return await self._run(tenant, ops.enqueue_resolved(self._cfg, tenant, specs))
+        return await self._run(tenant, ops.enqueue_resolved(self._cfg, self._counts, tenant, specs))
 
     def _take_back(self, tenant, entry):
         """Removes a waiter not yet taken into a call; False if it was."""
@@ -162,28 +163,28 @@ class AsyncClient:
 
     async def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
         """See Client.enqueue_many."""
-        return await self._run(tenant, ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
+        return await self._run(tenant, ops.enqueue_many(self._cfg, self._counts, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
 
     async def status(self, tenant: str, job_id: str) -> Dict[str, Any]:
         """See Client.status."""
-        return await self._run(tenant, ops.status(self._cfg, tenant, job_id))
+        return await self._run(tenant, ops.status(self._cfg, self._counts, tenant, job_id))
 
     async def wait(self, tenant: str, job_id: str, timeout: Optional[float] = None) -> Dict[str, Any]:
         """See Client.wait."""
-        return await self._run(tenant, ops.wait(self._cfg, tenant, job_id, timeout))
+        return await self._run(tenant, ops.wait(self._cfg, self._counts, tenant, job_id, timeout))
 
     async def cancel(self, tenant: str, job_id: str) -> str:
         """See Client.cancel."""
-        return await self._run(tenant, ops.cancel(self._cfg, tenant, job_id))
+        return await self._run(tenant, ops.cancel(self._cfg, self._counts, tenant, job_id))
 
     async def retry(self, tenant: str, job_id: str) -> str:
         """See Client.retry."""
-        return await self._run(tenant, ops.retry(self._cfg, tenant, job_id))
+        return await self._run(tenant, ops.retry(self._cfg, self._counts, tenant, job_id))
 
     async def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> AsyncIterator[Dict[str, Any]]:
         """See Client.events: `async for ev in c.events(...)`."""
         async for ev in driver.iter_async(self._redis, self._url_shown,
-                                          self._checked(tenant, ops.events(self._cfg, tenant, since, follow))):
+                                          self._checked(tenant, ops.events(self._cfg, self._counts, tenant, since, follow))):
             yield ev
 
     async def close(self) -> None:

@@ -1,7 +1,7 @@
 """lanework.Client: enqueue and steer jobs from blocking Python code."""
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
-from . import driver, ops, target
+from . import driver, ops, partition, target
 from .jobs import JobId
 from .config import Config, redact
 
@@ -26,6 +26,7 @@ class Client:
         self._url_shown = redact(self._cfg.url)
         self._redis = target.connect(self._cfg.url, driver.connect_kwargs(self._cfg.url), asyncio=False)
         self._protocol = ops.ProtocolState()
+        self._counts = partition.Counts()  # tenant -> its partition count, read once
 
     @property
     def namespace(self) -> str:
@@ -54,7 +55,7 @@ class Client:
         ProtocolMismatch."""
         opts = dict(lane=lane, queue=queue, id=id, unique=unique, delay=delay, attempts=attempts,
                     timeout=timeout, expires=expires, unique_for=unique_for)
-        return self._run(tenant, ops.enqueue(self._cfg, tenant, kind, payload, opts))
+        return self._run(tenant, ops.enqueue(self._cfg, self._counts, tenant, kind, payload, opts))
 
     def enqueue_many(self, tenant: str, jobs: Iterable[Dict[str, Any]]) -> List[JobId]:
         """Enqueues a list of job dicts (keys as enqueue's arguments: kind,
@@ -62,37 +63,37 @@ class Client:
         unique_for), pipelined, 256 per script call. Every job is checked
         before anything is sent. Returns the ids in order (JobId, as
         enqueue)."""
-        return self._run(tenant, ops.enqueue_many(self._cfg, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
+        return self._run(tenant, ops.enqueue_many(self._cfg, self._counts, tenant, list(jobs) if not isinstance(jobs, (str, dict)) else jobs))
 
     def status(self, tenant: str, job_id: str) -> Dict[str, Any]:
         """The job as a dict: what `lanework status` prints. NoSuchJob when
         there is none; JobFailed (job None) when its record is corrupt."""
-        return self._run(tenant, ops.status(self._cfg, tenant, job_id))
+        return self._run(tenant, ops.status(self._cfg, self._counts, tenant, job_id))
 
     def wait(self, tenant: str, job_id: str, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Waits until the job ends; returns its status dict when it
         succeeded. JobFailed (with .job) when it ended failed, cancelled or
         expired; WaitTimeout after `timeout` seconds (None: no limit); a
         lost connection is waited out within the timeout."""
-        return self._run(tenant, ops.wait(self._cfg, tenant, job_id, timeout))
+        return self._run(tenant, ops.wait(self._cfg, self._counts, tenant, job_id, timeout))
 
     def cancel(self, tenant: str, job_id: str) -> str:
         """Cancels the job: "cancelled" (it was waiting), or "requested" (it
         is running: its worker stops it). JobFailed when it had ended
         already; NoSuchJob."""
-        return self._run(tenant, ops.cancel(self._cfg, tenant, job_id))
+        return self._run(tenant, ops.cancel(self._cfg, self._counts, tenant, job_id))
 
     def retry(self, tenant: str, job_id: str) -> str:
         """Queues a failed, cancelled or expired job again with a fresh set
         of attempts; returns its id. InvalidInput when the job is in
         another status; NoSuchJob."""
-        return self._run(tenant, ops.retry(self._cfg, tenant, job_id))
+        return self._run(tenant, ops.retry(self._cfg, self._counts, tenant, job_id))
 
     def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> Iterator[Dict[str, Any]]:
         """Iterates over the tenant's events (dicts as `lanework events`
         prints), oldest first, after event id `since` when given; with
         follow, then waits for new ones for ever."""
-        return driver.iterate(self._redis, self._url_shown, self._checked(tenant, ops.events(self._cfg, tenant, since, follow)))
+        return driver.iterate(self._redis, self._url_shown, self._checked(tenant, ops.events(self._cfg, self._counts, tenant, since, follow)))
 
     def close(self) -> None:
         """Closes the connections (the client can not be used after)."""

@@ -63,6 +63,8 @@ def unavailable(url_shown, e):
     outage = isinstance(e, (rx.ConnectionError, rx.TimeoutError)) and not isinstance(e, rx.AuthenticationError)
     err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, tls_why(e) or why(e)))
     err.outage = outage
+    if isinstance(e, rx.ResponseError):
+        err.refusal = why(e)
     return err
 
 

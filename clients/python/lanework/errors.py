@@ -41,6 +41,7 @@ class RedisUnavailable(LaneworkError):
     outage = False
     unconfirmed = False
     ids = None
+    refusal = None  # the error reply's text when Redis refused (internal)
 
 
 class ProtocolMismatch(LaneworkError):

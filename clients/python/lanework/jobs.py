@@ -96,7 +96,8 @@ def _depth(text):
 
 def resolve(tenant, job, max_payload):
     """One job (a dict with FIELDS, `kind` required) as enqueue.lua's group
-    items. Raises InvalidInput, naming the field, before anything is sent."""
+    items, with what partition.place routes it by. Raises InvalidInput,
+    naming the field, before anything is sent."""
     unknown = [k for k in job if k not in FIELDS]
     if unknown:
         raise InvalidInput('unknown field "%.64s" (known: %s)' % (unknown[0], ', '.join(FIELDS)))
@@ -127,6 +128,13 @@ def resolve(tenant, job, max_payload):
     payload = encode_payload(job.get('payload'), max_payload)
     jid = job.get('id') or new_id()
     return {
+        # Where it goes (partition.place): the routing key -- the lane given,
+        # else the unique key, else the id given; None for a generated id
+        # routed by itself -- and what place() may draw again.
+        'route': job.get('lane') or unique or job.get('id') or None,
+        'id_generated': not job.get('id'),
+        'lane_is_id': not job.get('lane'),
+        # enqueue.lua's group items.
         'id': jid,
         'kind': job['kind'],
         'queue': job.get('queue') or 'default',

@@ -10,7 +10,7 @@ two cannot drift apart in what they send or how they read it. Events to
 hand to the caller are yielded as Emit."""
 import time
 
-from . import interface, jobs, views
+from . import interface, jobs, partition, views
 from .errors import InvalidInput, JobFailed, NoSuchJob, RedisUnavailable, WaitTimeout
 
 # As the CLI: enqueue.lua calls of at most this many jobs (cmd_batch.c).
@@ -57,10 +57,6 @@ class Emit:
         self.value = value
 
 
-def _job_key(cfg, tenant, job_id):
-    return cfg.prefix(tenant) + 'job:' + job_id
-
-
 class _named:
     """Prefixes an InvalidInput raised inside with "lanework: CMD: ", the
     shape of every CLI error line."""
@@ -92,7 +88,46 @@ def resolve_one(cfg, tenant, kind, payload, options):
         return jobs.resolve(tenant, spec, cfg.max_payload)
 
 
-def enqueue_many(cfg, tenant, specs, single=False):
+def partitions(cfg, counts, tenant):
+    """The partition count in force for tenant (partition.Counts caches
+    it): partition 0's settings field `partitions`, absent 1 -- as the CLI
+    reads it (enqueue-cli/partitions.c)."""
+    k = counts.get(tenant)
+    if k is None:
+        k = partition.parse_count((yield Cmd('HGET', cfg.prefix(tenant) + 'settings', 'partitions')))
+        counts.set(tenant, k)
+    return k
+
+
+def job_prefix(cfg, counts, tenant, job_id, cmd):
+    """The key prefix of the partition holding job `job_id`: the id's own
+    partition first, then the others (one pipelined round trip), as the
+    CLI's cli_job_partition; none holding it: the id's own, where the
+    command finds no job and says so."""
+    k = yield from partitions(cfg, counts, tenant)
+    own = partition.partition_of(job_id, k)
+    mine = partition.prefix(cfg.namespace, tenant, own)
+    if k == 1:
+        return mine
+    got = yield Cmd('EXISTS', mine + 'job:' + job_id, errors_ok=True)
+    if got == 1:
+        return mine
+    others = [p for p in range(k) if p != own]
+    if not isinstance(got, Exception):
+        got = yield Pipe([Cmd('EXISTS', partition.prefix(cfg.namespace, tenant, p) + 'job:' + job_id)
+                          for p in others])
+        for p, n in zip(others, got):
+            if isinstance(n, Exception):
+                got = n
+                break
+            if n == 1:
+                return partition.prefix(cfg.namespace, tenant, p)
+    if isinstance(got, Exception):
+        raise RedisUnavailable('lanework: %s: redis refused: %s' % (cmd, str(got).splitlines()[0]))
+    return mine
+
+
+def enqueue_many(cfg, counts, tenant, specs, single=False):
     """Validates every job first (nothing is sent if one is bad), then
     enqueues them in pipelined calls of CALL_JOBS. Returns [JobId]."""
     if isinstance(specs, (str, bytes, dict)):
@@ -103,48 +138,95 @@ def enqueue_many(cfg, tenant, specs, single=False):
             if not isinstance(spec, dict):
                 raise InvalidInput('must be a dict')
             resolved.append(jobs.resolve(tenant, spec, cfg.max_payload))
-    return (yield from enqueue_resolved(cfg, tenant, resolved))
+    return (yield from enqueue_resolved(cfg, counts, tenant, resolved))
 
 
-def enqueue_resolved(cfg, tenant, resolved):
-    """Enqueues checked specs (jobs.resolve) in pipelined calls of
-    CALL_JOBS; returns [JobId] in their order."""
-    prefix = cfg.prefix(tenant)
+def _enqueue_calls(cfg, tenant, resolved, todo, k):
+    """The enqueue.lua calls of specs resolved[i] for i in todo, routed
+    among k partitions: [(Script, [i...])], each partition's jobs in their
+    input order, CALL_JOBS a call."""
+    by_part = {}
+    for i in todo:
+        by_part.setdefault(partition.place(resolved[i], k), []).append(i)
     calls = []
-    for i in range(0, len(resolved), CALL_JOBS):
-        keys, argv = interface.script('enqueue').call_args(
-            prefix, {'prefix': prefix, 'events_cap': cfg.events_max}, {'job': resolved[i:i + CALL_JOBS]})
-        calls.append(Script('enqueue', keys, argv, cfg.min_replicas))
-    if not calls:
+    for p in sorted(by_part):
+        prefix = partition.prefix(cfg.namespace, tenant, p)
+        idx = by_part[p]
+        for n in range(0, len(idx), CALL_JOBS):
+            part = idx[n:n + CALL_JOBS]
+            keys, argv = interface.script('enqueue').call_args(
+                prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'partitions': k},
+                {'job': [resolved[i] for i in part]})
+            calls.append((Script('enqueue', keys, argv, cfg.min_replicas), part))
+    return calls
+
+
+def enqueue_resolved(cfg, counts, tenant, resolved):
+    """Enqueues checked specs (jobs.resolve), routed over the tenant's
+    partitions, in pipelined calls of CALL_JOBS; returns [JobId] in their
+    order. A call refused with LWPARTITIONS K (the count changed since it
+    was read: nothing was written) is routed again by K and sent once more."""
+    if not resolved:
         return []
-    replies = yield Pipe(calls, cfg.min_replicas) if len(calls) > 1 else calls[0]
-    if len(calls) == 1:
-        replies = [replies]
-    out, refused = [], None
-    for call, reply in zip(calls, replies):
-        if isinstance(reply, Exception):
-            refused = refused or reply
-            continue
-        for j in call.script.read(reply):
-            out.append(jobs.JobId(j['id'], j['created'] == 1, j['why']))
+    k = yield from partitions(cfg, counts, tenant)
+    out = [None] * len(resolved)
+    todo = list(range(len(resolved)))
+    refused = None
+    for round_ in range(2):
+        calls = _enqueue_calls(cfg, tenant, resolved, todo, k)
+        if len(calls) == 1:
+            try:
+                replies = [(yield calls[0][0])]
+            except RedisUnavailable as e:
+                # Alone, a refusal goes up as the driver words it -- but for
+                # LWPARTITIONS, and after jobs of an earlier round went in.
+                if e.refusal is None or (round_ == 0 and partition.refused_count(e.refusal) is None):
+                    raise
+                replies = [e]
+        else:
+            replies = yield Pipe([c for c, _ in calls], cfg.min_replicas)
+        todo, moved = [], None
+        for (call, idx), reply in zip(calls, replies):
+            if isinstance(reply, Exception):
+                got = partition.refused_count(getattr(reply, 'refusal', None) or reply)
+                if got is not None and round_ == 0:
+                    moved = got
+                    todo.extend(idx)
+                    continue
+                refused = refused or reply
+                continue
+            for i, j in zip(idx, call.script.read(reply)):
+                out[i] = jobs.JobId(j['id'], j['created'] == 1, j['why'])
+        if moved is None:
+            break
+        k = moved
+        counts.set(tenant, k)
+        todo.sort()
+    done = [j for j in out if j is not None]
     if refused is not None:
         # The calls of a pipeline run independently: say how many went in,
         # and which (e.ids), so the caller can re-send only the others.
         e = RedisUnavailable('lanework: enqueue: redis refused: %s (%d of %d jobs enqueued)'
-                             % (str(refused).splitlines()[0], len(out), len(resolved)))
-        e.ids = out
+                             % (getattr(refused, 'refusal', None) or str(refused).splitlines()[0],
+                                len(done), len(resolved)))
+        e.ids = done
         raise e
     return out
 
 
-def enqueue(cfg, tenant, kind, payload, options):
-    ids = yield from enqueue_resolved(cfg, tenant, [resolve_one(cfg, tenant, kind, payload, options)])
+def enqueue(cfg, counts, tenant, kind, payload, options):
+    ids = yield from enqueue_resolved(cfg, counts, tenant, [resolve_one(cfg, tenant, kind, payload, options)])
     return ids[0]
 
 
-def status(cfg, tenant, job_id):
+def status(cfg, counts, tenant, job_id):
     _check_tenant_id('status', tenant, job_id)
-    r = yield Cmd('HGETALL', _job_key(cfg, tenant, job_id), errors_ok=True)
+    prefix = yield from job_prefix(cfg, counts, tenant, job_id, 'status')
+    return (yield from _status_at(prefix, tenant, job_id))
+
+
+def _status_at(prefix, tenant, job_id):
+    r = yield Cmd('HGETALL', prefix + 'job:' + job_id, errors_ok=True)
     if isinstance(r, Exception):
         if str(r).startswith('WRONGTYPE'):
             raise JobFailed('lanework: status: job %s: corrupt record (not a hash)' % job_id)
@@ -156,33 +238,37 @@ def status(cfg, tenant, job_id):
     return views.job(tenant, r)
 
 
-def wait(cfg, tenant, job_id, timeout):
+def wait(cfg, counts, tenant, job_id, timeout):
     """Not a busy poll, as the CLI (cmd_wait.c): the stream position is read
     before the status, then XREAD BLOCK waits for an event naming the job,
     at most CHECK_MS between two reads of the record. A lost connection is
     waited out within the deadline; then position and status are read
-    again."""
+    again. The job's partition is found first (job_prefix): its events are
+    in that partition's stream."""
     _check_tenant_id('wait', tenant, job_id)
     with _named('wait'):
         timeout_ms = None if timeout is None else jobs.seconds_ms('timeout', timeout, True)
     deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
-    ev = cfg.prefix(tenant) + 'events'
+    prefix = None
     tries = 0
     while True:
         try:
+            if prefix is None:
+                prefix = yield from job_prefix(cfg, counts, tenant, job_id, 'wait')
+            ev, key = prefix + 'events', prefix + 'job:' + job_id
             last = '0-0'
             top = yield Cmd('XREVRANGE', ev, '+', '-', 'COUNT', '1')
             if top:
                 last = top[0][0]
             while True:
-                st = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
+                st = yield Cmd('HGET', key, 'status', errors_ok=True)
                 tries = 0
                 if isinstance(st, Exception) and not str(st).startswith('WRONGTYPE'):
                     raise RedisUnavailable('lanework: wait: redis refused: %s' % st)
                 if st is None:
                     raise NoSuchJob('lanework: wait: no such job %s' % job_id)
                 if isinstance(st, Exception) or st in views.TERMINAL:
-                    job = yield from status(cfg, tenant, job_id)
+                    job = yield from _status_at(prefix, tenant, job_id)
                     if job['status'] == 'succeeded':
                         return job
                     raise JobFailed('lanework: wait: job %s ended %s: %s'
@@ -220,17 +306,17 @@ def _names_job(xread_reply, job_id):
             yield fields.get('job') == job_id
 
 
-def cancel(cfg, tenant, job_id):
+def cancel(cfg, counts, tenant, job_id):
     """As `lanework cancel`: returns "cancelled" or "requested" (an active
     job: its worker stops it)."""
     _check_tenant_id('cancel', tenant, job_id)
+    prefix = yield from job_prefix(cfg, counts, tenant, job_id, 'cancel')
     # cancel.lua answers "cancelled" also for a job cancelled before: ask
     # first, so a second cancel is told apart (as the CLI does).
-    before = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
+    before = yield Cmd('HGET', prefix + 'job:' + job_id, 'status', errors_ok=True)
     if before == 'cancelled':
-        job = yield from status(cfg, tenant, job_id)
+        job = yield from _status_at(prefix, tenant, job_id)
         raise JobFailed('lanework: cancel: job %s already cancelled' % job_id, job)
-    prefix = cfg.prefix(tenant)
     keys, argv = interface.script('cancel').call_args(
         prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'keep_failed_s': cfg.keep_failed_s,
                  'id': job_id})
@@ -241,17 +327,17 @@ def cancel(cfg, tenant, job_id):
         raise NoSuchJob('lanework: cancel: no such job %s' % job_id)
     if str(r).startswith('corrupt'):
         raise JobFailed('lanework: cancel: job %s: %s' % (job_id, r))
-    job = yield from status(cfg, tenant, job_id)
+    job = yield from _status_at(prefix, tenant, job_id)
     raise JobFailed('lanework: cancel: job %s already %s' % (job_id, r), job)
 
 
-def retry(cfg, tenant, job_id):
+def retry(cfg, counts, tenant, job_id):
     """As `lanework retry ID`: a failed, cancelled or expired job is queued
     again with a fresh set of attempts. Returns the id."""
     _check_tenant_id('retry', tenant, job_id)
+    prefix = yield from job_prefix(cfg, counts, tenant, job_id, 'retry')
     # retry.lua answers "queued" also for a job that was queued already.
-    before = yield Cmd('HGET', _job_key(cfg, tenant, job_id), 'status', errors_ok=True)
-    prefix = cfg.prefix(tenant)
+    before = yield Cmd('HGET', prefix + 'job:' + job_id, 'status', errors_ok=True)
     keys, argv = interface.script('retry').call_args(
         prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'mode': 'ids'}, {'arg': [{'value': job_id}]})
     r = yield Script('retry', keys, argv, cfg.min_replicas)
@@ -268,33 +354,60 @@ def retry(cfg, tenant, job_id):
     raise InvalidInput('lanework: retry: job %s is %s, not failed, cancelled or expired' % (job_id, what))
 
 
-def events(cfg, tenant, since, follow):
+def _eid(eid):
+    ms, _, seq = eid.partition('-')
+    return int(ms), int(seq or 0)
+
+
+def events(cfg, counts, tenant, since, follow):
     """As `lanework events [--since ID] [--follow]`: what the stream holds
     (pages of XRANGE), then with follow new events as they come (XREAD
-    BLOCK), forever."""
+    BLOCK), forever. A partitioned tenant has a stream per partition: they
+    are read together and merged by entry id -- exact within a partition,
+    approximate across them (each stream's ids come from its own last id
+    and the clock of the server that wrote it)."""
     with _named('events'):
         jobs.check_name('tenant', tenant, required=True)
     if since is not None and not views.is_stream_id(since):
         raise InvalidInput('lanework: events: since: "%.64s" is not an event id (like 1700000000000-0)'
                            % since)
-    key = cfg.prefix(tenant) + 'events'
-    last = since or ''
+    k = yield from partitions(cfg, counts, tenant)
+    keys = [partition.prefix(cfg.namespace, tenant, p) + 'events' for p in range(k)]
+    last = [since or ''] * k
+    pending = [[] for _ in range(k)]   # entries read, not yet emitted, per partition
+    more = [True] * k                  # the partition's stream may hold more
     while True:
-        page = yield Cmd('XRANGE', key, '(' + last if last else '-', '+', 'COUNT', str(EVENTS_PAGE))
-        for eid, fields in page:
-            yield Emit(views.event(eid, fields))
-            last = eid
-        if len(page) < EVENTS_PAGE:
+        need = [p for p in range(k) if more[p] and not pending[p]]
+        if need:
+            cmds = [Cmd('XRANGE', keys[p], '(' + last[p] if last[p] else '-', '+', 'COUNT', str(EVENTS_PAGE))
+                    for p in need]
+            pages = [(yield cmds[0])] if len(cmds) == 1 else (yield Pipe(cmds))
+            for p, page in zip(need, pages):
+                if isinstance(page, Exception):
+                    raise RedisUnavailable('lanework: events: redis refused: %s' % str(page).splitlines()[0])
+                pending[p] = list(page)
+                more[p] = len(page) == EVENTS_PAGE
+        ready = [p for p in range(k) if pending[p]]
+        if not ready:
             break
+        p = min(ready, key=lambda q: _eid(pending[q][0][0]))
+        eid, fields = pending[p].pop(0)
+        last[p] = eid
+        yield Emit(views.event(eid, fields))
     if not follow:
         return
-    last = last or '0-0'
+    last = [l or '0-0' for l in last]
     while True:
-        r = yield Cmd('XREAD', 'COUNT', str(EVENTS_PAGE), 'BLOCK', str(FOLLOW_BLOCK_MS), 'STREAMS', key, last)
-        for _stream, entries in r or ():
+        r = yield Cmd('XREAD', 'COUNT', str(EVENTS_PAGE), 'BLOCK', str(FOLLOW_BLOCK_MS), 'STREAMS', *keys, *last)
+        got = []
+        for stream, entries in r or ():
+            p = keys.index(stream)
             for eid, fields in entries:
-                yield Emit(views.event(eid, fields))
-                last = eid
+                got.append((_eid(eid), eid, fields))
+                last[p] = eid
+        got.sort(key=lambda e: e[0])
+        for _, eid, fields in got:
+            yield Emit(views.event(eid, fields))
 
 
 def protocol_check(cfg, url_shown, tenant):

@@ -52,7 +52,7 @@ def poison(r):
     # call would show in the compared tenants' retention.
     r.hset(z + 'settings', mapping={'events_max': 5, 'keep_succeeded': 7, 'keep_failed': 9})
     r.set(z + 'lane:bad', 'x')
-    call(r, 'fcall', 'enqueue', z, {}, {'job': [job(1, 'ok'), job(2, 'ok', delay=50000, expires=90000),
+    call(r, 'fcall', 'enqueue', z, {'partitions': 1}, {'job': [job(1, 'ok'), job(2, 'ok', delay=50000, expires=90000),
                                                 job(3, 'bad')]})
     r.delete(z + 'active:q')
     r.set(z + 'active:q', 'x')
@@ -69,7 +69,7 @@ def step(r, rng, mode, prefix, state):
             state['n'] += 1
             jobs.append(job(state['n'], 'L%d' % rng.randint(0, 2), unique=rng.choice(['', '', 'u1']),
                             delay=rng.choice([0, 0, 500000])))
-        return op, call(r, mode, 'enqueue', prefix, {}, {'job': jobs})
+        return op, call(r, mode, 'enqueue', prefix, {'partitions': 1}, {'job': jobs})
     if op == 'claim':
         rep = call(r, mode, 'claim', prefix,
                    dict(worker='w', lease_ms=60000, want=rng.randint(1, 3), keep_failed_s=60),

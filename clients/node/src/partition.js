@@ -1,0 +1,70 @@
+// Partitioned tenants (common/partition.h; DESIGN.md section 11): a
+// tenant's lanes spread over K keyspaces, routed exactly as the C side
+// routes them, so a job is where the CLI and the workers look for it.
+//
+// Partition 0 of tenant T is its own prefix NS:{T}: (a tenant never
+// partitioned is partition 0 of itself), partition p >= 1 is NS:{T#p}:. A
+// job goes to partition CRC16(routing key) % K, the routing key being its
+// lane when given, else its unique key, else its id; a generated id is
+// drawn again until it falls in that same partition, so the id alone finds
+// the job at once. K is partition 0's settings field `partitions` (absent:
+// 1), read once per tenant and client; enqueue.lua refuses a call routed by
+// another count with `LWPARTITIONS K` before writing anything.
+import { newId } from './jobs.js';
+
+export const PARTITIONS_MAX = 64;
+
+/** CRC16/XMODEM (poly 0x1021, init 0, no reflection) of a Buffer or
+ * string (its UTF-8 bytes): Redis Cluster's slot hash, C's lw_crc16. */
+export function crc16(data) {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+/** The partition (0..k-1) of routing key `key` (the whole key, no hash-tag
+ * parsing) among k; 0 when k < 2. */
+export function partitionOf(key, k) {
+  return k < 2 ? 0 : crc16(key) % k;
+}
+
+/** Partition p's key prefix: NS:{T}: for 0, NS:{T#p}: else. */
+export function partitionPrefix(namespace, tenant, p) {
+  return p > 0 ? `${namespace}:{${tenant}#${p}}:` : `${namespace}:{${tenant}}:`;
+}
+
+/** The count a settings field holds, as the CLI reads it: absent or not
+ * 1..PARTITIONS_MAX is 1. */
+export function parseCount(v) {
+  const k = v == null ? NaN : Number.parseInt(String(v), 10);
+  return Number.isInteger(k) && k >= 1 && k <= PARTITIONS_MAX ? k : 1;
+}
+
+/** The count in force from enqueue.lua's `LWPARTITIONS K ...` refusal (an
+ * error or its text), or null when it is no such refusal. */
+export function refusedCount(e) {
+  const m = /LWPARTITIONS (\d+)\b/.exec(String(e && e.message !== undefined ? e.message : e).split('\n')[0]);
+  return m ? parseCount(m[1]) : null;
+}
+
+/** The partition (0..k-1) of checked spec `spec` (jobs.js resolve) among
+ * k, as lw_job_spec_place: routed by its lane, else its unique key, else
+ * its id. A generated id is drawn again until it falls in the routing
+ * key's partition (the lane, when it was not given, follows the id). May
+ * be called again with another k while nothing was written for the spec. */
+export function place(spec, k) {
+  const { route } = spec;
+  if (!spec.idGenerated) return partitionOf(route, k);
+  if (route === null) return partitionOf(spec.id, k);
+  const want = partitionOf(route, k);
+  let id = spec.id;
+  // Expected k draws: an id is random in its low bits, and CRC16 mixes every byte.
+  for (let tries = 0; k > 1 && tries < 64 * k && partitionOf(id, k) !== want; tries++) id = newId();
+  spec.id = id;
+  if (spec.laneIsId) spec.lane = id;
+  return want;
+}

@@ -1,0 +1,244 @@
+// Partitioned tenants (common/partition.h): the client routes a job where
+// the C side does -- partition CRC16(lane, else unique, else id) % K, prefix
+// lw:{T}: for 0 and lw:{T#p}: else -- finds jobs in any partition, merges
+// the partitions' events, and re-routes when the count changed under it.
+// Tenant p8 has 8 partitions, published by a real worker (registry
+// "partitions": 8) or set on the empty tenant as settings.lua would.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, JobFailed, NoSuchJob } from '../src/index.js';
+import { crc16, parseCount, partitionOf, partitionPrefix, refusedCount } from '../src/partition.js';
+import { startRedis, startWorker, cli, cliInput, waitUntil } from './helpers.js';
+
+const K = 8;
+
+// CRC16/XMODEM by table, written apart from the client's bit-by-bit one,
+// so a broken client CRC shows.
+const TABLE = Array.from({ length: 256 }, (_, i) => {
+  let c = i << 8;
+  for (let b = 0; b < 8; b++) c = c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1;
+  return c & 0xffff;
+});
+function refCrc(s) {
+  let crc = 0;
+  for (const b of Buffer.from(s, 'utf8')) crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ b) & 0xff];
+  return crc;
+}
+const where = (key) => refCrc(key) % K;
+const prefix = (p) => (p ? `lw:{p8#${p}}:` : 'lw:{p8}:');
+const keyIn = (p, tag) => {
+  for (let i = 0; ; i++) if (where(`${tag}${i}`) === p) return `${tag}${i}`;
+};
+const keyNotIn = (avoid, tag) => {
+  for (let i = 0; ; i++) if (!avoid.includes(where(`${tag}${i}`))) return `${tag}${i}`;
+};
+
+let redis, c, worker;
+beforeEach(async () => {
+  redis = await startRedis();
+  c = new Client({ url: redis.url });
+  worker = null;
+});
+afterEach(async () => {
+  await c.close();
+  if (worker) await worker.stop();
+  await redis.stop();
+});
+
+async function holders(id) {
+  const out = [];
+  for (let p = 0; p < K; p++) if ((await redis.raw.exists(`${prefix(p)}job:${id}`)) === 1) out.push(p);
+  return out;
+}
+
+async function allJobs() {
+  return [...(await redis.raw.keys('lw:{p8}:job:*')), ...(await redis.raw.keys('lw:{p8#*}:job:*'))];
+}
+
+async function partitioned() {
+  await redis.raw.hset('lw:{p8}:settings', 'partitions', String(K));
+}
+
+async function withWorker() {
+  worker = startWorker(redis, [{ tenant: 'p8', partitions: K }], '--tenant', 'p8');
+  await waitUntil(async () => (await redis.raw.hget('lw:{p8}:settings', 'partitions')) === String(K), 'the worker to publish partitions 8');
+}
+
+test('CRC16/XMODEM check value and partition helpers', () => {
+  assert.equal(crc16('123456789'), 0x31c3);
+  assert.equal(crc16(''), 0);
+  for (const key of ['a', 'lane-1', 'u\u00e9nique', '0190f1a2b3c4d5e6f7a8b9c0', 'x'.repeat(200)]) {
+    assert.equal(crc16(key), refCrc(key));
+    assert.equal(partitionOf(key, K), refCrc(key) % K);
+  }
+  assert.equal(partitionOf('anything', 1), 0);
+  assert.equal(partitionPrefix('lw', 'p8', 0), 'lw:{p8}:');
+  assert.equal(partitionPrefix('lw', 'p8', 3), 'lw:{p8#3}:');
+  assert.deepEqual([parseCount(null), parseCount('8'), parseCount('99'), parseCount('x')], [1, 8, 1, 1]);
+  assert.equal(refusedCount(new Error('LWPARTITIONS 8 tenant keys under lw:{p8}: are in 8 partition(s)')), 8);
+  assert.equal(refusedCount(new Error('OOM command not allowed')), null);
+});
+
+test('one lane: one partition, run in order by a worker', async () => {
+  await withWorker();
+  const lane = keyIn(5, 'L');
+  const ids = await c.enqueueMany('p8', Array.from({ length: 12 }, () => ({ kind: 'record', lane, payload: { ms: 20 } })));
+  for (const id of ids) {
+    assert.deepEqual(await holders(id), [5]); // the lane's partition, generated ids included
+    assert.equal(where(id), 5); // placed so that the id alone finds it at once
+  }
+  assert.deepEqual(await redis.raw.lrange(`${prefix(5)}lane:${lane}`, 0, -1), ids);
+  await waitUntil(async () => {
+    for (const id of ids) if ((await c.status('p8', id)).status !== 'succeeded') return false;
+    return true;
+  }, 'the lane to run', 30000);
+  const recs = worker.records().filter((r) => r[3] === lane);
+  assert.deepEqual(recs.filter((r) => r[0] === 'START').map((r) => r[2]), ids); // in order
+  const order = recs.map((r) => `${r[0]} ${r[2]}`);
+  assert.deepEqual(order, ids.flatMap((id) => [`START ${id}`, `END ${id}`])); // one at a time
+});
+
+test('lanes spread over partitions, each partition in input order', async () => {
+  await partitioned();
+  const lanes = Array.from({ length: 40 }, (_, i) => `lane-${i}`);
+  const jobs = [];
+  for (let n = 0; n < 3; n++) for (const lane of lanes) jobs.push({ kind: 'noop', lane, payload: { n } });
+  const ids = await c.enqueueMany('p8', jobs);
+  const used = new Set();
+  for (let i = 0; i < jobs.length; i++) {
+    assert.deepEqual(await holders(ids[i]), [where(jobs[i].lane)], jobs[i].lane);
+    used.add(where(jobs[i].lane));
+  }
+  assert.ok(used.size >= 6);
+  for (const lane of lanes)
+    assert.deepEqual(await redis.raw.lrange(`${prefix(where(lane))}lane:${lane}`, 0, -1), ids.filter((_, i) => jobs[i].lane === lane));
+  assert.equal((await allJobs()).length, jobs.length);
+  const big = await c.enqueueMany('p8', Array.from({ length: 600 }, () => ({ kind: 'noop', lane: lanes[0] })));
+  assert.deepEqual(await redis.raw.lrange(`${prefix(where(lanes[0]))}lane:${lanes[0]}`, 0, -1),
+    [...ids.filter((_, i) => jobs[i].lane === lanes[0]), ...big]);
+});
+
+test('status, wait, cancel, retry find jobs in partitions >= 1', async () => {
+  await withWorker();
+  const lane = keyIn(3, 'L');
+  const a = await c.enqueue('p8', 'echo', { x: 1 }, { lane });
+  assert.deepEqual(await holders(a), [3]);
+  const done = await c.wait('p8', a, { timeout: 20 });
+  assert.deepEqual([done.status, done.result, done.tenant], ['succeeded', { x: 1 }, 'p8']);
+  // An explicit id whose own partition is not its lane's: found by the others.
+  const id = keyNotIn([3, 0], 'job-');
+  assert.equal(await c.enqueue('p8', 'noop', null, { lane, id, delay: 600 }), id);
+  assert.deepEqual(await holders(id), [3]);
+  assert.equal((await c.status('p8', id)).status, 'scheduled');
+  assert.equal(await c.cancel('p8', id), 'cancelled');
+  await assert.rejects(c.cancel('p8', id), (e) => e instanceof JobFailed && /already cancelled/.test(e.message));
+  assert.equal(await c.retry('p8', id), id);
+  assert.equal((await c.wait('p8', id, { timeout: 20 })).status, 'succeeded');
+  await assert.rejects(c.status('p8', 'no-such-job'), NoSuchJob);
+  await assert.rejects(c.cancel('p8', 'no-such-job'), NoSuchJob);
+});
+
+test('an explicit id reused with its lane, a unique key without a lane: the existing job', async () => {
+  await partitioned();
+  const lane = keyIn(6, 'L');
+  assert.deepEqual(await c.enqueue('p8', 'noop', null, { id: 'fixed-1', lane, details: true }), { id: 'fixed-1', created: true, why: '' });
+  assert.deepEqual(await c.enqueue('p8', 'noop', null, { id: 'fixed-1', lane, details: true }), { id: 'fixed-1', created: false, why: 'exists queued' });
+  assert.deepEqual(await holders('fixed-1'), [6]);
+  const ukey = keyNotIn([0], 'u-');
+  const u1 = await c.enqueue('p8', 'noop', null, { unique: ukey });
+  assert.deepEqual(await c.enqueue('p8', 'noop', null, { unique: ukey, details: true }), { id: u1, created: false, why: 'held queued' });
+  assert.deepEqual(await c.enqueueMany('p8', [{ kind: 'noop', unique: ukey }]), [u1]);
+  assert.deepEqual(await holders(u1), [where(ukey)]);
+  assert.equal(where(u1), where(ukey));
+  assert.equal(await redis.raw.get(`${prefix(where(ukey))}unique:${ukey}`), u1);
+  assert.equal((await allJobs()).length, 2);
+});
+
+for (const how of ['enqueue', 'enqueueMany']) {
+  test(`a client that read K=1 is told LWPARTITIONS and routes again (${how})`, async () => {
+    await assert.rejects(c.status('p8', 'nothing-yet'), NoSuchJob); // reads and caches K = 1
+    await partitioned();
+    let lanes = Array.from({ length: K }, (_, p) => keyIn(p, 'L'));
+    let ids;
+    if (how === 'enqueue') {
+      lanes = [lanes[5]];
+      ids = [await c.enqueue('p8', 'noop', null, { lane: lanes[0] })];
+    } else {
+      lanes = Array.from({ length: 40 }, () => lanes).flat(); // 320 jobs: two calls to partition 0 while K was 1
+      ids = await c.enqueueMany('p8', lanes.map((lane) => ({ kind: 'noop', lane })));
+    }
+    for (let i = 0; i < ids.length; i++) {
+      assert.deepEqual(await holders(ids[i]), [where(lanes[i])]);
+      assert.equal(await redis.raw.hget(`${prefix(where(lanes[i]))}job:${ids[i]}`, 'lane'), lanes[i]);
+    }
+    assert.equal((await allJobs()).length, ids.length); // nothing lost
+    assert.equal(new Set(ids).size, ids.length); // nothing twice
+  });
+}
+
+test('events of every partition, merged by entry id; follow', async () => {
+  await partitioned();
+  const lanes = [0, 2, 4, 7].map((p) => keyIn(p, 'L'));
+  const ids = [];
+  for (const lane of [...lanes, ...lanes]) {
+    ids.push(await c.enqueue('p8', 'noop', null, { lane }));
+    await new Promise((r) => setTimeout(r, 3)); // entry ids of two streams tie within a millisecond
+  }
+  const read = async (opts) => {
+    const out = [];
+    for await (const e of c.events('p8', opts)) out.push(e);
+    return out;
+  };
+  let evs = await read();
+  assert.deepEqual(evs.map((e) => e.job), ids); // one Redis, ms apart: merged by entry id = enqueue order
+  const burst = await c.enqueueMany('p8', Array.from({ length: 50 }, () => lanes).flat().map((lane) => ({ kind: 'noop', lane })));
+  evs = await read();
+  assert.deepEqual(evs.map((e) => e.job).sort(), [...ids, ...burst].sort());
+  const eid = evs.map((e) => e.id.split('-').map(Number));
+  assert.ok(eid.every((x, i) => i === 0 || x[0] > eid[i - 1][0] || (x[0] === eid[i - 1][0] && x[1] >= eid[i - 1][1])));
+  assert.deepEqual((await read({ since: evs[3].id })).map((e) => e.job), [...ids.slice(4), ...evs.slice(8).map((e) => e.job)]);
+  const later = [];
+  const seen = [];
+  const it = c.events('p8', { since: evs[evs.length - 1].id, follow: true });
+  const following = (async () => {
+    for await (const e of it) {
+      seen.push(e.job);
+      if (seen.length === 4) return;
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 100));
+  for (const lane of [...lanes].reverse()) later.push(await c.enqueue('p8', 'noop', null, { lane }));
+  await following;
+  assert.deepEqual([...seen].sort(), [...later].sort());
+});
+
+test('the CLI and the client put jobs in the same partitions and find each other\'s', async () => {
+  await partitioned();
+  const lines = [
+    ...Array.from({ length: 24 }, (_, i) => ({ tenant: 'p8', kind: 'noop', lane: `cl-${i}` })),
+    ...Array.from({ length: 8 }, (_, i) => ({ tenant: 'p8', kind: 'noop', unique: `cu-${i}` })),
+    ...Array.from({ length: 8 }, (_, i) => ({ tenant: 'p8', kind: 'noop', id: `cid-${i}` })),
+  ];
+  const r = cliInput(redis, lines.map((l) => JSON.stringify(l) + '\n').join(''), 'enqueue', '--batch', '-');
+  assert.equal(r.rc, 0, r.err);
+  const cliIds = r.out.split(/\s+/).filter(Boolean);
+  assert.equal(cliIds.length, lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    const key = lines[i].lane || lines[i].unique || lines[i].id;
+    assert.deepEqual(await holders(cliIds[i]), [partitionOf(key, K)], key);
+    assert.equal(partitionOf(cliIds[i], K), partitionOf(key, K)); // the CLI's generated ids too
+    const st = cli(redis, 'status', '--tenant', 'p8', cliIds[i]);
+    assert.equal(st.rc, 0, st.err);
+    assert.deepEqual(JSON.parse(st.out), await c.status('p8', cliIds[i]));
+  }
+  const mine = await c.enqueueMany('p8', Array.from({ length: 24 }, (_, i) => ({ kind: 'noop', lane: `cl-${i}` })));
+  mine.push(await c.enqueue('p8', 'noop', null, { id: keyNotIn([where('cl-1')], 'pid-'), lane: 'cl-1' }));
+  for (let i = 0; i < mine.length; i++) {
+    const st = cli(redis, 'status', '--tenant', 'p8', mine[i]);
+    assert.equal(st.rc, 0, st.err);
+    assert.deepEqual(JSON.parse(st.out), await c.status('p8', mine[i]));
+    assert.deepEqual(await holders(mine[i]), await holders(cliIds[i === 24 ? 1 : i])); // same lane, same place
+  }
+  assert.equal(cli(redis, 'cancel', '--tenant', 'p8', mine[3]).rc, 0);
+  assert.equal((await c.status('p8', mine[3])).status, 'cancelled');
+});

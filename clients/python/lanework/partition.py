@@ -1,0 +1,100 @@
+"""Partitioned tenants (common/partition.h; DESIGN.md section 11): a
+tenant's lanes spread over K keyspaces, routed exactly as the C side
+routes them, so a job is where the CLI and the workers look for it.
+
+Partition 0 of tenant T is its own prefix NS:{T}: (a tenant never
+partitioned is partition 0 of itself), partition p >= 1 is NS:{T#p}:. A
+job goes to partition CRC16(routing key) % K, the routing key being its
+lane when given, else its unique key, else its id; a generated id is drawn
+again until it falls in that same partition, so the id alone finds the job
+at once. K is partition 0's settings field `partitions` (absent: 1), read
+once per tenant and client; enqueue.lua refuses a call routed by another
+count with `LWPARTITIONS K` before writing anything."""
+import re
+
+from . import jobs
+
+PARTITIONS_MAX = 64
+
+
+def crc16(data):
+    """CRC16/XMODEM (poly 0x1021, init 0, no reflection) of bytes `data`:
+    Redis Cluster's slot hash, C's lw_crc16 (common/slot.c)."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def partition_of(key, k):
+    """The partition (0..k-1) of routing key `key` (str: its UTF-8 bytes,
+    the whole key, no hash-tag parsing) among k; 0 when k < 2."""
+    if k < 2:
+        return 0
+    return crc16(key.encode('utf-8', 'surrogatepass')) % k
+
+
+def prefix(namespace, tenant, p):
+    """Partition p's key prefix: NS:{T}: for 0, NS:{T#p}: else."""
+    return '%s:{%s#%d}:' % (namespace, tenant, p) if p > 0 else '%s:{%s}:' % (namespace, tenant)
+
+
+def parse_count(v):
+    """The count a settings field holds, as the CLI reads it (cli_partitions):
+    absent or not 1..PARTITIONS_MAX is 1."""
+    try:
+        k = int(v)
+    except (TypeError, ValueError):
+        return 1
+    return k if 1 <= k <= PARTITIONS_MAX else 1
+
+
+_REFUSED = re.compile(r'LWPARTITIONS (\d+)\b')
+
+
+def refused_count(text):
+    """The count in force from enqueue.lua's `LWPARTITIONS K ...` refusal
+    (in error text `text`), or None when it is no such refusal."""
+    m = _REFUSED.search(str(text).split('\n', 1)[0])
+    return parse_count(m.group(1)) if m else None
+
+
+def place(spec, k):
+    """The partition (0..k-1) of checked spec `spec` (jobs.resolve) among k,
+    as lw_job_spec_place: routed by its lane, else its unique key, else its
+    id. A generated id is drawn again until it falls in the routing key's
+    partition (the lane, when it was not given, follows the id). May be
+    called again with another k while nothing was written for the spec."""
+    route = spec['route']
+    if not spec['id_generated']:
+        return partition_of(route, k)
+    if route is None:
+        return partition_of(spec['id'], k)
+    want = partition_of(route, k)
+    jid = spec['id']
+    tries = 0
+    # Expected k draws: an id is random in its low bits, and CRC16 mixes every byte.
+    while k > 1 and tries < 64 * k and partition_of(jid, k) != want:
+        jid = jobs.new_id()
+        tries += 1
+    spec['id'] = jid
+    if spec['lane_is_id']:
+        spec['lane'] = jid
+    return want
+
+
+class Counts:
+    """The partition count of each tenant a client met (tenant -> K):
+    read once, kept for the client's life, replaced when enqueue.lua says
+    another is in force."""
+
+    def __init__(self):
+        self._k = {}
+
+    def get(self, tenant):
+        return self._k.get(tenant)
+
+    def set(self, tenant, k):
+        self._k[tenant] = k

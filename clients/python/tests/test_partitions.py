@@ -1,0 +1,266 @@
+"""Partitioned tenants (common/partition.h): the client routes a job where
+the C side does -- partition CRC16(lane, else unique, else id) % K, prefix
+lw:{T}: for 0 and lw:{T#p}: else -- finds jobs in any partition, merges the
+partitions' events, and re-routes when the count changed under it. Tenant
+p8 has 8 partitions, published by a real worker (registry "partitions": 8)
+or set on the empty tenant as settings.lua would."""
+import json
+import threading
+import time
+
+import pytest
+
+import lanework
+import lwtest
+from lanework import partition
+
+K = 8
+
+
+def where(key, k=K):
+    """Partition of `key` by the test harness's own CRC16 (lwtest's table
+    version, not the client's), so a broken client CRC shows."""
+    return lwtest.crc16_xmodem(key.encode()) % k if k > 1 else 0
+
+
+def prefix(p, tenant='p8'):
+    return 'lw:{%s#%d}:' % (tenant, p) if p else 'lw:{%s}:' % tenant
+
+
+def lane_in(p, tag='L'):
+    """A lane name whose partition is p."""
+    return next('%s%d' % (tag, i) for i in range(10000) if where('%s%d' % (tag, i)) == p)
+
+
+def holders(env, jid, tenant='p8', k=K):
+    """The partitions whose keyspace holds job:JID."""
+    return [p for p in range(k) if env.redis.call('EXISTS', prefix(p, tenant) + 'job:' + jid) == 1]
+
+
+def all_jobs(env, tenant='p8'):
+    return sorted(env.redis.call('KEYS', 'lw:{%s}:job:*' % tenant) + env.redis.call('KEYS', 'lw:{%s#*}:job:*' % tenant))
+
+
+@pytest.fixture
+def p8(env):
+    """Tenant p8 with 8 partitions, published by a worker serving it."""
+    env.write_registry([env.tenant('t1'), env.tenant('p8', partitions=K)])
+    env.worker('--tenant', 'p8')
+    lwtest.wait_until(lambda: env.redis.call('HGET', 'lw:{p8}:settings', 'partitions') == str(K),
+                      what='the worker to publish partitions 8')
+    return env
+
+
+@pytest.fixture
+def p8_idle(env):
+    """Tenant p8 with 8 partitions and no worker: jobs stay where they went."""
+    env.write_registry([env.tenant('t1'), env.tenant('p8', partitions=K)])
+    env.redis.call('HSET', 'lw:{p8}:settings', 'partitions', str(K))
+    return env
+
+
+def test_crc16_value():
+    assert partition.crc16(b'123456789') == 0x31C3
+    assert partition.crc16(b'') == 0
+    for key in ['a', 'lane-1', 'u\u00e9nique', '0190f1a2b3c4d5e6f7a8b9c0', 'x' * 200]:
+        assert partition.crc16(key.encode()) == lwtest.crc16_xmodem(key.encode())
+        assert partition.partition_of(key, K) == lwtest.crc16_xmodem(key.encode()) % K
+    assert partition.partition_of('anything', 1) == 0
+    assert partition.prefix('lw', 'p8', 0) == 'lw:{p8}:' and partition.prefix('lw', 'p8', 3) == 'lw:{p8#3}:'
+    assert partition.refused_count('LWPARTITIONS 8 tenant keys under lw:{p8}: are in 8 partition(s)') == 8
+    assert partition.refused_count('OOM command not allowed') is None
+
+
+def test_one_lane_one_partition_in_order(p8, client):
+    lane = lane_in(5)
+    ids = client.enqueue_many('p8', [{'kind': 'record', 'lane': lane, 'payload': {'ms': 20}} for _ in range(12)])
+    for jid in ids:
+        assert holders(p8, jid) == [5]  # the lane's partition, generated ids included
+        assert where(jid) == 5          # placed so that the id alone finds it at once
+    assert p8.redis.call('LRANGE', prefix(5) + 'lane:' + lane, 0, -1) == list(ids)
+    lwtest.wait_until(lambda: all(client.status('p8', j)['status'] == 'succeeded' for j in ids), timeout=30,
+                      what='the lane to run')
+    starts = [r[2] for r in p8.records() if r[0] == 'START' and r[3] == lane]
+    assert starts == list(ids)  # one at a time, in order
+    assert p8.overlaps(ids) == []
+
+
+def test_lanes_spread_over_partitions(p8_idle, client):
+    lanes = ['lane-%d' % i for i in range(40)]
+    jobs = [{'kind': 'noop', 'lane': l, 'payload': {'n': i}} for i in range(3) for l in lanes]
+    ids = client.enqueue_many('p8', jobs)
+    used = set()
+    for job, jid in zip(jobs, ids):
+        p = where(job['lane'])
+        assert holders(p8_idle, jid) == [p], (job, jid)
+        used.add(p)
+    assert len(used) >= 6
+    for lane in lanes:  # each partition's call kept the input order
+        want = [jid for job, jid in zip(jobs, ids) if job['lane'] == lane]
+        assert p8_idle.redis.call('LRANGE', prefix(where(lane)) + 'lane:' + lane, 0, -1) == want
+    assert len(all_jobs(p8_idle)) == len(jobs)
+    # More than one call per partition (CALL_JOBS), still in order.
+    big = client.enqueue_many('p8', [{'kind': 'noop', 'lane': lanes[0]} for _ in range(600)])
+    assert p8_idle.redis.call('LRANGE', prefix(where(lanes[0])) + 'lane:' + lanes[0], 0, -1) == \
+        [jid for job, jid in zip(jobs, ids) if job['lane'] == lanes[0]] + list(big)
+
+
+def test_status_wait_cancel_retry_in_other_partitions(p8, client):
+    lane = lane_in(3)
+    a = client.enqueue('p8', 'echo', {'x': 1}, lane=lane)
+    assert holders(p8, a) == [3]
+    done = client.wait('p8', a, timeout=20)
+    assert done['status'] == 'succeeded' and done['result'] == {'x': 1} and done['tenant'] == 'p8'
+    # An explicit id whose own partition is not its lane's: found by the others.
+    jid = next('job-%d' % i for i in range(1000) if where('job-%d' % i) not in (3, 0))
+    b = client.enqueue('p8', 'noop', lane=lane, id=jid, delay=600)
+    assert b == jid and holders(p8, jid) == [3]
+    assert client.status('p8', jid)['status'] == 'scheduled'
+    assert client.cancel('p8', jid) == 'cancelled'
+    with pytest.raises(lanework.JobFailed, match='already cancelled'):
+        client.cancel('p8', jid)
+    assert client.retry('p8', jid) == jid
+    assert client.wait('p8', jid, timeout=20)['status'] == 'succeeded'
+    with pytest.raises(lanework.NoSuchJob):
+        client.status('p8', 'no-such-job')
+    with pytest.raises(lanework.NoSuchJob):
+        client.cancel('p8', 'no-such-job')
+
+
+def test_existing_job_and_unique_key_in_partitions(p8_idle, client):
+    lane = lane_in(6)
+    first = client.enqueue('p8', 'noop', id='fixed-1', lane=lane)
+    again = client.enqueue('p8', 'noop', id='fixed-1', lane=lane)
+    assert first.created and not again.created and again == 'fixed-1' and again.why == 'exists queued'
+    assert holders(p8_idle, 'fixed-1') == [6]
+    # A unique key without a lane: routed by the key, so it dedupes.
+    ukey = next('u-%d' % i for i in range(1000) if where('u-%d' % i) not in (0,))
+    u1 = client.enqueue('p8', 'noop', unique=ukey)
+    u2 = client.enqueue('p8', 'noop', unique=ukey)
+    u3 = client.enqueue_many('p8', [{'kind': 'noop', 'unique': ukey}])[0]
+    assert u1.created and u2 == u3 == u1 and not u2.created and u2.why == 'held queued'
+    assert holders(p8_idle, u1) == [where(ukey)] and where(u1) == where(ukey)
+    assert p8_idle.redis.call('GET', prefix(where(ukey)) + 'unique:' + ukey) == u1
+    assert len(all_jobs(p8_idle)) == 2
+
+
+@pytest.mark.parametrize('how', ['enqueue', 'enqueue_many', 'async'])
+def test_stale_count_is_rerouted(env, run, how):
+    """A client that read K=1 meets a tenant that became partitioned (set
+    on the empty tenant, as settings.lua would): enqueue.lua refuses with
+    LWPARTITIONS 8, nothing was written, and the client routes again by 8."""
+    lanes = [lane_in(p) for p in range(K)]
+
+    def partition_now():
+        env.redis.call('HSET', 'lw:{p8}:settings', 'partitions', str(K))
+
+    if how == 'async':
+        lanes = lanes * 3
+
+        async def go():
+            import asyncio
+            async with lanework.AsyncClient(env.redis.url, namespace=env.ns) as ac:
+                with pytest.raises(lanework.NoSuchJob):
+                    await ac.status('p8', 'nothing-yet')  # reads and caches K = 1
+                partition_now()
+                return await asyncio.gather(*(ac.enqueue('p8', 'noop', lane=l) for l in lanes))
+        ids = run(go())
+    else:
+        c = lanework.Client(env.redis.url, namespace=env.ns)
+        with pytest.raises(lanework.NoSuchJob):
+            c.status('p8', 'nothing-yet')  # reads and caches K = 1
+        partition_now()
+        if how == 'enqueue':
+            lanes = [lanes[5]]
+            ids = [c.enqueue('p8', 'noop', lane=lanes[0])]
+        else:
+            lanes = lanes * 40  # 320 jobs: two calls to partition 0 while K was 1
+            ids = c.enqueue_many('p8', [{'kind': 'noop', 'lane': l} for l in lanes])
+        c.close()
+    assert all(j.created for j in ids)
+    for lane, jid in zip(lanes, ids):
+        assert holders(env, jid) == [where(lane)]
+        assert env.redis.call('HGET', prefix(where(lane)) + 'job:' + jid, 'lane') == lane
+    assert len(all_jobs(env)) == len(ids) == len(set(ids))  # nothing lost, nothing twice
+
+
+def test_events_merged_over_partitions(p8_idle, client, monkeypatch):
+    lanes = [lane_in(p) for p in (0, 2, 4, 7)]
+    ids = []
+    for lane in lanes * 2:
+        ids.append(client.enqueue('p8', 'noop', lane=lane))
+        time.sleep(0.003)  # entry ids of two streams tie within a millisecond
+    evs = list(client.events('p8'))
+    assert [e['job'] for e in evs] == ids  # one Redis, ms apart: merged by entry id = enqueue order
+    burst = client.enqueue_many('p8', [{'kind': 'noop', 'lane': l} for l in lanes * 50])
+    monkeypatch.setattr(lanework.ops, 'EVENTS_PAGE', 7)  # pages of 7: every stream read in several
+    evs = list(client.events('p8'))
+    assert len(evs) == 208
+    assert sorted(e['job'] for e in evs) == sorted(ids + burst)
+    eid = [tuple(map(int, e['id'].split('-'))) for e in evs]
+    assert eid == sorted(eid)  # never out of entry-id order
+    assert [e['job'] for e in client.events('p8', since=evs[3]['id'])] == ids[4:] + [e['job'] for e in evs[8:]]
+    seen = []
+    it = client.events('p8', since=evs[-1]['id'], follow=True)
+    later = []
+
+    def follow():
+        for ev in it:
+            seen.append(ev['job'])
+            if len(seen) == 4:
+                return
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    for l in reversed(lanes):
+        later.append(client.enqueue('p8', 'noop', lane=l))
+    t.join(20)
+    assert sorted(seen) == sorted(later)
+
+
+def test_cli_and_client_agree(p8_idle, client):
+    """The CLI (C lw_crc16, lw_job_spec_place) and the client put jobs in
+    the same partitions and find each other's."""
+    lines = [{'tenant': 'p8', 'kind': 'noop', 'lane': 'cl-%d' % i} for i in range(24)]
+    lines += [{'tenant': 'p8', 'kind': 'noop', 'unique': 'cu-%d' % i} for i in range(8)]
+    lines += [{'tenant': 'p8', 'kind': 'noop', 'id': 'cid-%d' % i} for i in range(8)]
+    cli_ids = p8_idle.enqueue_batch(lines)
+    for line, jid in zip(lines, cli_ids):
+        key = line.get('lane') or line.get('unique') or line.get('id')
+        assert holders(p8_idle, jid) == [partition.partition_of(key, K)], line
+        assert partition.partition_of(jid, K) == partition.partition_of(key, K)  # the CLI's generated ids too
+        st = client.status('p8', jid)
+        rc, out, err = p8_idle.cli('status', '--tenant', 'p8', jid)
+        assert rc == 0 and json.loads(out) == st
+    mine = client.enqueue_many('p8', [{'kind': 'noop', 'lane': 'cl-%d' % i} for i in range(24)])
+    mine.append(client.enqueue('p8', 'noop', id=next('pid-%d' % i for i in range(1000)
+                                                     if where('pid-%d' % i) != where('cl-1')), lane='cl-1'))
+    for i, jid in enumerate(mine):
+        rc, out, err = p8_idle.cli('status', '--tenant', 'p8', jid)
+        assert rc == 0, err
+        assert json.loads(out) == client.status('p8', jid)
+        assert holders(p8_idle, jid) == holders(p8_idle, cli_ids[1 if i == 24 else i])  # same lane, same place
+    rc, out, err = p8_idle.cli('cancel', '--tenant', 'p8', mine[3])
+    assert rc == 0, err
+    assert client.status('p8', mine[3])['status'] == 'cancelled'
+
+
+def test_async_client_in_partitions(p8_idle, run):
+    """AsyncClient runs the same operations (ops.py) on redis.asyncio: its
+    pipelined lookups and merged events too."""
+    lane = lane_in(4)
+    jid = next('aj-%d' % i for i in range(1000) if where('aj-%d' % i) not in (4, 0))
+
+    async def go():
+        async with lanework.AsyncClient(p8_idle.redis.url, namespace=p8_idle.ns) as ac:
+            a = await ac.enqueue('p8', 'noop', lane=lane, id=jid)
+            b = await ac.enqueue_many('p8', [{'kind': 'noop', 'lane': lane_in(p)} for p in range(K)])
+            st = await ac.status('p8', jid)
+            with pytest.raises(lanework.WaitTimeout):
+                await ac.wait('p8', jid, timeout=0.2)
+            c = await ac.cancel('p8', jid)
+            evs = [e async for e in ac.events('p8')]
+            return a, b, st, c, evs
+    a, b, st, c, evs = run(go())
+    assert a == jid and holders(p8_idle, jid) == [4] and st['lane'] == lane and c == 'cancelled'
+    assert [holders(p8_idle, j) for j in b] == [[p] for p in range(K)]
+    assert sorted(e['job'] for e in evs) == sorted([jid, jid] + list(b))  # queued + cancelled
