@@ -234,6 +234,8 @@ static void claim_one(worker *w, tenant *t, int64_t want, int64_t mono, slot_sha
     }
 }
 
+#define PART_CLAIM_MIN 16
+
 /* A tenant's turn in a round: `want` slots, which a partitioned tenant
  * shares between its claimable partitions (order[0..n): the round's
  * structs) from a rotating one, so it takes one tenant's share of the
@@ -253,14 +255,22 @@ static int64_t claim_tenant(worker *w, tenant *lead, tenant **order, size_t n, i
     for (size_t i = 0; i < n && m < LW_PARTITIONS_MAX; i++)
         if (tenant_lead(order[i]) == lead && claimable(order[i], mono))
             parts[m++] = order[i];
-    slot_share_begin(&mine, want, m);
-    for (int i = 0; i < m && mine.free > 0; i++) {
+    /* Claims of at least PART_CLAIM_MIN slots (or the whole turn): a
+     * claim.lua or finish.lua call costs Redis about as much for one job as
+     * for a few, so slicing a turn thin over many partitions would cost a
+     * drain several times the Redis CPU per job. The partitions left out
+     * start the next turn. */
+    int served = m < (int)(want / PART_CLAIM_MIN) ? m : (int)(want / PART_CLAIM_MIN);
+    if (served < 1)
+        served = 1;
+    slot_share_begin(&mine, want, served);
+    for (int i = 0; i < served && mine.free > 0; i++) {
         tenant *t = parts[(lead->part_rr + (size_t)i) % (size_t)m];
         int64_t each = slot_share_next(&mine);
         if (each > 0)
             claim_one(w, t, each, mono, &mine);
     }
-    lead->part_rr++;
+    lead->part_rr += (size_t)served;
     return want - mine.free;
 }
 
