@@ -15,7 +15,7 @@ bottleneck, so its CPU per job is the ceiling that scales with masters on
 a machine with a core per master; the drain rate is what this machine
 (all servers and workers on its cores) gets. Medians of --runs runs.
 
-    tests/bench/partitions.py [--jobs 40000] [--runs 3] [--partitions 12]
+    tests/bench/partitions.py [--jobs 40000] [--runs 3] [--partitions 12,48]
                               [--workers 2] [--concurrency 16] [--masters 1,2,3]
     tests/bench/partitions.py --quick    (a smoke run: small, one run, checks
                                           every job succeeded and fsck is clean)
@@ -120,6 +120,12 @@ class Cluster:
 
 
 def key_slot(key):
+    """Redis Cluster's slot of `key`: CRC16 of its hash tag (or of the key)."""
+    s = key.find('{')
+    if s >= 0:
+        e = key.find('}', s + 1)
+        if e > s + 1:
+            key = key[s + 1:e]
     crc = 0
     for b in key.encode():
         crc ^= b << 8
@@ -214,14 +220,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--jobs', type=int, default=40000)
     ap.add_argument('--runs', type=int, default=3)
-    ap.add_argument('--partitions', type=int, default=12)
+    ap.add_argument('--partitions', default='12,48', help='partition counts to run besides 1')
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--concurrency', type=int, default=16)
     ap.add_argument('--masters', default='1,2,3')
     ap.add_argument('--quick', action='store_true')
     a = ap.parse_args()
     if a.quick:
-        a.jobs, a.runs = 2000, 1
+        a.jobs, a.runs, a.partitions = 2000, 1, '12'
     for b in (CLI, WORKER, TESTMOD):
         if not os.path.exists(b):
             raise SystemExit('partitions.py: %s is missing (build first, or set BENCH_BUILD)' % b)
@@ -238,7 +244,7 @@ def main():
         results = {}
         for r in range(a.runs):
             for m in masters:
-                for k in ([1, a.partitions] if a.partitions > 1 else [1]):
+                for k in [1] + [int(x) for x in a.partitions.split(',') if int(x) > 1]:
                     results.setdefault((m, k), []).append(one_run(tmp, m, k, a, r))
         for (m, k), rs in sorted(results.items()):
             rate = statistics.median(x[0] for x in rs)
