@@ -80,6 +80,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backoff.h"
 #include "log.h"
@@ -150,6 +151,7 @@ struct lw_redis {
     int64_t watchdog_tick_ms, watchdog_last; /* its period; mono ms it last ran */
     int64_t reply_timeout_ms;
     lw_tls_ctx *tls;        /* rediss://: built at the first attempt; owned */
+    uint64_t tls_stamp;     /* its certificate files when it was built (tls_files_stamp) */
     size_t sentinel_first;  /* the sentinel (or seed) asked first: the last that answered */
     int slot;               /* cluster links: the hash slot they serve; else -1 */
     lw_resp *probe;         /* a PING on a fresh connection, or NULL */
@@ -608,12 +610,49 @@ static void start_handshake(conn *c)
     c->outstanding += (size_t)c->handshake_left;
 }
 
-/* The link's TLS context, built at the first need. NULL with err when a
- * file of the URL cannot be used. */
+/* What the URL's certificate files are now (inode, size, mtime of each):
+ * a change means they were replaced. */
+static uint64_t tls_files_stamp(const lw_url *u)
+{
+    const char *files[3] = {u->tls_ca, u->tls_cert, u->tls_key};
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        uint64_t v[4] = {0, 0, 0, 0};
+        if (files[i] && stat(files[i], &st) == 0) {
+            v[0] = (uint64_t)st.st_ino;
+            v[1] = (uint64_t)st.st_size;
+            v[2] = (uint64_t)st.st_mtim.tv_sec;
+            v[3] = (uint64_t)st.st_mtim.tv_nsec;
+        }
+        for (int k = 0; k < 4; k++)
+            h = (h ^ v[k]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The link's TLS context, built at the first need, and again at a
+ * connection attempt after its files changed: a certificate rotated on
+ * disk (cert-manager, a renewed client certificate, a new CA) is used from
+ * the next connection on, without a restart. Sessions hold their own
+ * reference to the context they were made from, so the old one is freed at
+ * once. A replacement that cannot be built (a file half written) keeps
+ * the old context and is tried again at the next attempt. NULL with err
+ * when there is no context and one cannot be built. */
 static lw_tls_ctx *tls_context(lw_redis *r, char *err, size_t errlen)
 {
-    if (!r->tls)
-        r->tls = lw_tls_context_new(r->url, NULL, err, errlen);
+    uint64_t stamp = tls_files_stamp(r->url);
+    if (r->tls && stamp == r->tls_stamp)
+        return r->tls;
+    lw_tls_ctx *fresh = lw_tls_context_new(r->url, NULL, err, errlen);
+    if (!fresh)
+        return r->tls; /* the old one, if any: err says why not fresh */
+    if (r->tls)
+        lw_log(LW_LOG_INFO, "redis.tls", "%s: certificate files changed: new connections use them",
+               r->url->redacted);
+    lw_tls_context_free(r->tls);
+    r->tls = fresh;
+    r->tls_stamp = stamp;
     return r->tls;
 }
 

@@ -188,7 +188,35 @@ def test_openssl_only_when_tls_is_used(env):
     check(rc == 3 and 'cannot load %s' % env.ca.ca_cert in one_line(err), '%d %s' % (rc, err))
 
 
+def test_rotated_certificates_are_used_without_a_restart(env):
+    """The server moves to a certificate of another CA and the worker's `ca`
+    file is replaced in place (what cert-manager does): the worker's next
+    connection verifies with the new file, no restart."""
+    import shutil
+    r = tls_env(env)
+    ca_file = env.dir + '/worker-ca.crt'
+    shutil.copy(env.ca.ca_cert, ca_file)
+    url = r.tls_url(ca=ca_file)
+    w = env.worker('--concurrency', '2', redis_url=url)
+    first = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [first], timeout=20)
+    # A new CA and server certificate; Redis reloads them for new connections.
+    new = lwtest.TlsCA(env.dir + '/rotated')
+    shutil.copy(new.ca_cert, ca_file + '.tmp')
+    import os
+    os.replace(ca_file + '.tmp', ca_file)
+    r.call('CONFIG', 'SET', 'tls-cert-file', new.server_cert, 'tls-key-file', new.server_key,
+           'tls-ca-cert-file', new.ca_cert)
+    # Its connections cut: the worker must come back through the new files.
+    for c in tls_clients(r):
+        r.call('CLIENT', 'KILL', 'ID', c['id'])
+    later = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [later], timeout=20)
+    check('certificate files changed' in w.log(), 'the worker did not say it took the new files:\n' + w.log())
+    check('certificate verify failed' not in w.log(), 'verification failed after the rotation:\n' + w.log())
+
+
 if __name__ == '__main__':
     lwtest.run([test_worker_and_cli_verified, test_wrong_ca_is_refused, test_client_certificates,
                 test_names_are_checked, test_insecure_skips_verification_and_says_so, test_bad_files,
-                test_openssl_only_when_tls_is_used])
+                test_openssl_only_when_tls_is_used, test_rotated_certificates_are_used_without_a_restart])
