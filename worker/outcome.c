@@ -111,6 +111,9 @@ void outcome_event(attempt *a, const char *type, const char *data)
         return;
     }
     o->bytes += strlen(type);
+    /* Numbered: a batch sent again (a lost reply, a replica shortfall)
+     * does not append it twice (finish.lua). */
+    o->delay_ms = ++a->event_seq;
     push(a->tenant, o);
     worker_kick(a->tenant->w);
 }

@@ -65,6 +65,7 @@ struct lw_job {
     int events_sent;
     size_t event_bytes;
     long events_dropped; /* >0 once the attempt's limit was reached */
+    int64_t event_seq;   /* events handed to outcome.c so far (main thread) */
     /* Thread isolation: how the handler returned. */
     lw_status status;
 

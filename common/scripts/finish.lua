@@ -13,7 +13,9 @@
 --       5 keep_failed_s, 6 n, then n groups of 6:
 --       id token outcome text delay_ms event_type
 --   outcome: event     a handler's own event (step.created, ...): event_type,
---                      text is its JSON data; the job stays active
+--                      text is its JSON data, delay_ms its number within the
+--                      attempt (1, 2, ...; 0: unnumbered); the job stays
+--                      active
 --            ok        the handler succeeded; text is the result JSON
 --            retry     the attempt failed (text: error); scheduled again after
 --                      delay_ms while attempts remain, else failed
@@ -28,7 +30,11 @@
 -- another worker) and the entry is refused ("stale"): a stale attempt can
 -- neither end the job nor write into the history of its next attempt.
 -- Retrying a call whose reply was lost is therefore harmless for outcomes
--- (the second call is refused); its events may be appended twice.
+-- (the second call is refused), and for numbered events: the record keeps
+-- the token and number of the attempt's last event appended (evtok,
+-- evseq), and an event numbered no higher is not appended again (a batch
+-- resent after a lost reply or a --min-replicas shortfall while its job
+-- still runs).
 -- Returns one status per entry: event, succeeded, scheduled, failed,
 -- cancelled, queued (handed back) or stale.
 --
@@ -53,7 +59,13 @@ return run(function()
         if not j or j.status ~= 'active' or j.token ~= token then
             out[#out + 1] = 'stale'
         elseif outcome == 'event' then
-            emit(ARGV[b + 5], j, worker, text)
+            local seq = tonumber(ARGV[b + 4]) or 0
+            local jk = P .. 'job:' .. id
+            local last = seq > 0 and redis.call('HMGET', jk, 'evtok', 'evseq') or nil
+            if not last or last[1] ~= token or (tonumber(last[2]) or 0) < seq then
+                if last then redis.call('HSET', jk, 'evtok', token, 'evseq', seq) end
+                emit(ARGV[b + 5], j, worker, text)
+            end
             out[#out + 1] = 'event'
         else
             local jk = P .. 'job:' .. id

@@ -293,9 +293,49 @@ def test_shortfall_outcome_is_sent_again(env):
     env.wait_all('t1', [jid], timeout=20)
 
 
+def test_resent_events_are_appended_once(env):
+    # Review finding 7: a finish.lua batch sent again (a lost reply, a
+    # --min-replicas shortfall) while its job still ran appended the
+    # handler's events a second time. Numbered events are appended once per
+    # attempt; unnumbered ones (0: older callers) as before.
+    from test_partitions import function_name
+    env.write_registry([env.tenant('t1')])
+    w = env.worker('--concurrency', '1')
+    done = env.enqueue('t1', 'noop', {})
+    env.wait_all('t1', [done])  # the library is loaded
+    w.signal(signal.SIGTERM)
+    check(w.wait() == 0, 'worker exit')
+    jid = env.enqueue('t1', 'noop', {}, delay=600)
+    jk = 'lw:{t1}:job:' + jid
+    env.redis.call('HSET', jk, 'status', 'active', 'token', 'tok-1', 'attempt', '1')
+    fn = function_name(env, '_finish')
+    keys = ['lw:{t1}:' + k for k in ('events', 'schedule', 'stats', 'failed')]
+
+    def send(entries):
+        argv = ['lw:{t1}:', '1000', 'w1', '3600', '3600', str(len(entries))]
+        for seq, typ in entries:
+            argv += [jid, 'tok-1', 'event', '{}', str(seq), typ]
+        return env.redis.call('FCALL', fn, str(len(keys)), *keys, *argv)
+
+    batch = [(1, 'step.created'), (2, 'tool.invoked')]
+    check(send(batch) == ['event', 'event'], 'first send')
+    check(send(batch) == ['event', 'event'], 'the resend is answered like the first')
+    send([(2, 'tool.invoked'), (3, 'tool.succeeded')])  # overlapping: only 3 is new
+    send([(0, 'legacy'), (0, 'legacy')])
+    types = [e['type'] for e in env.events('t1') if e['job'] == jid and e['type'] not in ('job.scheduled',)]
+    check(types == ['step.created', 'tool.invoked', 'tool.succeeded', 'legacy', 'legacy'],
+          'events of the resent batches: %s' % types)
+    # A new attempt (another token) numbers from 1 again.
+    env.redis.call('HSET', jk, 'token', 'tok-2')
+    argv = ['lw:{t1}:', '1000', 'w1', '3600', '3600', '1', jid, 'tok-2', 'event', '{}', '1', 'step.created']
+    env.redis.call('FCALL', fn, str(len(keys)), *keys, *argv)
+    n = sum(1 for e in env.events('t1') if e['job'] == jid and e['type'] == 'step.created')
+    check(n == 2, 'the next attempt\'s first event was taken for a repeat (%d step.created)' % n)
+
+
 if __name__ == '__main__':
     lwtest.run([test_every_refused_subscribe_is_named, test_insecure_failure_is_not_a_verify_failure,
                 test_worker_moves_past_a_sentinel_naming_a_dead_master,
                 test_worker_bounded_by_a_blackholed_sentinel, test_shortfall_resends_and_renewals,
                 test_wakeups_over_tls, test_shortfall_outcome_is_sent_again,
-                test_more_replicas_than_there_are_is_bounded])
+                test_more_replicas_than_there_are_is_bounded, test_resent_events_are_appended_once])
