@@ -110,17 +110,21 @@ lw_url *lw_cluster_node_url(const lw_url *u, const char *host, int port)
 
 static int is_int(const redisReply *r) { return r->type == REDIS_REPLY_INTEGER; }
 
+/* 1 when r can be a CLUSTER SLOTS answer (an array); else 0 with why. */
+static int slots_reply(const redisReply *r, char *why, size_t whylen)
+{
+    if (r->type == REDIS_REPLY_ERROR)
+        snprintf(why, whylen, "CLUSTER SLOTS: %.200s", r->str);
+    else if (r->type != REDIS_REPLY_ARRAY)
+        snprintf(why, whylen, "CLUSTER SLOTS: not an array");
+    return r->type == REDIS_REPLY_ARRAY;
+}
+
 int lw_cluster_read_owner(const redisReply *r, int slot, const char *asked_host, char *host,
                           size_t hostlen, int *port, char *why, size_t whylen)
 {
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(why, whylen, "CLUSTER SLOTS: %.200s", r->str);
+    if (!slots_reply(r, why, whylen))
         return -1;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(why, whylen, "CLUSTER SLOTS: not an array");
-        return -1;
-    }
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || !is_int(e->element[0]) ||
@@ -177,14 +181,8 @@ static int same_master(const redisReply *a, const redisReply *b)
 
 int lw_cluster_read_masters(const redisReply *r, int16_t *first, char *why, size_t whylen)
 {
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(why, whylen, "CLUSTER SLOTS: %.200s", r->str);
+    if (!slots_reply(r, why, whylen))
         return -1;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(why, whylen, "CLUSTER SLOTS: not an array");
-        return -1;
-    }
     for (int s = 0; s < LW_SLOTS; s++)
         first[s] = -1;
     int masters = 0;
