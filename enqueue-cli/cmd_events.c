@@ -39,6 +39,14 @@ static const char USAGE[] =
 
 /* 1 when s looks like a stream id: MS or MS-SEQ, decimal, with "#P" after
  * it for an event of a partition P >= 1 (events of partitioned tenants). */
+/* 1 when the n decimal digits at p are a 64-bit unsigned number (what a
+ * stream id's parts are: Redis refuses a bigger one). */
+static int fits_u64(const char *p, size_t n)
+{
+    static const char MAX[] = "18446744073709551615";
+    return n < sizeof MAX - 1 || (n == sizeof MAX - 1 && memcmp(p, MAX, n) <= 0);
+}
+
 static int is_stream_id(const char *s)
 {
     int digits = 0, dash = 0;
@@ -52,13 +60,13 @@ static int is_stream_id(const char *s)
     for (; *s && s != hash; s++) {
         if (*s >= '0' && *s <= '9')
             digits++;
-        else if (*s == '-' && digits && !dash) {
+        else if (*s == '-' && digits && !dash && fits_u64(s - digits, (size_t)digits)) {
             dash = 1;
             digits = 0;
         } else
             return 0;
     }
-    return digits > 0;
+    return digits > 0 && fits_u64(s - digits, (size_t)digits);
 }
 
 /* The id an event is shown with: the stream's, and "#P" for partition P >= 1
@@ -279,6 +287,11 @@ static int events_partitioned(cli *c, cli_tenant *t, const char *since, int foll
         if (hash) {
             since_part = atoi(hash + 1);
             *hash = '\0';
+        }
+        if (since_part >= n) {
+            cli_err(c->cmd, "--since: \"%s\" names partition %d, but tenant %s has %d",
+                    cli_show(since), since_part, cli_show(t->name), n);
+            return CLI_USAGE;
         }
     }
     for (int p = 0; p < n && rc == 0; p++) {
