@@ -38,6 +38,14 @@ int lw_partition_of_prefix(const char *prefix)
     return end == close && p > 0 && p < LW_PARTITIONS_MAX ? (int)p : -1;
 }
 
+int lw_partition_cap_share(int cap, int k, int p)
+{
+    if (cap <= 0 || k < 2)
+        return cap;
+    int share = cap / k + (p < cap % k ? 1 : 0);
+    return share > 0 ? share : 1;
+}
+
 int lw_job_spec_place(lw_job_spec *s, int k)
 {
     const char *key = s->lane ? s->lane : s->unique ? s->unique : s->id;

@@ -34,6 +34,14 @@ int lw_partition_prefix(char *out, size_t outlen, const char *ns, const char *te
  * when it is not a tenant prefix. Pure. */
 int lw_partition_of_prefix(const char *prefix);
 
+/* Partition p's share of a queue cap of `cap` among k partitions (0: no
+ * cap): cap / k, one more for the first cap % k, so the shares add up to
+ * the cap and it holds fleet-wide. A share that would be 0 (a cap below
+ * the count: the registry refuses it, but another worker's registry may
+ * have set a bigger count) is 1, or that partition's jobs would never run:
+ * the cap may then be exceeded by up to k - cap. Pure. */
+int lw_partition_cap_share(int cap, int k, int p);
+
 /* Places job spec `s` (before lw_job_spec_resolve) among k partitions:
  * returns the partition of its routing key (lane, else unique, else id);
  * a spec without an id gets a new one here (owned by s) that falls in the

@@ -116,17 +116,9 @@ static int wanted(const worker *w, const char *name)
     return 0;
 }
 
-/* Partition p's share of a cap of `cap` over k partitions: the shares add
- * up to the cap, so it holds fleet-wide (DESIGN.md section 13); 0: none. */
-static int cap_share(int cap, int k, int p)
-{
-    if (cap <= 0 || k < 2)
-        return cap;
-    return cap / k + (p < cap % k ? 1 : 0);
-}
-
-/* The struct of partition `part` of tenant `cfg`; lead: partition 0's (NULL
- * for partition 0 itself), whose module the others use. */
+/* The struct of partition `part` of tenant `cfg` (its caps: build_list);
+ * lead: partition 0's (NULL for partition 0 itself), whose module the
+ * others use. */
 static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, int part, tenant *lead,
                           char *err, size_t errlen)
 {
@@ -154,8 +146,6 @@ static tenant *tenant_new(worker *w, regref *rr, const lw_tenant *cfg, int part,
         t->lead = lead;
         tenant_ref(lead);
     }
-    for (size_t q = 0; q < nq; q++)
-        t->caps[q] = cap_share(lw_tenant_queue_cap(cfg, o->queues[q]), cfg->partitions, part);
     lw_settings_resolve(&t->set, cfg, &o->common);
     if (lw_partition_prefix(t->prefix, sizeof t->prefix, o->common.ns, cfg->name, part)) {
         snprintf(err, errlen, "tenant %s: name too long for a key prefix", cfg->name);
@@ -200,6 +190,20 @@ fail:
 /* Builds the tenant list for registry `rr`, reusing unchanged tenants of
  * `old` (nold entries; their `next` is not read). Returns 0 with the new list
  * in *out (one reference per entry), or -1 with err and nothing changed. */
+/* The partition count to build tenant `cfg` with: the count in force, as
+ * a struct of it already learned (tenant_settings.c) -- the one enqueuers
+ * route by, whatever this registry says -- else the registry's. */
+static int count_to_build(tenant *const *old, size_t nold, const lw_tenant *cfg, int *known)
+{
+    for (size_t k = 0; k < nold; k++)
+        if (!old[k]->lead && old[k]->nparts > 0 && !strcmp(old[k]->cfg->name, cfg->name)) {
+            *known = 1;
+            return old[k]->nparts;
+        }
+    *known = 0;
+    return cfg->partitions;
+}
+
 static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, tenant **out,
                       char *err, size_t errlen)
 {
@@ -220,8 +224,9 @@ static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, te
         return -1;
     }
     size_t nslots = 0;
+    int known;
     for (size_t i = 0; i < reg->ntenants; i++)
-        nslots += (size_t)reg->tenants[i].partitions;
+        nslots += (size_t)count_to_build(old, nold, &reg->tenants[i], &known);
     if (nslots > reg->ntenants) {
         tenant **more = realloc(fresh, (nslots + 1) * sizeof *more);
         if (!more) {
@@ -236,7 +241,8 @@ static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, te
         if (!wanted(w, cfg->name))
             continue;
         tenant *lead = NULL;
-        for (int p = 0; p < cfg->partitions; p++) {
+        int nparts = count_to_build(old, nold, cfg, &known);
+        for (int p = 0; p < nparts; p++) {
             tenant *t = NULL;
             for (size_t k = 0; k < nold && !t; k++)
                 if (old[k]->part == p && lw_tenant_same_runtime(old[k]->cfg, cfg) &&
@@ -251,8 +257,14 @@ static int build_list(worker *w, regref *rr, tenant *const *old, size_t nold, te
                 return -1;
             }
             fresh[nfresh++] = t;
-            if (p == 0)
+            if (p == 0) {
                 lead = t;
+                /* Known already (a reload that rebuilds the tenant): no
+                 * claim or spool scan waits for the settings reply. */
+                if (known)
+                    t->nparts = nparts;
+            }
+            tenant_set_caps(t, nparts); /* a kept struct's count may have changed */
         }
     }
     if (nfresh == 0) {
@@ -276,28 +288,23 @@ int tenants_build(worker *w, regref *rr, tenant **out, char *err, size_t errlen)
     return build_list(w, rr, NULL, 0, out, err, errlen);
 }
 
-void tenants_reload(worker *w)
+/* Rebuilds the tenant list from registry `rr` (one reference given to
+ * this function), keeping unchanged tenants; `why` names the cause in the
+ * log ("reloaded", "resized"). On failure everything stays as it was. */
+static void apply(worker *w, regref *rr, const char *why)
 {
     char err[1024];
-    lw_registry *reg = lw_registry_load(w->opt->common.registry_path, err, sizeof err);
-    if (!reg) {
-        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: %s", err);
-        return;
-    }
-    regref *rr = calloc(1, sizeof *rr);
+    const lw_registry *reg = rr->reg;
+    int reloaded = !strcmp(why, "reloaded");
     size_t nold = 0;
     for (tenant *t = w->tenants; t; t = t->next)
         nold++;
     tenant **old = calloc(nold + 1, sizeof *old);
-    if (!rr || !old) {
-        free(rr);
-        free(old);
-        lw_registry_free(reg);
-        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: out of memory");
+    if (!old) {
+        regref_unref(rr);
+        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current tenants: out of memory");
         return;
     }
-    rr->reg = reg;
-    rr->refs = 1;
     nold = 0;
     for (tenant *t = w->tenants; t; t = t->next)
         old[nold++] = t;
@@ -305,7 +312,7 @@ void tenants_reload(worker *w)
     if (build_list(w, rr, old, nold, &fresh, err, sizeof err)) {
         free(old);
         regref_unref(rr);
-        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: %s", err);
+        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current tenants: %s", err);
         return;
     }
     size_t kept = 0, retired = 0, added = 0;
@@ -338,14 +345,14 @@ void tenants_reload(worker *w)
                 was = 1;
         if (!was)
             added++;
-        if (tenant_nspools(f)) {
+        if (reloaded && tenant_nspools(f)) {
             /* SIGHUP rescans every spool and reports every bad entry anew
              * (the operator may be checking a fix). */
             f->spool_pending |= SPOOL_RESCAN_LOUD;
             f->nseen = 0;
         }
         lw_settings_resolve(&f->set, f->cfg, &w->opt->common);
-        if (lw_redis_is_ready(f->link->r))
+        if ((reloaded || !was) && lw_redis_is_ready(f->link->r))
             tenant_settings_publish(f);
     }
     free(old);
@@ -355,7 +362,32 @@ void tenants_reload(worker *w)
     regref_unref(prev);
     spool_watch_sync(w->watch);
     lw_log(LW_LOG_INFO, "registry.reload",
-           "registry %s reloaded: %zu tenant(s) kept, %zu added, %zu retired", reg->path, kept,
+           "registry %s %s: %zu tenant(s) kept, %zu added, %zu retired", reg->path, why, kept,
            added, retired);
     worker_kick(w);
+}
+
+void tenants_reload(worker *w)
+{
+    char err[1024];
+    lw_registry *reg = lw_registry_load(w->opt->common.registry_path, err, sizeof err);
+    if (!reg) {
+        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: %s", err);
+        return;
+    }
+    regref *rr = calloc(1, sizeof *rr);
+    if (!rr) {
+        lw_registry_free(reg);
+        lw_log(LW_LOG_ERROR, "registry.reload", "keeping the current registry: out of memory");
+        return;
+    }
+    rr->reg = reg;
+    rr->refs = 1;
+    apply(w, rr, "reloaded");
+}
+
+void tenants_resize(worker *w)
+{
+    w->reg->refs++; /* apply's reference: the same registry, rebuilt by the counts in force */
+    apply(w, w->reg, "resized to the partition counts in force");
 }

@@ -17,5 +17,9 @@ int tenants_build(worker *w, regref *rr, tenant **out, char *err, size_t errlen)
  * whole and logs why; unchanged tenants keep their runtime, the others are
  * retired (finishing their attempts) and replaced. */
 void tenants_reload(worker *w);
+/* Rebuilds the tenants whose partition count in force (tenant_settings.c)
+ * differs from the structs they have: partitions added or retired (after
+ * their attempts), caps shared anew. Asked for with worker.parts_resize. */
+void tenants_resize(worker *w);
 
 #endif

@@ -65,7 +65,9 @@ typedef struct pproc {
     struct pproc *next;
     tenant *t;                 /* holds a reference */
     char *kind;                /* owned: of the latest attempt (logs) */
-    const lw_exec_handler *ex; /* borrowed from t->cfg (t is held): its command */
+    const lw_exec_handler *ex; /* borrowed from `reg`: its command */
+    regref *reg;               /* holds a reference: the registry ex points into (a
+                                  reload that keeps t frees t's old one) */
     int max_jobs, idle_exit;   /* the entry's, when it was started */
     pid_t pid;                 /* 0 once reaped */
     int in_fd, out_fd, err_fd;
@@ -205,6 +207,8 @@ static pproc *proc_spawn(attempt *a, const lw_exec_handler *ex)
     p->t = t;
     tenant_ref(t);
     p->ex = ex;
+    p->reg = t->reg;
+    p->reg->refs++;
     p->max_jobs = ex->max_jobs;
     p->idle_exit = ex->idle_exit;
     event_add(p->oev, NULL);
@@ -615,6 +619,7 @@ static void proc_free(pproc *p)
     free(p->wbuf);
     free(p->obuf);
     free(p->kind);
+    regref_unref(p->reg);
     tenant_unref(p->t);
     free(p);
     if (!P.list && P.tick)

@@ -500,7 +500,12 @@ static tenant *partition_struct(tenant *t, int p)
 static void enqueue_found(scan_ctx *s, scan_task *st)
 {
     tenant *t = s->t;
-    s->nparts = t->nparts > 0 ? t->nparts : t->cfg->partitions;
+    s->nparts = t->nparts;
+    if (s->nparts == 0) {
+        /* A reload rebuilt the tenant while the scan ran: again, once known. */
+        t->spool_pending |= SPOOL_RESCAN;
+        return;
+    }
     for (int p = 0; p < s->nparts; p++) {
         s->dest = partition_struct(t, p);
         int any = 0;
@@ -590,7 +595,9 @@ static void submit(tenant *t, scan_task *st)
 
 void spool_scan_tenant(tenant *t)
 {
-    if (t->spool_scanning || !lw_redis_is_ready(t->link->r))
+    /* Jobs are routed by the partition count in force: not before it is
+     * known (a scan by the registry's count put one job in two keyspaces). */
+    if (t->spool_scanning || !lw_redis_is_ready(t->link->r) || t->nparts == 0)
         return;
     if (t->spool_pending && !t->spool_inflight &&
         (!t->spool_retry_at || lw_mono_ms() >= t->spool_retry_at)) {

@@ -256,6 +256,8 @@ typedef struct worker {
     lw_log_gate presence_gate;    /* presence refused (an ACL without NS:worker*) */
     struct event *presence_timer; /* a write soon: the counts changed */
     int presence_wanted;          /* a write now, asked for from below (kick.h) */
+    int parts_resize;             /* a tenant's partition count in force differs from its
+                                     structs (tenant_settings.c): rebuild (reload.h) */
     int shown_active;             /* the counts and state of the last presence write */
     int64_t shown_processed;
     int shown_state;

@@ -19,6 +19,7 @@
 
 #include "argv.h"
 #include "keys.h"
+#include "kick.h"
 #include "log.h"
 #include "partition.h"
 #include "script_args.h"
@@ -46,17 +47,28 @@ static void partitions_in_force(tenant *t, const lw_settings_reply *got)
     lw_settings_old_at(got, 3, &prev);
     long k = strtol(prev.value.s, NULL, 10);
     t->nparts = k >= 1 && k <= LW_PARTITIONS_MAX ? (int)k : 1;
+    /* This worker serves the count in force whatever its registry says,
+     * with the caps shared by it: a worker with an older or newer registry
+     * beside the others must neither leave partitions unserved nor run a
+     * partition with a share meant for another count. */
+    int structs = 0;
+    for (tenant *x = t->w->tenants; x; x = x->next)
+        if (tenant_lead(x) == t) {
+            structs++;
+            tenant_set_caps(x, t->nparts);
+        }
+    if (structs != t->nparts && !t->retired) {
+        t->w->parts_resize = 1;
+        worker_kick(t->w);
+    }
     if (t->nparts == t->cfg->partitions)
         return;
     char why[64];
     snprintf(why, sizeof why, "%d/%d", t->nparts, t->cfg->partitions);
     lw_log(
         lw_log_gate_level(&t->parts_gate, why, LW_LOG_ERROR, 60000), "tenant.partitions",
-        "tenant %s: the registry says partitions %d, but its jobs are routed over %d: the count changes only while the tenant has no unfinished job (drain it; DESIGN.md section 11)%s",
-        t->cfg->name, t->cfg->partitions, t->nparts,
-        t->nparts > t->cfg->partitions
-            ? "; partitions past the registry's are not served by this worker"
-            : "");
+        "tenant %s: the registry says partitions %d, but its jobs are routed over %d: the count changes only while the tenant has no job kept (drain it; DESIGN.md section 11); serving %d",
+        t->cfg->name, t->cfg->partitions, t->nparts, t->nparts);
 }
 
 static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
@@ -68,8 +80,15 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
     if (!reply || lw_settings_reply_read(reply, &got, NULL, 0) != 0 || got.n_old != want) {
         /* Scripts fall back to each caller's own values meanwhile; the next
          * link-ready publishes again. */
-        if (reply)
+        if (reply) {
             tenant_redis_error(t, "publishing settings", reply);
+            /* Refused (not lost): claims and scans would wait for ever for
+             * the count in force; the registry's is the best guess. */
+            if (t->part == 0 && t->nparts == 0) {
+                t->nparts = t->cfg->partitions;
+                worker_kick(t->w);
+            }
+        }
         tenant_unref(t);
         return;
     }
@@ -90,8 +109,10 @@ static void publish_reply(lw_redis *r, redisReply *reply, void *ud)
                 "tenant %s: %s was %s (published by another worker), now %s from this worker's flags; set \"%s\" in the tenant's registry \"defaults\" to give every worker and the CLI one value",
                 t->cfg->name, NAMES[i], old->s, now, NAMES[i]);
     }
-    if (want == 4)
+    if (want == 4) {
         partitions_in_force(t, &got);
+        worker_kick(t->w);
+    }
     tenant_unref(t);
 }
 

@@ -26,6 +26,7 @@
 #include "kick.h"
 #include "lease_rules.h"
 #include "log.h"
+#include "partition.h"
 #include "sigfork.h"
 #include "spool_pending.h"
 #include "timefmt.h"
@@ -213,6 +214,14 @@ void link_unref(rlink *l)
 /* ---- tenants ---- */
 
 void tenant_ref(tenant *t) { t->refs++; }
+
+void tenant_set_caps(tenant *t, int nparts)
+{
+    char *const *queues = t->w->opt->queues;
+    for (size_t q = 0; queues[q]; q++)
+        t->caps[q] =
+            lw_partition_cap_share(lw_tenant_queue_cap(t->cfg, queues[q]), nparts, t->part);
+}
 
 void tenant_unref(tenant *t)
 {

@@ -9,6 +9,10 @@
 #include "state.h"
 #include "url.h"
 
+/* Sets t's caps (max_active of each of the worker's queues) to its share of
+ * the registry's caps among `nparts` partitions (lw_partition_cap_share). */
+void tenant_set_caps(tenant *t, int nparts);
+
 /* Takes one more reference on t. */
 void tenant_ref(tenant *t);
 /* Drops a reference; the last one frees t, its outcomes still queued (only

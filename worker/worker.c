@@ -95,6 +95,10 @@ static int claimable(const tenant *t, int64_t mono)
 {
     if (t->claim_inflight || !lw_redis_is_ready(t->link->r))
         return 0;
+    /* Not before the partition count in force is known: the caps are
+     * shares of it (tenant_settings.c). */
+    if ((t->lead ? t->lead->nparts : t->nparts) == 0)
+        return 0;
     if (t->nout >= backlog_max(t->w))
         return 0;
     if (!t->idle)
@@ -438,6 +442,10 @@ static void tenant_flags(tenant *t, int serving)
 
 static void pump_flags(worker *w)
 {
+    if (w->parts_resize && w->state == W_RUNNING) {
+        w->parts_resize = 0;
+        tenants_resize(w);
+    }
     for (tenant *t = w->tenants; t; t = t->next)
         tenant_flags(t, 1);
     for (tenant *t = w->retired; t; t = t->next)
