@@ -201,6 +201,49 @@ test('an unreachable cluster: RedisUnavailable, one line, no password', async ()
   }
 });
 
+test('a slot moved under enqueue load: ASK/TRYAGAIN and MOVED followed, every accepted job runs', async () => {
+  const t = tenants[1];
+  const src = await fx.call('node_for_key', `${prefix(t)}x`);
+  const dst = (await fx.call('masters')).find((m) => m.port !== src.port);
+  const stale = new Client({ url });
+  const c = new Client({ url });
+  try {
+    const first = await stale.enqueue(t, 'record'); // its map: the slot on src
+    const accepted = [];
+    const errors = [];
+    let stop = false;
+    const load = (async () => {
+      while (!stop) {
+        try {
+          accepted.push(await c.enqueue(t, 'record'));
+        } catch (e) {
+          if (!(e instanceof RedisUnavailable)) throw e;
+          errors.push(e.message);
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    const keys = await fx.call('migrate_slot', `${prefix(t)}x`, dst.port);
+    const took = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await load;
+    assert.equal((await fx.call('node_for_key', `${prefix(t)}x`)).port, dst.port);
+    const moved = await stale.enqueue(t, 'record'); // MOVED, followed
+    assert.equal(await onNode(dst, (r) => r.exists(`${prefix(t)}job:${moved}`)), 1);
+    assert.equal((await stale.status(t, first)).id, first);
+    const st = await statuses(c, t, [...accepted, first, moved]);
+    const bad = [...st].filter(([, s]) => s !== 'succeeded');
+    console.log(`cluster: the slot of ${t} (${keys} keys) moved ${src.port} -> ${dst.port} in ${took} ms under load: accepted ${accepted.length}, errors ${errors.length}, not run ${bad.length}`);
+    assert.deepEqual(bad, []);
+    assert.deepEqual(errors, []);
+  } finally {
+    await stale.close();
+    await c.close();
+  }
+});
+
 test('a master killed under enqueue load: every id returned runs, the rest is RedisUnavailable', async () => {
   const victim = await fx.call('node_for_key', `${prefix(tenants[0])}x`);
   const accepted = [];

@@ -99,6 +99,7 @@ def cluster(d):
         'replicas_of': lambda port: [node(r) for r in cs.replicas(of=by_port(port))],
         'kill_master': kill_master,
         'wait_failover': lambda timeout=20: node(cs.wait_failover(killed[-1], timeout)),
+        'migrate_slot': lambda key, port: cs.migrate_slot(cs.slot_of(key), by_port(port), batch=20)[1],
     }
     return {'url': cs.url()}, commands, [cs.close]
 

@@ -217,6 +217,60 @@ def test_an_unreachable_cluster_is_one_line_without_the_password():
     assert '\n' not in msg and 's3cret' not in msg and 'redis-cluster://u:***@127.0.0.1:1' in msg, msg
 
 
+def test_a_slot_moved_under_enqueue_load(world, monkeypatch):
+    """A tenant's slot migrated to another master (MIGRATING/IMPORTING,
+    MIGRATE, SETSLOT NODE) while a client enqueues: ASK/TRYAGAIN during the
+    move and MOVED after it are followed; a client whose map is older than
+    the move follows the MOVED; every accepted job runs."""
+    cs, t = world.cs, world.tenants[1]
+    slot = cs.slot_of(prefix(t) + 'x')
+    src = world.master_of(prefix(t) + 'x')
+    dst = next(m for m in cs.masters() if m is not src)
+    stale = lanework.Client(world.url)
+    first = stale.enqueue(t, 'record')  # its map: the slot on src
+    seen = {}
+    real = lwcluster.redirection
+
+    def counted(e):
+        kind = real(e)
+        if kind:
+            seen[kind] = seen.get(kind, 0) + 1
+        return kind
+    monkeypatch.setattr(lwcluster, 'redirection', counted)
+    accepted, errors, stop = [], [], threading.Event()
+
+    def load():
+        with lanework.Client(world.url) as c:
+            while not stop.is_set():
+                try:
+                    accepted.append(c.enqueue(t, 'record'))
+                except lanework.RedisUnavailable as e:
+                    errors.append(str(e))
+    th = threading.Thread(target=load, daemon=True)
+    th.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    _, keys = cs.migrate_slot(slot, dst, batch=20)
+    took = time.monotonic() - t0
+    time.sleep(0.3)
+    stop.set()
+    th.join(10)
+    assert world.master_of(prefix(t) + 'x') is dst
+    during = dict(seen)
+    moved = stale.enqueue(t, 'record')  # MOVED, followed
+    assert seen.get('MOVED', 0) > during.get('MOVED', 0)
+    assert dst.call('EXISTS', prefix(t) + 'job:' + moved) == 1
+    assert stale.status(t, first)['id'] == first
+    with lanework.Client(world.url) as c:
+        st = world.statuses(c, t, accepted + [first, moved])
+    stale.close()
+    bad = [j for j, s_ in st.items() if s_ != 'succeeded']
+    print('cluster: slot %d of %s (%d keys) moved %d -> %d in %.2f s under load: accepted %d, errors %d, '
+          'not run %d; redirections followed meanwhile %s' % (slot, t, keys, src.data_port, dst.data_port, took,
+                                                             len(accepted), len(errors), len(bad), during))
+    assert not bad and not errors, (bad[:5], errors[:3])
+
+
 def test_a_master_killed_under_enqueue_load(world):
     """Last: the cluster is left with a master fewer. Every enqueue returns
     an id (then the job runs: none lost) or raises RedisUnavailable."""
