@@ -318,3 +318,30 @@ def test_a_master_killed_under_enqueue_load(world):
     assert not lost, lost[:5]
     assert all(e.startswith('lanework:') and '\n' not in e for e in errors)
     assert accepted and before > 0
+
+
+def test_rediss_cluster(tmp_path):
+    """rediss-cluster://: TLS to every master (the CA checked, the
+    certificate's name against the host the slot map names), the async
+    client too; a wrong CA is RedisUnavailable saying why."""
+    ca = lwtest.TlsCA(str(tmp_path))
+    cs = lwtest.ClusterSet(str(tmp_path), masters=3, replicas=0, tls=ca)
+    try:
+        url = cs.url()
+        assert url.startswith('rediss-cluster://') and 'ca=' in url
+        with lanework.Client(url) as c:
+            ids = {t: c.enqueue(t, 'k', {'t': t}) for t in ('a', 'b', 'c', 'd', 'e')}
+            for t, jid in ids.items():
+                assert c.status(t, jid)['payload'] == {'t': t}
+                assert cs.node_for_key(prefix(t) + 'x').call('EXISTS', prefix(t) + 'job:' + jid) == 1
+        assert len({cs.node_for_key(prefix(t) + 'x').data_port for t in ids}) >= 2
+
+        async def go():
+            async with lanework.AsyncClient(url) as a:
+                return [await a.enqueue(t, 'k') for t in ids]
+        assert len(asyncio.run(go())) == 5
+        with lanework.Client(cs.url(ca=ca.other_ca_cert)) as c:
+            with pytest.raises(lanework.RedisUnavailable, match="TLS: the server's certificate did not verify"):
+                c.enqueue('a', 'k')
+    finally:
+        cs.close()
