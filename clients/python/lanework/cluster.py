@@ -21,6 +21,8 @@ failed (nothing was sent), each within FOLLOW_S; in all of them the call
 did not run, so sending it again cannot run it twice. A connection lost
 after a call was sent is never followed: the call may have run, and the
 caller gets RedisUnavailable."""
+import threading
+
 from .partition import crc16
 
 SLOTS = 16384
@@ -93,11 +95,15 @@ class _Map:
         self.nodes = {}     # (host, port) -> redis-py client of that node
         self.slots = None   # [(host, port) or None] by slot
         self.stale = True
+        self.lock = threading.Lock()
 
     def node(self, addr):
         n = self.nodes.get(addr)
         if n is None:
-            n = self.nodes[addr] = self.make(*addr)
+            with self.lock:  # a Client is shared by threads: one client per node
+                n = self.nodes.get(addr)
+                if n is None:
+                    n = self.nodes[addr] = self.make(*addr)
         return n
 
     def candidates(self):

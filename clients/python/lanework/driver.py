@@ -61,6 +61,9 @@ def tls_why(e):
 def unavailable(url_shown, e):
     """The RedisUnavailable for redis-py exception e (one line, no password)."""
     outage = isinstance(e, (rx.ConnectionError, rx.TimeoutError)) and not isinstance(e, rx.AuthenticationError)
+    # On a cluster a redirection still there after it was followed for
+    # cluster.FOLLOW_S (a slot moving, a failover) is one too: wait() waits it out.
+    outage = outage or bool(cluster.redirection(e))
     err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, tls_why(e) or why(e)))
     err.outage = outage
     if isinstance(e, rx.ResponseError):
@@ -482,6 +485,14 @@ def _do_cluster(c, op):
             c.moved(err)
 
 
+def _lost(e):
+    """The reply of a call whose connection was lost after others of its
+    pipeline (on other masters) ran: it may have run too."""
+    err = RedisUnavailable('lanework: redis: %s' % why(e))
+    err.outage, err.refusal = True, 'connection lost: %s' % why(e)
+    return err
+
+
 def _groups(c_addr, todo, items):
     groups = {}
     for i in todo:
@@ -522,7 +533,7 @@ def _cluster_pipe(c, items, replicas=0, name=None):
                 if not ran:
                     raise
                 for i in idx:
-                    replies[i] = e
+                    replies[i] = _lost(e)
                 continue
             for i, rep in zip(idx, got):
                 if cluster.redirection(rep):
@@ -652,7 +663,7 @@ async def _cluster_pipe_async(c, items, replicas=0, name=None):
                 if not ran:
                     raise
                 for i in idx:
-                    replies[i] = e
+                    replies[i] = _lost(e)
                 continue
             for i, rep in zip(idx, got):
                 if cluster.redirection(rep):

@@ -212,6 +212,8 @@ def enqueue_resolved(cfg, counts, tenant, resolved):
                              % (getattr(refused, 'refusal', None) or str(refused).splitlines()[0],
                                 len(done), len(resolved)))
         e.ids = done
+        # A connection lost on one master of a cluster after others took their calls.
+        e.outage = bool(getattr(refused, 'outage', False))
         raise e
     return out
 
