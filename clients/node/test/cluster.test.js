@@ -285,7 +285,13 @@ test('a master killed under enqueue load: every id returned runs, the rest is Re
   } finally {
     await c.close();
   }
-  console.log(`cluster: master ${old.port} killed under load, failed over to ${neu.port} in ${took.toFixed(1)} s: accepted ${accepted.length} (${accepted.length - beforeKill} after the kill), lost ${lost.length}, errors ${errors.length} (${errors.length ? errors[0].slice(0, 120) : '-'})`);
+  const kinds = {};
+  for (const m of errors) {
+    const k = m.includes('replicas confirmed') ? 'unconfirmed (the new master has no replica yet)' : m.split(': ').pop().slice(0, 60);
+    kinds[k] = (kinds[k] || 0) + 1;
+  }
+  const onVictim = accepted.slice(beforeKill).filter(([t]) => t === tenants[0]).length;
+  console.log(`cluster: master ${old.port} killed under load, failed over to ${neu.port} in ${took.toFixed(1)} s: accepted ${accepted.length} (${onVictim} on its tenant after the kill), lost ${lost.length}, errors ${errors.length} ${JSON.stringify(kinds)}`);
   assert.deepEqual(lost, []);
   assert.ok(errors.every((m) => m.startsWith('lanework:') && !m.includes('\n')));
   assert.ok(beforeKill > 0);

@@ -311,10 +311,13 @@ def test_a_master_killed_under_enqueue_load(world):
             ids = [j for tt, j in accepted if tt == t]
             st = world.statuses(c, t, ids, timeout=30) if ids else {}
             lost += [j for j in ids if st.get(j) != 'succeeded']
+    kinds = {}
+    for e in errors:
+        k = 'unconfirmed (the new master has no replica yet)' if 'replicas confirmed' in e else e.rsplit(': ', 1)[-1][:60]
+        kinds[k] = kinds.get(k, 0) + 1
     print('cluster: master %d killed under load, failed over to %d in %.1f s: accepted %d (%d on its tenant '
-          'after the kill), lost %d, errors %d (%s)'
-          % (old.data_port, new.data_port, took, len(accepted), len(after_kill), len(lost), len(errors),
-             errors[0][:120] if errors else '-'))
+          'after the kill), lost %d, errors %d %s'
+          % (old.data_port, new.data_port, took, len(accepted), len(after_kill), len(lost), len(errors), kinds))
     assert not lost, lost[:5]
     assert all(e.startswith('lanework:') and '\n' not in e for e in errors)
     assert accepted and before > 0
