@@ -248,7 +248,8 @@ export class Client {
     // The ioredis error, for #route to tell a redirection or a command
     // never sent (not enumerable: it is no part of the message).
     Object.defineProperty(out, 'source', { value: e, enumerable: false });
-    if (this.cluster && !(e && e.name === 'ReplyError')) this.cluster.stale = true;
+    // A lost connection or a redirection: the map is read again before the next call.
+    if (this.cluster && (!(e && e.name === 'ReplyError') || redirection(e))) this.cluster.stale = true;
     return out;
   }
 

@@ -222,6 +222,9 @@ test('a slot moved under enqueue load: ASK/TRYAGAIN and MOVED followed, every ac
         }
       }
     })();
+    const late = await stale.enqueue(t, 'record', null, { delay: 1 });
+    const waiter = new Client({ url });
+    const waited = waiter.wait(t, late, { timeout: 20 }).finally(() => waiter.close()); // blocked on src while the slot moves
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
     const keys = await fx.call('migrate_slot', `${prefix(t)}x`, dst.port);
@@ -230,6 +233,7 @@ test('a slot moved under enqueue load: ASK/TRYAGAIN and MOVED followed, every ac
     stop = true;
     await load;
     assert.equal((await fx.call('node_for_key', `${prefix(t)}x`)).port, dst.port);
+    assert.equal((await waited).status, 'succeeded'); // wait followed the slot
     const moved = await stale.enqueue(t, 'record'); // MOVED, followed
     assert.equal(await onNode(dst, (r) => r.exists(`${prefix(t)}job:${moved}`)), 1);
     assert.equal((await stale.status(t, first)).id, first);

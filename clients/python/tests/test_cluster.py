@@ -246,8 +246,16 @@ def test_a_slot_moved_under_enqueue_load(world, monkeypatch):
                     accepted.append(c.enqueue(t, 'record'))
                 except lanework.RedisUnavailable as e:
                     errors.append(str(e))
+    waited = {}
+
+    def waiter(jid):  # blocked in XREAD on src while the slot moves
+        with lanework.Client(world.url) as w:
+            waited['job'] = w.wait(t, jid, timeout=20)
     th = threading.Thread(target=load, daemon=True)
     th.start()
+    late = stale.enqueue(t, 'record', delay=1.0)
+    wt = threading.Thread(target=waiter, args=(late,), daemon=True)
+    wt.start()
     time.sleep(0.3)
     t0 = time.monotonic()
     _, keys = cs.migrate_slot(slot, dst, batch=20)
@@ -256,6 +264,8 @@ def test_a_slot_moved_under_enqueue_load(world, monkeypatch):
     stop.set()
     th.join(10)
     assert world.master_of(prefix(t) + 'x') is dst
+    wt.join(20)
+    assert waited.get('job', {}).get('status') == 'succeeded', waited  # wait followed the slot
     during = dict(seen)
     moved = stale.enqueue(t, 'record')  # MOVED, followed
     assert seen.get('MOVED', 0) > during.get('MOVED', 0)
