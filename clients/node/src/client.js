@@ -129,6 +129,17 @@ function noOwner(slot) {
   return e;
 }
 
+// What a command never sent on a master's connection (ioredis' "Reached
+// the max retries per request limit") met: why that connection failed,
+// with the node's address.
+function nodeError(conn, e) {
+  const why = conn.lwLastError;
+  if (!why) return e;
+  const out = new Error(String(why.message).includes(`${conn.options.port}`) ? why.message : `${conn.options.host}:${conn.options.port}: ${why.message}`);
+  out.code = why.code;
+  return out;
+}
+
 // Queues (on a pipeline) or sends script s in conn's current mode.
 function sendScript(target, conn, s, keys, argv) {
   if (evalshaOnly(conn)) return target.evalsha(s.sha1, keys.length, ...keys, ...argv);
@@ -225,7 +236,10 @@ export class Client {
     // alert would otherwise hide what went wrong.
     let rounds = 0;
     conn.on('error', (e) => {
-      this.lastError = e;
+      // On a cluster each master's connection keeps its own (another
+      // master's, or a dead seed's reconnecting, would say the wrong thing).
+      conn.lwLastError = e;
+      if (!this.cluster) this.lastError = e;
       if (tlsWhy(e)) this.lastTlsError = e;
       // ioredis keeps the calls queued while its sentinel connector loops;
       // flushQueue (ioredis 5's own way to fail them) lets them go.
@@ -235,6 +249,7 @@ export class Client {
       }
     });
     conn.on('ready', () => {
+      conn.lwLastError = null;
       this.lastError = this.lastTlsError = null;
       this.everReady = true;
       rounds = 0;
@@ -343,13 +358,14 @@ export class Client {
       if (!a) {
         err = thrown = noOwner(slot);
       } else {
+        const node = this.cluster.node(a);
         try {
-          return await fn(this.cluster.node(a));
+          return await fn(node);
         } catch (e) {
           const raw = (e && e.source) || e;
           if (!redirection(raw) && !unsent(raw)) throw e;
           err = raw;
-          thrown = e;
+          thrown = unsent(raw) ? this.#fail(nodeError(node, raw)) : e;
         }
       }
       if (Date.now() >= deadline) throw thrown;
@@ -419,7 +435,7 @@ export class Client {
             if (redirection(err) === 'MOVED') moved.push(err);
             else this.cluster.stale = true;
           } else {
-            out[i] = got[k];
+            out[i] = unsent(err) ? [nodeError(c, err), null] : got[k];
             ran = ran || !err;
           }
         });

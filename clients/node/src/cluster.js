@@ -111,13 +111,29 @@ export class ClusterMap {
       const n = this.node(a);
       try {
         this.#build(await n.call('CLUSTER', 'SLOTS'), a);
-        this.#prune();
+        this.#prune(a);
         return;
       } catch (e) {
-        last = e;
+        // Why its connection failed (ioredis says only "max retries"); a
+        // node that serves no slot is let go, not reconnected for ever.
+        last = unsent(e) && n.lwLastError ? n.lwLastError : e;
+        if (!this.#serves(a)) this.#drop(a);
       }
     }
     throw last;
+  }
+
+  #serves(a) {
+    return Boolean(this.slots) && this.slots.some((s) => s && s.host === a.host && s.port === a.port);
+  }
+
+  #drop(a) {
+    const id = `${a.host}:${a.port}`;
+    const n = this.nodes.get(id);
+    if (n) {
+      n.disconnect();
+      this.nodes.delete(id);
+    }
   }
 
   #build(reply, asked) {
@@ -134,12 +150,14 @@ export class ClusterMap {
     this.stale = false;
   }
 
-  /** Ends the connections to nodes that neither serve a slot nor are seeds
-   * (a master failed over): ioredis would try to reconnect them for ever. */
-  #prune() {
-    const keep = new Set(this.candidates().map((a) => `${a.host}:${a.port}`));
+  /** Ends the connections to nodes that serve no slot (a master failed
+   * over, a seed that is a replica), but the one that answered: ioredis
+   * would try to reconnect a dead one for ever. A seed is connected again
+   * when the map is next asked of it. */
+  #prune(asked) {
     for (const [id, n] of this.nodes) {
-      if (!keep.has(id)) {
+      const [host, port] = [id.slice(0, id.lastIndexOf(':')), Number(id.slice(id.lastIndexOf(':') + 1))];
+      if (!this.#serves({ host, port }) && !(host === asked.host && port === asked.port)) {
         n.disconnect();
         this.nodes.delete(id);
       }
