@@ -257,15 +257,18 @@ test('a master killed under enqueue load: every id returned runs, the rest is Re
   const load = async (t) => {
     const c = new Client({ url, minReplicas: 1 });
     clients.push(c);
-    while (!stop) {
-      try {
-        accepted.push([t, await c.enqueue(t, 'record')]);
-      } catch (e) {
-        if (!(e instanceof RedisUnavailable)) throw e;
-        errors.push(e.message);
-        await new Promise((r) => setTimeout(r, 20));
+    const one = async () => {
+      while (!stop) {
+        try {
+          accepted.push([t, await c.enqueue(t, 'record')]);
+        } catch (e) {
+          if (!(e instanceof RedisUnavailable)) throw e;
+          errors.push(e.message);
+          await new Promise((r) => setTimeout(r, 20));
+        }
       }
-    }
+    };
+    await Promise.all([one(), one(), one()]); // concurrent calls on one client
   };
   const loads = [...tenants, 'p'].map(load);
   await new Promise((r) => setTimeout(r, 700));

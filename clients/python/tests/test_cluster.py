@@ -300,7 +300,24 @@ def test_a_master_killed_under_enqueue_load(world):
                     with lock:
                         errors.append(str(e))
                     time.sleep(0.02)
+    def aload(t):  # AsyncClient too, its concurrent enqueues sharing calls
+        async def one(a):
+            while not stop.is_set():
+                try:
+                    jid = await a.enqueue(t, 'record')
+                    with lock:
+                        accepted.append((t, jid))
+                except lanework.RedisUnavailable as e:
+                    with lock:
+                        errors.append(str(e))
+                    await asyncio.sleep(0.02)
+
+        async def go():
+            async with lanework.AsyncClient(world.url, min_replicas=1) as a:
+                await asyncio.gather(*(one(a) for _ in range(4)))
+        asyncio.run(go())
     threads = [threading.Thread(target=load, args=(t,), daemon=True) for t in tenants + ['p']]
+    threads += [threading.Thread(target=aload, args=(t,), daemon=True) for t in (tenants[0], 'p')]
     for th in threads:
         th.start()
     time.sleep(0.7)
