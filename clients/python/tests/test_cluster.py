@@ -165,7 +165,20 @@ def test_async_client_on_the_cluster(world, run):
             done = await a.wait('p', jid, timeout=20)
             evs = [e async for e in a.events('p')]
             late = await a.enqueue(world.tenants[1], 'record', delay=60)
-            return ids, done, evs, await a.cancel(world.tenants[1], late), await a.retry(world.tenants[1], late)
+            cancelled, retried = await a.cancel(world.tenants[1], late), await a.retry(world.tenants[1], late)
+            # follow over the 6 partitions (one XREAD per partition, on its master)
+            since = max((e['id'] for e in evs), key=lambda i: tuple(map(int, i.split('-'))))
+            more = [await a.enqueue('p', 'record', lane='af%d' % i) for i in range(6)]
+            seen = set()
+
+            async def follow():
+                async for e in a.events('p', since=since, follow=True):
+                    if e['type'] == 'job.succeeded':
+                        seen.add(e['job'])
+                        if seen >= set(more):
+                            return
+            await asyncio.wait_for(follow(), 15)
+            return ids, done, evs, cancelled, retried
     ids, done, evs, cancelled, retried = run(go())
     assert len(set(ids)) == 80 and done['status'] == 'succeeded'
     assert any(e.get('job') == ids[-1] for e in evs)
