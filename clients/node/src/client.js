@@ -9,6 +9,7 @@ import { library, protocol, script } from './interface.js';
 import { checkName, resolve, secondsMs } from './jobs.js';
 import { parseCount, partitionOf, partitionPrefix, place, refusedCount } from './partition.js';
 import { parseUrl } from './url.js';
+import { ClusterMap, FOLLOW_MS, POLL_MS, keySlot, redirection, unsent } from './cluster.js';
 import { TERMINAL, eventView, isStreamId, jobView } from './views.js';
 
 const CALL_JOBS = 256; // jobs per enqueue.lua call, as the CLI's --batch
@@ -118,6 +119,27 @@ function notRun(e) {
   return noFunction(e) || fcallRefused(e) || isNoscript(e);
 }
 
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+// What a slot served by no master (a failover under way) is met as: a
+// CLUSTERDOWN reply, followed as the others.
+function noOwner(slot) {
+  const e = new Error(`CLUSTERDOWN Hash slot ${slot} is served by no master`);
+  e.name = 'ReplyError';
+  return e;
+}
+
+// What a command never sent on a master's connection (ioredis' "Reached
+// the max retries per request limit") met: why that connection failed,
+// with the node's address.
+function nodeError(conn, e) {
+  const why = conn.lwLastError;
+  if (!why) return e;
+  const out = new Error(String(why.message).includes(`${conn.options.port}`) ? why.message : `${conn.options.host}:${conn.options.port}: ${why.message}`);
+  out.code = why.code;
+  return out;
+}
+
 // Queues (on a pipeline) or sends script s in conn's current mode.
 function sendScript(target, conn, s, keys, argv) {
   if (evalshaOnly(conn)) return target.evalsha(s.sha1, keys.length, ...keys, ...argv);
@@ -182,7 +204,17 @@ export class Client {
     if (insecure)
       process.emitWarning(`lanework: redis ${shown}: insecure=1: the server's certificate is not verified (anyone on the path can read and change the traffic)`,
         { type: 'LaneworkWarning', code: 'LANEWORK_TLS_INSECURE' });
-    this.redis = this.#connection();
+    this.cluster = null;
+    if (options.cluster) {
+      // On a cluster (cluster.js) a call in flight when its connection
+      // drops is never sent again: it may have run.
+      this.options.autoResendUnfulfilledCommands = false;
+      const { cluster, ...nodeOptions } = this.options;
+      this.cluster = new ClusterMap(cluster, (host, port) => this.#watch(new Redis({ ...nodeOptions, host, port })));
+      this.redis = null; // each call goes to the master of its slot (#at)
+    } else {
+      this.redis = this.#connection();
+    }
     this.protocolChecked = new Map(); // tenant -> Promise of the check
     this.partitionCounts = new Map(); // tenant -> its partition count, read once
   }
@@ -204,7 +236,10 @@ export class Client {
     // alert would otherwise hide what went wrong.
     let rounds = 0;
     conn.on('error', (e) => {
-      this.lastError = e;
+      // On a cluster each master's connection keeps its own (another
+      // master's, or a dead seed's reconnecting, would say the wrong thing).
+      conn.lwLastError = e;
+      if (!this.cluster) this.lastError = e;
       if (tlsWhy(e)) this.lastTlsError = e;
       // ioredis keeps the calls queued while its sentinel connector loops;
       // flushQueue (ioredis 5's own way to fail them) lets them go.
@@ -214,6 +249,7 @@ export class Client {
       }
     });
     conn.on('ready', () => {
+      conn.lwLastError = null;
       this.lastError = this.lastTlsError = null;
       this.everReady = true;
       rounds = 0;
@@ -223,10 +259,22 @@ export class Client {
 
   #fail(e, what = 'redis') {
     if (e instanceof LaneworkError) return e;
+    const out = this.#failOf(e, what);
+    // The ioredis error, for #route to tell a redirection or a command
+    // never sent (not enumerable: it is no part of the message).
+    Object.defineProperty(out, 'source', { value: e, enumerable: false });
+    // A lost connection or a redirection: the map is read again before the next call.
+    if (this.cluster && (!(e && e.name === 'ReplyError') || redirection(e))) this.cluster.stale = true;
+    return out;
+  }
+
+  #failOf(e, what) {
     if (e && e.name === 'ReplyError') {
       // READONLY under Sentinel: a failover; the connection is being
-      // re-made to the new master, so this is an outage to wait out.
-      const failover = this.sentinel && e.message.startsWith('READONLY');
+      // re-made to the new master, so this is an outage to wait out. On
+      // a cluster a redirection still there after #route followed it
+      // (a slot migrating, a failover) is one too.
+      const failover = (this.sentinel && e.message.startsWith('READONLY')) || Boolean(this.cluster && redirection(e));
       return new RedisUnavailable(`lanework: ${what}: redis refused: ${e.message.split('\n')[0]}`, failover);
     }
     const why = tlsWhy(this.lastTlsError) || tlsWhy(e) || this.#resetHint() || (this.lastError && this.lastError.message) || (e && e.message) || String(e);
@@ -270,9 +318,141 @@ export class Client {
   }
 
   /** Queues WAIT on pipeline p after its writes (same connection, same
-   * round trip), when minReplicas asks for it. */
-  #queueWait(p) {
-    if (this.minReplicas) p.call('WAIT', this.minReplicas, WAIT_MS);
+   * round trip), when minReplicas asks for it; before it a PUBLISH on
+   * channel (the partition's PREFIXsync), as the CLI's cli_confirm: a call
+   * that wrote nothing (an existing job returned) still moves the
+   * connection's replication offset. */
+  #queueWait(p, channel) {
+    if (!this.minReplicas) return;
+    if (channel) p.call('PUBLISH', channel, '');
+    p.call('WAIT', this.minReplicas, WAIT_MS);
+  }
+
+  // ---- where a call goes: this.redis, or on a cluster the master of its slot
+
+  /** fn(conn) on conn when given (this.redis off a cluster, a connection
+   * of its own), else (a cluster) on the master of key's slot (#route). */
+  #at(conn, key, fn) {
+    return conn ? fn(conn) : this.#route(keySlot(key), fn);
+  }
+
+  /** The master of key's slot (a cluster). */
+  async #nodeFor(key) {
+    const slot = keySlot(key);
+    const a = await this.cluster.addrFor(slot).catch((e) => { throw this.#fail(e); });
+    if (!a) throw new RedisUnavailable(`lanework: redis ${this.shown}: CLUSTERDOWN slot ${slot} is served by no master`, true);
+    return this.cluster.node(a);
+  }
+
+  /** fn(conn) on the master of slot, following a redirection (MOVED at
+   * once, to the node it names; ASK, TRYAGAIN, CLUSTERDOWN after a pause
+   * and a fresh map) or a command never sent, within FOLLOW_MS: in each
+   * the call did not run. Anything else goes up as fn threw it. */
+  async #route(slot, fn) {
+    const deadline = Date.now() + FOLLOW_MS;
+    let pause = 0;
+    for (;;) {
+      let err;
+      let thrown;
+      const a = await this.cluster.addrFor(slot).catch((e) => { throw this.#fail(e); });
+      if (!a) {
+        err = thrown = noOwner(slot);
+      } else {
+        const node = this.cluster.node(a);
+        try {
+          return await fn(node);
+        } catch (e) {
+          const raw = (e && e.source) || e;
+          if (!redirection(raw) && !unsent(raw)) throw e;
+          err = raw;
+          thrown = unsent(raw) ? this.#fail(nodeError(node, raw)) : e;
+        }
+      }
+      if (Date.now() >= deadline) throw thrown;
+      if (redirection(err) === 'MOVED') {
+        await this.cluster.refresh().catch((e) => { throw this.#fail(e); });
+        this.cluster.moved(err);
+      } else {
+        this.cluster.stale = true;
+        pause = pause ? Math.min(pause * 2, 500) : 50;
+        await sleep(pause);
+      }
+    }
+  }
+
+  /** Pipelines items ({key, send(pipeline, conn), script?, channel?}) on
+   * conn, or on a cluster per master (in parallel), each master's with
+   * its PUBLISH + WAIT when wait and minReplicas. Resolves to [[err,
+   * reply]] in order. A call that did not run is sent again: after the
+   * mend (notRun), and on a cluster after a redirection or when it was
+   * never sent, routed again, within FOLLOW_MS. */
+  async #pipe(conn, items, { wait = false, what = 'redis' } = {}) {
+    const out = new Array(items.length);
+    const waitN = wait ? this.minReplicas : 0;
+    const deadline = Date.now() + FOLLOW_MS;
+    let todo = items.map((_, i) => i);
+    let pause = 0;
+    let moved = [];
+    for (let round = 0; todo.length; round++) {
+      const groups = new Map();
+      if (this.cluster) {
+        if (this.cluster.stale || !this.cluster.slots) await this.cluster.refresh();
+        for (const m of moved) this.cluster.moved(m); // newer than a seed's map may be
+        moved = [];
+        for (const i of todo) {
+          const a = this.cluster.slots[keySlot(items[i].key)];
+          const id = a ? `${a.host}:${a.port}` : '';
+          if (!groups.has(id)) groups.set(id, { addr: a, idx: [] });
+          groups.get(id).idx.push(i);
+        }
+      } else {
+        groups.set('', { addr: null, idx: todo });
+      }
+      const again = [];
+      let last = null;
+      await Promise.all([...groups.values()].map(async ({ addr, idx }) => {
+        if (this.cluster && !addr) {
+          again.push(...idx);
+          last = noOwner(keySlot(items[idx[0]].key));
+          return;
+        }
+        const c = this.cluster ? this.cluster.node(addr) : conn;
+        const p = c.pipeline();
+        for (const i of idx) items[i].send(p, c);
+        if (waitN) this.#queueWait(p, items[idx[0]].channel);
+        const got = await p.exec();
+        const mend = [];
+        let notRunErr = null;
+        let ran = false;
+        idx.forEach((i, k) => {
+          const [err] = got[k];
+          if (err && notRun(err) && round < 2) {
+            mend.push(i);
+            notRunErr = notRunErr || err;
+          } else if (this.cluster && err && (redirection(err) || unsent(err)) && Date.now() < deadline) {
+            again.push(i);
+            last = err;
+            if (redirection(err) === 'MOVED') moved.push(err);
+            else this.cluster.stale = true;
+          } else {
+            out[i] = unsent(err) ? [nodeError(c, err), null] : got[k];
+            ran = ran || !err;
+          }
+        });
+        if (waitN && ran) this.#confirmed(got, what);
+        if (notRunErr) {
+          await this.#mend(c, notRunErr, [...new Set(mend.map((i) => items[i].script).filter(Boolean))]);
+          again.push(...mend);
+        }
+      }));
+      todo = again.sort((a, b) => a - b);
+      if (todo.length && this.cluster && last && redirection(last) !== 'MOVED') {
+        this.cluster.stale = true;
+        pause = pause ? Math.min(pause * 2, 500) : 50;
+        await sleep(pause);
+      }
+    }
+    return out;
   }
 
   /** Takes WAIT's reply off the end of pipeline replies `got` (when sent);
@@ -309,10 +489,11 @@ export class Client {
         const ours = String(protocol());
         const key = `${this.#prefix(tenant)}protocol`;
         try {
-          let theirs = await this.redis.get(key);
+          const on = (fn) => this.#at(this.redis, key, fn);
+          let theirs = await on((c) => c.get(key));
           if (theirs === null) {
-            await this.redis.set(key, ours, 'NX');
-            theirs = await this.redis.get(key);
+            await on((c) => c.set(key, ours, 'NX'));
+            theirs = await on((c) => c.get(key));
           }
           if (theirs !== ours)
             return new ProtocolMismatch(`lanework: protocol: this client speaks lanework protocol ${ours}, the Redis at ${this.shown} holds protocol ${theirs} (key ${key}): upgrade the older side`);
@@ -331,8 +512,21 @@ export class Client {
     });
   }
 
-  async #script(conn, name, keys, argv) {
-    if (this.minReplicas) return this.#scriptWaited(conn, name, keys, argv);
+  async #script(conn, name, keys, argv, prefix) {
+    if (!conn) {
+      // A cluster: on the master of the partition's slot, with its WAIT there.
+      const s = script(name);
+      const item = { key: keys[0], script: s, channel: `${prefix}sync`, send: (p, c) => sendScript(p, c, s, keys, argv) };
+      let got;
+      try {
+        [got] = await this.#pipe(null, [item], { wait: true, what: name });
+      } catch (e) {
+        throw this.#fail(e, name);
+      }
+      if (got[0]) throw this.#fail(got[0], name);
+      return got[1];
+    }
+    if (this.minReplicas) return this.#scriptWaited(conn, name, keys, argv, prefix);
     const s = script(name);
     try {
       for (let tries = 0; ; tries++) {
@@ -349,12 +543,12 @@ export class Client {
   }
 
   // #script with minReplicas: the call and its WAIT in one pipeline.
-  async #scriptWaited(conn, name, keys, argv) {
+  async #scriptWaited(conn, name, keys, argv, prefix) {
     const s = script(name);
     for (let tries = 0; ; tries++) {
       const p = conn.pipeline();
       sendScript(p, conn, s, keys, argv);
-      this.#queueWait(p);
+      this.#queueWait(p, `${prefix}sync`);
       let got;
       try {
         got = await p.exec();
@@ -428,7 +622,8 @@ export class Client {
   async #partitions(tenant) {
     let k = this.partitionCounts.get(tenant);
     if (k === undefined) {
-      k = parseCount(await this.#call(this.redis, 'HGET', `${this.#prefix(tenant)}settings`, 'partitions'));
+      const key = `${this.#prefix(tenant)}settings`;
+      k = parseCount(await this.#at(this.redis, key, (c) => this.#call(c, 'HGET', key, 'partitions')));
       this.partitionCounts.set(tenant, k);
     }
     return k;
@@ -449,18 +644,19 @@ export class Client {
     };
     let n;
     try {
-      n = await conn.exists(`${mine}job:${id}`);
+      n = await this.#at(conn, `${mine}job:${id}`, (c) => c.exists(`${mine}job:${id}`));
     } catch (e) {
-      throw refused(e);
+      throw refused(e.source || e);
     }
     if (n === 1) return mine;
     const others = [];
     for (let p = 0; p < k; p++) if (p !== own) others.push(p);
-    const pipe = conn.pipeline();
-    for (const p of others) pipe.exists(`${partitionPrefix(this.namespace, tenant, p)}job:${id}`);
     let got;
     try {
-      got = await pipe.exec();
+      got = await this.#pipe(conn, others.map((p) => {
+        const key = `${partitionPrefix(this.namespace, tenant, p)}job:${id}`;
+        return { key, send: (pipe) => pipe.exists(key) };
+      }));
     } catch (e) {
       throw refused(e);
     }
@@ -490,50 +686,28 @@ export class Client {
       for (let n = 0; n < idx.length; n += CALL_JOBS) {
         const part = idx.slice(n, n + CALL_JOBS);
         const { keys, argv } = s.callArgs(prefix, { prefix, events_cap: this.eventsMax, partitions: k }, { job: part.map((i) => resolved[i]) });
-        calls.push({ keys, argv, idx: part });
+        calls.push({ keys, argv, idx: part, prefix });
       }
     }
     return calls;
   }
 
-  // Sends enqueue calls pipelined (with their WAIT); a call that did not
-  // run (notRun) is sent again after the mend. Resolves to each call's
-  // reply, or its refusal (a ReplyError).
+  // Sends enqueue calls pipelined (with their WAIT; on a cluster per
+  // master); a call that did not run (notRun, a redirection) is sent again
+  // (#pipe). Resolves to each call's reply, or its refusal (a ReplyError).
   async #sendEnqueues(calls) {
     const s = script('enqueue');
-    const replies = new Array(calls.length);
-    let todo = calls.map((_, i) => i);
-    for (let round = 0; round < 3 && todo.length; round++) {
-      const p = this.redis.pipeline();
-      for (const i of todo) sendScript(p, this.redis, s, calls[i].keys, calls[i].argv);
-      this.#queueWait(p);
-      let got;
-      try {
-        got = await p.exec();
-      } catch (e) {
-        throw this.#fail(e, 'enqueue');
-      }
-      const again = [];
-      let notRunErr = null;
-      todo.forEach((i, k) => {
-        const [err, rep] = got[k];
-        if (err && notRun(err) && round < 2) {
-          again.push(i);
-          notRunErr = notRunErr || err;
-        } else if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
-        else replies[i] = err || rep;
-      });
-      this.#confirmed(got, 'enqueue');
-      if (again.length) {
-        try {
-          await this.#mend(this.redis, notRunErr, [s]);
-        } catch (e) {
-          throw this.#fail(e, 'enqueue');
-        }
-      }
-      todo = again;
+    const items = calls.map((c) => ({ key: c.keys[0], script: s, channel: `${c.prefix}sync`, send: (p, conn) => sendScript(p, conn, s, c.keys, c.argv) }));
+    let got;
+    try {
+      got = await this.#pipe(this.redis, items, { wait: true, what: 'enqueue' });
+    } catch (e) {
+      throw this.#fail(e, 'enqueue');
     }
-    return replies;
+    return got.map(([err, rep]) => {
+      if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
+      return err || rep;
+    });
   }
 
   async #enqueue(tenant, jobs, details, single) {
@@ -599,9 +773,11 @@ export class Client {
   async #status(conn, prefix, tenant, id) {
     let f;
     try {
-      f = await conn.hgetall(prefix + 'job:' + id);
+      f = await this.#at(conn, prefix + 'job:' + id, (c) => c.hgetall(prefix + 'job:' + id));
     } catch (e) {
       if (e && e.name === 'ReplyError' && e.message.startsWith('WRONGTYPE'))
+        throw new JobFailed(`lanework: status: job ${id}: corrupt record (not a hash)`);
+      if (e && e.source && e.source.name === 'ReplyError' && e.source.message.startsWith('WRONGTYPE'))
         throw new JobFailed(`lanework: status: job ${id}: corrupt record (not a hash)`);
       throw this.#fail(e, 'status');
     }
@@ -624,13 +800,16 @@ export class Client {
     const deadline = timeoutMs == null ? null : Date.now() + timeoutMs;
     const timedOut = (why = '') => new WaitTimeout(`lanework: wait: timed out after ${timeoutMs / 1000}s: job ${id} not ended${why}`);
     await this.#checkProtocol(tenant);
-    const conn = this.#watch(this.redis.duplicate());
+    // On a cluster: a connection of its own to the master of the job's
+    // partition, made once that is known (again after an outage).
+    let conn = this.redis ? this.#watch(this.redis.duplicate()) : null;
     let prefix = null;
     let tries = 0;
     try {
       for (;;) {
         try {
           if (prefix === null) prefix = await this.#jobPrefix(conn, tenant, id, 'wait');
+          if (!conn) conn = this.#watch((await this.#nodeFor(`${prefix}job:${id}`)).duplicate());
           const ev = prefix + 'events';
           const key = prefix + 'job:' + id;
           const top = await this.#call(conn, 'XREVRANGE', ev, '+', '-', 'COUNT', '1');
@@ -666,13 +845,17 @@ export class Client {
           }
         } catch (e) {
           if (!(e instanceof RedisUnavailable) || !e.outage) throw e;
+          if (this.cluster && conn) {
+            conn.disconnect();
+            conn = null;
+          }
           const pause = Math.min(50 * 2 ** ++tries, 1000);
           if (deadline !== null && Date.now() + pause >= deadline) throw timedOut(` (${e.message})`);
           await new Promise((res) => setTimeout(res, pause));
         }
       }
     } finally {
-      conn.disconnect();
+      if (conn) conn.disconnect();
     }
   }
 
@@ -684,14 +867,14 @@ export class Client {
     const prefix = await this.#jobPrefix(this.redis, tenant, id, 'cancel');
     // cancel.lua answers "cancelled" also for a job cancelled before: ask
     // first, so a second cancel is told apart (as the CLI does).
-    const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
+    const before = await this.#at(this.redis, prefix + 'job:' + id, (c) => this.#call(c, 'HGET', prefix + 'job:' + id, 'status')).catch((e) => {
       if (e.message.includes('WRONGTYPE')) return null;
       throw e;
     });
     if (before === 'cancelled')
       throw new JobFailed(`lanework: cancel: job ${id} already cancelled`, await this.#status(this.redis, prefix, tenant, id));
     const { keys, argv } = script('cancel').callArgs(prefix, { prefix, events_cap: this.eventsMax, keep_failed_s: this.keepFailed, id });
-    const r = await this.#script(this.redis, 'cancel', keys, argv);
+    const r = await this.#script(this.redis, 'cancel', keys, argv, prefix);
     if (r === 'cancelled' || r === 'requested') return r;
     if (r === 'missing') throw new NoSuchJob(`lanework: cancel: no such job ${id}`);
     if (String(r).startsWith('corrupt')) throw new JobFailed(`lanework: cancel: job ${id}: ${r}`);
@@ -705,13 +888,13 @@ export class Client {
     await this.#checkProtocol(tenant);
     const prefix = await this.#jobPrefix(this.redis, tenant, id, 'retry');
     // retry.lua answers "queued" also for a job that was queued already.
-    const before = await this.#call(this.redis, 'HGET', prefix + 'job:' + id, 'status').catch((e) => {
+    const before = await this.#at(this.redis, prefix + 'job:' + id, (c) => this.#call(c, 'HGET', prefix + 'job:' + id, 'status')).catch((e) => {
       if (e.message.includes('WRONGTYPE')) return null;
       throw e;
     });
     const s = script('retry');
     const { keys, argv } = s.callArgs(prefix, { prefix, events_cap: this.eventsMax, mode: 'ids' }, { arg: [{ value: id }] });
-    const what = s.read(await this.#script(this.redis, 'retry', keys, argv))[0].status;
+    const what = s.read(await this.#script(this.redis, 'retry', keys, argv, prefix))[0].status;
     if (what === 'queued' && before !== 'queued') return id;
     if (what === 'missing') throw new NoSuchJob(`lanework: retry: no such job ${id}`);
     if (what.startsWith('corrupt')) throw new JobFailed(`lanework: retry: job ${id}: ${what}`);
@@ -743,11 +926,11 @@ export class Client {
       const need = [];
       for (let p = 0; p < k; p++) if (more[p] && !pending[p].length) need.push(p);
       if (need.length) {
-        const pipe = this.redis.pipeline();
-        for (const p of need) pipe.call('XRANGE', keys[p], last[p] ? '(' + last[p] : '-', '+', 'COUNT', String(EVENTS_PAGE));
         let got;
         try {
-          got = await pipe.exec();
+          got = await this.#pipe(this.redis, need.map((p) => ({
+            key: keys[p], send: (pipe) => pipe.call('XRANGE', keys[p], last[p] ? '(' + last[p] : '-', '+', 'COUNT', String(EVENTS_PAGE)),
+          })));
         } catch (e) {
           throw this.#fail(e, 'events');
         }
@@ -767,8 +950,12 @@ export class Client {
     }
     if (!follow) return;
     for (let p = 0; p < k; p++) last[p] = last[p] || '0-0';
+    if (this.cluster && k > 1) {
+      yield* this.#followPolled(keys, last);
+      return;
+    }
     // XREAD BLOCK must not hold up this client's other calls.
-    const conn = this.#watch(this.redis.duplicate());
+    const conn = this.#watch((this.redis || (await this.#nodeFor(keys[0]))).duplicate());
     try {
       for (;;) {
         const r = await this.#call(conn, 'XREAD', 'COUNT', String(EVENTS_PAGE), 'BLOCK', String(FOLLOW_BLOCK_MS), 'STREAMS', ...keys, ...last);
@@ -788,8 +975,41 @@ export class Client {
     }
   }
 
+  // events follow on a cluster over several slots (one XREAD may not name
+  // keys of several): one XREAD per partition, without BLOCK, pipelined
+  // per master, again every POLL_MS while none has anything new.
+  async *#followPolled(keys, last) {
+    for (;;) {
+      let got;
+      try {
+        got = await this.#pipe(null, keys.map((key, p) => ({
+          key, send: (pipe) => pipe.call('XREAD', 'COUNT', String(EVENTS_PAGE), 'STREAMS', key, last[p]),
+        })));
+      } catch (e) {
+        throw this.#fail(e, 'events');
+      }
+      const all = [];
+      got.forEach(([err, r], p) => {
+        if (err) throw this.#fail(err, 'events');
+        for (const [, entries] of r || []) {
+          for (const [id, f] of entries) {
+            all.push([id, f]);
+            last[p] = id;
+          }
+        }
+      });
+      all.sort((a, b) => (eidLess(a[0], b[0]) ? -1 : eidLess(b[0], a[0]) ? 1 : 0));
+      for (const [id, f] of all) yield eventView(id, f);
+      if (!all.length) await sleep(POLL_MS);
+    }
+  }
+
   /** Closes the connection. */
   async close() {
+    if (this.cluster) {
+      await this.cluster.close();
+      return;
+    }
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
     else this.redis.disconnect();
   }

@@ -7,7 +7,9 @@ export interface ClientOptions {
    * unix://[[user]:password@]/path/to.sock[?db=N],
    * rediss://[[user]:password@]host[:port][/db][?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1],
    * redis-sentinel://[[user]:password@]host:port[,host:port...]/MASTER[?db=N&sentinel_user=U&sentinel_password=P],
-   * rediss-sentinel://... (the TLS parameters too)
+   * rediss-sentinel://... (the TLS parameters too),
+   * redis-cluster://[[user]:password@]host[:port][,host[:port]...],
+   * rediss-cluster://... (the TLS parameters too)
    */
   url?: string;
   /** key prefix; default LANEWORK_NAMESPACE, else lw */

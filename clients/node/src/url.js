@@ -4,6 +4,8 @@
 //   rediss://[[user]:password@]host[:port][/db][?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1]
 //   redis-sentinel://[[user]:password@]host:port[,host:port...]/MASTER[?db=N&sentinel_user=U&sentinel_password=P]
 //   rediss-sentinel://...  (the sentinel form, with the TLS parameters too)
+//   redis-cluster://[[user]:password@]host[:port][,host[:port]...]  (seed nodes; no db)
+//   rediss-cluster://...   (the cluster form over TLS, with the TLS parameters)
 // Every mistake is one InvalidInput line naming what is wrong; the URL in
 // a message is redact()ed (no password, no sentinel_password).
 import { readFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ const SENTINEL_PARAMS = ['db', 'sentinel_user', 'sentinel_password'];
 const PARAMS = {
   redis: [], unix: ['db'], rediss: TLS_PARAMS,
   'redis-sentinel': SENTINEL_PARAMS, 'rediss-sentinel': [...SENTINEL_PARAMS, ...TLS_PARAMS],
+  'redis-cluster': [], 'rediss-cluster': TLS_PARAMS,
 };
 const HOST = '(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+)';
 
@@ -24,7 +27,7 @@ export function parseUrl(url) {
   const shown = redact(url);
   const bad = (why) => new InvalidInput(`lanework: redis: ${shown}: ${why}`);
   const m = /^([a-z-]+):\/\/(.*)$/s.exec(String(url));
-  if (!m || !(m[1] in PARAMS)) return fail(`lanework: redis: ${shown}: is not a redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel:// URL`);
+  if (!m || !(m[1] in PARAMS)) return fail(`lanework: redis: ${shown}: is not a redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster:// URL`);
   const scheme = m[1];
   let rest = m[2];
   const o = {};
@@ -47,6 +50,8 @@ export function parseUrl(url) {
     o.path = rest;
   } else if (scheme.endsWith('-sentinel')) {
     sentinel(o, rest, query, bad);
+  } else if (scheme.endsWith('-cluster')) {
+    clusterSeeds(o, rest, bad);
   } else {
     hostPortDb(o, rest, bad);
   }
@@ -55,7 +60,7 @@ export function parseUrl(url) {
   if (scheme.startsWith('rediss')) {
     insecure = query.insecure === '1';
     const tls = tlsOptions(query, bad);
-    if (scheme === 'rediss') o.tls = tls;
+    if (scheme === 'rediss' || scheme === 'rediss-cluster') o.tls = tls;
     else Object.assign(o, { tls, sentinelTLS: tls, enableTLSForSentinelMode: true });
   }
   return { options: o, shown, insecure };
@@ -82,7 +87,8 @@ function params(scheme, text, bad) {
 }
 
 function unknown(scheme, name) {
-  if (TLS_PARAMS.includes(name)) return `parameter ${name} is for TLS URLs only (rediss:// or rediss-sentinel://)`;
+  if (TLS_PARAMS.includes(name)) return `parameter ${name} is for TLS URLs only (rediss://, rediss-sentinel:// or rediss-cluster://)`;
+  if (scheme === 'redis-cluster') return `unknown parameter "${name}" (a redis-cluster:// URL takes none)`;
   if (name === 'sentinel_user' || name === 'sentinel_password') return `parameter ${name} is for Sentinel URLs only (redis-sentinel:// or rediss-sentinel://)`;
   const known = PARAMS[scheme];
   return `unknown parameter "${name}" (${known.length ? `a ${scheme}:// URL takes ${known.join(', ')}` : 'a redis:// URL takes none: the db goes in the path'})`;
@@ -109,6 +115,18 @@ function sentinel(o, rest, query, bad) {
   });
   if (query.sentinel_user) o.sentinelUsername = query.sentinel_user;
   if (query.sentinel_password) o.sentinelPassword = query.sentinel_password;
+}
+
+// The seeds of a cluster URL (o.cluster: [{host, port}], port 6379 when not given).
+function clusterSeeds(o, rest, bad) {
+  if (rest.includes('/')) throw bad('a cluster URL takes no /db (a Redis Cluster has db 0 only)');
+  if (!rest) throw bad('no seed node (redis-cluster://host[:port][,host[:port]...])');
+  o.cluster = rest.split(',').map((n) => {
+    const hp = new RegExp(`^${HOST}(?::(\\d{1,5}))?$`).exec(n);
+    const port = hp ? Number(hp[2] || 6379) : 0;
+    if (!hp || !(port > 0 && port < 65536)) throw bad(`seed node "${n.slice(0, 60)}" is not host:port`);
+    return { host: hp[1].replace(/^\[|\]$/g, ''), port };
+  });
 }
 
 function dbNumber(s, bad) {

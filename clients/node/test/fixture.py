@@ -8,6 +8,8 @@ SentinelSet) rather than a second copy in JavaScript.
     fixture.py DIR sentinel   a SentinelSet: a master, a replica, three sentinels
     fixture.py DIR tls-sentinel  the same over TLS, with a password on the
                               data nodes and another on the sentinels
+    fixture.py DIR cluster    a ClusterSet: 3 masters with a replica each
+    fixture.py DIR tls-cluster   3 masters over TLS (data, bus, replication), no replica
 
 Prints one JSON line describing what it made, then answers commands, one
 JSON array a line on stdin ([name, args...]), with one JSON line each:
@@ -81,9 +83,36 @@ def sentinel(d, tls=False):
     return info, commands, [ss.close]
 
 
+def cluster(d, tls=False):
+    ca = lwtest.TlsCA(d) if tls else None
+    cs = lwtest.ClusterSet(d, masters=3, replicas=0 if tls else 1, tls=ca)
+    killed = []
+
+    def by_port(port):
+        return cs.by_port(port)
+
+    def kill_master(port):
+        killed.append(cs.kill_master(by_port(port)))
+        return node(killed[-1])
+
+    commands = {
+        'node_for_key': lambda key: node(cs.node_for_key(key)),
+        'masters': lambda: [node(m) for m in cs.masters()],
+        'replicas_of': lambda port: [node(r) for r in cs.replicas(of=by_port(port))],
+        'kill_master': kill_master,
+        'wait_failover': lambda timeout=20: node(cs.wait_failover(killed[-1], timeout)),
+        'migrate_slot': lambda key, port: cs.migrate_slot(cs.slot_of(key), by_port(port), batch=20)[1],
+    }
+    info = {'url': cs.url()}
+    if tls:
+        info['other_ca_url'] = cs.url(ca=ca.other_ca_cert)
+    return info, commands, [cs.close]
+
+
 def main():
     d, kind = sys.argv[1], sys.argv[2]
-    kinds = {'tls': tls, 'sentinel': sentinel, 'tls-sentinel': lambda d: sentinel(d, tls=True)}
+    kinds = {'tls': tls, 'sentinel': sentinel, 'tls-sentinel': lambda d: sentinel(d, tls=True), 'cluster': cluster,
+             'tls-cluster': lambda d: cluster(d, tls=True)}
     info, commands, stops = kinds[kind](d)
     print(json.dumps(info), flush=True)
     try:

@@ -4,7 +4,7 @@ import asyncio
 import time
 from typing import Any, AsyncIterator, Dict, Iterable, List, Optional
 
-from . import driver, ops, partition, target
+from . import cluster, driver, ops, partition, target
 from .jobs import JobId
 from .config import Config, redact
 from .errors import RedisUnavailable
@@ -189,6 +189,9 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Closes the connections."""
+        if isinstance(self._redis, cluster.AsyncCluster):
+            await self._redis.close()
+            return
         await self._redis.close()
         await self._redis.connection_pool.disconnect()
         for node in target.sentinel_nodes(self._redis):

@@ -1,7 +1,7 @@
 """lanework.Client: enqueue and steer jobs from blocking Python code."""
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
-from . import driver, ops, partition, target
+from . import cluster, driver, ops, partition, target
 from .jobs import JobId
 from .config import Config, redact
 
@@ -15,7 +15,8 @@ class Client:
     min_replicas: LANEWORK_MIN_REPLICAS, else 0 (N: every state change is
     followed by WAIT N 1000, and RedisUnavailable when fewer confirm it).
     url may be redis://, unix://, rediss:// (TLS: ca, cert, key, sni,
-    insecure) or redis-sentinel:// / rediss-sentinel:// (README). Nothing is
+    insecure), redis-sentinel:// / rediss-sentinel:// or redis-cluster:// /
+    rediss-cluster:// (each call on the master of its slot; README). Nothing is
     sent before the first call, which first checks that the Redis speaks
     this client's lanework protocol (ProtocolMismatch otherwise).
     Thread-safe, like the redis-py client under it."""
@@ -97,6 +98,9 @@ class Client:
 
     def close(self) -> None:
         """Closes the connections (the client can not be used after)."""
+        if isinstance(self._redis, cluster.Cluster):
+            self._redis.close()
+            return
         self._redis.close()
         self._redis.connection_pool.disconnect()
         for node in target.sentinel_nodes(self._redis):

@@ -9,7 +9,7 @@ import time
 
 import redis.exceptions as rx
 
-from . import interface, ops
+from . import cluster, interface, ops
 from .errors import RedisUnavailable
 
 # min_replicas: how long WAIT gives the replicas to confirm a state change.
@@ -61,6 +61,9 @@ def tls_why(e):
 def unavailable(url_shown, e):
     """The RedisUnavailable for redis-py exception e (one line, no password)."""
     outage = isinstance(e, (rx.ConnectionError, rx.TimeoutError)) and not isinstance(e, rx.AuthenticationError)
+    # On a cluster a redirection still there after it was followed for
+    # cluster.FOLLOW_S (a slot moving, a failover) is one too: wait() waits it out.
+    outage = outage or bool(cluster.redirection(e))
     err = RedisUnavailable('lanework: redis %s: %s' % (url_shown, tls_why(e) or why(e)))
     err.outage = outage
     if isinstance(e, rx.ResponseError):
@@ -174,7 +177,7 @@ def iterate(r, url_shown, gen):
 def _answer(r, url_shown, op):
     """(reply, None) or (None, the lanework exception to throw into the op)."""
     try:
-        return _do(r, op), None
+        return (_do_cluster(r, op) if isinstance(r, cluster.Cluster) else _do(r, op)), None
     except rx.RedisError as e:
         return None, unavailable(url_shown, e)
     except RedisUnavailable as e:  # a change the replicas did not confirm
@@ -238,10 +241,16 @@ def _one(replies):
     return replies[0]
 
 
-def _queue_wait(p, replicas):
+def _queue_wait(p, replicas, items):
     """WAIT after the calls, in the same round trip and on the same
-    connection (a pipeline holds one), so it waits for exactly their writes."""
+    connection (a pipeline holds one), so it waits for exactly their
+    writes; before it a PUBLISH on the first call's PREFIXsync, as the
+    CLI's cli_confirm (a call that wrote nothing -- an existing job
+    returned -- still moves the connection's replication offset)."""
     if replicas:
+        channel = next((i.channel for i in items if getattr(i, 'channel', None)), None)
+        if channel:
+            p.execute_command('PUBLISH', channel, '')
         p.execute_command('WAIT', replicas, WAIT_MS)
 
 
@@ -268,10 +277,11 @@ def _pipe(r, items, replicas=0, name=None):
         p = r.pipeline(transaction=False)
         for i in todo:
             _queue(r, p, items[i])
-        _queue_wait(p, replicas)
+        _queue_wait(p, replicas, [items[i] for i in todo])
         got = p.execute(raise_on_error=False)
         again, how = _sort(r, todo, got[:len(todo)], round_, replies)
-        _confirmed(got, replicas, name)
+        if not all(cluster.redirection(replies[i]) for i in todo if i not in again):
+            _confirmed(got, replicas, name)
         if not again:
             break
         if 'library' in how:
@@ -320,7 +330,7 @@ async def run_async(r, url_shown, gen):
         except StopIteration as stop:
             return stop.value
         try:
-            send, exc = await _do_async(r, op), None
+            send, exc = await _do_any_async(r, op), None
         except rx.RedisError as e:
             send, exc = None, unavailable(url_shown, e)
         except RedisUnavailable as e:  # a change the replicas did not confirm
@@ -340,9 +350,11 @@ async def iter_async(r, url_shown, gen):
             yield op.value
             continue
         try:
-            send = await _do_async(r, op)
+            send = await _do_any_async(r, op)
         except rx.RedisError as e:
             exc = unavailable(url_shown, e)
+        except RedisUnavailable as e:  # a change the replicas did not confirm
+            exc = e
 
 
 async def _load_library_async(r):
@@ -394,10 +406,11 @@ async def _pipe_async(r, items, replicas=0, name=None):
         p = r.pipeline(transaction=False)
         for i in todo:
             _queue(r, p, items[i])
-        _queue_wait(p, replicas)
+        _queue_wait(p, replicas, [items[i] for i in todo])
         got = await p.execute(raise_on_error=False)
         again, how = _sort(r, todo, got[:len(todo)], round_, replies)
-        _confirmed(got, replicas, name)
+        if not all(cluster.redirection(replies[i]) for i in todo if i not in again):
+            _confirmed(got, replicas, name)
         if not again:
             break
         if 'library' in how:
@@ -407,6 +420,281 @@ async def _pipe_async(r, items, replicas=0, name=None):
                 _load_checked(sha, await r.script_load(body))
         todo = again
     return replies
+
+
+# ---- Redis Cluster (cluster.py) ------------------------------------------------
+# Each request goes to the master of its slot, on that master's own client,
+# through the code above (_do / _pipe). A redirection -- or a connect that
+# failed, so nothing was sent -- is followed within cluster.FOLLOW_S: MOVED
+# at once to the node it names, the others after a pause and a fresh map.
+# A call that did not run; sending it again cannot run it twice. A
+# connection lost after sending is raised (the map is read again next time).
+
+def _follow(c, err, pause):
+    """Before sending again after redirection (or unsent connect) err:
+    the map read again (MOVED: and its slot set to the node named);
+    returns the pause to take first."""
+    c.stale = True
+    if cluster.redirection(err) == 'MOVED':
+        return 0
+    return min(pause * 2, 0.5) if pause else 0.05
+
+
+def _retriable(e):
+    """A connect that failed for an outage (not TLS: a certificate that
+    does not verify will not verify in a moment)."""
+    return isinstance(e, (rx.ConnectionError, rx.TimeoutError)) and cluster.unsent(e) and not tls_why(e)
+
+
+def _do_cluster(c, op):
+    if isinstance(op, ops.Sleep):
+        time.sleep(op.seconds)
+        return None
+    if isinstance(op, ops.Pipe):
+        return _cluster_pipe(c, op.items, op.replicas, _name(op))
+    if isinstance(op, ops.Cmd) and len({cluster.key_slot(k) for k in cluster.cmd_keys(op.args)}) > 1:
+        return _cluster_xread(c, op)
+    slot = cluster.op_slot(op)
+    deadline = time.monotonic() + cluster.FOLLOW_S
+    pause = 0
+    while True:
+        addr = c.addr_for(slot)
+        if addr is None:
+            err = c.no_owner(slot)
+        else:
+            try:
+                rep = _do(c.node(addr), op)
+                err = rep if cluster.redirection(rep) else None
+                if err is None:
+                    return rep
+            except rx.ResponseError as e:
+                if not cluster.redirection(e):
+                    raise
+                err = e
+            except (rx.ConnectionError, rx.TimeoutError) as e:
+                c.stale = True
+                if not _retriable(e):
+                    raise
+                err = e
+        if time.monotonic() >= deadline:
+            raise err
+        pause = _follow(c, err, pause)
+        time.sleep(pause)
+        if cluster.redirection(err) == 'MOVED':
+            c.refresh()
+            c.moved(err)
+
+
+def _lost(e):
+    """The reply of a call whose connection was lost after others of its
+    pipeline (on other masters) ran: it may have run too."""
+    err = RedisUnavailable('lanework: redis: %s' % why(e))
+    err.outage, err.refusal = True, 'connection lost: %s' % why(e)
+    return err
+
+
+def _groups(c_addr, todo, items):
+    groups = {}
+    for i in todo:
+        groups.setdefault(c_addr(cluster.op_slot(items[i])), []).append(i)
+    return groups
+
+
+def _cluster_pipe(c, items, replicas=0, name=None):
+    """_pipe per master: the items of each master pipelined with their
+    WAIT on its connection; items redirected are routed and sent again. A
+    master whose connection was lost after others ran: its items get the
+    error as their reply (the others' replies stand)."""
+    replies = [None] * len(items)
+    todo = list(range(len(items)))
+    deadline = time.monotonic() + cluster.FOLLOW_S
+    pause = 0
+    ran = False
+    moved = []
+    while todo:
+        if c.stale or c.slots is None:
+            c.refresh()
+        for m in moved:  # a MOVED names a newer owner than a seed's map may
+            c.moved(m)
+        again, last, moved = [], None, []
+        for addr, idx in _groups(c.addr, todo, items).items():
+            if addr is None:
+                again += idx
+                last = c.no_owner(cluster.op_slot(items[idx[0]]))
+                continue
+            try:
+                got = _pipe(c.node(addr), [items[i] for i in idx], replicas, name)
+            except (rx.ConnectionError, rx.TimeoutError) as e:
+                c.stale = True
+                if _retriable(e) and time.monotonic() < deadline:
+                    again += idx
+                    last = e
+                    continue
+                if not ran:
+                    raise
+                for i in idx:
+                    replies[i] = _lost(e)
+                continue
+            for i, rep in zip(idx, got):
+                if cluster.redirection(rep):
+                    again.append(i)
+                    last = rep
+                    if cluster.redirection(rep) == 'MOVED':
+                        moved.append(rep)
+                else:
+                    replies[i] = rep
+                    ran = ran or not isinstance(rep, Exception)
+        if not again:
+            break
+        if time.monotonic() >= deadline:
+            for i in again:
+                replies[i] = last if isinstance(last, rx.ResponseError) else rx.ResponseError(why(last))
+            break
+        pause = _follow(c, last, pause)
+        time.sleep(pause)
+        todo = sorted(again)
+    return replies
+
+
+def _xread_parts(op):
+    """(count, block_ms, [(key, id)]) of an XREAD Cmd."""
+    args = [str(a) for a in op.args]
+    up = [a.upper() for a in args]
+    count = args[up.index('COUNT') + 1] if 'COUNT' in up else '1000'
+    block = int(args[up.index('BLOCK') + 1]) if 'BLOCK' in up else None
+    rest = args[up.index('STREAMS') + 1:]
+    n = len(rest) // 2
+    return count, block, list(zip(rest[:n], rest[n:]))
+
+
+def _xread_merged(replies, streams):
+    out = []
+    for (key, _), rep in zip(streams, replies):
+        if isinstance(rep, Exception):
+            raise rep
+        for stream, entries in rep or ():
+            out.append([stream, entries])
+    return out or None
+
+
+def _cluster_xread(c, op):
+    """An XREAD over streams of several slots: one XREAD per stream (no
+    BLOCK), pipelined per master, again every POLL_S until something
+    comes or the BLOCK time is over."""
+    count, block, streams = _xread_parts(op)
+    cmds = [ops.Cmd('XREAD', 'COUNT', count, 'STREAMS', k, i) for k, i in streams]
+    end = time.monotonic() + (block or 0) / 1000
+    while True:
+        got = _xread_merged(_cluster_pipe(c, cmds), streams)
+        if got or block is None or time.monotonic() >= end:
+            return got
+        time.sleep(min(cluster.POLL_S, max(0.0, end - time.monotonic())))
+
+
+async def _do_any_async(r, op):
+    if not isinstance(r, cluster.AsyncCluster):
+        return await _do_async(r, op)
+    c = r
+    if isinstance(op, ops.Sleep):
+        await asyncio.sleep(op.seconds)
+        return None
+    if isinstance(op, ops.Pipe):
+        return await _cluster_pipe_async(c, op.items, op.replicas, _name(op))
+    if isinstance(op, ops.Cmd) and len({cluster.key_slot(k) for k in cluster.cmd_keys(op.args)}) > 1:
+        return await _cluster_xread_async(c, op)
+    slot = cluster.op_slot(op)
+    deadline = time.monotonic() + cluster.FOLLOW_S
+    pause = 0
+    while True:
+        addr = await c.addr_for(slot)
+        if addr is None:
+            err = c.no_owner(slot)
+        else:
+            try:
+                rep = await _do_async(c.node(addr), op)
+                err = rep if cluster.redirection(rep) else None
+                if err is None:
+                    return rep
+            except rx.ResponseError as e:
+                if not cluster.redirection(e):
+                    raise
+                err = e
+            except (rx.ConnectionError, rx.TimeoutError) as e:
+                c.stale = True
+                if not _retriable(e):
+                    raise
+                err = e
+        if time.monotonic() >= deadline:
+            raise err
+        pause = _follow(c, err, pause)
+        await asyncio.sleep(pause)
+        if cluster.redirection(err) == 'MOVED':
+            await c.refresh()
+            c.moved(err)
+
+
+async def _cluster_pipe_async(c, items, replicas=0, name=None):
+    """_cluster_pipe on redis.asyncio."""
+    replies = [None] * len(items)
+    todo = list(range(len(items)))
+    deadline = time.monotonic() + cluster.FOLLOW_S
+    pause = 0
+    ran = False
+    moved = []
+    while todo:
+        if c.stale or c.slots is None:
+            await c.refresh()
+        for m in moved:  # a MOVED names a newer owner than a seed's map may
+            c.moved(m)
+        again, last, moved = [], None, []
+        for addr, idx in _groups(c.addr, todo, items).items():
+            if addr is None:
+                again += idx
+                last = c.no_owner(cluster.op_slot(items[idx[0]]))
+                continue
+            try:
+                got = await _pipe_async(c.node(addr), [items[i] for i in idx], replicas, name)
+            except (rx.ConnectionError, rx.TimeoutError) as e:
+                c.stale = True
+                if _retriable(e) and time.monotonic() < deadline:
+                    again += idx
+                    last = e
+                    continue
+                if not ran:
+                    raise
+                for i in idx:
+                    replies[i] = _lost(e)
+                continue
+            for i, rep in zip(idx, got):
+                if cluster.redirection(rep):
+                    again.append(i)
+                    last = rep
+                    if cluster.redirection(rep) == 'MOVED':
+                        moved.append(rep)
+                else:
+                    replies[i] = rep
+                    ran = ran or not isinstance(rep, Exception)
+        if not again:
+            break
+        if time.monotonic() >= deadline:
+            for i in again:
+                replies[i] = last if isinstance(last, rx.ResponseError) else rx.ResponseError(why(last))
+            break
+        pause = _follow(c, last, pause)
+        await asyncio.sleep(pause)
+        todo = sorted(again)
+    return replies
+
+
+async def _cluster_xread_async(c, op):
+    count, block, streams = _xread_parts(op)
+    cmds = [ops.Cmd('XREAD', 'COUNT', count, 'STREAMS', k, i) for k, i in streams]
+    end = time.monotonic() + (block or 0) / 1000
+    while True:
+        got = _xread_merged(await _cluster_pipe_async(c, cmds), streams)
+        if got or block is None or time.monotonic() >= end:
+            return got
+        await asyncio.sleep(min(cluster.POLL_S, max(0.0, end - time.monotonic())))
 
 
 def connect_kwargs(url):

@@ -29,13 +29,15 @@ class Cmd:
 
 
 class Script:
-    """One script call (FCALL or EVALSHA: driver.py). replicas: a state
-    change the caller is told about, confirmed by WAIT for that many
-    replicas (cfg.min_replicas; 0: no WAIT)."""
+    """One script call (FCALL or EVALSHA: driver.py) on the keys of
+    partition `prefix`. replicas: a state change the caller is told about,
+    confirmed by WAIT for that many replicas (cfg.min_replicas; 0: no
+    WAIT), after a PUBLISH on PREFIXsync, as the CLI's cli_confirm."""
 
-    def __init__(self, name, keys, argv, replicas=0):
+    def __init__(self, name, keys, argv, replicas=0, prefix=None):
         self.script, self.keys, self.argv = interface.script(name), keys, argv
         self.name, self.replicas = name, replicas
+        self.channel = prefix + 'sync' if prefix else None
 
 
 class Pipe:
@@ -157,7 +159,7 @@ def _enqueue_calls(cfg, tenant, resolved, todo, k):
             keys, argv = interface.script('enqueue').call_args(
                 prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'partitions': k},
                 {'job': [resolved[i] for i in part]})
-            calls.append((Script('enqueue', keys, argv, cfg.min_replicas), part))
+            calls.append((Script('enqueue', keys, argv, cfg.min_replicas, prefix), part))
     return calls
 
 
@@ -210,6 +212,8 @@ def enqueue_resolved(cfg, counts, tenant, resolved):
                              % (getattr(refused, 'refusal', None) or str(refused).splitlines()[0],
                                 len(done), len(resolved)))
         e.ids = done
+        # A connection lost on one master of a cluster after others took their calls.
+        e.outage = bool(getattr(refused, 'outage', False))
         raise e
     return out
 
@@ -320,7 +324,7 @@ def cancel(cfg, counts, tenant, job_id):
     keys, argv = interface.script('cancel').call_args(
         prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'keep_failed_s': cfg.keep_failed_s,
                  'id': job_id})
-    r = yield Script('cancel', keys, argv, cfg.min_replicas)
+    r = yield Script('cancel', keys, argv, cfg.min_replicas, prefix)
     if r in ('cancelled', 'requested'):
         return r
     if r == 'missing':
@@ -340,7 +344,7 @@ def retry(cfg, counts, tenant, job_id):
     before = yield Cmd('HGET', prefix + 'job:' + job_id, 'status', errors_ok=True)
     keys, argv = interface.script('retry').call_args(
         prefix, {'prefix': prefix, 'events_cap': cfg.events_max, 'mode': 'ids'}, {'arg': [{'value': job_id}]})
-    r = yield Script('retry', keys, argv, cfg.min_replicas)
+    r = yield Script('retry', keys, argv, cfg.min_replicas, prefix)
     what = interface.script('retry').read(r)[0]['status']
     if what == 'queued' and before != 'queued':
         return job_id

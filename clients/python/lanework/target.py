@@ -6,6 +6,8 @@ checked, and the redis-py client (blocking or asyncio) for each.
     rediss://[[user]:password@]host[:port][/db][?ca=FILE&cert=FILE&key=FILE&sni=NAME&insecure=1]
     redis-sentinel://[[user]:password@]host:port[,host:port...]/MASTER[?db=N&sentinel_user=U&sentinel_password=P]
     rediss-sentinel://...   (the sentinel form, with the TLS parameters too)
+    redis-cluster://[[user]:password@]host[:port][,host[:port]...]   (seed nodes; no db)
+    rediss-cluster://...    (the cluster form over TLS, with the TLS parameters)
 
 Every mistake is one InvalidInput line naming what is wrong; the URL shown
 in any message is `redact`ed (no password, no sentinel_password)."""
@@ -29,6 +31,7 @@ SENTINEL_PARAMS = ('db', 'sentinel_user', 'sentinel_password')
 PARAMS = {
     'redis': (), 'unix': ('db',), 'rediss': TLS_PARAMS,
     'redis-sentinel': SENTINEL_PARAMS, 'rediss-sentinel': SENTINEL_PARAMS + TLS_PARAMS,
+    'redis-cluster': (), 'rediss-cluster': TLS_PARAMS,
 }
 # A sentinel that does not answer within this is skipped for the next one;
 # a master's connections get no read timeout (XREAD BLOCK waits on purpose).
@@ -60,7 +63,8 @@ class Target:
         self.shown = redact(url)
         self.scheme, sep, rest = url.partition('://')
         if not sep or self.scheme not in PARAMS:
-            raise self.bad('is not a redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel:// URL')
+            raise self.bad('is not a redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, '
+                           'redis-cluster:// or rediss-cluster:// URL')
         rest, self.query = self._split_query(rest)
         self.user = self.password = None
         at = rest.rfind('@')
@@ -75,6 +79,8 @@ class Target:
             _check_tls(self, self.tls)
         if self.scheme.endswith('-sentinel'):
             self._parse_sentinel(rest)
+        if self.scheme.endswith('-cluster'):
+            self._parse_cluster(rest)
 
     def bad(self, why):
         return InvalidInput('lanework: redis: %s: %s' % (self.shown, why))
@@ -105,11 +111,19 @@ class Target:
         self.sentinels = [self._node(n) for n in nodes.split(',')]
         self.db = _db(self, self.query.get('db', '0'))
 
-    def _node(self, text):
-        m = re.fullmatch(r'(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})', text)
-        if not m or not 0 < int(m.group(2)) < 65536:
-            raise self.bad('sentinel "%s" is not host:port' % text[:60])
-        return m.group(1).strip('[]'), int(m.group(2))
+    def _parse_cluster(self, rest):
+        if '/' in rest:
+            raise self.bad('a cluster URL takes no /db (a Redis Cluster has db 0 only)')
+        if not rest:
+            raise self.bad('no seed node (redis-cluster://host[:port][,host[:port]...])')
+        self.seeds = [self._node(n, 'seed node', 6379) for n in rest.split(',')]
+
+    def _node(self, text, what='sentinel', default_port=None):
+        m = re.fullmatch(r'(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?', text)
+        port = m and (m.group(2) or default_port)
+        if not m or port is None or not 0 < int(port) < 65536:
+            raise self.bad('%s "%s" is not host:port' % (what, text[:60]))
+        return m.group(1).strip('[]'), int(port)
 
     def host_port_db(self):
         """(host, port, db) of a rediss:// URL."""
@@ -124,10 +138,12 @@ class Target:
 
 def _unknown(scheme, name):
     if name in TLS_PARAMS:
-        return 'parameter %s is for TLS URLs only (rediss:// or rediss-sentinel://)' % name
+        return 'parameter %s is for TLS URLs only (rediss://, rediss-sentinel:// or rediss-cluster://)' % name
     if name in ('sentinel_user', 'sentinel_password'):
         return 'parameter %s is for Sentinel URLs only (redis-sentinel:// or rediss-sentinel://)' % name
     known = PARAMS[scheme]
+    if not known and scheme == 'redis-cluster':
+        return 'unknown parameter "%s" (a redis-cluster:// URL takes none)' % name
     return 'unknown parameter "%s" (%s)' % (name, 'a %s:// URL takes %s' % (scheme, ', '.join(known)) if known
                                             else 'a redis:// URL takes none: the db goes in the path')
 
@@ -309,6 +325,15 @@ def connect(url, base_kwargs, asyncio=False):
     auth = {'username': t.user, 'password': t.password}
     ctx = tls_context(t) if t.tls is not None else None
     tls_kw = _ssl_kwargs(t, ctx) if ctx else {}
+    if t.scheme.endswith('-cluster'):
+        from . import cluster
+        node_kw = dict(base_kwargs, socket_connect_timeout=CONNECT_TIMEOUT_S, **auth, **tls_kw)
+        conn_class = tls_conn if ctx else conn_mod.Connection
+
+        def node(host, port):
+            return mod.Redis(connection_pool=mod.ConnectionPool(connection_class=conn_class, host=host,
+                                                                port=port, **node_kw))
+        return (cluster.AsyncCluster if asyncio else cluster.Cluster)(t, node)
     if t.scheme == 'rediss':
         host, port, db = t.host_port_db()
         pool = mod.ConnectionPool(connection_class=tls_conn, host=host, port=port, db=db,
