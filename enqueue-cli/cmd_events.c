@@ -13,7 +13,7 @@
 #include "views.h"
 
 #define PAGE "1000"
-#define FOLLOW_BLOCK_MS "5000"
+#define FOLLOW_BLOCK_MS "1000" /* also how soon a follower sees the tenant partitioned */
 /* --follow on a partitioned tenant: how often every partition is read
  * while nothing new came. */
 #define FOLLOW_POLL_MS 200
@@ -388,6 +388,14 @@ int cmd_events(cli *c, int argc, char **argv)
             return rc;
         if (r->type == REDIS_REPLY_NIL) {
             freeReplyObject(r);
+            /* Quiet for a block: the tenant may have been partitioned
+             * meanwhile (its new jobs' events are in other streams). Then
+             * on over every partition, after the last event printed. */
+            t.nparts = 0;
+            if ((rc = cli_partitions(c, &t)) != 0)
+                return rc;
+            if (t.nparts > 1)
+                return events_partitioned(c, &t, strcmp(last, "0-0") ? last : NULL, follow);
             continue;
         }
         if (r->type != REDIS_REPLY_ARRAY) {

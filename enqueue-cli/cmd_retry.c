@@ -163,6 +163,9 @@ static int retry_ids(cli *c, cli_tenant *t, const char *const *ids, size_t n)
         } else if (strcmp(what, "missing") == 0) {
             cli_err(c->cmd, "no such job %s", id);
             this_rc = CLI_NOJOB;
+        } else if (strncmp(what, "partitioned: ", 13) == 0) {
+            cli_err(c->cmd, "job %s: %s", id, what + 13);
+            this_rc = CLI_USAGE;
         } else if (strncmp(what, "corrupt", 7) == 0) {
             cli_err(c->cmd, "job %s: %s", id, what);
             this_rc = CLI_JOB;

@@ -218,9 +218,12 @@ void tenant_ref(tenant *t) { t->refs++; }
 void tenant_set_caps(tenant *t, int nparts)
 {
     char *const *queues = t->w->opt->queues;
-    for (size_t q = 0; queues[q]; q++)
-        t->caps[q] =
-            lw_partition_cap_share(lw_tenant_queue_cap(t->cfg, queues[q]), nparts, t->part);
+    /* Partition 0 sends the whole cap: claim.lua shares it by the count in
+     * force there, which this worker may not know yet. */
+    for (size_t q = 0; queues[q]; q++) {
+        int cap = lw_tenant_queue_cap(t->cfg, queues[q]);
+        t->caps[q] = t->part == 0 ? cap : lw_partition_cap_share(cap, nparts, t->part);
+    }
 }
 
 void tenant_unref(tenant *t)

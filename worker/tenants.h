@@ -10,7 +10,8 @@
 #include "url.h"
 
 /* Sets t's caps (max_active of each of the worker's queues) to its share of
- * the registry's caps among `nparts` partitions (lw_partition_cap_share). */
+ * the registry's caps among `nparts` partitions (lw_partition_cap_share);
+ * partition 0's are the whole caps, shared by claim.lua itself. */
 void tenant_set_caps(tenant *t, int nparts);
 
 /* Takes one more reference on t. */

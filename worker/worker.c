@@ -249,7 +249,7 @@ static int64_t claim_tenant(worker *w, tenant *lead, tenant **order, size_t n, i
                             int64_t mono)
 {
     slot_share mine;
-    if (lead->cfg->partitions < 2) {
+    if (lead->cfg->partitions < 2 && lead->nparts < 2) {
         slot_share_begin(&mine, want, 1);
         claim_one(w, lead, want, mono, &mine);
         return want - mine.free;
@@ -281,7 +281,7 @@ static int64_t claim_tenant(worker *w, tenant *lead, tenant **order, size_t n, i
 /* 1 when the tenant of t (its lead) has a partition that may claim now. */
 static int tenant_claimable(tenant *lead, tenant **order, size_t n, int64_t mono)
 {
-    if (lead->cfg->partitions < 2)
+    if (lead->cfg->partitions < 2 && lead->nparts < 2)
         return claimable(lead, mono);
     for (size_t i = 0; i < n; i++)
         if (tenant_lead(order[i]) == lead && claimable(order[i], mono))

@@ -85,6 +85,20 @@ local worker, lease = ARGV[3], tonumber(ARGV[4])
 local want, KEEP_FAILED_ARG = tonumber(ARGV[5]), tonumber(ARGV[6])
 -- Read when needed: most calls end nothing (the setting costs an HMGET).
 local function keep_failed() return setting('keep_failed', KEEP_FAILED_ARG) end
+
+-- A queue's cap here. In partition 0 of a partitioned tenant the caller
+-- passes the whole cap and its share is taken here, by the count in force
+-- (settings.partitions, this slot): a worker whose registry predates the
+-- count must not run partition 0 with the whole cap while others run the
+-- other partitions with their shares (DESIGN.md section 11, "Partitions").
+-- Other partitions are claimed only by workers that know the count.
+local function cap_of(cap)
+    if cap <= 0 or string.find(P, '#', 1, true) then return cap end
+    local k = setting('partitions', 1)
+    if k < 2 then return cap end
+    local share = math.floor(cap / k) + ((cap % k) > 0 and 1 or 0)
+    return share > 0 and share or 1
+end
 local nq = tonumber(ARGV[7])
 local SWEEP = '256'
 local K_EXPIRING = P .. 'expiring'
@@ -131,7 +145,7 @@ return run(function()
     local emptied = {} -- queue index -> READY_PUSHES when its ready list ran dry
     for qi = 1, nq do
         if got >= want then break end
-        local qname, cap = ARGV[6 + 2 * qi], tonumber(ARGV[7 + 2 * qi])
+        local qname, cap = ARGV[6 + 2 * qi], cap_of(tonumber(ARGV[7 + 2 * qi]))
         local rk, ak = KEYS[4 + 2 * qi], KEYS[5 + 2 * qi]
         local room = want - got
         if cap > 0 then room = math.min(room, cap - redis.call('ZCARD', ak)) end
@@ -210,7 +224,7 @@ return run(function()
     if got > 0 and unrecorded then redis.call('SET', P .. 'alive', num_s(now)) end
     local more = 0
     for qi = 1, nq do
-        local cap = tonumber(ARGV[7 + 2 * qi])
+        local cap = cap_of(tonumber(ARGV[7 + 2 * qi]))
         -- A list this run emptied is still empty if nothing was pushed since.
         if emptied[qi] ~= READY_PUSHES and redis.call('LLEN', KEYS[4 + 2 * qi]) > 0 and
             (cap == 0 or redis.call('ZCARD', KEYS[5 + 2 * qi]) < cap) then

@@ -171,8 +171,9 @@ end
 local SETTINGS
 local function setting(name, fallback)
     if not SETTINGS then
-        local r = redis.call('HMGET', P .. 'settings', 'events_max', 'keep_succeeded', 'keep_failed')
-        SETTINGS = { events_max = tonumber(r[1]), keep_succeeded = tonumber(r[2]), keep_failed = tonumber(r[3]) }
+        local r = redis.call('HMGET', P .. 'settings', 'events_max', 'keep_succeeded', 'keep_failed', 'partitions')
+        SETTINGS = { events_max = tonumber(r[1]), keep_succeeded = tonumber(r[2]), keep_failed = tonumber(r[3]),
+                     partitions = tonumber(r[4]) }
     end
     return SETTINGS[name] or fallback
 end

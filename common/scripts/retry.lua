@@ -19,7 +19,13 @@
 -- when the lane is free. One job.queued event (data.retry = true).
 -- Returns 2 entries per id: id, and "queued", "missing", "corrupt: ...",
 -- "held: ID" (its unique key is held by job ID, enqueued since it
--- finished) or the status that made it not retryable.
+-- finished), "partitioned: ..." (below) or the status that made it not
+-- retryable.
+--
+-- Partitions (DESIGN.md section 11): a job kept in partition 0 from before
+-- the tenant was partitioned may belong, by its lane, to another partition
+-- now; queued again here it would run beside its lane's new jobs there.
+-- It is refused: enqueue it again (it then goes where its lane lives).
 
 local mode = ARGV[3]
 local now = now_ms()
@@ -31,6 +37,31 @@ else
     for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
 local RETRYABLE = { failed = true, cancelled = true, expired = true }
+
+-- CRC16/XMODEM, as common/slot.c: which partition a routing key is in.
+local function crc16(s)
+    local crc = 0
+    for i = 1, #s do
+        crc = bit.bxor(crc, bit.lshift(string.byte(s, i), 8))
+        for _ = 1, 8 do
+            if bit.band(crc, 0x8000) ~= 0 then
+                crc = bit.band(bit.bxor(bit.lshift(crc, 1), 0x1021), 0xFFFF)
+            else
+                crc = bit.band(bit.lshift(crc, 1), 0xFFFF)
+            end
+        end
+    end
+    return crc
+end
+local NPARTS = not string.find(P, '#', 1, true) and
+    tonumber(redis.call('HGET', P .. 'settings', 'partitions') or '1') or 1
+
+-- The partition the job's routing key (partition.h: its lane, else its
+-- unique key, else its id) is in now.
+local function home_of(j, id)
+    local key = j.lane ~= id and j.lane or (j.unique ~= '' and j.unique or id)
+    return crc16(key) % NPARTS
+end
 local out = {}
 for _, id in ipairs(ids) do
     local j, why = job_get(id)
@@ -40,6 +71,9 @@ for _, id in ipairs(ids) do
         out[#out + 1] = why
     elseif not RETRYABLE[j.status] then
         out[#out + 1] = j.status
+    elseif NPARTS > 1 and home_of(j, id) ~= 0 then
+        out[#out + 1] = 'partitioned: enqueued before the tenant had ' .. NPARTS ..
+            ' partitions; its lane lives in partition ' .. home_of(j, id) .. ' now: enqueue it again'
     elseif j.unique ~= '' and (unique_holder(j.unique, now) or id) ~= id then
         out[#out + 1] = 'held: ' .. unique_holder(j.unique, now)
     else

@@ -33,8 +33,11 @@
 local n = tonumber(ARGV[3])
 local P = ARGV[1]
 
--- No job of this keyspace waits or runs (the counters every transition keeps).
+-- A job of this keyspace waits or runs (the counters every transition
+-- keeps), or a failed one is kept (retry --all-failed would queue it in
+-- its old partition).
 local function unfinished()
+    if redis.call('ZCARD', P .. 'failed') > 0 then return true end
     for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
         local c = redis.call('HMGET', P .. 'stats', 'queued:' .. q, 'scheduled:' .. q)
         if (tonumber(c[1]) or 0) > 0 or (tonumber(c[2]) or 0) > 0 or
