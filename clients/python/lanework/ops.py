@@ -107,10 +107,18 @@ def job_prefix(cfg, counts, tenant, job_id, cmd):
     CLI's cli_job_partition; none holding it: the id's own, where the
     command finds no job and says so."""
     k = yield from partitions(cfg, counts, tenant)
+    if k == 1:
+        # The one count that can be stale: 1 -> K (DESIGN.md section 11).
+        # Not in partition 0: read the count again before saying "no job".
+        mine = partition.prefix(cfg.namespace, tenant, 0)
+        if (yield Cmd('EXISTS', mine + 'job:' + job_id, errors_ok=True)) == 1:
+            return mine
+        counts.set(tenant, None)
+        k = yield from partitions(cfg, counts, tenant)
+        if k == 1:
+            return mine
     own = partition.partition_of(job_id, k)
     mine = partition.prefix(cfg.namespace, tenant, own)
-    if k == 1:
-        return mine
     got = yield Cmd('EXISTS', mine + 'job:' + job_id, errors_ok=True)
     if got == 1:
         return mine

@@ -264,3 +264,23 @@ def test_async_client_in_partitions(p8_idle, run):
     assert a == jid and holders(p8_idle, jid) == [4] and st['lane'] == lane and c == 'cancelled'
     assert [holders(p8_idle, j) for j in b] == [[p] for p in range(K)]
     assert sorted(e['job'] for e in evs) == sorted([jid, jid] + list(b))  # queued + cancelled
+
+
+def test_a_reader_with_a_stale_count_finds_jobs(env):
+    """Review (MED): a client that read K=1 and only reads afterwards (a
+    status API, a waiter) looked in partition 0 alone once the tenant was
+    partitioned: status() of a job in partition >= 1 said "no such job". A
+    miss with K=1 cached reads the count again (it only ever goes 1 -> K)."""
+    c = lanework.Client(env.redis.url, namespace=env.ns)
+    try:
+        with pytest.raises(lanework.NoSuchJob):
+            c.status('p8', 'nothing-yet')  # reads and caches K = 1
+        env.redis.call('HSET', 'lw:{p8}:settings', 'partitions', str(K))
+        other = lanework.Client(env.redis.url, namespace=env.ns)
+        jid = other.enqueue('p8', 'noop', lane=lane_in(5), delay=600)
+        other.close()
+        assert holders(env, jid) == [5]
+        assert c.status('p8', jid)['id'] == jid
+        assert c.cancel('p8', jid) in ('cancelled', 'cancel requested')
+    finally:
+        c.close()
