@@ -634,14 +634,28 @@ export class Client {
    * CLI's cli_job_partition; none holding it: the id's own, where the
    * command finds no job and says so. */
   async #jobPrefix(conn, tenant, id, cmd) {
-    const k = await this.#partitions(tenant);
-    const own = partitionOf(id, k);
-    const mine = partitionPrefix(this.namespace, tenant, own);
-    if (k === 1) return mine;
+    let k = await this.#partitions(tenant);
     const refused = (e) => {
       if (e && e.name === 'ReplyError') return new RedisUnavailable(`lanework: ${cmd}: redis refused: ${e.message.split('\n')[0]}`);
       return this.#fail(e, cmd);
     };
+    if (k === 1) {
+      // The one count that can be stale: 1 -> K (DESIGN.md section 11).
+      // Not in partition 0: read the count again before saying "no job".
+      const zero = partitionPrefix(this.namespace, tenant, 0);
+      let there;
+      try {
+        there = await this.#at(conn, `${zero}job:${id}`, (c) => c.exists(`${zero}job:${id}`));
+      } catch (e) {
+        throw refused(e.source || e);
+      }
+      if (there === 1) return zero;
+      this.partitionCounts.delete(tenant);
+      k = await this.#partitions(tenant);
+      if (k === 1) return zero;
+    }
+    const own = partitionOf(id, k);
+    const mine = partitionPrefix(this.namespace, tenant, own);
     let n;
     try {
       n = await this.#at(conn, `${mine}job:${id}`, (c) => c.exists(`${mine}job:${id}`));

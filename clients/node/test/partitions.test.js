@@ -176,6 +176,17 @@ for (const how of ['enqueue', 'enqueueMany']) {
   });
 }
 
+test('a reader that read K=1 finds a job in partition >= 1 after the tenant was partitioned', async () => {
+  await assert.rejects(c.status('p8', 'nothing-yet'), NoSuchJob); // reads and caches K = 1
+  await partitioned();
+  const lane = keyIn(5, 'L');
+  const jid = `stale-${Date.now()}`;
+  await redis.raw.hset(`${prefix(5)}job:${jid}`, 'id', jid, 'tenant', 'p8', 'kind', 'noop', 'queue', 'default',
+    'lane', lane, 'status', 'scheduled', 'payload', 'null', 'attempt', '0', 'attempts', '1', 'timeout', '1000',
+    'backoff', '0', 'enqueued', String(Date.now()));
+  assert.equal((await c.status('p8', jid)).id, jid);
+});
+
 test('events of every partition, merged by entry id; follow', async () => {
   await partitioned();
   const lanes = [0, 2, 4, 7].map((p) => keyIn(p, 'L'));
