@@ -297,7 +297,7 @@ def test_escape(env):
                     fields = f.read().rsplit(')', 1)[1].split()
                 # Alive (the worker may also have killed it by now): its own session.
                 check(fields[0] == 'Z' or int(fields[3]) == pid, 'escapee not a session leader: %s' % fields[:5])
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # reaped by now (ESRCH: between open and read)
                 pass
             check(not [n for n in os.listdir(env.dir) if n.endswith('.pid.tmp')], 'a temp pidfile is left')
             stop(w)
