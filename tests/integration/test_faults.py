@@ -244,7 +244,11 @@ def test_redis_loading_after_restart(env):
     env.write_registry([env.tenant('t1')])
     w = env.worker('--lease', '30')
     running = env.enqueue('t1', 'record', {'ms': 800})
-    wait_until(lambda: env.statuses('t1', [running]) == ['active'], what='job to start')
+    # The handler's own START line, not the job's 'active': that is the
+    # claim in Redis, whose reply may not have reached the worker yet (slow
+    # under ASan beside other tests). Killed then, the claim proves nothing
+    # and the job waits out its 30 s lease: no attempt ended meanwhile.
+    wait_until(lambda: any(r[0] == 'START' and r[2] == running for r in env.records()), what='job to start')
     env.redis.kill9()
     # Start it again without waiting: it is LOADING while the attempt ends.
     args = ['redis-server', '--port', '0', '--unixsocket', env.redis.sock, '--unixsocketperm', '700',

@@ -254,10 +254,10 @@ def test_tenant_user_runs_handlers_as_that_user(env):
 def alive(pid):
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (ProcessLookupError, FileNotFoundError):  # gone (also once reaped between kill(0), open and read)
         return False
-    with open('/proc/%d/stat' % pid) as f:
-        return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
 
 
 def test_escapees_are_killed_and_do_not_hold_the_outcome(env):

@@ -33,7 +33,7 @@ def alive(pid):
     try:  # a zombie is not alive
         with open('/proc/%d/stat' % pid) as f:
             return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone (ESRCH: reaped between open and read)
         return False
 
 
@@ -219,7 +219,7 @@ def proc_state(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
             return f.read().rsplit(')', 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone (ESRCH: reaped between open and read)
         return None
 
 

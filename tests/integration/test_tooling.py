@@ -7,6 +7,7 @@ nothing. And that meson runs every test file there is (a file left out of
 tests/integration/meson.build passes by never running)."""
 import datetime
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -296,7 +297,7 @@ def test_escape(env):
                     fields = f.read().rsplit(')', 1)[1].split()
                 # Alive (the worker may also have killed it by now): its own session.
                 check(fields[0] == 'Z' or int(fields[3]) == pid, 'escapee not a session leader: %s' % fields[:5])
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # reaped by now (ESRCH: between open and read)
                 pass
             check(not [n for n in os.listdir(env.dir) if n.endswith('.pid.tmp')], 'a temp pidfile is left')
             stop(w)
@@ -318,6 +319,17 @@ def test_every_test_file_is_run(env):
                    if n.startswith('test_') and n.endswith('.py'))
     missing = [n for n in names if "'%s'" % n not in build]
     check(not missing, 'test files meson never runs: %s' % ', '.join('test_%s.py' % n for n in missing))
+    # A file run as several entries (split_tests: some functions alone, the
+    # others beside other tests) runs only the functions they name.
+    named = {}
+    for entry in re.finditer(r"'\w+' : \['(\w+)', \[([^\]]*)\]", build):
+        named.setdefault(entry.group(1), set()).update(re.findall(r"'(test_\w+)'", entry.group(2)))
+    check(named, 'no split_tests entries found in meson.build: this check reads them')
+    for name, fns in sorted(named.items()):
+        with open(os.path.join(here, 'test_%s.py' % name)) as f:
+            defined = set(re.findall(r'^def (test_\w+)\(', f.read(), re.M))
+        check(not defined - fns, 'test_%s.py: functions no meson entry runs: %s' % (name, sorted(defined - fns)))
+        check(not fns - defined, 'meson.build names functions test_%s.py lacks: %s' % (name, sorted(fns - defined)))
 
 
 if __name__ == '__main__':
