@@ -61,6 +61,14 @@ def call(port, *args, timeout=10):
 class Cluster:
     def __init__(self, dir, masters):
         self.dir, self.procs, self.ports, self.buses = dir, [], [], []
+        try:
+            self._start(masters)
+        except BaseException:
+            self.close()  # no server outlives a cluster that did not form
+            raise
+
+    def _start(self, masters):
+        dir = self.dir
         for i in range(masters):
             port, bus = free_port(), free_port()
             d = os.path.join(dir, 'node%d' % i)
