@@ -138,7 +138,13 @@ void tenant_settings_publish(tenant *t)
         for (const char *const *k = t->mod->mod->kinds; *k; k++)
             lw_settings_kind_argv_add(&a, &(lw_settings_kind_argv){.name = *k});
     tenant_ref(t);
-    if (lw_redis_script(t->link->r, &lw_script_settings, LW_SETTINGS_NKEYS, &a, publish_reply, t))
+    if (lw_redis_script(t->link->r, &lw_script_settings, LW_SETTINGS_NKEYS, &a, publish_reply, t)) {
+        /* Not sent (out of memory, the link going down): claims and spool
+         * scans wait for the count in force, so try again at the next
+         * pump rather than at the next reconnect. */
+        if (t->part == 0 && t->nparts == 0)
+            t->link_fresh = 1;
         tenant_unref(t);
+    }
     lw_argv_clear(&a);
 }
