@@ -42,8 +42,10 @@
 local n = tonumber(ARGV[3])
 
 if not string.find(P, '#', 1, true) then
-    local have = redis.call('HGET', P .. 'settings', 'partitions') or '1'
-    if have ~= ARGV[4] then
+    -- The settings HMGET every enqueue makes anyway (events_max): no
+    -- command of its own on the hot path.
+    local have = setting('partitions', 1)
+    if have ~= tonumber(ARGV[4]) then
         return redis.error_reply('LWPARTITIONS ' .. have .. ' tenant keys under ' .. P ..
             ' are in ' .. have .. ' partition(s); this call routed its jobs by ' .. ARGV[4])
     end

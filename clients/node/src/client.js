@@ -639,30 +639,25 @@ export class Client {
       if (e && e.name === 'ReplyError') return new RedisUnavailable(`lanework: ${cmd}: redis refused: ${e.message.split('\n')[0]}`);
       return this.#fail(e, cmd);
     };
+    const holds = async (prefix) => {
+      try {
+        return (await this.#at(conn, `${prefix}job:${id}`, (c) => c.exists(`${prefix}job:${id}`))) === 1;
+      } catch (e) {
+        throw refused(e.source || e);
+      }
+    };
     if (k === 1) {
       // The one count that can be stale: 1 -> K (DESIGN.md section 11).
       // Not in partition 0: read the count again before saying "no job".
       const zero = partitionPrefix(this.namespace, tenant, 0);
-      let there;
-      try {
-        there = await this.#at(conn, `${zero}job:${id}`, (c) => c.exists(`${zero}job:${id}`));
-      } catch (e) {
-        throw refused(e.source || e);
-      }
-      if (there === 1) return zero;
+      if (await holds(zero)) return zero;
       this.partitionCounts.delete(tenant);
       k = await this.#partitions(tenant);
       if (k === 1) return zero;
     }
     const own = partitionOf(id, k);
     const mine = partitionPrefix(this.namespace, tenant, own);
-    let n;
-    try {
-      n = await this.#at(conn, `${mine}job:${id}`, (c) => c.exists(`${mine}job:${id}`));
-    } catch (e) {
-      throw refused(e.source || e);
-    }
-    if (n === 1) return mine;
+    if (await holds(mine)) return mine;
     const others = [];
     for (let p = 0; p < k; p++) if (p !== own) others.push(p);
     let got;
