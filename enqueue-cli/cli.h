@@ -78,6 +78,9 @@ typedef struct cli_tenant {
     char prefix[CLI_PREFIX_MAX]; /* "NS:{T}:", or partition part's (partition.h) */
     int part;                    /* the partition these are of */
     int nparts;                  /* the count in force (cli_partitions; 0: not read) */
+    /* Partition 0 may still answer for ids and unique keys from before the
+     * tenant was partitioned (read with nparts; cli_known_before). */
+    int legacy;
     /* Retention and events cap from the registry, else our flags: only the
      * scripts' fallback while no worker published the tenant's settings. */
     lw_tenant_settings set;
@@ -192,6 +195,20 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
  * CLI_REDIS (printed). */
 int cli_partitions(cli *c, cli_tenant *t);
 int cli_partitions_apart(cli *c, cli_tenant *t);
+/* Whether job s, going to partition `part` of t (its id its own when
+ * own_id, not one lw_job_spec_place drew), must be asked about in partition
+ * 0 first: while t->legacy, a job with its own id or a unique key routed
+ * elsewhere (known.lua, DESIGN.md "Partitions"). Pure. */
+int cli_known_needed(const cli_tenant *t, int part, const lw_job_spec *s, int own_id);
+/* Asks partition 0 of t (t itself) whether it answers for job s from before
+ * the tenant was partitioned (known.lua), on t's connection, or on `apart`
+ * (with its *apart_evalsha: lw_redis_script_sync) when not NULL. Returns 0
+ * with *existing NULL (enqueue it), or set (owned by the caller: free) and
+ * `why` ("exists STATUS" / "held STATUS") filled: s is that job; clears
+ * t->legacy once the window has passed. Else CLI_REDIS or CLI_USAGE
+ * (printed). */
+int cli_known_before(cli_tenant *t, const lw_job_spec *s, lw_sconn *apart, int *apart_evalsha,
+                     char **existing, char *why, size_t whylen);
 /* Fills *out with partition p of tenant t (t of any partition; nparts
  * read): its prefix and connection (not connected). Returns 0 or CLI_USAGE
  * (printed: too many servers, OOM). */

@@ -43,6 +43,9 @@ typedef struct slot {
     uint32_t call; /* index into the window's calls */
     uint32_t pos;  /* the job's place in that call */
     size_t line;   /* its input line, for "batch line N: ..." */
+    /* owned, or NULL: "ID\0WHY", the job partition 0 answered with from
+     * before the tenant was partitioned (known.lua); no call then */
+    char *known;
 } slot;
 
 typedef struct call {
@@ -69,6 +72,10 @@ typedef struct tgroup {
     lw_argv a;
     uint32_t n;                /* jobs in a */
     uint32_t slots[CALL_JOBS]; /* the window slot of each job in a */
+    /* Partition 0's group: a connection of its own for known.lua (owned;
+     * NULL until needed), whose calls wait for their replies. */
+    lw_sconn *apart;
+    int apart_evalsha;
 } tgroup;
 
 typedef struct batch {
@@ -308,6 +315,16 @@ static void collect(batch *b, window *w)
         }
     }
     for (size_t s = 0; s < w->nslots; s++) {
+        if (w->slots[s].known) {
+            const char *id = w->slots[s].known;
+            char what[48];
+            snprintf(what, sizeof what, "batch line %zu", w->slots[s].line);
+            cli_enqueue_existing(what, NULL, id, id + strlen(id) + 1);
+            printf("%s\n", id);
+            b->enqueued++;
+            free(w->slots[s].known);
+            continue;
+        }
         if (w->slots[s].call >= w->ncalls)
             continue; /* never sent (out of memory) */
         const call *k = &w->calls[w->slots[s].call];
@@ -330,6 +347,38 @@ static void collect(batch *b, window *w)
             freeReplyObject(w->calls[i].reply);
     w->ncalls = 0;
     w->nslots = 0;
+}
+
+/* Whether partition 0 (base) answers for job s from before the tenant was
+ * partitioned (cli_known_before, on base's connection apart): 0 with *known
+ * NULL or "ID\0WHY" (owned by the caller); -1 when Redis failed (printed). */
+static int ask_known(batch *b, tgroup *base, const lw_job_spec *s, char **known)
+{
+    char err[256], why[256], *id = NULL;
+    *known = NULL;
+    if (!base->apart) {
+        base->apart = lw_redis_connect_sync(base->t.conn->url, base->t.conn->slot,
+                                            CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
+        if (!base->apart) {
+            cli_redis_err(base->t.conn, NULL, err);
+            return -1;
+        }
+        lw_sconn_set_timeout(base->apart, CLI_CONNECT_TIMEOUT_MS);
+    }
+    if (cli_known_before(&base->t, s, base->apart, &base->apart_evalsha, &id, why, sizeof why))
+        return -1;
+    if (!id)
+        return 0;
+    size_t n = strlen(id) + 1, m = strlen(why) + 1;
+    *known = malloc(n + m);
+    if (*known) {
+        memcpy(*known, id, n);
+        memcpy(*known + n, why, m);
+    } else {
+        oom(b);
+    }
+    free(id);
+    return *known ? 0 : -1;
 }
 
 /* Ends the current window: its calls go out, then the previous window's
@@ -507,7 +556,9 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         lw_job_spec s;
         lw_job_spec_init(&s);
         spec_defaults(&s, defaults);
-        tgroup *g = NULL;
+        tgroup *g = NULL, *base = NULL;
+        char *known = NULL;
+        int own_id = 0; /* the line gave its id (group_place draws one otherwise) */
         if (lw_job_spec_from_json(&s, line, len, err, sizeof err) != 0 ||
             lw_job_spec_validate(&s, c->cfg.max_payload, err, sizeof err) != 0) {
             cli_err(what, "%s", err);
@@ -519,9 +570,13 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
                 b.redis_failed = 1;
         } else if (cli_check_kind(c, &g->t, s.kind, 0) != 0) {
             g = NULL; /* reported, with the line's WHAT */
-        } else if ((g = group_place(&b, g, &s, &redis_rc)) == NULL) {
+        } else if ((own_id = s.id != NULL, g = group_place(&b, base = g, &s, &redis_rc)) == NULL) {
             if (redis_rc)
                 b.redis_failed = 1;
+        } else if (cli_known_needed(&base->t, g->part, &s, own_id) &&
+                   ask_known(&b, base, &s, &known) != 0) {
+            b.redis_failed = 1;
+            g = NULL;
         } else if (lw_job_spec_resolve(&s, g->t.reg ? &g->t.reg->defaults : NULL) != 0) {
             oom(&b);
             g = NULL;
@@ -533,6 +588,16 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
             continue;
         }
         window *w = &b.w[b.cur];
+        w->slots[w->nslots].line = (size_t)lineno;
+        w->slots[w->nslots].known = known;
+        if (known) {
+            w->slots[w->nslots++].call = UINT32_MAX;
+            b.accepted++;
+            lw_job_spec_clear(&s);
+            if (w->nslots == WINDOW)
+                window_end(&b);
+            continue;
+        }
         if (g->n == 0)
             lw_enqueue_begin(&g->a, g->t.prefix, g->t.set.events_max, g->t.nparts);
         lw_enqueue_add(&g->a, &s);
@@ -542,7 +607,6 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
             break;
         }
         w->slots[w->nslots].call = UINT32_MAX; /* set when its call is appended */
-        w->slots[w->nslots].line = (size_t)lineno;
         g->slots[g->n++] = (uint32_t)w->nslots++;
         if (g->n == CALL_JOBS)
             emit_call(&b, g);
@@ -566,6 +630,8 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
                 "stdout); the others were not, or may not have been, and no later line was read",
                 lineno, b.enqueued, b.accepted);
     for (size_t i = 0; i < b.ngroups; i++) {
+        if (b.groups[i]->apart)
+            lw_sconn_free(b.groups[i]->apart);
         lw_argv_clear(&b.groups[i]->a);
         free(b.groups[i]->name);
         free(b.groups[i]);

@@ -329,6 +329,14 @@ static int print_result(cli *c, const cli_tenant *t, const char *id)
     return cli_flush(c);
 }
 
+/* --wait: waits for job `id` of partition pt and prints its result. */
+static int wait_and_print(cli *c, cli_tenant *pt, const char *id, int64_t wait_ms)
+{
+    const char *ids[1] = {id};
+    int rc = cli_wait_jobs(c, pt, ids, 1, wait_ms);
+    return rc == CLI_OK ? print_result(c, pt, id) : rc;
+}
+
 static int enqueue_one(cli *c, const enq_opts *o)
 {
     lw_job_spec s;
@@ -338,6 +346,7 @@ static int enqueue_one(cli *c, const enq_opts *o)
     redisReply *r = NULL;
     int64_t wait_ms = -1;
     char err[512], why[512];
+    char *known = NULL; /* owned: the job partition 0 answers with (known.lua) */
     cli_tenant t;
     int rc = spec_from_opts(c, o, &s);
     if (rc)
@@ -392,6 +401,11 @@ static int enqueue_one(cli *c, const enq_opts *o)
         goto out;
 
     for (int tries = 0;; tries++) {
+        /* Partition 0 may hold this id or unique key from before the tenant
+         * was partitioned: then that job is the answer (known.lua). */
+        if (conn_rc == 0 && cli_known_needed(&t, pt.part, &s, o->id != NULL) &&
+            ((rc = cli_known_before(&t, &s, NULL, NULL, &known, why, sizeof why)) != 0 || known))
+            break;
         lw_enqueue_begin(&a, pt.prefix, t.set.events_max, t.nparts > 0 ? t.nparts : 1);
         lw_enqueue_add(&a, &s);
         if (conn_rc == 0 && cli_connect(pt.conn, o->spool != NULL, why, sizeof why) == 0)
@@ -404,10 +418,21 @@ static int enqueue_one(cli *c, const enq_opts *o)
         t.nparts = atoi(r->str + 13);
         if (t.nparts < 1 || t.nparts > LW_PARTITIONS_MAX)
             break;
+        t.legacy = t.nparts > 1; /* the count just changed: partition 0 says */
         freeReplyObject(r);
         r = NULL;
         if ((rc = cli_tenant_part(c, &t, lw_job_spec_place(&s, t.nparts), &pt)) != 0)
             goto out;
+    }
+    if (rc)
+        goto out;
+    if (known) {
+        existing_job(c, o, &s, known, why, spool_wrote);
+        printf("%s\n", known);
+        rc = cli_flush(c);
+        if (rc == CLI_OK && o->wait)
+            rc = wait_and_print(c, &t, known, wait_ms);
+        goto out;
     }
     lw_enqueue_reply got;
     lw_enqueue_job job;
@@ -441,14 +466,11 @@ static int enqueue_one(cli *c, const enq_opts *o)
         existing_job(c, o, &s, id, job.why.s, spool_wrote);
     printf("%s\n", id);
     rc = cli_flush(c);
-    if (rc == CLI_OK && o->wait) {
-        const char *ids[1] = {id};
-        rc = cli_wait_jobs(c, &pt, ids, 1, wait_ms);
-        if (rc == CLI_OK)
-            rc = print_result(c, &pt, id);
-    }
+    if (rc == CLI_OK && o->wait)
+        rc = wait_and_print(c, &pt, id, wait_ms);
     free(id);
 out:
+    free(known);
     if (r)
         freeReplyObject(r);
     lw_argv_clear(&a);

@@ -10,18 +10,21 @@
 #include "keys.h"
 #include "redis_sync.h"
 #include "partition.h"
+#include "script_args.h"
+#include "script_replies.h"
 
-/* The count in reply r (NULL: the read failed), into t->nparts. */
+/* The count and the legacy window in reply r of HMGET partitions
+ * legacy_until (NULL: the read failed), into t->nparts and t->legacy. */
 static int read_count(cli *c, cli_tenant *t, redisReply *r, const char *why)
 {
     if (!r)
         return why ? cli_redis_err(t->conn, NULL, why) : CLI_REDIS;
     int rc = 0;
-    if (r->type == REDIS_REPLY_NIL) {
-        t->nparts = 1;
-    } else if (r->type == REDIS_REPLY_STRING) {
-        long k = strtol(r->str, NULL, 10);
-        t->nparts = k >= 1 && k <= LW_PARTITIONS_MAX ? (int)k : 1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        const redisReply *k = r->element[0], *w = r->element[1];
+        long n = k->type == REDIS_REPLY_STRING ? strtol(k->str, NULL, 10) : 1;
+        t->nparts = n >= 1 && n <= LW_PARTITIONS_MAX ? (int)n : 1;
+        t->legacy = t->nparts > 1 && w->type == REDIS_REPLY_STRING;
     } else {
         rc = cli_redis_err(t->conn, r, NULL);
     }
@@ -40,8 +43,8 @@ int cli_partitions(cli *c, cli_tenant *t)
     char key[CLI_KEY_MAX];
     if (lw_key(key, sizeof key, t->prefix, "settings", NULL) != 0)
         return CLI_USAGE;
-    const char *cmd[3] = {"HGET", key, "partitions"};
-    return read_count(c, t, cli_cmd_moved(t->conn, 3, cmd), NULL);
+    const char *cmd[4] = {"HMGET", key, "partitions", "legacy_until"};
+    return read_count(c, t, cli_cmd_moved(t->conn, 4, cmd), NULL);
 }
 
 int cli_partitions_apart(cli *c, cli_tenant *t)
@@ -51,18 +54,63 @@ int cli_partitions_apart(cli *c, cli_tenant *t)
     char key[CLI_KEY_MAX], err[256] = "";
     if (lw_key(key, sizeof key, t->prefix, "settings", NULL) != 0)
         return CLI_USAGE;
-    const char *cmd[3] = {"HGET", key, "partitions"};
+    const char *cmd[4] = {"HMGET", key, "partitions", "legacy_until"};
     redisReply *r = NULL;
     lw_sconn *ctx = lw_redis_connect_sync(t->conn->url, t->conn->slot, CLI_CONNECT_TIMEOUT_MS, NULL,
                                           err, sizeof err);
     if (ctx) {
         lw_sconn_set_timeout(ctx, CLI_CONNECT_TIMEOUT_MS);
-        r = lw_sconn_command(ctx, 3, cmd, NULL);
+        r = lw_sconn_command(ctx, 4, cmd, NULL);
         if (!r)
             snprintf(err, sizeof err, "%s", ctx->errstr);
         lw_sconn_free(ctx);
     }
     return read_count(c, t, r, err[0] ? err : "connection lost");
+}
+
+int cli_known_needed(const cli_tenant *t, int part, const lw_job_spec *s, int own_id)
+{
+    return t->legacy && part != 0 && (own_id || (s->unique && s->unique[0]));
+}
+
+int cli_known_before(cli_tenant *t, const lw_job_spec *s, lw_sconn *apart, int *apart_evalsha,
+                     char **existing, char *why, size_t whylen)
+{
+    *existing = NULL;
+    lw_argv a;
+    lw_argv_init(&a);
+    lw_known_keys(&a, t->prefix);
+    lw_known_argv_add(&a, &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max,
+                                            .n = 1});
+    lw_known_job_argv_add(&a, &(lw_known_job_argv){.id = s->id, .unique = s->unique});
+    char err[512] = "";
+    redisReply *r = apart ? lw_redis_script_sync(apart, apart_evalsha, &lw_script_known,
+                                                 LW_KNOWN_NKEYS, &a, err, sizeof err)
+                          : cli_script(t->conn, &lw_script_known, LW_KNOWN_NKEYS, &a, err,
+                                       sizeof err);
+    lw_argv_clear(&a);
+    lw_known_reply got;
+    if (!r || lw_known_reply_read(r, &got, NULL, 0) != 0 || got.n_job != 1) {
+        int rc = cli_redis_err(t->conn, r, err[0] ? err : NULL);
+        if (r)
+            freeReplyObject(r);
+        return rc;
+    }
+    lw_known_job job;
+    lw_known_job_at(&got, 0, &job);
+    if (!got.open)
+        t->legacy = 0; /* the window has passed: no need to ask again */
+    int rc = 0;
+    if (job.id.len > 0) {
+        *existing = strdup(job.id.s);
+        snprintf(why, whylen, "%s", job.why.s);
+        if (!*existing) {
+            cli_err("enqueue", "out of memory");
+            rc = CLI_USAGE;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 int cli_tenant_part(cli *c, const cli_tenant *t, int p, cli_tenant *out)

@@ -494,10 +494,143 @@ static tenant *partition_struct(tenant *t, int p)
     return NULL;
 }
 
+/* The jobs of a scan, and which of them partition 0 answered for
+ * (known.lua): those are settled, not enqueued. */
+typedef struct found_jobs {
+    lw_spool_job *jobs; /* owned */
+    size_t njobs;
+    unsigned char *known; /* owned; NULL: none */
+} found_jobs;
+
+static void found_free(found_jobs *f)
+{
+    for (size_t i = 0; i < f->njobs; i++)
+        lw_spool_job_clear(&f->jobs[i]);
+    free(f->jobs);
+    free(f->known);
+    memset(f, 0, sizeof *f);
+}
+
+static int found_part(const found_jobs *f, size_t i, int nparts, int p)
+{
+    return !(f->known && f->known[i]) && lw_partition_of(route_key(&f->jobs[i]), nparts) == p;
+}
+
+static void enqueue_found(scan_ctx *s, found_jobs *f);
+
+/* ---- partition 0's answers from before partitioning (known.lua) ---- */
+
+/* A known.lua call about the jobs of one scan that go to partitions >= 1. */
+typedef struct known_call {
+    tenant *t;    /* holds a reference: partition 0 */
+    size_t spool; /* index in t->cfg->spools (t holds its registry) */
+    found_jobs f;
+    size_t *asked; /* owned: the index in f.jobs of each job asked about */
+    size_t nasked;
+} known_call;
+
+static void known_call_free(known_call *k)
+{
+    found_free(&k->f);
+    free(k->asked);
+    tenant_unref(k->t);
+    free(k);
+}
+
+static void known_reply(lw_redis *r, redisReply *reply, void *ud)
+{
+    (void)r;
+    known_call *k = ud;
+    tenant *t = k->t;
+    t->spool_inflight--;
+    lw_known_reply got;
+    if (!reply || lw_known_reply_read(reply, &got, NULL, 0) != 0 || got.n_job != k->nasked ||
+        !(k->f.known = calloc(k->f.njobs, 1))) {
+        if (reply)
+            tenant_redis_error(t, "asking partition 0 about spool jobs", reply);
+        /* Nothing of the scan went out: all of it again, after a pause. */
+        t->spool_retry_at = lw_mono_ms() + 1000;
+        t->spool_pending |= SPOOL_RESCAN;
+        worker_kick(t->w);
+        known_call_free(k); /* may free t */
+        return;
+    }
+    if (!got.open)
+        t->legacy_done = 1;
+    const lw_spool_cfg *sp = &t->cfg->spools[k->spool];
+    for (size_t i = 0; i < got.n_job; i++) {
+        lw_known_job job;
+        lw_known_job_at(&got, i, &job);
+        if (job.id.len == 0)
+            continue;
+        k->f.known[k->asked[i]] = 1;
+        settle(t, sp->dir, k->f.jobs[k->asked[i]].job_id, job.why.s, job.id.s);
+    }
+    if (!t->retired) {
+        scan_ctx s;
+        memset(&s, 0, sizeof s);
+        s.t = t;
+        s.sp = sp;
+        lw_argv_init(&s.batch);
+        enqueue_found(&s, &k->f);
+        lw_argv_clear(&s.batch);
+    }
+    worker_kick(t->w);
+    known_call_free(k); /* may free t */
+}
+
+/* When partition 0 may still answer for ids from before the tenant was
+ * partitioned (DESIGN.md "Partitions"), asks it (one known.lua call) about
+ * the jobs of f that go elsewhere, and takes f: they are enqueued when it
+ * answers. Returns 0 when there is nothing to ask, 1 when it took f or
+ * could not ask (out of memory: a rescan is due, nothing is enqueued). */
+static int ask_known(scan_ctx *s, found_jobs *f)
+{
+    tenant *t = s->t;
+    if (t->nparts < 2 || t->legacy_done || f->known)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < f->njobs; i++)
+        n += lw_partition_of(route_key(&f->jobs[i]), t->nparts) != 0;
+    if (n == 0)
+        return 0;
+    known_call *k = calloc(1, sizeof *k);
+    if (!k || !(k->asked = malloc(n * sizeof *k->asked))) {
+        free(k);
+        t->spool_pending |= SPOOL_RESCAN;
+        return 1;
+    }
+    lw_argv a;
+    lw_argv_init(&a);
+    lw_known_keys(&a, t->prefix);
+    lw_known_argv_add(&a, &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max,
+                                            .n = (int64_t)n});
+    for (size_t i = 0; i < f->njobs; i++) {
+        if (lw_partition_of(route_key(&f->jobs[i]), t->nparts) == 0)
+            continue;
+        k->asked[k->nasked++] = i;
+        lw_known_job_argv_add(&a, &(lw_known_job_argv){.id = f->jobs[i].job_id,
+                                                       .unique = f->jobs[i].unique});
+    }
+    k->t = t;
+    k->spool = (size_t)(s->sp - t->cfg->spools);
+    tenant_ref(t);
+    if (lw_redis_script(t->link->r, &lw_script_known, LW_KNOWN_NKEYS, &a, known_reply, k) == 0) {
+        t->spool_inflight++;
+        k->f = *f; /* the call's now */
+        memset(f, 0, sizeof *f);
+    } else {
+        t->spool_pending |= SPOOL_RESCAN;
+        known_call_free(k);
+    }
+    lw_argv_clear(&a);
+    return 1;
+}
+
 /* Enqueues the jobs a scan found, partition by partition: a stable pass per
  * partition keeps each lane's jobs in the spool's order (a lane lives in
  * one partition). */
-static void enqueue_found(scan_ctx *s, scan_task *st)
+static void enqueue_found(scan_ctx *s, found_jobs *f)
 {
     tenant *t = s->t;
     s->nparts = t->nparts;
@@ -506,11 +639,13 @@ static void enqueue_found(scan_ctx *s, scan_task *st)
         t->spool_pending |= SPOOL_RESCAN;
         return;
     }
+    if (ask_known(s, f))
+        return;
     for (int p = 0; p < s->nparts; p++) {
         s->dest = partition_struct(t, p);
         int any = 0;
-        for (size_t i = 0; i < st->njobs && !any; i++)
-            any = lw_partition_of(route_key(&st->jobs[i]), s->nparts) == p;
+        for (size_t i = 0; i < f->njobs && !any; i++)
+            any = found_part(f, i, s->nparts, p);
         if (!any)
             continue;
         if (!s->dest) {
@@ -520,9 +655,9 @@ static void enqueue_found(scan_ctx *s, scan_task *st)
             continue;
         }
         lw_enqueue_begin(&s->batch, s->dest->prefix, t->set.events_max, s->nparts);
-        for (size_t i = 0; i < st->njobs; i++)
-            if (lw_partition_of(route_key(&st->jobs[i]), s->nparts) == p)
-                enqueue_job(s, &st->jobs[i]);
+        for (size_t i = 0; i < f->njobs; i++)
+            if (found_part(f, i, s->nparts, p))
+                enqueue_job(s, &f->jobs[i]);
         send_batch(s);
     }
 }
@@ -541,7 +676,11 @@ static void scan_done(spool_io_task *task, int discarded)
     lw_argv_init(&s.batch);
     for (size_t i = 0; i < st->nbad; i++)
         skip(&s, st->bad[i].entry, st->bad[i].why, LW_LOG_WARN);
-    enqueue_found(&s, st);
+    found_jobs f = {st->jobs, st->njobs, NULL};
+    st->jobs = NULL; /* f's now */
+    st->njobs = 0;
+    enqueue_found(&s, &f);
+    found_free(&f); /* unless a known.lua call took it */
     lw_argv_clear(&s.batch);
     for (size_t i = 0; i < st->nmissing; i++)
         /* Watched from now on; read once more, as job.json may have come

@@ -67,15 +67,7 @@ return run(function()
         local expires = num(ARGV[b + 9])
         local unique, spool, unique_for = ARGV[b + 10], ARGV[b + 11], num(ARGV[b + 12])
 
-        local existing, estatus = nil, nil
-        if unique ~= '' then
-            existing, estatus = unique_holder(unique, now)
-            if existing then estatus = 'held ' .. estatus end
-        end
-        if not existing and redis.call('EXISTS', P .. 'job:' .. id) == 1 then
-            local st = redis.pcall('HGET', P .. 'job:' .. id, 'status')
-            existing, estatus = id, 'exists ' .. (type(st) == 'string' and st or 'unreadable')
-        end
+        local existing, estatus = job_existing(id, unique, now)
 
         if existing then
             out[#out + 1] = existing

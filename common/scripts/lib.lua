@@ -171,9 +171,10 @@ end
 local SETTINGS
 local function setting(name, fallback)
     if not SETTINGS then
-        local r = redis.call('HMGET', P .. 'settings', 'events_max', 'keep_succeeded', 'keep_failed', 'partitions')
+        local r = redis.call('HMGET', P .. 'settings', 'events_max', 'keep_succeeded', 'keep_failed', 'partitions',
+            'ttl_max')
         SETTINGS = { events_max = tonumber(r[1]), keep_succeeded = tonumber(r[2]), keep_failed = tonumber(r[3]),
-                     partitions = tonumber(r[4]) }
+                     partitions = tonumber(r[4]), ttl_max = tonumber(r[5]) }
     end
     return SETTINGS[name] or fallback
 end
@@ -435,6 +436,23 @@ local function unique_holder(key, now)
     return nil
 end
 
+-- job_existing(id, unique, now) -> the job an enqueue of job ID with
+-- unique key UNIQUE ('' for none) would be answered with instead of being
+-- created, and why: 'held STATUS' (UNIQUE is held by that job) or 'exists
+-- STATUS' (a job with that id exists); nil when it would be created. The
+-- one definition of a duplicate, for enqueue.lua and known.lua.
+local function job_existing(id, unique, now)
+    if unique ~= '' then
+        local u, st = unique_holder(unique, now)
+        if u then return u, 'held ' .. st end
+    end
+    if redis.call('EXISTS', P .. 'job:' .. id) == 1 then
+        local st = redis.pcall('HGET', P .. 'job:' .. id, 'status')
+        return id, 'exists ' .. (type(st) == 'string' and st or 'unreadable')
+    end
+    return nil
+end
+
 -- finish_job ends job j (already out of ready/schedule/active) in terminal
 -- `status`: sets the retention, frees its unique key at the same time, and
 -- hands its lane to the next job when it was the head. `fields` are extra
@@ -464,6 +482,13 @@ local function finish_job(j, status, now, keep_s, fields, running)
         end
     end
     redis.call('EXPIRE', jk, num_s(keep))
+    if keep > setting('ttl_max', 0) then
+        -- The longest any record of this keyspace is kept (settings.lua:
+        -- how long partition 0 may answer for ids from before partitioning).
+        -- Written when it grows, so about never.
+        redis.call('HSET', P .. 'settings', 'ttl_max', num_s(keep))
+        SETTINGS.ttl_max = keep
+    end
     if status == 'failed' then
         -- Scored so that the trim at keep_failed (finish.lua) drops it when
         -- the record expires: later than its finish when a unique_for hold

@@ -48,6 +48,20 @@ local function unfinished()
     return false
 end
 
+-- Partition 0 keeps the records and unique keys of the jobs that finished
+-- before the count changed, and an id or unique key routes elsewhere now:
+-- until the last of them expires, an enqueue routed to another partition
+-- asks partition 0 first (known.lua), or a reused id would make a second
+-- job. No record outlives ttl_max (the longest retention finish_job ever
+-- gave, lib.lua) or the retentions set now, whichever is longer.
+local function legacy_window()
+    local r = redis.call('HMGET', KEYS[1], 'ttl_max', 'keep_succeeded', 'keep_failed')
+    local s = math.max(tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0)
+    if s > 0 then
+        redis.call('HSET', KEYS[1], 'legacy_until', string.format('%d', now_ms() + s * 1000))
+    end
+end
+
 local out = {}
 for i = 4, 3 + 2 * n, 2 do
     local old = redis.call('HGET', KEYS[1], ARGV[i]) or ''
@@ -56,6 +70,7 @@ for i = 4, 3 + 2 * n, 2 do
         if want ~= (old ~= '' and old or '1') and (old == '' or old == '1') and not unfinished() then
             redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
             old = ARGV[i + 1]
+            legacy_window()
         end
         out[#out + 1] = old ~= '' and old or '1'
     else
