@@ -80,14 +80,14 @@ int cli_known_before(cli_tenant *t, const lw_job_spec *s, lw_sconn *apart, int *
     lw_argv a;
     lw_argv_init(&a);
     lw_known_keys(&a, t->prefix);
-    lw_known_argv_add(&a, &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max,
-                                            .n = 1});
+    lw_known_argv_add(
+        &a, &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = 1});
     lw_known_job_argv_add(&a, &(lw_known_job_argv){.id = s->id, .unique = s->unique});
     char err[512] = "";
-    redisReply *r = apart ? lw_redis_script_sync(apart, apart_evalsha, &lw_script_known,
-                                                 LW_KNOWN_NKEYS, &a, err, sizeof err)
-                          : cli_script(t->conn, &lw_script_known, LW_KNOWN_NKEYS, &a, err,
-                                       sizeof err);
+    redisReply *r =
+        apart ? lw_redis_script_sync(apart, apart_evalsha, &lw_script_known, LW_KNOWN_NKEYS, &a,
+                                     err, sizeof err)
+              : cli_script(t->conn, &lw_script_known, LW_KNOWN_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     lw_known_reply got;
     if (!r || lw_known_reply_read(r, &got, NULL, 0) != 0 || got.n_job != 1) {

@@ -603,14 +603,15 @@ static int ask_known(scan_ctx *s, found_jobs *f)
     lw_argv a;
     lw_argv_init(&a);
     lw_known_keys(&a, t->prefix);
-    lw_known_argv_add(&a, &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max,
-                                            .n = (int64_t)n});
+    lw_known_argv_add(
+        &a,
+        &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = (int64_t)n});
     for (size_t i = 0; i < f->njobs; i++) {
         if (lw_partition_of(route_key(&f->jobs[i]), t->nparts) == 0)
             continue;
         k->asked[k->nasked++] = i;
-        lw_known_job_argv_add(&a, &(lw_known_job_argv){.id = f->jobs[i].job_id,
-                                                       .unique = f->jobs[i].unique});
+        lw_known_job_argv_add(
+            &a, &(lw_known_job_argv){.id = f->jobs[i].job_id, .unique = f->jobs[i].unique});
     }
     k->t = t;
     k->spool = (size_t)(s->sp - t->cfg->spools);
