@@ -8,9 +8,11 @@
 
 /* CRC16/XMODEM (poly 0x1021, init 0), bit by bit: keys are short, and a
  * table would be 512 bytes of data for a hash computed once per tenant. */
-unsigned lw_crc16(const char *p, size_t n)
+unsigned lw_crc16(const char *p, size_t n) { return lw_crc16_more(0, p, n); }
+
+unsigned lw_crc16_more(unsigned crc0, const char *p, size_t n)
 {
-    uint16_t crc = 0;
+    uint16_t crc = (uint16_t)crc0;
     for (size_t i = 0; i < n; i++) {
         crc ^= (uint16_t)((uint16_t)(unsigned char)p[i] << 8);
         for (int b = 0; b < 8; b++)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jobspec.h"
+#include "ids.h"
 #include "partition.h"
 #include "slot.h"
 #include "tutil.h"
@@ -88,6 +89,38 @@ START_TEST(placement)
 }
 END_TEST
 
+/* Generated ids land in every partition of every count, stay ids (24 hex
+ * digits, the clock first) and stay apart: only their last three digits
+ * are chosen, from a random start. */
+START_TEST(placement_every_partition)
+{
+    static const int counts[] = {2, 3, 7, 16, 63, 64};
+    char seen[64 * 8][LW_ID_LEN + 1];
+    size_t nseen = 0;
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        int k = counts[c];
+        for (int i = 0; i < 3 * k; i++) {
+            char lane[16];
+            snprintf(lane, sizeof lane, "lane-%d", i);
+            lw_job_spec s;
+            lw_job_spec_init(&s);
+            s.lane = strdup(lane);
+            int p = lw_job_spec_place(&s, k);
+            ck_assert_int_eq(p, lw_partition_of(lane, k));
+            ck_assert_int_eq(lw_partition_of(s.id, k), p);
+            ck_assert_uint_eq(strlen(s.id), LW_ID_LEN);
+            ck_assert_uint_eq(strspn(s.id, "0123456789abcdef"), LW_ID_LEN);
+            if (k == 64 && nseen < sizeof seen / sizeof *seen) {
+                for (size_t j = 0; j < nseen; j++)
+                    ck_assert_str_ne(seen[j], s.id);
+                memcpy(seen[nseen++], s.id, LW_ID_LEN + 1);
+            }
+            lw_job_spec_clear(&s);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("partition");
@@ -95,6 +128,7 @@ int main(void)
     tcase_add_test(tc, routing);
     tcase_add_test(tc, prefixes);
     tcase_add_test(tc, placement);
+    tcase_add_test(tc, placement_every_partition);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
