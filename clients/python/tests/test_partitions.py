@@ -396,3 +396,42 @@ def test_unique_key_held_from_before(env, run):
     assert sorted(env.runs()) == sorted([first, many[2]]) and len(env.runs()[first]) == 1
     assert holders(env, first, 'p', LK) == [0]
     assert len(all_jobs(env, 'p')) == 2
+
+
+def test_legacy_window_asked_in_one_round_until_it_passed(env, client, monkeypatch):
+    """The jobs of a batch that need asking go to known.lua in one round
+    trip (a call per CALL_JOBS, pipelined); once known.lua says the window
+    has passed (open 0: it deleted legacy_until), the client enqueues
+    without asking partition 0 again."""
+    asked, pipes = [], []
+    real, real_pipe = lanework.ops.Script, lanework.ops.Pipe
+
+    class Counting(real):
+        def __init__(self, name, *a, **kw):
+            if name == 'known':
+                asked.append(a[1])
+            super().__init__(name, *a, **kw)
+
+    class Pipes(real_pipe):
+        def __init__(self, items, *a, **kw):
+            pipes.append([getattr(i, 'name', None) for i in items])
+            super().__init__(items, *a, **kw)
+    monkeypatch.setattr(lanework.ops, 'Script', Counting)
+    monkeypatch.setattr(lanework.ops, 'Pipe', Pipes)
+    now = int(time.time() * 1000)
+    env.redis.call('HSET', 'lw:{p}:settings', 'partitions', str(LK), 'legacy_until', str(now + 600000))
+    ids = ['n%d' % i for i in range(2000) if where('n%d' % i, LK) != 0][:600]
+    got = client.enqueue_many('p', [{'kind': 'noop', 'id': i} for i in ids] + [{'kind': 'noop'}])
+    assert got[:600] == ids and all(j.created for j in got)
+    assert len(asked) == 3 and pipes[0] == ['known'] * 3  # 600 jobs: 3 calls, one round trip
+    assert client._counts.legacy('p')
+    del asked[:]
+    env.redis.call('HSET', 'lw:{p}:settings', 'legacy_until', str(now - 1000))
+    client._counts.set('p', None)  # read again: a client started after the window passed
+    a, b = key_not_in_0('gone'), key_not_in_0('gone2-')
+    got = client.enqueue_many('p', [{'kind': 'noop', 'id': a}, {'kind': 'noop', 'lane': 'L0'}])
+    assert got[0] == a and got[0].created and len(asked) == 1
+    assert holders(env, a, 'p', LK) == [where(a, LK)]
+    assert env.redis.call('HGET', 'lw:{p}:settings', 'legacy_until') is None
+    assert not client._counts.legacy('p')
+    assert client.enqueue('p', 'noop', id=b).created and len(asked) == 1  # not asked again
