@@ -7,7 +7,7 @@ import Redis from 'ioredis';
 import { InvalidInput, JobFailed, LaneworkError, NoSuchJob, ProtocolMismatch, RedisUnavailable, WaitTimeout } from './errors.js';
 import { library, protocol, script } from './interface.js';
 import { checkName, resolve, secondsMs } from './jobs.js';
-import { parseCount, partitionOf, partitionPrefix, place, refusedCount } from './partition.js';
+import { needsKnown, parseCount, partitionOf, partitionPrefix, place, refusedCount } from './partition.js';
 import { parseUrl } from './url.js';
 import { ClusterMap, FOLLOW_MS, POLL_MS, keySlot, redirection, unsent } from './cluster.js';
 import { TERMINAL, eventView, isStreamId, jobView } from './views.js';
@@ -217,6 +217,10 @@ export class Client {
     }
     this.protocolChecked = new Map(); // tenant -> Promise of the check
     this.partitionCounts = new Map(); // tenant -> its partition count, read once
+    // The partitioned tenants whose partition 0 may still answer for ids and
+    // unique keys from before (settings legacy_until, known.lua): read with
+    // the count, dropped once a known.lua reply says the window has passed.
+    this.partitionLegacy = new Set();
   }
 
   // What console.log and util.inspect show of a client: never the URL's
@@ -618,15 +622,24 @@ export class Client {
 
   /** The partition count in force for tenant (cached for the client's
    * life): partition 0's settings field `partitions`, absent 1 -- as the
-   * CLI reads it (enqueue-cli/partitions.c). */
+   * CLI reads it (enqueue-cli/partitions.c), with `legacy_until` in the
+   * same HMGET: partition 0 may still answer for ids and unique keys from
+   * before the tenant was partitioned (#knownBefore). */
   async #partitions(tenant) {
     let k = this.partitionCounts.get(tenant);
     if (k === undefined) {
       const key = `${this.#prefix(tenant)}settings`;
-      k = parseCount(await this.#at(this.redis, key, (c) => this.#call(c, 'HGET', key, 'partitions')));
-      this.partitionCounts.set(tenant, k);
+      const [count, until] = await this.#at(this.redis, key, (c) => this.#call(c, 'HMGET', key, 'partitions', 'legacy_until'));
+      k = parseCount(count);
+      this.#setCount(tenant, k, until !== null);
     }
     return k;
+  }
+
+  #setCount(tenant, k, legacy) {
+    this.partitionCounts.set(tenant, k);
+    if (legacy && k > 1) this.partitionLegacy.add(tenant);
+    else this.partitionLegacy.delete(tenant);
   }
 
   /** The key prefix of the partition holding job `id`: the id's own
@@ -678,12 +691,12 @@ export class Client {
   }
 
   // The enqueue.lua calls of specs resolved[i] for i in todo, routed among
-  // k partitions: [{keys, argv, idx: [i...]}], each partition's jobs in
-  // their input order, CALL_JOBS a call.
-  #enqueueCalls(tenant, resolved, todo, k) {
+  // k partitions (parts: i -> place()'s answer): [{keys, argv, idx:
+  // [i...]}], each partition's jobs in their input order, CALL_JOBS a call.
+  #enqueueCalls(tenant, resolved, todo, k, parts) {
     const byPart = new Map();
     for (const i of todo) {
-      const p = place(resolved[i], k);
+      const p = parts.get(i);
       if (!byPart.has(p)) byPart.set(p, []);
       byPart.get(p).push(i);
     }
@@ -719,6 +732,55 @@ export class Client {
     });
   }
 
+  // Partition 0's answers (known.lua) for the jobs of todo that need asking
+  // (needsKnown): a job it answers for is that existing job, put into out[i]
+  // as enqueue.lua's "existed" answer would be, and left out of the enqueue.
+  // One call per CALL_JOBS of them, pipelined (on a cluster on partition
+  // 0's master), in one round trip before the enqueue calls. Resolves to
+  // {todo: the others, refused: the refusal met or null (its jobs are left
+  // out too: not enqueued)}; drops the tenant's legacy mark once a reply
+  // says the window has passed.
+  async #knownBefore(tenant, resolved, todo, parts, out, details) {
+    const ask = todo.filter((i) => needsKnown(resolved[i], parts.get(i)));
+    if (!ask.length) return { todo, refused: null };
+    const s = script('known');
+    const prefix = partitionPrefix(this.namespace, tenant, 0);
+    const calls = [];
+    for (let n = 0; n < ask.length; n += CALL_JOBS) {
+      const idx = ask.slice(n, n + CALL_JOBS);
+      const { keys, argv } = s.callArgs(prefix, { prefix, events_cap: this.eventsMax },
+        { job: idx.map((i) => ({ id: resolved[i].id, unique: resolved[i].unique })) });
+      calls.push({ idx, item: { key: keys[0], script: s, send: (p, conn) => sendScript(p, conn, s, keys, argv) } });
+    }
+    let got;
+    try {
+      got = await this.#pipe(this.redis, calls.map((c) => c.item), { what: 'enqueue' });
+    } catch (e) {
+      throw this.#fail(e, 'enqueue');
+    }
+    const gone = new Set();
+    let refused = null;
+    let closed = false;
+    calls.forEach(({ idx }, n) => {
+      const [err, rep] = got[n];
+      if (err && err.name !== 'ReplyError') throw this.#fail(err, 'enqueue');
+      if (err) {
+        refused = refused || err;
+        for (const i of idx) gone.add(i);
+        return;
+      }
+      const r = s.read(rep);
+      closed = closed || r.open === 0;
+      r.jobs.forEach((j, m) => {
+        if (!j.id) return;
+        out[idx[m]] = details ? { id: j.id, created: false, why: j.why } : j.id;
+        gone.add(idx[m]);
+      });
+    });
+    if (closed) this.partitionLegacy.delete(tenant);
+    return { todo: todo.filter((i) => !gone.has(i)), refused };
+  }
+
   async #enqueue(tenant, jobs, details, single) {
     if (!Array.isArray(jobs)) throw new InvalidInput('lanework: enqueue: jobs: must be an array of job objects');
     const resolved = jobs.map((j, i) => named('enqueue', () => {
@@ -734,8 +796,17 @@ export class Client {
     let refused = null;
     // A call refused with LWPARTITIONS K (the count changed since it was
     // read: nothing was written) is routed again by K and sent once more.
+    // While partition 0 may answer for ids and unique keys from before the
+    // tenant was partitioned, it is asked first (#knownBefore).
     for (let round = 0; round < 2; round++) {
-      const calls = this.#enqueueCalls(tenant, resolved, todo, k);
+      const parts = new Map(todo.map((i) => [i, place(resolved[i], k)]));
+      if (this.partitionLegacy.has(tenant)) {
+        const known = await this.#knownBefore(tenant, resolved, todo, parts, out, details);
+        todo = known.todo;
+        refused = refused || known.refused;
+      }
+      const calls = this.#enqueueCalls(tenant, resolved, todo, k, parts);
+      if (!calls.length) break;
       const replies = await this.#sendEnqueues(calls);
       let moved = null;
       todo = [];
@@ -755,7 +826,9 @@ export class Client {
       });
       if (moved === null) break;
       k = moved;
-      this.partitionCounts.set(tenant, k);
+      // The count just changed: partition 0 says whether it still answers
+      // for jobs from before (known.lua's open), as the CLI does.
+      this.#setCount(tenant, k, true);
       todo.sort((a, b) => a - b);
     }
     if (refused) {

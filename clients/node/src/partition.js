@@ -10,6 +10,14 @@
 // the job at once. K is partition 0's settings field `partitions` (absent:
 // 1), read once per tenant and client; enqueue.lua refuses a call routed by
 // another count with `LWPARTITIONS K` before writing anything.
+//
+// When the count went from 1 to K, the jobs that finished before stay in
+// partition 0 until their retention ends, with their unique keys; an id or
+// a unique key routes by K now, often elsewhere. Until partition 0's
+// settings field `legacy_until` has passed, an enqueue of a job with its
+// own id or a unique key routed to a partition other than 0 asks partition
+// 0 first (known.lua, client.js): a job it answers for is that existing
+// job (needsKnown).
 import { newId } from './jobs.js';
 
 export const PARTITIONS_MAX = 64;
@@ -67,4 +75,12 @@ export function place(spec, k) {
   spec.id = id;
   if (spec.laneIsId) spec.lane = id;
   return want;
+}
+
+/** Whether checked spec `spec`, placed in partition `part`, must be asked
+ * about in partition 0 first while the tenant's legacy window is open
+ * (cli_known_needed): routed elsewhere than 0, with its own id or a unique
+ * key (a generated id cannot be one from before). */
+export function needsKnown(spec, part) {
+  return part !== 0 && (!spec.idGenerated || spec.unique !== '');
 }

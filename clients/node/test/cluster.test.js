@@ -162,6 +162,52 @@ test('a partitioned tenant over the masters: routed, run, found, followed', asyn
   }
 });
 
+// known.lua (partitions.test.js "...from before the tenant was partitioned")
+// on a cluster: the id and the unique key route to a partition on another
+// master than partition 0's, which the client asks first through its own
+// routing. The jobs from before are cancelled ones (no worker serves the
+// tenant); the count is set as settings.lua would, with its window.
+test('ids and unique keys from before the partitions: answered on partition 0\'s master', async () => {
+  const LK = 4;
+  let t;
+  let away = [];
+  for (let n = 0; n < 200 && !away.length; n++) {
+    t = `lg${n}`;
+    const home = (await fx.call('node_for_key', `${prefix(t)}x`)).port;
+    away = [];
+    for (let p = 1; p < LK; p++) if ((await fx.call('node_for_key', `${prefix(t, p)}x`)).port !== home) away.push(p);
+  }
+  const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`).filter((x) => away.includes(partitionOf(x, LK)));
+  const [id, ukey, other] = keys;
+  const old = new Client({ url });
+  const fresh = new Client({ url });
+  try {
+    assert.equal(await old.enqueue(t, 'record', null, { id, delay: 600 }), id); // caches K = 1
+    const first = await old.enqueue(t, 'record', null, { unique: ukey, uniqueFor: 600, delay: 600 });
+    assert.equal(await old.cancel(t, id), 'cancelled');
+    assert.equal(await old.cancel(t, first), 'cancelled');
+    const home = await fx.call('node_for_key', `${prefix(t)}x`);
+    await onNode(home, (r) => r.hset(`${prefix(t)}settings`, 'partitions', String(LK), 'legacy_until', String(Date.now() + 600000)));
+    for (const c of [fresh, old]) {
+      assert.deepEqual(await c.enqueue(t, 'record', null, { id, details: true }), { id, created: false, why: 'exists cancelled' });
+      assert.deepEqual(await c.enqueue(t, 'record', null, { unique: ukey, details: true }), { id: first, created: false, why: 'held cancelled' });
+      const many = await c.enqueueMany(t, [{ kind: 'record', id }, { kind: 'record', unique: ukey }, { kind: 'record', id: other, delay: 600 }], { details: true });
+      assert.deepEqual(many.slice(0, 2), [{ id, created: false, why: 'exists cancelled' }, { id: first, created: false, why: 'held cancelled' }]);
+      assert.equal(many[2].id, other);
+    }
+    for (let p = 1; p < LK; p++) {
+      const m = await fx.call('node_for_key', `${prefix(t, p)}x`);
+      assert.equal(await onNode(m, (r) => r.exists(`${prefix(t, p)}job:${id}`, `${prefix(t, p)}unique:${ukey}`)), 0);
+    }
+    const p2 = partitionOf(other, LK);
+    const m2 = await fx.call('node_for_key', `${prefix(t, p2)}x`);
+    assert.equal(await onNode(m2, (r) => r.exists(`${prefix(t, p2)}job:${other}`)), 1);
+  } finally {
+    await old.close();
+    await fresh.close();
+  }
+});
+
 test('minReplicas 1: WAIT on the master that ran the call, the replica holds it', async () => {
   const c = new Client({ url, minReplicas: 1 });
   try {

@@ -78,9 +78,10 @@ export function cliInput(redis, input, ...args) {
 export function startWorker(redis, tenants, ...args) {
   const recordFile = join(redis.dir, 'record.log');
   const registry = join(redis.dir, 'registry.json');
-  writeFileSync(registry, JSON.stringify(tenants.map((t) => ({
+  const writeRegistry = (list) => writeFileSync(registry, JSON.stringify(list.map((t) => ({
     module: TESTMOD, config: { record_file: recordFile }, defaults: { attempts: 3, timeout: 30, backoff: 0.05 }, ...t,
   }))));
+  writeRegistry(tenants);
   const env = { ...process.env, LANEWORK_NAMESPACE: 'lw' };
   delete env.LANEWORK_REDIS_URL;
   delete env.LANEWORK_REGISTRY;
@@ -91,6 +92,18 @@ export function startWorker(redis, tenants, ...args) {
   proc.stderr.on('data', (d) => { log += d; });
   return {
     log: () => log,
+    /** Rewrites the registry with `list` and tells the worker (SIGHUP). */
+    reload(list) {
+      writeRegistry(list);
+      proc.kill('SIGHUP');
+    },
+    /** SIGTERM: resolves to the worker's exit code once it exited. */
+    async shutdown() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      const done = new Promise((r) => proc.once('exit', (code) => r(code)));
+      proc.kill('SIGTERM');
+      return done;
+    },
     records() {
       if (!existsSync(recordFile)) return [];
       return readFileSync(recordFile, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));

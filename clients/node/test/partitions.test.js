@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Client, JobFailed, NoSuchJob } from '../src/index.js';
 import { crc16, parseCount, partitionOf, partitionPrefix, refusedCount } from '../src/partition.js';
 import { startRedis, startWorker, cli, cliInput, waitUntil } from './helpers.js';
+import { script } from '../src/interface.js';
 
 const K = 8;
 
@@ -252,4 +253,140 @@ test('the CLI and the client put jobs in the same partitions and find each other
   }
   assert.equal(cli(redis, 'cancel', '--tenant', 'p8', mine[3]).rc, 0);
   assert.equal((await c.status('p8', mine[3])).status, 'cancelled');
+});
+
+// ---- Ids and unique keys from before the tenant was partitioned -------------
+// (tests/integration/test_partition_legacy.py; known.lua). When the count goes
+// from 1 to K, the jobs that finished before stay in partition 0 until their
+// retention ends, with their unique keys; an id or unique key routes by K now,
+// often elsewhere. The client asks partition 0 first (settings legacy_until),
+// so a reused id or unique key is answered with the old job, as before.
+const LK = 4;
+const lprefix = (p) => (p ? `lw:{p#${p}}:` : 'lw:{p}:');
+const notIn0 = (stem) => {
+  for (let i = 0; ; i++) if (refCrc(`${stem}${i}`) % LK !== 0) return `${stem}${i}`;
+};
+const TERMINAL = ['succeeded', 'failed', 'cancelled', 'expired'];
+
+async function lholders(id) {
+  const out = [];
+  for (let p = 0; p < LK; p++) if ((await redis.raw.exists(`${lprefix(p)}job:${id}`)) === 1) out.push(p);
+  return out;
+}
+
+async function ended(ids) {
+  await waitUntil(async () => {
+    for (const id of ids) {
+      let done = false;
+      for (let p = 0; p < LK; p++) if (TERMINAL.includes(await redis.raw.hget(`${lprefix(p)}job:${id}`, 'status'))) done = true;
+      if (!done) return false;
+    }
+    return true;
+  }, `jobs ${ids} to end`, 30000);
+}
+
+// Registry "partitions": LK for tenant p, applied (SIGHUP; the tenant is idle).
+async function partitionTenant() {
+  worker.reload([{ tenant: 'p', partitions: LK }]);
+  await waitUntil(async () => (await redis.raw.hget('lw:{p}:settings', 'partitions')) === String(LK), `the count ${LK} applied`, 5000);
+}
+
+const runsOf = (id) => worker.records().filter((r) => r[0] === 'START' && r[2] === id).length;
+
+test('an id reused from before the tenant was partitioned is the job from before', async () => {
+  const id = notIn0('old');
+  assert.notEqual(partitionOf(id, LK), 0);
+  worker = startWorker(redis, [{ tenant: 'p' }], '--concurrency', '2');
+  assert.deepEqual(await c.enqueue('p', 'record', {}, { id, details: true }), { id, created: true, why: '' }); // c caches K = 1
+  await ended([id]);
+  await partitionTenant();
+  const old = { id, created: false, why: 'exists succeeded' };
+  const fresh = new Client({ url: redis.url });
+  const made = [];
+  try {
+    // fresh reads the count after the change; c holds K = 1 until enqueue.lua says LWPARTITIONS 4.
+    for (const client of [fresh, c]) {
+      assert.deepEqual(await client.enqueue('p', 'record', {}, { id, details: true }), old);
+      assert.equal(await client.enqueue('p', 'record', {}, { id }), id);
+      const many = await client.enqueueMany('p', [{ kind: 'record', id }, { kind: 'record', payload: {} }], { details: true });
+      assert.deepEqual(many[0], old);
+      assert.equal(many[1].created, true);
+      made.push(many[1].id);
+    }
+  } finally {
+    await fresh.close();
+  }
+  await ended(made);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await worker.shutdown(), 0);
+  assert.deepEqual(await lholders(id), [0]); // no second job in any partition
+  assert.equal(runsOf(id), 1);
+  assert.notEqual(await redis.raw.hget('lw:{p}:settings', 'legacy_until'), null);
+});
+
+test('a unique key held from before the tenant was partitioned is the job from before', async () => {
+  const key = notIn0('u');
+  worker = startWorker(redis, [{ tenant: 'p' }], '--concurrency', '2');
+  const first = await c.enqueue('p', 'record', {}, { unique: key, uniqueFor: 600 });
+  await ended([first]);
+  await partitionTenant();
+  const held = { id: first, created: false, why: 'held succeeded' };
+  const fresh = new Client({ url: redis.url });
+  let other;
+  try {
+    for (const client of [fresh, c]) {
+      assert.deepEqual(await client.enqueue('p', 'record', {}, { unique: key, details: true }), held);
+      const many = await client.enqueueMany('p', [{ kind: 'record', unique: key }, { kind: 'record', unique: key }], { details: true });
+      assert.deepEqual(many, [held, held]);
+    }
+    // Not known in partition 0: enqueued as usual.
+    other = await fresh.enqueueMany('p', [{ kind: 'record', unique: key }, { kind: 'record', id: `${key}-x` }], { details: true });
+    assert.deepEqual(other[0], held);
+    assert.equal(other[1].created, true);
+  } finally {
+    await fresh.close();
+  }
+  await ended([other[1].id]);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await worker.shutdown(), 0);
+  assert.equal(runsOf(first), 1);
+  assert.deepEqual(worker.records().filter((r) => r[0] === 'START').map((r) => r[2]).sort(), [first, `${key}-x`].sort());
+  assert.deepEqual(await lholders(first), [0]);
+  const jobs = [...(await redis.raw.keys('lw:{p}:job:*')), ...(await redis.raw.keys('lw:{p#*}:job:*'))];
+  assert.equal(jobs.length, 2);
+});
+
+test('the jobs of a batch that need asking: one round trip to known.lua; none once the window passed', async () => {
+  const now = Date.now();
+  await redis.raw.hset('lw:{p}:settings', 'partitions', String(LK), 'legacy_until', String(now + 600000));
+  await c.enqueue('p', 'noop'); // the library loaded (a call sent again after FUNCTION LOAD would count twice)
+  const known = script('known').function;
+  const rounds = []; // per pipeline sent: the known.lua calls in it
+  const real = c.redis.pipeline.bind(c.redis);
+  c.redis.pipeline = (...a) => {
+    const p = real(...a);
+    const exec = p.exec.bind(p);
+    p.exec = (...b) => {
+      rounds.push(p._queue.filter((q) => String(q.args[0]) === known).length);
+      return exec(...b);
+    };
+    return p;
+  };
+  const ids = Array.from({ length: 2000 }, (_, i) => `n${i}`).filter((x) => refCrc(x) % LK !== 0).slice(0, 600);
+  const got = await c.enqueueMany('p', [...ids.map((id) => ({ kind: 'noop', id })), { kind: 'noop' }], { details: true });
+  assert.deepEqual(got.slice(0, 600).map((j) => j.id), ids);
+  assert.ok(got.every((j) => j.created));
+  assert.deepEqual(rounds.filter((n) => n > 0), [3]); // 600 jobs: 3 calls, one pipeline
+  assert.ok(c.partitionLegacy.has('p'));
+  // A client that reads the count after the window passed: asked once, then never.
+  await redis.raw.hset('lw:{p}:settings', 'legacy_until', String(now - 1000));
+  c.partitionCounts.delete('p');
+  rounds.length = 0;
+  const a = notIn0('gone');
+  assert.deepEqual(await c.enqueue('p', 'noop', null, { id: a, details: true }), { id: a, created: true, why: '' });
+  assert.deepEqual(await lholders(a), [refCrc(a) % LK]);
+  assert.equal(await redis.raw.hget('lw:{p}:settings', 'legacy_until'), null);
+  assert.equal(c.partitionLegacy.has('p'), false);
+  assert.equal(await c.enqueue('p', 'noop', null, { id: notIn0('gone2-') }), notIn0('gone2-'));
+  assert.deepEqual(rounds.filter((n) => n > 0), [1]); // not asked again
 });

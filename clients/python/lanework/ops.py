@@ -93,11 +93,14 @@ def resolve_one(cfg, tenant, kind, payload, options):
 def partitions(cfg, counts, tenant):
     """The partition count in force for tenant (partition.Counts caches
     it): partition 0's settings field `partitions`, absent 1 -- as the CLI
-    reads it (enqueue-cli/partitions.c)."""
+    reads it (enqueue-cli/partitions.c), with `legacy_until` in the same
+    HMGET: partition 0 may still answer for ids and unique keys from
+    before the tenant was partitioned (known.lua, enqueue_resolved)."""
     k = counts.get(tenant)
     if k is None:
-        k = partition.parse_count((yield Cmd('HGET', cfg.prefix(tenant) + 'settings', 'partitions')))
-        counts.set(tenant, k)
+        r = yield Cmd('HMGET', cfg.prefix(tenant) + 'settings', 'partitions', 'legacy_until')
+        k = partition.parse_count(r[0])
+        counts.set(tenant, k, legacy=r[1] is not None)
     return k
 
 
@@ -151,13 +154,13 @@ def enqueue_many(cfg, counts, tenant, specs, single=False):
     return (yield from enqueue_resolved(cfg, counts, tenant, resolved))
 
 
-def _enqueue_calls(cfg, tenant, resolved, todo, k):
+def _enqueue_calls(cfg, tenant, resolved, todo, k, parts):
     """The enqueue.lua calls of specs resolved[i] for i in todo, routed
-    among k partitions: [(Script, [i...])], each partition's jobs in their
-    input order, CALL_JOBS a call."""
+    among k partitions (parts[i]: partition.place's answer): [(Script,
+    [i...])], each partition's jobs in their input order, CALL_JOBS a call."""
     by_part = {}
     for i in todo:
-        by_part.setdefault(partition.place(resolved[i], k), []).append(i)
+        by_part.setdefault(parts[i], []).append(i)
     calls = []
     for p in sorted(by_part):
         prefix = partition.prefix(cfg.namespace, tenant, p)
@@ -171,11 +174,75 @@ def _enqueue_calls(cfg, tenant, resolved, todo, k):
     return calls
 
 
+def _one_or_pipe(calls, first_raises):
+    """The replies of Scripts `calls`: one call alone (its refusal raised
+    when first_raises, else returned as the exception), several pipelined
+    (refusals as exception objects)."""
+    if len(calls) > 1:
+        return (yield Pipe(calls))
+    try:
+        return [(yield calls[0])]
+    except RedisUnavailable as e:
+        if first_raises:
+            raise
+        return [e]
+
+
+def _known_before(cfg, counts, tenant, resolved, todo, parts, out, nothing_written):
+    """Partition 0's answers (known.lua) for the jobs of todo that need
+    asking (partition.needs_known): a job it answers for is that existing
+    job, put into out[i] as enqueue.lua's "existed" answer, and left out of
+    the enqueue. One call per CALL_JOBS of them, pipelined, in one round
+    trip before the enqueue calls. Returns (todo without them, the
+    refusal met or None; the jobs it was met for are left out too: not
+    enqueued). Clears the tenant's legacy mark once a reply says the window
+    has passed."""
+    ask = [i for i in todo if partition.needs_known(resolved[i], parts[i])]
+    if not ask:
+        return todo, None
+    prefix = partition.prefix(cfg.namespace, tenant, 0)
+    calls = []
+    for n in range(0, len(ask), CALL_JOBS):
+        part = ask[n:n + CALL_JOBS]
+        keys, argv = interface.script('known').call_args(
+            prefix, {'prefix': prefix, 'events_cap': cfg.events_max},
+            {'job': [{'id': resolved[i]['id'], 'unique': resolved[i]['unique']} for i in part]})
+        calls.append((Script('known', keys, argv), part))
+    # Nothing written yet: a refusal goes up as the driver words it.
+    replies = yield from _one_or_pipe([c for c, _ in calls], nothing_written)
+    gone, refused, closed = set(), None, False
+    for (call, idx), reply in zip(calls, replies):
+        if isinstance(reply, Exception):
+            if nothing_written:
+                text = str(reply).splitlines()[0]
+                e = RedisUnavailable('lanework: enqueue: redis refused: %s' % text)
+                e.refusal = text
+                raise e
+            refused = refused or reply
+            gone.update(idx)
+            continue
+        got = call.script.read(reply)
+        closed = closed or got['open'] == 0
+        for i, j in zip(idx, got['jobs']):
+            if j['id']:
+                out[i] = jobs.JobId(j['id'], False, j['why'])
+                gone.add(i)
+    if closed:
+        counts.legacy_over(tenant)
+    return [i for i in todo if i not in gone], refused
+
+
 def enqueue_resolved(cfg, counts, tenant, resolved):
     """Enqueues checked specs (jobs.resolve), routed over the tenant's
     partitions, in pipelined calls of CALL_JOBS; returns [JobId] in their
     order. A call refused with LWPARTITIONS K (the count changed since it
-    was read: nothing was written) is routed again by K and sent once more."""
+    was read: nothing was written) is routed again by K and sent once more.
+
+    While partition 0 may answer for ids and unique keys from before the
+    tenant was partitioned (Counts.legacy), the jobs routed elsewhere that
+    carry their own id or a unique key are asked about there first
+    (_known_before): one it answers for is returned as that existing job,
+    exactly as enqueue.lua's "existed" answer, and not enqueued."""
     if not resolved:
         return []
     k = yield from partitions(cfg, counts, tenant)
@@ -183,14 +250,23 @@ def enqueue_resolved(cfg, counts, tenant, resolved):
     todo = list(range(len(resolved)))
     refused = None
     for round_ in range(2):
-        calls = _enqueue_calls(cfg, tenant, resolved, todo, k)
+        parts = {i: partition.place(resolved[i], k) for i in todo}
+        if counts.legacy(tenant):
+            todo, met = yield from _known_before(cfg, counts, tenant, resolved, todo, parts, out,
+                                                 all(o is None for o in out))
+            refused = refused or met
+        calls = _enqueue_calls(cfg, tenant, resolved, todo, k, parts)
+        if not calls:
+            break
         if len(calls) == 1:
             try:
                 replies = [(yield calls[0][0])]
             except RedisUnavailable as e:
                 # Alone, a refusal goes up as the driver words it -- but for
-                # LWPARTITIONS, and after jobs of an earlier round went in.
-                if e.refusal is None or (round_ == 0 and partition.refused_count(e.refusal) is None):
+                # LWPARTITIONS, and after jobs of an earlier round went in
+                # (or were answered for by partition 0).
+                if e.refusal is None or (round_ == 0 and all(o is None for o in out)
+                                         and partition.refused_count(e.refusal) is None):
                     raise
                 replies = [e]
         else:
@@ -210,7 +286,9 @@ def enqueue_resolved(cfg, counts, tenant, resolved):
         if moved is None:
             break
         k = moved
-        counts.set(tenant, k)
+        # The count just changed: partition 0 says whether it still answers
+        # for jobs from before (known.lua's open), as the CLI does.
+        counts.set(tenant, k, legacy=True)
         todo.sort()
     done = [j for j in out if j is not None]
     if refused is not None:

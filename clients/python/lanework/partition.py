@@ -9,7 +9,15 @@ lane when given, else its unique key, else its id; a generated id is drawn
 again until it falls in that same partition, so the id alone finds the job
 at once. K is partition 0's settings field `partitions` (absent: 1), read
 once per tenant and client; enqueue.lua refuses a call routed by another
-count with `LWPARTITIONS K` before writing anything."""
+count with `LWPARTITIONS K` before writing anything.
+
+When the count went from 1 to K, the jobs that finished before stay in
+partition 0 until their retention ends, with their unique keys; an id or a
+unique key routes by K now, often elsewhere. Until partition 0's settings
+field `legacy_until` has passed, an enqueue of a job with its own id or a
+unique key routed to a partition other than 0 asks partition 0 first
+(known.lua, ops.py): a job it answers for is that existing job
+(needs_known)."""
 import re
 
 from . import jobs
@@ -85,16 +93,40 @@ def place(spec, k):
     return want
 
 
+def needs_known(spec, part):
+    """Whether checked spec `spec`, placed in partition `part`, must be
+    asked about in partition 0 first while the tenant's legacy window is
+    open (cli_known_needed): routed elsewhere than 0, with its own id or a
+    unique key (a generated id cannot be one from before)."""
+    return part != 0 and (not spec['id_generated'] or bool(spec['unique']))
+
+
 class Counts:
     """The partition count of each tenant a client met (tenant -> K):
     read once, kept for the client's life, replaced when enqueue.lua says
-    another is in force."""
+    another is in force. With it, whether partition 0 may still answer for
+    ids and unique keys from before the tenant was partitioned (settings
+    `legacy_until`, known.lua): kept until a known.lua reply says the
+    window has passed."""
 
     def __init__(self):
         self._k = {}
+        self._legacy = set()
 
     def get(self, tenant):
         return self._k.get(tenant)
 
-    def set(self, tenant, k):
+    def set(self, tenant, k, legacy=False):
         self._k[tenant] = k
+        if legacy and k is not None and k > 1:
+            self._legacy.add(tenant)
+        else:
+            self._legacy.discard(tenant)
+
+    def legacy(self, tenant):
+        """True while enqueues must ask partition 0 first (known.lua)."""
+        return tenant in self._legacy
+
+    def legacy_over(self, tenant):
+        """A known.lua reply said open=0: no need to ask again."""
+        self._legacy.discard(tenant)

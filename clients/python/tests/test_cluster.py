@@ -156,6 +156,45 @@ def test_a_partitioned_tenant_over_the_masters(world):
               % (len(parts), len(masters), len(got)))
 
 
+def test_ids_from_before_the_partitions_answered_on_partition_0s_master(world):
+    """known.lua (test_partitions.test_reused_id_is_the_job_from_before) on a
+    cluster: the id and the unique key route to a partition on another
+    master than partition 0's, which the client asks first through its own
+    routing. The jobs from before are cancelled ones (no worker serves the
+    tenant); the count is set as settings.lua would, with its window."""
+    lk = 4
+    for n in range(200):
+        t = 'lg%d' % n
+        home = world.master_of(prefix(t) + 'x').data_port
+        away = [p for p in range(1, lk) if world.master_of(prefix(t, p) + 'x').data_port != home]
+        if away:
+            break
+    keys = [x for x in ('k%d' % i for i in range(2000)) if lanework.partition.partition_of(x, lk) in away]
+    jid, ukey = keys[0], keys[1]
+    with lanework.Client(world.url) as old:
+        assert old.enqueue(t, 'record', id=jid, delay=600).created  # caches K = 1
+        first = old.enqueue(t, 'record', unique=ukey, unique_for=600, delay=600)
+        assert old.cancel(t, jid) == 'cancelled' and old.cancel(t, first) == 'cancelled'
+        world.master_of(prefix(t) + 'x').call('HSET', prefix(t) + 'settings', 'partitions', str(lk),
+                                             'legacy_until', str(int(time.time() * 1000) + 600000))
+        with lanework.Client(world.url) as fresh:
+            for c in (fresh, old):
+                a = c.enqueue(t, 'record', id=jid)
+                assert a == jid and not a.created and a.why == 'exists cancelled'
+                b = c.enqueue(t, 'record', unique=ukey)
+                assert b == first and not b.created and b.why == 'held cancelled'
+                many = c.enqueue_many(t, [{'kind': 'record', 'id': jid}, {'kind': 'record', 'unique': ukey},
+                                          {'kind': 'record', 'id': keys[2], 'delay': 600}])
+                assert many[:2] == [jid, first] and not many[0].created and not many[1].created
+            assert many[2] == keys[2]
+    for p in range(1, lk):
+        m = world.master_of(prefix(t, p) + 'x')
+        assert m.call('EXISTS', prefix(t, p) + 'job:' + jid) == 0
+        assert m.call('EXISTS', prefix(t, p) + 'unique:' + ukey) == 0
+    p2 = lanework.partition.partition_of(keys[2], lk)
+    assert world.master_of(prefix(t, p2) + 'x').call('EXISTS', prefix(t, p2) + 'job:' + keys[2]) == 1
+
+
 def test_async_client_on_the_cluster(world, run):
     async def go():
         async with lanework.AsyncClient(world.url, min_replicas=1) as a:

@@ -284,3 +284,154 @@ def test_a_reader_with_a_stale_count_finds_jobs(env):
         assert c.cancel('p8', jid) in ('cancelled', 'cancel requested')
     finally:
         c.close()
+
+
+# ---- Ids and unique keys from before the tenant was partitioned ----------------
+# (tests/integration/test_partition_legacy.py; known.lua). When the count goes
+# from 1 to K, the jobs that finished before stay in partition 0 until their
+# retention ends, with their unique keys; an id or unique key routes by K now,
+# often elsewhere. The client asks partition 0 first (settings legacy_until),
+# so a reused id or unique key is answered with the old job, as before.
+
+LK = 4
+
+
+def key_not_in_0(stem):
+    return next(x for x in ('%s%d' % (stem, i) for i in range(200)) if where(x, LK) != 0)
+
+
+def partition_tenant(env, w):
+    """Registry "partitions": LK for tenant p, applied by worker w (SIGHUP;
+    the tenant is idle)."""
+    import signal
+    env.write_registry([env.tenant('p', partitions=LK)])
+    w.signal(signal.SIGHUP)
+    lwtest.wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(LK), timeout=5,
+                      what='the count %d applied' % LK)
+
+
+def stop(w):
+    import signal
+    w.signal(signal.SIGTERM)
+    assert w.wait() == 0
+
+
+def ended(env, ids, tenant='p'):
+    def done():
+        for jid in ids:
+            st = [env.redis.call('HGET', prefix(p, tenant) + 'job:' + jid, 'status') for p in range(LK)]
+            if not any(s in ('succeeded', 'failed', 'cancelled', 'expired') for s in st):
+                return False
+        return True
+    lwtest.wait_until(done, timeout=30, what='jobs %s to end' % ids)
+
+
+@pytest.mark.parametrize('fresh', [True, False], ids=['fresh_client', 'client_with_count_1'])
+def test_reused_id_is_the_job_from_before(env, run, fresh):
+    """fresh: a client that reads the count after the change; else the
+    client that enqueued the first job, holding K = 1 until enqueue.lua
+    refuses with LWPARTITIONS 4."""
+    jid = key_not_in_0('old')
+    assert where(jid, LK) == partition.partition_of(jid, LK) != 0
+    env.write_registry([env.tenant('p')])
+    w = env.worker('--concurrency', '2')
+    first_client = lanework.Client(env.redis.url, namespace=env.ns)
+    assert first_client.enqueue('p', 'record', {}, id=jid).created
+    ended(env, [jid])
+    partition_tenant(env, w)
+    c = lanework.Client(env.redis.url, namespace=env.ns) if fresh else first_client
+    try:
+        again = c.enqueue('p', 'record', {}, id=jid)
+        assert again == jid and not again.created and again.why == 'exists succeeded'
+        many = c.enqueue_many('p', [{'kind': 'record', 'id': jid}, {'kind': 'record', 'payload': {}}])
+        assert many[0] == jid and not many[0].created and many[0].why == 'exists succeeded'
+        assert many[1].created
+    finally:
+        c.close()
+        if fresh:
+            first_client.close()
+
+    async def go():
+        async with lanework.AsyncClient(env.redis.url, namespace=env.ns) as ac:
+            one = await ac.enqueue('p', 'record', {}, id=jid)
+            more = await ac.enqueue_many('p', [{'kind': 'record', 'id': jid}])
+            return one, more[0]
+    for got in run(go()):
+        assert got == jid and not got.created and got.why == 'exists succeeded'
+    ended(env, [many[1]])
+    time.sleep(0.3)
+    stop(w)
+    assert holders(env, jid, 'p', LK) == [0]  # no second job in any partition
+    assert len(env.runs().get(jid, [])) == 1
+    assert env.redis.call('HGET', 'lw:{p}:settings', 'legacy_until') is not None
+
+
+def test_unique_key_held_from_before(env, run):
+    key = key_not_in_0('u')
+    env.write_registry([env.tenant('p')])
+    w = env.worker('--concurrency', '2')
+    c = lanework.Client(env.redis.url, namespace=env.ns)
+    try:
+        first = c.enqueue('p', 'record', {}, unique=key, unique_for=600)
+        assert first.created
+        ended(env, [first])
+        partition_tenant(env, w)
+        again = c.enqueue('p', 'record', {}, unique=key)
+        assert again == first and not again.created and again.why == 'held succeeded'
+        many = c.enqueue_many('p', [{'kind': 'record', 'unique': key}] * 2 + [{'kind': 'record', 'id': key + '-x'}])
+        assert many[:2] == [first, first] and not any(j.created for j in many[:2])
+        assert all(j.why == 'held succeeded' for j in many[:2])
+        assert many[2].created  # not known in partition 0: enqueued as usual
+    finally:
+        c.close()
+
+    async def go():
+        async with lanework.AsyncClient(env.redis.url, namespace=env.ns) as ac:
+            return await ac.enqueue('p', 'record', {}, unique=key)
+    got = run(go())
+    assert got == first and not got.created and got.why == 'held succeeded'
+    ended(env, [many[2]])
+    time.sleep(0.3)
+    stop(w)
+    assert sorted(env.runs()) == sorted([first, many[2]]) and len(env.runs()[first]) == 1
+    assert holders(env, first, 'p', LK) == [0]
+    assert len(all_jobs(env, 'p')) == 2
+
+
+def test_legacy_window_asked_in_one_round_until_it_passed(env, client, monkeypatch):
+    """The jobs of a batch that need asking go to known.lua in one round
+    trip (a call per CALL_JOBS, pipelined); once known.lua says the window
+    has passed (open 0: it deleted legacy_until), the client enqueues
+    without asking partition 0 again."""
+    asked, pipes = [], []
+    real, real_pipe = lanework.ops.Script, lanework.ops.Pipe
+
+    class Counting(real):
+        def __init__(self, name, *a, **kw):
+            if name == 'known':
+                asked.append(a[1])
+            super().__init__(name, *a, **kw)
+
+    class Pipes(real_pipe):
+        def __init__(self, items, *a, **kw):
+            pipes.append([getattr(i, 'name', None) for i in items])
+            super().__init__(items, *a, **kw)
+    monkeypatch.setattr(lanework.ops, 'Script', Counting)
+    monkeypatch.setattr(lanework.ops, 'Pipe', Pipes)
+    now = int(time.time() * 1000)
+    env.redis.call('HSET', 'lw:{p}:settings', 'partitions', str(LK), 'legacy_until', str(now + 600000))
+    ids = ['n%d' % i for i in range(2000) if where('n%d' % i, LK) != 0][:600]
+    got = client.enqueue_many('p', [{'kind': 'noop', 'id': i} for i in ids] + [{'kind': 'noop'}])
+    assert got[:600] == ids and all(j.created for j in got)
+    assert len(asked) == 3 and pipes[0] == ['known'] * 3  # 600 jobs: 3 calls, one round trip
+    assert client._counts.legacy('p')
+    del asked[:]
+    env.redis.call('HSET', 'lw:{p}:settings', 'legacy_until', str(now - 1000))
+    client._counts.set('p', None)  # read again: a client started after the window passed
+    a, b = key_not_in_0('gone'), key_not_in_0('gone2-')
+    got = client.enqueue_many('p', [{'kind': 'noop', 'id': a}, {'kind': 'noop', 'lane': 'L0'}])
+    assert got[0] == a and got[0].created and len(asked) == 1
+    assert holders(env, a, 'p', LK) == [where(a, LK)]
+    assert env.redis.call('HGET', 'lw:{p}:settings', 'legacy_until') is None
+    assert not client._counts.legacy('p')
+    assert client.enqueue('p', 'noop', id=b).created and len(asked) == 1  # not asked again
