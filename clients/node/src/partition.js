@@ -5,8 +5,8 @@
 // Partition 0 of tenant T is its own prefix NS:{T}: (a tenant never
 // partitioned is partition 0 of itself), partition p >= 1 is NS:{T#p}:. A
 // job goes to partition CRC16(routing key) % K, the routing key being its
-// lane when given, else its unique key, else its id; a generated id is
-// drawn again until it falls in that same partition, so the id alone finds
+// lane when given, else its unique key, else its id; a generated id gets
+// last digits that put it in that same partition, so the id alone finds
 // the job at once. K is partition 0's settings field `partitions` (absent:
 // 1), read once per tenant and client; enqueue.lua refuses a call routed by
 // another count with `LWPARTITIONS K` before writing anything.
@@ -22,15 +22,22 @@ import { newId } from './jobs.js';
 
 export const PARTITIONS_MAX = 64;
 
-/** CRC16/XMODEM (poly 0x1021, init 0, no reflection) of a Buffer or
- * string (its UTF-8 bytes): Redis Cluster's slot hash, C's lw_crc16. */
-export function crc16(data) {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let crc = 0;
-  for (const b of bytes) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+const CRC_TABLE = (() => {
+  const t = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let crc = i << 8;
+    for (let b = 0; b < 8; b++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    t[i] = crc;
   }
+  return t;
+})();
+
+/** CRC16/XMODEM (poly 0x1021, init 0, no reflection) of a Buffer or
+ * string (its UTF-8 bytes): Redis Cluster's slot hash, C's lw_crc16.
+ * `crc`: the CRC16 of a text `data` goes on from (lw_crc16_more). */
+export function crc16(data, crc = 0) {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  for (const b of bytes) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ b) & 0xff];
   return crc;
 }
 
@@ -64,14 +71,29 @@ export function refusedCount(e) {
  * its id. A generated id is drawn again until it falls in the routing
  * key's partition (the lane, when it was not given, follows the id). May
  * be called again with another k while nothing was written for the spec. */
+// New id `id` (newId) made one of partition `want` among k, as
+// common/partition.c id_into does: its last three hex digits stepped from
+// their random value, the CRC of the rest taken once (drawing whole ids
+// cost k draws and CRCs per job).
+function idInto(id, k, want) {
+  for (let draw = 0; draw < 64; draw++) {
+    const head = crc16(id.slice(0, -3));
+    const start = Number.parseInt(id.slice(-3), 16);
+    for (let j = 0; j < 4096; j++) {
+      const tail = ((start + j) & 0xfff).toString(16).padStart(3, '0');
+      if (crc16(tail, head) % k === want) return id.slice(0, -3) + tail;
+    }
+    id = newId();
+  }
+  return id;
+}
+
 export function place(spec, k) {
   const { route } = spec;
   if (!spec.idGenerated) return partitionOf(route, k);
   if (route === null) return partitionOf(spec.id, k);
   const want = partitionOf(route, k);
-  let id = spec.id;
-  // Expected k draws: an id is random in its low bits, and CRC16 mixes every byte.
-  for (let tries = 0; k > 1 && tries < 64 * k && partitionOf(id, k) !== want; tries++) id = newId();
+  const id = k > 1 ? idInto(spec.id, k, want) : spec.id;
   spec.id = id;
   if (spec.laneIsId) spec.lane = id;
   return want;

@@ -5,9 +5,9 @@ routes them, so a job is where the CLI and the workers look for it.
 Partition 0 of tenant T is its own prefix NS:{T}: (a tenant never
 partitioned is partition 0 of itself), partition p >= 1 is NS:{T#p}:. A
 job goes to partition CRC16(routing key) % K, the routing key being its
-lane when given, else its unique key, else its id; a generated id is drawn
-again until it falls in that same partition, so the id alone finds the job
-at once. K is partition 0's settings field `partitions` (absent: 1), read
+lane when given, else its unique key, else its id; a generated id gets
+last digits that put it in that same partition, so the id alone finds the
+job at once. K is partition 0's settings field `partitions` (absent: 1), read
 once per tenant and client; enqueue.lua refuses a call routed by another
 count with `LWPARTITIONS K` before writing anything.
 
@@ -25,14 +25,26 @@ from . import jobs
 PARTITIONS_MAX = 64
 
 
-def crc16(data):
-    """CRC16/XMODEM (poly 0x1021, init 0, no reflection) of bytes `data`:
-    Redis Cluster's slot hash, C's lw_crc16 (common/slot.c)."""
-    crc = 0
-    for b in data:
-        crc ^= b << 8
+def _crc_table():
+    table = []
+    for i in range(256):
+        crc = i << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(data, crc=0):
+    """CRC16/XMODEM (poly 0x1021, init 0, no reflection) of bytes `data`:
+    Redis Cluster's slot hash, C's lw_crc16 (common/slot.c). `crc`: the
+    CRC16 of a text `data` goes on from (lw_crc16_more)."""
+    t = _CRC_TABLE
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ t[((crc >> 8) ^ b) & 0xFF]
     return crc
 
 
@@ -69,6 +81,22 @@ def refused_count(text):
     return parse_count(m.group(1)) if m else None
 
 
+def _id_into(jid, k, want):
+    """New id `jid` (jobs.new_id) made one of partition `want` among k, as
+    common/partition.c id_into does: its last three hex digits stepped from
+    their random value, the CRC of the rest taken once (drawing whole ids
+    cost k draws and CRCs per job)."""
+    for _ in range(64):
+        head = crc16(jid[:-3].encode('ascii'))
+        start = int(jid[-3:], 16)
+        for j in range(4096):
+            tail = '%03x' % ((start + j) & 0xFFF)
+            if crc16(tail.encode('ascii'), head) % k == want:
+                return jid[:-3] + tail
+        jid = jobs.new_id()
+    return jid
+
+
 def place(spec, k):
     """The partition (0..k-1) of checked spec `spec` (jobs.resolve) among k,
     as lw_job_spec_place: routed by its lane, else its unique key, else its
@@ -81,12 +109,7 @@ def place(spec, k):
     if route is None:
         return partition_of(spec['id'], k)
     want = partition_of(route, k)
-    jid = spec['id']
-    tries = 0
-    # Expected k draws: an id is random in its low bits, and CRC16 mixes every byte.
-    while k > 1 and tries < 64 * k and partition_of(jid, k) != want:
-        jid = jobs.new_id()
-        tries += 1
+    jid = _id_into(spec['id'], k, want) if k > 1 else spec['id']
     spec['id'] = jid
     if spec['lane_is_id']:
         spec['lane'] = jid
