@@ -419,6 +419,8 @@ int cmd_stats(cli *c, int argc, char **argv);
 int cmd_workers(cli *c, int argc, char **argv);
 int cmd_events(cli *c, int argc, char **argv);
 int cmd_fsck(cli *c, int argc, char **argv);
+int cmd_pause(cli *c, int argc, char **argv);
+int cmd_resume(cli *c, int argc, char **argv);
 
 /* Waits until every job of `ids` (all of tenant `t`) is terminal, or until
  * timeout_ms (< 0: forever) passes. Prints one stderr line per job that is

@@ -808,8 +808,8 @@ static void on_failed(fsck *x, const char *unused, size_t pos, const char *id)
         add_suspect(x, K_FAILED, id, "", "");
 }
 
-/* Every queue anyone names: the queues set, ready/active keys, records, the
- * counters. The set's members are marked known. */
+/* Every queue anyone names: the queues set, the paused set, ready/active
+ * keys, records, the counters. The queues set's members are marked known. */
 static int collect_queues(fsck *x)
 {
     char kq[CLI_KEY_MAX];
@@ -824,6 +824,23 @@ static int collect_queues(fsck *x)
                 queue_get(x, r->element[i]->str)->known = 1;
     } else if (is_wrongtype(r)) {
         add_suspect(x, K_TYPE, "queues", "set", "");
+    } else {
+        int rc = cli_redis_err(x->t->conn, r, NULL);
+        freeReplyObject(r);
+        return rc;
+    }
+    freeReplyObject(r);
+    /* Paused queues (pause.lua puts them in the queues set too, so stats
+     * and the dashboard show a queue paused before its first job). */
+    lw_key(kq, sizeof kq, x->t->prefix, "paused", NULL);
+    if (!(r = cli_cmd(x->t->conn, 2, smembers)))
+        return CLI_REDIS;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                queue_get(x, r->element[i]->str);
+    } else if (is_wrongtype(r)) {
+        add_suspect(x, K_TYPE, "paused", "set", "");
     } else {
         int rc = cli_redis_err(x->t->conn, r, NULL);
         freeReplyObject(r);

@@ -30,6 +30,10 @@ static const struct {
     {"workers", cmd_workers, "  workers [--json]                    the workers of the fleet\n"},
     {"events", cmd_events,
      "  events  --tenant T [--follow] [--since EVENT_ID]  the event stream, one JSON object per line\n"},
+    {"pause", cmd_pause,
+     "  pause   --tenant T --queue Q        stop claims from a queue, fleet-wide\n"},
+    {"resume", cmd_resume,
+     "  resume  --tenant T --queue Q        claim from a paused queue again\n"},
     {"fsck", cmd_fsck,
      "  fsck    --tenant T [--repair]      check (and repair) every invariant of the tenant's keys\n"},
 };

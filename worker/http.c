@@ -3,16 +3,16 @@
  *
  * /healthz (readiness) answers 200 only when the loop is turning (this very
  * answer), the claim loop ran within the last 5 s (the 100 ms tick drives it
- * even when idle) and is allowed to claim, every Redis link is ready and
+ * even when idle) and is not shutting down (quiet is healthy, and says
+ * so; so is a paused queue, which is Redis's state), every Redis link is ready and
  * its replies are not overdue (half the lease-derived reply timeout), no
  * tenant's Redis refuses claims for being at maxmemory, and not every slot
  * is held by an abandoned thread handler; otherwise 503 with one line per
  * problem, so `curl` shows why.
  *
  * /livez (liveness) answers 200 while the loop turns and the claim loop ran
- * within 5 s, whatever Redis, quiet (SIGTSTP) or draining say: those are
- * states a restart does not cure, and a liveness probe on /healthz had a
- * quiet worker restarted.
+ * within 5 s, whatever Redis or draining say: those are states a restart
+ * does not cure.
  *
  * A tiny HTTP/1.x responder on evconnlistener + bufferevent rather than
  * evhttp: libevent 2.1's evhttp has no connection cap and its timeouts are
@@ -101,9 +101,13 @@ static int abandoned_attempts(const worker *w)
 static int healthz_body(worker *w, struct evbuffer *out)
 {
     int ok = loop_turns(w, out);
-    if (w->state != W_RUNNING) {
-        evbuffer_add_printf(out, "claim loop: not claiming (%s)\n",
-                            w->state == W_QUIET ? "quiet" : "shutting down");
+    /* Quiet (SIGTSTP) is an operator's choice, like a paused queue: said,
+     * but healthy (CONTRACT section 13). A probe that failed it had a
+     * quieted worker restarted or taken out of service. */
+    if (w->state == W_QUIET) {
+        evbuffer_add_printf(out, "claim loop: quiet (SIGTSTP): claiming nothing until SIGCONT\n");
+    } else if (w->state != W_RUNNING) {
+        evbuffer_add_printf(out, "claim loop: not claiming (shutting down)\n");
         ok = 0;
     }
     /* A reply overdue by half the reply timeout: renewals are falling

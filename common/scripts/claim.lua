@@ -19,7 +19,8 @@
 -- Effect:
 --  1. heads in schedule whose run_at has come go to ready:Q (job.queued);
 --  2. waiting jobs whose expiry has come end `expired` (job.expired);
---  3. claim: pop lane heads from ready:Q while the queue is under its cap;
+--  3. claim: pop lane heads from ready:Q while the queue is under its cap
+--     and not paused (P.."paused", pause.lua);
 --     each claimed job gets attempt+1, a fresh fencing token (INCR fence and
 --     the claim's Redis time in us: unique across restores), a lease
 --     (active:Q scored by now+lease_ms) and a job.started event.
@@ -100,6 +101,16 @@ local function cap_of(cap)
     return share > 0 and share or 1
 end
 local nq = tonumber(ARGV[7])
+-- Queues paused fleet-wide (pause.lua): nothing is claimed from them; due
+-- and expired jobs are still moved. A key of another type reads as nothing
+-- paused rather than stopping every claim (fsck reports it).
+local PAUSED = {}
+do
+    local r = redis.pcall('SMEMBERS', P .. 'paused')
+    if type(r) == 'table' and not r.err then
+        for _, q in ipairs(r) do PAUSED[q] = true end
+    end
+end
 local SWEEP = '256'
 local K_EXPIRING = P .. 'expiring'
 local FIELDS = job_fields('cancel', 'payload', 'timeout', 'backoff', 'spool')
@@ -148,6 +159,7 @@ return run(function()
         local qname, cap = ARGV[6 + 2 * qi], cap_of(tonumber(ARGV[7 + 2 * qi]))
         local rk, ak = KEYS[4 + 2 * qi], KEYS[5 + 2 * qi]
         local room = want - got
+        if PAUSED[qname] then room = 0 end
         if cap > 0 then room = math.min(room, cap - redis.call('ZCARD', ak)) end
         while room > 0 do
             -- One LPOP takes as many entries as could still be claimed: each is
@@ -225,8 +237,9 @@ return run(function()
     local more = 0
     for qi = 1, nq do
         local cap = cap_of(tonumber(ARGV[7 + 2 * qi]))
-        -- A list this run emptied is still empty if nothing was pushed since.
-        if emptied[qi] ~= READY_PUSHES and redis.call('LLEN', KEYS[4 + 2 * qi]) > 0 and
+        -- A list this run emptied is still empty if nothing was pushed since;
+        -- a paused queue's jobs are not for claiming.
+        if not PAUSED[ARGV[6 + 2 * qi]] and emptied[qi] ~= READY_PUSHES and redis.call('LLEN', KEYS[4 + 2 * qi]) > 0 and
             (cap == 0 or redis.call('ZCARD', KEYS[5 + 2 * qi]) < cap) then
             more = 1
             break

@@ -34,10 +34,13 @@ local n = tonumber(ARGV[3])
 local P = ARGV[1]
 
 -- A job of this keyspace waits or runs (the counters every transition
--- keeps), or a failed one is kept (retry --all-failed would queue it in
--- its old partition).
+-- keeps), a failed one is kept (retry --all-failed would queue it in its
+-- old partition), or a queue is paused.
 local function unfinished()
     if redis.call('ZCARD', P .. 'failed') > 0 then return true end
+    -- A paused queue: the partitions made by the change would not know it
+    -- (pause.lua writes each partition's own set).
+    if redis.call('SCARD', P .. 'paused') > 0 then return true end
     for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
         local c = redis.call('HMGET', P .. 'stats', 'queued:' .. q, 'scheduled:' .. q)
         if (tonumber(c[1]) or 0) > 0 or (tonumber(c[2]) or 0) > 0 or

@@ -1,0 +1,122 @@
+/*
+ * cmd_pause.c — `lanework pause|resume --tenant T --queue Q` (pause.lua):
+ * a queue stopped for the whole fleet, in Redis, until resumed.
+ *
+ * A partitioned tenant has one paused set per partition (claim.lua reads
+ * its own slot): the script runs in each, partition 0 first. A failure
+ * part-way leaves some partitions paused and says which; running the
+ * command again finishes it (the script is idempotent).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "names.h"
+#include "script_args.h"
+#include "script_replies.h"
+
+static const char PAUSE_USAGE[] =
+    "Usage: lanework pause --tenant T --queue Q\n"
+    "\n"
+    "Pauses queue Q of tenant T for every worker: nothing more is claimed from\n"
+    "it until `lanework resume`; running jobs finish, enqueues are accepted and\n"
+    "wait. The pause is kept in Redis: it holds across worker restarts. Shown by\n"
+    "`lanework stats`.\n"
+    "\n"
+    "Exit status: 0 paused (stderr says when it was already); 2 usage error;\n"
+    "3 Redis unreachable or refused.\n";
+
+static const char RESUME_USAGE[] =
+    "Usage: lanework resume --tenant T --queue Q\n"
+    "\n"
+    "Resumes queue Q of tenant T, paused by `lanework pause`: workers claim\n"
+    "from it again at once.\n"
+    "\n"
+    "Exit status: 0 resumed (stderr says when it was not paused); 2 usage\n"
+    "error; 3 Redis unreachable or refused.\n";
+
+/* Runs pause.lua (pause: 1 or 0) in partition pt; 0 with *changed set, or
+ * an exit status (printed). */
+static int pause_part(cli *c, cli_tenant *pt, const char *queue, int pause, int *changed)
+{
+    lw_argv a;
+    lw_argv_init(&a);
+    lw_pause_keys(&a, pt->prefix);
+    lw_pause_argv_add(&a, &(lw_pause_argv){.prefix = pt->prefix,
+                                           .events_cap = pt->set.events_max,
+                                           .queue = queue,
+                                           .pause = pause});
+    char err[512];
+    redisReply *r = cli_script(pt->conn, &lw_script_pause, LW_PAUSE_NKEYS, &a, err, sizeof err);
+    lw_argv_clear(&a);
+    if (!r)
+        return cli_redis_err(pt->conn, NULL, err);
+    lw_pause_reply got;
+    int rc = 0;
+    if (lw_pause_reply_read(r, &got, NULL, 0) != 0) {
+        rc = cli_redis_err(pt->conn, r, NULL);
+    } else if (cli_confirm(c, pt->conn, pt->prefix, err, sizeof err) != 0) {
+        char line[700];
+        snprintf(line, sizeof line, "recorded on the primary, but %s", err);
+        rc = cli_redis_err(pt->conn, NULL, line);
+    } else {
+        *changed = got.changed == 1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int pause_or_resume(cli *c, int argc, char **argv, int pause)
+{
+    const char *tenant = NULL, *queue = NULL;
+    const cli_opt opts[] = {
+        {"--tenant", &tenant, NULL, NULL, NULL},
+        {"--queue", &queue, NULL, NULL, NULL},
+        {NULL, NULL, NULL, NULL, NULL},
+    };
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, pause ? PAUSE_USAGE : RESUME_USAGE, CLI_ARGS_NONE,
+                        NULL, &rc))
+        return rc;
+    if (!tenant) {
+        cli_err(c->cmd, "--tenant is required");
+        return CLI_USAGE;
+    }
+    if (!queue) {
+        cli_err(c->cmd, "--queue is required");
+        return CLI_USAGE;
+    }
+    if (!lw_name_is_safe(queue)) {
+        cli_err(c->cmd, "--queue: \"%s\" is not a safe name (letters, digits, - _ .)",
+                cli_show(queue));
+        return CLI_USAGE;
+    }
+    cli_tenant t;
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
+        return rc;
+    int any = 0, done = 0;
+    for (int p = 0; p < t.nparts; p++) {
+        cli_tenant pt;
+        int changed = 0;
+        if ((rc = cli_tenant_part(c, &t, p, &pt)) != 0 ||
+            (rc = pause_part(c, &pt, queue, pause, &changed)) != 0)
+            break;
+        any |= changed;
+        done++;
+    }
+    if (rc) {
+        if (done > 0)
+            cli_err(c->cmd, "queue %s %s in %d of %d partitions only: run it again", queue,
+                    pause ? "paused" : "resumed", done, t.nparts);
+        return rc;
+    }
+    if (!any)
+        cli_err(c->cmd, "queue %s of tenant %s was %s", queue, tenant,
+                pause ? "already paused" : "not paused");
+    printf("%s %s\n", pause ? "paused" : "resumed", queue);
+    return cli_flush(c);
+}
+
+int cmd_pause(cli *c, int argc, char **argv) { return pause_or_resume(c, argc, argv, 1); }
+
+int cmd_resume(cli *c, int argc, char **argv) { return pause_or_resume(c, argc, argv, 0); }
