@@ -208,10 +208,74 @@ def test_batch_oom_after_a_known_answer_leaks(env):
           % (len(leaks), leaks[0][0] if leaks else 0))
 
 
+def test_records_from_before_ttl_max_outlive_the_window(env):
+    """LOW (upgrade path). legacy_until = now + max(ttl_max, keep_*); but
+    ttl_max only exists for records finished by a74c150 or later. A tenant
+    upgraded from an earlier version and then partitioned has records whose
+    retention nobody noted: here a --unique-for 600 hold (record kept 600
+    s) with retentions of 1 s. The window is 1 s; the hold is not over, yet
+    an enqueue with that unique key routed elsewhere makes a second job
+    (simulated: ttl_max removed, as the older version never wrote it).
+    Suggested fix: when ttl_max is absent at the change, do not trust the
+    retentions alone: fall back to the longest hold/retention allowed
+    (MAX_SECONDS), or have the worker note ttl_max from the records' PTTLs
+    (a SCAN, once per tenant, before it may apply a count)."""
+    key = key_not_in_0('up')
+    d = {'attempts': 3, 'timeout': 30, 'backoff': 0.05, 'keep_succeeded': 1, 'keep_failed': 1}
+    env.write_registry([env.tenant('p', defaults=d)])
+    w = env.worker('--concurrency', '2')
+    first = env.enqueue('p', 'record', {}, unique=key, unique_for=600)
+    wait_done(env, 'p', [first], 1)
+    env.redis.call('HDEL', 'lw:{p}:settings', 'ttl_max')  # as written by the version before
+    partition(env, w, defaults=d)
+    time.sleep(1.5)
+    rc, out, err = env.cli('enqueue', '--tenant', 'p', '--kind', 'record', '--payload', '{}', '--unique', key)
+    time.sleep(0.5)
+    stop(w)
+    print('unique key %s held by %s (ttl %s s): enqueue gave %r, stderr %r' % (
+        key, first, env.redis.call('TTL', 'lw:{p}:job:' + first), out.strip(), err), flush=True)
+    check(rc == 0 and out.strip() == first, 'a second job for a held unique key: %r (held by %s) %r'
+          % (out.strip(), first, err))
+
+
+def test_count_applied_by_a_worker_of_the_previous_release(env):
+    """LOW-MED (rolling upgrade). The registry is shared (a ConfigMap), so
+    during a rolling upgrade the "partitions": K change can reach a worker
+    still on the previous release; its settings.lua (9bf2f5e) applies K
+    with a bare HSET and writes no legacy_until. The new workers, CLIs and
+    clients then never ask partition 0: every id of the retention period
+    reused later makes a second job. Simulated here by that HSET (exactly
+    what the old script does on an idle tenant). Suggested fix: a new
+    worker that finds partitions > 1 and no mark that a window was ever
+    opened (say legacy_until absent and no `legacy_closed`) opens one from
+    ttl_max/keep_* at start; or document "upgrade every worker before
+    changing the count"."""
+    jid = key_not_in_0('roll')
+    env.write_registry([env.tenant('p')])
+    w = env.worker('--concurrency', '2')
+    env.enqueue('p', 'record', {}, id=jid)
+    wait_done(env, 'p', [jid], 1)
+    stop(w)
+    env.redis.call('HSET', 'lw:{p}:settings', 'partitions', str(K))  # the previous release's settings.lua
+    env.write_registry([env.tenant('p', partitions=K)])
+    w = env.worker('--concurrency', '2', name='new')
+    time.sleep(0.5)
+    rc, out, err = env.cli('enqueue', '--tenant', 'p', '--kind', 'record', '--payload', '{}', '--id', jid)
+    time.sleep(1.0)
+    stop(w)
+    print('count applied by an old worker: legacy_until=%r; job %s in partitions %s, ran %d times'
+          % (env.redis.call('HGET', 'lw:{p}:settings', 'legacy_until'), jid, where(env, 'p', jid, K),
+             runs_of(env, jid)), flush=True)
+    check('exists' in err and runs_of(env, jid) == 1, 'a reused id made a second job: %r, ran %d times'
+          % (err, runs_of(env, jid)))
+
+
 if __name__ == '__main__':
     lwtest.run([test_python_client_reused_id_after_partitioning,
                 test_spool_enqueue_known_refused_is_not_accepted_but_runs,
                 test_batch_of_explicit_ids_during_the_window_is_not_pipelined,
                 test_count_changed_back_per_readme_duplicates_ids,
                 test_batch_oom_after_a_known_answer_leaks,
+                test_records_from_before_ttl_max_outlive_the_window,
+                test_count_applied_by_a_worker_of_the_previous_release,
                 ])
