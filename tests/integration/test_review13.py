@@ -270,6 +270,35 @@ def test_count_applied_by_a_worker_of_the_previous_release(env):
           % (err, runs_of(env, jid)))
 
 
+def test_spool_scan_log_counts_jobs_taken_by_known(env):
+    """LOW (operator-facing). During the legacy window the worker's scan
+    hands the jobs it found to a known.lua call (ask_known), and scan_done
+    then logs the scan with s.found of its own scan_ctx, which counted
+    nothing: "spool ... (kind record): 0 pending job(s)" for a spool of 4
+    pending jobs, which then run. Fix: count the found jobs (f.njobs minus
+    the skipped) before ask_known takes them, or log from known_reply."""
+    spool = os.path.join(env.dir, 'spool')
+    os.makedirs(spool)
+    env.write_registry([env.tenant('p', spools={'record': spool})])
+    w = env.worker('--concurrency', '2')
+    a = env.enqueue('p', 'record', {})
+    wait_done(env, 'p', [a], 1)
+    partition(env, w, spools={'record': spool})
+    stop(w)
+    ids = list(dict.fromkeys(key_not_in_0('sl%d-' % i) for i in range(4)))
+    for jid in ids:
+        os.makedirs(os.path.join(spool, jid))
+        with open(os.path.join(spool, jid, 'job.json'), 'w') as f:
+            json.dump({'job_id': jid, 'status': 'queued', 'payload': {}}, f)
+    w = env.worker('--concurrency', '2', '--burst', name='burst')
+    check(w.wait(timeout=30) == 0, 'burst worker exit')
+    log = w.log()
+    line = next((l for l in log.splitlines() if 'spool.scan' in l and 'pending job' in l), '')
+    print('scan log: %s; runs %s' % (line, {j: runs_of(env, j) for j in ids}), flush=True)
+    check(all(runs_of(env, j) == 1 for j in ids), 'runs: %s' % {j: runs_of(env, j) for j in ids})
+    check(' %d pending job(s)' % len(ids) in line, 'the scan of %d pending jobs is logged as: %r' % (len(ids), line))
+
+
 if __name__ == '__main__':
     lwtest.run([test_python_client_reused_id_after_partitioning,
                 test_spool_enqueue_known_refused_is_not_accepted_but_runs,
@@ -278,4 +307,5 @@ if __name__ == '__main__':
                 test_batch_oom_after_a_known_answer_leaks,
                 test_records_from_before_ttl_max_outlive_the_window,
                 test_count_applied_by_a_worker_of_the_previous_release,
+                test_spool_scan_log_counts_jobs_taken_by_known,
                 ])
