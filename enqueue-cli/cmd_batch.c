@@ -584,6 +584,7 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         if (!g) {
             if (!b.redis_failed)
                 bad++;
+            free(known); /* partition 0's answer, for a line dropped after it */
             lw_job_spec_clear(&s);
             continue;
         }
