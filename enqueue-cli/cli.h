@@ -201,14 +201,20 @@ int cli_partitions_apart(cli *c, cli_tenant *t);
  * elsewhere (known.lua, DESIGN.md "Partitions"). Pure. */
 int cli_known_needed(const cli_tenant *t, int part, const lw_job_spec *s, int own_id);
 /* Asks partition 0 of t (t itself) whether it answers for job s from before
- * the tenant was partitioned (known.lua), on t's connection, or on `apart`
- * (with its *apart_evalsha: lw_redis_script_sync) when not NULL. Returns 0
- * with *existing NULL (enqueue it), or set (owned by the caller: free) and
- * `why` ("exists STATUS" / "held STATUS") filled: s is that job; clears
- * t->legacy once the window has passed. Else CLI_REDIS or CLI_USAGE
+ * the tenant was partitioned (known.lua), on t's connection. Returns 0 with
+ * *existing NULL (enqueue it), or set (owned by the caller: free) and `why`
+ * ("exists STATUS" / "held STATUS") filled: s is that job; clears t->legacy
+ * once the window has passed. Else CLI_REDIS (printed, or, when `fail` is
+ * not NULL, written there: --spool falls back to its file) or CLI_USAGE
  * (printed). */
-int cli_known_before(cli_tenant *t, const lw_job_spec *s, lw_sconn *apart, int *apart_evalsha,
-                     char **existing, char *why, size_t whylen);
+int cli_known_before(cli_tenant *t, const lw_job_spec *s, char **existing, char *why, size_t whylen,
+                     char *fail, size_t faillen);
+/* The pieces of cli_known_before, for a pipeline (--batch): the call
+ * asking about job s in partition 0 (t) into a (emptied first), and its
+ * reply r read as cli_known_before says -- 0, -1 for a failed or refused
+ * call (nothing printed), -2 out of memory (printed). */
+void cli_known_args(lw_argv *a, const cli_tenant *t, const lw_job_spec *s);
+int cli_known_read(cli_tenant *t, const redisReply *r, char **existing, char *why, size_t whylen);
 /* Fills *out with partition p of tenant t (t of any partition; nparts
  * read): its prefix and connection (not connected). Returns 0 or CLI_USAGE
  * (printed: too many servers, OOM). */

@@ -73,10 +73,22 @@ typedef struct tgroup {
     uint32_t n;                /* jobs in a */
     uint32_t slots[CALL_JOBS]; /* the window slot of each job in a */
     /* Partition 0's group: a connection of its own for known.lua (owned;
-     * NULL until needed), whose calls wait for their replies. */
+     * NULL until needed), its calls pipelined through the window. */
     lw_sconn *apart;
     int apart_evalsha;
+    /* Another partition's group: a job of it waits for partition 0's answer
+     * this window, so every later one waits too (a lane keeps its order). */
+    int deferring;
 } tgroup;
+
+/* A job held back until partition 0 has answered about it (known.lua)
+ * or about an earlier job of its group. */
+typedef struct deferred {
+    tgroup *g;     /* the group it goes to */
+    tgroup *base;  /* partition 0's group, asked about this job; NULL: not asked */
+    lw_job_spec s; /* owned, resolved */
+    uint32_t slot; /* its window slot */
+} deferred;
 
 typedef struct batch {
     cli *c;
@@ -87,6 +99,8 @@ typedef struct batch {
     int cur;
     long enqueued; /* ids printed */
     long accepted; /* lines handed to Redis */
+    deferred *dq;  /* owned: the current window's held-back jobs, in input order */
+    size_t ndq, capdq;
     int redis_failed;
     int oom;
 } batch;
@@ -349,13 +363,12 @@ static void collect(batch *b, window *w)
     w->nslots = 0;
 }
 
-/* Whether partition 0 (base) answers for job s from before the tenant was
- * partitioned (cli_known_before, on base's connection apart): 0 with *known
- * NULL or "ID\0WHY" (owned by the caller); -1 when Redis failed (printed). */
-static int ask_known(batch *b, tgroup *base, const lw_job_spec *s, char **known)
+/* Appends the known.lua call about job s to partition 0's own connection
+ * (made at first use: its replies are read at the window's end, while the
+ * tenant's connection carries the enqueue calls). 0, or -1 (printed). */
+static int ask_known(batch *b, tgroup *base, const lw_job_spec *s)
 {
-    char err[256], why[256], *id = NULL;
-    *known = NULL;
+    char err[256];
     if (!base->apart) {
         base->apart = lw_redis_connect_sync(base->t.conn->url, base->t.conn->slot,
                                             CLI_CONNECT_TIMEOUT_MS, NULL, err, sizeof err);
@@ -364,27 +377,119 @@ static int ask_known(batch *b, tgroup *base, const lw_job_spec *s, char **known)
             return -1;
         }
         lw_sconn_set_timeout(base->apart, CLI_CONNECT_TIMEOUT_MS);
+        int fn = lw_redis_load_functions(base->apart, err, sizeof err);
+        base->apart_evalsha = fn != 1;
+        if (fn < 0 || (fn == 0 &&
+                       lw_redis_load_script(base->apart, &lw_script_known, err, sizeof err) != 0)) {
+            cli_redis_err(base->t.conn, NULL, err);
+            return -1;
+        }
     }
-    if (cli_known_before(&base->t, s, base->apart, &base->apart_evalsha, &id, why, sizeof why))
-        return -1;
-    if (!id)
-        return 0;
-    size_t n = strlen(id) + 1, m = strlen(why) + 1;
-    *known = malloc(n + m);
-    if (*known) {
-        memcpy(*known, id, n);
-        memcpy(*known + n, why, m);
-    } else {
+    lw_argv a;
+    lw_argv_init(&a);
+    cli_known_args(&a, &base->t, s);
+    int rc = lw_redis_append_script(base->apart, base->apart_evalsha, &lw_script_known,
+                                    LW_KNOWN_NKEYS, &a);
+    lw_argv_clear(&a);
+    if (rc)
         oom(b);
+    return rc;
+}
+
+/* Holds job *s (taken: *s is emptied) back in window slot `at` until the
+ * window's end, asking partition 0 (base) about it when ask. 0 or -1. */
+static int defer_job(batch *b, tgroup *g, tgroup *base, int ask, lw_job_spec *s, uint32_t at)
+{
+    if (b->ndq == b->capdq) {
+        size_t cap = b->capdq ? b->capdq * 2 : 64;
+        deferred *nd = realloc(b->dq, cap * sizeof *nd);
+        if (!nd) {
+            oom(b);
+            return -1;
+        }
+        b->dq = nd;
+        b->capdq = cap;
     }
-    free(id);
-    return *known ? 0 : -1;
+    if (ask && ask_known(b, base, s) != 0)
+        return -1;
+    b->dq[b->ndq++] = (deferred){g, ask ? base : NULL, *s, at};
+    lw_job_spec_init(s);
+    g->deferring = 1;
+    return 0;
+}
+
+/* Adds resolved job s to its group's call, in window slot `at`. */
+static void add_job(batch *b, tgroup *g, const lw_job_spec *s, uint32_t at)
+{
+    if (g->n == 0)
+        lw_enqueue_begin(&g->a, g->t.prefix, g->t.set.events_max, g->t.nparts);
+    lw_enqueue_add(&g->a, s);
+    if (g->a.oom) {
+        oom(b);
+        return;
+    }
+    g->slots[g->n++] = at;
+    if (g->n == CALL_JOBS)
+        emit_call(b, g);
+}
+
+/* Partition 0's answers about the window's held-back jobs: each it answers
+ * for is that job (its slot says so), the others join their groups' calls
+ * in input order. After a failure nothing more joins (not accepted). */
+static void settle_deferred(batch *b)
+{
+    window *w = &b->w[b->cur];
+    for (size_t i = 0; i < b->ngroups; i++) {
+        tgroup *g = b->groups[i];
+        g->deferring = 0;
+        if (g->apart && lw_sconn_flush(g->apart) != 0 && !b->redis_failed) {
+            cli_redis_err(g->t.conn, NULL, g->apart->errstr);
+            b->redis_failed = 1;
+        }
+    }
+    for (size_t i = 0; i < b->ndq; i++) {
+        deferred *d = &b->dq[i];
+        char *known = NULL, why[256];
+        if (d->base && !(d->base->apart->err)) {
+            redisReply *r = NULL;
+            int got = lw_sconn_get_reply(d->base->apart, &r) == 0
+                          ? cli_known_read(&d->base->t, r, &known, why, sizeof why)
+                          : -1;
+            if (got != 0 && !b->redis_failed) {
+                if (got == -1)
+                    cli_redis_err(d->base->t.conn, r, r ? NULL : d->base->apart->errstr);
+                b->redis_failed = 1;
+            }
+            if (r)
+                freeReplyObject(r);
+        } else if (d->base) {
+            b->redis_failed = 1;
+        }
+        if (known) {
+            size_t n = strlen(known) + 1, m = strlen(why) + 1;
+            char *both = malloc(n + m);
+            if (both) {
+                memcpy(both, known, n);
+                memcpy(both + n, why, m);
+                w->slots[d->slot].known = both;
+                b->accepted++;
+            } else {
+                oom(b);
+            }
+            free(known);
+        } else if (!b->redis_failed) {
+            add_job(b, d->g, &d->s, d->slot);
+        }
+        lw_job_spec_clear(&d->s);
+    }
+    b->ndq = 0;
 }
 
 /* Ends the current window: its calls go out, then the previous window's
  * replies are read. */
 static void window_end(batch *b)
 {
+    settle_deferred(b);
     for (size_t i = 0; i < b->ngroups; i++)
         emit_call(b, b->groups[i]);
     emit_waits(b);
@@ -557,7 +662,6 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         lw_job_spec_init(&s);
         spec_defaults(&s, defaults);
         tgroup *g = NULL, *base = NULL;
-        char *known = NULL;
         int own_id = 0; /* the line gave its id (group_place draws one otherwise) */
         if (lw_job_spec_from_json(&s, line, len, err, sizeof err) != 0 ||
             lw_job_spec_validate(&s, c->cfg.max_payload, err, sizeof err) != 0) {
@@ -573,10 +677,6 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         } else if ((own_id = s.id != NULL, g = group_place(&b, base = g, &s, &redis_rc)) == NULL) {
             if (redis_rc)
                 b.redis_failed = 1;
-        } else if (cli_known_needed(&base->t, g->part, &s, own_id) &&
-                   ask_known(&b, base, &s, &known) != 0) {
-            b.redis_failed = 1;
-            g = NULL;
         } else if (lw_job_spec_resolve(&s, g->t.reg ? &g->t.reg->defaults : NULL) != 0) {
             oom(&b);
             g = NULL;
@@ -584,33 +684,26 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         if (!g) {
             if (!b.redis_failed)
                 bad++;
-            free(known); /* partition 0's answer, for a line dropped after it */
             lw_job_spec_clear(&s);
             continue;
         }
         window *w = &b.w[b.cur];
-        w->slots[w->nslots].line = (size_t)lineno;
-        w->slots[w->nslots].known = known;
-        if (known) {
-            w->slots[w->nslots++].call = UINT32_MAX;
-            b.accepted++;
-            lw_job_spec_clear(&s);
-            if (w->nslots == WINDOW)
-                window_end(&b);
-            continue;
+        uint32_t at = (uint32_t)w->nslots++;
+        w->slots[at].line = (size_t)lineno;
+        w->slots[at].known = NULL;
+        w->slots[at].call = UINT32_MAX; /* set when its call is appended */
+        /* Partition 0 may answer for it from before the tenant was
+         * partitioned: held back until it has (settle_deferred). */
+        int ask = cli_known_needed(&base->t, g->part, &s, own_id);
+        if (ask || g->deferring) {
+            if (defer_job(&b, g, base, ask, &s, at) != 0)
+                b.redis_failed = 1;
+        } else {
+            add_job(&b, g, &s, at);
         }
-        if (g->n == 0)
-            lw_enqueue_begin(&g->a, g->t.prefix, g->t.set.events_max, g->t.nparts);
-        lw_enqueue_add(&g->a, &s);
         lw_job_spec_clear(&s);
-        if (g->a.oom) {
-            oom(&b);
+        if (b.oom)
             break;
-        }
-        w->slots[w->nslots].call = UINT32_MAX; /* set when its call is appended */
-        g->slots[g->n++] = (uint32_t)w->nslots++;
-        if (g->n == CALL_JOBS)
-            emit_call(&b, g);
         if (w->nslots == WINDOW)
             window_end(&b);
     }
@@ -638,6 +731,7 @@ int cmd_batch(cli *c, const char *path, const lw_job_spec *defaults)
         free(b.groups[i]);
     }
     free(b.groups);
+    free(b.dq); /* emptied by the last window_end */
     for (int i = 0; i < 2; i++) {
         free(b.w[i].slots);
         free(b.w[i].calls);

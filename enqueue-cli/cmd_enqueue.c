@@ -404,7 +404,9 @@ static int enqueue_one(cli *c, const enq_opts *o)
         /* Partition 0 may hold this id or unique key from before the tenant
          * was partitioned: then that job is the answer (known.lua). */
         if (conn_rc == 0 && cli_known_needed(&t, pt.part, &s, o->id != NULL) &&
-            ((rc = cli_known_before(&t, &s, NULL, NULL, &known, why, sizeof why)) != 0 || known))
+            ((rc = cli_known_before(&t, &s, &known, why, sizeof why, o->spool ? err : NULL,
+                                    sizeof err)) != 0 ||
+             known))
             break;
         lw_enqueue_begin(&a, pt.prefix, t.set.events_max, t.nparts > 0 ? t.nparts : 1);
         lw_enqueue_add(&a, &s);
@@ -423,6 +425,11 @@ static int enqueue_one(cli *c, const enq_opts *o)
         r = NULL;
         if ((rc = cli_tenant_part(c, &t, lw_job_spec_place(&s, t.nparts), &pt)) != 0)
             goto out;
+    }
+    if (rc && o->spool && rc == CLI_REDIS) {
+        /* Accepted all the same: the job file is there for a worker. */
+        rc = spool_fallback(c, &t, o, &s, NULL, err);
+        goto out;
     }
     if (rc)
         goto out;

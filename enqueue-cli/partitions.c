@@ -73,43 +73,56 @@ int cli_known_needed(const cli_tenant *t, int part, const lw_job_spec *s, int ow
     return t->legacy && part != 0 && (own_id || (s->unique && s->unique[0]));
 }
 
-int cli_known_before(cli_tenant *t, const lw_job_spec *s, lw_sconn *apart, int *apart_evalsha,
-                     char **existing, char *why, size_t whylen)
+void cli_known_args(lw_argv *a, const cli_tenant *t, const lw_job_spec *s)
+{
+    lw_argv_reset(a);
+    lw_known_keys(a, t->prefix);
+    lw_known_argv_add(
+        a, &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = 1});
+    lw_known_job_argv_add(a, &(lw_known_job_argv){.id = s->id, .unique = s->unique});
+}
+
+int cli_known_read(cli_tenant *t, const redisReply *r, char **existing, char *why, size_t whylen)
 {
     *existing = NULL;
-    lw_argv a;
-    lw_argv_init(&a);
-    lw_known_keys(&a, t->prefix);
-    lw_known_argv_add(
-        &a, &(lw_known_argv){.prefix = t->prefix, .events_cap = t->set.events_max, .n = 1});
-    lw_known_job_argv_add(&a, &(lw_known_job_argv){.id = s->id, .unique = s->unique});
-    char err[512] = "";
-    redisReply *r =
-        apart ? lw_redis_script_sync(apart, apart_evalsha, &lw_script_known, LW_KNOWN_NKEYS, &a,
-                                     err, sizeof err)
-              : cli_script(t->conn, &lw_script_known, LW_KNOWN_NKEYS, &a, err, sizeof err);
-    lw_argv_clear(&a);
     lw_known_reply got;
-    if (!r || lw_known_reply_read(r, &got, NULL, 0) != 0 || got.n_job != 1) {
-        int rc = cli_redis_err(t->conn, r, err[0] ? err : NULL);
-        if (r)
-            freeReplyObject(r);
-        return rc;
-    }
+    if (!r || lw_known_reply_read(r, &got, NULL, 0) != 0 || got.n_job != 1)
+        return -1;
     lw_known_job job;
     lw_known_job_at(&got, 0, &job);
     if (!got.open)
         t->legacy = 0; /* the window has passed: no need to ask again */
-    int rc = 0;
-    if (job.id.len > 0) {
-        *existing = strdup(job.id.s);
-        snprintf(why, whylen, "%s", job.why.s);
-        if (!*existing) {
-            cli_err("enqueue", "out of memory");
-            rc = CLI_USAGE;
-        }
+    if (job.id.len == 0)
+        return 0;
+    snprintf(why, whylen, "%s", job.why.s);
+    if (!(*existing = strdup(job.id.s))) {
+        cli_err("enqueue", "out of memory");
+        return -2;
     }
-    freeReplyObject(r);
+    return 0;
+}
+
+int cli_known_before(cli_tenant *t, const lw_job_spec *s, char **existing, char *why, size_t whylen,
+                     char *fail, size_t faillen)
+{
+    lw_argv a;
+    lw_argv_init(&a);
+    cli_known_args(&a, t, s);
+    char err[512] = "";
+    redisReply *r = cli_script(t->conn, &lw_script_known, LW_KNOWN_NKEYS, &a, err, sizeof err);
+    lw_argv_clear(&a);
+    int got = cli_known_read(t, r, existing, why, whylen);
+    int rc = got == 0 ? 0 : got == -2 ? CLI_USAGE : CLI_REDIS;
+    if (got == -1) {
+        if (!fail)
+            cli_redis_err(t->conn, r, err[0] ? err : NULL);
+        else if (r && r->type == REDIS_REPLY_ERROR)
+            cli_oneline(r->str, r->len, fail, faillen);
+        else
+            snprintf(fail, faillen, "%s", r ? "unexpected reply to known.lua" : err);
+    }
+    if (r)
+        freeReplyObject(r);
     return rc;
 }
 

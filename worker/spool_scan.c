@@ -678,10 +678,13 @@ static void scan_done(spool_io_task *task, int discarded)
     for (size_t i = 0; i < st->nbad; i++)
         skip(&s, st->bad[i].entry, st->bad[i].why, LW_LOG_WARN);
     found_jobs f = {st->jobs, st->njobs, NULL};
+    size_t pending = st->njobs;
     st->jobs = NULL; /* f's now */
     st->njobs = 0;
     enqueue_found(&s, &f);
-    found_free(&f); /* unless a known.lua call took it */
+    /* A known.lua call took them (f emptied): enqueued once it answers. */
+    size_t said = pending > 0 && f.njobs == 0 ? pending : s.found;
+    found_free(&f);
     lw_argv_clear(&s.batch);
     for (size_t i = 0; i < st->nmissing; i++)
         /* Watched from now on; read once more, as job.json may have come
@@ -702,7 +705,7 @@ static void scan_done(spool_io_task *task, int discarded)
         lw_log_about(st->loud ? LW_LOG_INFO : LW_LOG_DEBUG, "spool.scan",
                      (lw_log_facts){.tenant = t->cfg->name},
                      "spool %s (kind %s): %zu pending job(s), %zu skipped", s.sp->dir, s.sp->kind,
-                     s.found, s.skipped);
+                     said, s.skipped);
     worker_kick(t->w);
 out:
     scan_task_free(st);

@@ -57,12 +57,16 @@ end
 -- asks partition 0 first (known.lua), or a reused id would make a second
 -- job. No record outlives ttl_max (the longest retention finish_job ever
 -- gave, lib.lua) or the retentions set now, whichever is longer.
+-- legacy_seen marks that the window of the count in force was opened: a
+-- count applied by a release without known.lua (a rolling upgrade shares
+-- the registry) gets its window from the first worker that knows of it.
 local function legacy_window()
     local r = redis.call('HMGET', KEYS[1], 'ttl_max', 'keep_succeeded', 'keep_failed')
     local s = math.max(tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0)
     if s > 0 then
         redis.call('HSET', KEYS[1], 'legacy_until', string.format('%d', now_ms() + s * 1000))
     end
+    redis.call('HSET', KEYS[1], 'legacy_seen', '1')
 end
 
 local out = {}
@@ -73,6 +77,8 @@ for i = 4, 3 + 2 * n, 2 do
         if want ~= (old ~= '' and old or '1') and (old == '' or old == '1') and not unfinished() then
             redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
             old = ARGV[i + 1]
+            legacy_window()
+        elseif old ~= '' and old ~= '1' and redis.call('HEXISTS', KEYS[1], 'legacy_seen') == 0 then
             legacy_window()
         end
         out[#out + 1] = old ~= '' and old or '1'

@@ -65,6 +65,34 @@ def test_reused_id_is_the_job_from_before(env):
     check(env.redis.call('HGET', 'lw:{p}:settings', 'legacy_until') is not None, 'no legacy window mark')
 
 
+def test_batch_keeps_lane_order_around_asked_lines(env):
+    """--batch holds a line back until partition 0 has answered about it,
+    and every later line of its partition with it: a lane keeps its order
+    when some of its lines carry ids and others do not."""
+    lane = key_not_in_0('lane')
+    old = 'old-%s' % lane
+    env.write_registry([env.tenant('p')])
+    w = env.worker('--concurrency', '2')
+    env.enqueue('p', 'record', {}, id=old, lane=lane)
+    wait_done(env, 'p', [old], 1)
+    partition(env, w)
+    lines = [{'kind': 'record', 'lane': lane, 'payload': {'ms': 100}}]
+    for i in range(6):
+        lines.append({'kind': 'record', 'lane': lane, 'id': old if i == 2 else 'n%d-%s' % (i, lane)})
+        lines.append({'kind': 'record', 'lane': lane})
+    rc, out, err = env.cli('enqueue', '--batch', '-', '--tenant', 'p',
+                           input=''.join(json.dumps(l) + '\n' for l in lines))
+    ids = out.split()
+    check(rc == 0 and len(ids) == len(lines) and ids[5] == old, '--batch: %d %r %r' % (rc, out, err))
+    new = [i for i in ids if i != old]
+    wait_done(env, 'p', new, K)
+    stop(w)
+    runs = env.runs()
+    order = sorted(new, key=lambda i: runs[i][0][1])
+    check(order == new, 'lane %s ran out of input order:\n%s\n%s' % (lane, order, new))
+    check(runs_of(env, old) == 1, 'job %s ran %d times' % (old, runs_of(env, old)))
+
+
 def test_unique_key_held_from_before(env):
     key = key_not_in_0('u')
     env.write_registry([env.tenant('p')])
@@ -138,6 +166,7 @@ def test_window_ends_with_the_retention(env):
 
 if __name__ == '__main__':
     lwtest.run([test_reused_id_is_the_job_from_before,
+                test_batch_keeps_lane_order_around_asked_lines,
                 test_unique_key_held_from_before,
                 test_spool_entry_of_a_job_cancelled_before,
                 test_window_ends_with_the_retention])
