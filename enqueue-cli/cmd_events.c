@@ -34,8 +34,12 @@ static const char USAGE[] =
     "                    after the last id printed (no gap, no duplicate). A\n"
     "                    refusal (NOPERM, WRONGPASS) still ends it with exit 3.\n"
     "\n"
+    "A partitioned tenant whose partition 0 answers is printed without --follow\n"
+    "even when other partitions' masters are down: stderr names each partition\n"
+    "left out (none of its events is printed) and the exit status is 3.\n"
+    "\n"
     "Exit status: 0 printed (or the reader went away); 2 usage error; 3 Redis\n"
-    "unreachable or refused.\n";
+    "unreachable or refused (with partitions left out: printed without them).\n";
 
 /* 1 when s looks like a stream id: MS or MS-SEQ, decimal, with "#P" after
  * it for an event of a partition P >= 1 (events of partitioned tenants). */
@@ -152,8 +156,21 @@ static void warn_if_trimmed(cli *c, cli_tenant *t, const char *key, const char *
  * outage is waited out (cli_reconnect) and the same read sent again: its
  * arguments start after the last id printed, so nothing is skipped or
  * printed twice. */
+static redisReply *read_cmd_why(cli *c, cli_tenant *t, int follow, cli_outage *o, const char *key,
+                                const char *last, int argc, const char **argv, int *rc, char *why,
+                                size_t whylen);
+
 static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, const char *key,
                             const char *last, int argc, const char **argv, int *rc)
+{
+    return read_cmd_why(c, t, follow, o, key, last, argc, argv, rc, NULL, 0);
+}
+
+/* read_cmd; without follow, a failure fills why (when not NULL) instead of
+ * being printed: the caller names the partition it could not read. */
+static redisReply *read_cmd_why(cli *c, cli_tenant *t, int follow, cli_outage *o, const char *key,
+                                const char *last, int argc, const char **argv, int *rc, char *why,
+                                size_t whylen)
 {
     for (;;) {
         redisReply *r = lw_sconn_command(t->conn->ctx, argc, argv, NULL);
@@ -161,12 +178,15 @@ static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, co
             o->tries = o->warned = 0;
             return r;
         }
-        if (!follow || !cli_is_outage(r)) {
+        if (!follow && why) {
+            cli_outage_why(t->conn, r, why, whylen);
+            *rc = CLI_REDIS;
+        } else if (!follow || !cli_is_outage(r)) {
             *rc = cli_redis_err(t->conn, r, t->conn->ctx->errstr);
         } else {
-            char why[512];
-            cli_outage_why(t->conn, r, why, sizeof why);
-            *rc = cli_reconnect(c, t->conn, why, -1, o);
+            char reason[512];
+            cli_outage_why(t->conn, r, reason, sizeof reason);
+            *rc = cli_reconnect(c, t->conn, reason, -1, o);
             if (*rc == 0)
                 warn_if_trimmed(c, t, key, last);
         }
@@ -193,9 +213,11 @@ static int pevent_cmp(const void *a, const void *b)
 /* Reads every partition's events after its cursor (last[p]; "" : all;
  * incl[p]: the cursor's own id too) into *pages (one reply per read, kept)
  * and prints them merged in (id, partition) order, moving the cursors.
- * Returns 0 or an exit status (printed). */
+ * down (not following; else NULL): the partitions not to read, and where
+ * one that fails now is marked (why[p] says why) -- its events are left
+ * out, none half. Returns 0 or an exit status (printed). */
 static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int *incl, int follow,
-                        cli_outage *o, size_t *printed)
+                        cli_outage *o, size_t *printed, int *down, char (*why)[256])
 {
     redisReply **pages = NULL;
     pevent *ev = NULL;
@@ -203,6 +225,9 @@ static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int 
     int rc = 0;
     for (int p = 0; p < n && rc == 0; p++) {
         char key[CLI_KEY_MAX], start[70];
+        size_t mark = nev; /* where p's events start: dropped if p fails */
+        if (down && down[p])
+            continue;
         lw_key(key, sizeof key, parts[p].prefix, "events", NULL);
         for (;;) {
             if (last[p][0])
@@ -210,7 +235,13 @@ static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int 
             else
                 snprintf(start, sizeof start, "-");
             const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
-            redisReply *r = read_cmd(c, &parts[p], follow, o, key, last[p], 6, xr, &rc);
+            redisReply *r = read_cmd_why(c, &parts[p], follow, o, key, last[p], 6, xr, &rc,
+                                         down ? why[p] : NULL, sizeof why[p]);
+            if (!r && down && rc == CLI_REDIS) {
+                down[p] = 1;
+                nev = mark;
+                rc = 0;
+            }
             if (!r)
                 break;
             redisReply **np = realloc(pages, (npages + 1) * sizeof *np);
@@ -266,6 +297,20 @@ static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int 
     return rc;
 }
 
+/* Names each partition left out (down[p]) on stderr. Returns CLI_REDIS
+ * when there was one, else 0. */
+static int report_down(cli *c, const cli_tenant *t, const int *down, char (*why)[256])
+{
+    int rc = 0;
+    for (int p = 0; p < t->nparts; p++) {
+        if (!down[p])
+            continue;
+        cli_part_unreadable(c, t->name, p, why[p], "its events are not above");
+        rc = CLI_REDIS;
+    }
+    return rc;
+}
+
 /* `events` of a tenant over several partitions (partition.h): each
  * partition's stream read after its own cursor, merged by (id, partition),
  * ids shown as ID#P. --since ID#P resumes exactly after that event of the
@@ -294,9 +339,18 @@ static int events_partitioned(cli *c, cli_tenant *t, const char *since, int foll
             return CLI_USAGE;
         }
     }
+    /* Without --follow, a partition whose master is down is left out and
+     * named (the others are printed); a follower waits each outage out. */
+    int down[LW_PARTITIONS_MAX] = {0};
+    char why[LW_PARTITIONS_MAX][256];
     for (int p = 0; p < n && rc == 0; p++) {
-        if ((rc = cli_tenant_part(c, t, p, &parts[p])) == 0)
+        if (!follow) {
+            rc = cli_part_open(c, t, p, &parts[p], why[p], sizeof why[p]);
+            down[p] = rc == CLI_REDIS;
+            rc = down[p] ? 0 : rc;
+        } else if ((rc = cli_tenant_part(c, t, p, &parts[p])) == 0) {
             rc = cli_connect(parts[p].conn, 0, NULL, 0);
+        }
         if (rc == 0 && follow)
             rc = cli_set_reply_timeout(parts[p].conn, CLI_CONNECT_TIMEOUT_MS * 2);
         snprintf(last[p], sizeof last[p], "%s", since_id);
@@ -305,14 +359,14 @@ static int events_partitioned(cli *c, cli_tenant *t, const char *since, int foll
     cli_outage o = {0, 0};
     size_t printed = 0;
     if (rc == 0)
-        rc = events_round(c, parts, n, last, incl, follow, &o, &printed);
+        rc = events_round(c, parts, n, last, incl, follow, &o, &printed, follow ? NULL : down, why);
     while (rc == 0 && follow) {
         size_t before = printed;
-        rc = events_round(c, parts, n, last, incl, follow, &o, &printed);
+        rc = events_round(c, parts, n, last, incl, follow, &o, &printed, NULL, why);
         if (rc == 0 && printed == before)
             cli_sleep_ms(FOLLOW_POLL_MS);
     }
-    return rc;
+    return rc ? rc : report_down(c, t, down, why);
 }
 
 int cmd_events(cli *c, int argc, char **argv)

@@ -1,0 +1,107 @@
+"""Partitioned tenants when part of Redis is away, and the count's
+publication and the follower's order over time (DESIGN.md section 11
+"Partitions"). Run as the other integration tests (LANEWORK_BIN=...
+python3 test_partition_outages.py [TEST]).
+
+  master down        stats / events / retry --all-failed with one master of
+                     a 3-master cluster killed: what the others hold is
+                     printed, the missing partitions are named, exit 3
+  count re-published a count refused while partition 0 was busy applies once
+                     it drains, without a SIGHUP
+  follow order       `events --follow` prints in (id, partition) order even
+                     when a partition's later event is read before another's
+                     earlier one
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import lwtest
+from lwtest import check, wait_until
+from test_partitions import part_of, prefix
+
+
+def lane_in(p, k, stem='l'):
+    return next(l for l in ('%s%d' % (stem, i) for i in range(1000)) if part_of(l, k) == p)
+
+
+@lwtest.plain_only
+def test_stats_events_retry_with_a_master_down(env):
+    k = 6
+    env.redis.stop()
+    cs = env.own(lwtest.ClusterSet(env.dir, masters=3, replicas=0))
+    # No replica takes over: the cluster must go on serving the slots it
+    # still has, as a production cluster set up for partial service does.
+    for n in cs.nodes:
+        n.call('CONFIG', 'SET', 'cluster-require-full-coverage', 'no')
+    env.write_registry([env.tenant('p', partitions=k)])
+    home = cs.node_for_key(prefix('p', 0) + 'x')
+    node_of = {p: cs.node_for_key(prefix('p', p) + 'x') for p in range(k)}
+    others = [n for n in cs.nodes if n is not home and any(node_of[p] is n for p in range(k))]
+    check(others, 'the %d partitions of "p" all hash to the master of partition 0' % k)
+    dead = others[0]
+    lost = sorted(p for p in range(k) if node_of[p] is dead)
+    alive = sorted(p for p in range(k) if p not in lost)
+
+    def cli(*args):
+        return env.cli(*(list(args) + ['--redis', cs.url()]), redis=False, timeout=60)
+
+    w = env.worker('--concurrency', '4', redis_url=cs.url())
+    wait_until(lambda: home.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=10,
+               what='partition 0 on the cluster to hold the count')
+    # One succeeded and one failed job per partition, on lanes routed there.
+    ids = []
+    for p in range(k):
+        for kind in ('noop', 'fail'):
+            rc, out, err = cli('enqueue', '--tenant', 'p', '--kind', kind, '--payload', '{}',
+                               '--attempts', '1', '--lane', lane_in(p, k, kind))
+            check(rc == 0, 'enqueue: %d %s' % (rc, err))
+            ids.append(out.strip())
+    wait_until(lambda: cli('wait', '--tenant', 'p', '--timeout', '0', *ids)[0] == 1, timeout=30,
+               interval=0.3, what='the jobs to end')
+    w.signal(signal.SIGTERM)
+    check(w.wait() == 0, 'worker exit')
+    dead.kill9()
+    cs.killed.add(dead)
+
+    rc, out, err = cli('stats', '--tenant', 'p', '--json')
+    print('stats --json with partitions %s down: %d\n%s%s' % (lost, rc, out, err), flush=True)
+    check(rc == 3, 'stats --json exit %d, not 3' % rc)
+    t = json.loads(out)['tenants']['p']
+    q = t['queues']['default']
+    check(q['succeeded'] == len(alive) and q['failed'] == len(alive),
+          'stats: %r, not the %d readable partitions\' jobs' % (q, len(alive)))
+    check(t['failed_kept'] == len(alive), 'failed_kept %r' % t['failed_kept'])
+    check(t.get('unreadable_partitions') == lost, 'unreadable_partitions %r, not %r'
+          % (t.get('unreadable_partitions'), lost))
+    for p in lost:
+        check(('partition %d (lw:{p#%d}:) unreadable' % (p, p)) in err, 'stderr does not name partition %d: %r' % (p, err))
+    rc, out, err = cli('stats', '--tenant', 'p')
+    check(rc == 3 and 'default' in out and 'the figures above leave it out' in err,
+          'stats: %d %r %r' % (rc, out, err))
+    check(len(err.strip().splitlines()) == len(lost), 'one stderr line per missing partition: %r' % err)
+
+    rc, out, err = cli('events', '--tenant', 'p')
+    check(rc == 3, 'events exit %d, not 3: %r' % (rc, err))
+    evs = [json.loads(l) for l in out.splitlines()]
+    parts = {int(e['id'].split('#')[1]) if '#' in e['id'] else 0 for e in evs}
+    check(parts == set(alive), 'events of partitions %s, not %s' % (sorted(parts), alive))
+    want = sum(node_of[p].call('XLEN', prefix('p', p) + 'events') for p in alive)
+    check(len(evs) == want, '%d events printed, the readable streams hold %d' % (len(evs), want))
+    check(all('partition %d (lw:{p#%d}:) unreadable' % (p, p) in err for p in lost), 'events stderr: %r' % err)
+
+    rc, out, err = cli('retry', '--tenant', 'p', '--all-failed')
+    check(rc == 3, 'retry --all-failed exit %d, not 3: %r' % (rc, err))
+    got = out.split()
+    check(len(got) == len(alive), 'retried %r, not one per readable partition' % got)
+    check(('%d job(s) retried' % len(alive)) in err, 'retry does not report the count: %r' % err)
+    check(all('partition %d (lw:{p#%d}:) unreadable' % (p, p) in err for p in lost), 'retry stderr: %r' % err)
+    for p in alive:
+        st = node_of[p].call('HGET', prefix('p', p) + 'job:' + ids[2 * p + 1], 'status')
+        check(st == 'queued', 'the failed job of partition %d is %r after retry' % (p, st))
+
+
+if __name__ == '__main__':
+    lwtest.run([test_stats_events_retry_with_a_master_down])
