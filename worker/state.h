@@ -148,6 +148,8 @@ typedef struct tenant {
     size_t part_rr;         /* partition 0: where its next claim turn starts (worker.c) */
     int nparts;             /* partition 0: the count in force, as settings.lua said (0:
                                not known yet: the registry's is used) */
+    int64_t parts_retry_at; /* partition 0: mono ms of the next publication while the
+                               registry's count is refused (0: none due; tenant_settings.c) */
     lw_tenant_settings set; /* retention, events cap: what this worker publishes */
     int *caps;              /* max_active of each of the worker's queues */
     module_binding *mod;    /* NULL: no module */

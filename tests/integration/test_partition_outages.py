@@ -103,5 +103,37 @@ def test_stats_events_retry_with_a_master_down(env):
         check(st == 'queued', 'the failed job of partition %d is %r after retry' % (p, st))
 
 
+def test_refused_count_applies_once_partition_0_drains_without_sighup(env):
+    # A job scheduled 4 s ahead keeps partition 0 "unfinished": the count 4
+    # the registry asks for is refused at the worker's start.
+    env.write_registry([env.tenant('p')])
+    held = env.enqueue('p', 'noop', {}, lane='L', delay=4)
+    env.write_registry([env.tenant('p', partitions=4)])
+    w = env.worker('--concurrency', '2')
+    wait_until(lambda: 'registry says partitions 4, but its jobs are routed over 1' in w.log(), timeout=5,
+               what='the worker to say the count was not applied')
+    check(env.redis.call('HGET', 'lw:{p}:settings', 'partitions') in (None, '1'), 'the count changed under a waiting job')
+    # The job falls due, runs and ends; no SIGHUP: the worker's periodic
+    # publication (every 10 s) applies the count.
+    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:job:' + held, 'status') == 'succeeded', timeout=15,
+               what='the scheduled job to run')
+    t0 = time.monotonic()
+    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == '4', timeout=25,
+               interval=0.2, what='the count 4 to apply without a SIGHUP once partition 0 drained')
+    print('count applied %.1f s after the job ended' % (time.monotonic() - t0), flush=True)
+    wait_until(lambda: w.log().count('partitions 4 now in force') == 1, timeout=5,
+               what='the worker to log once that the count applies')
+    # It serves the new partitions: a job routed to partition 3 runs.
+    j = env.enqueue('p', 'noop', {}, lane=lane_in(3, 4, 'y'))
+    check(env.redis.call('EXISTS', prefix('p', 3) + 'job:' + j) == 1, 'the job is not in partition 3')
+    wait_until(lambda: env.redis.call('HGET', prefix('p', 3) + 'job:' + j, 'status') == 'succeeded',
+               timeout=10, what='the job of partition 3 to run')
+    time.sleep(0.5)
+    check(w.log().count('partitions 4 now in force') == 1, 'the count applying was logged more than once')
+    w.signal(signal.SIGTERM)
+    check(w.wait() == 0, 'worker exit')
+
+
 if __name__ == '__main__':
-    lwtest.run([test_stats_events_retry_with_a_master_down])
+    lwtest.run([test_stats_events_retry_with_a_master_down,
+                test_refused_count_applies_once_partition_0_drains_without_sighup])
