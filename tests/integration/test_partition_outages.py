@@ -134,6 +134,57 @@ def test_refused_count_applies_once_partition_0_drains_without_sighup(env):
     check(w.wait() == 0, 'worker exit')
 
 
+def read_lines(proc, n, timeout):
+    """Up to n lines of proc's stdout within timeout seconds (bounded)."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    buf, deadline = b'', time.monotonic() + timeout
+    while buf.count(b'\n') < n and time.monotonic() < deadline:
+        if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+    sel.close()
+    return buf.decode().splitlines()
+
+
+def test_follow_prints_in_merged_order_across_partitions(env):
+    # Two partitions; partition 1 stands for a master whose clock is 3 s
+    # ahead: its event's id is 3 s past Redis's TIME (explicit XADD id).
+    # Appended first, it is read by the follower's next poll; partition 0's
+    # event, appended after it with a lower id, must still be printed
+    # first -- the merged (id, partition) order of `events` without --follow.
+    env.write_registry([env.tenant('p', partitions=2)])
+    env.redis.call('HSET', 'lw:{p}:settings', 'partitions', '2')
+    f = subprocess.Popen([lwtest.CLI, 'events', '--tenant', 'p', '--follow', '--redis', env.redis.url,
+                          '--registry', env.registry], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env.proc_env())
+    try:
+        time.sleep(0.8)  # its first round read the empty streams
+        sec, usec = env.redis.call('TIME')
+        now_ms = int(sec) * 1000 + int(usec) // 1000
+        ahead = '%d-0' % (now_ms + 3000)
+        env.redis.call('XADD', 'lw:{p#1}:events', ahead, 'type', 'enqueued', 'job', 'later', 'ts', str(now_ms + 3000))
+        time.sleep(0.8)  # a few polls: an unordered follower prints it now
+        early = env.redis.call('XADD', 'lw:{p}:events', '*', 'type', 'enqueued', 'job', 'earlier', 'ts', str(now_ms))
+        lines = read_lines(f, 2, timeout=10)
+    finally:
+        f.kill()
+        f.wait(timeout=10)
+    got = [json.loads(l) for l in lines]
+    print('follower printed: %s' % [(e['id'], e['job']) for e in got], flush=True)
+    check([e['job'] for e in got] == ['earlier', 'later'],
+          'follow order: %s, not earlier then later' % [(e['id'], e['job']) for e in got])
+    check([e['id'] for e in got] == [early, ahead + '#1'], 'ids %s' % [e['id'] for e in got])
+    # --since the first one printed resumes exactly after it.
+    rc, out, err = env.cli('events', '--tenant', 'p', '--since', early)
+    check(rc == 0 and [json.loads(l)['job'] for l in out.splitlines()] == ['later'],
+          'resume after %s: %d %r %r' % (early, rc, out, err))
+
+
 if __name__ == '__main__':
     lwtest.run([test_stats_events_retry_with_a_master_down,
-                test_refused_count_applies_once_partition_0_drains_without_sighup])
+                test_refused_count_applies_once_partition_0_drains_without_sighup,
+                test_follow_prints_in_merged_order_across_partitions])
