@@ -54,6 +54,11 @@ typedef struct cli_conn {
      * Once the URL's masters are known (cli_cluster_map) it is the first
      * slot of its master: one connection serves all of that master's keys. */
     int slot;
+    /* cli_part_open could not connect (why in part_why): the other
+     * partitions of that master are not tried again by the same command,
+     * as each try may cost a connect timeout per seed. */
+    int part_failed;
+    char part_why[256];
 } cli_conn;
 
 struct cli_slotmap;

@@ -174,6 +174,10 @@ int cli_part_open(cli *c, const cli_tenant *t, int p, cli_tenant *out, char *why
     int rc = cli_tenant_part(c, t, p, out);
     if (rc)
         return rc;
+    if (out->conn->part_failed) {
+        snprintf(why, whylen, "%s", out->conn->part_why);
+        return CLI_REDIS;
+    }
     why[0] = '\0';
     /* A frozen master (SIGSTOP, a cut link) accepts the connection and
      * never answers: a bound on replies makes it one unreadable partition
@@ -184,6 +188,8 @@ int cli_part_open(cli *c, const cli_tenant *t, int p, cli_tenant *out, char *why
         return 0;
     if (!why[0])
         cli_part_why(out, why, whylen);
+    out->conn->part_failed = 1;
+    snprintf(out->conn->part_why, sizeof out->conn->part_why, "%s", why);
     return CLI_REDIS;
 }
 

@@ -29,7 +29,7 @@ def lane_in(p, k, stem='l'):
 
 @lwtest.plain_only
 def test_stats_events_retry_with_a_master_down(env):
-    k = 6
+    k = 12  # several partitions on the master killed
     env.redis.stop()
     cs = env.own(lwtest.ClusterSet(env.dir, masters=3, replicas=0))
     # No replica takes over: the cluster must go on serving the slots it
@@ -184,7 +184,48 @@ def test_follow_prints_in_merged_order_across_partitions(env):
           'resume after %s: %d %r %r' % (early, rc, out, err))
 
 
+@lwtest.plain_only
+def test_stats_and_events_with_a_frozen_master(env):
+    # SIGSTOP: the master accepts connections and never answers. The
+    # commands must not hang: that partition times out and is named.
+    k = 6
+    env.redis.stop()
+    cs = env.own(lwtest.ClusterSet(env.dir, masters=3, replicas=0))
+    for n in cs.nodes:
+        n.call('CONFIG', 'SET', 'cluster-require-full-coverage', 'no')
+    env.write_registry([env.tenant('p', partitions=k)])
+    home = cs.node_for_key(prefix('p', 0) + 'x')
+    node_of = {p: cs.node_for_key(prefix('p', p) + 'x') for p in range(k)}
+    frozen = next((n for n in cs.nodes if n is not home and any(node_of[p] is n for p in range(k))), None)
+    check(frozen is not None, 'the partitions of "p" all hash to the master of partition 0')
+    lost = sorted(p for p in range(k) if node_of[p] is frozen)
+    # The tenant's keys as the scripts leave them, written directly: no worker.
+    home.call('HSET', 'lw:{p}:settings', 'partitions', str(k))
+    for p in range(k):
+        node_of[p].call('SADD', prefix('p', p) + 'queues', 'default')
+        node_of[p].call('HSET', prefix('p', p) + 'stats', 'succeeded:default', '1')
+        node_of[p].call('XADD', prefix('p', p) + 'events', '*', 'type', 'enqueued', 'job', 'j%d' % p)
+    os.kill(frozen.proc.pid, signal.SIGSTOP)
+    try:
+        for args in (['stats', '--tenant', 'p', '--json'], ['events', '--tenant', 'p']):
+            t0 = time.monotonic()
+            rc, out, err = env.cli(*(args + ['--redis', cs.url()]), redis=False, timeout=90)
+            took = time.monotonic() - t0
+            print('%s with partitions %s frozen: exit %d in %.1f s\n%s%s' % (args[0], lost, rc, took, out, err), flush=True)
+            check(rc == 3, '%s exit %d, not 3' % (args[0], rc))
+            for p in lost:
+                check('partition %d (lw:{p#%d}:) unreadable' % (p, p) in err, '%s: partition %d not named: %r' % (args[0], p, err))
+            if args[0] == 'stats':
+                check(json.loads(out)['tenants']['p']['queues']['default']['succeeded'] == k - len(lost),
+                      'stats figures: %s' % out)
+            else:
+                check(len(out.splitlines()) == k - len(lost), 'events printed: %r' % out)
+    finally:
+        os.kill(frozen.proc.pid, signal.SIGCONT)
+
+
 if __name__ == '__main__':
     lwtest.run([test_stats_events_retry_with_a_master_down,
+                test_stats_and_events_with_a_frozen_master,
                 test_refused_count_applies_once_partition_0_drains_without_sighup,
                 test_follow_prints_in_merged_order_across_partitions])
