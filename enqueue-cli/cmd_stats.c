@@ -74,7 +74,7 @@ typedef struct trow {
     size_t nq;
     long long failed_kept;
     /* Partitions that could not be read (their master down or frozen):
-     * the figures leave them out. why[i] is owned. */
+     * the figures leave them out. missing_why[i] is owned. */
     int missing[LW_PARTITIONS_MAX];
     char *missing_why[LW_PARTITIONS_MAX];
     int nmissing;
