@@ -54,6 +54,11 @@ typedef struct cli_conn {
      * Once the URL's masters are known (cli_cluster_map) it is the first
      * slot of its master: one connection serves all of that master's keys. */
     int slot;
+    /* cli_part_open could not connect (why in part_why): the other
+     * partitions of that master are not tried again by the same command,
+     * as each try may cost a connect timeout per seed. */
+    int part_failed;
+    char part_why[256];
 } cli_conn;
 
 struct cli_slotmap;
@@ -224,6 +229,25 @@ int cli_tenant_part(cli *c, const cli_tenant *t, int p, cli_tenant *out);
  * (not printed) with the id's own partition in *out when none holds it; or
  * CLI_REDIS / CLI_USAGE (printed). Reads t's partition count first. */
 int cli_job_partition(cli *c, cli_tenant *t, const char *id, cli_tenant *out);
+
+/* Commands that read every partition (stats, events, retry --all-failed)
+ * give what the partitions they could read hold when some master is down
+ * or frozen (DESIGN.md section 11): each unreadable partition is named on
+ * stderr and the exit status is CLI_REDIS. The bound on a partition's
+ * replies while it is read, unless the command set one. */
+#define CLI_PART_REPLY_MS (2 * CLI_CONNECT_TIMEOUT_MS)
+/* Fills *out with partition p of t (cli_tenant_part) and connects it,
+ * bounding its replies (CLI_PART_REPLY_MS). Returns 0; CLI_REDIS, not
+ * printed, with why[0..whylen) set (the caller names the partition:
+ * cli_part_unreadable); or CLI_USAGE (printed). */
+int cli_part_open(cli *c, const cli_tenant *t, int p, cli_tenant *out, char *why, size_t whylen);
+/* Why partition pt failed during a read: its connection's error, else
+ * that the server refused a command (that error line was printed). */
+void cli_part_why(const cli_tenant *pt, char *why, size_t whylen);
+/* Prints `lanework: CMD: tenant "T" partition P (PREFIX) unreadable: WHY;
+ * TAIL` -- TAIL says what the command's answer lacks for it. */
+void cli_part_unreadable(const cli *c, const char *tenant, int p, const char *why,
+                         const char *tail);
 
 /* What a command does with the ids of one partition (pt: that partition,
  * connected), returning an exit status; ud is the caller's. */

@@ -2,6 +2,7 @@
  * cmd_events.c — `lanework events --tenant T [--follow] [--since EVENT_ID]`:
  * the tenant's event stream, one JSON object per line.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,15 @@ static const char USAGE[] =
     "                    after the last id printed (no gap, no duplicate). A\n"
     "                    refusal (NOPERM, WRONGPASS) still ends it with exit 3.\n"
     "\n"
+    "A partitioned tenant's events are merged in (id, partition) order, also\n"
+    "with --follow: a new event is printed once every partition's master's clock\n"
+    "has passed its id, so none printed later can come before it.\n"
+    "A partitioned tenant whose partition 0 answers is printed without --follow\n"
+    "even when other partitions' masters are down: stderr names each partition\n"
+    "left out (none of its events is printed) and the exit status is 3.\n"
+    "\n"
     "Exit status: 0 printed (or the reader went away); 2 usage error; 3 Redis\n"
-    "unreachable or refused.\n";
+    "unreachable or refused (with partitions left out: printed without them).\n";
 
 /* 1 when s looks like a stream id: MS or MS-SEQ, decimal, with "#P" after
  * it for an event of a partition P >= 1 (events of partitioned tenants). */
@@ -79,27 +87,40 @@ static const char *shown_id(const char *id, int part, char *buf, size_t len)
     return buf;
 }
 
+/* 1 when e is a stream entry as XRANGE gives it: [id, [f, v...]]. */
+static int is_entry(const redisReply *e)
+{
+    return e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+           e->element[0]->type == REDIS_REPLY_STRING;
+}
+
+/* The JSON line of stream entry e (is_entry) of partition part (< 1: shown
+ * without "#P"): malloc'ed, the caller frees it; NULL on OOM. */
+static char *entry_json(const redisReply *e, int part)
+{
+    char idbuf[80];
+    const char *fv[64];
+    size_t fl[64];
+    const redisReply *f = e->element[1];
+    size_t nf = 0;
+    for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k < f->elements && nf < 64; k++) {
+        fv[nf] = f->element[k]->str ? f->element[k]->str : "";
+        fl[nf++] = f->element[k]->str ? f->element[k]->len : 0;
+    }
+    return lw_view_event(shown_id(e->element[0]->str, part, idbuf, sizeof idbuf), fv, fl,
+                         nf & ~(size_t)1);
+}
+
 /* Prints the entries of an XRANGE-shaped reply (array of [id, [f, v...]]),
  * remembers the last id, and flushes them: a follower sees each batch as it
  * comes. Returns 0 or an exit status (printed). */
 static int print_entries(cli *c, const redisReply *entries, char last[64], int part)
 {
-    char idbuf[80];
-    const char *fv[64];
-    size_t fl[64];
     for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING)
+        if (!is_entry(e))
             continue;
-        const redisReply *f = e->element[1];
-        size_t nf = 0;
-        for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k < f->elements && nf < 64; k++) {
-            fv[nf] = f->element[k]->str ? f->element[k]->str : "";
-            fl[nf++] = f->element[k]->str ? f->element[k]->len : 0;
-        }
-        char *json = lw_view_event(shown_id(e->element[0]->str, part, idbuf, sizeof idbuf), fv, fl,
-                                   nf & ~(size_t)1);
+        char *json = entry_json(e, part);
         if (!json) {
             cli_err(c->cmd, "out of memory");
             return CLI_USAGE;
@@ -152,8 +173,21 @@ static void warn_if_trimmed(cli *c, cli_tenant *t, const char *key, const char *
  * outage is waited out (cli_reconnect) and the same read sent again: its
  * arguments start after the last id printed, so nothing is skipped or
  * printed twice. */
+static redisReply *read_cmd_why(cli *c, cli_tenant *t, int follow, cli_outage *o, const char *key,
+                                const char *last, int argc, const char **argv, int *rc, char *why,
+                                size_t whylen);
+
 static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, const char *key,
                             const char *last, int argc, const char **argv, int *rc)
+{
+    return read_cmd_why(c, t, follow, o, key, last, argc, argv, rc, NULL, 0);
+}
+
+/* read_cmd; without follow, a failure fills why (when not NULL) instead of
+ * being printed: the caller names the partition it could not read. */
+static redisReply *read_cmd_why(cli *c, cli_tenant *t, int follow, cli_outage *o, const char *key,
+                                const char *last, int argc, const char **argv, int *rc, char *why,
+                                size_t whylen)
 {
     for (;;) {
         redisReply *r = lw_sconn_command(t->conn->ctx, argc, argv, NULL);
@@ -161,12 +195,15 @@ static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, co
             o->tries = o->warned = 0;
             return r;
         }
-        if (!follow || !cli_is_outage(r)) {
+        if (!follow && why) {
+            cli_outage_why(t->conn, r, why, whylen);
+            *rc = CLI_REDIS;
+        } else if (!follow || !cli_is_outage(r)) {
             *rc = cli_redis_err(t->conn, r, t->conn->ctx->errstr);
         } else {
-            char why[512];
-            cli_outage_why(t->conn, r, why, sizeof why);
-            *rc = cli_reconnect(c, t->conn, why, -1, o);
+            char reason[512];
+            cli_outage_why(t->conn, r, reason, sizeof reason);
+            *rc = cli_reconnect(c, t->conn, reason, -1, o);
             if (*rc == 0)
                 warn_if_trimmed(c, t, key, last);
         }
@@ -177,92 +214,191 @@ static redisReply *read_cmd(cli *c, cli_tenant *t, int follow, cli_outage *o, co
     }
 }
 
-/* One event of a partitioned tenant on its way to stdout. */
+/* One event of a partitioned tenant, read and not printed yet. */
 typedef struct pevent {
-    const redisReply *entry; /* borrowed from its page's reply */
+    char *json;  /* owned: its line */
+    char id[64]; /* its stream id, without "#P" */
     int part;
 } pevent;
+
+/* The events read and not printed yet: with --follow, those a later read
+ * of another partition may still come before (events_round). */
+typedef struct pbuf {
+    pevent *ev; /* owned, each with its json */
+    size_t n, cap;
+} pbuf;
 
 static int pevent_cmp(const void *a, const void *b)
 {
     const pevent *x = a, *y = b;
-    int k = id_cmp(x->entry->element[0]->str, y->entry->element[0]->str);
+    int k = id_cmp(x->id, y->id);
     return k ? k : (x->part > y->part) - (x->part < y->part);
 }
 
-/* Reads every partition's events after its cursor (last[p]; "" : all;
- * incl[p]: the cursor's own id too) into *pages (one reply per read, kept)
- * and prints them merged in (id, partition) order, moving the cursors.
- * Returns 0 or an exit status (printed). */
-static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int *incl, int follow,
-                        cli_outage *o, size_t *printed)
+/* Adds entry e (is_entry) of partition part to b. Returns 0 or CLI_USAGE
+ * (OOM, printed). */
+static int pbuf_push(cli *c, pbuf *b, const redisReply *e, int part)
 {
-    redisReply **pages = NULL;
-    pevent *ev = NULL;
-    size_t npages = 0, nev = 0, evcap = 0;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        pevent *ne = realloc(b->ev, cap * sizeof *ne);
+        if (!ne)
+            goto oom;
+        b->ev = ne, b->cap = cap;
+    }
+    pevent *ev = &b->ev[b->n];
+    if (!(ev->json = entry_json(e, part)))
+        goto oom;
+    snprintf(ev->id, sizeof ev->id, "%s", e->element[0]->str);
+    ev->part = part;
+    b->n++;
+    return 0;
+oom:
+    cli_err(c->cmd, "out of memory");
+    return CLI_USAGE;
+}
+
+/* Drops b's events from index `from` on. */
+static void pbuf_drop(pbuf *b, size_t from)
+{
+    while (b->n > from)
+        free(b->ev[--b->n].json);
+}
+
+/* Prints b's events whose id is before ms `below` (their ms part is
+ * lower), in (id, partition) order, and keeps the rest for later. Returns
+ * 0 or an exit status (printed). */
+static int pbuf_print(cli *c, pbuf *b, int64_t below, size_t *printed)
+{
+    if (b->n == 0)
+        return 0;
+    qsort(b->ev, b->n, sizeof *b->ev, pevent_cmp);
+    size_t k = 0;
+    for (; k < b->n && strtoll(b->ev[k].id, NULL, 10) < below; k++) {
+        fputs(b->ev[k].json, stdout);
+        putchar('\n');
+        free(b->ev[k].json);
+    }
+    memmove(b->ev, b->ev + k, (b->n - k) * sizeof *b->ev);
+    b->n -= k;
+    *printed += k;
+    return k ? cli_flush(c) : 0;
+}
+
+/* Redis's clock on pt's server, in ms, through read_cmd (a follower rides
+ * outages out); -1 with *rc set (printed) when it failed. */
+static int64_t server_ms(cli *c, cli_tenant *pt, cli_outage *o, const char *key, const char *last,
+                         int *rc)
+{
+    const char *tm[1] = {"TIME"};
+    redisReply *r = read_cmd(c, pt, 1, o, key, last, 1, tm, rc);
+    if (!r)
+        return -1;
+    int64_t ms = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING)
+        ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+             strtoll(r->element[1]->str, NULL, 10) / 1000;
+    else
+        *rc = cli_redis_err(pt->conn, r, NULL);
+    freeReplyObject(r);
+    return ms;
+}
+
+/* Reads partition p's events after its cursor (last; "": all; *incl: the
+ * cursor's own id too) into held, moving the cursor. why: as read_cmd_why.
+ * Returns 0 or an exit status (printed unless why took it). */
+static int read_part_events(cli *c, cli_tenant *pt, int p, int follow, cli_outage *o, char last[64],
+                            int *incl, pbuf *held, char *why, size_t whylen)
+{
+    char key[CLI_KEY_MAX], start[70];
+    lw_key(key, sizeof key, pt->prefix, "events", NULL);
+    for (;;) {
+        if (last[0])
+            snprintf(start, sizeof start, "%s%s", *incl ? "" : "(", last);
+        else
+            snprintf(start, sizeof start, "-");
+        const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
+        int rc = 0;
+        redisReply *r = read_cmd_why(c, pt, follow, o, key, last, 6, xr, &rc, why, whylen);
+        if (!r)
+            return rc;
+        if (r->type != REDIS_REPLY_ARRAY) {
+            rc = cli_redis_err(pt->conn, r, NULL);
+            if (why)
+                snprintf(why, whylen, "an unexpected reply (above)");
+            freeReplyObject(r);
+            return rc;
+        }
+        for (size_t i = 0; rc == 0 && i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (!is_entry(e))
+                continue;
+            if ((rc = pbuf_push(c, held, e, p)) == 0) {
+                snprintf(last, 64, "%s", e->element[0]->str);
+                *incl = 0;
+            }
+        }
+        size_t got = r->elements;
+        freeReplyObject(r);
+        if (rc || got < (size_t)atoi(PAGE))
+            return rc;
+    }
+}
+
+/* One round over every partition: reads each one's new events into held
+ * and prints those that are in (id, partition) order for good.
+ *
+ * Without --follow that is all of them. A follower prints as it goes, and
+ * a partition read late in a round may hold an event with a lower id than
+ * one already read of another (their ids are different masters' clocks,
+ * and the reads are not at one instant). So it takes each master's TIME
+ * just before reading its partition: an event added there later gets an
+ * id at or past that time. Below the lowest of the round's TIMEs nothing
+ * can come any more; events from there on are held for a later round.
+ *
+ * down (not following; else NULL): the partitions not to read, and where
+ * one that fails now is marked (why[p] says why) -- its events are left
+ * out, none half. Returns 0 or an exit status (printed). */
+static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int *incl, int follow,
+                        cli_outage *o, pbuf *held, size_t *printed, int *down, char (*why)[256])
+{
     int rc = 0;
+    int64_t below = INT64_MAX;
     for (int p = 0; p < n && rc == 0; p++) {
-        char key[CLI_KEY_MAX], start[70];
-        lw_key(key, sizeof key, parts[p].prefix, "events", NULL);
-        for (;;) {
-            if (last[p][0])
-                snprintf(start, sizeof start, "%s%s", incl[p] ? "" : "(", last[p]);
-            else
-                snprintf(start, sizeof start, "-");
-            const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
-            redisReply *r = read_cmd(c, &parts[p], follow, o, key, last[p], 6, xr, &rc);
-            if (!r)
+        if (down && down[p])
+            continue;
+        size_t mark = held->n; /* where p's events start: dropped if p fails */
+        if (follow) {
+            char key[CLI_KEY_MAX];
+            lw_key(key, sizeof key, parts[p].prefix, "events", NULL);
+            int64_t ms = server_ms(c, &parts[p], o, key, last[p], &rc);
+            if (ms < 0)
                 break;
-            redisReply **np = realloc(pages, (npages + 1) * sizeof *np);
-            if (!np || r->type != REDIS_REPLY_ARRAY) {
-                rc = np ? cli_redis_err(parts[p].conn, r, NULL) : CLI_USAGE;
-                if (!np)
-                    cli_err(c->cmd, "out of memory");
-                pages = np ? np : pages;
-                freeReplyObject(r);
-                break;
-            }
-            pages = np;
-            pages[npages++] = r;
-            for (size_t i = 0; i < r->elements; i++) {
-                const redisReply *e = r->element[i];
-                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-                    e->element[0]->type != REDIS_REPLY_STRING)
-                    continue;
-                if (nev == evcap) {
-                    size_t cap = evcap ? evcap * 2 : 256;
-                    pevent *ne = realloc(ev, cap * sizeof *ne);
-                    if (!ne) {
-                        cli_err(c->cmd, "out of memory");
-                        rc = CLI_USAGE;
-                        break;
-                    }
-                    ev = ne, evcap = cap;
-                }
-                ev[nev++] = (pevent){e, p};
-                snprintf(last[p], 64, "%s", e->element[0]->str);
-                incl[p] = 0;
-            }
-            if (rc || r->elements < (size_t)atoi(PAGE))
-                break;
+            below = ms < below ? ms : below;
+        }
+        rc = read_part_events(c, &parts[p], p, follow, o, last[p], &incl[p], held,
+                              down ? why[p] : NULL, sizeof why[p]);
+        if (rc == CLI_REDIS && down) {
+            down[p] = 1;
+            pbuf_drop(held, mark);
+            rc = 0;
         }
     }
-    if (rc == 0 && nev) {
-        qsort(ev, nev, sizeof *ev, pevent_cmp);
-        /* One entry at a time through print_entries: an XRANGE-shaped array
-         * of one. */
-        char scratch[64];
-        for (size_t i = 0; i < nev && rc == 0; i++) {
-            redisReply one = {
-                .type = REDIS_REPLY_ARRAY, .elements = 1, .element = (redisReply **)&ev[i].entry};
-            rc = print_entries(c, &one, scratch, ev[i].part);
-        }
-        *printed += nev;
+    return rc ? rc : pbuf_print(c, held, below, printed);
+}
+
+/* Names each partition left out (down[p]) on stderr. Returns CLI_REDIS
+ * when there was one, else 0. */
+static int report_down(cli *c, const cli_tenant *t, const int *down, char (*why)[256])
+{
+    int rc = 0;
+    for (int p = 0; p < t->nparts; p++) {
+        if (!down[p])
+            continue;
+        cli_part_unreadable(c, t->name, p, why[p], "its events are not above");
+        rc = CLI_REDIS;
     }
-    for (size_t i = 0; i < npages; i++)
-        freeReplyObject(pages[i]);
-    free(pages);
-    free(ev);
     return rc;
 }
 
@@ -271,8 +407,9 @@ static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int 
  * ids shown as ID#P. --since ID#P resumes exactly after that event of the
  * merged order (same-id events of later partitions are still to come).
  * --follow polls every partition (a cluster cannot block on several
- * slots at once); the order across partitions is that of their ids, which
- * on a cluster are different servers' clocks. */
+ * slots at once) and prints in the same order (events_round holds what a
+ * later read may still precede); the order across partitions is that of
+ * their ids, which on a cluster are different servers' clocks. */
 static int events_partitioned(cli *c, cli_tenant *t, const char *since, int follow)
 {
     int n = t->nparts, rc = 0;
@@ -294,9 +431,18 @@ static int events_partitioned(cli *c, cli_tenant *t, const char *since, int foll
             return CLI_USAGE;
         }
     }
+    /* Without --follow, a partition whose master is down is left out and
+     * named (the others are printed); a follower waits each outage out. */
+    int down[LW_PARTITIONS_MAX] = {0};
+    char why[LW_PARTITIONS_MAX][256];
     for (int p = 0; p < n && rc == 0; p++) {
-        if ((rc = cli_tenant_part(c, t, p, &parts[p])) == 0)
+        if (!follow) {
+            rc = cli_part_open(c, t, p, &parts[p], why[p], sizeof why[p]);
+            down[p] = rc == CLI_REDIS;
+            rc = down[p] ? 0 : rc;
+        } else if ((rc = cli_tenant_part(c, t, p, &parts[p])) == 0) {
             rc = cli_connect(parts[p].conn, 0, NULL, 0);
+        }
         if (rc == 0 && follow)
             rc = cli_set_reply_timeout(parts[p].conn, CLI_CONNECT_TIMEOUT_MS * 2);
         snprintf(last[p], sizeof last[p], "%s", since_id);
@@ -304,15 +450,19 @@ static int events_partitioned(cli *c, cli_tenant *t, const char *since, int foll
     }
     cli_outage o = {0, 0};
     size_t printed = 0;
+    pbuf held = {NULL, 0, 0};
     if (rc == 0)
-        rc = events_round(c, parts, n, last, incl, follow, &o, &printed);
+        rc = events_round(c, parts, n, last, incl, follow, &o, &held, &printed,
+                          follow ? NULL : down, why);
     while (rc == 0 && follow) {
         size_t before = printed;
-        rc = events_round(c, parts, n, last, incl, follow, &o, &printed);
+        rc = events_round(c, parts, n, last, incl, follow, &o, &held, &printed, NULL, why);
         if (rc == 0 && printed == before)
             cli_sleep_ms(FOLLOW_POLL_MS);
     }
-    return rc;
+    pbuf_drop(&held, 0);
+    free(held.ev);
+    return rc ? rc : report_down(c, t, down, why);
 }
 
 int cmd_events(cli *c, int argc, char **argv)

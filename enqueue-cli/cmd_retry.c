@@ -33,7 +33,10 @@ static const char USAGE[] =
     "is not failed, cancelled or expired (stderr names its status) or its unique\n"
     "key is held (by ID); 3 Redis unreachable or refused; 4 no such job. With several\n"
     "problems the status is that of the first, in argument order; every job\n"
-    "that could be retried is.\n";
+    "that could be retried is. --all-failed on a partitioned tenant whose\n"
+    "partition 0 answers retries what the partitions it reaches hold even when\n"
+    "other masters are down: stderr names the ones skipped and the count retried,\n"
+    "and the exit status is 3.\n";
 
 /* A job whose unique key was taken by a job enqueued after it finished
  * stays as it is: retrying it would make two jobs hold one key. */
@@ -188,7 +191,7 @@ static int retry_ids(cli *c, cli_tenant *t, const char *const *ids, size_t n)
 /* Repeats retry.lua in "failed" mode until a call changes nothing, or as
  * many entries as the index held at the start were handled (jobs that fail
  * again meanwhile re-enter the index at its end). */
-static int retry_all_failed(cli *c, cli_tenant *t)
+static int retry_all_failed(cli *c, cli_tenant *t, long long *retried)
 {
     char key[CLI_KEY_MAX];
     lw_key(key, sizeof key, t->prefix, "failed", NULL);
@@ -220,6 +223,7 @@ static int retry_all_failed(cli *c, cli_tenant *t)
             const char *what = job.status.s;
             if (strcmp(what, "queued") == 0) {
                 printf("%s\n", job.id.s);
+                (*retried)++;
                 progress = 1;
             } else if (strcmp(what, "missing") == 0 || strncmp(what, "corrupt", 7) == 0) {
                 progress = 1; /* dropped from the index */
@@ -246,15 +250,38 @@ static int retry_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n, 
     return retry_ids(c, pt, ids, n);
 }
 
-/* --all-failed in every partition (an unpartitioned tenant is one). */
+/* --all-failed in every partition (an unpartitioned tenant is one). A
+ * partition whose master is down is named and skipped: the others' failed
+ * jobs are retried all the same, and stderr says how many (stdout stays the
+ * ids alone). Returns CLI_REDIS when one was skipped. */
 static int retry_all_parts(cli *c, cli_tenant *t)
 {
     int rc = cli_partitions(c, t);
+    if (rc)
+        return rc;
+    long long retried = 0;
+    if (t->nparts == 1)
+        return retry_all_failed(c, t, &retried);
+    int skipped = 0;
     for (int p = 0; rc == 0 && p < t->nparts; p++) {
         cli_tenant pt;
-        if ((rc = cli_tenant_part(c, t, p, &pt)) == 0 &&
-            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
-            rc = retry_all_failed(c, &pt);
+        char why[256];
+        int got = cli_part_open(c, t, p, &pt, why, sizeof why);
+        if (got == 0 && (got = retry_all_failed(c, &pt, &retried)) == CLI_REDIS)
+            cli_part_why(&pt, why, sizeof why);
+        if (got == CLI_REDIS) {
+            cli_part_unreadable(c, t->name, p, why, "its failed jobs were not all retried");
+            skipped++;
+        } else {
+            rc = got;
+        }
+    }
+    if (rc == 0 && skipped) {
+        cli_err(
+            c->cmd,
+            "%lld job(s) retried; %d partition(s) not reached (above): run it again once they are back",
+            retried, skipped);
+        rc = CLI_REDIS;
     }
     return rc;
 }

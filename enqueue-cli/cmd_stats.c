@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "keys.h"
 #include "names.h"
+#include "partition.h"
 
 static const char USAGE[] =
     "Usage: lanework stats [--tenant T]... [--json]\n"
@@ -38,8 +39,13 @@ static const char USAGE[] =
     "           {Q: {\"queued\": N, ..., \"oldest_waiting_s\": S or null}}}}}\n"
     "           (with \"oldest_unknown\": true where the table says \"?\")\n"
     "\n"
+    "A partitioned tenant whose partition 0 answers is printed even when other\n"
+    "partitions' masters are down: the figures are those of the partitions read,\n"
+    "stderr names each one left out (--json: \"unreadable_partitions\": [P...] in\n"
+    "the tenant's object), and the exit status is 3.\n"
+    "\n"
     "Exit status: 0 printed; 2 usage error or unknown tenant; 3 Redis unreachable\n"
-    "or refused.\n";
+    "or refused (with partitions left out: printed without them).\n";
 
 /* The counters of P stats, by status (or event) name; NOW_COLS of them are
  * current counts, the rest running totals. ACTIVE is ZCARD active:Q. */
@@ -67,6 +73,11 @@ typedef struct trow {
     qrow *q;
     size_t nq;
     long long failed_kept;
+    /* Partitions that could not be read (their master down or frozen):
+     * the figures leave them out. missing_why[i] is owned. */
+    int missing[LW_PARTITIONS_MAX];
+    char *missing_why[LW_PARTITIONS_MAX];
+    int nmissing;
 } trow;
 
 static qrow *queue_row(trow *t, const char *q, size_t len)
@@ -319,21 +330,110 @@ out:
     return rc;
 }
 
-/* Reads one tenant's numbers into tr, summed over its partitions. Returns
- * 0 or an exit status. */
+static void trow_clear(trow *tr)
+{
+    for (size_t j = 0; j < tr->nq; j++)
+        free(tr->q[j].queue);
+    free(tr->q);
+    for (int i = 0; i < tr->nmissing; i++)
+        free(tr->missing_why[i]);
+    free(tr->tenant);
+    memset(tr, 0, sizeof *tr);
+}
+
+/* Adds partition `from`'s numbers to tr. Returns 0 or CLI_USAGE (OOM,
+ * printed). */
+static int trow_add(trow *tr, const trow *from)
+{
+    for (size_t i = 0; i < from->nq; i++) {
+        const qrow *f = &from->q[i];
+        qrow *row = queue_row(tr, f->queue, strlen(f->queue));
+        if (!row) {
+            cli_err("stats", "out of memory");
+            return CLI_USAGE;
+        }
+        for (int k = 0; k < NCOLS; k++)
+            row->v[k] += f->v[k];
+        row->oldest_ms = older(row->oldest_ms, f->oldest_ms);
+    }
+    tr->failed_kept += from->failed_kept;
+    if (tr->nq)
+        qsort(tr->q, tr->nq, sizeof *tr->q, cmp_queue);
+    return CLI_OK;
+}
+
+/* Reads partition pt into a row of its own, added to tr only once whole: a
+ * partition lost halfway leaves nothing behind. The queues tr knows are
+ * looked at too (ACTIVE, OLDEST), as for every partition. Returns 0 or an
+ * exit status. */
+static int read_part_whole(cli *c, cli_tenant *pt, trow *tr)
+{
+    trow mine;
+    memset(&mine, 0, sizeof mine);
+    int rc = CLI_OK;
+    for (size_t i = 0; rc == CLI_OK && i < tr->nq; i++)
+        if (!queue_row(&mine, tr->q[i].queue, strlen(tr->q[i].queue))) {
+            cli_err(c->cmd, "out of memory");
+            rc = CLI_USAGE;
+        }
+    if (rc == CLI_OK)
+        rc = read_part(c, pt, &mine);
+    if (rc == CLI_OK)
+        rc = trow_add(tr, &mine);
+    trow_clear(&mine);
+    return rc;
+}
+
+/* Notes partition p as unreadable in tr (its line is printed after the
+ * figures). Returns 0 or CLI_USAGE (OOM). */
+static int note_missing(trow *tr, int p, const char *why)
+{
+    char *w = strdup(why);
+    if (!w) {
+        cli_err("stats", "out of memory");
+        return CLI_USAGE;
+    }
+    tr->missing[tr->nmissing] = p;
+    tr->missing_why[tr->nmissing++] = w;
+    return CLI_OK;
+}
+
+/* Reads one tenant's numbers into tr, summed over its partitions. An
+ * unpartitioned tenant's failure is the command's (printed, as before); a
+ * partition that cannot be read is noted in tr and the others are summed
+ * (partition 0 too: only the count in force must come from it). Returns 0,
+ * CLI_REDIS when some partition is missing, or another exit status. */
 static int read_tenant(cli *c, const char *name, trow *tr)
 {
     cli_tenant t;
     int rc = cli_tenant_open(c, name, NULL, 0, &t);
     if (rc == 0)
         rc = cli_partitions(c, &t);
+    if (rc)
+        return rc;
+    if (t.nparts == 1)
+        return read_part(c, &t, tr);
     for (int p = 0; rc == 0 && p < t.nparts; p++) {
         cli_tenant pt;
-        if ((rc = cli_tenant_part(c, &t, p, &pt)) == 0 &&
-            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
-            rc = read_part(c, &pt, tr);
+        char why[256];
+        int got = cli_part_open(c, &t, p, &pt, why, sizeof why);
+        if (got == 0 && (got = read_part_whole(c, &pt, tr)) == CLI_REDIS)
+            cli_part_why(&pt, why, sizeof why);
+        if (got == CLI_REDIS)
+            rc = note_missing(tr, p, why);
+        else
+            rc = got;
     }
-    return rc;
+    return rc ? rc : tr->nmissing ? CLI_REDIS : CLI_OK;
+}
+
+/* One line per partition the figures leave out. */
+static void print_missing(cli *c, const trow *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < rows[i].nmissing; k++)
+            cli_part_unreadable(c, rows[i].tenant, rows[i].missing[k], rows[i].missing_why[k],
+                                "the figures above leave it out");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -512,6 +612,11 @@ static int print_json(const trow *rows, size_t n)
             if (ok && oldest == OLDEST_UNKNOWN)
                 ok = cJSON_AddTrueToObject(q, "oldest_unknown") != NULL;
         }
+        /* Only when some partition is missing, as "oldest_unknown": the
+         * shape of a whole answer is unchanged. */
+        if (ok && rows[i].nmissing)
+            ok = cJSON_AddItemToObject(t, "unreadable_partitions",
+                                       cJSON_CreateIntArray(rows[i].missing, rows[i].nmissing));
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
@@ -565,22 +670,28 @@ int cmd_stats(cli *c, int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
+    /* A tenant with partitions missing is printed with the others, its
+     * missing partitions named below; the status then says Redis failed. */
+    int partial = 0;
     for (size_t i = 0; i < ntenants; i++) {
         rows[i].tenant = cli_strdup(tenants[i]);
         nrows++;
-        if ((rc = read_tenant(c, tenants[i], &rows[i])) != 0)
+        rc = read_tenant(c, tenants[i], &rows[i]);
+        if (rc == CLI_REDIS && rows[i].nmissing)
+            partial = 1;
+        else if (rc != 0)
             goto out;
     }
     rc = json ? print_json(rows, nrows) : (print_text(rows, nrows), CLI_OK);
     if (rc == CLI_OK)
         rc = cli_flush(c);
-out:
-    for (size_t i = 0; i < nrows; i++) {
-        for (size_t j = 0; j < rows[i].nq; j++)
-            free(rows[i].q[j].queue);
-        free(rows[i].q);
-        free(rows[i].tenant);
+    if (rc == CLI_OK && partial) {
+        print_missing(c, rows, nrows);
+        rc = CLI_REDIS;
     }
+out:
+    for (size_t i = 0; i < nrows; i++)
+        trow_clear(&rows[i]);
     free(rows);
     for (size_t i = 0; i < nfound; i++)
         free(found[i]);

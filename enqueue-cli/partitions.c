@@ -3,6 +3,7 @@
  * partition.h): the count in force, a partition's prefix and connection,
  * and which partition holds a job.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,4 +228,45 @@ int cli_each_partition(cli *c, cli_tenant *t, const char *const *ids, size_t n, 
     free(part);
     free(mine);
     return rc ? rc : worst;
+}
+
+int cli_part_open(cli *c, const cli_tenant *t, int p, cli_tenant *out, char *why, size_t whylen)
+{
+    int rc = cli_tenant_part(c, t, p, out);
+    if (rc)
+        return rc;
+    if (out->conn->part_failed) {
+        snprintf(why, whylen, "%s", out->conn->part_why);
+        return CLI_REDIS;
+    }
+    why[0] = '\0';
+    /* A frozen master (SIGSTOP, a cut link) accepts the connection and
+     * never answers: a bound on replies makes it one unreadable partition
+     * instead of a command that hangs. A bound the caller set stays. */
+    if (out->conn->reply_timeout_ms == 0)
+        cli_set_reply_timeout(out->conn, CLI_PART_REPLY_MS);
+    if (cli_connect(out->conn, 1, why, whylen) == 0)
+        return 0;
+    if (!why[0])
+        cli_part_why(out, why, whylen);
+    out->conn->part_failed = 1;
+    snprintf(out->conn->part_why, sizeof out->conn->part_why, "%s", why);
+    return CLI_REDIS;
+}
+
+void cli_part_why(const cli_tenant *pt, char *why, size_t whylen)
+{
+    const lw_sconn *ctx = pt->conn->ctx;
+    snprintf(why, whylen, "%s",
+             ctx && ctx->err && ctx->errstr[0] ? ctx->errstr
+                                               : "the server refused a command (above)");
+}
+
+void cli_part_unreadable(const cli *c, const char *tenant, int p, const char *why, const char *tail)
+{
+    char pre[CLI_PREFIX_MAX];
+    if (lw_partition_prefix(pre, sizeof pre, c->cfg.ns, tenant, p) != 0)
+        snprintf(pre, sizeof pre, "?");
+    cli_err(c->cmd, "tenant \"%s\" partition %d (%s) unreadable: %s; %s", cli_show(tenant), p, pre,
+            why, tail);
 }

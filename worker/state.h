@@ -150,6 +150,8 @@ typedef struct tenant {
                                not known yet: the registry's is used) */
     int legacy_done;        /* partition 0: known.lua said it answers for nothing from
                                before the tenant was partitioned: spool scans stop asking */
+    int64_t parts_retry_at; /* partition 0: mono ms of the next publication while the
+                               registry's count is refused (0: none due; tenant_settings.c) */
     lw_tenant_settings set; /* retention, events cap: what this worker publishes */
     int *caps;              /* max_active of each of the worker's queues */
     module_binding *mod;    /* NULL: no module */

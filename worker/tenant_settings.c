@@ -28,6 +28,13 @@
 #include "tenant_settings.h"
 #include "state.h"
 #include "tenants.h"
+#include "timefmt.h"
+
+/* How often a refused partition count is asked for again. settings.lua
+ * refuses it while partition 0 holds a job waiting, running or failed and
+ * kept; one script call this often per tenant in that state costs nothing,
+ * and an operator who drained the tenant sees the count apply within it. */
+#define TENANT_PARTS_REPUBLISH_MS 10000
 
 static const char *const NAMES[3] = {"keep_succeeded", "keep_failed", "events_max"};
 
@@ -61,8 +68,18 @@ static void partitions_in_force(tenant *t, const lw_settings_reply *got)
         t->w->parts_resize = 1;
         worker_kick(t->w);
     }
-    if (t->nparts == t->cfg->partitions)
+    if (t->nparts == t->cfg->partitions) {
+        if (t->parts_retry_at)
+            lw_log(
+                LW_LOG_INFO, "tenant.partitions",
+                "tenant %s: partitions %d now in force, as the registry says (partition 0 drained)",
+                t->cfg->name, t->nparts);
+        t->parts_retry_at = 0;
         return;
+    }
+    /* Refused (or the fleet's registries disagree): ask again later, so the
+     * count applies once the tenant drains (tenant_settings_retry). */
+    t->parts_retry_at = lw_mono_ms() + TENANT_PARTS_REPUBLISH_MS;
     char why[64];
     snprintf(why, sizeof why, "%d/%d", t->nparts, t->cfg->partitions);
     lw_log(
@@ -147,4 +164,16 @@ void tenant_settings_publish(tenant *t)
         tenant_unref(t);
     }
     lw_argv_clear(&a);
+}
+
+void tenant_settings_retry(tenant *t, int64_t now)
+{
+    if (t->part != 0 || t->retired || !t->parts_retry_at || now < t->parts_retry_at)
+        return;
+    /* Not ready: the link's own ready callback publishes when it is. */
+    if (!lw_redis_is_ready(t->link->r))
+        return;
+    /* Pushed on now; the reply sets it again if refused once more. */
+    t->parts_retry_at = now + TENANT_PARTS_REPUBLISH_MS;
+    tenant_settings_publish(t);
 }

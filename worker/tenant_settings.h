@@ -11,4 +11,10 @@
  * ready; says so when it replaces values another worker published. */
 void tenant_settings_publish(tenant *t);
 
+/* Called on the worker's tick (mono ms `now`): publishes partition 0's
+ * settings again when the registry asks for a count settings.lua refused
+ * and TENANT_PARTS_REPUBLISH_MS passed, so the count applies once partition
+ * 0 drains, without a SIGHUP or a reconnect. */
+void tenant_settings_retry(tenant *t, int64_t now);
+
 #endif

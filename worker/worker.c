@@ -489,6 +489,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     }
     dispatch_fence_threads(w, now);
     children_sweep(w, now);
+    if (w->state == W_RUNNING)
+        for (tenant *t = w->tenants; t; t = t->next)
+            tenant_settings_retry(t, now);
     worker_kick(w);
 }
 

@@ -17,8 +17,8 @@ Each test below failed on the code it was written against (main at
 probes (passed before too): test_sighup_storm_while_partitioned_attempts_run,
 test_persistent_handlers_over_partitions_and_reloads.
 Left open (the issue note): unique_for keys and explicit ids of jobs kept
-from before 1->K; --follow order across partitions; partial stats with a
-master down."""
+from before 1->K. (--follow order across partitions and partial answers
+with a master down: test_partition_outages.py.)"""
 import json
 import os
 import signal
