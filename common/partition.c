@@ -52,8 +52,8 @@ int lw_partition_cap_share(int cap, int k, int p)
  * --batch at 64 partitions spent most of its time drawing whole ids, 64 on
  * average per job). Among 4,096 endings every partition of up to 64 has
  * some: the loop ends with one; whole ids are drawn again should it not.
- * A placed id keeps 36 random bits in its millisecond: two ids of one
- * millisecond collide once in 2^18 pairs at worst (48 bits: 2^24). */
+ * The start is random, so a placed id keeps about 48 - log2(k) random bits
+ * in its millisecond, as drawing whole ids until one fits would. */
 static void id_into(char id[LW_ID_LEN + 1], int k, int p)
 {
     static const char HEX[] = "0123456789abcdef";
