@@ -33,10 +33,12 @@ static const char USAGE[] =
     "record has expired). Tenants: those given with --tenant (repeatable), else\n"
     "every tenant of the registry, else every tenant found in Redis (SCAN of\n"
     "NS:{*}:queues on the default Redis; on a Cluster, on every master).\n"
-    "Queues: every queue the tenant ever used, and those of its registry entry.\n"
+    "Queues: every queue the tenant ever used, and those of its registry entry;\n"
+    "a queue paused for the fleet (lanework pause) ends its line with `paused`.\n"
     "\n"
     "  --json   one JSON object: {\"tenants\": {T: {\"failed_kept\": N, \"queues\":\n"
-    "           {Q: {\"queued\": N, ..., \"oldest_waiting_s\": S or null}}}}}\n"
+    "           {Q: {\"queued\": N, ..., \"oldest_waiting_s\": S or null,\n"
+    "           \"paused\": BOOL}}}}}\n"
     "           (with \"oldest_unknown\": true where the table says \"?\")\n"
     "\n"
     "A partitioned tenant whose partition 0 answers is printed even when other\n"
@@ -66,6 +68,7 @@ typedef struct qrow {
     char *queue;
     long long v[NCOLS];
     long long oldest_ms; /* -1: no job is ready; OLDEST_UNKNOWN */
+    int paused;          /* in the paused set (lanework pause) */
 } qrow;
 
 typedef struct trow {
@@ -254,22 +257,34 @@ static int read_part(cli *c, cli_tenant *tp, trow *tr)
 {
     cli_tenant t = *tp;
     int rc;
-    char kq[CLI_KEY_MAX], ks[CLI_KEY_MAX], ka[CLI_KEY_MAX];
+    char kq[CLI_KEY_MAX], ks[CLI_KEY_MAX], ka[CLI_KEY_MAX], kp[CLI_KEY_MAX];
     lw_key(kq, sizeof kq, t.prefix, "queues", NULL);
     lw_key(ks, sizeof ks, t.prefix, "stats", NULL);
+    lw_key(kp, sizeof kp, t.prefix, "paused", NULL);
     const char *smembers[2] = {"SMEMBERS", kq}, *hgetall[2] = {"HGETALL", ks};
-    if (cli_append(t.conn, 2, smembers) || cli_append(t.conn, 2, hgetall))
+    const char *paused[2] = {"SMEMBERS", kp};
+    if (cli_append(t.conn, 2, smembers) || cli_append(t.conn, 2, hgetall) ||
+        cli_append(t.conn, 2, paused))
         return CLI_REDIS;
     redisReply *qs = cli_next_reply(t.conn);
     redisReply *st = qs ? cli_next_reply(t.conn) : NULL;
+    redisReply *ps = st ? cli_next_reply(t.conn) : NULL;
     rc = CLI_OK;
-    if (!qs || !st) {
+    if (!qs || !st || !ps) {
         rc = CLI_REDIS;
         goto out;
     }
     if (qs->type != REDIS_REPLY_ARRAY || st->type != REDIS_REPLY_ARRAY) {
         rc = cli_redis_err(t.conn, qs->type != REDIS_REPLY_ARRAY ? qs : st, NULL);
         goto out;
+    }
+    /* A paused key of another type pauses nothing (claim.lua; fsck says). */
+    for (size_t i = 0; ps->type == REDIS_REPLY_ARRAY && i < ps->elements; i++) {
+        qrow *row = ps->element[i]->type == REDIS_REPLY_STRING
+                        ? queue_row(tr, ps->element[i]->str, ps->element[i]->len)
+                        : NULL;
+        if (row)
+            row->paused = 1;
     }
     for (size_t i = 0; i < qs->elements; i++)
         if (qs->element[i]->type == REDIS_REPLY_STRING &&
@@ -327,6 +342,8 @@ out:
         freeReplyObject(qs);
     if (st)
         freeReplyObject(st);
+    if (ps)
+        freeReplyObject(ps);
     return rc;
 }
 
@@ -355,6 +372,7 @@ static int trow_add(trow *tr, const trow *from)
         for (int k = 0; k < NCOLS; k++)
             row->v[k] += f->v[k];
         row->oldest_ms = older(row->oldest_ms, f->oldest_ms);
+        row->paused |= f->paused;
     }
     tr->failed_kept += from->failed_kept;
     if (tr->nq)
@@ -580,7 +598,7 @@ static void print_text(const trow *rows, size_t n)
                     printf("  %*s", wo, age);
                 }
             }
-            putchar('\n');
+            fputs(rows[i].q[j].paused ? "  paused\n" : "\n", stdout);
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -611,6 +629,8 @@ static int print_json(const trow *rows, size_t n)
                                                            (double)oldest / 1000.0)) != NULL;
             if (ok && oldest == OLDEST_UNKNOWN)
                 ok = cJSON_AddTrueToObject(q, "oldest_unknown") != NULL;
+            if (ok)
+                ok = cJSON_AddBoolToObject(q, "paused", rows[i].q[j].paused) != NULL;
         }
         /* Only when some partition is missing, as "oldest_unknown": the
          * shape of a whole answer is unchanged. */

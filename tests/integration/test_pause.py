@@ -2,6 +2,7 @@
 a queue stopped for the whole fleet, kept in Redis across worker
 restarts, running jobs finishing, other queues untouched, partitions all
 covered, and a quiet or paused worker still healthy."""
+import json
 import signal
 import time
 
@@ -71,7 +72,11 @@ def test_pause_holds_across_worker_restarts(env):
         check(w.wait() == 0, 'worker exit')
     check(not runs_started(env, ids), 'a restarted worker ran jobs of a paused queue')
     rc, out, err = env.cli('stats', '--tenant', 't1')
-    check(rc == 0 and 'paused' in out, 'stats does not show the pause: %r' % out)
+    row = [l for l in out.splitlines() if l.startswith('t1 ') and ' default ' in l]
+    check(rc == 0 and row and row[0].endswith('  paused'), 'stats does not show the pause: %r' % out)
+    rc, out, err = env.cli('stats', '--tenant', 't1', '--json')
+    q = json.loads(out)['tenants']['t1']['queues']
+    check(q['default']['paused'] is True and q['bulk']['paused'] is False, 'stats --json: %s' % q)
     cli_ok(env, 'resume', '--tenant', 't1', '--queue', 'default')
     w = env.worker('--concurrency', '2')
     wait_done(env, 't1', ids, 1)
