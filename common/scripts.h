@@ -45,8 +45,9 @@ extern const lw_script lw_script_cancel;
 extern const lw_script lw_script_retry;
 extern const lw_script lw_script_fsck;     /* lanework fsck: checks and repairs */
 extern const lw_script lw_script_settings; /* workers publish tenant settings */
-extern const lw_script lw_script_known; /* partition 0 answers for ids from before partitioning */
-extern const lw_script lw_script_pause; /* lanework pause / resume: a queue, fleet-wide */
+extern const lw_script lw_script_known;  /* partition 0 answers for ids from before partitioning */
+extern const lw_script lw_script_pause;  /* lanework pause / resume: a queue, fleet-wide */
+extern const lw_script lw_script_delete; /* lanework delete, purge: jobs that ended or wait */
 
 /* NULL-terminated list of every script, for SCRIPT LOAD at connect. */
 extern const lw_script *const lw_scripts_all[];

@@ -30,6 +30,8 @@ static const struct {
     {"workers", cmd_workers, "  workers [--json]                    the workers of the fleet\n"},
     {"events", cmd_events,
      "  events  --tenant T [--follow] [--since EVENT_ID]  the event stream, one JSON object per line\n"},
+    {"delete", cmd_delete,
+     "  delete  --tenant T ID...            delete jobs that ended or wait\n"},
     {"pause", cmd_pause,
      "  pause   --tenant T --queue Q        stop claims from a queue, fleet-wide\n"},
     {"resume", cmd_resume,
