@@ -44,7 +44,8 @@ static int delete_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n,
         for (size_t i = 0; i < k; i++)
             lw_delete_job_argv_add(&a, &(lw_delete_job_argv){.id = ids[from + i]});
         char err[512];
-        redisReply *r = cli_script(pt->conn, &lw_script_delete, LW_DELETE_NKEYS, &a, err, sizeof err);
+        redisReply *r =
+            cli_script(pt->conn, &lw_script_delete, LW_DELETE_NKEYS, &a, err, sizeof err);
         lw_argv_clear(&a);
         if (!r)
             return cli_redis_err(pt->conn, NULL, err);
@@ -89,7 +90,8 @@ static int delete_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n,
 int cmd_delete(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL;
-    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
+                            {NULL, NULL, NULL, NULL, NULL}};
     cli_args args;
     int rc;
     if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_IDS, &args, &rc))

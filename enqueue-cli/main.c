@@ -30,6 +30,8 @@ static const struct {
     {"workers", cmd_workers, "  workers [--json]                    the workers of the fleet\n"},
     {"events", cmd_events,
      "  events  --tenant T [--follow] [--since EVENT_ID]  the event stream, one JSON object per line\n"},
+    {"list", cmd_list,
+     "  list    --tenant T [--status S] [--queue Q] [--lane L] [--limit N]  jobs, newest first\n"},
     {"delete", cmd_delete,
      "  delete  --tenant T ID...            delete jobs that ended or wait\n"},
     {"pause", cmd_pause,

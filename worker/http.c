@@ -105,7 +105,7 @@ static int healthz_body(worker *w, struct evbuffer *out)
      * but healthy (CONTRACT section 13). A probe that failed it had a
      * quieted worker restarted or taken out of service. */
     if (w->state == W_QUIET) {
-        evbuffer_add_printf(out, "claim loop: quiet (SIGTSTP): claiming nothing until SIGCONT\n");
+        evbuffer_add_printf(out, "claim loop: quiet (SIGTSTP): claiming nothing until restarted\n");
     } else if (w->state != W_RUNNING) {
         evbuffer_add_printf(out, "claim loop: not claiming (shutting down)\n");
         ok = 0;

@@ -1,5 +1,6 @@
 """Admin commands of CONTRACT section 13 on real workers: `lanework
-delete` (delete.lua). Each checks the keys afterwards with fsck."""
+delete` (delete.lua) and `lanework list`. Each change is checked with
+fsck afterwards."""
 import json
 import signal
 import time
@@ -116,6 +117,79 @@ def test_delete_across_partitions(env):
     fsck_clean(env, 'p')
 
 
+def listed(env, *args, tenant='t1'):
+    out, err = cli_ok(env, 'list', '--tenant', tenant, *args)
+    return [json.loads(l) for l in out.splitlines()]
+
+
+def test_list_by_status_queue_and_lane_newest_first(env):
+    env.write_registry([env.tenant('t1', queues={'default': {}, 'bulk': {}})])
+    w = env.worker('--concurrency', '4', '--queue', 'default', '--queue', 'bulk')
+    done = []
+    for i in range(3):
+        done.append(env.enqueue('t1', 'record', {}, lane='A'))
+        wait_done(env, 't1', [done[-1]], 1)
+        time.sleep(0.01)
+    failed = []
+    for i in range(2):
+        failed.append(env.enqueue('t1', 'fail', {}, attempts=1, queue='bulk'))
+        wait_done(env, 't1', [failed[-1]], 1)
+        time.sleep(0.01)
+    running = env.enqueue('t1', 'record', {'ms': 3000}, lane='A')
+    wait_until(lambda: env.status('t1', running)['status'] == 'active', timeout=5, what='the job to start')
+    behind = env.enqueue('t1', 'record', {}, lane='A')
+    later = [env.enqueue('t1', 'record', {}, delay=600) for _ in range(2)]
+    everything = listed(env)
+    check([j['id'] for j in everything][:3] == [later[1], later[0], behind],
+          'newest first: %s' % [(j['id'], j['status']) for j in everything])
+    check({j['id'] for j in everything} == set(done + failed + [running, behind] + later),
+          'list without a filter: %s' % [j['id'] for j in everything])
+    f = listed(env, '--status', 'failed')
+    check([j['id'] for j in f] == failed[::-1] and all(j['error'] for j in f), 'failed: %s' % f)
+    check([j['id'] for j in listed(env, '--status', 'active')] == [running], 'active')
+    check({j['id'] for j in listed(env, '--status', 'scheduled')} == set(later), 'scheduled')
+    check([j['id'] for j in listed(env, '--status', 'queued')] == [behind], 'queued')
+    check({j['id'] for j in listed(env, '--queue', 'bulk')} == set(failed), 'queue bulk')
+    check([j['id'] for j in listed(env, '--lane', 'A')] == [behind, running], 'lane A (unfinished)')
+    check(len(listed(env, '--limit', '2')) == 2, '--limit 2')
+    check(listed(env, '--status', 'cancelled') == [], 'cancelled: none')
+    stop(w)
+
+
+def test_list_across_partitions(env):
+    k = 4
+    env.write_registry([env.tenant('p', partitions=k)])
+    w = env.worker('--concurrency', '4')
+    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
+               what='the count in force')
+    ids = []
+    for i in range(8):
+        ids.append(env.enqueue('p', 'fail', {}, lane='L%d' % i, attempts=1))
+        wait_done(env, 'p', [ids[-1]], k)
+        time.sleep(0.01)
+    check(len({part_of('L%d' % i, k) for i in range(8)}) > 1, 'one partition only')
+    got = [j['id'] for j in listed(env, '--status', 'failed', tenant='p')]
+    check(got == ids[::-1], 'failed across partitions, newest first: %s' % got)
+    check([j['id'] for j in listed(env, '--status', 'failed', '--limit', '3', tenant='p')] == ids[::-1][:3],
+          '--limit across partitions')
+    stop(w)
+
+
+def test_list_bad_input(env):
+    env.write_registry([env.tenant('t1')])
+    for args, want in ((['--status', 'done'], 'not a status'),
+                       (['--limit', '0'], '--limit'),
+                       (['--limit', '10001'], '--limit'),
+                       (['--lane', 'a b'], 'not a safe name'),
+                       (['--queue', '../q'], 'not a safe name'),
+                       (['extra'], 'extra')):
+        rc, out, err = env.cli('list', '--tenant', 't1', *args)
+        check(rc == 2 and want in err and len(err.strip().splitlines()) == 1 and out == '',
+              '%s: %d %r %r' % (args, rc, out, err))
+    rc, out, err = env.cli('list', '--tenant', 't1', '--redis', 'redis://127.0.0.1:1', redis=False)
+    check(rc == 3 and len(err.strip().splitlines()) == 1, 'Redis away: %d %r' % (rc, err))
+
+
 def test_delete_bad_input(env):
     env.write_registry([env.tenant('t1')])
     for args, want in ((['delete', '--tenant', 't1'], 'expected at least one job id'),
@@ -132,4 +206,7 @@ if __name__ == '__main__':
                 test_delete_refuses_a_running_job,
                 test_delete_frees_the_unique_key,
                 test_delete_across_partitions,
-                test_delete_bad_input])
+                test_delete_bad_input,
+                test_list_by_status_queue_and_lane_newest_first,
+                test_list_across_partitions,
+                test_list_bad_input])
