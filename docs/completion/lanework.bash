@@ -138,28 +138,41 @@ _lanework_value()
     return 0
 }
 
-# Sets cur (the word being completed) and flag (the flag whose value it is,
-# or empty), reading COMP_WORDS with "--flag=value" split at "=" (bash's
-# COMP_WORDBREAKS holds "=" by default) or not.
+# Sets cur (the word being completed), flag (the flag whose value it is, or
+# empty) and pre (what the replies must start with), reading COMP_WORDS with
+# "--flag=value" split at "=" (bash's COMP_WORDBREAKS holds "=" by default)
+# or, where COMP_WORDBREAKS lacks "=", as one word: then the replies are
+# whole words, "--flag=" included.
 _lanework_words()
 {
     cur=${COMP_WORDS[COMP_CWORD]-}
     local prev=${COMP_WORDS[COMP_CWORD - 1]-}
-    flag=
+    flag= pre=
     if [[ $cur == = && $prev == --* ]]; then
         flag=$prev cur=
     elif [[ $prev == = ]] && ((COMP_CWORD >= 2)) && [[ ${COMP_WORDS[COMP_CWORD - 2]} == --* ]]; then
         flag=${COMP_WORDS[COMP_CWORD - 2]}
     elif [[ $cur == --*=* ]]; then
-        flag=${cur%%=*} cur=${cur#*=}
+        flag=${cur%%=*} pre=${cur%%=*}= cur=${cur#*=}
     elif [[ $prev == -* ]]; then
         flag=$prev
     fi
 }
 
+# _lanework_value_of FLAG: _lanework_value, the replies prefixed by $pre.
+_lanework_value_of()
+{
+    _lanework_value "$1" || return 1
+    if [[ -n $pre ]]; then
+        compopt +o filenames 2>/dev/null
+        COMPREPLY=("${COMPREPLY[@]/#/$pre}")
+    fi
+    return 0
+}
+
 _lanework()
 {
-    local cur flag i w cmd=
+    local cur flag pre i w cmd=
     COMPREPLY=()
     _lanework_words
     # The command: the first word that is not a shared flag or its value.
@@ -176,7 +189,7 @@ _lanework()
             *) cmd=$w && break ;;
         esac
     done
-    if [[ -n $flag ]] && _lanework_value "$flag"; then
+    if [[ -n $flag ]] && _lanework_value_of "$flag"; then
         return 0
     fi
     if [[ -z $cmd ]]; then
@@ -198,10 +211,10 @@ _lanework()
 
 _lanework_worker()
 {
-    local cur flag
+    local cur flag pre
     COMPREPLY=()
     _lanework_words
-    if [[ -n $flag ]] && _lanework_value "$flag"; then
+    if [[ -n $flag ]] && _lanework_value_of "$flag"; then
         return 0
     fi
     if [[ -z $cur || $cur == -* ]]; then
