@@ -15,7 +15,7 @@
 # The flag lists mirror the binaries' --help; tests/integration/test_docs.py
 # fails when they drift apart.
 
-_lanework_shared_flags='--redis --namespace --registry --max-payload --keep-succeeded --keep-failed --events-max --min-replicas'
+_lanework_shared_flags=(--redis --namespace --registry --max-payload --keep-succeeded --keep-failed --events-max --min-replicas)
 
 # _lanework_cmd_flags CMD: the flags of `lanework CMD` besides the shared ones.
 _lanework_cmd_flags()
@@ -33,9 +33,9 @@ _lanework_cmd_flags()
     esac
 }
 
-_lanework_commands='enqueue status wait cancel retry stats workers events pause resume fsck'
+_lanework_commands=(enqueue status wait cancel retry stats workers events pause resume fsck)
 
-_lanework_worker_flags='--tenant --queue --concurrency --isolation --pool-max-jobs --name --http --burst --max-jobs --lease --shutdown-timeout --poll --spool-rescan --log-format --log-level'
+_lanework_worker_flags=(--tenant --queue --concurrency --isolation --pool-max-jobs --name --http --burst --max-jobs --lease --shutdown-timeout --poll --spool-rescan --log-format --log-level)
 
 # Flags that take no value (the word after them is not theirs).
 _lanework_is_switch()
@@ -55,6 +55,8 @@ _lanework_tenants()
 {
     local path=$1 f text name
     local -a files=()
+    # A "~/" the shell did not expand (the word is not yet a whole one).
+    # shellcheck disable=SC2088 # the literal tilde is what is matched
     case $path in "~/"*) path=$HOME/${path#"~/"} ;; esac
     if [[ -d $path ]]; then
         for f in "$path"/*.json; do
@@ -108,9 +110,8 @@ _lanework_reply()
 # _lanework_files [-d]: file (or, with -d, directory) names starting with $cur.
 _lanework_files()
 {
-    local IFS=$'\n'
     compopt -o filenames 2>/dev/null
-    COMPREPLY=($(compgen "${1:--f}" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen "${1:--f}" -- "$cur")
 }
 
 # _lanework_value FLAG: completes the value of FLAG. Returns 1 when FLAG
@@ -126,8 +127,9 @@ _lanework_value()
             ;;
         --spool) _lanework_files -d ;;
         --tenant)
-            local IFS=$'\n'
-            _lanework_reply $(_lanework_tenants "$(_lanework_registry)")
+            local -a names
+            mapfile -t names < <(_lanework_tenants "$(_lanework_registry)")
+            _lanework_reply "${names[@]}"
             ;;
         --isolation) _lanework_reply fork thread pool ;;
         --log-format) _lanework_reply text json ;;
@@ -147,7 +149,7 @@ _lanework_words()
 {
     cur=${COMP_WORDS[COMP_CWORD]-}
     local prev=${COMP_WORDS[COMP_CWORD - 1]-}
-    flag= pre=
+    flag='' pre=''
     if [[ $cur == = && $prev == --* ]]; then
         flag=$prev cur=
     elif [[ $prev == = ]] && ((COMP_CWORD >= 2)) && [[ ${COMP_WORDS[COMP_CWORD - 2]} == --* ]]; then
@@ -194,17 +196,17 @@ _lanework()
     fi
     if [[ -z $cmd ]]; then
         if [[ $cur == -* ]]; then
-            _lanework_reply $_lanework_shared_flags --help --version
+            _lanework_reply "${_lanework_shared_flags[@]}" --help --version
         else
-            _lanework_reply $_lanework_commands
+            _lanework_reply "${_lanework_commands[@]}"
         fi
         return 0
     fi
-    local own
-    own=$(_lanework_cmd_flags "$cmd")
-    [[ -z $own ]] && return 0 # not a command we know
+    local -a own
+    read -ra own <<<"$(_lanework_cmd_flags "$cmd")"
+    ((${#own[@]})) || return 0 # not a command we know
     if [[ -z $cur || $cur == -* ]]; then
-        _lanework_reply $own $_lanework_shared_flags --help
+        _lanework_reply "${own[@]}" "${_lanework_shared_flags[@]}" --help
     fi
     return 0
 }
@@ -218,7 +220,7 @@ _lanework_worker()
         return 0
     fi
     if [[ -z $cur || $cur == -* ]]; then
-        _lanework_reply $_lanework_worker_flags $_lanework_shared_flags --help --version
+        _lanework_reply "${_lanework_worker_flags[@]}" "${_lanework_shared_flags[@]}" --help --version
     fi
     return 0
 }
