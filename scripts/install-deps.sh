@@ -44,7 +44,8 @@ me=scripts/install-deps.sh
 compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent-dev libcjson-dev libssl-dev"
 # What the unit and integration tests need on top.
 # openssl: the TLS tests make their CA and certificates with it.
-test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq openssl"
+# groff-base: test_docs renders the man pages with groff -ww (warnings fail).
+test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq openssl groff-base"
 # node and npm: asked of apt only when missing from PATH -- a node installed
 # another way (NodeSource's nodejs bundles npm) must not meet Debian's npm.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
