@@ -452,6 +452,7 @@ int cmd_fsck(cli *c, int argc, char **argv);
 int cmd_pause(cli *c, int argc, char **argv);
 int cmd_delete(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
+int cmd_purge(cli *c, int argc, char **argv);
 int cmd_resume(cli *c, int argc, char **argv);
 
 /* Waits until every job of `ids` (all of tenant `t`) is terminal, or until

@@ -40,6 +40,8 @@ static int delete_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n,
         lw_delete_keys(&a, pt->prefix);
         lw_delete_argv_add(&a, &(lw_delete_argv){.prefix = pt->prefix,
                                                  .events_cap = pt->set.events_max,
+                                                 .status = "",
+                                                 .queue = "",
                                                  .n = (int64_t)k});
         for (size_t i = 0; i < k; i++)
             lw_delete_job_argv_add(&a, &(lw_delete_job_argv){.id = ids[from + i]});

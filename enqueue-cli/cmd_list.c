@@ -49,8 +49,8 @@ static const char USAGE[] =
 #define LIST_SCAN 20000 /* entries of one source looked at, at most */
 #define PAGE 500
 
-static const char *const STATUSES[] = {"queued",    "scheduled", "active", "succeeded",
-                                       "failed",    "cancelled", "expired"};
+static const char *const STATUSES[] = {"queued", "scheduled", "active", "succeeded",
+                                       "failed", "cancelled", "expired"};
 
 typedef struct filter {
     const char *status, *queue, *lane; /* NULL: any */
@@ -137,8 +137,8 @@ static void consider(listing *l, const redisReply *r)
         return; /* expired, deleted, or not a hash */
     const filter *f = l->f;
     const char *st = field(r, "status"), *q = field(r, "queue"), *ln = field(r, "lane");
-    if ((f->status && (!st || strcmp(st, f->status))) || (f->queue && (!q || strcmp(q, f->queue))) ||
-        (f->lane && (!ln || strcmp(ln, f->lane))))
+    if ((f->status && (!st || strcmp(st, f->status))) ||
+        (f->queue && (!q || strcmp(q, f->queue))) || (f->lane && (!ln || strcmp(ln, f->lane))))
         return;
     long long at = 0;
     static const char *const TIMES[] = {"finished", "started", "queued_at", "enqueued"};
@@ -375,12 +375,10 @@ int cmd_list(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL, *limit = NULL;
     filter f = {NULL, NULL, NULL, 100};
-    const cli_opt opts[] = {{"--tenant", &tenant, NULL, NULL, NULL},
-                            {"--status", &f.status, NULL, NULL, NULL},
-                            {"--queue", &f.queue, NULL, NULL, NULL},
-                            {"--lane", &f.lane, NULL, NULL, NULL},
-                            {"--limit", &limit, NULL, NULL, NULL},
-                            {NULL, NULL, NULL, NULL, NULL}};
+    const cli_opt opts[] = {
+        {"--tenant", &tenant, NULL, NULL, NULL}, {"--status", &f.status, NULL, NULL, NULL},
+        {"--queue", &f.queue, NULL, NULL, NULL}, {"--lane", &f.lane, NULL, NULL, NULL},
+        {"--limit", &limit, NULL, NULL, NULL},   {NULL, NULL, NULL, NULL, NULL}};
     int rc;
     if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
         return rc;
@@ -409,7 +407,8 @@ int cmd_list(cli *c, int argc, char **argv)
         if (f.lane && p != lw_partition_of(f.lane, t.nparts))
             continue; /* a lane lives in one partition */
         cli_tenant pt;
-        if ((rc = cli_tenant_part(c, &t, p, &pt)) == 0 && (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
+        if ((rc = cli_tenant_part(c, &t, p, &pt)) == 0 &&
+            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
             rc = list_part(&l, &pt);
     }
     if (l.oom) {

@@ -34,6 +34,8 @@ static const struct {
      "  list    --tenant T [--status S] [--queue Q] [--lane L] [--limit N]  jobs, newest first\n"},
     {"delete", cmd_delete,
      "  delete  --tenant T ID...            delete jobs that ended or wait\n"},
+    {"purge", cmd_purge,
+     "  purge   --tenant T --status S [--queue Q]  delete every job that ended so; prints the count\n"},
     {"pause", cmd_pause,
      "  pause   --tenant T --queue Q        stop claims from a queue, fleet-wide\n"},
     {"resume", cmd_resume,

@@ -3,12 +3,14 @@
 --
 -- Interface (syntax: common/scripts/iface.py; the prose below explains it):
 --@ keys: events schedule stats expiring failed
---@ argv: prefix:str events_cap:int n:int
+--@ argv: prefix:str events_cap:int status:str queue:str n:int
 --@ argv job*n: id:str
 --@ reply job*: id:str status:str
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 expiring, 5 failed
--- ARGV: 1 prefix, 2 events cap, 3 n, then n job ids
+-- ARGV: 1 prefix, 2 events cap, 3 status, 4 queue: only jobs of that
+--       status / queue are deleted ('': any; lanework purge), 5 n, then n
+--       job ids
 --
 -- Effect per job that finished (succeeded, failed, cancelled, expired) or
 -- waits (queued, scheduled): its record is deleted, and with it every
@@ -21,19 +23,23 @@
 -- A running job is left alone ("active": cancel it first, and delete it
 -- once it has ended): its worker would record an outcome for a record
 -- that is gone.
--- Returns 2 entries per id: id, and "deleted", "active", "missing" or
--- "corrupt: ..." (fsck --repair deals with those).
+-- Returns 2 entries per id: id, and "deleted", "skipped" (another status or
+-- queue than asked: left alone), "active", "missing" or "corrupt: ..."
+-- (fsck --repair deals with those).
 --
 -- allow-oom: deleting is how an operator makes room.
 
 local now = now_ms()
+local only_status, only_queue = ARGV[3], ARGV[4]
 local out = {}
-for i = 0, tonumber(ARGV[3]) - 1 do
-    local id = ARGV[4 + i]
+for i = 0, tonumber(ARGV[5]) - 1 do
+    local id = ARGV[6 + i]
     local j, why = job_get(id)
     local res
     if not j then
         res = why
+    elseif (only_status ~= '' and j.status ~= only_status) or (only_queue ~= '' and j.queue ~= only_queue) then
+        res = 'skipped'
     elseif j.status == 'active' then
         res = 'active'
     else

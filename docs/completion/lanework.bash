@@ -31,11 +31,12 @@ _lanework_cmd_flags()
         pause | resume) echo '--tenant --queue' ;;
         list) echo '--tenant --status --queue --lane --limit' ;;
         delete) echo '--tenant' ;;
+        purge) echo '--tenant --status --queue' ;;
         fsck) echo '--tenant --repair' ;;
     esac
 }
 
-_lanework_commands=(enqueue status wait cancel retry stats workers events list delete pause resume fsck)
+_lanework_commands=(enqueue status wait cancel retry stats workers events list delete purge pause resume fsck)
 
 _lanework_worker_flags=(--tenant --queue --concurrency --isolation --pool-max-jobs --name --http --burst --max-jobs --lease --shutdown-timeout --poll --spool-rescan --log-format --log-level)
 

@@ -190,6 +190,33 @@ def test_list_bad_input(env):
     check(rc == 3 and len(err.strip().splitlines()) == 1, 'Redis away: %d %r' % (rc, err))
 
 
+def test_purge_by_status_and_queue(env):
+    env.write_registry([env.tenant('t1', queues={'default': {}, 'bulk': {}})])
+    w = env.worker('--concurrency', '4', '--queue', 'default', '--queue', 'bulk')
+    ok = env.enqueue_batch([{'kind': 'record'} for _ in range(30)], tenant='t1')
+    bad = env.enqueue_batch([{'kind': 'fail', 'attempts': 1} for _ in range(700)], tenant='t1')
+    bulk = env.enqueue_batch([{'kind': 'fail', 'attempts': 1, 'queue': 'bulk'} for _ in range(5)], tenant='t1')
+    wait_done(env, 't1', ok + bad + bulk, 1, timeout=60)
+    waiting = env.enqueue('t1', 'record', {}, delay=600)
+    out, err = cli_ok(env, 'purge', '--tenant', 't1', '--status', 'failed', '--queue', 'default')
+    check(out.strip() == '700', 'purge failed in default: %r %r' % (out, err))
+    check(env.redis.call('ZCARD', 'lw:{t1}:failed') == 5, 'failed index: %d' % env.redis.call('ZCARD', 'lw:{t1}:failed'))
+    out, err = cli_ok(env, 'purge', '--tenant', 't1', '--status', 'succeeded')
+    check(out.strip() == '30', 'purge succeeded: %r' % out)
+    check(env.redis.call('EXISTS', *['lw:{t1}:job:' + j for j in ok + bad]) == 0, 'records left')
+    check(env.status('t1', waiting)['status'] == 'scheduled' and
+          all(env.status('t1', j)['status'] == 'failed' for j in bulk), 'purge touched other jobs')
+    out, err = cli_ok(env, 'purge', '--tenant', 't1', '--status', 'expired')
+    check(out.strip() == '0', 'purge expired: %r' % out)
+    stop(w)
+    fsck_clean(env)
+    for args, want in ((['--status', 'queued'], 'lanework delete'), ([], '--status is required'),
+                       (['--status', 'failed', '--queue', 'a b'], 'not a safe name')):
+        rc, out, err = env.cli('purge', '--tenant', 't1', *args)
+        check(rc == 2 and want in err and len(err.strip().splitlines()) == 1 and out == '',
+              'purge %s: %d %r %r' % (args, rc, out, err))
+
+
 def test_delete_bad_input(env):
     env.write_registry([env.tenant('t1')])
     for args, want in ((['delete', '--tenant', 't1'], 'expected at least one job id'),
@@ -207,6 +234,7 @@ if __name__ == '__main__':
                 test_delete_frees_the_unique_key,
                 test_delete_across_partitions,
                 test_delete_bad_input,
+                test_purge_by_status_and_queue,
                 test_list_by_status_queue_and_lane_newest_first,
                 test_list_across_partitions,
                 test_list_bad_input])
