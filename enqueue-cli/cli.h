@@ -383,6 +383,20 @@ redisReply *cli_cmd_moved(cli_conn *k, int argc, const char **argv);
 int cli_append(cli_conn *k, int argc, const char **argv);
 redisReply *cli_next_reply(cli_conn *k);
 
+/* ---- changes (cli_change.c) ---- */
+
+/* Runs state-change script s on partition pt (cli_script) and confirms it
+ * on the replicas (--min-replicas: cli_confirm). Returns the reply (not an
+ * error reply; the caller frees it), or NULL after printing why: the
+ * connection failed, Redis refused, or the replicas did not confirm
+ * ("WHAT recorded on the primary, but ..."). */
+redisReply *cli_change(cli *c, cli_tenant *pt, const lw_script *s, int nkeys, lw_argv *a,
+                       const char *what);
+/* The `lanework status` JSON of a job record read with HGETALL (reply r,
+ * borrowed), or NULL when r holds none (empty, not a hash, no id) or on
+ * OOM. Caller frees. */
+char *cli_job_json(const char *tenant, const redisReply *r);
+
 /* Flushes stdout. Returns 0; on EPIPE (the reader went away) exits the
  * process quietly with status 0; on another error prints it and returns
  * CLI_USAGE. */

@@ -45,24 +45,17 @@ static int delete_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n,
                                                  .n = (int64_t)k});
         for (size_t i = 0; i < k; i++)
             lw_delete_job_argv_add(&a, &(lw_delete_job_argv){.id = ids[from + i]});
-        char err[512];
-        redisReply *r =
-            cli_script(pt->conn, &lw_script_delete, LW_DELETE_NKEYS, &a, err, sizeof err);
+        redisReply *r = cli_change(c, pt, &lw_script_delete, LW_DELETE_NKEYS, &a, "delete");
         lw_argv_clear(&a);
         if (!r)
-            return cli_redis_err(pt->conn, NULL, err);
+            return CLI_REDIS;
         lw_delete_reply got;
         if (lw_delete_reply_read(r, &got, NULL, 0) != 0 || got.n_job != k) {
             int rc = cli_redis_err(pt->conn, r, NULL);
             freeReplyObject(r);
             return rc;
         }
-        char why[512], line[700];
-        if (cli_confirm(c, pt->conn, pt->prefix, why, sizeof why) != 0) {
-            snprintf(line, sizeof line, "delete recorded on the primary, but %s", why);
-            freeReplyObject(r);
-            return cli_redis_err(pt->conn, NULL, line);
-        }
+        char why[512];
         for (size_t i = 0; i < k; i++) {
             lw_delete_job job;
             lw_delete_job_at(&got, i, &job);

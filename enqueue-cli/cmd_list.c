@@ -23,7 +23,6 @@
 #include "keys.h"
 #include "names.h"
 #include "partition.h"
-#include "views.h"
 
 static const char USAGE[] =
     "Usage: lanework list --tenant T [--status S] [--queue Q] [--lane L] [--limit N]\n"
@@ -148,18 +147,7 @@ static void consider(listing *l, const redisReply *r)
         if (t > at)
             at = t;
     }
-    const char **fv = malloc(r->elements * sizeof *fv);
-    size_t *lens = malloc(r->elements * sizeof *lens);
-    char *json = NULL;
-    if (fv && lens) {
-        for (size_t i = 0; i < r->elements; i++) {
-            fv[i] = r->element[i]->str ? r->element[i]->str : "";
-            lens[i] = r->element[i]->str ? r->element[i]->len : 0;
-        }
-        json = lw_view_job(l->tenant, fv, lens, r->elements);
-    }
-    free(fv);
-    free(lens);
+    char *json = cli_job_json(l->tenant, r);
     if (!json)
         return; /* a record without its id: fsck's business */
     if (l->nhits == l->caphits) {

@@ -46,22 +46,17 @@ static int pause_part(cli *c, cli_tenant *pt, const char *queue, int pause, int 
                                            .events_cap = pt->set.events_max,
                                            .queue = queue,
                                            .pause = pause});
-    char err[512];
-    redisReply *r = cli_script(pt->conn, &lw_script_pause, LW_PAUSE_NKEYS, &a, err, sizeof err);
+    redisReply *r =
+        cli_change(c, pt, &lw_script_pause, LW_PAUSE_NKEYS, &a, pause ? "pause" : "resume");
     lw_argv_clear(&a);
     if (!r)
-        return cli_redis_err(pt->conn, NULL, err);
+        return CLI_REDIS;
     lw_pause_reply got;
     int rc = 0;
-    if (lw_pause_reply_read(r, &got, NULL, 0) != 0) {
+    if (lw_pause_reply_read(r, &got, NULL, 0) != 0)
         rc = cli_redis_err(pt->conn, r, NULL);
-    } else if (cli_confirm(c, pt->conn, pt->prefix, err, sizeof err) != 0) {
-        char line[700];
-        snprintf(line, sizeof line, "recorded on the primary, but %s", err);
-        rc = cli_redis_err(pt->conn, NULL, line);
-    } else {
+    else
         *changed = got.changed == 1;
-    }
     freeReplyObject(r);
     return rc;
 }

@@ -47,11 +47,10 @@ static int purge_ids(cli *c, cli_tenant *pt, const char *status, const char *que
                                              .n = (int64_t)n});
     for (size_t i = 0; i < n; i++)
         lw_delete_job_argv_add(&a, &(lw_delete_job_argv){.id = ids[i]});
-    char err[512];
-    redisReply *r = cli_script(pt->conn, &lw_script_delete, LW_DELETE_NKEYS, &a, err, sizeof err);
+    redisReply *r = cli_change(c, pt, &lw_script_delete, LW_DELETE_NKEYS, &a, "purge");
     lw_argv_clear(&a);
     if (!r)
-        return cli_redis_err(pt->conn, NULL, err);
+        return CLI_REDIS;
     lw_delete_reply got;
     int rc = 0;
     if (lw_delete_reply_read(r, &got, NULL, 0) != 0 || got.n_job != n) {
@@ -61,11 +60,6 @@ static int purge_ids(cli *c, cli_tenant *pt, const char *status, const char *que
             lw_delete_job job;
             lw_delete_job_at(&got, i, &job);
             *deleted += !strcmp(job.status.s, "deleted");
-        }
-        char why[512], line[700];
-        if (cli_confirm(c, pt->conn, pt->prefix, why, sizeof why) != 0) {
-            snprintf(line, sizeof line, "purge recorded on the primary, but %s", why);
-            rc = cli_redis_err(pt->conn, NULL, line);
         }
     }
     freeReplyObject(r);
@@ -152,8 +146,8 @@ static int purge_scanned(cli *c, cli_tenant *pt, const char *status, const char 
         size_t n = ids_of(keys, 0, strip, ids);
         int rc = 0;
         for (size_t at = 0; rc == 0 && at < n; at += PURGE_CHUNK)
-            rc = purge_ids(c, pt, status, queue, ids + at, n - at < PURGE_CHUNK ? n - at : PURGE_CHUNK,
-                           deleted);
+            rc = purge_ids(c, pt, status, queue, ids + at,
+                           n - at < PURGE_CHUNK ? n - at : PURGE_CHUNK, deleted);
         freeReplyObject(r);
         if (rc) {
             free(ids);
@@ -197,7 +191,8 @@ int cmd_purge(cli *c, int argc, char **argv)
     long deleted = 0;
     for (int p = 0; rc == 0 && p < t.nparts; p++) {
         cli_tenant pt;
-        if ((rc = cli_tenant_part(c, &t, p, &pt)) != 0 || (rc = cli_connect(pt.conn, 0, NULL, 0)) != 0)
+        if ((rc = cli_tenant_part(c, &t, p, &pt)) != 0 ||
+            (rc = cli_connect(pt.conn, 0, NULL, 0)) != 0)
             break;
         rc = !strcmp(status, "failed") ? purge_failed(c, &pt, queue, &deleted)
                                        : purge_scanned(c, &pt, status, queue, &deleted);

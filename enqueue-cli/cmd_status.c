@@ -5,7 +5,6 @@
 
 #include "cli.h"
 #include "keys.h"
-#include "views.h"
 
 static const char USAGE[] =
     "Usage: lanework status --tenant T ID\n"
@@ -40,16 +39,7 @@ int cmd_status(cli *c, int argc, char **argv)
         cli_err(c->cmd, "no such job %s", id);
         rc = CLI_NOJOB;
     } else {
-        const char **fv = malloc(r->elements * sizeof *fv);
-        size_t *lens = malloc(r->elements * sizeof *lens);
-        char *json = NULL;
-        if (fv && lens) {
-            for (size_t i = 0; i < r->elements; i++) {
-                fv[i] = r->element[i]->str ? r->element[i]->str : "";
-                lens[i] = r->element[i]->str ? r->element[i]->len : 0;
-            }
-            json = lw_view_job(t.name, fv, lens, r->elements);
-        }
+        char *json = cli_job_json(t.name, r);
         if (json) {
             printf("%s\n", json);
             rc = cli_flush(c);
@@ -58,8 +48,6 @@ int cmd_status(cli *c, int argc, char **argv)
             rc = CLI_JOB;
         }
         free(json);
-        free(fv);
-        free(lens);
     }
     freeReplyObject(r);
     return rc;
