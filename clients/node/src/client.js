@@ -16,6 +16,9 @@ const CALL_JOBS = 256; // jobs per enqueue.lua call, as the CLI's --batch
 const CHECK_MS = 1000; // wait: the record is read again at least this often
 const EVENTS_PAGE = 1000;
 const FOLLOW_BLOCK_MS = 5000;
+// events follow of a partitioned tenant: a held event (#followMerged) is
+// looked at again after at most this long.
+const FOLLOW_POLL_MS = 100;
 const WAIT_MS = 1000; // minReplicas: how long WAIT gives the replicas to confirm a change
 const SENTINEL_TIMEOUT_MS = 2000; // a sentinel that does not answer within this is skipped
 // After this many rounds of sentinels that all fail (down, a certificate
@@ -68,9 +71,16 @@ function named(cmd, fn, where = '') {
 
 // a < b for stream entry ids "MS-SEQ".
 function eidLess(a, b) {
-  const [am, as] = a.split('-').map(BigInt);
-  const [bm, bs] = b.split('-').map(BigInt);
-  return am < bm || (am === bm && as < bs);
+  return pairLess(eidPair(a), eidPair(b));
+}
+
+// Stream entry id "MS-SEQ" as [ms, seq] (BigInt), and its order.
+function eidPair(id) {
+  const [ms, seq = '0'] = id.split('-');
+  return [BigInt(ms), BigInt(seq)];
+}
+function pairLess(a, b) {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 }
 
 function checkIds(cmd, tenant, id) {
@@ -991,7 +1001,9 @@ export class Client {
    * partitioned tenant has a stream per partition: they are read together
    * and merged by entry id -- exact within a partition, approximate across
    * them (each stream's ids come from its own last id and the clock of the
-   * server that wrote it).
+   * server that wrote it). With follow that is the order too: an event is
+   * held until every partition's master's clock has passed it
+   * (#followMerged).
    */
   async *events(tenant, { since, follow = false } = {}) {
     named('events', () => checkName('tenant', tenant, true));
@@ -1001,6 +1013,10 @@ export class Client {
     const k = await this.#partitions(tenant);
     const keys = [];
     for (let p = 0; p < k; p++) keys.push(`${partitionPrefix(this.namespace, tenant, p)}events`);
+    if (follow && k > 1) {
+      yield* this.#followMerged(keys, since);
+      return;
+    }
     const last = keys.map(() => since || '');
     const pending = keys.map(() => []); // entries read, not yet given, per partition
     const more = keys.map(() => true); // the partition's stream may hold more
@@ -1032,10 +1048,6 @@ export class Client {
     }
     if (!follow) return;
     for (let p = 0; p < k; p++) last[p] = last[p] || '0-0';
-    if (this.cluster && k > 1) {
-      yield* this.#followPolled(keys, last);
-      return;
-    }
     // XREAD BLOCK must not hold up this client's other calls.
     const conn = this.#watch((this.redis || (await this.#nodeFor(keys[0]))).duplicate());
     try {
@@ -1057,32 +1069,93 @@ export class Client {
     }
   }
 
-  // events follow on a cluster over several slots (one XREAD may not name
-  // keys of several): one XREAD per partition, without BLOCK, pipelined
-  // per master, again every POLL_MS while none has anything new.
-  async *#followPolled(keys, last) {
-    for (;;) {
-      let got;
-      try {
-        got = await this.#pipe(null, keys.map((key, p) => ({
-          key, send: (pipe) => pipe.call('XREAD', 'COUNT', String(EVENTS_PAGE), 'STREAMS', key, last[p]),
-        })));
-      } catch (e) {
-        throw this.#fail(e, 'events');
-      }
-      const all = [];
-      got.forEach(([err, r], p) => {
-        if (err) throw this.#fail(err, 'events');
-        for (const [, entries] of r || []) {
-          for (const [id, f] of entries) {
-            all.push([id, f]);
+  // events follow of a partitioned tenant (a stream per partition, in
+  // keys), yielded in merged (id, partition) order, as the CLI's `events
+  // --follow` (cmd_events.c events_round) and the Python client's
+  // (ops._follow_merged).
+  //
+  // The partitions are read one round at a time, and a partition read late
+  // in a round may hold an event with a lower id than one already read of
+  // another (their ids are different masters' clocks, and the reads are
+  // not at one instant). So each round asks each partition's master for
+  // its TIME just before reading that partition, in the same pipeline on
+  // the same connection (#pipe routes TIME by the partition's key): an
+  // event added there afterwards gets an id at or past that time. What was
+  // read is held, and an event is yielded once nothing can come before it
+  // any more: its id is below every partition's bound -- the round's TIME
+  // of a partition read to its end, else the last id read of it (what it
+  // holds beyond comes after). Between rounds an XREAD COUNT 1 BLOCK on a
+  // connection of its own waits for something new (on a cluster, where
+  // one XREAD may not name keys of several slots: a pause of POLL_MS); for
+  // a held event, at most until the clocks should have passed it
+  // (FOLLOW_POLL_MS at most). The cost is latency: the skew between the
+  // masters' clocks. Without follow, and with one partition, no TIME is
+  // asked.
+  async *#followMerged(keys, since) {
+    const k = keys.length;
+    const last = keys.map(() => since || '');
+    const more = keys.map(() => false); // p's last read filled a page: it may hold more
+    let held = []; // [[ms, seq], p, id, fields] read, not yielded
+    let conn = null;
+    try {
+      for (;;) {
+        const nheld = keys.map(() => 0);
+        for (const h of held) nheld[h[1]]++;
+        // A partition with a page's worth held beyond the others is not
+        // read again until they catch up (its bound is its last id read).
+        const read = [];
+        for (let p = 0; p < k; p++) if (!(more[p] && nheld[p] >= EVENTS_PAGE)) read.push(p);
+        const items = [];
+        for (const p of read) {
+          items.push({ key: keys[p], send: (pipe) => pipe.call('TIME') });
+          items.push({
+            key: keys[p], send: (pipe) => pipe.call('XRANGE', keys[p], last[p] ? '(' + last[p] : '-', '+', 'COUNT', String(EVENTS_PAGE)),
+          });
+        }
+        let got;
+        try {
+          got = await this.#pipe(this.redis, items);
+        } catch (e) {
+          throw this.#fail(e, 'events');
+        }
+        const clock = new Map();
+        read.forEach((p, i) => {
+          const [terr, t] = got[2 * i];
+          const [xerr, page] = got[2 * i + 1];
+          if (terr || xerr) throw this.#fail(terr || xerr, 'events');
+          clock.set(p, BigInt(t[0]) * 1000n + BigInt(t[1]) / 1000n);
+          for (const [id, f] of page) {
+            held.push([eidPair(id), p, id, f]);
             last[p] = id;
           }
+          more[p] = page.length === EVENTS_PAGE;
+        });
+        // Ids below `below` ([ms, seq], exclusive) cannot be preceded by any read later.
+        let below = null;
+        for (let p = 0; p < k; p++) {
+          const [ms, seq] = more[p] ? eidPair(last[p]) : [clock.get(p), -1n];
+          const b = [ms, seq + 1n];
+          if (!below || pairLess(b, below)) below = b;
         }
-      });
-      all.sort((a, b) => (eidLess(a[0], b[0]) ? -1 : eidLess(b[0], a[0]) ? 1 : 0));
-      for (const [id, f] of all) yield eventView(id, f);
-      if (!all.length) await sleep(POLL_MS);
+        held.sort((a, b) => (pairLess(a[0], b[0]) ? -1 : pairLess(b[0], a[0]) ? 1 : a[1] - b[1]));
+        let n = 0;
+        while (n < held.length && pairLess(held[n][0], below)) n++;
+        const out = held.slice(0, n);
+        held = held.slice(n);
+        for (const [, , id, f] of out) yield eventView(id, f);
+        if (more.some(Boolean)) continue;
+        // Wait for a new event, or for the clocks to pass the first held one.
+        const wait = held.length ? Math.min(FOLLOW_POLL_MS, Math.max(1, Number(held[0][0][0] - below[0] + 1n))) : FOLLOW_BLOCK_MS;
+        if (this.cluster) {
+          await sleep(Math.min(wait, POLL_MS));
+          continue;
+        }
+        // XREAD BLOCK must not hold up this client's other calls.
+        if (!conn) conn = this.#watch(this.redis.duplicate());
+        await this.#call(conn, 'XREAD', 'COUNT', '1', 'BLOCK', String(wait), 'STREAMS', ...keys, ...last.map((l) => l || '0-0'));
+      }
+    } finally {
+      if (conn) conn.disconnect();
     }
   }
 

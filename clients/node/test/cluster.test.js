@@ -162,6 +162,49 @@ test('a partitioned tenant over the masters: routed, run, found, followed', asyn
   }
 });
 
+// partitions.test.js "follow yields in merged (id, partition) order" with
+// the partitions on different masters: a partition on another master than
+// partition 0's gets an event 3 s ahead of its clock (explicit XADD id),
+// then partition 0 a lower one; the follower, which asks each partition's
+// master for TIME, yields them in merged order.
+test('follow over the masters: merged (id, partition) order', async () => {
+  const home = await fx.call('node_for_key', `${prefix('p')}events`);
+  let q = 1;
+  while ((await fx.call('node_for_key', `${prefix('p', q)}events`)).port === home.port) q++;
+  assert.ok(q < K, 'a partition on another master');
+  const there = await fx.call('node_for_key', `${prefix('p', q)}events`);
+  const f = new Client({ url });
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  try {
+    const ids = (await collect(f.events('p'))).map((e) => e.id);
+    const since = ids.length ? ids.sort((a, b) => {
+      const [am, as] = a.split('-').map(Number);
+      const [bm, bs] = b.split('-').map(Number);
+      return am - bm || as - bs;
+    }).pop() : '0-0';
+    const got = [];
+    const following = (async () => {
+      for await (const e of f.events('p', { since, follow: true })) {
+        if (String(e.job || '').startsWith('mo-')) got.push(e);
+        if (got.length === 2) return;
+      }
+    })();
+    await pause(800);
+    const [sec, usec] = await onNode(there, (r) => r.time());
+    const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const ahead = `${nowMs + 3000}-0`;
+    await onNode(there, (r) => r.xadd(`${prefix('p', q)}events`, ahead, 'type', 'enqueued', 'job', 'mo-later', 'ts', String(nowMs)));
+    await pause(800);
+    const early = await onNode(home, (r) => r.xadd(`${prefix('p')}events`, '*', 'type', 'enqueued', 'job', 'mo-earlier', 'ts', String(nowMs)));
+    await Promise.race([following, pause(15000)]);
+    console.log(`cluster follow (partition 0 on :${home.port}, ${q} on :${there.port}):`, got.map((e) => [e.id, e.job]));
+    assert.deepEqual(got.map((e) => e.job), ['mo-earlier', 'mo-later']);
+    assert.deepEqual(got.map((e) => e.id), [early, ahead]);
+  } finally {
+    await f.close();
+  }
+});
+
 // known.lua (partitions.test.js "...from before the tenant was partitioned")
 // on a cluster: the id and the unique key route to a partition on another
 // master than partition 0's, which the client asks first through its own

@@ -209,6 +209,11 @@ test('events of every partition, merged by entry id; follow', async () => {
   const eid = evs.map((e) => e.id.split('-').map(Number));
   assert.ok(eid.every((x, i) => i === 0 || x[0] > eid[i - 1][0] || (x[0] === eid[i - 1][0] && x[1] >= eid[i - 1][1])));
   assert.deepEqual((await read({ since: evs[3].id })).map((e) => e.job), [...ids.slice(4), ...evs.slice(8).map((e) => e.job)]);
+  // follow from the start: the same merged order (held until every
+  // partition's TIME is past them).
+  const from = [];
+  for await (const e of c.events('p8', { follow: true })) if (from.push(e.id) === evs.length) break;
+  assert.deepEqual(from, evs.map((e) => e.id));
   const later = [];
   const seen = [];
   const it = c.events('p8', { since: evs[evs.length - 1].id, follow: true });
@@ -222,6 +227,39 @@ test('events of every partition, merged by entry id; follow', async () => {
   for (const lane of [...lanes].reverse()) later.push(await c.enqueue('p8', 'noop', null, { lane }));
   await following;
   assert.deepEqual([...seen].sort(), [...later].sort());
+});
+
+// As tests/integration/test_partition_outages.py's
+// test_follow_prints_in_merged_order_across_partitions: partition 1 stands
+// for a master whose clock is 3 s ahead -- its event's id is 3 s past
+// Redis's TIME (explicit XADD id). Appended first, the follower's next read
+// sees it; partition 0's event, appended after it with a lower id, must
+// still come first: the merged (id, partition) order of events() without
+// follow.
+test('follow yields in merged (id, partition) order across partitions', async () => {
+  await redis.raw.hset('lw:{p}:settings', 'partitions', '2');
+  const got = [];
+  const following = (async () => {
+    for await (const e of c.events('p', { follow: true })) {
+      got.push(e);
+      if (got.length === 2) return;
+    }
+  })();
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  await pause(800); // its first reads found the streams empty
+  const [sec, usec] = await redis.raw.time();
+  const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  const ahead = `${nowMs + 3000}-0`;
+  await redis.raw.xadd('lw:{p#1}:events', ahead, 'type', 'enqueued', 'job', 'later', 'ts', String(nowMs + 3000));
+  await pause(800); // a few polls: a follower that does not hold it yields it now
+  const early = await redis.raw.xadd('lw:{p}:events', '*', 'type', 'enqueued', 'job', 'earlier', 'ts', String(nowMs));
+  await Promise.race([following, pause(10000)]);
+  console.log('follower yielded:', got.map((e) => [e.id, e.job]));
+  assert.deepEqual(got.map((e) => e.job), ['earlier', 'later']);
+  assert.deepEqual(got.map((e) => e.id), [early, ahead]);
+  const after = [];
+  for await (const e of c.events('p', { since: early })) after.push(e.job);
+  assert.deepEqual(after, ['later']); // resumed after the first one
 });
 
 test('the CLI and the client put jobs in the same partitions and find each other\'s', async () => {

@@ -93,7 +93,9 @@ class Client:
     def events(self, tenant: str, since: Optional[str] = None, follow: bool = False) -> Iterator[Dict[str, Any]]:
         """Iterates over the tenant's events (dicts as `lanework events`
         prints), oldest first, after event id `since` when given; with
-        follow, then waits for new ones for ever."""
+        follow, then waits for new ones for ever. A partitioned tenant's
+        are merged in (id, partition) order, with follow too (an event is
+        held until every partition's master's clock has passed it)."""
         return driver.iterate(self._redis, self._url_shown, self._checked(tenant, ops.events(self._cfg, self._counts, tenant, since, follow)))
 
     def close(self) -> None:

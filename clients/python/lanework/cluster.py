@@ -79,8 +79,11 @@ def cmd_keys(args):
 
 
 def op_slot(op):
-    """The slot of a Cmd or Script (its first key's); None for a command
-    without keys."""
+    """The slot of a Cmd or Script (its first key's); for a command without
+    keys, that of its route (TIME asked of a partition's master), else
+    None."""
+    if getattr(op, 'route', None) is not None:
+        return key_slot(op.route)
     keys = op.keys if hasattr(op, 'keys') else cmd_keys(op.args)
     return key_slot(keys[0]) if keys else None
 

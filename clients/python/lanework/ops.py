@@ -19,13 +19,18 @@ CALL_JOBS = 256
 CHECK_MS = 1000
 EVENTS_PAGE = 1000
 FOLLOW_BLOCK_MS = 5000
+# events(follow) of a partitioned tenant: a held event (_follow_merged) is
+# looked at again after at most this long.
+FOLLOW_POLL_MS = 100
 
 
 class Cmd:
-    """One Redis command. errors_ok: a refusal is returned, not raised."""
+    """One Redis command. errors_ok: a refusal is returned, not raised.
+    route: for a command without keys (TIME), a key whose master it is
+    asked of on a cluster (cluster.op_slot); ignored elsewhere."""
 
-    def __init__(self, *args, errors_ok=False):
-        self.args, self.errors_ok = args, errors_ok
+    def __init__(self, *args, errors_ok=False, route=None):
+        self.args, self.errors_ok, self.route = args, errors_ok, route
 
 
 class Script:
@@ -453,9 +458,10 @@ def events(cfg, counts, tenant, since, follow):
     """As `lanework events [--since ID] [--follow]`: what the stream holds
     (pages of XRANGE), then with follow new events as they come (XREAD
     BLOCK), forever. A partitioned tenant has a stream per partition: they
-    are read together and merged by entry id -- exact within a partition,
-    approximate across them (each stream's ids come from its own last id
-    and the clock of the server that wrote it)."""
+    are read together and merged by (entry id, partition) -- exact within a
+    partition, across them as good as the clocks of the servers that wrote
+    them (each stream's ids come from its own last id and that clock).
+    With follow that is the order too (_follow_merged)."""
     with _named('events'):
         jobs.check_name('tenant', tenant, required=True)
     if since is not None and not views.is_stream_id(since):
@@ -463,6 +469,9 @@ def events(cfg, counts, tenant, since, follow):
                            % since)
     k = yield from partitions(cfg, counts, tenant)
     keys = [partition.prefix(cfg.namespace, tenant, p) + 'events' for p in range(k)]
+    if follow and k > 1:
+        yield from _follow_merged(keys, since)
+        return
     last = [since or ''] * k
     pending = [[] for _ in range(k)]   # entries read, not yet emitted, per partition
     more = [True] * k                  # the partition's stream may hold more
@@ -498,6 +507,78 @@ def events(cfg, counts, tenant, since, follow):
         got.sort(key=lambda e: e[0])
         for _, eid, fields in got:
             yield Emit(views.event(eid, fields))
+
+
+def _after(eid):
+    """The (ms, seq) just past stream id eid."""
+    ms, seq = _eid(eid)
+    return ms, seq + 1
+
+
+def _follow_merged(keys, since):
+    """events(follow) of a partitioned tenant (a stream per partition, in
+    keys), yielded in merged (id, partition) order, as the CLI's `events
+    --follow` (cmd_events.c events_round).
+
+    The partitions are read one round at a time, and a partition read late
+    in a round may hold an event with a lower id than one already read of
+    another (their ids are different masters' clocks, and the reads are not
+    at one instant). So each round asks each partition's master for its
+    TIME just before reading that partition, in the same pipeline on the
+    same connection: an event added there afterwards gets an id at or past
+    that time. What was read is held, and an event is yielded once nothing
+    can come before it any more: its id is below every partition's bound --
+    the round's TIME of a partition read to its end, else the last id read
+    of it (what it holds beyond comes after). Between rounds an XREAD
+    COUNT 1 BLOCK (on a cluster, polled by the driver) waits for something
+    new; for a held event, at most until the clocks should have passed it
+    (FOLLOW_POLL_MS at most). The cost is latency: the skew between the
+    masters' clocks. Without follow, and with one partition, no TIME is
+    asked (events)."""
+    k = len(keys)
+    last = [since or ''] * k
+    more = [False] * k      # p's last read filled a page: it may hold more
+    held = []               # ((ms, seq), p, id, fields) read, not yielded
+    while True:
+        nheld = [0] * k
+        for h in held:
+            nheld[h[1]] += 1
+        # A partition with a page's worth held beyond the others is not read
+        # again until they catch up (its bound is its last id read).
+        read = [p for p in range(k) if not (more[p] and nheld[p] >= EVENTS_PAGE)]
+        items = []
+        for p in read:
+            items += [Cmd('TIME', route=keys[p]),
+                      Cmd('XRANGE', keys[p], '(' + last[p] if last[p] else '-', '+', 'COUNT', str(EVENTS_PAGE))]
+        replies = yield Pipe(items)
+        clock = {}
+        for i, p in enumerate(read):
+            t, page = replies[2 * i], replies[2 * i + 1]
+            for rep in (t, page):
+                if isinstance(rep, RedisUnavailable):
+                    raise rep
+                if isinstance(rep, Exception):
+                    raise RedisUnavailable('lanework: events: redis refused: %s' % str(rep).splitlines()[0])
+            clock[p] = int(t[0]) * 1000 + int(t[1]) // 1000
+            for eid, fields in page:
+                held.append((_eid(eid), p, eid, fields))
+                last[p] = eid
+            more[p] = len(page) == EVENTS_PAGE
+        # Ids below `below` ((ms, seq), exclusive) cannot be preceded by any
+        # read later.
+        below = min(_after(last[p]) if more[p] else (clock[p], 0) for p in range(k))
+        held.sort(key=lambda h: (h[0], h[1]))
+        n = 0
+        while n < len(held) and held[n][0] < below:
+            n += 1
+        out, held = held[:n], held[n:]
+        for _, _, eid, fields in out:
+            yield Emit(views.event(eid, fields))
+        if any(more):
+            continue
+        # Wait for a new event, or for the clocks to pass the first held one.
+        wait = FOLLOW_BLOCK_MS if not held else min(FOLLOW_POLL_MS, max(1, held[0][0][0] - below[0] + 1))
+        yield Cmd('XREAD', 'COUNT', '1', 'BLOCK', str(wait), 'STREAMS', *keys, *[l or '0-0' for l in last])
 
 
 def protocol_check(cfg, url_shown, tenant):

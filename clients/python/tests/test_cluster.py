@@ -224,6 +224,57 @@ def test_async_client_on_the_cluster(world, run):
     assert cancelled == 'cancelled' and retried
 
 
+@pytest.mark.parametrize('kind', ['sync', 'async'])
+def test_follow_in_merged_order_over_the_masters(world, kind):
+    """test_partitions.test_follow_yields_in_merged_order_across_partitions
+    with the partitions on different masters: a partition on another master
+    than partition 0's gets an event 3 s ahead of its clock (explicit XADD
+    id), then partition 0 a lower one; the follower, which asks each
+    partition's master for TIME, yields them in merged order."""
+    home = world.master_of(prefix('p') + 'events')
+    q = next(q for q in range(1, K) if world.master_of(prefix('p', q) + 'events').data_port != home.data_port)
+    there = world.master_of(prefix('p', q) + 'events')
+    tag = 'mo-%s-' % kind
+    with lanework.Client(world.url) as c:
+        since = max((e['id'] for e in c.events('p')), key=lambda i: tuple(map(int, i.split('-'))), default='0-0')
+    got, done = [], threading.Event()
+
+    def keep(ev):
+        if str(ev.get('job', '')).startswith(tag):
+            got.append(ev)
+        return len(got) == 2
+
+    def follow_sync():
+        with lanework.Client(world.url) as f:
+            for ev in f.events('p', since=since, follow=True):
+                if keep(ev):
+                    break
+        done.set()
+
+    def follow_async():
+        async def go():
+            async with lanework.AsyncClient(world.url) as f:
+                async for ev in f.events('p', since=since, follow=True):
+                    if keep(ev):
+                        break
+        asyncio.run(go())
+        done.set()
+    th = threading.Thread(target=follow_sync if kind == 'sync' else follow_async, daemon=True)
+    th.start()
+    time.sleep(0.8)
+    sec, usec = there.call('TIME')
+    now_ms = int(sec) * 1000 + int(usec) // 1000
+    ahead = '%d-0' % (now_ms + 3000)
+    there.call('XADD', prefix('p', q) + 'events', ahead, 'type', 'enqueued', 'job', tag + 'later', 'ts', str(now_ms))
+    time.sleep(0.8)
+    early = home.call('XADD', prefix('p') + 'events', '*', 'type', 'enqueued', 'job', tag + 'earlier', 'ts', str(now_ms))
+    done.wait(15)
+    print('cluster follow (partition 0 on :%d, %d on :%d): %s'
+          % (home.data_port, q, there.data_port, [(e['id'], e['job']) for e in got]))
+    assert [e['job'] for e in got] == [tag + 'earlier', tag + 'later']
+    assert [e['id'] for e in got] == [early, ahead]
+
+
 def _on_replica(rep, key):
     c = rep.client()
     try:

@@ -4,6 +4,8 @@ lw:{T}: for 0 and lw:{T#p}: else -- finds jobs in any partition, merges the
 partitions' events, and re-routes when the count changed under it. Tenant
 p8 has 8 partitions, published by a real worker (registry "partitions": 8)
 or set on the empty tenant as settings.lua would."""
+import asyncio
+import itertools
 import json
 import threading
 import time
@@ -199,6 +201,11 @@ def test_events_merged_over_partitions(p8_idle, client, monkeypatch):
     assert sorted(e['job'] for e in evs) == sorted(ids + burst)
     eid = [tuple(map(int, e['id'].split('-'))) for e in evs]
     assert eid == sorted(eid)  # never out of entry-id order
+    # follow from the start: the same merged order, page by page (held until
+    # every partition's TIME, or its last id read, is past them).
+    it = client.events('p8', follow=True)
+    assert [e['id'] for e in itertools.islice(it, 208)] == [e['id'] for e in evs]
+    it.close()
     assert [e['job'] for e in client.events('p8', since=evs[3]['id'])] == ids[4:] + [e['job'] for e in evs[8:]]
     seen = []
     it = client.events('p8', since=evs[-1]['id'], follow=True)
@@ -215,6 +222,80 @@ def test_events_merged_over_partitions(p8_idle, client, monkeypatch):
         later.append(client.enqueue('p8', 'noop', lane=l))
     t.join(20)
     assert sorted(seen) == sorted(later)
+
+
+@pytest.mark.parametrize('kind', ['sync', 'async'])
+def test_follow_yields_in_merged_order_across_partitions(env, kind):
+    """As tests/integration/test_partition_outages.py's
+    test_follow_prints_in_merged_order_across_partitions, for
+    events(follow=True) of Client and AsyncClient (one ops.events): partition
+    1 stands for a master whose clock is 3 s ahead -- its event's id is 3 s
+    past Redis's TIME (explicit XADD id). Appended first, the follower's
+    next read sees it; partition 0's event, appended after it with a lower
+    id, must still come first: the merged (id, partition) order of
+    events() without follow."""
+    env.write_registry([env.tenant('t1'), env.tenant('p', partitions=2)])
+    env.redis.call('HSET', 'lw:{p}:settings', 'partitions', '2')
+    got, done = [], threading.Event()
+
+    def follow_sync():
+        with lanework.Client(env.redis.url, namespace=env.ns) as c:
+            for ev in c.events('p', follow=True):
+                got.append(ev)
+                if len(got) == 2:
+                    break
+        done.set()
+
+    def follow_async():
+        async def go():
+            async with lanework.AsyncClient(env.redis.url, namespace=env.ns) as ac:
+                async for ev in ac.events('p', follow=True):
+                    got.append(ev)
+                    if len(got) == 2:
+                        break
+        asyncio.run(go())
+        done.set()
+    t = threading.Thread(target=follow_sync if kind == 'sync' else follow_async, daemon=True)
+    t.start()
+    time.sleep(0.8)  # its first reads found the streams empty
+    sec, usec = env.redis.call('TIME')
+    now_ms = int(sec) * 1000 + int(usec) // 1000
+    ahead = '%d-0' % (now_ms + 3000)
+    env.redis.call('XADD', 'lw:{p#1}:events', ahead, 'type', 'enqueued', 'job', 'later', 'ts', str(now_ms + 3000))
+    time.sleep(0.8)  # a few polls: a follower that does not hold it yields it now
+    early = env.redis.call('XADD', 'lw:{p}:events', '*', 'type', 'enqueued', 'job', 'earlier', 'ts', str(now_ms))
+    done.wait(10)
+    print('follower yielded: %s' % [(e['id'], e['job']) for e in got], flush=True)
+    assert [e['job'] for e in got] == ['earlier', 'later']
+    assert [e['id'] for e in got] == [early, ahead]
+    # Resuming after the first one yields the other, as without follow.
+    with lanework.Client(env.redis.url, namespace=env.ns) as c:
+        assert [e['job'] for e in c.events('p', since=early)] == ['later']
+
+
+def test_follow_asks_time_of_each_partitions_master():
+    """events(follow) of a partitioned tenant, one round (ops._follow_merged,
+    shared by Client and AsyncClient): each partition's TIME is sent just
+    before its XRANGE, in one pipeline, routed by that partition's key --
+    on a cluster the driver sends it to the master serving the partition
+    (cluster.op_slot) -- and only events below the lowest TIME come out."""
+    from lanework import cluster, ops
+    keys = ['lw:{p}:events', 'lw:{p#1}:events', 'lw:{p#2}:events']
+    gen = ops._follow_merged(keys, None)
+    pipe = next(gen)
+    assert isinstance(pipe, ops.Pipe)
+    assert [i.args[0] for i in pipe.items] == ['TIME', 'XRANGE'] * 3
+    for p, key in enumerate(keys):
+        t, xr = pipe.items[2 * p], pipe.items[2 * p + 1]
+        assert t.route == key and xr.args[1] == key
+        assert cluster.op_slot(t) == cluster.op_slot(xr) == cluster.key_slot(key)
+    f = {'type': 'enqueued', 'job': 'x'}
+    # clocks at 100 ms, 105 ms, 98 ms: an event at 99 ms waits, one at 97 ms does not.
+    got = gen.send([(0, 100000), [('99-0', f)], (0, 105000), [('97-0', f)], (0, 98000), []])
+    assert isinstance(got, ops.Emit) and got.value['id'] == '97-0'
+    wait = next(gen)
+    assert wait.args[:5] == ('XREAD', 'COUNT', '1', 'BLOCK', '2')  # until the clocks pass 99 ms
+    assert cluster.op_slot(ops.Cmd('TIME')) is None  # unrouted: any node (K = 1 never asks)
 
 
 def test_cli_and_client_agree(p8_idle, client):
