@@ -1,0 +1,228 @@
+"""Hostile review 13b (main at 05e4115): pause/resume, partial answers
+with a master down, the periodic re-publication of a refused count, and
+`events --follow` over partitions. Run as the other integration tests
+(LANEWORK_BIN=... python3 test_review13b.py [TEST]).
+
+Each test below fails on 05e4115 because of the defect its docstring
+names (severity first)."""
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+import lwtest
+from lwtest import check, wait_until
+from test_partitions import part_of, prefix, wait_done
+
+K = 4
+
+
+def stop(*ws):
+    for w in ws:
+        w.signal(signal.SIGTERM)
+        w.wait()
+
+
+def runs_started(env, ids):
+    r = env.runs()
+    return [i for i in ids if r.get(i)]
+
+
+class TapProxy:
+    """A TCP proxy to a unix socket (the Env's Redis) that calls
+    before(data) once, with the first client bytes holding `marker`, before
+    forwarding them: a way to run something between two commands of a
+    client, at the exact point where a concurrent writer could."""
+
+    def __init__(self, target, marker, before):
+        self.target, self.marker, self.before = target, marker, before
+        self.fired = False
+        self.lock = threading.Lock()
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(('127.0.0.1', 0))
+        self.ls.listen(16)
+        self.url = 'redis://127.0.0.1:%d' % self.ls.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.connect(self.target)
+            self.socks += [c, u]
+            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
+
+    def _pump(self, src, dst, tap):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                if tap and self.marker in data:
+                    with self.lock:
+                        if not self.fired:
+                            self.fired = True
+                            self.before(data)
+                dst.sendall(data)
+        except OSError:
+            return
+
+    def close(self):
+        for s in [self.ls] + self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_pause_races_the_count_change(env):
+    """MED. `lanework pause` reads the partition count (HMGET settings
+    partitions) and then runs pause.lua in each of the partitions it
+    counted. settings.lua refuses a count change while a queue is paused,
+    but the check is only atomic with pause.lua itself: a worker whose
+    settings.lua applies 1 -> K between the CLI's count read and its
+    pause.lua in partition 0 leaves partitions 1..K-1 unpaused (the CLI
+    said "paused default", exit 0). Jobs of the paused queue routed there
+    run. Here the tap runs the HSET settings.lua would do (the tenant is
+    empty: unfinished() is false) just before pause.lua reaches Redis.
+    Fix: pause.lua returns partition 0's count in force (same slot: after
+    it no change can happen); the CLI pauses the partitions it had not
+    counted (and resume likewise)."""
+    env.write_registry([env.tenant('p', partitions=K)])
+
+    def count_applied(_data):
+        env.redis.call('HSET', 'lw:{p}:settings', 'partitions', str(K))
+
+    tap = TapProxy(env.redis.sock, b':paused', count_applied)
+    try:
+        rc, out, err = env.cli('pause', '--tenant', 'p', '--queue', 'default', '--redis', tap.url,
+                               redis=False)
+    finally:
+        tap.close()
+    check(tap.fired, 'the pause call was not seen')
+    print('pause while the count changed: %d %r %r' % (rc, out, err), flush=True)
+    w = env.worker('--concurrency', '4')
+    lanes = ['L%d' % i for i in range(16)]
+    check(len({part_of(l, K) for l in lanes}) == K, 'lanes do not cover every partition')
+    ids = [env.enqueue('p', 'record', {}, lane=l) for l in lanes]
+    time.sleep(1.5)
+    ran = runs_started(env, ids)
+    stop(w)
+    parts = sorted({part_of(lanes[ids.index(i)], K) for i in ran})
+    check(not ran or rc != 0, 'pause said %r (exit %d), yet %d jobs of the paused queue ran in partitions %s'
+          % (out.strip(), rc, len(ran), parts))
+
+
+@lwtest.plain_only
+def test_stats_of_every_tenant_with_a_master_down(env):
+    """MED. The partial answer is per tenant only: `lanework stats` (every
+    tenant of the registry) on a cluster with one master down prints
+    nothing at all (exit 3) as soon as one tenant's partition 0 -- or an
+    unpartitioned tenant -- lives on that master, although the other
+    tenants, the partitioned one included, are readable: read_tenant's
+    failure without `nmissing` is `goto out` for the whole command (and
+    `stats --tenant p --tenant q` likewise). README: stats "give what the
+    partitions they reach hold" and exit 3. Expected: every readable
+    tenant printed, one stderr line naming the tenant that could not be
+    read, exit 3. Fix: note the tenant as unreadable (a row flag, printed
+    after the table, "unreadable": true or a list in --json) and go on."""
+    k = 12
+    env.redis.stop()
+    cs = env.own(lwtest.ClusterSet(env.dir, masters=3, replicas=0))
+    for n in cs.nodes:
+        n.call('CONFIG', 'SET', 'cluster-require-full-coverage', 'no')
+    home = cs.node_for_key(prefix('p', 0) + 'x')
+    dead = next(n for n in cs.nodes if n is not home)
+    q = next('q%d' % i for i in range(1000) if cs.node_for_key(prefix('q%d' % i, 0) + 'x') is dead)
+    env.write_registry([env.tenant('p', partitions=k), env.tenant(q)])
+    home.call('HSET', 'lw:{p}:settings', 'partitions', str(k))
+
+    def cli(*args):
+        return env.cli(*(list(args) + ['--redis', cs.url()]), redis=False, timeout=90)
+
+    rc, out, err = cli('stats', '--json')
+    check(rc == 0 and set(json.loads(out)['tenants']) == {'p', q}, 'stats before: %d %r %r' % (rc, out, err))
+    dead.kill9()
+    cs.killed.add(dead)
+    rc, out, err = cli('stats')
+    print('stats of every tenant, %s\'s master down: %d %r %r' % (q, rc, out, err), flush=True)
+    check(rc == 3, 'exit %d, not 3' % rc)
+    check(any(l.startswith('p ') for l in out.splitlines()),
+          'tenant p (readable but for the partitions on the dead master) is not printed: stdout %r' % out)
+    rc, out, err = cli('stats', '--json')
+    check(rc == 3 and out.strip() and 'p' in json.loads(out)['tenants'],
+          'stats --json: %d %r %r' % (rc, out, err))
+
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'common', 'scripts')
+
+
+def previous_release(name, line):
+    """The EVAL body of NAME.lua as the release before pause.lua had it:
+    today's text without `line` (ee0148d added exactly these checks)."""
+    sys.path.insert(0, SCRIPTS)
+    import embed
+    with open(os.path.join(SCRIPTS, 'lib.lua'), encoding='utf-8') as f:
+        lib = f.read()
+    with open(os.path.join(SCRIPTS, name + '.lua'), encoding='utf-8') as f:
+        text = f.read()
+    check(line in text, '%s.lua: %r not found' % (name, line))
+    return embed.body(lib, text.replace(line, ''), name)
+
+
+def test_a_worker_of_the_previous_release_ignores_a_pause(env):
+    """MED (rolling upgrade, undocumented). The pause lives in claim.lua
+    and settings.lua, and the scripts travel with each binary (EVAL body /
+    a function library named by its hash): a worker of the release before
+    pause.lua still claims from a paused queue, and its settings.lua still
+    applies 1 -> K while a queue is paused, leaving partitions 1..K-1
+    unpaused. README says "every worker, restarted or new, claims nothing
+    from the queue" and its upgrade notes say nothing. Here the previous
+    release's claim.lua and settings.lua (today's text without the lines
+    ee0148d added) run as such a worker would run them. Expected: either a
+    guard, or README saying to upgrade every worker before the first pause
+    (this test then passes on the README text)."""
+    env.write_registry([env.tenant('t1')])
+    rc, out, err = env.cli('pause', '--tenant', 't1', '--queue', 'default')
+    check(rc == 0, 'pause: %d %r' % (rc, err))
+    jid = env.enqueue('t1', 'record', {})
+    c = env.redis.client()
+    old_claim = previous_release('claim', 'if PAUSED[qname] then room = 0 end')
+    p = 'lw:{t1}:'
+    keys = [p + k for k in ('events', 'schedule', 'stats', 'expiring', 'fence', 'ready:default', 'active:default')]
+    got = c.call('EVAL', old_claim, len(keys), *keys, p, '1000', 'old-worker', '15000', '4', '600', '1',
+                 'default', '0')
+    claimed = got[0][0::11] if got and got[0] else []
+    # Another tenant, empty but for its pause: the old settings.lua applies K.
+    env.write_registry([env.tenant('t1'), env.tenant('t2', partitions=K)])
+    rc, out, err = env.cli('pause', '--tenant', 't2', '--queue', 'default')
+    check(rc == 0, 'pause t2: %d %r' % (rc, err))
+    old_settings = previous_release('settings', "if redis.call('SCARD', P .. 'paused') > 0 then return true end")
+    q = 'lw:{t2}:'
+    c.call('EVAL', old_settings, 2, q + 'settings', q + 'kinds', q, '1000', '1', 'partitions', str(K))
+    count = env.redis.call('HGET', q + 'settings', 'partitions')
+    print('previous release: claimed %r from the paused queue; count now %r' % (claimed, count), flush=True)
+    if claimed or count == str(K):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'README.md'),
+                  encoding='utf-8') as f:
+            readme = f.read()
+        para = readme[readme.index('Pausing a queue'):][:2000].split('\n\n')[0]
+        check('release' in para or 'upgrad' in para,
+              'a worker of the previous release claimed %r from a paused queue (count applied: %r), '
+              'and README\'s pause paragraph does not warn about it: %r' % (claimed, count, para))
+
+
+if __name__ == '__main__':
+    lwtest.run([test_pause_races_the_count_change,
+                test_stats_of_every_tenant_with_a_master_down,
+                test_a_worker_of_the_previous_release_ignores_a_pause])
