@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -222,7 +223,58 @@ def test_a_worker_of_the_previous_release_ignores_a_pause(env):
               'and README\'s pause paragraph does not warn about it: %r' % (claimed, count, para))
 
 
+def test_follow_holds_every_event_ahead_and_resorts_it_each_poll(env):
+    """LOW. events --follow of a partitioned tenant reads each partition's
+    new events whole (XRANGE to "+") and keeps in memory every one whose
+    id is not below the lowest master TIME of the round; each round then
+    qsorts the whole held buffer again, every 200 ms, even when nothing new
+    came. A partition whose ids run ahead (a master whose clock is ahead
+    of another's, or a stream whose top id is in the future after a clock
+    step back or a failover to a slower replica) makes an idle follower
+    hold all of them -- unbounded, as many as the stream holds and as many
+    as arrive meanwhile -- and burn CPU re-sorting them. Here 120k events
+    one hour ahead in partition 1, nothing else happening: the idle
+    follower used far more than 0.5 s CPU in 10 s (the unpartitioned
+    follower blocks in XREAD and uses none). Fix: take every master's
+    TIME first, then read each partition only up to below-1 ms
+    (`XRANGE key (last below-1`): nothing read is ever held, the rest stays
+    in Redis until it can be printed; or sort only what a round adds."""
+    env.write_registry([env.tenant('p', partitions=2)])
+    env.redis.call('HSET', 'lw:{p}:settings', 'partitions', '2')
+    t = env.redis.call('TIME')
+    ahead = int(t[0]) * 1000 + 3600 * 1000
+    c = env.redis.client()
+    n = 120000
+    for i in range(0, n, 5000):
+        c.pipeline([('XADD', 'lw:{p#1}:events', '%d-%d' % (ahead, j), 'type', 'job.queued', 'job', 'x%d' % j,
+                     'kind', 'k', 'lane', '', 'attempt', '0', 'worker', '', 'data', '')
+                    for j in range(i + 1, i + 5001)])
+    f = subprocess.Popen([lwtest.CLI, 'events', '--tenant', 'p', '--follow', '--redis', env.redis.url,
+                          '--registry', env.registry], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env.proc_env())
+    try:
+        def cpu():
+            st = open('/proc/%d/stat' % f.pid).read().rsplit(')', 1)[1].split()
+            return (int(st[11]) + int(st[12])) / os.sysconf('SC_CLK_TCK')
+
+        def rss_kb():
+            for line in open('/proc/%d/status' % f.pid):
+                if line.startswith('VmRSS'):
+                    return int(line.split()[1])
+        time.sleep(4)  # the first round read everything
+        c0 = cpu()
+        time.sleep(10)
+        used, rss = cpu() - c0, rss_kb()
+    finally:
+        f.send_signal(signal.SIGTERM)
+        f.wait()
+    print('idle follower holding %d events ahead: %.2f s CPU in 10 s, RSS %d kB' % (n, used, rss), flush=True)
+    check(used < 0.5, 'an idle follower used %.2f s CPU in 10 s re-sorting %d held events (RSS %d kB)'
+          % (used, n, rss))
+
+
 if __name__ == '__main__':
     lwtest.run([test_pause_races_the_count_change,
                 test_stats_of_every_tenant_with_a_master_down,
-                test_a_worker_of_the_previous_release_ignores_a_pause])
+                test_a_worker_of_the_previous_release_ignores_a_pause,
+                test_follow_holds_every_event_ahead_and_resorts_it_each_poll])
