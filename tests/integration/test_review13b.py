@@ -4,7 +4,38 @@ with a master down, the periodic re-publication of a refused count, and
 (LANEWORK_BIN=... python3 test_review13b.py [TEST]).
 
 Each test below fails on 05e4115 because of the defect its docstring
-names (severity first)."""
+names:
+  MED test_pause_races_the_count_change        pause read the count, a
+        worker applied 1->K before pause.lua ran: "paused default", exit
+        0, and 13 of 16 jobs ran in partitions 1..3
+  MED test_stats_of_every_tenant_with_a_master_down   `stats` of the
+        registry's tenants prints nothing when one tenant's partition 0
+        is on the dead master (the partitioned tenant's partial answer is
+        lost with it)
+  MED test_a_worker_of_the_previous_release_ignores_a_pause   an old
+        claim.lua claims from a paused queue, an old settings.lua applies
+        1->K under a pause; README promises "every worker" and says
+        nothing about upgrades
+  MED test_partition_0_frozen_after_connect_hangs   stats / events /
+        retry --all-failed hang for ever on a partition-0 master that
+        froze after connect (no reply bound on the count read)
+  LOW test_follow_holds_every_event_ahead_and_resorts_it_each_poll
+        an idle follower holding 120k events ahead: 3.2 s CPU per 10 s,
+        470 MB RSS (ASan build)
+  LOW test_partition_frozen_mid_read_says_it_twice   stats and retry
+        print "lanework: redis: URL: timed out" besides the unreadable line
+  LOW test_a_paused_key_of_another_type_breaks_settings_publication
+        WRONGTYPE in settings.lua: no kinds, count never applied
+  LOW test_one_pause_of_a_partitioned_tenant_is_k_events   K
+        queue.paused events for one pause
+Probes that held (not kept as tests): a paused queue with a 200-job backlog
+costs 4 claim calls in 5 s (no busy loop); retries, hand-backs and due
+jobs of a paused queue only reach its ready list (claim.lua is the one
+claimer); a SIGHUP storm over 20 refused tenants and two workers, registry
+flapping 4/8, under ASan: no sanitizer report, every count applied once
+the tenants drained; `events --follow` with a master frozen mid-round
+warns once and reconnects; `events` (no --follow) with a partition frozen
+mid-read names it on one line."""
 import json
 import os
 import signal
@@ -345,10 +376,62 @@ def test_partition_frozen_mid_read_says_it_twice(env):
     check(not bad, 'more than one line per problem: %s' % '; '.join(bad))
 
 
+def test_a_paused_key_of_another_type_breaks_settings_publication(env):
+    """LOW. claim.lua reads a `paused` key of another type as nothing
+    paused ("rather than stopping every claim (fsck reports it)"), but
+    settings.lua's unfinished() does `redis.call('SCARD', P..'paused')`:
+    WRONGTYPE aborts the whole script for a tenant whose registry asks for
+    a count not in force yet. The retention fields before the partitions
+    entry were written (a Lua error rolls nothing back), the kinds after
+    it never are (the CLI's kind check then has nothing to go by), the
+    count never applies (and is not asked again: the error path sets no
+    parts_retry_at), and the worker falls back to serving the registry's
+    count while enqueuers route by the one in force. Expected: settings
+    published, the count held or applied. Fix: pcall the SCARD in
+    unfinished() and hold the count on an error (or read it as empty, as
+    claim.lua does)."""
+    env.write_registry([env.tenant('p', partitions=K)])
+    env.redis.call('SET', 'lw:{p}:paused', 'x')
+    w = env.worker('--concurrency', '2')
+    wait_until(lambda: 'redis.ready' in w.log(), timeout=10, what='the worker up')
+    time.sleep(1.5)
+    log = w.log()
+    kinds = env.redis.call('SMEMBERS', 'lw:{p}:kinds')
+    stop(w)
+    failed = [l for l in log.splitlines() if 'publishing settings failed' in l]
+    print('paused key a string: kinds %r; %s' % (kinds, failed[:1]), flush=True)
+    check(not failed and kinds, 'settings.lua failed on a paused key of another type (kinds %r): %s'
+          % (kinds, failed[:1]))
+
+
+def test_one_pause_of_a_partitioned_tenant_is_k_events(env):
+    """LOW. pause.lua runs in every partition, and each run emits its own
+    queue.paused (and resume its own queue.resumed) into that
+    partition's stream: `lanework events` of a 4-partition tenant shows 4
+    queue.paused events for one `lanework pause` (ids ID, ID#1, ID#2,
+    ID#3). README: "the event stream gets queue.paused / queue.resumed".
+    A consumer counting or alerting on pauses sees K of them; a pause
+    that failed part-way shows as some. Expected: one event per state
+    change of the tenant's queue (emit in partition 0 only, where the CLI
+    runs it first; the other partitions change their set silently)."""
+    env.write_registry([env.tenant('p', partitions=K)])
+    env.redis.call('HSET', 'lw:{p}:settings', 'partitions', str(K))
+    for cmd in ('pause', 'resume'):
+        rc, out, err = env.cli(cmd, '--tenant', 'p', '--queue', 'default')
+        check(rc == 0, '%s: %d %r' % (cmd, rc, err))
+    rc, out, err = env.cli('events', '--tenant', 'p')
+    evs = [json.loads(l) for l in out.splitlines()]
+    types = [e['type'] for e in evs if e['type'].startswith('queue.')]
+    print('one pause and one resume of a %d-partition tenant: %s' % (K, types), flush=True)
+    check(types == ['queue.paused', 'queue.resumed'], 'events: %s' % types)
+
+
 if __name__ == '__main__':
     lwtest.run([test_pause_races_the_count_change,
                 test_stats_of_every_tenant_with_a_master_down,
                 test_a_worker_of_the_previous_release_ignores_a_pause,
                 test_follow_holds_every_event_ahead_and_resorts_it_each_poll,
                 test_partition_0_frozen_after_connect_hangs,
-                test_partition_frozen_mid_read_says_it_twice])
+                test_partition_frozen_mid_read_says_it_twice,
+                test_a_paused_key_of_another_type_breaks_settings_publication,
+                test_one_pause_of_a_partitioned_tenant_is_k_events])
