@@ -30,6 +30,9 @@ names:
         queue.paused events for one pause
   LOW test_fsck_misses_a_queue_paused_in_some_partitions_only   fsck exit 0
         for a queue paused in 3 of 4 partitions (stats says paused)
+  LOW test_deploy_docs_still_say_a_quiet_worker_is_unready   deploy/README
+        and the k8s manifest say /healthz is 503 while quiet (fixed in
+        the commit after this test's)
 Probes that held (not kept as tests): a paused queue with a 200-job backlog
 costs 4 claim calls in 5 s (no busy loop); retries, hand-backs and due
 jobs of a paused queue only reach its ready list (claim.lua is the one
@@ -452,6 +455,24 @@ def test_fsck_misses_a_queue_paused_in_some_partitions_only(env):
           % (rcf, K, outf[-400:]))
 
 
+def test_deploy_docs_still_say_a_quiet_worker_is_unready(env):
+    """LOW (docs). ee0148d made a quiet (SIGTSTP) worker healthy: /healthz
+    200 saying "quiet" (CONTRACT 13, README, test_pause), but
+    deploy/README.md ("Health.": 503 "while the worker is quiet or
+    draining") and deploy/k8s/deployment.yaml (the probe comment: "/healthz
+    ... is 503 while Redis is unreachable or the worker is quiet") still
+    say the opposite: an operator keeps relying on SIGTSTP taking a pod
+    out of service, and it no longer does."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
+    stale = []
+    for rel, bad in (('deploy/README.md', 'while the worker is quiet or\n  draining'),
+                     ('deploy/k8s/deployment.yaml', 'or the worker is quiet')):
+        with open(os.path.join(root, rel), encoding='utf-8') as f:
+            if bad in f.read():
+                stale.append(rel)
+    check(not stale, '%s still say /healthz is 503 for a quiet worker' % ', '.join(stale))
+
+
 if __name__ == '__main__':
     lwtest.run([test_pause_races_the_count_change,
                 test_stats_of_every_tenant_with_a_master_down,
@@ -461,4 +482,5 @@ if __name__ == '__main__':
                 test_partition_frozen_mid_read_says_it_twice,
                 test_a_paused_key_of_another_type_breaks_settings_publication,
                 test_one_pause_of_a_partitioned_tenant_is_k_events,
-                test_fsck_misses_a_queue_paused_in_some_partitions_only])
+                test_fsck_misses_a_queue_paused_in_some_partitions_only,
+                test_deploy_docs_still_say_a_quiet_worker_is_unready])
