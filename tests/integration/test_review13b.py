@@ -16,6 +16,10 @@ names:
         claim.lua claims from a paused queue, an old settings.lua applies
         1->K under a pause; README promises "every worker" and says
         nothing about upgrades
+  MED test_follow_misses_the_transition_while_partition_0_is_busy
+        an unpartitioned follower re-reads the count only after a quiet
+        XREAD block: with partition 0 busy it never prints partitions
+        1..K-1 (passes with partition 0 quiet)
   MED test_partition_0_frozen_after_connect_hangs   stats / events /
         retry --all-failed hang for ever on a partition-0 master that
         froze after connect (no reply bound on the count read)
@@ -473,6 +477,53 @@ def test_deploy_docs_still_say_a_quiet_worker_is_unready(env):
     check(not stale, '%s still say /healthz is 503 for a quiet worker' % ', '.join(stale))
 
 
+def test_follow_misses_the_transition_while_partition_0_is_busy(env):
+    """MED. An unpartitioned follower learns that the tenant became
+    partitioned only when its XREAD BLOCK 1000 comes back empty
+    (cmd_events.c: "Quiet for a block"). After 1 -> K partition 0 keeps
+    the lanes routed to it, so a busy tenant keeps partition 0's stream
+    busy too: the follower never has a quiet second, never re-reads the
+    count, and never prints an event of partitions 1..K-1 -- silently.
+    The periodic re-publication (24ff950) makes the count apply on its
+    own while followers run (within 10 s of partition 0 draining, which
+    on a steady tenant is a short lull). Here partition 0 gets an event
+    every 0.3 s; the job enqueued in another partition after the count change
+    never shows. Expected: shown within a few seconds. Fix: re-read the
+    count every N s (or every block) whatever XREAD returned."""
+    import threading
+    env.write_registry([env.tenant('p')])
+    in0 = next(l for l in ('b%d' % i for i in range(100)) if part_of(l, K) == 0)
+    other = next(l for l in ('c%d' % i for i in range(100)) if part_of(l, K) != 0)
+    argv = [lwtest.CLI, 'events', '--tenant', 'p', '--follow', '--redis', env.redis.url, '--registry', env.registry]
+    f = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env.proc_env())
+    lines = []
+    threading.Thread(target=lambda: [lines.append(l.decode()) for l in f.stdout], daemon=True).start()
+    busy = threading.Event()
+
+    def keep_partition_0_busy():
+        while not busy.is_set():
+            env.cli('enqueue', '--tenant', 'p', '--kind', 'noop', '--payload', '{}', '--lane', in0)
+            time.sleep(0.3)
+    t = threading.Thread(target=keep_partition_0_busy, daemon=True)
+    t.start()
+    try:
+        wait_until(lambda: len(lines) >= 2, timeout=10, what='the follower to print partition 0\'s events')
+        # What a worker's settings.lua does once the tenant is empty for a
+        # moment (the enqueues above find the new count: LWPARTITIONS).
+        env.redis.call('HSET', 'lw:{p}:settings', 'partitions', str(K))
+        env.write_registry([env.tenant('p', partitions=K)])
+        j = env.enqueue('p', 'noop', {}, lane=other)
+        time.sleep(6)
+        n0 = len(lines)
+    finally:
+        busy.set()
+        t.join(timeout=10)
+        f.kill()
+        f.wait()
+    check(any(j in l for l in lines), 'events --follow printed %d lines of partition 0 but never job %s '
+          '(partition %d) enqueued after 1->%d' % (n0, j, part_of(other, K), K))
+
+
 if __name__ == '__main__':
     lwtest.run([test_pause_races_the_count_change,
                 test_stats_of_every_tenant_with_a_master_down,
@@ -483,4 +534,5 @@ if __name__ == '__main__':
                 test_a_paused_key_of_another_type_breaks_settings_publication,
                 test_one_pause_of_a_partitioned_tenant_is_k_events,
                 test_fsck_misses_a_queue_paused_in_some_partitions_only,
-                test_deploy_docs_still_say_a_quiet_worker_is_unready])
+                test_deploy_docs_still_say_a_quiet_worker_is_unready,
+                test_follow_misses_the_transition_while_partition_0_is_busy])
