@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "names.h"
+#include "partition.h"
 #include "script_args.h"
 #include "script_replies.h"
 
@@ -35,9 +36,11 @@ static const char RESUME_USAGE[] =
     "Exit status: 0 resumed (stderr says when it was not paused); 2 usage\n"
     "error; 3 Redis unreachable or refused.\n";
 
-/* Runs pause.lua (pause: 1 or 0) in partition pt; 0 with *changed set, or
- * an exit status (printed). */
-static int pause_part(cli *c, cli_tenant *pt, const char *queue, int pause, int *changed)
+/* Runs pause.lua (pause: 1 or 0) in partition pt; 0 with *changed and
+ * *nparts (the count in force, as partition 0 says) set, or an exit status
+ * (printed). */
+static int pause_part(cli *c, cli_tenant *pt, const char *queue, int pause, int *changed,
+                      int *nparts)
 {
     lw_argv a;
     lw_argv_init(&a);
@@ -53,10 +56,13 @@ static int pause_part(cli *c, cli_tenant *pt, const char *queue, int pause, int 
         return CLI_REDIS;
     lw_pause_reply got;
     int rc = 0;
-    if (lw_pause_reply_read(r, &got, NULL, 0) != 0)
+    if (lw_pause_reply_read(r, &got, NULL, 0) != 0) {
         rc = cli_redis_err(pt->conn, r, NULL);
-    else
+    } else {
         *changed = got.changed == 1;
+        *nparts =
+            got.partitions >= 1 && got.partitions <= LW_PARTITIONS_MAX ? (int)got.partitions : 1;
+    }
     freeReplyObject(r);
     return rc;
 }
@@ -90,12 +96,16 @@ static int pause_or_resume(cli *c, int argc, char **argv, int pause)
     if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
         return rc;
     int any = 0, done = 0;
+    /* Partition 0 first: its answer is the count to cover -- the one read
+     * above may have changed since, but not after a pause there. */
     for (int p = 0; p < t.nparts; p++) {
         cli_tenant pt;
-        int changed = 0;
+        int changed = 0, nparts = 1;
         if ((rc = cli_tenant_part(c, &t, p, &pt)) != 0 ||
-            (rc = pause_part(c, &pt, queue, pause, &changed)) != 0)
+            (rc = pause_part(c, &pt, queue, pause, &changed, &nparts)) != 0)
             break;
+        if (p == 0)
+            t.nparts = nparts;
         any |= changed;
         done++;
     }

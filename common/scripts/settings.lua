@@ -40,7 +40,9 @@ local function unfinished()
     if redis.call('ZCARD', P .. 'failed') > 0 then return true end
     -- A paused queue: the partitions made by the change would not know it
     -- (pause.lua writes each partition's own set).
-    if redis.call('SCARD', P .. 'paused') > 0 then return true end
+    -- A key of another type pauses nothing (claim.lua): it holds nothing.
+    local paused = redis.pcall('SCARD', P .. 'paused')
+    if type(paused) == 'number' and paused > 0 then return true end
     for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
         local c = redis.call('HMGET', P .. 'stats', 'queued:' .. q, 'scheduled:' .. q)
         if (tonumber(c[1]) or 0) > 0 or (tonumber(c[2]) or 0) > 0 or
