@@ -11,10 +11,15 @@
 #include "keys.h"
 #include "partition.h"
 #include "redis_sync.h"
+#include "timefmt.h"
 #include "views.h"
 
 #define PAGE "1000"
-#define FOLLOW_BLOCK_MS "1000" /* also how soon a follower sees the tenant partitioned */
+#define FOLLOW_BLOCK_MS "1000"
+/* How often a follower of an unpartitioned tenant reads the count again, be
+ * its stream quiet or busy: the tenant may be partitioned meanwhile, and the
+ * new jobs' events are then in other streams. */
+#define FOLLOW_COUNT_MS 3000
 /* --follow on a partitioned tenant: how often every partition is read
  * while nothing new came. */
 #define FOLLOW_POLL_MS 200
@@ -409,8 +414,11 @@ static int report_down(cli *c, const cli_tenant *t, const int *down, char (*why)
  * --follow polls every partition (a cluster cannot block on several
  * slots at once) and prints in the same order (events_round holds what a
  * later read may still precede); the order across partitions is that of
- * their ids, which on a cluster are different servers' clocks. */
-static int events_partitioned(cli *c, cli_tenant *t, const char *since, int follow)
+ * their ids, which on a cluster are different servers' clocks. `since`
+ * applies to partition 0 alone when only0 (a follower that saw the tenant
+ * partitioned: it printed partition 0's stream up to since and nothing of
+ * the others, which are read from their start). */
+static int events_partitioned(cli *c, cli_tenant *t, const char *since, int follow, int only0)
 {
     int n = t->nparts, rc = 0;
     cli_tenant parts[LW_PARTITIONS_MAX];
@@ -445,8 +453,8 @@ static int events_partitioned(cli *c, cli_tenant *t, const char *since, int foll
         }
         if (rc == 0 && follow)
             rc = cli_set_reply_timeout(parts[p].conn, CLI_CONNECT_TIMEOUT_MS * 2);
-        snprintf(last[p], sizeof last[p], "%s", since_id);
-        incl[p] = since_id[0] && p > since_part;
+        snprintf(last[p], sizeof last[p], "%s", only0 && p > 0 ? "" : since_id);
+        incl[p] = last[p][0] && p > since_part;
     }
     cli_outage o = {0, 0};
     size_t printed = 0;
@@ -485,7 +493,7 @@ int cmd_events(cli *c, int argc, char **argv)
     if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
         return rc;
     if (t.nparts > 1)
-        return events_partitioned(c, &t, since, follow);
+        return events_partitioned(c, &t, since, follow, 0);
     if (since && strchr(since, '#')) {
         cli_err(c->cmd, "--since: \"%s\" names a partition, but tenant %s is not partitioned",
                 cli_show(since), cli_show(t.name));
@@ -530,31 +538,21 @@ int cmd_events(cli *c, int argc, char **argv)
      * was empty: everything added since counts as new). */
     if (!last[0])
         snprintf(last, sizeof last, "0-0");
+    int64_t count_at = lw_mono_ms() + FOLLOW_COUNT_MS;
     for (;;) {
         const char *xr[8] = {"XREAD",         "COUNT",   PAGE, "BLOCK",
                              FOLLOW_BLOCK_MS, "STREAMS", key,  last};
         redisReply *r = read_cmd(c, &t, follow, &o, key, last, 8, xr, &rc);
         if (!r)
             return rc;
-        if (r->type == REDIS_REPLY_NIL) {
-            freeReplyObject(r);
-            /* Quiet for a block: the tenant may have been partitioned
-             * meanwhile (its new jobs' events are in other streams). Then
-             * on over every partition, after the last event printed. */
-            t.nparts = 0;
-            if ((rc = cli_partitions(c, &t)) != 0)
-                return rc;
-            if (t.nparts > 1)
-                return events_partitioned(c, &t, strcmp(last, "0-0") ? last : NULL, follow);
-            continue;
-        }
-        if (r->type != REDIS_REPLY_ARRAY) {
+        if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY) {
             rc = cli_redis_err(t.conn, r, NULL);
             freeReplyObject(r);
             return rc;
         }
         rc = CLI_OK;
-        for (size_t s = 0; s < r->elements && rc == 0; s++) {
+        int quiet = r->type == REDIS_REPLY_NIL;
+        for (size_t s = 0; !quiet && s < r->elements && rc == 0; s++) {
             const redisReply *st = r->element[s];
             if (st->type == REDIS_REPLY_ARRAY && st->elements == 2)
                 rc = print_entries(c, st->element[1], last, -1);
@@ -562,5 +560,16 @@ int cmd_events(cli *c, int argc, char **argv)
         freeReplyObject(r);
         if (rc)
             return rc;
+        /* After a quiet block, or every FOLLOW_COUNT_MS of a busy stream. */
+        if (!quiet && lw_mono_ms() < count_at)
+            continue;
+        /* Partitioned meanwhile: on over every partition, after the last
+         * event printed (partition 0's stream is this one). */
+        count_at = lw_mono_ms() + FOLLOW_COUNT_MS;
+        t.nparts = 0;
+        if ((rc = cli_partitions(c, &t)) != 0)
+            return rc;
+        if (t.nparts > 1)
+            return events_partitioned(c, &t, strcmp(last, "0-0") ? last : NULL, follow, 1);
     }
 }
