@@ -200,6 +200,14 @@ int cli_one_job_open(cli *c, int argc, char **argv, const char *usage, const cha
  * CLI_REDIS (printed). */
 int cli_partitions(cli *c, cli_tenant *t);
 int cli_partitions_apart(cli *c, cli_tenant *t);
+/* cli_partitions for a command that gives a partial answer: connects
+ * quietly, and a failed read is CLI_REDIS with why[0..whylen) set, not
+ * printed (the caller names the tenant). */
+int cli_partitions_quiet(cli *c, cli_tenant *t, char *why, size_t whylen);
+/* Bounds the replies on k (CLI_PART_REPLY_MS) unless a bound is set: a
+ * frozen server makes the command exit 3, not hang. Returns 0 or CLI_REDIS
+ * (printed). */
+int cli_bound_replies(cli_conn *k);
 /* Whether job s, going to partition `part` of t (its id its own when
  * own_id, not one lw_job_spec_place drew), must be asked about in partition
  * 0 first: while t->legacy, a job with its own id or a unique key routed

@@ -92,7 +92,8 @@ int cmd_delete(cli *c, int argc, char **argv)
     if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_IDS, &args, &rc))
         return rc;
     cli_tenant t;
-    if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) == 0)
+    if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) == 0 &&
+        (rc = cli_bound_replies(t.conn)) == 0)
         rc = cli_each_partition(c, &t, args.pos, args.npos, delete_part, NULL);
     cli_args_free(&args);
     return rc;

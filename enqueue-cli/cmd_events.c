@@ -490,7 +490,9 @@ int cmd_events(cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     cli_tenant t;
-    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
+    /* A follower sets its own bound (its block time and a margin). */
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 ||
+        (!follow && (rc = cli_bound_replies(t.conn)) != 0) || (rc = cli_partitions(c, &t)) != 0)
         return rc;
     if (t.nparts > 1)
         return events_partitioned(c, &t, since, follow, 0);

@@ -388,7 +388,8 @@ int cmd_list(cli *c, int argc, char **argv)
         return CLI_USAGE;
     f.limit = (long)n;
     cli_tenant t;
-    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 ||
+        (rc = cli_bound_replies(t.conn)) != 0 || (rc = cli_partitions(c, &t)) != 0)
         return rc;
     listing l = {.c = c, .f = &f, .tenant = t.name};
     for (int p = 0; rc == 0 && p < t.nparts; p++) {

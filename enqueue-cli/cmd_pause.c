@@ -93,7 +93,8 @@ static int pause_or_resume(cli *c, int argc, char **argv, int pause)
         return CLI_USAGE;
     }
     cli_tenant t;
-    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 ||
+        (rc = cli_bound_replies(t.conn)) != 0 || (rc = cli_partitions(c, &t)) != 0)
         return rc;
     int any = 0, done = 0;
     /* Partition 0 first: its answer is the count to cover -- the one read

@@ -186,7 +186,8 @@ int cmd_purge(cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     cli_tenant t;
-    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 || (rc = cli_partitions(c, &t)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 ||
+        (rc = cli_bound_replies(t.conn)) != 0 || (rc = cli_partitions(c, &t)) != 0)
         return rc;
     long deleted = 0;
     for (int p = 0; rc == 0 && p < t.nparts; p++) {

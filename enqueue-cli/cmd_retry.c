@@ -307,7 +307,8 @@ int cmd_retry(cli *c, int argc, char **argv)
         cli_err(c->cmd, "expected job ids or --all-failed (see lanework retry --help)");
         goto out;
     }
-    if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) != 0)
+    if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) != 0 ||
+        (rc = cli_bound_replies(t.conn)) != 0)
         goto out;
     if (dedupe(args.pos, &args.npos) != 0) {
         cli_err(c->cmd, "out of memory");

@@ -423,10 +423,18 @@ static int note_missing(trow *tr, int p, const char *why)
  * CLI_REDIS when some partition is missing, or another exit status. */
 static int read_tenant(cli *c, const char *name, trow *tr)
 {
-    cli_tenant t;
-    int rc = cli_tenant_open(c, name, NULL, 0, &t);
+    cli_tenant t, p0;
+    char why0[256];
+    int rc = cli_tenant_get(c, name, &t);
+    if (rc)
+        return rc;
+    /* Partition 0 (the tenant itself, unpartitioned) unreadable: the tenant
+     * is left out and named, the others printed. */
+    rc = cli_part_open(c, &t, 0, &p0, why0, sizeof why0);
     if (rc == 0)
-        rc = cli_partitions(c, &t);
+        rc = cli_partitions_quiet(c, &t, why0, sizeof why0);
+    if (rc == CLI_REDIS)
+        return note_missing(tr, 0, why0) ? CLI_USAGE : CLI_REDIS;
     if (rc)
         return rc;
     if (t.nparts == 1)
@@ -602,8 +610,9 @@ static void print_text(const trow *rows, size_t n)
         }
     }
     for (size_t i = 0; i < n; i++)
-        printf("%s: %lld failed job(s) kept (lanework retry --all-failed)\n", rows[i].tenant,
-               rows[i].failed_kept);
+        if (!(rows[i].nmissing && rows[i].missing[0] == 0)) /* partition 0 read */
+            printf("%s: %lld failed job(s) kept (lanework retry --all-failed)\n", rows[i].tenant,
+                   rows[i].failed_kept);
 }
 
 static int print_json(const trow *rows, size_t n)

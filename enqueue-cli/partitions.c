@@ -48,6 +48,34 @@ int cli_partitions(cli *c, cli_tenant *t)
     return read_count(c, t, cli_cmd_moved(t->conn, 4, cmd), NULL);
 }
 
+int cli_partitions_quiet(cli *c, cli_tenant *t, char *why, size_t whylen)
+{
+    if (t->nparts > 0)
+        return 0;
+    char key[CLI_KEY_MAX];
+    if (lw_key(key, sizeof key, t->prefix, "settings", NULL) != 0)
+        return CLI_USAGE;
+    if (cli_connect(t->conn, 1, why, whylen) != 0)
+        return CLI_REDIS;
+    const char *cmd[4] = {"HMGET", key, "partitions", "legacy_until"};
+    redisReply *r = lw_sconn_command(t->conn->ctx, 4, cmd, NULL);
+    if (!r) {
+        snprintf(why, whylen, "%s",
+                 t->conn->ctx->errstr[0] ? t->conn->ctx->errstr : "connection lost");
+        return CLI_REDIS;
+    }
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "MOVED ", 6) == 0) {
+        freeReplyObject(r); /* the slot moved: the loud path follows it */
+        return cli_partitions(c, t);
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        cli_oneline(r->str, r->len, why, whylen);
+        freeReplyObject(r);
+        return CLI_REDIS;
+    }
+    return read_count(c, t, r, NULL);
+}
+
 int cli_partitions_apart(cli *c, cli_tenant *t)
 {
     if (t->nparts > 0)
@@ -269,4 +297,9 @@ void cli_part_unreadable(const cli *c, const char *tenant, int p, const char *wh
         snprintf(pre, sizeof pre, "?");
     cli_err(c->cmd, "tenant \"%s\" partition %d (%s) unreadable: %s; %s", cli_show(tenant), p, pre,
             why, tail);
+}
+
+int cli_bound_replies(cli_conn *k)
+{
+    return k->reply_timeout_ms ? 0 : cli_set_reply_timeout(k, CLI_PART_REPLY_MS);
 }
