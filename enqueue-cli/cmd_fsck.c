@@ -1203,6 +1203,56 @@ static int run(fsck *x, int repair)
     return f.problems ? CLI_JOB : CLI_OK;
 }
 
+/* A partitioned tenant's queue is paused in every partition or in none
+ * (pause.lua runs in each): one paused in some only is a pause or resume
+ * that stopped part-way. Not repaired -- which way is the operator's. Returns
+ * the number of such queues, or -1 when a partition could not be read
+ * (printed). */
+static long judge_pauses(cli *c, cli_tenant *t)
+{
+    char *q[256];
+    int in[256];
+    size_t nq = 0;
+    long bad = 0;
+    for (int p = 0; p < t->nparts && bad >= 0; p++) {
+        cli_tenant pt;
+        char key[CLI_KEY_MAX];
+        if (cli_tenant_part(c, t, p, &pt) != 0 ||
+            lw_key(key, sizeof key, pt.prefix, "paused", NULL) != 0) {
+            bad = -1;
+            break;
+        }
+        const char *cmd[2] = {"SMEMBERS", key};
+        redisReply *r = cli_cmd(pt.conn, 2, cmd);
+        if (!r) {
+            bad = -1;
+            break;
+        }
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+            const char *name = r->element[i]->str;
+            size_t k = 0;
+            while (name && k < nq && strcmp(q[k], name))
+                k++;
+            if (!name || (k == nq && (nq == 256 || !(q[nq] = strdup(name)))))
+                continue; /* past what one tenant pauses, or OOM: unjudged */
+            if (k == nq)
+                in[nq++] = 0;
+            in[k]++;
+        }
+        freeReplyObject(r); /* a key of another type: said by the partition's own check */
+    }
+    for (size_t k = 0; k < nq; k++) {
+        if (bad >= 0 && in[k] != t->nparts) {
+            printf("queue %s is paused in %d of %d partitions: a pause or resume stopped part-way "
+                   "(run lanework pause or lanework resume again)\n",
+                   q[k], in[k], t->nparts);
+            bad++;
+        }
+        free(q[k]);
+    }
+    return bad;
+}
+
 int cmd_fsck(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL;
@@ -1235,5 +1285,8 @@ int cmd_fsck(cli *c, int argc, char **argv)
         if (rc)
             worst = rc;
     }
-    return worst;
+    long split = t.nparts > 1 ? judge_pauses(c, &t) : 0;
+    if (split < 0)
+        return CLI_REDIS;
+    return split ? CLI_JOB : worst;
 }
