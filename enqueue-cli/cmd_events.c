@@ -311,10 +311,11 @@ static int64_t server_ms(cli *c, cli_tenant *pt, cli_outage *o, const char *key,
 }
 
 /* Reads partition p's events after its cursor (last; "": all; *incl: the
- * cursor's own id too) into held, moving the cursor. why: as read_cmd_why.
- * Returns 0 or an exit status (printed unless why took it). */
+ * cursor's own id too) up to id `end` ("+": all) into held, moving the
+ * cursor. why: as read_cmd_why. Returns 0 or an exit status (printed
+ * unless why took it). */
 static int read_part_events(cli *c, cli_tenant *pt, int p, int follow, cli_outage *o, char last[64],
-                            int *incl, pbuf *held, char *why, size_t whylen)
+                            int *incl, const char *end, pbuf *held, char *why, size_t whylen)
 {
     char key[CLI_KEY_MAX], start[70];
     lw_key(key, sizeof key, pt->prefix, "events", NULL);
@@ -323,7 +324,7 @@ static int read_part_events(cli *c, cli_tenant *pt, int p, int follow, cli_outag
             snprintf(start, sizeof start, "%s%s", *incl ? "" : "(", last);
         else
             snprintf(start, sizeof start, "-");
-        const char *xr[6] = {"XRANGE", key, start, "+", "COUNT", PAGE};
+        const char *xr[6] = {"XRANGE", key, start, end, "COUNT", PAGE};
         int rc = 0;
         redisReply *r = read_cmd_why(c, pt, follow, o, key, last, 6, xr, &rc, why, whylen);
         if (!r)
@@ -352,15 +353,17 @@ static int read_part_events(cli *c, cli_tenant *pt, int p, int follow, cli_outag
 }
 
 /* One round over every partition: reads each one's new events into held
- * and prints those that are in (id, partition) order for good.
+ * and prints them in (id, partition) order.
  *
  * Without --follow that is all of them. A follower prints as it goes, and
  * a partition read late in a round may hold an event with a lower id than
- * one already read of another (their ids are different masters' clocks,
- * and the reads are not at one instant). So it takes each master's TIME
- * just before reading its partition: an event added there later gets an
- * id at or past that time. Below the lowest of the round's TIMEs nothing
- * can come any more; events from there on are held for a later round.
+ * one already printed of another (their ids are different masters'
+ * clocks, and the reads are not at one instant). So it first takes every
+ * master's TIME: an event added to a partition later gets an id at or past
+ * its master's. Below the lowest of them nothing can come any more, and a
+ * follower reads each partition only up to there: the rest stays in Redis
+ * for a later round, rather than in memory (a master whose clock runs an
+ * hour ahead held an hour of events, sorted again at every poll).
  *
  * down (not following; else NULL): the partitions not to read, and where
  * one that fails now is marked (why[p] says why) -- its events are left
@@ -370,19 +373,22 @@ static int events_round(cli *c, cli_tenant *parts, int n, char (*last)[64], int 
 {
     int rc = 0;
     int64_t below = INT64_MAX;
+    for (int p = 0; follow && p < n; p++) {
+        char key[CLI_KEY_MAX];
+        lw_key(key, sizeof key, parts[p].prefix, "events", NULL);
+        int64_t ms = server_ms(c, &parts[p], o, key, last[p], &rc);
+        if (ms < 0)
+            return rc;
+        below = ms < below ? ms : below;
+    }
+    char end[32] = "+";
+    if (follow)
+        snprintf(end, sizeof end, "%lld", (long long)below - 1);
     for (int p = 0; p < n && rc == 0; p++) {
         if (down && down[p])
             continue;
         size_t mark = held->n; /* where p's events start: dropped if p fails */
-        if (follow) {
-            char key[CLI_KEY_MAX];
-            lw_key(key, sizeof key, parts[p].prefix, "events", NULL);
-            int64_t ms = server_ms(c, &parts[p], o, key, last[p], &rc);
-            if (ms < 0)
-                break;
-            below = ms < below ? ms : below;
-        }
-        rc = read_part_events(c, &parts[p], p, follow, o, last[p], &incl[p], held,
+        rc = read_part_events(c, &parts[p], p, follow, o, last[p], &incl[p], end, held,
                               down ? why[p] : NULL, sizeof why[p]);
         if (rc == CLI_REDIS && down) {
             down[p] = 1;
