@@ -16,8 +16,8 @@ const double metrics_wait_buckets[METRICS_WAIT_NBUCKETS] = {
 /* Label values longer than this are cut (names are short in practice). */
 #define LABEL_MAX 512
 
-static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *queue,
-                               const char *kind, const char *outcome)
+static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *queue, const char *kind,
+                               const char *outcome)
 {
     for (metric_jobs *e = m->jobs; e; e = e->next)
         if (!strcmp(e->tenant, tenant) && !strcmp(e->queue, queue) && !strcmp(e->kind, kind) &&
@@ -132,8 +132,8 @@ const char *metrics_esc(char *out, size_t outlen, const char *s)
 static int render_hists(const metric_hist *list, const char *name, const char *help,
                         const double *bounds, int nb, char **buf, size_t *len, size_t *cap)
 {
-    int rc = metrics_appendf(buf, len, cap, "# HELP %s %s\n# TYPE %s histogram\n", name, help,
-                             name);
+    int rc =
+        metrics_appendf(buf, len, cap, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     char tq[LABEL_MAX], qq[LABEL_MAX];
     for (const metric_hist *h = list; h; h = h->next) {
         metrics_esc(tq, sizeof tq, h->tenant);

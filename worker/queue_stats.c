@@ -71,8 +71,8 @@ typedef struct qread {
     worker *w;
     tenant *t; /* holds a reference */
     size_t nq;
-    qstat *v;  /* owned until it replaces t->qs */
-    qhead *h;  /* owned, nq entries */
+    qstat *v; /* owned until it replaces t->qs */
+    qhead *h; /* owned, nq entries */
     int stage, pending, failed;
     int64_t now; /* Redis ms */
 } qread;
@@ -463,8 +463,9 @@ int queue_stats_render(worker *w, char **buf, size_t *len, size_t *cap)
             const int64_t v[4] = {s.queued, s.scheduled, s.active, s.paused};
             for (int i = 0; i < 4; i++)
                 rc |= metrics_appendf(
-                    buf, len, cap, "lanework_queue_jobs{tenant=\"%s\",queue=\"%s\",state=\"%s\"} %lld\n",
-                    tq, qq, i < 3 ? states[i] : "paused", (long long)v[i]);
+                    buf, len, cap,
+                    "lanework_queue_jobs{tenant=\"%s\",queue=\"%s\",state=\"%s\"} %lld\n", tq, qq,
+                    i < 3 ? states[i] : "paused", (long long)v[i]);
         }
     }
     rc |= metrics_appendf(
@@ -479,10 +480,9 @@ int queue_stats_render(worker *w, char **buf, size_t *len, size_t *cap)
             qstat s;
             if (!sum_parts(t, q, now, &s) || s.oldest_ms < 0)
                 continue;
-            rc |= metrics_appendf(buf, len, cap,
-                                  "lanework_queue_oldest_seconds{tenant=\"%s\",queue=\"%s\"} %.3f\n",
-                                  tq, metrics_esc(qq, sizeof qq, queues[q]),
-                                  (double)s.oldest_ms / 1000.0);
+            rc |= metrics_appendf(
+                buf, len, cap, "lanework_queue_oldest_seconds{tenant=\"%s\",queue=\"%s\"} %.3f\n",
+                tq, metrics_esc(qq, sizeof qq, queues[q]), (double)s.oldest_ms / 1000.0);
         }
     }
     return rc ? -1 : 0;

@@ -236,9 +236,9 @@ typedef struct tenant {
     lw_log_gate err_gate;   /* error replies to its commands: one line a minute */
     /* Queue gauges (queue_stats.c): the latest complete read, one entry per
      * worker queue (--queue order), and when it ended. */
-    qstat *qs;         /* owned; NULL until the first read */
-    int64_t qs_mono;   /* mono ms the latest complete read ended; 0: none */
-    int qs_inflight;   /* a read is in flight */
+    qstat *qs;       /* owned; NULL until the first read */
+    int64_t qs_mono; /* mono ms the latest complete read ended; 0: none */
+    int qs_inflight; /* a read is in flight */
     struct tenant *next;
 } tenant;
 

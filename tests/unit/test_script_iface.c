@@ -48,8 +48,7 @@ typedef struct claim_fixture {
 static void claim_fixture_init(claim_fixture *f, size_t njobfields)
 {
     const char *v[LW_CLAIM_JOB_FIELDS] = {"j1", "7-123", "email", "default", "lane1", "{\"a\":1}",
-                                          "3",  "5",     "30000", "1000",    "",
-                                          "1500"};
+                                          "3",  "5",     "30000", "1000",    "",      "1500"};
     for (size_t i = 0; i < LW_CLAIM_JOB_FIELDS; i++) {
         f->job[i] = str_(v[i]);
         f->jobp[i] = &f->job[i];
