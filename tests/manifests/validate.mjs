@@ -87,10 +87,26 @@ async function check(dir, files) {
   for (const { where, file, obj } of docs) {
     const id = `${obj.apiVersion} ${obj.kind}`;
     if (KUSTOMIZE.has(id)) {
-      for (const key of ['resources', 'components']) {
-        for (const r of obj[key] || []) {
-          if (!fs.existsSync(path.join(path.dirname(file), r)))
+      const names = {};
+      for (const key of ['resources', 'components']) names[key] = [...(obj[key] || [])];
+      // The optional components, offered commented out ("# components:"
+      // and "#   - NAME" lines): they must be there to be enabled.
+      const text = fs.readFileSync(file, 'utf8');
+      const m = text.match(/^# components:\n((?:#\s+- \S+\n)+)/m);
+      if (m) names.components.push(...[...m[1].matchAll(/- (\S+)/g)].map((x) => x[1]));
+      for (const [key, list] of Object.entries(names)) {
+        for (const r of list) {
+          const p = path.join(path.dirname(file), r);
+          if (!fs.existsSync(p)) {
             problems.push(`${where}: ${key} names ${r}, which is not there`);
+            continue;
+          }
+          if (key === 'components') {
+            const k = path.join(p, 'kustomization.yaml');
+            const c = fs.existsSync(k) && YAML.parse(fs.readFileSync(k, 'utf8'));
+            if (!c || c.kind !== 'Component')
+              problems.push(`${where}: component ${r} has no kustomization.yaml of kind Component`);
+          }
         }
       }
       continue;
@@ -163,6 +179,8 @@ async function selfTest(dir) {
     ['deployment.yaml', (s) => s.replace('containerPort: 9090', 'containerPort: "http"')],
     ['pdb.yaml', (s) => s.replace('apiVersion: policy/v1', 'apiVersion: policy/v7')],
     ['kustomization.yaml', (s) => s.replace('  - pdb.yaml', '  - pdb2.yaml')],
+    ['kustomization.yaml', (s) => s.replace('#   - autoscaling/keda', '#   - autoscaling/kedaa')],
+    ['autoscaling/hpa/kustomization.yaml', (s) => s.replace('kind: Component', 'kind: Kustomization')],
   ];
   let bad = 0;
   const clean = await check(dir, files);
