@@ -16,10 +16,26 @@ const double metrics_wait_buckets[METRICS_WAIT_NBUCKETS] = {
 /* Label values longer than this are cut (names are short in practice). */
 #define LABEL_MAX 512
 
+/* FNV-1a over the label values, each followed by a 0 byte. */
+static size_t hash_labels(const char *const *v, int n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)v[i]; *p; p++)
+            h = (h ^ *p) * 1099511628211ULL;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h % METRICS_HASH);
+}
+
 static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *queue, const char *kind,
                                const char *outcome)
 {
-    for (metric_jobs *e = m->jobs; e; e = e->next)
+    const char *v[4] = {tenant, queue, kind, outcome};
+    size_t b = hash_labels(v, 4);
+    if (!m->jobs_h && !m->jobs) /* at first use only: every entry is in it or none */
+        m->jobs_h = calloc(METRICS_HASH, sizeof *m->jobs_h);
+    for (metric_jobs *e = m->jobs_h ? m->jobs_h[b] : m->jobs; e; e = m->jobs_h ? e->hnext : e->next)
         if (!strcmp(e->tenant, tenant) && !strcmp(e->queue, queue) && !strcmp(e->kind, kind) &&
             !strcmp(e->outcome, outcome))
             return e;
@@ -36,12 +52,21 @@ static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *queue
     }
     e->next = m->jobs;
     m->jobs = e;
+    if (m->jobs_h) {
+        e->hnext = m->jobs_h[b];
+        m->jobs_h[b] = e;
+    }
     return e;
 }
 
-static metric_hist *hist_entry(metric_hist **list, const char *tenant, const char *queue)
+static metric_hist *hist_entry(metric_hist **list, metric_hist ***index, const char *tenant,
+                               const char *queue)
 {
-    for (metric_hist *h = *list; h; h = h->next)
+    const char *v[2] = {tenant, queue};
+    size_t b = hash_labels(v, 2);
+    if (!*index && !*list) /* at first use only: every entry is in it or none */
+        *index = calloc(METRICS_HASH, sizeof **index);
+    for (metric_hist *h = *index ? (*index)[b] : *list; h; h = *index ? h->hnext : h->next)
         if (!strcmp(h->tenant, tenant) && !strcmp(h->queue, queue))
             return h;
     metric_hist *h = calloc(1, sizeof *h);
@@ -55,6 +80,10 @@ static metric_hist *hist_entry(metric_hist **list, const char *tenant, const cha
     }
     h->next = *list;
     *list = h;
+    if (*index) {
+        h->hnext = (*index)[b];
+        (*index)[b] = h;
+    }
     return h;
 }
 
@@ -77,13 +106,14 @@ void metrics_attempt(metrics *m, const char *tenant, const char *queue, const ch
     metric_jobs *e = jobs_entry(m, tenant, queue, kind, outcome);
     if (e)
         e->n++;
-    observe(hist_entry(&m->hists, tenant, queue), metrics_buckets, METRICS_NBUCKETS, seconds);
+    observe(hist_entry(&m->hists, &m->hists_h, tenant, queue), metrics_buckets, METRICS_NBUCKETS,
+            seconds);
 }
 
 void metrics_wait(metrics *m, const char *tenant, const char *queue, double seconds)
 {
-    observe(hist_entry(&m->waits, tenant, queue), metrics_wait_buckets, METRICS_WAIT_NBUCKETS,
-            seconds < 0 ? 0 : seconds);
+    observe(hist_entry(&m->waits, &m->waits_h, tenant, queue), metrics_wait_buckets,
+            METRICS_WAIT_NBUCKETS, seconds < 0 ? 0 : seconds);
 }
 
 int metrics_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
@@ -205,4 +235,7 @@ void metrics_clear(metrics *m)
     }
     hists_free(&m->hists);
     hists_free(&m->waits);
+    free(m->jobs_h), free(m->hists_h), free(m->waits_h);
+    m->jobs_h = NULL;
+    m->hists_h = m->waits_h = NULL;
 }

@@ -25,7 +25,8 @@ extern const double metrics_wait_buckets[METRICS_WAIT_NBUCKETS];
 typedef struct metric_jobs {
     char *tenant, *queue, *kind, *outcome; /* owned */
     uint64_t n;
-    struct metric_jobs *next;
+    struct metric_jobs *next;  /* render order */
+    struct metric_jobs *hnext; /* the same hash bucket */
 } metric_jobs;
 
 typedef struct metric_hist {
@@ -33,13 +34,23 @@ typedef struct metric_hist {
     uint64_t buckets[METRICS_MAX_BUCKETS]; /* cumulative counts are made at render time */
     uint64_t count;
     double sum;
-    struct metric_hist *next;
+    struct metric_hist *next;  /* render order */
+    struct metric_hist *hnext; /* the same hash bucket */
 } metric_hist;
+
+/* Buckets of the series' hash tables: an attempt's series is found in O(1)
+ * however many tenants x queues a worker serves (a list walk per attempt
+ * was thousands of strcmp with 1,000 tenants). */
+#define METRICS_HASH 1024
 
 typedef struct metrics {
     metric_jobs *jobs;
     metric_hist *hists; /* attempt durations */
     metric_hist *waits; /* queue waits */
+    /* Hash tables over the three lists, allocated at first use (NULL
+     * before; if that fails, the lists are walked). */
+    metric_jobs **jobs_h;
+    metric_hist **hists_h, **waits_h;
     uint64_t claims, claimed;
     int64_t scraped_mono; /* lw_mono_ms() of the latest GET /metrics; 0: never */
 } metrics;
