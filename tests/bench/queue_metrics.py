@@ -16,7 +16,7 @@ which the first window shows), and the workers' CPU. The difference is the
 reads' cost; it is also given per round and per (tenant, queue) read.
 Also the time a scrape takes (the page grows with tenants x queues).
 
-Uses a meson build's binaries: --build (default build-me), no build step.
+Uses a meson build's binaries: --build (default $BENCH_BUILD, else build/), no build step.
 
 usage: tests/bench/queue_metrics.py [--tenants N] [--queues N] [--jobs N]
            [--workers N] [--window S] [--scrape S] [--build DIR] [--keep]
@@ -56,7 +56,8 @@ def main():
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--window', type=float, default=30)
     ap.add_argument('--scrape', type=float, default=5)
-    ap.add_argument('--build', default=os.path.join(ROOT, 'build-me'))
+    ap.add_argument('--build', default=os.environ.get('BENCH_BUILD', os.path.join(ROOT, 'build')),
+                    help='a meson build of this checkout (default $BENCH_BUILD or build/)')
     ap.add_argument('--keep', action='store_true')
     args = ap.parse_args()
     b = os.path.abspath(args.build)
