@@ -11,6 +11,9 @@
 #                                       node and npm, then `npm ci` in
 #                                       clients/node (ioredis, from the npm
 #                                       registry, pinned by package-lock.json)
+#                                       and in tests/manifests (the Kubernetes
+#                                       and KEDA schemas the manifests of
+#                                       deploy/k8s are checked against)
 #   scripts/install-deps.sh --dev       the same plus valgrind, gcovr (the
 #                                       coverage report, README "Coverage")
 #                                       and clang-format (scripts/format.sh)
@@ -128,11 +131,13 @@ npm_ci() {
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
 }
 
-# clients/node's modules (ioredis) for the clients' tests; with --bench,
+# clients/node's modules (ioredis) for the clients' tests, tests/manifests'
+# (kubernetes-models, @kubernetes-models/keda, yaml); with --bench,
 # tests/bench/peers' (BullMQ).
 node_modules() {
   case $mode in compile | runtime) return 0 ;; esac
   npm_ci clients/node ioredis || return 1
+  npm_ci tests/manifests kubernetes-models || return 1
   if [ "$bench" = 1 ]; then npm_ci tests/bench/peers bullmq || return 1; fi
 }
 

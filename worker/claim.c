@@ -20,6 +20,7 @@
 #include "lease.h"
 #include "lease_rules.h"
 #include "log.h"
+#include "metrics.h"
 #include "outcome.h"
 #include "script_args.h"
 #include "script_replies.h"
@@ -135,6 +136,8 @@ static void claim_reply(lw_redis *r, redisReply *reply, void *ud)
             continue;
         }
         a->proof_mono = sent;
+        /* Runnable to started, on Redis's clock (claim.lua's wait_ms). */
+        metrics_wait(&w->m, t->cfg->name, a->queue, (double)job.wait_ms / 1000.0);
         dispatch_attempt(a);
     }
     long long due_in = got.due_in, more = got.more;

@@ -39,6 +39,7 @@
 #include "lease.h"
 #include "lease_rules.h"
 #include "log.h"
+#include "queue_stats.h"
 #include "state.h"
 #include "timefmt.h"
 
@@ -152,7 +153,9 @@ static int metrics_body(worker *w, struct evbuffer *out)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
+    queue_stats_scraped(w);
     int rc = metrics_render(&w->m, &buf, &len, &cap);
+    rc |= queue_stats_render(w, &buf, &len, &cap);
     rc |= metrics_appendf(
         &buf, &len, &cap,
         "# HELP lanework_active_jobs Attempts running in this worker.\n"

@@ -1,4 +1,4 @@
-/* metrics.c — counters and the histogram, and their text exposition. */
+/* metrics.c — counters and the histograms, and their text exposition. */
 #include "metrics.h"
 
 #include <stdarg.h>
@@ -8,59 +8,112 @@
 
 const double metrics_buckets[METRICS_NBUCKETS] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                   1,     2.5,   5,    10,    30,   60,  300};
+/* Queue waits run from milliseconds (a worker with free slots) to hours (a
+ * backlog nobody scales for). */
+const double metrics_wait_buckets[METRICS_WAIT_NBUCKETS] = {
+    0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 1800, 3600};
 
-static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *kind,
+/* Label values longer than this are cut (names are short in practice). */
+#define LABEL_MAX 512
+
+/* FNV-1a over the label values, each followed by a 0 byte. */
+static size_t hash_labels(const char *const *v, int n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)v[i]; *p; p++)
+            h = (h ^ *p) * 1099511628211ULL;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h % METRICS_HASH);
+}
+
+static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *queue, const char *kind,
                                const char *outcome)
 {
-    for (metric_jobs *e = m->jobs; e; e = e->next)
-        if (!strcmp(e->tenant, tenant) && !strcmp(e->kind, kind) && !strcmp(e->outcome, outcome))
+    const char *v[4] = {tenant, queue, kind, outcome};
+    size_t b = hash_labels(v, 4);
+    if (!m->jobs_h && !m->jobs) /* at first use only: every entry is in it or none */
+        m->jobs_h = calloc(METRICS_HASH, sizeof *m->jobs_h);
+    for (metric_jobs *e = m->jobs_h ? m->jobs_h[b] : m->jobs; e; e = m->jobs_h ? e->hnext : e->next)
+        if (!strcmp(e->tenant, tenant) && !strcmp(e->queue, queue) && !strcmp(e->kind, kind) &&
+            !strcmp(e->outcome, outcome))
             return e;
     metric_jobs *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
     e->tenant = strdup(tenant);
+    e->queue = strdup(queue);
     e->kind = strdup(kind);
     e->outcome = strdup(outcome);
-    if (!e->tenant || !e->kind || !e->outcome) {
-        free(e->tenant), free(e->kind), free(e->outcome), free(e);
+    if (!e->tenant || !e->queue || !e->kind || !e->outcome) {
+        free(e->tenant), free(e->queue), free(e->kind), free(e->outcome), free(e);
         return NULL;
     }
     e->next = m->jobs;
     m->jobs = e;
+    if (m->jobs_h) {
+        e->hnext = m->jobs_h[b];
+        m->jobs_h[b] = e;
+    }
     return e;
 }
 
-static metric_hist *hist_entry(metrics *m, const char *tenant)
+static metric_hist *hist_entry(metric_hist **list, metric_hist ***index, const char *tenant,
+                               const char *queue)
 {
-    for (metric_hist *h = m->hists; h; h = h->next)
-        if (!strcmp(h->tenant, tenant))
+    const char *v[2] = {tenant, queue};
+    size_t b = hash_labels(v, 2);
+    if (!*index && !*list) /* at first use only: every entry is in it or none */
+        *index = calloc(METRICS_HASH, sizeof **index);
+    for (metric_hist *h = *index ? (*index)[b] : *list; h; h = *index ? h->hnext : h->next)
+        if (!strcmp(h->tenant, tenant) && !strcmp(h->queue, queue))
             return h;
     metric_hist *h = calloc(1, sizeof *h);
-    if (!h || !(h->tenant = strdup(tenant))) {
-        free(h);
+    if (!h)
+        return NULL;
+    h->tenant = strdup(tenant);
+    h->queue = strdup(queue);
+    if (!h->tenant || !h->queue) {
+        free(h->tenant), free(h->queue), free(h);
         return NULL;
     }
-    h->next = m->hists;
-    m->hists = h;
+    h->next = *list;
+    *list = h;
+    if (*index) {
+        h->hnext = (*index)[b];
+        (*index)[b] = h;
+    }
     return h;
 }
 
-void metrics_attempt(metrics *m, const char *tenant, const char *kind, const char *outcome,
-                     double seconds)
+static void observe(metric_hist *h, const double *bounds, int nb, double v)
 {
-    metric_jobs *e = jobs_entry(m, tenant, kind, outcome);
-    if (e)
-        e->n++;
-    metric_hist *h = hist_entry(m, tenant);
     if (!h)
         return;
-    for (int i = 0; i < METRICS_NBUCKETS; i++)
-        if (seconds <= metrics_buckets[i]) {
+    for (int i = 0; i < nb; i++)
+        if (v <= bounds[i]) {
             h->buckets[i]++;
             break;
         }
     h->count++;
-    h->sum += seconds;
+    h->sum += v;
+}
+
+void metrics_attempt(metrics *m, const char *tenant, const char *queue, const char *kind,
+                     const char *outcome, double seconds)
+{
+    metric_jobs *e = jobs_entry(m, tenant, queue, kind, outcome);
+    if (e)
+        e->n++;
+    observe(hist_entry(&m->hists, &m->hists_h, tenant, queue), metrics_buckets, METRICS_NBUCKETS,
+            seconds);
+}
+
+void metrics_wait(metrics *m, const char *tenant, const char *queue, double seconds)
+{
+    observe(hist_entry(&m->waits, &m->waits_h, tenant, queue), metrics_wait_buckets,
+            METRICS_WAIT_NBUCKETS, seconds < 0 ? 0 : seconds);
 }
 
 int metrics_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
@@ -87,37 +140,72 @@ int metrics_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
+const char *metrics_esc(char *out, size_t outlen, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < outlen; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[o++] = '\\';
+            out[o++] = *s;
+        } else if (*s == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *s;
+        }
+    }
+    if (outlen)
+        out[o < outlen ? o : outlen - 1] = '\0';
+    return out;
+}
+
+static int render_hists(const metric_hist *list, const char *name, const char *help,
+                        const double *bounds, int nb, char **buf, size_t *len, size_t *cap)
+{
+    int rc =
+        metrics_appendf(buf, len, cap, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    char tq[LABEL_MAX], qq[LABEL_MAX];
+    for (const metric_hist *h = list; h; h = h->next) {
+        metrics_esc(tq, sizeof tq, h->tenant);
+        metrics_esc(qq, sizeof qq, h->queue);
+        uint64_t cum = 0;
+        for (int i = 0; i < nb; i++) {
+            cum += h->buckets[i];
+            rc |= metrics_appendf(buf, len, cap,
+                                  "%s_bucket{tenant=\"%s\",queue=\"%s\",le=\"%g\"} %llu\n", name,
+                                  tq, qq, bounds[i], (unsigned long long)cum);
+        }
+        rc |= metrics_appendf(buf, len, cap,
+                              "%s_bucket{tenant=\"%s\",queue=\"%s\",le=\"+Inf\"} %llu\n"
+                              "%s_sum{tenant=\"%s\",queue=\"%s\"} %.6f\n"
+                              "%s_count{tenant=\"%s\",queue=\"%s\"} %llu\n",
+                              name, tq, qq, (unsigned long long)h->count, name, tq, qq, h->sum,
+                              name, tq, qq, (unsigned long long)h->count);
+    }
+    return rc;
+}
+
 int metrics_render(const metrics *m, char **buf, size_t *len, size_t *cap)
 {
     int rc = 0;
-    rc |=
-        metrics_appendf(buf, len, cap,
-                        "# HELP lanework_jobs_total Attempts ended, by tenant, kind and outcome.\n"
-                        "# TYPE lanework_jobs_total counter\n");
+    rc |= metrics_appendf(
+        buf, len, cap,
+        "# HELP lanework_jobs_total Attempts ended, by tenant, queue, kind and outcome.\n"
+        "# TYPE lanework_jobs_total counter\n");
+    char tq[LABEL_MAX], qq[LABEL_MAX], kq[LABEL_MAX], oq[LABEL_MAX];
     for (const metric_jobs *e = m->jobs; e; e = e->next)
         rc |= metrics_appendf(
-            buf, len, cap, "lanework_jobs_total{tenant=\"%s\",kind=\"%s\",outcome=\"%s\"} %llu\n",
-            e->tenant, e->kind, e->outcome, (unsigned long long)e->n);
-    rc |= metrics_appendf(buf, len, cap,
-                          "# HELP lanework_attempt_duration_seconds Duration of attempts.\n"
-                          "# TYPE lanework_attempt_duration_seconds histogram\n");
-    for (const metric_hist *h = m->hists; h; h = h->next) {
-        uint64_t cum = 0;
-        for (int i = 0; i < METRICS_NBUCKETS; i++) {
-            cum += h->buckets[i];
-            rc |= metrics_appendf(
-                buf, len, cap,
-                "lanework_attempt_duration_seconds_bucket{tenant=\"%s\",le=\"%g\"} %llu\n",
-                h->tenant, metrics_buckets[i], (unsigned long long)cum);
-        }
-        rc |= metrics_appendf(
             buf, len, cap,
-            "lanework_attempt_duration_seconds_bucket{tenant=\"%s\",le=\"+Inf\"} %llu\n"
-            "lanework_attempt_duration_seconds_sum{tenant=\"%s\"} %.6f\n"
-            "lanework_attempt_duration_seconds_count{tenant=\"%s\"} %llu\n",
-            h->tenant, (unsigned long long)h->count, h->tenant, h->sum, h->tenant,
-            (unsigned long long)h->count);
-    }
+            "lanework_jobs_total{tenant=\"%s\",queue=\"%s\",kind=\"%s\",outcome=\"%s\"} %llu\n",
+            metrics_esc(tq, sizeof tq, e->tenant), metrics_esc(qq, sizeof qq, e->queue),
+            metrics_esc(kq, sizeof kq, e->kind), metrics_esc(oq, sizeof oq, e->outcome),
+            (unsigned long long)e->n);
+    rc |= render_hists(m->hists, "lanework_attempt_duration_seconds", "Duration of attempts.",
+                       metrics_buckets, METRICS_NBUCKETS, buf, len, cap);
+    rc |= render_hists(
+        m->waits, "lanework_queue_wait_seconds",
+        "Time from a job becoming runnable (enqueue, retry, end of its delay or backoff) to the start of the attempt, per attempt started here.",
+        metrics_wait_buckets, METRICS_WAIT_NBUCKETS, buf, len, cap);
     rc |= metrics_appendf(buf, len, cap,
                           "# HELP lanework_claims_total Claim calls sent to Redis.\n"
                           "# TYPE lanework_claims_total counter\n"
@@ -129,16 +217,25 @@ int metrics_render(const metrics *m, char **buf, size_t *len, size_t *cap)
     return rc ? -1 : 0;
 }
 
+static void hists_free(metric_hist **list)
+{
+    while (*list) {
+        metric_hist *h = *list;
+        *list = h->next;
+        free(h->tenant), free(h->queue), free(h);
+    }
+}
+
 void metrics_clear(metrics *m)
 {
     while (m->jobs) {
         metric_jobs *e = m->jobs;
         m->jobs = e->next;
-        free(e->tenant), free(e->kind), free(e->outcome), free(e);
+        free(e->tenant), free(e->queue), free(e->kind), free(e->outcome), free(e);
     }
-    while (m->hists) {
-        metric_hist *h = m->hists;
-        m->hists = h->next;
-        free(h->tenant), free(h);
-    }
+    hists_free(&m->hists);
+    hists_free(&m->waits);
+    free(m->jobs_h), free(m->hists_h), free(m->waits_h);
+    m->jobs_h = NULL;
+    m->hists_h = m->waits_h = NULL;
 }

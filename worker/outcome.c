@@ -225,7 +225,7 @@ static void record_end(attempt *a, end_kind how, const char *text)
     char msg[600];
     verdict v = attempt_verdict(attempt_stop_reason(a), how, text, a->attempt, a->attempts,
                                 a->timeout_ms, msg, sizeof msg);
-    metrics_attempt(&w->m, t->cfg->name, a->kind, v.metric, secs);
+    metrics_attempt(&w->m, t->cfg->name, a->queue, a->kind, v.metric, secs);
     if (v.kind == VERDICT_DISCARD) {
         lw_log_about(
             LW_LOG_WARN, "job.lost_lease", attempt_facts(a, 1),

@@ -42,6 +42,7 @@ struct runner;
 struct thread_pool;
 struct fork_pool;
 struct http_server;
+struct queue_stats;
 struct fence;
 struct spool_io;
 struct spool_watch;
@@ -129,6 +130,14 @@ typedef struct rlink {
     lw_log_gate policy_gate; /* the eviction-policy warning: once an hour, not each reconnect */
     struct rlink *next;
 } rlink;
+
+/* One queue of one tenant struct (partition) as queue_stats.c last read it. */
+typedef struct qstat {
+    int64_t queued, scheduled, active; /* P stats queued:Q, scheduled:Q; ZCARD P active:Q */
+    int paused;                        /* Q is in P paused */
+    int64_t oldest_ms;                 /* age of the oldest runnable job; 0: none waits;
+                                          -1: unknown (only tombstones among the entries read) */
+} qstat;
 
 typedef struct tenant {
     struct worker *w;
@@ -225,6 +234,11 @@ typedef struct tenant {
     int spool_errors;       /* consecutive scans whose enqueue got an error reply */
     int64_t spool_retry_at; /* mono ms: rescan no sooner (after an error reply) */
     lw_log_gate err_gate;   /* error replies to its commands: one line a minute */
+    /* Queue gauges (queue_stats.c): the latest complete read, one entry per
+     * worker queue (--queue order), and when it ended. */
+    qstat *qs;       /* owned; NULL until the first read */
+    int64_t qs_mono; /* mono ms the latest complete read ended; 0: none */
+    int qs_inflight; /* a read is in flight */
     struct tenant *next;
 } tenant;
 
@@ -293,6 +307,7 @@ typedef struct worker {
     struct spool_io *spool_io;   /* job.json reads, writes and scans (spool_io.h) */
     struct spool_watch *watch;   /* inotify on the spools, the periodic rescan */
     struct http_server *http;
+    struct queue_stats *qstats; /* the queue gauges' reader (queue_stats.c); NULL: none */
     metrics m;
 
     struct event *pump_ev;

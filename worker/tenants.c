@@ -245,6 +245,7 @@ void tenant_unref(tenant *t)
     regref_unref(t->reg);
     tenant_unref(t->lead);
     free(t->caps);
+    free(t->qs);
     free(t->groups);
     spool_pending_free(t);
     for (int i = 0; i < 3; i++)

@@ -33,6 +33,7 @@
 #include "dispatch.h"
 #include "fence.h"
 #include "http.h"
+#include "queue_stats.h"
 #include "kick.h"
 #include "lease.h"
 #include "log.h"
@@ -625,6 +626,11 @@ worker *worker_new(worker_options *opt, lw_registry *reg, char *err, size_t errl
         goto fail;
     if (opt->http && !(w->http = http_start(w, opt->http, err, errlen)))
         goto fail;
+    /* The queue gauges are read only for /metrics. */
+    if (opt->http && queue_stats_start(w)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
 
     w->pump_ev = event_new(w->base, -1, 0, pump_cb, w);
     w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
@@ -684,6 +690,8 @@ void worker_free(worker *w)
     if (!w)
         return;
     runners_close(w);
+    /* Before the links: its reads in flight then end without going on. */
+    queue_stats_free(w);
     /* Before the attempts and tenants its tasks point to are freed. */
     spool_io_free(w->spool_io, 2000);
     spool_watch_free(w->watch);

@@ -8,7 +8,7 @@
 --@ argv: prefix:str events_cap:int worker:str lease_ms:ms want:int keep_failed_s:s nq:int
 --@ argv queue*nq: name:str max_active:int
 --@ reply: jobs:list bad:list due_in:int more:int gap:int
---@ reply.jobs job*: id:str token:str kind:str queue:str lane:str payload:json attempt:num attempts:num timeout_ms:num backoff_ms:num spool:str
+--@ reply.jobs job*: id:str token:str kind:str queue:str lane:str payload:json attempt:num attempts:num timeout_ms:num backoff_ms:num spool:str wait_ms:num
 --@ reply.bad corrupt*: id:str reason:str
 --
 -- KEYS: 1 events, 2 schedule, 3 stats, 4 expiring, 5 fence,
@@ -28,8 +28,12 @@
 --     dropped and reported. A queued job whose cancel is still pending (set
 --     while an earlier attempt ran) ends cancelled instead of starting.
 -- Returns { jobs, bad, due_in, more, gap }:
---   jobs: 11 entries per claimed job: id token kind queue lane payload
---         attempt attempts timeout_ms backoff_ms spool
+--   jobs: 12 entries per claimed job: id token kind queue lane payload
+--         attempt attempts timeout_ms backoff_ms spool wait_ms
+--         (wait_ms: from the time the job became runnable to this start,
+--         for the worker's lanework_queue_wait_seconds: the later of its
+--         enqueue -- or `lanework retry`'s queued_at -- and its run_at, the
+--         end of a delay or a retry backoff; read in the same HMGET)
 --   bad: 2 entries per unreadable record: id, reason
 --   due_in: ms from now until the earliest run_at in schedule or expiry in
 --         P expiring (whichever comes first: both need a claim then), or -1
@@ -113,7 +117,7 @@ do
 end
 local SWEEP = '256'
 local K_EXPIRING = P .. 'expiring'
-local FIELDS = job_fields('cancel', 'payload', 'timeout', 'backoff', 'spool')
+local FIELDS = job_fields('cancel', 'payload', 'timeout', 'backoff', 'spool', 'enqueued', 'queued_at')
 
 return run(function()
     local now = now_ms()
@@ -219,6 +223,11 @@ return run(function()
                         jobs[k + 9] = j.timeout or '0'
                         jobs[k + 10] = j.backoff or '0'
                         jobs[k + 11] = j.spool or ''
+                        -- Runnable since: queued anew by retry, else enqueued;
+                        -- the end of a delay or backoff when later (run_at).
+                        local since = tonumber(j.queued_at or j.enqueued) or now
+                        if j.run_at > since then since = j.run_at end
+                        jobs[k + 12] = str(now > since and now - since or 0)
                         got = got + 1
                         room = room - 1
                     end

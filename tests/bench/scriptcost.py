@@ -180,7 +180,7 @@ def main():
         argv = [P, ev, 'scriptcost', 15000, want, 604800, 1, 'default', 0]
         rep = r.call('EVALSHA', sha['claim'], len(keys), *keys, *argv)
         jobs = rep[0]
-        return [(jobs[k], jobs[k + 1]) for k in range(0, len(jobs), 11)]
+        return [(jobs[k], jobs[k + 1]) for k in range(0, len(jobs), 12)]
 
     def finish(done):
         keys = [P + k for k in ('events', 'schedule', 'stats', 'failed')]

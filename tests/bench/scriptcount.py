@@ -138,7 +138,7 @@ def turns(c, call, batch, rounds, prefix=P):
     def claim():
         rep = call('claim', ck, [prefix, EV, 'scriptcount', 15000, batch, 604800, 1, 'default', 0])
         js = rep[0]
-        return [(js[k], js[k + 1]) for k in range(0, len(js), 11)]
+        return [(js[k], js[k + 1]) for k in range(0, len(js), 12)]
 
     def finish(part):
         argv = [prefix, EV, 'scriptcount', 3600, 604800, len(part)]
@@ -192,7 +192,7 @@ def costs(c):
            "'enqueued','1700000000000','status','queued'")
     mk = "for i=1,n do redis.call('HSET','j'..i,%s) end " % rec
     claim_fields = ("'status','queue','lane','kind','attempt','attempts','run_at','expires','cancel',"
-                    "'payload','timeout','backoff','spool'")
+                    "'payload','timeout','backoff','spool','enqueued','queued_at'")
     ev7 = ("'type','job.started','job','0123456789abcdef','kind','noop','lane','0123456789abcdef',"
            "'attempt','1','worker','w1','data',''")
     concat = per_iter(None, "for i=1,n do local k='j'..i end")
@@ -203,7 +203,7 @@ def costs(c):
         ('HMGET of 1 field', per_iter(mk, "for i=1,n do redis.call('HMGET','j'..i,'status') end") - concat),
         ('HMGET of 5 fields', per_iter(mk, "for i=1,n do redis.call('HMGET','j'..i,'status','queue','lane',"
                                            "'kind','attempt') end") - concat),
-        ("HMGET of claim.lua's 13 fields", per_iter(mk, "for i=1,n do redis.call('HMGET','j'..i,%s) end"
+        ("HMGET of claim.lua's 15 fields", per_iter(mk, "for i=1,n do redis.call('HMGET','j'..i,%s) end"
                                                     % claim_fields) - concat),
         ("HSET of claim.lua's 5 fields", per_iter(mk, "for i=1,n do redis.call('HSET','j'..i,'status','active',"
                                                   "'attempt','1','started','1700000000000','worker','w1',"

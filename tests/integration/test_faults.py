@@ -292,8 +292,8 @@ def test_healthz_and_metrics(env):
         env.wait_all('t1', ids)
         code, body = http_get(port, '/metrics')
         check(code == 200, '/metrics %d' % code)
-        for needle in ('lanework_jobs_total{tenant="t1",kind="noop",outcome="succeeded"} 3',
-                       'lanework_jobs_total{tenant="t1",kind="fail",outcome="failed"} 1',
+        for needle in ('lanework_jobs_total{tenant="t1",queue="default",kind="noop",outcome="succeeded"} 3',
+                       'lanework_jobs_total{tenant="t1",queue="default",kind="fail",outcome="failed"} 1',
                        'lanework_attempt_duration_seconds_bucket', 'lanework_active_jobs',
                        'lanework_redis_errors_total'):
             check(needle in body, 'metrics lack %r:\n%s' % (needle, body[:3000]))

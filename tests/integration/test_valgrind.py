@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 import lwtest
 from lwtest import check
@@ -57,14 +58,36 @@ def vg_worker(env, name, *args):
     return subprocess.Popen(argv, stdout=log, stderr=log, env=env.proc_env()), log
 
 
-def run_worker(env, name, njobs, *args):
+def scrape_metrics(port, stop, got):
+    """GET /metrics every 0.3 s until stop is set (the queue gauges' reads
+    run while someone scrapes); got: the bodies that came."""
+    while not stop.wait(0.3):
+        try:
+            got.append(lwtest.http_get(port, '/metrics')[1])
+        except OSError:
+            pass
+
+
+def run_worker(env, name, njobs, *args, http_port=None):
     ids = env.enqueue_batch([{'kind': k, 'payload': {}, 'lane': 'l%d' % (i % 10)}
                              for i, k in enumerate(['noop', 'echo', 'events', 'retry'] * (njobs // 4))],
                             tenant='t1')
+    if http_port:
+        args = args + ('--http', '127.0.0.1:%d' % http_port)
     p, log = vg_worker(env, name, *args)
+    stop, pages = threading.Event(), []
+    scraper = threading.Thread(target=scrape_metrics, args=(http_port, stop, pages), daemon=True)
+    if http_port:
+        scraper.start()
     try:
         env.wait_all('t1', ids, timeout=300)
+        if http_port:  # a round of reads finished: the gauges are on the page
+            lwtest.wait_until(lambda: pages and 'lanework_queue_jobs{tenant="t1"' in pages[-1], timeout=30,
+                              what='the queue gauges on /metrics')
     finally:
+        stop.set()
+        if http_port:
+            scraper.join()
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=120)
         log.close()
@@ -81,8 +104,11 @@ def run_worker(env, name, njobs, *args):
 
 
 def test_worker_thread_1000_jobs(env):
-    env.write_registry([env.tenant('t1', defaults={'attempts': 3, 'timeout': 60, 'backoff': 0.01})])
-    run_worker(env, 'vthread', 1000, '--isolation', 'thread', '--concurrency', '4')
+    # With /metrics scraped throughout: the queue gauges' reads (queue_stats.c)
+    # of a plain and of a partitioned tenant, some in flight at exit.
+    env.write_registry([env.tenant('t1', defaults={'attempts': 3, 'timeout': 60, 'backoff': 0.01}),
+                        env.tenant('p2', partitions=2)])
+    run_worker(env, 'vthread', 1000, '--isolation', 'thread', '--concurrency', '4', http_port=lwtest.free_port())
 
 
 def test_worker_fork_jobs(env):

@@ -48,7 +48,7 @@ typedef struct claim_fixture {
 static void claim_fixture_init(claim_fixture *f, size_t njobfields)
 {
     const char *v[LW_CLAIM_JOB_FIELDS] = {"j1", "7-123", "email", "default", "lane1", "{\"a\":1}",
-                                          "3",  "5",     "30000", "1000",    ""};
+                                          "3",  "5",     "30000", "1000",    "",      "1500"};
     for (size_t i = 0; i < LW_CLAIM_JOB_FIELDS; i++) {
         f->job[i] = str_(v[i]);
         f->jobp[i] = &f->job[i];
@@ -92,6 +92,7 @@ START_TEST(claim_reads_named_fields)
     ck_assert_int_eq(j.timeout_ms, 30000);
     ck_assert_int_eq(j.backoff_ms, 1000);
     ck_assert_uint_eq(j.spool.len, 0);
+    ck_assert_int_eq(j.wait_ms, 1500);
     lw_claim_corrupt c;
     lw_claim_corrupt_at(&got, 0, &c);
     ck_assert_str_eq(c.id.s, "j9");

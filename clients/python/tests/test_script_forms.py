@@ -76,8 +76,8 @@ def step(r, rng, mode, prefix, state):
                    {'queue': [dict(name='q', max_active=rng.choice([0, 2]))]})
         if isinstance(rep, list):
             js = rep[0]
-            state['active'] += [(js[k], js[k + 1]) for k in range(0, len(js), 11)]
-            rep = [js[k] for k in range(0, len(js), 11)] + [rep[1], rep[2] >= 0, rep[3]]  # no tokens, times
+            state['active'] += [(js[k], js[k + 1]) for k in range(0, len(js), 12)]
+            rep = [js[k] for k in range(0, len(js), 12)] + [rep[1], rep[2] >= 0, rep[3]]  # no tokens, times
         return op, rep
     if op == 'finish' and state['active']:
         jid, tok = state['active'].pop(rng.randrange(len(state['active'])))
