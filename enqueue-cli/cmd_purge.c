@@ -152,8 +152,8 @@ static int purge_scanned(cli *c, cli_tenant *pt, const char *status, const char 
         size_t n = ids_of(keys, 0, strip, ids);
         int rc = 0;
         for (size_t at = 0; rc == 0 && at < n; at += PURGE_CHUNK)
-            rc = purge_ids(c, pt, status, queue, ids + at, n - at < PURGE_CHUNK ? n - at : PURGE_CHUNK,
-                           deleted);
+            rc = purge_ids(c, pt, status, queue, ids + at,
+                           n - at < PURGE_CHUNK ? n - at : PURGE_CHUNK, deleted);
         freeReplyObject(r);
         if (rc) {
             free(ids);
@@ -197,7 +197,8 @@ int cmd_purge(cli *c, int argc, char **argv)
     long deleted = 0;
     for (int p = 0; rc == 0 && p < t.nparts; p++) {
         cli_tenant pt;
-        if ((rc = cli_tenant_part(c, &t, p, &pt)) != 0 || (rc = cli_connect(pt.conn, 0, NULL, 0)) != 0)
+        if ((rc = cli_tenant_part(c, &t, p, &pt)) != 0 ||
+            (rc = cli_connect(pt.conn, 0, NULL, 0)) != 0)
             break;
         rc = !strcmp(status, "failed") ? purge_failed(c, &pt, queue, &deleted)
                                        : purge_scanned(c, &pt, status, queue, &deleted);
