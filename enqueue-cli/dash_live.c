@@ -237,12 +237,18 @@ static void stream_unlink(struct dash_stream *s)
         event_del(d->poll);
 }
 
-/* The client went away: evhttp frees the request; we only forget it. */
+/* The connection is being freed. When the client went away (EOF, a
+ * timeout), evhttp 2.1 first detaches a request whose reply is unfinished
+ * (its connection NULL) and leaves it to us: evhttp_send_reply_end then
+ * frees it. Otherwise (an error, evhttp_free) the request is still the
+ * connection's, and evhttp frees it after this callback. */
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     struct dash_stream *s = arg;
     stream_unlink(s);
+    if (!evhttp_request_get_connection(s->req))
+        evhttp_send_reply_end(s->req);
     free(s);
 }
 

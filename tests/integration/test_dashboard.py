@@ -295,11 +295,33 @@ def test_live_events_arrive_by_sse(env):
             got.append(line)
     check(got and all(jid not in s for s in got) and any(j2 in s for s in got), 'resume: %s' % got)
     c.close()
+    # At most 16 streams; a closed one frees its place.
+    conns = []
+    for i in range(16):
+        c = http.client.HTTPConnection('127.0.0.1', d.port, timeout=10)
+        c.request('GET', '/t/t1/events/stream')
+        check(c.getresponse().status == 200, 'stream %d' % i)
+        conns.append(c)
+    code, _, _ = d.get('/t/t1/events/stream')
+    check(code == 503, 'a 17th stream: %d' % code)
     # The dashboard still answers pages while streams are open.
     d.page('/t/t1/events', jid)
+    for c in conns:
+        c.close()
+    env.enqueue('t1', 'record', {})  # the next write finds them gone, if the close did not
+    wait_until(lambda: stream_ok(d), timeout=10, what='a stream place freed')
     d.stop()
     w.signal(signal.SIGTERM)
     w.wait()
+
+
+def stream_ok(d):
+    c = http.client.HTTPConnection('127.0.0.1', d.port, timeout=5)
+    try:
+        c.request('GET', '/t/t1/events/stream')
+        return c.getresponse().status == 200
+    finally:
+        c.close()
 
 
 def test_partitioned_tenant(env):
