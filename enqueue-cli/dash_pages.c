@@ -168,6 +168,54 @@ static int tenants_of(dash *d, char ***names, size_t *n)
     return 0;
 }
 
+/* The rate column: jobs finished (succeeded, failed, cancelled, expired:
+ * stats' running totals) per second between the two latest reads of the
+ * queue by any page, at least RATE_MIN_MS apart (the counters are Redis's;
+ * the samples this process's). Unknown ("-") until a second read. A table
+ * of RATE_MAX queues at most: past that, no rate. */
+#define RATE_MIN_MS 1000
+#define RATE_MAX 4096
+
+typedef struct rate_sample {
+    char *key; /* owned: "TENANT/QUEUE" */
+    long long total;
+    int64_t at;  /* lw_mono_ms */
+    double rate; /* per second; < 0: unknown */
+} rate_sample;
+
+static rate_sample *rates;
+static size_t nrates;
+
+/* The rate of tenant's queue whose totals sum to total now. */
+static double rate_of(const char *tenant, const char *queue, long long total)
+{
+    char key[2 * LW_NAME_MAX + 2];
+    snprintf(key, sizeof key, "%s/%s", tenant, queue);
+    int64_t now = lw_mono_ms();
+    for (size_t i = 0; i < nrates; i++) {
+        rate_sample *r = &rates[i];
+        if (strcmp(r->key, key) != 0)
+            continue;
+        if (now - r->at >= RATE_MIN_MS) {
+            r->rate = total >= r->total
+                          ? (double)(total - r->total) * 1000.0 / (double)(now - r->at)
+                          : -1; /* counters reset */
+            r->total = total;
+            r->at = now;
+        }
+        return r->rate;
+    }
+    if (nrates < RATE_MAX) {
+        rate_sample *v = realloc(rates, (nrates + 1) * sizeof *v);
+        char *k = v ? strdup(key) : NULL;
+        if (v)
+            rates = v;
+        if (k)
+            rates[nrates++] = (rate_sample){k, total, now, -1};
+    }
+    return -1;
+}
+
 static const char *const NOW_COLS[] = {"queued", "scheduled", "active"};
 static const char *const TOTAL_COLS[] = {"succeeded", "failed",  "cancelled",
                                          "expired",   "retried", "lost"};
@@ -177,9 +225,11 @@ static void queue_table(const dash *d, struct evbuffer *b, const char *tenant, c
                         int buttons, const char *back)
 {
     const cJSON *qs = cJSON_GetObjectItemCaseSensitive(t, "queues");
-    dash_raw(b, "<table class=\"queues\"><thead><tr><th>Queue</th><th>Queued</th><th>Scheduled"
-                "</th><th>Active</th><th>Oldest waiting</th><th>State</th><th>Succeeded</th>"
-                "<th>Failed</th><th>Cancelled</th><th>Expired</th><th>Retried</th><th>Lost</th>");
+    dash_raw(
+        b,
+        "<table class=\"queues\"><thead><tr><th>Queue</th><th>Queued</th><th>Scheduled"
+        "</th><th>Active</th><th>Oldest waiting</th><th>Rate</th><th>State</th><th>Succeeded</th>"
+        "<th>Failed</th><th>Cancelled</th><th>Expired</th><th>Retried</th><th>Lost</th>");
     if (buttons && !d->read_only)
         dash_raw(b, "<th>Action</th>");
     dash_raw(b, "</tr></thead><tbody>\n");
@@ -208,6 +258,15 @@ static void queue_table(const dash *d, struct evbuffer *b, const char *tenant, c
             dash_raw(b, "?");
         else
             dash_age(b, cJSON_IsNumber(old) ? (long long)(old->valuedouble * 1000) : -1);
+        double rate = rate_of(tenant, name,
+                              num(q, "succeeded") + num(q, "failed") + num(q, "cancelled") +
+                                  num(q, "expired"));
+        dash_raw(b, "</td><td class=\"n\" title=\"jobs finished per second since the previous "
+                    "load\">");
+        if (rate < 0)
+            dash_raw(b, "-");
+        else
+            dash_fmt(b, rate < 10 ? "%.1f/s" : "%.0f/s", rate);
         dash_raw(b, paused ? "</td><td><span class=\"badge paused\">paused</span></td>"
                            : "</td><td><span class=\"badge\">running</span></td>");
         for (size_t k = 0; k < sizeof TOTAL_COLS / sizeof *TOTAL_COLS; k++)
@@ -232,7 +291,7 @@ static void queue_table(const dash *d, struct evbuffer *b, const char *tenant, c
     }
     dash_fmt(b,
              "</tbody><tfoot><tr><th>Total</th><th class=\"n\">%lld</th><th class=\"n\">%lld</th>"
-             "<th class=\"n\">%lld</th><th colspan=\"9\"></th></tr></tfoot></table>\n",
+             "<th class=\"n\">%lld</th><th colspan=\"10\"></th></tr></tfoot></table>\n",
              tot[0], tot[1], tot[2]);
 }
 

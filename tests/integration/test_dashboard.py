@@ -116,7 +116,13 @@ def setup(env, **tenant):
 def test_every_page_shows_what_it_should(env):
     w, ok, bad = setup(env)
     d = Dashboard(env)
-    d.page('/', 't1', 'default', 'bulk', 'failed job(s) kept', 'href="/t/t1"')
+    d.page('/', 't1', 'default', 'bulk', 'failed job(s) kept', 'href="/t/t1"', 'Rate')
+    more = [env.enqueue('t1', 'record', {}) for _ in range(4)]
+    wait_done(env, 't1', more, 1)
+    time.sleep(1.1)
+    body = d.page('/')
+    rates = re.findall(r'title="jobs finished per second since the previous load">([^<]*)<', body)
+    check(any(r.endswith('/s') and float(r[:-2]) > 0 for r in rates), 'no rate after 4 jobs: %s' % rates)
     body = d.page('/t/t1', 'default', 'Pause', 'name="csrf"', 'href="/t/t1/q/default"')
     check(body.count('<form') >= 2, 'a pause button per queue')
     d.page('/t/t1/q/default', ok, bad, 'succeeded', 'failed', esc(XSS[0]))
