@@ -33,6 +33,7 @@
 #define DASH_POLL_BACKOFF_MS 5000
 #define DASH_STREAM_S 600
 #define DASH_PING_MS 15000
+#define DASH_STREAM_WRITE_S 30
 #define DASH_STREAM_BACKLOG (1024 * 1024)
 #define ID_MAX 48
 
@@ -393,6 +394,15 @@ void dash_stream_start(dash *d, struct evhttp_request *req, const char *tenant)
         return;
     }
     dash_conn_keep(d, req);
+    /* evhttp's I/O timeout is per read: a stream's client sends nothing
+     * after its request, so that timeout would end every stream. No read
+     * timeout then; a write timeout of its own (a client that stops
+     * reading). */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(s->evcon);
+    if (bev) {
+        struct timeval wtv = {DASH_STREAM_WRITE_S, 0};
+        bufferevent_set_timeouts(bev, NULL, &wtv);
+    }
     dash_headers(req, "text/event-stream; charset=utf-8");
     evhttp_add_header(evhttp_request_get_output_headers(req), "X-Accel-Buffering", "no");
     evhttp_send_reply_start(req, 200, "OK");

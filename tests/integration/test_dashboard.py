@@ -301,6 +301,20 @@ def test_live_events_arrive_by_sse(env):
             got.append(line)
     check(got and all(jid not in s for s in got) and any(j2 in s for s in got), 'resume: %s' % got)
     c.close()
+    # A stream outlives evhttp's per-read timeout (10 s): its client sends
+    # nothing after the request.
+    c = http.client.HTTPConnection('127.0.0.1', d.port, timeout=30)
+    c.request('GET', '/t/t1/events/stream')
+    r = c.getresponse()
+    time.sleep(11)
+    j3 = env.enqueue('t1', 'record', {})
+    t0 = time.monotonic()
+    line = ''
+    while time.monotonic() - t0 < 5 and j3 not in line:
+        line = r.fp.readline().decode()
+        check(line != '', 'the idle stream was closed')
+    check(j3 in line, 'no event on the stream after 11 s idle')
+    c.close()
     # At most 16 streams; a closed one frees its place.
     conns = []
     for i in range(16):
