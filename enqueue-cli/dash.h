@@ -97,6 +97,8 @@ void dash_headers(struct evhttp_request *req, const char *content_type);
 /* Before every request: connections that failed are dropped, so the next
  * use reconnects (a dashboard outlives Redis restarts). */
 void dash_heal(dash *d);
+/* The pages: each answers req itself (200, or an error page: 404 for an
+ * unknown tenant, job or name, 502 when Redis failed). Names borrowed. */
 void dash_page_overview(dash *d, struct evhttp_request *req);
 void dash_page_workers(dash *d, struct evhttp_request *req);
 void dash_page_tenant(dash *d, struct evhttp_request *req, const char *tenant);
@@ -120,11 +122,15 @@ int dash_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---- dash_live.c ---- */
 
+/* The live event page of tenant (the newest DASH_PAGE_ROWS events). */
 void dash_page_events(dash *d, struct evhttp_request *req, const char *tenant);
 struct cJSON;
 /* An event's row (its `lanework events` object o, borrowed) in a job's
  * timeline or the live table (with_job: a column linking its job). */
 void dash_event_row(struct evbuffer *b, const char *tenant, const struct cJSON *o, int with_job);
+/* Starts an event stream (text/event-stream) of tenant's events after
+ * ?since= or Last-Event-ID (else from now), fed by the poll timer; 503
+ * past DASH_MAX_STREAMS. The stream owns nothing of req: evhttp does. */
 void dash_stream_start(dash *d, struct evhttp_request *req, const char *tenant);
 /* Ends every stream (shutdown). */
 void dash_streams_close(dash *d);

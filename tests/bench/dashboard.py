@@ -174,6 +174,7 @@ def main():
         port = b.dashboard()
         last_page = max(1, kept // 50)
         pages = ['/', '/t/big', '/t/big/q/default', '/t/big/q/default?status=queued', '/t/big/q/bulk?status=failed',
+                 '/t/big/q/default?status=succeeded',
                  '/t/big/lanes', '/t/big/failed', '/t/big/failed?page=%d' % last_page,
                  '/t/big/job/' + failed_id, '/t/big/job/' + some_id, '/workers', '/t/big/events']
         times = {p: [] for p in pages}
