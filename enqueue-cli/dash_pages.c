@@ -680,6 +680,8 @@ void dash_page_failed(dash *d, struct evhttp_request *req, const char *tenant)
     long page = strtol(pg, NULL, 10);
     if (page < 1)
         page = 1;
+    if (page > 100000000L) /* far past any index; no overflow below */
+        page = 100000000L;
     long from = (page - 1) * DASH_PAGE_ROWS, to = from + DASH_PAGE_ROWS - 1;
     if (t.nparts > 1 && to >= FAILED_MERGE_MAX) {
         page = FAILED_MERGE_MAX / DASH_PAGE_ROWS;

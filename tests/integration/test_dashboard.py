@@ -153,6 +153,8 @@ def test_every_page_shows_what_it_should(env):
         check(all(x not in body for x in XSS), 'GET %s echoes markup' % path)
     # The failed page is paginated: ?page= beyond the end is empty, not an error.
     d.page('/t/t1/failed?page=2', 'Page 2', '&larr; newer')
+    for junk in ['-5', 'abc', '99999999999999999999999', '%00', '1e9']:
+        d.page('/t/t1/failed?page=' + junk)
     d.stop()
     w.signal(signal.SIGTERM)
     check(w.wait() == 0, 'worker exit')
