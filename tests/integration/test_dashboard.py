@@ -418,6 +418,39 @@ def test_bad_flags_and_limits(env):
     d.stop()
 
 
+def test_a_dribbling_client_is_cut_off(env):
+    """evhttp's timeout is per read: a client sending a byte a second keeps
+    it from firing. The dashboard's own deadline (30 s from accept) ends the
+    connection all the same, and pages go on meanwhile."""
+    env.write_registry([env.tenant('t1')])
+    d = Dashboard(env)
+    s = socket.create_connection(('127.0.0.1', d.port))
+    s.settimeout(1)
+    t0 = time.monotonic()
+    closed = None
+    head = b'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + b'a' * 200
+    i = 0
+    while time.monotonic() - t0 < 45:
+        try:
+            s.sendall(head[i:i + 1] if i < len(head) else b'a')
+            i += 1
+            if s.recv(1) == b'':
+                closed = time.monotonic() - t0
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = time.monotonic() - t0
+            break
+        if i % 10 == 0:
+            d.page('/', 't1')
+    s.close()
+    check(closed is not None and 25 <= closed <= 40, 'the dribbling client was cut off after %s s' % closed)
+    print('  a dribbling client was cut off after %.1f s' % closed)
+    d.page('/', 't1')
+    d.stop()
+
+
 if __name__ == '__main__':
     lwtest.run([test_every_page_shows_what_it_should,
                 test_actions_need_the_csrf_token_and_change_redis,
@@ -425,4 +458,5 @@ if __name__ == '__main__':
                 test_token_file,
                 test_live_events_arrive_by_sse,
                 test_partitioned_tenant,
-                test_bad_flags_and_limits])
+                test_bad_flags_and_limits,
+                test_a_dribbling_client_is_cut_off])
