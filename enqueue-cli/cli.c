@@ -28,6 +28,12 @@
 /* parse_args's answer to -h/--help; not an exit status. */
 #define CLI_HELP (-1)
 
+static char last_err[1200];
+
+const char *cli_last_err(void) { return last_err; }
+
+void cli_last_err_clear(void) { last_err[0] = '\0'; }
+
 void cli_err(const char *what, const char *fmt, ...)
 {
     char why[1024];
@@ -35,6 +41,7 @@ void cli_err(const char *what, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
+    snprintf(last_err, sizeof last_err, "%s: %s", what, why);
     /* One write, so the line cannot interleave with other output. */
     char line[1200];
     int n = snprintf(line, sizeof line, "lanework: %s: %s\n", what, why);

@@ -454,6 +454,52 @@ char *cli_strdup(const char *s);
  * (nothing pipelined on it); else on a connection of its own. */
 int cli_check_kind(cli *c, const cli_tenant *t, const char *kind, int shared);
 
+/* ---- what the commands and the dashboard share ---- */
+
+/* The text of the latest cli_err line (without "lanework: " and the
+ * newline), "" before any; a static buffer, overwritten by the next. The
+ * dashboard shows it after an action failed. */
+const char *cli_last_err(void);
+void cli_last_err_clear(void);
+
+/* pause.lua in every partition of t (opened), partition 0 first; *any:
+ * some partition changed. Returns 0 or an exit status (printed, with the
+ * partitions done when it stopped part-way). */
+int cli_pause_queue(cli *c, cli_tenant *t, const char *queue, int pause, int *any);
+/* Cancels job id in partition t (connected; cli_job_partition), as
+ * `lanework cancel` does (its stdout line and status). */
+int cli_cancel_job(cli *c, cli_tenant *t, const char *id);
+/* Deletes ids[0..n) of t (opened) as `lanework delete` does. */
+int cli_delete_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n);
+/* Retries ids[0..n) of t (opened) as `lanework retry ID...` does; the
+ * array is reordered (repeated ids dropped). */
+int cli_retry_jobs(cli *c, cli_tenant *t, const char **ids, size_t n);
+/* Jobs of t (opened) as `lanework list` finds them (NULL filters: any),
+ * newest first, at most limit: *out[0..*n) the JSON objects of `lanework
+ * status`, freed with cli_list_free. Returns 0 or an exit status (printed;
+ * then nothing to free). */
+int cli_list_jobs(cli *c, cli_tenant *t, const char *status, const char *queue, const char *lane,
+                  long limit, char ***out, size_t *n);
+void cli_list_free(char **jobs, size_t n);
+/* The tenants `lanework stats` shows without --tenant: the registry's,
+ * else those SCAN finds. *names[0..*n) malloc'ed (caller frees each and
+ * the array; also after an error). Returns 0 or an exit status (printed). */
+int cli_stats_tenants(cli *c, char ***names, size_t *n);
+struct cJSON;
+/* The object `lanework stats --json` prints for tenants[0..n), into *out
+ * (caller frees with cJSON_Delete). Returns 0; CLI_REDIS with *out set when
+ * some partitions were left out (named on stderr); or another status
+ * (printed) with *out NULL. */
+int cli_stats_json(cli *c, const char *const *tenants, size_t n, struct cJSON **out);
+/* The array `lanework workers --json` prints, into *out (caller frees).
+ * Returns 0 or an exit status (printed; *out NULL). */
+int cli_workers_json(cli *c, struct cJSON **out);
+/* 1 when e is a stream entry as XRANGE gives it: [id, [f, v...]]. */
+int cli_is_entry(const redisReply *e);
+/* The `lanework events` JSON object of entry e (cli_is_entry) of partition
+ * part (< 1: its id without "#P"): malloc'ed, the caller frees; NULL on OOM. */
+char *cli_event_json(const redisReply *e, int part);
+
 /* ---- commands ---- */
 
 /* Each runs one command, argv[0] its name, and returns the process exit
@@ -476,6 +522,7 @@ int cmd_delete(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_purge(cli *c, int argc, char **argv);
 int cmd_resume(cli *c, int argc, char **argv);
+int cmd_dashboard(cli *c, int argc, char **argv);
 
 /* Waits until every job of `ids` (all of tenant `t`) is terminal, or until
  * timeout_ms (< 0: forever) passes. Prints one stderr line per job that is

@@ -21,22 +21,17 @@ static const char USAGE[] =
     "names its status) or its record is corrupt; 2 usage error; 3 Redis\n"
     "unreachable or refused; 4 no such job.\n";
 
-int cmd_cancel(cli *c, int argc, char **argv)
+int cli_cancel_job(cli *c, cli_tenant *t, const char *id)
 {
-    const char *id;
-    cli_tenant t;
     int rc;
-    if (!cli_one_job_open(c, argc, argv, USAGE, &id, &t, &rc))
-        return rc;
-
     /* cancel.lua answers "cancelled" both when it cancels the job and when
      * the job was cancelled before: ask first, so a second cancel is told
      * apart (exit 1, "already cancelled"). A cancel racing with ours between
      * the two calls is reported as ours, which is true enough. */
     char jk[CLI_KEY_MAX];
-    lw_key(jk, sizeof jk, t.prefix, "job:", id);
+    lw_key(jk, sizeof jk, t->prefix, "job:", id);
     const char *hget[3] = {"HGET", jk, "status"};
-    redisReply *pre = cli_cmd(t.conn, 3, hget);
+    redisReply *pre = cli_cmd(t->conn, 3, hget);
     if (!pre)
         return CLI_REDIS;
     int before = cli_reply_is(pre, "cancelled");
@@ -48,25 +43,25 @@ int cmd_cancel(cli *c, int argc, char **argv)
 
     lw_argv a;
     lw_argv_init(&a);
-    lw_cancel_keys(&a, t.prefix);
-    lw_cancel_argv_add(&a, &(lw_cancel_argv){.prefix = t.prefix,
-                                             .events_cap = t.set.events_max,
-                                             .keep_failed_s = t.set.keep_failed_s,
+    lw_cancel_keys(&a, t->prefix);
+    lw_cancel_argv_add(&a, &(lw_cancel_argv){.prefix = t->prefix,
+                                             .events_cap = t->set.events_max,
+                                             .keep_failed_s = t->set.keep_failed_s,
                                              .id = id});
     char err[256];
-    redisReply *r = cli_script(t.conn, &lw_script_cancel, LW_CANCEL_NKEYS, &a, err, sizeof err);
+    redisReply *r = cli_script(t->conn, &lw_script_cancel, LW_CANCEL_NKEYS, &a, err, sizeof err);
     lw_argv_clear(&a);
     if (!r)
-        return cli_redis_err(t.conn, NULL, err);
+        return cli_redis_err(t->conn, NULL, err);
     char line[600];
-    if (r->type != REDIS_REPLY_ERROR && cli_confirm(c, t.conn, t.prefix, err, sizeof err) != 0) {
+    if (r->type != REDIS_REPLY_ERROR && cli_confirm(c, t->conn, t->prefix, err, sizeof err) != 0) {
         snprintf(line, sizeof line, "cancel of job %s recorded on the primary, but %s", id, err);
         freeReplyObject(r);
-        return cli_redis_err(t.conn, NULL, line);
+        return cli_redis_err(t->conn, NULL, line);
     }
     lw_cancel_reply got;
     if (lw_cancel_reply_read(r, &got, err, sizeof err) != 0) {
-        rc = cli_redis_err(t.conn, r, NULL);
+        rc = cli_redis_err(t->conn, r, NULL);
     } else if (cli_reply_is(r, "cancelled")) {
         puts("cancelled");
         rc = cli_flush(c);
@@ -87,4 +82,14 @@ int cmd_cancel(cli *c, int argc, char **argv)
     }
     freeReplyObject(r);
     return rc;
+}
+
+int cmd_cancel(cli *c, int argc, char **argv)
+{
+    const char *id;
+    cli_tenant t;
+    int rc;
+    if (!cli_one_job_open(c, argc, argv, USAGE, &id, &t, &rc))
+        return rc;
+    return cli_cancel_job(c, &t, id);
 }

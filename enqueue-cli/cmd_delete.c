@@ -82,6 +82,11 @@ static int delete_part(cli *c, cli_tenant *pt, const char *const *ids, size_t n,
     return rc ? rc : worst;
 }
 
+int cli_delete_jobs(cli *c, cli_tenant *t, const char *const *ids, size_t n)
+{
+    return cli_each_partition(c, t, ids, n, delete_part, NULL);
+}
+
 int cmd_delete(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL;
@@ -94,7 +99,7 @@ int cmd_delete(cli *c, int argc, char **argv)
     cli_tenant t;
     if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) == 0 &&
         (rc = cli_bound_replies(t.conn)) == 0)
-        rc = cli_each_partition(c, &t, args.pos, args.npos, delete_part, NULL);
+        rc = cli_delete_jobs(c, &t, args.pos, args.npos);
     cli_args_free(&args);
     return rc;
 }

@@ -93,7 +93,7 @@ static const char *shown_id(const char *id, int part, char *buf, size_t len)
 }
 
 /* 1 when e is a stream entry as XRANGE gives it: [id, [f, v...]]. */
-static int is_entry(const redisReply *e)
+int cli_is_entry(const redisReply *e)
 {
     return e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
            e->element[0]->type == REDIS_REPLY_STRING;
@@ -101,7 +101,7 @@ static int is_entry(const redisReply *e)
 
 /* The JSON line of stream entry e (is_entry) of partition part (< 1: shown
  * without "#P"): malloc'ed, the caller frees it; NULL on OOM. */
-static char *entry_json(const redisReply *e, int part)
+char *cli_event_json(const redisReply *e, int part)
 {
     char idbuf[80];
     const char *fv[64];
@@ -123,9 +123,9 @@ static int print_entries(cli *c, const redisReply *entries, char last[64], int p
 {
     for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
-        if (!is_entry(e))
+        if (!cli_is_entry(e))
             continue;
-        char *json = entry_json(e, part);
+        char *json = cli_event_json(e, part);
         if (!json) {
             cli_err(c->cmd, "out of memory");
             return CLI_USAGE;
@@ -252,7 +252,7 @@ static int pbuf_push(cli *c, pbuf *b, const redisReply *e, int part)
         b->ev = ne, b->cap = cap;
     }
     pevent *ev = &b->ev[b->n];
-    if (!(ev->json = entry_json(e, part)))
+    if (!(ev->json = cli_event_json(e, part)))
         goto oom;
     snprintf(ev->id, sizeof ev->id, "%s", e->element[0]->str);
     ev->part = part;
@@ -338,7 +338,7 @@ static int read_part_events(cli *c, cli_tenant *pt, int p, int follow, cli_outag
         }
         for (size_t i = 0; rc == 0 && i < r->elements; i++) {
             const redisReply *e = r->element[i];
-            if (!is_entry(e))
+            if (!cli_is_entry(e))
                 continue;
             if ((rc = pbuf_push(c, held, e, p)) == 0) {
                 snprintf(last, 64, "%s", e->element[0]->str);

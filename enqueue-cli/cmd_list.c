@@ -359,6 +359,57 @@ static int safe_or_usage(cli *c, const char *opt, const char *v)
     return 0;
 }
 
+void cli_list_free(char **jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(jobs[i]);
+    free(jobs);
+}
+
+int cli_list_jobs(cli *c, cli_tenant *t, const char *status, const char *queue, const char *lane,
+                  long limit, char ***out, size_t *nout)
+{
+    filter f = {status, queue, lane, limit};
+    *out = NULL;
+    *nout = 0;
+    int rc = cli_partitions(c, t);
+    if (rc)
+        return rc;
+    listing l = {.c = c, .f = &f, .tenant = t->name};
+    for (int p = 0; rc == 0 && p < t->nparts; p++) {
+        if (f.lane && p != lw_partition_of(f.lane, t->nparts))
+            continue; /* a lane lives in one partition */
+        cli_tenant pt;
+        if ((rc = cli_tenant_part(c, t, p, &pt)) == 0 &&
+            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
+            rc = list_part(&l, &pt);
+    }
+    if (l.oom) {
+        cli_err(c->cmd, "out of memory");
+        rc = CLI_USAGE;
+    }
+    if (rc == 0 && l.nhits) {
+        qsort(l.hits, l.nhits, sizeof *l.hits, cmp_found);
+        size_t keep = l.nhits < (size_t)f.limit ? l.nhits : (size_t)f.limit;
+        char **v = calloc(keep + 1, sizeof *v);
+        if (!v) {
+            cli_err(c->cmd, "out of memory");
+            rc = CLI_USAGE;
+        }
+        for (size_t i = 0; v && i < keep; i++) {
+            v[i] = l.hits[i].json;
+            l.hits[i].json = NULL;
+        }
+        *out = v;
+        *nout = v ? keep : 0;
+    }
+    for (size_t i = 0; i < l.nhits; i++)
+        free(l.hits[i].json);
+    free(l.hits);
+    seen_clear(&l);
+    return rc;
+}
+
 int cmd_list(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL, *limit = NULL;
@@ -388,32 +439,14 @@ int cmd_list(cli *c, int argc, char **argv)
         return CLI_USAGE;
     f.limit = (long)n;
     cli_tenant t;
+    char **jobs = NULL;
+    size_t n_jobs = 0;
     if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 ||
-        (rc = cli_bound_replies(t.conn)) != 0 || (rc = cli_partitions(c, &t)) != 0)
+        (rc = cli_bound_replies(t.conn)) != 0 ||
+        (rc = cli_list_jobs(c, &t, f.status, f.queue, f.lane, f.limit, &jobs, &n_jobs)) != 0)
         return rc;
-    listing l = {.c = c, .f = &f, .tenant = t.name};
-    for (int p = 0; rc == 0 && p < t.nparts; p++) {
-        if (f.lane && p != lw_partition_of(f.lane, t.nparts))
-            continue; /* a lane lives in one partition */
-        cli_tenant pt;
-        if ((rc = cli_tenant_part(c, &t, p, &pt)) == 0 &&
-            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
-            rc = list_part(&l, &pt);
-    }
-    if (l.oom) {
-        cli_err(c->cmd, "out of memory");
-        rc = CLI_USAGE;
-    }
-    if (rc == 0) {
-        if (l.nhits)
-            qsort(l.hits, l.nhits, sizeof *l.hits, cmp_found);
-        for (size_t i = 0; i < l.nhits && (long)i < f.limit; i++)
-            printf("%s\n", l.hits[i].json);
-        rc = cli_flush(c);
-    }
-    for (size_t i = 0; i < l.nhits; i++)
-        free(l.hits[i].json);
-    free(l.hits);
-    seen_clear(&l);
-    return rc;
+    for (size_t i = 0; i < n_jobs; i++)
+        printf("%s\n", jobs[i]);
+    cli_list_free(jobs, n_jobs);
+    return cli_flush(c);
 }

@@ -67,6 +67,32 @@ static int pause_part(cli *c, cli_tenant *pt, const char *queue, int pause, int 
     return rc;
 }
 
+int cli_pause_queue(cli *c, cli_tenant *t, const char *queue, int pause, int *any)
+{
+    int rc = cli_partitions(c, t);
+    if (rc)
+        return rc;
+    int done = 0;
+    *any = 0;
+    /* Partition 0 first: its answer is the count to cover -- the one read
+     * above may have changed since, but not after a pause there. */
+    for (int p = 0; p < t->nparts; p++) {
+        cli_tenant pt;
+        int changed = 0, nparts = 1;
+        if ((rc = cli_tenant_part(c, t, p, &pt)) != 0 ||
+            (rc = pause_part(c, &pt, queue, pause, &changed, &nparts)) != 0)
+            break;
+        if (p == 0)
+            t->nparts = nparts;
+        *any |= changed;
+        done++;
+    }
+    if (rc && done > 0)
+        cli_err(c->cmd, "queue %s %s in %d of %d partitions only: run it again", queue,
+                pause ? "paused" : "resumed", done, t->nparts);
+    return rc;
+}
+
 static int pause_or_resume(cli *c, int argc, char **argv, int pause)
 {
     const char *tenant = NULL, *queue = NULL;
@@ -93,29 +119,11 @@ static int pause_or_resume(cli *c, int argc, char **argv, int pause)
         return CLI_USAGE;
     }
     cli_tenant t;
+    int any = 0;
     if ((rc = cli_tenant_open(c, tenant, NULL, 0, &t)) != 0 ||
-        (rc = cli_bound_replies(t.conn)) != 0 || (rc = cli_partitions(c, &t)) != 0)
+        (rc = cli_bound_replies(t.conn)) != 0 ||
+        (rc = cli_pause_queue(c, &t, queue, pause, &any)) != 0)
         return rc;
-    int any = 0, done = 0;
-    /* Partition 0 first: its answer is the count to cover -- the one read
-     * above may have changed since, but not after a pause there. */
-    for (int p = 0; p < t.nparts; p++) {
-        cli_tenant pt;
-        int changed = 0, nparts = 1;
-        if ((rc = cli_tenant_part(c, &t, p, &pt)) != 0 ||
-            (rc = pause_part(c, &pt, queue, pause, &changed, &nparts)) != 0)
-            break;
-        if (p == 0)
-            t.nparts = nparts;
-        any |= changed;
-        done++;
-    }
-    if (rc) {
-        if (done > 0)
-            cli_err(c->cmd, "queue %s %s in %d of %d partitions only: run it again", queue,
-                    pause ? "paused" : "resumed", done, t.nparts);
-        return rc;
-    }
     if (!any)
         cli_err(c->cmd, "queue %s of tenant %s was %s", queue, tenant,
                 pause ? "already paused" : "not paused");

@@ -286,6 +286,15 @@ static int retry_all_parts(cli *c, cli_tenant *t)
     return rc;
 }
 
+int cli_retry_jobs(cli *c, cli_tenant *t, const char **ids, size_t n)
+{
+    if (dedupe(ids, &n) != 0) {
+        cli_err(c->cmd, "out of memory");
+        return CLI_USAGE;
+    }
+    return cli_each_partition(c, t, ids, n, retry_part, NULL);
+}
+
 int cmd_retry(cli *c, int argc, char **argv)
 {
     const char *tenant = NULL;
@@ -310,13 +319,7 @@ int cmd_retry(cli *c, int argc, char **argv)
     if ((rc = cli_tenant_open(c, tenant, args.pos, args.npos, &t)) != 0 ||
         (rc = cli_bound_replies(t.conn)) != 0)
         goto out;
-    if (dedupe(args.pos, &args.npos) != 0) {
-        cli_err(c->cmd, "out of memory");
-        rc = CLI_USAGE;
-        goto out;
-    }
-    rc = all ? retry_all_parts(c, &t)
-             : cli_each_partition(c, &t, args.pos, args.npos, retry_part, NULL);
+    rc = all ? retry_all_parts(c, &t) : cli_retry_jobs(c, &t, args.pos, args.npos);
 out:
     cli_args_free(&args);
     return rc;

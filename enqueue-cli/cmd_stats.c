@@ -615,7 +615,9 @@ static void print_text(const trow *rows, size_t n)
                    rows[i].failed_kept);
 }
 
-static int print_json(const trow *rows, size_t n)
+/* The --json object of rows[0..n): caller frees with cJSON_Delete; NULL on
+ * OOM. */
+static cJSON *rows_json(const trow *rows, size_t n)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *tenants = root ? cJSON_AddObjectToObject(root, "tenants") : NULL;
@@ -647,7 +649,17 @@ static int print_json(const trow *rows, size_t n)
             ok = cJSON_AddItemToObject(t, "unreadable_partitions",
                                        cJSON_CreateIntArray(rows[i].missing, rows[i].nmissing));
     }
-    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    if (!ok) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+static int print_json(const trow *rows, size_t n)
+{
+    cJSON *root = rows_json(rows, n);
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (!text) {
         cli_err("stats", "out of memory");
@@ -656,6 +668,59 @@ static int print_json(const trow *rows, size_t n)
     printf("%s\n", text);
     free(text);
     return CLI_OK;
+}
+
+int cli_stats_tenants(cli *c, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    int rc = cli_registry(c);
+    if (rc)
+        return rc;
+    if (!c->reg)
+        return discover(c, names, n);
+    *names = calloc(c->reg->ntenants + 1, sizeof **names);
+    if (!*names) {
+        cli_err(c->cmd, "out of memory");
+        return CLI_USAGE;
+    }
+    for (size_t i = 0; i < c->reg->ntenants; i++)
+        (*names)[(*n)++] = cli_strdup(c->reg->tenants[i].name);
+    return CLI_OK;
+}
+
+int cli_stats_json(cli *c, const char *const *tenants, size_t n, cJSON **out)
+{
+    *out = NULL;
+    trow *rows = calloc(n + 1, sizeof *rows);
+    if (!rows) {
+        cli_err(c->cmd, "out of memory");
+        return CLI_USAGE;
+    }
+    int rc = CLI_OK, partial = 0;
+    size_t nrows = 0;
+    for (size_t i = 0; i < n; i++) {
+        rows[i].tenant = cli_strdup(tenants[i]);
+        nrows++;
+        rc = read_tenant(c, tenants[i], &rows[i]);
+        if (rc == CLI_REDIS && rows[i].nmissing)
+            partial = 1;
+        else if (rc != 0)
+            break;
+        rc = CLI_OK;
+    }
+    if (rc == CLI_OK && !(*out = rows_json(rows, nrows))) {
+        cli_err(c->cmd, "out of memory");
+        rc = CLI_USAGE;
+    }
+    if (rc == CLI_OK && partial) {
+        print_missing(c, rows, nrows);
+        rc = CLI_REDIS;
+    }
+    for (size_t i = 0; i < nrows; i++)
+        trow_clear(&rows[i]);
+    free(rows);
+    return rc;
 }
 
 int cmd_stats(cli *c, int argc, char **argv)

@@ -119,13 +119,35 @@ static cJSON *worker_json(const char *name, int64_t hb, int64_t now, const redis
     return o;
 }
 
-int cmd_workers(cli *c, int argc, char **argv)
+/* What the workers directory holds: z the ZRANGE WITHSCORES reply, t the
+ * server's TIME, h[i] worker i's HGETALL reply; all owned (wf_free). */
+typedef struct wfetch {
+    redisReply *z, *t, **h;
+    cli_conn **on; /* on[i]: the connection holding worker i's hash (c's) */
+    size_t n;
+    int64_t now;
+} wfetch;
+
+static void wf_free(wfetch *w)
 {
-    int json = 0;
-    const cli_opt opts[] = {{"--json", NULL, &json, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    for (size_t i = 0; w->h && i < w->n; i++)
+        if (w->h[i])
+            freeReplyObject(w->h[i]);
+    free(w->h);
+    free(w->on);
+    if (w->z)
+        freeReplyObject(w->z);
+    if (w->t)
+        freeReplyObject(w->t);
+    memset(w, 0, sizeof *w);
+}
+
+/* Reads the directory and every worker's hash into *w (zeroed first; freed
+ * with wf_free whatever it returns). Returns 0 or an exit status (printed). */
+static int wf_read(cli *c, wfetch *w)
+{
+    memset(w, 0, sizeof *w);
     int rc;
-    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
-        return rc;
     if ((rc = cli_cluster_map(c, NULL)) != 0)
         return rc;
     char key[CLI_KEY_MAX];
@@ -137,76 +159,93 @@ int cmd_workers(cli *c, int argc, char **argv)
     const char *tm[1] = {"TIME"};
     if (cli_append(k, 5, zr) || cli_append(k, 1, tm))
         return CLI_REDIS;
-    redisReply *z = cli_next_reply(k);
-    redisReply *t = z ? cli_next_reply(k) : NULL;
-    redisReply **h = NULL;
-    cli_conn **on = NULL; /* on[i]: the connection holding worker i's hash (c's) */
-    size_t n = 0;
-    if (!z || !t) {
-        rc = CLI_REDIS;
-        goto out;
-    }
-    if (z->type != REDIS_REPLY_ARRAY || t->type != REDIS_REPLY_ARRAY || t->elements != 2) {
-        rc = cli_redis_err(k, z->type != REDIS_REPLY_ARRAY ? z : t, NULL);
-        goto out;
-    }
-    int64_t now =
-        strtoll(t->element[0]->str, NULL, 10) * 1000 + strtoll(t->element[1]->str, NULL, 10) / 1000;
-    n = z->elements / 2;
-    h = calloc(n + 1, sizeof *h);
-    on = calloc(n + 1, sizeof *on);
-    if (!h || !on) {
+    w->z = cli_next_reply(k);
+    w->t = w->z ? cli_next_reply(k) : NULL;
+    if (!w->z || !w->t)
+        return CLI_REDIS;
+    if (w->z->type != REDIS_REPLY_ARRAY || w->t->type != REDIS_REPLY_ARRAY || w->t->elements != 2)
+        return cli_redis_err(k, w->z->type != REDIS_REPLY_ARRAY ? w->z : w->t, NULL);
+    w->now = strtoll(w->t->element[0]->str, NULL, 10) * 1000 +
+             strtoll(w->t->element[1]->str, NULL, 10) / 1000;
+    w->n = w->z->elements / 2;
+    w->h = calloc(w->n + 1, sizeof *w->h);
+    w->on = calloc(w->n + 1, sizeof *w->on);
+    if (!w->h || !w->on) {
         cli_err(c->cmd, "out of memory");
-        rc = CLI_USAGE;
-        goto out;
+        return CLI_USAGE;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < w->n; i++) {
         char wk[CLI_KEY_MAX + 256];
         char sub[CLI_KEY_MAX];
-        snprintf(sub, sizeof sub, "worker:%s", z->element[2 * i]->str);
+        snprintf(sub, sizeof sub, "worker:%s", w->z->element[2 * i]->str);
         lw_key_global(wk, sizeof wk, c->cfg.ns, sub);
         const char *hg[2] = {"HGETALL", wk};
-        if (!(on[i] = cli_conn_for(c, NULL, wk))) {
-            rc = CLI_USAGE;
-            goto out;
-        }
-        if (cli_append(on[i], 2, hg)) {
-            rc = CLI_REDIS;
-            goto out;
-        }
+        if (!(w->on[i] = cli_conn_for(c, NULL, wk)))
+            return CLI_USAGE;
+        if (cli_append(w->on[i], 2, hg))
+            return CLI_REDIS;
     }
     /* Each connection answers in the order it was asked: reading in the
      * workers' order takes every connection's replies in its own order. */
-    for (size_t i = 0; i < n; i++) {
-        h[i] = cli_next_reply(on[i]);
-        if (!h[i]) {
-            rc = CLI_REDIS;
-            goto out;
-        }
-        if (h[i]->type == REDIS_REPLY_ERROR && rc == CLI_OK)
-            rc = cli_redis_err(on[i], h[i], NULL);
+    for (size_t i = 0; i < w->n; i++) {
+        w->h[i] = cli_next_reply(w->on[i]);
+        if (!w->h[i])
+            return CLI_REDIS;
+        if (w->h[i]->type == REDIS_REPLY_ERROR && rc == CLI_OK)
+            rc = cli_redis_err(w->on[i], w->h[i], NULL);
     }
-    if (rc)
-        goto out;
+    return rc;
+}
 
+int cli_workers_json(cli *c, cJSON **out)
+{
+    wfetch w;
+    *out = NULL;
+    int rc = wf_read(c, &w);
+    cJSON *arr = rc ? NULL : cJSON_CreateArray();
+    for (size_t i = 0; arr && i < w.n; i++) {
+        int64_t hb = strtoll(w.z->element[2 * i + 1]->str, NULL, 10);
+        cJSON *o = worker_json(w.z->element[2 * i]->str, hb, w.now, w.h[i]);
+        if (o)
+            cJSON_AddItemToArray(arr, o);
+    }
+    if (rc == CLI_OK && !arr) {
+        cli_err(c->cmd, "out of memory");
+        rc = CLI_USAGE;
+    }
+    wf_free(&w);
+    *out = arr;
+    return rc;
+}
+
+int cmd_workers(cli *c, int argc, char **argv)
+{
+    int json = 0;
+    const cli_opt opts[] = {{"--json", NULL, &json, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    int rc;
+    if (!cli_args_parse(c, argc, argv, opts, USAGE, CLI_ARGS_NONE, NULL, &rc))
+        return rc;
     if (json) {
-        cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; arr && i < n; i++) {
-            int64_t hb = strtoll(z->element[2 * i + 1]->str, NULL, 10);
-            cJSON *o = worker_json(z->element[2 * i]->str, hb, now, h[i]);
-            if (o)
-                cJSON_AddItemToArray(arr, o);
-        }
-        char *text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+        cJSON *arr;
+        if ((rc = cli_workers_json(c, &arr)) != 0)
+            return rc;
+        char *text = cJSON_PrintUnformatted(arr);
         cJSON_Delete(arr);
         if (!text) {
             cli_err(c->cmd, "out of memory");
-            rc = CLI_USAGE;
-            goto out;
+            return CLI_USAGE;
         }
         printf("%s\n", text);
         free(text);
-    } else {
+        return cli_flush(c);
+    }
+    wfetch wf;
+    if ((rc = wf_read(c, &wf)) != 0)
+        goto out;
+    redisReply *z = wf.z, **h = wf.h;
+    size_t n = wf.n;
+    int64_t now = wf.now;
+    {
         /* Cells first, then widths over the header and every row; the last
          * column (QUEUES) is not padded. */
         enum { NF = 7, NC = NF + 4 };
@@ -262,14 +301,6 @@ int cmd_workers(cli *c, int argc, char **argv)
     }
     rc = cli_flush(c);
 out:
-    for (size_t i = 0; h && i < n; i++)
-        if (h[i])
-            freeReplyObject(h[i]);
-    free(h);
-    free(on);
-    if (z)
-        freeReplyObject(z);
-    if (t)
-        freeReplyObject(t);
+    wf_free(&wf);
     return rc;
 }

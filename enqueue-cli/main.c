@@ -40,6 +40,8 @@ static const struct {
      "  pause   --tenant T --queue Q        stop claims from a queue, fleet-wide\n"},
     {"resume", cmd_resume,
      "  resume  --tenant T --queue Q        claim from a paused queue again\n"},
+    {"dashboard", cmd_dashboard,
+     "  dashboard [--http HOST:PORT] [--token-file FILE] [--read-only]  the web dashboard\n"},
     {"fsck", cmd_fsck,
      "  fsck    --tenant T [--repair]      check (and repair) every invariant of the tenant's keys\n"},
 };

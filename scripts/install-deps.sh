@@ -48,7 +48,10 @@ compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent
 # What the unit and integration tests need on top.
 # openssl: the TLS tests make their CA and certificates with it.
 # groff-base: test_docs renders the man pages with groff -ww (warnings fail).
-test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq openssl groff-base"
+# chromium, chromium-driver, python3-selenium, fonts-dejavu-core: the
+# dashboard's browser test (tests/integration/test_dashboard_browser.py)
+# drives Debian's Chromium headless through Selenium and takes screenshots.
+test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq openssl groff-base chromium chromium-driver python3-selenium fonts-dejavu-core"
 # node and npm: asked of apt only when missing from PATH -- a node installed
 # another way (NodeSource's nodejs bundles npm) must not meet Debian's npm.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

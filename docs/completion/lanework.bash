@@ -33,10 +33,11 @@ _lanework_cmd_flags()
         delete) echo '--tenant' ;;
         purge) echo '--tenant --status --queue' ;;
         fsck) echo '--tenant --repair' ;;
+        dashboard) echo '--http --token-file --read-only' ;;
     esac
 }
 
-_lanework_commands=(enqueue status wait cancel retry stats workers events list delete purge pause resume fsck)
+_lanework_commands=(enqueue status wait cancel retry stats workers events list delete purge pause resume dashboard fsck)
 
 _lanework_worker_flags=(--tenant --queue --concurrency --isolation --pool-max-jobs --name --http --burst --max-jobs --lease --shutdown-timeout --poll --spool-rescan --log-format --log-level)
 
@@ -44,7 +45,7 @@ _lanework_worker_flags=(--tenant --queue --concurrency --isolation --pool-max-jo
 _lanework_is_switch()
 {
     case $1 in
-        -h | --help | --version | --wait | --all-failed | --json | --follow | --repair | --burst) return 0 ;;
+        -h | --help | --version | --wait | --all-failed | --json | --follow | --repair | --burst | --read-only) return 0 ;;
     esac
     return 1
 }
@@ -123,7 +124,7 @@ _lanework_value()
 {
     _lanework_is_switch "$1" && return 1
     case $1 in
-        --registry) _lanework_files -f ;;
+        --registry | --token-file) _lanework_files -f ;;
         --payload-file | --batch)
             _lanework_files -f
             [[ - == "$cur"* ]] && COMPREPLY+=(-)

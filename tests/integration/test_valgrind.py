@@ -157,8 +157,66 @@ def test_cli_commands(env):
     w.wait()
 
 
+def test_dashboard_session(env):
+    """A dashboard under valgrind serves every page, the actions, a refused
+    POST, an event stream (closed by the client) and a slow client, and
+    exits clean on SIGTERM."""
+    import http.client
+    import time
+    import urllib.parse
+    from lwtest import free_port
+    env.write_registry([env.tenant('t1')])
+    w = env.worker('--concurrency', '2')
+    ok = env.enqueue('t1', 'record', {'a': '<b>'})
+    bad = env.enqueue('t1', 'fail', {'error': '<script>'}, attempts=1)
+    lwtest.wait_until(lambda: [env.status('t1', j)['status'] for j in (ok, bad)] == ['succeeded', 'failed'],
+                      timeout=20, what='the two jobs')
+    port = free_port()
+    argv = VALGRIND + ['--log-file=' + os.path.join(env.dir, 'vg-dash.%p.log'), lwtest.CLI, 'dashboard', '--http',
+                       '127.0.0.1:%d' % port, '--redis', env.redis.url, '--registry', env.registry]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env.proc_env())
+    try:
+        check(p.stdout.readline().startswith(b'listening on'), 'dashboard did not start')
+
+        def req(method, path, body=None, read=True):
+            c = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
+            h = {'Content-Type': 'application/x-www-form-urlencoded'} if body is not None else {}
+            c.request(method, path, body=urllib.parse.urlencode(body) if body is not None else None, headers=h)
+            r = c.getresponse()
+            data = r.read() if read else b''
+            if read:
+                c.close()
+            return r.status, data.decode('utf-8', 'replace'), c
+        for path in ['/', '/t/t1', '/t/t1/q/default', '/t/t1/q/default?status=failed', '/t/t1/lanes',
+                     '/t/t1/failed', '/t/t1/failed?page=3', '/t/t1/job/' + bad, '/t/t1/job/' + ok, '/workers',
+                     '/t/t1/events', '/static/dash.css', '/nope', '/t/nobody', '/t/t1/job/nosuch']:
+            code, _, _ = req('GET', path)
+            check(code in (200, 404), 'GET %s: %d' % (path, code))
+        code, body, _ = req('GET', '/t/t1')
+        tok = re.search(r'name="csrf" value="([0-9a-f]+)"', body).group(1)
+        check(req('POST', '/t/t1/q/default/pause', {'back': '/'})[0] == 403, 'tokenless POST')
+        for path in ['/t/t1/q/default/pause', '/t/t1/q/default/resume', '/t/t1/job/%s/retry' % bad,
+                     '/t/t1/job/%s/cancel' % bad, '/t/t1/job/%s/delete' % ok, '/t/t1/job/nosuch/delete']:
+            check(req('POST', path, {'csrf': tok, 'back': '/t/t1'})[0] == 303, 'POST %s' % path)
+        code, _, c = req('GET', '/t/t1/events/stream', read=False)
+        check(code == 200, 'stream')
+        env.enqueue('t1', 'record', {})
+        time.sleep(1.5)
+        c.close()
+        time.sleep(1.0)
+        code, _, c2 = req('GET', '/t/t1/events/stream', read=False)  # open at SIGTERM
+        check(req('GET', '/')[0] == 200, 'a page after the streams')
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+        p.stdout.close()
+    check(rc == 0, 'dashboard under valgrind exited %d:\n%s' % (rc, vg_logs(env)))
+    w.signal(signal.SIGTERM)
+    w.wait()
+
+
 if __name__ == '__main__':
     if not shutil.which('valgrind'):
         print('valgrind is not installed: skipped')
         sys.exit(77)
-    lwtest.run([test_cli_commands, test_worker_thread_1000_jobs, test_worker_fork_jobs])
+    lwtest.run([test_cli_commands, test_worker_thread_1000_jobs, test_worker_fork_jobs, test_dashboard_session])
