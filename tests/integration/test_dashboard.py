@@ -27,12 +27,20 @@ class Dashboard:
     """A `lanework dashboard` process on a free port of 127.0.0.1."""
 
     def __init__(self, env, *args, port=None):
-        self.port = port or free_port()
-        argv = [lwtest.CLI, 'dashboard', '--http', '127.0.0.1:%d' % self.port,
-                '--redis', env.redis.url, '--registry', env.registry] + list(args)
-        self.log = open(os.path.join(env.dir, 'dashboard-%d.log' % self.port), 'wb')
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, env=env.proc_env())
-        line = self.p.stdout.readline().decode()
+        # A free port may be taken by a test beside this one before the
+        # dashboard binds it: then another, unless the port was asked for.
+        for attempt in range(1 if port else 3):
+            self.port = port or free_port()
+            argv = [lwtest.CLI, 'dashboard', '--http', '127.0.0.1:%d' % self.port,
+                    '--redis', env.redis.url, '--registry', env.registry] + list(args)
+            self.log = open(os.path.join(env.dir, 'dashboard-%d.log' % self.port), 'wb')
+            self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, env=env.proc_env())
+            line = self.p.stdout.readline().decode()
+            if line.startswith('listening on http://127.0.0.1:%d' % self.port):
+                break
+            self.p.wait()
+            if 'ddress already in use' not in self.stderr():
+                break
         check(line.startswith('listening on http://127.0.0.1:%d' % self.port),
               'dashboard did not start: %r (%s)' % (line, self.stderr()))
         env.own(self)
