@@ -101,6 +101,8 @@ def test_dashboard_in_chromium(env):
     def open_page(path, name, *expect):
         drv.get(base + path)
         no_alert(drv, path)
+        # A loaded page has its body; a busy machine may not be there yet.
+        wait_until(lambda: drv.find_elements(By.TAG_NAME, 'body'), timeout=10, what='%s loaded' % path)
         text = drv.find_element(By.TAG_NAME, 'body').text
         for e in expect:
             check(e in text, '%s does not show %r:\n%s' % (path, e, text[:2000]))
@@ -123,7 +125,7 @@ def test_dashboard_in_chromium(env):
     # Retry the failed job by clicking its button.
     row = drv.find_element(By.XPATH, '//tr[td/a[text()="%s"]]' % other)
     row.find_element(By.XPATH, './/button[text()="Retry"]').click()
-    wait_until(lambda: 'job %s retried' % other in drv.find_element(By.TAG_NAME, 'body').text,
+    wait_until(lambda: any('job %s retried' % other in b.text for b in drv.find_elements(By.TAG_NAME, 'body')),
                timeout=10, what='the retry flash')
     check(env.redis.call('HGET', 'lw:{t1}:stats', 'retried_manual:emails') == '1', 'the retry reached Redis')
     wait_done(env, 't1', [other], 1)
