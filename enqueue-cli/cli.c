@@ -28,7 +28,8 @@
 /* parse_args's answer to -h/--help; not an exit status. */
 #define CLI_HELP (-1)
 
-static char last_err[1200];
+/* Per thread: the dashboard runs commands in several (dash_pool.c). */
+static _Thread_local char last_err[1200];
 
 const char *cli_last_err(void) { return last_err; }
 
@@ -78,8 +79,8 @@ char *cli_oneline(const char *s, size_t len, char *out, size_t outlen)
  * buffers, so a message can show two values. */
 const char *cli_show(const char *s)
 {
-    static char buf[2][128];
-    static int k;
+    static _Thread_local char buf[2][128];
+    static _Thread_local int k;
     k ^= 1;
     return cli_oneline(s, strlen(s), buf[k], sizeof buf[k]);
 }
@@ -405,6 +406,7 @@ static cli_conn *conn_for_slot(cli *c, const char *text, lw_url *u, int slot)
     k->url_text = cli_strdup(text);
     k->url = u;
     k->slot = slot;
+    k->holds = c->holds;
     return k;
 }
 
@@ -505,10 +507,18 @@ static int connect_ms(cli_conn *k, int quiet, char *why, size_t whylen, int ms)
 {
     if (k->ctx)
         return k->ctx->err ? CLI_REDIS : 0;
-    char err[256];
+    char err[256], held[320];
+    if (cli_held(k, held, sizeof held)) {
+        if (why)
+            snprintf(why, whylen, "%s", held);
+        if (!quiet)
+            cli_redis_err(k, NULL, held);
+        return CLI_REDIS;
+    }
     k->ctx = lw_redis_connect_sync(k->url, k->slot, ms, NULL, err, sizeof err);
     k->evalsha_only = 0; /* a new connection tries FCALL again */
     if (!k->ctx) {
+        cli_hold(k, err);
         if (why)
             snprintf(why, whylen, "%s", err);
         if (!quiet)
@@ -712,7 +722,7 @@ int cli_flush(cli *c)
     return CLI_USAGE;
 }
 
-void cli_clear(cli *c)
+static void clear_conns(cli *c)
 {
     for (size_t i = 0; i < c->nconns; i++) {
         if (c->conns[i].ctx)
@@ -728,6 +738,24 @@ void cli_clear(cli *c)
     free(c->maps);
     c->maps = NULL;
     c->nmaps = 0;
+}
+
+void cli_view(cli *view, const cli *c)
+{
+    memset(view, 0, sizeof *view);
+    view->cfg = c->cfg;
+    view->cmd = c->cmd;
+    view->env_failed = c->env_failed;
+    view->reg = c->reg;
+    view->reg_loaded = c->reg_loaded;
+    view->holds = c->holds;
+}
+
+void cli_view_clear(cli *view) { clear_conns(view); }
+
+void cli_clear(cli *c)
+{
+    clear_conns(c);
     if (c->reg)
         lw_registry_free(c->reg);
     c->reg = NULL;

@@ -59,6 +59,9 @@ typedef struct cli_conn {
      * as each try may cost a connect timeout per seed. */
     int part_failed;
     char part_why[256];
+    /* The breaker of long-running users (holds.c; NULL: none, every
+     * command). Borrowed from cli at creation. */
+    struct cli_holds *holds;
 } cli_conn;
 
 struct cli_slotmap;
@@ -73,6 +76,7 @@ typedef struct cli {
     size_t nconns;
     struct cli_slotmap *maps; /* owned; Cluster URLs' masters (cli_cluster_map) */
     size_t nmaps;
+    struct cli_holds *holds; /* borrowed; the breaker of every connection made */
 } cli;
 
 /* A tenant as the commands use it. Borrowed pointers into `cli`. */
@@ -300,6 +304,18 @@ int cli_nodes(cli *c, const char *url_text, cli_conn **out, size_t *n);
  * gets the reason, when not NULL). A connection that already failed is not
  * replaced here: CLI_REDIS, not printed (cli_reconnect makes a new one). */
 int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen);
+/* ---- holds.c: a breaker shared by threads (the dashboard) ---- */
+
+/* After a failure a server is not connected again for hold_ms, by any
+ * connection of the cli's sharing the holds: a Redis that does not answer
+ * costs one timeout per hold_ms, not one per page. Thread-safe. */
+struct cli_holds *cli_holds_new(int hold_ms);
+void cli_holds_free(struct cli_holds *h);
+/* Holds k's server after a failure why that was a timeout ("timed out";
+ * nothing else holds, nothing without k->holds). */
+void cli_hold(cli_conn *k, const char *why);
+/* 1 with why set when k's server is held (its failure, the time left). */
+int cli_held(const cli_conn *k, char *why, size_t whylen);
 /* cli_connect (not quiet) taking no longer than until `deadline` (mono ms;
  * -1: the usual connect timeout). */
 int cli_connect_within(cli_conn *k, int64_t deadline);
@@ -413,6 +429,11 @@ int cli_flush(cli *c);
 /* Frees everything `c` owns -- connections, registry, config -- so every
  * cli_conn, cli_tenant and registry pointer taken from it dies. */
 void cli_clear(cli *c);
+/* Makes view a cli for another thread: c's configuration and registry,
+ * borrowed (read only; c outlives view), and connections of its own.
+ * cli_view_clear frees what view owns (its connections). */
+void cli_view(cli *view, const cli *c);
+void cli_view_clear(cli *view);
 
 /* ---- helpers ---- */
 

@@ -1,11 +1,14 @@
 /*
  * dash.h — `lanework dashboard`: what its modules share.
  *
- * One process, one libevent loop, one evhttp server. Pages are rendered on
- * the loop from the CLI's synchronous Redis connections (cli.h), each read
- * a bounded range, each reply bounded in time (DASH_REPLY_MS), so a request
- * holds the loop for a few round trips at most. The modules:
+ * One process, one libevent loop, one evhttp server. The loop accepts,
+ * authenticates and routes; pages and actions run in DASH_THREADS threads
+ * (dash_pool.c), each with its own synchronous Redis connections (cli.h),
+ * each read a bounded range, each reply bounded in time (DASH_REPLY_MS),
+ * and the loop sends their answers. A Redis that does not answer holds the
+ * pages that need it, never the loop. The modules:
  *   dash_server.c   flags, the listener, limits, authentication, routing
+ *   dash_pool.c     the page threads and their jobs; dash_reply
  *   dash_html.c     the output buffer, HTML/URL escaping, the page frame
  *   dash_pages.c    the read-only pages (overview, tenant, queue, lanes,
  *                   failed, job, workers)
@@ -34,8 +37,16 @@
 /* Events of a job's timeline: the newest of the stream read, at most. */
 #define DASH_TIMELINE_SCAN 2000
 #define DASH_MAX_STREAMS 16
+/* Page threads, and how long a thread leaves a Redis that failed alone
+ * (cli_conn's breaker). */
+#define DASH_THREADS 4
+#define DASH_HOLD_MS 5000
+/* Path segments a route has at most. */
+#define DASH_MAX_PARTS 8
 
 struct dash_stream;
+struct dash_pool;
+struct dash_job;
 
 typedef struct dash {
     cli *c;
@@ -51,7 +62,36 @@ typedef struct dash {
     struct event *poll;      /* the streams' poll timer */
     struct dash_conn *conns; /* connections with a deadline (dash_server.c) */
     int nconns;
+    struct dash_pool *pool; /* owned (dash_pool.c) */
+    int polling;            /* a poll of the streams is running (dash_live.c) */
 } dash;
+
+/* ---- dash_pool.c ---- */
+
+/* A job's function: `run` in a page thread with that thread's dash (its
+ * own cli; never the loop's streams, connections or base); `done` on the
+ * loop with the process's, after run (NULL: send what run answered). */
+typedef void (*dash_job_fn)(dash *d, struct dash_job *j);
+/* Starts the page threads. Returns 0 or -1 (out of memory or threads). */
+int dash_pool_start(dash *d);
+/* Queues a job for req (NULL: none) with its path segments (taken on
+ * success: the job frees them) and arg (the kind's own, see dash_job_arg).
+ * Returns 0, or -1 when the queue is full or memory short: nothing taken,
+ * nothing answered. On the loop only. */
+int dash_pool_submit(dash *d, struct evhttp_request *req, char **parts, int nparts, dash_job_fn run,
+                     dash_job_fn done, void *arg);
+/* Stops the threads after the jobs they run; sends what finished, refuses
+ * (503) what never ran. Before evhttp_free. */
+void dash_pool_stop(dash *d);
+void *dash_job_arg(const struct dash_job *j);
+void dash_job_set_arg(struct dash_job *j, void *arg);
+struct evhttp_request *dash_job_req(const struct dash_job *j);
+/* The job's path segments (borrowed: the job's). */
+char **dash_job_parts(struct dash_job *j, int *n);
+/* The one way a page answers: on the loop, evhttp_send_reply; in a page
+ * thread, recorded in its job (body's contents taken) for the loop to
+ * send; only the first answer counts. body may be NULL. */
+void dash_reply(struct evhttp_request *req, int code, const char *reason, struct evbuffer *body);
 
 /* ---- dash_html.c ---- */
 
@@ -94,8 +134,9 @@ void dash_headers(struct evhttp_request *req, const char *content_type);
 
 /* ---- dash_pages.c: GET handlers; parts are the decoded path segments ---- */
 
-/* Before every request: connections that failed are dropped, so the next
- * use reconnects (a dashboard outlives Redis restarts). */
+/* Before every job: connections that failed are dropped, so a later use
+ * reconnects (a dashboard outlives Redis restarts), after the breaker's
+ * hold (DASH_HOLD_MS). */
 void dash_heal(dash *d);
 /* The pages: each answers req itself (200, or an error page: 404 for an
  * unknown tenant, job or name, 502 when Redis failed). Names borrowed. */
@@ -128,11 +169,13 @@ struct cJSON;
 /* An event's row (its `lanework events` object o, borrowed) in a job's
  * timeline or the live table (with_job: a column linking its job). */
 void dash_event_row(struct evbuffer *b, const char *tenant, const struct cJSON *o, int with_job);
-/* Starts an event stream (text/event-stream) of tenant's events after
- * ?since= or Last-Event-ID (else from now), fed by the poll timer; 503
- * past DASH_MAX_STREAMS. The stream owns nothing of req: evhttp does. */
-void dash_stream_start(dash *d, struct evhttp_request *req, const char *tenant);
-/* Ends every stream (shutdown). */
+/* Starts an event stream (text/event-stream) of the tenant parts[1]'s
+ * events after ?since= or Last-Event-ID (else from now), fed by the poll
+ * timer; 503 past DASH_MAX_STREAMS. Returns 1 when a job took parts (it
+ * answers), 0 when answered here (parts still the caller's). The stream
+ * owns nothing of req: evhttp does. On the loop. */
+int dash_stream_start(dash *d, struct evhttp_request *req, char **parts, int nparts);
+/* Ends every stream (shutdown: after dash_pool_stop). */
 void dash_streams_close(dash *d);
 
 /* ---- dash_server.c ---- */

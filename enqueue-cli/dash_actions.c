@@ -61,7 +61,7 @@ static void redirect(struct evhttp_request *req, const char *back, const char *m
 {
     struct evbuffer *loc = evbuffer_new();
     if (!loc) {
-        evhttp_send_error(req, 500, "out of memory");
+        dash_reply(req, 500, "Internal Server Error", NULL);
         return;
     }
     size_t keep = strlen(back);
@@ -79,7 +79,7 @@ static void redirect(struct evhttp_request *req, const char *back, const char *m
     dash_headers(req, "text/plain; charset=utf-8");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
                       (const char *)evbuffer_pullup(loc, -1));
-    evhttp_send_reply(req, 303, "See Other", NULL);
+    dash_reply(req, 303, "See Other", NULL);
     evbuffer_free(loc);
 }
 

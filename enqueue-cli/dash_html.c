@@ -181,7 +181,7 @@ void dash_headers(struct evhttp_request *req, const char *content_type)
 void dash_send_html(struct evhttp_request *req, int code, const char *reason, struct evbuffer *b)
 {
     dash_headers(req, "text/html; charset=utf-8");
-    evhttp_send_reply(req, code, reason, b);
+    dash_reply(req, code, reason, b);
     evbuffer_free(b);
 }
 
@@ -190,7 +190,7 @@ void dash_send_error(const dash *d, struct evhttp_request *req, int code, const 
 {
     struct evbuffer *b = evbuffer_new();
     if (!b) {
-        evhttp_send_error(req, 500, "out of memory");
+        dash_reply(req, 500, "Internal Server Error", NULL);
         return;
     }
     char title[64];

@@ -4,11 +4,12 @@
  * server-sent events (text/event-stream) that the page's small script
  * (dash_assets.c) appends to the table.
  *
- * A stream is fed by polling: every DASH_POLL_MS one timer reads, for each
- * stream and each partition of its tenant, XRANGE of the event stream
- * after the last id sent, DASH_POLL_COUNT entries at most -- a bounded
- * read with a bounded reply time (DASH_REPLY_MS), never a blocking XREAD,
- * so the loop stays free for the pages. A partition that fails is left
+ * A stream is fed by polling: every DASH_POLL_MS one timer queues a poll
+ * (one at a time) that reads in a page thread, for each stream and each
+ * partition of its tenant, XRANGE of the event stream after the last id
+ * sent, DASH_POLL_COUNT entries at most -- a bounded read with a bounded
+ * reply time (DASH_REPLY_MS), never a blocking XREAD; the loop then sends
+ * what it read. A partition that fails is left
  * alone for DASH_POLL_BACKOFF_MS. Each SSE id is the last ids of every
  * partition, joined by ",", so a reconnecting EventSource (Last-Event-ID)
  * resumes where it was. A stream lives DASH_STREAM_S at most (the browser
@@ -45,6 +46,9 @@ struct dash_stream {
     int nparts;
     char last[LW_PARTITIONS_MAX][ID_MAX];
     int64_t started, wrote, backoff_until;
+    struct evbuffer *out; /* owned: what a poll read, for the loop to send */
+    int in_poll;          /* in the running poll's set */
+    int gone;             /* its client left during that poll */
     struct dash_stream *next;
 };
 
@@ -199,7 +203,7 @@ void dash_page_events(dash *d, struct evhttp_request *req, const char *tenant)
         for (size_t i = 0; i < n; i++)
             cJSON_Delete(items[i].o);
         free(items);
-        evhttp_send_error(req, 500, "out of memory");
+        dash_reply(req, 500, "Internal Server Error", NULL);
         return;
     }
     dash_page_begin(d, b, "Live events", tenant, NULL);
@@ -225,6 +229,19 @@ void dash_page_events(dash *d, struct evhttp_request *req, const char *tenant)
 
 /* ---- streams ---- */
 
+/* A poll's streams, as they were when it was queued. */
+typedef struct poll_set {
+    int n;
+    struct dash_stream *s[DASH_MAX_STREAMS];
+} poll_set;
+
+static void stream_free(struct dash_stream *s)
+{
+    if (s->out)
+        evbuffer_free(s->out);
+    free(s);
+}
+
 static void stream_unlink(struct dash_stream *s)
 {
     dash *d = s->d;
@@ -242,7 +259,8 @@ static void stream_unlink(struct dash_stream *s)
  * timeout), evhttp 2.1 first detaches a request whose reply is unfinished
  * (its connection NULL) and leaves it to us: evhttp_send_reply_end then
  * frees it. Otherwise (an error, evhttp_free) the request is still the
- * connection's, and evhttp frees it after this callback. */
+ * connection's, and evhttp frees it after this callback. A stream a
+ * running poll reads is freed when that poll is done (poll_done). */
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
@@ -250,16 +268,21 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
     stream_unlink(s);
     if (!evhttp_request_get_connection(s->req))
         evhttp_send_reply_end(s->req);
-    free(s);
+    s->req = NULL;
+    if (s->in_poll)
+        s->gone = 1;
+    else
+        stream_free(s);
 }
 
-/* Ends stream s from our side (its lifetime, a backlog, shutdown). */
+/* Ends stream s from our side (its lifetime, a backlog, shutdown); never
+ * while a poll reads it. */
 static void stream_end(struct dash_stream *s)
 {
     evhttp_connection_set_closecb(s->evcon, NULL, NULL);
     stream_unlink(s);
     evhttp_send_reply_end(s->req);
-    free(s);
+    stream_free(s);
 }
 
 void dash_streams_close(dash *d)
@@ -268,23 +291,21 @@ void dash_streams_close(dash *d)
         stream_end(d->streams);
 }
 
-/* Reads what came after s->last in every partition and sends it. Returns
- * 0, or -1 when s was ended. */
-static int stream_poll(struct dash_stream *s, int64_t now)
+/* In a page thread: reads what came after s->last in every partition into
+ * s->out, for poll_done to send. Touches nothing of the request. */
+static void stream_read(dash *td, struct dash_stream *s, int64_t now)
 {
-    dash *d = s->d;
     cli_tenant t;
     if (now < s->backoff_until)
-        return 0;
-    if (cli_tenant_get(d->c, s->tenant, &t) != 0)
-        return 0;
+        return;
+    if (cli_tenant_get(td->c, s->tenant, &t) != 0)
+        return;
     t.nparts = s->nparts;
-    struct evbuffer *out = evbuffer_new();
-    if (!out)
-        return 0;
+    if (!s->out && !(s->out = evbuffer_new()))
+        return;
     for (int p = 0; p < s->nparts; p++) {
         cli_tenant pt;
-        if (cli_tenant_part(d->c, &t, p, &pt) != 0)
+        if (cli_tenant_part(td->c, &t, p, &pt) != 0)
             continue;
         if (pt.conn->reply_timeout_ms == 0)
             cli_set_reply_timeout(pt.conn, DASH_REPLY_MS);
@@ -307,61 +328,90 @@ static int stream_poll(struct dash_stream *s, int64_t now)
             char *js = cli_event_json(e, s->nparts > 1 ? p : 0);
             if (!js)
                 continue;
-            dash_raw(out, "id: ");
-            join_ids(out, s->last, s->nparts);
-            dash_raw(out, "\ndata: ");
-            dash_raw(out, js); /* compact JSON: one line */
-            dash_raw(out, "\n\n");
+            dash_raw(s->out, "id: ");
+            join_ids(s->out, s->last, s->nparts);
+            dash_raw(s->out, "\ndata: ");
+            dash_raw(s->out, js); /* compact JSON: one line */
+            dash_raw(s->out, "\n\n");
             free(js);
         }
         freeReplyObject(r);
     }
-    if (evbuffer_get_length(out) == 0 && now - s->wrote >= DASH_PING_MS)
-        dash_raw(out, ": ping\n\n");
-    if (evbuffer_get_length(out) > 0) {
-        s->wrote = now;
-        evhttp_send_reply_chunk(s->req, out);
-    }
-    evbuffer_free(out);
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(s->evcon);
-    if (now - s->started >= (int64_t)DASH_STREAM_S * 1000 ||
-        (bev && evbuffer_get_length(bufferevent_get_output(bev)) > DASH_STREAM_BACKLOG)) {
-        stream_end(s);
-        return -1;
-    }
-    return 0;
+    if (evbuffer_get_length(s->out) == 0 && now - s->wrote >= DASH_PING_MS)
+        dash_raw(s->out, ": ping\n\n");
 }
 
+static void poll_run(dash *td, struct dash_job *j)
+{
+    poll_set *ps = dash_job_arg(j);
+    int64_t now = lw_mono_ms();
+    for (int i = 0; i < ps->n; i++)
+        stream_read(td, ps->s[i], now);
+}
+
+/* On the loop: sends what the poll read, ends streams past their time or
+ * with a client that does not read, frees those whose client left. */
+static void poll_done(dash *d, struct dash_job *j)
+{
+    poll_set *ps = dash_job_arg(j);
+    int64_t now = lw_mono_ms();
+    d->polling = 0;
+    for (int i = 0; i < ps->n; i++) {
+        struct dash_stream *s = ps->s[i];
+        s->in_poll = 0;
+        if (s->gone) {
+            stream_free(s);
+            continue;
+        }
+        if (s->out && evbuffer_get_length(s->out) > 0) {
+            s->wrote = now;
+            evhttp_send_reply_chunk(s->req, s->out);
+        }
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(s->evcon);
+        if (now - s->started >= (int64_t)DASH_STREAM_S * 1000 ||
+            (bev && evbuffer_get_length(bufferevent_get_output(bev)) > DASH_STREAM_BACKLOG))
+            stream_end(s);
+    }
+    free(ps);
+}
+
+/* The timer: one poll at a time, in a page thread. */
 static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     dash *d = arg;
-    dash_heal(d);
-    int64_t now = lw_mono_ms();
-    for (struct dash_stream *s = d->streams, *next; s; s = next) {
-        next = s->next;
-        stream_poll(s, now);
+    if (d->polling || !d->streams)
+        return;
+    poll_set *ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return;
+    for (struct dash_stream *s = d->streams; s && ps->n < DASH_MAX_STREAMS; s = s->next) {
+        s->in_poll = 1;
+        ps->s[ps->n++] = s;
     }
+    if (dash_pool_submit(d, NULL, NULL, 0, poll_run, poll_done, ps) != 0) {
+        for (int i = 0; i < ps->n; i++)
+            ps->s[i]->in_poll = 0;
+        free(ps);
+        return;
+    }
+    d->polling = 1;
 }
 
-void dash_stream_start(dash *d, struct evhttp_request *req, const char *tenant)
+/* In a page thread: the stream's tenant, partitions and where it starts;
+ * NULL when answered (an unknown tenant, Redis down). */
+static struct dash_stream *stream_prepare(dash *td, struct evhttp_request *req, const char *tenant)
 {
-    if (d->nstreams >= DASH_MAX_STREAMS) {
-        dash_send_error(d, req, 503, "Service Unavailable", "too many live event streams");
-        return;
-    }
     cli_tenant t;
-    if (dash_tenant(d, req, tenant, &t) != 0)
-        return;
+    if (dash_tenant(td, req, tenant, &t) != 0)
+        return NULL;
     struct dash_stream *s = calloc(1, sizeof *s);
     if (!s) {
-        evhttp_send_error(req, 500, "out of memory");
-        return;
+        dash_reply(req, 500, "Internal Server Error", NULL);
+        return NULL;
     }
-    s->d = d;
     s->req = req;
-    s->evcon = evhttp_request_get_connection(req);
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
     s->nparts = t.nparts;
     char since[LW_PARTITIONS_MAX * ID_MAX + 1] = "";
@@ -376,7 +426,7 @@ void dash_stream_start(dash *d, struct evhttp_request *req, const char *tenant)
         /* From now on: the newest id of each partition. */
         cli_tenant pt;
         snprintf(s->last[p], ID_MAX, "0-0");
-        if (cli_tenant_part(d->c, &t, p, &pt) != 0 || cli_connect(pt.conn, 0, NULL, 0) != 0)
+        if (cli_tenant_part(td->c, &t, p, &pt) != 0 || cli_connect(pt.conn, 0, NULL, 0) != 0)
             continue;
         char key[CLI_KEY_MAX];
         lw_key(key, sizeof key, pt.prefix, "events", NULL);
@@ -388,8 +438,37 @@ void dash_stream_start(dash *d, struct evhttp_request *req, const char *tenant)
         if (r)
             freeReplyObject(r);
     }
-    if (!s->evcon || (!d->poll && !(d->poll = event_new(d->base, -1, EV_PERSIST, on_poll, d)))) {
-        free(s);
+    return s;
+}
+
+static void start_run(dash *td, struct dash_job *j)
+{
+    int n;
+    char **p = dash_job_parts(j, &n);
+    dash_job_set_arg(j, stream_prepare(td, dash_job_req(j), p[1]));
+}
+
+/* On the loop: the prepared stream starts (its reply's head and a hello). */
+static void start_done(dash *d, struct dash_job *j)
+{
+    struct dash_stream *s = dash_job_arg(j);
+    if (!s)
+        return; /* answered by stream_prepare */
+    struct evhttp_request *req = s->req;
+    s->d = d;
+    s->evcon = evhttp_request_get_connection(req);
+    if (!s->evcon) { /* the client left meanwhile */
+        stream_free(s);
+        evhttp_send_reply_end(req);
+        return;
+    }
+    if (d->nstreams >= DASH_MAX_STREAMS) {
+        stream_free(s);
+        dash_send_error(d, req, 503, "Service Unavailable", "too many live event streams");
+        return;
+    }
+    if (!d->poll && !(d->poll = event_new(d->base, -1, EV_PERSIST, on_poll, d))) {
+        stream_free(s);
         evhttp_send_error(req, 500, "out of memory");
         return;
     }
@@ -420,4 +499,16 @@ void dash_stream_start(dash *d, struct evhttp_request *req, const char *tenant)
         evhttp_send_reply_chunk(req, hello);
         evbuffer_free(hello);
     }
+}
+
+int dash_stream_start(dash *d, struct evhttp_request *req, char **parts, int nparts)
+{
+    if (d->nstreams >= DASH_MAX_STREAMS) {
+        dash_send_error(d, req, 503, "Service Unavailable", "too many live event streams");
+        return 0;
+    }
+    if (dash_pool_submit(d, req, parts, nparts, start_run, start_done, NULL) == 0)
+        return 1;
+    dash_send_error(d, req, 503, "Service Unavailable", "the dashboard is busy: try again");
+    return 0;
 }

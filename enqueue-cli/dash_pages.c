@@ -13,6 +13,7 @@
  * (cli_job_partition).
  */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ void dash_heal(dash *d)
     for (size_t i = 0; i < c->nconns; i++) {
         cli_conn *k = &c->conns[i];
         if (k->ctx && k->ctx->err) {
+            cli_hold(k, k->ctx->errstr);
             lw_sconn_free(k->ctx);
             k->ctx = NULL;
             k->scripts_loaded = 0;
@@ -111,7 +113,7 @@ static struct evbuffer *new_buf(struct evhttp_request *req)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b)
-        evhttp_send_error(req, 500, "out of memory");
+        dash_reply(req, 500, "Internal Server Error", NULL);
     return b;
 }
 
@@ -142,30 +144,49 @@ static const char *str(const cJSON *o, const char *name)
 
 /* ---- overview and tenant pages: what `lanework stats` reads ---- */
 
+/* The SCAN's answer, shared by the page threads (found_mu). */
+static pthread_mutex_t found_mu = PTHREAD_MUTEX_INITIALIZER;
 static char **found_names;
 static size_t nfound;
 static int64_t found_at = -1;
 
 /* The tenants of the overview: the registry's, else a SCAN kept
- * DISCOVER_CACHE_MS. Borrowed until the next call. */
+ * DISCOVER_CACHE_MS. Owned by the caller (cli_list_free). */
 static int tenants_of(dash *d, char ***names, size_t *n)
 {
+    if (d->c->reg)
+        return cli_stats_tenants(d->c, names, n);
     int64_t now = lw_mono_ms();
-    if (d->c->reg || found_at < 0 || now - found_at > DISCOVER_CACHE_MS) {
-        for (size_t i = 0; i < nfound; i++)
-            free(found_names[i]);
-        free(found_names);
+    int rc = 0;
+    pthread_mutex_lock(&found_mu);
+    if (found_at < 0 || now - found_at > DISCOVER_CACHE_MS) {
+        cli_list_free(found_names, nfound);
         found_names = NULL;
         nfound = 0;
         found_at = -1;
-        int rc = cli_stats_tenants(d->c, &found_names, &nfound);
-        if (rc)
-            return rc;
-        found_at = now;
+        rc = cli_stats_tenants(d->c, &found_names, &nfound);
+        if (rc == 0)
+            found_at = now;
     }
-    *names = found_names;
-    *n = nfound;
-    return 0;
+    *names = NULL;
+    *n = 0;
+    if (rc == 0 && nfound > 0) {
+        *names = calloc(nfound, sizeof **names);
+        for (size_t i = 0; *names && i < nfound; i++)
+            if (((*names)[i] = strdup(found_names[i])))
+                *n = i + 1;
+            else
+                break;
+        if (!*names || *n < nfound) {
+            cli_list_free(*names, *n);
+            *names = NULL;
+            *n = 0;
+            cli_err("dashboard", "out of memory");
+            rc = CLI_USAGE;
+        }
+    }
+    pthread_mutex_unlock(&found_mu);
+    return rc;
 }
 
 /* The rate column: jobs finished (succeeded, failed, cancelled, expired:
@@ -183,11 +204,23 @@ typedef struct rate_sample {
     double rate; /* per second; < 0: unknown */
 } rate_sample;
 
+/* Shared by the page threads (rates_mu). */
+static pthread_mutex_t rates_mu = PTHREAD_MUTEX_INITIALIZER;
 static rate_sample *rates;
 static size_t nrates;
 
+static double rate_locked(const char *tenant, const char *queue, long long total);
+
 /* The rate of tenant's queue whose totals sum to total now. */
 static double rate_of(const char *tenant, const char *queue, long long total)
+{
+    pthread_mutex_lock(&rates_mu);
+    double r = rate_locked(tenant, queue, total);
+    pthread_mutex_unlock(&rates_mu);
+    return r;
+}
+
+static double rate_locked(const char *tenant, const char *queue, long long total)
 {
     char key[2 * LW_NAME_MAX + 2];
     snprintf(key, sizeof key, "%s/%s", tenant, queue);
@@ -312,12 +345,13 @@ static void tenant_notes(struct evbuffer *b, const char *tenant, const cJSON *t)
 
 void dash_page_overview(dash *d, struct evhttp_request *req)
 {
-    char **names;
-    size_t n;
+    char **names = NULL;
+    size_t n = 0;
     int rc = tenants_of(d, &names, &n);
     cJSON *st = NULL;
     if (rc == 0)
         rc = cli_stats_json(d->c, (const char *const *)names, n, &st);
+    cli_list_free(names, n);
     if (!st) {
         send_redis_error(d, req, rc);
         return;

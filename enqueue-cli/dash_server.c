@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <event2/bufferevent.h>
+#include <event2/thread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -257,8 +258,6 @@ static void send_login(const dash *d, struct evhttp_request *req, const char *wh
 
 /* ---- routing ---- */
 
-#define MAX_PARTS 8
-
 /* Splits the path of req into decoded segments (owned: free each). Returns
  * their count, or -1 for a path we do not serve (too deep, a NUL, ..). */
 static int split_path(struct evhttp_request *req, char **parts)
@@ -271,7 +270,7 @@ static int split_path(struct evhttp_request *req, char **parts)
     for (const char *p = path + 1; *p;) {
         size_t len = strcspn(p, "/");
         if (len > 0) {
-            if (n == MAX_PARTS)
+            if (n == DASH_MAX_PARTS)
                 goto bad;
             char *seg = strndup(p, len);
             size_t dlen = 0;
@@ -307,36 +306,9 @@ static void send_asset(struct evhttp_request *req, const char *type, const char 
     evbuffer_free(b);
 }
 
-static void route(dash *d, struct evhttp_request *req, char **p, int n)
+/* In a page thread: the pages. */
+static void route_page(dash *d, struct evhttp_request *req, char **p, int n)
 {
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
-    int get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
-    if (get && n == 2 && !strcmp(p[0], "static")) {
-        if (!strcmp(p[1], "dash.css")) {
-            send_asset(req, "text/css; charset=utf-8", dash_css);
-            return;
-        }
-        if (!strcmp(p[1], "live.js")) {
-            send_asset(req, "text/javascript; charset=utf-8", dash_live_js);
-            return;
-        }
-    }
-    if (m == EVHTTP_REQ_POST && n == 1 && !strcmp(p[0], "login")) {
-        dash_post(d, req, p, n);
-        return;
-    }
-    if (!authorized(d, req)) {
-        send_login(d, req, NULL);
-        return;
-    }
-    if (m == EVHTTP_REQ_POST) {
-        dash_post(d, req, p, n);
-        return;
-    }
-    if (!get) {
-        dash_send_error(d, req, 405, "Method Not Allowed", "GET or POST only");
-        return;
-    }
     if (n == 0) {
         dash_page_overview(d, req);
         return;
@@ -363,10 +335,6 @@ static void route(dash *d, struct evhttp_request *req, char **p, int n)
             dash_page_events(d, req, t);
             return;
         }
-        if (n == 4 && !strcmp(p[2], "events") && !strcmp(p[3], "stream")) {
-            dash_stream_start(d, req, t);
-            return;
-        }
         if (n == 4 && !strcmp(p[2], "q")) {
             dash_page_queue(d, req, t, p[3]);
             return;
@@ -379,20 +347,69 @@ static void route(dash *d, struct evhttp_request *req, char **p, int n)
     dash_send_error(d, req, 404, "Not Found", "no such page");
 }
 
+static void page_run(dash *td, struct dash_job *j)
+{
+    int n;
+    char **p = dash_job_parts(j, &n);
+    route_page(td, dash_job_req(j), p, n);
+}
+
+static void post_run(dash *td, struct dash_job *j)
+{
+    int n;
+    char **p = dash_job_parts(j, &n);
+    dash_post(td, dash_job_req(j), p, n);
+}
+
+/* On the loop: what needs no Redis is answered here, the rest is a job.
+ * Returns 1 when a job took p, 0 when answered here. */
+static int route(dash *d, struct evhttp_request *req, char **p, int n)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    int get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+    if (get && n == 2 && !strcmp(p[0], "static")) {
+        if (!strcmp(p[1], "dash.css")) {
+            send_asset(req, "text/css; charset=utf-8", dash_css);
+            return 0;
+        }
+        if (!strcmp(p[1], "live.js")) {
+            send_asset(req, "text/javascript; charset=utf-8", dash_live_js);
+            return 0;
+        }
+    }
+    if (m == EVHTTP_REQ_POST && n == 1 && !strcmp(p[0], "login")) {
+        dash_post(d, req, p, n);
+        return 0;
+    }
+    if (!authorized(d, req)) {
+        send_login(d, req, NULL);
+        return 0;
+    }
+    if (!get && m != EVHTTP_REQ_POST) {
+        dash_send_error(d, req, 405, "Method Not Allowed", "GET or POST only");
+        return 0;
+    }
+    if (get && n == 4 && !strcmp(p[0], "t") && !strcmp(p[2], "events") && !strcmp(p[3], "stream"))
+        return dash_stream_start(d, req, p, n);
+    if (dash_pool_submit(d, req, p, n, get ? page_run : post_run, NULL, NULL) == 0)
+        return 1;
+    dash_send_error(d, req, 503, "Service Unavailable", "the dashboard is busy: try again");
+    return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     dash *d = arg;
-    char *parts[MAX_PARTS];
-    dash_heal(d);
+    char *parts[DASH_MAX_PARTS];
     cli_last_err_clear();
     int n = split_path(req, parts);
     if (n < 0) {
         dash_send_error(d, req, 404, "Not Found", "no such page");
         return;
     }
-    route(d, req, parts, n);
-    for (int i = 0; i < n; i++)
-        free(parts[i]);
+    if (!route(d, req, parts, n))
+        for (int i = 0; i < n; i++)
+            free(parts[i]);
 }
 
 /* ---- the command ---- */
@@ -402,7 +419,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     dash *d = arg;
-    dash_streams_close(d);
     event_base_loopexit(d->base, NULL);
 }
 
@@ -490,9 +506,15 @@ int cmd_dashboard(cli *c, int argc, char **argv)
     }
     rc = CLI_USAGE;
     struct event *sigs[2] = {NULL, NULL};
-    d.base = event_base_new();
+    /* The page threads make the loop's wake-up event active. */
+    if (evthread_use_pthreads() != 0) {
+        cli_err(c->cmd, "libevent has no thread support");
+        goto out;
+    }
+    c->holds = cli_holds_new(DASH_HOLD_MS);
+    d.base = c->holds ? event_base_new() : NULL;
     d.http = d.base ? evhttp_new(d.base) : NULL;
-    if (!d.http) {
+    if (!d.http || dash_pool_start(&d) != 0) {
         cli_err(c->cmd, "out of memory");
         goto out;
     }
@@ -530,6 +552,7 @@ int cmd_dashboard(cli *c, int argc, char **argv)
     event_base_dispatch(d.base);
     rc = CLI_OK;
 out:
+    dash_pool_stop(&d);
     dash_streams_close(&d);
     while (d.conns)
         conn_unlink(d.conns);
@@ -542,6 +565,8 @@ out:
         evhttp_free(d.http);
     if (d.base)
         event_base_free(d.base);
+    cli_holds_free(c->holds);
+    c->holds = NULL;
     if (d.token)
         memset(d.token, 0, d.token_len);
     free(d.token);

@@ -392,6 +392,46 @@ def test_partitioned_tenant(env):
     w.wait()
 
 
+def test_a_frozen_redis_holds_only_its_pages(env):
+    """A tenant whose Redis is frozen (SIGSTOP: the kernel still accepts
+    connections, nothing answers) holds only the pages that read it, for
+    the reply bound: another tenant's pages, the stylesheet and the live
+    event page answer while one of its pages is waiting. Then the breaker:
+    a later page of it answers at once (502, "not tried again"), not after
+    a timeout of its own; and once Redis answers again, so does the page."""
+    import threading
+    other = lwtest.Redis(env.dir, name='redis-frozen')
+    env.write_registry([env.tenant('t1'), env.tenant('t2', redis=other.url)])
+    try:
+        d = Dashboard(env)
+        d.page('/t/t2', 'Queue')
+        d.page('/t/t1', 'Queue')
+        other.proc.send_signal(signal.SIGSTOP)
+        slow = {}
+        th = threading.Thread(target=lambda: slow.update(r=d.get('/t/t2', timeout=30)))
+        th.start()
+        time.sleep(0.3)
+        check(th.is_alive(), 'the frozen tenant answered at once: %r' % slow)
+        d.page('/t/t1', 'Queue')
+        d.page('/t/t1/events', 'Live events')
+        check(d.get('/static/dash.css')[0] == 200, 'the stylesheet')
+        check(th.is_alive(), 'the other pages waited for the frozen Redis')
+        th.join(30)
+        code, _, body = slow['r']
+        check(code == 502 and 'timed out' in body, 'the frozen page: %d %s' % (code, body[:300]))
+        t0 = time.monotonic()
+        code, _, body = d.get('/t/t2/failed')
+        check(code == 502 and 'not tried again' in body,
+              'the breaker: %d %s' % (code, body[:300]))
+        check(time.monotonic() - t0 < 1.5, 'the held page took %.1f s' % (time.monotonic() - t0))
+        other.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: d.get('/t/t2')[0] == 200, timeout=15, what='the page back after SIGCONT')
+        d.stop()
+    finally:
+        other.proc.send_signal(signal.SIGCONT)
+        other.stop()
+
+
 def test_bad_flags_and_limits(env):
     env.write_registry([env.tenant('t1')])
     busy = socket.socket()
@@ -465,6 +505,7 @@ if __name__ == '__main__':
                 test_read_only_has_no_forms_and_refuses_every_post,
                 test_token_file,
                 test_live_events_arrive_by_sse,
+                test_a_frozen_redis_holds_only_its_pages,
                 test_partitioned_tenant,
                 test_bad_flags_and_limits,
                 test_a_dribbling_client_is_cut_off])
