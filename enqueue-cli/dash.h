@@ -70,7 +70,8 @@ typedef struct dash {
 
 /* A job's function: `run` in a page thread with that thread's dash (its
  * own cli; never the loop's streams, connections or base); `done` on the
- * loop with the process's, after run (NULL: send what run answered). */
+ * loop with the process's, after run. What run answered (dash_reply) is
+ * sent after done; a job of a request without done must answer. */
 typedef void (*dash_job_fn)(dash *d, struct dash_job *j);
 /* Starts the page threads. Returns 0 or -1 (out of memory or threads). */
 int dash_pool_start(dash *d);

@@ -106,11 +106,11 @@ static void job_free(struct dash_job *j)
 static void job_finish(dash *d, struct dash_job *j)
 {
     if (j->done)
-        j->done(d, j);
-    else if (j->req && !j->replied)
-        evhttp_send_error(j->req, 500, "the page gave no answer");
-    else if (j->req)
+        j->done(d, j); /* it answers, or leaves what run answered */
+    if (j->req && j->replied)
         evhttp_send_reply(j->req, j->code, j->reason, j->body);
+    else if (j->req && !j->done)
+        evhttp_send_error(j->req, 500, "the page gave no answer");
     job_free(j);
 }
 
@@ -204,8 +204,8 @@ int dash_pool_start(dash *d)
     return 0;
 }
 
-int dash_pool_submit(dash *d, struct evhttp_request *req, char **parts, int nparts,
-                     dash_job_fn run, dash_job_fn done, void *arg)
+int dash_pool_submit(dash *d, struct evhttp_request *req, char **parts, int nparts, dash_job_fn run,
+                     dash_job_fn done, void *arg)
 {
     struct dash_pool *pl = d->pool;
     struct dash_job *j = calloc(1, sizeof *j);

@@ -426,7 +426,26 @@ def test_a_frozen_redis_holds_only_its_pages(env):
         check(time.monotonic() - t0 < 1.5, 'the held page took %.1f s' % (time.monotonic() - t0))
         other.proc.send_signal(signal.SIGCONT)
         wait_until(lambda: d.get('/t/t2')[0] == 200, timeout=15, what='the page back after SIGCONT')
+        # SIGTERM while a page and a live stream's poll wait on the frozen
+        # Redis: the dashboard waits for them (the reply bound), exits 0.
+        streams = []
+
+        def stream_open():  # once every thread's hold has ended (5 s)
+            c = http.client.HTTPConnection('127.0.0.1', d.port, timeout=30)
+            c.request('GET', '/t/t2/events/stream')
+            streams.append(c)
+            return c.getresponse().status == 200
+        wait_until(stream_open, timeout=15, what='the stream of t2')
+        other.proc.send_signal(signal.SIGSTOP)
+        th = threading.Thread(target=lambda: slow.update(r=d.get('/t/t2/lanes', timeout=30)))
+        th.start()
+        time.sleep(0.6)
+        t0 = time.monotonic()
         d.stop()
+        check(time.monotonic() - t0 < 8, 'the stop took %.1f s' % (time.monotonic() - t0))
+        th.join(30)
+        for c in streams:
+            c.close()
     finally:
         other.proc.send_signal(signal.SIGCONT)
         other.stop()
