@@ -22,7 +22,9 @@
 
 #include "redis_errors.h"
 #include "discovery.h"
+#include "timefmt.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,44 +406,122 @@ static lw_sconn *connect_via_sentinels(const lw_url *u, int timeout_ms, int *ref
     return NULL;
 }
 
+/* Cluster nodes whose connect or reply timed out lately are asked last,
+ * for SLOW_NODE_MS: a frozen node (it accepts connections and never
+ * answers) first among the seeds would otherwise cost every new connection
+ * of the process a timeout before the next seed is asked -- 7 of them for
+ * one `lanework stats` of a partitioned tenant. Process-wide (the
+ * dashboard's threads share it), SLOW_NODES at most (the oldest goes). */
+#define SLOW_NODE_MS 30000
+#define SLOW_NODES 16
+
+static pthread_mutex_t slow_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char host[256];
+    int port;
+    int64_t until; /* lw_mono_ms; 0: a free entry */
+} slow[SLOW_NODES];
+
+static void node_timed_out(const char *host, int port, const char *why)
+{
+    if (!host || !strstr(why, "timed out"))
+        return;
+    pthread_mutex_lock(&slow_mu);
+    int at = 0;
+    for (int i = 0; i < SLOW_NODES; i++) {
+        if (slow[i].until && slow[i].port == port && strcmp(slow[i].host, host) == 0) {
+            at = i;
+            break;
+        }
+        if (slow[i].until < slow[at].until)
+            at = i;
+    }
+    snprintf(slow[at].host, sizeof slow[at].host, "%s", host);
+    slow[at].port = port;
+    slow[at].until = lw_mono_ms() + SLOW_NODE_MS;
+    pthread_mutex_unlock(&slow_mu);
+}
+
+static int node_is_slow(const char *host, int port)
+{
+    int found = 0;
+    int64_t now = lw_mono_ms();
+    pthread_mutex_lock(&slow_mu);
+    for (int i = 0; i < SLOW_NODES && !found; i++)
+        found =
+            slow[i].until > now && slow[i].port == port && host && strcmp(slow[i].host, host) == 0;
+    pthread_mutex_unlock(&slow_mu);
+    return found;
+}
+
+/* Asks seed i of u which master serves `slot` and connects to it; slot -1:
+ * the seed itself. NULL with why; *owner_slow set when the seed answered
+ * and the master it named timed out (every seed names the same one). */
+static lw_sconn *via_seed(const lw_url *u, size_t i, int slot, int timeout_ms, int *refused,
+                          int *owner_slow, char *why, size_t whylen)
+{
+    char host[256];
+    lw_url *su = lw_cluster_seed_url(u, i);
+    lw_sconn *s = su ? connect_one(su, timeout_ms, refused, why, whylen) : NULL;
+    lw_url_free(su);
+    if (!s)
+        node_timed_out(u->nodes[i].host, u->nodes[i].port, why);
+    if (s && slot < 0)
+        return s;
+    int port = 0;
+    if (s) {
+        const char *argv[2] = {"CLUSTER", "SLOTS"};
+        redisReply *r = lw_sconn_command(s, 2, argv, NULL);
+        if (!r) {
+            set_err(why, whylen, s->errstr);
+            node_timed_out(u->nodes[i].host, u->nodes[i].port, why);
+        } else if (lw_cluster_read_owner(r, slot, u->nodes[i].host, host, sizeof host, &port, why,
+                                         whylen) != 0) {
+            port = 0;
+        }
+        if (r)
+            freeReplyObject(r);
+        lw_sconn_free(s);
+    }
+    if (!port)
+        return NULL;
+    lw_url *nu = lw_cluster_node_url(u, host, port);
+    char owner_why[256] = "out of memory";
+    lw_sconn *c = nu ? connect_one(nu, timeout_ms, refused, owner_why, sizeof owner_why) : NULL;
+    lw_url_free(nu);
+    if (!c) {
+        node_timed_out(host, port, owner_why);
+        *owner_slow = strstr(owner_why, "timed out") != NULL;
+        snprintf(why, whylen, "its master for the slot, %s:%d: %s", host, port, owner_why);
+    }
+    return c;
+}
+
 /* Asks the seeds of u in turn which master serves `slot` and connects to
- * it; slot -1: the first seed that answers. A refusal of a seed (WRONGPASS)
- * is the same at every node: it ends the search. */
+ * it; slot -1: the first seed that answers. Seeds that timed out lately go
+ * last. A refusal of a seed (WRONGPASS) is the same at every node: it ends
+ * the search; so does a master that timed out (another seed would name it
+ * again: a refused one may have failed over, and the next seed is asked). */
 static lw_sconn *connect_via_seeds(const lw_url *u, int slot, int timeout_ms, int *refused,
                                    char *err, size_t errlen)
 {
-    char why[400] = "no seed", host[256];
-    for (size_t i = 0; i < u->nnodes; i++) {
-        lw_url *su = lw_cluster_seed_url(u, i);
-        lw_sconn *s = su ? connect_one(su, timeout_ms, refused, why, sizeof why) : NULL;
-        lw_url_free(su);
-        if (s && slot < 0)
-            return s;
-        int port = 0;
-        if (s) {
-            const char *argv[2] = {"CLUSTER", "SLOTS"};
-            redisReply *r = lw_sconn_command(s, 2, argv, NULL);
-            if (!r)
-                set_err(why, sizeof why, s->errstr);
-            else if (lw_cluster_read_owner(r, slot, u->nodes[i].host, host, sizeof host, &port, why,
-                                           sizeof why) != 0)
-                port = 0;
-            if (r)
-                freeReplyObject(r);
-            lw_sconn_free(s);
-        }
-        if (port) {
-            lw_url *nu = lw_cluster_node_url(u, host, port);
-            lw_sconn *c = nu ? connect_one(nu, timeout_ms, refused, why, sizeof why) : NULL;
-            lw_url_free(nu);
+    char why[400] = "no seed";
+    int late[LW_URL_MAX_NODES];
+    for (size_t i = 0; i < u->nnodes; i++)
+        late[i] = node_is_slow(u->nodes[i].host, u->nodes[i].port);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < u->nnodes; i++) {
+            if (late[i] != pass)
+                continue;
+            int owner_slow = 0;
+            lw_sconn *c = via_seed(u, i, slot, timeout_ms, refused, &owner_slow, why, sizeof why);
             if (c)
                 return c;
+            if (err && errlen)
+                snprintf(err, errlen, "seed %s:%d: %s", u->nodes[i].host, u->nodes[i].port, why);
+            if ((refused && *refused) || owner_slow)
+                return NULL;
         }
-        if (err && errlen)
-            snprintf(err, errlen, "seed %s:%d: %s", u->nodes[i].host, u->nodes[i].port, why);
-        if (refused && *refused)
-            break;
-    }
     return NULL;
 }
 

@@ -485,6 +485,7 @@ def test_bad_flags_and_limits(env):
     d.stop()
 
 
+@lwtest.plain_only  # 30 s of waiting for the deadline: the same C code serves every test
 def test_a_dribbling_client_is_cut_off(env):
     """evhttp's timeout is per read: a client sending a byte a second keeps
     it from firing. The dashboard's own deadline (30 s from accept) ends the

@@ -64,6 +64,7 @@ def idle_worker(env, name=None):
     return env.worker('--poll', '0.05', '--lease', '60', '--isolation', 'thread', '--concurrency', '2', **kw)
 
 
+@lwtest.plain_only  # timing of the backed-off polls: the C paths run sanitized elsewhere
 def test_idle_polls_back_off_and_wakeups_still_start_jobs(env):
     env.write_registry([env.tenant('t1')])
     idle_worker(env)
@@ -84,6 +85,7 @@ def test_idle_polls_back_off_and_wakeups_still_start_jobs(env):
     check(d < 1000, 'a job enqueued into the backed-off tenant started %d ms after its enqueue' % d)
 
 
+@lwtest.plain_only  # timing of the backed-off polls: the C paths run sanitized elsewhere
 def test_lost_pubsub_connection_does_not_wait_for_the_backed_off_poll(env):
     env.write_registry([env.tenant('t1')])
     idle_worker(env)
@@ -140,6 +142,7 @@ def test_one_reaper_per_period_and_deaths_still_found(env):
         c.close()
 
 
+@lwtest.plain_only  # timing of the backed-off polls: the C paths run sanitized elsewhere
 def test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll(env):
     # A claim refused by max_active answers "nothing", like an empty tenant,
     # and a slot freed by another worker's finish announces nothing: the
@@ -171,6 +174,7 @@ def test_cap_freed_by_another_worker_does_not_wait_for_the_backed_off_poll(env):
         c.close()
 
 
+@lwtest.plain_only  # timing of the backed-off polls: the C paths run sanitized elsewhere
 def test_expiry_in_a_backed_off_tenant_is_on_time(env):
     # Jobs waiting behind a running lane head, with --expires: nothing but a
     # claim expires them, and their expiry is no due time of the schedule.

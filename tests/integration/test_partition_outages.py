@@ -213,6 +213,9 @@ def test_stats_and_events_with_a_frozen_master(env):
             took = time.monotonic() - t0
             print('%s with partitions %s frozen: exit %d in %.1f s\n%s%s' % (args[0], lost, rc, took, out, err), flush=True)
             check(rc == 3, '%s exit %d, not 3' % (args[0], rc))
+            # Two connect timeouts at most (the frozen seed, once; the
+            # partition's frozen master), not one per connection (35 s).
+            check(took < 16, '%s took %.1f s' % (args[0], took))
             for p in lost:
                 check('partition %d (lw:{p#%d}:) unreadable' % (p, p) in err, '%s: partition %d not named: %r' % (args[0], p, err))
             if args[0] == 'stats':
