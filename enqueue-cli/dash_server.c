@@ -12,7 +12,8 @@
  * (evhttp then sees the end and frees the connection itself: we hold a
  * reference to the bufferevent, never free what evhttp owns). At most
  * DASH_MAX_CONNS have a deadline running; a newcomer at the cap ends the
- * oldest. An event stream is exempted (dash_conn_keep): DASH_MAX_STREAMS
+ * oldest. A connection evhttp closes leaves the list at once (its close
+ * callback), so the cap counts open connections only. An event stream is exempted (dash_conn_keep): DASH_MAX_STREAMS
  * bound those, each for DASH_STREAM_S at most.
  *
  * Authentication (--token-file). Every request but the stylesheet, the
@@ -77,6 +78,7 @@ struct dash_conn {
     dash *d;
     struct bufferevent *bev; /* a reference of ours */
     struct event *timer;
+    int watched;                   /* conn_closed will unlink it */
     struct dash_conn *prev, *next; /* accept order: d->conns oldest first */
 };
 
@@ -145,15 +147,49 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-void dash_conn_keep(dash *d, struct evhttp_request *req)
+/* The entry of req's connection, or NULL. */
+static struct dash_conn *conn_of(dash *d, struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    for (struct dash_conn *k = d->conns; bev && k; k = k->next)
+        if (k->bev == bev)
+            return k;
+    return NULL;
+}
+
+void dash_conn_keep(dash *d, struct evhttp_request *req)
+{
+    struct dash_conn *k = conn_of(d, req);
+    if (!k)
+        return;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+    conn_unlink(k);
+}
+
+/* evhttp frees the connection: its entry goes now, not at its deadline,
+ * or under many requests the cap would end live connections to make room
+ * for entries of closed ones. Found by its bufferevent (an entry the
+ * deadline ended is simply not found). */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    dash *d = arg;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
     for (struct dash_conn *k = d->conns; bev && k; k = k->next)
         if (k->bev == bev) {
             conn_unlink(k);
             return;
         }
+}
+
+/* At a connection's first request: its entry goes when it closes. */
+static void conn_watch(dash *d, struct evhttp_request *req)
+{
+    struct dash_conn *k = conn_of(d, req);
+    if (k && !k->watched) {
+        k->watched = 1;
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), conn_closed, d);
+    }
 }
 
 /* ---- authentication ---- */
@@ -402,6 +438,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     dash *d = arg;
     char *parts[DASH_MAX_PARTS];
     cli_last_err_clear();
+    conn_watch(d, req);
     int n = split_path(req, parts);
     if (n < 0) {
         dash_send_error(d, req, 404, "Not Found", "no such page");

@@ -451,6 +451,30 @@ def test_a_frozen_redis_holds_only_its_pages(env):
         other.stop()
 
 
+def test_closed_connections_leave_the_cap(env):
+    """The cap of 64 connections with a deadline ends the oldest for a
+    newcomer: a connection evhttp closed must leave it at once, or 64 short
+    requests end a live keep-alive connection (a browser's) that came
+    before them."""
+    env.write_registry([env.tenant('t1')])
+    d = Dashboard(env)
+    keep = http.client.HTTPConnection('127.0.0.1', d.port, timeout=10)
+    try:
+        keep.request('GET', '/t/t1')
+        r = keep.getresponse()
+        check(r.status == 200, 'first request: %d' % r.status)
+        r.read()
+        for _ in range(80):
+            check(d.get('/static/dash.css')[0] == 200, 'a short request')
+        keep.request('GET', '/t/t1')
+        r = keep.getresponse()
+        check(r.status == 200, 'the kept connection: %d' % r.status)
+        r.read()
+    finally:
+        keep.close()
+    d.stop()
+
+
 def test_bad_flags_and_limits(env):
     env.write_registry([env.tenant('t1')])
     busy = socket.socket()
@@ -526,6 +550,7 @@ if __name__ == '__main__':
                 test_token_file,
                 test_live_events_arrive_by_sse,
                 test_a_frozen_redis_holds_only_its_pages,
+                test_closed_connections_leave_the_cap,
                 test_partitioned_tenant,
                 test_bad_flags_and_limits,
                 test_a_dribbling_client_is_cut_off])
