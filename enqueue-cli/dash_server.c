@@ -551,8 +551,12 @@ int cmd_dashboard(cli *c, int argc, char **argv)
     c->holds = cli_holds_new(DASH_HOLD_MS);
     d.base = c->holds ? event_base_new() : NULL;
     d.http = d.base ? evhttp_new(d.base) : NULL;
-    if (!d.http || dash_pool_start(&d) != 0) {
+    if (!d.http) {
         cli_err(c->cmd, "out of memory");
+        goto out;
+    }
+    if (dash_pool_start(&d) != 0) {
+        cli_err(c->cmd, "cannot start its page threads: %s", strerror(errno ? errno : ENOMEM));
         goto out;
     }
     evhttp_set_allowed_methods(d.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
