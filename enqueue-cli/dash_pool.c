@@ -20,6 +20,7 @@
  * share a breaker (holds.c): a Redis that does not answer costs one
  * timeout per DASH_HOLD_MS, not one per page.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,13 +193,13 @@ int dash_pool_start(dash *d)
         return -1;
     }
     d->pool = pl;
-    for (int i = 0; i < DASH_THREADS; i++) {
-        if (pthread_create(&pl->threads[i], NULL, thread_main, pl) != 0)
-            break;
-        pl->nthreads++;
-    }
+    int e = 0;
+    for (int i = 0; i < DASH_THREADS && !e; i++)
+        if (!(e = pthread_create(&pl->threads[i], NULL, thread_main, pl)))
+            pl->nthreads++;
     if (pl->nthreads == 0) {
         dash_pool_stop(d);
+        errno = e; /* pthread_create's answer, for the caller's message */
         return -1;
     }
     return 0;
