@@ -135,10 +135,6 @@ void dash_headers(struct evhttp_request *req, const char *content_type);
 
 /* ---- dash_pages.c: GET handlers; parts are the decoded path segments ---- */
 
-/* Before every job: connections that failed are dropped, so a later use
- * reconnects (a dashboard outlives Redis restarts), after the breaker's
- * hold (DASH_HOLD_MS). */
-void dash_heal(dash *d);
 /* The pages: each answers req itself (200, or an error page: 404 for an
  * unknown tenant, job or name, 502 when Redis failed). Names borrowed. */
 void dash_page_overview(dash *d, struct evhttp_request *req);

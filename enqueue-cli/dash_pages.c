@@ -33,24 +33,6 @@
  * is read up to the page's end and merged). */
 #define FAILED_MERGE_MAX 10000
 
-void dash_heal(dash *d)
-{
-    cli *c = d->c;
-    for (size_t i = 0; i < c->nconns; i++) {
-        cli_conn *k = &c->conns[i];
-        if (k->ctx && k->ctx->err) {
-            cli_hold(k, k->ctx->errstr);
-            lw_sconn_free(k->ctx);
-            k->ctx = NULL;
-            k->scripts_loaded = 0;
-            k->evalsha_only = 0;
-        }
-        k->part_failed = 0;
-        if (k->reply_timeout_ms == 0 || k->reply_timeout_ms > DASH_REPLY_MS)
-            cli_set_reply_timeout(k, DASH_REPLY_MS);
-    }
-}
-
 int dash_query(struct evhttp_request *req, const char *name, char *out, size_t outlen)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);

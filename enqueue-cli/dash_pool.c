@@ -115,6 +115,27 @@ static void job_finish(dash *d, struct dash_job *j)
     job_free(j);
 }
 
+/* Before and after every job: connections that failed are dropped (a
+ * timeout held first, holds.c), so a later use reconnects and a dashboard
+ * outlives Redis restarts and failovers. */
+static void heal(dash *d)
+{
+    cli *c = d->c;
+    for (size_t i = 0; i < c->nconns; i++) {
+        cli_conn *k = &c->conns[i];
+        if (k->ctx && k->ctx->err) {
+            cli_hold(k, k->ctx->errstr);
+            lw_sconn_free(k->ctx);
+            k->ctx = NULL;
+            k->scripts_loaded = 0;
+            k->evalsha_only = 0;
+        }
+        k->part_failed = 0;
+        if (k->reply_timeout_ms == 0 || k->reply_timeout_ms > DASH_REPLY_MS)
+            cli_set_reply_timeout(k, DASH_REPLY_MS);
+    }
+}
+
 static void *thread_main(void *arg)
 {
     struct dash_pool *pl = arg;
@@ -145,11 +166,11 @@ static void *thread_main(void *arg)
         if (!j)
             break;
         current = j;
-        dash_heal(&td);
+        heal(&td);
         cli_last_err_clear();
         j->run(&td, j);
         current = NULL;
-        dash_heal(&td); /* a failure is held for the other threads now */
+        heal(&td); /* a failure is held for the other threads now */
         pthread_mutex_lock(&pl->mu);
         j->next = pl->done;
         pl->done = j;
