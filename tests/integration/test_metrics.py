@@ -233,7 +233,64 @@ def test_no_reads_while_nobody_scrapes(env):
     stop(w)
 
 
+def wait_observed(port, tenant, queue, n, timeout=30):
+    """Scrapes until (tenant, queue) has n waits counted; returns their sum."""
+    def got():
+        s = scrape(port)
+        if value(s, 'lanework_queue_wait_seconds_count', tenant=tenant, queue=queue) == n:
+            return (value(s, 'lanework_queue_wait_seconds_sum', tenant=tenant, queue=queue),)
+        return None
+    return wait_until(got, timeout=timeout, interval=0.1, what='%d waits of %s/%s' % (n, tenant, queue))[0]
+
+
+def test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue(env):
+    """A job handed back at shutdown, or whose lease was lost, is runnable
+    again from then: its next start's wait does not include the earlier
+    run (it counted from the enqueue, and a job that ran 3 s before its
+    worker stopped showed a wait of 3 s and more)."""
+    env.write_registry([env.tenant('t1')])
+    # Handed back: a worker stopped twice (the second TERM hands back at once).
+    a = env.worker('--concurrency', '1')
+    job = env.enqueue('t1', 'record', {'ms': 3000})
+    wait_until(lambda: env.status('t1', job)['status'] == 'active', timeout=10, what='the job started')
+    time.sleep(2.5)
+    a.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    a.signal(signal.SIGTERM)
+    check(a.wait() == 0, 'worker A exit')
+    check(env.status('t1', job)['status'] == 'queued', 'not handed back: %s' % env.status('t1', job))
+    handed_back = time.monotonic()
+    port = free_port()
+    b = env.worker('--http', '127.0.0.1:%d' % port, '--concurrency', '1')
+    wait_ready(port)
+    total = wait_observed(port, 't1', 'default', 1)
+    bound = time.monotonic() - handed_back
+    check(total <= bound + 0.3, 'the handed-back job waited %.3f s, yet it was queued again %.3f s ago '
+          '(it ran 2.5 s before)' % (total, bound))
+    env.wait_all('t1', [job], timeout=20)
+    stop(b)
+    # Lost: a worker killed with the job running; the lease ends 2 s later.
+    a = env.worker('--concurrency', '1', '--lease', '2')
+    job = env.enqueue('t1', 'record', {'ms': 4000})
+    wait_until(lambda: env.status('t1', job)['status'] == 'active', timeout=10, what='the job started')
+    time.sleep(3)
+    a.kill9()
+    a.wait()
+    killed = time.monotonic()
+    b = env.worker('--http', '127.0.0.1:%d' % port, '--concurrency', '1', '--lease', '2')
+    wait_ready(port)
+    total = wait_observed(port, 't1', 'default', 1)
+    check(env.status('t1', job)['attempt'] == 2, 'not claimed anew: %s' % env.status('t1', job))
+    bound = time.monotonic() - killed
+    # Runnable again at the lease's end, at most 2 s after the kill.
+    check(total <= bound - 3 + 2.5 and total < 2.5,
+          'the lost job waited %.3f s (killed %.3f s ago, after 3 s of its run)' % (total, bound))
+    env.wait_all('t1', [job], timeout=20)
+    stop(b)
+
+
 if __name__ == '__main__':
     lwtest.run([test_queue_gauges_count_queued_scheduled_active_and_paused,
                 test_wait_histogram_counts_each_start_with_the_queue_label,
-                test_partitioned_tenant_is_reported_once_summed, test_no_reads_while_nobody_scrapes])
+                test_partitioned_tenant_is_reported_once_summed, test_no_reads_while_nobody_scrapes,
+                test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue])
