@@ -289,8 +289,29 @@ def test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue(env):
     stop(b)
 
 
+def test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay(env):
+    """A job enqueued with --delay is runnable once the delay ends: the
+    oldest gauge ages it from then, as the wait histogram does (it aged it
+    from the enqueue, so a job delayed an hour showed 3600 s the moment it
+    became due, and an autoscaler on it scaled to its maximum)."""
+    env.write_registry([env.tenant('t1')])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port)
+    cli_ok(env, 'pause', '--tenant', 't1', '--queue', 'default')
+    job = env.enqueue('t1', 'record', {}, delay=4)
+    due = time.monotonic() + 4
+    wait_until(lambda: env.status('t1', job)['status'] == 'queued', timeout=15, what='the job promoted')
+    g = wait_gauges(port, 't1', 'default', {'queued': 1, 'scheduled': 0})
+    since_due = time.monotonic() - due
+    check(g['oldest'] is not None and g['oldest'] <= since_due + 0.5,
+          'oldest %s s, yet the job became runnable %.1f s ago (enqueued 4 s before that)'
+          % (g['oldest'], since_due))
+    stop(w)
+
+
 if __name__ == '__main__':
     lwtest.run([test_queue_gauges_count_queued_scheduled_active_and_paused,
                 test_wait_histogram_counts_each_start_with_the_queue_label,
                 test_partitioned_tenant_is_reported_once_summed, test_no_reads_while_nobody_scrapes,
-                test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue])
+                test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue,
+                test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay])
