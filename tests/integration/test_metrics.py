@@ -5,6 +5,7 @@ histogram lanework_queue_wait_seconds, the queue label of
 lanework_jobs_total and lanework_attempt_duration_seconds; a partitioned
 tenant reported once, summed over its partitions; reads only while
 someone scrapes; and the whole page in valid Prometheus text format."""
+import json
 import re
 import signal
 import time
@@ -306,6 +307,39 @@ def test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay(env):
     check(g['oldest'] is not None and g['oldest'] <= since_due + 0.5,
           'oldest %s s, yet the job became runnable %.1f s ago (enqueued 4 s before that)'
           % (g['oldest'], since_due))
+    # `lanework stats` ages it the same way (its OLDEST).
+    st = json.loads(cli_ok(env, 'stats', '--tenant', 't1', '--json'))
+    oldest = st['tenants']['t1']['queues']['default']['oldest_waiting_s']
+    since_due = time.monotonic() - due
+    check(oldest is not None and oldest <= since_due + 0.5,
+          'stats: oldest %s s, the job became runnable %.1f s ago' % (oldest, since_due))
+    stop(w)
+
+
+def test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges(env):
+    """A round of reads ends once every tenant's read has: a tenant whose
+    Redis froze holds the round until its read fails (the reply timeout of
+    --lease 60 is 10 s), yet the other tenants' gauges stay fresh
+    throughout (a round held past 15 s would drop them as stale, and an
+    autoscaler would see their backlog vanish). Its own go once stale."""
+    p = env.proxy()
+    env.write_registry([env.tenant('t1'), env.tenant('t2', redis=p.url)])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port, '--lease', '60')
+    cli_ok(env, 'pause', '--tenant', 't1', '--queue', 'default')
+    env.enqueue('t1', 'record', {})
+    wait_gauges(port, 't1', 'default', {'queued': 1})
+    wait_gauges(port, 't2', 'default', {'queued': 0})
+    p.cut()
+    try:
+        end = time.monotonic() + 25
+        while time.monotonic() < end:
+            g = gauges(port, 't1', 'default')
+            check(g['queued'] == 1, 't1\'s gauges while t2\'s Redis is frozen: %s' % g)
+            time.sleep(0.5)
+        check(gauges(port, 't2', 'default')['queued'] is None, 'the frozen tenant\'s gauges still shown')
+    finally:
+        p.heal()
     stop(w)
 
 
@@ -314,4 +348,5 @@ if __name__ == '__main__':
                 test_wait_histogram_counts_each_start_with_the_queue_label,
                 test_partitioned_tenant_is_reported_once_summed, test_no_reads_while_nobody_scrapes,
                 test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue,
-                test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay])
+                test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay,
+                test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges])
