@@ -39,6 +39,7 @@
 #include "queue_stats.h"
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +425,17 @@ static const qstat *fresh(const tenant *t, int64_t now)
     return t->qs && t->qs_mono && now - t->qs_mono <= QSTATS_STALE_MS ? t->qs : NULL;
 }
 
+/* a + b, held at the int64 bounds: the counts are the tenant's to write
+ * (its ACL user may HSET its stats hash), and partitions add them up. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
 /* Sums queue q over the partitions of lead (the structs following it in
  * the tenant list); 0 when one of them has no fresh read. */
 static int sum_parts(const tenant *lead, size_t q, int64_t now, qstat *out)
@@ -434,9 +446,9 @@ static int sum_parts(const tenant *lead, size_t q, int64_t now, qstat *out)
         const qstat *s = fresh(p, now);
         if (!s)
             return 0;
-        out->queued += s[q].queued;
-        out->scheduled += s[q].scheduled;
-        out->active += s[q].active;
+        out->queued = sat_add(out->queued, s[q].queued);
+        out->scheduled = sat_add(out->scheduled, s[q].scheduled);
+        out->active = sat_add(out->active, s[q].active);
         out->paused |= s[q].paused;
         if (s[q].oldest_ms >= 0) {
             unknown_oldest = 0;

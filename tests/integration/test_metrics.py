@@ -343,10 +343,33 @@ def test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges(env):
     stop(w)
 
 
+def test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum(env):
+    """The counts are the tenant's keys, which its ACL user may write: two
+    partitions each saying 2^63-1 queued jobs summed to a negative gauge
+    (a signed overflow, undefined in C; UBSan stops the worker). Held at
+    the bound instead."""
+    k = 2
+    env.write_registry([env.tenant('p', partitions=k)])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port)
+    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
+               what='the count in force')
+    wait_gauges(port, 'p', 'default', {'queued': 0})
+    big = str(2 ** 63 - 1)
+    for part in range(k):
+        env.redis.call('HSET', ('lw:{p}:' if part == 0 else 'lw:{p#%d}:' % part) + 'stats',
+                       'queued:default', big)
+    g = wait_gauges(port, 'p', 'default', {'queued': float(2 ** 63 - 1)})
+    check(w.running(), 'the worker died: %s' % w.log()[-2000:])
+    del g
+    stop(w)
+
+
 if __name__ == '__main__':
     lwtest.run([test_queue_gauges_count_queued_scheduled_active_and_paused,
                 test_wait_histogram_counts_each_start_with_the_queue_label,
                 test_partitioned_tenant_is_reported_once_summed, test_no_reads_while_nobody_scrapes,
                 test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue,
                 test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay,
-                test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges])
+                test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges,
+                test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum])
