@@ -7,7 +7,9 @@ tenant reported once, summed over its partitions; reads only while
 someone scrapes; and the whole page in valid Prometheus text format."""
 import json
 import re
+import shutil
 import signal
+import subprocess
 import time
 
 import lwtest
@@ -66,6 +68,18 @@ def parse_exposition(text):
         samples[key] = float(m.group(3))
     check(helps == set(types), 'HELP without TYPE: %s' % (helps - set(types)))
     return samples
+
+
+def promtool_check(text):
+    """Prometheus's own parser and linter on the page, where promtool is
+    installed (Debian: prometheus): it refuses, e.g., a label value that
+    is not UTF-8 -- and Prometheus then drops the whole scrape."""
+    promtool = shutil.which('promtool')
+    if not promtool:
+        return
+    p = subprocess.run([promtool, 'check', 'metrics'], input=text.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    check(p.returncode == 0, 'promtool check metrics: %s' % p.stdout.decode('utf-8', 'replace'))
 
 
 def scrape(port):
@@ -181,6 +195,7 @@ def test_wait_histogram_counts_each_start_with_the_queue_label(env):
     inf = value(s, 'lanework_queue_wait_seconds_bucket', tenant='t1', queue='bulk', le='+Inf')
     le1 = value(s, 'lanework_queue_wait_seconds_bucket', tenant='t1', queue='bulk', le='1')
     check(inf == 4 and le1 == 0, 'bulk buckets: <=1 s %s, +Inf %s' % (le1, inf))
+    promtool_check(http_get(port, '/metrics')[1])
     # The queue label on the counters of ended attempts and their durations.
     jt = value(s, 'lanework_jobs_total', tenant='t1', queue='bulk', kind='record', outcome='succeeded')
     check(jt == 4, 'lanework_jobs_total of bulk %s' % jt)
@@ -365,6 +380,28 @@ def test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum(env):
     stop(w)
 
 
+def test_a_kind_the_tenant_wrote_cannot_break_the_page(env):
+    """A job's kind is the tenant's to write (enqueue.lua takes any string,
+    and its ACL user may HSET its records): one with a quote, a newline and
+    bytes that are not UTF-8 is counted as kind="_other", and the page
+    stays valid -- Prometheus drops a whole scrape for one bad label."""
+    env.write_registry([env.tenant('t1')])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port)
+    cli_ok(env, 'pause', '--tenant', 't1', '--queue', 'default')
+    job = env.enqueue('t1', 'record', {}, attempts=1)
+    env.redis.call('HSET', 'lw:{t1}:job:' + job, 'kind', b'evil\xff"} 1\n# TYPE x counter\nx{a="')
+    cli_ok(env, 'resume', '--tenant', 't1', '--queue', 'default')
+    env.wait_all('t1', [job], statuses=('failed',))
+    body = wait_until(lambda: (lambda b: b if 'outcome="failed"' in b else None)(http_get(port, '/metrics')[1]),
+                      timeout=10, what='the failed attempt counted')
+    parse_exposition(body)
+    promtool_check(body)
+    check('lanework_jobs_total{tenant="t1",queue="default",kind="_other",outcome="failed"} 1' in body,
+          'the attempt is not counted under _other:\n%s' % body[:3000])
+    stop(w)
+
+
 if __name__ == '__main__':
     lwtest.run([test_queue_gauges_count_queued_scheduled_active_and_paused,
                 test_wait_histogram_counts_each_start_with_the_queue_label,
@@ -372,4 +409,5 @@ if __name__ == '__main__':
                 test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue,
                 test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay,
                 test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges,
-                test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum])
+                test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum,
+                test_a_kind_the_tenant_wrote_cannot_break_the_page])
