@@ -240,10 +240,41 @@ def test_a_queue_page_does_not_read_the_payloads_it_does_not_show(env):
     d.stop()
 
 
+# FINDING-9 (MED): the workers page reads a directory any tenant can write,
+# whole. lw:workers and lw:worker:* are written by every worker, so each
+# tenant's ACL user may write them (deploy/redis-acl: %W~lw:workers
+# %W~lw:worker:*); the page (cli_workers_json, as `lanework workers`) reads
+# ZRANGE lw:workers 0 -1 and one HGETALL per member, all pipelined: a
+# tenant that adds 200,000 members makes every load of /workers 200,000
+# commands and their replies held at once (and fills the page with
+# workers that do not exist). A fix bounds the read (live members only,
+# ZRANGEBYSCORE from now with a LIMIT, and says how many more).
+def test_the_workers_page_reads_a_bounded_directory(env):
+    setup(env)
+    c = env.redis.client()
+    try:
+        for b in range(20):
+            c.pipeline([['ZADD', 'lw:workers', str(2 ** 50), 'fake-%d-%d' % (b, i)] for i in range(10000)])
+    finally:
+        c.close()
+    d = Dashboard(env)
+    before = env.redis.commandstats().get('hgetall', 0)
+    t0 = time.monotonic()
+    code, _, body = d.get('/workers', timeout=120)
+    took = time.monotonic() - t0
+    reads = env.redis.commandstats().get('hgetall', 0) - before
+    print('  /workers: %d in %.2f s, %d HGETALL, %d bytes' % (code, took, reads, len(body)))
+    check(code == 200, '/workers %d' % code)
+    check(reads <= 1000, 'one load of /workers ran %d HGETALL (%.2f s, a %d-byte page)'
+          % (reads, took, len(body)))
+    d.stop()
+
+
 if __name__ == '__main__':
     lwtest.run([test_a_request_for_another_host_is_refused, test_a_link_cannot_put_words_in_the_flash,
                 test_a_frozen_redis_does_not_stall_other_pages,
                 test_a_job_page_does_not_read_megabytes_of_other_jobs_events,
                 test_cut_event_data_stays_utf8, test_token_guesses_are_slowed_down,
                 test_conflicting_content_lengths_are_refused,
-                test_a_queue_page_does_not_read_the_payloads_it_does_not_show])
+                test_a_queue_page_does_not_read_the_payloads_it_does_not_show,
+                test_the_workers_page_reads_a_bounded_directory])
