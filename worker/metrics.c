@@ -255,7 +255,7 @@ int metrics_render(const metrics *m, char **buf, size_t *len, size_t *cap)
                        metrics_buckets, METRICS_NBUCKETS, buf, len, cap);
     rc |= render_hists(
         m->waits, "lanework_queue_wait_seconds",
-        "Time from a job becoming runnable (enqueue, retry, end of its delay or backoff) to the start of the attempt, per attempt started here.",
+        "Time from a job becoming runnable (enqueue, retry, hand-back, lost lease, end of its delay or backoff) to the start of the attempt, per attempt started here.",
         metrics_wait_buckets, METRICS_WAIT_NBUCKETS, buf, len, cap);
     rc |= metrics_appendf(buf, len, cap,
                           "# HELP lanework_claims_total Claim calls sent to Redis.\n"
