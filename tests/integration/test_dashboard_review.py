@@ -270,6 +270,27 @@ def test_the_workers_page_reads_a_bounded_directory(env):
     d.stop()
 
 
+# FINDING-10 (MED): one tenant's keys take the overview down for every
+# tenant. A tenant's ACL user may DEL and SET its own keys; a key of the
+# wrong type (here its ready list made a string) makes `stats` of that
+# tenant fail with WRONGTYPE, and the overview -- every tenant's stats --
+# answers 502 as a whole: the operator sees no tenant at all. A fix shows
+# the other tenants and names the one that could not be read (as `lanework
+# stats` of several tenants does for a tenant whose Redis is down).
+def test_one_tenants_bad_key_does_not_hide_the_others(env):
+    env.write_registry([env.tenant('t1'), env.tenant('t2')])
+    for t in ('t1', 't2'):
+        env.enqueue(t, 'record', {}, delay=600)
+    d = Dashboard(env)
+    code, _, body = d.get('/')
+    check(code == 200, 'overview before: %d' % code)
+    env.redis.call('SET', 'lw:{t2}:ready:default', 'not a list')
+    code, _, body = d.get('/')
+    check(code == 200 and 'href="/t/t1"' in body,
+          'overview with t2\'s ready list a string: %d, t1 shown: %s' % (code, 'href="/t/t1"' in body))
+    d.stop()
+
+
 if __name__ == '__main__':
     lwtest.run([test_a_request_for_another_host_is_refused, test_a_link_cannot_put_words_in_the_flash,
                 test_a_frozen_redis_does_not_stall_other_pages,
@@ -277,4 +298,5 @@ if __name__ == '__main__':
                 test_cut_event_data_stays_utf8, test_token_guesses_are_slowed_down,
                 test_conflicting_content_lengths_are_refused,
                 test_a_queue_page_does_not_read_the_payloads_it_does_not_show,
-                test_the_workers_page_reads_a_bounded_directory])
+                test_the_workers_page_reads_a_bounded_directory,
+                test_one_tenants_bad_key_does_not_hide_the_others])
