@@ -151,9 +151,11 @@ static int read_oldest_of(cli_tenant *t, qrow *q, int64_t now)
             if (ids->element[k]->type != REDIS_REPLY_STRING)
                 continue;
             lw_key(key, sizeof key, t->prefix, "job:", ids->element[k]->str);
-            /* queued_at: queued anew by `lanework retry` since its enqueue. */
-            const char *hm[5] = {"HMGET", key, "status", "enqueued", "queued_at"};
-            if (cli_append(t->conn, 5, hm))
+            /* Runnable since: queued_at (queued anew by `lanework retry`, a
+             * hand-back, a lost lease) or the enqueue, and run_at (the end
+             * of a delay or backoff) when later -- as the worker's gauge. */
+            const char *hm[6] = {"HMGET", key, "status", "enqueued", "queued_at", "run_at"};
+            if (cli_append(t->conn, 6, hm))
                 rc = CLI_REDIS;
             else
                 sent++;
@@ -165,12 +167,17 @@ static int read_oldest_of(cli_tenant *t, qrow *q, int64_t now)
                 break;
             }
             /* An unreadable record (not a hash) is for fsck to report. */
-            if (q->oldest_ms < 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+            if (q->oldest_ms < 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
                 cli_reply_is(r->element[0], "queued") &&
                 r->element[1]->type == REDIS_REPLY_STRING) {
                 const redisReply *since =
                     r->element[2]->type == REDIS_REPLY_STRING ? r->element[2] : r->element[1];
                 long long at = strtoll(since->str, NULL, 10);
+                if (r->element[3]->type == REDIS_REPLY_STRING) {
+                    long long run_at = strtoll(r->element[3]->str, NULL, 10);
+                    if (run_at > at)
+                        at = run_at;
+                }
                 q->oldest_ms = now > at ? now - at : 0;
             }
             freeReplyObject(r);

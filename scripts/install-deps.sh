@@ -51,7 +51,9 @@ compile_pkgs="meson ninja-build pkg-config gcc libc6-dev libhiredis-dev libevent
 # chromium, chromium-driver, python3-selenium, fonts-dejavu-core: the
 # dashboard's browser test (tests/integration/test_dashboard_browser.py)
 # drives Debian's Chromium headless through Selenium and takes screenshots.
-test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq openssl groff-base chromium chromium-driver python3-selenium fonts-dejavu-core"
+# prometheus: its promtool evaluates the autoscaling manifests' PromQL
+# (tests/manifests/test_queries.py) and checks /metrics' text format.
+test_pkgs="check redis-server redis-tools python3 python3-redis python3-pytest python3-rq openssl groff-base chromium chromium-driver python3-selenium fonts-dejavu-core prometheus"
 # node and npm: asked of apt only when missing from PATH -- a node installed
 # another way (NodeSource's nodejs bundles npm) must not meet Debian's npm.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

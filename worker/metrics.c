@@ -1,6 +1,8 @@
 /* metrics.c — counters and the histograms, and their text exposition. */
 #include "metrics.h"
 
+#include "names.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +30,68 @@ static size_t hash_labels(const char *const *v, int n)
     return (size_t)(h % METRICS_HASH);
 }
 
-static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *queue, const char *kind,
-                               const char *outcome)
+static metric_jobs *jobs_find(metrics *m, const char *tenant, const char *queue, const char *kind,
+                              const char *outcome, size_t *bucket)
 {
     const char *v[4] = {tenant, queue, kind, outcome};
-    size_t b = hash_labels(v, 4);
+    size_t b = *bucket = hash_labels(v, 4);
     if (!m->jobs_h && !m->jobs) /* at first use only: every entry is in it or none */
         m->jobs_h = calloc(METRICS_HASH, sizeof *m->jobs_h);
     for (metric_jobs *e = m->jobs_h ? m->jobs_h[b] : m->jobs; e; e = m->jobs_h ? e->hnext : e->next)
         if (!strcmp(e->tenant, tenant) && !strcmp(e->queue, queue) && !strcmp(e->kind, kind) &&
             !strcmp(e->outcome, outcome))
             return e;
-    metric_jobs *e = calloc(1, sizeof *e);
-    if (!e)
+    return NULL;
+}
+
+/* The label of `kind` for a series tenant does not have yet: the kind
+ * itself while the tenant has fewer than METRICS_MAX_KINDS of them and it
+ * is a safe name, else METRICS_OTHER_KIND. */
+static const char *kind_label(metrics *m, const char *tenant, const char *kind)
+{
+    if (!lw_name_is_safe(kind))
+        return METRICS_OTHER_KIND;
+    const char *v[1] = {tenant};
+    size_t b = hash_labels(v, 1);
+    if (!m->kinds_h && !m->kinds)
+        m->kinds_h = calloc(METRICS_HASH, sizeof *m->kinds_h);
+    metric_kinds *k = m->kinds_h ? m->kinds_h[b] : m->kinds;
+    for (; k; k = m->kinds_h ? k->hnext : k->next)
+        if (!strcmp(k->tenant, tenant))
+            break;
+    if (!k) {
+        if (!(k = calloc(1, sizeof *k)) || !(k->tenant = strdup(tenant))) {
+            free(k);
+            return METRICS_OTHER_KIND;
+        }
+        k->next = m->kinds;
+        m->kinds = k;
+        if (m->kinds_h) {
+            k->hnext = m->kinds_h[b];
+            m->kinds_h[b] = k;
+        }
+    }
+    for (size_t i = 0; i < k->n; i++)
+        if (!strcmp(k->kinds[i], kind))
+            return kind;
+    if (k->n == METRICS_MAX_KINDS || !(k->kinds[k->n] = strdup(kind)))
+        return METRICS_OTHER_KIND;
+    k->n++;
+    return kind;
+}
+
+static metric_jobs *jobs_entry(metrics *m, const char *tenant, const char *queue, const char *kind,
+                               const char *outcome)
+{
+    size_t b;
+    metric_jobs *e = jobs_find(m, tenant, queue, kind, outcome, &b);
+    if (e)
+        return e;
+    const char *label = kind_label(m, tenant, kind);
+    if (label != kind && (e = jobs_find(m, tenant, queue, label, outcome, &b)))
+        return e;
+    kind = label;
+    if (!(e = calloc(1, sizeof *e)))
         return NULL;
     e->tenant = strdup(tenant);
     e->queue = strdup(queue);
@@ -204,7 +255,7 @@ int metrics_render(const metrics *m, char **buf, size_t *len, size_t *cap)
                        metrics_buckets, METRICS_NBUCKETS, buf, len, cap);
     rc |= render_hists(
         m->waits, "lanework_queue_wait_seconds",
-        "Time from a job becoming runnable (enqueue, retry, end of its delay or backoff) to the start of the attempt, per attempt started here.",
+        "Time from a job becoming runnable (enqueue, retry, hand-back, lost lease, end of its delay or backoff) to the start of the attempt, per attempt started here.",
         metrics_wait_buckets, METRICS_WAIT_NBUCKETS, buf, len, cap);
     rc |= metrics_appendf(buf, len, cap,
                           "# HELP lanework_claims_total Claim calls sent to Redis.\n"
@@ -235,7 +286,15 @@ void metrics_clear(metrics *m)
     }
     hists_free(&m->hists);
     hists_free(&m->waits);
-    free(m->jobs_h), free(m->hists_h), free(m->waits_h);
+    while (m->kinds) {
+        metric_kinds *k = m->kinds;
+        m->kinds = k->next;
+        for (size_t i = 0; i < k->n; i++)
+            free(k->kinds[i]);
+        free(k->tenant), free(k);
+    }
+    free(m->jobs_h), free(m->hists_h), free(m->waits_h), free(m->kinds_h);
     m->jobs_h = NULL;
     m->hists_h = m->waits_h = NULL;
+    m->kinds_h = NULL;
 }

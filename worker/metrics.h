@@ -38,6 +38,24 @@ typedef struct metric_hist {
     struct metric_hist *hnext; /* the same hash bucket */
 } metric_hist;
 
+/* Kinds with a label of their own, per tenant: a kind comes from the job,
+ * which a tenant writes (enqueue.lua takes any string), so past this many,
+ * and for a kind that is not a safe name (common/names.h: no quote, no
+ * newline, no invalid UTF-8, at most 200 bytes), lanework_jobs_total
+ * counts under kind="_other" -- a tenant enqueuing a million kinds cannot
+ * grow the worker's memory and every scrape without bound, nor break the
+ * page's format for every tenant. */
+#define METRICS_MAX_KINDS 64
+#define METRICS_OTHER_KIND "_other"
+
+typedef struct metric_kinds {
+    char *tenant; /* owned */
+    size_t n;
+    char *kinds[METRICS_MAX_KINDS]; /* owned: those with their own label */
+    struct metric_kinds *next;      /* every tenant's */
+    struct metric_kinds *hnext;     /* the same hash bucket */
+} metric_kinds;
+
 /* Buckets of the series' hash tables: an attempt's series is found in O(1)
  * however many tenants x queues a worker serves (a list walk per attempt
  * was thousands of strcmp with 1,000 tenants). */
@@ -51,12 +69,13 @@ typedef struct metrics {
      * before; if that fails, the lists are walked). */
     metric_jobs **jobs_h;
     metric_hist **hists_h, **waits_h;
+    metric_kinds *kinds, **kinds_h; /* the kinds labelled, per tenant */
     uint64_t claims, claimed;
     int64_t scraped_mono; /* lw_mono_ms() of the latest GET /metrics; 0: never */
 } metrics;
 
 /* Counts one attempt of (tenant, queue) that ended with `outcome` after
- * `seconds`. */
+ * `seconds` (kind: labelled as itself or METRICS_OTHER_KIND, above). */
 void metrics_attempt(metrics *m, const char *tenant, const char *queue, const char *kind,
                      const char *outcome, double seconds);
 /* Counts one attempt that started `seconds` after its job became runnable

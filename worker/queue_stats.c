@@ -12,12 +12,15 @@
  *            SMEMBERS P paused; per queue ZCARD P active:Q and
  *            LRANGE P ready:Q 0 QSTATS_PEEK-1
  *   stage 2  per queue with entries: HMGET P job:HEAD status enqueued queued_at
+ *            run_at
  *   stage 3  only where the head is a tombstone (a job cancelled, expired or
  *            deleted while queued): the same HMGET for the other entries read
  *
  * The oldest runnable job is the first entry of ready:Q whose record is
- * `queued`, aged from its `queued_at` (set by `lanework retry`) or else
- * `enqueued`, against Redis's TIME -- as `lanework stats` computes OLDEST.
+ * `queued`, aged from when it became runnable, against Redis's TIME: its
+ * `queued_at` (set by `lanework retry`, a hand-back, a lost lease) or else
+ * `enqueued`, or its `run_at` (the end of a delay or backoff) when later --
+ * the start claim.lua's wait_ms counts from.
  * Past QSTATS_PEEK tombstones it is unknown and its series left out.
  *
  * Bounded: at most QSTATS_WINDOW tenant structs are read at once (a round
@@ -36,6 +39,7 @@
 #include "queue_stats.h"
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +129,7 @@ static void send_head(qread *rd, size_t q, size_t k)
     lw_argv_adds(&a, "status");
     lw_argv_adds(&a, "enqueued");
     lw_argv_adds(&a, "queued_at");
+    lw_argv_adds(&a, "run_at");
     qsend(rd, &a, C_HEAD, q, k);
     lw_argv_clear(&a);
 }
@@ -245,13 +250,17 @@ static void cmd_reply(lw_redis *r, redisReply *reply, void *ud)
                 }
             break;
         case C_HEAD:
-            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 4 &&
                 reply->element[0]->type == REDIS_REPLY_STRING &&
                 !strcmp(reply->element[0]->str, "queued")) {
+                /* Runnable since, as claim.lua's wait_ms: queued_at (queued
+                 * anew: retry, hand-back, lost) or else the enqueue, and
+                 * the end of a delay or backoff (run_at) when later. */
                 const redisReply *since = reply->element[2]->type == REDIS_REPLY_STRING
                                               ? reply->element[2]
                                               : reply->element[1];
-                rd->h[q].since[c->k] = int_of(since);
+                int64_t from = int_of(since), run_at = int_of(reply->element[3]);
+                rd->h[q].since[c->k] = run_at > from ? run_at : from;
             }
             break;
         }
@@ -416,6 +425,17 @@ static const qstat *fresh(const tenant *t, int64_t now)
     return t->qs && t->qs_mono && now - t->qs_mono <= QSTATS_STALE_MS ? t->qs : NULL;
 }
 
+/* a + b, held at the int64 bounds: the counts are the tenant's to write
+ * (its ACL user may HSET its stats hash), and partitions add them up. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
 /* Sums queue q over the partitions of lead (the structs following it in
  * the tenant list); 0 when one of them has no fresh read. */
 static int sum_parts(const tenant *lead, size_t q, int64_t now, qstat *out)
@@ -426,9 +446,9 @@ static int sum_parts(const tenant *lead, size_t q, int64_t now, qstat *out)
         const qstat *s = fresh(p, now);
         if (!s)
             return 0;
-        out->queued += s[q].queued;
-        out->scheduled += s[q].scheduled;
-        out->active += s[q].active;
+        out->queued = sat_add(out->queued, s[q].queued);
+        out->scheduled = sat_add(out->scheduled, s[q].scheduled);
+        out->active = sat_add(out->active, s[q].active);
         out->paused |= s[q].paused;
         if (s[q].oldest_ms >= 0) {
             unknown_oldest = 0;
@@ -447,10 +467,18 @@ int queue_stats_render(worker *w, char **buf, size_t *len, size_t *cap)
     int64_t now = lw_mono_ms();
     char tq[512], qq[512];
     static const char *const states[3] = {"queued", "scheduled", "active"};
+    /* One pass over the series; the oldest family goes to a buffer of its
+     * own, appended after (a family's samples stand together). */
+    char *ob = NULL;
+    size_t olen = 0, ocap = 0;
     int rc = metrics_appendf(
         buf, len, cap,
         "# HELP lanework_queue_jobs Jobs of a tenant queue now, by state (queued, scheduled, active; paused: 1 when the queue is paused), as this worker last read them from Redis.\n"
         "# TYPE lanework_queue_jobs gauge\n");
+    rc |= metrics_appendf(
+        &ob, &olen, &ocap,
+        "# HELP lanework_queue_oldest_seconds Age of the oldest runnable (queued) job of a tenant queue; 0 when none waits.\n"
+        "# TYPE lanework_queue_oldest_seconds gauge\n");
     for (tenant *t = w->tenants; t; t = t->next) {
         if (t->lead)
             continue;
@@ -466,24 +494,14 @@ int queue_stats_render(worker *w, char **buf, size_t *len, size_t *cap)
                     buf, len, cap,
                     "lanework_queue_jobs{tenant=\"%s\",queue=\"%s\",state=\"%s\"} %lld\n", tq, qq,
                     i < 3 ? states[i] : "paused", (long long)v[i]);
+            if (s.oldest_ms >= 0)
+                rc |= metrics_appendf(
+                    &ob, &olen, &ocap,
+                    "lanework_queue_oldest_seconds{tenant=\"%s\",queue=\"%s\"} %.3f\n", tq, qq,
+                    (double)s.oldest_ms / 1000.0);
         }
     }
-    rc |= metrics_appendf(
-        buf, len, cap,
-        "# HELP lanework_queue_oldest_seconds Age of the oldest runnable (queued) job of a tenant queue; 0 when none waits.\n"
-        "# TYPE lanework_queue_oldest_seconds gauge\n");
-    for (tenant *t = w->tenants; t; t = t->next) {
-        if (t->lead)
-            continue;
-        metrics_esc(tq, sizeof tq, t->cfg->name);
-        for (size_t q = 0; queues[q]; q++) {
-            qstat s;
-            if (!sum_parts(t, q, now, &s) || s.oldest_ms < 0)
-                continue;
-            rc |= metrics_appendf(
-                buf, len, cap, "lanework_queue_oldest_seconds{tenant=\"%s\",queue=\"%s\"} %.3f\n",
-                tq, metrics_esc(qq, sizeof qq, queues[q]), (double)s.oldest_ms / 1000.0);
-        }
-    }
+    rc |= !ob || metrics_appendf(buf, len, cap, "%s", ob);
+    free(ob);
     return rc ? -1 : 0;
 }

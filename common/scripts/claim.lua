@@ -32,8 +32,9 @@
 --         attempt attempts timeout_ms backoff_ms spool wait_ms
 --         (wait_ms: from the time the job became runnable to this start,
 --         for the worker's lanework_queue_wait_seconds: the later of its
---         enqueue -- or `lanework retry`'s queued_at -- and its run_at, the
---         end of a delay or a retry backoff; read in the same HMGET)
+--         enqueue -- or its queued_at, set when it was queued anew by
+--         `lanework retry`, a hand-back or a lost lease -- and its run_at,
+--         the end of a delay or a retry backoff; read in the same HMGET)
 --   bad: 2 entries per unreadable record: id, reason
 --   due_in: ms from now until the earliest run_at in schedule or expiry in
 --         P expiring (whichever comes first: both need a claim then), or -1
@@ -223,7 +224,7 @@ return run(function()
                         jobs[k + 9] = j.timeout or '0'
                         jobs[k + 10] = j.backoff or '0'
                         jobs[k + 11] = j.spool or ''
-                        -- Runnable since: queued anew by retry, else enqueued;
+                        -- Runnable since: queued anew (retry, hand-back, lost), else enqueued;
                         -- the end of a delay or backoff when later (run_at).
                         local since = tonumber(j.queued_at or j.enqueued) or now
                         if j.run_at > since then since = j.run_at end

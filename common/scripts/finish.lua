@@ -74,7 +74,9 @@ return run(function()
             defer('ZREM', P .. 'active:' .. j.queue, id)
             if outcome == 'handback' and j.cancel ~= '1' then
                 j.attempt = j.attempt - 1
-                redis.call('HSET', jk, 'status', 'queued', 'attempt', num_s(j.attempt))
+                -- Runnable again from now (queued_at: the next start's wait_ms
+                -- and the queue's oldest count from it, not from the enqueue).
+                redis.call('HSET', jk, 'status', 'queued', 'attempt', num_s(j.attempt), 'queued_at', num_s(now))
                 count('queued', j.queue, 1)
                 push_ready(j.queue, id, true, true)
                 emit('job.handed_back', j, worker, '')

@@ -126,7 +126,8 @@ for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
                 out[#out + 1] = id
                 out[#out + 1] = 'failed'
             else
-                redis.call('HSET', P .. 'job:' .. id, 'status', 'queued', 'error', msg)
+                -- Runnable again from now (queued_at, as at a hand-back).
+                redis.call('HSET', P .. 'job:' .. id, 'status', 'queued', 'error', msg, 'queued_at', num_s(now))
                 count('queued', j.queue, 1)
                 count('lost', j.queue, 1)
                 push_ready(j.queue, id, true, not woke)

@@ -5,8 +5,11 @@ histogram lanework_queue_wait_seconds, the queue label of
 lanework_jobs_total and lanework_attempt_duration_seconds; a partitioned
 tenant reported once, summed over its partitions; reads only while
 someone scrapes; and the whole page in valid Prometheus text format."""
+import json
 import re
+import shutil
 import signal
+import subprocess
 import time
 
 import lwtest
@@ -65,6 +68,18 @@ def parse_exposition(text):
         samples[key] = float(m.group(3))
     check(helps == set(types), 'HELP without TYPE: %s' % (helps - set(types)))
     return samples
+
+
+def promtool_check(text):
+    """Prometheus's own parser and linter on the page, where promtool is
+    installed (Debian: prometheus): it refuses, e.g., a label value that
+    is not UTF-8 -- and Prometheus then drops the whole scrape."""
+    promtool = shutil.which('promtool')
+    if not promtool:
+        return
+    p = subprocess.run([promtool, 'check', 'metrics'], input=text.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    check(p.returncode == 0, 'promtool check metrics: %s' % p.stdout.decode('utf-8', 'replace'))
 
 
 def scrape(port):
@@ -180,6 +195,7 @@ def test_wait_histogram_counts_each_start_with_the_queue_label(env):
     inf = value(s, 'lanework_queue_wait_seconds_bucket', tenant='t1', queue='bulk', le='+Inf')
     le1 = value(s, 'lanework_queue_wait_seconds_bucket', tenant='t1', queue='bulk', le='1')
     check(inf == 4 and le1 == 0, 'bulk buckets: <=1 s %s, +Inf %s' % (le1, inf))
+    promtool_check(http_get(port, '/metrics')[1])
     # The queue label on the counters of ended attempts and their durations.
     jt = value(s, 'lanework_jobs_total', tenant='t1', queue='bulk', kind='record', outcome='succeeded')
     check(jt == 4, 'lanework_jobs_total of bulk %s' % jt)
@@ -233,7 +249,165 @@ def test_no_reads_while_nobody_scrapes(env):
     stop(w)
 
 
+def wait_observed(port, tenant, queue, n, timeout=30):
+    """Scrapes until (tenant, queue) has n waits counted; returns their sum."""
+    def got():
+        s = scrape(port)
+        if value(s, 'lanework_queue_wait_seconds_count', tenant=tenant, queue=queue) == n:
+            return (value(s, 'lanework_queue_wait_seconds_sum', tenant=tenant, queue=queue),)
+        return None
+    return wait_until(got, timeout=timeout, interval=0.1, what='%d waits of %s/%s' % (n, tenant, queue))[0]
+
+
+def test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue(env):
+    """A job handed back at shutdown, or whose lease was lost, is runnable
+    again from then: its next start's wait does not include the earlier
+    run (it counted from the enqueue, and a job that ran 3 s before its
+    worker stopped showed a wait of 3 s and more)."""
+    env.write_registry([env.tenant('t1')])
+    # Handed back: a worker stopped twice (the second TERM hands back at once).
+    a = env.worker('--concurrency', '1')
+    job = env.enqueue('t1', 'record', {'ms': 3000})
+    wait_until(lambda: env.status('t1', job)['status'] == 'active', timeout=10, what='the job started')
+    time.sleep(2.5)
+    a.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    a.signal(signal.SIGTERM)
+    check(a.wait() == 0, 'worker A exit')
+    check(env.status('t1', job)['status'] == 'queued', 'not handed back: %s' % env.status('t1', job))
+    handed_back = time.monotonic()
+    port = free_port()
+    b = env.worker('--http', '127.0.0.1:%d' % port, '--concurrency', '1')
+    wait_ready(port)
+    total = wait_observed(port, 't1', 'default', 1)
+    bound = time.monotonic() - handed_back
+    check(total <= bound + 0.3, 'the handed-back job waited %.3f s, yet it was queued again %.3f s ago '
+          '(it ran 2.5 s before)' % (total, bound))
+    env.wait_all('t1', [job], timeout=20)
+    stop(b)
+    # Lost: a worker killed with the job running; the lease ends 2 s later.
+    a = env.worker('--concurrency', '1', '--lease', '2')
+    job = env.enqueue('t1', 'record', {'ms': 4000})
+    wait_until(lambda: env.status('t1', job)['status'] == 'active', timeout=10, what='the job started')
+    time.sleep(3)
+    a.kill9()
+    a.wait()
+    killed = time.monotonic()
+    b = env.worker('--http', '127.0.0.1:%d' % port, '--concurrency', '1', '--lease', '2')
+    wait_ready(port)
+    total = wait_observed(port, 't1', 'default', 1)
+    check(env.status('t1', job)['attempt'] == 2, 'not claimed anew: %s' % env.status('t1', job))
+    bound = time.monotonic() - killed
+    # Runnable again at the lease's end, at most 2 s after the kill.
+    check(total <= bound - 3 + 2.5 and total < 2.5,
+          'the lost job waited %.3f s (killed %.3f s ago, after 3 s of its run)' % (total, bound))
+    env.wait_all('t1', [job], timeout=20)
+    stop(b)
+
+
+def test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay(env):
+    """A job enqueued with --delay is runnable once the delay ends: the
+    oldest gauge ages it from then, as the wait histogram does (it aged it
+    from the enqueue, so a job delayed an hour showed 3600 s the moment it
+    became due, and an autoscaler on it scaled to its maximum)."""
+    env.write_registry([env.tenant('t1')])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port)
+    cli_ok(env, 'pause', '--tenant', 't1', '--queue', 'default')
+    job = env.enqueue('t1', 'record', {}, delay=4)
+    due = time.monotonic() + 4
+    wait_until(lambda: env.status('t1', job)['status'] == 'queued', timeout=15, what='the job promoted')
+    g = wait_gauges(port, 't1', 'default', {'queued': 1, 'scheduled': 0})
+    since_due = time.monotonic() - due
+    check(g['oldest'] is not None and g['oldest'] <= since_due + 0.5,
+          'oldest %s s, yet the job became runnable %.1f s ago (enqueued 4 s before that)'
+          % (g['oldest'], since_due))
+    # `lanework stats` ages it the same way (its OLDEST).
+    st = json.loads(cli_ok(env, 'stats', '--tenant', 't1', '--json'))
+    oldest = st['tenants']['t1']['queues']['default']['oldest_waiting_s']
+    since_due = time.monotonic() - due
+    check(oldest is not None and oldest <= since_due + 0.5,
+          'stats: oldest %s s, the job became runnable %.1f s ago' % (oldest, since_due))
+    stop(w)
+
+
+def test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges(env):
+    """A round of reads ends once every tenant's read has: a tenant whose
+    Redis froze holds the round until its read fails (the reply timeout of
+    --lease 60 is 10 s), yet the other tenants' gauges stay fresh
+    throughout (a round held past 15 s would drop them as stale, and an
+    autoscaler would see their backlog vanish). Its own go once stale."""
+    p = env.proxy()
+    env.write_registry([env.tenant('t1'), env.tenant('t2', redis=p.url)])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port, '--lease', '60')
+    cli_ok(env, 'pause', '--tenant', 't1', '--queue', 'default')
+    env.enqueue('t1', 'record', {})
+    wait_gauges(port, 't1', 'default', {'queued': 1})
+    wait_gauges(port, 't2', 'default', {'queued': 0})
+    p.cut()
+    try:
+        end = time.monotonic() + 25
+        while time.monotonic() < end:
+            g = gauges(port, 't1', 'default')
+            check(g['queued'] == 1, 't1\'s gauges while t2\'s Redis is frozen: %s' % g)
+            time.sleep(0.5)
+        check(gauges(port, 't2', 'default')['queued'] is None, 'the frozen tenant\'s gauges still shown')
+    finally:
+        p.heal()
+    stop(w)
+
+
+def test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum(env):
+    """The counts are the tenant's keys, which its ACL user may write: two
+    partitions each saying 2^63-1 queued jobs summed to a negative gauge
+    (a signed overflow, undefined in C; UBSan stops the worker). Held at
+    the bound instead."""
+    k = 2
+    env.write_registry([env.tenant('p', partitions=k)])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port)
+    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
+               what='the count in force')
+    wait_gauges(port, 'p', 'default', {'queued': 0})
+    big = str(2 ** 63 - 1)
+    for part in range(k):
+        env.redis.call('HSET', ('lw:{p}:' if part == 0 else 'lw:{p#%d}:' % part) + 'stats',
+                       'queued:default', big)
+    g = wait_gauges(port, 'p', 'default', {'queued': float(2 ** 63 - 1)})
+    check(w.running(), 'the worker died: %s' % w.log()[-2000:])
+    del g
+    stop(w)
+
+
+def test_a_kind_the_tenant_wrote_cannot_break_the_page(env):
+    """A job's kind is the tenant's to write (enqueue.lua takes any string,
+    and its ACL user may HSET its records): one with a quote, a newline and
+    bytes that are not UTF-8 is counted as kind="_other", and the page
+    stays valid -- Prometheus drops a whole scrape for one bad label."""
+    env.write_registry([env.tenant('t1')])
+    port = free_port()
+    w = env.worker('--http', '127.0.0.1:%d' % port)
+    cli_ok(env, 'pause', '--tenant', 't1', '--queue', 'default')
+    job = env.enqueue('t1', 'record', {}, attempts=1)
+    env.redis.call('HSET', 'lw:{t1}:job:' + job, 'kind', b'evil\xff"} 1\n# TYPE x counter\nx{a="')
+    cli_ok(env, 'resume', '--tenant', 't1', '--queue', 'default')
+    env.wait_all('t1', [job], statuses=('failed',))
+    body = wait_until(lambda: (lambda b: b if 'outcome="failed"' in b else None)(http_get(port, '/metrics')[1]),
+                      timeout=10, what='the failed attempt counted')
+    parse_exposition(body)
+    promtool_check(body)
+    check('lanework_jobs_total{tenant="t1",queue="default",kind="_other",outcome="failed"} 1' in body,
+          'the attempt is not counted under _other:\n%s' % body[:3000])
+    stop(w)
+
+
 if __name__ == '__main__':
     lwtest.run([test_queue_gauges_count_queued_scheduled_active_and_paused,
                 test_wait_histogram_counts_each_start_with_the_queue_label,
-                test_partitioned_tenant_is_reported_once_summed, test_no_reads_while_nobody_scrapes])
+                test_partitioned_tenant_is_reported_once_summed, test_no_reads_while_nobody_scrapes,
+                test_wait_after_a_hand_back_or_a_lost_lease_runs_from_the_requeue,
+                test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay,
+                test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges,
+                test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum,
+                test_a_kind_the_tenant_wrote_cannot_break_the_page])

@@ -84,15 +84,56 @@ START_TEST(labels_escaped)
     ck_assert_str_eq(metrics_esc(out, 6, "abcdefgh"), "abc");
     metrics m;
     memset(&m, 0, sizeof m);
-    metrics_attempt(&m, "t\"1", "q\n", "k\\", "failed", 1);
+    metrics_attempt(&m, "t\"1", "q\n", "k", "failed", 1);
     char *buf = NULL;
     size_t len = 0, cap = 0;
     ck_assert_int_eq(metrics_render(&m, &buf, &len, &cap), 0);
     ck_assert_ptr_nonnull(strstr(
         buf,
-        "lanework_jobs_total{tenant=\"t\\\"1\",queue=\"q\\n\",kind=\"k\\\\\",outcome=\"failed\"} 1\n"));
+        "lanework_jobs_total{tenant=\"t\\\"1\",queue=\"q\\n\",kind=\"k\",outcome=\"failed\"} 1\n"));
     free(buf);
     metrics_clear(&m);
+}
+END_TEST
+
+/* A kind is the job's, which the tenant writes: a million of them make
+ * METRICS_MAX_KINDS series and one "_other", and a kind that is no safe
+ * name (a quote, a newline, bytes that are not UTF-8, which Prometheus
+ * refuses the whole page for) is counted as "_other" too. */
+START_TEST(kinds_of_a_tenant_capped)
+{
+    metrics m;
+    memset(&m, 0, sizeof m);
+    char k[32];
+    for (int i = 0; i < 100000; i++) {
+        snprintf(k, sizeof k, "k%06d", i);
+        metrics_attempt(&m, "hostile", "default", k, "failed", 0.001);
+    }
+    metrics_attempt(&m, "hostile", "default", "k000003", "failed", 0.001);
+    metrics_attempt(&m, "calm", "default", "noop", "succeeded", 0.001);
+    metrics_attempt(&m, "calm", "default", "bad\xff\xfe", "failed", 0.001);
+    metrics_attempt(&m, "calm", "default", "quote\"}\n# TYPE x counter", "failed", 0.001);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    ck_assert_int_eq(metrics_render(&m, &buf, &len, &cap), 0);
+    ck_assert_uint_eq(count_of(buf, "lanework_jobs_total{tenant=\"hostile\""),
+                      METRICS_MAX_KINDS + 1);
+    ck_assert_ptr_nonnull(strstr(buf, "lanework_jobs_total{tenant=\"hostile\",queue=\"default\","
+                                      "kind=\"k000003\",outcome=\"failed\"} 2\n"));
+    char other[256];
+    snprintf(other, sizeof other,
+             "lanework_jobs_total{tenant=\"hostile\",queue=\"default\",kind=\"_other\","
+             "outcome=\"failed\"} %d\n",
+             100000 - METRICS_MAX_KINDS);
+    ck_assert_ptr_nonnull(strstr(buf, other));
+    ck_assert_ptr_nonnull(strstr(buf, "lanework_jobs_total{tenant=\"calm\",queue=\"default\","
+                                      "kind=\"_other\",outcome=\"failed\"} 2\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "kind=\"noop\""));
+    ck_assert_ptr_null(strstr(buf, "\xff"));
+    ck_assert_ptr_null(strstr(buf, "quote"));
+    free(buf);
+    metrics_clear(&m);
+    ck_assert_ptr_null(m.kinds);
 }
 END_TEST
 
@@ -103,6 +144,7 @@ int main(void)
     tcase_set_timeout(tc, 60); /* the sanitized build scans the page slowly */
     tcase_add_test(tc, many_series_each_once);
     tcase_add_test(tc, labels_escaped);
+    tcase_add_test(tc, kinds_of_a_tenant_capped);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
