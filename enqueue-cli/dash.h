@@ -41,6 +41,10 @@
  * (cli_conn's breaker). */
 #define DASH_THREADS 4
 #define DASH_HOLD_MS 5000
+/* Wrong tokens (a login, a Bearer header) allowed per window: past them,
+ * 429 (a token of --token-file is not to be found by guessing fast). */
+#define DASH_GUESSES 8
+#define DASH_GUESS_WINDOW_MS 10000
 /* Path segments a route has at most. */
 #define DASH_MAX_PARTS 8
 
@@ -57,11 +61,15 @@ typedef struct dash {
     size_t token_len;
     char csrf[65];               /* hex: the CSRF token of this process (hidden field) */
     char session[65];            /* hex: the cookie a good login sets (with --token-file) */
+    unsigned char flash_key[16]; /* signs an action's message to its page (dash_flash_mac) */
     struct dash_stream *streams; /* live SSE streams (dash_live.c) */
     int nstreams;
     struct event *poll;      /* the streams' poll timer */
     struct dash_conn *conns; /* connections with a deadline (dash_server.c) */
     int nconns;
+    int loopback;                   /* listens on loopback: Host is checked */
+    int64_t guess_at[DASH_GUESSES]; /* the latest wrong tokens (lw_mono_ms) */
+    int guess_next;
     struct dash_pool *pool; /* owned (dash_pool.c) */
     int polling;            /* a poll of the streams is running (dash_live.c) */
 } dash;
@@ -155,6 +163,10 @@ int dash_tenant(dash *d, struct evhttp_request *req, const char *name, cli_tenan
 
 /* POST /login (the token form) and the action POSTs under /t/T/... */
 void dash_post(dash *d, struct evhttp_request *req, char **parts, int nparts);
+/* The signature of flash message msg (16 hex digits and a NUL into out):
+ * a page shows ?msg= only with it, so a link cannot make the dashboard say
+ * what it likes. */
+void dash_flash_mac(const dash *d, const char *msg, char out[17]);
 /* Constant-time comparison of a[0..alen) and b[0..blen): 1 when equal. */
 int dash_equal(const char *a, size_t alen, const char *b, size_t blen);
 
@@ -176,6 +188,11 @@ int dash_stream_start(dash *d, struct evhttp_request *req, char **parts, int npa
 void dash_streams_close(dash *d);
 
 /* ---- dash_server.c ---- */
+
+/* The guesses of the token (on the loop): 0 when DASH_GUESSES wrong ones
+ * came within DASH_GUESS_WINDOW_MS (answer 429); _failed counts one. */
+int dash_guess_allowed(dash *d);
+void dash_guess_failed(dash *d);
 
 /* Exempts req's connection from the request deadline (an event stream
  * lives longer; DASH_MAX_STREAMS bounds them). */

@@ -10,7 +10,8 @@
  * function for its command (cli.h: cli_retry_jobs, cli_cancel_job,
  * cli_delete_jobs, cli_pause_queue), so it changes Redis exactly as the
  * command does, then answers 303 to the page it came from (`back`, a path
- * of ours) with what happened in ?msg=.
+ * of ours) with what happened in ?msg=, signed (&ms=, dash_flash_mac) so
+ * that no link of another's shows its own words as ours.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@
 
 #include "dash.h"
 #include "names.h"
+#include "siphash.h"
+
+void dash_flash_mac(const dash *d, const char *msg, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)lw_siphash(d->flash_key, msg, strlen(msg)));
+}
 
 int dash_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -56,8 +63,9 @@ static int is_local(const char *p)
     return 1;
 }
 
-/* 303 to back (a local path, its old ?msg= dropped) with msg. */
-static void redirect(struct evhttp_request *req, const char *back, const char *msg)
+/* 303 to back (a local path, its old ?msg= and what follows dropped)
+ * with msg and its signature. */
+static void redirect(const dash *d, struct evhttp_request *req, const char *back, const char *msg)
 {
     struct evbuffer *loc = evbuffer_new();
     if (!loc) {
@@ -72,8 +80,11 @@ static void redirect(struct evhttp_request *req, const char *back, const char *m
         keep = (size_t)(m - back);
     evbuffer_add(loc, back, keep);
     if (msg) {
+        char mac[17];
+        dash_flash_mac(d, msg, mac);
         evbuffer_add(loc, memchr(back, '?', keep) ? "&msg=" : "?msg=", 5);
         dash_url(loc, msg);
+        evbuffer_add_printf(loc, "&ms=%s", mac);
     }
     evbuffer_add(loc, "", 1);
     dash_headers(req, "text/plain; charset=utf-8");
@@ -87,17 +98,23 @@ static void login(dash *d, struct evhttp_request *req, struct evkeyvalq *kv)
 {
     const char *tok = evhttp_find_header(kv, "token");
     if (!d->token) {
-        redirect(req, "/", NULL);
+        redirect(d, req, "/", NULL);
+        return;
+    }
+    if (!dash_guess_allowed(d)) {
+        dash_send_error(d, req, 429, "Too Many Requests",
+                        "too many wrong tokens lately: try again in a few seconds");
         return;
     }
     if (!tok || !dash_equal(tok, strlen(tok), d->token, d->token_len)) {
+        dash_guess_failed(d);
         dash_send_error(d, req, 401, "Unauthorized", "wrong token");
         return;
     }
     char cookie[128];
     snprintf(cookie, sizeof cookie, "lw_session=%s; Path=/; HttpOnly; SameSite=Strict", d->session);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
-    redirect(req, "/", "signed in");
+    redirect(d, req, "/", "signed in");
 }
 
 /* Runs one action; returns the exit status of its command, with what it
@@ -174,7 +191,7 @@ void dash_post(dash *d, struct evhttp_request *req, char **p, int n)
         } else {
             char msg[1400];
             if (act(d, req, p[1], p[2], p[3], p[4], msg, sizeof msg) != -1)
-                redirect(req, is_local(back) ? back : "/", msg);
+                redirect(d, req, is_local(back) ? back : "/", msg);
         }
     } else {
         dash_send_error(d, req, 404, "Not Found", "no such action");

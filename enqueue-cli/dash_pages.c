@@ -99,10 +99,15 @@ static struct evbuffer *new_buf(struct evhttp_request *req)
     return b;
 }
 
-/* The page's flash message: ?msg= (set by an action's redirect). */
-static const char *flash_of(struct evhttp_request *req, char *buf, size_t len)
+/* The page's flash message: ?msg= set by an action's redirect, with its
+ * signature (&ms=); NULL without one that matches. */
+static const char *flash_of(const dash *d, struct evhttp_request *req, char *buf, size_t len)
 {
-    return dash_query(req, "msg", buf, len) ? buf : NULL;
+    char mac[17], got[24];
+    if (!dash_query(req, "msg", buf, len) || !dash_query(req, "ms", got, sizeof got))
+        return NULL;
+    dash_flash_mac(d, buf, mac);
+    return dash_equal(got, strlen(got), mac, 16) ? buf : NULL;
 }
 
 /* The request's own path and query, to come back to after an action. */
@@ -343,8 +348,8 @@ void dash_page_overview(dash *d, struct evhttp_request *req)
         cJSON_Delete(st);
         return;
     }
-    char fl[256];
-    dash_page_begin(d, b, "Overview", NULL, flash_of(req, fl, sizeof fl));
+    char fl[1500];
+    dash_page_begin(d, b, "Overview", NULL, flash_of(d, req, fl, sizeof fl));
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(st, "tenants"), *t;
     if (cJSON_GetArraySize(ts) == 0)
         dash_raw(b, "<p>No tenants yet.</p>");
@@ -380,8 +385,8 @@ void dash_page_tenant(dash *d, struct evhttp_request *req, const char *tenant)
         cJSON_Delete(st);
         return;
     }
-    char fl[256];
-    dash_page_begin(d, b, tenant, tenant, flash_of(req, fl, sizeof fl));
+    char fl[1500];
+    dash_page_begin(d, b, tenant, tenant, flash_of(d, req, fl, sizeof fl));
     const cJSON *tj =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "tenants"), tenant);
     if (t.nparts > 1)
@@ -581,7 +586,7 @@ void dash_page_queue(dash *d, struct evhttp_request *req, const char *tenant, co
     }
     char fl[256], title[600];
     snprintf(title, sizeof title, "Queue %s", queue);
-    dash_page_begin(d, b, title, tenant, flash_of(req, fl, sizeof fl));
+    dash_page_begin(d, b, title, tenant, flash_of(d, req, fl, sizeof fl));
     /* The queue's row of the stats, alone. */
     cJSON *tj =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "tenants"), tenant);
@@ -743,8 +748,8 @@ void dash_page_failed(dash *d, struct evhttp_request *req, const char *tenant)
     if (rc)
         send_redis_error(d, req, rc);
     if (b) {
-        char fl[256];
-        dash_page_begin(d, b, "Failed jobs", tenant, flash_of(req, fl, sizeof fl));
+        char fl[1500];
+        dash_page_begin(d, b, "Failed jobs", tenant, flash_of(d, req, fl, sizeof fl));
         dash_fmt(b, "<p>%lld failed job(s) kept, newest first. Page %ld.</p>\n", total, page);
         jobs_head(d, b, 1);
         for (size_t i = first; i < last; i++) {
@@ -900,8 +905,8 @@ void dash_page_lanes(dash *d, struct evhttp_request *req, const char *tenant)
     } else {
         struct evbuffer *b = new_buf(req);
         if (b) {
-            char fl[256];
-            dash_page_begin(d, b, "Lanes with work", tenant, flash_of(req, fl, sizeof fl));
+            char fl[1500];
+            dash_page_begin(d, b, "Lanes with work", tenant, flash_of(d, req, fl, sizeof fl));
             dash_raw(b, "<table class=\"lanes\"><thead><tr><th>Lane</th><th>Queue</th><th>Head "
                         "job</th><th>Head status</th><th>Jobs in lane</th></tr></thead><tbody>\n");
             size_t shown = 0;
@@ -1059,7 +1064,7 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
     }
     char fl[256], title[600];
     snprintf(title, sizeof title, "Job %s", id);
-    dash_page_begin(d, b, title, tenant, flash_of(req, fl, sizeof fl));
+    dash_page_begin(d, b, title, tenant, flash_of(d, req, fl, sizeof fl));
     const char *status = str(j, "status");
     dash_raw(b, "<div class=\"actions\">");
     struct evbuffer *back = evbuffer_new();
@@ -1132,8 +1137,8 @@ void dash_page_workers(dash *d, struct evhttp_request *req)
         cJSON_Delete(ws);
         return;
     }
-    char fl[256];
-    dash_page_begin(d, b, "Workers", NULL, flash_of(req, fl, sizeof fl));
+    char fl[1500];
+    dash_page_begin(d, b, "Workers", NULL, flash_of(d, req, fl, sizeof fl));
     dash_raw(b, "<table class=\"workers\"><thead><tr><th>Name</th><th>Host</th><th>PID</th>"
                 "<th>State</th><th>Concurrency</th><th>Isolation</th><th>Active</th>"
                 "<th>Processed</th><th>Seen</th><th>Tenants</th><th>Queues</th></tr></thead>"

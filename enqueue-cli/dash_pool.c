@@ -151,6 +151,7 @@ static void *thread_main(void *arg)
     td.token_len = pl->d->token_len;
     memcpy(td.csrf, pl->d->csrf, sizeof td.csrf);
     memcpy(td.session, pl->d->session, sizeof td.session);
+    memcpy(td.flash_key, pl->d->flash_key, sizeof td.flash_key);
     for (;;) {
         pthread_mutex_lock(&pl->mu);
         while (!pl->stopping && !pl->todo)

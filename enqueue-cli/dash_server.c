@@ -26,6 +26,7 @@
 #include <event2/bufferevent.h>
 #include <event2/thread.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "dash.h"
+#include "timefmt.h"
 
 #define DASH_MAX_CONNS 64
 #define DASH_CONN_DEADLINE_S 30
@@ -249,8 +251,24 @@ static int load_token(dash *d, const char *path)
     return 0;
 }
 
-/* 1 when req carries the token or the session cookie. */
-static int authorized(const dash *d, struct evhttp_request *req)
+int dash_guess_allowed(dash *d)
+{
+    int64_t now = lw_mono_ms();
+    int recent = 0;
+    for (int i = 0; i < DASH_GUESSES; i++)
+        recent += d->guess_at[i] && now - d->guess_at[i] < DASH_GUESS_WINDOW_MS;
+    return recent < DASH_GUESSES;
+}
+
+void dash_guess_failed(dash *d)
+{
+    d->guess_at[d->guess_next] = lw_mono_ms();
+    d->guess_next = (d->guess_next + 1) % DASH_GUESSES;
+}
+
+/* 1 when req carries the token or the session cookie; -1 when it carries
+ * a wrong token past the guesses allowed (429). */
+static int authorized(dash *d, struct evhttp_request *req)
 {
     if (!d->token)
         return 1;
@@ -258,8 +276,11 @@ static int authorized(const dash *d, struct evhttp_request *req)
     const char *auth = evhttp_find_header(h, "Authorization");
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
         const char *t = auth + 7;
+        if (!dash_guess_allowed(d))
+            return -1;
         if (dash_equal(t, strlen(t), d->token, d->token_len))
             return 1;
+        dash_guess_failed(d);
     }
     const char *cookie = evhttp_find_header(h, "Cookie");
     for (const char *p = cookie; p && *p;) {
@@ -417,7 +438,13 @@ static int route(dash *d, struct evhttp_request *req, char **p, int n)
         dash_post(d, req, p, n);
         return 0;
     }
-    if (!authorized(d, req)) {
+    int auth = authorized(d, req);
+    if (auth < 0) {
+        dash_send_error(d, req, 429, "Too Many Requests",
+                        "too many wrong tokens lately: try again in a few seconds");
+        return 0;
+    }
+    if (!auth) {
         send_login(d, req, NULL);
         return 0;
     }
@@ -433,12 +460,81 @@ static int route(dash *d, struct evhttp_request *req, char **p, int n)
     return 0;
 }
 
+/* ---- who may ask ---- */
+
+/* 1 when h[0..n) names this machine's loopback: localhost, 127.0.0.0/8,
+ * ::1 (in brackets or not). */
+static int loopback_name(const char *h, size_t n)
+{
+    char name[256];
+    if (n >= sizeof name)
+        return 0;
+    memcpy(name, h, n);
+    name[n] = '\0';
+    if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+        memmove(name, name + 1, n - 2);
+        name[n - 2] = '\0';
+    }
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcasecmp(name, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, name, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* DNS rebinding: another site's page whose name resolves to 127.0.0.1
+ * reaches a loopback dashboard with that name as its Host. So a dashboard
+ * listening on loopback answers requests for loopback names only. One
+ * listening beyond is reached by names it cannot know; --token-file
+ * protects it (the session cookie is its own origin's, and another site
+ * cannot know the token). A request without Host (HTTP/1.0) is no
+ * browser's. */
+static int host_ok(const dash *d, struct evhttp_request *req)
+{
+    if (!d->loopback)
+        return 1;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    if (!h)
+        return 1;
+    size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":");
+    if (n > strlen(h) || (h[n] && h[n] != ':'))
+        return 0;
+    return loopback_name(h, n);
+}
+
+/* A request framed two ways (two Content-Lengths, or one with a
+ * Transfer-Encoding) is one a proxy in front may have framed the other
+ * way: what we read as its body would be a second, smuggled request to
+ * it (RFC 9112 6.3). evhttp takes the first header; we refuse. */
+static int framing_ok(struct evhttp_request *req)
+{
+    int cl = 0, te = 0;
+    const struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        cl += strcasecmp(kv->key, "Content-Length") == 0;
+        te += strcasecmp(kv->key, "Transfer-Encoding") == 0;
+    }
+    return cl <= 1 && !(cl && te);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     dash *d = arg;
     char *parts[DASH_MAX_PARTS];
     cli_last_err_clear();
     conn_watch(d, req);
+    if (!framing_ok(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        dash_send_error(d, req, 400, "Bad Request", "the request's length is given twice");
+        return;
+    }
+    if (!host_ok(d, req)) {
+        dash_send_error(d, req, 421, "Misdirected Request",
+                        "this dashboard listens on loopback and answers for localhost names only");
+        return;
+    }
     int n = split_path(req, parts);
     if (n < 0) {
         dash_send_error(d, req, 404, "Not Found", "no such page");
@@ -459,11 +555,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
-static int random_hex(char *out, size_t bytes)
+static int random_bytes(unsigned char *r, size_t bytes)
 {
-    unsigned char r[32];
-    if (bytes > sizeof r)
-        return -1;
     size_t got = 0;
     while (got < bytes) {
         ssize_t k = getrandom(r + got, bytes - got, 0);
@@ -473,6 +566,14 @@ static int random_hex(char *out, size_t bytes)
             return -1;
         got += (size_t)k;
     }
+    return 0;
+}
+
+static int random_hex(char *out, size_t bytes)
+{
+    unsigned char r[32];
+    if (bytes > sizeof r || random_bytes(r, bytes) != 0)
+        return -1;
     for (size_t i = 0; i < bytes; i++)
         snprintf(out + 2 * i, 3, "%02x", r[i]);
     return 0;
@@ -527,10 +628,12 @@ int cmd_dashboard(cli *c, int argc, char **argv)
     dash d;
     memset(&d, 0, sizeof d);
     d.c = c;
+    d.loopback = loopback_name(host, strlen(host));
     d.read_only = read_only > 0;
     if (token_file && load_token(&d, token_file) != 0)
         return CLI_USAGE;
-    if (random_hex(d.csrf, 32) != 0 || random_hex(d.session, 32) != 0) {
+    if (random_hex(d.csrf, 32) != 0 || random_hex(d.session, 32) != 0 ||
+        random_bytes(d.flash_key, sizeof d.flash_key) != 0) {
         cli_err(c->cmd, "no random bytes for the CSRF token: %s", strerror(errno));
         free(d.token);
         return CLI_USAGE;
@@ -586,6 +689,9 @@ int cmd_dashboard(cli *c, int argc, char **argv)
         cli_err(c->cmd, "out of memory");
         goto out;
     }
+    if (!d.loopback && !d.token)
+        cli_err(c->cmd, "warning: listening on %s without --token-file: whoever reaches it may %s",
+                cli_show(addr), d.read_only ? "read every job" : "retry, delete and pause");
     printf("listening on http://%s%s%s:%u%s\n", strchr(host, ':') ? "[" : "", host,
            strchr(host, ':') ? "]" : "", real_port, d.read_only ? " (read-only)" : "");
     if ((rc = cli_flush(c)) != 0)
