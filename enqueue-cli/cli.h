@@ -512,9 +512,11 @@ struct cJSON;
  * some partitions were left out (named on stderr); or another status
  * (printed) with *out NULL. */
 int cli_stats_json(cli *c, const char *const *tenants, size_t n, struct cJSON **out);
-/* The array `lanework workers --json` prints, into *out (caller frees).
- * Returns 0 or an exit status (printed; *out NULL). */
-int cli_workers_json(cli *c, struct cJSON **out);
+/* The array `lanework workers --json` prints, into *out (caller frees),
+ * with *more (when not NULL) the directory's entries left out (past the
+ * 1,000 newest heartbeats; said on stderr too). Returns 0 or an exit
+ * status (printed; *out NULL). */
+int cli_workers_json(cli *c, struct cJSON **out, long long *more);
 /* 1 when e is a stream entry as XRANGE gives it: [id, [f, v...]]. */
 int cli_is_entry(const redisReply *e);
 /* The `lanework events` JSON object of entry e (cli_is_entry) of partition

@@ -17,7 +17,9 @@
 static const char USAGE[] =
     "Usage: lanework workers [--json]\n"
     "\n"
-    "Lists every worker of the workers directory, oldest heartbeat first. Columns:\n"
+    "Lists the workers of the workers directory, oldest heartbeat first (the\n"
+    "1,000 newest heartbeats at most; a line on stderr says how many more it\n"
+    "holds). Columns:\n"
     "NAME HOST PID STATE CONCURRENCY ISOLATION ACTIVE PROCESSED SEEN (time since\n"
     "the last heartbeat, measured against the Redis server's clock) TENANTS QUEUES.\n"
     "ACTIVE and PROCESSED are written within a quarter second of a change, and\n"
@@ -41,6 +43,11 @@ static const char *const TABLE_HEAD[] = {"HOST",      "PID",    "STATE",     "CO
 /* Fields that are numbers in the JSON output when they parse as integers. */
 static const char *const NUMERIC[] = {"pid",     "concurrency", "active", "processed",
                                       "started", "lease",       NULL};
+
+/* Entries of the directory read at most, and how far past the server's
+ * clock a heartbeat may be (clock steps; later is no worker's). */
+#define WORKERS_SHOWN_MAX 1000
+#define WORKERS_FUTURE_MS 60000
 
 /* Without a "lease" field (a worker older than the field): the default. */
 #define DEFAULT_LEASE_MS 15000
@@ -119,12 +126,14 @@ static cJSON *worker_json(const char *name, int64_t hb, int64_t now, const redis
     return o;
 }
 
-/* What the workers directory holds: z the ZRANGE WITHSCORES reply, t the
- * server's TIME, h[i] worker i's HGETALL reply; all owned (wf_free). */
+/* What the workers directory holds: z the ZREVRANGEBYSCORE WITHSCORES
+ * reply (turned oldest first), t the server's TIME, card its ZCARD, h[i]
+ * worker i's HGETALL reply; all owned (wf_free). */
 typedef struct wfetch {
-    redisReply *z, *t, **h;
+    redisReply *z, *t, *card, **h;
     cli_conn **on; /* on[i]: the connection holding worker i's hash (c's) */
     size_t n;
+    long long total; /* entries in the directory */
     int64_t now;
 } wfetch;
 
@@ -139,6 +148,8 @@ static void wf_free(wfetch *w)
         freeReplyObject(w->z);
     if (w->t)
         freeReplyObject(w->t);
+    if (w->card)
+        freeReplyObject(w->card);
     memset(w, 0, sizeof *w);
 }
 
@@ -155,19 +166,41 @@ static int wf_read(cli *c, wfetch *w)
     cli_conn *k = cli_conn_for(c, NULL, key);
     if (!k)
         return CLI_USAGE;
-    const char *zr[5] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
     const char *tm[1] = {"TIME"};
-    if (cli_append(k, 5, zr) || cli_append(k, 1, tm))
+    const char *zc[2] = {"ZCARD", key};
+    if (cli_append(k, 1, tm) || cli_append(k, 2, zc))
         return CLI_REDIS;
-    w->z = cli_next_reply(k);
-    w->t = w->z ? cli_next_reply(k) : NULL;
-    if (!w->z || !w->t)
+    w->t = cli_next_reply(k);
+    w->card = w->t ? cli_next_reply(k) : NULL;
+    if (!w->t || !w->card)
         return CLI_REDIS;
-    if (w->z->type != REDIS_REPLY_ARRAY || w->t->type != REDIS_REPLY_ARRAY || w->t->elements != 2)
-        return cli_redis_err(k, w->z->type != REDIS_REPLY_ARRAY ? w->z : w->t, NULL);
+    if (w->t->type != REDIS_REPLY_ARRAY || w->t->elements != 2 ||
+        w->card->type != REDIS_REPLY_INTEGER)
+        return cli_redis_err(k, w->t->type != REDIS_REPLY_ARRAY ? w->t : w->card, NULL);
     w->now = strtoll(w->t->element[0]->str, NULL, 10) * 1000 +
              strtoll(w->t->element[1]->str, NULL, 10) / 1000;
+    w->total = w->card->integer;
+    /* The newest heartbeats, no later than the clock allows: every
+     * tenant's Redis user may write the directory (its workers write it),
+     * so it is read in bounded measure, and entries from the future are
+     * no worker's. */
+    char max[32], lim[16];
+    snprintf(max, sizeof max, "%lld", (long long)(w->now + WORKERS_FUTURE_MS));
+    snprintf(lim, sizeof lim, "%d", WORKERS_SHOWN_MAX);
+    const char *zr[8] = {"ZREVRANGEBYSCORE", key, max, "-inf", "WITHSCORES", "LIMIT", "0", lim};
+    if (!(w->z = cli_cmd(k, 8, zr)))
+        return CLI_REDIS;
+    if (w->z->type != REDIS_REPLY_ARRAY || w->z->elements % 2)
+        return cli_redis_err(k, w->z, NULL);
     w->n = w->z->elements / 2;
+    for (size_t i = 0; i < w->n / 2; i++) { /* oldest heartbeat first */
+        size_t j = w->n - 1 - i;
+        for (size_t f = 0; f < 2; f++) {
+            redisReply *x = w->z->element[2 * i + f];
+            w->z->element[2 * i + f] = w->z->element[2 * j + f];
+            w->z->element[2 * j + f] = x;
+        }
+    }
     w->h = calloc(w->n + 1, sizeof *w->h);
     w->on = calloc(w->n + 1, sizeof *w->on);
     if (!w->h || !w->on) {
@@ -197,11 +230,26 @@ static int wf_read(cli *c, wfetch *w)
     return rc;
 }
 
-int cli_workers_json(cli *c, cJSON **out)
+/* Says how much of the directory was left out (a line to stderr). */
+static void say_left_out(const cli *c, const wfetch *w, long long *more)
+{
+    long long left = w->total - (long long)w->n;
+    if (more)
+        *more = left > 0 ? left : 0;
+    if (left > 0)
+        cli_err(c->cmd,
+                "the workers directory holds %lld entries: %zu shown (the newest heartbeats, "
+                "none from the future; at most %d)",
+                w->total, w->n, WORKERS_SHOWN_MAX);
+}
+
+int cli_workers_json(cli *c, cJSON **out, long long *more)
 {
     wfetch w;
     *out = NULL;
     int rc = wf_read(c, &w);
+    if (rc == CLI_OK)
+        say_left_out(c, &w, more);
     cJSON *arr = rc ? NULL : cJSON_CreateArray();
     for (size_t i = 0; arr && i < w.n; i++) {
         int64_t hb = strtoll(w.z->element[2 * i + 1]->str, NULL, 10);
@@ -227,7 +275,7 @@ int cmd_workers(cli *c, int argc, char **argv)
         return rc;
     if (json) {
         cJSON *arr;
-        if ((rc = cli_workers_json(c, &arr)) != 0)
+        if ((rc = cli_workers_json(c, &arr, NULL)) != 0)
             return rc;
         char *text = cJSON_PrintUnformatted(arr);
         cJSON_Delete(arr);
@@ -242,6 +290,7 @@ int cmd_workers(cli *c, int argc, char **argv)
     wfetch wf;
     if ((rc = wf_read(c, &wf)) != 0)
         goto out;
+    say_left_out(c, &wf, NULL);
     redisReply *z = wf.z, **h = wf.h;
     size_t n = wf.n;
     int64_t now = wf.now;

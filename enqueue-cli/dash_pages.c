@@ -1127,7 +1127,8 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
 void dash_page_workers(dash *d, struct evhttp_request *req)
 {
     cJSON *ws = NULL;
-    int rc = cli_workers_json(d->c, &ws);
+    long long more = 0;
+    int rc = cli_workers_json(d->c, &ws, &more);
     if (rc) {
         send_redis_error(d, req, rc);
         return;
@@ -1172,6 +1173,11 @@ void dash_page_workers(dash *d, struct evhttp_request *req)
     dash_raw(b, "</tbody></table>\n");
     if (nw == 0)
         dash_raw(b, "<p>No workers.</p>");
+    if (more > 0)
+        dash_fmt(b,
+                 "<p class=\"note\">%lld more entries of the workers directory are not shown "
+                 "(the newest heartbeats are).</p>",
+                 more);
     dash_page_end(b);
     cJSON_Delete(ws);
     dash_send_html(req, 200, "OK", b);

@@ -267,6 +267,11 @@ def test_the_workers_page_reads_a_bounded_directory(env):
     check(code == 200, '/workers %d' % code)
     check(reads <= 1000, 'one load of /workers ran %d HGETALL (%.2f s, a %d-byte page)'
           % (reads, took, len(body)))
+    check('200000 more entries' in body or '200001 more entries' in body, 'the page does not say what it left out')
+    # The command reads the same bounded measure and says so on stderr.
+    rc, out, err = env.cli('workers')
+    check(rc == 0 and 'holds 2000' in err and len(out.splitlines()) <= 1001,
+          'lanework workers: %d, %d lines, %r' % (rc, len(out.splitlines()), err[:300]))
     d.stop()
 
 
