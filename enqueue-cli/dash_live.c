@@ -130,8 +130,12 @@ void dash_event_row(struct evbuffer *b, const char *tenant, const cJSON *o, int 
     f = cJSON_GetObjectItemCaseSensitive(o, "data");
     if (f && !cJSON_IsNull(f)) {
         char *text = cJSON_PrintUnformatted(f);
-        if (text && strlen(text) > 300)
-            strcpy(text + 297, "...");
+        if (text && strlen(text) > 300) {
+            size_t cut = 297; /* at a character's start: the page stays UTF-8 */
+            while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+                cut--;
+            strcpy(text + cut, "...");
+        }
         dash_text(b, text);
         free(text);
     }
