@@ -33,6 +33,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port  # noqa: E402 (tests/bench/benchlib.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get('BENCH_BUILD', os.path.join(ROOT, 'build')))
 CLI = os.path.join(BUILD, 'enqueue-cli', 'lanework')
@@ -40,13 +43,6 @@ WORKER = os.path.join(BUILD, 'worker', 'lanework-worker')
 TESTMOD = os.path.join(BUILD, 'tests', 'modules', 'testmod.so')
 
 
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Bench:

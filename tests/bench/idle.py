@@ -34,11 +34,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import proc_cpu_s, commandstats  # noqa: E402 (tests/bench/benchlib.py)
 import latency  # noqa: E402 (tests/bench/latency.py: Redis, World, build, stamps)
 
 NS = 'lw'
 EVENTS_MAX = 100000
-HZ = os.sysconf('SC_CLK_TCK')
 
 
 def say(msg):
@@ -46,22 +46,8 @@ def say(msg):
     sys.stderr.flush()
 
 
-def proc_cpu_s(pid):
-    """utime + stime of a process, in seconds (/proc/PID/stat)."""
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
 
 
-def commandstats(r):
-    """{command: calls} from INFO commandstats."""
-    out = {}
-    for line in r.call('INFO', 'commandstats').splitlines():
-        if line.startswith('cmdstat_'):
-            name, rest = line[len('cmdstat_'):].split(':', 1)
-            kv = dict(x.split('=', 1) for x in rest.split(','))
-            out[name] = (int(kv['calls']), float(kv['usec']))
-    return out
 
 
 def start_workers(world, worker_bin, registry, n, tag):

@@ -28,12 +28,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port  # noqa: E402 (tests/bench/benchlib.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get('BENCH_BUILD', os.path.join(ROOT, 'build'))
@@ -43,12 +45,6 @@ TESTMOD = os.path.join(BUILD, 'tests', 'modules', 'testmod.so')
 SLOTS = 16384
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def call(port, *args, timeout=10):

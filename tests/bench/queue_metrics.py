@@ -27,25 +27,15 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import proc_cpu_s, commandstats  # noqa: E402 (tests/bench/benchlib.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HZ = os.sysconf('SC_CLK_TCK')
 READER = ('time', 'hmget', 'smembers', 'zcard', 'lrange')
 
 
-def proc_cpu_s(pid):
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
 
 
-def commandstats(r):
-    out = {}
-    for line in r.call('INFO', 'commandstats').splitlines():
-        if line.startswith('cmdstat_'):
-            name, rest = line[len('cmdstat_'):].split(':', 1)
-            kv = dict(x.split('=', 1) for x in rest.split(','))
-            out[name] = (int(kv['calls']), float(kv['usec']))
-    return out
 
 
 def main():
