@@ -101,6 +101,15 @@ class Dashboard:
         check(rc == 0, 'dashboard exit %d: %s' % (rc, self.stderr()))
 
 
+def token_file(env, token, mode=0o600):
+    """A --token-file holding token (its first line), with that mode."""
+    tf = os.path.join(env.dir, 'token')
+    with open(tf, 'w') as f:
+        f.write(token + '\n')
+    os.chmod(tf, mode)
+    return tf
+
+
 def esc(s):
     return (s.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
             .replace('"', '&quot;').replace("'", '&#39;'))
@@ -234,10 +243,7 @@ def test_read_only_has_no_forms_and_refuses_every_post(env):
 
 def test_token_file(env):
     env.write_registry([env.tenant('t1', queues=QUEUES)])
-    tf = os.path.join(env.dir, 'token')
-    with open(tf, 'w') as f:
-        f.write('s3cret-token-0123456789\n')
-    os.chmod(tf, 0o644)
+    tf = token_file(env, 's3cret-token-0123456789', 0o644)
     rc, out, err = env.cli('dashboard', '--http', '127.0.0.1:%d' % free_port(), '--token-file', tf,
                            timeout=10)
     check(rc == 2 and 'others' in err and len(err.strip().splitlines()) == 1, 'world-readable: %d %r' % (rc, err))

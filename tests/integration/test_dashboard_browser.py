@@ -18,7 +18,7 @@ import time
 
 import lwtest
 from lwtest import check, wait_until
-from test_dashboard import QUEUES, XSS, Dashboard, xss_job
+from test_dashboard import QUEUES, XSS, Dashboard, token_file, xss_job
 from test_partitions import wait_done
 
 CHROMIUM = os.environ.get('LANEWORK_CHROMIUM', '/usr/bin/chromium')
@@ -169,10 +169,7 @@ def test_dashboard_in_chromium(env):
 def test_token_login_in_chromium(env):
     from selenium.webdriver.common.by import By
     env.write_registry([env.tenant('t1', queues=QUEUES)])
-    tf = os.path.join(env.dir, 'token')
-    with open(tf, 'w') as f:
-        f.write('browser-token-42\n')
-    os.chmod(tf, 0o600)
+    tf = token_file(env, 'browser-token-42')
     d = Dashboard(env, '--token-file', tf)
     drv = browser(env)
     env.own(type('Quit', (), {'close': lambda self: drv.quit()})())

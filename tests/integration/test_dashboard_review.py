@@ -10,7 +10,7 @@ import time
 
 import lwtest
 from lwtest import check, wait_until
-from test_dashboard import Dashboard, setup
+from test_dashboard import Dashboard, setup, token_file
 from test_partitions import wait_done
 
 
@@ -172,12 +172,8 @@ def test_cut_event_data_stays_utf8(env):
 # wrong guess at once, for ever: nothing slows a guesser down. A fix
 # answers 429 (or waits) after a few wrong tokens in a row.
 def test_token_guesses_are_slowed_down(env):
-    import os
     setup(env)
-    tf = os.path.join(env.dir, 'token')
-    with open(tf, 'w') as f:
-        f.write('s3cret\n')
-    os.chmod(tf, 0o600)
+    tf = token_file(env, 's3cret')
     d = Dashboard(env, '--token-file', tf)
     t0 = time.monotonic()
     codes = [d.post('/login', token='guess%d' % i)[0] for i in range(200)]
