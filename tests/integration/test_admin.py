@@ -7,7 +7,7 @@ import time
 
 import lwtest
 from lwtest import check, wait_until
-from test_partitions import part_of, wait_done, where
+from test_partitions import part_of, partitioned_worker, wait_done, where
 
 
 def cli_ok(env, *args):
@@ -103,10 +103,7 @@ def test_delete_frees_the_unique_key(env):
 
 def test_delete_across_partitions(env):
     k = 4
-    env.write_registry([env.tenant('p', partitions=k)])
-    w = env.worker('--concurrency', '4')
-    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
-               what='the count in force')
+    w = partitioned_worker(env, k, '--concurrency', '4')
     lanes = ['L%d' % i for i in range(8)]
     ids = [env.enqueue('p', 'record', {}, lane=l, delay=600) for l in lanes]
     check(len({part_of(l, k) for l in lanes}) > 1, 'one partition only')
@@ -158,10 +155,7 @@ def test_list_by_status_queue_and_lane_newest_first(env):
 
 def test_list_across_partitions(env):
     k = 4
-    env.write_registry([env.tenant('p', partitions=k)])
-    w = env.worker('--concurrency', '4')
-    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
-               what='the count in force')
+    w = partitioned_worker(env, k, '--concurrency', '4')
     ids = []
     for i in range(8):
         ids.append(env.enqueue('p', 'fail', {}, lane='L%d' % i, attempts=1))

@@ -17,7 +17,7 @@ import urllib.parse
 
 import lwtest
 from lwtest import check, free_port, wait_until
-from test_partitions import part_of, wait_done, where
+from test_partitions import part_of, partitioned_worker, wait_done, where
 
 XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
 QUEUES = {'default': {}, 'bulk': {}}
@@ -370,10 +370,7 @@ def stream_ok(d):
 
 def test_partitioned_tenant(env):
     k = 3
-    env.write_registry([env.tenant('p', partitions=k)])
-    w = env.worker('--concurrency', '2')
-    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
-               what='the partition count published')
+    w = partitioned_worker(env, k, '--concurrency', '2')
     lanes = {}
     for i in range(40):
         lanes.setdefault(part_of('L%d' % i, k), 'L%d' % i)

@@ -14,7 +14,7 @@ import time
 
 import lwtest
 from lwtest import check, free_port, http_get, wait_until
-from test_partitions import part_of, wait_done
+from test_partitions import part_of, partitioned_worker, wait_done
 
 QUEUES = {'default': {}, 'bulk': {}}
 
@@ -206,11 +206,8 @@ def test_wait_histogram_counts_each_start_with_the_queue_label(env):
 
 def test_partitioned_tenant_is_reported_once_summed(env):
     k = 4
-    env.write_registry([env.tenant('p', partitions=k)])
     port = free_port()
-    w = env.worker('--http', '127.0.0.1:%d' % port, '--concurrency', '4')
-    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
-               what='the count in force')
+    w = partitioned_worker(env, k, '--http', '127.0.0.1:%d' % port, '--concurrency', '4')
     cli_ok(env, 'pause', '--tenant', 'p', '--queue', 'default')
     lanes = ['L%d' % i for i in range(12)]
     check(len({part_of(l, k) for l in lanes}) == k, 'the lanes do not cover every partition')
@@ -364,11 +361,8 @@ def test_counts_a_tenant_wrote_do_not_overflow_the_partitions_sum(env):
     (a signed overflow, undefined in C; UBSan stops the worker). Held at
     the bound instead."""
     k = 2
-    env.write_registry([env.tenant('p', partitions=k)])
     port = free_port()
-    w = env.worker('--http', '127.0.0.1:%d' % port)
-    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
-               what='the count in force')
+    w = partitioned_worker(env, k, '--http', '127.0.0.1:%d' % port)
     wait_gauges(port, 'p', 'default', {'queued': 0})
     big = str(2 ** 63 - 1)
     for part in range(k):

@@ -27,18 +27,24 @@ def lane_in(p, k, stem='l'):
     return next(l for l in ('%s%d' % (stem, i) for i in range(1000)) if part_of(l, k) == p)
 
 
-@lwtest.plain_only
-def test_stats_events_retry_with_a_master_down(env):
-    k = 12  # several partitions on the master killed
+
+def cluster_tenant(env, k):
+    """Tenant "p" in k partitions on a 3-master cluster without replicas
+    that goes on serving the slots it still has when a master is lost (as
+    a production cluster set up for partial service does). Returns the
+    cluster, the master of partition 0 and each partition's master."""
     env.redis.stop()
     cs = env.own(lwtest.ClusterSet(env.dir, masters=3, replicas=0))
-    # No replica takes over: the cluster must go on serving the slots it
-    # still has, as a production cluster set up for partial service does.
     for n in cs.nodes:
         n.call('CONFIG', 'SET', 'cluster-require-full-coverage', 'no')
     env.write_registry([env.tenant('p', partitions=k)])
     home = cs.node_for_key(prefix('p', 0) + 'x')
-    node_of = {p: cs.node_for_key(prefix('p', p) + 'x') for p in range(k)}
+    return cs, home, {p: cs.node_for_key(prefix('p', p) + 'x') for p in range(k)}
+
+@lwtest.plain_only
+def test_stats_events_retry_with_a_master_down(env):
+    k = 12  # several partitions on the master killed
+    cs, home, node_of = cluster_tenant(env, k)
     others = [n for n in cs.nodes if n is not home and any(node_of[p] is n for p in range(k))]
     check(others, 'the %d partitions of "p" all hash to the master of partition 0' % k)
     dead = others[0]
@@ -189,13 +195,7 @@ def test_stats_and_events_with_a_frozen_master(env):
     # SIGSTOP: the master accepts connections and never answers. The
     # commands must not hang: that partition times out and is named.
     k = 6
-    env.redis.stop()
-    cs = env.own(lwtest.ClusterSet(env.dir, masters=3, replicas=0))
-    for n in cs.nodes:
-        n.call('CONFIG', 'SET', 'cluster-require-full-coverage', 'no')
-    env.write_registry([env.tenant('p', partitions=k)])
-    home = cs.node_for_key(prefix('p', 0) + 'x')
-    node_of = {p: cs.node_for_key(prefix('p', p) + 'x') for p in range(k)}
+    cs, home, node_of = cluster_tenant(env, k)
     frozen = next((n for n in cs.nodes if n is not home and any(node_of[p] is n for p in range(k))), None)
     check(frozen is not None, 'the partitions of "p" all hash to the master of partition 0')
     lost = sorted(p for p in range(k) if node_of[p] is frozen)

@@ -28,6 +28,16 @@ K = 8
 TERMINAL = ('succeeded', 'failed', 'cancelled', 'expired')
 
 
+def partitioned_worker(env, k, *worker_args, tenant='p'):
+    """A registry of one tenant in k partitions and a worker on it, once
+    that worker has published the count (so an enqueue routes by it)."""
+    env.write_registry([env.tenant(tenant, partitions=k)])
+    w = env.worker(*worker_args)
+    wait_until(lambda: env.redis.call('HGET', 'lw:{%s}:settings' % tenant, 'partitions') == str(k),
+               timeout=5, what='the partition count in force')
+    return w
+
+
 def part_of(key, k=K):
     return crc16_xmodem(key.encode()) % k
 

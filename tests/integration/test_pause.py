@@ -8,7 +8,7 @@ import time
 
 import lwtest
 from lwtest import check, free_port, http_get, wait_until
-from test_partitions import part_of, wait_done
+from test_partitions import part_of, partitioned_worker, wait_done
 
 QUEUES = {'default': {}, 'bulk': {}}
 
@@ -86,10 +86,7 @@ def test_pause_holds_across_worker_restarts(env):
 
 def test_pause_covers_every_partition_and_holds_the_count(env):
     k = 4
-    env.write_registry([env.tenant('p', partitions=k)])
-    w = env.worker('--concurrency', '4')
-    wait_until(lambda: env.redis.call('HGET', 'lw:{p}:settings', 'partitions') == str(k), timeout=5,
-               what='the count in force')
+    w = partitioned_worker(env, k, '--concurrency', '4')
     cli_ok(env, 'pause', '--tenant', 'p', '--queue', 'default')
     lanes = ['L%d' % i for i in range(12)]
     check(len({part_of(l, k) for l in lanes}) == k, 'the lanes do not cover every partition')
