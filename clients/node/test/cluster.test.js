@@ -197,7 +197,7 @@ test('follow over the masters: merged (id, partition) order', async () => {
     await Promise.race([following, pause(15000)]);
     console.log(`cluster follow (partition 0 on :${home.port}, ${q} on :${there.port}):`, got.map((e) => [e.id, e.job]));
     assert.deepEqual(got.map((e) => e.job), ['mo-earlier', 'mo-later']);
-    assert.deepEqual(got.map((e) => e.id), [early, ahead]);
+    assert.deepEqual(got.map((e) => e.id), [early, `${ahead}#${q}`]);
   } finally {
     await f.close();
   }
