@@ -555,6 +555,26 @@ def test_event_ids_are_the_clis(p3, client):
     assert [e['id'] for e in client.events('t1')] == ['1000-0']  # unpartitioned: plain
 
 
+def test_async_client_event_ids_and_since_are_the_clis(p3, run):
+    """AsyncClient runs the same ops.events: the CLI's ids, and its since."""
+    cli = cli_events(p3, '--tenant', 'p3')
+
+    async def go():
+        async with lanework.AsyncClient(p3.redis.url, namespace=p3.ns) as ac:
+            assert [e async for e in ac.events('p3')] == cli
+            for i, ev in enumerate(cli[:-1]):
+                assert [e async for e in ac.events('p3', since=ev['id'])] == cli[i + 1:], ev['id']
+                got = []
+                async for e in ac.events('p3', since=ev['id'], follow=True):
+                    got.append(e)
+                    if len(got) == len(cli) - i - 1:
+                        break
+                assert got == cli[i + 1:], ev['id']
+            with pytest.raises(lanework.InvalidInput):
+                [e async for e in ac.events('p3', since='1000-0#3')]
+    run(go())
+
+
 @pytest.mark.parametrize('page', [1000, 2])
 def test_since_every_id_resumes_as_the_cli(p3, client, monkeypatch, page):
     """since = any id the client emitted resumes exactly after that event,
