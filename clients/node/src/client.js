@@ -10,7 +10,7 @@ import { checkName, resolve, secondsMs } from './jobs.js';
 import { needsKnown, parseCount, partitionOf, partitionPrefix, place, refusedCount } from './partition.js';
 import { parseUrl } from './url.js';
 import { ClusterMap, FOLLOW_MS, POLL_MS, keySlot, redirection, unsent } from './cluster.js';
-import { TERMINAL, eventView, isStreamId, jobView } from './views.js';
+import { TERMINAL, eventView, isStreamId, jobView, splitEventId } from './views.js';
 
 const CALL_JOBS = 256; // jobs per enqueue.lua call, as the CLI's --batch
 const CHECK_MS = 1000; // wait: the record is read again at least this often
@@ -81,6 +81,29 @@ function eidPair(id) {
 }
 function pairLess(a, b) {
   return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+}
+
+// Each partition's cursor for events({since}) on a tenant of k partitions,
+// as `lanework events --since` (cmd_events.c events_partitioned): {last:
+// the last id read, incl: its own id is still to read}, per partition.
+// `ID#P` (P >= 1): every partition starts after ID, but those after P at ID
+// (inclusive) -- in the merged (id, partition) order an entry ID of
+// partition Q > P comes after ID#P; a plain ID is ID#0. InvalidInput for a
+// partition the tenant does not have.
+function sinceCursors(since, k, tenant) {
+  if (since == null) return { last: Array(k).fill(''), incl: Array(k).fill(false) };
+  const [id, part] = splitEventId(since);
+  if (part && k <= 1)
+    throw new InvalidInput(`lanework: events: since: "${since.slice(0, 64)}" names a partition, but tenant ${tenant} is not partitioned`);
+  if (part >= k)
+    throw new InvalidInput(`lanework: events: since: "${since.slice(0, 64)}" names partition ${part}, but tenant ${tenant} has ${k}`);
+  return { last: Array(k).fill(id), incl: Array.from({ length: k }, (_, p) => p > part) };
+}
+
+// XRANGE's start after cursor `last` ('': from the first entry; incl: at it).
+function xrangeStart(last, incl) {
+  if (!last) return '-';
+  return incl ? last : '(' + last;
 }
 
 function checkIds(cmd, tenant, id) {
@@ -1004,6 +1027,13 @@ export class Client {
    * server that wrote it). With follow that is the order too: an event is
    * held until every partition's master's clock has passed it
    * (#followMerged).
+   *
+   * Event ids are the CLI's: `ID#P` for an event of partition P >= 1 of a
+   * partitioned tenant, else the plain entry id. `since` is such an id,
+   * and resumes exactly after that event of the merged order, as
+   * `--since`: every partition is read after ID, except that partitions
+   * after P read an entry with id ID too (it comes after ID#P) --
+   * sinceCursors.
    */
   async *events(tenant, { since, follow = false } = {}) {
     named('events', () => checkName('tenant', tenant, true));
@@ -1013,11 +1043,11 @@ export class Client {
     const k = await this.#partitions(tenant);
     const keys = [];
     for (let p = 0; p < k; p++) keys.push(`${partitionPrefix(this.namespace, tenant, p)}events`);
+    const { last, incl } = sinceCursors(since, k, tenant);
     if (follow && k > 1) {
-      yield* this.#followMerged(keys, since);
+      yield* this.#followMerged(keys, last, incl);
       return;
     }
-    const last = keys.map(() => since || '');
     const pending = keys.map(() => []); // entries read, not yet given, per partition
     const more = keys.map(() => true); // the partition's stream may hold more
     for (;;) {
@@ -1027,7 +1057,7 @@ export class Client {
         let got;
         try {
           got = await this.#pipe(this.redis, need.map((p) => ({
-            key: keys[p], send: (pipe) => pipe.call('XRANGE', keys[p], last[p] ? '(' + last[p] : '-', '+', 'COUNT', String(EVENTS_PAGE)),
+            key: keys[p], send: (pipe) => pipe.call('XRANGE', keys[p], xrangeStart(last[p], incl[p]), '+', 'COUNT', String(EVENTS_PAGE)),
           })));
         } catch (e) {
           throw this.#fail(e, 'events');
@@ -1037,6 +1067,7 @@ export class Client {
           if (err) throw this.#fail(err, 'events');
           pending[p] = page;
           more[p] = page.length === EVENTS_PAGE;
+          if (page.length) incl[p] = false;
         });
       }
       let best = -1;
@@ -1044,7 +1075,7 @@ export class Client {
       if (best < 0) break;
       const [id, f] = pending[best].shift();
       last[best] = id;
-      yield eventView(id, f);
+      yield eventView(id, f, best);
     }
     if (!follow) return;
     for (let p = 0; p < k; p++) last[p] = last[p] || '0-0';
@@ -1062,7 +1093,7 @@ export class Client {
           }
         }
         got.sort((a, b) => (eidLess(a[0], b[0]) ? -1 : eidLess(b[0], a[0]) ? 1 : 0));
-        for (const [id, f] of got) yield eventView(id, f);
+        for (const [id, f] of got) yield eventView(id, f); // one partition: plain ids
       }
     } finally {
       conn.disconnect();
@@ -1090,10 +1121,9 @@ export class Client {
   // a held event, at most until the clocks should have passed it
   // (FOLLOW_POLL_MS at most). The cost is latency: the skew between the
   // masters' clocks. Without follow, and with one partition, no TIME is
-  // asked.
-  async *#followMerged(keys, since) {
+  // asked. last, incl: sinceCursors's (each partition's cursor; owned).
+  async *#followMerged(keys, last, incl) {
     const k = keys.length;
-    const last = keys.map(() => since || '');
     const more = keys.map(() => false); // p's last read filled a page: it may hold more
     let held = []; // [[ms, seq], p, id, fields] read, not yielded
     let conn = null;
@@ -1109,7 +1139,7 @@ export class Client {
         for (const p of read) {
           items.push({ key: keys[p], send: (pipe) => pipe.call('TIME') });
           items.push({
-            key: keys[p], send: (pipe) => pipe.call('XRANGE', keys[p], last[p] ? '(' + last[p] : '-', '+', 'COUNT', String(EVENTS_PAGE)),
+            key: keys[p], send: (pipe) => pipe.call('XRANGE', keys[p], xrangeStart(last[p], incl[p]), '+', 'COUNT', String(EVENTS_PAGE)),
           });
         }
         let got;
@@ -1127,6 +1157,7 @@ export class Client {
           for (const [id, f] of page) {
             held.push([eidPair(id), p, id, f]);
             last[p] = id;
+            incl[p] = false;
           }
           more[p] = page.length === EVENTS_PAGE;
         });
@@ -1142,7 +1173,7 @@ export class Client {
         while (n < held.length && pairLess(held[n][0], below)) n++;
         const out = held.slice(0, n);
         held = held.slice(n);
-        for (const [, , id, f] of out) yield eventView(id, f);
+        for (const [, p, id, f] of out) yield eventView(id, f, p);
         if (more.some(Boolean)) continue;
         // Wait for a new event, or for the clocks to pass the first held one.
         const wait = held.length ? Math.min(FOLLOW_POLL_MS, Math.max(1, Number(held[0][0][0] - below[0] + 1n))) : FOLLOW_BLOCK_MS;

@@ -61,7 +61,7 @@ export interface JobStatus {
   expires_at: string | null; unique: string | null; spool_dir: string | null;
 }
 
-/** What `lanework events` prints. */
+/** What `lanework events` prints: `id` is `ID#P` for an event of partition P >= 1 of a partitioned tenant. */
 export interface JobEvent {
   id: string; type: string | null; job: string | null; kind: string | null; lane: string | null;
   attempt: number | null; worker: string | null; ts: string | null; data: unknown;
@@ -79,6 +79,7 @@ export class Client {
   wait(tenant: string, id: string, options?: { timeout?: number }): Promise<JobStatus>;
   cancel(tenant: string, id: string): Promise<'cancelled' | 'requested'>;
   retry(tenant: string, id: string): Promise<string>;
+  /** since: an event's id (`ID` or `ID#P`), resumed exactly after that event as `lanework events --since`. */
   events(tenant: string, options?: { since?: string; follow?: boolean }): AsyncGenerator<JobEvent, void, undefined>;
   close(): Promise<void>;
 }

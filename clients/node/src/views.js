@@ -49,17 +49,39 @@ export function jobView(tenant, f) {
   };
 }
 
-/** The event object of one stream entry [id, [field, value, ...]]. */
-export function eventView(id, flat) {
+/**
+ * The event object of one stream entry [id, [field, value, ...]] of
+ * partition `part`: its id is shown `ID#P` for a partition P >= 1, as
+ * `lanework events` shows it (cmd_events.c shown_id).
+ */
+export function eventView(id, flat, part = 0) {
   const f = {};
   for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]] = flat[i + 1];
   return {
-    id, type: text(f.type), job: text(f.job), kind: text(f.kind), lane: text(f.lane), attempt: int(f.attempt),
-    worker: text(f.worker, true), ts: time(id.split('-')[0]), data: json(f.data, true),
+    id: part >= 1 ? `${id}#${part}` : id, type: text(f.type), job: text(f.job), kind: text(f.kind), lane: text(f.lane),
+    attempt: int(f.attempt), worker: text(f.worker, true), ts: time(id.split('-')[0]), data: json(f.data, true),
   };
 }
 
-/** True for MS or MS-SEQ (decimal): what events({since}) takes. */
+/** Partitions a tenant may have (common/partition.h LW_PARTITIONS_MAX). */
+export const PARTITIONS_MAX = 64;
+const U64_MAX = 18446744073709551615n;
+
+/**
+ * True for MS or MS-SEQ (decimal, each part a 64-bit unsigned number),
+ * with `#P` after it for an event of partition P >= 1 (1..63, no leading
+ * zero): what events({since}) takes, as the CLI's --since (cmd_events.c
+ * is_stream_id).
+ */
 export function isStreamId(s) {
-  return typeof s === 'string' && s.length <= 60 && /^\d+(-\d+)?$/.test(s);
+  if (typeof s !== 'string' || s.length > 60) return false;
+  const m = /^(\d+)(?:-(\d+))?(?:#([1-9]\d*))?$/.exec(s);
+  return !!m && BigInt(m[1]) <= U64_MAX && (m[2] === undefined || BigInt(m[2]) <= U64_MAX) &&
+    (m[3] === undefined || Number(m[3]) < PARTITIONS_MAX);
+}
+
+/** [entry id, partition] of an id isStreamId accepts: `ID#P` is [ID, P], a plain `ID` is [ID, 0]. */
+export function splitEventId(s) {
+  const i = s.indexOf('#');
+  return i < 0 ? [s, 0] : [s.slice(0, i), Number(s.slice(i + 1))];
 }

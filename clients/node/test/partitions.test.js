@@ -6,7 +6,7 @@
 // "partitions": 8) or set on the empty tenant as settings.lua would.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, JobFailed, NoSuchJob } from '../src/index.js';
+import { Client, InvalidInput, JobFailed, NoSuchJob } from '../src/index.js';
 import { crc16, parseCount, partitionOf, partitionPrefix, refusedCount } from '../src/partition.js';
 import { startRedis, startWorker, cli, cliInput, waitUntil } from './helpers.js';
 import { script } from '../src/interface.js';
@@ -206,8 +206,9 @@ test('events of every partition, merged by entry id; follow', async () => {
   const burst = await c.enqueueMany('p8', Array.from({ length: 50 }, () => lanes).flat().map((lane) => ({ kind: 'noop', lane })));
   evs = await read();
   assert.deepEqual(evs.map((e) => e.job).sort(), [...ids, ...burst].sort());
-  const eid = evs.map((e) => e.id.split('-').map(Number));
-  assert.ok(eid.every((x, i) => i === 0 || x[0] > eid[i - 1][0] || (x[0] === eid[i - 1][0] && x[1] >= eid[i - 1][1])));
+  const eid = evs.map((e) => [...e.id.split('#')[0].split('-').map(Number), Number(e.id.split('#')[1] || 0)]);
+  const after = (x, y) => (x[0] - y[0] || x[1] - y[1] || x[2] - y[2]) > 0;
+  assert.ok(eid.every((x, i) => i === 0 || after(x, eid[i - 1]))); // never out of (entry id, partition) order
   assert.deepEqual((await read({ since: evs[3].id })).map((e) => e.job), [...ids.slice(4), ...evs.slice(8).map((e) => e.job)]);
   // follow from the start: the same merged order (held until every
   // partition's TIME is past them).
@@ -256,7 +257,7 @@ test('follow yields in merged (id, partition) order across partitions', async ()
   await Promise.race([following, pause(10000)]);
   console.log('follower yielded:', got.map((e) => [e.id, e.job]));
   assert.deepEqual(got.map((e) => e.job), ['earlier', 'later']);
-  assert.deepEqual(got.map((e) => e.id), [early, ahead]);
+  assert.deepEqual(got.map((e) => e.id), [early, `${ahead}#1`]);
   const after = [];
   for await (const e of c.events('p', { since: early })) after.push(e.job);
   assert.deepEqual(after, ['later']); // resumed after the first one
@@ -427,4 +428,81 @@ test('the jobs of a batch that need asking: one round trip to known.lua; none on
   assert.equal(c.partitionLegacy.has('p'), false);
   assert.equal(await c.enqueue('p', 'noop', null, { id: notIn0('gone2-') }), notIn0('gone2-'));
   assert.deepEqual(rounds.filter((n) => n > 0), [1]); // not asked again
+});
+
+// Tenant p3 of 3 partitions, its events added with explicit entry ids so
+// that several partitions hold an entry of one id (1000-0 in all three,
+// 1001-5 in 0 and 2, 1003-0 in 1 and 2): the merged (id, partition) order
+// decides between them, and `since` must resume between them exactly.
+const P3_EVENTS = [[0, '1000-0'], [1, '1000-0'], [2, '1000-0'], [1, '1000-1'], [0, '1001-5'], [2, '1001-5'],
+  [0, '1002-0'], [1, '1003-0'], [2, '1003-0'], [2, '1004-0'], [0, '1005-0']];
+
+async function p3() {
+  await redis.raw.hset('lw:{p3}:settings', 'partitions', '3');
+  for (const [n, [p, eid]] of P3_EVENTS.entries()) {
+    await redis.raw.xadd(p ? `lw:{p3#${p}}:events` : 'lw:{p3}:events', eid, 'type', 'enqueued', 'job', `j${n}`,
+      'kind', 'noop', 'lane', `l${p}`, 'attempt', '0');
+  }
+  await redis.raw.xadd('lw:{t1}:events', '1000-0', 'type', 'enqueued', 'job', 'u0');
+}
+
+function cliEvents(...args) {
+  const r = cli(redis, 'events', ...args);
+  assert.equal(r.rc, 0, r.err);
+  return r.out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+async function take(it, n) {
+  const out = [];
+  if (n) for await (const e of it) if (out.push(e) === n) break;
+  return out;
+}
+
+test('a partitioned tenant\'s event ids are the CLI\'s (ID#P for partition P >= 1)', async () => {
+  await p3();
+  const fromCli = cliEvents('--tenant', 'p3');
+  assert.deepEqual(fromCli.map((e) => e.id), P3_EVENTS.map(([p, eid]) => (p ? `${eid}#${p}` : eid)));
+  assert.deepEqual(await take(c.events('p3'), Infinity), fromCli);
+  assert.deepEqual(await take(c.events('p3', { follow: true }), fromCli.length), fromCli);
+  assert.deepEqual((await take(c.events('t1'), Infinity)).map((e) => e.id), ['1000-0']); // unpartitioned: plain
+});
+
+// since = any id the client emitted resumes exactly after that event, as
+// `lanework events --since` does: every partition after ID, those after P
+// at ID too -- without follow and with (#followMerged).
+test('since = every emitted id resumes as the CLI\'s --since', async () => {
+  await p3();
+  const evs = await take(c.events('p3'), Infinity);
+  assert.equal(evs.length, P3_EVENTS.length);
+  for (const [i, ev] of evs.entries()) {
+    const rest = evs.slice(i + 1);
+    assert.deepEqual(cliEvents('--tenant', 'p3', '--since', ev.id), rest, ev.id);
+    assert.deepEqual(await take(c.events('p3', { since: ev.id }), Infinity), rest, ev.id);
+    assert.deepEqual(await take(c.events('p3', { since: ev.id, follow: true }), rest.length), rest, ev.id);
+  }
+  // A plain id on a partitioned tenant is ID of partition 0 (ID#0), as the CLI takes it.
+  const want = ['1001-5#2', '1002-0', '1003-0#1', '1003-0#2', '1004-0#2', '1005-0'];
+  assert.deepEqual(cliEvents('--tenant', 'p3', '--since', '1001-5').map((e) => e.id), want);
+  assert.deepEqual((await take(c.events('p3', { since: '1001-5' }), Infinity)).map((e) => e.id), want);
+});
+
+// A since the CLI refuses (not an id, #P on an unpartitioned tenant, P >= K)
+// is InvalidInput with the CLI's words, before anything is read.
+test('a bad since is InvalidInput, as the CLI refuses it', async () => {
+  await p3();
+  const bad = [['p3', 'x'], ['p3', '1000-0#0'], ['p3', '1000-0#01'], ['p3', '1000-0#64'], ['p3', '1000-0#1#2'],
+    ['p3', '1-2-3'], ['p3', '18446744073709551616'], ['p3', '1000-0#3'], ['p3', '1000-0#9'], ['t1', '1000-0#1']];
+  for (const [tenant, since] of bad) {
+    const r = cli(redis, 'events', '--tenant', tenant, '--since', since);
+    assert.equal(r.rc, 2, since);
+    assert.equal(r.out, '');
+    for (const follow of [false, true]) {
+      await assert.rejects(take(c.events(tenant, { since, follow }), 1), (e) => {
+        assert.ok(e instanceof InvalidInput, `${since}: ${e}`);
+        assert.ok(!e.message.includes('\n'));
+        assert.equal(e.message.split('since: ')[1], r.err.trim().split('--since: ')[1], since);
+        return true;
+      });
+    }
+  }
 });

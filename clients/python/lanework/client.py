@@ -95,7 +95,11 @@ class Client:
         prints), oldest first, after event id `since` when given; with
         follow, then waits for new ones for ever. A partitioned tenant's
         are merged in (id, partition) order, with follow too (an event is
-        held until every partition's master's clock has passed it)."""
+        held until every partition's master's clock has passed it). Ids
+        are the CLI's (`ID#P` for an event of partition P >= 1), and
+        `since` takes any of them, resuming exactly after that event, as
+        `lanework events --since`; InvalidInput for one that is not an
+        event id, or names a partition the tenant does not have."""
         return driver.iterate(self._redis, self._url_shown, self._checked(tenant, ops.events(self._cfg, self._counts, tenant, since, follow)))
 
     def close(self) -> None:

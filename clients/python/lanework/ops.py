@@ -461,7 +461,13 @@ def events(cfg, counts, tenant, since, follow):
     are read together and merged by (entry id, partition) -- exact within a
     partition, across them as good as the clocks of the servers that wrote
     them (each stream's ids come from its own last id and that clock).
-    With follow that is the order too (_follow_merged)."""
+    With follow that is the order too (_follow_merged).
+
+    Event ids are the CLI's: `ID#P` for an event of partition P >= 1 of a
+    partitioned tenant, else the plain entry id. `since` is such an id, and
+    resumes exactly after that event of the merged order, as `--since`:
+    every partition is read after ID, except that partitions after P read
+    an entry with id ID too (it comes after ID#P) -- `since_cursors`."""
     with _named('events'):
         jobs.check_name('tenant', tenant, required=True)
     if since is not None and not views.is_stream_id(since):
@@ -469,16 +475,16 @@ def events(cfg, counts, tenant, since, follow):
                            % since)
     k = yield from partitions(cfg, counts, tenant)
     keys = [partition.prefix(cfg.namespace, tenant, p) + 'events' for p in range(k)]
+    last, incl = since_cursors(since, k, tenant)
     if follow and k > 1:
-        yield from _follow_merged(keys, since)
+        yield from _follow_merged(keys, since, last, incl)
         return
-    last = [since or ''] * k
     pending = [[] for _ in range(k)]   # entries read, not yet emitted, per partition
     more = [True] * k                  # the partition's stream may hold more
     while True:
         need = [p for p in range(k) if more[p] and not pending[p]]
         if need:
-            cmds = [Cmd('XRANGE', keys[p], '(' + last[p] if last[p] else '-', '+', 'COUNT', str(EVENTS_PAGE))
+            cmds = [Cmd('XRANGE', keys[p], _start(last[p], incl[p]), '+', 'COUNT', str(EVENTS_PAGE))
                     for p in need]
             pages = [(yield cmds[0])] if len(cmds) == 1 else (yield Pipe(cmds))
             for p, page in zip(need, pages):
@@ -486,13 +492,14 @@ def events(cfg, counts, tenant, since, follow):
                     raise RedisUnavailable('lanework: events: redis refused: %s' % str(page).splitlines()[0])
                 pending[p] = list(page)
                 more[p] = len(page) == EVENTS_PAGE
+                incl[p] = incl[p] and not page
         ready = [p for p in range(k) if pending[p]]
         if not ready:
             break
         p = min(ready, key=lambda q: _eid(pending[q][0][0]))
         eid, fields = pending[p].pop(0)
         last[p] = eid
-        yield Emit(views.event(eid, fields))
+        yield Emit(views.event(eid, fields, p))
     if not follow:
         return
     last = [l or '0-0' for l in last]
@@ -506,7 +513,35 @@ def events(cfg, counts, tenant, since, follow):
                 last[p] = eid
         got.sort(key=lambda e: e[0])
         for _, eid, fields in got:
-            yield Emit(views.event(eid, fields))
+            yield Emit(views.event(eid, fields))  # one partition: plain ids
+
+
+def since_cursors(since, k, tenant):
+    """Each partition's cursor for events(since=) on a tenant of k
+    partitions, as `lanework events --since` (cmd_events.c
+    events_partitioned): ([last id read] * k, [its own id is still to
+    read] * k). `ID#P` (P >= 1): every partition starts after ID, but those
+    after P at ID (inclusive) -- in the merged (id, partition) order an
+    entry ID of partition Q > P comes after ID#P; a plain ID is ID#0.
+    InvalidInput for a partition the tenant does not have."""
+    if since is None:
+        return [''] * k, [False] * k
+    eid, part = views.split_event_id(since)
+    if part and k <= 1:
+        raise InvalidInput('lanework: events: since: "%.64s" names a partition, but tenant %s is not partitioned'
+                           % (since, tenant))
+    if part >= k:
+        raise InvalidInput('lanework: events: since: "%.64s" names partition %d, but tenant %s has %d'
+                           % (since, part, tenant, k))
+    return [eid] * k, [p > part for p in range(k)]
+
+
+def _start(last, incl):
+    """XRANGE's start after cursor `last` ('': from the first entry; incl:
+    at it)."""
+    if not last:
+        return '-'
+    return last if incl else '(' + last
 
 
 def _after(eid):
@@ -515,7 +550,7 @@ def _after(eid):
     return ms, seq + 1
 
 
-def _follow_merged(keys, since):
+def _follow_merged(keys, since, last=None, incl=None):
     """events(follow) of a partitioned tenant (a stream per partition, in
     keys), yielded in merged (id, partition) order, as the CLI's `events
     --follow` (cmd_events.c events_round).
@@ -534,9 +569,11 @@ def _follow_merged(keys, since):
     new; for a held event, at most until the clocks should have passed it
     (FOLLOW_POLL_MS at most). The cost is latency: the skew between the
     masters' clocks. Without follow, and with one partition, no TIME is
-    asked (events)."""
+    asked (events). last, incl: since_cursors's (None: from since, a plain
+    entry id or None, applied to every partition)."""
     k = len(keys)
-    last = [since or ''] * k
+    last = list(last) if last is not None else [since or ''] * k
+    incl = list(incl) if incl is not None else [False] * k
     more = [False] * k      # p's last read filled a page: it may hold more
     held = []               # ((ms, seq), p, id, fields) read, not yielded
     while True:
@@ -549,7 +586,7 @@ def _follow_merged(keys, since):
         items = []
         for p in read:
             items += [Cmd('TIME', route=keys[p]),
-                      Cmd('XRANGE', keys[p], '(' + last[p] if last[p] else '-', '+', 'COUNT', str(EVENTS_PAGE))]
+                      Cmd('XRANGE', keys[p], _start(last[p], incl[p]), '+', 'COUNT', str(EVENTS_PAGE))]
         replies = yield Pipe(items)
         clock = {}
         for i, p in enumerate(read):
@@ -563,6 +600,7 @@ def _follow_merged(keys, since):
             for eid, fields in page:
                 held.append((_eid(eid), p, eid, fields))
                 last[p] = eid
+                incl[p] = False
             more[p] = len(page) == EVENTS_PAGE
         # Ids below `below` ((ms, seq), exclusive) cannot be preceded by any
         # read later.
@@ -572,8 +610,8 @@ def _follow_merged(keys, since):
         while n < len(held) and held[n][0] < below:
             n += 1
         out, held = held[:n], held[n:]
-        for _, _, eid, fields in out:
-            yield Emit(views.event(eid, fields))
+        for _, p, eid, fields in out:
+            yield Emit(views.event(eid, fields, p))
         if any(more):
             continue
         # Wait for a new event, or for the clocks to pass the first held one.

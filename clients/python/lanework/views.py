@@ -76,11 +76,13 @@ def job(tenant, f):
     }
 
 
-def event(entry_id, f):
-    """The event dict of one stream entry (its fields as a dict)."""
+def event(entry_id, f, part=0):
+    """The event dict of one stream entry (its fields as a dict) of
+    partition `part`: its id is shown `ID#P` for a partition P >= 1, as
+    `lanework events` shows it (cmd_events.c shown_id)."""
     ms = entry_id.split('-', 1)[0]
     return {
-        'id': entry_id,
+        'id': '%s#%d' % (entry_id, part) if part >= 1 else entry_id,
         'type': _text(f.get('type')),
         'job': _text(f.get('job')),
         'kind': _text(f.get('kind')),
@@ -92,9 +94,31 @@ def event(entry_id, f):
     }
 
 
+# Partitions a tenant may have (common/partition.h LW_PARTITIONS_MAX).
+PARTITIONS_MAX = 64
+_U64_MAX = 18446744073709551615
+
+
+def _u64(digits):
+    return digits.isascii() and digits.isdigit() and int(digits) <= _U64_MAX
+
+
 def is_stream_id(s):
-    """True for MS or MS-SEQ (decimal), what events(since=) takes."""
+    """True for MS or MS-SEQ (decimal, each part a 64-bit unsigned number),
+    with `#P` after it for an event of partition P >= 1 (1..63, no leading
+    zero): what events(since=) takes, as the CLI's --since (cmd_events.c
+    is_stream_id)."""
     if not isinstance(s, str) or len(s) > 60:
         return False
+    s, hash_, part = s.partition('#')
+    if hash_ and not (part.isascii() and part.isdigit() and part[0] != '0' and int(part) < PARTITIONS_MAX):
+        return False
     a, dash, b = s.partition('-')
-    return a.isdigit() and a.isascii() and (not dash or (b.isdigit() and b.isascii()))
+    return _u64(a) and (not dash or _u64(b))
+
+
+def split_event_id(s):
+    """(entry id, partition) of an id is_stream_id accepts: `ID#P` is
+    (ID, P), a plain `ID` is (ID, 0)."""
+    eid, _, part = s.partition('#')
+    return eid, int(part or 0)

@@ -199,8 +199,8 @@ def test_events_merged_over_partitions(p8_idle, client, monkeypatch):
     evs = list(client.events('p8'))
     assert len(evs) == 208
     assert sorted(e['job'] for e in evs) == sorted(ids + burst)
-    eid = [tuple(map(int, e['id'].split('-'))) for e in evs]
-    assert eid == sorted(eid)  # never out of entry-id order
+    eid = [(tuple(map(int, e['id'].split('#')[0].split('-'))), int(e['id'].partition('#')[2] or 0)) for e in evs]
+    assert eid == sorted(eid)  # never out of (entry id, partition) order
     # follow from the start: the same merged order, page by page (held until
     # every partition's TIME, or its last id read, is past them).
     it = client.events('p8', follow=True)
@@ -267,7 +267,7 @@ def test_follow_yields_in_merged_order_across_partitions(env, kind):
     done.wait(10)
     print('follower yielded: %s' % [(e['id'], e['job']) for e in got], flush=True)
     assert [e['job'] for e in got] == ['earlier', 'later']
-    assert [e['id'] for e in got] == [early, ahead]
+    assert [e['id'] for e in got] == [early, ahead + '#1']
     # Resuming after the first one yields the other, as without follow.
     with lanework.Client(env.redis.url, namespace=env.ns) as c:
         assert [e['job'] for e in c.events('p', since=early)] == ['later']
@@ -292,7 +292,7 @@ def test_follow_asks_time_of_each_partitions_master():
     f = {'type': 'enqueued', 'job': 'x'}
     # clocks at 100 ms, 105 ms, 98 ms: an event at 99 ms waits, one at 97 ms does not.
     got = gen.send([(0, 100000), [('99-0', f)], (0, 105000), [('97-0', f)], (0, 98000), []])
-    assert isinstance(got, ops.Emit) and got.value['id'] == '97-0'
+    assert isinstance(got, ops.Emit) and got.value['id'] == '97-0#1'
     wait = next(gen)
     assert wait.args[:5] == ('XREAD', 'COUNT', '1', 'BLOCK', '2')  # until the clocks pass 99 ms
     assert cluster.op_slot(ops.Cmd('TIME')) is None  # unrouted: any node (K = 1 never asks)
@@ -516,3 +516,100 @@ def test_legacy_window_asked_in_one_round_until_it_passed(env, client, monkeypat
     assert env.redis.call('HGET', 'lw:{p}:settings', 'legacy_until') is None
     assert not client._counts.legacy('p')
     assert client.enqueue('p', 'noop', id=b).created and len(asked) == 1  # not asked again
+
+
+# Tenant p3 of 3 partitions, its events added with explicit entry ids so
+# that several partitions hold an entry of one id (1000-0 in all three,
+# 1001-5 in 0 and 2, 1003-0 in 1 and 2): the merged (id, partition) order
+# decides between them, and `since` must resume between them exactly.
+P3_EVENTS = [(0, '1000-0'), (1, '1000-0'), (2, '1000-0'), (1, '1000-1'), (0, '1001-5'), (2, '1001-5'),
+             (0, '1002-0'), (1, '1003-0'), (2, '1003-0'), (2, '1004-0'), (0, '1005-0')]
+
+
+@pytest.fixture
+def p3(env):
+    env.write_registry([env.tenant('t1'), env.tenant('p3', partitions=3)])
+    env.redis.call('HSET', 'lw:{p3}:settings', 'partitions', '3')
+    for n, (p, eid) in enumerate(P3_EVENTS):
+        env.redis.call('XADD', prefix(p, 'p3') + 'events', eid, 'type', 'enqueued', 'job', 'j%d' % n,
+                       'kind', 'noop', 'lane', 'l%d' % p, 'attempt', '0')
+    env.redis.call('XADD', 'lw:{t1}:events', '1000-0', 'type', 'enqueued', 'job', 'u0')
+    return env
+
+
+def cli_events(env, *args):
+    rc, out, err = env.cli('events', *args)
+    assert rc == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_event_ids_are_the_clis(p3, client):
+    """A partitioned tenant's events from the client are the dicts `lanework
+    events` prints, ids too: ID#P for partition P >= 1, ID for 0."""
+    cli = cli_events(p3, '--tenant', 'p3')
+    assert [e['id'] for e in cli] == [eid + ('#%d' % p if p else '') for p, eid in P3_EVENTS]
+    assert list(client.events('p3')) == cli
+    it = client.events('p3', follow=True)
+    assert list(itertools.islice(it, len(cli))) == cli
+    it.close()
+    assert [e['id'] for e in client.events('t1')] == ['1000-0']  # unpartitioned: plain
+
+
+def test_async_client_event_ids_and_since_are_the_clis(p3, run):
+    """AsyncClient runs the same ops.events: the CLI's ids, and its since."""
+    cli = cli_events(p3, '--tenant', 'p3')
+
+    async def go():
+        async with lanework.AsyncClient(p3.redis.url, namespace=p3.ns) as ac:
+            assert [e async for e in ac.events('p3')] == cli
+            for i, ev in enumerate(cli[:-1]):
+                assert [e async for e in ac.events('p3', since=ev['id'])] == cli[i + 1:], ev['id']
+                got = []
+                async for e in ac.events('p3', since=ev['id'], follow=True):
+                    got.append(e)
+                    if len(got) == len(cli) - i - 1:
+                        break
+                assert got == cli[i + 1:], ev['id']
+            with pytest.raises(lanework.InvalidInput):
+                [e async for e in ac.events('p3', since='1000-0#3')]
+    run(go())
+
+
+@pytest.mark.parametrize('page', [1000, 2])
+def test_since_every_id_resumes_as_the_cli(p3, client, monkeypatch, page):
+    """since = any id the client emitted resumes exactly after that event,
+    as `lanework events --since` does: every partition after ID, those
+    after P at ID too -- without follow and with (the merged follower),
+    and in pages of 2 (a partition's first page is the inclusive one)."""
+    monkeypatch.setattr(lanework.ops, 'EVENTS_PAGE', page)
+    evs = list(client.events('p3'))
+    assert len(evs) == len(P3_EVENTS)
+    for i, ev in enumerate(evs):
+        rest = evs[i + 1:]
+        cli = cli_events(p3, '--tenant', 'p3', '--since', ev['id'])
+        assert cli == rest, ev['id']
+        assert list(client.events('p3', since=ev['id'])) == rest, ev['id']
+        if rest:
+            it = client.events('p3', since=ev['id'], follow=True)
+            assert list(itertools.islice(it, len(rest))) == rest, ev['id']
+            it.close()
+    # A plain id on a partitioned tenant is ID of partition 0 (ID#0), as the CLI takes it.
+    assert [e['id'] for e in client.events('p3', since='1001-5')] == \
+        [e['id'] for e in cli_events(p3, '--tenant', 'p3', '--since', '1001-5')] == \
+        ['1001-5#2', '1002-0', '1003-0#1', '1003-0#2', '1004-0#2', '1005-0']
+
+
+@pytest.mark.parametrize('tenant,since', [('p3', 'x'), ('p3', '1000-0#0'), ('p3', '1000-0#01'), ('p3', '1000-0#64'),
+                                          ('p3', '1000-0#1#2'), ('p3', '1-2-3'), ('p3', '18446744073709551616'),
+                                          ('p3', '1000-0#3'), ('p3', '1000-0#9'), ('t1', '1000-0#1')])
+def test_bad_since_is_invalid_input_as_the_cli(p3, client, tenant, since):
+    """A since the CLI refuses (not an id, #P on an unpartitioned tenant, P
+    >= K) is InvalidInput with the CLI's words, before anything is read."""
+    rc, out, err = p3.cli('events', '--tenant', tenant, '--since', since)
+    assert rc == 2 and out == ''
+    with pytest.raises(lanework.InvalidInput) as e:
+        list(client.events(tenant, since=since))
+    assert '\n' not in str(e.value)
+    assert str(e.value).split('since: ', 1)[1] == err.strip().split('--since: ', 1)[1]
+    with pytest.raises(lanework.InvalidInput):
+        next(iter(client.events(tenant, since=since, follow=True)))
