@@ -161,9 +161,42 @@ def test_head_of_the_stream_takes_no_stream(env):
     d.stop()
 
 
+def test_a_burst_at_a_frozen_tenant_leaves_room_for_the_others(env):
+    """100 pages of a tenant whose Redis is frozen arrive at once: they may
+    fill the page threads and their share of the job queue (503 past it),
+    not the whole queue -- another tenant's page still answers 200."""
+    other = lwtest.Redis(env.dir, name='redis-frozen')
+    env.write_registry([env.tenant('t1'), env.tenant('t2', redis=other.url)])
+    try:
+        d = Dashboard(env)
+        d.page('/t/t2', 'Queue')
+        other.proc.send_signal(signal.SIGSTOP)
+        res = []
+
+        def one(i):
+            try:
+                res.append(d.get('/t/t2/lanes?i=%d' % i, timeout=40)[0])
+            except (OSError, http.client.HTTPException) as e:
+                res.append(repr(e))
+        ths = [threading.Thread(target=one, args=(i,)) for i in range(100)]
+        for t in ths:
+            t.start()
+        time.sleep(0.5)
+        code = d.get('/t/t1', timeout=20)[0]
+        check(code == 200, "another tenant's page while the burst waits: %d" % code)
+        for t in ths:
+            t.join(60)
+        other.proc.send_signal(signal.SIGCONT)
+        d.stop()
+    finally:
+        other.proc.send_signal(signal.SIGCONT)
+        other.stop()
+
+
 import signal  # noqa: E402
 
 if __name__ == '__main__':
     lwtest.run([test_hostile_clients_mixed,
                 test_sigterm_with_queued_jobs_and_a_frozen_redis,
-                test_head_of_the_stream_takes_no_stream])
+                test_head_of_the_stream_takes_no_stream,
+                test_a_burst_at_a_frozen_tenant_leaves_room_for_the_others])
