@@ -29,6 +29,9 @@
 #include "dash.h"
 
 #define DASH_QUEUE_MAX 64
+/* Jobs of one tenant's pages that may wait: a burst at a tenant whose
+ * Redis is frozen fills its share, not the queue other tenants need. */
+#define DASH_TENANT_QUEUE_MAX (DASH_QUEUE_MAX / 4)
 
 struct dash_job {
     struct evhttp_request *req; /* NULL for a job of no request (a poll) */
@@ -37,6 +40,7 @@ struct dash_job {
     void *arg;
     char *parts[DASH_MAX_PARTS]; /* owned */
     int nparts;
+    const char *tenant; /* parts[1] of a /t/TENANT/... job, else NULL */
     /* The answer dash_reply recorded (replied), sent by the loop. */
     int replied;
     int code;
@@ -240,8 +244,16 @@ int dash_pool_submit(dash *d, struct evhttp_request *req, char **parts, int npar
     j->arg = arg;
     for (int i = 0; i < nparts && i < DASH_MAX_PARTS; i++)
         j->parts[j->nparts++] = parts[i];
+    if (req && j->nparts >= 2 && strcmp(j->parts[0], "t") == 0)
+        j->tenant = j->parts[1];
     pthread_mutex_lock(&pl->mu);
     int full = pl->ntodo >= DASH_QUEUE_MAX;
+    if (!full && j->tenant) {
+        int same = 0;
+        for (const struct dash_job *w = pl->todo; w; w = w->next)
+            same += w->tenant && strcmp(w->tenant, j->tenant) == 0;
+        full = same >= DASH_TENANT_QUEUE_MAX;
+    }
     if (!full) {
         if (pl->todo_tail)
             pl->todo_tail->next = j;

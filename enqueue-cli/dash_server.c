@@ -452,8 +452,16 @@ static int route(dash *d, struct evhttp_request *req, char **p, int n)
         dash_send_error(d, req, 405, "Method Not Allowed", "GET or POST only");
         return 0;
     }
-    if (get && n == 4 && !strcmp(p[0], "t") && !strcmp(p[2], "events") && !strcmp(p[3], "stream"))
+    if (get && n == 4 && !strcmp(p[0], "t") && !strcmp(p[2], "events") && !strcmp(p[3], "stream")) {
+        /* HEAD would start a stream that sends nothing (evhttp writes no
+         * body for it) and holds a stream slot for DASH_STREAM_S. */
+        if (m == EVHTTP_REQ_HEAD) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+            dash_send_error(d, req, 405, "Method Not Allowed", "a live stream is GET only");
+            return 0;
+        }
         return dash_stream_start(d, req, p, n);
+    }
     if (dash_pool_submit(d, req, p, n, get ? page_run : post_run, NULL, NULL) == 0)
         return 1;
     dash_send_error(d, req, 503, "Service Unavailable", "the dashboard is busy: try again");
