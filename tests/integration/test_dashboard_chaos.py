@@ -50,7 +50,7 @@ def test_hostile_clients_mixed(env):
     paths = ['/', '/t/t1', '/t/t2/lanes', '/t/t1/failed', '/t/t2/events', '/workers',
              '/t/t1/q/default', '/t/t1/job/nope', '/static/dash.css', '/nope']
     errors = []
-    stop = time.monotonic() + 20
+    stop = time.monotonic() + 8  # the mix finds its faults in seconds (TSan, ASan: 20 s runs found none more)
 
     def client(seed):
         r = random.Random(seed)
