@@ -407,6 +407,8 @@ static cli_conn *conn_for_slot(cli *c, const char *text, lw_url *u, int slot)
     k->url = u;
     k->slot = slot;
     k->holds = c->holds;
+    k->reply_timeout_ms = c->new_reply_ms;
+    k->connect_ms = c->new_connect_ms;
     return k;
 }
 
@@ -535,12 +537,13 @@ static int connect_ms(cli_conn *k, int quiet, char *why, size_t whylen, int ms)
 
 int cli_connect(cli_conn *k, int quiet, char *why, size_t whylen)
 {
-    return connect_ms(k, quiet, why, whylen, CLI_CONNECT_TIMEOUT_MS);
+    return connect_ms(k, quiet, why, whylen,
+                      k->connect_ms > 0 ? k->connect_ms : CLI_CONNECT_TIMEOUT_MS);
 }
 
 int cli_connect_within(cli_conn *k, int64_t deadline)
 {
-    int64_t ms = CLI_CONNECT_TIMEOUT_MS;
+    int64_t ms = k->connect_ms > 0 ? k->connect_ms : CLI_CONNECT_TIMEOUT_MS;
     if (deadline >= 0 && deadline - lw_mono_ms() < ms)
         ms = deadline - lw_mono_ms();
     return connect_ms(k, 0, NULL, 0, ms < 1 ? 1 : (int)ms);

@@ -17,6 +17,7 @@
 #include "argv.h"
 #include "config.h"
 #include "jobspec.h"
+#include "partition.h"
 #include "registry.h"
 #include "resp_sync.h"
 #include "scripts.h"
@@ -48,6 +49,7 @@ typedef struct cli_conn {
     int scripts_loaded;
     int evalsha_only;     /* the server refused FCALL or the library: EVALSHA */
     int reply_timeout_ms; /* 0: none (cli_set_reply_timeout) */
+    int connect_ms;       /* a connect's bound; 0: CLI_CONNECT_TIMEOUT_MS */
     int warned;           /* the insecure=1 warning was printed */
     /* Cluster URLs: the node this connection reaches is the master serving
      * this hash slot (asked again at every reconnect), or any node for -1.
@@ -77,6 +79,14 @@ typedef struct cli {
     struct cli_slotmap *maps; /* owned; Cluster URLs' masters (cli_cluster_map) */
     size_t nmaps;
     struct cli_holds *holds; /* borrowed; the breaker of every connection made */
+    /* The reply bound a connection made from now on starts with (0: none
+     * until the command sets one): the dashboard's DASH_REPLY_MS, so that
+     * cli_part_open keeps it rather than its own CLI_PART_REPLY_MS. */
+    int new_reply_ms;
+    /* The connect bound of a connection made from now on (0: the usual
+     * CLI_CONNECT_TIMEOUT_MS; per try: a Cluster URL may try a seed and
+     * then the master it names). */
+    int new_connect_ms;
 } cli;
 
 /* A tenant as the commands use it. Borrowed pointers into `cli`. */
@@ -260,6 +270,18 @@ void cli_part_why(const cli_tenant *pt, char *why, size_t whylen);
  * TAIL` -- TAIL says what the command's answer lacks for it. */
 void cli_part_unreadable(const cli *c, const char *tenant, int p, const char *why,
                          const char *tail);
+
+/* The partitions a partial answer leaves out, with why (the dashboard's
+ * banner and flash messages; the *_partial functions below). */
+typedef struct cli_gaps {
+    int n;
+    int part[LW_PARTITIONS_MAX];
+    char why[LW_PARTITIONS_MAX][200];
+} cli_gaps;
+/* Notes partition p in g (once: a second note of p is dropped). */
+void cli_gap_add(cli_gaps *g, int p, const char *why);
+/* 1 when g notes partition p. */
+int cli_gap_has(const cli_gaps *g, int p);
 
 /* What a command does with the ids of one partition (pt: that partition,
  * connected), returning an exit status; ud is the caller's. */
@@ -487,6 +509,11 @@ void cli_last_err_clear(void);
  * some partition changed. Returns 0 or an exit status (printed, with the
  * partitions done when it stopped part-way). */
 int cli_pause_queue(cli *c, cli_tenant *t, const char *queue, int pause, int *any);
+/* cli_pause_queue that goes on past a partition >= 1 it cannot open or
+ * change, noting it in g (nothing printed for it); *done: the partitions
+ * changed or already so. Partition 0 failing is an exit status as above. */
+int cli_pause_queue_partial(cli *c, cli_tenant *t, const char *queue, int pause, int *any,
+                            int *done, cli_gaps *g);
 /* Cancels job id in partition t (connected; cli_job_partition), as
  * `lanework cancel` does (its stdout line and status). */
 int cli_cancel_job(cli *c, cli_tenant *t, const char *id);
@@ -502,6 +529,11 @@ int cli_retry_jobs(cli *c, cli_tenant *t, const char **ids, size_t n);
 int cli_list_jobs(cli *c, cli_tenant *t, const char *status, const char *queue, const char *lane,
                   long limit, char ***out, size_t *n);
 void cli_list_free(char **jobs, size_t n);
+/* cli_list_jobs over the partitions that can be read: one that cannot be
+ * opened, or whose read fails, is left out whole and noted in g (not
+ * printed). Returns 0 or an exit status (printed; nothing to free). */
+int cli_list_jobs_partial(cli *c, cli_tenant *t, const char *status, const char *queue,
+                          const char *lane, long limit, char ***out, size_t *n, cli_gaps *g);
 /* The tenants `lanework stats` shows without --tenant: the registry's,
  * else those SCAN finds. *names[0..*n) malloc'ed (caller frees each and
  * the array; also after an error). Returns 0 or an exit status (printed). */
@@ -512,6 +544,10 @@ struct cJSON;
  * some partitions were left out (named on stderr); or another status
  * (printed) with *out NULL. */
 int cli_stats_json(cli *c, const char *const *tenants, size_t n, struct cJSON **out);
+/* cli_stats_json that also notes in g the partitions of tenants[0] left
+ * out, with why (g may be NULL). */
+int cli_stats_json_gaps(cli *c, const char *const *tenants, size_t n, struct cJSON **out,
+                        cli_gaps *g);
 /* The array `lanework workers --json` prints, into *out (caller frees),
  * with *more (when not NULL) the directory's entries left out (past the
  * 1,000 newest heartbeats; said on stderr too). Returns 0 or an exit

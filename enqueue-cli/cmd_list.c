@@ -369,6 +369,12 @@ void cli_list_free(char **jobs, size_t n)
 int cli_list_jobs(cli *c, cli_tenant *t, const char *status, const char *queue, const char *lane,
                   long limit, char ***out, size_t *nout)
 {
+    return cli_list_jobs_partial(c, t, status, queue, lane, limit, out, nout, NULL);
+}
+
+int cli_list_jobs_partial(cli *c, cli_tenant *t, const char *status, const char *queue,
+                          const char *lane, long limit, char ***out, size_t *nout, cli_gaps *g)
+{
     filter f = {status, queue, lane, limit};
     *out = NULL;
     *nout = 0;
@@ -380,9 +386,32 @@ int cli_list_jobs(cli *c, cli_tenant *t, const char *status, const char *queue, 
         if (f.lane && p != lw_partition_of(f.lane, t->nparts))
             continue; /* a lane lives in one partition */
         cli_tenant pt;
-        if ((rc = cli_tenant_part(c, t, p, &pt)) == 0 &&
-            (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
-            rc = list_part(&l, &pt);
+        if (!g) {
+            if ((rc = cli_tenant_part(c, t, p, &pt)) == 0 &&
+                (rc = cli_connect(pt.conn, 0, NULL, 0)) == 0)
+                rc = list_part(&l, &pt);
+            continue;
+        }
+        /* Partial: a partition that cannot be read is left out whole. */
+        char why[256];
+        size_t before = l.nhits;
+        if ((rc = cli_part_open(c, t, p, &pt, why, sizeof why)) == 0 &&
+            (rc = list_part(&l, &pt)) == CLI_REDIS) {
+            const lw_sconn *ctx = pt.conn->ctx;
+            snprintf(why, sizeof why, "%s",
+                     ctx && ctx->err && ctx->errstr[0] ? ctx->errstr
+                     : cli_last_err()[0]               ? cli_last_err()
+                                                       : "the server refused a command");
+            pt.conn->part_failed = 1;
+            snprintf(pt.conn->part_why, sizeof pt.conn->part_why, "%s", why);
+        }
+        if (rc == CLI_REDIS) {
+            for (size_t i = before; i < l.nhits; i++)
+                free(l.hits[i].json);
+            l.nhits = before;
+            cli_gap_add(g, p, why);
+            rc = 0;
+        }
     }
     if (l.oom) {
         cli_err(c->cmd, "out of memory");

@@ -67,6 +67,49 @@ static int pause_part(cli *c, cli_tenant *pt, const char *queue, int pause, int 
     return rc;
 }
 
+int cli_pause_queue_partial(cli *c, cli_tenant *t, const char *queue, int pause, int *any,
+                            int *done, cli_gaps *g)
+{
+    int rc = cli_partitions(c, t);
+    if (rc)
+        return rc;
+    *any = 0;
+    *done = 0;
+    for (int p = 0; p < t->nparts; p++) {
+        cli_tenant pt;
+        int changed = 0, nparts = 1;
+        char why[256] = "";
+        if (p == 0) {
+            if ((rc = cli_tenant_part(c, t, 0, &pt)) != 0 ||
+                (rc = pause_part(c, &pt, queue, pause, &changed, &nparts)) != 0)
+                return rc; /* the count comes from it: nothing else is done */
+            t->nparts = nparts;
+        } else {
+            rc = cli_part_open(c, t, p, &pt, why, sizeof why);
+            if (rc == 0 && (rc = pause_part(c, &pt, queue, pause, &changed, &nparts)) != 0) {
+                const lw_sconn *ctx = pt.conn->ctx;
+                snprintf(why, sizeof why, "%s",
+                         ctx && ctx->err && ctx->errstr[0] ? ctx->errstr
+                         : cli_last_err()[0]               ? cli_last_err()
+                                                           : "the server refused the change");
+                if (ctx && ctx->err) {
+                    pt.conn->part_failed = 1;
+                    snprintf(pt.conn->part_why, sizeof pt.conn->part_why, "%s", why);
+                }
+            }
+            if (rc == CLI_REDIS) {
+                cli_gap_add(g, p, why);
+                continue;
+            }
+            if (rc)
+                return rc;
+        }
+        *any |= changed;
+        (*done)++;
+    }
+    return 0;
+}
+
 int cli_pause_queue(cli *c, cli_tenant *t, const char *queue, int pause, int *any)
 {
     int rc = cli_partitions(c, t);

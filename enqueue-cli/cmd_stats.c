@@ -698,6 +698,11 @@ int cli_stats_tenants(cli *c, char ***names, size_t *n)
 
 int cli_stats_json(cli *c, const char *const *tenants, size_t n, cJSON **out)
 {
+    return cli_stats_json_gaps(c, tenants, n, out, NULL);
+}
+
+int cli_stats_json_gaps(cli *c, const char *const *tenants, size_t n, cJSON **out, cli_gaps *g)
+{
     *out = NULL;
     trow *rows = calloc(n + 1, sizeof *rows);
     if (!rows) {
@@ -720,6 +725,8 @@ int cli_stats_json(cli *c, const char *const *tenants, size_t n, cJSON **out)
         cli_err(c->cmd, "out of memory");
         rc = CLI_USAGE;
     }
+    for (int k = 0; g && nrows > 0 && k < rows[0].nmissing; k++)
+        cli_gap_add(g, rows[0].missing[k], rows[0].missing_why[k]);
     if (rc == CLI_OK && partial) {
         print_missing(c, rows, nrows);
         rc = CLI_REDIS;

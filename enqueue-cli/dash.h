@@ -32,6 +32,10 @@
 #define DASH_DEFAULT_ADDR "127.0.0.1:7117"
 /* Bound on one Redis reply while a page is rendered (the loop waits). */
 #define DASH_REPLY_MS 3000
+/* Bound on one connect (a try: a Cluster URL may try a seed, then the
+ * master it names), so that a frozen master costs a page about one reply
+ * bound, not the CLI's connect timeouts. */
+#define DASH_CONNECT_MS (DASH_REPLY_MS / 2)
 /* Rows of a page of jobs, events, lanes. */
 #define DASH_PAGE_ROWS 50
 /* Events of a job's timeline: the newest of the stream read, at most. */
@@ -140,6 +144,15 @@ void dash_send_error(const dash *d, struct evhttp_request *req, int code, const 
                      const char *what);
 /* The security headers of every answer. */
 void dash_headers(struct evhttp_request *req, const char *content_type);
+/* The one banner of a partial page: each partition of tenant (of nparts)
+ * in g named with its prefix and why (escaped), as the CLI's
+ * `tenant "T" partition P (PREFIX) unreadable: WHY` lines; `lacks` says
+ * what the page leaves out. Nothing when g notes none. */
+void dash_gaps_banner(const dash *d, struct evbuffer *b, const char *tenant, int nparts,
+                      const cli_gaps *g, const char *lacks);
+/* The same partitions as one line of text into out (a flash message, an
+ * error page): "partition P (PREFIX): WHY; ...". */
+void dash_gaps_text(const dash *d, const char *tenant, const cli_gaps *g, char *out, size_t outlen);
 
 /* ---- dash_pages.c: GET handlers; parts are the decoded path segments ---- */
 
@@ -158,6 +171,18 @@ int dash_query(struct evhttp_request *req, const char *name, char *out, size_t o
 /* Resolves tenant name for a page: 0 with *t set, or sends 404/502 and
  * returns -1. */
 int dash_tenant(dash *d, struct evhttp_request *req, const char *name, cli_tenant *t);
+/* Opens partition p of t (opened) for a partial page, its replies bounded
+ * by DASH_REPLY_MS: 0, or CLI_REDIS with p noted in g (not printed), or
+ * CLI_USAGE (printed). */
+int dash_part_open(dash *d, const cli_tenant *t, int p, cli_tenant *pt, cli_gaps *g);
+/* A read of partition pt failed after it opened: noted in g with why, and
+ * its connection is not tried again by this page. */
+void dash_part_lost(cli_tenant *pt, cli_gaps *g);
+/* The partition of t holding job id, as cli_job_partition finds it, but
+ * past partitions that cannot be read (noted in g): 0 with *pt; CLI_NOJOB
+ * when every partition was read and none holds it; CLI_REDIS when none
+ * read holds it and some could not be read (g says which); CLI_USAGE. */
+int dash_job_part(dash *d, cli_tenant *t, const char *id, cli_tenant *pt, cli_gaps *g);
 
 /* ---- dash_actions.c ---- */
 

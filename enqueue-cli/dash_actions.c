@@ -118,7 +118,10 @@ static void login(dash *d, struct evhttp_request *req, struct evkeyvalq *kv)
 }
 
 /* Runs one action; returns the exit status of its command, with what it
- * did in msg. */
+ * did in msg. On a partitioned tenant with partitions that cannot be
+ * reached, pause and resume change the others and msg names those it
+ * could not change; a job's action runs in the partition found to hold it,
+ * and when none read does, msg names those that could not be read. */
 static int act(dash *d, struct evhttp_request *req, const char *tenant, const char *kind,
                const char *name, const char *what, char *msg, size_t msglen)
 {
@@ -128,37 +131,56 @@ static int act(dash *d, struct evhttp_request *req, const char *tenant, const ch
         return -1; /* answered */
     const char *ids[1] = {name};
     int rc;
+    cli_gaps g = {0};
+    char gaps[1000] = "";
     c->cmd = what;
     if (!strcmp(kind, "q")) {
-        int any = 0;
-        rc = cli_pause_queue(c, &t, name, !strcmp(what, "pause"), &any);
-        if (rc == 0)
+        int any = 0, done = 0, pause = !strcmp(what, "pause");
+        rc = cli_pause_queue_partial(c, &t, name, pause, &any, &done, &g);
+        dash_gaps_text(d, tenant, &g, gaps, sizeof gaps);
+        if (rc == 0 && g.n > 0)
+            snprintf(msg, msglen,
+                     "queue %s %s in %d of %d partitions only; not changed: %s -- run it again "
+                     "once they are back",
+                     name, pause ? "paused" : "resumed", done, t.nparts, gaps);
+        else if (rc == 0)
             snprintf(msg, msglen, "queue %s %s", name,
-                     !strcmp(what, "pause") ? (any ? "paused" : "was already paused")
-                                            : (any ? "resumed" : "was not paused"));
-    } else if (!strcmp(what, "retry")) {
-        rc = cli_retry_jobs(c, &t, ids, 1);
-        if (rc == 0)
-            snprintf(msg, msglen, "job %s retried", name);
-    } else if (!strcmp(what, "delete")) {
-        rc = cli_delete_jobs(c, &t, ids, 1);
-        if (rc == 0)
-            snprintf(msg, msglen, "job %s deleted", name);
+                     pause ? (any ? "paused" : "was already paused")
+                           : (any ? "resumed" : "was not paused"));
     } else {
-        rc = cli_job_partition(c, &t, name, &pt);
+        rc = dash_job_part(d, &t, name, &pt, &g);
         if (rc == CLI_NOJOB)
-            rc = 0; /* its own partition: cancel says "no such job" */
+            rc = 0; /* its own partition: the command says "no such job" */
         if (rc == 0)
             rc = cli_connect(pt.conn, 0, NULL, 0);
-        if (rc == 0)
-            rc = cli_cancel_job(c, &pt, name);
-        if (rc == 0)
-            snprintf(msg, msglen, "job %s: cancel done or requested", name);
+        /* The partition holding it, as a tenant of one: the command's
+         * function does not look for the job again (past partitions that
+         * cannot be read). */
+        pt.nparts = 1;
+        if (rc == 0 && !strcmp(what, "retry")) {
+            if ((rc = cli_retry_jobs(c, &pt, ids, 1)) == 0)
+                snprintf(msg, msglen, "job %s retried", name);
+        } else if (rc == 0 && !strcmp(what, "delete")) {
+            if ((rc = cli_delete_jobs(c, &pt, ids, 1)) == 0)
+                snprintf(msg, msglen, "job %s deleted", name);
+        } else if (rc == 0) {
+            if ((rc = cli_cancel_job(c, &pt, name)) == 0)
+                snprintf(msg, msglen, "job %s: cancel done or requested", name);
+        } else if (rc == CLI_REDIS && g.n > 0) {
+            dash_gaps_text(d, tenant, &g, gaps, sizeof gaps);
+            snprintf(msg, msglen,
+                     "%s %s failed: the job is in none of the partitions read, and these could "
+                     "not be read: %s",
+                     what, name, gaps);
+            c->cmd = "dashboard";
+            return rc;
+        }
     }
     c->cmd = "dashboard";
     if (rc)
-        snprintf(msg, msglen, "%s %s failed: %s", what, name,
-                 cli_last_err()[0] ? cli_last_err() : "see the dashboard's stderr");
+        snprintf(msg, msglen, "%s %s failed: %s%s%s", what, name,
+                 cli_last_err()[0] ? cli_last_err() : "see the dashboard's stderr",
+                 gaps[0] ? "; not reached: " : "", gaps);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dash.h"
+#include "partition.h"
 
 void dash_textn(struct evbuffer *b, const char *s, size_t n)
 {
@@ -201,4 +202,46 @@ void dash_send_error(const dash *d, struct evhttp_request *req, int code, const 
     dash_raw(b, "</p><p><a href=\"/\">Overview</a></p>");
     dash_page_end(b);
     dash_send_html(req, code, reason, b);
+}
+
+void dash_gaps_banner(const dash *d, struct evbuffer *b, const char *tenant, int nparts,
+                      const cli_gaps *g, const char *lacks)
+{
+    if (!g || g->n == 0)
+        return;
+    dash_fmt(b,
+             "<div class=\"partial\" role=\"alert\"><p><strong>Partial answer:</strong> %d of "
+             "%d partitions could not be read; ",
+             g->n, nparts);
+    dash_text(b, lacks);
+    dash_raw(b, ".</p><ul>\n");
+    for (int i = 0; i < g->n; i++) {
+        char pre[CLI_PREFIX_MAX];
+        if (lw_partition_prefix(pre, sizeof pre, d->c->cfg.ns, tenant, g->part[i]) != 0)
+            snprintf(pre, sizeof pre, "?");
+        dash_raw(b, "<li>tenant &quot;");
+        dash_text(b, tenant);
+        dash_fmt(b, "&quot; partition %d (", g->part[i]);
+        dash_text(b, pre);
+        dash_raw(b, ") unreadable: ");
+        dash_text(b, g->why[i]);
+        dash_raw(b, "</li>\n");
+    }
+    dash_raw(b, "</ul></div>\n");
+}
+
+void dash_gaps_text(const dash *d, const char *tenant, const cli_gaps *g, char *out, size_t outlen)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (int i = 0; g && i < g->n && at + 1 < outlen; i++) {
+        char pre[CLI_PREFIX_MAX];
+        if (lw_partition_prefix(pre, sizeof pre, d->c->cfg.ns, tenant, g->part[i]) != 0)
+            snprintf(pre, sizeof pre, "?");
+        int w = snprintf(out + at, outlen - at, "%spartition %d (%s): %s", i ? "; " : "",
+                         g->part[i], pre, g->why[i]);
+        if (w < 0)
+            break;
+        at += (size_t)w;
+    }
 }

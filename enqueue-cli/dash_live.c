@@ -45,10 +45,11 @@ struct dash_stream {
     char tenant[LW_NAME_MAX + 1];
     int nparts;
     char last[LW_PARTITIONS_MAX][ID_MAX];
-    int64_t started, wrote, backoff_until;
-    struct evbuffer *out; /* owned: what a poll read, for the loop to send */
-    int in_poll;          /* in the running poll's set */
-    int gone;             /* its client left during that poll */
+    int64_t started, wrote;
+    int64_t backoff_until[LW_PARTITIONS_MAX]; /* a partition that failed rests */
+    struct evbuffer *out;                     /* owned: what a poll read, for the loop to send */
+    int in_poll;                              /* in the running poll's set */
+    int gone;                                 /* its client left during that poll */
     struct dash_stream *next;
 };
 
@@ -162,11 +163,18 @@ void dash_page_events(dash *d, struct evhttp_request *req, const char *tenant)
     ev_item *items = calloc((size_t)t.nparts * DASH_PAGE_ROWS + 1, sizeof *items);
     size_t n = 0;
     int rc = items ? 0 : CLI_USAGE;
+    cli_gaps g = {0};
+    /* A partition that cannot be read is left out (named in the banner);
+     * its stream starts from now (the page's time), not from its first
+     * event, once it is back. */
     for (int p = 0; rc == 0 && p < t.nparts; p++) {
         cli_tenant pt;
-        snprintf(last[p], ID_MAX, "0-0");
-        if ((rc = cli_tenant_part(d->c, &t, p, &pt)) != 0 ||
-            (rc = cli_connect(pt.conn, 0, NULL, 0)) != 0)
+        snprintf(last[p], ID_MAX, "%lld-0", (long long)lw_now_ms());
+        if ((rc = dash_part_open(d, &t, p, &pt, &g)) == CLI_REDIS) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
             break;
         char key[CLI_KEY_MAX], cnt[16];
         lw_key(key, sizeof key, pt.prefix, "events", NULL);
@@ -174,11 +182,14 @@ void dash_page_events(dash *d, struct evhttp_request *req, const char *tenant)
         const char *xr[6] = {"XREVRANGE", key, "+", "-", "COUNT", cnt};
         redisReply *r = cli_cmd(pt.conn, 6, xr);
         if (!r || r->type != REDIS_REPLY_ARRAY) {
-            rc = r ? cli_redis_err(pt.conn, r, NULL) : CLI_REDIS;
-            if (r)
+            if (r) {
+                cli_redis_err(pt.conn, r, NULL);
                 freeReplyObject(r);
-            break;
+            }
+            dash_part_lost(&pt, &g);
+            continue;
         }
+        snprintf(last[p], ID_MAX, "0-0");
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];
             if (!cli_is_entry(e))
@@ -193,12 +204,14 @@ void dash_page_events(dash *d, struct evhttp_request *req, const char *tenant)
         }
         freeReplyObject(r);
     }
-    if (rc) {
+    if (rc || (t.nparts == 1 && g.n > 0)) {
         for (size_t i = 0; i < n; i++)
             cJSON_Delete(items[i].o);
         free(items);
         dash_send_error(d, req, 502, "Bad Gateway",
-                        cli_last_err()[0] ? cli_last_err() : "Redis did not answer");
+                        g.n > 0             ? g.why[0]
+                        : cli_last_err()[0] ? cli_last_err()
+                                            : "Redis did not answer");
         return;
     }
     qsort(items, n, sizeof *items, cmp_item);
@@ -211,6 +224,8 @@ void dash_page_events(dash *d, struct evhttp_request *req, const char *tenant)
         return;
     }
     dash_page_begin(d, b, "Live events", tenant, NULL);
+    dash_gaps_banner(d, b, tenant, t.nparts, &g,
+                     "their events are not below (the stream reads them once they answer)");
     dash_raw(b, "<p class=\"note\">Newest first. New events appear as they happen (with "
                 "JavaScript; without it, reload). <span id=\"live-state\"></span></p>\n"
                 "<table class=\"events\" id=\"live\" data-tenant=\"");
@@ -300,8 +315,8 @@ void dash_streams_close(dash *d)
 static void stream_read(dash *td, struct dash_stream *s, int64_t now)
 {
     cli_tenant t;
-    if (now < s->backoff_until)
-        return;
+    td->c->new_reply_ms = DASH_REPLY_MS;
+    td->c->new_connect_ms = DASH_CONNECT_MS;
     if (cli_tenant_get(td->c, s->tenant, &t) != 0)
         return;
     t.nparts = s->nparts;
@@ -309,7 +324,7 @@ static void stream_read(dash *td, struct dash_stream *s, int64_t now)
         return;
     for (int p = 0; p < s->nparts; p++) {
         cli_tenant pt;
-        if (cli_tenant_part(td->c, &t, p, &pt) != 0)
+        if (now < s->backoff_until[p] || cli_tenant_part(td->c, &t, p, &pt) != 0)
             continue;
         if (pt.conn->reply_timeout_ms == 0)
             cli_set_reply_timeout(pt.conn, DASH_REPLY_MS);
@@ -321,7 +336,7 @@ static void stream_read(dash *td, struct dash_stream *s, int64_t now)
         if (!r || r->type != REDIS_REPLY_ARRAY) {
             if (r)
                 freeReplyObject(r);
-            s->backoff_until = now + DASH_POLL_BACKOFF_MS;
+            s->backoff_until[p] = now + DASH_POLL_BACKOFF_MS;
             continue;
         }
         for (size_t i = 0; i < r->elements; i++) {
@@ -429,13 +444,17 @@ static struct dash_stream *stream_prepare(dash *td, struct evhttp_request *req, 
     for (int p = 0; !have && p < s->nparts; p++) {
         /* From now on: the newest id of each partition. */
         cli_tenant pt;
-        snprintf(s->last[p], ID_MAX, "0-0");
-        if (cli_tenant_part(td->c, &t, p, &pt) != 0 || cli_connect(pt.conn, 0, NULL, 0) != 0)
+        cli_gaps g = {0};
+        /* Unreadable: from the present moment, not its whole stream. */
+        snprintf(s->last[p], ID_MAX, "%lld-0", (long long)lw_now_ms());
+        if (dash_part_open(td, &t, p, &pt, &g) != 0)
             continue;
         char key[CLI_KEY_MAX];
         lw_key(key, sizeof key, pt.prefix, "events", NULL);
         const char *xr[6] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
         redisReply *r = cli_cmd(pt.conn, 6, xr);
+        if (r && r->type == REDIS_REPLY_ARRAY)
+            snprintf(s->last[p], ID_MAX, "0-0");
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && cli_is_entry(r->element[0]) &&
             r->element[0]->element[0]->len < ID_MAX)
             snprintf(s->last[p], ID_MAX, "%s", r->element[0]->element[0]->str);

@@ -50,15 +50,107 @@ int dash_query(struct evhttp_request *req, const char *name, char *out, size_t o
     return v != NULL;
 }
 
-/* Opens t's partition p for a page (the reply bound of the dashboard). */
-static int open_part(dash *d, const cli_tenant *t, int p, cli_tenant *pt)
+/* Every connection the page makes starts with the dashboard's reply bound
+ * (cli_part_open keeps it instead of the CLI's longer one). */
+static void bound_new(dash *d)
 {
-    int rc = cli_tenant_part(d->c, t, p, pt);
+    d->c->new_reply_ms = DASH_REPLY_MS;
+    d->c->new_connect_ms = DASH_CONNECT_MS;
+}
+
+int dash_part_open(dash *d, const cli_tenant *t, int p, cli_tenant *pt, cli_gaps *g)
+{
+    char why[256];
+    bound_new(d);
+    int rc = cli_part_open(d->c, t, p, pt, why, sizeof why);
+    if (rc == CLI_REDIS)
+        cli_gap_add(g, p, why);
+    else if (rc == 0 &&
+             (pt->conn->reply_timeout_ms == 0 || pt->conn->reply_timeout_ms > DASH_REPLY_MS))
+        cli_set_reply_timeout(pt->conn, DASH_REPLY_MS);
+    return rc;
+}
+
+void dash_part_lost(cli_tenant *pt, cli_gaps *g)
+{
+    char why[256];
+    const lw_sconn *ctx = pt->conn->ctx;
+    snprintf(why, sizeof why, "%s",
+             ctx && ctx->err && ctx->errstr[0] ? ctx->errstr
+             : cli_last_err()[0]               ? cli_last_err()
+                                               : "the server refused a command");
+    cli_gap_add(g, pt->part, why);
+    if (ctx && ctx->err) {
+        pt->conn->part_failed = 1;
+        snprintf(pt->conn->part_why, sizeof pt->conn->part_why, "%s", why);
+    }
+}
+
+/* Connection k failed in a read pipelined over several partitions: each
+ * partition of parts[0..n) still ok[] on it is lost. */
+static void conn_lost(cli_tenant *parts, int *ok, int n, const cli_conn *k, cli_gaps *g)
+{
+    for (int p = 0; p < n; p++)
+        if (ok[p] && parts[p].conn == k) {
+            dash_part_lost(&parts[p], g);
+            ok[p] = 0;
+        }
+}
+
+/* 1 when k can still be read (connected, no error). */
+static int conn_ok(const cli_conn *k) { return k->ctx && !k->ctx->err; }
+
+int dash_job_part(dash *d, cli_tenant *t, const char *id, cli_tenant *pt, cli_gaps *g)
+{
+    int rc = cli_partitions(d->c, t);
     if (rc)
         return rc;
-    if (pt->conn->reply_timeout_ms == 0)
-        cli_set_reply_timeout(pt->conn, DASH_REPLY_MS);
-    return cli_connect(pt->conn, 0, NULL, 0);
+    if (t->nparts == 1)
+        return cli_tenant_part(d->c, t, 0, pt); /* the command says "no such job" */
+    int own = lw_partition_of(id, t->nparts);
+    for (int i = -1; i < t->nparts; i++) {
+        int p = i < 0 ? own : i;
+        if (i == own)
+            continue;
+        cli_tenant cand;
+        if ((rc = dash_part_open(d, t, p, &cand, g)) == CLI_REDIS)
+            continue;
+        if (rc)
+            return rc;
+        char key[CLI_KEY_MAX];
+        lw_key(key, sizeof key, cand.prefix, "job:", id);
+        const char *ex[2] = {"EXISTS", key};
+        redisReply *r = cli_cmd(cand.conn, 2, ex);
+        if (!r || r->type != REDIS_REPLY_INTEGER) {
+            if (r) {
+                cli_redis_err(cand.conn, r, NULL);
+                freeReplyObject(r);
+            }
+            dash_part_lost(&cand, g);
+            continue;
+        }
+        long long got = r->integer;
+        freeReplyObject(r);
+        if (got > 0) {
+            *pt = cand;
+            return 0;
+        }
+    }
+    if (g->n > 0)
+        return CLI_REDIS;
+    if ((rc = cli_tenant_part(d->c, t, own, pt)) != 0)
+        return rc;
+    return CLI_NOJOB;
+}
+
+/* A page of an unpartitioned tenant cannot be partial: its one keyspace
+ * unreadable is 502, as before. Returns 1 when answered so. */
+static int whole_or_502(dash *d, struct evhttp_request *req, const cli_tenant *t, const cli_gaps *g)
+{
+    if (t->nparts > 1 || g->n == 0)
+        return 0;
+    dash_send_error(d, req, 502, "Bad Gateway", g->why[0]);
+    return 1;
 }
 
 static void send_redis_error(dash *d, struct evhttp_request *req, int rc)
@@ -76,6 +168,7 @@ int dash_tenant(dash *d, struct evhttp_request *req, const char *name, cli_tenan
         dash_send_error(d, req, 404, "Not Found", "not a tenant name");
         return -1;
     }
+    bound_new(d);
     int rc = cli_tenant_get(d->c, name, t);
     if (rc == 0) {
         if (t->conn->reply_timeout_ms == 0)
@@ -334,6 +427,7 @@ void dash_page_overview(dash *d, struct evhttp_request *req)
 {
     char **names = NULL;
     size_t n = 0;
+    bound_new(d);
     int rc = tenants_of(d, &names, &n);
     cJSON *st = NULL;
     if (rc == 0)
@@ -375,9 +469,11 @@ void dash_page_tenant(dash *d, struct evhttp_request *req, const char *tenant)
     if (dash_tenant(d, req, tenant, &t) != 0)
         return;
     cJSON *st = NULL;
-    int rc = cli_stats_json(d->c, &tenant, 1, &st);
-    if (!st) {
-        send_redis_error(d, req, rc);
+    cli_gaps g = {0};
+    int rc = cli_stats_json_gaps(d->c, &tenant, 1, &st, &g);
+    if (!st || whole_or_502(d, req, &t, &g)) {
+        cJSON_Delete(st);
+        send_redis_error(d, req, rc ? rc : CLI_REDIS);
         return;
     }
     struct evbuffer *b = new_buf(req);
@@ -387,6 +483,7 @@ void dash_page_tenant(dash *d, struct evhttp_request *req, const char *tenant)
     }
     char fl[1500];
     dash_page_begin(d, b, tenant, tenant, flash_of(d, req, fl, sizeof fl));
+    dash_gaps_banner(d, b, tenant, t.nparts, &g, "the figures below leave them out");
     const cJSON *tj =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "tenants"), tenant);
     if (t.nparts > 1)
@@ -568,14 +665,16 @@ void dash_page_queue(dash *d, struct evhttp_request *req, const char *tenant, co
         if (!strcmp(status, STATUSES[i]))
             want = STATUSES[i];
     cJSON *st = NULL;
-    int rc = cli_stats_json(d->c, &tenant, 1, &st);
+    cli_gaps g = {0};
+    int rc = cli_stats_json_gaps(d->c, &tenant, 1, &st, &g);
     char **jobs = NULL;
     size_t njobs = 0;
     if (st)
-        rc = cli_list_jobs(d->c, &t, want, queue, NULL, DASH_PAGE_ROWS, &jobs, &njobs);
-    if (!st || rc) {
+        rc = cli_list_jobs_partial(d->c, &t, want, queue, NULL, DASH_PAGE_ROWS, &jobs, &njobs, &g);
+    if (!st || rc || whole_or_502(d, req, &t, &g)) {
         cJSON_Delete(st);
-        send_redis_error(d, req, rc);
+        cli_list_free(jobs, njobs);
+        send_redis_error(d, req, rc ? rc : CLI_REDIS);
         return;
     }
     struct evbuffer *b = new_buf(req);
@@ -584,9 +683,10 @@ void dash_page_queue(dash *d, struct evhttp_request *req, const char *tenant, co
         cli_list_free(jobs, njobs);
         return;
     }
-    char fl[256], title[600];
+    char fl[1500], title[600];
     snprintf(title, sizeof title, "Queue %s", queue);
     dash_page_begin(d, b, title, tenant, flash_of(d, req, fl, sizeof fl));
+    dash_gaps_banner(d, b, tenant, t.nparts, &g, "the figures and jobs below leave them out");
     /* The queue's row of the stats, alone. */
     cJSON *tj =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "tenants"), tenant);
@@ -714,10 +814,31 @@ void dash_page_failed(dash *d, struct evhttp_request *req, const char *tenant)
     long long total = 0;
     int rc = 0;
     cli_tenant parts[LW_PARTITIONS_MAX];
+    int ok[LW_PARTITIONS_MAX] = {0};
+    cli_gaps g = {0};
+    /* A partition that cannot be opened or read is left out whole (its
+     * hits dropped), and named in the banner. */
     for (int p = 0; rc == 0 && p < t.nparts; p++) {
-        if ((rc = open_part(d, &t, p, &parts[p])) == 0)
-            rc = t.nparts > 1 ? read_failed(&parts[p], p, 0, to, &hits, &nh, &total)
-                              : read_failed(&parts[p], p, from, to, &hits, &nh, &total);
+        if ((rc = dash_part_open(d, &t, p, &parts[p], &g)) == CLI_REDIS) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        size_t before = nh;
+        long long sub = 0;
+        rc = t.nparts > 1 ? read_failed(&parts[p], p, 0, to, &hits, &nh, &sub)
+                          : read_failed(&parts[p], p, from, to, &hits, &nh, &sub);
+        if (rc == CLI_REDIS) {
+            for (size_t i = before; i < nh; i++)
+                free(hits[i].id);
+            nh = before;
+            dash_part_lost(&parts[p], &g);
+            rc = 0;
+            continue;
+        }
+        total += sub;
+        ok[p] = rc == 0;
     }
     size_t first = 0;
     if (rc == 0 && t.nparts > 1) {
@@ -726,33 +847,51 @@ void dash_page_failed(dash *d, struct evhttp_request *req, const char *tenant)
     }
     size_t last = nh < first + DASH_PAGE_ROWS ? nh : first + DASH_PAGE_ROWS;
     cJSON **views = calloc(DASH_PAGE_ROWS + 1, sizeof *views);
-    /* The records, pipelined per partition, then read in order. */
-    for (size_t i = first; rc == 0 && views && i < last; i++) {
+    /* The records, pipelined per partition, then read in order; a
+     * connection that fails meanwhile loses its partitions' rows (and no
+     * reply is left waiting on a connection that still works). */
+    char *sent = calloc(DASH_PAGE_ROWS + 1, 1);
+    for (size_t i = first; rc == 0 && views && sent && i < last; i++) {
+        cli_tenant *pt = &parts[hits[i].part];
+        if (!ok[hits[i].part])
+            continue;
         char key[CLI_KEY_MAX];
-        lw_key(key, sizeof key, parts[hits[i].part].prefix, "job:", hits[i].id);
+        lw_key(key, sizeof key, pt->prefix, "job:", hits[i].id);
         const char *hg[2] = {"HGETALL", key};
-        rc = cli_append(parts[hits[i].part].conn, 2, hg);
+        if (cli_append(pt->conn, 2, hg) == 0)
+            sent[i - first] = 1;
+        else
+            conn_lost(parts, ok, t.nparts, pt->conn, &g);
     }
-    for (size_t i = first; rc == 0 && views && i < last; i++) {
-        redisReply *h = cli_next_reply(parts[hits[i].part].conn);
+    for (size_t i = first; rc == 0 && views && sent && i < last; i++) {
+        cli_tenant *pt = &parts[hits[i].part];
+        if (!sent[i - first] || !conn_ok(pt->conn))
+            continue;
+        redisReply *h = cli_next_reply(pt->conn);
         if (!h) {
-            rc = CLI_REDIS;
-            break;
+            conn_lost(parts, ok, t.nparts, pt->conn, &g);
+            continue;
         }
         views[i - first] = job_view(tenant, h);
         freeReplyObject(h);
     }
-    if (rc == 0 && !views)
+    if (rc == 0 && (!views || !sent))
         rc = CLI_USAGE;
+    free(sent);
+    if (rc == 0 && whole_or_502(d, req, &t, &g))
+        rc = -1;
     struct evbuffer *b = rc ? NULL : new_buf(req);
-    if (rc)
+    if (rc > 0)
         send_redis_error(d, req, rc);
     if (b) {
         char fl[1500];
         dash_page_begin(d, b, "Failed jobs", tenant, flash_of(d, req, fl, sizeof fl));
+        dash_gaps_banner(d, b, tenant, t.nparts, &g, "their failed jobs are not below");
         dash_fmt(b, "<p>%lld failed job(s) kept, newest first. Page %ld.</p>\n", total, page);
         jobs_head(d, b, 1);
         for (size_t i = first; i < last; i++) {
+            if (!ok[hits[i].part])
+                continue; /* its partition failed after its index was read */
             if (views[i - first]) {
                 job_row(d, b, tenant, views[i - first], 1, self_uri(req));
             } else {
@@ -816,22 +955,33 @@ void dash_page_lanes(dash *d, struct evhttp_request *req, const char *tenant)
     size_t max = 2000, n = 0;
     lane_row *rows = calloc(max, sizeof *rows);
     cli_tenant parts[LW_PARTITIONS_MAX];
+    int ok[LW_PARTITIONS_MAX] = {0};
+    cli_gaps g = {0};
     int rc = rows ? 0 : CLI_USAGE;
     char cnt[24];
     snprintf(cnt, sizeof cnt, "%d", DASH_PAGE_ROWS - 1);
+    /* A partition that cannot be opened or read is left out whole (its
+     * heads dropped), and named in the banner. */
     for (int p = 0; rc == 0 && p < t.nparts; p++) {
-        if ((rc = open_part(d, &t, p, &parts[p])) != 0)
+        if ((rc = dash_part_open(d, &t, p, &parts[p], &g)) == CLI_REDIS) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
             break;
         cli_tenant *pt = &parts[p];
+        size_t before = n;
         char key[CLI_KEY_MAX];
         lw_key(key, sizeof key, pt->prefix, "queues", NULL);
         const char *sm[2] = {"SMEMBERS", key};
         redisReply *qs = cli_cmd(pt->conn, 2, sm);
         if (!qs || qs->type != REDIS_REPLY_ARRAY) {
-            rc = qs ? cli_redis_err(pt->conn, qs, NULL) : CLI_REDIS;
-            if (qs)
+            if (qs) {
+                cli_redis_err(pt->conn, qs, NULL);
                 freeReplyObject(qs);
-            break;
+            }
+            dash_part_lost(pt, &g);
+            continue;
         }
         size_t nq = qs->elements < 100 ? qs->elements : 100;
         for (size_t i = 0; rc == 0 && i < nq; i++) {
@@ -857,30 +1007,50 @@ void dash_page_lanes(dash *d, struct evhttp_request *req, const char *tenant)
             freeReplyObject(r);
         }
         freeReplyObject(qs);
+        if (rc == CLI_REDIS) { /* the connection failed: nothing waits on it */
+            for (size_t i = before; i < n; i++)
+                free(rows[i].id);
+            n = before;
+            dash_part_lost(pt, &g);
+            rc = 0;
+            continue;
+        }
+        ok[p] = 1;
     }
     /* Each head's record (lane, queue, status), pipelined; then LLEN of
      * its lane. */
+    /* A connection that fails in these pipelined passes loses its
+     * partitions' rows; the others are read to the end (no reply is left
+     * waiting on a connection that still works). */
+    char *sent = n ? calloc(n, 1) : NULL;
+    if (n && !sent)
+        rc = CLI_USAGE;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
-        for (size_t i = 0; rc == 0 && i < n; i++) {
+        for (size_t i = 0; i < n; i++) {
             cli_tenant *pt = &parts[rows[i].part];
             char key[CLI_KEY_MAX];
+            sent[i] = 0;
+            if (!ok[rows[i].part] || (pass == 1 && !rows[i].lane))
+                continue;
             if (pass == 0) {
                 lw_key(key, sizeof key, pt->prefix, "job:", rows[i].id);
                 const char *hm[5] = {"HMGET", key, "lane", "queue", "status"};
-                rc = cli_append(pt->conn, 5, hm);
-            } else if (rows[i].lane) {
+                sent[i] = cli_append(pt->conn, 5, hm) == 0;
+            } else {
                 lw_key(key, sizeof key, pt->prefix, "lane:", rows[i].lane);
                 const char *ll[2] = {"LLEN", key};
-                rc = cli_append(pt->conn, 2, ll);
+                sent[i] = cli_append(pt->conn, 2, ll) == 0;
             }
+            if (!sent[i])
+                conn_lost(parts, ok, t.nparts, pt->conn, &g);
         }
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            if (pass == 1 && !rows[i].lane)
+        for (size_t i = 0; i < n; i++) {
+            if (!sent[i] || !conn_ok(parts[rows[i].part].conn))
                 continue;
             redisReply *r = cli_next_reply(parts[rows[i].part].conn);
             if (!r) {
-                rc = CLI_REDIS;
-                break;
+                conn_lost(parts, ok, t.nparts, parts[rows[i].part].conn, &g);
+                continue;
             }
             if (pass == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                 r->element[0]->type == REDIS_REPLY_STRING) {
@@ -900,18 +1070,20 @@ void dash_page_lanes(dash *d, struct evhttp_request *req, const char *tenant)
             freeReplyObject(r);
         }
     }
+    free(sent);
     if (rc) {
         send_redis_error(d, req, rc);
-    } else {
+    } else if (!whole_or_502(d, req, &t, &g)) {
         struct evbuffer *b = new_buf(req);
         if (b) {
             char fl[1500];
             dash_page_begin(d, b, "Lanes with work", tenant, flash_of(d, req, fl, sizeof fl));
+            dash_gaps_banner(d, b, tenant, t.nparts, &g, "their lanes are not below");
             dash_raw(b, "<table class=\"lanes\"><thead><tr><th>Lane</th><th>Queue</th><th>Head "
                         "job</th><th>Head status</th><th>Jobs in lane</th></tr></thead><tbody>\n");
             size_t shown = 0;
             for (size_t i = 0; i < n; i++) {
-                if (!rows[i].lane)
+                if (!rows[i].lane || !ok[rows[i].part])
                     continue;
                 shown++;
                 dash_raw(b, "<tr><td>");
@@ -997,11 +1169,22 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
     }
     if (dash_tenant(d, req, tenant, &t) != 0)
         return;
-    int rc = cli_job_partition(d->c, &t, id, &pt);
+    cli_gaps g = {0};
+    int rc = dash_job_part(d, &t, id, &pt, &g);
     if (rc == 0 && pt.conn->reply_timeout_ms == 0)
         cli_set_reply_timeout(pt.conn, DASH_REPLY_MS);
     if (rc == CLI_NOJOB) {
         dash_send_error(d, req, 404, "Not Found", "no such job (or its record expired)");
+        return;
+    }
+    if (rc == CLI_REDIS && g.n > 0) {
+        /* It may be in a partition that cannot be read: say which. */
+        char gaps[1200], what[1400];
+        dash_gaps_text(d, tenant, &g, gaps, sizeof gaps);
+        snprintf(what, sizeof what,
+                 "job %s is in none of the partitions read, and these could not be read: %s", id,
+                 gaps);
+        dash_send_error(d, req, 502, "Bad Gateway", what);
         return;
     }
     char key[CLI_KEY_MAX];
@@ -1062,7 +1245,7 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
         cJSON_Delete(events);
         return;
     }
-    char fl[256], title[600];
+    char fl[1500], title[600];
     snprintf(title, sizeof title, "Job %s", id);
     dash_page_begin(d, b, title, tenant, flash_of(d, req, fl, sizeof fl));
     const char *status = str(j, "status");
@@ -1128,6 +1311,7 @@ void dash_page_workers(dash *d, struct evhttp_request *req)
 {
     cJSON *ws = NULL;
     long long more = 0;
+    bound_new(d);
     int rc = cli_workers_json(d->c, &ws, &more);
     if (rc) {
         send_redis_error(d, req, rc);

@@ -303,3 +303,21 @@ int cli_bound_replies(cli_conn *k)
 {
     return k->reply_timeout_ms ? 0 : cli_set_reply_timeout(k, CLI_PART_REPLY_MS);
 }
+
+void cli_gap_add(cli_gaps *g, int p, const char *why)
+{
+    if (!g || cli_gap_has(g, p) || g->n >= LW_PARTITIONS_MAX)
+        return;
+    g->part[g->n] = p;
+    cli_oneline(why && why[0] ? why : "unreadable", strlen(why && why[0] ? why : "unreadable"),
+                g->why[g->n], sizeof g->why[g->n]);
+    g->n++;
+}
+
+int cli_gap_has(const cli_gaps *g, int p)
+{
+    for (int i = 0; g && i < g->n; i++)
+        if (g->part[i] == p)
+            return 1;
+    return 0;
+}
