@@ -423,11 +423,11 @@ static int note_missing(trow *tr, int p, const char *why)
     return CLI_OK;
 }
 
-/* Reads one tenant's numbers into tr, summed over its partitions. An
- * unpartitioned tenant's failure is the command's (printed, as before); a
- * partition that cannot be read is noted in tr and the others are summed
- * (partition 0 too: only the count in force must come from it). Returns 0,
- * CLI_REDIS when some partition is missing, or another exit status. */
+/* Reads one tenant's numbers into tr, summed over its partitions. A
+ * partition that cannot be read (an unpartitioned tenant's only one too)
+ * is noted in tr and the others are summed (partition 0 too: only the
+ * count in force must come from it). Returns 0, CLI_REDIS when some
+ * partition is missing, or another exit status. */
 static int read_tenant(cli *c, const char *name, trow *tr)
 {
     cli_tenant t, p0;
@@ -444,8 +444,15 @@ static int read_tenant(cli *c, const char *name, trow *tr)
         return note_missing(tr, 0, why0) ? CLI_USAGE : CLI_REDIS;
     if (rc)
         return rc;
-    if (t.nparts == 1)
-        return read_part(c, &t, tr);
+    if (t.nparts == 1) {
+        /* Read whole, and a failure (a key of the wrong type its own Redis
+         * user wrote, a reply lost) leaves this tenant out, named, not
+         * every other tenant of the command. */
+        if ((rc = read_part_whole(c, &t, tr)) != CLI_REDIS)
+            return rc;
+        cli_part_why(&t, why0, sizeof why0);
+        return note_missing(tr, 0, why0) ? CLI_USAGE : CLI_REDIS;
+    }
     for (int p = 0; rc == 0 && p < t.nparts; p++) {
         cli_tenant pt;
         char why[256];

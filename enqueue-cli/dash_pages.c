@@ -415,7 +415,9 @@ static void tenant_notes(struct evbuffer *b, const char *tenant, const cJSON *t)
     dash_fmt(b, "/failed\">%lld failed job(s) kept</a>", num(t, "failed_kept"));
     const cJSON *un = cJSON_GetObjectItemCaseSensitive(t, "unreadable_partitions");
     if (cJSON_IsArray(un) && cJSON_GetArraySize(un) > 0) {
-        dash_raw(b, " <span class=\"error\">partitions not read (their Redis is down):");
+        dash_raw(
+            b,
+            " <span class=\"error\">partitions not read (Redis down, or it refused a read: the dashboard's stderr says why):");
         const cJSON *p;
         cJSON_ArrayForEach(p, un) dash_fmt(b, " %d", p->valueint);
         dash_raw(b, "</span>");

@@ -9,7 +9,7 @@ import threading
 import time
 
 import lwtest
-from lwtest import check, wait_until
+from lwtest import check
 from test_dashboard import Dashboard, setup, token_file
 from test_partitions import wait_done
 
@@ -290,6 +290,11 @@ def test_one_tenants_bad_key_does_not_hide_the_others(env):
     check(code == 200 and 'href="/t/t1"' in body,
           'overview with t2\'s ready list a string: %d, t1 shown: %s' % (code, 'href="/t/t1"' in body))
     d.stop()
+    # `lanework stats` of both: t1's figures, t2 named on stderr, exit 3.
+    rc, out, err = env.cli('stats', '--json')
+    st = json.loads(out) if out.strip() else {}
+    check(rc == 3 and 't1' in st.get('tenants', {}) and 'tenant "t2" partition 0' in err,
+          'stats with t2 unreadable: %d %r %r' % (rc, out[:200], err[:300]))
 
 
 if __name__ == '__main__':
