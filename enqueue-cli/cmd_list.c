@@ -165,29 +165,95 @@ static void consider(listing *l, const redisReply *r)
     l->part_hits++;
 }
 
-/* Reads the records of ids[0..n) (pipelined) into l. 0 or CLI_REDIS. */
+/* 1 when HMGET status queue lane reply r passes l's filter. */
+static int passes(const listing *l, const redisReply *r)
+{
+    const char *want[3] = {l->f->status, l->f->queue, l->f->lane};
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        return 0;
+    for (size_t i = 0; i < 3; i++) {
+        const redisReply *v = r->element[i];
+        if (want[i] && (v->type != REDIS_REPLY_STRING || strcmp(v->str, want[i]) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+/* Appends one command on key job:ID of pt. 0, 1 (no key: skipped) or
+ * CLI_REDIS. */
+static int ask_job(cli_tenant *pt, const char *cmd, const char *id, int fields)
+{
+    char key[CLI_KEY_MAX];
+    if (lw_key(key, sizeof key, pt->prefix, "job:", id) != 0)
+        return 1;
+    const char *argv[5] = {cmd, key, "status", "queue", "lane"};
+    return cli_append(pt->conn, fields ? 5 : 2, argv) ? CLI_REDIS : 0;
+}
+
+/* Reads the records of ids[0..n) (pipelined) into l. With a filter, the
+ * fields it looks at come first (HMGET), and only the records that pass
+ * are read whole (HGETALL, the payload too): a filter that few candidates
+ * pass costs three short fields of each, not their payloads (a queue page
+ * of no match read 50 MB of them). 0 or CLI_REDIS. */
 static int read_jobs(listing *l, cli_tenant *pt, const char *const *ids, size_t n)
 {
-    size_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!first_time(l, ids[i]))
-            continue;
-        char key[CLI_KEY_MAX];
-        if (lw_key(key, sizeof key, pt->prefix, "job:", ids[i]) != 0)
-            continue;
-        const char *cmd[2] = {"HGETALL", key};
-        if (cli_append(pt->conn, 2, cmd))
-            return CLI_REDIS;
-        sent++;
+    int filtered = l->f->status || l->f->queue || l->f->lane;
+    const char **ask = calloc(n + 1, sizeof *ask);
+    if (!ask) {
+        l->oom = 1;
+        return CLI_USAGE;
     }
-    for (size_t i = 0; i < sent; i++) {
+    size_t nask = 0, sent = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (first_time(l, ids[i]))
+            ask[nask++] = ids[i];
+    if (filtered) {
+        const char **asked = calloc(nask + 1, sizeof *asked);
+        for (size_t i = 0; asked && rc == 0 && i < nask; i++) {
+            int got = ask_job(pt, "HMGET", ask[i], 1);
+            if (got == 0)
+                asked[sent++] = ask[i];
+            else if (got == CLI_REDIS)
+                rc = CLI_REDIS;
+        }
+        size_t kept = 0;
+        for (size_t i = 0; asked && i < sent; i++) {
+            redisReply *r = rc ? NULL : cli_next_reply(pt->conn);
+            if (!r) {
+                rc = CLI_REDIS;
+                break;
+            }
+            if (passes(l, r))
+                ask[kept++] = asked[i];
+            freeReplyObject(r);
+        }
+        if (!asked) {
+            l->oom = 1;
+            rc = CLI_USAGE;
+        }
+        free(asked);
+        nask = kept;
+    }
+    sent = 0;
+    for (size_t i = 0; rc == 0 && i < nask; i++) {
+        int got = ask_job(pt, "HGETALL", ask[i], 0);
+        if (got == 0)
+            sent++;
+        else if (got == CLI_REDIS)
+            rc = CLI_REDIS;
+    }
+    for (size_t i = 0; rc == 0 && i < sent; i++) {
         redisReply *r = cli_next_reply(pt->conn);
-        if (!r)
-            return CLI_REDIS;
-        consider(l, r);
+        if (!r) {
+            rc = CLI_REDIS;
+            break;
+        }
+        consider(l, r); /* the filter again: the record may have changed */
         freeReplyObject(r);
     }
-    return l->oom ? CLI_USAGE : 0;
+    free(ask);
+    return rc ? rc : l->oom ? CLI_USAGE : 0;
 }
 
 /* The ids of an array reply r (strings only), read as jobs; optionally
