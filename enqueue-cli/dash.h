@@ -40,6 +40,9 @@
 #define DASH_PAGE_ROWS 50
 /* Events of a job's timeline: the newest of the stream read, at most. */
 #define DASH_TIMELINE_SCAN 2000
+/* ... and as many as fit these bytes of event fields (events may carry
+ * 64 KiB of data each: 2,000 of them were 120 MB for one page). */
+#define DASH_TIMELINE_BYTES (4u << 20)
 #define DASH_MAX_STREAMS 16
 /* Page threads, and how long a thread leaves a Redis that failed alone
  * (cli_conn's breaker). */

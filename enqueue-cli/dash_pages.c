@@ -29,6 +29,9 @@
 /* Without a registry the overview finds tenants by SCAN (as stats does):
  * a cost proportional to the keys, so its answer is kept this long. */
 #define DISCOVER_CACHE_MS 30000
+/* A job's timeline reads the stream this many entries at a time. */
+#define TIMELINE_PAGE "100"
+
 /* Failed jobs reachable by ?page= on a partitioned tenant (each partition
  * is read up to the page's end and merged). */
 #define FAILED_MERGE_MAX 10000
@@ -1208,8 +1211,9 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
     lw_key(key, sizeof key, pt.prefix, "events", NULL);
     char end[80] = "+";
     int scanned = 0, complete = 0;
-    while (events && scanned < DASH_TIMELINE_SCAN) {
-        const char *xr[6] = {"XREVRANGE", key, end, "-", "COUNT", "500"};
+    size_t bytes = 0;
+    while (events && scanned < DASH_TIMELINE_SCAN && bytes < DASH_TIMELINE_BYTES) {
+        const char *xr[6] = {"XREVRANGE", key, end, "-", "COUNT", TIMELINE_PAGE};
         redisReply *r = cli_cmd(pt.conn, 6, xr);
         if (!r || r->type != REDIS_REPLY_ARRAY) {
             if (r)
@@ -1221,6 +1225,8 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
             if (!cli_is_entry(e))
                 continue;
             const redisReply *f = e->element[1];
+            for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k < f->elements; k++)
+                bytes += f->element[k]->len;
             for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
                 if (f->element[k]->str && !strcmp(f->element[k]->str, "job") &&
                     f->element[k + 1]->str && !strcmp(f->element[k + 1]->str, id)) {
@@ -1234,7 +1240,7 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
             snprintf(end, sizeof end, "(%s", e->element[0]->str);
         }
         scanned += (int)r->elements;
-        int short_page = r->elements < 500;
+        int short_page = r->elements < (size_t)atoi(TIMELINE_PAGE);
         freeReplyObject(r);
         if (short_page) {
             complete = 1;
@@ -1298,9 +1304,10 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
     for (int i = cJSON_GetArraySize(events) - 1; i >= 0; i--)
         dash_event_row(b, tenant, cJSON_GetArrayItem(events, i), 0);
     dash_raw(b, "</tbody></table>\n");
-    dash_fmt(b, "<p class=\"note\">%s the newest %d events of the tenant%s.</p>",
-             complete ? "From all" : "From", complete ? scanned : DASH_TIMELINE_SCAN,
-             t.nparts > 1 ? "'s partition holding the job" : "");
+    dash_fmt(b, "<p class=\"note\">%s the newest %d events of the tenant%s%s.</p>",
+             complete ? "From all" : "From", scanned,
+             t.nparts > 1 ? "'s partition holding the job" : "",
+             !complete && bytes >= DASH_TIMELINE_BYTES ? " (as many as 4 MB of events hold)" : "");
     dash_page_end(b);
     cJSON_Delete(j);
     cJSON_Delete(events);

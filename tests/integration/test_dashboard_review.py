@@ -30,7 +30,7 @@ def redis_sent(env):
     return int(info.split('total_net_output_bytes:')[1].split()[0])
 
 
-# FINDING-1 (HIGH): DNS rebinding. The Host header is never checked, so a
+# FINDING-1 (HIGH, fixed): DNS rebinding. The Host header is never checked, so a
 # page of evil.example whose name is made to resolve to 127.0.0.1 is served
 # the dashboard as same-origin: it reads every page (payloads, results,
 # errors of every tenant), takes the CSRF token from a form and POSTs any
@@ -53,7 +53,7 @@ def test_a_request_for_another_host_is_refused(env):
     d.stop()
 
 
-# FINDING-2 (MED): a forged flash. Any page shows ?msg= as the dashboard's
+# FINDING-2 (MED, fixed): a forged flash. Any page shows ?msg= as the dashboard's
 # own status line, so a link (in a chat, a ticket) can make the operator's
 # dashboard say anything, e.g. "token expired: sign in again at ...". Escaped
 # (no XSS), but it is the dashboard's voice. A fix carries the flash in a
@@ -69,7 +69,7 @@ def test_a_link_cannot_put_words_in_the_flash(env):
     d.stop()
 
 
-# FINDING-3 (MED): one frozen Redis stalls the whole dashboard. Pages are
+# FINDING-3 (MED, fixed): one frozen Redis stalls the whole dashboard. Pages are
 # rendered in the event loop from synchronous reads, so while one tenant's
 # Redis does not answer (frozen, a partition: up to the 3 s reply bound
 # per read, then again for the next page that tries it) nothing else is
@@ -109,7 +109,7 @@ def test_a_frozen_redis_does_not_stall_other_pages(env):
     d.stop()
 
 
-# FINDING-4 (MED): a job's page reads an unbounded number of bytes. Its
+# FINDING-4 (MED, fixed): a job's page reads an unbounded number of bytes. Its
 # timeline scans the newest 2,000 events of the tenant, whatever their
 # size: events carry handler data and errors of up to 64 KiB (or
 # --max-payload), so a tenant whose jobs emit big events makes every job
@@ -145,7 +145,7 @@ def test_a_job_page_does_not_read_megabytes_of_other_jobs_events(env):
     d.stop()
 
 
-# FINDING-5 (LOW): event data cut inside a UTF-8 sequence. The event tables
+# FINDING-5 (LOW, fixed): event data cut inside a UTF-8 sequence. The event tables
 # cut an event's data at byte 297 ("...") wherever that falls, so a
 # multi-byte character is split and the page is not valid UTF-8 (its
 # charset says it is). A fix cuts on a character boundary, as text_cut does.
@@ -167,7 +167,7 @@ def test_cut_event_data_stays_utf8(env):
     d.stop()
 
 
-# FINDING-6 (LOW): the token of --token-file can be guessed at full speed.
+# FINDING-6 (LOW, fixed): the token of --token-file can be guessed at full speed.
 # POST /login needs no token (it is how one signs in) and answers every
 # wrong guess at once, for ever: nothing slows a guesser down. A fix
 # answers 429 (or waits) after a few wrong tokens in a row.
@@ -184,7 +184,7 @@ def test_token_guesses_are_slowed_down(env):
     d.stop()
 
 
-# FINDING-7 (LOW): conflicting Content-Length headers are accepted (evhttp
+# FINDING-7 (LOW, fixed): conflicting Content-Length headers are accepted (evhttp
 # takes the first). Behind a reverse proxy that frames by the last one (a
 # TLS front, as deployments put before a dashboard), the body is a second,
 # smuggled request on the connection: here an action with its CSRF token
@@ -210,7 +210,7 @@ def test_conflicting_content_lengths_are_refused(env):
     d.stop()
 
 
-# FINDING-8 (MED): a queue page reads whole job records, payloads included,
+# FINDING-8 (MED, fixed): a queue page reads whole job records, payloads included,
 # of every candidate it filters (cli_list_jobs: HGETALL of up to 20,000 per
 # source, 500 pipelined at once), though a row shows no payload. Payloads
 # are up to 1 MiB by default: a filter no job matches (?status=succeeded on
@@ -236,7 +236,7 @@ def test_a_queue_page_does_not_read_the_payloads_it_does_not_show(env):
     d.stop()
 
 
-# FINDING-9 (MED): the workers page reads a directory any tenant can write,
+# FINDING-9 (MED, fixed): the workers page reads a directory any tenant can write,
 # whole. lw:workers and lw:worker:* are written by every worker, so each
 # tenant's ACL user may write them (deploy/redis-acl: %W~lw:workers
 # %W~lw:worker:*); the page (cli_workers_json, as `lanework workers`) reads
@@ -271,7 +271,7 @@ def test_the_workers_page_reads_a_bounded_directory(env):
     d.stop()
 
 
-# FINDING-10 (MED): one tenant's keys take the overview down for every
+# FINDING-10 (MED, fixed): one tenant's keys take the overview down for every
 # tenant. A tenant's ACL user may DEL and SET its own keys; a key of the
 # wrong type (here its ready list made a string) makes `stats` of that
 # tenant fail with WRONGTYPE, and the overview -- every tenant's stats --
