@@ -1,8 +1,7 @@
 """Review of `lanework dashboard` as a hostile tenant, an unlucky operator
-and a chaos engineer: each test reproduces one finding, and FAILS on the
-dashboard as it is (enqueue-cli/dash_*.c, being reworked to render pages
-on worker threads), passing once the finding is fixed. Each is marked
-FINDING-n above it; the helpers are test_dashboard's."""
+and a chaos engineer: each test reproduces one finding (marked FINDING-n
+above it); each failed on the dashboard of 287af38 and passes since its
+fix. The helpers are test_dashboard's."""
 import http.client
 import json
 import threading
