@@ -97,6 +97,15 @@ void cli_enqueue_existing(const char *what, const char *key, const char *id, con
     }
 }
 
+int cli_not_array(const cli_conn *k, redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ARRAY)
+        return 0;
+    int rc = cli_redis_err(k, r, NULL);
+    freeReplyObject(r);
+    return rc;
+}
+
 int cli_redis_err(const cli_conn *k, const redisReply *r, const char *why)
 {
     /* "lanework: redis: URL: why": WHAT stays free of ':' (the URL is part

@@ -117,6 +117,9 @@ void cli_err(const char *what, const char *fmt, ...) __attribute__((format(print
  * is used; NULL or "": "connection lost"); a reply that is not an error is
  * reported as unexpected. Borrows its arguments; frees nothing. */
 int cli_redis_err(const cli_conn *k, const redisReply *r, const char *why);
+/* 0 when r is an array reply; else prints it as cli_redis_err does, frees
+ * it (the caller's no more) and returns the exit status. */
+int cli_not_array(const cli_conn *k, redisReply *r);
 /* Says on stderr that an enqueue returned existing job `id` instead of a
  * new one; `why` is enqueue.lua's "held STATUS" or "exists STATUS", `key`
  * the unique key when the caller knows it (NULL: not named). One cli_err

@@ -260,11 +260,9 @@ static int read_jobs(listing *l, cli_tenant *pt, const char *const *ids, size_t 
  * from the end (lists whose newest entries are last). */
 static int read_reply_ids(listing *l, cli_tenant *pt, redisReply *r, int reverse)
 {
-    if (r->type != REDIS_REPLY_ARRAY) {
-        int rc = cli_redis_err(pt->conn, r, NULL);
-        freeReplyObject(r);
-        return rc;
-    }
+    int bad = cli_not_array(pt->conn, r);
+    if (bad)
+        return bad;
     const char **ids = malloc((r->elements + 1) * sizeof *ids);
     size_t n = 0;
     for (size_t i = 0; ids && i < r->elements; i++) {
@@ -315,11 +313,9 @@ static int from_stream(listing *l, cli_tenant *pt)
         redisReply *r = cli_cmd(pt->conn, 6, cmd);
         if (!r)
             return CLI_REDIS;
-        if (r->type != REDIS_REPLY_ARRAY) {
-            int rc = cli_redis_err(pt->conn, r, NULL);
-            freeReplyObject(r);
-            return rc;
-        }
+        int bad = cli_not_array(pt->conn, r);
+        if (bad)
+            return bad;
         const char **ids = malloc((r->elements + 1) * sizeof *ids);
         size_t n = 0;
         for (size_t i = 0; ids && i < r->elements; i++) {

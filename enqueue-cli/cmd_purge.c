@@ -92,11 +92,9 @@ static int purge_failed(cli *c, cli_tenant *pt, const char *queue, long *deleted
         redisReply *r = cli_cmd(pt->conn, 4, cmd);
         if (!r)
             return CLI_REDIS;
-        if (r->type != REDIS_REPLY_ARRAY) {
-            int rc = cli_redis_err(pt->conn, r, NULL);
-            freeReplyObject(r);
-            return rc;
-        }
+        int bad = cli_not_array(pt->conn, r);
+        if (bad)
+            return bad;
         size_t n = ids_of(r, 0, 0, ids), total = r->elements;
         long before = *deleted;
         int rc = n ? purge_ids(c, pt, "failed", queue, ids, n, deleted) : 0;

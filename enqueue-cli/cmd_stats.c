@@ -703,6 +703,24 @@ int cli_stats_tenants(cli *c, char ***names, size_t *n)
     return CLI_OK;
 }
 
+/* Reads tenants[0..n) into rows (their count in *nrows, to clear even
+ * after an error). A tenant with partitions missing is read as far as it
+ * can be, and sets *partial. Returns 0 or the first other exit status. */
+static int read_rows(cli *c, const char *const *tenants, size_t n, trow *rows, size_t *nrows,
+                     int *partial)
+{
+    for (size_t i = 0; i < n; i++) {
+        rows[i].tenant = cli_strdup(tenants[i]);
+        (*nrows)++;
+        int rc = read_tenant(c, tenants[i], &rows[i]);
+        if (rc == CLI_REDIS && rows[i].nmissing)
+            *partial = 1;
+        else if (rc != 0)
+            return rc;
+    }
+    return CLI_OK;
+}
+
 int cli_stats_json(cli *c, const char *const *tenants, size_t n, cJSON **out)
 {
     return cli_stats_json_gaps(c, tenants, n, out, NULL);
@@ -716,18 +734,9 @@ int cli_stats_json_gaps(cli *c, const char *const *tenants, size_t n, cJSON **ou
         cli_err(c->cmd, "out of memory");
         return CLI_USAGE;
     }
-    int rc = CLI_OK, partial = 0;
+    int partial = 0;
     size_t nrows = 0;
-    for (size_t i = 0; i < n; i++) {
-        rows[i].tenant = cli_strdup(tenants[i]);
-        nrows++;
-        rc = read_tenant(c, tenants[i], &rows[i]);
-        if (rc == CLI_REDIS && rows[i].nmissing)
-            partial = 1;
-        else if (rc != 0)
-            break;
-        rc = CLI_OK;
-    }
+    int rc = read_rows(c, tenants, n, rows, &nrows, &partial);
     if (rc == CLI_OK && !(*out = rows_json(rows, nrows))) {
         cli_err(c->cmd, "out of memory");
         rc = CLI_USAGE;
@@ -788,15 +797,8 @@ int cmd_stats(cli *c, int argc, char **argv)
     /* A tenant with partitions missing is printed with the others, its
      * missing partitions named below; the status then says Redis failed. */
     int partial = 0;
-    for (size_t i = 0; i < ntenants; i++) {
-        rows[i].tenant = cli_strdup(tenants[i]);
-        nrows++;
-        rc = read_tenant(c, tenants[i], &rows[i]);
-        if (rc == CLI_REDIS && rows[i].nmissing)
-            partial = 1;
-        else if (rc != 0)
-            goto out;
-    }
+    if ((rc = read_rows(c, tenants, ntenants, rows, &nrows, &partial)) != 0)
+        goto out;
     rc = json ? print_json(rows, nrows) : (print_text(rows, nrows), CLI_OK);
     if (rc == CLI_OK)
         rc = cli_flush(c);

@@ -213,6 +213,22 @@ static const char *self_uri(struct evhttp_request *req)
     return u && u[0] == '/' ? u : "/";
 }
 
+/* A page's buffer with its frame begun (title, the tenant's links, the
+ * flash), or NULL after answering 500 and deleting own (what the page was
+ * to show: on success still the caller's). */
+static struct evbuffer *page_open(const dash *d, struct evhttp_request *req, const char *title,
+                                  const char *tenant, cJSON *own)
+{
+    struct evbuffer *b = new_buf(req);
+    if (!b) {
+        cJSON_Delete(own);
+        return NULL;
+    }
+    char fl[1500];
+    dash_page_begin(d, b, title, tenant, flash_of(d, req, fl, sizeof fl));
+    return b;
+}
+
 static long long num(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -442,13 +458,9 @@ void dash_page_overview(dash *d, struct evhttp_request *req)
         send_redis_error(d, req, rc);
         return;
     }
-    struct evbuffer *b = new_buf(req);
-    if (!b) {
-        cJSON_Delete(st);
+    struct evbuffer *b = page_open(d, req, "Overview", NULL, st);
+    if (!b)
         return;
-    }
-    char fl[1500];
-    dash_page_begin(d, b, "Overview", NULL, flash_of(d, req, fl, sizeof fl));
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(st, "tenants"), *t;
     if (cJSON_GetArraySize(ts) == 0)
         dash_raw(b, "<p>No tenants yet.</p>");
@@ -481,13 +493,9 @@ void dash_page_tenant(dash *d, struct evhttp_request *req, const char *tenant)
         send_redis_error(d, req, rc ? rc : CLI_REDIS);
         return;
     }
-    struct evbuffer *b = new_buf(req);
-    if (!b) {
-        cJSON_Delete(st);
+    struct evbuffer *b = page_open(d, req, tenant, tenant, st);
+    if (!b)
         return;
-    }
-    char fl[1500];
-    dash_page_begin(d, b, tenant, tenant, flash_of(d, req, fl, sizeof fl));
     dash_gaps_banner(d, b, tenant, t.nparts, &g, "the figures below leave them out");
     const cJSON *tj =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "tenants"), tenant);
@@ -1326,13 +1334,9 @@ void dash_page_workers(dash *d, struct evhttp_request *req)
         send_redis_error(d, req, rc);
         return;
     }
-    struct evbuffer *b = new_buf(req);
-    if (!b) {
-        cJSON_Delete(ws);
+    struct evbuffer *b = page_open(d, req, "Workers", NULL, ws);
+    if (!b)
         return;
-    }
-    char fl[1500];
-    dash_page_begin(d, b, "Workers", NULL, flash_of(d, req, fl, sizeof fl));
     dash_raw(b, "<table class=\"workers\"><thead><tr><th>Name</th><th>Host</th><th>PID</th>"
                 "<th>State</th><th>Concurrency</th><th>Isolation</th><th>Active</th>"
                 "<th>Processed</th><th>Seen</th><th>Tenants</th><th>Queues</th></tr></thead>"
