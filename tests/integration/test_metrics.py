@@ -328,6 +328,7 @@ def test_oldest_of_a_delayed_job_counts_from_the_end_of_its_delay(env):
     stop(w)
 
 
+@lwtest.plain_only  # 30 s of a frozen Redis's timeouts: the C paths run sanitized in the others
 def test_a_frozen_tenant_redis_does_not_stale_the_other_tenants_gauges(env):
     """A round of reads ends once every tenant's read has: a tenant whose
     Redis froze holds the round until its read fails (the reply timeout of
