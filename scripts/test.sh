@@ -37,8 +37,7 @@ run_pass() {
   meson test -C "$dir" --print-errorlogs --num-processes "$procs" $test_args "${extra[@]}"
 }
 # Most integration tests wait on workers and Redis rather than compute:
-# both passes run two more of them than there are cores (with one more,
-# the load average of a 2-core CI run stayed near 1). The sanitized
+# both passes run one more of them than there are cores. The sanitized
 # build computes 2-3 times slower, but its tests mostly wait as long as the
 # plain build's (on 2 cores, one test per core, its pass kept a fifth of
 # the CPU busy and most tests took their plain-build times); the tests that
@@ -46,7 +45,7 @@ run_pass() {
 cores=$(nproc 2>/dev/null || echo 2)
 
 echo "== build and test (build/)"
-run_pass build "$((cores + 2))" ""
+run_pass build "$((cores + 1))" ""
 
 if [ "$quick" = 0 ]; then
   echo "== build and test under ASan + UBSan (build-asan/)"
@@ -56,6 +55,6 @@ if [ "$quick" = 0 ]; then
   # sanitized in the integration suite): the plain pass runs them.
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    run_pass build-asan "$((cores + 2))" "--no-suite=clients" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+    run_pass build-asan "$((cores + 1))" "--no-suite=clients" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 fi
 echo "== all tests passed"
