@@ -315,8 +315,6 @@ void dash_streams_close(dash *d)
 static void stream_read(dash *td, struct dash_stream *s, int64_t now)
 {
     cli_tenant t;
-    td->c->new_reply_ms = DASH_REPLY_MS;
-    td->c->new_connect_ms = DASH_CONNECT_MS;
     if (cli_tenant_get(td->c, s->tenant, &t) != 0)
         return;
     t.nparts = s->nparts;
@@ -326,8 +324,6 @@ static void stream_read(dash *td, struct dash_stream *s, int64_t now)
         cli_tenant pt;
         if (now < s->backoff_until[p] || cli_tenant_part(td->c, &t, p, &pt) != 0)
             continue;
-        if (pt.conn->reply_timeout_ms == 0)
-            cli_set_reply_timeout(pt.conn, DASH_REPLY_MS);
         char key[CLI_KEY_MAX], from[ID_MAX + 1];
         lw_key(key, sizeof key, pt.prefix, "events", NULL);
         snprintf(from, sizeof from, "(%s", s->last[p]);

@@ -53,24 +53,12 @@ int dash_query(struct evhttp_request *req, const char *name, char *out, size_t o
     return v != NULL;
 }
 
-/* Every connection the page makes starts with the dashboard's reply bound
- * (cli_part_open keeps it instead of the CLI's longer one). */
-static void bound_new(dash *d)
-{
-    d->c->new_reply_ms = DASH_REPLY_MS;
-    d->c->new_connect_ms = DASH_CONNECT_MS;
-}
-
 int dash_part_open(dash *d, const cli_tenant *t, int p, cli_tenant *pt, cli_gaps *g)
 {
     char why[256];
-    bound_new(d);
     int rc = cli_part_open(d->c, t, p, pt, why, sizeof why);
     if (rc == CLI_REDIS)
         cli_gap_add(g, p, why);
-    else if (rc == 0 &&
-             (pt->conn->reply_timeout_ms == 0 || pt->conn->reply_timeout_ms > DASH_REPLY_MS))
-        cli_set_reply_timeout(pt->conn, DASH_REPLY_MS);
     return rc;
 }
 
@@ -171,13 +159,9 @@ int dash_tenant(dash *d, struct evhttp_request *req, const char *name, cli_tenan
         dash_send_error(d, req, 404, "Not Found", "not a tenant name");
         return -1;
     }
-    bound_new(d);
     int rc = cli_tenant_get(d->c, name, t);
-    if (rc == 0) {
-        if (t->conn->reply_timeout_ms == 0)
-            cli_set_reply_timeout(t->conn, DASH_REPLY_MS);
+    if (rc == 0)
         rc = cli_connect(t->conn, 0, NULL, 0);
-    }
     if (rc == 0)
         rc = cli_partitions(d->c, t);
     if (rc) {
@@ -448,7 +432,6 @@ void dash_page_overview(dash *d, struct evhttp_request *req)
 {
     char **names = NULL;
     size_t n = 0;
-    bound_new(d);
     int rc = tenants_of(d, &names, &n);
     cJSON *st = NULL;
     if (rc == 0)
@@ -1184,8 +1167,6 @@ void dash_page_job(dash *d, struct evhttp_request *req, const char *tenant, cons
         return;
     cli_gaps g = {0};
     int rc = dash_job_part(d, &t, id, &pt, &g);
-    if (rc == 0 && pt.conn->reply_timeout_ms == 0)
-        cli_set_reply_timeout(pt.conn, DASH_REPLY_MS);
     if (rc == CLI_NOJOB) {
         dash_send_error(d, req, 404, "Not Found", "no such job (or its record expired)");
         return;
@@ -1328,7 +1309,6 @@ void dash_page_workers(dash *d, struct evhttp_request *req)
 {
     cJSON *ws = NULL;
     long long more = 0;
-    bound_new(d);
     int rc = cli_workers_json(d->c, &ws, &more);
     if (rc) {
         send_redis_error(d, req, rc);

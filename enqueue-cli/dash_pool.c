@@ -145,6 +145,11 @@ static void *thread_main(void *arg)
     struct dash_pool *pl = arg;
     cli view;
     cli_view(&view, pl->d->c);
+    /* Every connection a page makes starts with the dashboard's bounds
+     * (cli_part_open and cli_bound_replies keep a bound already set);
+     * heal() brings back to it one a command raised. */
+    view.new_reply_ms = DASH_REPLY_MS;
+    view.new_connect_ms = DASH_CONNECT_MS;
     /* The thread's dash: the process's settings, its own cli; nothing of
      * the loop's (streams, connections, the base). */
     dash td;
